@@ -1,0 +1,51 @@
+# Makefile — the front door. `make` builds, `make test` runs every test,
+# `make run` runs the main job. CMake does the real work in $(BUILD_DIR).
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+SANITIZE ?= OFF
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps venv test run models debug asan fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+venv:
+	@scripts/setup-venv.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DOSP_SANITIZE=$(SANITIZE) $(CMAKE_FLAGS)
+
+build: $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# All tests: installs missing dependencies (idempotent, quick when present),
+# builds, then runs CTest. Tests that need model weights look in
+# $$OSPREY_MODELS, then ../shared/models, and report what they skip.
+test: deps venv build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The main job: locate (or download) the default model and classify the
+# sample images. Later issues turn this into `osprey serve`.
+run: deps build models
+	@scripts/run.sh $(BUILD_DIR)/osprey
+
+models:
+	@scripts/fetch-models.sh
+
+# Debug + AddressSanitizer/UBSan build of the same suite.
+asan:
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug SANITIZE=ON
+
+fuzz:
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DOSP_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+
+bench: build
+	@scripts/bench.sh $(BUILD_DIR)/osprey
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,78 @@
+/* common.h — error codes, error-message buffers and assertions shared by every
+ * osprey module.
+ *
+ * Every fallible function returns 0 or a negative OSP_E* code (libuv style) and,
+ * where the caller passes one, fills an osp_err_t with a human-readable message
+ * that names the context (file, node, byte offset...). There is no global error
+ * state: long-lived objects keep their own last error. */
+#ifndef OSPREY_COMMON_H
+#define OSPREY_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* X-macro: name, negative value, default text. Append only. */
+#define OSP_ERRNO_MAP(X)                                                       \
+    X(OK, 0, "success")                                                        \
+    X(ENOMEM, -1, "out of memory")                                             \
+    X(EINVAL, -2, "invalid argument")                                          \
+    X(EIO, -3, "input/output error")                                           \
+    X(ENOENT, -4, "no such file or object")                                    \
+    X(EFORMAT, -5, "malformed input")                                          \
+    X(EUNSUPPORTED, -6, "unsupported feature")                                 \
+    X(ELIMIT, -7, "limit exceeded")                                            \
+    X(EINTERNAL, -8, "internal error")                                         \
+    X(ESHAPE, -9, "shape mismatch")                                            \
+    X(EBUSY, -10, "resource busy")                                             \
+    X(ETIMEDOUT, -11, "timed out")
+
+enum {
+#define OSP__ERR_ENUM(name, val, text) OSP_##name = (val),
+    OSP_ERRNO_MAP(OSP__ERR_ENUM)
+#undef OSP__ERR_ENUM
+};
+
+/* Returns a static string for an OSP_E* code; never NULL. */
+const char *osp_strerror(int code);
+/* Returns the symbolic name ("EFORMAT") of a code; never NULL. */
+const char *osp_errname(int code);
+
+/* A caller-owned message buffer. Functions that fail write into it. */
+#define OSP_ERR_MSG_BYTES 512
+typedef struct osp_err_s {
+    int code;
+    char msg[OSP_ERR_MSG_BYTES];
+} osp_err_t;
+
+/* Sets err (if non-NULL) to code and a printf-style message; returns code so
+ * callers can write `return osp_err_set(err, OSP_EFORMAT, "...")`. */
+int osp_err_set(osp_err_t *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefixes an existing message with more context ("loading x.onnx: ..."). */
+int osp_err_prefix(osp_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void osp_err_clear(osp_err_t *err);
+
+/* Broken internal invariants (never bad input) abort with file:line. */
+void osp__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn));
+#define OSP_ASSERT(e)                                                          \
+    ((e) ? (void)0 : osp__assert_fail(#e, __FILE__, __LINE__))
+
+#define OSP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define OSP_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define OSP_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Monotonic clock in nanoseconds. */
+uint64_t osp_now_ns(void);
+
+/* Reads a whole file into a malloc'd buffer (caller frees). Files larger than
+ * max_bytes are refused with OSP_ELIMIT. */
+int osp_read_file(const char *path, size_t max_bytes, uint8_t **out,
+                  size_t *out_len, osp_err_t *err);
+
+/* CPUs this process may actually use: min(sched affinity, cgroup cpu.max
+ * quota rounded up). Always >= 1. */
+int osp_cpus_available(void);
+
+#endif

@@ -1,0 +1,106 @@
+/* engine.h — the public interface of osprey's CPU inference engine.
+ *
+ * A model file (ONNX or, later, TFLite) is imported into a graph IR, rewritten
+ * by passes, and executed on oneDNN. Plans (primitives + activation arena) are
+ * built once per input shape (in practice: per batch size) and cached, so
+ * osp_engine_run() does no allocation after the first call for a shape.
+ *
+ * Threading: one osp_engine_t may be run from one thread at a time; use one
+ * engine per inference instance. Design notes: docs/engine.md. */
+#ifndef OSPREY_ENGINE_H
+#define OSPREY_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "osprey/common.h"
+
+typedef enum osp_dtype_e {
+    OSP_DT_UNDEF = 0,
+    OSP_DT_F32,
+    OSP_DT_BF16,
+    OSP_DT_F16,
+    OSP_DT_U8,
+    OSP_DT_S8,
+    OSP_DT_S32,
+    OSP_DT_S64,
+    OSP_DT_BOOL,
+    OSP_DT_COUNT
+} osp_dtype_t;
+const char *osp_dtype_name(osp_dtype_t dt);
+size_t osp_dtype_size(osp_dtype_t dt); /* bytes per element, 0 for UNDEF */
+
+typedef enum osp_precision_e {
+    OSP_PREC_AUTO = 0, /* bf16 where the CPU has native bf16, else fp32; int8
+                          for quantized models */
+    OSP_PREC_FP32,
+    OSP_PREC_BF16,
+    OSP_PREC_INT8,
+    OSP_PREC_COUNT
+} osp_precision_t;
+const char *osp_precision_name(osp_precision_t p);
+/* Parses "fp32" | "bf16" | "int8" | "auto"; returns OSP_EINVAL otherwise. */
+int osp_precision_parse(const char *s, osp_precision_t *out);
+
+#define OSP_MAX_RANK 8
+
+/* A dense, row-major tensor passed in or out of the engine. `data` is owned by
+ * whoever filled the struct (the caller for inputs; the engine for outputs,
+ * valid until the next run or destroy). */
+typedef struct osp_tensor_s {
+    const char *name; /* may be NULL for positional inputs */
+    osp_dtype_t dtype;
+    int rank;
+    int64_t dims[OSP_MAX_RANK];
+    void *data;
+} osp_tensor_t;
+size_t osp_tensor_numel(const osp_tensor_t *t);
+
+typedef struct osp_engine_opts_s {
+    int threads;               /* 0 = osp_cpus_available() */
+    osp_precision_t precision; /* OSP_PREC_AUTO by default */
+    int verbose;               /* print precision and oneDNN kernels to stderr */
+    int max_batch;             /* 0 = unlimited */
+} osp_engine_opts_t;
+void osp_engine_opts_init(osp_engine_opts_t *o);
+
+typedef struct osp_engine_s osp_engine_t;
+
+/* Loads a model file (.onnx; format sniffed from content). Returns NULL and
+ * fills err on failure. The caller owns the engine (osp_engine_destroy). */
+osp_engine_t *osp_engine_load(const char *path, const osp_engine_opts_t *opts,
+                              osp_err_t *err);
+/* Same, from a memory buffer (copied as needed; buffer may be freed after). */
+osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
+                                     const char *name,
+                                     const osp_engine_opts_t *opts,
+                                     osp_err_t *err);
+void osp_engine_destroy(osp_engine_t *e);
+
+/* Graph inputs/outputs as declared by the model: dims of -1 are dynamic
+ * (usually the batch). Pointers owned by the engine. */
+int osp_engine_num_inputs(const osp_engine_t *e);
+int osp_engine_num_outputs(const osp_engine_t *e);
+const osp_tensor_t *osp_engine_input(const osp_engine_t *e, int i);
+const osp_tensor_t *osp_engine_output(const osp_engine_t *e, int i);
+
+/* Precision actually used (after resolving AUTO against the CPU). */
+osp_precision_t osp_engine_precision(const osp_engine_t *e);
+int osp_engine_threads(const osp_engine_t *e);
+
+/* Runs the model. `inputs` must match the declared inputs in order (names are
+ * not consulted); dtype must match; dynamic dims take the given values.
+ * On success, outputs[0..n_outputs) describe engine-owned buffers valid until
+ * the next run/destroy. A new input shape builds (and caches) a new plan. */
+int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
+                   osp_tensor_t *outputs, int n_outputs, osp_err_t *err);
+
+/* Builds the plan for a given batch size (first dim of input 0) ahead of time
+ * so the first request does not pay for it. */
+int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err);
+
+/* Human-readable description of the last-built plan: precision, kernels
+ * (oneDNN implementation names), fused ops. Owned by the engine. */
+const char *osp_engine_describe(const osp_engine_t *e);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs every Debian package osprey's build and tests
+# need. Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libdnnl-dev                       # oneDNN: conv/matmul/pool kernels
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX importer
+  libturbojpeg0-dev libspng-dev libwebp-dev            # image decoders
+  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev  # HTTP + JSON
+  libcmocka-dev                     # unit tests
+  libonnx-testdata                  # ONNX conformance data
+  clang libclang-rt-14-dev          # libFuzzer targets
+  python3-venv python3-pil python3-numpy   # test oracles (resize, tensors)
+  nodejs npm                        # onnxruntime-node, the bench peer
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere (e.g. a preinstalled toolchain).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  tmp=(); for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || tmp+=("$p"); done
+  missing=("${tmp[@]+"${tmp[@]}"}")
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

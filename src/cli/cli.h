@@ -1,0 +1,13 @@
+/* cli.h — the subcommands of the multi-call `osprey` binary. Each takes the
+ * arguments after the subcommand name (argv[0] = subcommand) and returns the
+ * process exit code. */
+#ifndef OSPREY_CLI_H
+#define OSPREY_CLI_H
+
+typedef struct osp_cli_cmd_s {
+    const char *name;
+    const char *summary;
+    int (*main)(int argc, char **argv);
+} osp_cli_cmd_t;
+
+#endif

@@ -1,0 +1,45 @@
+/* main.c — entry point of the multi-call `osprey` binary: dispatches
+ * `osprey <subcommand> ...` to the subcommand's main. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "osprey/common.h"
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("osprey %s\n", OSP_VERSION);
+    return 0;
+}
+
+static const osp_cli_cmd_t commands[] = {
+    {"version", "print the version", cmd_version},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: osprey <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < OSP_ARRAY_LEN(commands); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`osprey <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version"))
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < OSP_ARRAY_LEN(commands); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].main(argc - 1, argv + 1);
+    fprintf(stderr, "osprey: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
