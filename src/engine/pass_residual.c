@@ -1,0 +1,115 @@
+/* pass_residual.c — fuses a residual Add into the conv that produces one of
+ * its operands: Add(conv(x), r) becomes conv(x) with post-op SUM(r), which
+ * oneDNN performs by accumulating into the destination instead of running a
+ * separate elementwise kernel. The activation after the Add (ResNet's Relu)
+ * is then fused too.
+ *
+ * Needs concrete shapes (run after osp_infer_shapes): the sum post-op has no
+ * broadcasting, so r must have exactly the conv output's dtype and dims.
+ * Topological order must survive the rewrite: the conv now reads r, so r
+ * must be available before the conv runs (a graph input, a constant, or
+ * produced by an earlier node). When both operands are convs the later one
+ * is chosen, so that the other is already computed. */
+#include "passes.h"
+
+#include <stdbool.h>
+
+#include "pass_int.h"
+
+static bool same_concrete_shape(const osp_value_t *a, const osp_value_t *b) {
+    if (a->dtype == OSP_DT_UNDEF || a->dtype != b->dtype || a->rank < 0 ||
+        a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] < 0 || a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
+
+static bool has_sum(const osp_node_t *n) {
+    for (int i = 0; i < n->n_post; i++)
+        if (n->post[i].kind == OSP_POST_SUM)
+            return true;
+    return false;
+}
+
+/* Whether Add node `add` can fuse into the producer of operand `conv_v`
+ * with `other` as the summand. */
+static bool can_fuse(const osp_graph_t *g, int add, int conv_v, int other) {
+    int c = g->values[conv_v].producer;
+    if (c < 0 || c >= add || conv_v == other)
+        return false;
+    const osp_node_t *cn = &g->nodes[c];
+    if (cn->op != OSP_OP_CONV || cn->n_out != 1 || cn->out[0] != conv_v ||
+        cn->n_post >= OSP_MAX_POST_OPS || has_sum(cn))
+        return false;
+    if (osp__pass_single_consumer(g, conv_v) != add)
+        return false;
+    if (g->values[other].producer >= c) /* not computed before the conv */
+        return false;
+    const osp_value_t *out = &g->values[g->nodes[add].out[0]];
+    return same_concrete_shape(&g->values[conv_v], &g->values[other]) &&
+           (out->rank < 0 || same_concrete_shape(&g->values[conv_v], out));
+}
+
+/* Returns 1 if fused, 0 if not applicable, <0 on error. */
+static int fuse_one(osp_graph_t *g, int add, osp_err_t *err) {
+    const osp_node_t *a = &g->nodes[add];
+    if (a->n_in != 2 || a->n_out != 1 || a->in[0] < 0 || a->in[1] < 0 ||
+        a->out[0] < 0)
+        return 0;
+    int v0 = a->in[0], v1 = a->in[1];
+    /* Prefer the operand produced later; fall back to the other one. */
+    int first = v0, second = v1;
+    if (g->values[v1].producer > g->values[v0].producer) {
+        first = v1;
+        second = v0;
+    }
+    int conv_v, other;
+    if (can_fuse(g, add, first, second)) {
+        conv_v = first;
+        other = second;
+    } else if (can_fuse(g, add, second, first)) {
+        conv_v = second;
+        other = first;
+    } else {
+        return 0;
+    }
+    int c = g->values[conv_v].producer;
+    int y = a->out[0];
+    int rc = osp__pass_append_input(g, c, other, err);
+    if (rc < 0)
+        return rc;
+    osp_graph_remove_node(g, add);
+    osp_node_t *cn = &g->nodes[c];
+    cn->post[cn->n_post].kind = OSP_POST_SUM;
+    cn->post[cn->n_post].act = OSP_ACT_NONE;
+    cn->post[cn->n_post].alpha = cn->post[cn->n_post].beta = 0.f;
+    cn->post[cn->n_post].sum_value = other;
+    cn->n_post++;
+    /* The conv writes the Add's output value, so a graph output keeps its
+     * name; the conv's old output is dropped by compaction. */
+    cn->out[0] = y;
+    g->values[y].producer = c;
+    g->values[conv_v].producer = -1;
+
+    /* Fuse the activation that reads the sum, if there is exactly one. */
+    int consumer = osp__pass_single_consumer(g, y);
+    if (consumer >= 0) {
+        rc = osp__pass_fuse_act_node(g, consumer, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 1;
+}
+
+int osp_pass_fuse_residual_add(osp_graph_t *g, osp_err_t *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op != OSP_OP_ADD)
+            continue;
+        int rc = fuse_one(g, i, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
