@@ -9,7 +9,11 @@
  * Topological order must survive the rewrite: the conv now reads r, so r
  * must be available before the conv runs (a graph input, a constant, or
  * produced by an earlier node). When both operands are convs the later one
- * is chosen, so that the other is already computed. */
+ * is chosen, so that the other is already computed.
+ *
+ * Quantized values (TFLite, QDQ) are left alone: each operand and the sum
+ * carry their own scale and zero point, and a plain SUM post-op would skip
+ * the requantization between them. */
 #include "passes.h"
 
 #include <stdbool.h>
@@ -17,6 +21,8 @@
 #include "pass_int.h"
 
 static bool same_concrete_shape(const osp_value_t *a, const osp_value_t *b) {
+    if (a->quant || b->quant)
+        return false;
     if (a->dtype == OSP_DT_UNDEF || a->dtype != b->dtype || a->rank < 0 ||
         a->rank != b->rank)
         return false;
@@ -48,6 +54,8 @@ static bool can_fuse(const osp_graph_t *g, int add, int conv_v, int other) {
     if (g->values[other].producer >= c) /* not computed before the conv */
         return false;
     const osp_value_t *out = &g->values[g->nodes[add].out[0]];
+    if (out->quant)
+        return false;
     return same_concrete_shape(&g->values[conv_v], &g->values[other]) &&
            (out->rank < 0 || same_concrete_shape(&g->values[conv_v], out));
 }

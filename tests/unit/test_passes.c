@@ -553,6 +553,15 @@ static void test_residual_not_fused(void **state) {
     assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(live_nodes(g), 3);
     osp_graph_destroy(g);
+    /* quantized sum: different scales need requantization, not a SUM */
+    g = residual(true, false);
+    float sc = 0.1f;
+    int32_t zp = 128;
+    assert_int_equal(osp_graph_set_quant(g, osp_graph_find_value(g, "s"), -1,
+                                         1, &sc, &zp), 0);
+    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(live_nodes(g), 3);
+    osp_graph_destroy(g);
 }
 
 /* convB's output also read elsewhere → convA (the earlier one) is used,
