@@ -1,0 +1,201 @@
+/* dnnl_conv.c — CONV nodes as oneDNN convolutions.
+ *
+ * Source, weights and destination are created with format_tag_any so oneDNN
+ * picks its fastest (blocked) layouts; the weights are reordered once at plan
+ * build, the source is reordered only if its producer wrote another layout,
+ * and the destination stays blocked for the next primitive. Fused post-ops
+ * (activations, residual SUM) ride along as oneDNN post-ops. In bf16 mode
+ * source, weights and destination are bf16, the bias stays f32. */
+#include <string.h>
+
+#include "engine/plan_int.h"
+
+/* Number of post-op SUM operands appended as trailing inputs. */
+static int n_sum_inputs(const osp_node_t *n) {
+    int k = 0;
+    for (int i = 0; i < n->n_post; i++)
+        k += n->post[i].kind == OSP_POST_SUM;
+    return k;
+}
+
+/* Can the conv write into the SUM operand's buffer (it dies here)? */
+static int sum_inplace_buf(osp_pctx_t *c, int s, const dnnl_memory_desc_t *dst) {
+    osp_plan_t *p = c->p;
+    if (osp_value_is_const(&c->g->values[s]) || c->g->values[s].is_output)
+        return -1;
+    int b = p->vbuf[s];
+    if (b < 0 || p->uses_left[s] != 1)
+        return -1;
+    const osp_pbuf_t *pb = &p->bufs[b];
+    if (pb->owner != s || pb->def < 0 || pb->alias_of >= 0 || pb->is_const ||
+        !pb->has_md || !dnnl_memory_desc_equal(&pb->md, dst))
+        return -1;
+    /* A view or converted copy may still read these bytes later. */
+    for (int i = 0; i < p->n_bufs; i++)
+        if (p->bufs[i].alias_of == b)
+            return -1;
+    return b;
+}
+
+static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    int n_sum = n_sum_inputs(n);
+    if (n_sum > 1 || n->n_out != 1)
+        return OSP_EUNSUPPORTED;
+    int n_real = n->n_in - n_sum;
+    int x = n->in[0], w = n_real > 1 ? n->in[1] : -1;
+    int bias = n_real > 2 ? n->in[2] : -1;
+    int sum = n_sum ? n->in[n->n_in - 1] : -1;
+    int y = n->out[0];
+    if (x < 0 || w < 0 || y < 0 || !osp_value_is_const(&g->values[w]) ||
+        (bias >= 0 && !osp_value_is_const(&g->values[bias])))
+        return OSP_EUNSUPPORTED;
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    int r = X->rank, nsp = r - 2;
+    if (r < 3 || r > 5 || W->rank != r || Y->rank != r ||
+        n->p.conv.win.n_spatial != nsp)
+        return OSP_EUNSUPPORTED;
+    int64_t G = n->p.conv.group > 0 ? n->p.conv.group : 1;
+    int64_t O = W->dims[0], IG = W->dims[1];
+    if (O % G || IG * G != X->dims[1] || Y->dims[1] != O)
+        return OSP_EUNSUPPORTED;
+
+    dnnl_dims_t strides, dil, pl, pr;
+    int64_t kern[OSP_MAX_SPATIAL], lpl[OSP_MAX_SPATIAL], lpr[OSP_MAX_SPATIAL],
+        gpr[OSP_MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++)
+        kern[i] = W->dims[2 + i];
+    int rc0 = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
+                               kern, false, lpl, lpr, gpr);
+    if (rc0 < 0)
+        return rc0;
+    for (int i = 0; i < nsp; i++) {
+        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
+        strides[i] = s > 0 ? s : 1;
+        dil[i] = (d > 0 ? d : 1) - 1; /* oneDNN counts dilation from 0 */
+        pl[i] = lpl[i];
+        pr[i] = lpr[i];
+    }
+
+    /* Weights as oneDNN sees them: [G, O/G, I/G, k...] when grouped. */
+    dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
+    int64_t wd[OSP_MAX_RANK + 1];
+    int wr = r;
+    if (G > 1) {
+        wd[0] = G;
+        wd[1] = O / G;
+        for (int i = 1; i < r; i++)
+            wd[i + 1] = W->dims[i];
+        wr = r + 1;
+    } else {
+        memcpy(wd, W->dims, sizeof(int64_t) * (size_t)r);
+    }
+    osp__md_any(&src_any, r, X->dims, dt);
+    osp__md_any(&w_any, wr, wd, dt);
+    osp__md_any(&dst_any, r, Y->dims, dt);
+    osp__md_plain(&w_plain, wr, wd, dnnl_f32);
+    int64_t od[1] = {O};
+    osp__md_plain(&b_md, 1, od, dnnl_f32);
+    if (bias >= 0 && osp_value_numel(&g->values[bias]) != (size_t)O)
+        return OSP_EUNSUPPORTED;
+
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
+            &w_any, bias >= 0 ? &b_md : NULL, &dst_any, strides, dil, pl, pr) !=
+        dnnl_success)
+        return OSP_EUNSUPPORTED;
+    dnnl_primitive_attr_t attr = osp__attr_new();
+    if (!attr)
+        return OSP_ENOMEM;
+    char note[96] = "";
+    int rc = osp__post_ops(c, n, attr, note, sizeof note);
+    dnnl_primitive_desc_t pd = NULL;
+    if (rc == 0 && dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng,
+                                              NULL) != dnnl_success)
+        rc = OSP_EUNSUPPORTED;
+    dnnl_primitive_attr_destroy(attr);
+    if (rc < 0)
+        return rc;
+
+    /* From here on the node is committed to oneDNN. */
+    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int kinds[5], bufs[5], na = 0;
+    int sb = osp__buf_as(c, x, &smd);
+    if (sb < 0)
+        goto fail_sb;
+    kinds[na] = DNNL_ARG_SRC, bufs[na++] = sb;
+    /* buf_as would read the weights as 4-D; give the grouped view. */
+    int wb = osp__const_as(c, w, &w_plain, &wmd);
+    if (wb < 0) {
+        sb = wb;
+        goto fail_sb;
+    }
+    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = wb;
+    if (bias >= 0) {
+        int bb = osp__buf_as(c, bias, &b_md);
+        if (bb < 0) {
+            sb = bb;
+            goto fail_sb;
+        }
+        kinds[na] = DNNL_ARG_BIAS, bufs[na++] = bb;
+    }
+    int db;
+    if (sum >= 0) {
+        db = sum_inplace_buf(c, sum, &dmd);
+        if (db < 0) {
+            /* Copy the residual into a fresh destination first. */
+            int src = osp__buf_as(c, sum, &dmd);
+            if (src < 0) {
+                sb = src;
+                goto fail_sb;
+            }
+            db = osp__buf_new(c, &dmd, y);
+            if (db < 0) {
+                sb = db;
+                goto fail_sb;
+            }
+            dnnl_primitive_desc_t rpd = NULL;
+            if (dnnl_reorder_primitive_desc_create(&rpd, &dmd, c->e->dnnl_eng,
+                                                   &dmd, c->e->dnnl_eng,
+                                                   NULL) != dnnl_success) {
+                sb = osp_err_set(c->err, OSP_EINTERNAL,
+                                 "node %s: residual copy", n->name);
+                goto fail_sb;
+            }
+            int rk[2] = {DNNL_ARG_FROM, DNNL_ARG_TO}, rb[2] = {src, db};
+            int rc2 = osp__step_dnnl(c, -1, rpd, 2, rk, rb, "residual copy");
+            if (rc2 < 0) {
+                sb = rc2;
+                goto fail_sb;
+            }
+        } else {
+            strncat(note, " (in place)", sizeof note - strlen(note) - 1);
+        }
+    } else {
+        db = osp__buf_new(c, &dmd, y);
+        if (db < 0) {
+            sb = db;
+            goto fail_sb;
+        }
+    }
+    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
+    rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, y, db);
+    return 0;
+fail_sb:
+    dnnl_primitive_desc_destroy(pd);
+    return sb;
+}
+
+int osp__dnnl_conv(osp_pctx_t *c, int ni) {
+    int rc = conv_try(c, ni, c->act_dt);
+    if (rc == OSP_EUNSUPPORTED && c->act_dt != dnnl_f32)
+        rc = conv_try(c, ni, dnnl_f32);
+    return rc;
+}

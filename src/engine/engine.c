@@ -1,0 +1,330 @@
+/* engine.c — the public engine API (include/osprey/engine.h): loading and
+ * sniffing model files, resolving precision and threads, the plan cache and
+ * osp_engine_run. The planner and executor live in plan.c; see
+ * docs/engine.md for the design. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+#include "engine/onnx_import.h"
+#include "engine/passes.h"
+
+/* Model files larger than this are refused before reading them: the
+ * largest CNN classifiers are a few hundred MB, and protobuf caps ONNX
+ * files without external data at 2 GiB anyway. */
+#define OSP_MODEL_MAX_BYTES ((size_t)2 << 30)
+
+const char *osp_precision_name(osp_precision_t p) {
+    static const char *names[] = {"auto", "fp32", "bf16", "int8"};
+    return (unsigned)p < OSP_PREC_COUNT ? names[p] : "?";
+}
+
+int osp_precision_parse(const char *s, osp_precision_t *out) {
+    if (!s)
+        return OSP_EINVAL;
+    for (int i = 0; i < OSP_PREC_COUNT; i++)
+        if (!strcmp(s, osp_precision_name((osp_precision_t)i))) {
+            *out = (osp_precision_t)i;
+            return 0;
+        }
+    return OSP_EINVAL;
+}
+
+void osp_engine_opts_init(osp_engine_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->precision = OSP_PREC_AUTO;
+}
+
+static void fill_tensor(osp_tensor_t *t, const osp_value_t *v) {
+    memset(t, 0, sizeof *t);
+    t->name = v->name;
+    t->dtype = v->dtype;
+    t->rank = v->rank < 0 ? 0 : v->rank;
+    for (int i = 0; i < t->rank; i++)
+        t->dims[i] = v->dims[i];
+}
+
+void osp_engine_destroy(osp_engine_t *e) {
+    if (!e)
+        return;
+    for (int i = 0; i < e->n_plans; i++)
+        osp__plan_destroy(e->plans[i]);
+    free(e->plans);
+    for (int i = 0; i < e->n_wcache; i++)
+        free(e->wcache[i].data);
+    free(e->wcache);
+    if (e->stream)
+        dnnl_stream_destroy(e->stream);
+    if (e->dnnl_eng)
+        dnnl_engine_destroy(e->dnnl_eng);
+    free(e->inputs);
+    free(e->outputs);
+    free(e->describe);
+    osp_graph_destroy(e->g);
+    free(e);
+}
+
+osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
+                                    const osp_engine_opts_t *opts,
+                                    osp_err_t *err) {
+    osp_engine_opts_t def;
+    if (!opts) {
+        osp_engine_opts_init(&def);
+        opts = &def;
+    }
+    osp_engine_t *e = calloc(1, sizeof *e);
+    if (!e) {
+        osp_graph_destroy(g);
+        osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+        return NULL;
+    }
+    e->g = g;
+    e->opts = *opts;
+    if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
+        osp_err_set(err, OSP_EINVAL, "engine: the graph has no inputs or outputs");
+        goto fail;
+    }
+    if ((unsigned)opts->precision >= OSP_PREC_COUNT || opts->threads < 0 ||
+        opts->max_batch < 0) {
+        osp_err_set(err, OSP_EINVAL, "engine: invalid options");
+        goto fail;
+    }
+    if (g->quantized) {
+        osp_err_set(err, OSP_EUNSUPPORTED,
+                    "engine: quantized models are not supported yet (they "
+                    "arrive with issue 3)");
+        goto fail;
+    }
+    switch (opts->precision) {
+    case OSP_PREC_INT8:
+        osp_err_set(err, OSP_EUNSUPPORTED,
+                    "engine: int8 precision needs a quantized model; this is "
+                    "a float model (quantized models arrive with issue 3)");
+        goto fail;
+    case OSP_PREC_AUTO:
+        e->prec = osp__cpu_has_bf16() ? OSP_PREC_BF16 : OSP_PREC_FP32;
+        break;
+    default:
+        e->prec = opts->precision;
+        break;
+    }
+    e->threads = opts->threads > 0 ? opts->threads : osp_cpus_available();
+    osp__set_threads(e->threads);
+    if (dnnl_engine_create(&e->dnnl_eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&e->stream, e->dnnl_eng, dnnl_stream_default_flags) !=
+            dnnl_success) {
+        osp_err_set(err, OSP_EINTERNAL, "engine: cannot create a oneDNN CPU engine");
+        goto fail;
+    }
+    e->inputs = calloc((size_t)g->n_inputs, sizeof *e->inputs);
+    e->outputs = calloc((size_t)g->n_outputs, sizeof *e->outputs);
+    if (!e->inputs || !e->outputs) {
+        osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        const osp_value_t *v = &g->values[g->inputs[i]];
+        if (v->rank < 0 || v->rank > OSP_MAX_RANK || v->dtype == OSP_DT_UNDEF) {
+            osp_err_set(err, OSP_EUNSUPPORTED,
+                        "engine: input %s has an unknown rank or dtype", v->name);
+            goto fail;
+        }
+        fill_tensor(&e->inputs[i], v);
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        fill_tensor(&e->outputs[i], &g->values[g->outputs[i]]);
+    return e;
+fail:
+    osp_engine_destroy(e);
+    return NULL;
+}
+
+osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
+                                     const char *name,
+                                     const osp_engine_opts_t *opts,
+                                     osp_err_t *err) {
+    const char *what = name ? name : "model";
+    const uint8_t *b = buf;
+    if (!buf || len < 8) {
+        osp_err_set(err, OSP_EFORMAT, "%s: %zu bytes is too short for a model",
+                    what, len);
+        return NULL;
+    }
+    if (!memcmp(b + 4, "TFL3", 4)) {
+        osp_err_set(err, OSP_EUNSUPPORTED,
+                    "%s: TFLite model; TFLite support arrives with issue 3", what);
+        return NULL;
+    }
+    osp_graph_t *g = osp_onnx_import(buf, len, err);
+    if (!g) {
+        osp_err_prefix(err, "%s", what);
+        return NULL;
+    }
+    if (osp_passes_load(g, err) < 0) {
+        osp_err_prefix(err, "%s", what);
+        osp_graph_destroy(g);
+        return NULL;
+    }
+    osp_engine_t *e = osp_engine_from_graph(g, opts, err);
+    if (!e) {
+        osp_err_prefix(err, "%s", what);
+        return NULL;
+    }
+    if (e->opts.verbose)
+        fprintf(stderr, "osprey engine: %s: %d nodes, precision %s, %d threads\n",
+                what, e->g->n_nodes, osp_precision_name(e->prec), e->threads);
+    return e;
+}
+
+osp_engine_t *osp_engine_load(const char *path, const osp_engine_opts_t *opts,
+                              osp_err_t *err) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (osp_read_file(path, OSP_MODEL_MAX_BYTES, &buf, &len, err) < 0)
+        return NULL;
+    osp_engine_t *e = osp_engine_load_buffer(buf, len, path, opts, err);
+    free(buf);
+    return e;
+}
+
+int osp_engine_num_inputs(const osp_engine_t *e) { return e->g->n_inputs; }
+int osp_engine_num_outputs(const osp_engine_t *e) { return e->g->n_outputs; }
+
+const osp_tensor_t *osp_engine_input(const osp_engine_t *e, int i) {
+    return i >= 0 && i < e->g->n_inputs ? &e->inputs[i] : NULL;
+}
+
+const osp_tensor_t *osp_engine_output(const osp_engine_t *e, int i) {
+    return i >= 0 && i < e->g->n_outputs ? &e->outputs[i] : NULL;
+}
+
+osp_precision_t osp_engine_precision(const osp_engine_t *e) { return e->prec; }
+int osp_engine_threads(const osp_engine_t *e) { return e->threads; }
+
+/* Builds the cache key (dims of every input) from caller tensors, checking
+ * them against the declared inputs. */
+static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
+                     int64_t *key, osp_err_t *err) {
+    if (n != e->g->n_inputs)
+        return osp_err_set(err, OSP_EINVAL, "engine: %d inputs given, model has %d",
+                           n, e->g->n_inputs);
+    for (int i = 0; i < n; i++) {
+        const osp_tensor_t *d = &e->inputs[i];
+        if (in[i].dtype != d->dtype)
+            return osp_err_set(err, OSP_EINVAL,
+                               "engine: input %s: dtype %s, model wants %s",
+                               d->name, osp_dtype_name(in[i].dtype),
+                               osp_dtype_name(d->dtype));
+        if (in[i].rank != d->rank)
+            return osp_err_set(err, OSP_ESHAPE,
+                               "engine: input %s: rank %d, model wants %d",
+                               d->name, in[i].rank, d->rank);
+        if (!in[i].data && osp_tensor_numel(&in[i]) > 0)
+            return osp_err_set(err, OSP_EINVAL, "engine: input %s: no data",
+                               d->name);
+        for (int k = 0; k < d->rank; k++) {
+            if (in[i].dims[k] <= 0 ||
+                (d->dims[k] >= 0 && in[i].dims[k] != d->dims[k]))
+                return osp_err_set(err, OSP_ESHAPE,
+                                   "engine: input %s: dim %d is %lld, model "
+                                   "wants %lld",
+                                   d->name, k, (long long)in[i].dims[k],
+                                   (long long)d->dims[k]);
+            key[i * OSP_MAX_RANK + k] = in[i].dims[k];
+        }
+        if (e->opts.max_batch > 0 && d->rank > 0 &&
+            in[i].dims[0] > e->opts.max_batch)
+            return osp_err_set(err, OSP_ELIMIT,
+                               "engine: input %s: batch %lld exceeds max_batch %d",
+                               d->name, (long long)in[i].dims[0],
+                               e->opts.max_batch);
+    }
+    return 0;
+}
+
+/* Makes p the engine's current plan and refreshes the description. */
+static void set_last(osp_engine_t *e, osp_plan_t *p) {
+    if (e->last == p && e->describe)
+        return;
+    e->last = p;
+    free(e->describe);
+    e->describe = osp__plan_describe(e, p);
+    if (e->opts.verbose && e->describe)
+        fputs(e->describe, stderr);
+}
+
+int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
+                   osp_tensor_t *outputs, int n_outputs, osp_err_t *err) {
+    if (!e || (!inputs && n_inputs) || (!outputs && n_outputs))
+        return osp_err_set(err, OSP_EINVAL, "engine: invalid arguments");
+    if (n_outputs != e->g->n_outputs)
+        return osp_err_set(err, OSP_EINVAL,
+                           "engine: %d outputs requested, model has %d",
+                           n_outputs, e->g->n_outputs);
+    int64_t key_small[4 * OSP_MAX_RANK];
+    int64_t *key = key_small;
+    size_t kn = (size_t)e->g->n_inputs * OSP_MAX_RANK;
+    if (kn > OSP_ARRAY_LEN(key_small)) {
+        /* Only models with more than four inputs pay for this. */
+        key = calloc(kn, sizeof *key);
+        if (!key)
+            return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+    } else {
+        memset(key, 0, sizeof key_small);
+    }
+    int rc = input_key(e, inputs, n_inputs, key, err);
+    osp_plan_t *p = NULL;
+    if (rc == 0)
+        rc = osp__plan_get(e, key, &p, err);
+    if (key != key_small)
+        free(key);
+    if (rc < 0)
+        return rc;
+    set_last(e, p);
+    osp__set_threads(e->threads);
+    return osp__plan_run(e, p, inputs, outputs, err);
+}
+
+int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
+    if (batch < 1)
+        return osp_err_set(err, OSP_EINVAL, "engine: batch %d", batch);
+    if (e->opts.max_batch > 0 && batch > e->opts.max_batch)
+        return osp_err_set(err, OSP_ELIMIT, "engine: batch %d exceeds max_batch %d",
+                           batch, e->opts.max_batch);
+    int64_t *key = calloc((size_t)e->g->n_inputs * OSP_MAX_RANK, sizeof *key);
+    if (!key)
+        return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+    int rc = 0;
+    for (int i = 0; i < e->g->n_inputs && rc == 0; i++) {
+        const osp_tensor_t *d = &e->inputs[i];
+        for (int k = 0; k < d->rank; k++) {
+            int64_t v = d->dims[k];
+            if (k == 0 && v < 0)
+                v = batch;
+            if (v < 0) {
+                rc = osp_err_set(err, OSP_EINVAL,
+                                 "engine: input %s: dim %d is dynamic; only "
+                                 "the batch can be prepared ahead",
+                                 d->name, k);
+                break;
+            }
+            key[i * OSP_MAX_RANK + k] = v;
+        }
+    }
+    osp_plan_t *p = NULL;
+    if (rc == 0)
+        rc = osp__plan_get(e, key, &p, err);
+    free(key);
+    if (rc == 0)
+        set_last(e, p);
+    return rc;
+}
+
+const char *osp_engine_describe(const osp_engine_t *e) {
+    if (!e)
+        return "";
+    if (e->describe)
+        return e->describe;
+    return "no plan built yet (run or prepare the engine first)\n";
+}

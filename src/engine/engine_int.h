@@ -1,0 +1,76 @@
+/* engine_int.h — private structures of the engine (planner, executor, weight
+ * cache) shared by engine.c, plan*.c and dnnl_*.c.
+ *
+ * Layering: engine.c owns the public API and the load-time graph; plan.c
+ * specialises that graph for concrete input shapes and compiles it into a
+ * list of steps (oneDNN primitives or reference kernels) over one activation
+ * arena; dnnl_*.c translate single IR ops into oneDNN primitive descriptors.
+ * Design notes: docs/engine.md. */
+#ifndef OSPREY_ENGINE_ENGINE_INT_H
+#define OSPREY_ENGINE_ENGINE_INT_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "ir.h"
+#include "osprey/engine.h"
+
+typedef struct osp_plan_s osp_plan_t;
+
+/* A constant reordered into a oneDNN layout (weights into the blocked
+ * format a convolution wants, bf16 copies, ...). Kept on the engine so that
+ * plans for different batch sizes share them. */
+typedef struct osp_wcache_entry_s {
+    const void *src;        /* the load-time constant's data (identity key) */
+    dnnl_memory_desc_t md;  /* target layout */
+    void *data;             /* owned, 64-byte aligned */
+    size_t bytes;
+} osp_wcache_entry_t;
+
+struct osp_engine_s {
+    osp_graph_t *g;            /* load-time graph; owns the weights */
+    osp_engine_opts_t opts;
+    osp_precision_t prec;      /* resolved: FP32 or BF16 */
+    int threads;
+    dnnl_engine_t dnnl_eng;
+    dnnl_stream_t stream;
+    osp_tensor_t *inputs;      /* declared inputs (names point into g) */
+    osp_tensor_t *outputs;     /* declared outputs */
+    osp_plan_t **plans;        /* cache, one per input shape */
+    int n_plans;
+    osp_plan_t *last;          /* most recently built or run */
+    osp_wcache_entry_t *wcache;
+    int n_wcache, cap_wcache;
+    char *describe;            /* owned; rebuilt with each new plan */
+};
+
+/* Builds an engine around an already imported graph (takes ownership of g,
+ * also on failure). Runs no load-time passes: tests hand it exact graphs;
+ * osp_engine_load runs osp_passes_load before calling it. */
+osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
+                                    const osp_engine_opts_t *opts,
+                                    osp_err_t *err);
+
+/* ---- planner (plan.c) ------------------------------------------------ */
+
+/* Builds (or finds in the cache) the plan for these input dims
+ * (n_inputs × OSP_MAX_RANK, ranks as declared). */
+int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
+                  osp_err_t *err);
+/* Runs a plan: copies inputs in, executes every step, points outputs at the
+ * plan's arena. */
+int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
+                  osp_tensor_t *outputs, osp_err_t *err);
+void osp__plan_destroy(osp_plan_t *p);
+/* Appends the plan's description (one line per step) to a malloc'd string. */
+char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p);
+
+/* ---- CPU features (cpu.c) --------------------------------------------- */
+
+/* True when the CPU executes bf16 dot products natively (AVX512_BF16 or
+ * AMX-BF16) and the OS saves AVX-512 state. */
+bool osp__cpu_has_bf16(void);
+/* Applies the thread count to the threading runtime oneDNN was built with
+ * (OpenMP for Debian's libdnnl). Affects the calling thread. */
+void osp__set_threads(int n);
+
+#endif
