@@ -194,14 +194,6 @@ typedef struct osp_cast_params_s {
     int64_t axis; /* per-axis (de)quantize */
 } osp_cast_params_t;
 
-/* SHAPE (opset 15 start/end): output is shape[start:end); negative values
- * count from the end and both are clamped. Zero-initialised params (start 0,
- * has_end false) give the whole shape, i.e. opset < 15 behaviour. */
-typedef struct osp_shape_params_s {
-    int64_t start, end;
-    bool has_end;
-} osp_shape_params_t;
-
 typedef union osp_op_params_u {
     osp_conv_params_t conv;
     osp_pool_params_t pool;
@@ -213,7 +205,6 @@ typedef union osp_op_params_u {
     osp_lrn_params_t lrn;
     osp_bn_params_t bn;
     osp_cast_params_t cast;
-    osp_shape_params_t shape;
 } osp_op_params_t;
 
 /* ---- values ---------------------------------------------------------- */

@@ -143,7 +143,8 @@ static inline bool osp__has_in(const osp_node_t *n, int i) {
  * Returns count (>= 0), or -1 if input 1 is present but has no data. */
 int osp__node_axes(const osp_node_t *n, const osp_tensor_t *t1,
                    int64_t *axes);
-/* Effective SHAPE slice [*start, *end) of an input of rank r. */
+/* Effective SHAPE slice [*start, *end) of an input of rank r (opset 15
+ * start/end in p.axes.axes[0..1] when has_axes, as the importer sets). */
 void osp__shape_range(const osp_node_t *n, int r, int *start, int *end);
 
 #endif

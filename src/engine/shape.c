@@ -86,7 +86,11 @@ int osp__node_axes(const osp_node_t *n, const osp_tensor_t *t1,
 }
 
 void osp__shape_range(const osp_node_t *n, int r, int *start, int *end) {
-    int64_t s = n->p.shape.start, e = n->p.shape.has_end ? n->p.shape.end : r;
+    /* The ONNX importer stores opset-15 start/end as axes[0]/axes[1]
+     * (has_axes); without them the whole shape is taken. */
+    const osp_axes_params_t *a = &n->p.axes;
+    int64_t s = a->has_axes && a->n_axes >= 1 ? a->axes[0] : 0;
+    int64_t e = a->has_axes && a->n_axes >= 2 ? a->axes[1] : r;
     if (s < 0)
         s += r;
     if (e < 0)

@@ -154,4 +154,25 @@ static inline void one_check_i64(one_t *o, int rank, const int64_t *dims,
     osp_graph_destroy(o->g);
 }
 
+/* Runs, checks shape, dtype and exact bytes (integer outputs). */
+static inline void one_check_raw(one_t *o, osp_dtype_t dt, int rank,
+                                 const int64_t *dims, const void *want) {
+    const osp_value_t *y = one_run(o);
+    check_shape(y, rank, dims);
+    assert_int_equal(y->dtype, dt);
+    size_t es = osp_dtype_size(dt);
+    for (size_t i = 0; i < osp_value_numel(y); i++)
+        if (memcmp((const char *)y->data + i * es,
+                   (const char *)want + i * es, es) != 0) {
+            int64_t g = 0, w = 0;
+            osp_tensor_t t = osp_value_tensor(y);
+            g = osp_tensor_get_i64(&t, i);
+            t.data = (void *)want;
+            w = osp_tensor_get_i64(&t, i);
+            fail_msg("element %zu: got %lld want %lld", i, (long long)g,
+                     (long long)w);
+        }
+    osp_graph_destroy(o->g);
+}
+
 #endif

@@ -217,8 +217,8 @@ static void test_shape_op_slices(void **state) {
         int64_t want[4];
     } cases[] = {
         {0, 0, false, 4, {2, 3, 5, 7}},
-        {1, 0, false, 3, {3, 5, 7}},
-        {-1, 0, false, 1, {7}},
+        {1, INT64_MAX, true, 3, {3, 5, 7}},
+        {-1, INT64_MAX, true, 1, {7}},
         {1, -1, true, 2, {3, 5}},
         {-10, 10, true, 4, {2, 3, 5, 7}},
         {3, 1, true, 0, {0}},
@@ -227,9 +227,11 @@ static void test_shape_op_slices(void **state) {
         one_t o = one_new();
         one_in_f32(&o, 4, D(2, 3, 5, 7), 0);
         osp_node_t *n = one_node(&o, OSP_OP_SHAPE);
-        n->p.shape.start = cases[i].start;
-        n->p.shape.end = cases[i].end;
-        n->p.shape.has_end = cases[i].has_end;
+        /* importer convention: axes[0] = start, axes[1] = end */
+        n->p.axes.has_axes = cases[i].has_end;
+        n->p.axes.n_axes = 2;
+        n->p.axes.axes[0] = cases[i].start;
+        n->p.axes.axes[1] = cases[i].end;
         one_check_i64(&o, 1, (int64_t[]){cases[i].n}, cases[i].want);
     }
 }
