@@ -10,4 +10,7 @@ typedef struct osp_cli_cmd_s {
     int (*main)(int argc, char **argv);
 } osp_cli_cmd_t;
 
+/* osprey bench: engine throughput/latency, optionally vs ONNX Runtime. */
+int osp_cli_bench(int argc, char **argv);
+
 #endif

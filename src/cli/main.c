@@ -15,6 +15,7 @@ static int cmd_version(int argc, char **argv) {
 
 static const osp_cli_cmd_t commands[] = {
     {"version", "print the version", cmd_version},
+    {"bench", "measure a model's speed (optionally vs ONNX Runtime)", osp_cli_bench},
 };
 
 static void usage(FILE *f) {

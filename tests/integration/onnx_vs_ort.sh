@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# onnx_vs_ort.sh — equivalence test: osprey's outputs against ONNX Runtime's on
+# the development ONNX models (ResNet50, MobileNetV2, SqueezeNet 1.1), batch 1
+# and 3, fp32 (tight tolerance) and bf16 (same top-1, cosine >= 0.999). The
+# comparison itself is onnx_vs_ort.py; this wrapper finds the models, the
+# Python with onnxruntime and the runner, and skips (77) saying why when one
+# is missing.
+#
+# Environment: OSP_SOURCE_DIR, OSP_BUILD_DIR (set by CTest), OSPREY_MODELS,
+# OSP_EQUIV_MODELS (space-separated subset, e.g. "resnet50"),
+# OSP_EQUIV_PRECISIONS (default "fp32 bf16"). Under ASan (OSP_SANITIZE=ON in
+# the build's CMakeCache) only ResNet50 is checked, to keep CI time modest.
+set -euo pipefail
+SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${OSP_BUILD_DIR:-$SRC/build}
+# shellcheck source=../../scripts/find-models.sh
+. "$SRC/scripts/find-models.sh"
+
+PY=""
+for cand in "$SRC/.venv/bin/python" /tmp/tv/bin/python; do
+  if [ -x "$cand" ] && "$cand" -c 'import onnxruntime, numpy' 2>/dev/null; then PY=$cand; break; fi
+done
+if [ -z "$PY" ]; then
+  echo "SKIP onnx_vs_ort: no Python with onnxruntime+numpy ($SRC/.venv missing; run scripts/setup-venv.sh)"
+  exit 77
+fi
+
+RUNNER=$BUILD/tests/osp_run_model
+if [ ! -x "$RUNNER" ]; then
+  echo "FAIL onnx_vs_ort: $RUNNER not built"
+  exit 1
+fi
+
+WANT=${OSP_EQUIV_MODELS:-resnet50 mobilenet_v2 squeezenet1_1}
+if [ -z "${OSP_EQUIV_MODELS:-}" ] && grep -qs '^OSP_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+  WANT=resnet50
+  echo "onnx_vs_ort: sanitizer build: checking ResNet50 only (set OSP_EQUIV_MODELS to override)"
+fi
+MODELS=()
+MISSING=()
+for m in $WANT; do
+  if p=$(osp_model_path "onnx/$m.onnx"); then MODELS+=("$p"); else MISSING+=("$m"); fi
+done
+if [ ${#MISSING[@]} -gt 0 ]; then
+  echo "onnx_vs_ort: not found (skipped): ${MISSING[*]} — looked for onnx/<name>.onnx in $(osp_models_searched)"
+fi
+if [ ${#MODELS[@]} -eq 0 ]; then
+  echo "SKIP onnx_vs_ort: none of the development ONNX models ($WANT) found in $(osp_models_searched)"
+  exit 77
+fi
+
+THREADS=$(nproc); [ "$THREADS" -gt 2 ] && THREADS=2
+# shellcheck disable=SC2086
+exec "$PY" "$SRC/tests/integration/onnx_vs_ort.py" --runner "$RUNNER" \
+  --models "${MODELS[@]}" --batches 1 3 --precisions ${OSP_EQUIV_PRECISIONS:-fp32 bf16} \
+  --threads "$THREADS"
