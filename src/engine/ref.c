@@ -337,13 +337,16 @@ bool osp_ref_supports(const osp_graph_t *g, const osp_node_t *n) {
             if (!float_in(g, n, i))
                 return false;
         return true;
+    case OSP_OP_CLIP:
+        return float_in(g, n, 0) || dt == OSP_DT_U8 || dt == OSP_DT_S8 ||
+               dt == OSP_DT_S32 || dt == OSP_DT_S64;
+    case OSP_OP_MAXPOOL:
+        return float_in(g, n, 0) || dt == OSP_DT_U8 || dt == OSP_DT_S8;
     case OSP_OP_RELU:
     case OSP_OP_LEAKY_RELU:
-    case OSP_OP_CLIP:
     case OSP_OP_SIGMOID:
     case OSP_OP_HARD_SIGMOID:
     case OSP_OP_HARD_SWISH:
-    case OSP_OP_MAXPOOL:
     case OSP_OP_AVGPOOL:
     case OSP_OP_GLOBAL_AVGPOOL:
     case OSP_OP_GLOBAL_MAXPOOL:
@@ -356,7 +359,7 @@ bool osp_ref_supports(const osp_graph_t *g, const osp_node_t *n) {
     case OSP_OP_MUL:
     case OSP_OP_DIV:
         return dt == OSP_DT_UNDEF || dt == OSP_DT_F32 || dt == OSP_DT_S32 ||
-               dt == OSP_DT_S64;
+               dt == OSP_DT_S64 || dt == OSP_DT_U8 || dt == OSP_DT_S8;
     case OSP_OP_PAD:
         return n->p.pad.mode <= OSP_PADMODE_EDGE && !osp__has_in(n, 3);
     case OSP_OP_QUANTIZE:

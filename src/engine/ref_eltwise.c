@@ -11,8 +11,55 @@
 
 #include "ref.h"
 
+/* Clip on integer tensors (opset >= 12): bounds from inputs 1/2, defaulting
+ * to the type's range. */
+static int clip_int(const osp_node_t *n, const osp_tensor_t *in,
+                    osp_tensor_t *out, osp_err_t *err) {
+    const osp_tensor_t *x = &in[0];
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    for (int i = 1; i <= 2; i++) {
+        if (!osp__has_in(n, i))
+            continue;
+        if (!in[i].data || osp_tensor_numel(&in[i]) != 1 ||
+            in[i].dtype != x->dtype)
+            return osp__node_err(err, OSP_ESHAPE, n,
+                                 "min/max input %d must be a %s scalar", i,
+                                 osp_dtype_name(x->dtype));
+        if (i == 1)
+            lo = osp_tensor_get_i64(&in[i], 0);
+        else
+            hi = osp_tensor_get_i64(&in[i], 0);
+    }
+    size_t cnt = osp_tensor_numel(x);
+    for (size_t i = 0; i < cnt; i++) {
+        int64_t v = osp_tensor_get_i64(x, i);
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        switch (x->dtype) {
+        case OSP_DT_U8:
+            ((uint8_t *)out[0].data)[i] = (uint8_t)v;
+            break;
+        case OSP_DT_S8:
+            ((int8_t *)out[0].data)[i] = (int8_t)v;
+            break;
+        case OSP_DT_S32:
+            ((int32_t *)out[0].data)[i] = (int32_t)v;
+            break;
+        default:
+            ((int64_t *)out[0].data)[i] = v;
+            break;
+        }
+    }
+    return 0;
+}
+
 int osp__ref_act(const osp_graph_t *g, const osp_node_t *n,
                  const osp_tensor_t *in, osp_tensor_t *out, osp_err_t *err) {
+    osp_dtype_t idt = in[0].dtype;
+    if (n->op == OSP_OP_CLIP && idt == out[0].dtype &&
+        (idt == OSP_DT_U8 || idt == OSP_DT_S8 || idt == OSP_DT_S32 ||
+         idt == OSP_DT_S64))
+        return clip_int(n, in, out, err);
     if (in[0].dtype != OSP_DT_F32 || out[0].dtype != OSP_DT_F32)
         return osp__node_err(err, OSP_EUNSUPPORTED, n, "dtype %s (f32 only)",
                              osp_dtype_name(in[0].dtype));
@@ -116,9 +163,10 @@ int osp__ref_binary(const osp_graph_t *g, const osp_node_t *n,
                              osp_dtype_name(a->dtype),
                              osp_dtype_name(b->dtype),
                              osp_dtype_name(o->dtype));
-    if (dt != OSP_DT_F32 && dt != OSP_DT_S32 && dt != OSP_DT_S64)
+    if (dt != OSP_DT_F32 && dt != OSP_DT_S32 && dt != OSP_DT_S64 &&
+        dt != OSP_DT_U8 && dt != OSP_DT_S8)
         return osp__node_err(err, OSP_EUNSUPPORTED, n,
-                             "dtype %s (f32, s32, s64 supported)",
+                             "dtype %s (f32, s32, s64, u8, s8 supported)",
                              osp_dtype_name(dt));
     int64_t od[OSP_MAX_RANK];
     int r;
@@ -209,6 +257,38 @@ int osp__ref_binary(const osp_graph_t *g, const osp_node_t *n,
                 break;
             default:
                 BIN_LOOP(int32_t, (int32_t)div_s64(x, y));
+                break;
+            }
+            break;
+        case OSP_DT_U8: /* modular, as ONNX Runtime */
+            switch (n->op) {
+            case OSP_OP_ADD:
+                BIN_LOOP(uint8_t, (uint8_t)(x + y));
+                break;
+            case OSP_OP_SUB:
+                BIN_LOOP(uint8_t, (uint8_t)(x - y));
+                break;
+            case OSP_OP_MUL:
+                BIN_LOOP(uint8_t, (uint8_t)(x * y));
+                break;
+            default:
+                BIN_LOOP(uint8_t, (uint8_t)(x / y));
+                break;
+            }
+            break;
+        case OSP_DT_S8:
+            switch (n->op) {
+            case OSP_OP_ADD:
+                BIN_LOOP(int8_t, (int8_t)(uint8_t)(x + y));
+                break;
+            case OSP_OP_SUB:
+                BIN_LOOP(int8_t, (int8_t)(uint8_t)(x - y));
+                break;
+            case OSP_OP_MUL:
+                BIN_LOOP(int8_t, (int8_t)(uint8_t)(x * y));
+                break;
+            default:
+                BIN_LOOP(int8_t, (int8_t)(uint8_t)div_s64(x, y));
                 break;
             }
             break;

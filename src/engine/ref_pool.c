@@ -51,9 +51,55 @@ static int lift3(const osp_node_t *n, const osp_window_t *w0,
     return 0;
 }
 
+/* MaxPool on u8/s8 (opset 12; appears between QDQ pairs): same windows,
+ * elements read as integers. Not a hot path. */
+static void maxpool_int(const win3_t *w, const osp_tensor_t *x,
+                        osp_tensor_t *y) {
+    int64_t planes = x->dims[0] * x->dims[1];
+    int64_t isz = w->in[0] * w->in[1] * w->in[2];
+    int64_t osz = w->out[0] * w->out[1] * w->out[2];
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t o = 0; o < osz; o++) {
+            int64_t od = o / (w->out[1] * w->out[2]);
+            int64_t oh = o / w->out[2] % w->out[1], ow = o % w->out[2];
+            int64_t best = INT64_MIN;
+            for (int64_t kd = 0; kd < w->k[0]; kd++)
+                for (int64_t kh = 0; kh < w->k[1]; kh++)
+                    for (int64_t kw = 0; kw < w->k[2]; kw++) {
+                        int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
+                        int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+                        int64_t iw = ow * w->s[2] - w->pb[2] + kw * w->d[2];
+                        if (id < 0 || id >= w->in[0] || ih < 0 ||
+                            ih >= w->in[1] || iw < 0 || iw >= w->in[2])
+                            continue;
+                        int64_t v = osp_tensor_get_i64(
+                            x, (size_t)(p * isz +
+                                        (id * w->in[1] + ih) * w->in[2] + iw));
+                        best = v > best ? v : best;
+                    }
+            if (best == INT64_MIN) /* window entirely in padding */
+                best = x->dtype == OSP_DT_U8 ? 0 : -128;
+            size_t at = (size_t)(p * osz + o);
+            if (x->dtype == OSP_DT_U8)
+                ((uint8_t *)y->data)[at] = (uint8_t)best;
+            else
+                ((int8_t *)y->data)[at] = (int8_t)best;
+        }
+}
+
 int osp__ref_pool(const osp_graph_t *g, const osp_node_t *n,
                   const osp_tensor_t *in, osp_tensor_t *out, osp_err_t *err) {
     const osp_tensor_t *x = &in[0];
+    if (n->op == OSP_OP_MAXPOOL && x->dtype == out[0].dtype &&
+        (x->dtype == OSP_DT_U8 || x->dtype == OSP_DT_S8)) {
+        win3_t w;
+        int rc = lift3(n, &n->p.pool.win, x, NULL, n->p.pool.ceil_mode,
+                       &out[0], &w, err);
+        if (rc < 0)
+            return rc;
+        maxpool_int(&w, x, &out[0]);
+        return 0;
+    }
     if (x->dtype != OSP_DT_F32 || out[0].dtype != OSP_DT_F32)
         return osp__node_err(err, OSP_EUNSUPPORTED, n, "dtype %s (f32 only)",
                              osp_dtype_name(x->dtype));

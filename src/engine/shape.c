@@ -103,6 +103,10 @@ void osp__shape_range(const osp_node_t *n, int r, int *start, int *end) {
 
 /* ---- windows ------------------------------------------------------------ */
 
+/* Bound on any single size/pad/stride taken from a model, so that sums and
+ * products of a few of them cannot overflow int64. */
+#define OSP__DIM_LIMIT ((int64_t)1 << 40)
+
 int osp_window_resolve(osp_window_t *w, const int64_t *in_spatial,
                        const int64_t *kernel, bool ceil_mode,
                        int64_t *out_spatial, osp_err_t *err) {
@@ -131,6 +135,11 @@ int osp_window_resolve(osp_window_t *w, const int64_t *in_spatial,
         if (s < 0 || d < 0)
             return osp_err_set(err, OSP_ESHAPE,
                                "negative stride/dilation in spatial dim %d", i);
+        if (k > OSP__DIM_LIMIT || s > OSP__DIM_LIMIT || d > OSP__DIM_LIMIT ||
+            in > OSP__DIM_LIMIT || w->pad_begin[i] > OSP__DIM_LIMIT ||
+            w->pad_end[i] > OSP__DIM_LIMIT)
+            return osp_err_set(err, OSP_ELIMIT,
+                               "window sizes beyond 2^40 in spatial dim %d", i);
         int64_t dk = (k - 1) * d + 1, out;
         if (in < 0)
             return osp_err_set(err, OSP_ESHAPE,
@@ -464,6 +473,9 @@ static int infer_reshape(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
                                  (long long)d);
         }
         od[i] = d;
+        if (d > OSP__DIM_LIMIT || (d > 0 && known > OSP__DIM_LIMIT / d))
+            return osp__node_err(err, OSP_ELIMIT, n,
+                                 "target shape too large at position %d", i);
         if (d < 0)
             dyn = true;
         else
@@ -717,6 +729,10 @@ static int infer_pad(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
         return osp__node_err(err, OSP_EUNSUPPORTED, n, "pad mode %d",
                              (int)n->p.pad.mode);
     int64_t od[OSP_MAX_RANK];
+    for (int i = 0; i < 2 * x->rank; i++)
+        if (pads[i] > OSP__DIM_LIMIT || pads[i] < -OSP__DIM_LIMIT)
+            return osp__node_err(err, OSP_ELIMIT, n, "pad %lld too large",
+                                 (long long)pads[i]);
     for (int i = 0; i < x->rank; i++) {
         od[i] = x->dims[i] < 0 ? -1 : x->dims[i] + pads[i] + pads[x->rank + i];
         if (x->dims[i] >= 0 && od[i] < 0)
@@ -806,10 +822,8 @@ static int infer_quant(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
     return 0;
 }
 
-int osp_infer_node(osp_graph_t *g, int ni, osp_err_t *err) {
+static int infer_op(osp_graph_t *g, int ni, osp_err_t *err) {
     const osp_node_t *n = &g->nodes[ni];
-    if (n->op == OSP_OP_NONE)
-        return 0;
     if (n->n_out < 1 || n->out[0] < 0)
         return osp__node_err(err, OSP_EFORMAT, n, "no output");
     if (!osp__has_in(n, 0))
@@ -935,18 +949,61 @@ int osp_infer_node(osp_graph_t *g, int ni, osp_err_t *err) {
     }
 }
 
+/* Largest tensor shape inference accepts (bytes): a hostile model must not
+ * make the planner or the folder overflow a size computation. */
+#define OSP_MAX_TENSOR_BYTES (1ull << 36)
+
+int osp_infer_node(osp_graph_t *g, int ni, osp_err_t *err) {
+    const osp_node_t *n = &g->nodes[ni];
+    if (n->op == OSP_OP_NONE)
+        return 0;
+    int rc = infer_op(g, ni, err);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < n->n_out; i++) {
+        if (n->out[i] < 0)
+            continue;
+        const osp_value_t *v = &g->values[n->out[i]];
+        uint64_t bytes = osp_dtype_size(v->dtype);
+        for (int d = 0; d < v->rank; d++) {
+            int64_t dim = v->dims[d];
+            if (dim < -1)
+                return osp__node_err(err, OSP_ESHAPE, n,
+                                     "output %d dim %d is %lld", i, d,
+                                     (long long)dim);
+            if (dim < 0)
+                continue; /* dynamic */
+            if (dim > 0 && bytes > OSP_MAX_TENSOR_BYTES / (uint64_t)dim)
+                return osp__node_err(err, OSP_ELIMIT, n,
+                                     "output %d would exceed %llu bytes", i,
+                                     (unsigned long long)OSP_MAX_TENSOR_BYTES);
+            bytes *= (uint64_t)dim;
+        }
+    }
+    return 0;
+}
+
 int osp_infer_shapes(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_inputs; i++) {
         const osp_value_t *v = &g->values[g->inputs[i]];
         if (v->rank < 0)
             return osp_err_set(err, OSP_ESHAPE,
                                "graph input '%s' has unknown rank", v->name);
-        for (int d = 0; d < v->rank; d++)
+        uint64_t bytes = osp_dtype_size(v->dtype);
+        for (int d = 0; d < v->rank; d++) {
             if (v->dims[d] < 0)
                 return osp_err_set(err, OSP_ESHAPE,
                                    "graph input '%s' dim %d is dynamic; "
                                    "shape inference needs concrete dims",
                                    v->name, d);
+            if (v->dims[d] > 0 &&
+                bytes > OSP_MAX_TENSOR_BYTES / (uint64_t)v->dims[d])
+                return osp_err_set(err, OSP_ELIMIT,
+                                   "graph input '%s' exceeds %llu bytes",
+                                   v->name,
+                                   (unsigned long long)OSP_MAX_TENSOR_BYTES);
+            bytes *= (uint64_t)v->dims[d];
+        }
     }
     for (int i = 0; i < g->n_nodes; i++) {
         int rc = osp_infer_node(g, i, err);

@@ -25,3 +25,7 @@ case("hard_sigmoid", "HardSigmoid", [F([3, 5], 3)], "OSP_OP_HARD_SIGMOID",
      "n->p.act.alpha = 0.3f; n->p.act.beta = 0.4f", attrs=dict(alpha=0.3, beta=0.4))
 case("hard_swish", "HardSwish", [T(np.linspace(-4, 4, 17), np.float32)], "OSP_OP_HARD_SWISH",
      opset=14)
+case("add_u8_wraps", "Add", [T([250, 3, 128], np.uint8), T([10], np.uint8)], "OSP_OP_ADD", opset=14)
+case("sub_s8", "Sub", [T([-128, 5, 100], np.int8), T([[1], [-100]], np.int8)], "OSP_OP_SUB", opset=14)
+case("clip_s32_inputs", "Clip", [T([-9, -2, 0, 4, 11], np.int32), T(-3, np.int32), T(5, np.int32)],
+     "OSP_OP_CLIP", "n->p.act.alpha = -INFINITY; n->p.act.beta = INFINITY")

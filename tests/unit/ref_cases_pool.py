@@ -41,3 +41,6 @@ case("avgpool_3d", "AveragePool", [F([1, 2, 4, 4, 4], 1)], "OSP_OP_AVGPOOL",
      attrs=dict(kernel_shape=[2, 2, 2], strides=[2, 2, 2]))
 case("global_avgpool", "GlobalAveragePool", [F([2, 3, 4, 5], 1)], "OSP_OP_GLOBAL_AVGPOOL")
 case("global_maxpool", "GlobalMaxPool", [F([2, 3, 4, 5], 2)], "OSP_OP_GLOBAL_MAXPOOL")
+case("maxpool_u8_pads", "MaxPool", [T(np.arange(25).reshape(1, 1, 5, 5) * 10 % 256, np.uint8)],
+     "OSP_OP_MAXPOOL", k2(3, 2) + "; " + P1,
+     attrs=dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]), opset=12)

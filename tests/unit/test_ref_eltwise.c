@@ -34,7 +34,7 @@ static void test_run_node_direct(void **state) {
     assert_int_equal(osp_ref_run_node(g, &g->nodes[ni], in, &out, &err), 0);
     assert_true(yv[0] == -9 && yv[1] == -18 && yv[2] == -7 && yv[3] == -16);
     assert_true(osp_ref_supports(g, &g->nodes[ni]));
-    g->values[a].dtype = g->values[b].dtype = OSP_DT_U8;
+    g->values[a].dtype = g->values[b].dtype = OSP_DT_F16;
     assert_false(osp_ref_supports(g, &g->nodes[ni]));
     /* a missing input buffer is an error, not a crash */
     in[0].data = NULL;

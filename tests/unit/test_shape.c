@@ -359,6 +359,23 @@ static void test_infer_errors(void **state) {
     n = one_node(&o, OSP_OP_CONCAT);
     one_fail(&o, OSP_ESHAPE, "input 1 has rank 3");
 
+    /* hostile sizes are a limit error, not an overflow */
+    o = one_new();
+    one_in_f32(&o, 1, D(4), 0);
+    one_in_i64(&o, 1, D(3), (int64_t[]){1ll << 30, 1ll << 30, 1ll << 30});
+    one_node(&o, OSP_OP_RESHAPE);
+    one_fail(&o, OSP_ELIMIT, "target shape too large");
+    o = one_new();
+    one_in_f32(&o, 1, D(4), 0);
+    one_in_i64(&o, 1, D(2), (int64_t[]){0, 1ll << 39});
+    one_node(&o, OSP_OP_PAD);
+    one_fail(&o, OSP_ELIMIT, "output 0 would exceed");
+    o = one_new();
+    one_in_f32(&o, 1, D(4), 0);
+    one_in_i64(&o, 1, D(2), (int64_t[]){0, INT64_MAX});
+    one_node(&o, OSP_OP_PAD);
+    one_fail(&o, OSP_ELIMIT, "too large");
+
     o = one_new();
     one_in_f32(&o, 4, D(1, 1, 2, 2), 0);
     n = one_node(&o, OSP_OP_MAXPOOL);
