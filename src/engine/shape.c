@@ -9,6 +9,7 @@
  * OSP_EUNSUPPORTED error naming the node, never an assert. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ref.h"
@@ -421,9 +422,8 @@ static int need_const(const osp_node_t *n, const osp_value_t *v, int i,
     if (v->data)
         return 0;
     return osp__node_err(err, OSP_EUNSUPPORTED, n,
-                         "%s (input %d '%s') is not a constant; shape "
-                         "inference needs it (run osp_fold_constants, which "
-                         "infers shapes as it folds)",
+                         "%s (input %d '%s') is not a constant and not "
+                         "computable from shapes alone",
                          what, i, v->name);
 }
 
@@ -983,6 +983,65 @@ int osp_infer_node(osp_graph_t *g, int ni, osp_err_t *err) {
     return 0;
 }
 
+/* Shape arithmetic evaluated on the side by osp_infer_shapes: integer
+ * outputs of at most this many elements whose inputs are all known. */
+#define OSP__SHADOW_MAX_ELEMS 64
+
+/* Whether node n computes a small integer tensor from known data (or, for
+ * SHAPE, from concrete dims): the Shape→Gather→Unsqueeze→Concat chains that
+ * exported PyTorch graphs use to build Reshape targets. */
+static bool shadow_evaluable(const osp_graph_t *g, const osp_node_t *n) {
+    if (n->n_out != 1 || n->out[0] < 0 || n->n_post || n->n_in > 16)
+        return false;
+    const osp_value_t *o = &g->values[n->out[0]];
+    if (o->data || (o->dtype != OSP_DT_S64 && o->dtype != OSP_DT_S32) ||
+        o->rank < 0 ||
+        osp_value_numel(o) > OSP__SHADOW_MAX_ELEMS)
+        return false;
+    for (int d = 0; d < o->rank; d++)
+        if (o->dims[d] < 0)
+            return false;
+    if (n->op == OSP_OP_SHAPE) {
+        const osp_value_t *x = &g->values[n->in[0]];
+        for (int d = 0; d < x->rank; d++)
+            if (x->dims[d] < 0)
+                return false;
+        return true;
+    }
+    for (int j = 0; j < n->n_in; j++)
+        if (n->in[j] >= 0 && !g->values[n->in[j]].data)
+            return false;
+    return true;
+}
+
+/* Evaluates node n into a malloc'd buffer lent to its output value (marked
+ * borrowed so nothing else frees it); *buf receives it for cleanup. */
+static int shadow_eval(osp_graph_t *g, const osp_node_t *n, void **buf,
+                       osp_err_t *err) {
+    osp_value_t *o = &g->values[n->out[0]];
+    size_t bytes = osp_value_numel(o) * osp_dtype_size(o->dtype);
+    osp_tensor_t in[16], out;
+    for (int j = 0; j < n->n_in; j++) {
+        memset(&in[j], 0, sizeof in[j]);
+        if (n->in[j] >= 0)
+            in[j] = osp_value_tensor(&g->values[n->in[j]]);
+    }
+    out = osp_value_tensor(o);
+    out.data = malloc(bytes ? bytes : 1);
+    if (!out.data)
+        return osp_err_set(err, OSP_ENOMEM, "shape inference: out of memory");
+    int rc = osp_ref_run_node(g, n, in, &out, err);
+    if (rc < 0) {
+        free(out.data);
+        return rc;
+    }
+    *buf = out.data;
+    o->data = out.data;
+    o->data_bytes = bytes;
+    o->data_borrowed = true;
+    return 0;
+}
+
 int osp_infer_shapes(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_inputs; i++) {
         const osp_value_t *v = &g->values[g->inputs[i]];
@@ -1005,10 +1064,28 @@ int osp_infer_shapes(osp_graph_t *g, osp_err_t *err) {
             bytes *= (uint64_t)v->dims[d];
         }
     }
-    for (int i = 0; i < g->n_nodes; i++) {
-        int rc = osp_infer_node(g, i, err);
-        if (rc < 0)
-            return rc;
+    /* Small integer shape computations are evaluated on the side (their
+     * outputs temporarily carry borrowed data) so that a Reshape fed by
+     * Shape→Gather→Concat sees its target; the graph is left unchanged. */
+    void **shadow = calloc((size_t)(g->n_values ? g->n_values : 1),
+                           sizeof *shadow);
+    if (!shadow)
+        return osp_err_set(err, OSP_ENOMEM, "shape inference: out of memory");
+    int rc = 0;
+    for (int i = 0; i < g->n_nodes && rc == 0; i++) {
+        rc = osp_infer_node(g, i, err);
+        const osp_node_t *n = &g->nodes[i];
+        if (rc == 0 && n->op != OSP_OP_NONE && shadow_evaluable(g, n))
+            rc = shadow_eval(g, n, &shadow[n->out[0]], err);
     }
-    return 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (!shadow[v])
+            continue;
+        free(shadow[v]);
+        g->values[v].data = NULL;
+        g->values[v].data_bytes = 0;
+        g->values[v].data_borrowed = false;
+    }
+    free(shadow);
+    return rc;
 }
