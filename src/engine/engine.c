@@ -48,6 +48,12 @@ static void fill_tensor(osp_tensor_t *t, const osp_value_t *v) {
 void osp_engine_destroy(osp_engine_t *e) {
     if (!e)
         return;
+    for (int i = 0; i < e->n_plans && e->profile; i++) {
+        char *d = osp__plan_describe(e, e->plans[i]);
+        if (d)
+            fputs(d, stderr);
+        free(d);
+    }
     for (int i = 0; i < e->n_plans; i++)
         osp__plan_destroy(e->plans[i]);
     free(e->plans);
@@ -81,6 +87,8 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     }
     e->g = g;
     e->opts = *opts;
+    const char *prof = getenv("OSP_ENGINE_PROFILE");
+    e->profile = prof && *prof && strcmp(prof, "0") != 0;
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
         osp_err_set(err, OSP_EINVAL, "engine: the graph has no inputs or outputs");
         goto fail;

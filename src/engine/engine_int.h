@@ -41,6 +41,8 @@ struct osp_engine_s {
     osp_wcache_entry_t *wcache;
     int n_wcache, cap_wcache;
     char *describe;            /* owned; rebuilt with each new plan */
+    bool profile;              /* OSP_ENGINE_PROFILE set: time every step and
+                                  print the plans with timings at destroy */
 };
 
 /* Builds an engine around an already imported graph (takes ownership of g,

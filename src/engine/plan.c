@@ -871,6 +871,7 @@ void osp__plan_destroy(osp_plan_t *p) {
     free(p->uses_left);
     free(p->conv);
     free(p->key);
+    free(p->step_ms);
     osp_graph_destroy(p->g);
     free(p);
 }
@@ -960,6 +961,8 @@ static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
     }
     if ((rc = finalize(&c)) < 0)
         goto fail;
+    if (e->profile && !(p->step_ms = calloc((size_t)p->n_steps + 1, sizeof(double))))
+        goto oom;
     p->build_ms = (double)(osp_now_ns() - t0) / 1e6;
     *out = p;
     return 0;
@@ -1001,6 +1004,7 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
     }
     for (int si = 0; si < p->n_steps; si++) {
         const osp_step_t *s = &p->steps[si];
+        uint64_t t0 = p->step_ms ? osp_now_ns() : 0;
         if (s->kind == OSP_STEP_DNNL) {
             dnnl_status_t st =
                 dnnl_primitive_execute(s->prim, e->stream, s->n_exec, s->exec);
@@ -1016,8 +1020,12 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
             if (rc < 0)
                 return rc;
         }
+        if (p->step_ms)
+            p->step_ms[si] += (double)(osp_now_ns() - t0) / 1e6;
     }
     dnnl_stream_wait(e->stream);
+    if (p->step_ms)
+        p->n_runs++;
     for (int i = 0; i < g->n_outputs; i++) {
         const osp_value_t *v = &g->values[g->outputs[i]];
         osp_tensor_t *t = &outputs[i];
@@ -1106,6 +1114,13 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
     sb_printf(&b, "precision %s, threads %d, oneDNN %s\n",
               osp_precision_name(e->prec), e->threads,
               dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP ? "(OpenMP)" : "");
+    if (p->step_ms && p->n_runs) {
+        double tot = 0;
+        for (int i = 0; i < p->n_steps; i++)
+            tot += p->step_ms[i];
+        sb_printf(&b, "profile: %d runs, %.3f ms per run in steps\n", p->n_runs,
+                  tot / p->n_runs);
+    }
     sb_printf(&b, "plan: inputs");
     for (int i = 0; i < g->n_inputs; i++) {
         const osp_value_t *v = &g->values[g->inputs[i]];
@@ -1135,6 +1150,8 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
             snprintf(tag, sizeof tag, " -> %s:%s",
                      osp_dtype_name(p->bufs[ob].dtype),
                      md_tag(&p->bufs[ob].md, layout, sizeof layout));
+        if (p->step_ms && p->n_runs)
+            sb_printf(&b, "%8.3f ms", p->step_ms[i] / p->n_runs);
         if (s->node < 0)
             sb_printf(&b, "  %3d reorder %s: %s%s\n", i, s->note, s->impl, tag);
         else

@@ -80,6 +80,8 @@ struct osp_plan_s {
     osp_conv_cache_t *conv;  /* converted copies */
     int n_conv, cap_conv;
     double build_ms;
+    double *step_ms;         /* profiling: accumulated ms per step */
+    int n_runs;
 };
 
 /* The context a per-op translator works in. */
