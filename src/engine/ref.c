@@ -5,6 +5,7 @@
  * The per-op kernels live in ref_<concept>.c; this file only validates what
  * every op needs (present data, sane arity) and routes. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ref.h"
@@ -280,6 +281,149 @@ static osp__ref_fn ref_fn(osp_op_t op) {
     }
 }
 
+/* Whether tensor t of node value v is an affine-quantized integer tensor
+ * (TFLite style: osp_quant_t on the value). */
+static const osp_quant_t *quant_of(const osp_graph_t *g, int v,
+                                   const osp_tensor_t *t) {
+    if (v < 0 || !g->values[v].quant)
+        return NULL;
+    if (t->dtype != OSP_DT_U8 && t->dtype != OSP_DT_S8 &&
+        t->dtype != OSP_DT_S32)
+        return NULL;
+    return g->values[v].quant;
+}
+
+/* Channel stride for per-axis quantization of t, or 0 for per-tensor;
+ * -1 if the quantization does not fit the tensor. */
+static int64_t quant_inner(const osp_quant_t *q, const osp_tensor_t *t) {
+    if (q->count == 1)
+        return 0;
+    if (q->axis < 0 || q->axis >= t->rank || t->dims[q->axis] != q->count)
+        return -1;
+    int64_t inner = 1;
+    for (int i = q->axis + 1; i < t->rank; i++)
+        inner *= t->dims[i];
+    return inner;
+}
+
+/* The quantized (TFLite) form of a float op: dequantize the quantized
+ * inputs, run the float kernel (and post-ops), requantize the quantized
+ * outputs with round-half-to-even and saturation. This is the textbook
+ * definition, used as the oracle and fallback; TFLite's fixed-point
+ * requantization may differ by one step on some elements. It allocates
+ * temporaries: it is not an inference hot path. */
+static int run_quantized(const osp_graph_t *g, const osp_node_t *n,
+                         osp__ref_fn fn, const osp_tensor_t *in,
+                         osp_tensor_t *out, osp_err_t *err) {
+    enum { MAX_IO = 16 };
+    if (n->n_in > MAX_IO || n->n_out > MAX_IO)
+        return osp__node_err(err, OSP_EUNSUPPORTED, n, "too many inputs");
+    osp_tensor_t fin[MAX_IO], fout[MAX_IO];
+    float *tmp[2 * MAX_IO] = {NULL};
+    int rc = 0;
+    bool deq_in = n->op != OSP_OP_DEQUANTIZE, req_out = n->op != OSP_OP_QUANTIZE;
+    for (int j = 0; j < n->n_in && rc == 0; j++) {
+        fin[j] = in[j];
+        const osp_quant_t *q = deq_in ? quant_of(g, n->in[j], &in[j]) : NULL;
+        if (!q)
+            continue;
+        int64_t inner = quant_inner(q, &in[j]);
+        size_t cnt = osp_tensor_numel(&in[j]);
+        if (inner < 0) {
+            rc = osp__node_err(err, OSP_ESHAPE, n,
+                               "input %d quantization (%d scales, axis %d) "
+                               "does not fit its shape",
+                               j, q->count, q->axis);
+            break;
+        }
+        tmp[j] = malloc(sizeof(float) * (cnt ? cnt : 1));
+        if (!tmp[j]) {
+            rc = osp_err_set(err, OSP_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t i = 0; i < cnt; i++) {
+            size_t c = inner ? (i / (size_t)inner) % (size_t)q->count : 0;
+            tmp[j][i] = q->scale[c] *
+                        (float)(osp_tensor_get_i64(&in[j], i) -
+                                q->zero_point[c]);
+        }
+        fin[j].dtype = OSP_DT_F32;
+        fin[j].data = tmp[j];
+    }
+    for (int j = 0; j < n->n_out && rc == 0; j++) {
+        fout[j] = out[j];
+        int v = j < n->n_out ? n->out[j] : -1;
+        const osp_quant_t *q = req_out ? quant_of(g, v, &out[j]) : NULL;
+        if (!q)
+            continue;
+        size_t cnt = osp_tensor_numel(&out[j]);
+        tmp[MAX_IO + j] = malloc(sizeof(float) * (cnt ? cnt : 1));
+        if (!tmp[MAX_IO + j]) {
+            rc = osp_err_set(err, OSP_ENOMEM, "out of memory");
+            break;
+        }
+        fout[j].dtype = OSP_DT_F32;
+        fout[j].data = tmp[MAX_IO + j];
+    }
+    if (rc == 0)
+        rc = fn(g, n, fin, fout, err);
+    if (rc == 0 && n->n_post > 0)
+        rc = osp__ref_post_ops(n, fin, fout, err);
+    for (int j = 0; j < n->n_out && rc == 0; j++) {
+        const float *y = tmp[MAX_IO + j];
+        if (!y)
+            continue;
+        const osp_quant_t *q = g->values[n->out[j]].quant;
+        int64_t inner = quant_inner(q, &out[j]);
+        if (inner < 0) {
+            rc = osp__node_err(err, OSP_ESHAPE, n,
+                               "output quantization does not fit its shape");
+            break;
+        }
+        double lo = out[j].dtype == OSP_DT_U8   ? 0
+                    : out[j].dtype == OSP_DT_S8 ? -128
+                                                : -2147483648.0;
+        double hi = out[j].dtype == OSP_DT_U8   ? 255
+                    : out[j].dtype == OSP_DT_S8 ? 127
+                                                : 2147483647.0;
+        size_t cnt = osp_tensor_numel(&out[j]);
+        for (size_t i = 0; i < cnt; i++) {
+            size_t c = inner ? (i / (size_t)inner) % (size_t)q->count : 0;
+            double v = nearbyint((double)y[i] / q->scale[c]) + q->zero_point[c];
+            v = v < lo ? lo : v > hi ? hi : v;
+            if (v != v)
+                v = q->zero_point[c];
+            if (out[j].dtype == OSP_DT_U8)
+                ((uint8_t *)out[j].data)[i] = (uint8_t)v;
+            else if (out[j].dtype == OSP_DT_S8)
+                ((int8_t *)out[j].data)[i] = (int8_t)v;
+            else
+                ((int32_t *)out[j].data)[i] = (int32_t)v;
+        }
+    }
+    for (int j = 0; j < 2 * MAX_IO; j++)
+        free(tmp[j]);
+    return rc;
+}
+
+/* Whether node n has quantized integer tensors that the float kernels
+ * must see dequantized. */
+static bool is_quantized(const osp_graph_t *g, const osp_node_t *n,
+                         const osp_tensor_t *in, const osp_tensor_t *out) {
+    if (n->op == OSP_OP_SHAPE || n->op == OSP_OP_CAST ||
+        n->op == OSP_OP_DEQUANTIZE)
+        return false;
+    for (int j = 0; j < n->n_in; j++)
+        if (quant_of(g, n->in[j], &in[j]))
+            return true;
+    if (n->op == OSP_OP_QUANTIZE)
+        return false;
+    for (int j = 0; j < n->n_out; j++)
+        if (quant_of(g, n->out[j], &out[j]))
+            return true;
+    return false;
+}
+
 int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
                      const osp_tensor_t *in, osp_tensor_t *out,
                      osp_err_t *err) {
@@ -297,6 +441,8 @@ int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
         if (in[i].rank < 0 || in[i].rank > OSP_MAX_RANK)
             return osp__node_err(err, OSP_EINVAL, n, "input %d rank %d", i,
                                  in[i].rank);
+    if (is_quantized(g, n, in, out))
+        return run_quantized(g, n, fn, in, out, err);
     int rc = fn(g, n, in, out, err);
     if (rc < 0)
         return rc;
@@ -305,11 +451,15 @@ int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
     return rc;
 }
 
+/* Input i is absent, f32, or a quantized integer (run dequantized). */
 static bool float_in(const osp_graph_t *g, const osp_node_t *n, int i) {
     if (!osp__has_in(n, i))
         return true;
-    osp_dtype_t dt = g->values[n->in[i]].dtype;
-    return dt == OSP_DT_UNDEF || dt == OSP_DT_F32;
+    const osp_value_t *v = &g->values[n->in[i]];
+    osp_dtype_t dt = v->dtype;
+    return dt == OSP_DT_UNDEF || dt == OSP_DT_F32 ||
+           (v->quant && (dt == OSP_DT_U8 || dt == OSP_DT_S8 ||
+                         dt == OSP_DT_S32));
 }
 
 bool osp_ref_supports(const osp_graph_t *g, const osp_node_t *n) {

@@ -175,4 +175,41 @@ static inline void one_check_raw(one_t *o, osp_dtype_t dt, int rank,
     osp_graph_destroy(o->g);
 }
 
+/* Interprets a whole graph with the reference kernels: every node's
+ * outputs become constants in turn (inputs must already carry data). */
+static inline int ref_interpret(osp_graph_t *g, osp_err_t *err) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        osp_node_t *nd = &g->nodes[i];
+        if (nd->op == OSP_OP_NONE)
+            continue;
+        int rc = osp_infer_node(g, i, err);
+        if (rc < 0)
+            return rc;
+        osp_tensor_t in[16], out[4];
+        if (nd->n_in > 16 || nd->n_out > 4)
+            return osp_err_set(err, OSP_EUNSUPPORTED, "node arity");
+        for (int j = 0; j < nd->n_in; j++) {
+            memset(&in[j], 0, sizeof in[j]);
+            if (nd->in[j] >= 0)
+                in[j] = osp_value_tensor(&g->values[nd->in[j]]);
+        }
+        for (int j = 0; j < nd->n_out; j++) {
+            memset(&out[j], 0, sizeof out[j]);
+            if (nd->out[j] < 0)
+                continue;
+            osp_value_t *v = &g->values[nd->out[j]];
+            size_t b = osp_value_numel(v) * osp_dtype_size(v->dtype);
+            out[j] = osp_value_tensor(v);
+            out[j].data = calloc(1, b ? b : 1);
+            if (!out[j].data)
+                return OSP_ENOMEM;
+            osp_graph_set_const(g, nd->out[j], out[j].data, b);
+        }
+        rc = osp_ref_run_node(g, nd, in, out, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 #endif
