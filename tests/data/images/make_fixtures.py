@@ -28,6 +28,10 @@ PIX4x3 = [
 # 3x2 grid of 16x16 blocks → 48x32 (JPEG-friendly: blocks align with MCUs).
 BLOCKS = [(200, 30, 30), (30, 200, 30), (30, 30, 200),
           (220, 220, 40), (40, 220, 220), (220, 40, 220)]
+# CMYK ink amounts with black ink, 3x2 blocks (test_image_decode.c: CMYK_K);
+# RGB = (255 - ink) * (255 - K) / 255.
+CMYK_K = [(0, 0, 0, 128), (200, 0, 0, 50), (0, 200, 0, 100),
+          (0, 0, 200, 150), (60, 120, 180, 30), (10, 20, 30, 220)]
 
 
 def out(name, data):
@@ -199,6 +203,18 @@ def jpeg_fixtures():
     out("blocks_progressive.jpg", pil_bytes(up, "JPEG", progressive=True, **kw))
     out("blocks_gray.jpg", pil_bytes(up.convert("L"), "JPEG", quality=95))
     out("blocks_cmyk.jpg", pil_bytes(up.convert("CMYK"), "JPEG", **kw))
+    ink = np.zeros((32, 48, 4), np.uint8)
+    for i, c in enumerate(CMYK_K):
+        by, bx = divmod(i, 3)
+        ink[by * 16:(by + 1) * 16, bx * 16:(bx + 1) * 16] = c
+    data = pil_bytes(Image.fromarray(ink, "CMYK"), "JPEG", **kw)
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), int)
+    for i, (c, m, y, k) in enumerate(CMYK_K):
+        by, bx = divmod(i, 3)
+        want = [(255 - v) * (255 - k) / 255 for v in (c, m, y)]
+        got = back[by * 16 + 8, bx * 16 + 8]
+        assert np.abs(got - want).max() < 8, (i, got, want)
+    out("cmyk_k.jpg", data)
     for o in range(1, 9):
         stored = up
         if o != 1:
