@@ -10,6 +10,8 @@ typedef struct osp_cli_cmd_s {
     int (*main)(int argc, char **argv);
 } osp_cli_cmd_t;
 
+/* osprey classify: classify image files (text or JSON lines). */
+int osp_cli_classify(int argc, char **argv);
 /* osprey bench: engine throughput/latency, optionally vs ONNX Runtime. */
 int osp_cli_bench(int argc, char **argv);
 

@@ -14,8 +14,8 @@ static int cmd_version(int argc, char **argv) {
 }
 
 static const osp_cli_cmd_t commands[] = {
-    {"version", "print the version", cmd_version},
     {"bench", "measure a model's speed (optionally vs ONNX Runtime)", osp_cli_bench},
+    {"version", "print the version", cmd_version},
 };
 
 static void usage(FILE *f) {

@@ -232,7 +232,12 @@ static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
             return osp_err_set(err, OSP_EINVAL, "engine: input %s: no data",
                                d->name);
         for (int k = 0; k < d->rank; k++) {
-            if (in[i].dims[k] <= 0 ||
+            if (in[i].dims[k] == 0)
+                return osp_err_set(err, OSP_EUNSUPPORTED,
+                                   "engine: input %s: empty tensors (dim %d "
+                                   "is 0) are not supported",
+                                   d->name, k);
+            if (in[i].dims[k] < 0 ||
                 (d->dims[k] >= 0 && in[i].dims[k] != d->dims[k]))
                 return osp_err_set(err, OSP_ESHAPE,
                                    "engine: input %s: dim %d is %lld, model "

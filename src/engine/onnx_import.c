@@ -262,6 +262,8 @@ static int attr_str(imp_t *im, const char *name, char *buf, size_t cap) {
     return 0;
 }
 
+static int value_ref(imp_t *im, const char *name, bool create);
+
 /* ---- per-op attribute translation ------------------------------------- */
 
 /* Conv and pools: kernel_shape, strides, dilations, pads, auto_pad. The
@@ -511,10 +513,22 @@ static int translate(imp_t *im, osp_op_t *op, osp_op_params_t *p) {
         NO_ATTRS();
         *op = OSP_OP_IDENTITY;
     } else if (!strcmp(t, "Dropout")) {
-        /* Inference: Dropout is the identity. is_test (opset < 7) too. */
+        /* Inference: Dropout is the identity; the ratio (attribute, or
+         * input 1 from opset 12) does not matter. training_mode (input 2)
+         * must be absent or a constant false. */
         ALLOW("ratio", "seed", "is_test");
         *op = OSP_OP_IDENTITY;
         TRY(no_extra_outputs(im, 1));
+        if (im->np->n_input > 2 && im->np->input[2] && im->np->input[2][0]) {
+            int tm = value_ref(im, im->np->input[2], false);
+            const osp_value_t *v = tm >= 0 ? &im->g->values[tm] : NULL;
+            if (!v || !v->data || v->data_bytes < 1 ||
+                ((const uint8_t *)v->data)[0] != 0)
+                return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                                   "%s: training_mode must be a constant "
+                                   "false (inference only)",
+                                   im->what);
+        }
     } else if (!strcmp(t, "Shape")) {
         ALLOW("start", "end");
         *op = OSP_OP_SHAPE;
@@ -742,6 +756,7 @@ static int import_node(imp_t *im) {
         {OSP_OP_CONCAT, 1, -1},     {OSP_OP_GATHER, 2, 2},
         {OSP_OP_PAD, 1, 3},         {OSP_OP_REDUCE_MEAN, 1, 2},
         {OSP_OP_QUANTIZE, 2, 3},    {OSP_OP_DEQUANTIZE, 2, 3},
+        {OSP_OP_IDENTITY, 1, 3}, /* Dropout: data, ratio, training_mode */
     };
     int min = 1, max = 1;
     for (size_t i = 0; i < OSP_ARRAY_LEN(arity); i++)
@@ -756,10 +771,16 @@ static int import_node(imp_t *im) {
     if (op == OSP_OP_UNSQUEEZE && !params.axes.has_axes && np->n_input < 2)
         return osp_err_set(im->err, OSP_EFORMAT, "%s: 'axes' input required",
                            im->what);
+    if (!strcmp(np->op_type, "Identity") && np->n_input != 1)
+        return osp_err_set(im->err, OSP_EFORMAT, "%s: needs exactly 1 input",
+                           im->what);
     if (op == OSP_OP_RESHAPE && in[1] < 0)
         return osp_err_set(im->err, OSP_EFORMAT, "%s: 'shape' input required",
                            im->what);
-    int n = osp_graph_add_node(im->g, op, np->name, in, (int)np->n_input, out,
+    int n_in = (int)np->n_input;
+    if (op == OSP_OP_IDENTITY)
+        n_in = 1; /* Dropout's ratio/training_mode are not data */
+    int n = osp_graph_add_node(im->g, op, np->name, in, n_in, out,
                                (int)n_out);
     if (n < 0)
         return osp_err_set(im->err, n, "%s", im->what);
@@ -844,7 +865,9 @@ static int import_graph(imp_t *im, Onnx__GraphProto *gp) {
         g->inputs[g->n_inputs++] = v;
     }
     if (g->n_inputs == 0)
-        return osp_err_set(im->err, OSP_EFORMAT, "graph has no runtime inputs");
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "graphs without runtime inputs (constant models) "
+                           "are not supported");
     for (size_t i = 0; i < gp->n_node; i++) {
         im->np = gp->node[i];
         snprintf(im->what, sizeof im->what, "node %zu '%.64s' (%.48s)", i,
