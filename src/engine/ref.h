@@ -128,6 +128,14 @@ int osp__ref_dequantize(const osp_graph_t *g, const osp_node_t *n,
                         const osp_tensor_t *in, osp_tensor_t *out,
                         osp_err_t *err);
 
+/* y[i*ldy + j] += alpha * sum_p A(i,p) * B(p,j) for i < m, j < nn, p < k,
+ * with A(i,p) = a[i*ars + p*acs] and B(p,j) = b[p*brs + j*bcs]
+ * (ref_linalg.c; shared with the 1x1 conv path). */
+void osp__ref_sgemm_acc(int64_t m, int64_t nn, int64_t k, float alpha,
+                        const float *a, int64_t ars, int64_t acs,
+                        const float *b, int64_t brs, int64_t bcs, float *y,
+                        int64_t ldy);
+
 /* Applies n->post[] to the f32 output out[0] (ref.c). */
 int osp__ref_post_ops(const osp_node_t *n, const osp_tensor_t *in,
                       osp_tensor_t *out, osp_err_t *err);

@@ -8,7 +8,9 @@
  * 7-deep nest: for each output plane we accumulate, per (input channel, tap),
  * a scaled copy of an input row segment into the output rows. The inner loop
  * is a contiguous axpy (strided read when stride > 1) whose valid range is
- * computed once per tap, so there is no bounds test per element. */
+ * computed once per tap, so there is no bounds test per element. 1x1
+ * stride-1 unpadded convs (most of a ResNet's FLOPs) are one matrix product
+ * per group instead, which also keeps 7x7 planes fast. */
 #if defined(__GNUC__) && !defined(__clang__)
 /* -O2 in GCC 12 only vectorizes loops without an epilogue; this file's inner
  * loops are the hot path of the reference oracle. */
@@ -123,25 +125,41 @@ int osp__ref_conv(const osp_graph_t *g, const osp_node_t *n,
     const float *xp = x->data, *wp = wt->data;
     const float *bp = b ? b->data : NULL;
     float *yp = y->data;
+    bool pointwise = ksz == 1 && c.pb[0] == 0 && c.pb[1] == 0 &&
+                     c.pb[2] == 0 && c.s[0] == 1 && c.s[1] == 1 &&
+                     c.s[2] == 1 && isz == osz;
     for (int64_t bi = 0; bi < nb; bi++)
-        for (int64_t oc = 0; oc < cout; oc++) {
+        for (int64_t oc = 0; oc < cout;) {
             int64_t gi = oc / opg;
+            const float *xg = xp + (size_t)(bi * cin + gi * cpg) * isz;
+            if (pointwise) { /* 1x1: one matrix product per group */
+                int64_t m = opg - oc % opg;
+                float *y0 = yp + (size_t)(bi * cout + oc) * osz;
+                for (int64_t q = 0; q < m; q++)
+                    for (size_t i = 0; i < osz; i++)
+                        y0[(size_t)q * osz + i] = bp ? bp[oc + q] : 0.0f;
+                osp__ref_sgemm_acc(m, (int64_t)osz, cpg, 1.0f,
+                                   wp + (size_t)oc * (size_t)cpg, cpg, 1, xg,
+                                   (int64_t)isz, 1, y0, (int64_t)osz);
+                oc += m;
+                continue;
+            }
             float *ys = yp + (size_t)(bi * cout + oc) * osz;
             float bias = bp ? bp[oc] : 0.0f;
             for (size_t i = 0; i < osz; i++)
                 ys[i] = bias;
             for (int64_t ic = 0; ic < cpg; ic++) {
-                const float *xs =
-                    xp + (size_t)(bi * cin + gi * cpg + ic) * isz;
+                const float *xs = xg + (size_t)ic * isz;
                 const float *ws = wp + ((size_t)oc * (size_t)cpg +
                                         (size_t)ic) * ksz;
                 for (int64_t kd = 0; kd < c.k[0]; kd++)
                     for (int64_t kh = 0; kh < c.k[1]; kh++)
-                        for (int64_t kw = 0; kw < c.k[2]; kw++) {
-                            float wv = ws[(kd * c.k[1] + kh) * c.k[2] + kw];
-                            conv_tap(&c, xs, ys, wv, kd, kh, kw);
-                        }
+                        for (int64_t kw = 0; kw < c.k[2]; kw++)
+                            conv_tap(&c, xs, ys,
+                                     ws[(kd * c.k[1] + kh) * c.k[2] + kw], kd,
+                                     kh, kw);
             }
+            oc++;
         }
     return 0;
 }

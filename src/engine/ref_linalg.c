@@ -15,13 +15,33 @@
 
 #include "ref.h"
 
-/* y[i*ldy + j] += alpha * sum_k A(i,k) * B(k,j), with A(i,k) = a[i*ars +
- * k*acs] and B(k,j) = b[k*brs + j*bcs]. */
-static void mm_acc(int64_t m, int64_t nn, int64_t k, float alpha,
-                   const float *a, int64_t ars, int64_t acs, const float *b,
-                   int64_t brs, int64_t bcs, float *y, int64_t ldy) {
+/* See ref.h. Loop order by layout: row-major B → axpy rows (four Y rows per
+ * B row); transposed B → dot products; otherwise the plain triple loop. */
+void osp__ref_sgemm_acc(int64_t m, int64_t nn, int64_t k, float alpha,
+                        const float *a, int64_t ars, int64_t acs,
+                        const float *b, int64_t brs, int64_t bcs, float *y,
+                        int64_t ldy) {
     if (bcs == 1) {
-        for (int64_t i = 0; i < m; i++) {
+        int64_t i = 0;
+        for (; i + 4 <= m; i += 4) { /* each B row feeds four Y rows */
+            float *y0 = y + i * ldy, *y1 = y0 + ldy, *y2 = y1 + ldy,
+                  *y3 = y2 + ldy;
+            for (int64_t p = 0; p < k; p++) {
+                float a0 = alpha * a[i * ars + p * acs];
+                float a1 = alpha * a[(i + 1) * ars + p * acs];
+                float a2 = alpha * a[(i + 2) * ars + p * acs];
+                float a3 = alpha * a[(i + 3) * ars + p * acs];
+                const float *br = b + p * brs;
+                for (int64_t j = 0; j < nn; j++) {
+                    float bv = br[j];
+                    y0[j] += a0 * bv;
+                    y1[j] += a1 * bv;
+                    y2[j] += a2 * bv;
+                    y3[j] += a3 * bv;
+                }
+            }
+        }
+        for (; i < m; i++) {
             float *yr = y + i * ldy;
             for (int64_t p = 0; p < k; p++) {
                 float av = alpha * a[i * ars + p * acs];
@@ -117,7 +137,8 @@ int osp__ref_gemm(const osp_graph_t *g, const osp_node_t *n,
     }
     int64_t ars = p->trans_a ? 1 : a->dims[1], acs = p->trans_a ? a->dims[1] : 1;
     int64_t brs = p->trans_b ? 1 : b->dims[1], bcs = p->trans_b ? b->dims[1] : 1;
-    mm_acc(m, nn, k, p->alpha, a->data, ars, acs, b->data, brs, bcs, yp, nn);
+    osp__ref_sgemm_acc(m, nn, k, p->alpha, a->data, ars, acs, b->data, brs,
+                       bcs, yp, nn);
     return 0;
 }
 
@@ -183,7 +204,7 @@ int osp__ref_matmul(const osp_graph_t *g, const osp_node_t *n,
             oa += idx[i] * sa[i];
             ob += idx[i] * sb[i];
         }
-        mm_acc(m, nn, k, 1.0f, (const float *)a->data + oa, k, 1,
+        osp__ref_sgemm_acc(m, nn, k, 1.0f, (const float *)a->data + oa, k, 1,
                (const float *)b->data + ob, nn, 1,
                yp + bi * (size_t)(m * nn), nn);
         for (int i = r - 1; i >= 0; i--) {

@@ -36,3 +36,9 @@ case("conv2d_post_sum_relu", "Conv", [F([1, 2, 5, 5], 1), F([3, 2, 3, 3], 2), F(
      attrs=dict(pads=[1, 1, 1, 1]), post=[("sum", F([1, 3, 5, 5], 7)), ("relu",)])
 case("conv2d_post_clip", "Conv", [F([1, 2, 4, 4], 1), F([2, 2, 3, 3], 2)],
      "OSP_OP_CONV", "", post=[("clip", 0.0, 1.5)])
+case("conv2d_1x1_group2_o10", "Conv", [F([2, 6, 3, 3], 1), F([10, 3, 1, 1], 2), F([10], 3)],
+     "OSP_OP_CONV", "n->p.conv.group = 2", attrs=dict(group=2))
+case("conv2d_1x1_stride2", "Conv", [F([1, 4, 5, 5], 1), F([6, 4, 1, 1], 2)],
+     "OSP_OP_CONV", f"{W2}.stride[0] = {W2}.stride[1] = 2", attrs=dict(strides=[2, 2]))
+case("conv2d_1x1_post_relu", "Conv", [F([1, 8, 2, 3], 1), F([5, 8, 1, 1], 2)],
+     "OSP_OP_CONV", "", post=[("relu",)])

@@ -21,3 +21,6 @@ case("matmul_1d_1d", "MatMul", [F([5], 1), F([5], 2)], "OSP_OP_MATMUL")
 case("matmul_long_k", "MatMul", [F([2, 37], 1), F([37, 3], 2)], "OSP_OP_MATMUL")
 case("matmul_post_sum", "MatMul", [F([2, 3], 1), F([3, 4], 2)], "OSP_OP_MATMUL",
      post=[("sum", F([2, 4], 6)), ("clip", -1.0, 1.0)])
+case("matmul_m6_blocked", "MatMul", [F([6, 5], 1), F([5, 7], 2)], "OSP_OP_MATMUL")
+case("gemm_m9_alpha", "Gemm", [F([9, 4], 3), F([4, 6], 4), F([6], 5)], "OSP_OP_GEMM",
+     g(0.75, 0.5), attrs=dict(alpha=0.75, beta=0.5))
