@@ -53,7 +53,7 @@ typedef enum osp_image_format_e {
     OSP_IMG_BMP,
     OSP_IMG_FORMAT_COUNT
 } osp_image_format_t;
-/* Guesses the format from the magic bytes (needs at most 12 bytes). */
+/* Guesses the format from the magic bytes (looks at most at 18 bytes). */
 osp_image_format_t osp_image_sniff(const void *buf, size_t len);
 /* "jpeg", "png", "webp", "bmp", "unknown"; never NULL, static storage. */
 const char *osp_image_format_name(osp_image_format_t fmt);

@@ -3,6 +3,7 @@
  * (tests/data/images/make_fixtures.py: rand37x23_*.rgb), exact F32 values,
  * geometry of each mode, parameter validation and the decode hint. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -337,6 +338,71 @@ static void test_extreme_sizes(void **state) {
     osp_image_release(&img);
 }
 
+/* The module keeps no shared state: concurrent decode + preprocess from
+ * several threads (as serve's HTTP threads do) gives the single-thread
+ * result every time. */
+typedef struct worker_s {
+    const uint8_t *data;
+    size_t len;
+    const float *want;
+    size_t n;
+    int mismatches;
+} worker_t;
+
+static void *worker(void *arg) {
+    worker_t *w = arg;
+    osp_preprocess_t p;
+    osp_preprocess_default(&p);
+    p.resize_short = 24;
+    p.out_w = p.out_h = 20;
+    float *out = malloc(w->n * sizeof(float));
+    for (int i = 0; i < 50 && out; i++) {
+        osp_image_t img;
+        osp_err_t err;
+        if (osp_image_decode(w->data, w->len, NULL, 8, 8, &img, &err) != 0 ||
+            osp_image_preprocess(&img, &p, out, &err) != 0 ||
+            memcmp(out, w->want, w->n * sizeof(float)) != 0)
+            w->mismatches++;
+        osp_image_release(&img);
+    }
+    free(out);
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    static const char *names[] = {"orient_6.jpg", "rgb4x3.png",
+                                  "blocks_lossy.webp", "rgb4x3_32_bf_v5.bmp"};
+    osp_preprocess_t p;
+    osp_preprocess_default(&p);
+    p.resize_short = 24;
+    p.out_w = p.out_h = 20;
+    size_t n = osp_preprocess_bytes(&p) / sizeof(float);
+    worker_t w[4];
+    pthread_t th[4];
+    uint8_t *data[4];
+    float *want[4];
+    for (int i = 0; i < 4; i++) {
+        size_t len;
+        data[i] = timg_read(names[i], &len);
+        want[i] = malloc(n * sizeof(float));
+        osp_image_t img;
+        osp_err_t err;
+        assert_int_equal(osp_image_decode(data[i], len, NULL, 8, 8, &img, &err), 0);
+        assert_int_equal(osp_image_preprocess(&img, &p, want[i], &err), 0);
+        osp_image_release(&img);
+        w[i] = (worker_t){data[i], len, want[i], n, 0};
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &w[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].mismatches, 0);
+        free(data[i]);
+        free(want[i]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -347,6 +413,7 @@ int main(void) {
         cmocka_unit_test(test_pil_oracle),
         cmocka_unit_test(test_short_crop_portrait),
         cmocka_unit_test(test_extreme_sizes),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
