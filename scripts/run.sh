@@ -64,10 +64,14 @@ fi
 # bundled synthetic ones.
 IMGDIR=""
 main=$(osp__main_checkout)
-for cand in "${OSPREY_IMAGES:-}" "$ROOT/../shared/images" ${main:+"$main/../shared/images"}; do
-  if [ -n "$cand" ] && compgen -G "$cand/*.[jJbBpPwW]*" >/dev/null; then IMGDIR=$cand; break; fi
-done
-[ -n "$IMGDIR" ] || IMGDIR=$ROOT/scripts/samples
+if [ -n "${OSPREY_IMAGES:-}" ]; then
+  IMGDIR=$OSPREY_IMAGES
+else
+  for cand in "$ROOT/../shared/images" ${main:+"$main/../shared/images"}; do
+    if compgen -G "$cand/*.[jJbBpPwW]*" >/dev/null; then IMGDIR=$(cd "$cand" && pwd -P); break; fi
+  done
+  [ -n "$IMGDIR" ] || IMGDIR=$ROOT/scripts/samples
+fi
 IMAGES=()
 for f in "$IMGDIR"/*; do
   case "${f,,}" in *.jpg|*.jpeg|*.png|*.bmp|*.webp) IMAGES+=("$f") ;; esac
