@@ -162,27 +162,25 @@ static char *find_labels(const char *model_path) {
     if (!dir)
         return NULL;
     const char *models = getenv("OSPREY_MODELS");
-    char *cands[5] = {NULL};
-    int n = 0;
-    if (asprintf(&cands[n], "%s/labels.txt", dir) >= 0)
-        n++;
-    if (asprintf(&cands[n], "%s/imagenet_labels.txt", dir) >= 0)
-        n++;
-    if (models && *models &&
-        asprintf(&cands[n], "%s/imagenet_labels.txt", models) >= 0)
-        n++;
-    if (models && *models &&
-        asprintf(&cands[n], "%s/tflite/imagenet_labels.txt", models) >= 0)
-        n++;
-    if (asprintf(&cands[n], "%s/../tflite/imagenet_labels.txt", dir) >= 0)
-        n++;
+    bool env = models && *models;
+    /* base directory, file; see the docs for why these. */
+    const char *cands[][2] = {
+        {dir, "labels.txt"},
+        {dir, "imagenet_labels.txt"},
+        {dir, "tflite/imagenet_labels.txt"},
+        {dir, "../tflite/imagenet_labels.txt"},
+        {env ? models : NULL, "imagenet_labels.txt"},
+        {env ? models : NULL, "tflite/imagenet_labels.txt"},
+    };
     char *found = NULL;
-    for (int i = 0; i < n; i++) {
-        if (!found && is_regular_file(cands[i])) {
-            found = cands[i];
+    for (size_t i = 0; i < OSP_ARRAY_LEN(cands) && !found; i++) {
+        char *p = NULL;
+        if (!cands[i][0] || asprintf(&p, "%s/%s", cands[i][0], cands[i][1]) < 0)
             continue;
-        }
-        free(cands[i]);
+        if (is_regular_file(p))
+            found = p;
+        else
+            free(p);
     }
     free(dir);
     return found;

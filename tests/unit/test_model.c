@@ -471,7 +471,32 @@ static void test_shared_imagenet_labels(void **state) {
     assert_int_equal(osp_model_label_count(m), 1001);
     assert_int_equal(bind_imagenet(m, 1000, &err), 0);
     assert_string_equal(osp_model_label(m, 0), "tench, Tinca tinca");
-    assert_string_equal(osp_model_label(m, 999), "toilet tissue, toilet paper, bathroom tissue");
+    assert_string_equal(osp_model_label(m, 999),
+                        "toilet tissue, toilet paper, bathroom tissue");
+    osp_model_close(m);
+    /* found without being named: <models>/onnx/x.onnx → ../tflite/ */
+    char mp[512];
+    snprintf(mp, sizeof mp, "%.*s/onnx/resnet50.onnx",
+             (int)(strlen(path) - strlen("/tflite/imagenet_labels.txt")),
+             path);
+    m = osp_model_open(mp, NULL, NULL, &err);
+    assert_non_null(m);
+    assert_non_null(osp_model_labels_path(m));
+    assert_int_equal(bind_imagenet(m, 1000, &err), 0);
+    assert_int_equal(osp_model_label_offset(m), 1);
+    assert_string_equal(osp_model_label(m, 1), "goldfish, Carassius auratus");
+    osp_model_close(m);
+    /* and beside a 1001-output TFLite model, offset 0 */
+    snprintf(mp, sizeof mp, "%.*s/tflite/mobilenet_v2_1.0_224_quant.tflite",
+             (int)(strlen(path) - strlen("/tflite/imagenet_labels.txt")),
+             path);
+    m = osp_model_open(mp, NULL, NULL, &err);
+    assert_non_null(m);
+    osp_tensor_t in = tensor(OSP_DT_U8, 4, (int64_t[]){1, 224, 224, 3});
+    osp_tensor_t out = tensor(OSP_DT_U8, 2, (int64_t[]){1, 1001});
+    assert_int_equal(osp_model_bind(m, &in, &out, &err), 0);
+    assert_int_equal(osp_model_label_offset(m), 0);
+    assert_string_equal(osp_model_label(m, 0), "background");
     osp_model_close(m);
 }
 
