@@ -3,13 +3,15 @@
  * class labels, and the top-k / softmax helpers that turn scores into an
  * answer. The config format is documented in docs/model-config.md.
  *
- * The module does not load the engine, so it stays testable without model
- * weights. The intended sequence for the CLI and the server is:
+ * osp_model_open() does not load the engine, so config and labels are
+ * testable without model weights. The intended sequence for the CLI and the
+ * server is:
  *
  *   osp_model_t *m = osp_model_open(path, labels_or_NULL, config_or_NULL, &err);
  *   osp_engine_t *e = osp_engine_load(path, &opts, &err);   // opts.precision
  *                                          // = osp_model_precision(m), ...
  *   osp_model_bind(m, osp_engine_input(e, 0), osp_engine_output(e, 0), &err);
+ *   (or both steps at once: osp_model_load_engine(m, &opts, &err))
  *   ... osp_model_preprocess(m) for the image module, run the engine,
  *   osp_softmax() if osp_model_needs_softmax(m), osp_topk(), osp_model_label().
  *
@@ -65,6 +67,20 @@ void osp_model_close(osp_model_t *m);
 int osp_model_bind(osp_model_t *m, const osp_tensor_t *input,
                    const osp_tensor_t *output, osp_err_t *err);
 bool osp_model_bound(const osp_model_t *m);
+
+/* Convenience for the sequence above: loads osp_model_path(m) with
+ * osp_engine_load() and binds m to it (unless m is already bound, as when a
+ * second inference instance is loaded). Options: opts may be NULL (engine
+ * defaults); opts->precision == OSP_PREC_AUTO takes the config's precision
+ * and opts->max_batch == 0 the config's max_batch_size, so command-line
+ * flags set in opts win over the config. The caller owns the engine
+ * (osp_engine_destroy). NULL and err on failure. If the model file does
+ * not declare its output shape, one inference on a blank batch-1 image
+ * finds the class count (and leaves the batch-1 plan built). Not
+ * thread-safe while it binds: load the first instance before sharing m. */
+osp_engine_t *osp_model_load_engine(osp_model_t *m,
+                                    const osp_engine_opts_t *opts,
+                                    osp_err_t *err);
 
 /* Getters. Strings are owned by the model and live until osp_model_close. */
 const char *osp_model_name(const osp_model_t *m);

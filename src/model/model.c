@@ -453,6 +453,82 @@ int osp_model_bind(osp_model_t *m, const osp_tensor_t *input,
     return 0;
 }
 
+/* The engine's output 0 as a bind description. When the model file does
+ * not declare the output's shape, one inference on a blank batch-1 image
+ * (of the input size bind would choose) reveals it; this also builds the
+ * batch-1 plan, which the first request would need anyway. */
+static int output_desc(osp_model_t *m, osp_engine_t *e, osp_tensor_t *desc,
+                       osp_err_t *err) {
+    *desc = *osp_engine_output(e, 0);
+    if (desc->rank > 0)
+        return 0;
+    const osp_tensor_t *in = osp_engine_input(e, 0);
+    osp_model_t tmp = *m;
+    int rc = bind_input(&tmp, in, err);
+    if (rc)
+        return rc;
+    bool nchw = tmp.pre.layout == OSP_LAYOUT_NCHW;
+    osp_tensor_t x = *in;
+    x.dims[0] = 1;
+    x.dims[nchw ? 1 : 3] = 3;
+    x.dims[nchw ? 2 : 1] = tmp.pre.out_h;
+    x.dims[nchw ? 3 : 2] = tmp.pre.out_w;
+    x.data = calloc(osp_tensor_numel(&x), osp_dtype_size(x.dtype));
+    int n_out = osp_engine_num_outputs(e);
+    osp_tensor_t *outs = calloc((size_t)n_out, sizeof *outs);
+    if (!x.data || !outs) {
+        rc = osp_err_set(err, OSP_ENOMEM, "model %s: probe run", m->name);
+        goto out;
+    }
+    rc = osp_engine_run(e, &x, 1, outs, n_out, err);
+    if (rc) {
+        osp_err_prefix(err, "model %s: finding the output shape", m->name);
+        goto out;
+    }
+    *desc = outs[0];
+    desc->data = NULL;
+    desc->name = osp_engine_output(e, 0)->name; /* engine-owned, stable */
+    if (desc->rank > 1)
+        desc->dims[0] = -1; /* the batch */
+out:
+    free(x.data);
+    free(outs);
+    return rc;
+}
+
+osp_engine_t *osp_model_load_engine(osp_model_t *m,
+                                    const osp_engine_opts_t *opts,
+                                    osp_err_t *err) {
+    osp_engine_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        osp_engine_opts_init(&o);
+    if (o.precision == OSP_PREC_AUTO)
+        o.precision = m->precision;
+    if (o.max_batch == 0)
+        o.max_batch = m->max_batch;
+    osp_engine_t *e = osp_engine_load(m->path, &o, err);
+    if (!e)
+        return NULL;
+    if (m->bound)
+        return e;
+    if (osp_engine_num_inputs(e) < 1 || osp_engine_num_outputs(e) < 1) {
+        osp_err_set(err, OSP_EUNSUPPORTED,
+                    "model %s: %s has no inputs or no outputs", m->name,
+                    m->path);
+        goto fail;
+    }
+    osp_tensor_t out;
+    if (output_desc(m, e, &out, err) != 0 ||
+        osp_model_bind(m, osp_engine_input(e, 0), &out, err) != 0)
+        goto fail;
+    return e;
+fail:
+    osp_engine_destroy(e);
+    return NULL;
+}
+
 bool osp_model_bound(const osp_model_t *m) { return m->bound; }
 const char *osp_model_name(const osp_model_t *m) { return m->name; }
 const char *osp_model_path(const osp_model_t *m) { return m->path; }
