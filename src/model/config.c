@@ -246,7 +246,8 @@ static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
         if (!strcmp(key, "name")) {
             if (!json_is_string(v))
                 return bad_type(c, "name", v, "a string");
-            if (!valid_name(json_string_value(v)))
+            if (!valid_name(json_string_value(v)) ||
+                strlen(json_string_value(v)) != json_string_length(v))
                 return bad_value(c, "name",
                                  "1..128 characters from [A-Za-z0-9._-], not "
                                  "starting with '.' or '-'");

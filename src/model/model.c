@@ -106,6 +106,20 @@ void osp__model_derive_defaults(osp_model_t *m) {
     }
 }
 
+/* Cross-field checks, once the sizes are final (at open and at bind). */
+static int check_preprocess(const osp_model_t *m, osp_err_t *err) {
+    const osp_preprocess_t *p = &m->pre;
+    if (p->mode == OSP_RESIZE_SHORT_CROP &&
+        (p->resize_short < p->out_w || p->resize_short < p->out_h))
+        return osp_err_set(err, OSP_EINVAL,
+                           "model %s: preprocess.resize_short %d is smaller "
+                           "than the %dx%d input it is cropped to (config: "
+                           "%s)",
+                           m->name, p->resize_short, p->out_w, p->out_h,
+                           m->config_path ? m->config_path : "none");
+    return 0;
+}
+
 static int load_config(osp_model_t *m, const char *path, char **labels,
                        osp_err_t *err) {
     uint8_t *buf = NULL;
@@ -227,6 +241,8 @@ osp_model_t *osp_model_open(const char *model_path, const char *labels_path,
         goto fail;
     }
     osp__model_derive_defaults(m);
+    if (check_preprocess(m, err))
+        goto fail;
     free(cfg_labels);
     free(found_cfg);
     return m;
@@ -345,7 +361,7 @@ static int bind_input(osp_model_t *m, const osp_tensor_t *in,
             m->max_batch = batch > 65536 ? 65536 : (int)batch;
     }
     osp__model_derive_defaults(m);
-    return 0;
+    return check_preprocess(m, err);
 }
 
 static int bind_output(osp_model_t *m, const osp_tensor_t *out,

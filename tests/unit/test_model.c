@@ -576,6 +576,18 @@ static void test_bind_errors(void **state) {
     osp_tensor_t dyn = tensor(OSP_DT_F32, 2, (int64_t[]){-1, -1});
     assert_int_equal(osp_model_bind(m, &in, &dyn, &err), OSP_EUNSUPPORTED);
     assert_contains(err.msg, "number of classes");
+    /* resize_short below the crop size */
+    const char *c2 = put(t, "c2.json", "{\"preprocess\": {\"resize_short\": 100}}");
+    osp_err_t e2 = open_fails(model_path(t, "m.onnx"), NULL, c2);
+    assert_contains(e2.msg, "resize_short 100");
+    assert_contains(e2.msg, "c2.json");
+    const char *c3 = put(t, "c3.json", "{\"preprocess\": {\"resize_short\": 230}}");
+    osp_model_t *m3 = osp_model_open(model_path(t, "m.onnx"), NULL, c3, &err);
+    assert_non_null(m3);
+    osp_tensor_t big = tensor(OSP_DT_F32, 4, (int64_t[]){-1, 3, 299, 299});
+    assert_int_equal(osp_model_bind(m3, &big, &out, &err), OSP_EINVAL);
+    assert_contains(err.msg, "resize_short 230");
+    osp_model_close(m3);
     /* finally a good one */
     assert_int_equal(osp_model_bind(m, &in, &out, &err), 0);
     assert_int_equal(osp_model_max_batch(m), 8);
