@@ -117,6 +117,11 @@ static int check_preprocess(const osp_model_t *m, osp_err_t *err) {
                            "%s)",
                            m->name, p->resize_short, p->out_w, p->out_h,
                            m->config_path ? m->config_path : "none");
+    /* The image module's own rules (size limits, ...) apply as well. */
+    int rc = osp_preprocess_validate(p, err);
+    if (rc)
+        return osp_err_prefix(err, "model %s (config: %s)", m->name,
+                              m->config_path ? m->config_path : "none");
     return 0;
 }
 

@@ -170,6 +170,19 @@ static void test_defaults(void **state) {
     assert_float_equal(p->scale, 1.f / 255, 1e-9);
     assert_float_equal(p->mean[0], 0.485f, 0);
     assert_float_equal(p->std[2], 0.225f, 0);
+    /* the same as the image module's ImageNet defaults */
+    osp_preprocess_t d;
+    osp_preprocess_default(&d);
+    assert_int_equal(p->mode, d.mode);
+    assert_int_equal(p->resize_short, d.resize_short);
+    assert_int_equal(p->out_w, d.out_w);
+    assert_int_equal(p->layout, d.layout);
+    assert_int_equal(p->dtype, d.dtype);
+    assert_float_equal(p->scale, d.scale, 1e-9);
+    for (int c = 0; c < 3; c++) {
+        assert_float_equal(p->mean[c], d.mean[c], 1e-7);
+        assert_float_equal(p->std[c], d.std[c], 1e-7);
+    }
     assert_int_equal(osp_model_precision(m), OSP_PREC_AUTO);
     assert_int_equal(osp_model_max_batch(m), 0);
     assert_true(osp_model_needs_softmax(m));
