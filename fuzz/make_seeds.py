@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""make_seeds.py — writes the seed corpus for fuzz/fuzz_onnx.c.
+"""make_seeds.py — writes the seed corpora for the libFuzzer targets.
 
-Tiny ONNX models (a few hundred bytes each) built with the onnx helper API,
+fuzz/seeds/onnx (fuzz_onnx.c): tiny ONNX models (a few hundred bytes each) built with the onnx helper API,
 covering the operators and attribute shapes of the real classifiers (conv
 with pads/strides/groups, batch norm, residual add, pools, gemm, reshape,
 concat, clip, softmax) plus a dynamic batch dim. Small seeds keep libFuzzer's
 mutations meaningful; the committed files in fuzz/seeds/onnx are the output
 of this script (deterministic: seeded weights, fixed opset and IR version).
 
-    python3 fuzz/make_seeds.py [OUTDIR]     # default fuzz/seeds/onnx
-Needs the `onnx` and `numpy` packages (.venv from scripts/setup-venv.sh).
+fuzz/seeds/image (fuzz_image.c): tiny images in every format and flavour the
+decoders handle (baseline/progressive/grayscale/EXIF-rotated JPEG, RGB/RGBA/
+palette/16-bit PNG, lossy/lossless WebP, BMP), each prefixed with the
+selector byte fuzz_image.c reads first (resize mode, DCT hint).
+
+    python3 fuzz/make_seeds.py [SEEDS_DIR]     # default fuzz/seeds
+Needs numpy, onnx and Pillow (.venv from scripts/setup-venv.sh).
 """
+import io
 import os
 import sys
 
@@ -99,14 +105,50 @@ def seeds():
     return out
 
 
-def main():
-    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "seeds", "onnx")
+def image_seeds():
+    from PIL import Image
+    r = np.random.default_rng(11)
+    rgb = Image.fromarray(r.integers(0, 256, (6, 8, 3), dtype=np.uint8), "RGB")
+    rgb2 = Image.fromarray(r.integers(0, 256, (7, 9, 3), dtype=np.uint8), "RGB")
+    out = {}
+
+    def enc(img, fmt, **kw):
+        b = io.BytesIO()
+        img.save(b, fmt, **kw)
+        return b.getvalue()
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW
+    out["jpeg_baseline"] = enc(rgb, "JPEG", quality=80)
+    out["jpeg_progressive"] = enc(rgb2, "JPEG", quality=70, progressive=True)
+    out["jpeg_gray"] = enc(rgb.convert("L"), "JPEG", quality=90)
+    out["jpeg_exif_orient6"] = enc(rgb2, "JPEG", quality=75, exif=exif.tobytes())
+    out["jpeg_444"] = enc(rgb, "JPEG", quality=95, subsampling=0)
+    out["png_rgb"] = enc(rgb, "PNG")
+    out["png_rgba"] = enc(rgb.convert("RGBA"), "PNG")
+    out["png_palette"] = enc(rgb2.convert("P"), "PNG")
+    out["png_gray16"] = enc(Image.fromarray(r.integers(0, 65536, (5, 4), dtype=np.uint16)), "PNG")
+    out["webp_lossy"] = enc(rgb, "WEBP", quality=60)
+    out["webp_lossless"] = enc(rgb2, "WEBP", lossless=True)
+    out["bmp_24"] = enc(rgb2, "BMP")
+    # Selector byte first (see fuzz_image.c): spread over resize modes/hints.
+    return {name: bytes([(37 * i + 5) & 0xFF]) + data
+            for i, (name, data) in enumerate(sorted(out.items()))}
+
+
+def write(outdir, files):
     os.makedirs(outdir, exist_ok=True)
-    for name, m in seeds().items():
-        data = m.SerializeToString()
-        with open(os.path.join(outdir, name + ".onnx"), "wb") as f:
+    for name, data in files.items():
+        with open(os.path.join(outdir, name), "wb") as f:
             f.write(data)
-        print(f"{name}.onnx {len(data)} bytes")
+        print(f"{os.path.basename(outdir)}/{name} {len(data)} bytes")
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "seeds")
+    write(os.path.join(root, "onnx"),
+          {name + ".onnx": m.SerializeToString() for name, m in seeds().items()})
+    write(os.path.join(root, "image"), image_seeds())
 
 
 if __name__ == "__main__":
