@@ -1,0 +1,148 @@
+/* http.h — osprey's HTTP server wrapper (over libmicrohttpd), route matching
+ * with path parameters, request-body limits, a multipart/form-data parser and
+ * JSON response helpers (jansson).
+ *
+ * Request model: a handler runs once per request, on the connection's own
+ * thread (thread-per-connection; docs/decisions.md "Serving" says why), after
+ * the whole body has been received, and answers with exactly one osp_http_
+ * respond* call. A handler may block (wait for the batcher) — that blocks only
+ * its connection. Bodies larger than max_body_bytes are refused with 413 as
+ * soon as Content-Length (or the received byte count) shows it, without
+ * reading the rest; the connection is then closed.
+ *
+ * Every response carries X-Request-Id: the client's (when it is 1..128
+ * printable characters) or a generated one. Errors are JSON
+ * {"error": "..."} with the given status. */
+#ifndef OSPREY_HTTP_H
+#define OSPREY_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "osprey/common.h"
+
+typedef struct osp_http_server_s osp_http_server_t;
+typedef struct osp_http_req_s osp_http_req_t;
+
+typedef struct osp_http_opts_s {
+    const char *host;        /* bind address (IPv4 or IPv6 literal); NULL =
+                                all IPv4 interfaces */
+    int port;                /* 0 = an ephemeral port (see _port()) */
+    int max_connections;     /* concurrent connections (= threads) */
+    size_t max_body_bytes;   /* larger bodies get 413 */
+    int conn_timeout_s;      /* idle / slow-client timeout per connection */
+} osp_http_opts_t;
+#define OSP_HTTP_DEFAULT_MAX_CONNECTIONS 256
+#define OSP_HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)32 << 20) /* 32 MiB */
+#define OSP_HTTP_DEFAULT_CONN_TIMEOUT_S 30
+void osp_http_opts_init(osp_http_opts_t *o);
+
+/* A handler. It must call one osp_http_respond* function before returning;
+ * if it does not, the wrapper answers 500. */
+typedef void (*osp_http_handler_fn)(osp_http_req_t *req, void *ud);
+/* Called after every response is queued (access log, request metrics):
+ * status and the time since the request line was read, seconds. */
+typedef void (*osp_http_done_fn)(osp_http_req_t *req, int status,
+                                 double seconds, void *ud);
+
+/* Creates a server (not yet listening). NULL + err on failure. The caller
+ * destroys it. */
+osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
+                                          osp_err_t *err);
+/* Adds a route before start. method: "GET", "POST", ...; pattern: a path
+ * whose segments are literals or {name} parameters, e.g.
+ * "/v2/models/{model}/versions/{version}/infer". Routes are tried in the order
+ * added; a path that matches some route but not its method gets 405, no match
+ * at all 404. Returns 0 or OSP_EINVAL/OSP_ELIMIT/OSP_ENOMEM. */
+int osp_http_route(osp_http_server_t *s, const char *method,
+                   const char *pattern, osp_http_handler_fn fn, void *ud);
+void osp_http_on_done(osp_http_server_t *s, osp_http_done_fn fn, void *ud);
+/* Binds and starts serving. 0 or OSP_EIO with the reason. */
+int osp_http_server_start(osp_http_server_t *s, osp_err_t *err);
+/* The bound port (useful with port 0); 0 before start. */
+int osp_http_server_port(const osp_http_server_t *s);
+/* Stops accepting new connections (existing ones are served until they
+ * close). Used by the drain on SIGTERM. */
+void osp_http_server_quiesce(osp_http_server_t *s);
+/* Requests whose handlers are running right now. */
+int osp_http_server_inflight(const osp_http_server_t *s);
+/* Stops the server (closing connections) and frees it. NULL is fine. */
+void osp_http_server_destroy(osp_http_server_t *s);
+
+/* ---- request accessors (valid during the handler / done callback) ---- */
+const char *osp_http_req_method(const osp_http_req_t *r);
+const char *osp_http_req_path(const osp_http_req_t *r);
+/* The route pattern that matched ("" when none), for low-cardinality labels. */
+const char *osp_http_req_route(const osp_http_req_t *r);
+/* Path parameter by name ({model} → "model"), URL-decoded; NULL if absent. */
+const char *osp_http_req_param(const osp_http_req_t *r, const char *name);
+/* Query argument (URL-decoded); NULL if absent. */
+const char *osp_http_req_query(const osp_http_req_t *r, const char *key);
+/* Request header (case-insensitive); NULL if absent. */
+const char *osp_http_req_header(const osp_http_req_t *r, const char *name);
+/* The body (NUL-terminated for convenience; len excludes the NUL). */
+const uint8_t *osp_http_req_body(const osp_http_req_t *r, size_t *len);
+/* The request id (client's or generated). Never NULL. */
+const char *osp_http_req_id(const osp_http_req_t *r);
+/* Seconds since the request started (first byte of the request line). */
+double osp_http_req_elapsed_s(const osp_http_req_t *r);
+/* Status of the queued response; 0 before one is queued. */
+int osp_http_req_status(const osp_http_req_t *r);
+/* A per-request user slot (e.g. the served model's name for the done hook). */
+void osp_http_req_set_user(osp_http_req_t *r, void *user);
+void *osp_http_req_user(const osp_http_req_t *r);
+
+/* ---- responses (exactly one per request) ------------------------------ */
+/* Adds a response header (before responding); copies both. At most 8. */
+int osp_http_add_header(osp_http_req_t *r, const char *name,
+                        const char *value);
+/* Sends body (copied) with the given status and Content-Type. */
+int osp_http_respond(osp_http_req_t *r, int status, const char *content_type,
+                     const void *body, size_t len);
+/* Sends a malloc'd body and takes ownership (freed after sending). */
+int osp_http_respond_owned(osp_http_req_t *r, int status,
+                           const char *content_type, void *body, size_t len);
+/* Sends json (reference stolen, also on failure) as application/json. */
+int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json);
+/* Sends {"error": "<message>"} with the status. */
+int osp_http_respond_error(osp_http_req_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Maps an OSP_E* code to an HTTP status: ELIMIT 413, EFORMAT/EINVAL 400,
+ * EUNSUPPORTED 415, ENOENT 404, EBUSY 503, ETIMEDOUT 504, else 500. */
+int osp_http_status_for(int osp_code);
+/* Reason phrase ("Not Found"); never NULL. */
+const char *osp_http_reason(int status);
+
+/* Parses the body as JSON (an object or array at top level). NULL + err
+ * (OSP_EFORMAT with line/column) on failure. Caller owns the result. */
+json_t *osp_http_req_json(const osp_http_req_t *r, osp_err_t *err);
+
+/* ---- multipart/form-data (RFC 7578) ----------------------------------- */
+#define OSP_MULTIPART_MAX_PARTS 64        /* parts per body */
+#define OSP_MULTIPART_MAX_HEADER_BYTES 8192 /* one part's header block */
+#define OSP_MULTIPART_MAX_BOUNDARY 70     /* RFC 2046 */
+
+typedef struct osp_multipart_part_s {
+    char name[128];         /* Content-Disposition name ("" if none) */
+    char filename[256];     /* filename ("" if none) */
+    char content_type[128]; /* the part's Content-Type ("" if none) */
+    const uint8_t *data;    /* points into the body; not owned */
+    size_t len;
+} osp_multipart_part_t;
+
+/* Extracts the boundary parameter from a multipart/form-data Content-Type
+ * (quoted or not) into buf (NUL-terminated). 0, or OSP_EFORMAT when the type
+ * is not multipart/form-data or has no valid boundary. */
+int osp_multipart_boundary(const char *content_type, char *buf, size_t cap);
+/* Splits body into at most max_parts parts (parts caller-owned array; data
+ * pointers into body). *n_parts receives the count. Malformed input
+ * (missing boundary, missing final delimiter, bad part headers, too many
+ * parts, an oversized header block) → OSP_EFORMAT or OSP_ELIMIT with a message
+ * giving the byte offset; never reads outside [body, body + len). */
+int osp_multipart_parse(const uint8_t *body, size_t len, const char *boundary,
+                        osp_multipart_part_t *parts, int max_parts,
+                        int *n_parts, osp_err_t *err);
+
+#endif

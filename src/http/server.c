@@ -1,0 +1,607 @@
+/* server.c — the HTTP server wrapper over libmicrohttpd: routing with path
+ * parameters, body accumulation under a byte limit (early 413), request ids,
+ * JSON responses and errors.
+ *
+ * Threading: thread-per-connection (MHD_USE_THREAD_PER_CONNECTION). Our
+ * handlers block while the batcher works, and decode/preprocess runs inline
+ * in the handler; with one thread per connection that blocks nobody else and
+ * spreads decoding over the cores, with no suspend/resume state machine. The
+ * connection limit bounds the threads. Measurements: docs/decisions.md
+ * ("Serving"). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "osprey/http.h"
+
+#define HTTP_MAX_ROUTES 64      /* routes per server */
+#define HTTP_MAX_SEGMENTS 16    /* path segments per route pattern */
+#define HTTP_MAX_PARAMS 8       /* {name} parameters per route */
+#define HTTP_MAX_EXTRA_HEADERS 8 /* osp_http_add_header per response */
+#define HTTP_REQ_ID_MAX 128     /* longest client X-Request-Id we keep */
+
+typedef struct route_s {
+    char method[16];
+    char *pattern;               /* owned copy (for osp_http_req_route) */
+    char *segs[HTTP_MAX_SEGMENTS]; /* owned; "{x}" kept with braces */
+    int n_segs;
+    osp_http_handler_fn fn;
+    void *ud;
+} route_t;
+
+struct osp_http_server_s {
+    osp_http_opts_t opts;
+    char host[64];
+    route_t routes[HTTP_MAX_ROUTES];
+    int n_routes;
+    osp_http_done_fn done_fn;
+    void *done_ud;
+    struct MHD_Daemon *d;
+    int port;
+    atomic_int inflight;
+    atomic_ullong next_id;
+    unsigned id_prefix;
+};
+
+struct osp_http_req_s {
+    osp_http_server_t *srv;
+    struct MHD_Connection *conn;
+    const char *method, *path;
+    const route_t *route;
+    bool method_mismatch;
+    char *params[HTTP_MAX_PARAMS][2]; /* name, value (owned) */
+    int n_params;
+    uint8_t *body;
+    size_t len, cap;
+    bool too_large;
+    int status;       /* of the queued response; 0 = none yet */
+    uint64_t start_ns;
+    char id[HTTP_REQ_ID_MAX + 1];
+    char *hdr[HTTP_MAX_EXTRA_HEADERS][2];
+    int n_hdr;
+    void *user;
+};
+
+void osp_http_opts_init(osp_http_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
+    o->max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
+    o->conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
+}
+
+osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
+                                          osp_err_t *err) {
+    osp_http_server_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        osp_err_set(err, OSP_ENOMEM, "http: out of memory");
+        return NULL;
+    }
+    if (o)
+        s->opts = *o;
+    else
+        osp_http_opts_init(&s->opts);
+    if (s->opts.host) {
+        if (strlen(s->opts.host) >= sizeof s->host) {
+            free(s);
+            osp_err_set(err, OSP_EINVAL, "http: host '%s' too long",
+                        o->host);
+            return NULL;
+        }
+        strcpy(s->host, s->opts.host);
+        s->opts.host = s->host;
+    }
+    if (s->opts.max_connections <= 0)
+        s->opts.max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
+    if (s->opts.conn_timeout_s <= 0)
+        s->opts.conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
+    if (s->opts.max_body_bytes == 0)
+        s->opts.max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
+    if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) !=
+        (ssize_t)sizeof s->id_prefix)
+        s->id_prefix = (unsigned)getpid() ^ (unsigned)osp_now_ns();
+    return s;
+}
+
+int osp_http_route(osp_http_server_t *s, const char *method,
+                   const char *pattern, osp_http_handler_fn fn, void *ud) {
+    if (!s || !method || !pattern || pattern[0] != '/' || !fn ||
+        strlen(method) >= sizeof s->routes[0].method)
+        return OSP_EINVAL;
+    if (s->n_routes >= HTTP_MAX_ROUTES)
+        return OSP_ELIMIT;
+    route_t *r = &s->routes[s->n_routes];
+    memset(r, 0, sizeof *r);
+    strcpy(r->method, method);
+    r->fn = fn;
+    r->ud = ud;
+    if (!(r->pattern = strdup(pattern)))
+        return OSP_ENOMEM;
+    int n_params = 0;
+    const char *p = pattern;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (r->n_segs >= HTTP_MAX_SEGMENTS)
+            goto fail;
+        if (p[0] == '{' && (n < 3 || p[n - 1] != '}' ||
+                            ++n_params > HTTP_MAX_PARAMS))
+            goto fail;
+        if (!(r->segs[r->n_segs] = strndup(p, n)))
+            goto fail;
+        r->n_segs++;
+        p += n;
+    }
+    s->n_routes++;
+    return 0;
+fail:
+    for (int i = 0; i < r->n_segs; i++)
+        free(r->segs[i]);
+    free(r->pattern);
+    memset(r, 0, sizeof *r);
+    return OSP_EINVAL;
+}
+
+void osp_http_on_done(osp_http_server_t *s, osp_http_done_fn fn, void *ud) {
+    s->done_fn = fn;
+    s->done_ud = ud;
+}
+
+/* Matches path against route r; on success fills req's params. */
+static bool route_match(const route_t *r, const char *path,
+                        osp_http_req_t *req) {
+    const char *segs[HTTP_MAX_SEGMENTS];
+    size_t lens[HTTP_MAX_SEGMENTS];
+    int n = 0;
+    const char *p = path;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (n >= HTTP_MAX_SEGMENTS || n >= r->n_segs)
+            return false;
+        segs[n] = p;
+        lens[n] = l;
+        n++;
+        p += l;
+    }
+    if (n != r->n_segs)
+        return false;
+    for (int i = 0; i < n; i++) {
+        const char *rs = r->segs[i];
+        if (rs[0] == '{')
+            continue;
+        if (strlen(rs) != lens[i] || memcmp(rs, segs[i], lens[i]))
+            return false;
+    }
+    if (!req)
+        return true;
+    for (int i = 0; i < n; i++) {
+        const char *rs = r->segs[i];
+        if (rs[0] != '{' || req->n_params >= HTTP_MAX_PARAMS)
+            continue;
+        char *name = strndup(rs + 1, strlen(rs) - 2);
+        char *val = strndup(segs[i], lens[i]);
+        if (!name || !val) {
+            free(name);
+            free(val);
+            return false;
+        }
+        req->params[req->n_params][0] = name;
+        req->params[req->n_params][1] = val;
+        req->n_params++;
+    }
+    return true;
+}
+
+static void req_free(osp_http_req_t *r) {
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_params; i++) {
+        free(r->params[i][0]);
+        free(r->params[i][1]);
+    }
+    for (int i = 0; i < r->n_hdr; i++) {
+        free(r->hdr[i][0]);
+        free(r->hdr[i][1]);
+    }
+    free(r->body);
+    free(r);
+}
+
+/* A client request id is kept when it is 1..128 printable ASCII characters
+ * without spaces (it goes into logs and response headers verbatim). */
+static bool good_req_id(const char *v) {
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0 || n > HTTP_REQ_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] <= 0x20 || v[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static osp_http_req_t *req_new(osp_http_server_t *s,
+                               struct MHD_Connection *c, const char *url,
+                               const char *method) {
+    osp_http_req_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->conn = c;
+    r->method = method;
+    r->path = url;
+    r->start_ns = osp_now_ns();
+    const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                  "X-Request-Id");
+    if (good_req_id(rid))
+        strcpy(r->id, rid);
+    else
+        snprintf(r->id, sizeof r->id, "%08x%08llx", s->id_prefix,
+                 (unsigned long long)atomic_fetch_add(&s->next_id, 1) + 1);
+    bool path_matched = false;
+    for (int i = 0; i < s->n_routes; i++) {
+        const route_t *rt = &s->routes[i];
+        if (!route_match(rt, url, NULL))
+            continue;
+        path_matched = true;
+        if (strcmp(rt->method, method))
+            continue;
+        if (!route_match(rt, url, r)) {
+            req_free(r);
+            return NULL;
+        }
+        r->route = rt;
+        break;
+    }
+    r->method_mismatch = !r->route && path_matched;
+    return r;
+}
+
+static int queue(osp_http_req_t *r, int status, const char *ctype,
+                 struct MHD_Response *resp) {
+    if (!resp)
+        return OSP_ENOMEM;
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    for (int i = 0; i < r->n_hdr; i++)
+        MHD_add_response_header(resp, r->hdr[i][0], r->hdr[i][1]);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    if (ok != MHD_YES)
+        return OSP_EIO;
+    r->status = status;
+    if (r->srv->done_fn)
+        r->srv->done_fn(r, status, osp_http_req_elapsed_s(r),
+                        r->srv->done_ud);
+    return 0;
+}
+
+int osp_http_respond(osp_http_req_t *r, int status, const char *ctype,
+                     const void *body, size_t len) {
+    if (r->status)
+        return OSP_EINVAL;
+    return queue(r, status, ctype,
+                 MHD_create_response_from_buffer(len, (void *)body,
+                                                 MHD_RESPMEM_MUST_COPY));
+}
+
+int osp_http_respond_owned(osp_http_req_t *r, int status, const char *ctype,
+                           void *body, size_t len) {
+    if (r->status) {
+        free(body);
+        return OSP_EINVAL;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        free(body);
+    return queue(r, status, ctype, resp);
+}
+
+int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json) {
+    char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    if (!s)
+        return osp_http_respond(r, 500, "application/json",
+                                "{\"error\":\"out of memory\"}", 25);
+    size_t n = strlen(s);
+    /* A trailing newline keeps curl output and line-based logs tidy. */
+    char *t = realloc(s, n + 2);
+    if (t) {
+        s = t;
+        s[n++] = '\n';
+        s[n] = 0;
+    }
+    return osp_http_respond_owned(r, status, "application/json", s, n);
+}
+
+int osp_http_respond_error(osp_http_req_t *r, int status, const char *fmt,
+                           ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return osp_http_respond_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+int osp_http_add_header(osp_http_req_t *r, const char *name,
+                        const char *value) {
+    if (r->n_hdr >= HTTP_MAX_EXTRA_HEADERS)
+        return OSP_ELIMIT;
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return OSP_ENOMEM;
+    }
+    r->hdr[r->n_hdr][0] = n;
+    r->hdr[r->n_hdr][1] = v;
+    r->n_hdr++;
+    return 0;
+}
+
+int osp_http_status_for(int code) {
+    switch (code) {
+    case OSP_ELIMIT: return 413;
+    case OSP_EFORMAT:
+    case OSP_EINVAL:
+    case OSP_ESHAPE: return 400;
+    case OSP_EUNSUPPORTED: return 415;
+    case OSP_ENOENT: return 404;
+    case OSP_EBUSY: return 503;
+    case OSP_ETIMEDOUT: return 504;
+    default: return 500;
+    }
+}
+
+const char *osp_http_reason(int status) {
+    const char *s = MHD_get_reason_phrase_for((unsigned)status);
+    return s && *s ? s : "Unknown";
+}
+
+json_t *osp_http_req_json(const osp_http_req_t *r, osp_err_t *err) {
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body, r->len, 0, &je);
+    if (!j) {
+        osp_err_set(err, OSP_EFORMAT, "invalid JSON at line %d column %d: %s",
+                    je.line, je.column, je.text);
+        return NULL;
+    }
+    return j;
+}
+
+/* Appends upload bytes; flags too_large instead of growing past the limit. */
+static void body_append(osp_http_req_t *r, const char *data, size_t n) {
+    size_t max = r->srv->opts.max_body_bytes;
+    if (r->too_large || n > max - r->len) {
+        r->too_large = true;
+        return;
+    }
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 16384;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        if (cap > max + 1)
+            cap = max + 1;
+        uint8_t *nb = realloc(r->body, cap);
+        if (!nb) {
+            r->too_large = true; /* cannot hold it: same answer */
+            return;
+        }
+        r->body = nb;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = 0;
+}
+
+static void respond_too_large(osp_http_req_t *r) {
+    osp_http_respond_error(r, 413, "request body larger than %zu bytes",
+                           r->srv->opts.max_body_bytes);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls) {
+    (void)version;
+    osp_http_server_t *s = cls;
+    osp_http_req_t *r = *con_cls;
+    if (!r) {
+        r = req_new(s, c, url, method);
+        if (!r)
+            return MHD_NO; /* out of memory: drop the connection */
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     "Content-Length");
+        if (cl) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno || end == cl || v > s->opts.max_body_bytes) {
+                /* Answer before reading the body; MHD then closes. */
+                r->too_large = true;
+                respond_too_large(r);
+            }
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->status) {
+            body_append(r, upload, *upload_size);
+            if (r->too_large)
+                respond_too_large(r); /* may fail mid-upload; retried below */
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->status)
+        return MHD_YES;
+    if (r->too_large) {
+        respond_too_large(r);
+        return MHD_YES;
+    }
+    if (!r->body) {
+        /* Handlers may treat the body as a string even when empty. */
+        r->body = calloc(1, 1);
+        if (!r->body)
+            return MHD_NO;
+    }
+    if (!r->route) {
+        if (r->method_mismatch)
+            osp_http_respond_error(r, 405, "method %s not allowed on %s",
+                                   method, url);
+        else
+            osp_http_respond_error(r, 404, "no route for %s %s", method, url);
+        return MHD_YES;
+    }
+    atomic_fetch_add(&s->inflight, 1);
+    r->route->fn(r, r->route->ud);
+    atomic_fetch_sub(&s->inflight, 1);
+    if (!r->status)
+        osp_http_respond_error(r, 500, "handler for %s sent no response",
+                               r->route->pattern);
+    return r->status ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_free(*con_cls);
+    *con_cls = NULL;
+}
+
+int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ITC;
+    if (s->opts.port < 0 || s->opts.port > 65535)
+        return osp_err_set(err, OSP_EINVAL, "http: bad port %d", s->opts.port);
+    if (s->opts.host && strchr(s->opts.host, ':')) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)s->opts.port);
+        if (inet_pton(AF_INET6, s->opts.host, &a6->sin6_addr) != 1)
+            return osp_err_set(err, OSP_EINVAL, "http: bad IPv6 address '%s'",
+                               s->opts.host);
+        flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)s->opts.port);
+        if (!s->opts.host)
+            a4->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (inet_pton(AF_INET, s->opts.host, &a4->sin_addr) != 1)
+            return osp_err_set(err, OSP_EINVAL,
+                               "http: bad IPv4 address '%s' (a numeric address "
+                               "is required)", s->opts.host);
+    }
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)s->opts.port, NULL, NULL, on_access, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.conn_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+    if (!s->d)
+        return osp_err_set(err, OSP_EIO,
+                           "http: cannot listen on %s:%d (in use or not "
+                           "permitted)", s->opts.host ? s->opts.host : "0.0.0.0",
+                           s->opts.port);
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
+    s->port = s->opts.port;
+    if (di) {
+        struct sockaddr_storage bound;
+        socklen_t bl = sizeof bound;
+        if (getsockname(di->listen_fd, (struct sockaddr *)&bound, &bl) == 0)
+            s->port = ntohs(bound.ss_family == AF_INET6
+                                ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                : ((struct sockaddr_in *)&bound)->sin_port);
+    }
+    return 0;
+}
+
+int osp_http_server_port(const osp_http_server_t *s) { return s ? s->port : 0; }
+
+void osp_http_server_quiesce(osp_http_server_t *s) {
+    if (!s || !s->d)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+int osp_http_server_inflight(const osp_http_server_t *s) {
+    return atomic_load(&((osp_http_server_t *)s)->inflight);
+}
+
+void osp_http_server_destroy(osp_http_server_t *s) {
+    if (!s)
+        return;
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    for (int i = 0; i < s->n_routes; i++) {
+        for (int j = 0; j < s->routes[i].n_segs; j++)
+            free(s->routes[i].segs[j]);
+        free(s->routes[i].pattern);
+    }
+    free(s);
+}
+
+/* ---- accessors -------------------------------------------------------- */
+
+const char *osp_http_req_method(const osp_http_req_t *r) { return r->method; }
+const char *osp_http_req_path(const osp_http_req_t *r) { return r->path; }
+const char *osp_http_req_route(const osp_http_req_t *r) {
+    return r->route ? r->route->pattern : "";
+}
+const char *osp_http_req_param(const osp_http_req_t *r, const char *name) {
+    for (int i = 0; i < r->n_params; i++)
+        if (!strcmp(r->params[i][0], name))
+            return r->params[i][1];
+    return NULL;
+}
+const char *osp_http_req_query(const osp_http_req_t *r, const char *key) {
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+const char *osp_http_req_header(const osp_http_req_t *r, const char *name) {
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+const uint8_t *osp_http_req_body(const osp_http_req_t *r, size_t *len) {
+    if (len)
+        *len = r->len;
+    return r->body;
+}
+const char *osp_http_req_id(const osp_http_req_t *r) { return r->id; }
+double osp_http_req_elapsed_s(const osp_http_req_t *r) {
+    return (double)(osp_now_ns() - r->start_ns) * 1e-9;
+}
+int osp_http_req_status(const osp_http_req_t *r) { return r->status; }
+void osp_http_req_set_user(osp_http_req_t *r, void *user) { r->user = user; }
+void *osp_http_req_user(const osp_http_req_t *r) { return r->user; }

@@ -1,0 +1,441 @@
+/* test_http.c — the http module: multipart parsing (well-formed bodies,
+ * several file parts, and malformed input: every truncation, bad headers,
+ * limits), and a live server on an ephemeral loopback port driven by libcurl
+ * and raw sockets (routing with path parameters, 404/405, body limit 413
+ * before the body is read, X-Request-Id in and out, JSON errors, handler
+ * without a response → 500, slow clients cut off by the timeout). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "osprey/http.h"
+
+/* ---- multipart ---- */
+
+static const char BODY[] =
+    "preamble\r\n"
+    "--XyZ\r\n"
+    "Content-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n"
+    "Content-Type: image/jpeg\r\n"
+    "\r\n"
+    "AAAA\r\nBB\r\n"
+    "--XyZ\r\n"
+    "content-disposition: form-data; name=file; filename=\"b \\\"q\\\".png\"\r\n"
+    "\r\n"
+    "\r\n"
+    "--XyZ  \r\n"
+    "Content-Disposition: form-data; name=\"top_k\"\r\n"
+    "\r\n"
+    "3\r\n"
+    "--XyZ--\r\n"
+    "epilogue";
+
+static void test_multipart_ok(void **state) {
+    (void)state;
+    osp_multipart_part_t parts[8];
+    int n = -1;
+    osp_err_t err = {0};
+    int rc = osp_multipart_parse((const uint8_t *)BODY, sizeof BODY - 1, "XyZ",
+                                 parts, 8, &n, &err);
+    if (rc)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n, 3);
+    assert_string_equal(parts[0].name, "file");
+    assert_string_equal(parts[0].filename, "a.jpg");
+    assert_string_equal(parts[0].content_type, "image/jpeg");
+    /* The CRLF before a delimiter belongs to the delimiter. */
+    assert_int_equal(parts[0].len, 8);
+    assert_memory_equal(parts[0].data, "AAAA\r\nBB", 8);
+    assert_string_equal(parts[1].name, "file");
+    assert_string_equal(parts[1].filename, "b \"q\".png");
+    assert_int_equal(parts[1].len, 0); /* an empty part */
+    assert_string_equal(parts[2].name, "top_k");
+    assert_int_equal(parts[2].len, 1);
+
+    char b[80];
+    assert_int_equal(osp_multipart_boundary(
+                         "multipart/form-data; boundary=----abc", b, sizeof b), 0);
+    assert_string_equal(b, "----abc");
+    assert_int_equal(osp_multipart_boundary(
+                         "Multipart/Form-Data;charset=x; BOUNDARY=\"a b\"", b,
+                         sizeof b), 0);
+    assert_string_equal(b, "a b");
+    assert_int_equal(osp_multipart_boundary("image/jpeg", b, sizeof b),
+                     OSP_EFORMAT);
+    assert_int_equal(osp_multipart_boundary("multipart/form-data", b, sizeof b),
+                     OSP_EFORMAT);
+    assert_int_equal(osp_multipart_boundary(
+                         "multipart/form-data; boundary=\"unterminated", b,
+                         sizeof b), OSP_EFORMAT);
+    assert_int_equal(osp_multipart_boundary("multipart/form-data; boundary=", b,
+                                            sizeof b), OSP_EFORMAT);
+}
+
+/* Every prefix of a valid body must parse to an error (the final delimiter
+ * is missing) or to the full result, and never read out of bounds: each
+ * prefix is copied into an exact-size heap block so ASan sees overreads. */
+static void test_multipart_truncations(void **state) {
+    (void)state;
+    size_t len = sizeof BODY - 1;
+    osp_multipart_part_t parts[8];
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *b = malloc(cut ? cut : 1);
+        memcpy(b, BODY, cut);
+        int n;
+        osp_err_t err = {0};
+        int rc = osp_multipart_parse(b, cut, "XyZ", parts, 8, &n, &err);
+        /* The close delimiter ends at offset len - 10 ("--XyZ--" + CRLF +
+         * epilogue follow); shorter prefixes cannot be complete. */
+        if (cut < len - 10)
+            assert_true(rc < 0);
+        else
+            assert_int_equal(rc, 0);
+        if (rc < 0)
+            assert_true(err.msg[0] != 0);
+        free(b);
+    }
+}
+
+static void expect_fail(const char *body, int max_parts, int code) {
+    osp_multipart_part_t parts[4];
+    int n;
+    osp_err_t err = {0};
+    size_t len = strlen(body);
+    uint8_t *b = malloc(len ? len : 1);
+    memcpy(b, body, len);
+    int rc = osp_multipart_parse(b, len, "B", parts, max_parts, &n, &err);
+    free(b);
+    if (rc != code)
+        fail_msg("expected %d got %d (%s) for: %s", code, rc, err.msg, body);
+}
+
+static void test_multipart_malformed(void **state) {
+    (void)state;
+    expect_fail("", 4, OSP_EFORMAT);
+    expect_fail("no boundary here", 4, OSP_EFORMAT);
+    expect_fail("--B", 4, OSP_EFORMAT);
+    expect_fail("--Bx\r\n\r\ndata\r\n--B--", 4, OSP_EFORMAT);
+    expect_fail("--B\r\nno colon line\r\n\r\nd\r\n--B--", 4, OSP_EFORMAT);
+    expect_fail("--B\r\nContent-Disposition: attachment\r\n\r\nd\r\n--B--", 4,
+                OSP_EFORMAT);
+    expect_fail("--B\r\nContent-Disposition: form-data; name=\"x\r\n\r\nd\r\n--B--",
+                4, OSP_EFORMAT);
+    expect_fail("--B\r\nContent-Disposition: form-data\r\n\r\ndata without end", 4,
+                OSP_EFORMAT);
+    expect_fail("--B\r\n\r\na\r\n--B\r\n\r\nb\r\n--B\r\n\r\nc\r\n--B--", 2,
+                OSP_ELIMIT);
+    /* A header block larger than the limit. */
+    size_t big = OSP_MULTIPART_MAX_HEADER_BYTES + 100;
+    char *h = malloc(big + 64);
+    strcpy(h, "--B\r\nX-Pad: ");
+    size_t l = strlen(h);
+    memset(h + l, 'a', big);
+    h[l + big] = 0;
+    expect_fail(h, 4, OSP_ELIMIT);
+    /* A name longer than the field: an error, not a silent truncation. */
+    char name[400];
+    memset(name, 'n', 300);
+    name[300] = 0;
+    snprintf(h, big + 64,
+             "--B\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\nd\r\n--B--",
+             name);
+    expect_fail(h, 4, OSP_ELIMIT);
+    free(h);
+    /* Empty part list is fine: just the close delimiter. */
+    osp_multipart_part_t parts[2];
+    int n = -1;
+    assert_int_equal(osp_multipart_parse((const uint8_t *)"--B--", 5, "B", parts,
+                                         2, &n, NULL), 0);
+    assert_int_equal(n, 0);
+}
+
+/* Random byte flips and lengths over the sample body: never crashes. */
+static void test_multipart_random(void **state) {
+    (void)state;
+    uint32_t seed = 12345;
+    size_t len = sizeof BODY - 1;
+    osp_multipart_part_t parts[4];
+    for (int it = 0; it < 3000; it++) {
+        uint8_t *b = malloc(len);
+        memcpy(b, BODY, len);
+        for (int k = 0; k < 4; k++) {
+            seed = seed * 1664525u + 1013904223u;
+            size_t pos = (seed >> 8) % len;
+            seed = seed * 1664525u + 1013904223u;
+            b[pos] = (uint8_t)"-\r\n\"; =XyZ\\a"[(seed >> 8) % 13];
+        }
+        seed = seed * 1664525u + 1013904223u;
+        size_t cut = (seed >> 8) % (len + 1);
+        int n;
+        int rc = osp_multipart_parse(b, cut, "XyZ", parts, 4, &n, NULL);
+        assert_true(rc == 0 || rc == OSP_EFORMAT || rc == OSP_ELIMIT);
+        if (rc == 0)
+            for (int i = 0; i < n; i++)
+                assert_true(parts[i].data >= b &&
+                            parts[i].data + parts[i].len <= b + cut);
+        free(b);
+    }
+}
+
+/* ---- live server ---- */
+
+static void h_model(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    json_t *j = json_pack("{s:s,s:s,s:s}", "model",
+                          osp_http_req_param(r, "model"), "version",
+                          osp_http_req_param(r, "version") ?
+                          osp_http_req_param(r, "version") : "",
+                          "route", osp_http_req_route(r));
+    osp_http_respond_json(r, 200, j);
+}
+
+static void h_echo(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    size_t len;
+    const uint8_t *b = osp_http_req_body(r, &len);
+    const char *q = osp_http_req_query(r, "top_k");
+    osp_http_add_header(r, "X-Echo", q ? q : "none");
+    osp_http_respond(r, 200, "application/octet-stream", b, len);
+}
+
+static void h_json(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    osp_err_t err = {0};
+    json_t *j = osp_http_req_json(r, &err);
+    if (!j) {
+        osp_http_respond_error(r, 400, "%s", err.msg);
+        return;
+    }
+    osp_http_respond_json(r, 200, j);
+}
+
+static void h_silent(osp_http_req_t *r, void *ud) {
+    (void)r;
+    (void)ud;
+}
+
+typedef struct {
+    long status;
+    char body[4096];
+    size_t len;
+    char rid[160];
+    char echo[64];
+} resp_t;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+    resp_t *r = ud;
+    size_t c = OSP_MIN(sz * n, sizeof r->body - 1 - r->len);
+    memcpy(r->body + r->len, p, c);
+    r->len += c;
+    r->body[r->len] = 0;
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
+    resp_t *r = ud;
+    size_t l = sz * n;
+    char line[256];
+    if (l >= sizeof line)
+        return l;
+    memcpy(line, p, l);
+    line[l] = 0;
+    char *e = strpbrk(line, "\r\n");
+    if (e)
+        *e = 0;
+    if (!strncasecmp(line, "X-Request-Id: ", 14))
+        snprintf(r->rid, sizeof r->rid, "%.150s", line + 14);
+    if (!strncasecmp(line, "X-Echo: ", 8))
+        snprintf(r->echo, sizeof r->echo, "%.60s", line + 8);
+    return l;
+}
+
+static resp_t *do_req(int port, const char *method, const char *path,
+                      const char *body, size_t blen, const char *hdr) {
+    resp_t *r = calloc(1, sizeof *r);
+    CURL *c = curl_easy_init();
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    struct curl_slist *h = NULL;
+    if (hdr)
+        h = curl_slist_append(h, hdr);
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
+    }
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK && cc != CURLE_SEND_ERROR && cc != CURLE_RECV_ERROR)
+        fail_msg("curl %s %s: %s", method, path, curl_easy_strerror(cc));
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+static osp_http_server_t *start_server(size_t max_body, int timeout_s) {
+    osp_http_opts_t o;
+    osp_http_opts_init(&o);
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.max_body_bytes = max_body;
+    o.conn_timeout_s = timeout_s;
+    osp_err_t err = {0};
+    osp_http_server_t *s = osp_http_server_create(&o, &err);
+    assert_non_null(s);
+    assert_int_equal(osp_http_route(s, "GET", "/v2/models/{model}", h_model, NULL), 0);
+    assert_int_equal(osp_http_route(s, "GET", "/v2/models/{model}/versions/{version}",
+                                    h_model, NULL), 0);
+    assert_int_equal(osp_http_route(s, "POST", "/echo", h_echo, NULL), 0);
+    assert_int_equal(osp_http_route(s, "POST", "/json", h_json, NULL), 0);
+    assert_int_equal(osp_http_route(s, "GET", "/silent", h_silent, NULL), 0);
+    assert_int_equal(osp_http_route(s, "GET", "no-slash", h_silent, NULL),
+                     OSP_EINVAL);
+    assert_int_equal(osp_http_route(s, "GET", "/a/{}", h_silent, NULL),
+                     OSP_EINVAL);
+    if (osp_http_server_start(s, &err))
+        fail_msg("%s", err.msg);
+    assert_true(osp_http_server_port(s) > 0);
+    return s;
+}
+
+static void test_server_routes(void **state) {
+    (void)state;
+    osp_http_server_t *s = start_server(1000, 5);
+    int port = osp_http_server_port(s);
+    resp_t *r = do_req(port, "GET", "/v2/models/resnet", NULL, 0, NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"model\":\"resnet\""));
+    assert_non_null(strstr(r->body, "\"route\":\"/v2/models/{model}\""));
+    assert_true(strlen(r->rid) > 0); /* generated */
+    free(r);
+    r = do_req(port, "GET", "/v2/models/m1/versions/7", NULL, 0,
+               "X-Request-Id: abc-123");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"version\":\"7\""));
+    assert_string_equal(r->rid, "abc-123");
+    free(r);
+    r = do_req(port, "GET", "/v2/models/m1/versions/7/extra", NULL, 0, NULL);
+    assert_int_equal(r->status, 404);
+    assert_non_null(strstr(r->body, "\"error\""));
+    free(r);
+    r = do_req(port, "DELETE", "/v2/models/m1", NULL, 0, NULL);
+    assert_int_equal(r->status, 405);
+    free(r);
+    r = do_req(port, "POST", "/echo?top_k=3", "hello", 5, NULL);
+    assert_int_equal(r->status, 200);
+    assert_string_equal(r->body, "hello");
+    assert_string_equal(r->echo, "3");
+    free(r);
+    r = do_req(port, "GET", "/silent", NULL, 0, NULL);
+    assert_int_equal(r->status, 500);
+    free(r);
+    r = do_req(port, "POST", "/json", "{\"a\": [1, 2]}", 13, NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"a\":[1,2]"));
+    free(r);
+    r = do_req(port, "POST", "/json", "{\"a\": ", 6, NULL);
+    assert_int_equal(r->status, 400);
+    assert_non_null(strstr(r->body, "invalid JSON"));
+    free(r);
+    osp_http_server_destroy(s);
+}
+
+static void test_server_body_limit(void **state) {
+    (void)state;
+    osp_http_server_t *s = start_server(1000, 5);
+    int port = osp_http_server_port(s);
+    char *big = malloc(200000);
+    memset(big, 'x', 200000);
+    resp_t *r = do_req(port, "POST", "/echo", big, 1000, NULL);
+    assert_int_equal(r->status, 200); /* exactly the limit is fine */
+    free(r);
+    r = do_req(port, "POST", "/echo", big, 1001, NULL);
+    assert_int_equal(r->status, 413);
+    assert_non_null(strstr(r->body, "larger than 1000"));
+    free(r);
+    r = do_req(port, "POST", "/echo", big, 200000, NULL);
+    assert_int_equal(r->status, 413);
+    free(r);
+    /* Chunked upload (no Content-Length): counted as it arrives. */
+    r = do_req(port, "POST", "/echo", big, 5000, "Transfer-Encoding: chunked");
+    assert_int_equal(r->status, 413);
+    free(r);
+    free(big);
+
+    /* The early 413 comes back without the client sending the body: send
+     * only headers announcing 10 MB and wait for the answer. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char *hdr = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n";
+    assert_int_equal(write(fd, hdr, strlen(hdr)), (ssize_t)strlen(hdr));
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    assert_true(n > 12);
+    buf[n] = 0;
+    assert_non_null(strstr(buf, "HTTP/1.1 413"));
+    close(fd);
+    osp_http_server_destroy(s);
+}
+
+static void test_server_slow_client(void **state) {
+    (void)state;
+    osp_http_server_t *s = start_server(1000, 1);
+    int port = osp_http_server_port(s);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    const char *part = "GET /v2/models/x HTTP/1.1\r\nHost:";
+    assert_int_equal(write(fd, part, strlen(part)), (ssize_t)strlen(part));
+    /* Never finish the headers: the server must close within ~1 s. */
+    uint64_t t0 = osp_now_ns();
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf);
+    assert_true(n <= 0 || n > 0); /* closed (0/-1) or an error response */
+    double waited = (double)(osp_now_ns() - t0) * 1e-9;
+    assert_true(waited < 5.0);
+    close(fd);
+    osp_http_server_destroy(s);
+}
+
+int main(void) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_multipart_ok),
+        cmocka_unit_test(test_multipart_truncations),
+        cmocka_unit_test(test_multipart_malformed),
+        cmocka_unit_test(test_multipart_random),
+        cmocka_unit_test(test_server_routes),
+        cmocka_unit_test(test_server_body_limit),
+        cmocka_unit_test(test_server_slow_client),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
