@@ -94,6 +94,19 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt) {
     osp__md_any(&src_any, r, X->dims, dt);
     osp__md_any(&w_any, wr, wd, dt);
     osp__md_any(&dst_any, r, Y->dims, dt);
+    if (c->e->conv_blocked) {
+        /* Channel-blocked activations (nChw16c): oneDNN's jit 1x1 kernels
+         * beat brgconv on NHWC here; see docs/engine.md. */
+        static const dnnl_format_tag_t blk[] = {dnnl_aBc16b, dnnl_aBcd16b,
+                                                dnnl_aBcde16b};
+        dnnl_dims_t xd, yd;
+        for (int i = 0; i < r; i++)
+            xd[i] = X->dims[i], yd[i] = Y->dims[i];
+        if (X->dims[1] % 16 == 0)
+            dnnl_memory_desc_init_by_tag(&src_any, r, xd, dt, blk[r - 3]);
+        if (O % 16 == 0)
+            dnnl_memory_desc_init_by_tag(&dst_any, r, yd, dt, blk[r - 3]);
+    }
     osp__md_plain(&w_plain, wr, wd, dnnl_f32);
     int64_t od[1] = {O};
     osp__md_plain(&b_md, 1, od, dnnl_f32);

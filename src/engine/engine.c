@@ -89,6 +89,10 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     e->opts = *opts;
     const char *prof = getenv("OSP_ENGINE_PROFILE");
     e->profile = prof && *prof && strcmp(prof, "0") != 0;
+    const char *lay = getenv("OSP_ENGINE_CONV_LAYOUT");
+    /* nChw16c by default: measured faster than oneDNN's own pick (NHWC
+     * brgconv) on this Zen4 for ResNet50 and MobileNetV2 (docs/engine.md). */
+    e->conv_blocked = !(lay && !strcmp(lay, "any"));
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
         osp_err_set(err, OSP_EINVAL, "engine: the graph has no inputs or outputs");
         goto fail;

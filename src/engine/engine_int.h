@@ -41,6 +41,7 @@ struct osp_engine_s {
     osp_wcache_entry_t *wcache;
     int n_wcache, cap_wcache;
     char *describe;            /* owned; rebuilt with each new plan */
+    bool conv_blocked;         /* convs use nChw16c activations, not "any" */
     bool profile;              /* OSP_ENGINE_PROFILE set: time every step and
                                   print the plans with timings at destroy */
 };
