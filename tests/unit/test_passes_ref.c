@@ -20,12 +20,15 @@
 #include "engine/onnx_import.h"
 #include "engine/passes.h"
 #include "engine/ref.h"
+#include "engine/tflite_import.h"
 
 /* ---- a tiny interpreter over the reference kernels -------------------- */
 
 /* Runs g (shapes inferred) on input data x (for graph input 0) and returns
- * a malloc'd copy of output 0 with its element count in *count. */
-static float *run_graph(osp_graph_t *g, const float *x, size_t *count) {
+ * a malloc'd copy of output 0 with its element count in *count (any dtype;
+ * *dt receives it when non-NULL). */
+static void *run_graph_any(osp_graph_t *g, const void *x, size_t *count,
+                           osp_dtype_t *dt) {
     osp_err_t err = {0};
     void **buf = calloc((size_t)g->n_values, sizeof(void *));
     assert_non_null(buf);
@@ -64,14 +67,23 @@ static float *run_graph(osp_graph_t *g, const float *x, size_t *count) {
     const osp_value_t *ov = &g->values[o];
     osp_tensor_t t = osp_value_tensor(ov);
     *count = osp_tensor_numel(&t);
-    assert_int_equal(ov->dtype, OSP_DT_F32);
-    float *res = malloc(*count * sizeof(float));
-    memcpy(res, ov->data ? ov->data : buf[o], *count * sizeof(float));
+    if (dt)
+        *dt = ov->dtype;
+    size_t bytes = *count * osp_dtype_size(ov->dtype);
+    void *res = malloc(bytes ? bytes : 1);
+    memcpy(res, ov->data ? ov->data : buf[o], bytes);
     for (int v = 0; v < g->n_values; v++)
         if (v != g->inputs[0])
             free(buf[v]);
     free(buf);
     return res;
+}
+
+static float *run_graph(osp_graph_t *g, const float *x, size_t *count) {
+    osp_dtype_t dt;
+    float *r = run_graph_any(g, x, count, &dt);
+    assert_int_equal(dt, OSP_DT_F32);
+    return r;
 }
 
 static void assert_close(const float *a, const float *b, size_t n,
@@ -424,6 +436,87 @@ static void test_resnet50(void **state) {
     check_model("resnet50.onnx", 53, 49 + 16, 53 + 4);
 }
 
+/* A quantized TFLite model: the importer splits fused activations into
+ * RELU/CLIP nodes, the activation pass folds them back as post-ops, which
+ * the reference applies before requantizing (as TFLite does). Outputs are
+ * uint8 probabilities; allow one quantization step of difference. */
+static void test_tflite_quant(void **state) {
+    (void)state;
+    const char *env = getenv("OSPREY_MODELS");
+    const char *src = getenv("OSP_SOURCE_DIR");
+    char *path = NULL;
+    const char *rel = "tflite/mobilenet_v1_0.25_128_quant.tflite";
+    if (env && *env && asprintf(&path, "%s/%s", env, rel) >= 0 &&
+        access(path, R_OK) != 0) {
+        free(path);
+        path = NULL;
+    }
+    if (!path && asprintf(&path, "%s/../shared/models/%s", src ? src : ".",
+                          rel) >= 0 && access(path, R_OK) != 0) {
+        free(path);
+        path = NULL;
+    }
+    if (!path) {
+        fprintf(stderr, "skipping: %s not found\n", rel);
+        skip();
+        return;
+    }
+    osp_err_t err = {0};
+    uint8_t *buf;
+    size_t len;
+    if (osp_read_file(path, 1u << 30, &buf, &len, &err))
+        fail_msg("%s", err.msg);
+    free(path);
+    osp_graph_t *ref = osp_tflite_import(buf, len, &err);
+    osp_graph_t *opt = ref ? osp_tflite_import(buf, len, &err) : NULL;
+    free(buf);
+    if (!ref || !opt)
+        fail_msg("%s", err.msg);
+    ref->values[ref->inputs[0]].dims[0] = 1; /* batch 1 */
+    opt->values[opt->inputs[0]].dims[0] = 1;
+    int acts_before = 0;
+    for (int i = 0; i < ref->n_nodes; i++)
+        acts_before += ref->nodes[i].op == OSP_OP_CLIP ||
+                       ref->nodes[i].op == OSP_OP_RELU;
+    if (osp_infer_shapes(ref, &err))
+        fail_msg("%s", err.msg);
+    if (osp_passes_load(opt, &err) || osp_infer_shapes(opt, &err) ||
+        osp_fold_constants(opt, 0, &err) || osp_passes_plan(opt, &err))
+        fail_msg("%s", err.msg);
+    int acts_after = 0, posts = 0;
+    for (int i = 0; i < opt->n_nodes; i++) {
+        acts_after += opt->nodes[i].op == OSP_OP_CLIP ||
+                      opt->nodes[i].op == OSP_OP_RELU;
+        posts += opt->nodes[i].n_post;
+    }
+    assert_true(acts_before > 0);
+    assert_int_equal(acts_after, 0);
+    assert_int_equal(posts, acts_before);
+    const osp_value_t *iv = &ref->values[ref->inputs[0]];
+    assert_int_equal(iv->dtype, OSP_DT_U8);
+    size_t n_in = osp_value_numel(iv);
+    uint8_t *x = malloc(n_in);
+    g_seed = 5;
+    for (size_t i = 0; i < n_in; i++)
+        x[i] = (uint8_t)rnd(0.f, 255.99f);
+    size_t na, nb;
+    osp_dtype_t da, db;
+    uint8_t *a = run_graph_any(ref, x, &na, &da);
+    uint8_t *b = run_graph_any(opt, x, &nb, &db);
+    assert_int_equal(da, OSP_DT_U8);
+    assert_int_equal(db, OSP_DT_U8);
+    assert_int_equal(na, nb);
+    int worst = 0;
+    for (size_t i = 0; i < na; i++)
+        worst = OSP_MAX(worst, abs((int)a[i] - (int)b[i]));
+    assert_true(worst <= 1);
+    free(a);
+    free(b);
+    free(x);
+    osp_graph_destroy(ref);
+    osp_graph_destroy(opt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_bn_chain),
@@ -432,6 +525,7 @@ int main(void) {
         cmocka_unit_test(test_mobilenet_v2),
         cmocka_unit_test(test_squeezenet),
         cmocka_unit_test(test_resnet50),
+        cmocka_unit_test(test_tflite_quant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
