@@ -1,0 +1,298 @@
+/* test_sched.c — the scheduler on a tiny hand-built model (global average
+ * pool: output[c] = mean of input channel c, so each request's answer is
+ * known exactly and a wrong split between batch rows shows): batching happens
+ * under concurrent submitters, every accepted request completes with its own
+ * answer, a full queue refuses with OSP_EBUSY, a deadline passing in the
+ * queue gives OSP_ETIMEDOUT, and destroy drains the queue. */
+#include "engine_testutil.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "osprey/sched.h"
+
+#define C 3
+#define HW 8
+#define SAMPLE (C * HW * HW)
+
+static osp_engine_t *make_engine(void) {
+    osp_graph_t *g = osp_graph_create();
+    int x = tu_input(g, "x", 4, D(-1, C, HW, HW));
+    int y = tu_node(g, OSP_OP_GLOBAL_AVGPOOL, I(x), 1, NULL);
+    tu_output(g, y);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 1;
+    o.precision = OSP_PREC_FP32;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    if (!e)
+        fail_msg("engine: %s", err.msg);
+    return e;
+}
+
+/* Request `id`: channel c is filled with id * 10 + c. */
+static float *make_input(int id) {
+    float *x = malloc(sizeof(float) * SAMPLE);
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < HW * HW; i++)
+            x[c * HW * HW + i] = (float)(id * 10 + c);
+    return x;
+}
+
+static void check_result(const osp_sched_result_t *r, int id) {
+    assert_int_equal(r->status, 0);
+    assert_int_equal(r->n_scores, C);
+    for (int c = 0; c < C; c++)
+        if (fabsf(r->scores[c] - (float)(id * 10 + c)) > 1e-3f)
+            fail_msg("request %d channel %d: %g", id, c, (double)r->scores[c]);
+}
+
+static atomic_int max_batch_seen, batches_run, sleep_ms_in_batch;
+
+static void on_batch(int n, double s, void *ud) {
+    (void)s;
+    (void)ud;
+    int m = atomic_load(&max_batch_seen);
+    while (n > m && !atomic_compare_exchange_weak(&max_batch_seen, &m, n)) {
+    }
+    atomic_fetch_add(&batches_run, 1);
+    int ms = atomic_load(&sleep_ms_in_batch);
+    if (ms)
+        usleep((useconds_t)ms * 1000); /* keeps the instance busy */
+}
+
+typedef struct {
+    osp_sched_t *s;
+    int first_id, n_req;
+    int ok;
+    int busy;
+} worker_t;
+
+static void *worker(void *p) {
+    worker_t *w = p;
+    for (int k = 0; k < w->n_req; k++) {
+        int id = w->first_id + k;
+        float *x = make_input(id);
+        const void *in[1] = {x};
+        osp_sched_result_t r;
+        osp_err_t err = {0};
+        int rc = osp_sched_run(w->s, in, 1, 0, &r, &err);
+        if (rc == OSP_EBUSY) {
+            w->busy++;
+        } else {
+            assert_int_equal(rc, 0);
+            check_result(&r, id);
+            free(r.scores);
+            w->ok++;
+        }
+        free(x);
+    }
+    return NULL;
+}
+
+static void test_batching(void **state) {
+    (void)state;
+    osp_engine_t *e[2] = {make_engine(), make_engine()};
+    osp_sched_opts_t o;
+    osp_sched_opts_init(&o);
+    o.max_batch = 8;
+    o.max_queue_delay_us = 3000;
+    o.max_queue_size = 64;
+    o.on_batch = on_batch;
+    atomic_store(&max_batch_seen, 0);
+    atomic_store(&batches_run, 0);
+    atomic_store(&sleep_ms_in_batch, 0);
+    osp_err_t err = {0};
+    osp_sched_t *s = osp_sched_create(e, 2, &o, &err);
+    if (!s)
+        fail_msg("%s", err.msg);
+    assert_int_equal(osp_sched_sample_bytes(s), SAMPLE * sizeof(float));
+    assert_int_equal(osp_sched_warmup(s, &err), 0);
+    enum { NT = 16, PER = 25 };
+    pthread_t th[NT];
+    worker_t w[NT];
+    for (int i = 0; i < NT; i++) {
+        w[i] = (worker_t){s, i * 1000, PER, 0, 0};
+        pthread_create(&th[i], NULL, worker, &w[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        ok += w[i].ok;
+        assert_int_equal(w[i].busy, 0); /* queue of 64 >= 16 submitters */
+    }
+    assert_int_equal(ok, NT * PER);
+    assert_true(atomic_load(&max_batch_seen) > 1);
+    assert_true(atomic_load(&max_batch_seen) <= 8);
+    assert_true(atomic_load(&batches_run) < NT * PER);
+    assert_int_equal(osp_sched_queue_depth(s), 0);
+
+    /* Several requests in one call (more than max_batch). */
+    float *xs[11];
+    const void *in[11];
+    for (int i = 0; i < 11; i++)
+        in[i] = xs[i] = make_input(500 + i);
+    osp_sched_result_t r[11];
+    assert_int_equal(osp_sched_run(s, in, 11, 0, r, &err), 0);
+    for (int i = 0; i < 11; i++) {
+        check_result(&r[i], 500 + i);
+        assert_true(r[i].batch >= 1 && r[i].batch <= 8);
+        free(r[i].scores);
+        free(xs[i]);
+    }
+    osp_sched_destroy(s);
+    osp_engine_destroy(e[0]);
+    osp_engine_destroy(e[1]);
+}
+
+typedef struct {
+    osp_sched_t *s;
+    int id;
+    uint64_t deadline_ns;
+    int rc;
+    osp_sched_result_t r;
+} one_t;
+
+static void *submit_one(void *p) {
+    one_t *a = p;
+    float *x = make_input(a->id);
+    const void *in[1] = {x};
+    a->rc = osp_sched_run(a->s, in, 1, a->deadline_ns, &a->r, NULL);
+    free(x);
+    return NULL;
+}
+
+static void test_queue_full_and_deadline(void **state) {
+    (void)state;
+    osp_engine_t *e = make_engine();
+    osp_sched_opts_t o;
+    osp_sched_opts_init(&o);
+    o.max_batch = 1;
+    o.max_queue_delay_us = 0;
+    o.max_queue_size = 2;
+    o.on_batch = on_batch;
+    atomic_store(&sleep_ms_in_batch, 400);
+    osp_err_t err = {0};
+    osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
+    assert_non_null(s);
+    /* A occupies the instance for 400 ms. */
+    one_t a = {s, 1, 0, -99, {0}};
+    pthread_t ta, tb, tc;
+    pthread_create(&ta, NULL, submit_one, &a);
+    usleep(100000);
+    /* B waits without deadline, C with a 50 ms one: both queued. */
+    one_t b = {s, 2, 0, -99, {0}};
+    one_t c = {s, 3, osp_now_ns() + 50000000ull, -99, {0}};
+    pthread_create(&tb, NULL, submit_one, &b);
+    pthread_create(&tc, NULL, submit_one, &c);
+    usleep(20000);
+    assert_int_equal(osp_sched_queue_depth(s), 2);
+    /* The queue is full: refused at once. */
+    float *x = make_input(4);
+    const void *in[1] = {x};
+    osp_sched_result_t r;
+    uint64_t t0 = osp_now_ns();
+    assert_int_equal(osp_sched_run(s, in, 1, 0, &r, &err), OSP_EBUSY);
+    assert_non_null(strstr(err.msg, "queue full"));
+    assert_true(osp_now_ns() - t0 < 100000000ull);
+    /* C's deadline passes while A still runs: answered 504-style, early. */
+    pthread_join(tc, NULL);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(c.r.status, OSP_ETIMEDOUT);
+    assert_null(c.r.scores);
+    assert_true(osp_now_ns() - t0 < 300000000ull);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    check_result(&a.r, 1);
+    check_result(&b.r, 2);
+    free(a.r.scores);
+    free(b.r.scores);
+    free(x);
+    atomic_store(&sleep_ms_in_batch, 0);
+    osp_sched_destroy(s);
+    osp_engine_destroy(e);
+}
+
+static void test_destroy_drains(void **state) {
+    (void)state;
+    osp_engine_t *e = make_engine();
+    osp_sched_opts_t o;
+    osp_sched_opts_init(&o);
+    o.max_batch = 2;
+    o.max_queue_delay_us = 0;
+    o.max_queue_size = 16;
+    o.on_batch = on_batch;
+    atomic_store(&sleep_ms_in_batch, 50);
+    osp_sched_t *s = osp_sched_create(&e, 1, &o, NULL);
+    assert_non_null(s);
+    one_t a[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (one_t){s, 10 + i, 0, -99, {0}};
+        pthread_create(&t[i], NULL, submit_one, &a[i]);
+    }
+    /* Wait (bounded) until requests are queued behind the running batch. */
+    for (int k = 0; k < 500 && osp_sched_queue_depth(s) < 3; k++)
+        usleep(10000);
+    assert_true(osp_sched_queue_depth(s) >= 3);
+    osp_sched_destroy(s); /* queued requests still run */
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].rc, 0);
+        check_result(&a[i].r, 10 + i);
+        free(a[i].r.scores);
+    }
+    atomic_store(&sleep_ms_in_batch, 0);
+    osp_engine_destroy(e);
+}
+
+static void test_bad_opts(void **state) {
+    (void)state;
+    osp_engine_t *e = make_engine();
+    osp_sched_opts_t o;
+    osp_sched_opts_init(&o);
+    o.n_preferred = 1;
+    o.preferred[0] = 99; /* > max_batch */
+    osp_err_t err = {0};
+    assert_null(osp_sched_create(&e, 1, &o, &err));
+    assert_int_equal(err.code, OSP_EINVAL);
+    osp_sched_opts_init(&o);
+    o.max_queue_size = 0;
+    assert_null(osp_sched_create(&e, 1, &o, &err));
+    assert_null(osp_sched_create(&e, 0, NULL, &err));
+    /* Preferred sizes: with 4 preferred and 6 available, batches of 4. */
+    osp_sched_opts_init(&o);
+    o.max_batch = 8;
+    o.max_queue_delay_us = 20000;
+    o.n_preferred = 1;
+    o.preferred[0] = 4;
+    osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
+    assert_non_null(s);
+    float *xs[6];
+    const void *in[6];
+    for (int i = 0; i < 6; i++)
+        in[i] = xs[i] = make_input(i);
+    osp_sched_result_t r[6];
+    assert_int_equal(osp_sched_run(s, in, 6, 0, r, &err), 0);
+    for (int i = 0; i < 6; i++) {
+        check_result(&r[i], i);
+        assert_true(r[i].batch == 4 || r[i].batch == 2);
+        free(r[i].scores);
+        free(xs[i]);
+    }
+    assert_int_equal(r[0].batch, 4);
+    osp_sched_destroy(s);
+    osp_engine_destroy(e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_queue_full_and_deadline),
+        cmocka_unit_test(test_destroy_drains),
+        cmocka_unit_test(test_bad_opts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
