@@ -14,6 +14,7 @@ static int cmd_version(int argc, char **argv) {
 }
 
 static const osp_cli_cmd_t commands[] = {
+    {"classify", "classify image files with a model", osp_cli_classify},
     {"bench", "measure a model's speed (optionally vs ONNX Runtime)", osp_cli_bench},
     {"version", "print the version", cmd_version},
 };

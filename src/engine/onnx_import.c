@@ -892,6 +892,13 @@ static int import_graph(imp_t *im, Onnx__GraphProto *gp) {
         osp_value_t *val = &g->values[v];
         if (val->dtype == OSP_DT_UNDEF)
             val->dtype = dt;
+        /* The declared shape (symbolic dims as -1) describes the output to
+         * callers before any plan exists; shape inference replaces it with
+         * concrete dims per plan. */
+        if (val->rank < 0 && rank >= 0 && !osp_value_is_const(val)) {
+            val->rank = rank;
+            memcpy(val->dims, dims, sizeof(int64_t) * (size_t)rank);
+        }
         val->is_output = true;
         g->outputs[g->n_outputs++] = v;
     }

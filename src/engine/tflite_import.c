@@ -1067,7 +1067,14 @@ osp_graph_t *osp_tflite_import(const void *buf, size_t len, osp_err_t *err) {
                              ti);
             goto out;
         }
-        im.g->values[v].is_output = true;
+        /* Declared shape with the batch left dynamic, for callers. */
+        osp_value_t *ov = &im.g->values[v];
+        if (ov->rank < 0) {
+            ov->rank = t->rank;
+            for (int d = 0; d < t->rank; d++)
+                ov->dims[d] = d == 0 ? -1 : t->shape[d];
+        }
+        ov->is_output = true;
         im.g->outputs[im.g->n_outputs++] = v;
     }
     if (fb->bad)

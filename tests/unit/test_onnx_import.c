@@ -385,7 +385,12 @@ static void test_shared_models(void **state) {
         assert_int_equal(g->n_inputs, 1);
         assert_string_equal(g->values[g->inputs[0]].name, "input");
         assert_int_equal(g->values[g->inputs[0]].dims[1], 3);
-        assert_string_equal(g->values[g->outputs[0]].name, "logits");
+        const osp_value_t *out = &g->values[g->outputs[0]];
+        assert_string_equal(out->name, "logits");
+        /* declared output shape: [N, 1000] with a symbolic batch */
+        assert_int_equal(out->rank, 2);
+        assert_int_equal(out->dims[0], -1);
+        assert_int_equal(out->dims[1], 1000);
         osp_graph_destroy(g);
     }
 }

@@ -84,6 +84,9 @@ static void test_mobilenet_v2_uint8(void **state) {
     assert_int_equal(g->values[dw->in[1]].dims[1], 1);
     const osp_value_t *out = &g->values[g->outputs[0]];
     assert_int_equal(out->dtype, OSP_DT_U8);
+    assert_int_equal(out->rank, 2);
+    assert_int_equal(out->dims[0], -1);
+    assert_int_equal(out->dims[1], 1001);
     assert_true(out->quant->scale[0] == 0.00390625f);
     osp_graph_destroy(g);
 }
