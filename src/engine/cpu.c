@@ -44,10 +44,17 @@ bool osp__cpu_has_bf16(void) {
 }
 
 static void (*omp_set_fn)(int);
+static int (*omp_get_fn)(void);
 static pthread_once_t omp_once = PTHREAD_ONCE_INIT;
 
 static void omp_lookup(void) {
     *(void **)&omp_set_fn = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    *(void **)&omp_get_fn = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
+}
+
+int osp__get_threads(void) {
+    pthread_once(&omp_once, omp_lookup);
+    return omp_get_fn ? omp_get_fn() : -1;
 }
 
 void osp__set_threads(int n) {

@@ -75,5 +75,8 @@ bool osp__cpu_has_bf16(void);
 /* Applies the thread count to the threading runtime oneDNN was built with
  * (OpenMP for Debian's libdnnl). Affects the calling thread. */
 void osp__set_threads(int n);
+/* The calling thread's OpenMP thread budget (omp_get_max_threads), or -1
+ * when the runtime is not OpenMP. */
+int osp__get_threads(void);
 
 #endif

@@ -1111,9 +1111,12 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         else
             n_dnnl++;
     }
-    sb_printf(&b, "precision %s, threads %d, oneDNN %s\n",
-              osp_precision_name(e->prec), e->threads,
-              dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP ? "(OpenMP)" : "");
+    const dnnl_version_t *ver = dnnl_version();
+    sb_printf(&b, "precision %s, threads %d (OpenMP max threads %d), oneDNN "
+                  "%d.%d.%d, conv activations %s\n",
+              osp_precision_name(e->prec), e->threads, osp__get_threads(),
+              ver->major, ver->minor, ver->patch,
+              e->conv_blocked ? "nChw16c" : "oneDNN's choice");
     if (p->step_ms && p->n_runs) {
         double tot = 0;
         for (int i = 0; i < p->n_steps; i++)
