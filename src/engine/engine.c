@@ -60,6 +60,8 @@ void osp_engine_destroy(osp_engine_t *e) {
     for (int i = 0; i < e->n_wcache; i++)
         free(e->wcache[i].data);
     free(e->wcache);
+    free(e->arena);
+    free(e->scratch);
     if (e->stream)
         dnnl_stream_destroy(e->stream);
     if (e->dnnl_eng)
@@ -69,6 +71,38 @@ void osp_engine_destroy(osp_engine_t *e) {
     free(e->describe);
     osp_graph_destroy(e->g);
     free(e);
+}
+
+static void *alloc_aligned(size_t bytes) {
+    size_t a = 64;
+    return aligned_alloc(a, (bytes + a - 1) / a * a + a);
+}
+
+int osp__engine_reserve(osp_engine_t *e, size_t arena_bytes,
+                        size_t scratch_bytes, osp_err_t *err) {
+    if (arena_bytes > e->arena_bytes || !e->arena) {
+        uint8_t *a = alloc_aligned(arena_bytes);
+        if (!a)
+            return osp_err_set(err, OSP_ENOMEM,
+                               "engine: cannot allocate a %zu-byte activation "
+                               "arena", arena_bytes);
+        free(e->arena);
+        e->arena = a;
+        e->arena_bytes = arena_bytes;
+        e->arena_gen++;
+    }
+    if (scratch_bytes > e->scratch_bytes) {
+        void *s = alloc_aligned(scratch_bytes);
+        if (!s)
+            return osp_err_set(err, OSP_ENOMEM,
+                               "engine: cannot allocate a %zu-byte scratchpad",
+                               scratch_bytes);
+        free(e->scratch);
+        e->scratch = s;
+        e->scratch_bytes = scratch_bytes;
+        e->arena_gen++;
+    }
+    return 0;
 }
 
 osp_engine_t *osp_engine_from_graph(osp_graph_t *g,

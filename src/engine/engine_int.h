@@ -38,6 +38,11 @@ struct osp_engine_s {
     osp_plan_t **plans;        /* cache, one per input shape */
     int n_plans;
     osp_plan_t *last;          /* most recently built or run */
+    uint8_t *arena;            /* activations of whichever plan runs */
+    size_t arena_bytes;
+    void *scratch;             /* oneDNN scratchpad, shared likewise */
+    size_t scratch_bytes;
+    unsigned arena_gen;        /* bumped when arena/scratch move */
     osp_wcache_entry_t *wcache;
     int n_wcache, cap_wcache;
     char *describe;            /* owned; rebuilt with each new plan */
@@ -52,6 +57,11 @@ struct osp_engine_s {
 osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
                                     const osp_engine_opts_t *opts,
                                     osp_err_t *err);
+
+/* Grows the engine's shared activation arena and scratchpad to at least
+ * these sizes (at plan build only; contents are not preserved). */
+int osp__engine_reserve(osp_engine_t *e, size_t arena_bytes,
+                        size_t scratch_bytes, osp_err_t *err);
 
 /* ---- planner (plan.c) ------------------------------------------------ */
 

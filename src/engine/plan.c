@@ -723,6 +723,39 @@ static int compile_node(osp_pctx_t *c, int ni) {
 
 /* ---- finalize: liveness → arena → memory objects ------------------------ */
 
+/* Points every buffer, memory object and reference tensor of p at the
+ * engine's current arena and scratchpad. All plans of an engine share one
+ * arena (an engine runs one plan at a time), sized for the largest; when a
+ * new plan grows it, older plans are re-bound on their next run. */
+static void plan_bind(osp_engine_t *e, osp_plan_t *p) {
+    for (int i = 0; i < p->n_bufs; i++) {
+        osp_pbuf_t *b = &p->bufs[i];
+        if (b->is_const)
+            b->ptr = (void *)b->cdata;
+        else if (b->alias_of < 0)
+            b->ptr = e->arena + b->offset;
+    }
+    for (int i = 0; i < p->n_bufs; i++) {
+        osp_pbuf_t *b = &p->bufs[i];
+        if (b->alias_of >= 0)
+            b->ptr = p->bufs[b->alias_of].ptr;
+        if (b->mem)
+            dnnl_memory_set_data_handle(b->mem, b->ptr);
+    }
+    for (int si = 0; si < p->n_steps; si++) {
+        osp_step_t *s = &p->steps[si];
+        if (s->scratch_mem)
+            dnnl_memory_set_data_handle(s->scratch_mem, e->scratch);
+        for (int i = 0; i < s->n_in && s->kind == OSP_STEP_REF; i++)
+            if (s->in_buf[i] >= 0)
+                s->tin[i].data = p->bufs[s->in_buf[i]].ptr;
+        for (int i = 0; i < s->n_out && s->kind == OSP_STEP_REF; i++)
+            if (s->out_buf[i] >= 0)
+                s->tout[i].data = p->bufs[s->out_buf[i]].ptr;
+    }
+    p->arena_gen = e->arena_gen;
+}
+
 static int finalize(osp_pctx_t *c) {
     osp_plan_t *p = c->p;
     int rc = OSP_ENOMEM;
@@ -768,27 +801,12 @@ static int finalize(osp_pctx_t *c) {
         goto fail;
     }
     p->arena_bytes = total;
-    p->arena = aligned_alloc(OSP_ALIGN_BYTES, total ? total : OSP_ALIGN_BYTES);
-    if (!p->arena)
-        goto oom;
-    for (int i = 0; i < ni; i++) {
+    for (int i = 0; i < ni; i++)
         p->bufs[item_buf[i]].offset = items[i].offset;
-        p->bufs[item_buf[i]].ptr = p->arena + items[i].offset;
-    }
-    for (int i = 0; i < p->n_bufs; i++) {
-        osp_pbuf_t *b = &p->bufs[i];
-        if (b->is_const)
-            b->ptr = (void *)b->cdata;
-        else if (b->alias_of >= 0)
-            b->ptr = p->bufs[b->alias_of].ptr;
-    }
-    if (p->scratch_bytes) {
-        p->scratch = aligned_alloc(OSP_ALIGN_BYTES,
-                                   (p->scratch_bytes + OSP_ALIGN_BYTES - 1) /
-                                       OSP_ALIGN_BYTES * OSP_ALIGN_BYTES);
-        if (!p->scratch)
-            goto oom;
-    }
+    if ((rc = osp__engine_reserve(c->e, p->arena_bytes, p->scratch_bytes,
+                                  c->err)) < 0)
+        goto fail;
+    /* Shapes of the reference steps' tensors now; addresses in plan_bind. */
     for (int si = 0; si < p->n_steps; si++) {
         osp_step_t *s = &p->steps[si];
         if (s->kind == OSP_STEP_REF) {
@@ -803,7 +821,6 @@ static int finalize(osp_pctx_t *c) {
                 t->dtype = v->dtype;
                 t->rank = v->rank;
                 memcpy(t->dims, v->dims, sizeof t->dims);
-                t->data = p->bufs[s->in_buf[i]].ptr;
             }
             for (int i = 0; i < s->n_out; i++) {
                 osp_tensor_t *t = &s->tout[i];
@@ -815,7 +832,6 @@ static int finalize(osp_pctx_t *c) {
                 t->dtype = v->dtype;
                 t->rank = v->rank;
                 memcpy(t->dims, v->dims, sizeof t->dims);
-                t->data = p->bufs[s->out_buf[i]].ptr;
             }
             continue;
         }
@@ -823,17 +839,16 @@ static int finalize(osp_pctx_t *c) {
         for (int i = 0; i < s->n_args; i++) {
             osp_pbuf_t *b = &p->bufs[s->arg_buf[i]];
             if (!b->mem &&
-                dnnl_memory_create(&b->mem, &b->md, c->e->dnnl_eng, b->ptr) !=
-                    dnnl_success)
+                dnnl_memory_create(&b->mem, &b->md, c->e->dnnl_eng,
+                                   DNNL_MEMORY_NONE) != dnnl_success)
                 goto oom;
             s->exec[s->n_exec++] = (dnnl_exec_arg_t){s->arg_kind[i], b->mem};
         }
-        if (s->scratch_mem) {
-            dnnl_memory_set_data_handle(s->scratch_mem, p->scratch);
+        if (s->scratch_mem)
             s->exec[s->n_exec++] =
                 (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, s->scratch_mem};
-        }
     }
+    plan_bind(c->e, p);
     rc = 0;
     goto fail;
 oom:
@@ -865,8 +880,6 @@ void osp__plan_destroy(osp_plan_t *p) {
     free(p->bufs);
     free(p->in_buf);
     free(p->out_buf);
-    free(p->arena);
-    free(p->scratch);
     free(p->vbuf);
     free(p->uses_left);
     free(p->conv);
@@ -998,6 +1011,8 @@ int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
 int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
                   osp_tensor_t *outputs, osp_err_t *err) {
     const osp_graph_t *g = p->g;
+    if (p->arena_gen != e->arena_gen)
+        plan_bind(e, p);
     for (int i = 0; i < g->n_inputs; i++) {
         const osp_pbuf_t *b = &p->bufs[p->in_buf[i]];
         memcpy(b->ptr, inputs[i].data, b->bytes);
@@ -1133,11 +1148,13 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         sb_printf(&b, "]");
     }
     sb_printf(&b, "; %d steps (%d oneDNN, %d reorders, %d reference); arena "
-                  "%.1f MiB (%.1f MiB without reuse); scratchpad %.1f MiB; "
-                  "built in %.1f ms\n",
+                  "%.1f MiB (%.1f MiB without reuse; engine arena %.1f MiB "
+                  "shared by %d plans); scratchpad %.1f MiB; built in %.1f "
+                  "ms\n",
               p->n_steps, n_dnnl, n_reorder, n_ref,
               (double)p->arena_bytes / 1048576.0,
               (double)p->sum_bytes / 1048576.0,
+              (double)e->arena_bytes / 1048576.0, e->n_plans,
               (double)p->scratch_bytes / 1048576.0, p->build_ms);
     for (int i = 0; i < p->n_steps; i++) {
         const osp_step_t *s = &p->steps[i];

@@ -69,11 +69,10 @@ struct osp_plan_s {
     osp_step_t *steps;
     int n_steps, cap_steps;
     int *in_buf, *out_buf;   /* per graph input / output */
-    uint8_t *arena;
-    size_t arena_bytes;
+    size_t arena_bytes;      /* this plan's need in the engine's arena */
     size_t sum_bytes;        /* what the arena would be without reuse */
-    void *scratch;
-    size_t scratch_bytes;
+    size_t scratch_bytes;    /* largest oneDNN scratchpad of its steps */
+    unsigned arena_gen;      /* engine arena generation bound to */
     /* compile state */
     int *vbuf;               /* value → primary buffer (-1 = none yet) */
     int *uses_left;          /* remaining reads of each value */
