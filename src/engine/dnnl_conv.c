@@ -37,7 +37,7 @@ static int sum_inplace_buf(osp_pctx_t *c, int s, const dnnl_memory_desc_t *dst) 
     return b;
 }
 
-static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt) {
+static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     int n_sum = n_sum_inputs(n);
@@ -94,7 +94,7 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt) {
     osp__md_any(&src_any, r, X->dims, dt);
     osp__md_any(&w_any, wr, wd, dt);
     osp__md_any(&dst_any, r, Y->dims, dt);
-    if (c->e->conv_blocked) {
+    if (blocked) {
         /* Channel-blocked activations (nChw16c): oneDNN's jit 1x1 kernels
          * beat brgconv on NHWC here; see docs/engine.md. */
         static const dnnl_format_tag_t blk[] = {dnnl_aBc16b, dnnl_aBcd16b,
@@ -207,8 +207,16 @@ fail_sb:
 }
 
 int osp__dnnl_conv(osp_pctx_t *c, int ni) {
-    int rc = conv_try(c, ni, c->act_dt);
-    if (rc == OSP_EUNSUPPORTED && c->act_dt != dnnl_f32)
-        rc = conv_try(c, ni, dnnl_f32);
+    /* Preferred dtype and layout first; then oneDNN's own layout choice;
+     * then fp32 (a bf16 conv oneDNN cannot do on this CPU). */
+    bool blk = c->e->conv_blocked;
+    int rc = conv_try(c, ni, c->act_dt, blk);
+    if (rc == OSP_EUNSUPPORTED && blk)
+        rc = conv_try(c, ni, c->act_dt, false);
+    if (rc == OSP_EUNSUPPORTED && c->act_dt != dnnl_f32) {
+        rc = conv_try(c, ni, dnnl_f32, blk);
+        if (rc == OSP_EUNSUPPORTED && blk)
+            rc = conv_try(c, ni, dnnl_f32, false);
+    }
     return rc;
 }

@@ -249,6 +249,58 @@ static void test_misc(void **state) {
     run_both(g_misc, 4, D(2, 8, 5, 5), NULL);
 }
 
+/* 1-D and 3-D convolutions and pools, two graph inputs. */
+static osp_graph_t *g_nd(void) {
+    osp_graph_t *g = osp_graph_create();
+    int a = tu_input(g, "a", 3, D(-1, 16, 20));
+    int b = tu_input(g, "b", 5, D(-1, 16, 4, 6, 6));
+    osp_window_t w1;
+    memset(&w1, 0, sizeof w1);
+    w1.n_spatial = 1;
+    w1.pad_begin[0] = 1;
+    w1.pad_end[0] = 2;
+    w1.dilation[0] = 2;
+    int wa = tu_const(g, NULL, 3, D(32, 16, 3), 0.25f, 41);
+    int na, nb, np;
+    int ya = tu_node(g, OSP_OP_CONV, I(a, wa), 2, &na);
+    g->nodes[na].p.conv.win = w1;
+    g->nodes[na].p.conv.group = 1;
+    int pa = tu_node(g, OSP_OP_MAXPOOL, I(ya), 1, &np);
+    memset(&g->nodes[np].p.pool.win, 0, sizeof(osp_window_t));
+    g->nodes[np].p.pool.win.n_spatial = 1;
+    g->nodes[np].p.pool.win.kernel[0] = 3;
+    g->nodes[np].p.pool.win.stride[0] = 2;
+    osp_window_t w3;
+    memset(&w3, 0, sizeof w3);
+    w3.n_spatial = 3;
+    for (int i = 0; i < 3; i++)
+        w3.pad_begin[i] = w3.pad_end[i] = 1;
+    int wb = tu_const(g, NULL, 5, D(16, 16, 3, 3, 3), 0.1f, 42);
+    int bb = tu_const(g, NULL, 1, D(16), 0.1f, 43);
+    int yb = tu_node(g, OSP_OP_CONV, I(b, wb, bb), 3, &nb);
+    g->nodes[nb].p.conv.win = w3;
+    g->nodes[nb].p.conv.group = 1;
+    g->nodes[nb].n_post = 1;
+    g->nodes[nb].post[0] = (osp_post_op_t){OSP_POST_ACT, OSP_ACT_SIGMOID, 0, 0, 0};
+    int gb = tu_node(g, OSP_OP_GLOBAL_MAXPOOL, I(yb), 1, NULL);
+    tu_output(g, pa);
+    tu_output(g, gb);
+    return g;
+}
+
+static void test_nd(void **state) {
+    (void)state;
+    osp_tensor_t x[2] = {tu_tensor(3, D(2, 16, 20), 5),
+                         tu_tensor(5, D(2, 16, 4, 6, 6), 6)};
+    char *desc = NULL;
+    tu_check(g_nd(), x, OSP_PREC_FP32, TOL, 0, &desc);
+    assert_null(strstr(desc, ": ref"));
+    free(desc);
+    tu_check(g_nd(), x, OSP_PREC_BF16, 0, 0.999, NULL);
+    free(x[0].data);
+    free(x[1].data);
+}
+
 /* Batch changes build new plans; the old plan stays cached and valid. */
 static void test_batches(void **state) {
     (void)state;
@@ -341,7 +393,8 @@ int main(void) {
         cmocka_unit_test(test_conv_grouped), cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_residual),     cmocka_unit_test(test_pools),
         cmocka_unit_test(test_head),         cmocka_unit_test(test_fire),
-        cmocka_unit_test(test_misc),         cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_misc),         cmocka_unit_test(test_nd),
+        cmocka_unit_test(test_batches),
         cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
