@@ -14,5 +14,7 @@ typedef struct osp_cli_cmd_s {
 int osp_cli_classify(int argc, char **argv);
 /* osprey bench: engine throughput/latency, optionally vs ONNX Runtime. */
 int osp_cli_bench(int argc, char **argv);
+/* osprey serve: the worker (HTTP classification server). */
+int osp_cli_serve(int argc, char **argv);
 
 #endif

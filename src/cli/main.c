@@ -16,6 +16,7 @@ static int cmd_version(int argc, char **argv) {
 static const osp_cli_cmd_t commands[] = {
     {"classify", "classify image files with a model", osp_cli_classify},
     {"bench", "measure a model's speed (optionally vs ONNX Runtime)", osp_cli_bench},
+    {"serve", "run the worker: HTTP classification server (REST + KServe V2)", osp_cli_serve},
     {"version", "print the version", cmd_version},
 };
 

@@ -1,0 +1,72 @@
+/* serve.h — the osprey worker: an HTTP server that classifies images with
+ * one model, over a REST endpoint (POST /v1/models/{model}/classify,
+ * POST /classify) and the KServe V2 / Open Inference Protocol (health,
+ * metadata, JSON infer), with Prometheus metrics at GET /metrics.
+ *
+ * Request path: HTTP connection thread → body limits → decode + preprocess
+ * (image module) → per-model scheduler (queue, dynamic batcher, engine
+ * instances) → softmax/top-k → JSON. Lifecycle: create (listening at once,
+ * /v2/health/live 200, ready 503) → load (engines, warm-up of every batch
+ * size; then ready 200) → drain (ready 503, no new connections, in-flight
+ * and queued requests finish) → destroy. Endpoint reference and metric names:
+ * docs/serve.md. */
+#ifndef OSPREY_SERVE_H
+#define OSPREY_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "osprey/common.h"
+#include "osprey/engine.h"
+
+typedef struct osp_serve_opts_s {
+    const char *model_path;     /* the model served as the default model */
+    const char *labels_path;    /* NULL: from the model's config / defaults */
+    const char *model_config;   /* NULL: searched beside the model */
+    const char *host;           /* bind address; NULL = 0.0.0.0 */
+    int port;                   /* 0 = ephemeral (logged, osp_serve_port) */
+    int threads;                /* CPU budget; 0 = osp_cpus_available() */
+    int instances;              /* engine instances; 0 = 1 */
+    osp_precision_t precision;  /* AUTO = the model config's */
+    size_t max_body_bytes;      /* larger bodies → 413 */
+    uint64_t max_pixels;        /* larger images → 413 */
+    int max_batch;              /* capped by the model's own limit */
+    int64_t max_queue_delay_us;
+    int max_queue_size;         /* per model; beyond → 503 + Retry-After */
+    int64_t default_timeout_ms; /* deadline without X-Request-Timeout-Ms */
+    int conn_timeout_s;         /* slow / idle clients */
+    int max_connections;
+    FILE *log;                  /* JSON log lines; NULL = stderr */
+} osp_serve_opts_t;
+#define OSP_SERVE_DEFAULT_PORT 8080
+#define OSP_SERVE_DEFAULT_TIMEOUT_MS 30000
+void osp_serve_opts_init(osp_serve_opts_t *o);
+
+typedef struct osp_serve_s osp_serve_t;
+
+/* Creates the server and starts listening (live, not ready). The options'
+ * strings must outlive the server. NULL + err on failure. Caller destroys. */
+osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err);
+/* Loads the model (engines, scheduler) and warms up every batch size; on
+ * success /v2/health/ready turns 200. */
+int osp_serve_load(osp_serve_t *s, osp_err_t *err);
+/* The bound port. */
+int osp_serve_port(const osp_serve_t *s);
+/* Drain: ready → 503 at once, stop accepting connections, wait until no
+ * request is in flight (bounded by timeout_s). 0 when drained, OSP_ETIMEDOUT
+ * otherwise. */
+int osp_serve_drain(osp_serve_t *s, double timeout_s);
+/* Stops everything and frees. Call after a successful drain (or before any
+ * request) — with requests still in flight it waits for them. */
+void osp_serve_destroy(osp_serve_t *s);
+
+/* Writes one JSON log line {"ts":..., "level":..., "msg":..., ...fields}
+ * (fields: a json object whose members are merged, reference stolen; may be
+ * NULL). Thread-safe; one write per line. */
+void osp_serve_log(osp_serve_t *s, const char *level, const char *msg,
+                   json_t *fields);
+
+#endif

@@ -1,0 +1,657 @@
+/* endpoints.c — the worker's HTTP handlers: classify (multipart or raw
+ * image), KServe V2 health / metadata / JSON infer, Prometheus metrics.
+ *
+ * Each handler runs on its connection's thread (see src/http/server.c), so
+ * decoding and preprocessing here proceed in parallel with inference; the
+ * handler then blocks in osp_sched_run until its images have been batched
+ * and run. Errors map to statuses via osp_http_status_for (bad image 400,
+ * unsupported format 415, too many pixels 413, unknown model 404, queue full
+ * 503 + Retry-After, deadline 504). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "osprey/image.h"
+#include "serve/serve_int.h"
+
+/* Seconds a client should wait before retrying a 503 (queue full). */
+#define SERVE_RETRY_AFTER_S "1"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Rounds to `digits` significant digits so that a float score prints as
+ * 0.81 rather than 0.81000000238418579 (jansson prints doubles with 17). */
+static double round_sig(double v, int digits) {
+    char b[40];
+    snprintf(b, sizeof b, "%.*g", digits, v);
+    return strtod(b, NULL);
+}
+
+/* Finds the model named by the route (NULL name = default). Responds 404 or
+ * 503 itself and returns NULL when there is none to use. `inference`: the
+ * request counts in osprey_requests_total (classify, infer). */
+static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
+                              bool inference) {
+    const char *name = osp_http_req_param(r, "model");
+    const char *ver = osp_http_req_param(r, "version");
+    serve_model_t *sm = osp__serve_find(s, name);
+    if (!sm) {
+        if (inference)
+            osp_http_req_set_user(r, &s->unknown_model);
+        if (!s->model)
+            osp_http_respond_error(r, 503, "model %s is not loaded yet",
+                                   name ? name : "(default)");
+        else
+            osp_http_respond_error(r, 404, "unknown model '%s'",
+                                   name ? name : "");
+        return NULL;
+    }
+    if (inference)
+        osp_http_req_set_user(r, sm);
+    if (ver && strcmp(ver, sm->version)) {
+        osp_http_respond_error(r, 404, "model '%s' has no version '%s'",
+                               sm->name, ver);
+        return NULL;
+    }
+    return sm;
+}
+
+/* The request's deadline (osp_now_ns time): X-Request-Timeout-Ms or the
+ * default, counted from the start of the request. 0 + a 400 response when
+ * the header is malformed. */
+static int deadline_of(osp_serve_t *s, osp_http_req_t *r, uint64_t *out) {
+    int64_t ms = s->o.default_timeout_ms;
+    const char *h = osp_http_req_header(r, "X-Request-Timeout-Ms");
+    if (h) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(h, &end, 10);
+        if (errno || end == h || *end || v <= 0 || v > SERVE_MAX_TIMEOUT_MS) {
+            osp_http_respond_error(r, 400,
+                                   "X-Request-Timeout-Ms must be an integer in "
+                                   "1..%d", SERVE_MAX_TIMEOUT_MS);
+            return -1;
+        }
+        ms = v;
+    }
+    if (ms <= 0) {
+        *out = 0;
+        return 0;
+    }
+    double left_s = (double)ms * 1e-3 - osp_http_req_elapsed_s(r);
+    *out = osp_now_ns() + (uint64_t)(left_s > 0 ? left_s * 1e9 : 0);
+    return 0;
+}
+
+/* Decodes + preprocesses one encoded image into out (sample_bytes). */
+static int decode_one(osp_serve_t *s, serve_model_t *sm, const uint8_t *data,
+                      size_t len, void *out, osp_err_t *err) {
+    osp_image_limits_t lim;
+    osp_image_limits_default(&lim);
+    lim.max_bytes = 0; /* the body limit already applied */
+    if (s->o.max_pixels)
+        lim.max_pixels = s->o.max_pixels;
+    int mw, mh;
+    osp_preprocess_decode_hint(sm->pp, &mw, &mh);
+    osp_image_t img;
+    int rc = osp_image_decode(data, len, &lim, mw, mh, &img, err);
+    if (rc < 0)
+        return rc;
+    rc = osp_image_preprocess(&img, sm->pp, out, err);
+    osp_image_release(&img);
+    return rc;
+}
+
+/* Runs n preprocessed samples through the scheduler; on failure responds
+ * (503/504/500) and returns < 0. On success results[] are filled (caller
+ * frees scores) and queue/infer maxima are returned in ms. */
+static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
+                       uint8_t *buf, int n, uint64_t deadline,
+                       osp_sched_result_t *res, double *queue_ms,
+                       double *infer_ms) {
+    const void *inputs[SERVE_MAX_IMAGES];
+    for (int i = 0; i < n; i++)
+        inputs[i] = buf + (size_t)i * sm->sample_bytes;
+    osp_err_t err = {0};
+    int rc = osp_sched_run(sm->sched, inputs, n, deadline, res, &err);
+    if (rc == OSP_EBUSY) {
+        osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
+        osp_http_respond_error(r, 503, "model '%s': %s", sm->name, err.msg);
+        return rc;
+    }
+    if (rc < 0) {
+        osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
+        return rc;
+    }
+    *queue_ms = *infer_ms = 0;
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        osp_series_observe(sm->h_queue, res[i].queue_s);
+        if (res[i].status < 0 && !bad)
+            bad = res[i].status;
+        *queue_ms = OSP_MAX(*queue_ms, res[i].queue_s * 1e3);
+        *infer_ms = OSP_MAX(*infer_ms, res[i].infer_s * 1e3);
+    }
+    if (bad) {
+        for (int i = 0; i < n; i++)
+            free(res[i].scores);
+        if (bad == OSP_ETIMEDOUT)
+            osp_http_respond_error(r, 504,
+                                   "deadline exceeded while queued for model "
+                                   "'%s'", sm->name);
+        else
+            osp_http_respond_error(r, osp_http_status_for(bad),
+                                   "inference failed: %s", osp_strerror(bad));
+        return bad;
+    }
+    (void)s;
+    return 0;
+}
+
+static int parse_top_k(osp_http_req_t *r, int num_classes, int *out) {
+    const char *q = osp_http_req_query(r, "top_k");
+    *out = 5;
+    if (q) {
+        char *end;
+        errno = 0;
+        long v = strtol(q, &end, 10);
+        if (errno || end == q || *end || v < 1 || v > SERVE_MAX_TOP_K) {
+            osp_http_respond_error(r, 400, "top_k must be an integer in 1..%d",
+                                   SERVE_MAX_TOP_K);
+            return -1;
+        }
+        *out = (int)v;
+    }
+    if (num_classes > 0 && *out > num_classes)
+        *out = num_classes;
+    return 0;
+}
+
+/* ---- classify ------------------------------------------------------------ */
+
+static bool is_image_type(const char *ct) {
+    if (!ct || !*ct)
+        return true; /* sniffed from the bytes */
+    static const char *ok[] = {"image/", "application/octet-stream"};
+    for (size_t i = 0; i < OSP_ARRAY_LEN(ok); i++)
+        if (!strncasecmp(ct, ok[i], strlen(ok[i])))
+            return true;
+    return false;
+}
+
+static void h_classify(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    serve_model_t *sm = resolve(s, r, true);
+    if (!sm)
+        return;
+    int top_k;
+    uint64_t deadline;
+    if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
+        deadline_of(s, r, &deadline) < 0)
+        return;
+    size_t len;
+    const uint8_t *body = osp_http_req_body(r, &len);
+    const char *ct = osp_http_req_header(r, "Content-Type");
+    const uint8_t *img[SERVE_MAX_IMAGES];
+    size_t img_len[SERVE_MAX_IMAGES];
+    int n = 0;
+    osp_err_t err = {0};
+    osp_multipart_part_t *parts = NULL;
+    uint8_t *buf = NULL;
+    osp_sched_result_t *res = NULL;
+    if (ct && !strncasecmp(ct, "multipart/", 10)) {
+        char boundary[OSP_MULTIPART_MAX_BOUNDARY + 1];
+        if (osp_multipart_boundary(ct, boundary, sizeof boundary) < 0) {
+            osp_http_respond_error(r, 400,
+                                   "multipart body needs multipart/form-data "
+                                   "with a boundary");
+            goto done;
+        }
+        parts = calloc(SERVE_MAX_IMAGES, sizeof *parts);
+        if (!parts) {
+            osp_http_respond_error(r, 500, "out of memory");
+            goto done;
+        }
+        int np = 0;
+        int rc = osp_multipart_parse(body, len, boundary, parts,
+                                     SERVE_MAX_IMAGES, &np, &err);
+        if (rc < 0) {
+            osp_http_respond_error(r, rc == OSP_ELIMIT ? 413 : 400, "%s",
+                                   err.msg);
+            goto done;
+        }
+        for (int i = 0; i < np; i++)
+            if (!strcmp(parts[i].name, "file")) {
+                img[n] = parts[i].data;
+                img_len[n] = parts[i].len;
+                n++;
+            }
+        if (n == 0) {
+            osp_http_respond_error(r, 400,
+                                   "multipart body has no 'file' part");
+            goto done;
+        }
+    } else if (is_image_type(ct)) {
+        if (len == 0) {
+            osp_http_respond_error(r, 400, "empty body: send an image");
+            goto done;
+        }
+        img[0] = body;
+        img_len[0] = len;
+        n = 1;
+    } else {
+        osp_http_respond_error(r, 415,
+                               "unsupported Content-Type '%s': send "
+                               "multipart/form-data or an image", ct);
+        goto done;
+    }
+    buf = malloc(sm->sample_bytes * (size_t)n);
+    res = calloc((size_t)n, sizeof *res);
+    if (!buf || !res) {
+        osp_http_respond_error(r, 500, "out of memory");
+        goto done;
+    }
+    uint64_t t0 = osp_now_ns();
+    for (int i = 0; i < n; i++) {
+        uint64_t ti = osp_now_ns();
+        int rc = decode_one(s, sm, img[i], img_len[i],
+                            buf + (size_t)i * sm->sample_bytes, &err);
+        if (rc < 0) {
+            if (n > 1)
+                osp_http_respond_error(r, osp_http_status_for(rc),
+                                       "image %d: %s", i, err.msg);
+            else
+                osp_http_respond_error(r, osp_http_status_for(rc), "%s",
+                                       err.msg);
+            goto done;
+        }
+        osp_series_observe(sm->h_decode, (double)(osp_now_ns() - ti) * 1e-9);
+    }
+    double decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
+    double queue_ms, infer_ms;
+    if (run_samples(s, sm, r, buf, n, deadline, res, &queue_ms, &infer_ms) < 0)
+        goto done;
+    json_t *results = json_array();
+    int *idx = malloc(sizeof(int) * (size_t)top_k);
+    float *sc = malloc(sizeof(float) * (size_t)top_k);
+    for (int i = 0; i < n && idx && sc; i++) {
+        if (osp_model_needs_softmax(sm->m))
+            osp_softmax(res[i].scores, res[i].scores, res[i].n_scores);
+        int k = osp_topk(res[i].scores, res[i].n_scores, top_k, idx, sc);
+        json_t *preds = json_array();
+        for (int j = 0; j < k; j++) {
+            const char *label = osp_model_label(sm->m, idx[j]);
+            json_array_append_new(
+                preds, json_pack("{s:i,s:s,s:f}", "index", idx[j], "label",
+                                 label ? label : "", "score",
+                                 round_sig(sc[j], 6)));
+        }
+        json_array_append_new(results, json_pack("{s:o}", "predictions", preds));
+    }
+    free(idx);
+    free(sc);
+    osp_http_respond_json(
+        r, 200,
+        json_pack("{s:s,s:s,s:o,s:{s:f,s:f,s:f}}", "model", sm->name,
+                  "version", sm->version, "results", results, "timings_ms",
+                  "decode", round_sig(decode_ms, 4), "queue",
+                  round_sig(queue_ms, 4), "infer", round_sig(infer_ms, 4)));
+done:
+    if (res)
+        for (int i = 0; i < n; i++)
+            free(res[i].scores);
+    free(res);
+    free(buf);
+    free(parts);
+}
+
+/* ---- KServe V2 ------------------------------------------------------------ */
+
+static const char *v2_datatype(osp_dtype_t dt) {
+    switch (dt) {
+    case OSP_DT_F32: return "FP32";
+    case OSP_DT_BF16: return "BF16";
+    case OSP_DT_F16: return "FP16";
+    case OSP_DT_U8: return "UINT8";
+    case OSP_DT_S8: return "INT8";
+    case OSP_DT_S32: return "INT32";
+    case OSP_DT_S64: return "INT64";
+    case OSP_DT_BOOL: return "BOOL";
+    default: return "UNKNOWN";
+    }
+}
+
+/* V2 tensor metadata. An output whose shape the model file does not declare
+ * is described as [-1, classes], the shape every run produces. */
+static json_t *tensor_meta(const osp_tensor_t *t, const char *fallback,
+                           int classes) {
+    json_t *shape = json_array();
+    for (int i = 0; i < t->rank; i++)
+        json_array_append_new(shape, json_integer(t->dims[i]));
+    if (t->rank <= 0 && classes > 0) {
+        json_array_append_new(shape, json_integer(-1));
+        json_array_append_new(shape, json_integer(classes));
+    }
+    return json_pack("{s:s,s:s,s:o}", "name", t->name ? t->name : fallback,
+                     "datatype", v2_datatype(t->dtype), "shape", shape);
+}
+
+static void h_live(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    osp_http_respond_json(r, 200, json_pack("{s:b}", "live", 1));
+}
+
+static void h_ready(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    int ready = atomic_load(&s->ready);
+    osp_http_respond_json(r, ready ? 200 : 503,
+                          json_pack("{s:b}", "ready", ready));
+}
+
+static void h_server_meta(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    osp_http_respond_json(r, 200,
+                          json_pack("{s:s,s:s,s:[]}", "name", "osprey",
+                                    "version", OSP_VERSION, "extensions"));
+}
+
+static void h_model_meta(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    serve_model_t *sm = resolve(s, r, false);
+    if (!sm)
+        return;
+    const osp_engine_t *e = sm->engines[0];
+    json_t *ins = json_array(), *outs = json_array();
+    for (int i = 0; i < osp_engine_num_inputs(e); i++)
+        json_array_append_new(ins, tensor_meta(osp_engine_input(e, i), "input", 0));
+    for (int i = 0; i < osp_engine_num_outputs(e); i++)
+        json_array_append_new(outs,
+                              tensor_meta(osp_engine_output(e, i), "output",
+                                          i == 0 ? sm->num_classes : 0));
+    osp_http_respond_json(
+        r, 200,
+        json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", sm->name, "versions",
+                  sm->version, "platform", "osprey", "inputs", ins, "outputs",
+                  outs));
+}
+
+static void h_model_ready(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    serve_model_t *sm = resolve(s, r, false);
+    if (!sm)
+        return;
+    int ready = atomic_load(&sm->ready) && atomic_load(&s->ready);
+    osp_http_respond_json(r, ready ? 200 : 503,
+                          json_pack("{s:s,s:b}", "name", sm->name, "ready",
+                                    ready));
+}
+
+/* Flattens nested JSON number arrays into out[0..cap); returns the count or
+ * -1 on a non-number / overflow. */
+static long flatten(json_t *j, float *out, long cap, long n, bool u8,
+                    int depth) {
+    if (depth > OSP_MAX_RANK)
+        return -1;
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v) {
+            n = flatten(v, out, cap, n, u8, depth + 1);
+            if (n < 0)
+                return -1;
+        }
+        return n;
+    }
+    if (!json_is_number(j) || n >= cap)
+        return -1;
+    double d = json_number_value(j);
+    if (u8 && (d < 0 || d > 255 || d != floor(d)))
+        return -1;
+    out[n] = (float)d;
+    return n + 1;
+}
+
+static int b64val(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+/* Decodes standard or URL-safe base64 (padding optional). malloc'd result. */
+static uint8_t *b64decode(const char *s, size_t len, size_t *out_len) {
+    uint8_t *o = malloc(len / 4 * 3 + 4);
+    if (!o)
+        return NULL;
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '=')
+            break;
+        int v = b64val((unsigned char)s[i]);
+        if (v < 0) {
+            free(o);
+            return NULL;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    *out_len = n;
+    return o;
+}
+
+static void h_infer(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    serve_model_t *sm = resolve(s, r, true);
+    if (!sm)
+        return;
+    uint64_t deadline;
+    if (deadline_of(s, r, &deadline) < 0)
+        return;
+    osp_err_t err = {0};
+    uint8_t *buf = NULL;
+    float *vals = NULL;
+    osp_sched_result_t *res = NULL;
+    int n = 0;
+    json_t *req = osp_http_req_json(r, &err);
+    if (!req) {
+        osp_http_respond_error(r, 400, "%s", err.msg);
+        return;
+    }
+    json_t *inputs = json_object_get(req, "inputs");
+    if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
+        osp_http_respond_error(r, 400,
+                               "'inputs' must be an array with one tensor");
+        goto done;
+    }
+    json_t *in = json_array_get(inputs, 0);
+    const char *dt = json_string_value(json_object_get(in, "datatype"));
+    json_t *shape = json_object_get(in, "shape");
+    json_t *data = json_object_get(in, "data");
+    if (!dt || !json_is_array(shape) || json_array_size(shape) < 1 || !data) {
+        osp_http_respond_error(r, 400,
+                               "input needs 'datatype', 'shape' and 'data'");
+        goto done;
+    }
+    if (json_object_get(json_object_get(in, "parameters"), "binary_data_size")) {
+        osp_http_respond_error(r, 415,
+                               "binary tensor data is not supported yet; send "
+                               "JSON 'data'");
+        goto done;
+    }
+    json_int_t b = json_integer_value(json_array_get(shape, 0));
+    if (!json_is_integer(json_array_get(shape, 0)) || b < 1 ||
+        b > SERVE_MAX_IMAGES) {
+        osp_http_respond_error(r, 400, "shape[0] (batch) must be 1..%d",
+                               SERVE_MAX_IMAGES);
+        goto done;
+    }
+    n = (int)b;
+    buf = malloc(sm->sample_bytes * (size_t)n);
+    res = calloc((size_t)n, sizeof *res);
+    if (!buf || !res) {
+        osp_http_respond_error(r, 500, "out of memory");
+        goto done;
+    }
+    const osp_tensor_t *decl = osp_engine_input(sm->engines[0], 0);
+    double decode_ms = 0;
+    if (!strcmp(dt, "BYTES")) {
+        /* Encoded images, one per batch element, base64 in JSON strings. */
+        if (!json_is_array(data) || json_array_size(data) != (size_t)n) {
+            osp_http_respond_error(r, 400,
+                                   "BYTES input: 'data' must hold %d "
+                                   "base64-encoded images", n);
+            goto done;
+        }
+        uint64_t t0 = osp_now_ns();
+        for (int i = 0; i < n; i++) {
+            json_t *v = json_array_get(data, (size_t)i);
+            size_t bl = 0;
+            uint8_t *bytes = json_is_string(v)
+                                 ? b64decode(json_string_value(v),
+                                             json_string_length(v), &bl)
+                                 : NULL;
+            if (!bytes) {
+                osp_http_respond_error(r, 400,
+                                       "BYTES element %d is not a base64 "
+                                       "string", i);
+                goto done;
+            }
+            int rc = decode_one(s, sm, bytes, bl,
+                                buf + (size_t)i * sm->sample_bytes, &err);
+            free(bytes);
+            if (rc < 0) {
+                osp_http_respond_error(r, osp_http_status_for(rc),
+                                       "image %d: %s", i, err.msg);
+                goto done;
+            }
+        }
+        decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
+        (void)decode_ms;
+    } else {
+        bool u8 = !strcmp(dt, "UINT8");
+        if (strcmp(dt, v2_datatype(decl->dtype))) {
+            osp_http_respond_error(r, 400,
+                                   "datatype %s does not match the model input "
+                                   "(%s) — or send BYTES (an encoded image)",
+                                   dt, v2_datatype(decl->dtype));
+            goto done;
+        }
+        if ((int)json_array_size(shape) != decl->rank) {
+            osp_http_respond_error(r, 400, "shape must have rank %d",
+                                   decl->rank);
+            goto done;
+        }
+        for (int k = 1; k < decl->rank; k++)
+            if (json_integer_value(json_array_get(shape, (size_t)k)) !=
+                decl->dims[k]) {
+                osp_http_respond_error(r, 400,
+                                       "shape[%d] must be %lld", k,
+                                       (long long)decl->dims[k]);
+                goto done;
+            }
+        size_t esz = osp_dtype_size(decl->dtype);
+        long per = (long)(sm->sample_bytes / esz);
+        long cap = per * n;
+        vals = malloc(sizeof(float) * (size_t)cap);
+        if (!vals) {
+            osp_http_respond_error(r, 500, "out of memory");
+            goto done;
+        }
+        long got = flatten(data, vals, cap, 0, u8, 0);
+        if (got != cap) {
+            osp_http_respond_error(r, 400,
+                                   "'data' must hold %ld %s numbers for shape "
+                                   "[%d, ...]", cap, dt, n);
+            goto done;
+        }
+        if (u8)
+            for (long i = 0; i < cap; i++)
+                buf[i] = (uint8_t)vals[i];
+        else
+            memcpy(buf, vals, sizeof(float) * (size_t)cap);
+    }
+    double queue_ms, infer_ms;
+    if (run_samples(s, sm, r, buf, n, deadline, res, &queue_ms, &infer_ms) < 0)
+        goto done;
+    const osp_tensor_t *od = osp_engine_output(sm->engines[0], 0);
+    json_t *odata = json_array();
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < res[i].n_scores; k++)
+            json_array_append_new(odata, json_real(res[i].scores[k]));
+    json_t *resp = json_pack(
+        "{s:s,s:s,s:[{s:s,s:s,s:[i,i],s:o}]}", "model_name", sm->name,
+        "model_version", sm->version, "outputs", "name",
+        od->name ? od->name : "output", "datatype", "FP32", "shape", n,
+        res[0].n_scores, "data", odata);
+    json_t *id = json_object_get(req, "id");
+    if (resp && json_is_string(id))
+        json_object_set(resp, "id", id);
+    osp_http_respond_json(r, 200, resp);
+done:
+    if (res)
+        for (int i = 0; i < n; i++)
+            free(res[i].scores);
+    free(res);
+    free(vals);
+    free(buf);
+    json_decref(req);
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+static void h_metrics(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    serve_model_t *sm = s->model;
+    if (sm)
+        osp_series_set(sm->queue_depth, osp_sched_queue_depth(sm->sched));
+    /* This scrape itself is in flight; do not count it. */
+    osp_series_set(osp_metric_series0(s->m_inflight),
+                   osp_http_server_inflight(s->http) - 1);
+    char *text;
+    size_t len;
+    if (osp_metrics_render(s->metrics, &text, &len) < 0) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return;
+    }
+    osp_http_respond_owned(r, 200, OSP_METRICS_CONTENT_TYPE, text, len);
+}
+
+int osp__serve_routes(osp_serve_t *s) {
+    static const struct {
+        const char *method, *pattern;
+        osp_http_handler_fn fn;
+    } routes[] = {
+        {"POST", "/v1/models/{model}/classify", h_classify},
+        {"POST", "/classify", h_classify},
+        {"GET", "/v2/health/live", h_live},
+        {"GET", "/v2/health/ready", h_ready},
+        {"GET", "/ready", h_ready},
+        {"GET", "/v2", h_server_meta},
+        {"GET", "/v2/models/{model}", h_model_meta},
+        {"GET", "/v2/models/{model}/versions/{version}", h_model_meta},
+        {"GET", "/v2/models/{model}/ready", h_model_ready},
+        {"GET", "/v2/models/{model}/versions/{version}/ready", h_model_ready},
+        {"POST", "/v2/models/{model}/infer", h_infer},
+        {"POST", "/v2/models/{model}/versions/{version}/infer", h_infer},
+        {"GET", "/metrics", h_metrics},
+    };
+    for (size_t i = 0; i < OSP_ARRAY_LEN(routes); i++) {
+        int rc = osp_http_route(s->http, routes[i].method, routes[i].pattern,
+                                routes[i].fn, s);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,352 @@
+/* serve.c — the worker's lifecycle: HTTP server and metrics registry at
+ * create, model + engine instances + scheduler + warm-up at load, drain and
+ * destroy; plus the JSON log and the per-request metrics hook.
+ *
+ * CPU budget: `threads` CPUs (default: what the cgroup/affinity allows) are
+ * split between `instances` engines, each with threads / instances oneDNN
+ * threads (at least 1), so instances × engine threads never exceeds the
+ * budget. HTTP connection threads decode and preprocess; they mostly wait on
+ * the network and the queue. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/serve_int.h"
+
+void osp_serve_opts_init(osp_serve_opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->port = OSP_SERVE_DEFAULT_PORT;
+    o->max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
+    o->max_pixels = OSP_IMAGE_DEFAULT_MAX_PIXELS;
+    o->max_batch = OSP_SCHED_DEFAULT_MAX_BATCH;
+    o->max_queue_delay_us = OSP_SCHED_DEFAULT_DELAY_US;
+    o->max_queue_size = OSP_SCHED_DEFAULT_QUEUE;
+    o->default_timeout_ms = OSP_SERVE_DEFAULT_TIMEOUT_MS;
+    o->conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
+    o->max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
+}
+
+void osp_serve_log(osp_serve_t *s, const char *level, const char *msg,
+                   json_t *fields) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[96];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    json_t *j = json_pack("{s:s,s:s,s:s}", "ts", when, "level", level, "msg",
+                          msg);
+    if (j && fields)
+        json_object_update(j, fields);
+    json_decref(fields);
+    char *line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(j);
+    if (!line)
+        return;
+    FILE *f = s && s->o.log ? s->o.log : stderr;
+    size_t n = strlen(line);
+    line[n] = '\n'; /* replaces the NUL: written with an explicit length */
+    if (s)
+        pthread_mutex_lock(&s->log_mu);
+    fwrite(line, 1, n + 1, f);
+    fflush(f);
+    if (s)
+        pthread_mutex_unlock(&s->log_mu);
+    free(line);
+}
+
+/* Request metrics and the access log, after every response. */
+static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
+    osp_serve_t *s = ud;
+    void *user = osp_http_req_user(r);
+    const char *model = NULL;
+    serve_model_t *sm = NULL;
+    if (user == &s->unknown_model) {
+        model = "";
+    } else if (user) {
+        sm = user;
+        model = sm->name;
+    }
+    if (model) {
+        char code[8];
+        snprintf(code, sizeof code, "%d", status);
+        osp_series_inc(osp_metric_series(s->m_requests,
+                                         (const char *[]){model, code}));
+        if (sm)
+            osp_series_observe(sm->h_request, seconds);
+    }
+    /* Health checks and scrapes are not worth a log line each. */
+    const char *route = osp_http_req_route(r);
+    if (status < 400 && (!strcmp(route, "/metrics") ||
+                         !strncmp(route, "/v2/health/", 11)))
+        return;
+    json_t *f = json_pack("{s:s,s:s,s:s,s:i,s:f}", "request_id",
+                          osp_http_req_id(r), "method",
+                          osp_http_req_method(r), "path", osp_http_req_path(r),
+                          "status", status, "duration_ms", seconds * 1e3);
+    if (f && model)
+        json_object_set_new(f, "model", json_string(model));
+    osp_serve_log(s, status >= 500 ? "error" : "info", "request", f);
+}
+
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,  0.1,    0.25,  0.5,  1.0,
+                                        2.5,   5.0,    10.0,  30.0};
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128};
+
+static int add_metrics(osp_serve_t *s, osp_err_t *err) {
+    const char *mc[] = {"model", "code"};
+    const char *m1[] = {"model"};
+    const char *mv[] = {"model", "version"};
+    const char *ver[] = {"version"};
+    int nb = (int)OSP_ARRAY_LEN(latency_bounds);
+    osp_metrics_t *r = s->metrics;
+    if (!(s->m_requests = osp_metrics_add(r, OSP_METRIC_COUNTER,
+            "osprey_requests_total",
+            "Inference requests answered, by model and HTTP status code.",
+            2, mc, NULL, 0, 0, err)) ||
+        !(s->m_duration = osp_metrics_add(r, OSP_METRIC_HISTOGRAM,
+            "osprey_request_duration_seconds",
+            "Inference request latency from request line to response, seconds.",
+            1, m1, latency_bounds, nb, 0, err)) ||
+        !(s->m_queue = osp_metrics_add(r, OSP_METRIC_HISTOGRAM,
+            "osprey_queue_duration_seconds",
+            "Time an image waited in the model's queue before its batch ran, "
+            "seconds.", 1, m1, latency_bounds, nb, 0, err)) ||
+        !(s->m_infer = osp_metrics_add(r, OSP_METRIC_HISTOGRAM,
+            "osprey_inference_duration_seconds",
+            "Engine run time per batch, seconds.", 1, m1, latency_bounds, nb,
+            0, err)) ||
+        !(s->m_decode = osp_metrics_add(r, OSP_METRIC_HISTOGRAM,
+            "osprey_decode_duration_seconds",
+            "Image decode + preprocess time per image, seconds.", 1, m1,
+            latency_bounds, nb, 0, err)) ||
+        !(s->m_batch = osp_metrics_add(r, OSP_METRIC_HISTOGRAM,
+            "osprey_batch_size", "Images per engine run.", 1, m1, batch_bounds,
+            (int)OSP_ARRAY_LEN(batch_bounds), 0, err)) ||
+        !(s->m_depth = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_queue_depth", "Images waiting in the model's queue.", 1,
+            m1, NULL, 0, 0, err)) ||
+        !(s->m_inflight = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_inflight_requests",
+            "HTTP requests being handled right now.", 0, NULL, NULL, 0, 0,
+            err)) ||
+        !(s->m_ready = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_model_ready", "1 when the model version serves requests.",
+            2, mv, NULL, 0, 0, err)) ||
+        !(s->m_build = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_build_info", "Build information; the value is always 1.",
+            1, ver, NULL, 0, 0, err)))
+        return err ? err->code : OSP_EINTERNAL;
+    osp_series_set(osp_metric_series(s->m_build, (const char *[]){OSP_VERSION}),
+                   1);
+    return 0;
+}
+
+osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
+    osp_serve_t *s = calloc(1, sizeof *s);
+    if (!s) {
+        osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->log_mu, NULL);
+    s->o = *o;
+    if (!(s->metrics = osp_metrics_create(1))) {
+        osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        goto fail;
+    }
+    if (add_metrics(s, err) < 0)
+        goto fail;
+    osp_http_opts_t ho;
+    osp_http_opts_init(&ho);
+    ho.host = o->host;
+    ho.port = o->port;
+    if (o->max_body_bytes)
+        ho.max_body_bytes = o->max_body_bytes;
+    if (o->conn_timeout_s > 0)
+        ho.conn_timeout_s = o->conn_timeout_s;
+    if (o->max_connections > 0)
+        ho.max_connections = o->max_connections;
+    if (!(s->http = osp_http_server_create(&ho, err)))
+        goto fail;
+    osp_http_on_done(s->http, on_done, s);
+    if (osp__serve_routes(s) < 0) {
+        osp_err_set(err, OSP_EINTERNAL, "serve: cannot register routes");
+        goto fail;
+    }
+    if (osp_http_server_start(s->http, err) < 0)
+        goto fail;
+    osp_serve_log(s, "info", "listening",
+                  json_pack("{s:s,s:i}", "host", o->host ? o->host : "0.0.0.0",
+                            "port", osp_http_server_port(s->http)));
+    return s;
+fail:
+    osp_serve_destroy(s);
+    return NULL;
+}
+
+static void on_batch(int n, double infer_s, void *ud) {
+    serve_model_t *sm = ud;
+    osp_series_observe(sm->h_batch, n);
+    osp_series_observe(sm->h_infer, infer_s);
+}
+
+int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
+    const osp_serve_opts_t *o = &s->o;
+    if (!o->model_path)
+        return osp_err_set(err, OSP_EINVAL,
+                           "serve: no model (give --model PATH)");
+    serve_model_t *sm = calloc(1, sizeof *sm);
+    if (!sm)
+        return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+    int rc = 0;
+    uint64_t t0 = osp_now_ns();
+    sm->m = osp_model_open(o->model_path, o->labels_path, o->model_config, err);
+    if (!sm->m) {
+        rc = err ? err->code : OSP_EINVAL;
+        goto fail;
+    }
+    sm->name = osp_model_name(sm->m);
+    sm->version = "1";
+    int cpus = o->threads > 0 ? o->threads : osp_cpus_available();
+    int inst = o->instances > 0 ? o->instances : 1;
+    if (inst > SERVE_MAX_INSTANCES)
+        inst = SERVE_MAX_INSTANCES;
+    if (inst > cpus)
+        inst = cpus;
+    int per = cpus / inst > 0 ? cpus / inst : 1;
+    int max_batch = o->max_batch > 0 ? o->max_batch : 1;
+    if (osp_model_max_batch(sm->m) > 0 && osp_model_max_batch(sm->m) < max_batch)
+        max_batch = osp_model_max_batch(sm->m);
+    osp_engine_opts_t eo;
+    osp_engine_opts_init(&eo);
+    eo.threads = per;
+    eo.precision = o->precision;
+    eo.max_batch = max_batch;
+    for (int i = 0; i < inst; i++) {
+        sm->engines[i] = osp_model_load_engine(sm->m, &eo, err);
+        if (!sm->engines[i]) {
+            rc = err ? err->code : OSP_EINVAL;
+            goto fail;
+        }
+        sm->n_engines = i + 1;
+    }
+    sm->pp = osp_model_preprocess(sm->m);
+    sm->num_classes = osp_model_num_classes(sm->m);
+    const char *m1[] = {sm->name};
+    sm->h_request = osp_metric_series(s->m_duration, m1);
+    sm->h_queue = osp_metric_series(s->m_queue, m1);
+    sm->h_infer = osp_metric_series(s->m_infer, m1);
+    sm->h_decode = osp_metric_series(s->m_decode, m1);
+    sm->h_batch = osp_metric_series(s->m_batch, m1);
+    sm->queue_depth = osp_metric_series(s->m_depth, m1);
+    sm->model_ready = osp_metric_series(s->m_ready,
+                                        (const char *[]){sm->name, sm->version});
+    osp_series_set(sm->model_ready, 0);
+    osp_sched_opts_t so;
+    osp_sched_opts_init(&so);
+    so.max_batch = max_batch;
+    so.max_queue_delay_us = o->max_queue_delay_us;
+    so.max_queue_size = o->max_queue_size > 0 ? o->max_queue_size : 1;
+    so.on_batch = on_batch;
+    so.on_batch_ud = sm;
+    sm->sched = osp_sched_create(sm->engines, sm->n_engines, &so, err);
+    if (!sm->sched) {
+        rc = err ? err->code : OSP_EINVAL;
+        goto fail;
+    }
+    sm->sample_bytes = osp_sched_sample_bytes(sm->sched);
+    if (sm->sample_bytes != osp_preprocess_bytes(sm->pp)) {
+        rc = osp_err_set(err, OSP_EINVAL,
+                         "serve: model input sample is %zu bytes but the "
+                         "preprocessing makes %zu", sm->sample_bytes,
+                         osp_preprocess_bytes(sm->pp));
+        goto fail;
+    }
+    uint64_t t1 = osp_now_ns();
+    rc = osp_sched_warmup(sm->sched, err);
+    if (rc < 0)
+        goto fail;
+    uint64_t t2 = osp_now_ns();
+    s->model = sm;
+    atomic_store(&sm->ready, 1);
+    osp_series_set(sm->model_ready, 1);
+    atomic_store(&s->ready, 1);
+    osp_serve_log(s, "info", "model ready",
+                  json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:f,s:f}", "model",
+                            sm->name, "version", sm->version, "path",
+                            osp_model_path(sm->m), "instances", sm->n_engines,
+                            "engine_threads", per, "max_batch",
+                            osp_sched_max_batch(sm->sched), "precision",
+                            osp_precision_name(
+                                osp_engine_precision(sm->engines[0])),
+                            "load_ms", (double)(t1 - t0) * 1e-6, "warmup_ms",
+                            (double)(t2 - t1) * 1e-6));
+    return 0;
+fail:
+    osp_sched_destroy(sm->sched);
+    for (int i = 0; i < sm->n_engines; i++)
+        osp_engine_destroy(sm->engines[i]);
+    osp_model_close(sm->m);
+    free(sm);
+    return rc < 0 ? rc : OSP_EINTERNAL;
+}
+
+int osp_serve_port(const osp_serve_t *s) {
+    return osp_http_server_port(s->http);
+}
+
+serve_model_t *osp__serve_find(osp_serve_t *s, const char *name) {
+    serve_model_t *sm = s->model;
+    if (!sm)
+        return NULL;
+    if (!name || !strcmp(name, sm->name))
+        return sm;
+    return NULL;
+}
+
+int osp_serve_drain(osp_serve_t *s, double timeout_s) {
+    atomic_store(&s->draining, 1);
+    atomic_store(&s->ready, 0);
+    osp_http_server_quiesce(s->http);
+    uint64_t until = osp_now_ns() + (uint64_t)(timeout_s * 1e9);
+    osp_serve_log(s, "info", "draining",
+                  json_pack("{s:i,s:f}", "inflight",
+                            osp_http_server_inflight(s->http), "timeout_s",
+                            timeout_s));
+    while (osp_http_server_inflight(s->http) > 0) {
+        if (osp_now_ns() >= until) {
+            osp_serve_log(s, "error", "drain timed out",
+                          json_pack("{s:i}", "inflight",
+                                    osp_http_server_inflight(s->http)));
+            return OSP_ETIMEDOUT;
+        }
+        usleep(5000);
+    }
+    osp_serve_log(s, "info", "drained", NULL);
+    return 0;
+}
+
+void osp_serve_destroy(osp_serve_t *s) {
+    if (!s)
+        return;
+    /* HTTP first: its handlers may be waiting on the scheduler, which keeps
+     * running until they are answered. */
+    osp_http_server_destroy(s->http);
+    serve_model_t *sm = s->model;
+    if (sm) {
+        osp_sched_destroy(sm->sched);
+        for (int i = 0; i < sm->n_engines; i++)
+            osp_engine_destroy(sm->engines[i]);
+        osp_model_close(sm->m);
+        free(sm);
+    }
+    osp_metrics_destroy(s->metrics);
+    pthread_mutex_destroy(&s->log_mu);
+    free(s);
+}

@@ -1,0 +1,57 @@
+/* serve_int.h — private structures of the worker shared by serve.c
+ * (lifecycle, model loading, metrics, logging) and endpoints.c (the HTTP
+ * handlers). */
+#ifndef OSPREY_SERVE_SERVE_INT_H
+#define OSPREY_SERVE_SERVE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "osprey/http.h"
+#include "osprey/metrics.h"
+#include "osprey/model.h"
+#include "osprey/sched.h"
+#include "osprey/serve.h"
+
+#define SERVE_MAX_INSTANCES 16 /* engine instances per model */
+#define SERVE_MAX_IMAGES 64    /* images per classify request */
+#define SERVE_MAX_TOP_K 1000   /* top_k query parameter */
+#define SERVE_MAX_TIMEOUT_MS 3600000 /* X-Request-Timeout-Ms upper bound */
+
+/* One served model (a single version, "1", for now). */
+typedef struct serve_model_s {
+    const char *name;                  /* owned by m */
+    const char *version;
+    osp_model_t *m;
+    osp_engine_t *engines[SERVE_MAX_INSTANCES];
+    int n_engines;
+    osp_sched_t *sched;
+    const osp_preprocess_t *pp;
+    size_t sample_bytes;
+    int num_classes;
+    atomic_int ready;
+    /* metric series for this model */
+    osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,
+        *h_decode, *h_batch;
+} serve_model_t;
+
+struct osp_serve_s {
+    osp_serve_opts_t o;
+    osp_http_server_t *http;
+    osp_metrics_t *metrics;
+    osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
+        *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;
+    serve_model_t *model;              /* NULL until loaded */
+    atomic_int ready;                  /* 1 after warm-up, 0 while draining */
+    atomic_int draining;
+    int unknown_model;                 /* marker: a request for a missing model */
+    pthread_mutex_t log_mu;
+};
+
+/* Registers every route on s->http (endpoints.c). */
+int osp__serve_routes(osp_serve_t *s);
+/* The model called `name` (NULL = the default model), NULL if none. */
+serve_model_t *osp__serve_find(osp_serve_t *s, const char *name);
+
+#endif
