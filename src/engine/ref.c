@@ -365,6 +365,14 @@ static int run_quantized(const osp_graph_t *g, const osp_node_t *n,
         fout[j].dtype = OSP_DT_F32;
         fout[j].data = tmp[MAX_IO + j];
     }
+    /* An integer output without quantization cannot take a float result
+     * (integer-only ops with quantized inputs are not defined here). */
+    for (int j = 0; j < n->n_out && rc == 0 && req_out; j++)
+        if (n->out[j] >= 0 && !tmp[MAX_IO + j] && out[j].dtype != OSP_DT_F32)
+            rc = osp__node_err(err, OSP_EUNSUPPORTED, n,
+                               "quantized inputs but output %d is %s "
+                               "without quantization",
+                               j, osp_dtype_name(out[j].dtype));
     if (rc == 0)
         rc = fn(g, n, fin, fout, err);
     if (rc == 0 && n->n_post > 0)
@@ -433,6 +441,9 @@ int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
                              "no reference kernel for this op");
     if (n->n_out < 1 || !out[0].data)
         return osp__node_err(err, OSP_EINVAL, n, "no output buffer");
+    int prc = osp__check_params(n, err);
+    if (prc < 0)
+        return prc;
     /* SHAPE reads only the dims of its input, never the data. */
     if (n->n_in < 1 || (n->op != OSP_OP_SHAPE && !in[0].data &&
                         osp_tensor_numel(&in[0]) != 0))
@@ -463,7 +474,7 @@ static bool float_in(const osp_graph_t *g, const osp_node_t *n, int i) {
 }
 
 bool osp_ref_supports(const osp_graph_t *g, const osp_node_t *n) {
-    if (!ref_fn(n->op))
+    if (!ref_fn(n->op) || osp__check_params(n, NULL) < 0)
         return false;
     if (n->n_post > 0 && n->op != OSP_OP_CONV && n->op != OSP_OP_GEMM &&
         n->op != OSP_OP_MATMUL)

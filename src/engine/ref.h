@@ -142,6 +142,9 @@ int osp__ref_post_ops(const osp_node_t *n, const osp_tensor_t *in,
 /* Sets err to "node '<name>' (<OP>): <message>" and returns code. */
 int osp__node_err(osp_err_t *err, int code, const osp_node_t *n,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Rejects params whose counts would index past their arrays (n_axes,
+ * n_pads, n_post): importers validate, but the IR is not trusted here. */
+int osp__check_params(const osp_node_t *n, osp_err_t *err);
 /* Whether node input i is present (index >= 0 and within n_in). */
 static inline bool osp__has_in(const osp_node_t *n, int i) {
     return i < n->n_in && n->in[i] >= 0;

@@ -87,7 +87,7 @@ int osp__ref_conv(const osp_graph_t *g, const osp_node_t *n,
     int64_t group = n->p.conv.group ? n->p.conv.group : 1;
     int64_t nb = x->dims[0], cin = x->dims[1], cout = wt->dims[0];
     int64_t cpg = wt->dims[1]; /* input channels per group */
-    if (group < 1 || cout % group || cin != cpg * group ||
+    if (group < 1 || cout % group || cin % group || cin / group != cpg ||
         y->dims[0] != nb || y->dims[1] != cout)
         return osp__node_err(err, OSP_ESHAPE, n,
                              "channels: input %lld, weight [%lld, %lld], "

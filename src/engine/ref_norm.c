@@ -25,6 +25,16 @@ static int need_f32(const osp_node_t *n, const osp_tensor_t *t, int i,
     return 0;
 }
 
+/* The output must be f32 with the input's element count. */
+static int out_like(const osp_node_t *n, const osp_tensor_t *x,
+                    const osp_tensor_t *y, osp_err_t *err) {
+    if (y->dtype != OSP_DT_F32 || osp_tensor_numel(y) != osp_tensor_numel(x))
+        return osp__node_err(err, OSP_ESHAPE, n,
+                             "output must be f32 with %zu elements",
+                             osp_tensor_numel(x));
+    return 0;
+}
+
 int osp__ref_batchnorm(const osp_graph_t *g, const osp_node_t *n,
                        const osp_tensor_t *in, osp_tensor_t *out,
                        osp_err_t *err) {
@@ -35,6 +45,8 @@ int osp__ref_batchnorm(const osp_graph_t *g, const osp_node_t *n,
     int64_t c = x->dims[1];
     for (int i = 1; i <= 4 && rc == 0; i++)
         rc = need_f32(n, &in[i], i, (size_t)c, err);
+    if (rc == 0)
+        rc = out_like(n, x, &out[0], err);
     if (rc < 0)
         return rc;
     const float *sc = in[1].data, *bi = in[2].data, *mu = in[3].data,
@@ -57,6 +69,8 @@ int osp__ref_lrn(const osp_graph_t *g, const osp_node_t *n,
                  const osp_tensor_t *in, osp_tensor_t *out, osp_err_t *err) {
     const osp_tensor_t *x = &in[0];
     int rc = need_f32(n, x, 0, (size_t)-1, err);
+    if (rc == 0)
+        rc = out_like(n, x, &out[0], err);
     if (rc < 0)
         return rc;
     if (x->rank < 3 || n->p.lrn.size < 1)
@@ -92,6 +106,8 @@ int osp__ref_softmax(const osp_graph_t *g, const osp_node_t *n,
                      osp_err_t *err) {
     const osp_tensor_t *x = &in[0];
     int rc = need_f32(n, x, 0, (size_t)-1, err);
+    if (rc == 0)
+        rc = out_like(n, x, &out[0], err);
     if (rc < 0)
         return rc;
     int r = x->rank;
@@ -143,6 +159,9 @@ int osp__ref_reduce_mean(const osp_graph_t *g, const osp_node_t *n,
         return osp__node_err(err, OSP_ESHAPE, n, "axes input has no data");
     size_t cnt = osp_tensor_numel(x);
     if (k == 0 && n->p.axes.noop_with_empty_axes) {
+        rc = out_like(n, x, &out[0], err);
+        if (rc < 0)
+            return rc;
         if (cnt)
             memmove(out[0].data, x->data, cnt * sizeof(float));
         return 0;
@@ -169,7 +188,7 @@ int osp__ref_reduce_mean(const osp_graph_t *g, const osp_node_t *n,
         }
     }
     size_t ocnt = osp_tensor_numel(&out[0]);
-    if ((size_t)s != ocnt)
+    if ((size_t)s != ocnt || out[0].dtype != OSP_DT_F32)
         return osp__node_err(err, OSP_ESHAPE, n, "output size");
     float *y = out[0].data;
     for (size_t i = 0; i < ocnt; i++)

@@ -17,6 +17,18 @@ typedef struct win3_s {
     int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
 } win3_t;
 
+/* Taps k in [0, K) with 0 <= st + k*d < in are [*lo, *hi); computed, not
+ * searched, so a hostile kernel size costs nothing. */
+static void tap_range(int64_t st, int64_t d, int64_t in, int64_t K,
+                      int64_t *lo, int64_t *hi) {
+    int64_t l = st >= 0 ? 0 : (-st + d - 1) / d;
+    int64_t h = in - st <= 0 ? 0 : (in - 1 - st) / d + 1;
+    *lo = l < K ? l : K;
+    *hi = h < K ? h : K;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
 static int lift3(const osp_node_t *n, const osp_window_t *w0,
                  const osp_tensor_t *x, const int64_t *kernel, bool ceil_mode,
                  const osp_tensor_t *y, win3_t *w3, osp_err_t *err) {
@@ -63,15 +75,17 @@ static void maxpool_int(const win3_t *w, const osp_tensor_t *x,
             int64_t od = o / (w->out[1] * w->out[2]);
             int64_t oh = o / w->out[2] % w->out[1], ow = o % w->out[2];
             int64_t best = INT64_MIN;
-            for (int64_t kd = 0; kd < w->k[0]; kd++)
-                for (int64_t kh = 0; kh < w->k[1]; kh++)
-                    for (int64_t kw = 0; kw < w->k[2]; kw++) {
-                        int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
-                        int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
-                        int64_t iw = ow * w->s[2] - w->pb[2] + kw * w->d[2];
-                        if (id < 0 || id >= w->in[0] || ih < 0 ||
-                            ih >= w->in[1] || iw < 0 || iw >= w->in[2])
-                            continue;
+            int64_t st[3] = {od * w->s[0] - w->pb[0], oh * w->s[1] - w->pb[1],
+                             ow * w->s[2] - w->pb[2]};
+            int64_t lo[3], hi[3];
+            for (int i = 0; i < 3; i++)
+                tap_range(st[i], w->d[i], w->in[i], w->k[i], &lo[i], &hi[i]);
+            for (int64_t kd = lo[0]; kd < hi[0]; kd++)
+                for (int64_t kh = lo[1]; kh < hi[1]; kh++)
+                    for (int64_t kw = lo[2]; kw < hi[2]; kw++) {
+                        int64_t id = st[0] + kd * w->d[0];
+                        int64_t ih = st[1] + kh * w->d[1];
+                        int64_t iw = st[2] + kw * w->d[2];
                         int64_t v = osp_tensor_get_i64(
                             x, (size_t)(p * isz +
                                         (id * w->in[1] + ih) * w->in[2] + iw));
@@ -123,43 +137,36 @@ int osp__ref_pool(const osp_graph_t *g, const osp_node_t *n,
                     int64_t s1 = oh * w.s[1] - w.pb[1];
                     int64_t s2 = ow * w.s[2] - w.pb[2];
                     float acc = is_max ? -FLT_MAX : 0.0f;
-                    int64_t cnt = 0, cnt_pad = 1;
-                    /* taps inside input + declared padding, per dim */
-                    int64_t cp[3] = {0, 0, 0};
+                    int64_t st[3] = {s0, s1, s2}, lo[3], hi[3];
+                    /* doubles: hostile kernel sizes must not overflow */
+                    double cnt = 1, cnt_pad = 1;
                     for (int i = 0; i < 3; i++) {
-                        int64_t st = i == 0 ? s0 : i == 1 ? s1 : s2;
-                        for (int64_t k = 0; k < w.k[i]; k++) {
-                            int64_t pos = st + k * w.d[i];
-                            cp[i] += pos < w.in[i] + w.pe[i];
-                        }
-                        cnt_pad *= cp[i];
+                        tap_range(st[i], w.d[i], w.in[i], w.k[i], &lo[i],
+                                  &hi[i]);
+                        cnt *= (double)(hi[i] - lo[i]);
+                        /* taps inside input + declared end padding */
+                        int64_t lim = w.in[i] + w.pe[i] - st[i];
+                        int64_t cp = lim <= 0 ? 0 : (lim - 1) / w.d[i] + 1;
+                        cnt_pad *= (double)(cp < w.k[i] ? cp : w.k[i]);
                     }
-                    for (int64_t kd = 0; kd < w.k[0]; kd++) {
+                    for (int64_t kd = lo[0]; kd < hi[0]; kd++) {
                         int64_t id = s0 + kd * w.d[0];
-                        if (id < 0 || id >= w.in[0])
-                            continue;
-                        for (int64_t kh = 0; kh < w.k[1]; kh++) {
+                        for (int64_t kh = lo[1]; kh < hi[1]; kh++) {
                             int64_t ih = s1 + kh * w.d[1];
-                            if (ih < 0 || ih >= w.in[1])
-                                continue;
                             const float *row =
                                 xs + (size_t)((id * w.in[1] + ih) * w.in[2]);
-                            for (int64_t kw = 0; kw < w.k[2]; kw++) {
-                                int64_t iw = s2 + kw * w.d[2];
-                                if (iw < 0 || iw >= w.in[2])
-                                    continue;
-                                float v = row[iw];
+                            for (int64_t kw = lo[2]; kw < hi[2]; kw++) {
+                                float v = row[s2 + kw * w.d[2]];
                                 if (is_max)
                                     acc = v > acc || isnan(v) ? v : acc;
                                 else
                                     acc += v;
-                                cnt++;
                             }
                         }
                     }
                     if (!is_max) {
-                        int64_t div = incl ? cnt_pad : cnt;
-                        acc = div > 0 ? acc / (float)div : 0.0f;
+                        double div = incl ? cnt_pad : cnt;
+                        acc = div > 0 ? (float)(acc / div) : 0.0f;
                     }
                     ys[(od * w.out[1] + oh) * w.out[2] + ow] = acc;
                 }
@@ -178,8 +185,9 @@ int osp__ref_global_pool(const osp_graph_t *g, const osp_node_t *n,
     int64_t planes = x->dims[0] * x->dims[1], sp = 1;
     for (int i = 2; i < x->rank; i++)
         sp *= x->dims[i];
-    if (osp_tensor_numel(&out[0]) != (size_t)planes)
-        return osp__node_err(err, OSP_ESHAPE, n, "output size");
+    if (osp_tensor_numel(&out[0]) != (size_t)planes ||
+        out[0].dtype != OSP_DT_F32)
+        return osp__node_err(err, OSP_ESHAPE, n, "output size/dtype");
     const float *xp = x->data;
     float *y = out[0].data;
     bool is_max = n->op == OSP_OP_GLOBAL_MAXPOOL;

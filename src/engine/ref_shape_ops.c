@@ -165,6 +165,8 @@ int osp__ref_transpose(const osp_graph_t *g, const osp_node_t *n,
         for (int i = 0; i < r; i++)
             perm[i] = r - 1 - i;
     }
+    if (out[0].dtype != x->dtype || out[0].rank != r)
+        return osp__node_err(err, OSP_ESHAPE, n, "output dtype/rank");
     int64_t istride[OSP_MAX_RANK], st[OSP_MAX_RANK], od[OSP_MAX_RANK];
     int64_t s = 1;
     for (int i = r - 1; i >= 0; i--) {
@@ -246,6 +248,8 @@ int osp__ref_pad(const osp_graph_t *g, const osp_node_t *n,
     }
     if (k != 2 * r)
         return osp__node_err(err, OSP_ESHAPE, n, "%d pads for rank %d", k, r);
+    if (out[0].rank != r)
+        return osp__node_err(err, OSP_ESHAPE, n, "output rank");
     for (int i = 0; i < r; i++)
         if (out[0].dims[i] != x->dims[i] + pads[i] + pads[r + i] ||
             out[0].dtype != x->dtype)

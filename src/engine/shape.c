@@ -102,6 +102,33 @@ void osp__shape_range(const osp_node_t *n, int r, int *start, int *end) {
     *end = (int)(e < s ? s : e);
 }
 
+int osp__check_params(const osp_node_t *n, osp_err_t *err) {
+    if (n->n_post < 0 || n->n_post > OSP_MAX_POST_OPS)
+        return osp__node_err(err, OSP_EFORMAT, n, "%d post-ops", n->n_post);
+    switch (n->op) {
+    case OSP_OP_SQUEEZE:
+    case OSP_OP_UNSQUEEZE:
+    case OSP_OP_REDUCE_MEAN:
+    case OSP_OP_TRANSPOSE:
+    case OSP_OP_RESHAPE:
+    case OSP_OP_SHAPE:
+        if (n->p.axes.has_axes &&
+            (n->p.axes.n_axes < 0 || n->p.axes.n_axes > OSP_MAX_RANK))
+            return osp__node_err(err, OSP_EFORMAT, n, "%d axes",
+                                 n->p.axes.n_axes);
+        break;
+    case OSP_OP_PAD:
+        if (n->p.pad.has_pads &&
+            (n->p.pad.n_pads < 0 || n->p.pad.n_pads > 2 * OSP_MAX_RANK))
+            return osp__node_err(err, OSP_EFORMAT, n, "%d pads",
+                                 n->p.pad.n_pads);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 /* ---- windows ------------------------------------------------------------ */
 
 /* Bound on any single size/pad/stride taken from a model, so that sums and
@@ -278,11 +305,12 @@ static int infer_conv(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
                              x->rank);
     int64_t group = n->p.conv.group ? n->p.conv.group : 1;
     int64_t c = x->dims[1], o = w->dims[0];
-    if (group < 1 || o < 0 || o % group != 0)
+    if (group < 1 || group > OSP__DIM_LIMIT || o < 0 || o % group != 0)
         return osp__node_err(err, OSP_ESHAPE, n,
                              "%lld output channels not divisible by group %lld",
                              (long long)o, (long long)group);
-    if (c >= 0 && w->dims[1] >= 0 && c != w->dims[1] * group)
+    if (c >= 0 && w->dims[1] >= 0 &&
+        (c % group != 0 || c / group != w->dims[1]))
         return osp__node_err(err, OSP_ESHAPE, n,
                              "input has %lld channels but weight expects "
                              "%lld x group %lld",
@@ -824,6 +852,9 @@ static int infer_quant(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
 
 static int infer_op(osp_graph_t *g, int ni, osp_err_t *err) {
     const osp_node_t *n = &g->nodes[ni];
+    int prc = osp__check_params(n, err);
+    if (prc < 0)
+        return prc;
     if (n->n_out < 1 || n->out[0] < 0)
         return osp__node_err(err, OSP_EFORMAT, n, "no output");
     if (!osp__has_in(n, 0))
