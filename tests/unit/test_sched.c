@@ -238,12 +238,19 @@ static void test_destroy_drains(void **state) {
         usleep(10000);
     assert_true(osp_sched_queue_depth(s) >= 3);
     osp_sched_destroy(s); /* queued requests still run */
+    /* A thread that had not submitted yet when destroy began is refused
+     * (OSP_EBUSY); every accepted request must complete with its answer. */
+    int ok = 0;
     for (int i = 0; i < 6; i++) {
         pthread_join(t[i], NULL);
+        if (a[i].rc == OSP_EBUSY)
+            continue;
         assert_int_equal(a[i].rc, 0);
         check_result(&a[i].r, 10 + i);
         free(a[i].r.scores);
+        ok++;
     }
+    assert_true(ok >= 3);
     atomic_store(&sleep_ms_in_batch, 0);
     osp_engine_destroy(e);
 }
