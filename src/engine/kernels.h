@@ -18,7 +18,10 @@
  * names the node. */
 int osp_infer_node(osp_graph_t *g, int n, osp_err_t *err);
 /* Runs osp_infer_node over all live nodes in order. Graph inputs must have
- * concrete dims (no -1). */
+ * concrete dims (no -1). Small integer shape computations (Shape→Gather→
+ * Unsqueeze→Concat feeding a Reshape) are evaluated on the side so their
+ * consumers see the data; the graph itself is not changed (folding them is
+ * osp_fold_constants' job). Sizes above 2^36 bytes are OSP_ELIMIT. */
 int osp_infer_shapes(osp_graph_t *g, osp_err_t *err);
 
 /* Evaluates every live node whose inputs are all constants (after shape
@@ -37,7 +40,9 @@ int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
                      const osp_tensor_t *in, osp_tensor_t *out, osp_err_t *err);
 
 /* Whether the reference kernels support this node (op + attributes + dtypes)
- * — used by importers to reject unsupported models at load time. */
+ * — used by importers to reject unsupported models at load time. Integer
+ * tensors carrying osp_quant_t (TFLite) count as supported: the kernel runs
+ * dequantize → float op → requantize (allocating temporaries). */
 bool osp_ref_supports(const osp_graph_t *g, const osp_node_t *n);
 
 #endif

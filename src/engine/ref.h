@@ -34,7 +34,8 @@
  * executor that needs pad_end large enough for the output must add the
  * overhang itself and handle the divisor). Errors: OSP_ESHAPE when the kernel
  * is missing/non-positive, pads are negative or the output would be empty;
- * the message does not name the node (callers prefix it). */
+ * OSP_ELIMIT for sizes/pads/strides beyond 2^40; the message does not name
+ * the node (callers prefix it). in_spatial must be concrete (>= 0). */
 int osp_window_resolve(osp_window_t *w, const int64_t *in_spatial,
                        const int64_t *kernel, bool ceil_mode,
                        int64_t *out_spatial, osp_err_t *err);

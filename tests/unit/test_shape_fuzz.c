@@ -170,8 +170,25 @@ static void test_random_nodes(void **state) {
         int n_out = rnd() % 10 ? 1 : 2;
         for (int i = 0; i < n_out; i++)
             out[i] = osp_graph_add_value(g, NULL, OSP_DT_UNDEF, -1, NULL);
+        if (rnd() % 4 == 0) { /* input 0 fed at run time: shapes only */
+            g->values[in[0]].is_input = true;
+            osp_graph_set_const(g, in[0], NULL, 0);
+            g->inputs = malloc(sizeof(int));
+            g->inputs[0] = in[0];
+            g->n_inputs = 1;
+        }
         int ni = osp_graph_add_node(g, op, NULL, in, n_in, out, n_out);
         random_params(&g->nodes[ni]);
+        if (rnd() % 3 == 0) { /* a second node consuming the first */
+            osp_op_t op2 = (osp_op_t)(1 + rnd() % (OSP_OP_COUNT - 1));
+            int in2[4] = {out[0]};
+            int n_in2 = 1 + (int)(rnd() % 3);
+            for (int i = 1; i < n_in2; i++)
+                in2[i] = random_const(g, r0, d0);
+            int out2 = osp_graph_add_value(g, NULL, OSP_DT_UNDEF, -1, NULL);
+            int n2 = osp_graph_add_node(g, op2, NULL, in2, n_in2, &out2, 1);
+            random_params(&g->nodes[n2]);
+        }
         if (rnd() % 8 == 0) /* TFLite-style quantization on the values */
             osp_graph_set_quant(g, in[0], -1, 1, (float[]){0.5f},
                                 (int32_t[]){3});
