@@ -10,6 +10,7 @@
 #ifndef OSPREY_ENGINE_H
 #define OSPREY_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,11 @@ int osp_engine_num_inputs(const osp_engine_t *e);
 int osp_engine_num_outputs(const osp_engine_t *e);
 const osp_tensor_t *osp_engine_input(const osp_engine_t *e, int i);
 const osp_tensor_t *osp_engine_output(const osp_engine_t *e, int i);
+
+/* True when output i is already a probability distribution: it comes from
+ * a Softmax (possibly through Dequantize/Reshape/Flatten/Identity), so a
+ * caller must not apply another softmax. */
+bool osp_engine_output_is_probabilities(const osp_engine_t *e, int i);
 
 /* Precision actually used (after resolving AUTO against the CPU). */
 osp_precision_t osp_engine_precision(const osp_engine_t *e);

@@ -198,20 +198,15 @@ int osp_cli_classify(int argc, char **argv) {
         fprintf(stderr, "osprey classify: %s\n", err.msg);
         return 1;
     }
-    opts.precision = osp_model_precision(c.model);
+    /* AUTO lets the model's config choose (osp_model_load_engine). */
     if (precision && osp_precision_parse(precision, &opts.precision) != 0) {
         fprintf(stderr, "osprey classify: unknown precision '%s' (fp32, bf16, "
                         "int8, auto)\n", precision);
         goto done;
     }
     rc = 1;
-    c.engine = osp_engine_load(model_path, &opts, &err);
+    c.engine = osp_model_load_engine(c.model, &opts, &err);
     if (!c.engine) {
-        fprintf(stderr, "osprey classify: %s\n", err.msg);
-        goto done;
-    }
-    if (osp_model_bind(c.model, osp_engine_input(c.engine, 0),
-                       osp_engine_output(c.engine, 0), &err) != 0) {
         fprintf(stderr, "osprey classify: %s\n", err.msg);
         goto done;
     }

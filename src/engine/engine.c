@@ -8,6 +8,7 @@
 
 #include "engine/engine_int.h"
 #include "engine/onnx_import.h"
+#include "engine/tflite_import.h"
 #include "engine/passes.h"
 
 /* Model files larger than this are refused before reading them: the
@@ -137,12 +138,21 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
         goto fail;
     }
     if (g->quantized) {
-        osp_err_set(err, OSP_EUNSUPPORTED,
-                    "engine: quantized models are not supported yet (they "
-                    "arrive with issue 3)");
-        goto fail;
-    }
-    switch (opts->precision) {
+        /* Quantized models run in their own integer arithmetic (TFLite
+         * requantization semantics); quantized nodes use the reference
+         * kernels until the oneDNN int8 path lands (issue 3), which is also
+         * when fp32/bf16 execution on dequantized weights arrives. */
+        if (opts->precision != OSP_PREC_AUTO &&
+            opts->precision != OSP_PREC_INT8) {
+            osp_err_set(err, OSP_EUNSUPPORTED,
+                        "engine: this is a quantized model; precision %s on "
+                        "dequantized weights is not supported yet (use int8 "
+                        "or auto)",
+                        osp_precision_name(opts->precision));
+            goto fail;
+        }
+        e->prec = OSP_PREC_INT8;
+    } else switch (opts->precision) {
     case OSP_PREC_INT8:
         osp_err_set(err, OSP_EUNSUPPORTED,
                     "engine: int8 precision needs a quantized model; this is "
@@ -197,12 +207,10 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
                     what, len);
         return NULL;
     }
-    if (!memcmp(b + 4, "TFL3", 4)) {
-        osp_err_set(err, OSP_EUNSUPPORTED,
-                    "%s: TFLite model; TFLite support arrives with issue 3", what);
-        return NULL;
-    }
-    osp_graph_t *g = osp_onnx_import(buf, len, err);
+    /* FlatBuffers carry a file identifier at bytes 4..7; ONNX protobufs
+     * cannot start with "....TFL3" as a valid ModelProto field sequence. */
+    osp_graph_t *g = !memcmp(b + 4, "TFL3", 4) ? osp_tflite_import(buf, len, err)
+                                               : osp_onnx_import(buf, len, err);
     if (!g) {
         osp_err_prefix(err, "%s", what);
         return NULL;
@@ -243,6 +251,32 @@ const osp_tensor_t *osp_engine_input(const osp_engine_t *e, int i) {
 
 const osp_tensor_t *osp_engine_output(const osp_engine_t *e, int i) {
     return i >= 0 && i < e->g->n_outputs ? &e->outputs[i] : NULL;
+}
+
+bool osp_engine_output_is_probabilities(const osp_engine_t *e, int i) {
+    if (!e || i < 0 || i >= e->g->n_outputs)
+        return false;
+    const osp_graph_t *g = e->g;
+    int v = g->outputs[i];
+    /* Walk back through ops that do not change the values' meaning. */
+    for (int hops = 0; hops < 8 && v >= 0; hops++) {
+        int p = g->values[v].producer;
+        if (p < 0)
+            return false;
+        const osp_node_t *n = &g->nodes[p];
+        switch (n->op) {
+        case OSP_OP_SOFTMAX:
+            return true;
+        case OSP_OP_DEQUANTIZE: case OSP_OP_QUANTIZE: case OSP_OP_RESHAPE:
+        case OSP_OP_FLATTEN: case OSP_OP_IDENTITY: case OSP_OP_SQUEEZE:
+        case OSP_OP_TRANSPOSE:
+            v = n->in[0];
+            break;
+        default:
+            return false;
+        }
+    }
+    return false;
 }
 
 osp_precision_t osp_engine_precision(const osp_engine_t *e) { return e->prec; }

@@ -1067,6 +1067,36 @@ osp_graph_t *osp_tflite_import(const void *buf, size_t len, osp_err_t *err) {
                              ti);
             goto out;
         }
+        /* A quantized output is dequantized inside the graph: callers get
+         * float scores (scale·(q − zero point)), like every other model, and
+         * the output keeps the model's tensor name. */
+        if (im.g->values[v].quant && im.g->values[v].dtype != OSP_DT_F32) {
+            char *qname = NULL;
+            size_t nl = strlen(im.g->values[v].name);
+            qname = malloc(nl + 3);
+            if (!qname) {
+                rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
+                goto out;
+            }
+            memcpy(qname, im.g->values[v].name, nl);
+            memcpy(qname + nl, "/q", 3);
+            char *orig = im.g->values[v].name;
+            im.g->values[v].name = qname;
+            int f = osp_graph_add_value(im.g, orig, OSP_DT_F32, -1, NULL);
+            free(orig);
+            if (f < 0) {
+                rc = osp_err_set(err, f, "TFLite import");
+                goto out;
+            }
+            snprintf(im.what, sizeof im.what, "output%u", i);
+            osp_node_t *dq;
+            if ((rc = add_node(&im, OSP_OP_DEQUANTIZE, "/dequantize", &v, 1, f,
+                               &dq)))
+                goto out;
+            dq->p.cast.to = OSP_DT_F32;
+            dq->p.cast.axis = 1;
+            v = f;
+        }
         /* Declared shape with the batch left dynamic, for callers. */
         osp_value_t *ov = &im.g->values[v];
         if (ov->rank < 0) {

@@ -544,6 +544,10 @@ osp_engine_t *osp_model_load_engine(osp_model_t *m,
     if (output_desc(m, e, &out, err) != 0 ||
         osp_model_bind(m, osp_engine_input(e, 0), &out, err) != 0)
         goto fail;
+    /* A model that ends in Softmax (TFLite classifiers, dequantized to
+     * float by the engine) already outputs probabilities. */
+    if (!(m->set & OSP__SET_OUTPUT) && osp_engine_output_is_probabilities(e, 0))
+        m->output_kind = OSP_OUTPUT_PROBABILITIES;
     return e;
 fail:
     osp_engine_destroy(e);

@@ -82,12 +82,17 @@ static void test_mobilenet_v2_uint8(void **state) {
     assert_int_equal(w->quant->axis, -1);
     assert_int_equal(dw->p.conv.group, 32);
     assert_int_equal(g->values[dw->in[1]].dims[1], 1);
+    /* The u8 output is dequantized in the graph: float scores out. */
     const osp_value_t *out = &g->values[g->outputs[0]];
-    assert_int_equal(out->dtype, OSP_DT_U8);
+    assert_int_equal(out->dtype, OSP_DT_F32);
     assert_int_equal(out->rank, 2);
     assert_int_equal(out->dims[0], -1);
     assert_int_equal(out->dims[1], 1001);
-    assert_true(out->quant->scale[0] == 0.00390625f);
+    const osp_node_t *dq = &g->nodes[out->producer];
+    assert_int_equal(dq->op, OSP_OP_DEQUANTIZE);
+    const osp_value_t *q = &g->values[dq->in[0]];
+    assert_int_equal(q->dtype, OSP_DT_U8);
+    assert_true(q->quant->scale[0] == 0.00390625f);
     osp_graph_destroy(g);
 }
 
