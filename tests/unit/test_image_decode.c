@@ -200,30 +200,34 @@ static void test_jpeg(void **state) {
     }
 }
 
-/* CMYK with black ink (PIL writes Adobe-inverted CMYK): RGB =
+/* CMYK and YCCK with black ink (both Adobe-inverted on disk): RGB =
  * (255 - ink) * (255 - K) / 255. Must match make_fixtures.py CMYK_K. */
 static void test_jpeg_cmyk_black(void **state) {
     (void)state;
     static const int ink[6][4] = {{0, 0, 0, 128},    {200, 0, 0, 50},
                                   {0, 200, 0, 100},  {0, 0, 200, 150},
                                   {60, 120, 180, 30}, {10, 20, 30, 220}};
-    osp_image_t img;
-    osp_err_t err = {0};
-    if (decode_fixture("cmyk_k.jpg", 0, 0, &img, &err) != 0)
-        fail_msg("%s", err.msg);
-    assert_int_equal(img.width, 48);
-    assert_int_equal(img.height, 32);
-    for (int b = 0; b < 6; b++) {
-        int x = (b % 3) * 16 + 8, y = (b / 3) * 16 + 8;
-        const uint8_t *px = img.rgb + ((size_t)y * 48 + x) * 3;
-        for (int c = 0; c < 3; c++) {
-            int want = (255 - ink[b][c]) * (255 - ink[b][3]) / 255;
-            if (abs(px[c] - want) > 8)
-                fail_msg("block %d channel %d: got %d want %d", b, c, px[c],
-                         want);
+    /* cmyk_k.jpg: CMYK written by PIL; ycck_k.jpg: YCCK by TurboJPEG. */
+    static const char *names[] = {"cmyk_k.jpg", "ycck_k.jpg"};
+    for (size_t f = 0; f < OSP_ARRAY_LEN(names); f++) {
+        osp_image_t img;
+        osp_err_t err = {0};
+        if (decode_fixture(names[f], 0, 0, &img, &err) != 0)
+            fail_msg("%s: %s", names[f], err.msg);
+        assert_int_equal(img.width, 48);
+        assert_int_equal(img.height, 32);
+        for (int b = 0; b < 6; b++) {
+            int x = (b % 3) * 16 + 8, y = (b / 3) * 16 + 8;
+            const uint8_t *px = img.rgb + ((size_t)y * 48 + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                int want = (255 - ink[b][c]) * (255 - ink[b][3]) / 255;
+                if (abs(px[c] - want) > 8)
+                    fail_msg("%s block %d channel %d: got %d want %d",
+                             names[f], b, c, px[c], want);
+            }
         }
+        osp_image_release(&img);
     }
-    osp_image_release(&img);
 }
 
 static void test_exif_orientation(void **state) {

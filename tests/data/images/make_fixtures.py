@@ -215,6 +215,33 @@ def jpeg_fixtures():
         got = back[by * 16 + 8, bx * 16 + 8]
         assert np.abs(got - want).max() < 8, (i, got, want)
     out("cmyk_k.jpg", data)
+    out("ycck_k.jpg", ycck_jpeg(ink))
+
+
+def ycck_jpeg(ink):
+    """A YCCK JPEG (PIL cannot write one): libjpeg-turbo's TurboJPEG turns
+    packed CMYK into YCCK with an Adobe marker. Adobe convention stores
+    255 - ink, so that is what we pass; PIL must read back the inks."""
+    import ctypes
+    tj = ctypes.CDLL("libturbojpeg.so.0")
+    tj.tjInitCompress.restype = ctypes.c_void_p
+    h = tj.tjInitCompress()
+    stored = (255 - ink).astype(np.uint8).tobytes()
+    buf, size = ctypes.POINTER(ctypes.c_ubyte)(), ctypes.c_ulong(0)
+    TJPF_CMYK, TJSAMP_444 = 11, 0
+    rc = tj.tjCompress2(ctypes.c_void_p(h), stored, 48, 0, 32, TJPF_CMYK,
+                        ctypes.byref(buf), ctypes.byref(size), TJSAMP_444, 95, 0)
+    assert rc == 0, "tjCompress2 failed"
+    data = ctypes.string_at(buf, size.value)
+    tj.tjFree(buf)
+    tj.tjDestroy(ctypes.c_void_p(h))
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), int)
+    for i, (c, m, y, k) in enumerate(CMYK_K):
+        by, bx = divmod(i, 3)
+        want = [(255 - v) * (255 - k) / 255 for v in (c, m, y)]
+        got = back[by * 16 + 8, bx * 16 + 8]
+        assert np.abs(got - want).max() < 8, ("ycck", i, got, want)
+    return data
     for o in range(1, 9):
         stored = up
         if o != 1:
