@@ -69,6 +69,42 @@ static void conv_tap(const conv3_t *c, const float *xs, float *ys, float w,
     }
 }
 
+/* Stack budget (floats) for the unrolled input patches of small planes. */
+#define COL_FLOATS 8192
+
+/* Unrolls input channels [ic0, ic0 + icb) of one group into
+ * col[(icl*ksz + tap) * osz + o] (zero where the tap falls in padding). */
+static void im2col(const conv3_t *c, const float *xg, size_t isz, int64_t ic0,
+                   int64_t icb, float *col) {
+    float *dst = col;
+    for (int64_t icl = 0; icl < icb; icl++) {
+        const float *xs = xg + (size_t)(ic0 + icl) * isz;
+        for (int64_t kd = 0; kd < c->k[0]; kd++)
+            for (int64_t kh = 0; kh < c->k[1]; kh++)
+                for (int64_t kw = 0; kw < c->k[2]; kw++) {
+                    for (int64_t od = 0; od < c->out[0]; od++) {
+                        int64_t id = od * c->s[0] + kd * c->d[0] - c->pb[0];
+                        for (int64_t oh = 0; oh < c->out[1]; oh++) {
+                            int64_t ih =
+                                oh * c->s[1] + kh * c->d[1] - c->pb[1];
+                            bool row_ok = id >= 0 && id < c->in[0] &&
+                                          ih >= 0 && ih < c->in[1];
+                            const float *xr =
+                                row_ok ? xs + (id * c->in[1] + ih) * c->in[2]
+                                       : NULL;
+                            for (int64_t ow = 0; ow < c->out[2]; ow++) {
+                                int64_t iw =
+                                    ow * c->s[2] + kw * c->d[2] - c->pb[2];
+                                *dst++ = row_ok && iw >= 0 && iw < c->in[2]
+                                             ? xr[iw]
+                                             : 0.0f;
+                            }
+                        }
+                    }
+                }
+    }
+}
+
 int osp__ref_conv(const osp_graph_t *g, const osp_node_t *n,
                   const osp_tensor_t *in, osp_tensor_t *out, osp_err_t *err) {
     const osp_tensor_t *x = &in[0], *wt = &in[1];
@@ -128,6 +164,12 @@ int osp__ref_conv(const osp_graph_t *g, const osp_node_t *n,
     bool pointwise = ksz == 1 && c.pb[0] == 0 && c.pb[1] == 0 &&
                      c.pb[2] == 0 && c.s[0] == 1 && c.s[1] == 1 &&
                      c.s[2] == 1 && isz == osz;
+    /* Small planes (late ResNet stages): the direct loops would run rows of
+     * 7 or 14; unrolling a few input channels at a time into a stack buffer
+     * turns the conv into matrix products over whole planes instead. */
+    bool small = !pointwise && opg >= 4 && ksz * osz <= COL_FLOATS;
+    int64_t icb = small ? (int64_t)(COL_FLOATS / (ksz * osz)) : 0;
+    float col[COL_FLOATS]; /* 32 KiB of stack */
     for (int64_t bi = 0; bi < nb; bi++)
         for (int64_t oc = 0; oc < cout;) {
             int64_t gi = oc / opg;
@@ -141,6 +183,24 @@ int osp__ref_conv(const osp_graph_t *g, const osp_node_t *n,
                 osp__ref_sgemm_acc(m, (int64_t)osz, cpg, 1.0f,
                                    wp + (size_t)oc * (size_t)cpg, cpg, 1, xg,
                                    (int64_t)isz, 1, y0, (int64_t)osz);
+                oc += m;
+                continue;
+            }
+            if (small) {
+                int64_t m = opg - oc % opg;
+                float *y0 = yp + (size_t)(bi * cout + oc) * osz;
+                for (int64_t q = 0; q < m; q++)
+                    for (size_t i = 0; i < osz; i++)
+                        y0[(size_t)q * osz + i] = bp ? bp[oc + q] : 0.0f;
+                for (int64_t ic0 = 0; ic0 < cpg; ic0 += icb) {
+                    int64_t nb_ic = cpg - ic0 < icb ? cpg - ic0 : icb;
+                    im2col(&c, xg, isz, ic0, nb_ic, col);
+                    osp__ref_sgemm_acc(
+                        m, (int64_t)osz, nb_ic * (int64_t)ksz, 1.0f,
+                        wp + ((size_t)oc * (size_t)cpg + (size_t)ic0) * ksz,
+                        cpg * (int64_t)ksz, 1, col, (int64_t)osz, 1, y0,
+                        (int64_t)osz);
+                }
                 oc += m;
                 continue;
             }

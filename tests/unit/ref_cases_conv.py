@@ -42,3 +42,16 @@ case("conv2d_1x1_stride2", "Conv", [F([1, 4, 5, 5], 1), F([6, 4, 1, 1], 2)],
      "OSP_OP_CONV", f"{W2}.stride[0] = {W2}.stride[1] = 2", attrs=dict(strides=[2, 2]))
 case("conv2d_1x1_post_relu", "Conv", [F([1, 8, 2, 3], 1), F([5, 8, 1, 1], 2)],
      "OSP_OP_CONV", "", post=[("relu",)])
+# Planes too big for the unrolled (im2col) path take the direct loops; the
+# cases above are small and go through im2col (opg >= 4) or direct (opg < 4).
+case("conv2d_direct_large_plane", "Conv", [F([1, 2, 31, 31], 1), F([4, 2, 3, 3], 2), F([4], 3)],
+     "OSP_OP_CONV", f"{W2}.pad_begin[0] = {W2}.pad_begin[1] = {W2}.pad_end[0] = {W2}.pad_end[1] = 1",
+     attrs=dict(pads=[1, 1, 1, 1]))
+case("conv2d_im2col_many_ic", "Conv", [F([1, 40, 7, 7], 1), F([6, 40, 3, 3], 2), F([6], 3)],
+     "OSP_OP_CONV", f"{W2}.pad_begin[0] = {W2}.pad_begin[1] = {W2}.pad_end[0] = {W2}.pad_end[1] = 1",
+     attrs=dict(pads=[1, 1, 1, 1]), tol=1e-4)
+case("conv2d_im2col_group_stride_dil", "Conv", [F([1, 8, 9, 9], 1), F([8, 4, 3, 3], 2)],
+     "OSP_OP_CONV",
+     f"n->p.conv.group = 2; {W2}.stride[0] = {W2}.stride[1] = 2; {W2}.dilation[0] = 2; "
+     f"{W2}.pad_begin[0] = 2; {W2}.pad_end[1] = 1",
+     attrs=dict(group=2, strides=[2, 2], dilations=[2, 1], pads=[2, 0, 0, 1]))
