@@ -199,11 +199,10 @@ static const char *ort_dtype(osp_dtype_t dt) {
 }
 
 /* "name:dtype:1x3x224x224", as ort-bench.js --input expects. */
-static void input_spec(const osp_tensor_t *t, int idx, char *buf, size_t cap) {
+static void input_spec(const osp_tensor_t *t, char *buf, size_t cap) {
     const char *dt = ort_dtype(t->dtype);
     int n = snprintf(buf, cap, "%s:%s:", t->name ? t->name : "",
                      dt ? dt : osp_dtype_name(t->dtype));
-    (void)idx;
     for (int d = 0; d < t->rank && n > 0 && (size_t)n < cap; d++)
         n += snprintf(buf + n, cap - (size_t)n, "%s%lld", d ? "x" : "",
                       (long long)t->dims[d]);
@@ -424,7 +423,7 @@ static int ort_start(ort_peer_t *p, const bench_opts_t *o,
             return osp_err_set(err, OSP_EUNSUPPORTED,
                                "--compare-ort: input %d has dtype %s", i,
                                osp_dtype_name(in[i].dtype));
-        input_spec(&in[i], i, specs[i], sizeof(specs[i]));
+        input_spec(&in[i], specs[i], sizeof(specs[i]));
     }
     if ((rc = find_ort_script(script, sizeof(script), err)) < 0)
         return rc;
@@ -745,7 +744,7 @@ int osp_cli_bench(int argc, char **argv) {
     json_t *ins = json_array();
     for (int i = 0; i < n_in; i++) {
         char spec[512];
-        input_spec(&in[i], i, spec, sizeof(spec));
+        input_spec(&in[i], spec, sizeof(spec));
         json_array_append_new(ins, json_string(spec));
     }
     json_object_set_new(res, "inputs", ins);
