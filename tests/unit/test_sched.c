@@ -49,7 +49,7 @@ static void check_result(const osp_sched_result_t *r, int id) {
             fail_msg("request %d channel %d: %g", id, c, (double)r->scores[c]);
 }
 
-static atomic_int max_batch_seen, batches_run, sleep_ms_in_batch;
+static atomic_int max_batch_seen, batches_run, sleep_ms_in_batch, in_batch;
 
 static void on_batch(int n, double s, void *ud) {
     (void)s;
@@ -58,6 +58,7 @@ static void on_batch(int n, double s, void *ud) {
     while (n > m && !atomic_compare_exchange_weak(&max_batch_seen, &m, n)) {
     }
     atomic_fetch_add(&batches_run, 1);
+    atomic_store(&in_batch, 1);
     int ms = atomic_load(&sleep_ms_in_batch);
     if (ms)
         usleep((useconds_t)ms * 1000); /* keeps the instance busy */
@@ -173,21 +174,27 @@ static void test_queue_full_and_deadline(void **state) {
     o.max_queue_delay_us = 0;
     o.max_queue_size = 2;
     o.on_batch = on_batch;
-    atomic_store(&sleep_ms_in_batch, 400);
+    /* Long enough that a loaded machine still gets the checks below done
+     * while A runs. */
+    atomic_store(&sleep_ms_in_batch, 1500);
+    atomic_store(&in_batch, 0);
     osp_err_t err = {0};
     osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
     assert_non_null(s);
-    /* A occupies the instance for 400 ms. */
+    /* A occupies the instance (its batch hook sleeps). */
     one_t a = {s, 1, 0, -99, {0}};
     pthread_t ta, tb, tc;
     pthread_create(&ta, NULL, submit_one, &a);
-    usleep(100000);
-    /* B waits without deadline, C with a 50 ms one: both queued. */
+    for (int k = 0; k < 1000 && !atomic_load(&in_batch); k++)
+        usleep(5000);
+    assert_true(atomic_load(&in_batch));
+    /* B waits without deadline, C with a 300 ms one: both queued. */
     one_t b = {s, 2, 0, -99, {0}};
-    one_t c = {s, 3, osp_now_ns() + 50000000ull, -99, {0}};
+    one_t c = {s, 3, osp_now_ns() + 300000000ull, -99, {0}};
     pthread_create(&tb, NULL, submit_one, &b);
     pthread_create(&tc, NULL, submit_one, &c);
-    usleep(20000);
+    for (int k = 0; k < 100 && osp_sched_queue_depth(s) < 2; k++)
+        usleep(2000);
     assert_int_equal(osp_sched_queue_depth(s), 2);
     /* The queue is full: refused at once. */
     float *x = make_input(4);
@@ -202,7 +209,7 @@ static void test_queue_full_and_deadline(void **state) {
     assert_int_equal(c.rc, 0);
     assert_int_equal(c.r.status, OSP_ETIMEDOUT);
     assert_null(c.r.scores);
-    assert_true(osp_now_ns() - t0 < 300000000ull);
+    assert_true(osp_now_ns() - t0 < 1000000000ull); /* before A finished */
     pthread_join(ta, NULL);
     pthread_join(tb, NULL);
     check_result(&a.r, 1);
