@@ -6,9 +6,12 @@
  * thread (thread-per-connection; docs/decisions.md "Serving" says why), after
  * the whole body has been received, and answers with exactly one osp_http_
  * respond* call. A handler may block (wait for the batcher) — that blocks only
- * its connection. Bodies larger than max_body_bytes are refused with 413 as
- * soon as Content-Length (or the received byte count) shows it, without
- * reading the rest; the connection is then closed.
+ * its connection. Bodies larger than max_body_bytes are refused with 413 and
+ * never stored: at once, before the body is sent, when the client asked for
+ * "100 Continue" or declared a body more than 8 MiB over the limit;
+ * otherwise the excess is read and dropped and the 413 follows it (a client
+ * that sends everything before reading would see a reset, not our answer,
+ * if we closed on it). The connection is closed after an early 413.
  *
  * Every response carries X-Request-Id: the client's (when it is 1..128
  * printable characters) or a generated one. Errors are JSON

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,6 +31,10 @@
 #define HTTP_MAX_PARAMS 8       /* {name} parameters per route */
 #define HTTP_MAX_EXTRA_HEADERS 8 /* osp_http_add_header per response */
 #define HTTP_REQ_ID_MAX 128     /* longest client X-Request-Id we keep */
+/* Body bytes beyond max_body_bytes that are still read (and dropped) so
+ * that a client which sends its whole body before reading gets the 413
+ * rather than a connection reset. */
+#define HTTP_DRAIN_MAX_BYTES ((size_t)8 << 20)
 
 typedef struct route_s {
     char method[16];
@@ -65,6 +70,7 @@ struct osp_http_req_s {
     uint8_t *body;
     size_t len, cap;
     bool too_large;
+    size_t dropped;   /* body bytes read and dropped after too_large */
     int status;       /* of the queued response; 0 = none yet */
     uint64_t start_ns;
     char id[HTTP_REQ_ID_MAX + 1];
@@ -439,10 +445,21 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
             char *end;
             errno = 0;
             unsigned long long v = strtoull(cl, &end, 10);
-            if (errno || end == cl || v > s->opts.max_body_bytes) {
-                /* Answer before reading the body; MHD then closes. */
+            bool bad = errno || end == cl;
+            if (bad || v > s->opts.max_body_bytes) {
                 r->too_large = true;
-                respond_too_large(r);
+                /* Answer before the body is sent when the client waits for
+                 * "100 Continue" (it then never sends it) or when the body
+                 * is absurdly large; MHD closes the connection after the
+                 * answer. A client that is already sending a body only a
+                 * little over the limit would get a reset instead of our
+                 * 413 if we closed on it, so that body is read and dropped
+                 * (never stored) and the 413 comes after it. */
+                const char *expect = MHD_lookup_connection_value(
+                    c, MHD_HEADER_KIND, "Expect");
+                if (bad || (expect && !strcasecmp(expect, "100-continue")) ||
+                    v - s->opts.max_body_bytes > HTTP_DRAIN_MAX_BYTES)
+                    respond_too_large(r);
             }
         }
         return MHD_YES;
@@ -450,8 +467,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
     if (*upload_size) {
         if (!r->status) {
             body_append(r, upload, *upload_size);
-            if (r->too_large)
-                respond_too_large(r); /* may fail mid-upload; retried below */
+            r->dropped += r->too_large ? *upload_size : 0;
+            /* Past the drain allowance: answer now and let MHD close. */
+            if (r->dropped > HTTP_DRAIN_MAX_BYTES)
+                respond_too_large(r);
         }
         *upload_size = 0;
         return MHD_YES;

@@ -360,6 +360,31 @@ static void test_server_routes(void **state) {
     osp_http_server_destroy(s);
 }
 
+/* Connects, writes hdr and then body in full (blocking), returns the fd. */
+static int raw_send(int port, const char *hdr, const char *body, size_t len) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(write(fd, hdr, strlen(hdr)), (ssize_t)strlen(hdr));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, body + off, len - off);
+        assert_true(n > 0);
+        off += (size_t)n;
+    }
+    return fd;
+}
+
+/* Reads the start of the response (status line) within 10 s. */
+static void raw_status(int fd, char *buf, size_t cap) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    ssize_t n = read(fd, buf, cap - 1);
+    assert_true(n > 12);
+    buf[n] = 0;
+}
+
 static void test_server_body_limit(void **state) {
     (void)state;
     osp_http_server_t *s = start_server(1000, 5);
@@ -398,6 +423,23 @@ static void test_server_body_limit(void **state) {
     buf[n] = 0;
     assert_non_null(strstr(buf, "HTTP/1.1 413"));
     close(fd);
+
+    /* Expect: 100-continue: the 413 comes instead of "100 Continue". */
+    char buf2[512];
+    fd = raw_send(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                        "Expect: 100-continue\r\n\r\n", NULL, 0);
+    raw_status(fd, buf2, sizeof buf2);
+    assert_non_null(strstr(buf2, "HTTP/1.1 413"));
+    close(fd);
+    /* A client that writes the whole (slightly too large) body before
+     * reading still gets the 413, not a reset. */
+    char *body = calloc(1, 300000);
+    fd = raw_send(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n",
+                  body, 300000);
+    raw_status(fd, buf2, sizeof buf2);
+    assert_non_null(strstr(buf2, "HTTP/1.1 413"));
+    close(fd);
+    free(body);
     osp_http_server_destroy(s);
 }
 
