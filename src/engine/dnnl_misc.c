@@ -253,6 +253,61 @@ int osp__dnnl_concat(osp_pctx_t *c, int ni) {
         if (i == 0)
             dt = mds[0].data_type;
     }
+    /* Same dense layout everywhere (plain, or channel-blocked with whole
+     * blocks per input along the channel axis): a concat is rows of memcpy,
+     * about 3x faster than oneDNN 2.6's generic "simple:any" concat. */
+    {
+        dnnl_memory_desc_t want;
+        static const dnnl_format_tag_t blk[] = {dnnl_aBc16b, dnnl_aBcd16b,
+                                                dnnl_aBcde16b};
+        bool plain = osp__md_plain(&want, g->values[n->in[0]].rank,
+                                   g->values[n->in[0]].dims, dt) &&
+                     dnnl_memory_desc_equal(&want, &mds[0]);
+        bool blocked = !plain && axis == 1 && r >= 3 && r <= 5;
+        bool ok = plain || blocked;
+        size_t esz = osp_dtype_size(osp__osp_dt(dt)), outer = 1;
+        size_t inner[OSP_STEP_MAX_ARGS];
+        for (int d = 0; d < axis; d++)
+            outer *= (size_t)Y->dims[d];
+        for (int i = 0; i < n->n_in && ok; i++) {
+            const osp_value_t *V = &g->values[n->in[i]];
+            dnnl_dims_t vd;
+            for (int d = 0; d < r; d++)
+                vd[d] = V->dims[d];
+            if (osp_value_is_const(V) || c->p->vbuf[n->in[i]] < 0) {
+                ok = false;
+                break;
+            }
+            if (plain)
+                ok = osp__md_plain(&want, r, V->dims, dt);
+            else
+                ok = V->dims[1] % 16 == 0 &&
+                     dnnl_memory_desc_init_by_tag(&want, r, vd, dt,
+                                                  blk[r - 3]) == dnnl_success;
+            ok = ok && dnnl_memory_desc_equal(&want, &mds[i]);
+            inner[i] = osp_value_numel(V) / outer * esz;
+        }
+        if (ok && esz) {
+            dnnl_dims_t yd;
+            for (int d = 0; d < r; d++)
+                yd[d] = Y->dims[d];
+            if (plain)
+                osp__md_plain(&dmd, r, Y->dims, dt);
+            else
+                dnnl_memory_desc_init_by_tag(&dmd, r, yd, dt, blk[r - 3]);
+            int bufs[OSP_STEP_MAX_ARGS];
+            for (int i = 0; i < n->n_in; i++)
+                bufs[i] = c->p->vbuf[n->in[i]];
+            int db = osp__buf_new(c, &dmd, y);
+            if (db < 0)
+                return db;
+            int rc = osp__step_concat(c, ni, n->n_in, bufs, db, outer, inner);
+            if (rc < 0)
+                return rc;
+            osp__bind_value(c, y, db);
+            return 0;
+        }
+    }
     /* Mixed dtypes (bf16 conv output next to an f32 constant): bring every
      * source to the first one's dtype. Blocked layouts keep their strides. */
     for (int i = 0; i < n->n_in; i++)

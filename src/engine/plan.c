@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/kernels.h"
 #include "engine/memplan.h"
@@ -661,6 +662,58 @@ fail:
     return rc;
 }
 
+int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                     int out_buf, size_t outer, const size_t *inner) {
+    int *ib = malloc(sizeof(int) * (size_t)n_in);
+    int *ob = malloc(sizeof(int));
+    size_t *in_b = malloc(sizeof(size_t) * (size_t)n_in);
+    osp_tensor_t *ti = calloc((size_t)n_in, sizeof *ti);
+    osp_tensor_t *to = calloc(1, sizeof *to);
+    int si = -1;
+    if (!ib || !ob || !in_b || !ti || !to ||
+        (si = step_add(c, OSP_STEP_CONCAT, node)) < 0) {
+        free(ib);
+        free(ob);
+        free(in_b);
+        free(ti);
+        free(to);
+        return si < 0 && si != -1 ? si : osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    osp_step_t *s = &c->p->steps[si];
+    memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
+    memcpy(in_b, inner, sizeof(size_t) * (size_t)n_in);
+    ob[0] = out_buf;
+    s->n_in = n_in;
+    s->n_out = 1;
+    s->in_buf = ib;
+    s->out_buf = ob;
+    s->tin = ti;
+    s->tout = to;
+    s->copy_outer = outer;
+    s->copy_inner = in_b;
+    snprintf(s->impl, sizeof s->impl, "osprey:memcpy");
+    for (int i = 0; i < n_in; i++)
+        buf_read(c->p, ib[i], si);
+    buf_write(c->p, out_buf, si);
+    return si;
+}
+
+static void run_concat(const osp_step_t *s) {
+    size_t total = 0;
+    for (int i = 0; i < s->n_in; i++)
+        total += s->copy_inner[i];
+    uint8_t *dst = s->tout[0].data;
+    for (size_t o = 0; o < s->copy_outer; o++) {
+        size_t off = 0;
+        for (int i = 0; i < s->n_in; i++) {
+            memcpy(dst + o * total + off,
+                   (const uint8_t *)s->tin[i].data + o * s->copy_inner[i],
+                   s->copy_inner[i]);
+            off += s->copy_inner[i];
+        }
+    }
+}
+
 /* Reshape-like ops on plain data are views: no copy, no step. */
 static int compile_view(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -746,10 +799,12 @@ static void plan_bind(osp_engine_t *e, osp_plan_t *p) {
         osp_step_t *s = &p->steps[si];
         if (s->scratch_mem)
             dnnl_memory_set_data_handle(s->scratch_mem, e->scratch);
-        for (int i = 0; i < s->n_in && s->kind == OSP_STEP_REF; i++)
+        if (s->kind == OSP_STEP_DNNL)
+            continue;
+        for (int i = 0; i < s->n_in; i++)
             if (s->in_buf[i] >= 0)
                 s->tin[i].data = p->bufs[s->in_buf[i]].ptr;
-        for (int i = 0; i < s->n_out && s->kind == OSP_STEP_REF; i++)
+        for (int i = 0; i < s->n_out; i++)
             if (s->out_buf[i] >= 0)
                 s->tout[i].data = p->bufs[s->out_buf[i]].ptr;
     }
@@ -873,6 +928,7 @@ void osp__plan_destroy(osp_plan_t *p) {
         free(s->out_buf);
         free(s->tin);
         free(s->tout);
+        free(s->copy_inner);
     }
     for (int i = 0; i < p->n_bufs; i++)
         dnnl_memory_destroy(p->bufs[i].mem);
@@ -1008,6 +1064,16 @@ int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
     return 0;
 }
 
+/* Profiling clock: with one thread, the thread's CPU time (robust against
+ * other processes on shared CPUs); with more, wall time. */
+static uint64_t prof_now(const osp_engine_t *e) {
+    if (e->threads != 1)
+        return osp_now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
                   osp_tensor_t *outputs, osp_err_t *err) {
     const osp_graph_t *g = p->g;
@@ -1019,7 +1085,7 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
     }
     for (int si = 0; si < p->n_steps; si++) {
         const osp_step_t *s = &p->steps[si];
-        uint64_t t0 = p->step_ms ? osp_now_ns() : 0;
+        uint64_t t0 = p->step_ms ? prof_now(e) : 0;
         if (s->kind == OSP_STEP_DNNL) {
             dnnl_status_t st =
                 dnnl_primitive_execute(s->prim, e->stream, s->n_exec, s->exec);
@@ -1029,6 +1095,8 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
                                    s->node >= 0 ? g->nodes[s->node].name
                                                 : "reorder",
                                    osp__dnnl_status(st));
+        } else if (s->kind == OSP_STEP_CONCAT) {
+            run_concat(s);
         } else {
             int rc = osp_ref_run_node(g, &g->nodes[s->node], s->tin, s->tout,
                                       err);
@@ -1036,7 +1104,7 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
                 return rc;
         }
         if (p->step_ms)
-            p->step_ms[si] += (double)(osp_now_ns() - t0) / 1e6;
+            p->step_ms[si] += (double)(prof_now(e) - t0) / 1e6;
     }
     dnnl_stream_wait(e->stream);
     if (p->step_ms)
@@ -1116,11 +1184,13 @@ static const char *md_tag(const dnnl_memory_desc_t *md, char *buf, size_t len) {
 char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
     sbuf_t b = {0};
     const osp_graph_t *g = p->g;
-    int n_dnnl = 0, n_ref = 0, n_reorder = 0;
+    int n_dnnl = 0, n_ref = 0, n_reorder = 0, n_copy = 0;
     for (int i = 0; i < p->n_steps; i++) {
         const osp_step_t *s = &p->steps[i];
         if (s->kind == OSP_STEP_REF)
             n_ref++;
+        else if (s->kind == OSP_STEP_CONCAT)
+            n_copy++;
         else if (s->node < 0)
             n_reorder++;
         else
@@ -1147,11 +1217,11 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
             sb_printf(&b, d ? ",%lld" : "%lld", (long long)v->dims[d]);
         sb_printf(&b, "]");
     }
-    sb_printf(&b, "; %d steps (%d oneDNN, %d reorders, %d reference); arena "
+    sb_printf(&b, "; %d steps (%d oneDNN, %d reorders, %d memcpy, %d reference); arena "
                   "%.1f MiB (%.1f MiB without reuse; engine arena %.1f MiB "
                   "shared by %d plans); scratchpad %.1f MiB; built in %.1f "
                   "ms\n",
-              p->n_steps, n_dnnl, n_reorder, n_ref,
+              p->n_steps, n_dnnl, n_reorder, n_copy, n_ref,
               (double)p->arena_bytes / 1048576.0,
               (double)p->sum_bytes / 1048576.0,
               (double)e->arena_bytes / 1048576.0, e->n_plans,
@@ -1163,7 +1233,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         for (int a = 0; a < s->n_args; a++)
             if (s->arg_kind[a] == DNNL_ARG_DST)
                 ob = s->arg_buf[a];
-        if (s->kind == OSP_STEP_REF && s->n_out > 0)
+        if (s->kind != OSP_STEP_DNNL && s->n_out > 0)
             ob = s->out_buf[0];
         char layout[32];
         if (ob >= 0 && p->bufs[ob].has_md)

@@ -36,6 +36,7 @@ typedef struct osp_pbuf_s {
 typedef enum osp_step_kind_e {
     OSP_STEP_DNNL = 1, /* a oneDNN primitive */
     OSP_STEP_REF,      /* osp_ref_run_node */
+    OSP_STEP_CONCAT,   /* memcpy concatenation of same-layout buffers */
 } osp_step_kind_t;
 
 typedef struct osp_step_s {
@@ -52,6 +53,8 @@ typedef struct osp_step_s {
     int n_in, n_out;
     int *in_buf, *out_buf;   /* -1 = omitted optional input */
     osp_tensor_t *tin, *tout;
+    size_t copy_outer;       /* CONCAT: repetitions of the per-input rows */
+    size_t *copy_inner;      /* CONCAT: bytes per row of each input */
     char impl[96];           /* oneDNN implementation name or "ref" */
     char note[96];           /* fusions, conversions */
 } osp_step_t;
@@ -130,6 +133,10 @@ int osp__buf_plain(osp_pctx_t *c, int v);
 int osp__buf_view(osp_pctx_t *c, int b, int v, const dnnl_memory_desc_t *md);
 /* Appends a reorder step from buffer src to buffer dst. */
 int osp__step_reorder(osp_pctx_t *c, int src, int dst, const char *note);
+/* Appends a concat-by-memcpy step: out = for each of `outer` rows, the
+ * inputs' rows of inner[i] bytes back to back. Takes ownership of nothing. */
+int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                     int out_buf, size_t outer, const size_t *inner);
 /* Makes buffer b the primary storage of value v. */
 void osp__bind_value(osp_pctx_t *c, int v, int b);
 /* Builds a post-op list for node n (activation and SUM); sum_scale 1. */

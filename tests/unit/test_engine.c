@@ -249,6 +249,40 @@ static void test_misc(void **state) {
     run_both(g_misc, 4, D(2, 8, 5, 5), NULL);
 }
 
+/* Concats done by memcpy: channel-blocked conv outputs along C (whole
+ * 16-channel blocks), and plain tensors along an inner axis. */
+static osp_graph_t *g_concat_copy(void) {
+    osp_graph_t *g = osp_graph_create();
+    int x = tu_input(g, "x", 4, D(-1, 16, 7, 7));
+    osp_window_t w1 = tu_win2(1, 1, 1, 0, 0, 0, 0);
+    int a = tu_conv(g, x, 16, 32, 1, 1, w1, true, 51, NULL);
+    int b = tu_conv(g, x, 16, 16, 3, 1, tu_win2(3, 1, 1, 1, 1, 1, 1), true, 52, NULL);
+    int n;
+    int cat = tu_node(g, OSP_OP_CONCAT, I(a, b, a), 3, &n);
+    g->nodes[n].p.axis.axis = 1;
+    int r = tu_node(g, OSP_OP_RELU, I(cat), 1, NULL);
+    /* plain: transposes (reference steps) concatenated along axis 2 */
+    int t1 = tu_node(g, OSP_OP_TRANSPOSE, I(a), 1, &n);
+    g->nodes[n].p.axes = (osp_axes_params_t){.n_axes = 4, .axes = {0, 2, 3, 1}, .has_axes = true};
+    int t2 = tu_node(g, OSP_OP_TRANSPOSE, I(b), 1, &n);
+    g->nodes[n].p.axes = (osp_axes_params_t){.n_axes = 4, .axes = {0, 2, 3, 1}, .has_axes = true};
+    int cat2 = tu_node(g, OSP_OP_CONCAT, I(t1, t2), 2, &n);
+    g->nodes[n].p.axis.axis = 3;
+    tu_output(g, r);
+    tu_output(g, cat2);
+    return g;
+}
+
+static void test_concat_copy(void **state) {
+    (void)state;
+    char *desc = NULL;
+    run_both(g_concat_copy, 4, D(2, 16, 7, 7), &desc);
+    const char *first = strstr(desc, "osprey:memcpy");
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, "osprey:memcpy"));
+    free(desc);
+}
+
 /* 1-D and 3-D convolutions and pools, two graph inputs. */
 static osp_graph_t *g_nd(void) {
     osp_graph_t *g = osp_graph_create();
@@ -394,6 +428,7 @@ int main(void) {
         cmocka_unit_test(test_residual),     cmocka_unit_test(test_pools),
         cmocka_unit_test(test_head),         cmocka_unit_test(test_fire),
         cmocka_unit_test(test_misc),         cmocka_unit_test(test_nd),
+        cmocka_unit_test(test_concat_copy),
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_api),
     };
