@@ -324,7 +324,10 @@ int osp_http_respond_owned(osp_http_req_t *r, int status, const char *ctype,
 }
 
 int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json) {
-    char *s = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    /* 9 significant digits: every float (scores, tensors) round-trips, and
+     * values rounded on purpose print short. */
+    char *s = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(9))
+                   : NULL;
     json_decref(json);
     if (!s)
         return osp_http_respond(r, 500, "application/json",

@@ -292,5 +292,25 @@ def check_body():
     print("body: ok")
 
 
+def check_labels():
+    """Real weights (TFLite MobileNetV2): cat.bmp is a cat, and the second
+    part of the same request (another image) gets its own answer."""
+    cat = open(os.path.join(IMAGES, "cat.bmp"), "rb").read()
+    body, hd = multipart([("file", ("cat.bmp", cat))])
+    j, _ = jreq("POST", f"/v1/models/{MODEL}/classify?top_k=3", body, hd)
+    check_classify_body(j, 1, 3)
+    top = j["results"][0]["predictions"][0]
+    assert "cat" in top["label"].lower() and top["score"] > 0.3, top
+    # the same image as a raw body and through V2 BYTES agree on the class
+    j2, _ = jreq("POST", "/classify", cat, {"Content-Type": "image/bmp"})
+    assert j2["results"][0]["predictions"][0]["index"] == top["index"]
+    b64 = base64.b64encode(cat).decode()
+    j3, _ = jreq("POST", f"/v2/models/{MODEL}/infer", json.dumps(
+        {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}]}).encode())
+    d = j3["outputs"][0]["data"]
+    assert max(range(len(d)), key=lambda i: d[i]) == top["index"]
+    print(f"labels: ok (cat.bmp -> {top['label']} {top['score']})")
+
+
 for c in CHECKS:
     globals()["check_" + c.replace("-", "_")]()
