@@ -306,20 +306,39 @@ static int64_t quant_inner(const osp_quant_t *q, const osp_tensor_t *t) {
     return inner;
 }
 
+/* Float elements of scratch, rounded up to 16 (64 bytes) per tensor. */
+static size_t round16(size_t cnt) { return (cnt + 15) & ~(size_t)15; }
+
+/* Bytes of float temporaries run_quantized needs. */
+static size_t quant_scratch(const osp_graph_t *g, const osp_node_t *n,
+                            const osp_tensor_t *in, const osp_tensor_t *out) {
+    size_t floats = 0;
+    if (n->op != OSP_OP_DEQUANTIZE)
+        for (int j = 0; j < n->n_in; j++)
+            if (quant_of(g, n->in[j], &in[j]))
+                floats += round16(osp_tensor_numel(&in[j]));
+    if (n->op != OSP_OP_QUANTIZE)
+        for (int j = 0; j < n->n_out; j++)
+            if (quant_of(g, n->out[j], &out[j]))
+                floats += round16(osp_tensor_numel(&out[j]));
+    return floats * sizeof(float);
+}
+
 /* The quantized (TFLite) form of a float op: dequantize the quantized
  * inputs, run the float kernel (and post-ops), requantize the quantized
  * outputs with round-half-to-even and saturation. This is the textbook
  * definition, used as the oracle and fallback; TFLite's fixed-point
- * requantization may differ by one step on some elements. It allocates
- * temporaries: it is not an inference hot path. */
+ * requantization may differ by one step on some elements. The float
+ * temporaries come from `scratch` (quant_scratch() bytes, float-aligned). */
 static int run_quantized(const osp_graph_t *g, const osp_node_t *n,
                          osp__ref_fn fn, const osp_tensor_t *in,
-                         osp_tensor_t *out, osp_err_t *err) {
+                         osp_tensor_t *out, float *scratch, osp_err_t *err) {
     enum { MAX_IO = 16 };
     if (n->n_in > MAX_IO || n->n_out > MAX_IO)
         return osp__node_err(err, OSP_EUNSUPPORTED, n, "too many inputs");
     osp_tensor_t fin[MAX_IO], fout[MAX_IO];
     float *tmp[2 * MAX_IO] = {NULL};
+    float *next = scratch;
     int rc = 0;
     bool deq_in = n->op != OSP_OP_DEQUANTIZE, req_out = n->op != OSP_OP_QUANTIZE;
     for (int j = 0; j < n->n_in && rc == 0; j++) {
@@ -336,11 +355,8 @@ static int run_quantized(const osp_graph_t *g, const osp_node_t *n,
                                j, q->count, q->axis);
             break;
         }
-        tmp[j] = malloc(sizeof(float) * (cnt ? cnt : 1));
-        if (!tmp[j]) {
-            rc = osp_err_set(err, OSP_ENOMEM, "out of memory");
-            break;
-        }
+        tmp[j] = next;
+        next += round16(cnt);
         for (size_t i = 0; i < cnt; i++) {
             size_t c = inner ? (i / (size_t)inner) % (size_t)q->count : 0;
             tmp[j][i] = q->scale[c] *
@@ -352,16 +368,11 @@ static int run_quantized(const osp_graph_t *g, const osp_node_t *n,
     }
     for (int j = 0; j < n->n_out && rc == 0; j++) {
         fout[j] = out[j];
-        int v = j < n->n_out ? n->out[j] : -1;
-        const osp_quant_t *q = req_out ? quant_of(g, v, &out[j]) : NULL;
+        const osp_quant_t *q = req_out ? quant_of(g, n->out[j], &out[j]) : NULL;
         if (!q)
             continue;
-        size_t cnt = osp_tensor_numel(&out[j]);
-        tmp[MAX_IO + j] = malloc(sizeof(float) * (cnt ? cnt : 1));
-        if (!tmp[MAX_IO + j]) {
-            rc = osp_err_set(err, OSP_ENOMEM, "out of memory");
-            break;
-        }
+        tmp[MAX_IO + j] = next;
+        next += round16(osp_tensor_numel(&out[j]));
         fout[j].dtype = OSP_DT_F32;
         fout[j].data = tmp[MAX_IO + j];
     }
@@ -409,8 +420,6 @@ static int run_quantized(const osp_graph_t *g, const osp_node_t *n,
                 ((int32_t *)out[j].data)[i] = (int32_t)v;
         }
     }
-    for (int j = 0; j < 2 * MAX_IO; j++)
-        free(tmp[j]);
     return rc;
 }
 
@@ -432,9 +441,16 @@ static bool is_quantized(const osp_graph_t *g, const osp_node_t *n,
     return false;
 }
 
-int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
-                     const osp_tensor_t *in, osp_tensor_t *out,
-                     osp_err_t *err) {
+size_t osp_ref_scratch_bytes(const osp_graph_t *g, const osp_node_t *n,
+                             const osp_tensor_t *in, const osp_tensor_t *out) {
+    if (n->n_in > 16 || n->n_out > 16 || !is_quantized(g, n, in, out))
+        return 0;
+    return quant_scratch(g, n, in, out);
+}
+
+int osp_ref_run_node_ws(const osp_graph_t *g, const osp_node_t *n,
+                        const osp_tensor_t *in, osp_tensor_t *out,
+                        void *scratch, size_t scratch_bytes, osp_err_t *err) {
     osp__ref_fn fn = ref_fn(n->op);
     if (!fn)
         return osp__node_err(err, OSP_EUNSUPPORTED, n,
@@ -452,13 +468,35 @@ int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
         if (in[i].rank < 0 || in[i].rank > OSP_MAX_RANK)
             return osp__node_err(err, OSP_EINVAL, n, "input %d rank %d", i,
                                  in[i].rank);
-    if (is_quantized(g, n, in, out))
-        return run_quantized(g, n, fn, in, out, err);
+    if (is_quantized(g, n, in, out)) {
+        size_t need = quant_scratch(g, n, in, out);
+        if (need > 0 && (!scratch || scratch_bytes < need ||
+                         ((uintptr_t)scratch % sizeof(float)) != 0))
+            return osp__node_err(err, OSP_EINVAL, n,
+                                 "needs %zu bytes of float-aligned scratch, "
+                                 "got %zu",
+                                 need, scratch ? scratch_bytes : 0);
+        return run_quantized(g, n, fn, in, out, scratch, err);
+    }
     int rc = fn(g, n, in, out, err);
     if (rc < 0)
         return rc;
     if (n->n_post > 0)
         rc = osp__ref_post_ops(n, in, out, err);
+    return rc;
+}
+
+int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
+                     const osp_tensor_t *in, osp_tensor_t *out,
+                     osp_err_t *err) {
+    size_t need = osp_ref_scratch_bytes(g, n, in, out);
+    if (need == 0)
+        return osp_ref_run_node_ws(g, n, in, out, NULL, 0, err);
+    void *scratch = malloc(need);
+    if (!scratch)
+        return osp__node_err(err, OSP_ENOMEM, n, "%zu bytes of scratch", need);
+    int rc = osp_ref_run_node_ws(g, n, in, out, scratch, need, err);
+    free(scratch);
     return rc;
 }
 

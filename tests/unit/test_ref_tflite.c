@@ -29,6 +29,40 @@ static bool model_path(const char *name, char *path, size_t n) {
     return f != NULL;
 }
 
+/* The executor's allocation-free entry: scratch sized at plan time. */
+static void test_scratch_api(void **state) {
+    (void)state;
+    osp_graph_t *g = osp_graph_create();
+    int a = osp_graph_add_value(g, "a", OSP_DT_U8, 1, D(3));
+    int y = osp_graph_add_value(g, "y", OSP_DT_U8, 1, D(3));
+    osp_graph_set_quant(g, a, -1, 1, (float[]){0.5f}, (int32_t[]){4});
+    osp_graph_set_quant(g, y, -1, 1, (float[]){0.5f}, (int32_t[]){4});
+    int ni = osp_graph_add_node(g, OSP_OP_RELU, "r", &a, 1, &y, 1);
+    uint8_t av[3] = {0, 4, 9}, yv[3] = {0};
+    osp_tensor_t in = osp_value_tensor(&g->values[a]);
+    osp_tensor_t out = osp_value_tensor(&g->values[y]);
+    in.data = av;
+    out.data = yv;
+    size_t need = osp_ref_scratch_bytes(g, &g->nodes[ni], &in, &out);
+    assert_true(need >= 6 * sizeof(float));
+    float scratch[64];
+    osp_err_t err = {0};
+    assert_int_equal(osp_ref_run_node_ws(g, &g->nodes[ni], &in, &out,
+                                         scratch, 4, &err),
+                     OSP_EINVAL);
+    assert_non_null(strstr(err.msg, "scratch"));
+    assert_int_equal(osp_ref_run_node_ws(g, &g->nodes[ni], &in, &out,
+                                         scratch, sizeof scratch, &err),
+                     0);
+    /* relu in the real domain clamps at the zero point */
+    assert_true(yv[0] == 4 && yv[1] == 4 && yv[2] == 9);
+    /* float nodes need none */
+    g->values[a].dtype = g->values[y].dtype = OSP_DT_F32;
+    in.dtype = out.dtype = OSP_DT_F32;
+    assert_int_equal(osp_ref_scratch_bytes(g, &g->nodes[ni], &in, &out), 0);
+    osp_graph_destroy(g);
+}
+
 static void test_tflite_quant_models(void **state) {
     (void)state;
     for (size_t k = 0; k < OSP_ARRAY_LEN(tfl_cases); k++) {
@@ -117,6 +151,7 @@ static void test_quantized_small(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantized_small),
+        cmocka_unit_test(test_scratch_api),
         cmocka_unit_test(test_tflite_quant_models),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
