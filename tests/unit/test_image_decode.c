@@ -176,6 +176,10 @@ static void test_webp(void **state) {
     assert_int_equal(decode_fixture("blocks_lossy.webp", 0, 0, &img, &err), 0);
     expect_blocks("blocks_lossy.webp", &img, 1, 12, 0);
     osp_image_release(&img);
+    assert_int_equal(decode_fixture("anim4x3.webp", 0, 0, &img, &err),
+                     OSP_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "animated"));
+    assert_null(img.rgb);
 }
 
 static void test_jpeg(void **state) {

@@ -181,6 +181,11 @@ def webp_fixtures():
     alpha = np.full((3, 4), 7, np.uint8)
     rgba = Image.fromarray(np.dstack([a, alpha]), "RGBA")
     out("rgba4x3_lossless.webp", pil_bytes(rgba, "WEBP", lossless=True, exact=True))
+    # Animated (two frames): refused as unsupported.
+    frames = [rgb4x3(), rgb4x3().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    out("anim4x3.webp", pil_bytes(frames[0], "WEBP", save_all=True,
+                                  append_images=frames[1:], lossless=True,
+                                  duration=100))
 
 
 # ---------------------------------------------------------------- JPEG
