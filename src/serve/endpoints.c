@@ -355,8 +355,9 @@ static void h_ready(osp_http_req_t *r, void *ud) {
 static void h_server_meta(osp_http_req_t *r, void *ud) {
     (void)ud;
     osp_http_respond_json(r, 200,
-                          json_pack("{s:s,s:s,s:[]}", "name", "osprey",
-                                    "version", OSP_VERSION, "extensions"));
+                          json_pack("{s:s,s:s,s:[s]}", "name", "osprey",
+                                    "version", OSP_VERSION, "extensions",
+                                    "binary_tensor_data"));
 }
 
 static void h_model_meta(osp_http_req_t *r, void *ud) {
@@ -451,6 +452,45 @@ static uint8_t *b64decode(const char *s, size_t len, size_t *out_len) {
     return o;
 }
 
+/* Decodes + preprocesses one encoded image of a BYTES input into slot i. */
+static int infer_image(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
+                       const uint8_t *bytes, size_t len, uint8_t *buf, int i) {
+    osp_err_t err = {0};
+    uint64_t t0 = osp_now_ns();
+    int rc = decode_one(s, sm, bytes, len, buf + (size_t)i * sm->sample_bytes,
+                        &err);
+    if (rc < 0) {
+        osp_http_respond_error(r, osp_http_status_for(rc), "image %d: %s", i,
+                               err.msg);
+        return rc;
+    }
+    osp_series_observe(sm->h_decode, (double)(osp_now_ns() - t0) * 1e-9);
+    return 0;
+}
+
+/* True when the client asked for binary output (binary tensor extension):
+ * request parameter binary_data_output, or binary_data on a requested
+ * output. */
+static bool wants_binary_output(json_t *req) {
+    if (json_is_true(json_object_get(json_object_get(req, "parameters"),
+                                     "binary_data_output")))
+        return true;
+    json_t *outs = json_object_get(req, "outputs");
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o) {
+        if (json_is_true(json_object_get(json_object_get(o, "parameters"),
+                                         "binary_data")))
+            return true;
+    }
+    return false;
+}
+
+/* POST .../infer: KServe V2 JSON, with the binary tensor extension
+ * (Inference-Header-Content-Length: the JSON header's length; input data
+ * after it as raw little-endian tensors, BYTES elements as 4-byte length +
+ * bytes). One input: the model's tensor (FP32/UINT8) or BYTES = encoded
+ * images. The output is the model's output 0, raw. */
 static void h_infer(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
     serve_model_t *sm = resolve(s, r, true);
@@ -459,15 +499,37 @@ static void h_infer(osp_http_req_t *r, void *ud) {
     uint64_t deadline;
     if (deadline_of(s, r, &deadline) < 0)
         return;
-    osp_err_t err = {0};
     uint8_t *buf = NULL;
     float *vals = NULL;
     osp_sched_result_t *res = NULL;
+    json_t *req = NULL;
     int n = 0;
-    json_t *req = osp_http_req_json(r, &err);
-    if (!req) {
-        osp_http_respond_error(r, 400, "%s", err.msg);
-        return;
+    size_t len;
+    const uint8_t *body = osp_http_req_body(r, &len);
+    size_t hlen = len;
+    const char *ihcl = osp_http_req_header(r, "Inference-Header-Content-Length");
+    if (ihcl) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(ihcl, &end, 10);
+        if (errno || end == ihcl || *end || v > len) {
+            osp_http_respond_error(r, 400,
+                                   "Inference-Header-Content-Length %s is not "
+                                   "a length within the %zu-byte body", ihcl,
+                                   len);
+            return;
+        }
+        hlen = (size_t)v;
+    }
+    const uint8_t *bin = body + hlen;
+    size_t bin_len = len - hlen;
+    json_error_t je;
+    req = json_loadb((const char *)body, hlen, 0, &je);
+    if (!req || !json_is_object(req)) {
+        osp_http_respond_error(r, 400, "invalid JSON at line %d column %d: %s",
+                               je.line, je.column,
+                               req ? "top level must be an object" : je.text);
+        goto done;
     }
     json_t *inputs = json_object_get(req, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
@@ -479,16 +541,41 @@ static void h_infer(osp_http_req_t *r, void *ud) {
     const char *dt = json_string_value(json_object_get(in, "datatype"));
     json_t *shape = json_object_get(in, "shape");
     json_t *data = json_object_get(in, "data");
-    if (!dt || !json_is_array(shape) || json_array_size(shape) < 1 || !data) {
-        osp_http_respond_error(r, 400,
-                               "input needs 'datatype', 'shape' and 'data'");
+    json_t *bsize = json_object_get(json_object_get(in, "parameters"),
+                                    "binary_data_size");
+    if (!dt || !json_is_array(shape) || json_array_size(shape) < 1 ||
+        (!data && !bsize)) {
+        osp_http_respond_error(r, 400, "input needs 'datatype', 'shape' and "
+                               "'data' (or parameters.binary_data_size)");
         goto done;
     }
-    if (json_object_get(json_object_get(in, "parameters"), "binary_data_size")) {
-        osp_http_respond_error(r, 415,
-                               "binary tensor data is not supported yet; send "
-                               "JSON 'data'");
+    if (bsize && (!json_is_integer(bsize) || json_integer_value(bsize) < 0 ||
+                  (size_t)json_integer_value(bsize) != bin_len)) {
+        osp_http_respond_error(r, 400,
+                               "binary_data_size must equal the %zu bytes "
+                               "after the inference header", bin_len);
         goto done;
+    }
+    json_t *out_req = json_object_get(req, "outputs");
+    const osp_tensor_t *od = osp_engine_output(sm->engines[0], 0);
+    const char *oname = od->name ? od->name : "output";
+    if (out_req) {
+        size_t i;
+        json_t *o;
+        if (!json_is_array(out_req)) {
+            osp_http_respond_error(r, 400, "'outputs' must be an array");
+            goto done;
+        }
+        json_array_foreach(out_req, i, o) {
+            const char *nm = json_string_value(json_object_get(o, "name"));
+            if (!nm || strcmp(nm, oname)) {
+                osp_http_respond_error(r, 400,
+                                       "unknown output '%s' (the model's "
+                                       "output is '%s')", nm ? nm : "",
+                                       oname);
+                goto done;
+            }
+        }
     }
     json_int_t b = json_integer_value(json_array_get(shape, 0));
     if (!json_is_integer(json_array_get(shape, 0)) || b < 1 ||
@@ -505,40 +592,55 @@ static void h_infer(osp_http_req_t *r, void *ud) {
         goto done;
     }
     const osp_tensor_t *decl = osp_engine_input(sm->engines[0], 0);
-    double decode_ms = 0;
     if (!strcmp(dt, "BYTES")) {
-        /* Encoded images, one per batch element, base64 in JSON strings. */
-        if (!json_is_array(data) || json_array_size(data) != (size_t)n) {
-            osp_http_respond_error(r, 400,
-                                   "BYTES input: 'data' must hold %d "
-                                   "base64-encoded images", n);
-            goto done;
-        }
-        uint64_t t0 = osp_now_ns();
-        for (int i = 0; i < n; i++) {
-            json_t *v = json_array_get(data, (size_t)i);
-            size_t bl = 0;
-            uint8_t *bytes = json_is_string(v)
-                                 ? b64decode(json_string_value(v),
-                                             json_string_length(v), &bl)
-                                 : NULL;
-            if (!bytes) {
+        /* Encoded images, one per batch element: base64 strings in JSON,
+         * or length-prefixed elements in the binary part. */
+        if (bsize) {
+            size_t off = 0;
+            for (int i = 0; i < n; i++) {
+                uint32_t el;
+                if (bin_len - off < 4 ||
+                    (memcpy(&el, bin + off, 4), bin_len - off - 4 < el)) {
+                    osp_http_respond_error(r, 400,
+                                           "BYTES element %d overruns the "
+                                           "binary data", i);
+                    goto done;
+                }
+                if (infer_image(s, sm, r, bin + off + 4, el, buf, i) < 0)
+                    goto done;
+                off += 4 + (size_t)el;
+            }
+            if (off != bin_len) {
+                osp_http_respond_error(r, 400, "%zu bytes after the last "
+                                       "BYTES element", bin_len - off);
+                goto done;
+            }
+        } else {
+            if (!json_is_array(data) || json_array_size(data) != (size_t)n) {
                 osp_http_respond_error(r, 400,
-                                       "BYTES element %d is not a base64 "
-                                       "string", i);
+                                       "BYTES input: 'data' must hold %d "
+                                       "base64-encoded images", n);
                 goto done;
             }
-            int rc = decode_one(s, sm, bytes, bl,
-                                buf + (size_t)i * sm->sample_bytes, &err);
-            free(bytes);
-            if (rc < 0) {
-                osp_http_respond_error(r, osp_http_status_for(rc),
-                                       "image %d: %s", i, err.msg);
-                goto done;
+            for (int i = 0; i < n; i++) {
+                json_t *v = json_array_get(data, (size_t)i);
+                size_t bl = 0;
+                uint8_t *bytes = json_is_string(v)
+                                     ? b64decode(json_string_value(v),
+                                                 json_string_length(v), &bl)
+                                     : NULL;
+                if (!bytes) {
+                    osp_http_respond_error(r, 400,
+                                           "BYTES element %d is not a base64 "
+                                           "string", i);
+                    goto done;
+                }
+                int rc = infer_image(s, sm, r, bytes, bl, buf, i);
+                free(bytes);
+                if (rc < 0)
+                    goto done;
             }
         }
-        decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
-        (void)decode_ms;
     } else {
         bool u8 = !strcmp(dt, "UINT8");
         if (strcmp(dt, v2_datatype(decl->dtype))) {
@@ -561,44 +663,86 @@ static void h_infer(osp_http_req_t *r, void *ud) {
                                        (long long)decl->dims[k]);
                 goto done;
             }
-        size_t esz = osp_dtype_size(decl->dtype);
-        long per = (long)(sm->sample_bytes / esz);
-        long cap = per * n;
-        vals = malloc(sizeof(float) * (size_t)cap);
-        if (!vals) {
-            osp_http_respond_error(r, 500, "out of memory");
-            goto done;
+        size_t want = sm->sample_bytes * (size_t)n;
+        if (bsize) {
+            /* Raw little-endian elements (this host is little-endian, like
+             * every platform oneDNN supports). */
+            if (bin_len != want) {
+                osp_http_respond_error(r, 400,
+                                       "binary data is %zu bytes; shape needs "
+                                       "%zu", bin_len, want);
+                goto done;
+            }
+            memcpy(buf, bin, want);
+        } else {
+            size_t esz = osp_dtype_size(decl->dtype);
+            long cap = (long)(want / esz);
+            vals = malloc(sizeof(float) * (size_t)cap);
+            if (!vals) {
+                osp_http_respond_error(r, 500, "out of memory");
+                goto done;
+            }
+            long got = flatten(data, vals, cap, 0, u8, 0);
+            if (got != cap) {
+                osp_http_respond_error(r, 400,
+                                       "'data' must hold %ld %s numbers for "
+                                       "shape [%d, ...]", cap, dt, n);
+                goto done;
+            }
+            if (u8)
+                for (long i = 0; i < cap; i++)
+                    buf[i] = (uint8_t)vals[i];
+            else
+                memcpy(buf, vals, sizeof(float) * (size_t)cap);
         }
-        long got = flatten(data, vals, cap, 0, u8, 0);
-        if (got != cap) {
-            osp_http_respond_error(r, 400,
-                                   "'data' must hold %ld %s numbers for shape "
-                                   "[%d, ...]", cap, dt, n);
-            goto done;
-        }
-        if (u8)
-            for (long i = 0; i < cap; i++)
-                buf[i] = (uint8_t)vals[i];
-        else
-            memcpy(buf, vals, sizeof(float) * (size_t)cap);
     }
     double queue_ms, infer_ms;
     if (run_samples(s, sm, r, buf, n, deadline, res, &queue_ms, &infer_ms) < 0)
         goto done;
-    const osp_tensor_t *od = osp_engine_output(sm->engines[0], 0);
-    json_t *odata = json_array();
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < res[i].n_scores; k++)
-            json_array_append_new(odata, json_real(res[i].scores[k]));
-    json_t *resp = json_pack(
-        "{s:s,s:s,s:[{s:s,s:s,s:[i,i],s:o}]}", "model_name", sm->name,
-        "model_version", sm->version, "outputs", "name",
-        od->name ? od->name : "output", "datatype", "FP32", "shape", n,
-        res[0].n_scores, "data", odata);
+    int c = res[0].n_scores;
+    bool binary = wants_binary_output(req);
+    json_t *out = json_pack("{s:s,s:s,s:[i,i]}", "name", oname, "datatype",
+                            "FP32", "shape", n, c);
+    if (binary) {
+        json_object_set_new(out, "parameters",
+                            json_pack("{s:I}", "binary_data_size",
+                                      (json_int_t)((size_t)n * (size_t)c *
+                                                   sizeof(float))));
+    } else {
+        json_t *odata = json_array();
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < res[i].n_scores; k++)
+                json_array_append_new(odata, json_real(res[i].scores[k]));
+        json_object_set_new(out, "data", odata);
+    }
+    json_t *resp = json_pack("{s:s,s:s,s:[o]}", "model_name", sm->name,
+                             "model_version", sm->version, "outputs", out);
     json_t *id = json_object_get(req, "id");
     if (resp && json_is_string(id))
         json_object_set(resp, "id", id);
-    osp_http_respond_json(r, 200, resp);
+    if (!binary) {
+        osp_http_respond_json(r, 200, resp);
+        goto done;
+    }
+    char *hdr = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    json_decref(resp);
+    size_t hl = hdr ? strlen(hdr) : 0;
+    size_t total = hl + (size_t)n * (size_t)c * sizeof(float);
+    uint8_t *ob = hdr ? malloc(total) : NULL;
+    if (!ob) {
+        free(hdr);
+        osp_http_respond_error(r, 500, "out of memory");
+        goto done;
+    }
+    memcpy(ob, hdr, hl);
+    for (int i = 0; i < n; i++)
+        memcpy(ob + hl + (size_t)i * (size_t)c * sizeof(float), res[i].scores,
+               (size_t)c * sizeof(float));
+    char num[32];
+    snprintf(num, sizeof num, "%zu", hl);
+    free(hdr);
+    osp_http_add_header(r, "Inference-Header-Content-Length", num);
+    osp_http_respond_owned(r, 200, "application/octet-stream", ob, total);
 done:
     if (res)
         for (int i = 0; i < n; i++)

@@ -99,7 +99,7 @@ def check_api():
     assert j["ready"] is True
     jreq("GET", "/ready")
     j, _ = jreq("GET", "/v2")
-    assert j["name"] == "osprey" and "version" in j and isinstance(j["extensions"], list)
+    assert j["name"] == "osprey" and "version" in j and "binary_tensor_data" in j["extensions"]
     j, _ = jreq("GET", f"/v2/models/{MODEL}")
     assert j["name"] == MODEL and j["versions"] == ["1"]
     assert len(j["inputs"]) == 1 and j["inputs"][0]["datatype"] in ("FP32", "UINT8")
@@ -167,6 +167,50 @@ def check_api():
     j, _ = jreq("POST", f"/v2/models/{MODEL}/versions/1/infer", json.dumps(
         {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}]}).encode())
     assert j["outputs"][0]["shape"] == [1, c]
+    # binary tensor extension: the same tensor as raw bytes after the JSON
+    # header, output requested as binary
+    import array
+    import struct
+    raw = array.array("f" if in_type == "FP32" else "B", data).tobytes()
+    hdr = json.dumps({"inputs": [{"name": "x", "shape": shape, "datatype": in_type,
+                                  "parameters": {"binary_data_size": len(raw)}}],
+                      "outputs": [{"name": out["name"], "parameters": {"binary_data": True}}]}).encode()
+    st, h, b = req("POST", f"/v2/models/{MODEL}/infer", hdr + raw,
+                   {"Inference-Header-Content-Length": str(len(hdr)),
+                    "Content-Type": "application/octet-stream"})
+    assert st == 200, (st, b[:200])
+    hl = int(h["inference-header-content-length"])
+    jh = json.loads(b[:hl])
+    o = jh["outputs"][0]
+    assert o["shape"] == [2, c] and "data" not in o
+    assert o["parameters"]["binary_data_size"] == 2 * c * 4 == len(b) - hl
+    vals = array.array("f", b[hl:])
+    assert max(abs(a - b2) for a, b2 in zip(vals, out["data"])) <= 1e-6 * max(1.0, max(map(abs, out["data"])))
+    # JSON input, binary output via the request-level parameter
+    st, h, b = req("POST", f"/v2/models/{MODEL}/infer", json.dumps(
+        {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [b64]}],
+         "parameters": {"binary_data_output": True}}).encode())
+    assert st == 200 and int(h["inference-header-content-length"]) < len(b)
+    # BYTES in binary: 4-byte little-endian length + the encoded image
+    el = struct.pack("<I", len(imgs[0][1])) + imgs[0][1]
+    hdr = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                  "parameters": {"binary_data_size": len(el)}}]}).encode()
+    j, _ = jreq("POST", f"/v2/models/{MODEL}/infer", hdr + el,
+                {"Inference-Header-Content-Length": str(len(hdr))})
+    assert j["outputs"][0]["shape"] == [1, c]
+    # malformed binary requests
+    jreq("POST", f"/v2/models/{MODEL}/infer", hdr + el[:-1],
+         {"Inference-Header-Content-Length": str(len(hdr))}, expect=400)
+    jreq("POST", f"/v2/models/{MODEL}/infer", hdr + el,
+         {"Inference-Header-Content-Length": str(len(hdr) + len(el) + 1)}, expect=400)
+    bad = struct.pack("<I", 1 << 30) + b"xx"
+    hdr2 = json.dumps({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                                   "parameters": {"binary_data_size": len(bad)}}]}).encode()
+    jreq("POST", f"/v2/models/{MODEL}/infer", hdr2 + bad,
+         {"Inference-Header-Content-Length": str(len(hdr2))}, expect=400)
+    jreq("POST", f"/v2/models/{MODEL}/infer", json.dumps(
+        {"inputs": [{"name": "x", "shape": shape, "datatype": in_type, "data": data}],
+         "outputs": [{"name": "nope"}]}).encode(), expect=400)
     jreq("POST", f"/v2/models/{MODEL}/infer", b"{not json", expect=400)
     jreq("POST", f"/v2/models/{MODEL}/infer", json.dumps({"inputs": []}).encode(), expect=400)
     jreq("POST", f"/v2/models/{MODEL}/infer", json.dumps(
@@ -189,7 +233,7 @@ def check_api():
                  "process_resident_memory_bytes", "process_open_fds",
                  "process_start_time_seconds"]:
         assert re.search(rf"^# TYPE {name} ", text, re.M), f"metric {name} missing"
-    assert after[ok_key] - before.get(ok_key, 0) == 5, (after[ok_key], before.get(ok_key))
+    assert after[ok_key] - before.get(ok_key, 0) == 8, (after[ok_key], before.get(ok_key))
     assert after[f'osprey_requests_total{{model="{MODEL}",code="415"}}'] >= 2
     assert after[f'osprey_requests_total{{model="{MODEL}",code="400"}}'] >= 10
     assert after['osprey_requests_total{model="",code="404"}'] >= 2
