@@ -33,7 +33,7 @@ MATRIX=(
   "resnet50|onnx/resnet50.onnx resnet50v1/resnet50-v1-7.onnx|1|fp32"
   "resnet50|onnx/resnet50.onnx resnet50v1/resnet50-v1-7.onnx|8|fp32"
   "resnet50|onnx/resnet50.onnx resnet50v1/resnet50-v1-7.onnx|8|bf16"
-  "mobilenet_v2|onnx/mobilenet_v2.onnx mobilenetv2-12/mobilenetv2-12.onnx mobilenetv2-7/mobilenetv2-7.onnx|8|fp32"
+  "mobilenet_v2|onnx/mobilenet_v2.onnx */mobilenetv2*.onnx|8|fp32"
   "squeezenet1_1|onnx/squeezenet1_1.onnx|8|fp32"
 )
 
@@ -50,7 +50,10 @@ failed=0
 for entry in "${MATRIX[@]}"; do
   IFS='|' read -r name cands batch prec <<<"$entry"
   model=""
-  for rel in $cands; do [ -e "$MDIR/$rel" ] && { model=$MDIR/$rel; break; }; done
+  for rel in $cands; do
+    # Globs cover archives whose top directory name we do not control.
+    for f in "$MDIR"/$rel; do [ -e "$f" ] && { model=$f; break 2; }; done
+  done
   if [ -z "$model" ]; then
     echo "bench: skipping $name (none of: $cands in $MDIR)" >&2
     results+=("{\"name\":$(json_str "$name"),\"batch\":$batch,\"requested_precision\":\"$prec\",\"skipped\":$(json_str "model not found")}")

@@ -97,6 +97,9 @@ def main():
             meta = sess.get_inputs()[0]
             print(f"== {name}: input {meta.name} {meta.shape}, ORT session {time.monotonic() - t0:.1f} s", flush=True)
             for batch in args.batches:
+                if isinstance(meta.shape[0], int) and meta.shape[0] > 0 and meta.shape[0] != batch:
+                    print(f"skip {name} batch={batch}: the model's batch is fixed at {meta.shape[0]}", flush=True)
+                    continue
                 rng = np.random.default_rng(20240 + batch)
                 x = rng.standard_normal(input_shape(meta, batch)).astype(np.float32)
                 inp = os.path.join(work, f"in_b{batch}.npy")

@@ -36,13 +36,26 @@ if [ -z "${OSP_EQUIV_MODELS:-}" ] && grep -qs '^OSP_SANITIZE:BOOL=ON' "$BUILD/CM
   WANT=resnet50
   echo "onnx_vs_ort: sanitizer build: checking ResNet50 only (set OSP_EQUIV_MODELS to override)"
 fi
+# The development copies (onnx/) first; on a machine that ran
+# `make models --download` the ONNX-zoo files stand in for them.
+candidates() {
+  case $1 in
+    resnet50) echo "onnx/resnet50.onnx resnet50v1/resnet50-v1-7.onnx" ;;
+    mobilenet_v2)
+      echo "onnx/mobilenet_v2.onnx"
+      local d; d=$(osp_models_dir 2>/dev/null) || return 0
+      compgen -G "$d/*/mobilenetv2*.onnx" | sed "s|^$d/||" || true ;;
+    *) echo "onnx/$1.onnx" ;;
+  esac
+}
 MODELS=()
 MISSING=()
 for m in $WANT; do
-  if p=$(osp_model_path "onnx/$m.onnx"); then MODELS+=("$p"); else MISSING+=("$m"); fi
+  # shellcheck disable=SC2046
+  if p=$(osp_model_path $(candidates "$m")); then MODELS+=("$p"); else MISSING+=("$m"); fi
 done
 if [ ${#MISSING[@]} -gt 0 ]; then
-  echo "onnx_vs_ort: not found (skipped): ${MISSING[*]} — looked for onnx/<name>.onnx in $(osp_models_searched)"
+  echo "onnx_vs_ort: not found (skipped): ${MISSING[*]} — looked for onnx/<name>.onnx (and ONNX-zoo equivalents) in $(osp_models_searched)"
 fi
 if [ ${#MODELS[@]} -eq 0 ]; then
   echo "SKIP onnx_vs_ort: none of the development ONNX models ($WANT) found in $(osp_models_searched)"
