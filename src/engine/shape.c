@@ -165,7 +165,8 @@ int osp_window_resolve(osp_window_t *w, const int64_t *in_spatial,
                                "negative stride/dilation in spatial dim %d", i);
         if (k > OSP__DIM_LIMIT || s > OSP__DIM_LIMIT || d > OSP__DIM_LIMIT ||
             in > OSP__DIM_LIMIT || w->pad_begin[i] > OSP__DIM_LIMIT ||
-            w->pad_end[i] > OSP__DIM_LIMIT)
+            w->pad_end[i] > OSP__DIM_LIMIT ||
+            (k > 1 && d > OSP__DIM_LIMIT / (k - 1)))
             return osp_err_set(err, OSP_ELIMIT,
                                "window sizes beyond 2^40 in spatial dim %d", i);
         int64_t dk = (k - 1) * d + 1, out;
@@ -1014,19 +1015,20 @@ int osp_infer_node(osp_graph_t *g, int ni, osp_err_t *err) {
     return 0;
 }
 
-/* Shape arithmetic evaluated on the side by osp_infer_shapes: integer
- * outputs of at most this many elements whose inputs are all known. */
+/* Shape arithmetic evaluated on the side by osp_infer_shapes: outputs of
+ * at most this many elements whose inputs are all known. */
 #define OSP__SHADOW_MAX_ELEMS 64
 
-/* Whether node n computes a small integer tensor from known data (or, for
+/* Whether node n computes a small tensor from known data (or, for
  * SHAPE, from concrete dims): the Shape→Gather→Unsqueeze→Concat chains that
  * exported PyTorch graphs use to build Reshape targets. */
 static bool shadow_evaluable(const osp_graph_t *g, const osp_node_t *n) {
     if (n->n_out != 1 || n->out[0] < 0 || n->n_post || n->n_in > 16)
         return false;
     const osp_value_t *o = &g->values[n->out[0]];
-    if (o->data || (o->dtype != OSP_DT_S64 && o->dtype != OSP_DT_S32) ||
-        o->rank < 0 ||
+    /* any dtype: exporters also compute sizes in float (Shape → Cast →
+     * Mul → Cast, e.g. for upsampling) */
+    if (o->data || o->dtype == OSP_DT_UNDEF || o->rank < 0 ||
         osp_value_numel(o) > OSP__SHADOW_MAX_ELEMS)
         return false;
     for (int d = 0; d < o->rank; d++)

@@ -215,6 +215,41 @@ static void test_fold_pytorch_chain(void **state) {
     osp_graph_destroy(g);
 }
 
+/* Sizes computed in float: Shape → Gather(2) → Cast(f32) → Mul(0.5) →
+ * Cast(s64) → Unsqueeze → Concat([1, 3, ·, -1]) → Reshape. */
+static void test_infer_float_shape_arith(void **state) {
+    (void)state;
+    osp_graph_t *g = osp_graph_create();
+    int x = add_input(g, "x", 4, D(1, 3, 8, 8));
+    int sh = tmp(g), ga = tmp(g), cf = tmp(g), mu = tmp(g), ci = tmp(g),
+        un = tmp(g), cc = tmp(g), y = tmp(g);
+    int i2 = add_const_i64(g, 0, NULL, (int64_t[]){2});
+    int half = osp_graph_add_value(g, NULL, OSP_DT_F32, 0, NULL);
+    float *hv = malloc(sizeof(float));
+    *hv = 0.5f;
+    osp_graph_set_const(g, half, hv, sizeof(float));
+    int ax = add_const_i64(g, 1, D(1), (int64_t[]){0});
+    int head = add_const_i64(g, 1, D(2), (int64_t[]){1, 3});
+    int m1 = add_const_i64(g, 1, D(1), (int64_t[]){-1});
+    osp_graph_add_node(g, OSP_OP_SHAPE, "s", &x, 1, &sh, 1);
+    osp_graph_add_node(g, OSP_OP_GATHER, "g", (int[]){sh, i2}, 2, &ga, 1);
+    int n = osp_graph_add_node(g, OSP_OP_CAST, "cf", &ga, 1, &cf, 1);
+    g->nodes[n].p.cast.to = OSP_DT_F32;
+    osp_graph_add_node(g, OSP_OP_MUL, "mul", (int[]){cf, half}, 2, &mu, 1);
+    n = osp_graph_add_node(g, OSP_OP_CAST, "ci", &mu, 1, &ci, 1);
+    g->nodes[n].p.cast.to = OSP_DT_S64;
+    osp_graph_add_node(g, OSP_OP_UNSQUEEZE, "u", (int[]){ci, ax}, 2, &un, 1);
+    osp_graph_add_node(g, OSP_OP_CONCAT, "c", (int[]){head, un, m1}, 3, &cc,
+                       1);
+    osp_graph_add_node(g, OSP_OP_RESHAPE, "r", (int[]){x, cc}, 2, &y, 1);
+    osp_err_t err = {0};
+    if (osp_infer_shapes(g, &err))
+        fail_msg("%s", err.msg);
+    check_shape(&g->values[y], 4, D(1, 3, 4, 16));
+    assert_null(g->values[cc].data);
+    osp_graph_destroy(g);
+}
+
 static void test_fold_max_bytes(void **state) {
     (void)state;
     one_t o = one_new();
@@ -408,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_window_resolve),
         cmocka_unit_test(test_infer_small_net),
         cmocka_unit_test(test_fold_pytorch_chain),
+        cmocka_unit_test(test_infer_float_shape_arith),
         cmocka_unit_test(test_fold_max_bytes),
         cmocka_unit_test(test_shape_op_slices),
         cmocka_unit_test(test_infer_shapes_misc),
