@@ -128,6 +128,8 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     /* nChw16c by default: measured faster than oneDNN's own pick (NHWC
      * brgconv) on this Zen4 for ResNet50 and MobileNetV2 (docs/engine.md). */
     e->conv_blocked = !(lay && !strcmp(lay, "any"));
+    const char *wino = getenv("OSP_ENGINE_WINOGRAD");
+    e->conv_winograd = !(wino && !strcmp(wino, "0"));
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
         osp_err_set(err, OSP_EINVAL, "engine: the graph has no inputs or outputs");
         goto fail;

@@ -47,6 +47,7 @@ struct osp_engine_s {
     int n_wcache, cap_wcache;
     char *describe;            /* owned; rebuilt with each new plan */
     bool conv_blocked;         /* convs use nChw16c activations, not "any" */
+    bool conv_winograd;        /* fp32 3x3 s1 convs try Winograd first */
     bool profile;              /* OSP_ENGINE_PROFILE set: time every step and
                                   print the plans with timings at destroy */
 };
