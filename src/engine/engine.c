@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
+#include "engine/plan_int.h"
 #include "engine/onnx_import.h"
 #include "engine/tflite_import.h"
 #include "engine/passes.h"
@@ -69,7 +70,6 @@ void osp_engine_destroy(osp_engine_t *e) {
         dnnl_engine_destroy(e->dnnl_eng);
     free(e->inputs);
     free(e->outputs);
-    free(e->describe);
     osp_graph_destroy(e->g);
     free(e);
 }
@@ -330,15 +330,10 @@ static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
     return 0;
 }
 
-/* Makes p the engine's current plan and refreshes the description. */
+/* Makes p the engine's current plan (for osp_engine_describe). */
 static void set_last(osp_engine_t *e, osp_plan_t *p) {
-    if (e->last == p && e->describe)
-        return;
+    /* No allocation here: runs alternate between cached plans. */
     e->last = p;
-    free(e->describe);
-    e->describe = osp__plan_describe(e, p);
-    if (e->opts.verbose && e->describe)
-        fputs(e->describe, stderr);
 }
 
 int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
@@ -411,7 +406,7 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
 const char *osp_engine_describe(const osp_engine_t *e) {
     if (!e)
         return "";
-    if (e->describe)
-        return e->describe;
+    if (e->last && e->last->describe)
+        return e->last->describe;
     return "no plan built yet (run or prepare the engine first)\n";
 }

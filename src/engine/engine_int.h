@@ -45,7 +45,6 @@ struct osp_engine_s {
     unsigned arena_gen;        /* bumped when arena/scratch move */
     osp_wcache_entry_t *wcache;
     int n_wcache, cap_wcache;
-    char *describe;            /* owned; rebuilt with each new plan */
     bool conv_blocked;         /* convs use nChw16c activations, not "any" */
     bool conv_winograd;        /* fp32 3x3 s1 convs try Winograd first */
     bool profile;              /* OSP_ENGINE_PROFILE set: time every step and

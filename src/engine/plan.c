@@ -941,6 +941,7 @@ void osp__plan_destroy(osp_plan_t *p) {
     free(p->conv);
     free(p->key);
     free(p->step_ms);
+    free(p->describe);
     osp_graph_destroy(p->g);
     free(p);
 }
@@ -1060,6 +1061,9 @@ int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
     if (rc < 0)
         return rc;
     e->plans[e->n_plans++] = p;
+    p->describe = osp__plan_describe(e, p); /* NULL on ENOMEM: tolerated */
+    if (e->opts.verbose && p->describe)
+        fputs(p->describe, stderr);
     *out = p;
     return 0;
 }

@@ -82,6 +82,7 @@ struct osp_plan_s {
     osp_conv_cache_t *conv;  /* converted copies */
     int n_conv, cap_conv;
     double build_ms;
+    char *describe;          /* osp__plan_describe at build (owned) */
     double *step_ms;         /* profiling: accumulated ms per step */
     int n_runs;
 };
