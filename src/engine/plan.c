@@ -1206,6 +1206,10 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
               osp_precision_name(e->prec), e->threads, osp__get_threads(),
               ver->major, ver->minor, ver->patch,
               e->conv_blocked ? "nChw16c" : "oneDNN's choice");
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    sb_printf(&b, "OpenMP waiting: %s%s\n",
+              wait ? "OMP_WAIT_POLICY=" : "spinning (OMP_WAIT_POLICY unset; ",
+              wait ? wait : "use passive on shared CPUs, see docs/engine.md)");
     if (p->step_ms && p->n_runs) {
         double tot = 0;
         for (int i = 0; i < p->n_steps; i++)

@@ -283,6 +283,41 @@ static void test_concat_copy(void **state) {
     free(desc);
 }
 
+/* Softmax variants (opset-13 axis, legacy flatten-at-axis with trailing
+ * ones → oneDNN, legacy over several dims → reference) and a MatMul of two
+ * runtime tensors with batch broadcasting. */
+static osp_graph_t *g_softmax_matmul(void) {
+    osp_graph_t *g = osp_graph_create();
+    int x = tu_input(g, "x", 4, D(-1, 3, 4, 5));
+    int n;
+    int s1 = tu_node(g, OSP_OP_SOFTMAX, I(x), 1, &n);
+    g->nodes[n].p.axis = (osp_axis_params_t){2, false};
+    int s2 = tu_node(g, OSP_OP_SOFTMAX, I(x), 1, &n);
+    g->nodes[n].p.axis = (osp_axis_params_t){1, true};
+    int p = tu_node(g, OSP_OP_GLOBAL_AVGPOOL, I(x), 1, NULL);
+    int s3 = tu_node(g, OSP_OP_SOFTMAX, I(p), 1, &n);
+    g->nodes[n].p.axis = (osp_axis_params_t){1, true};
+    int t = tu_node(g, OSP_OP_TRANSPOSE, I(x), 1, &n);
+    g->nodes[n].p.axes = (osp_axes_params_t){.n_axes = 4, .axes = {0, 1, 3, 2}, .has_axes = true};
+    int mm = tu_node(g, OSP_OP_MATMUL, I(x, t), 2, NULL); /* [N,3,4,4] */
+    int sl = tu_const(g, NULL, 3, D(3, 4, 4), 1.0f, 61);
+    int mm2 = tu_node(g, OSP_OP_MATMUL, I(sl, mm), 2, NULL); /* const A */
+    tu_output(g, s1);
+    tu_output(g, s2);
+    tu_output(g, s3);
+    tu_output(g, mm2);
+    return g;
+}
+
+static void test_softmax_matmul(void **state) {
+    (void)state;
+    char *desc = NULL;
+    run_both(g_softmax_matmul, 4, D(2, 3, 4, 5), &desc);
+    assert_non_null(strstr(desc, "SOFTMAX"));
+    assert_non_null(strstr(desc, "MATMUL"));
+    free(desc);
+}
+
 /* 1-D and 3-D convolutions and pools, two graph inputs. */
 static osp_graph_t *g_nd(void) {
     osp_graph_t *g = osp_graph_create();
@@ -428,7 +463,7 @@ int main(void) {
         cmocka_unit_test(test_residual),     cmocka_unit_test(test_pools),
         cmocka_unit_test(test_head),         cmocka_unit_test(test_fire),
         cmocka_unit_test(test_misc),         cmocka_unit_test(test_nd),
-        cmocka_unit_test(test_concat_copy),
+        cmocka_unit_test(test_concat_copy), cmocka_unit_test(test_softmax_matmul),
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_api),
     };
