@@ -772,25 +772,63 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_http_respond_owned(r, 200, OSP_METRICS_CONTENT_TYPE, text, len);
 }
 
+static void h_openapi(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    osp_http_respond(r, 200, "application/json", s->openapi, s->openapi_len);
+}
+
+static void h_docs(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    osp_http_respond(r, 200, "text/html; charset=utf-8", osp__serve_docs_html,
+                     strlen(osp__serve_docs_html));
+}
+
+#define INFER_CODES "200 400 404 413 415 503 504"
+static const serve_route_t routes[] = {
+    {"POST", "/v1/models/{model}/classify", h_classify,
+     "Classify one or more images with the named model", SERVE_BODY_IMAGE,
+     INFER_CODES, "ClassifyResponse", NULL},
+    {"POST", "/classify", h_classify,
+     "Classify one or more images with the default model", SERVE_BODY_IMAGE,
+     INFER_CODES, "ClassifyResponse", NULL},
+    {"GET", "/v2/health/live", h_live, "Liveness (KServe V2)", SERVE_BODY_NONE,
+     "200", "Live", NULL},
+    {"GET", "/v2/health/ready", h_ready, "Readiness (KServe V2)",
+     SERVE_BODY_NONE, "200 503", "Ready", NULL},
+    {"GET", "/ready", h_ready, "Readiness (short form)", SERVE_BODY_NONE,
+     "200 503", "Ready", NULL},
+    {"GET", "/v2", h_server_meta, "Server metadata (KServe V2)",
+     SERVE_BODY_NONE, "200", "ServerMetadata", NULL},
+    {"GET", "/v2/models/{model}", h_model_meta, "Model metadata (KServe V2)",
+     SERVE_BODY_NONE, "200 404 503", "ModelMetadata", NULL},
+    {"GET", "/v2/models/{model}/versions/{version}", h_model_meta,
+     "Model version metadata (KServe V2)", SERVE_BODY_NONE, "200 404 503",
+     "ModelMetadata", NULL},
+    {"GET", "/v2/models/{model}/ready", h_model_ready,
+     "Model readiness (KServe V2)", SERVE_BODY_NONE, "200 404 503",
+     "ModelReady", NULL},
+    {"GET", "/v2/models/{model}/versions/{version}/ready", h_model_ready,
+     "Model version readiness (KServe V2)", SERVE_BODY_NONE, "200 404 503",
+     "ModelReady", NULL},
+    {"POST", "/v2/models/{model}/infer", h_infer,
+     "Inference (KServe V2, JSON or binary tensor extension)", SERVE_BODY_V2,
+     INFER_CODES, "InferResponse", NULL},
+    {"POST", "/v2/models/{model}/versions/{version}/infer", h_infer,
+     "Inference on a model version (KServe V2)", SERVE_BODY_V2, INFER_CODES,
+     "InferResponse", NULL},
+    {"GET", "/metrics", h_metrics, "Prometheus metrics (text format 0.0.4)",
+     SERVE_BODY_NONE, "200", NULL, OSP_METRICS_CONTENT_TYPE},
+    {"GET", "/openapi.json", h_openapi, "This OpenAPI 3 document",
+     SERVE_BODY_NONE, "200", NULL, "application/json"},
+    {"GET", "/docs", h_docs, "API documentation page (renders /openapi.json)",
+     SERVE_BODY_NONE, "200", NULL, "text/html"},
+};
+
 int osp__serve_routes(osp_serve_t *s) {
-    static const struct {
-        const char *method, *pattern;
-        osp_http_handler_fn fn;
-    } routes[] = {
-        {"POST", "/v1/models/{model}/classify", h_classify},
-        {"POST", "/classify", h_classify},
-        {"GET", "/v2/health/live", h_live},
-        {"GET", "/v2/health/ready", h_ready},
-        {"GET", "/ready", h_ready},
-        {"GET", "/v2", h_server_meta},
-        {"GET", "/v2/models/{model}", h_model_meta},
-        {"GET", "/v2/models/{model}/versions/{version}", h_model_meta},
-        {"GET", "/v2/models/{model}/ready", h_model_ready},
-        {"GET", "/v2/models/{model}/versions/{version}/ready", h_model_ready},
-        {"POST", "/v2/models/{model}/infer", h_infer},
-        {"POST", "/v2/models/{model}/versions/{version}/infer", h_infer},
-        {"GET", "/metrics", h_metrics},
-    };
+    s->openapi = osp__serve_openapi(routes, (int)OSP_ARRAY_LEN(routes),
+                                    &s->openapi_len);
+    if (!s->openapi)
+        return OSP_ENOMEM;
     for (size_t i = 0; i < OSP_ARRAY_LEN(routes); i++) {
         int rc = osp_http_route(s->http, routes[i].method, routes[i].pattern,
                                 routes[i].fn, s);

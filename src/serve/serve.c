@@ -347,6 +347,7 @@ void osp_serve_destroy(osp_serve_t *s) {
         free(sm);
     }
     osp_metrics_destroy(s->metrics);
+    free(s->openapi);
     pthread_mutex_destroy(&s->log_mu);
     free(s);
 }

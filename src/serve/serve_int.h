@@ -47,7 +47,34 @@ struct osp_serve_s {
     atomic_int draining;
     int unknown_model;                 /* marker: a request for a missing model */
     pthread_mutex_t log_mu;
+    char *openapi;                     /* the spec, rendered once at create */
+    size_t openapi_len;
 };
+
+/* What a route takes as its body, for the OpenAPI spec. */
+typedef enum serve_body_e {
+    SERVE_BODY_NONE = 0,
+    SERVE_BODY_IMAGE,   /* multipart file parts or a raw image */
+    SERVE_BODY_V2,      /* KServe V2 inference request */
+    SERVE_BODY_COUNT
+} serve_body_t;
+
+/* One endpoint: routing and its description in /openapi.json come from the
+ * same table, so the spec cannot miss a route. */
+typedef struct serve_route_s {
+    const char *method, *pattern;
+    osp_http_handler_fn fn;
+    const char *summary;
+    serve_body_t body;
+    const char *codes;    /* statuses it answers, e.g. "200 400 404" */
+    const char *schema;   /* components/schemas name of the 200 body */
+    const char *ctype;    /* 200 content type; NULL = application/json */
+} serve_route_t;
+
+/* Renders the OpenAPI 3 document for these routes (malloc'd JSON text). */
+char *osp__serve_openapi(const serve_route_t *routes, int n, size_t *len);
+/* The /docs page (static). */
+extern const char osp__serve_docs_html[];
 
 /* Registers every route on s->http (endpoints.c). */
 int osp__serve_routes(osp_serve_t *s);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # serve_api.sh — `osprey serve` end to end on an ephemeral loopback port:
-# every endpoint and error class (serve_api.py api), batching under 16
+# every endpoint and error class (serve_api.py api), the OpenAPI document
+# (every route documented and routed), batching under 16
 # concurrent clients, then SIGTERM with requests in flight: all complete 200
 # and the server exits 0. Uses an ONNX model from ../shared (random weights:
 # structure and counts are asserted, never labels); skips when absent.
@@ -17,7 +18,7 @@ echo "model: $MODEL"
 serve_start --model "$MODEL" --threads 2 --max-batch 8 --max-queue-delay-us 20000 \
             --max-body-bytes 2000000 --drain-timeout 60 || exit 1
 echo "serving on port $SERVE_PORT"
-timeout 600 "$PY" "$(dirname "$0")/serve_api.py" "$SERVE_PORT" "$NAME" "$IMAGES" api batching body || {
+timeout 600 "$PY" "$(dirname "$0")/serve_api.py" "$SERVE_PORT" "$NAME" "$IMAGES" api openapi batching body || {
     echo "--- server log"; tail -50 "$SERVE_LOG"; exit 1; }
 
 # SIGTERM while 12 requests are in flight: every one completes with 200.
