@@ -669,15 +669,18 @@ int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
     size_t *in_b = malloc(sizeof(size_t) * (size_t)n_in);
     osp_tensor_t *ti = calloc((size_t)n_in, sizeof *ti);
     osp_tensor_t *to = calloc(1, sizeof *to);
-    int si = -1;
-    if (!ib || !ob || !in_b || !ti || !to ||
-        (si = step_add(c, OSP_STEP_CONCAT, node)) < 0) {
+    int si = OSP_ENOMEM;
+    if (ib && ob && in_b && ti && to)
+        si = step_add(c, OSP_STEP_CONCAT, node);
+    else
+        osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    if (si < 0) {
         free(ib);
         free(ob);
         free(in_b);
         free(ti);
         free(to);
-        return si < 0 && si != -1 ? si : osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+        return si;
     }
     osp_step_t *s = &c->p->steps[si];
     memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
