@@ -4,6 +4,8 @@
  * to within 1e-5 of the output's magnitude; bf16 runs must keep cosine
  * similarity >= 0.999. The describe text is checked where the point of a
  * test is which kernel ran (oneDNN vs ref, fusions, in-place sums). */
+#include <malloc.h>
+
 #include "engine_testutil.h"
 
 #define TOL 1e-5
@@ -412,6 +414,35 @@ static void test_batches(void **state) {
     osp_engine_destroy(e);
 }
 
+/* After the first run of each plan, runs (also switching between cached
+ * plans) must not grow the heap: no allocation on the inference path. */
+static void test_no_alloc(void **state) {
+    (void)state;
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.precision = OSP_PREC_FP32;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(g_fire(), &o, &err);
+    assert_non_null(e);
+    osp_tensor_t x1 = tu_tensor(4, D(1, 16, 6, 6), 1);
+    osp_tensor_t x3 = tu_tensor(4, D(3, 16, 6, 6), 2);
+    osp_tensor_t out;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(osp_engine_run(e, &x1, 1, &out, 1, &err), 0);
+        assert_int_equal(osp_engine_run(e, &x3, 1, &out, 1, &err), 0);
+    }
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(osp_engine_run(e, i % 2 ? &x1 : &x3, 1, &out, 1, &err), 0);
+    }
+    struct mallinfo2 after = mallinfo2();
+    assert_int_equal(after.uordblks, before.uordblks);
+    assert_int_equal(after.hblkhd, before.hblkhd);
+    free(x1.data);
+    free(x3.data);
+    osp_engine_destroy(e);
+}
+
 static void test_api(void **state) {
     (void)state;
     osp_precision_t p;
@@ -465,7 +496,7 @@ int main(void) {
         cmocka_unit_test(test_misc),         cmocka_unit_test(test_nd),
         cmocka_unit_test(test_concat_copy), cmocka_unit_test(test_softmax_matmul),
         cmocka_unit_test(test_batches),
-        cmocka_unit_test(test_api),
+        cmocka_unit_test(test_no_alloc),     cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
