@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ref.h"
+#include "ref_qint.h"
 
 /* ---- scalar conversions ------------------------------------------------- */
 
@@ -445,6 +446,9 @@ size_t osp_ref_scratch_bytes(const osp_graph_t *g, const osp_node_t *n,
                              const osp_tensor_t *in, const osp_tensor_t *out) {
     if (n->n_in > 16 || n->n_out > 16 || !is_quantized(g, n, in, out))
         return 0;
+    size_t qint = 0;
+    if (osp__qint_covers(g, n, in, out, &qint)) /* exact integer kernel */
+        return qint;
     return quant_scratch(g, n, in, out);
 }
 
@@ -469,7 +473,12 @@ int osp_ref_run_node_ws(const osp_graph_t *g, const osp_node_t *n,
             return osp__node_err(err, OSP_EINVAL, n, "input %d rank %d", i,
                                  in[i].rank);
     if (is_quantized(g, n, in, out)) {
-        size_t need = quant_scratch(g, n, in, out);
+        size_t need = 0;
+        /* TFLite's integer arithmetic where ref_q*.c models it exactly;
+         * the float round trip below for everything else */
+        if (osp__qint_covers(g, n, in, out, &need))
+            return osp__qint_run(g, n, in, out, scratch, scratch_bytes, err);
+        need = quant_scratch(g, n, in, out);
         if (need > 0 && (!scratch || scratch_bytes < need ||
                          ((uintptr_t)scratch % sizeof(float)) != 0))
             return osp__node_err(err, OSP_EINVAL, n,
