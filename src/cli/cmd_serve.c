@@ -4,7 +4,9 @@
  * Settings come from, highest first: command-line flags, OSPREY_* environment
  * variables (OSPREY_MAX_BATCH for --max-batch), a JSON config file (--config
  * FILE or OSPREY_CONFIG; keys are the flag names, with '-' or '_'), then
- * defaults. One table below drives all three, so they cannot drift apart. */
+ * defaults. One table below drives all three, so they cannot drift apart.
+ * Exit codes: 0 after a clean drain, 1 when the server fails (model, port,
+ * drain timeout), 2 for usage and configuration errors. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -223,10 +225,12 @@ int osp_cli_serve(int argc, char **argv) {
         else if (!strncmp(argv[i], "--config=", 9))
             config = argv[i] + 9;
     }
-    if (config && load_config_file(&c, config) < 0)
+    /* Configuration mistakes exit 2 like usage errors; 1 means the server
+     * itself failed (model, port). */
+    if ((config && load_config_file(&c, config) < 0) || load_env(&c) < 0) {
+        rc = 2;
         goto out;
-    if (load_env(&c) < 0)
-        goto out;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2)) {

@@ -34,6 +34,11 @@ serve_find_model() {
 # serve_start ARGS... — starts the server on 127.0.0.1 with a free port and
 # waits up to $SERVE_READY_S (default 180) seconds for /v2/health/ready.
 serve_start() {
+    # Empty the log here, not only in the child's redirection: the child
+    # truncates it asynchronously, and reading a previous server's
+    # "listening" line would send us to a dead port.
+    : >"$SERVE_LOG"
+    SERVE_PORT=
     "$OSPREY" serve --host 127.0.0.1 --port 0 "$@" >"$SERVE_LOG" 2>&1 &
     SERVE_PID=$!
     local limit=${SERVE_READY_S:-180} i

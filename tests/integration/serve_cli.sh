@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# serve_cli.sh — `osprey serve` command line: --help, errors for unknown
+# options / bad values / unknown config keys (exit 2, no server), and the
+# precedence flags > OSPREY_* environment > --config file > defaults, seen in
+# the "model ready" log line (max_batch) and the bound port. Skips when no
+# ONNX model is found.
+set -uo pipefail
+. "$(dirname "$0")/serve_lib.bash"
+
+"$OSPREY" serve --help >/dev/null || { echo "--help failed"; exit 1; }
+for f in --model --labels --model-repository --port --host --threads --max-body-bytes \
+         --max-pixels --max-batch --max-queue-delay-us --max-queue-size --drain-timeout --config; do
+    "$OSPREY" serve --help | grep -q -- "$f " || { echo "--help lacks $f"; exit 1; }
+done
+expect_fail() { # expected exit code, then args
+    local want=$1; shift
+    timeout 30 "$@" >/dev/null 2>&1; local rc=$?
+    [ $rc -eq "$want" ] || { echo "expected exit $want, got $rc: $*"; exit 1; }
+}
+expect_fail 2 "$OSPREY" serve --no-such-flag
+expect_fail 2 "$OSPREY" serve --port
+expect_fail 2 "$OSPREY" serve --model x.onnx --port abc
+expect_fail 2 "$OSPREY" serve                       # no model
+expect_fail 2 env OSPREY_MAX_BATCH=-3 "$OSPREY" serve --model x.onnx
+CFG=$(mktemp /tmp/osp_serve_cfg.XXXXXX)
+echo '{"max_batch": 4, "no_such_key": 1}' >"$CFG"
+expect_fail 2 "$OSPREY" serve --config "$CFG" --model x.onnx
+echo '{"max_batch": ' >"$CFG"
+expect_fail 2 "$OSPREY" serve --config "$CFG" --model x.onnx
+expect_fail 2 "$OSPREY" serve --config /nonexistent.json --model x.onnx
+expect_fail 1 "$OSPREY" serve --model /nonexistent/model.onnx --port 0 --host 127.0.0.1
+
+MODEL=$(serve_find_model) || { rm -f "$CFG"; echo "SKIP (after the argument checks passed): no ONNX model in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
+max_batch_logged() { sed -n 's/.*"msg":"model ready".*"max_batch":\([0-9]*\).*/\1/p' "$SERVE_LOG" | head -1; }
+check() { # expected max_batch, then env assignments / args
+    local want=$1; shift
+    SERVE_PORT=
+    serve_start "$@" || exit 1
+    local got; got=$(max_batch_logged)
+    serve_stop || { echo "serve did not exit 0"; exit 1; }
+    [ "$got" = "$want" ] || { echo "max_batch $got, expected $want for: $*"; exit 1; }
+}
+printf '{"max_batch": 4, "model": "%s", "threads": 1}\n' "$MODEL" >"$CFG"
+check 4 --config "$CFG"                                  # file
+export OSPREY_MAX_BATCH=2
+check 2 --config "$CFG"                                  # env beats file
+check 3 --config "$CFG" --max-batch 3                    # flag beats env
+check 5 --config "$CFG" --max-batch=5                    # --flag=value form
+unset OSPREY_MAX_BATCH
+OSPREY_CONFIG="$CFG" check 4                             # file named by env
+rm -f "$CFG"
+echo "serve_cli: ok"
