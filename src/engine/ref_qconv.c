@@ -8,8 +8,8 @@
  * where the final rounding shift rounds half up, as TFLite's optimized x86
  * kernels do (qmath.h: osp_q_mul_by_multiplier_up; the reference kernels
  * round half away from zero — measured, see docs/engine.md) *
- * with M[o]·2^(s[o]−31) = sx·sw[o]/sy computed in double from the float
- * scales, as TFLite does. Weights are uint8 asymmetric per tensor (TF1 QAT
+ * with M[o]·2^(s[o]−31) = sx·sw[o]/sy computed from the float scales the
+ * way TFLite does (see channel_multipliers). Weights are uint8 asymmetric per tensor (TF1 QAT
  * models) or int8 symmetric per output channel (TF2 PTQ). Inputs and
  * weights are widened once per run to int16 (x − zx, w − zw) in the
  * caller's scratch so the inner loops are one int16×int16→int32 multiply-add
@@ -50,14 +50,20 @@ static bool bias_ok(const osp_node_t *n, const osp_tensor_t *in, int i,
            osp_tensor_numel(&in[i]) == (size_t)count;
 }
 
-/* Fixed-point multipliers for every output channel. */
+/* Fixed-point multipliers for every output channel. TFLite computes the
+ * per-tensor multiplier of its uint8 kernels and of FULLY_CONNECTED from
+ * the product sx·sw rounded to float (GetQuantizedConvolutionMultipler),
+ * and the per-channel ones of its int8 conv kernels from double products;
+ * the last bit of the multiplier decides ties, so f32_product follows it. */
 static void channel_multipliers(const osp_quant_t *xq, const osp_quant_t *wq,
                                 const osp_quant_t *yq, int64_t channels,
-                                int32_t *mult, int *shift) {
+                                bool f32_product, int32_t *mult, int *shift) {
     for (int64_t o = 0; o < channels; o++) {
         float ws = wq->scale[wq->count == 1 ? 0 : o];
-        double real = (double)xq->scale[0] * (double)ws / (double)yq->scale[0];
-        osp_q_quantize_multiplier(real, &mult[o], &shift[o]);
+        double prod = f32_product ? (double)(float)(xq->scale[0] * ws)
+                                  : (double)xq->scale[0] * (double)ws;
+        osp_q_quantize_multiplier(prod / (double)yq->scale[0], &mult[o],
+                                  &shift[o]);
     }
 }
 
@@ -168,7 +174,8 @@ int osp__qconv_run(const osp_graph_t *g, const osp_node_t *n,
         osp__q8_widen(&in[1], (size_t)o * per_o, per_o,
                       wq->zero_point[wq->count == 1 ? 0 : o],
                       ws + (size_t)o * per_o);
-    channel_multipliers(xq, wq, yq, gm.o, mult, shift);
+    channel_multipliers(xq, wq, yq, gm.o, in[0].dtype == OSP_DT_U8, mult,
+                        shift);
     const int32_t *bias =
         n->n_in > 2 && osp__has_in(n, 2) ? in[2].data : NULL;
     int32_t zy = yq->zero_point[0];
@@ -281,7 +288,7 @@ int osp__qgemm_run(const osp_graph_t *g, const osp_node_t *n,
         osp__q8_widen(&in[1], (size_t)(j * k), (size_t)k,
                       wq->zero_point[wq->count == 1 ? 0 : j],
                       ws + (size_t)(j * k));
-    channel_multipliers(xq, wq, yq, nn, mult, shift);
+    channel_multipliers(xq, wq, yq, nn, wq->count == 1, mult, shift);
     const int32_t *bias = osp__has_in(n, 2) ? in[2].data : NULL;
     int32_t zy = yq->zero_point[0];
     for (int64_t i = 0; i < m; i++) {
