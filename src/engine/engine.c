@@ -70,6 +70,7 @@ void osp_engine_destroy(osp_engine_t *e) {
         dnnl_engine_destroy(e->dnnl_eng);
     free(e->inputs);
     free(e->outputs);
+    free(e->param_input);
     osp_graph_destroy(e->g);
     free(e);
 }
@@ -104,6 +105,34 @@ int osp__engine_reserve(osp_engine_t *e, size_t arena_bytes,
         e->arena_gen++;
     }
     return 0;
+}
+
+/* True when graph input v is an integer tensor read only as a shape
+ * parameter (the positions whose values decide output shapes). */
+static bool is_shape_param(const osp_graph_t *g, int v) {
+    const osp_value_t *val = &g->values[v];
+    if (val->dtype != OSP_DT_S64 && val->dtype != OSP_DT_S32)
+        return false;
+    int uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const osp_node_t *n = &g->nodes[i];
+        for (int j = 0; j < n->n_in; j++) {
+            if (n->in[j] != v)
+                continue;
+            bool param = j == 1 && (n->op == OSP_OP_RESHAPE ||
+                                    n->op == OSP_OP_SQUEEZE ||
+                                    n->op == OSP_OP_UNSQUEEZE ||
+                                    n->op == OSP_OP_PAD ||
+                                    n->op == OSP_OP_REDUCE_MEAN);
+            if (!param)
+                return false;
+            uses++;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return false;
+    return uses > 0;
 }
 
 osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
@@ -192,6 +221,13 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     }
     for (int i = 0; i < g->n_outputs; i++)
         fill_tensor(&e->outputs[i], &g->values[g->outputs[i]]);
+    e->param_input = calloc((size_t)g->n_inputs, sizeof(bool));
+    if (!e->param_input) {
+        osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        e->param_input[i] = is_shape_param(g, g->inputs[i]);
     return e;
 fail:
     osp_engine_destroy(e);
@@ -318,7 +354,20 @@ static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
                                    "wants %lld",
                                    d->name, k, (long long)in[i].dims[k],
                                    (long long)d->dims[k]);
-            key[i * OSP_MAX_RANK + k] = in[i].dims[k];
+            key[i * OSP_KEY_STRIDE + k] = in[i].dims[k];
+        }
+        if (e->param_input[i]) {
+            size_t count = osp_tensor_numel(&in[i]);
+            if (count > OSP_KEY_PARAM_MAX)
+                return osp_err_set(err, OSP_EUNSUPPORTED,
+                                   "engine: input %s: a shape parameter with "
+                                   "%zu values (at most %d)",
+                                   d->name, count, OSP_KEY_PARAM_MAX);
+            int64_t *vals = key + i * OSP_KEY_STRIDE + OSP_MAX_RANK;
+            for (size_t k = 0; k < count; k++)
+                vals[k] = in[i].dtype == OSP_DT_S32
+                              ? ((const int32_t *)in[i].data)[k]
+                              : ((const int64_t *)in[i].data)[k];
         }
         if (e->opts.max_batch > 0 && d->rank > 0 &&
             in[i].dims[0] > e->opts.max_batch)
@@ -344,9 +393,9 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
         return osp_err_set(err, OSP_EINVAL,
                            "engine: %d outputs requested, model has %d",
                            n_outputs, e->g->n_outputs);
-    int64_t key_small[4 * OSP_MAX_RANK];
+    int64_t key_small[4 * OSP_KEY_STRIDE];
     int64_t *key = key_small;
-    size_t kn = (size_t)e->g->n_inputs * OSP_MAX_RANK;
+    size_t kn = (size_t)e->g->n_inputs * OSP_KEY_STRIDE;
     if (kn > OSP_ARRAY_LEN(key_small)) {
         /* Only models with more than four inputs pay for this. */
         key = calloc(kn, sizeof *key);
@@ -374,7 +423,13 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
     if (e->opts.max_batch > 0 && batch > e->opts.max_batch)
         return osp_err_set(err, OSP_ELIMIT, "engine: batch %d exceeds max_batch %d",
                            batch, e->opts.max_batch);
-    int64_t *key = calloc((size_t)e->g->n_inputs * OSP_MAX_RANK, sizeof *key);
+    for (int i = 0; i < e->g->n_inputs; i++)
+        if (e->param_input[i])
+            return osp_err_set(err, OSP_EINVAL,
+                               "engine: input %s is a shape parameter; plans "
+                               "for it are built when its values are known",
+                               e->inputs[i].name);
+    int64_t *key = calloc((size_t)e->g->n_inputs * OSP_KEY_STRIDE, sizeof *key);
     if (!key)
         return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     int rc = 0;
@@ -391,7 +446,7 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
                                  d->name, k);
                 break;
             }
-            key[i * OSP_MAX_RANK + k] = v;
+            key[i * OSP_KEY_STRIDE + k] = v;
         }
     }
     osp_plan_t *p = NULL;

@@ -49,7 +49,16 @@ struct osp_engine_s {
     bool conv_winograd;        /* fp32 3x3 s1 convs try Winograd first */
     bool profile;              /* OSP_ENGINE_PROFILE set: time every step and
                                   print the plans with timings at destroy */
+    bool *param_input;         /* per input: a shape parameter (see below) */
 };
+
+/* Plan keys. A plan is specialised to its inputs' dims; inputs that only
+ * ever feed shape parameters (Reshape's shape, Squeeze/Unsqueeze axes, Pad's
+ * pads, ReduceMean axes) are specialised to their *values* too, since the
+ * output shapes depend on them. Per input the key holds OSP_KEY_STRIDE
+ * int64s: the dims, then up to OSP_KEY_PARAM_MAX values (zeros otherwise). */
+#define OSP_KEY_PARAM_MAX 16
+#define OSP_KEY_STRIDE (OSP_MAX_RANK + OSP_KEY_PARAM_MAX)
 
 /* Builds an engine around an already imported graph (takes ownership of g,
  * also on failure). Runs no load-time passes: tests hand it exact graphs;
@@ -65,8 +74,8 @@ int osp__engine_reserve(osp_engine_t *e, size_t arena_bytes,
 
 /* ---- planner (plan.c) ------------------------------------------------ */
 
-/* Builds (or finds in the cache) the plan for these input dims
- * (n_inputs × OSP_MAX_RANK, ranks as declared). */
+/* Builds (or finds in the cache) the plan for this key (n_inputs ×
+ * OSP_KEY_STRIDE, see above). */
 int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
                   osp_err_t *err);
 /* Runs a plan: copies inputs in, executes every step, points outputs at the

@@ -957,17 +957,46 @@ static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
     if (!p)
         return osp_err_set(err, OSP_ENOMEM, "plan: out of memory");
     const osp_graph_t *lg = e->g;
-    size_t key_n = (size_t)(lg->n_inputs ? lg->n_inputs : 1) * OSP_MAX_RANK;
+    size_t key_n = (size_t)(lg->n_inputs ? lg->n_inputs : 1) * OSP_KEY_STRIDE;
     p->key = calloc(key_n, sizeof(int64_t));
     p->g = osp_graph_clone(lg);
     if (!p->key || !p->g)
         goto oom;
-    memcpy(p->key, dims, (size_t)lg->n_inputs * OSP_MAX_RANK * sizeof(int64_t));
+    memcpy(p->key, dims, (size_t)lg->n_inputs * OSP_KEY_STRIDE * sizeof(int64_t));
     osp_graph_t *g = p->g;
     for (int i = 0; i < g->n_inputs; i++) {
         osp_value_t *v = &g->values[g->inputs[i]];
         for (int d = 0; d < v->rank; d++)
-            v->dims[d] = dims[i * OSP_MAX_RANK + d];
+            v->dims[d] = dims[i * OSP_KEY_STRIDE + d];
+    }
+    /* Shape-parameter inputs: their readers read a constant with the
+     * values of this key instead, so shapes fold at plan time. */
+    for (int i = 0; i < g->n_inputs; i++) {
+        if (!e->param_input[i])
+            continue;
+        int iv = g->inputs[i];
+        const osp_value_t *v = &g->values[iv];
+        size_t n = osp_value_numel(v), esz = osp_dtype_size(v->dtype);
+        const int64_t *vals = dims + i * OSP_KEY_STRIDE + OSP_MAX_RANK;
+        size_t bytes = n * esz;
+        uint8_t *data = malloc(bytes ? bytes : 1);
+        if (!data)
+            goto oom;
+        for (size_t k = 0; k < n; k++) {
+            if (v->dtype == OSP_DT_S32)
+                ((int32_t *)data)[k] = (int32_t)vals[k];
+            else
+                ((int64_t *)data)[k] = vals[k];
+        }
+        char name[160];
+        snprintf(name, sizeof name, "%.140s/value", v->name);
+        int c = osp_graph_add_value(g, name, v->dtype, v->rank, v->dims);
+        if (c < 0) {
+            free(data);
+            goto oom;
+        }
+        osp_graph_set_const(g, c, data, bytes);
+        osp_graph_replace_uses(g, iv, c);
     }
     if ((rc = osp_infer_shapes(g, err)) < 0 ||
         (rc = osp_fold_constants(g, OSP_FOLD_MAX_BYTES, err)) < 0 ||
@@ -1048,7 +1077,7 @@ fail:
 
 int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
                   osp_err_t *err) {
-    size_t kb = (size_t)e->g->n_inputs * OSP_MAX_RANK * sizeof(int64_t);
+    size_t kb = (size_t)e->g->n_inputs * OSP_KEY_STRIDE * sizeof(int64_t);
     for (int i = 0; i < e->n_plans; i++)
         if (memcmp(e->plans[i]->key, dims, kb) == 0) {
             *out = e->plans[i];

@@ -10,4 +10,4 @@ if [ ! -d "$DATA" ]; then
   echo "SKIP: $DATA not found (install Debian package libonnx-testdata)"
   exit 77
 fi
-exec "$TOOL" --data "$DATA" --min-pass "${OSP_CONFORMANCE_MIN_PASS:-150}"
+exec "$TOOL" --data "$DATA" --min-pass "${OSP_CONFORMANCE_MIN_PASS:-170}"
