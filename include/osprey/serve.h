@@ -24,6 +24,8 @@
 
 typedef struct osp_serve_opts_s {
     const char *model_path;     /* the model served as the default model */
+    const char *model_repository; /* DIR/<name>/<version>/model.{onnx,tflite}
+                                     (+ config.json): latest version of each */
     const char *labels_path;    /* NULL: from the model's config / defaults */
     const char *model_config;   /* NULL: searched beside the model */
     const char *host;           /* bind address; NULL = 0.0.0.0 */
@@ -50,8 +52,10 @@ typedef struct osp_serve_s osp_serve_t;
 /* Creates the server and starts listening (live, not ready). The options'
  * strings must outlive the server. NULL + err on failure. Caller destroys. */
 osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err);
-/* Loads the model (engines, scheduler) and warms up every batch size; on
- * success /v2/health/ready turns 200. */
+/* Loads the model(s) (engines, scheduler each) and warms up every batch
+ * size; on success /v2/health/ready turns 200. Models become servable one by
+ * one as they finish. The default model (/classify) is --model's, else the
+ * repository's first by name. */
 int osp_serve_load(osp_serve_t *s, osp_err_t *err);
 /* The bound port. */
 int osp_serve_port(const osp_serve_t *s);

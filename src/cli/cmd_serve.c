@@ -25,7 +25,6 @@ typedef enum { OPT_STR, OPT_INT, OPT_I64, OPT_SIZE, OPT_U64, OPT_DOUBLE,
 typedef struct serve_cli_s {
     osp_serve_opts_t o;
     const char *config;
-    const char *repository;
     double drain_timeout_s;
 } serve_cli_t;
 
@@ -41,7 +40,7 @@ static const opt_t opts[] = {
     {"model", OPT_STR, O(o.model_path), "model file (.onnx) served as the default model"},
     {"labels", OPT_STR, O(o.labels_path), "labels file (one per line) overriding the model config"},
     {"model-config", OPT_STR, O(o.model_config), "model config JSON (default: beside the model)"},
-    {"model-repository", OPT_STR, O(repository), "DIR/<name>/<version>/model.onnx (not implemented yet)"},
+    {"model-repository", OPT_STR, O(o.model_repository), "serve DIR/<name>/<version>/model.{onnx,tflite} (latest version each)"},
     {"host", OPT_STR, O(o.host), "bind address (default 0.0.0.0)"},
     {"port", OPT_INT, O(o.port), "TCP port (default 8080; 0 = any free port, logged)"},
     {"threads", OPT_INT, O(o.threads), "CPUs for inference (default: all available, cgroup aware)"},
@@ -60,7 +59,8 @@ static const opt_t opts[] = {
 #undef O
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: osprey serve --model PATH [options]\n\n"
+    fprintf(f, "usage: osprey serve --model PATH | --model-repository DIR "
+               "[options]\n\n"
                "Serves image classification over HTTP: POST /classify,\n"
                "POST /v1/models/{model}/classify, the KServe V2 API under /v2,\n"
                "GET /metrics. Stops on SIGTERM/SIGINT after draining.\n\noptions:\n");
@@ -260,14 +260,9 @@ int osp_cli_serve(int argc, char **argv) {
             goto out;
         }
     }
-    if (c.repository) {
-        fprintf(stderr, "osprey serve: --model-repository is not implemented "
-                        "yet; use --model PATH\n");
-        rc = 2;
-        goto out;
-    }
-    if (!c.o.model_path) {
-        fprintf(stderr, "osprey serve: --model PATH is required\n");
+    if (!c.o.model_path && !c.o.model_repository) {
+        fprintf(stderr, "osprey serve: --model PATH or --model-repository DIR "
+                        "is required\n");
         usage(stderr);
         rc = 2;
         goto out;

@@ -42,7 +42,7 @@ static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
     if (!sm) {
         if (inference)
             osp_http_req_set_user(r, &s->unknown_model);
-        if (!s->model)
+        if (!atomic_load(&s->ready) && !atomic_load(&s->draining))
             osp_http_respond_error(r, 503, "model %s is not loaded yet",
                                    name ? name : "(default)");
         else
@@ -757,9 +757,10 @@ done:
 
 static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
-    serve_model_t *sm = s->model;
-    if (sm)
-        osp_series_set(sm->queue_depth, osp_sched_queue_depth(sm->sched));
+    int nm = atomic_load_explicit(&s->n_models, memory_order_acquire);
+    for (int i = 0; i < nm; i++)
+        osp_series_set(s->models[i]->queue_depth,
+                       osp_sched_queue_depth(s->models[i]->sched));
     /* This scrape itself is in flight; do not count it. */
     osp_series_set(osp_metric_series0(s->m_inflight),
                    osp_http_server_inflight(s->http) - 1);
@@ -770,6 +771,20 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
         return;
     }
     osp_http_respond_owned(r, 200, OSP_METRICS_CONTENT_TYPE, text, len);
+}
+
+/* Model repository extension: the models this worker serves. */
+static void h_repo_index(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    json_t *a = json_array();
+    int nm = atomic_load_explicit(&s->n_models, memory_order_acquire);
+    for (int i = 0; i < nm; i++)
+        json_array_append_new(
+            a, json_pack("{s:s,s:s,s:s}", "name", s->models[i]->name,
+                         "version", s->models[i]->version, "state",
+                         atomic_load(&s->models[i]->ready) ? "READY"
+                                                           : "UNAVAILABLE"));
+    osp_http_respond_json(r, 200, a);
 }
 
 static void h_openapi(osp_http_req_t *r, void *ud) {
@@ -816,6 +831,12 @@ static const serve_route_t routes[] = {
     {"POST", "/v2/models/{model}/versions/{version}/infer", h_infer,
      "Inference on a model version (KServe V2)", SERVE_BODY_V2, INFER_CODES,
      "InferResponse", NULL},
+    {"GET", "/v2/repository/index", h_repo_index,
+     "Models served (model repository extension)", SERVE_BODY_NONE, "200",
+     "RepositoryIndex", NULL},
+    {"POST", "/v2/repository/index", h_repo_index,
+     "Models served (model repository extension, Triton's POST form)",
+     SERVE_BODY_NONE, "200", "RepositoryIndex", NULL},
     {"GET", "/metrics", h_metrics, "Prometheus metrics (text format 0.0.4)",
      SERVE_BODY_NONE, "200", NULL, OSP_METRICS_CONTENT_TYPE},
     {"GET", "/openapi.json", h_openapi, "This OpenAPI 3 document",

@@ -68,6 +68,7 @@ static json_t *schemas(void) {
         "s:{s:s,s:[s,s,s,s,s],s:{s:{s:s},s:{s:s,s:{s:s}},s:{s:s},"
         "s:{s:s,s:o},s:{s:s,s:o}}},"
         "s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}},"
+        "s:{s:s,s:{s:s,s:[s,s,s],s:{s:{s:s},s:{s:s},s:{s:s}}}},"
         "s:o,s:o,s:o}",
         "Error", "type", "object", "required", "error", "properties", "error",
         "type", "string",
@@ -87,6 +88,9 @@ static json_t *schemas(void) {
         tensor_meta,
         "ModelReady", "type", "object", "required", "name", "ready",
         "properties", "name", "type", "string", "ready", "type", "boolean",
+        "RepositoryIndex", "type", "array", "items", "type", "object",
+        "required", "name", "version", "state", "properties", "name", "type",
+        "string", "version", "type", "string", "state", "type", "string",
         "ClassifyResponse", classify, "InferRequest", infer_req,
         "InferResponse", infer_resp);
 }

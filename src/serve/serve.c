@@ -7,10 +7,13 @@
  * threads (at least 1), so instances × engine threads never exceeds the
  * budget. HTTP connection threads decode and preprocess; they mostly wait on
  * the network and the queue. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,30 +199,57 @@ static void on_batch(int n, double infer_s, void *ud) {
     osp_series_observe(sm->h_infer, infer_s);
 }
 
-int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
+static void model_free(serve_model_t *sm) {
+    if (!sm)
+        return;
+    osp_sched_destroy(sm->sched);
+    for (int i = 0; i < sm->n_engines; i++)
+        osp_engine_destroy(sm->engines[i]);
+    osp_model_close(sm->m);
+    free(sm->name);
+    free(sm->version);
+    free(sm);
+}
+
+/* Loads one model version and publishes it in s->models. name NULL = the
+ * model's own name (config or file name). n_models: how many models share
+ * the CPU budget. */
+static int load_one(osp_serve_t *s, const char *path, const char *labels,
+                    const char *config, const char *name, const char *version,
+                    int n_models, osp_err_t *err) {
     const osp_serve_opts_t *o = &s->o;
-    if (!o->model_path)
-        return osp_err_set(err, OSP_EINVAL,
-                           "serve: no model (give --model PATH)");
+    if (atomic_load(&s->n_models) >= SERVE_MAX_MODELS)
+        return osp_err_set(err, OSP_ELIMIT, "serve: more than %d models",
+                           SERVE_MAX_MODELS);
     serve_model_t *sm = calloc(1, sizeof *sm);
     if (!sm)
         return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
     int rc = 0;
     uint64_t t0 = osp_now_ns();
-    sm->m = osp_model_open(o->model_path, o->labels_path, o->model_config, err);
+    sm->m = osp_model_open(path, labels, config, err);
     if (!sm->m) {
         rc = err ? err->code : OSP_EINVAL;
         goto fail;
     }
-    sm->name = osp_model_name(sm->m);
-    sm->version = "1";
+    sm->name = strdup(name ? name : osp_model_name(sm->m));
+    sm->version = strdup(version);
+    if (!sm->name || !sm->version) {
+        rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        goto fail;
+    }
+    if (osp__serve_find(s, sm->name)) {
+        rc = osp_err_set(err, OSP_EINVAL, "serve: two models named '%s'",
+                         sm->name);
+        goto fail;
+    }
+    /* The CPU budget is shared by every instance of every model. */
     int cpus = o->threads > 0 ? o->threads : osp_cpus_available();
     int inst = o->instances > 0 ? o->instances : 1;
     if (inst > SERVE_MAX_INSTANCES)
         inst = SERVE_MAX_INSTANCES;
-    if (inst > cpus)
-        inst = cpus;
-    int per = cpus / inst > 0 ? cpus / inst : 1;
+    if (inst * n_models > cpus)
+        inst = OSP_MAX(1, cpus / n_models);
+    int per = OSP_MAX(1, cpus / (inst * n_models));
     int max_batch = o->max_batch > 0 ? o->max_batch : 1;
     if (osp_model_max_batch(sm->m) > 0 && osp_model_max_batch(sm->m) < max_batch)
         max_batch = osp_model_max_batch(sm->m);
@@ -273,10 +303,11 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
     if (rc < 0)
         goto fail;
     uint64_t t2 = osp_now_ns();
-    s->model = sm;
     atomic_store(&sm->ready, 1);
     osp_series_set(sm->model_ready, 1);
-    atomic_store(&s->ready, 1);
+    int slot = atomic_load(&s->n_models);
+    s->models[slot] = sm;
+    atomic_store_explicit(&s->n_models, slot + 1, memory_order_release);
     osp_serve_log(s, "info", "model ready",
                   json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:f,s:f}", "model",
                             sm->name, "version", sm->version, "path",
@@ -289,24 +320,177 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
                             (double)(t2 - t1) * 1e-6));
     return 0;
 fail:
-    osp_sched_destroy(sm->sched);
-    for (int i = 0; i < sm->n_engines; i++)
-        osp_engine_destroy(sm->engines[i]);
-    osp_model_close(sm->m);
-    free(sm);
+    model_free(sm);
     return rc < 0 ? rc : OSP_EINTERNAL;
 }
+
+/* Model names in URLs: [A-Za-z0-9._-], not starting with '.' or '-'. */
+static bool good_name(const char *n) {
+    size_t l = strlen(n);
+    if (l == 0 || l > OSP_MODEL_NAME_MAX || n[0] == '.' || n[0] == '-')
+        return false;
+    for (size_t i = 0; i < l; i++)
+        if (!isalnum((unsigned char)n[i]) && !strchr("._-", n[i]))
+            return false;
+    return true;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* One repository entry: DIR/<name>/<version>/model.{onnx,tflite}; the
+ * highest numeric version with a model file is served. */
+typedef struct repo_entry_s {
+    char *name;
+    char version[24];
+    char path[4096];
+} repo_entry_t;
+
+static int scan_repository(const char *dir, repo_entry_t **out, int *n_out,
+                           osp_err_t *err) {
+    *out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return osp_err_set(err, OSP_ENOENT, "serve: model repository %s: %s",
+                           dir, strerror(errno));
+    char *names[SERVE_MAX_MODELS + 1];
+    int nn = 0, rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && rc == 0) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[4096];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (stat(p, &st) || !S_ISDIR(st.st_mode))
+            continue;
+        if (!good_name(de->d_name)) {
+            rc = osp_err_set(err, OSP_EINVAL,
+                             "serve: %s: model directory name '%s' is not "
+                             "[A-Za-z0-9._-]", dir, de->d_name);
+            break;
+        }
+        if (nn == SERVE_MAX_MODELS) {
+            rc = osp_err_set(err, OSP_ELIMIT, "serve: %s: more than %d models",
+                             dir, SERVE_MAX_MODELS);
+            break;
+        }
+        if (!(names[nn] = strdup(de->d_name)))
+            rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        else
+            nn++;
+    }
+    closedir(d);
+    repo_entry_t *ents = rc == 0 ? calloc((size_t)nn + 1, sizeof *ents) : NULL;
+    if (rc == 0 && !ents)
+        rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+    if (rc == 0)
+        qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    int ne = 0;
+    for (int i = 0; i < nn && rc == 0; i++) {
+        char md[4096];
+        snprintf(md, sizeof md, "%s/%s", dir, names[i]);
+        DIR *vd = opendir(md);
+        long best = -1;
+        char best_path[4096] = "";
+        while (vd && (de = readdir(vd))) {
+            char *end;
+            errno = 0;
+            long v = strtol(de->d_name, &end, 10);
+            if (errno || end == de->d_name || *end || v < 0 || v <= best)
+                continue;
+            static const char *files[] = {"model.onnx", "model.tflite"};
+            for (size_t f = 0; f < OSP_ARRAY_LEN(files); f++) {
+                char fp[4096];
+                struct stat st;
+                int w = snprintf(fp, sizeof fp, "%s/%s/%s", md, de->d_name,
+                                 files[f]);
+                if (w < 0 || (size_t)w >= sizeof fp)
+                    continue; /* path too long to be ours */
+                if (stat(fp, &st) == 0 && S_ISREG(st.st_mode)) {
+                    best = v;
+                    snprintf(best_path, sizeof best_path, "%s", fp);
+                    break;
+                }
+            }
+        }
+        if (vd)
+            closedir(vd);
+        if (best < 0) {
+            rc = osp_err_set(err, OSP_ENOENT,
+                             "serve: %s: no <version>/model.onnx or "
+                             "model.tflite", md);
+            break;
+        }
+        ents[ne].name = names[i];
+        names[i] = NULL;
+        snprintf(ents[ne].version, sizeof ents[ne].version, "%ld", best);
+        snprintf(ents[ne].path, sizeof ents[ne].path, "%s", best_path);
+        ne++;
+    }
+    for (int i = 0; i < nn; i++)
+        free(names[i]);
+    if (rc < 0) {
+        for (int i = 0; i < ne; i++)
+            free(ents[i].name);
+        free(ents);
+        return rc;
+    }
+    if (ne == 0) {
+        free(ents);
+        return osp_err_set(err, OSP_ENOENT, "serve: %s holds no models", dir);
+    }
+    *out = ents;
+    *n_out = ne;
+    return 0;
+}
+
+int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
+    const osp_serve_opts_t *o = &s->o;
+    if (!o->model_path && !o->model_repository)
+        return osp_err_set(err, OSP_EINVAL,
+                           "serve: no model (give --model PATH or "
+                           "--model-repository DIR)");
+    repo_entry_t *ents = NULL;
+    int ne = 0, rc = 0;
+    if (o->model_repository &&
+        (rc = scan_repository(o->model_repository, &ents, &ne, err)) < 0)
+        return rc;
+    int total = ne + (o->model_path ? 1 : 0);
+    if (o->model_path)
+        rc = load_one(s, o->model_path, o->labels_path, o->model_config, NULL,
+                      "1", total, err);
+    for (int i = 0; i < ne && rc == 0; i++) {
+        rc = load_one(s, ents[i].path, NULL, NULL, ents[i].name,
+                      ents[i].version, total, err);
+        if (rc < 0)
+            osp_err_prefix(err, "%s version %s: ", ents[i].name,
+                           ents[i].version);
+    }
+    for (int i = 0; i < ne; i++)
+        free(ents[i].name);
+    free(ents);
+    if (rc == 0)
+        atomic_store(&s->ready, 1);
+    return rc;
+}
+
 
 int osp_serve_port(const osp_serve_t *s) {
     return osp_http_server_port(s->http);
 }
 
 serve_model_t *osp__serve_find(osp_serve_t *s, const char *name) {
-    serve_model_t *sm = s->model;
-    if (!sm)
+    int n = atomic_load_explicit(&s->n_models, memory_order_acquire);
+    if (n == 0)
         return NULL;
-    if (!name || !strcmp(name, sm->name))
-        return sm;
+    if (!name)
+        return s->models[0];
+    for (int i = 0; i < n; i++)
+        if (!strcmp(name, s->models[i]->name))
+            return s->models[i];
     return NULL;
 }
 
@@ -338,14 +522,9 @@ void osp_serve_destroy(osp_serve_t *s) {
     /* HTTP first: its handlers may be waiting on the scheduler, which keeps
      * running until they are answered. */
     osp_http_server_destroy(s->http);
-    serve_model_t *sm = s->model;
-    if (sm) {
-        osp_sched_destroy(sm->sched);
-        for (int i = 0; i < sm->n_engines; i++)
-            osp_engine_destroy(sm->engines[i]);
-        osp_model_close(sm->m);
-        free(sm);
-    }
+    int n = atomic_load(&s->n_models);
+    for (int i = 0; i < n; i++)
+        model_free(s->models[i]);
     osp_metrics_destroy(s->metrics);
     free(s->openapi);
     pthread_mutex_destroy(&s->log_mu);

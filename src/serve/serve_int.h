@@ -18,11 +18,12 @@
 #define SERVE_MAX_IMAGES 64    /* images per classify request */
 #define SERVE_MAX_TOP_K 1000   /* top_k query parameter */
 #define SERVE_MAX_TIMEOUT_MS 3600000 /* X-Request-Timeout-Ms upper bound */
+#define SERVE_MAX_MODELS 64    /* models per worker */
 
-/* One served model (a single version, "1", for now). */
+/* One served model: one version of one name. */
 typedef struct serve_model_s {
-    const char *name;                  /* owned by m */
-    const char *version;
+    char *name;                        /* owned */
+    char *version;                     /* owned ("1" for --model) */
     osp_model_t *m;
     osp_engine_t *engines[SERVE_MAX_INSTANCES];
     int n_engines;
@@ -42,7 +43,12 @@ struct osp_serve_s {
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;
-    serve_model_t *model;              /* NULL until loaded */
+    /* Loaded models, in load order (models[0] is the default model). Slots
+     * are filled before n_models is raised (release/acquire), and a model
+     * stays until destroy, so handlers read the table without a lock while
+     * loading goes on. */
+    serve_model_t *models[SERVE_MAX_MODELS];
+    atomic_int n_models;
     atomic_int ready;                  /* 1 after warm-up, 0 while draining */
     atomic_int draining;
     int unknown_model;                 /* marker: a request for a missing model */

@@ -263,6 +263,7 @@ def check_openapi():
         ("GET", "/v2/models/{model}/versions/{version}/ready"),
         ("POST", "/v2/models/{model}/infer"),
         ("POST", "/v2/models/{model}/versions/{version}/infer"),
+        ("GET", "/v2/repository/index"), ("POST", "/v2/repository/index"),
         ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs")}
     assert ops == expected, ops ^ expected
     for method, path in sorted(ops):
