@@ -5,8 +5,9 @@
  *
  * The formulas follow TFLite's published reference semantics:
  *   ADD:     both inputs are shifted left by 20 bits, scaled to a common
- *            scale 2·max(s1, s2) with their own fixed-point multipliers,
- *            summed, and rescaled to the output (three roundings);
+ *            scale 2·max(s1, s2) with their own fixed-point multipliers
+ *            (high multiply, then a flooring shift as LiteRT's x86 kernel
+ *            does), summed, and rescaled to the output;
  *   AVGPOOL: sum of the valid window pixels, (sum ± count/2) / count with C
  *            truncation (uint8: +count/2; int8: away from zero), clamped;
  *            input and output quantization must be equal (TFLite's rule);
@@ -122,6 +123,20 @@ static bool io_q8(const osp_graph_t *g, const osp_node_t *n,
 
 enum { ADD_LEFT_SHIFT = 20 }; /* TFLite's headroom for 8-bit inputs */
 
+/* An ADD input scaled to the common scale: the high multiply, then a
+ * plain arithmetic right shift (floor) — what LiteRT's optimized x86 ADD
+ * computes (measured: the reference kernel's rounding shift differs on
+ * rare ties, and those ties reach the logits). The output stage rounds as
+ * the reference does. */
+static inline int32_t add_scale_input(int32_t x, int32_t mult, int shift) {
+    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    int64_t xs = (int64_t)x * ((int64_t)1 << left);
+    xs = xs > INT32_MAX ? INT32_MAX : xs < INT32_MIN ? INT32_MIN : xs;
+    int32_t h = osp_q_srdhm((int32_t)xs, mult);
+    return right > 0 ? (int32_t)((int64_t)h >> (right > 31 ? 31 : right))
+                     : h;
+}
+
 static bool qadd_covers(const osp_graph_t *g, const osp_node_t *n,
                         const osp_tensor_t *in, const osp_tensor_t *out) {
     const osp_quant_t *aq, *yq;
@@ -154,8 +169,7 @@ static int qadd_run(const osp_graph_t *g, const osp_node_t *n,
     for (size_t i = 0; i < cnt; i++) {
         int32_t a = (load8(dt, in[0].data, i) - za) * (1 << ADD_LEFT_SHIFT);
         int32_t b = (load8(dt, in[1].data, i) - zb) * (1 << ADD_LEFT_SHIFT);
-        int32_t s = osp_q_mul_by_multiplier(a, ma, ea) +
-                    osp_q_mul_by_multiplier(b, mb, eb);
+        int32_t s = add_scale_input(a, ma, ea) + add_scale_input(b, mb, eb);
         int64_t y = (int64_t)osp_q_mul_by_multiplier(s, my, ey) + zy;
         osp__q8_store(out[0].dtype, out[0].data, i, clamp32(y, tmin, tmax));
     }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# osprey's quantized path vs the LiteRT interpreter (PyPI ai-edge-litert in
+# the project venv): same preprocessed bytes in, outputs within ±1
+# quantization step and identical top-5, every TFLite model × every photo.
+set -u
+. "$OSP_SOURCE_DIR/scripts/find-models.sh"
+MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
+IMAGES="$(dirname "$MODELS")/images"
+[ -d "$IMAGES" ] || IMAGES="$OSP_SOURCE_DIR/../shared/images"
+[ -d "$MODELS/tflite" ] || { echo "SKIP: no TFLite models in $MODELS/tflite"; exit 77; }
+[ -d "$IMAGES" ] || { echo "SKIP: no sample photos in $IMAGES"; exit 77; }
+PY=""
+for p in "$OSP_SOURCE_DIR/.venv/bin/python" /tmp/tv/bin/python; do
+  if [ -x "$p" ] && "$p" -c 'import ai_edge_litert, numpy' 2>/dev/null; then PY=$p; break; fi
+done
+[ -n "$PY" ] || { echo "SKIP: no Python with ai-edge-litert (run scripts/setup-venv.sh)"; exit 77; }
+exec "$PY" "$OSP_SOURCE_DIR/tests/integration/tflite_vs_litert.py" "$OSP_BUILD_DIR" "$MODELS" "$IMAGES"
