@@ -31,18 +31,19 @@ static double round_sig(double v, int digits) {
     return strtod(b, NULL);
 }
 
-/* Finds the model named by the route (NULL name = default). Responds 404 or
- * 503 itself and returns NULL when there is none to use. `inference`: the
+/* Finds and acquires the model named by the route (NULL name = default;
+ * the caller releases it). Responds 404 or 503 itself and returns NULL when
+ * there is none to use. `inference`: the
  * request counts in osprey_requests_total (classify, infer). */
 static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
                               bool inference) {
     const char *name = osp_http_req_param(r, "model");
     const char *ver = osp_http_req_param(r, "version");
-    serve_model_t *sm = osp__serve_find(s, name);
+    serve_model_t *sm = osp__serve_acquire(s, name);
     if (!sm) {
         if (inference)
             osp_http_req_set_user(r, &s->unknown_model);
-        if (!atomic_load(&s->ready) && !atomic_load(&s->draining))
+        if (!atomic_load(&s->loaded))
             osp_http_respond_error(r, 503, "model %s is not loaded yet",
                                    name ? name : "(default)");
         else
@@ -55,6 +56,7 @@ static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
     if (ver && strcmp(ver, sm->version)) {
         osp_http_respond_error(r, 404, "model '%s' has no version '%s'",
                                sm->name, ver);
+        osp__serve_release(s, sm);
         return NULL;
     }
     return sm;
@@ -183,11 +185,8 @@ static bool is_image_type(const char *ct) {
     return false;
 }
 
-static void h_classify(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    serve_model_t *sm = resolve(s, r, true);
-    if (!sm)
-        return;
+static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
+                          serve_model_t *sm) {
     int top_k;
     uint64_t deadline;
     if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
@@ -360,11 +359,8 @@ static void h_server_meta(osp_http_req_t *r, void *ud) {
                                     "binary_tensor_data"));
 }
 
-static void h_model_meta(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    serve_model_t *sm = resolve(s, r, false);
-    if (!sm)
-        return;
+static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
+                          serve_model_t *sm) {
     const osp_engine_t *e = sm->engines[0];
     json_t *ins = json_array(), *outs = json_array();
     for (int i = 0; i < osp_engine_num_inputs(e); i++)
@@ -380,11 +376,8 @@ static void h_model_meta(osp_http_req_t *r, void *ud) {
                   outs));
 }
 
-static void h_model_ready(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    serve_model_t *sm = resolve(s, r, false);
-    if (!sm)
-        return;
+static void h_model_ready_impl(osp_http_req_t *r, osp_serve_t *s,
+                          serve_model_t *sm) {
     int ready = atomic_load(&sm->ready) && atomic_load(&s->ready);
     osp_http_respond_json(r, ready ? 200 : 503,
                           json_pack("{s:s,s:b}", "name", sm->name, "ready",
@@ -491,11 +484,8 @@ static bool wants_binary_output(json_t *req) {
  * after it as raw little-endian tensors, BYTES elements as 4-byte length +
  * bytes). One input: the model's tensor (FP32/UINT8) or BYTES = encoded
  * images. The output is the model's output 0, raw. */
-static void h_infer(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    serve_model_t *sm = resolve(s, r, true);
-    if (!sm)
-        return;
+static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
+                          serve_model_t *sm) {
     uint64_t deadline;
     if (deadline_of(s, r, &deadline) < 0)
         return;
@@ -757,10 +747,11 @@ done:
 
 static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
-    int nm = atomic_load_explicit(&s->n_models, memory_order_acquire);
-    for (int i = 0; i < nm; i++)
+    pthread_mutex_lock(&s->models_mu);
+    for (int i = 0; i < s->n_models; i++)
         osp_series_set(s->models[i]->queue_depth,
                        osp_sched_queue_depth(s->models[i]->sched));
+    pthread_mutex_unlock(&s->models_mu);
     /* This scrape itself is in flight; do not count it. */
     osp_series_set(osp_metric_series0(s->m_inflight),
                    osp_http_server_inflight(s->http) - 1);
@@ -773,18 +764,65 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_http_respond_owned(r, 200, OSP_METRICS_CONTENT_TYPE, text, len);
 }
 
+/* Model-bound handlers run between acquire and release, so an unload waits
+ * for them and never frees a model in use. */
+#define MODEL_HANDLER(name, inference)                                         \
+    static void name(osp_http_req_t *r, void *ud) {                           \
+        osp_serve_t *s = ud;                                                   \
+        serve_model_t *sm = resolve(s, r, inference);                          \
+        if (!sm)                                                               \
+            return;                                                            \
+        name##_impl(r, s, sm);                                                 \
+        osp__serve_release(s, sm);                                             \
+    }
+MODEL_HANDLER(h_classify, true)
+MODEL_HANDLER(h_model_meta, false)
+MODEL_HANDLER(h_model_ready, false)
+MODEL_HANDLER(h_infer, true)
+
 /* Model repository extension: the models this worker serves. */
 static void h_repo_index(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
     json_t *a = json_array();
-    int nm = atomic_load_explicit(&s->n_models, memory_order_acquire);
-    for (int i = 0; i < nm; i++)
+    pthread_mutex_lock(&s->models_mu);
+    for (int i = 0; i < s->n_models; i++)
         json_array_append_new(
             a, json_pack("{s:s,s:s,s:s}", "name", s->models[i]->name,
                          "version", s->models[i]->version, "state",
                          atomic_load(&s->models[i]->ready) ? "READY"
                                                            : "UNAVAILABLE"));
+    pthread_mutex_unlock(&s->models_mu);
     osp_http_respond_json(r, 200, a);
+}
+
+/* POST /v2/repository/models/{model}/load: loads the latest version from
+ * --model-repository (no-op when the model is already served). */
+static void h_repo_load(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    const char *name = osp_http_req_param(r, "model");
+    osp_err_t err = {0};
+    int rc = osp__serve_load_named(s, name, &err);
+    if (rc < 0) {
+        osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
+        return;
+    }
+    osp_http_respond_json(r, 200, json_pack("{s:s,s:s}", "name", name,
+                                            "state", "READY"));
+}
+
+/* POST /v2/repository/models/{model}/unload: stops serving the model once
+ * its requests in flight are done (new ones get 404 at once). */
+static void h_repo_unload(osp_http_req_t *r, void *ud) {
+    osp_serve_t *s = ud;
+    const char *name = osp_http_req_param(r, "model");
+    osp_err_t err = {0};
+    int rc = osp__serve_unload(s, name, &err);
+    if (rc < 0) {
+        osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
+        return;
+    }
+    osp_http_respond_json(r, 200, json_pack("{s:s,s:s}", "name", name,
+                                            "state", "UNLOADED"));
 }
 
 static void h_openapi(osp_http_req_t *r, void *ud) {
@@ -837,6 +875,12 @@ static const serve_route_t routes[] = {
     {"POST", "/v2/repository/index", h_repo_index,
      "Models served (model repository extension, Triton's POST form)",
      SERVE_BODY_NONE, "200", "RepositoryIndex", NULL},
+    {"POST", "/v2/repository/models/{model}/load", h_repo_load,
+     "Load a model from the repository (no restart)", SERVE_BODY_NONE,
+     "200 400 404 503", "RepositoryState", NULL},
+    {"POST", "/v2/repository/models/{model}/unload", h_repo_unload,
+     "Unload a model after its in-flight requests", SERVE_BODY_NONE,
+     "200 404 503", "RepositoryState", NULL},
     {"GET", "/metrics", h_metrics, "Prometheus metrics (text format 0.0.4)",
      SERVE_BODY_NONE, "200", NULL, OSP_METRICS_CONTENT_TYPE},
     {"GET", "/openapi.json", h_openapi, "This OpenAPI 3 document",

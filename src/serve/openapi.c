@@ -69,6 +69,7 @@ static json_t *schemas(void) {
         "s:{s:s,s:o},s:{s:s,s:o}}},"
         "s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}},"
         "s:{s:s,s:{s:s,s:[s,s,s],s:{s:{s:s},s:{s:s},s:{s:s}}}},"
+        "s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}},"
         "s:o,s:o,s:o}",
         "Error", "type", "object", "required", "error", "properties", "error",
         "type", "string",
@@ -91,6 +92,8 @@ static json_t *schemas(void) {
         "RepositoryIndex", "type", "array", "items", "type", "object",
         "required", "name", "version", "state", "properties", "name", "type",
         "string", "version", "type", "string", "state", "type", "string",
+        "RepositoryState", "type", "object", "required", "name", "state",
+        "properties", "name", "type", "string", "state", "type", "string",
         "ClassifyResponse", classify, "InferRequest", infer_req,
         "InferResponse", infer_resp);
 }

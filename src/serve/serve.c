@@ -158,6 +158,8 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         return NULL;
     }
     pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->models_mu, NULL);
+    pthread_cond_init(&s->models_cv, NULL);
     s->o = *o;
     if (!(s->metrics = osp_metrics_create(1))) {
         osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
@@ -211,6 +213,35 @@ static void model_free(serve_model_t *sm) {
     free(sm);
 }
 
+/* The served model called name (NULL: the default); caller holds
+ * models_mu. */
+static serve_model_t *find_locked(osp_serve_t *s, const char *name) {
+    if (s->n_models == 0)
+        return NULL;
+    if (!name)
+        return s->models[0];
+    for (int i = 0; i < s->n_models; i++)
+        if (!strcmp(name, s->models[i]->name))
+            return s->models[i];
+    return NULL;
+}
+
+serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name) {
+    pthread_mutex_lock(&s->models_mu);
+    serve_model_t *sm = find_locked(s, name);
+    if (sm)
+        sm->refs++;
+    pthread_mutex_unlock(&s->models_mu);
+    return sm;
+}
+
+void osp__serve_release(osp_serve_t *s, serve_model_t *sm) {
+    pthread_mutex_lock(&s->models_mu);
+    if (--sm->refs == 0)
+        pthread_cond_broadcast(&s->models_cv);
+    pthread_mutex_unlock(&s->models_mu);
+}
+
 /* Loads one model version and publishes it in s->models. name NULL = the
  * model's own name (config or file name). n_models: how many models share
  * the CPU budget. */
@@ -218,9 +249,6 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
                     const char *config, const char *name, const char *version,
                     int n_models, osp_err_t *err) {
     const osp_serve_opts_t *o = &s->o;
-    if (atomic_load(&s->n_models) >= SERVE_MAX_MODELS)
-        return osp_err_set(err, OSP_ELIMIT, "serve: more than %d models",
-                           SERVE_MAX_MODELS);
     serve_model_t *sm = calloc(1, sizeof *sm);
     if (!sm)
         return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
@@ -237,11 +265,7 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
         rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
         goto fail;
     }
-    if (osp__serve_find(s, sm->name)) {
-        rc = osp_err_set(err, OSP_EINVAL, "serve: two models named '%s'",
-                         sm->name);
-        goto fail;
-    }
+
     /* The CPU budget is shared by every instance of every model. */
     int cpus = o->threads > 0 ? o->threads : osp_cpus_available();
     int inst = o->instances > 0 ? o->instances : 1;
@@ -303,11 +327,21 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
     if (rc < 0)
         goto fail;
     uint64_t t2 = osp_now_ns();
+    pthread_mutex_lock(&s->models_mu);
+    if (find_locked(s, sm->name) || s->n_models >= SERVE_MAX_MODELS) {
+        bool dup = s->n_models < SERVE_MAX_MODELS;
+        pthread_mutex_unlock(&s->models_mu);
+        rc = dup ? osp_err_set(err, OSP_EBUSY,
+                               "serve: a model named '%s' is already served",
+                               sm->name)
+                 : osp_err_set(err, OSP_ELIMIT, "serve: more than %d models",
+                               SERVE_MAX_MODELS);
+        goto fail;
+    }
     atomic_store(&sm->ready, 1);
+    s->models[s->n_models++] = sm;
+    pthread_mutex_unlock(&s->models_mu);
     osp_series_set(sm->model_ready, 1);
-    int slot = atomic_load(&s->n_models);
-    s->models[slot] = sm;
-    atomic_store_explicit(&s->n_models, slot + 1, memory_order_release);
     osp_serve_log(s, "info", "model ready",
                   json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:f,s:f}", "model",
                             sm->name, "version", sm->version, "path",
@@ -346,6 +380,50 @@ typedef struct repo_entry_s {
     char version[24];
     char path[4096];
 } repo_entry_t;
+
+/* The highest numeric version of DIR/name that holds model.onnx or
+ * model.tflite: its number into version (24 bytes) and the file into path
+ * (4096 bytes). */
+static int latest_version(const char *dir, const char *name, char *version,
+                          char *path, osp_err_t *err) {
+    char md[4096];
+    int w = snprintf(md, sizeof md, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= sizeof md)
+        return osp_err_set(err, OSP_ELIMIT, "serve: path too long");
+    DIR *vd = opendir(md);
+    if (!vd)
+        return osp_err_set(err, OSP_ENOENT, "serve: no model '%s' in %s",
+                           name, dir);
+    long best = -1;
+    struct dirent *de;
+    while ((de = readdir(vd))) {
+        char *end;
+        errno = 0;
+        long v = strtol(de->d_name, &end, 10);
+        if (errno || end == de->d_name || *end || v < 0 || v <= best)
+            continue;
+        static const char *files[] = {"model.onnx", "model.tflite"};
+        for (size_t f = 0; f < OSP_ARRAY_LEN(files); f++) {
+            char fp[4096];
+            struct stat st;
+            w = snprintf(fp, sizeof fp, "%s/%s/%s", md, de->d_name, files[f]);
+            if (w < 0 || (size_t)w >= sizeof fp)
+                continue; /* path too long to be ours */
+            if (stat(fp, &st) == 0 && S_ISREG(st.st_mode)) {
+                best = v;
+                memcpy(path, fp, (size_t)w + 1);
+                break;
+            }
+        }
+    }
+    closedir(vd);
+    if (best < 0)
+        return osp_err_set(err, OSP_ENOENT,
+                           "serve: %s: no <version>/model.onnx or "
+                           "model.tflite", md);
+    snprintf(version, 24, "%ld", best);
+    return 0;
+}
 
 static int scan_repository(const char *dir, repo_entry_t **out, int *n_out,
                            osp_err_t *err) {
@@ -390,44 +468,12 @@ static int scan_repository(const char *dir, repo_entry_t **out, int *n_out,
         qsort(names, (size_t)nn, sizeof *names, cmp_str);
     int ne = 0;
     for (int i = 0; i < nn && rc == 0; i++) {
-        char md[4096];
-        snprintf(md, sizeof md, "%s/%s", dir, names[i]);
-        DIR *vd = opendir(md);
-        long best = -1;
-        char best_path[4096] = "";
-        while (vd && (de = readdir(vd))) {
-            char *end;
-            errno = 0;
-            long v = strtol(de->d_name, &end, 10);
-            if (errno || end == de->d_name || *end || v < 0 || v <= best)
-                continue;
-            static const char *files[] = {"model.onnx", "model.tflite"};
-            for (size_t f = 0; f < OSP_ARRAY_LEN(files); f++) {
-                char fp[4096];
-                struct stat st;
-                int w = snprintf(fp, sizeof fp, "%s/%s/%s", md, de->d_name,
-                                 files[f]);
-                if (w < 0 || (size_t)w >= sizeof fp)
-                    continue; /* path too long to be ours */
-                if (stat(fp, &st) == 0 && S_ISREG(st.st_mode)) {
-                    best = v;
-                    snprintf(best_path, sizeof best_path, "%s", fp);
-                    break;
-                }
-            }
-        }
-        if (vd)
-            closedir(vd);
-        if (best < 0) {
-            rc = osp_err_set(err, OSP_ENOENT,
-                             "serve: %s: no <version>/model.onnx or "
-                             "model.tflite", md);
+        rc = latest_version(dir, names[i], ents[ne].version, ents[ne].path,
+                            err);
+        if (rc < 0)
             break;
-        }
         ents[ne].name = names[i];
         names[i] = NULL;
-        snprintf(ents[ne].version, sizeof ents[ne].version, "%ld", best);
-        snprintf(ents[ne].path, sizeof ents[ne].path, "%s", best_path);
         ne++;
     }
     for (int i = 0; i < nn; i++)
@@ -474,24 +520,70 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
     free(ents);
     if (rc == 0)
         atomic_store(&s->ready, 1);
+    atomic_store(&s->loaded, 1);
     return rc;
+}
+
+int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
+    if (!s->o.model_repository)
+        return osp_err_set(err, OSP_EINVAL,
+                           "no --model-repository to load '%s' from", name);
+    if (!good_name(name))
+        return osp_err_set(err, OSP_EINVAL, "bad model name '%s'", name);
+    if (atomic_load(&s->draining))
+        return osp_err_set(err, OSP_EBUSY, "shutting down");
+    serve_model_t *cur = osp__serve_acquire(s, name);
+    if (cur) {
+        osp__serve_release(s, cur);
+        return 0; /* already served */
+    }
+    char version[24], path[4096];
+    int rc = latest_version(s->o.model_repository, name, version, path, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->models_mu);
+    int n = s->n_models + 1;
+    pthread_mutex_unlock(&s->models_mu);
+    rc = load_one(s, path, NULL, NULL, name, version, n, err);
+    if (rc == OSP_EBUSY && !atomic_load(&s->draining))
+        return 0; /* a concurrent load of the same name won */
+    if (rc == 0)
+        osp_serve_log(s, "info", "model loaded",
+                      json_pack("{s:s,s:s}", "model", name, "version",
+                                version));
+    return rc;
+}
+
+int osp__serve_unload(osp_serve_t *s, const char *name, osp_err_t *err) {
+    pthread_mutex_lock(&s->models_mu);
+    int idx = -1;
+    for (int i = 0; i < s->n_models; i++)
+        if (!strcmp(s->models[i]->name, name))
+            idx = i;
+    if (idx < 0) {
+        pthread_mutex_unlock(&s->models_mu);
+        return osp_err_set(err, OSP_ENOENT, "model '%s' is not loaded", name);
+    }
+    serve_model_t *sm = s->models[idx];
+    memmove(&s->models[idx], &s->models[idx + 1],
+            sizeof(s->models[0]) * (size_t)(s->n_models - idx - 1));
+    s->n_models--;
+    atomic_store(&sm->ready, 0);
+    while (sm->refs > 0)
+        pthread_cond_wait(&s->models_cv, &s->models_mu);
+    pthread_mutex_unlock(&s->models_mu);
+    osp_series_set(sm->model_ready, 0);
+    osp_series_set(sm->queue_depth, 0);
+    osp_serve_log(s, "info", "model unloaded",
+                  json_pack("{s:s,s:s}", "model", sm->name, "version",
+                            sm->version));
+    model_free(sm);
+    return 0;
 }
 
 
 int osp_serve_port(const osp_serve_t *s) {
     return osp_http_server_port(s->http);
-}
-
-serve_model_t *osp__serve_find(osp_serve_t *s, const char *name) {
-    int n = atomic_load_explicit(&s->n_models, memory_order_acquire);
-    if (n == 0)
-        return NULL;
-    if (!name)
-        return s->models[0];
-    for (int i = 0; i < n; i++)
-        if (!strcmp(name, s->models[i]->name))
-            return s->models[i];
-    return NULL;
 }
 
 int osp_serve_drain(osp_serve_t *s, double timeout_s) {
@@ -522,11 +614,12 @@ void osp_serve_destroy(osp_serve_t *s) {
     /* HTTP first: its handlers may be waiting on the scheduler, which keeps
      * running until they are answered. */
     osp_http_server_destroy(s->http);
-    int n = atomic_load(&s->n_models);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < s->n_models; i++)
         model_free(s->models[i]);
     osp_metrics_destroy(s->metrics);
     free(s->openapi);
+    pthread_cond_destroy(&s->models_cv);
+    pthread_mutex_destroy(&s->models_mu);
     pthread_mutex_destroy(&s->log_mu);
     free(s);
 }

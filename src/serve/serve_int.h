@@ -32,6 +32,7 @@ typedef struct serve_model_s {
     size_t sample_bytes;
     int num_classes;
     atomic_int ready;
+    int refs;                          /* handlers using it (models_mu) */
     /* metric series for this model */
     osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,
         *h_decode, *h_batch;
@@ -43,12 +44,15 @@ struct osp_serve_s {
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;
-    /* Loaded models, in load order (models[0] is the default model). Slots
-     * are filled before n_models is raised (release/acquire), and a model
-     * stays until destroy, so handlers read the table without a lock while
-     * loading goes on. */
+    /* Served models, in load order (models[0] is the default model), under
+     * models_mu. Handlers hold a reference (acquire/release) while they use
+     * a model; unload takes it out of the table and waits on models_cv for
+     * the references to drop before freeing it. */
+    pthread_mutex_t models_mu;
+    pthread_cond_t models_cv;
     serve_model_t *models[SERVE_MAX_MODELS];
-    atomic_int n_models;
+    int n_models;
+    atomic_int loaded;                 /* the initial load finished */
     atomic_int ready;                  /* 1 after warm-up, 0 while draining */
     atomic_int draining;
     int unknown_model;                 /* marker: a request for a missing model */
@@ -84,7 +88,13 @@ extern const char osp__serve_docs_html[];
 
 /* Registers every route on s->http (endpoints.c). */
 int osp__serve_routes(osp_serve_t *s);
-/* The model called `name` (NULL = the default model), NULL if none. */
-serve_model_t *osp__serve_find(osp_serve_t *s, const char *name);
+/* Takes a reference on the model called `name` (NULL = the default model);
+ * NULL if none is served. Release with osp__serve_release. */
+serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name);
+void osp__serve_release(osp_serve_t *s, serve_model_t *sm);
+/* Repository extension: loads `name` (latest version) from
+ * --model-repository, or unloads it (waiting for its requests). */
+int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err);
+int osp__serve_unload(osp_serve_t *s, const char *name, osp_err_t *err);
 
 #endif

@@ -2,7 +2,8 @@
 # serve_repository.sh — `osprey serve --model-repository DIR`: several models
 # from DIR/<name>/<version>/model.{onnx,tflite} (+ config.json), the latest
 # version of each served; repository index, per-version URLs, the default
-# model (first by name), per-model metrics. Skips without the ONNX model.
+# model (first by name), per-model metrics, unload with requests in flight
+# and load again without a restart. Skips without the ONNX model.
 set -uo pipefail
 . "$(dirname "$0")/serve_lib.bash"
 
@@ -68,7 +69,30 @@ assert 'osprey_model_ready{model="anet",version="3"} 1' in t
 assert 'osprey_requests_total{model="anet",code="200"} 2' in t
 if have_tfl:
     assert 'osprey_model_ready{model="quant",version="7"} 1' in t
-print("repository: ok", sorted(idx))
+# Unload while requests are in flight: they finish (200) or, arriving after
+# the unload, get 404; nothing else. Then the model is gone, and loads again.
+import concurrent.futures as cf, time
+with cf.ThreadPoolExecutor(8) as ex:
+    futs = [ex.submit(get, "/v1/models/anet/classify", data, "image/jpeg") for _ in range(8)]
+    time.sleep(0.05)
+    st, b = get("/v2/repository/models/anet/unload", b"", "application/json")
+    assert st == 200 and json.loads(b)["state"] == "UNLOADED", (st, b)
+    codes = [f.result()[0] for f in futs]
+assert set(codes) <= {200, 404}, codes
+assert get("/v1/models/anet/classify", data, "image/jpeg")[0] == 404
+assert get("/v2/models/anet")[0] == 404
+assert "anet" not in [m["name"] for m in json.loads(get("/v2/repository/index")[1])]
+assert 'osprey_model_ready{model="anet",version="3"} 0' in get("/metrics")[1].decode()
+assert get("/v2/repository/models/anet/unload", b"")[0] == 404
+assert get("/v2/repository/models/nope/load", b"")[0] == 404
+assert get("/v2/repository/models/..%2Fx/load", b"")[0] in (400, 404)
+st, b = get("/v2/repository/models/anet/load", b"")
+assert st == 200 and json.loads(b)["state"] == "READY", (st, b)
+assert get("/v2/repository/models/anet/load", b"")[0] == 200   # already loaded: no-op
+assert get("/v1/models/anet/classify", data, "image/jpeg")[0] == 200
+assert json.loads(get("/v2/models/anet")[1])["versions"] == ["3"]
+assert 'osprey_model_ready{model="anet",version="3"} 1' in get("/metrics")[1].decode()
+print("repository: ok", sorted(idx), "in-flight during unload:", codes)
 PYEOF
 serve_stop || { echo "serve did not exit 0 on SIGTERM"; exit 1; }
 echo "serve_repository: ok"
