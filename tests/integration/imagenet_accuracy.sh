@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# ImageNet accuracy of the two quantized MobileNetV2 TFLite models (uint8
+# TF1 QAT and int8 TF2 PTQ) on the 100 photos of
+# ../shared/images/imagenet-samples through `osprey classify`: reports
+# top-1/top-5 and asserts top-1 >= 65%, top-5 >= 85% (issue 3). How the
+# class index is derived from the file names: see the .py file.
+set -u
+. "$OSP_SOURCE_DIR/scripts/find-models.sh"
+MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
+IMAGES="$(dirname "$MODELS")/images"
+[ -d "$IMAGES/imagenet-samples" ] || IMAGES="$OSP_SOURCE_DIR/../shared/images"
+[ -d "$IMAGES/imagenet-samples" ] || { echo "SKIP: no imagenet-samples folder in $IMAGES"; exit 77; }
+[ -f "$MODELS/tflite/mobilenet_v2_1.0_224_quant.tflite" ] || { echo "SKIP: no TFLite MobileNetV2 in $MODELS/tflite"; exit 77; }
+exec /usr/bin/python3 "$OSP_SOURCE_DIR/tests/integration/imagenet_accuracy.py" "$OSPREY" "$MODELS" "$IMAGES" "${OSP_ACCURACY_CONFIG_DIR:-}"
