@@ -990,7 +990,10 @@ static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
         }
         char name[160];
         snprintf(name, sizeof name, "%.140s/value", v->name);
-        int c = osp_graph_add_value(g, name, v->dtype, v->rank, v->dims);
+        /* add_value may move g->values (and *v): pass copies. */
+        int64_t vdims[OSP_MAX_RANK];
+        memcpy(vdims, v->dims, sizeof vdims);
+        int c = osp_graph_add_value(g, name, v->dtype, v->rank, vdims);
         if (c < 0) {
             free(data);
             goto oom;
