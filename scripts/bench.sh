@@ -7,7 +7,7 @@
 #   scripts/bench.sh [OSPREY_BINARY]
 # Environment: BENCH_SECONDS (timed seconds per engine and config, default 10),
 # BENCH_THREADS (default: CPUs available), BENCH_ROUNDS (interleaved rounds,
-# default 4), BENCH_OUT (output file), BENCH_NO_ORT=1 (osprey only),
+# default 10), BENCH_OUT (output file), BENCH_NO_ORT=1 (osprey only),
 # OSPREY_MODELS (see scripts/find-models.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 OSPREY=${1:-$ROOT/build/osprey}
 SECONDS_PER=${BENCH_SECONDS:-10}
 THREADS=${BENCH_THREADS:-$(nproc)}
-ROUNDS=${BENCH_ROUNDS:-4}
+ROUNDS=${BENCH_ROUNDS:-10}
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 OUT=${BENCH_OUT:-$ROOT/bench/results/$STAMP.json}
 
