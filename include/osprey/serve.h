@@ -37,6 +37,8 @@ typedef struct osp_serve_opts_s {
     uint64_t max_pixels;        /* larger images → 413 */
     int max_batch;              /* capped by the model's own limit */
     int64_t max_queue_delay_us;
+    const char *preferred_batch_sizes; /* "4,8": batches the batcher prefers
+                                          when more is queued; NULL = none */
     int max_queue_size;         /* per model; beyond → 503 + Retry-After */
     int64_t default_timeout_ms; /* deadline without X-Request-Timeout-Ms */
     int conn_timeout_s;         /* slow / idle clients */

@@ -50,6 +50,7 @@ static const opt_t opts[] = {
     {"max-pixels", OPT_U64, O(o.max_pixels), "larger images get 413 (default 50000000)"},
     {"max-batch", OPT_INT, O(o.max_batch), "largest batch (default 8; capped by the model)"},
     {"max-queue-delay-us", OPT_I64, O(o.max_queue_delay_us), "how long a batch may wait to fill (default 2000)"},
+    {"preferred-batch-sizes", OPT_STR, O(o.preferred_batch_sizes), "e.g. 4,8: batch sizes preferred when more is queued"},
     {"max-queue-size", OPT_INT, O(o.max_queue_size), "queued images per model before 503 (default 256)"},
     {"request-timeout-ms", OPT_I64, O(o.default_timeout_ms), "deadline without X-Request-Timeout-Ms (default 30000)"},
     {"conn-timeout-s", OPT_INT, O(o.conn_timeout_s), "idle/slow connection timeout (default 30)"},

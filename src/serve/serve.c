@@ -309,6 +309,21 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
     so.max_queue_size = o->max_queue_size > 0 ? o->max_queue_size : 1;
     so.on_batch = on_batch;
     so.on_batch_ud = sm;
+    /* Preferred sizes above this model's max batch do not apply to it. */
+    for (const char *p = o->preferred_batch_sizes; p && *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || (*end && *end != ',')) {
+            rc = osp_err_set(err, OSP_EINVAL,
+                             "serve: preferred batch sizes '%s': expected "
+                             "positive integers separated by commas",
+                             o->preferred_batch_sizes);
+            goto fail;
+        }
+        if (v <= max_batch && so.n_preferred < OSP_SCHED_MAX_PREFERRED)
+            so.preferred[so.n_preferred++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
     sm->sched = osp_sched_create(sm->engines, sm->n_engines, &so, err);
     if (!sm->sched) {
         rc = err ? err->code : OSP_EINVAL;

@@ -49,4 +49,31 @@ check 5 --config "$CFG" --max-batch=5                    # --flag=value form
 unset OSPREY_MAX_BATCH
 OSPREY_CONFIG="$CFG" check 4                             # file named by env
 rm -f "$CFG"
+
+# Preferred batch sizes: with 4 preferred (max 8) and 16 clients, no batch
+# is larger than 4; a malformed list fails the load (exit 1).
+expect_fail 1 "$OSPREY" serve --model "$MODEL" --host 127.0.0.1 --port 0 --preferred-batch-sizes 4,x
+serve_start --model "$MODEL" --threads 2 --max-batch 8 --preferred-batch-sizes 4 \
+            --max-queue-delay-us 20000 || exit 1
+timeout 300 "$PY" - "$SERVE_PORT" "$SRC/scripts/samples/gradient.jpg" <<'PYEOF' || exit 1
+import concurrent.futures as cf, sys, urllib.request
+port, img = sys.argv[1], open(sys.argv[2], "rb").read()
+def one(_):
+    r = urllib.request.Request(f"http://127.0.0.1:{port}/classify", data=img,
+                               headers={"Content-Type": "image/jpeg"})
+    return urllib.request.urlopen(r, timeout=120).status
+with cf.ThreadPoolExecutor(16) as ex:
+    assert set(ex.map(one, range(48))) == {200}
+m = {}
+for line in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode().splitlines():
+    if line.startswith("osprey_batch_size"):
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+name = [k for k in m if k.startswith("osprey_batch_size_count")][0]
+model = name[name.index("{"):]
+le4 = m["osprey_batch_size_bucket" + model[:-1] + ',le="4"}']
+assert le4 == m[name] and m["osprey_batch_size_sum" + model] == 48, m
+print(f"preferred sizes: ok ({int(m[name])} batches, none above 4)")
+PYEOF
+serve_stop || exit 1
 echo "serve_cli: ok"
