@@ -354,9 +354,9 @@ static void h_ready(osp_http_req_t *r, void *ud) {
 static void h_server_meta(osp_http_req_t *r, void *ud) {
     (void)ud;
     osp_http_respond_json(r, 200,
-                          json_pack("{s:s,s:s,s:[s]}", "name", "osprey",
+                          json_pack("{s:s,s:s,s:[s,s]}", "name", "osprey",
                                     "version", OSP_VERSION, "extensions",
-                                    "binary_tensor_data"));
+                                    "binary_tensor_data", "model_repository"));
 }
 
 static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
