@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run.sh — `make run`: the main job for now. Finds the default model
-# (ResNet50 ONNX), a label file and the sample photos, then classifies them
+# run.sh — `make run`: the main job for now. Finds the default model (the
+# first with real weights: ONNX-zoo ResNet50, else the Coral MobileNetV2
+# TFLite), a label file and the sample photos, then classifies them
 # with `osprey classify --top-k 3`. Later this becomes `osprey serve`.
 #
 #   scripts/run.sh [OSPREY_BINARY] [extra classify options...]
@@ -26,13 +27,15 @@ if ! "$OSPREY" classify --help >/dev/null 2>&1; then
   exit 1
 fi
 
-# Model: the real pre-trained ONNX-zoo ResNet50 when downloaded, else the
-# development copy (same graph, random weights: speed is representative,
-# labels are not).
+# Model: a model with real ImageNet weights first — the ONNX-zoo ResNet50
+# when downloaded, else the Coral MobileNetV2 (uint8 TFLite) — and only then
+# the development copy of ResNet50 (same graph, random weights: speed is
+# representative, labels are not).
 if [ -n "${OSPREY_RUN_MODEL:-}" ]; then
   MODEL=$OSPREY_RUN_MODEL
-elif ! MODEL=$(osp_model_path resnet50v1/resnet50-v1-7.onnx onnx/resnet50.onnx); then
-  echo "run: no ResNet50 model found (looked in $(osp_models_searched))" >&2
+elif ! MODEL=$(osp_model_path resnet50v1/resnet50-v1-7.onnx \
+                 tflite/mobilenet_v2_1.0_224_quant.tflite onnx/resnet50.onnx); then
+  echo "run: no default model found (looked in $(osp_models_searched))" >&2
   echo "run: run 'make models' (downloads the official files) or set OSPREY_MODELS" >&2
   exit 1
 fi
@@ -82,6 +85,8 @@ if [ ${#IMAGES[@]} -eq 0 ]; then
 fi
 
 ARGS=(classify --model "$MODEL" --top-k 3)
-[ -n "$LABELS" ] && ARGS+=(--labels "$LABELS")
+# The 1000-line file is for 1000-class ONNX models; TFLite classifiers have
+# 1001 outputs and find imagenet_labels.txt beside them.
+case "$MODEL" in *.onnx) [ -n "$LABELS" ] && ARGS+=(--labels "$LABELS") ;; esac
 echo "run: $OSPREY ${ARGS[*]} $* <${#IMAGES[@]} images from $IMGDIR>"
 "$OSPREY" "${ARGS[@]}" "$@" "${IMAGES[@]}"
