@@ -48,4 +48,4 @@ bench: build
 	@scripts/bench.sh $(BUILD_DIR)/osprey
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-fuzz-smoke

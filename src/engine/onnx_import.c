@@ -97,33 +97,34 @@ static int tensor_decode(Onnx__TensorProto *tp, osp_tensor_t *t,
         *bytes_out = bytes;
         return 0;
     }
-    uint8_t *data = malloc(bytes ? bytes : 1);
-    if (!data)
-        return osp_err_set(err, OSP_ENOMEM, "tensor '%s': %zu bytes", name,
-                           bytes);
+    /* The payload must be there before anything is allocated: a few bytes
+     * of protobuf can declare a tensor of gigabytes. */
+    size_t have = 0;
     if (tp->has_raw_data) {
-        if (tp->raw_data.len != bytes) {
-            free(data);
+        if (tp->raw_data.len != bytes)
             return osp_err_set(err, OSP_EFORMAT,
                                "tensor '%s': raw_data has %zu bytes, shape and "
                                "type need %zu",
                                name, tp->raw_data.len, bytes);
-        }
-        if (bytes)
-            memcpy(data, tp->raw_data.data, bytes);
     } else {
-        size_t have;
         switch (t->dtype) {
         case OSP_DT_F32: have = tp->n_float_data; break;
         case OSP_DT_S64: have = tp->n_int64_data; break;
         default: have = tp->n_int32_data; break; /* int32/8, u8, bool, f16 */
         }
-        if (have != numel) {
-            free(data);
+        if (have != numel)
             return osp_err_set(err, OSP_EFORMAT,
                                "tensor '%s': has %zu values, shape needs %llu",
                                name, have, (unsigned long long)numel);
-        }
+    }
+    uint8_t *data = malloc(bytes ? bytes : 1);
+    if (!data)
+        return osp_err_set(err, OSP_ENOMEM, "tensor '%s': %zu bytes", name,
+                           bytes);
+    if (tp->has_raw_data) {
+        if (bytes)
+            memcpy(data, tp->raw_data.data, bytes);
+    } else {
         for (size_t i = 0; i < numel; i++) {
             switch (t->dtype) {
             case OSP_DT_F32: ((float *)data)[i] = tp->float_data[i]; break;
@@ -257,7 +258,8 @@ static int attr_str(imp_t *im, const char *name, char *buf, size_t cap) {
                            "%s: attribute '%s' must be a string", im->what,
                            name);
     size_t n = a->s.len < cap - 1 ? a->s.len : cap - 1;
-    memcpy(buf, a->s.data, n);
+    if (n) /* an empty string has no data pointer */
+        memcpy(buf, a->s.data, n);
     buf[n] = '\0';
     return 0;
 }

@@ -266,6 +266,23 @@ static void test_errors_name_node(void **state) {
     assert_int_equal(err.code, OSP_EUNSUPPORTED);
     assert_non_null(strstr(err.msg, "opset 6"));
 
+    /* An empty string attribute (auto_pad "") means NOTSET. */
+    build(&b, 13);
+    Onnx__AttributeProto *ap = &b.attrs[2];
+    onnx__attribute_proto__init(ap);
+    ap->name = "auto_pad";
+    ap->has_type = 1;
+    ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    ap->has_s = 1;
+    ap->s.len = 0;
+    ap->s.data = NULL;
+    b.attr_ptrs[0][2] = ap;
+    b.nodes[0].n_attribute = 3;
+    osp_graph_t *g = import(&b, &err);
+    assert_non_null(g);
+    assert_int_equal(g->nodes[0].p.conv.win.auto_pad, OSP_PAD_EXPLICIT);
+    osp_graph_destroy(g);
+
     build(&b, 13);
     b.vout.name = "zzz";
     assert_null(import(&b, &err));
@@ -333,6 +350,21 @@ static void test_parse_tensor(void **state) {
     len = onnx__tensor_proto__pack(&t, buf);
     assert_int_equal(osp_onnx_parse_tensor(buf, len, &out, NULL, &err),
                      OSP_EFORMAT);
+    /* Dims claiming 2^31 floats (8 GiB) with 32 bytes of data: refused
+     * before anything is allocated (ASan would abort on the allocation). */
+    int64_t huge[2] = {1 << 16, 1 << 15};
+    t.dims = huge;
+    t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t.raw_data.len = 32;
+    len = onnx__tensor_proto__pack(&t, buf);
+    assert_int_equal(osp_onnx_parse_tensor(buf, len, &out, NULL, &err),
+                     OSP_EFORMAT);
+    t.has_raw_data = 0; /* and with too few float_data values */
+    len = onnx__tensor_proto__pack(&t, buf);
+    assert_int_equal(osp_onnx_parse_tensor(buf, len, &out, NULL, &err),
+                     OSP_EFORMAT);
+    t.has_raw_data = 1;
+    t.dims = dims;
     /* double is not a dtype we take */
     t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
     t.raw_data.len = 32;

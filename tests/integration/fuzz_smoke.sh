@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# smoke.sh (meant to be tests/integration/fuzz_smoke.sh) — builds every
+# fuzz_smoke.sh — builds every
 # libFuzzer target (fuzz/fuzz_*.c) with clang + ASan/UBSan and runs each for a short, bounded time on its seed corpus. Not a
 # fuzzing campaign (see docs/fuzzing.md): it proves the targets build, that
 # the seeds load cleanly, and catches shallow crashes early. Fails on any
@@ -10,9 +10,8 @@
 # writable). Skips (77) when clang or its libFuzzer runtime is missing.
 # Environment: OSP_FUZZ_SECONDS (per target, default 20), OSP_FUZZ_BUILD_DIR.
 #
-# Works from fuzz/ (run by hand: fuzz/smoke.sh) and from tests/integration/
-# (a CTest script test). It lives in fuzz/ until the open findings listed in
-# docs/fuzzing.md are fixed, because it fails on them within seconds.
+# Runs as a CTest script test and by hand
+# (tests/integration/fuzz_smoke.sh from anywhere in the checkout).
 set -euo pipefail
 if [ -z "${OSP_SOURCE_DIR:-}" ]; then
   OSP_SOURCE_DIR=$(cd "$(dirname "$0")" && pwd)
