@@ -254,9 +254,7 @@ int osp_cli_classify(int argc, char **argv) {
     }
     if (n)
         flush(&c, entries, n, good, input);
-    free(entries);
-    if (verbose)
-        fprintf(stderr, "%s\n", osp_engine_describe(c.engine));
+    free(entries); /* (--verbose: the engine prints its plans itself) */
     free(input);
     rc = c.failures ? 1 : 0;
 done:

@@ -1,7 +1,9 @@
 /* main.c — entry point of the multi-call `osprey` binary: dispatches
  * `osprey <subcommand> ...` to the subcommand's main. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "osprey/common.h"
@@ -27,7 +29,25 @@ static void usage(FILE *f) {
     fprintf(f, "\n`osprey <command> --help` describes a command's options.\n");
 }
 
+/* oneDNN here runs on GNU OpenMP, whose threads spin after each parallel
+ * region by default. On CPUs shared with anything else (our own HTTP
+ * threads decoding images, a neighbour's process) a spinning thread steals
+ * the core a preempted one needs: ResNet50 batch 1 on 2 shared cores took
+ * 442 ms with the default and 97 ms with OMP_WAIT_POLICY=passive, measured
+ * in the same minute (docs/decisions.md). libgomp reads the variable once,
+ * before main, so when the user has not chosen a policy we set it and
+ * re-execute ourselves. */
+static void ensure_omp_wait_policy(char **argv) {
+    if (getenv("OMP_WAIT_POLICY"))
+        return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the default policy. */
+}
+
 int main(int argc, char **argv) {
+    ensure_omp_wait_policy(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -85,7 +85,13 @@ static int fuse_one(osp_graph_t *g, int add, osp_err_t *err) {
     }
     int c = g->values[conv_v].producer;
     int y = a->out[0];
-    int rc = osp__pass_append_input(g, c, other, err);
+    /* Keep the bias slot (input 2) meaning "bias": a conv without one gets
+     * an explicit "absent" so the summand lands after it. */
+    int rc = 0;
+    if (g->nodes[c].n_in == 2)
+        rc = osp__pass_append_input(g, c, -1, err);
+    if (rc == 0)
+        rc = osp__pass_append_input(g, c, other, err);
     if (rc < 0)
         return rc;
     osp_graph_remove_node(g, add);

@@ -487,11 +487,13 @@ static void test_residual_later_conv_chosen(void **state) {
         assert_int_equal(g->n_nodes, 2);
         const osp_node_t *cb = producer(g, "y");
         assert_string_equal(cb->name, "convB");
-        assert_int_equal(cb->n_in, 3);
-        assert_string_equal(vname(g, cb->in[2]), "a");
+        /* no bias: slot 2 stays "absent", the summand comes after it */
+        assert_int_equal(cb->n_in, 4);
+        assert_int_equal(cb->in[2], -1);
+        assert_string_equal(vname(g, cb->in[3]), "a");
         assert_int_equal(cb->n_post, 2);
         assert_int_equal(cb->post[0].kind, OSP_POST_SUM);
-        assert_int_equal(cb->post[0].sum_value, cb->in[2]);
+        assert_int_equal(cb->post[0].sum_value, cb->in[3]);
         assert_int_equal(cb->post[1].kind, OSP_POST_ACT);
         assert_int_equal(cb->post[1].act, OSP_ACT_RELU);
         assert_string_equal(producer(g, "a")->name, "convA");
@@ -523,7 +525,9 @@ static void test_residual_input_operand(void **state) {
     assert_int_equal(live_nodes(g), 1);
     assert_int_equal(g->nodes[conv].n_post, 1);
     assert_int_equal(g->nodes[conv].post[0].sum_value, x);
-    assert_int_equal(g->nodes[conv].in[2], x);
+    assert_int_equal(g->nodes[conv].in[g->nodes[conv].n_in - 1], x);
+    if (g->nodes[conv].n_in == 4) /* bias-less conv: slot 2 kept absent */
+        assert_int_equal(g->nodes[conv].in[2], -1);
     osp_graph_destroy(g);
 }
 
