@@ -33,6 +33,10 @@ dump = os.path.join(build, "tests", "osp_preprocess_dump")
 photos = sorted(p for p in glob.glob(os.path.join(images, "*"))
                 if os.path.isfile(p) and p.lower().endswith((".jpg", ".jpeg", ".bmp", ".png")))
 tfl = sorted(glob.glob(os.path.join(models, "tflite", "*.tflite")))
+# OSP_LITERT_PHOTOS=n compares on the first n photos only (the ASan suite
+# uses it; the Release suite compares all of them).
+if os.environ.get("OSP_LITERT_PHOTOS"):
+    photos = photos[:int(os.environ["OSP_LITERT_PHOTOS"])]
 if not photos or not tfl:
     print("SKIP: no photos or TFLite models")
     sys.exit(77)

@@ -14,4 +14,9 @@ for p in "$OSP_SOURCE_DIR/.venv/bin/python" /tmp/tv/bin/python; do
   if [ -x "$p" ] && "$p" -c 'import ai_edge_litert, numpy' 2>/dev/null; then PY=$p; break; fi
 done
 [ -n "$PY" ] || { echo "SKIP: no Python with ai-edge-litert (run scripts/setup-venv.sh)"; exit 77; }
+# Under ASan/UBSan: every model, but 3 photos each (the integer kernels run
+# ~5x slower there); Release compares all 13.
+if [ -z "${OSP_LITERT_PHOTOS:-}" ] && grep -qs '^OSP_SANITIZE:BOOL=ON' "$OSP_BUILD_DIR/CMakeCache.txt"; then
+  export OSP_LITERT_PHOTOS=3
+fi
 exec "$PY" "$OSP_SOURCE_DIR/tests/integration/tflite_vs_litert.py" "$OSP_BUILD_DIR" "$MODELS" "$IMAGES"
