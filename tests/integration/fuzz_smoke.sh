@@ -82,6 +82,17 @@ for t in "${TARGETS[@]}"; do
     done
     dirs+=("$TMP/seeds-testdata")
   fi
+  # TFLite seeds: the small real models, when present (never committed).
+  if [ "$kind" = tflite ]; then
+    . "$SRC/scripts/find-models.sh"
+    if mdir=$(osp_models_dir) && [ -d "$mdir/tflite" ]; then
+      mkdir -p "$TMP/seeds-tflite"
+      for m in "$mdir"/tflite/mobilenet_v1_0.25_128_quant.tflite "$mdir"/tflite/mobilenet_v1_0.5_160_quant.tflite; do
+        [ -f "$m" ] && cp "$m" "$TMP/seeds-tflite/"
+      done
+      dirs+=("$TMP/seeds-tflite")
+    fi
+  fi
   echo "fuzz_smoke: $t for ${SECS}s on ${dirs[*]:1}"
   log=$TMP/$t.log
   rc=0
