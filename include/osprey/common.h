@@ -63,6 +63,15 @@ void osp__assert_fail(const char *expr, const char *file, int line)
 #define OSP_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define OSP_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Makes room for one more element in a growable array of n elements with
+ * capacity *cap: returns arr itself when there is room, else a realloc'd
+ * array of twice the capacity (starting at min_cap) with *cap updated, or
+ * NULL on ENOMEM (arr and *cap unchanged). Usage:
+ *   T *items = osp_grow(v->items, &v->cap, v->n, sizeof *items, 64);
+ *   if (!items) return OSP_ENOMEM;
+ *   v->items = items; */
+void *osp_grow(void *arr, int *cap, int n, size_t elem_bytes, int min_cap);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t osp_now_ns(void);
 

@@ -74,6 +74,18 @@ void osp__assert_fail(const char *expr, const char *file, int line) {
     abort();
 }
 
+void *osp_grow(void *arr, int *cap, int n, size_t elem_bytes, int min_cap) {
+    if (n < *cap)
+        return arr;
+    if (*cap > INT32_MAX / 2)
+        return NULL;
+    int c = *cap ? *cap * 2 : min_cap;
+    void *p = realloc(arr, (size_t)c * elem_bytes);
+    if (p)
+        *cap = c;
+    return p;
+}
+
 uint64_t osp_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

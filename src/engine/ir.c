@@ -101,14 +101,11 @@ int osp_graph_add_value(osp_graph_t *g, const char *name, osp_dtype_t dt,
                         int rank, const int64_t *dims) {
     if (rank > OSP_MAX_RANK)
         return OSP_EUNSUPPORTED;
-    if (g->n_values == g->cap_values) {
-        int cap = g->cap_values ? g->cap_values * 2 : 64;
-        osp_value_t *nv = realloc(g->values, (size_t)cap * sizeof *nv);
-        if (!nv)
-            return OSP_ENOMEM;
-        g->values = nv;
-        g->cap_values = cap;
-    }
+    osp_value_t *grown_ =
+        osp_grow(g->values, &g->cap_values, g->n_values, sizeof *grown_, 64);
+    if (!grown_)
+        return OSP_ENOMEM;
+    g->values = grown_;
     int idx = g->n_values;
     osp_value_t *v = &g->values[idx];
     memset(v, 0, sizeof *v);
@@ -149,14 +146,11 @@ void osp_graph_set_const(osp_graph_t *g, int v, void *data, size_t bytes) {
 
 int osp_graph_add_node(osp_graph_t *g, osp_op_t op, const char *name,
                        const int *in, int n_in, const int *out, int n_out) {
-    if (g->n_nodes == g->cap_nodes) {
-        int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-        osp_node_t *nn = realloc(g->nodes, (size_t)cap * sizeof *nn);
-        if (!nn)
-            return OSP_ENOMEM;
-        g->nodes = nn;
-        g->cap_nodes = cap;
-    }
+    osp_node_t *grown_ =
+        osp_grow(g->nodes, &g->cap_nodes, g->n_nodes, sizeof *grown_, 64);
+    if (!grown_)
+        return OSP_ENOMEM;
+    g->nodes = grown_;
     int idx = g->n_nodes;
     osp_node_t *n = &g->nodes[idx];
     memset(n, 0, sizeof *n);

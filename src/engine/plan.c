@@ -108,14 +108,10 @@ dnnl_primitive_attr_t osp__attr_new(void) {
 
 static int buf_add(osp_pctx_t *c) {
     osp_plan_t *p = c->p;
-    if (p->n_bufs == p->cap_bufs) {
-        int cap = p->cap_bufs ? p->cap_bufs * 2 : 128;
-        osp_pbuf_t *nb = realloc(p->bufs, (size_t)cap * sizeof *nb);
-        if (!nb)
-            return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-        p->bufs = nb;
-        p->cap_bufs = cap;
-    }
+    osp_pbuf_t *grown_ = osp_grow(p->bufs, &p->cap_bufs, p->n_bufs, sizeof *grown_, 128);
+    if (!grown_)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    p->bufs = grown_;
     osp_pbuf_t *b = &p->bufs[p->n_bufs];
     memset(b, 0, sizeof *b);
     b->def = INT_MAX;
@@ -231,14 +227,10 @@ static int const_reorder(osp_pctx_t *c, const void *data,
             *out = e->wcache[i].data;
             return 0;
         }
-    if (e->n_wcache == e->cap_wcache) {
-        int cap = e->cap_wcache ? e->cap_wcache * 2 : 64;
-        osp_wcache_entry_t *n = realloc(e->wcache, (size_t)cap * sizeof *n);
-        if (!n)
-            return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-        e->wcache = n;
-        e->cap_wcache = cap;
-    }
+    osp_wcache_entry_t *grown_ = osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
+    if (!grown_)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    e->wcache = grown_;
     size_t bytes = dnnl_memory_desc_get_size(md);
     size_t alloc = (bytes + OSP_ALIGN_BYTES) / OSP_ALIGN_BYTES * OSP_ALIGN_BYTES;
     void *dst = aligned_alloc(OSP_ALIGN_BYTES, alloc);
@@ -331,14 +323,10 @@ int osp__value_md(osp_pctx_t *c, int v, dnnl_memory_desc_t *md) {
 
 static int step_add(osp_pctx_t *c, osp_step_kind_t kind, int node) {
     osp_plan_t *p = c->p;
-    if (p->n_steps == p->cap_steps) {
-        int cap = p->cap_steps ? p->cap_steps * 2 : 128;
-        osp_step_t *n = realloc(p->steps, (size_t)cap * sizeof *n);
-        if (!n)
-            return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-        p->steps = n;
-        p->cap_steps = cap;
-    }
+    osp_step_t *grown_ = osp_grow(p->steps, &p->cap_steps, p->n_steps, sizeof *grown_, 128);
+    if (!grown_)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    p->steps = grown_;
     osp_step_t *s = &p->steps[p->n_steps];
     memset(s, 0, sizeof *s);
     s->kind = kind;
