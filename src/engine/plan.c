@@ -108,7 +108,8 @@ dnnl_primitive_attr_t osp__attr_new(void) {
 
 static int buf_add(osp_pctx_t *c) {
     osp_plan_t *p = c->p;
-    osp_pbuf_t *grown_ = osp_grow(p->bufs, &p->cap_bufs, p->n_bufs, sizeof *grown_, 128);
+    osp_pbuf_t *grown_ =
+        osp_grow(p->bufs, &p->cap_bufs, p->n_bufs, sizeof *grown_, 128);
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     p->bufs = grown_;
@@ -227,7 +228,8 @@ static int const_reorder(osp_pctx_t *c, const void *data,
             *out = e->wcache[i].data;
             return 0;
         }
-    osp_wcache_entry_t *grown_ = osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
+    osp_wcache_entry_t *grown_ =
+        osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     e->wcache = grown_;
@@ -323,7 +325,8 @@ int osp__value_md(osp_pctx_t *c, int v, dnnl_memory_desc_t *md) {
 
 static int step_add(osp_pctx_t *c, osp_step_kind_t kind, int node) {
     osp_plan_t *p = c->p;
-    osp_step_t *grown_ = osp_grow(p->steps, &p->cap_steps, p->n_steps, sizeof *grown_, 128);
+    osp_step_t *grown_ =
+        osp_grow(p->steps, &p->cap_steps, p->n_steps, sizeof *grown_, 128);
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     p->steps = grown_;
