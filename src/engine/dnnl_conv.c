@@ -120,16 +120,9 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
             &w_any, bias >= 0 ? &b_md : NULL, &dst_any, strides, dil, pl, pr) !=
         dnnl_success)
         return OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return OSP_ENOMEM;
     char note[96] = "";
-    int rc = osp__post_ops(c, n, attr, note, sizeof note);
     dnnl_primitive_desc_t pd = NULL;
-    if (rc == 0 && dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng,
-                                              NULL) != dnnl_success)
-        rc = OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_destroy(attr);
+    int rc = osp__pd_create(c, n, &cd, &pd, note, sizeof note);
     if (rc < 0)
         return rc;
 

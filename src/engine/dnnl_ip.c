@@ -57,16 +57,9 @@ static int gemm_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt) {
                                              &wmd, cc >= 0 ? &bmd : NULL,
                                              &dmd) != dnnl_success)
         return OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return OSP_ENOMEM;
     char note[96] = "";
-    int rc = osp__post_ops(c, n, attr, note, sizeof note);
     dnnl_primitive_desc_t pd = NULL;
-    if (rc == 0 && dnnl_primitive_desc_create(&pd, &ipd, attr, c->e->dnnl_eng,
-                                              NULL) != dnnl_success)
-        rc = OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_destroy(attr);
+    int rc = osp__pd_create(c, n, &ipd, &pd, note, sizeof note);
     if (rc < 0)
         return rc;
     smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -143,16 +136,9 @@ int osp__dnnl_matmul(osp_pctx_t *c, int ni) {
     dnnl_matmul_desc_t md;
     if (dnnl_matmul_desc_init(&md, &amd, &bany, NULL, &dmd) != dnnl_success)
         return OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return OSP_ENOMEM;
     char note[96] = "";
-    int rc = osp__post_ops(c, n, attr, note, sizeof note);
     dnnl_primitive_desc_t pd = NULL;
-    if (rc == 0 && dnnl_primitive_desc_create(&pd, &md, attr, c->e->dnnl_eng,
-                                              NULL) != dnnl_success)
-        rc = OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_destroy(attr);
+    int rc = osp__pd_create(c, n, &md, &pd, note, sizeof note);
     if (rc < 0)
         return rc;
     bany = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);

@@ -10,21 +10,6 @@
 
 #include "engine/plan_int.h"
 
-/* Creates a pd from an op descriptor with a scratchpad-user attr and the
- * node's post-ops (if any). */
-static int make_pd(osp_pctx_t *c, const osp_node_t *n, const void *desc,
-                   dnnl_primitive_desc_t *pd, char *note, size_t note_len) {
-    dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return OSP_ENOMEM;
-    int rc = n ? osp__post_ops(c, n, attr, note, note_len) : 0;
-    if (rc == 0 && dnnl_primitive_desc_create(pd, desc, attr, c->e->dnnl_eng,
-                                              NULL) != dnnl_success)
-        rc = OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_destroy(attr);
-    return rc;
-}
-
 static int finish(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int n_args,
                   int *kinds, int *bufs, int y, const char *note) {
     int rc = osp__step_dnnl(c, ni, pd, n_args, kinds, bufs, note);
@@ -71,7 +56,7 @@ int osp__dnnl_eltwise(osp_pctx_t *c, int ni) {
                                        alpha, beta) != dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    if ((rc = make_pd(c, NULL, &ed, &pd, NULL, 0)) < 0)
+    if ((rc = osp__pd_create(c, NULL, &ed, &pd, NULL, 0)) < 0)
         return rc;
     int sb = osp__buf_as(c, x, &smd);
     int db = sb < 0 ? sb : osp__buf_new(c, &smd, y);
@@ -142,7 +127,7 @@ int osp__dnnl_binary(osp_pctx_t *c, int ni) {
         return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
     char note[96] = "";
-    if ((rc = make_pd(c, n, &bdsc, &pd, note, sizeof note)) < 0)
+    if ((rc = osp__pd_create(c, n, &bdsc, &pd, note, sizeof note)) < 0)
         return rc;
     int kinds[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST}, bufs[3];
     rc = osp__buf_as(c, a, &smd);
@@ -215,7 +200,7 @@ int osp__dnnl_softmax(osp_pctx_t *c, int ni) {
                                           (int)axis) != dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    int rc = make_pd(c, NULL, &sd, &pd, NULL, 0);
+    int rc = osp__pd_create(c, NULL, &sd, &pd, NULL, 0);
     if (rc < 0)
         return rc;
     int sb = osp__buf_as(c, x, &md);
@@ -373,7 +358,7 @@ int osp__dnnl_batchnorm(osp_pctx_t *c, int ni) {
         dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    if ((rc = make_pd(c, NULL, &bd, &pd, NULL, 0)) < 0)
+    if ((rc = osp__pd_create(c, NULL, &bd, &pd, NULL, 0)) < 0)
         return rc;
     /* ONNX order: X, scale, B, mean, var. */
     int kinds[6] = {DNNL_ARG_SRC,  DNNL_ARG_SCALE,    DNNL_ARG_SHIFT,
@@ -419,7 +404,7 @@ int osp__dnnl_lrn(osp_pctx_t *c, int ni) {
                                    lp->alpha, lp->beta, lp->bias) != dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    if ((rc = make_pd(c, NULL, &ld, &pd, NULL, 0)) < 0)
+    if ((rc = osp__pd_create(c, NULL, &ld, &pd, NULL, 0)) < 0)
         return rc;
     int sb = osp__buf_as(c, x, &smd);
     int db = sb < 0 ? sb : osp__buf_new(c, &smd, y);

@@ -72,15 +72,10 @@ int osp__dnnl_pool(osp_pctx_t *c, int ni) {
                                           &smd, &dmd, strides, kernel, dil, pl,
                                           pr) != dnnl_success)
         return OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return OSP_ENOMEM;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st =
-        dnnl_primitive_desc_create(&pd, &pdsc, attr, c->e->dnnl_eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success)
-        return OSP_EUNSUPPORTED;
+    int prc = osp__pd_create(c, NULL, &pdsc, &pd, NULL, 0);
+    if (prc < 0)
+        return prc;
     dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     int sb = osp__buf_as(c, x, &smd);
     int db = sb < 0 ? sb : osp__buf_new(c, &dmd, y);

@@ -496,6 +496,19 @@ int osp__buf_view(osp_pctx_t *c, int b, int v, const dnnl_memory_desc_t *md) {
 
 /* ---- post-ops ---------------------------------------------------------- */
 
+int osp__pd_create(osp_pctx_t *c, const osp_node_t *n, const void *desc,
+                   dnnl_primitive_desc_t *pd, char *note, size_t note_len) {
+    dnnl_primitive_attr_t attr = osp__attr_new();
+    if (!attr)
+        return OSP_ENOMEM;
+    int rc = n ? osp__post_ops(c, n, attr, note, note_len) : 0;
+    if (rc == 0 && dnnl_primitive_desc_create(pd, desc, attr, c->e->dnnl_eng,
+                                              NULL) != dnnl_success)
+        rc = OSP_EUNSUPPORTED;
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
 int osp__post_ops(osp_pctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
                   char *note, size_t note_len) {
     if (n->n_post == 0)

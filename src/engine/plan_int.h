@@ -145,6 +145,11 @@ int osp__post_ops(osp_pctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr
                   char *note, size_t note_len);
 /* A primitive attr with user-managed scratchpad. */
 dnnl_primitive_attr_t osp__attr_new(void);
+/* Creates *pd from an op descriptor with such an attr and node n's post-ops
+ * (n may be NULL: none); appends the fusions to note. OSP_EUNSUPPORTED when
+ * oneDNN has no implementation. */
+int osp__pd_create(osp_pctx_t *c, const osp_node_t *n, const void *desc,
+                   dnnl_primitive_desc_t *pd, char *note, size_t note_len);
 
 /* ---- per-op translators (dnnl_*.c) -------------------------------------
  * Each returns 0 when it appended the node's step(s), OSP_EUNSUPPORTED
