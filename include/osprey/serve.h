@@ -43,6 +43,9 @@ typedef struct osp_serve_opts_s {
     int64_t default_timeout_ms; /* deadline without X-Request-Timeout-Ms */
     int conn_timeout_s;         /* slow / idle clients */
     int max_connections;
+    int64_t debug_delay_ms;     /* test/debug: every inference request sleeps
+                                   this long on its HTTP thread after
+                                   inference, before answering; 0 = off */
     FILE *log;                  /* JSON log lines; NULL = stderr */
 } osp_serve_opts_t;
 #define OSP_SERVE_DEFAULT_PORT 8080

@@ -54,6 +54,7 @@ static const opt_t opts[] = {
     {"max-queue-size", OPT_INT, O(o.max_queue_size), "queued images per model before 503 (default 256)"},
     {"request-timeout-ms", OPT_I64, O(o.default_timeout_ms), "deadline without X-Request-Timeout-Ms (default 30000)"},
     {"conn-timeout-s", OPT_INT, O(o.conn_timeout_s), "idle/slow connection timeout (default 30)"},
+    {"debug-delay-ms", OPT_I64, O(o.debug_delay_ms), "test/debug: each inference request sleeps N ms before answering (default 0 = off)"},
     {"drain-timeout", OPT_DOUBLE, O(drain_timeout_s), "seconds to finish in-flight work on SIGTERM (default 30)"},
     {"config", OPT_STR, O(config), "JSON file with any of these settings"},
 };

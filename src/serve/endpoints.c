@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "osprey/image.h"
 #include "serve/serve_int.h"
@@ -108,6 +109,20 @@ static int decode_one(osp_serve_t *s, serve_model_t *sm, const uint8_t *data,
     return rc;
 }
 
+/* --debug-delay-ms (tests of the dispatcher: slow workers on demand). The
+ * sleep happens here, on the request's own HTTP thread after its inference
+ * finished, so it delays only this answer: the engine instances keep
+ * serving other requests, and the request still counts as in flight (drain
+ * waits for it). */
+static void debug_delay(const osp_serve_t *s) {
+    int64_t ms = s->o.debug_delay_ms;
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 /* Runs n preprocessed samples through the scheduler; on failure responds
  * (503/504/500) and returns < 0. On success results[] are filled (caller
  * frees scores) and queue/infer maxima are returned in ms. */
@@ -150,7 +165,7 @@ static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
                                    "inference failed: %s", osp_strerror(bad));
         return bad;
     }
-    (void)s;
+    debug_delay(s);
     return 0;
 }
 

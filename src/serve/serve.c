@@ -189,6 +189,11 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     osp_serve_log(s, "info", "listening",
                   json_pack("{s:s,s:i}", "host", o->host ? o->host : "0.0.0.0",
                             "port", osp_http_server_port(s->http)));
+    if (o->debug_delay_ms > 0)
+        osp_serve_log(s, "warn", "debug delay on: every inference request "
+                                 "sleeps before answering",
+                      json_pack("{s:I}", "debug_delay_ms",
+                                (json_int_t)o->debug_delay_ms));
     return s;
 fail:
     osp_serve_destroy(s);

@@ -9,7 +9,7 @@ set -uo pipefail
 
 "$OSPREY" serve --help >/dev/null || { echo "--help failed"; exit 1; }
 for f in --model --labels --model-repository --port --host --threads --max-body-bytes \
-         --max-pixels --max-batch --max-queue-delay-us --max-queue-size --drain-timeout --config; do
+         --max-pixels --max-batch --max-queue-delay-us --max-queue-size --drain-timeout --config --debug-delay-ms; do
     "$OSPREY" serve --help | grep -q -- "$f " || { echo "--help lacks $f"; exit 1; }
 done
 expect_fail() { # expected exit code, then args
@@ -76,4 +76,16 @@ assert le4 == m[name] and m["osprey_batch_size_sum" + model] == 48, m
 print(f"preferred sizes: ok ({int(m[name])} batches, none above 4)")
 PYEOF
 serve_stop || exit 1
+
+# --debug-delay-ms (from the environment here): inference answers take at
+# least the delay, health checks do not.
+OSPREY_DEBUG_DELAY_MS=400 serve_start --model "$MODEL" --threads 1 || exit 1
+grep -q '"debug_delay_ms":400' "$SERVE_LOG" || { echo "debug delay not logged"; exit 1; }
+t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H 'Content-Type: image/jpeg' \
+      --data-binary @"$SRC/scripts/samples/gradient.jpg" "http://127.0.0.1:$SERVE_PORT/classify")
+h=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$SERVE_PORT/v2/health/ready")
+serve_stop || exit 1
+awk -v t="$t" -v h="$h" 'BEGIN { split(t, a, " "); exit !(a[1] == 200 && a[2] >= 0.4 && h < 0.4) }' ||
+    { echo "debug delay: classify '$t', health $h"; exit 1; }
+echo "debug delay: ok (classify $t s, health $h s)"
 echo "serve_cli: ok"
