@@ -83,6 +83,10 @@ const char *osp_http_req_route(const osp_http_req_t *r);
 const char *osp_http_req_param(const osp_http_req_t *r, const char *name);
 /* Query argument (URL-decoded); NULL if absent. */
 const char *osp_http_req_query(const osp_http_req_t *r, const char *key);
+/* The query string re-encoded ("?a=1&b=x%20y", "" when there is none) into
+ * buf. Returns its length, or OSP_ELIMIT when it does not fit in cap. (Used
+ * by the dispatcher to forward a request unchanged.) */
+int osp_http_req_query_string(const osp_http_req_t *r, char *buf, size_t cap);
 /* Request header (case-insensitive); NULL if absent. */
 const char *osp_http_req_header(const osp_http_req_t *r, const char *name);
 /* The body (NUL-terminated for convenience; len excludes the NUL). */

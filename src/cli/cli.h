@@ -16,5 +16,7 @@ int osp_cli_classify(int argc, char **argv);
 int osp_cli_bench(int argc, char **argv);
 /* osprey serve: the worker (HTTP classification server). */
 int osp_cli_serve(int argc, char **argv);
+/* osprey dispatch: the dispatcher (balancing proxy in front of workers). */
+int osp_cli_dispatch(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const osp_cli_cmd_t commands[] = {
     {"classify", "classify image files with a model", osp_cli_classify},
     {"bench", "measure a model's speed (optionally vs ONNX Runtime)", osp_cli_bench},
     {"serve", "run the worker: HTTP classification server (REST + KServe V2)", osp_cli_serve},
+    {"dispatch", "run the dispatcher: model-aware balancing proxy in front of workers", osp_cli_dispatch},
     {"version", "print the version", cmd_version},
 };
 

@@ -612,6 +612,58 @@ const char *osp_http_req_param(const osp_http_req_t *r, const char *name) {
 const char *osp_http_req_query(const osp_http_req_t *r, const char *key) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
+typedef struct query_buf_s {
+    char *buf;
+    size_t cap, len;
+    bool over;
+} query_buf_t;
+
+static void qs_put(query_buf_t *q, const char *s, bool encode) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s && !q->over; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = !encode || (c >= 'a' && c <= 'z') ||
+                     (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.' || c == '~';
+        size_t need = plain ? 1 : 3;
+        if (q->len + need >= q->cap) {
+            q->over = true;
+            return;
+        }
+        if (plain) {
+            q->buf[q->len++] = (char)c;
+        } else {
+            q->buf[q->len++] = '%';
+            q->buf[q->len++] = hex[c >> 4];
+            q->buf[q->len++] = hex[c & 15];
+        }
+    }
+    q->buf[q->len] = 0;
+}
+
+static enum MHD_Result qs_each(void *cls, enum MHD_ValueKind kind,
+                               const char *key, const char *value) {
+    (void)kind;
+    query_buf_t *q = cls;
+    qs_put(q, q->len ? "&" : "?", false);
+    qs_put(q, key, true);
+    if (value) {
+        qs_put(q, "=", false);
+        qs_put(q, value, true);
+    }
+    return q->over ? MHD_NO : MHD_YES;
+}
+
+int osp_http_req_query_string(const osp_http_req_t *r, char *buf,
+                              size_t cap) {
+    if (!cap)
+        return OSP_ELIMIT;
+    query_buf_t q = {buf, cap, 0, false};
+    buf[0] = 0;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, qs_each, &q);
+    return q.over ? OSP_ELIMIT : (int)q.len;
+}
+
 const char *osp_http_req_header(const osp_http_req_t *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }

@@ -1,0 +1,90 @@
+/* dispatch.h — the dispatcher (`osprey dispatch`): one HTTP front that
+ * proxies the worker API (/classify, /v1/models/{m}/..., /v2/...) to a set of
+ * `osprey serve` backends, routing by model (learned from each backend's
+ * /v2/repository/index), balancing by power-of-two-choices least-outstanding
+ * (or round-robin / random), with active health checks, passive ejection
+ * with exponential backoff, retries within a budget, a bounded per-model
+ * admission queue, and discovery of backends from flags, DNS, Kubernetes
+ * EndpointSlices and an admin API. docs/dispatch.md describes the behaviour,
+ * docs/decisions.md ("Dispatcher") the choices. */
+#ifndef OSPREY_DISPATCH_H
+#define OSPREY_DISPATCH_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "osprey/common.h"
+
+/* Balancing policies. Append only. */
+typedef enum osp_balance_e {
+    OSP_BALANCE_P2C = 0, /* two random candidates, fewer in-flight wins */
+    OSP_BALANCE_RR,      /* round-robin over the candidates */
+    OSP_BALANCE_RANDOM,  /* uniform random candidate */
+    OSP_BALANCE_COUNT
+} osp_balance_t;
+/* "p2c", "rr", "random"; never NULL. */
+const char *osp_balance_name(osp_balance_t p);
+/* Parses a policy name; 0 or OSP_EINVAL. */
+int osp_balance_parse(const char *s, osp_balance_t *out);
+
+#define OSP_DISPATCH_DEFAULT_PORT 8000
+#define OSP_DISPATCH_DEFAULT_ADMIN_PORT 8001
+#define OSP_DISPATCH_DEFAULT_HEALTH_MS 2000      /* active check period */
+#define OSP_DISPATCH_DEFAULT_EJECT_AFTER 3       /* consecutive failures */
+#define OSP_DISPATCH_DEFAULT_EJECT_BASE_MS 2000  /* first ejection */
+#define OSP_DISPATCH_DEFAULT_EJECT_MAX_MS 60000  /* backoff cap */
+#define OSP_DISPATCH_DEFAULT_MAX_INFLIGHT 64     /* per backend */
+#define OSP_DISPATCH_DEFAULT_QUEUE 256           /* waiting requests per model */
+#define OSP_DISPATCH_DEFAULT_QUEUE_TIMEOUT_MS 5000 /* longest admission wait */
+#define OSP_DISPATCH_DEFAULT_TIMEOUT_MS 30000    /* request deadline */
+#define OSP_DISPATCH_DEFAULT_RETRY_RATIO 0.2     /* retries per request */
+#define OSP_DISPATCH_DEFAULT_DNS_MS 5000         /* DNS re-resolve period */
+#define OSP_DISPATCH_MAX_BACKENDS 1024
+
+typedef struct osp_dispatch_opts_s {
+    const char *host;          /* bind address; NULL = 0.0.0.0 */
+    int port;                  /* 0 = ephemeral (logged) */
+    const char *admin_host;    /* admin API bind; NULL = 127.0.0.1 */
+    int admin_port;            /* 0 = ephemeral; < 0 = no admin API */
+    osp_balance_t policy;
+    const char *const *backends; /* static "host:port" list (not owned) */
+    int n_backends;
+    const char *dns;           /* "NAME:PORT" re-resolved, or NULL */
+    int dns_interval_ms;
+    const char *k8s_service;   /* "NS/NAME:PORT" (PORT number or name) */
+    const char *k8s_api;       /* API server base URL; NULL = in-cluster
+                                  https://$KUBERNETES_SERVICE_HOST:PORT */
+    const char *k8s_token_path; /* NULL = the service-account token */
+    const char *k8s_ca_path;   /* NULL = the service-account CA */
+    int health_interval_ms;
+    int eject_after;           /* consecutive failures before ejection */
+    int eject_base_ms, eject_max_ms;
+    int max_inflight;          /* per backend; more waits in the queue */
+    int queue_size;            /* waiting requests per model before 503 */
+    int queue_timeout_ms;      /* longest wait for a free backend */
+    int request_timeout_ms;    /* without X-Request-Timeout-Ms */
+    double retry_ratio;        /* retry budget: retries / requests */
+    size_t max_body_bytes;     /* request bodies; larger get 413 */
+    int max_connections;       /* client connections (threads) */
+    FILE *log;                 /* JSON log lines; NULL = stderr */
+} osp_dispatch_opts_t;
+void osp_dispatch_opts_init(osp_dispatch_opts_t *o);
+
+typedef struct osp_dispatch_s osp_dispatch_t;
+
+/* Creates the dispatcher, binds its ports and starts its threads (HTTP,
+ * health, discovery). NULL + err on failure. The caller destroys it. */
+osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
+                                    osp_err_t *err);
+/* Bound ports (useful with 0); admin 0 when disabled. */
+int osp_dispatch_port(const osp_dispatch_t *d);
+int osp_dispatch_admin_port(const osp_dispatch_t *d);
+/* Writes one JSON log line (fields: a JSON object whose reference is
+ * stolen, or NULL). Thread-safe. */
+void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
+                      void *fields_json);
+/* Stops accepting, lets in-flight requests finish (up to timeout_s), stops
+ * the threads and frees everything. NULL is fine. */
+void osp_dispatch_destroy(osp_dispatch_t *d, double timeout_s);
+
+#endif

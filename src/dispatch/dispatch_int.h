@@ -1,0 +1,242 @@
+/* dispatch_int.h — the dispatcher's private structures and the interfaces
+ * between its files: backend set (backend.c), balancing (balance.c), health
+ * and backoff (health.c), upstream HTTP (upstream.c), proxying and admission
+ * (proxy.c), discovery (discover_*.c) and the admin API (admin.c).
+ *
+ * Locking: one mutex (d->mu) guards the backend set, every backend's state,
+ * in-flight count and model list, the admission queues and the retry budget.
+ * It is held only for short, allocation-free bookkeeping; all network I/O
+ * runs outside it. Backends are reference counted so that a backend removed
+ * by discovery while requests are in flight on it stays valid until they
+ * finish. */
+#ifndef OSPREY_DISPATCH_INT_H
+#define OSPREY_DISPATCH_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "osprey/dispatch.h"
+#include "osprey/http.h"
+#include "osprey/metrics.h"
+
+#define DSP_ADDR_MAX 272        /* "host:port" incl. "[v6]" and NUL */
+#define DSP_MODEL_NAME_MAX 128  /* model names we track */
+#define DSP_MAX_MODELS 256      /* distinct model names (admission queues) */
+#define DSP_MAX_MODELS_PER_BACKEND 64
+#define DSP_POOL_MAX 256        /* idle upstream handles kept per backend */
+#define DSP_MAX_ATTEMPTS 3      /* first try + retries per request */
+#define DSP_MAX_RESPONSE_BYTES ((size_t)64 << 20) /* upstream answer cap */
+#define DSP_CONNECT_TIMEOUT_MS 1000 /* upstream TCP connect */
+#define DSP_PROBE_TIMEOUT_MS 1000   /* one health check */
+#define DSP_RETRY_TOKENS_MAX 20.0   /* retry budget bucket size */
+#define DSP_DEFAULT_MODEL "_default" /* model label of /classify */
+
+/* Backend states. Append only. */
+typedef enum dsp_state_e {
+    DSP_READY = 0,   /* routable */
+    DSP_NOT_READY,   /* not yet probed, probe failed, or draining (503) */
+    DSP_EJECTED,     /* outlier: consecutive failures; out until re-probed */
+    DSP_STATE_COUNT
+} dsp_state_t;
+/* "ready", "not_ready", "ejected"; never NULL. */
+const char *osp__dsp_state_name(dsp_state_t s);
+
+/* Where a backend came from (a backend may have several sources; it leaves
+ * the set when the last one drops it). */
+enum {
+    DSP_SRC_STATIC = 1,
+    DSP_SRC_DNS = 2,
+    DSP_SRC_K8S = 4,
+    DSP_SRC_ADMIN = 8,
+};
+
+typedef struct dsp_backend_s {
+    char addr[DSP_ADDR_MAX];  /* "host:port" (IPv6 as "[a::b]:port") */
+    char url[DSP_ADDR_MAX + 8]; /* "http://" + addr */
+    atomic_int refs;
+    /* Guarded by d->mu. */
+    unsigned sources;
+    bool removed;
+    dsp_state_t state;
+    int inflight;
+    int failures;             /* consecutive failed attempts/probes */
+    int eject_level;          /* ejections in a row (backoff exponent) */
+    uint64_t eject_until_ns;  /* EJECTED: no probe before this */
+    uint64_t ready_since_ns;
+    char *models[DSP_MAX_MODELS_PER_BACKEND]; /* served, from the index */
+    int n_models;
+    bool models_known;
+    unsigned long long sent;  /* attempts sent to it */
+    osp_series_t *s_inflight;
+    /* Idle upstream handles, each holding a keep-alive connection. */
+    pthread_mutex_t pool_mu;
+    CURL *idle[DSP_POOL_MAX];
+    int n_idle;
+} dsp_backend_t;
+
+/* A model the dispatcher routes: its admission queue. Never freed before
+ * the dispatcher, so handlers may keep the pointer (metrics label). */
+typedef struct dsp_model_s {
+    char name[DSP_MODEL_NAME_MAX];
+    int waiting;              /* requests in the admission queue */
+    osp_series_t *s_depth;
+} dsp_model_t;
+
+struct osp_dispatch_s {
+    osp_dispatch_opts_t o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* a backend slot freed / the set changed */
+    dsp_backend_t **b;        /* the set (each holds one reference) */
+    int n_b, cap_b;
+    uint64_t rng;
+    unsigned rr;
+    dsp_model_t models[DSP_MAX_MODELS];
+    int n_models;
+    dsp_model_t default_model; /* /classify without a model name */
+    dsp_model_t unknown_model; /* label "" for names no backend serves */
+    int waiting;              /* sum over the queues */
+    double retry_tokens;
+    bool stop;
+
+    /* Health thread (woken early when a backend is added). */
+    pthread_t health_th;
+    bool health_started, health_kick;
+    pthread_cond_t health_cv;
+
+    pthread_t dns_th, k8s_th;
+    bool dns_started, k8s_started;
+    atomic_bool stop_flag;    /* read by discovery transfers (no lock) */
+
+    osp_http_server_t *http, *admin;
+    osp_metrics_t *metrics;
+    osp_metric_t *m_requests, *m_duration, *m_depth, *m_inflight,
+        *m_backends, *m_retries, *m_ejections;
+    osp_series_t *s_retries, *s_ejections, *s_duration;
+    pthread_mutex_t log_mu;
+};
+
+/* ---- backend.c -------------------------------------------------------- */
+/* Normalises "host:port" (host a name, IPv4 or [IPv6]; port 1..65535) into
+ * out ("[v6]:port" for bare IPv6 with port given as host%port is not
+ * accepted). 0 or OSP_EINVAL. */
+int osp__dsp_addr_parse(const char *in, char *out, size_t cap);
+/* Adds source to the backend at addr, creating it (not ready until its
+ * first probe). 0, OSP_EINVAL (bad address) or OSP_ELIMIT/OSP_ENOMEM. */
+int osp__dsp_backend_add(osp_dispatch_t *d, const char *addr,
+                         unsigned source);
+/* Drops source from addr's backend; the backend leaves the set when no
+ * source is left. 0 or OSP_ENOENT. */
+int osp__dsp_backend_remove(osp_dispatch_t *d, const char *addr,
+                            unsigned source);
+/* Makes source's backends exactly addrs[0..n): adds the new ones, drops
+ * source from the others. */
+int osp__dsp_backend_sync(osp_dispatch_t *d, unsigned source,
+                          char *const *addrs, int n);
+/* A referenced copy of the set (caller unrefs each and frees the array). */
+int osp__dsp_backend_snapshot(osp_dispatch_t *d, dsp_backend_t ***out,
+                              int *n);
+void osp__dsp_backend_ref(dsp_backend_t *b);
+void osp__dsp_backend_unref(dsp_backend_t *b);
+bool osp__dsp_backend_serves(const dsp_backend_t *b, const char *model);
+/* Outcome of an attempt or probe (ok = answered and not a server error).
+ * Failures in a row reaching eject_after eject the backend. Under d->mu. */
+void osp__dsp_backend_result_locked(osp_dispatch_t *d, dsp_backend_t *b,
+                                    bool ok);
+/* The model table entry for name (NULL name = the default model), created
+ * when create is set (only for names learned from a backend's index, so
+ * that clients cannot fill the table); NULL when absent or full. Under
+ * d->mu. */
+dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
+                                   bool create);
+/* Refreshes osprey_dispatch_backends{model,state}. */
+void osp__dsp_backend_gauges(osp_dispatch_t *d);
+
+/* ---- balance.c -------------------------------------------------------- */
+/* Next value of a splitmix64 generator (deterministic from *state). */
+uint64_t osp__dsp_rand(uint64_t *state);
+/* Picks one of n >= 1 candidates whose in-flight counts are inflight[]:
+ * P2C = the less loaded of two distinct random ones (ties: the first
+ * drawn), RR = (*rr)++ mod n, RANDOM = uniform. Returns the index. */
+int osp__dsp_balance_pick(osp_balance_t p, const int *inflight, int n,
+                          uint64_t *rng, unsigned *rr);
+
+/* ---- health.c --------------------------------------------------------- */
+/* Ejection time for the level-th ejection in a row (1-based): base × 2^(l-1),
+ * capped at max. */
+int64_t osp__dsp_backoff_ms(int base_ms, int max_ms, int level);
+int osp__dsp_health_start(osp_dispatch_t *d);
+void osp__dsp_health_kick(osp_dispatch_t *d);
+/* Parses a /v2/repository/index answer into READY model names (strdup'd;
+ * caller frees). Returns the count or OSP_EFORMAT. */
+int osp__dsp_parse_index(const char *body, size_t len, char **names,
+                         int max);
+
+/* ---- upstream.c ------------------------------------------------------- */
+typedef struct dsp_resp_s {
+    long status;               /* 0 when no answer */
+    char content_type[128];
+    char ihcl[32];             /* Inference-Header-Content-Length */
+    char retry_after[32];
+    uint8_t *body;             /* malloc'd; caller frees */
+    size_t len, cap, max;
+} dsp_resp_t;
+/* An upstream handle for b (idle one with its connection, or new); NULL on
+ * out-of-memory. Give it back with _put. */
+CURL *osp__dsp_upstream_get(dsp_backend_t *b);
+void osp__dsp_upstream_put(dsp_backend_t *b, CURL *h);
+/* Performs one request on h (method "GET"/"POST"/...; body may be NULL).
+ * Fills resp; returns the curl code. */
+CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
+                              struct curl_slist *headers, const void *body,
+                              size_t len, long timeout_ms,
+                              long connect_timeout_ms, dsp_resp_t *resp);
+void osp__dsp_resp_free(dsp_resp_t *r);
+
+/* ---- proxy.c ---------------------------------------------------------- */
+int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s);
+
+/* ---- discovery and admin ---------------------------------------------- */
+int osp__dsp_discover_static(osp_dispatch_t *d, osp_err_t *err);
+int osp__dsp_discover_dns_start(osp_dispatch_t *d, osp_err_t *err);
+int osp__dsp_discover_k8s_start(osp_dispatch_t *d, osp_err_t *err);
+int osp__dsp_admin_routes(osp_dispatch_t *d, osp_http_server_t *s);
+
+/* EndpointSlice parsing (discover_k8s.c; pure, for tests). An endpoint set
+ * is a list of "addr:port" strings of READY endpoints. */
+typedef struct dsp_k8s_slice_s {
+    char name[256];
+    char **addrs;   /* owned */
+    int n_addrs;
+} dsp_k8s_slice_t;
+void osp__dsp_k8s_slice_fini(dsp_k8s_slice_t *s);
+/* One EndpointSlice object → its ready endpoints on port (a number, or a
+ * port name looked up in the slice's ports). 0 or OSP_EFORMAT. */
+int osp__dsp_k8s_parse_slice(json_t *obj, const char *port,
+                             dsp_k8s_slice_t *out, osp_err_t *err);
+/* A LIST answer (EndpointSliceList): slices (caller frees each + array) and
+ * metadata.resourceVersion. */
+int osp__dsp_k8s_parse_list(const char *body, size_t len, const char *port,
+                            dsp_k8s_slice_t **slices, int *n,
+                            char *rv, size_t rv_cap, osp_err_t *err);
+/* Watch event kinds. */
+typedef enum dsp_k8s_ev_e {
+    DSP_K8S_ADDED = 0,
+    DSP_K8S_MODIFIED,
+    DSP_K8S_DELETED,
+    DSP_K8S_BOOKMARK,
+    DSP_K8S_GONE,     /* ERROR with code 410: relist */
+    DSP_K8S_ERROR,    /* other ERROR */
+    DSP_K8S_EV_COUNT
+} dsp_k8s_ev_t;
+/* One watch line → kind, the slice (ADDED/MODIFIED/DELETED) and the
+ * object's resourceVersion (when present). 0 or OSP_EFORMAT. */
+int osp__dsp_k8s_parse_event(const char *line, size_t len, const char *port,
+                             dsp_k8s_ev_t *kind, dsp_k8s_slice_t *slice,
+                             char *rv, size_t rv_cap, osp_err_t *err);
+
+#endif

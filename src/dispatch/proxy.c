@@ -1,0 +1,360 @@
+/* proxy.c — the proxied worker API: model routing, admission, balancing,
+ * the upstream attempt and retries.
+ *
+ * Per request:
+ *   1. deadline = now + X-Request-Timeout-Ms (else --request-timeout-ms);
+ *   2. choose a backend (under d->mu): candidates are ready backends that
+ *      serve the model and were not tried yet; those below --max-inflight
+ *      go to the policy; when every candidate is full the request waits in
+ *      the model's admission queue (bounded; until a slot frees, the
+ *      queue timeout or the deadline) — full or timed out → 503 +
+ *      Retry-After; no candidate at all → 503 at once (404 when every
+ *      backend's index is known and none serves the model);
+ *   3. forward (same method, path, query, body; Content-Type, V2 header
+ *      length, X-Request-Id, remaining deadline as X-Request-Timeout-Ms);
+ *   4. a connect error, reset or empty answer, or a 503 from the worker is
+ *      retried on another backend while attempts, the retry budget
+ *      (tokens: +retry_ratio per request, −1 per retry) and the deadline
+ *      allow; anything else (including 4xx and other 5xx) goes back to the
+ *      client as the worker sent it.
+ * Classification and inference are idempotent, so a retry is safe even when
+ * the first attempt may have reached the worker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch/dispatch_int.h"
+
+typedef enum pick_e { PICK_OK, PICK_NONE, PICK_UNKNOWN, PICK_FULL,
+                      PICK_TIMEOUT, PICK_STOP } pick_t;
+
+static void abs_time(struct timespec *ts, uint64_t deadline_ns) {
+    /* Convert a monotonic deadline into a CLOCK_REALTIME timespec. */
+    int64_t left = (int64_t)(deadline_ns - osp_now_ns());
+    if (left < 0)
+        left = 0;
+    clock_gettime(CLOCK_REALTIME, ts);
+    int64_t ns = ts->tv_nsec + left;
+    ts->tv_sec += (time_t)(ns / 1000000000);
+    ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+/* Chooses a backend for model (NULL = the default model), skipping tried[].
+ * On PICK_OK *out holds a reference and one in-flight slot. */
+static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
+                   dsp_backend_t *const *tried, int n_tried,
+                   uint64_t wait_until_ns, dsp_backend_t **out) {
+    dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
+    int load[OSP_DISPATCH_MAX_BACKENDS];
+    bool queued = false;
+    pick_t res;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        if (d->stop) {
+            res = PICK_STOP;
+            break;
+        }
+        int n_any = 0, n_free = 0;
+        bool all_known = d->n_b > 0;
+        bool anywhere = false;
+        for (int i = 0; i < d->n_b; i++) {
+            dsp_backend_t *b = d->b[i];
+            all_known = all_known && b->models_known;
+            if (!osp__dsp_backend_serves(b, model))
+                continue;
+            anywhere = true;
+            if (b->state != DSP_READY)
+                continue;
+            bool was_tried = false;
+            for (int k = 0; k < n_tried && !was_tried; k++)
+                was_tried = tried[k] == b;
+            if (was_tried)
+                continue;
+            n_any++;
+            if (b->inflight < d->o.max_inflight) {
+                cand[n_free] = b;
+                load[n_free++] = b->inflight;
+            }
+        }
+        if (n_free > 0) {
+            int k = osp__dsp_balance_pick(d->o.policy, load, n_free, &d->rng,
+                                          &d->rr);
+            dsp_backend_t *b = cand[k];
+            b->inflight++;
+            b->sent++;
+            osp_series_set(b->s_inflight, b->inflight);
+            osp__dsp_backend_ref(b);
+            *out = b;
+            res = PICK_OK;
+            break;
+        }
+        if (n_any == 0) {
+            res = model && all_known && !anywhere ? PICK_UNKNOWN : PICK_NONE;
+            break;
+        }
+        /* Every candidate is at its limit: wait in the model's queue. */
+        if (!queued) {
+            if (q->waiting >= d->o.queue_size) {
+                res = PICK_FULL;
+                break;
+            }
+            q->waiting++;
+            d->waiting++;
+            osp_series_set(q->s_depth, q->waiting);
+            queued = true;
+        }
+        if (osp_now_ns() >= wait_until_ns) {
+            res = PICK_TIMEOUT;
+            break;
+        }
+        struct timespec ts;
+        abs_time(&ts, wait_until_ns);
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+    if (queued) {
+        q->waiting--;
+        d->waiting--;
+        osp_series_set(q->s_depth, q->waiting);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return res;
+}
+
+/* Gives back the in-flight slot and records the attempt's outcome. */
+static void release(osp_dispatch_t *d, dsp_backend_t *b, int outcome) {
+    pthread_mutex_lock(&d->mu);
+    b->inflight--;
+    osp_series_set(b->s_inflight, b->inflight);
+    if (outcome >= 0)
+        osp__dsp_backend_result_locked(d, b, outcome > 0);
+    if (d->waiting > 0)
+        pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    osp__dsp_backend_unref(b);
+}
+
+/* Takes one retry token if the budget has one. */
+static bool retry_allowed(osp_dispatch_t *d) {
+    pthread_mutex_lock(&d->mu);
+    bool ok = d->retry_tokens >= 1.0;
+    if (ok)
+        d->retry_tokens -= 1.0;
+    pthread_mutex_unlock(&d->mu);
+    return ok;
+}
+
+/* Appends the URL-encoded query string ("?a=b&c=d") of req to url. */
+static int append_query(const osp_http_req_t *req, char *url, size_t cap) {
+    size_t n = strlen(url);
+    int q = osp_http_req_query_string(req, url + n, cap - n);
+    return q < 0 ? q : 0;
+}
+
+static int respond_upstream(osp_http_req_t *req, dsp_resp_t *r) {
+    if (r->ihcl[0])
+        osp_http_add_header(req, "Inference-Header-Content-Length", r->ihcl);
+    if (r->retry_after[0])
+        osp_http_add_header(req, "Retry-After", r->retry_after);
+    uint8_t *body = r->body;
+    size_t len = r->len;
+    r->body = NULL;
+    r->len = r->cap = 0;
+    if (!body) {
+        body = malloc(1);
+        if (!body)
+            return osp_http_respond_error(req, 500, "out of memory");
+    }
+    return osp_http_respond_owned(req, (int)r->status,
+                                  r->content_type[0] ? r->content_type : NULL,
+                                  body, len);
+}
+
+static void h_proxy(osp_http_req_t *req, void *ud) {
+    osp_dispatch_t *d = ud;
+    const char *model = osp_http_req_param(req, "model");
+    uint64_t start = osp_now_ns();
+    int64_t timeout_ms = d->o.request_timeout_ms;
+    const char *th = osp_http_req_header(req, "X-Request-Timeout-Ms");
+    if (th) {
+        char *end;
+        long long v = strtoll(th, &end, 10);
+        if (end == th || *end || v <= 0)
+            return (void)osp_http_respond_error(
+                req, 400, "bad X-Request-Timeout-Ms '%s'", th);
+        if (v < timeout_ms)
+            timeout_ms = v;
+    }
+    uint64_t deadline = start + (uint64_t)timeout_ms * 1000000u;
+    int64_t qt = d->o.queue_timeout_ms < timeout_ms ? d->o.queue_timeout_ms
+                                                    : timeout_ms;
+    uint64_t wait_until = start + (uint64_t)qt * 1000000u;
+
+    pthread_mutex_lock(&d->mu);
+    dsp_model_t *q = osp__dsp_model_locked(d, model, false);
+    bool all_known = d->n_b > 0;
+    for (int i = 0; i < d->n_b; i++)
+        all_known = all_known && d->b[i]->models_known;
+    d->retry_tokens += d->o.retry_ratio;
+    if (d->retry_tokens > DSP_RETRY_TOKENS_MAX)
+        d->retry_tokens = DSP_RETRY_TOKENS_MAX;
+    pthread_mutex_unlock(&d->mu);
+    if (!q) {
+        /* No backend has listed this model (yet). */
+        osp_http_req_set_user(req, &d->unknown_model);
+        if (all_known)
+            return (void)osp_http_respond_error(
+                req, 404, "model '%s' is not served by any backend", model);
+        osp_http_add_header(req, "Retry-After", "1");
+        return (void)osp_http_respond_error(
+            req, 503, "no ready backend for '%s'", model);
+    }
+    osp_http_req_set_user(req, q);
+
+    /* Path + query, shared by every attempt. */
+    char path[2048];
+    snprintf(path, sizeof path, "%s", osp_http_req_path(req));
+    if (append_query(req, path, sizeof path) < 0)
+        return (void)osp_http_respond_error(req, 414, "query string too long");
+    size_t body_len;
+    const uint8_t *body = osp_http_req_body(req, &body_len);
+    const char *method = osp_http_req_method(req);
+
+    dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
+    int n_tried = 0;
+    dsp_resp_t r = {0};
+    const char *fail_why = NULL;
+    char fail_backend[DSP_ADDR_MAX] = "";
+    for (int attempt = 0; attempt < DSP_MAX_ATTEMPTS; attempt++) {
+        dsp_backend_t *b = NULL;
+        pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b);
+        if (p != PICK_OK) {
+            if (attempt > 0)
+                break; /* answer with the last attempt's failure */
+            osp__dsp_resp_free(&r);
+            switch (p) {
+            case PICK_UNKNOWN:
+                return (void)osp_http_respond_error(
+                    req, 404, "model '%s' is not served by any backend",
+                    model);
+            case PICK_FULL:
+            case PICK_TIMEOUT:
+                osp_http_add_header(req, "Retry-After", "1");
+                return (void)osp_http_respond_error(
+                    req, 503, "all backends for '%s' are busy (%s)",
+                    q->name, p == PICK_FULL ? "queue full" : "queue timeout");
+            default:
+                osp_http_add_header(req, "Retry-After", "1");
+                return (void)osp_http_respond_error(
+                    req, 503, "no ready backend for '%s'", q->name);
+            }
+        }
+        tried[n_tried++] = b;
+        int64_t left_ms = (int64_t)(deadline - osp_now_ns()) / 1000000;
+        if ((int64_t)(deadline - osp_now_ns()) <= 0)
+            left_ms = 0;
+        char url[DSP_ADDR_MAX + 2100];
+        snprintf(url, sizeof url, "%s%s", b->url, path);
+        struct curl_slist *hs = NULL;
+        char line[512];
+        const char *fwd[] = {"Content-Type", "Inference-Header-Content-Length",
+                             "Accept"};
+        for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
+            const char *v = osp_http_req_header(req, fwd[i]);
+            if (v && strlen(v) < 400) {
+                snprintf(line, sizeof line, "%s: %s", fwd[i], v);
+                hs = curl_slist_append(hs, line);
+            }
+        }
+        snprintf(line, sizeof line, "X-Request-Id: %s", osp_http_req_id(req));
+        hs = curl_slist_append(hs, line);
+        snprintf(line, sizeof line, "X-Request-Timeout-Ms: %lld",
+                 (long long)(left_ms > 0 ? left_ms : 1));
+        hs = curl_slist_append(hs, line);
+        hs = curl_slist_append(hs, "Expect:"); /* no 100-continue round trip */
+        CURL *h = osp__dsp_upstream_get(b);
+        CURLcode cc = CURLE_OUT_OF_MEMORY;
+        if (h && hs && left_ms > 0)
+            cc = osp__dsp_upstream_do(h, method, url, hs, body, body_len,
+                                      (long)left_ms, DSP_CONNECT_TIMEOUT_MS,
+                                      &r);
+        else if (left_ms <= 0)
+            cc = CURLE_OPERATION_TIMEDOUT;
+        curl_slist_free_all(hs);
+        bool retriable, counts_failure;
+        if (cc == CURLE_OK) {
+            retriable = r.status == 503;
+            /* 503 is overload or draining (health handles draining); 504 is
+             * the request's own deadline: neither says the backend is
+             * broken. */
+            counts_failure = r.status >= 500 && r.status != 503 &&
+                             r.status != 504;
+        } else {
+            retriable = cc == CURLE_COULDNT_CONNECT ||
+                        cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
+                        cc == CURLE_GOT_NOTHING ||
+                        cc == CURLE_PARTIAL_FILE ||
+                        (cc == CURLE_OPERATION_TIMEDOUT &&
+                         osp_now_ns() < deadline); /* connect timeout */
+            counts_failure = cc != CURLE_WRITE_ERROR &&
+                             cc != CURLE_OUT_OF_MEMORY &&
+                             !(cc == CURLE_OPERATION_TIMEDOUT &&
+                               osp_now_ns() >= deadline);
+            /* A handle whose transfer failed may hold a broken
+             * connection: do not pool it. */
+            curl_easy_cleanup(h);
+            h = NULL;
+        }
+        osp__dsp_upstream_put(b, h);
+        snprintf(fail_backend, sizeof fail_backend, "%s", b->addr);
+        release(d, b, counts_failure ? 0 : (cc == CURLE_OK ? 1 : -1));
+        if (cc == CURLE_OK && !retriable) {
+            respond_upstream(req, &r);
+            osp__dsp_resp_free(&r);
+            return;
+        }
+        fail_why = cc == CURLE_OK ? "503" : curl_easy_strerror(cc);
+        if (!retriable || attempt + 1 >= DSP_MAX_ATTEMPTS ||
+            osp_now_ns() >= deadline || !retry_allowed(d))
+            break;
+        osp_series_inc(d->s_retries);
+    }
+    /* Every attempt failed. */
+    if (r.status == 503 && r.body) {
+        if (!r.retry_after[0])
+            osp_http_add_header(req, "Retry-After", "1");
+        respond_upstream(req, &r);
+    } else if (osp_now_ns() >= deadline) {
+        osp_http_respond_error(req, 504, "deadline passed (last backend %s: "
+                               "%s)", fail_backend, fail_why ? fail_why : "-");
+    } else {
+        /* 503 rather than 502: the client may retry later, as with "no
+         * ready backend", which is what this usually is. */
+        osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_error(req, 503, "backend %s failed: %s",
+                               fail_backend, fail_why ? fail_why : "-");
+    }
+    osp__dsp_resp_free(&r);
+}
+
+int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s) {
+    static const char *const post_routes[] = {
+        "/classify",
+        "/v1/models/{model}/classify",
+        "/v2/models/{model}/infer",
+        "/v2/models/{model}/versions/{version}/infer",
+    };
+    static const char *const get_routes[] = {
+        "/v2/models/{model}",
+        "/v2/models/{model}/ready",
+        "/v2/models/{model}/versions/{version}",
+        "/v2/models/{model}/versions/{version}/ready",
+    };
+    for (size_t i = 0; i < OSP_ARRAY_LEN(post_routes); i++)
+        if (osp_http_route(s, "POST", post_routes[i], h_proxy, d) < 0)
+            return OSP_EINTERNAL;
+    for (size_t i = 0; i < OSP_ARRAY_LEN(get_routes); i++)
+        if (osp_http_route(s, "GET", get_routes[i], h_proxy, d) < 0)
+            return OSP_EINTERNAL;
+    return 0;
+}
