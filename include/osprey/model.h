@@ -25,6 +25,7 @@
 #define OSPREY_MODEL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "osprey/common.h"
 #include "osprey/engine.h"
@@ -81,6 +82,45 @@ bool osp_model_bound(const osp_model_t *m);
 osp_engine_t *osp_model_load_engine(osp_model_t *m,
                                     const osp_engine_opts_t *opts,
                                     osp_err_t *err);
+
+/* ---- serving keys (docs/model-config.md "Serving") ------------------- */
+#define OSP_MODEL_MAX_PREFERRED 8  /* preferred_batch_sizes entries */
+#define OSP_MODEL_MAX_VERSIONS 64  /* versions a "specific" policy lists */
+
+/* Which versions of a repository model are served (Triton's
+ * version_policy). Append-only. */
+typedef enum osp_version_policy_e {
+    OSP_VERSIONS_LATEST = 0, /* the latest_n highest version numbers */
+    OSP_VERSIONS_SPECIFIC,   /* exactly the listed versions */
+    OSP_VERSIONS_ALL,        /* every version on disk */
+    OSP_VERSIONS_COUNT
+} osp_version_policy_t;
+const char *osp_version_policy_name(osp_version_policy_t p); /* "latest" */
+
+/* How the server batches and runs one model. Every field has a "not set"
+ * value: the server's own settings (flags, environment, server config file)
+ * apply then. max_batch_size is osp_model_max_batch(). */
+typedef struct osp_model_serving_s {
+    int64_t max_queue_delay_us; /* -1 = not set */
+    int max_queue_size;         /* 0 = not set */
+    int instances;              /* 0 = not set */
+    int preferred[OSP_MODEL_MAX_PREFERRED]; /* ascending, unique */
+    int n_preferred;            /* 0 = not set */
+    bool has_version_policy;    /* the file had "version_policy" */
+    osp_version_policy_t policy; /* default LATEST with latest_n 1 */
+    int latest_n;
+    int64_t versions[OSP_MODEL_MAX_VERSIONS]; /* SPECIFIC, ascending */
+    int n_versions;
+} osp_model_serving_t;
+
+/* The serving keys of m's config (defaults when it has none). Owned by m. */
+const osp_model_serving_t *osp_model_serving(const osp_model_t *m);
+/* Reads and fully validates a config file without a model (the model-level
+ * DIR/<name>/config.json of a repository, read for its version_policy
+ * before any version is opened); fills *out with its serving keys and, if
+ * max_batch_out is non-NULL, its max_batch_size (0 = not set). */
+int osp_model_config_serving(const char *config_path, osp_model_serving_t *out,
+                             int *max_batch_out, osp_err_t *err);
 
 /* Getters. Strings are owned by the model and live until osp_model_close. */
 const char *osp_model_name(const osp_model_t *m);

@@ -13,6 +13,10 @@
 #define OSP__IMAGE_DIM_MAX 16384   /* pixels; far above any classifier */
 #define OSP__LABEL_OFFSET_MAX 1000000
 #define OSP__MAX_BATCH_MAX 65536
+#define OSP__QUEUE_DELAY_US_MAX 60000000LL /* 60 s: far beyond any batcher */
+#define OSP__QUEUE_SIZE_MAX 1000000
+#define OSP__INSTANCES_MAX 16              /* = the server's per-model cap */
+#define OSP__VERSION_MAX 999999999999LL    /* version directory numbers */
 
 typedef struct cfg_s {
     osp_model_t *m;
@@ -232,6 +236,116 @@ static char *dir_of(const char *path) {
     return strndup(path, (size_t)(slash - path));
 }
 
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* "preferred_batch_sizes": [4, 8] — stored ascending; duplicates are
+ * errors (they would hide a typo). */
+static int parse_preferred(cfg_t *c, const json_t *v) {
+    osp_model_serving_t *sv = &c->m->serving;
+    char want[96];
+    snprintf(want, sizeof want, "an array of 1..%d distinct integers in 1..%d",
+             OSP_MODEL_MAX_PREFERRED, OSP__MAX_BATCH_MAX);
+    if (!json_is_array(v))
+        return bad_type(c, "preferred_batch_sizes", v, want);
+    size_t n = json_array_size(v);
+    if (n < 1 || n > OSP_MODEL_MAX_PREFERRED)
+        return bad_value(c, "preferred_batch_sizes", want);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+            json_integer_value(e) > OSP__MAX_BATCH_MAX)
+            return bad_value(c, "preferred_batch_sizes", want);
+        sv->preferred[i] = (int)json_integer_value(e);
+    }
+    qsort(sv->preferred, n, sizeof sv->preferred[0], cmp_int);
+    for (size_t i = 1; i < n; i++)
+        if (sv->preferred[i] == sv->preferred[i - 1])
+            return bad_value(c, "preferred_batch_sizes", want);
+    sv->n_preferred = (int)n;
+    return 0;
+}
+
+/* Triton's version_policy, in JSON: {"latest": {"num_versions": N}},
+ * {"specific": {"versions": [1, 3]}} or {"all": {}}. */
+static int parse_policy(cfg_t *c, const json_t *v) {
+    osp_model_serving_t *sv = &c->m->serving;
+    const char *want = "an object with one of \"latest\": {\"num_versions\": "
+                       "N}, \"specific\": {\"versions\": [...]}, \"all\": {}";
+    if (!json_is_object(v))
+        return bad_type(c, "version_policy", v, want);
+    if (json_object_size(v) != 1)
+        return bad_value(c, "version_policy", want);
+    const char *kind = json_object_iter_key(json_object_iter((json_t *)v));
+    const json_t *body = json_object_get(v, kind);
+    if (!json_is_object(body))
+        return bad_value(c, "version_policy", want);
+    const char *key;
+    json_t *e;
+    if (!strcmp(kind, "latest")) {
+        sv->policy = OSP_VERSIONS_LATEST;
+        json_object_foreach((json_t *)body, key, e) {
+            if (strcmp(key, "num_versions"))
+                return osp_err_set(c->err, OSP_EINVAL,
+                                   "%s: unknown key 'version_policy.latest.%s'",
+                                   c->path, key);
+            int rc = get_int(c, "version_policy.latest.num_versions", e, 1,
+                             OSP_MODEL_MAX_VERSIONS, &sv->latest_n);
+            if (rc)
+                return rc;
+        }
+    } else if (!strcmp(kind, "specific")) {
+        sv->policy = OSP_VERSIONS_SPECIFIC;
+        const char *vw = "a non-empty array of distinct version numbers "
+                         "(integers >= 1)";
+        json_object_foreach((json_t *)body, key, e) {
+            if (strcmp(key, "versions"))
+                return osp_err_set(c->err, OSP_EINVAL,
+                                   "%s: unknown key "
+                                   "'version_policy.specific.%s'",
+                                   c->path, key);
+            if (!json_is_array(e))
+                return bad_type(c, "version_policy.specific.versions", e, vw);
+            size_t n = json_array_size(e);
+            if (n < 1 || n > OSP_MODEL_MAX_VERSIONS)
+                return bad_value(c, "version_policy.specific.versions", vw);
+            for (size_t i = 0; i < n; i++) {
+                const json_t *x = json_array_get(e, i);
+                if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+                    json_integer_value(x) > OSP__VERSION_MAX)
+                    return bad_value(c, "version_policy.specific.versions",
+                                     vw);
+                sv->versions[i] = json_integer_value(x);
+            }
+            qsort(sv->versions, n, sizeof sv->versions[0], cmp_i64);
+            for (size_t i = 1; i < n; i++)
+                if (sv->versions[i] == sv->versions[i - 1])
+                    return bad_value(c, "version_policy.specific.versions",
+                                     vw);
+            sv->n_versions = (int)n;
+        }
+        if (sv->n_versions == 0)
+            return osp_err_set(c->err, OSP_EINVAL,
+                               "%s: 'version_policy.specific' needs "
+                               "'versions'", c->path);
+    } else if (!strcmp(kind, "all")) {
+        sv->policy = OSP_VERSIONS_ALL;
+        if (json_object_size(body))
+            return bad_value(c, "version_policy.all", "an empty object");
+    } else {
+        return bad_value(c, "version_policy", want);
+    }
+    sv->has_version_policy = true;
+    return 0;
+}
+
 static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
     static const char *const precisions[] = {"auto", "fp32", "bf16", "int8",
                                              NULL};
@@ -290,6 +404,26 @@ static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
             rc = get_int(c, "max_batch_size", v, 1, OSP__MAX_BATCH_MAX,
                          &m->max_batch);
             m->set |= OSP__SET_MAX_BATCH;
+        } else if (!strcmp(key, "max_queue_delay_us")) {
+            char want[64];
+            snprintf(want, sizeof want, "an integer in 0..%lld",
+                     OSP__QUEUE_DELAY_US_MAX);
+            if (!json_is_integer(v))
+                return bad_type(c, "max_queue_delay_us", v, want);
+            if (json_integer_value(v) < 0 ||
+                json_integer_value(v) > OSP__QUEUE_DELAY_US_MAX)
+                return bad_value(c, "max_queue_delay_us", want);
+            m->serving.max_queue_delay_us = json_integer_value(v);
+        } else if (!strcmp(key, "max_queue_size")) {
+            rc = get_int(c, "max_queue_size", v, 1, OSP__QUEUE_SIZE_MAX,
+                         &m->serving.max_queue_size);
+        } else if (!strcmp(key, "instances")) {
+            rc = get_int(c, "instances", v, 1, OSP__INSTANCES_MAX,
+                         &m->serving.instances);
+        } else if (!strcmp(key, "preferred_batch_sizes")) {
+            rc = parse_preferred(c, v);
+        } else if (!strcmp(key, "version_policy")) {
+            rc = parse_policy(c, v);
         } else if (!strcmp(key, "output")) {
             if ((rc = get_enum(c, "output", v, outputs, &i)) == 0) {
                 m->output_kind = i ? OSP_OUTPUT_PROBABILITIES
@@ -303,6 +437,52 @@ static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
         if (rc)
             return rc;
     }
+    const osp_model_serving_t *sv = &m->serving;
+    if ((m->set & OSP__SET_MAX_BATCH) && sv->n_preferred &&
+        sv->preferred[sv->n_preferred - 1] > m->max_batch)
+        return osp_err_set(c->err, OSP_EINVAL,
+                           "%s: preferred_batch_sizes has %d, above "
+                           "max_batch_size %d", c->path,
+                           sv->preferred[sv->n_preferred - 1], m->max_batch);
+    return 0;
+}
+
+void osp__model_serving_defaults(osp_model_serving_t *sv) {
+    memset(sv, 0, sizeof *sv);
+    sv->max_queue_delay_us = -1;
+    sv->policy = OSP_VERSIONS_LATEST;
+    sv->latest_n = 1;
+}
+
+const char *osp_version_policy_name(osp_version_policy_t p) {
+    static const char *const names[] = {"latest", "specific", "all"};
+    return (unsigned)p < OSP_VERSIONS_COUNT ? names[p] : "?";
+}
+
+int osp_model_config_serving(const char *config_path, osp_model_serving_t *out,
+                             int *max_batch_out, osp_err_t *err) {
+    /* A scratch model holds what the parser fills; only the serving keys
+     * are kept. */
+    osp_model_t m;
+    memset(&m, 0, sizeof m);
+    osp__model_serving_defaults(&m.serving);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char *labels = NULL;
+    int rc = osp_read_file(config_path, OSP_MODEL_CONFIG_MAX_BYTES, &buf, &len,
+                           err);
+    if (rc)
+        return osp_err_prefix(err, "model config");
+    rc = osp__model_config_parse(&m, config_path, (const char *)buf, len,
+                                 &labels, err);
+    free(buf);
+    free(labels);
+    free(m.name);
+    if (rc)
+        return rc;
+    *out = m.serving;
+    if (max_batch_out)
+        *max_batch_out = m.max_batch;
     return 0;
 }
 

@@ -82,6 +82,7 @@ static void set_defaults(osp_model_t *m) {
     m->max_batch = 0;
     m->output_kind = OSP_OUTPUT_LOGITS;
     m->label_offset = 0;
+    osp__model_serving_defaults(&m->serving);
     osp__model_derive_defaults(m);
 }
 
@@ -570,6 +571,9 @@ osp_precision_t osp_model_precision(const osp_model_t *m) {
     return m->precision;
 }
 int osp_model_max_batch(const osp_model_t *m) { return m->max_batch; }
+const osp_model_serving_t *osp_model_serving(const osp_model_t *m) {
+    return &m->serving;
+}
 osp_output_kind_t osp_model_output_kind(const osp_model_t *m) {
     return m->output_kind;
 }

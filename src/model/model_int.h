@@ -47,6 +47,7 @@ struct osp_model_s {
     osp_output_kind_t output_kind;
     int label_offset;
     unsigned set; /* OSP__SET_* */
+    osp_model_serving_t serving;
     osp__labels_t labels;
     /* from bind */
     bool bound;
@@ -61,6 +62,9 @@ struct osp_model_s {
 int osp__model_config_parse(osp_model_t *m, const char *path,
                             const char *text, size_t len, char **labels_out,
                             osp_err_t *err);
+
+/* The serving defaults (nothing set, latest 1 version). */
+void osp__model_serving_defaults(osp_model_serving_t *sv);
 
 /* Reads a labels file: one label per line, index = line number; trailing
  * "\r", spaces and tabs are stripped; a UTF-8 BOM is skipped; trailing empty

@@ -24,6 +24,14 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* Whether some version of `name` is READY (for a precise 404 message). */
+static bool any_ready(osp_serve_t *s, const char *name) {
+    serve_model_t *sm = osp__serve_acquire(s, name, NULL);
+    if (sm)
+        osp__serve_release(s, sm);
+    return sm != NULL;
+}
+
 /* Rounds to `digits` significant digits so that a float score prints as
  * 0.81 rather than 0.81000000238418579 (jansson prints doubles with 17). */
 static double round_sig(double v, int digits) {
@@ -40,26 +48,25 @@ static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
                               bool inference) {
     const char *name = osp_http_req_param(r, "model");
     const char *ver = osp_http_req_param(r, "version");
-    serve_model_t *sm = osp__serve_acquire(s, name);
+    serve_model_t *sm = osp__serve_acquire(s, name, ver);
     if (!sm) {
         if (inference)
             osp_http_req_set_user(r, &s->unknown_model);
         if (!atomic_load(&s->loaded))
             osp_http_respond_error(r, 503, "model %s is not loaded yet",
                                    name ? name : "(default)");
+        else if (ver && any_ready(s, name))
+            osp_http_respond_error(r, 404, "model '%s' has no version '%s' "
+                                   "loaded", name, ver);
         else
             osp_http_respond_error(r, 404, "unknown model '%s'",
-                                   name ? name : "");
+                                   name ? name : (s->default_name
+                                                      ? s->default_name
+                                                      : ""));
         return NULL;
     }
     if (inference)
         osp_http_req_set_user(r, sm);
-    if (ver && strcmp(ver, sm->version)) {
-        osp_http_respond_error(r, 404, "model '%s' has no version '%s'",
-                               sm->name, ver);
-        osp__serve_release(s, sm);
-        return NULL;
-    }
     return sm;
 }
 
@@ -384,19 +391,39 @@ static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
         json_array_append_new(outs,
                               tensor_meta(osp_engine_output(e, i), "output",
                                           i == 0 ? sm->num_classes : 0));
+    /* Every READY version of this name, ascending. */
+    json_t *vers = json_array();
+    long long prev = -1;
+    pthread_mutex_lock(&s->models_mu);
+    for (;;) {
+        const serve_model_t *next = NULL;
+        for (int i = 0; i < s->n_models; i++) {
+            const serve_model_t *m = s->models[i];
+            if (!strcmp(m->name, sm->name) && m->vnum > prev &&
+                atomic_load(&m->state) == SERVE_READY &&
+                (!next || m->vnum < next->vnum))
+                next = m;
+        }
+        if (!next)
+            break;
+        json_array_append_new(vers, json_string(next->version));
+        prev = next->vnum;
+    }
+    pthread_mutex_unlock(&s->models_mu);
     osp_http_respond_json(
         r, 200,
-        json_pack("{s:s,s:[s],s:s,s:o,s:o}", "name", sm->name, "versions",
-                  sm->version, "platform", "osprey", "inputs", ins, "outputs",
+        json_pack("{s:s,s:o,s:s,s:o,s:o}", "name", sm->name, "versions",
+                  vers, "platform", "osprey", "inputs", ins, "outputs",
                   outs));
 }
 
 static void h_model_ready_impl(osp_http_req_t *r, osp_serve_t *s,
                           serve_model_t *sm) {
-    int ready = atomic_load(&sm->ready) && atomic_load(&s->ready);
+    int ready = atomic_load(&sm->state) == SERVE_READY &&
+                atomic_load(&s->ready);
     osp_http_respond_json(r, ready ? 200 : 503,
-                          json_pack("{s:s,s:b}", "name", sm->name, "ready",
-                                    ready));
+                          json_pack("{s:s,s:s,s:b}", "name", sm->name,
+                                    "version", sm->version, "ready", ready));
 }
 
 /* Flattens nested JSON number arrays into out[0..cap); returns the count or
@@ -764,8 +791,9 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
     pthread_mutex_lock(&s->models_mu);
     for (int i = 0; i < s->n_models; i++)
-        osp_series_set(s->models[i]->queue_depth,
-                       osp_sched_queue_depth(s->models[i]->sched));
+        if (atomic_load(&s->models[i]->state) == SERVE_READY)
+            osp_series_set(s->models[i]->queue_depth,
+                           osp_sched_queue_depth(s->models[i]->sched));
     pthread_mutex_unlock(&s->models_mu);
     /* This scrape itself is in flight; do not count it. */
     osp_series_set(osp_metric_series0(s->m_inflight),
@@ -795,23 +823,44 @@ MODEL_HANDLER(h_model_meta, false)
 MODEL_HANDLER(h_model_ready, false)
 MODEL_HANDLER(h_infer, true)
 
-/* Model repository extension: the models this worker serves. */
+/* Model repository extension: every version served, loading, unloading,
+ * failed, or on disk but not loaded. Triton's POST form may carry
+ * {"ready": true} to list the READY ones only. */
 static void h_repo_index(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
-    json_t *a = json_array();
-    pthread_mutex_lock(&s->models_mu);
-    for (int i = 0; i < s->n_models; i++)
-        json_array_append_new(
-            a, json_pack("{s:s,s:s,s:s}", "name", s->models[i]->name,
-                         "version", s->models[i]->version, "state",
-                         atomic_load(&s->models[i]->ready) ? "READY"
-                                                           : "UNAVAILABLE"));
-    pthread_mutex_unlock(&s->models_mu);
+    bool ready_only = false;
+    size_t len;
+    osp_http_req_body(r, &len);
+    if (len > 0) {
+        osp_err_t err = {0};
+        json_t *b = osp_http_req_json(r, &err);
+        if (!b || !json_is_object(b)) {
+            json_decref(b);
+            osp_http_respond_error(r, 400, "index request body must be a JSON "
+                                   "object: %s", b ? "not an object" : err.msg);
+            return;
+        }
+        json_t *rd = json_object_get(b, "ready");
+        if (rd && !json_is_boolean(rd)) {
+            json_decref(b);
+            osp_http_respond_error(r, 400, "'ready' must be a boolean");
+            return;
+        }
+        ready_only = json_is_true(rd);
+        json_decref(b);
+    }
+    json_t *a = osp__serve_index(s, ready_only);
+    if (!a) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return;
+    }
     osp_http_respond_json(r, 200, a);
 }
 
-/* POST /v2/repository/models/{model}/load: loads the latest version from
- * --model-repository (no-op when the model is already served). */
+/* POST /v2/repository/models/{model}/load: serves the versions the model's
+ * version_policy selects on disk now — loads new ones (warmed before they
+ * take traffic), then drains and unloads the ones no longer selected; a
+ * no-op when nothing changed. */
 static void h_repo_load(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
     const char *name = osp_http_req_param(r, "model");
@@ -821,8 +870,16 @@ static void h_repo_load(osp_http_req_t *r, void *ud) {
         osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
         return;
     }
-    osp_http_respond_json(r, 200, json_pack("{s:s,s:s}", "name", name,
-                                            "state", "READY"));
+    json_t *vers = json_array();
+    pthread_mutex_lock(&s->models_mu);
+    for (int i = 0; i < s->n_models; i++)
+        if (!strcmp(s->models[i]->name, name) &&
+            atomic_load(&s->models[i]->state) == SERVE_READY)
+            json_array_append_new(vers, json_string(s->models[i]->version));
+    pthread_mutex_unlock(&s->models_mu);
+    osp_http_respond_json(r, 200, json_pack("{s:s,s:s,s:o}", "name", name,
+                                            "state", "READY", "versions",
+                                            vers));
 }
 
 /* POST /v2/repository/models/{model}/unload: stops serving the model once
@@ -856,6 +913,9 @@ static const serve_route_t routes[] = {
     {"POST", "/v1/models/{model}/classify", h_classify,
      "Classify one or more images with the named model", SERVE_BODY_IMAGE,
      INFER_CODES, "ClassifyResponse", NULL},
+    {"POST", "/v1/models/{model}/versions/{version}/classify", h_classify,
+     "Classify one or more images with a version of the named model",
+     SERVE_BODY_IMAGE, INFER_CODES, "ClassifyResponse", NULL},
     {"POST", "/classify", h_classify,
      "Classify one or more images with the default model", SERVE_BODY_IMAGE,
      INFER_CODES, "ClassifyResponse", NULL},
@@ -888,8 +948,8 @@ static const serve_route_t routes[] = {
      "Models served (model repository extension)", SERVE_BODY_NONE, "200",
      "RepositoryIndex", NULL},
     {"POST", "/v2/repository/index", h_repo_index,
-     "Models served (model repository extension, Triton's POST form)",
-     SERVE_BODY_NONE, "200", "RepositoryIndex", NULL},
+     "Models served (model repository extension, Triton's POST form; body "
+     "{\"ready\": true} lists READY versions only)", SERVE_BODY_NONE, "200", "RepositoryIndex", NULL},
     {"POST", "/v2/repository/models/{model}/load", h_repo_load,
      "Load a model from the repository (no restart)", SERVE_BODY_NONE,
      "200 400 404 503", "RepositoryState", NULL},

@@ -68,7 +68,8 @@ static json_t *schemas(void) {
         "s:{s:s,s:[s,s,s,s,s],s:{s:{s:s},s:{s:s,s:{s:s}},s:{s:s},"
         "s:{s:s,s:o},s:{s:s,s:o}}},"
         "s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}},"
-        "s:{s:s,s:{s:s,s:[s,s,s],s:{s:{s:s},s:{s:s},s:{s:s}}}},"
+        "s:{s:s,s:{s:s,s:[s,s,s],s:{s:{s:s},s:{s:s},s:{s:s,s:[s,s,s,s]},"
+        "s:{s:s}}}},"
         "s:{s:s,s:[s,s],s:{s:{s:s},s:{s:s}}},"
         "s:o,s:o,s:o}",
         "Error", "type", "object", "required", "error", "properties", "error",
@@ -92,6 +93,8 @@ static json_t *schemas(void) {
         "RepositoryIndex", "type", "array", "items", "type", "object",
         "required", "name", "version", "state", "properties", "name", "type",
         "string", "version", "type", "string", "state", "type", "string",
+        "enum", "LOADING", "READY", "UNLOADING", "UNAVAILABLE", "reason",
+        "type", "string",
         "RepositoryState", "type", "object", "required", "name", "state",
         "properties", "name", "type", "string", "state", "type", "string",
         "ClassifyResponse", classify, "InferRequest", infer_req,

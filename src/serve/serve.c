@@ -159,6 +159,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     }
     pthread_mutex_init(&s->log_mu, NULL);
     pthread_mutex_init(&s->models_mu, NULL);
+    pthread_mutex_init(&s->repo_mu, NULL);
     pthread_cond_init(&s->models_cv, NULL);
     s->o = *o;
     if (!(s->metrics = osp_metrics_create(1))) {
@@ -200,6 +201,11 @@ fail:
     return NULL;
 }
 
+const char *osp__serve_state_name(serve_state_t st) {
+    static const char *const names[] = {"LOADING", "READY", "UNLOADING"};
+    return (unsigned)st < SERVE_STATE_COUNT ? names[st] : "UNAVAILABLE";
+}
+
 static void on_batch(int n, double infer_s, void *ud) {
     serve_model_t *sm = ud;
     osp_series_observe(sm->h_batch, n);
@@ -218,22 +224,34 @@ static void model_free(serve_model_t *sm) {
     free(sm);
 }
 
-/* The served model called name (NULL: the default); caller holds
+/* A READY version of the model called name (NULL: the default model):
+ * `version`, or the highest one when version is NULL. Caller holds
  * models_mu. */
-static serve_model_t *find_locked(osp_serve_t *s, const char *name) {
-    if (s->n_models == 0)
-        return NULL;
+static serve_model_t *find_locked(osp_serve_t *s, const char *name,
+                                  const char *version) {
     if (!name)
-        return s->models[0];
-    for (int i = 0; i < s->n_models; i++)
-        if (!strcmp(name, s->models[i]->name))
-            return s->models[i];
-    return NULL;
+        name = s->default_name;
+    if (!name)
+        return NULL;
+    serve_model_t *best = NULL;
+    for (int i = 0; i < s->n_models; i++) {
+        serve_model_t *m = s->models[i];
+        if (strcmp(name, m->name) || atomic_load(&m->state) != SERVE_READY)
+            continue;
+        if (version) {
+            if (!strcmp(version, m->version))
+                return m;
+        } else if (!best || m->vnum > best->vnum) {
+            best = m;
+        }
+    }
+    return best;
 }
 
-serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name) {
+serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
+                                  const char *version) {
     pthread_mutex_lock(&s->models_mu);
-    serve_model_t *sm = find_locked(s, name);
+    serve_model_t *sm = find_locked(s, name, version);
     if (sm)
         sm->refs++;
     pthread_mutex_unlock(&s->models_mu);
@@ -247,41 +265,117 @@ void osp__serve_release(osp_serve_t *s, serve_model_t *sm) {
     pthread_mutex_unlock(&s->models_mu);
 }
 
-/* Loads one model version and publishes it in s->models. name NULL = the
- * model's own name (config or file name). n_models: how many models share
- * the CPU budget. */
+/* Takes sm out of the table; caller holds models_mu. */
+static void table_remove_locked(osp_serve_t *s, serve_model_t *sm) {
+    for (int i = 0; i < s->n_models; i++)
+        if (s->models[i] == sm) {
+            memmove(&s->models[i], &s->models[i + 1],
+                    sizeof(s->models[0]) * (size_t)(s->n_models - i - 1));
+            s->n_models--;
+            return;
+        }
+}
+
+/* Remembers (or, reason NULL, forgets) a failed load for the index. */
+static void note_failed(osp_serve_t *s, const char *name, const char *version,
+                        const char *reason) {
+    pthread_mutex_lock(&s->models_mu);
+    int at = -1;
+    for (int i = 0; i < s->n_failed; i++)
+        if (!strcmp(s->failed[i].name, name) &&
+            !strcmp(s->failed[i].version, version))
+            at = i;
+    if (!reason) {
+        if (at >= 0) {
+            s->failed[at] = s->failed[s->n_failed - 1];
+            s->n_failed--;
+        }
+    } else {
+        if (at < 0 && s->n_failed < SERVE_MAX_FAILED)
+            at = s->n_failed++;
+        if (at >= 0) {
+            snprintf(s->failed[at].name, sizeof s->failed[at].name, "%s",
+                     name);
+            snprintf(s->failed[at].version, sizeof s->failed[at].version,
+                     "%s", version);
+            snprintf(s->failed[at].reason, sizeof s->failed[at].reason, "%s",
+                     reason);
+        }
+    }
+    pthread_mutex_unlock(&s->models_mu);
+}
+
+/* Loads one model version and makes it READY: it enters the table as
+ * LOADING (visible in the index, taking no traffic), gets its engines,
+ * scheduler and warm-up, and only then serves. name NULL = the model's own
+ * name (config or file name). share: CPUs this version may use (instances x
+ * engine threads). repo_cfg: the repository's model-level config.json when
+ * the version has none of its own (NULL for --model). */
 static int load_one(osp_serve_t *s, const char *path, const char *labels,
-                    const char *config, const char *name, const char *version,
-                    int n_models, osp_err_t *err) {
+                    const char *config, const char *name, long long vnum,
+                    int share, bool repo, osp_err_t *err) {
     const osp_serve_opts_t *o = &s->o;
     serve_model_t *sm = calloc(1, sizeof *sm);
     if (!sm)
         return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
     int rc = 0;
+    bool in_table = false;
+    char version[24];
+    snprintf(version, sizeof version, "%lld", vnum);
     uint64_t t0 = osp_now_ns();
     sm->m = osp_model_open(path, labels, config, err);
     if (!sm->m) {
         rc = err ? err->code : OSP_EINVAL;
         goto fail;
     }
+    const osp_model_serving_t *sv = osp_model_serving(sm->m);
     sm->name = strdup(name ? name : osp_model_name(sm->m));
     sm->version = strdup(version);
+    sm->vnum = vnum;
     if (!sm->name || !sm->version) {
         rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
         goto fail;
     }
+    /* The policy chooses among versions, so a version cannot carry one. */
+    if (repo && sv->has_version_policy &&
+        (!config || strcmp(config, osp_model_config_path(sm->m)))) {
+        rc = osp_err_set(err, OSP_EINVAL,
+                         "%s: version_policy belongs in the model "
+                         "directory's config.json, not a version's",
+                         osp_model_config_path(sm->m));
+        goto fail;
+    }
+    pthread_mutex_lock(&s->models_mu);
+    bool dup = false;
+    for (int i = 0; i < s->n_models; i++)
+        dup |= !strcmp(s->models[i]->name, sm->name) &&
+               !strcmp(s->models[i]->version, sm->version);
+    if (dup || s->n_models >= SERVE_MAX_MODELS) {
+        pthread_mutex_unlock(&s->models_mu);
+        rc = dup ? osp_err_set(err, OSP_EBUSY,
+                               "serve: model '%s' version %s is already "
+                               "served", sm->name, sm->version)
+                 : osp_err_set(err, OSP_ELIMIT,
+                               "serve: more than %d model versions",
+                               SERVE_MAX_MODELS);
+        goto fail;
+    }
+    atomic_store(&sm->state, SERVE_LOADING);
+    s->models[s->n_models++] = sm;
+    in_table = true;
+    pthread_mutex_unlock(&s->models_mu);
 
-    /* The CPU budget is shared by every instance of every model. */
-    int cpus = o->threads > 0 ? o->threads : osp_cpus_available();
-    int inst = o->instances > 0 ? o->instances : 1;
-    if (inst > SERVE_MAX_INSTANCES)
-        inst = SERVE_MAX_INSTANCES;
-    if (inst * n_models > cpus)
-        inst = OSP_MAX(1, cpus / n_models);
-    int per = OSP_MAX(1, cpus / (inst * n_models));
-    int max_batch = o->max_batch > 0 ? o->max_batch : 1;
-    if (osp_model_max_batch(sm->m) > 0 && osp_model_max_batch(sm->m) < max_batch)
-        max_batch = osp_model_max_batch(sm->m);
+    /* Per-model config keys win over the server-wide settings, which are
+     * the defaults for models that do not set them (docs/model-config.md
+     * "Serving"). */
+    int inst = sv->instances > 0 ? sv->instances
+                                 : (o->instances > 0 ? o->instances : 1);
+    inst = OSP_MIN(OSP_MIN(inst, share), SERVE_MAX_INSTANCES);
+    inst = OSP_MAX(inst, 1);
+    int per = OSP_MAX(1, share / inst);
+    sm->threads = inst * per;
+    int max_batch = osp_model_max_batch(sm->m) > 0 ? osp_model_max_batch(sm->m)
+                                                   : OSP_MAX(o->max_batch, 1);
     osp_engine_opts_t eo;
     osp_engine_opts_init(&eo);
     eo.threads = per;
@@ -295,6 +389,9 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
         }
         sm->n_engines = i + 1;
     }
+    /* The model file may declare a smaller fixed batch than asked. */
+    if (osp_model_max_batch(sm->m) > 0 && osp_model_max_batch(sm->m) < max_batch)
+        max_batch = osp_model_max_batch(sm->m);
     sm->pp = osp_model_preprocess(sm->m);
     sm->num_classes = osp_model_num_classes(sm->m);
     const char *m1[] = {sm->name};
@@ -310,24 +407,34 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
     osp_sched_opts_t so;
     osp_sched_opts_init(&so);
     so.max_batch = max_batch;
-    so.max_queue_delay_us = o->max_queue_delay_us;
-    so.max_queue_size = o->max_queue_size > 0 ? o->max_queue_size : 1;
+    so.max_queue_delay_us = sv->max_queue_delay_us >= 0 ? sv->max_queue_delay_us
+                                                        : o->max_queue_delay_us;
+    so.max_queue_size = sv->max_queue_size > 0
+                            ? sv->max_queue_size
+                            : (o->max_queue_size > 0 ? o->max_queue_size : 1);
     so.on_batch = on_batch;
     so.on_batch_ud = sm;
     /* Preferred sizes above this model's max batch do not apply to it. */
-    for (const char *p = o->preferred_batch_sizes; p && *p;) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || (*end && *end != ',')) {
-            rc = osp_err_set(err, OSP_EINVAL,
-                             "serve: preferred batch sizes '%s': expected "
-                             "positive integers separated by commas",
-                             o->preferred_batch_sizes);
-            goto fail;
+    if (sv->n_preferred > 0) {
+        for (int i = 0; i < sv->n_preferred; i++)
+            if (sv->preferred[i] <= max_batch &&
+                so.n_preferred < OSP_SCHED_MAX_PREFERRED)
+                so.preferred[so.n_preferred++] = sv->preferred[i];
+    } else {
+        for (const char *p = o->preferred_batch_sizes; p && *p;) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || v < 1 || (*end && *end != ',')) {
+                rc = osp_err_set(err, OSP_EINVAL,
+                                 "serve: preferred batch sizes '%s': expected "
+                                 "positive integers separated by commas",
+                                 o->preferred_batch_sizes);
+                goto fail;
+            }
+            if (v <= max_batch && so.n_preferred < OSP_SCHED_MAX_PREFERRED)
+                so.preferred[so.n_preferred++] = (int)v;
+            p = *end ? end + 1 : end;
         }
-        if (v <= max_batch && so.n_preferred < OSP_SCHED_MAX_PREFERRED)
-            so.preferred[so.n_preferred++] = (int)v;
-        p = *end ? end + 1 : end;
     }
     sm->sched = osp_sched_create(sm->engines, sm->n_engines, &so, err);
     if (!sm->sched) {
@@ -347,35 +454,60 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
     if (rc < 0)
         goto fail;
     uint64_t t2 = osp_now_ns();
-    pthread_mutex_lock(&s->models_mu);
-    if (find_locked(s, sm->name) || s->n_models >= SERVE_MAX_MODELS) {
-        bool dup = s->n_models < SERVE_MAX_MODELS;
-        pthread_mutex_unlock(&s->models_mu);
-        rc = dup ? osp_err_set(err, OSP_EBUSY,
-                               "serve: a model named '%s' is already served",
-                               sm->name)
-                 : osp_err_set(err, OSP_ELIMIT, "serve: more than %d models",
-                               SERVE_MAX_MODELS);
-        goto fail;
-    }
-    atomic_store(&sm->ready, 1);
-    s->models[s->n_models++] = sm;
-    pthread_mutex_unlock(&s->models_mu);
+    /* Warm: from here on it takes traffic (a request without a version goes
+     * to the highest READY one). */
+    atomic_store(&sm->state, SERVE_READY);
     osp_series_set(sm->model_ready, 1);
+    note_failed(s, sm->name, sm->version, NULL);
+    json_t *pref = json_array();
+    for (int i = 0; i < so.n_preferred; i++)
+        json_array_append_new(pref, json_integer(so.preferred[i]));
     osp_serve_log(s, "info", "model ready",
-                  json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:f,s:f}", "model",
-                            sm->name, "version", sm->version, "path",
-                            osp_model_path(sm->m), "instances", sm->n_engines,
-                            "engine_threads", per, "max_batch",
-                            osp_sched_max_batch(sm->sched), "precision",
+                  json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:i,s:I,s:i,s:o,s:s,"
+                            "s:f,s:f}",
+                            "model", sm->name, "version", sm->version, "path",
+                            osp_model_path(sm->m), "config",
+                            osp_model_config_path(sm->m), "instances",
+                            sm->n_engines, "engine_threads", per, "max_batch",
+                            osp_sched_max_batch(sm->sched),
+                            "max_queue_delay_us",
+                            (json_int_t)so.max_queue_delay_us,
+                            "max_queue_size", so.max_queue_size,
+                            "preferred_batch_sizes", pref, "precision",
                             osp_precision_name(
                                 osp_engine_precision(sm->engines[0])),
                             "load_ms", (double)(t1 - t0) * 1e-6, "warmup_ms",
                             (double)(t2 - t1) * 1e-6));
     return 0;
 fail:
+    if (in_table) {
+        pthread_mutex_lock(&s->models_mu);
+        table_remove_locked(s, sm);
+        pthread_mutex_unlock(&s->models_mu);
+    }
+    /* (A duplicate is served already: not a failure of that version.) */
+    if ((sm->name || name) && rc != OSP_EBUSY)
+        note_failed(s, sm->name ? sm->name : name, version,
+                    err ? err->msg : "load failed");
     model_free(sm);
     return rc < 0 ? rc : OSP_EINTERNAL;
+}
+
+/* Stops serving sm: no new requests (UNLOADING), waits for the ones holding
+ * it (its queue drains with them), then frees it. */
+static void retire(osp_serve_t *s, serve_model_t *sm) {
+    pthread_mutex_lock(&s->models_mu);
+    atomic_store(&sm->state, SERVE_UNLOADING);
+    osp_series_set(sm->model_ready, 0);
+    while (sm->refs > 0)
+        pthread_cond_wait(&s->models_cv, &s->models_mu);
+    table_remove_locked(s, sm);
+    pthread_mutex_unlock(&s->models_mu);
+    osp_series_set(sm->queue_depth, 0);
+    osp_serve_log(s, "info", "model unloaded",
+                  json_pack("{s:s,s:s}", "model", sm->name, "version",
+                            sm->version));
+    model_free(sm);
 }
 
 /* Model names in URLs: [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -393,82 +525,166 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* One repository entry: DIR/<name>/<version>/model.{onnx,tflite}; the
- * highest numeric version with a model file is served. */
-typedef struct repo_entry_s {
-    char *name;
-    char version[24];
-    char path[4096];
-} repo_entry_t;
+static int cmp_ll(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
 
-/* The highest numeric version of DIR/name that holds model.onnx or
- * model.tflite: its number into version (24 bytes) and the file into path
- * (4096 bytes). */
-static int latest_version(const char *dir, const char *name, char *version,
-                          char *path, osp_err_t *err) {
-    char md[4096];
+#define SERVE_PATH_MAX 4096
+
+/* DIR/name/<v>/model.onnx (or .tflite) into path; 0 when one exists. */
+static int model_file(const char *dir, const char *name, long long v,
+                      char *path) {
+    static const char *files[] = {"model.onnx", "model.tflite"};
+    for (size_t f = 0; f < OSP_ARRAY_LEN(files); f++) {
+        struct stat st;
+        int w = snprintf(path, SERVE_PATH_MAX, "%s/%s/%lld/%s", dir, name, v,
+                         files[f]);
+        if (w > 0 && w < SERVE_PATH_MAX && stat(path, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            return 0;
+    }
+    return OSP_ENOENT;
+}
+
+/* The numeric version directories of DIR/name that hold a model file,
+ * ascending (at most SERVE_MAX_MODELS). */
+static int list_versions(const char *dir, const char *name, long long *vs,
+                         int *n_out, osp_err_t *err) {
+    char md[SERVE_PATH_MAX], path[SERVE_PATH_MAX];
+    *n_out = 0;
     int w = snprintf(md, sizeof md, "%s/%s", dir, name);
     if (w < 0 || (size_t)w >= sizeof md)
         return osp_err_set(err, OSP_ELIMIT, "serve: path too long");
     DIR *vd = opendir(md);
     if (!vd)
-        return osp_err_set(err, OSP_ENOENT, "serve: no model '%s' in %s",
-                           name, dir);
-    long best = -1;
+        return osp_err_set(err, OSP_ENOENT, "no model '%s' in %s", name, dir);
+    int n = 0;
     struct dirent *de;
-    while ((de = readdir(vd))) {
+    while ((de = readdir(vd)) && n < SERVE_MAX_MODELS) {
         char *end;
         errno = 0;
-        long v = strtol(de->d_name, &end, 10);
-        if (errno || end == de->d_name || *end || v < 0 || v <= best)
+        long long v = strtoll(de->d_name, &end, 10);
+        if (errno || end == de->d_name || *end || v < 0 ||
+            !isdigit((unsigned char)de->d_name[0]))
             continue;
-        static const char *files[] = {"model.onnx", "model.tflite"};
-        for (size_t f = 0; f < OSP_ARRAY_LEN(files); f++) {
-            char fp[4096];
-            struct stat st;
-            w = snprintf(fp, sizeof fp, "%s/%s/%s", md, de->d_name, files[f]);
-            if (w < 0 || (size_t)w >= sizeof fp)
-                continue; /* path too long to be ours */
-            if (stat(fp, &st) == 0 && S_ISREG(st.st_mode)) {
-                best = v;
-                memcpy(path, fp, (size_t)w + 1);
-                break;
-            }
-        }
+        if (model_file(dir, name, v, path) == 0)
+            vs[n++] = v;
     }
     closedir(vd);
-    if (best < 0)
-        return osp_err_set(err, OSP_ENOENT,
-                           "serve: %s: no <version>/model.onnx or "
-                           "model.tflite", md);
-    snprintf(version, 24, "%ld", best);
+    qsort(vs, (size_t)n, sizeof *vs, cmp_ll);
+    *n_out = n;
     return 0;
 }
 
-static int scan_repository(const char *dir, repo_entry_t **out, int *n_out,
-                           osp_err_t *err) {
+/* One version to load. */
+typedef struct plan_s {
+    char name[OSP_MODEL_NAME_MAX + 1];
+    long long v;
+    char path[SERVE_PATH_MAX];
+    char cfg[SERVE_PATH_MAX]; /* model-level config.json; "" = none/own */
+} plan_t;
+
+/* Appends to plan[*n] the versions of DIR/name that its version_policy
+ * selects (DIR/name/config.json; default: the latest one). */
+static int plan_model(const char *dir, const char *name, plan_t *plan, int *n,
+                      int cap, osp_err_t *err) {
+    long long vs[SERVE_MAX_MODELS];
+    int nv = 0;
+    int rc = list_versions(dir, name, vs, &nv, err);
+    if (rc < 0)
+        return rc;
+    if (nv == 0)
+        return osp_err_set(err, OSP_ENOENT,
+                           "serve: %s/%s: no <version>/model.onnx or "
+                           "model.tflite", dir, name);
+    char cfg[SERVE_PATH_MAX];
+    struct stat st;
+    osp_model_serving_t sv;
+    memset(&sv, 0, sizeof sv);
+    sv.policy = OSP_VERSIONS_LATEST;
+    sv.latest_n = 1;
+    int w = snprintf(cfg, sizeof cfg, "%s/%s/config.json", dir, name);
+    bool has_cfg = w > 0 && (size_t)w < sizeof cfg && stat(cfg, &st) == 0;
+    if (has_cfg && (rc = osp_model_config_serving(cfg, &sv, NULL, err)) < 0)
+        return rc;
+    long long sel[SERVE_MAX_MODELS];
+    int ns = 0;
+    switch (sv.policy) {
+    case OSP_VERSIONS_LATEST:
+        for (int i = OSP_MAX(0, nv - sv.latest_n); i < nv; i++)
+            sel[ns++] = vs[i];
+        break;
+    case OSP_VERSIONS_ALL:
+        for (int i = 0; i < nv; i++)
+            sel[ns++] = vs[i];
+        break;
+    case OSP_VERSIONS_SPECIFIC:
+        for (int k = 0; k < sv.n_versions; k++) {
+            bool found = false;
+            for (int i = 0; i < nv; i++)
+                found |= vs[i] == sv.versions[k];
+            if (!found)
+                return osp_err_set(err, OSP_ENOENT,
+                                   "serve: %s: version_policy lists version "
+                                   "%lld but %s/%s/%lld has no model.onnx or "
+                                   "model.tflite", cfg,
+                                   (long long)sv.versions[k], dir, name,
+                                   (long long)sv.versions[k]);
+            sel[ns++] = sv.versions[k];
+        }
+        break;
+    default:
+        return osp_err_set(err, OSP_EINTERNAL, "serve: bad version policy");
+    }
+    for (int i = 0; i < ns; i++) {
+        if (*n >= cap)
+            return osp_err_set(err, OSP_ELIMIT,
+                               "serve: more than %d model versions", cap);
+        plan_t *p = &plan[(*n)++];
+        snprintf(p->name, sizeof p->name, "%s", name);
+        p->v = sel[i];
+        if (model_file(dir, name, sel[i], p->path) < 0)
+            return osp_err_set(err, OSP_ENOENT, "serve: %s/%s/%lld vanished",
+                               dir, name, sel[i]);
+        /* A version's own config (model.json / config.json beside the
+         * file) wins; else the model-level one applies to every version. */
+        char own[SERVE_PATH_MAX];
+        snprintf(own, sizeof own, "%s/%s/%lld/config.json", dir, name, sel[i]);
+        bool has_own = stat(own, &st) == 0;
+        snprintf(own, sizeof own, "%s/%s/%lld/model.json", dir, name, sel[i]);
+        has_own |= stat(own, &st) == 0;
+        snprintf(p->cfg, sizeof p->cfg, "%s", has_cfg && !has_own ? cfg : "");
+    }
+    return 0;
+}
+
+/* The model names of a repository (sorted), at most SERVE_MAX_MODELS. */
+static int repo_names(const char *dir, char ***out, int *n_out, bool strict,
+                      osp_err_t *err) {
     *out = NULL;
     *n_out = 0;
     DIR *d = opendir(dir);
     if (!d)
         return osp_err_set(err, OSP_ENOENT, "serve: model repository %s: %s",
                            dir, strerror(errno));
-    char *names[SERVE_MAX_MODELS + 1];
-    int nn = 0, rc = 0;
+    char **names = calloc(SERVE_MAX_MODELS, sizeof *names);
+    int nn = 0, rc = names ? 0 : osp_err_set(err, OSP_ENOMEM, "out of memory");
     struct dirent *de;
-    while ((de = readdir(d)) && rc == 0) {
+    while (rc == 0 && (de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
-        char p[4096];
+        char p[SERVE_PATH_MAX];
         struct stat st;
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
         if (stat(p, &st) || !S_ISDIR(st.st_mode))
             continue;
         if (!good_name(de->d_name)) {
-            rc = osp_err_set(err, OSP_EINVAL,
-                             "serve: %s: model directory name '%s' is not "
-                             "[A-Za-z0-9._-]", dir, de->d_name);
-            break;
+            if (strict)
+                rc = osp_err_set(err, OSP_EINVAL,
+                                 "serve: %s: model directory name '%s' is "
+                                 "not [A-Za-z0-9._-]", dir, de->d_name);
+            continue;
         }
         if (nn == SERVE_MAX_MODELS) {
             rc = osp_err_set(err, OSP_ELIMIT, "serve: %s: more than %d models",
@@ -481,36 +697,22 @@ static int scan_repository(const char *dir, repo_entry_t **out, int *n_out,
             nn++;
     }
     closedir(d);
-    repo_entry_t *ents = rc == 0 ? calloc((size_t)nn + 1, sizeof *ents) : NULL;
-    if (rc == 0 && !ents)
-        rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
-    if (rc == 0)
-        qsort(names, (size_t)nn, sizeof *names, cmp_str);
-    int ne = 0;
-    for (int i = 0; i < nn && rc == 0; i++) {
-        rc = latest_version(dir, names[i], ents[ne].version, ents[ne].path,
-                            err);
-        if (rc < 0)
-            break;
-        ents[ne].name = names[i];
-        names[i] = NULL;
-        ne++;
-    }
-    for (int i = 0; i < nn; i++)
-        free(names[i]);
     if (rc < 0) {
-        for (int i = 0; i < ne; i++)
-            free(ents[i].name);
-        free(ents);
+        for (int i = 0; i < nn; i++)
+            free(names[i]);
+        free(names);
         return rc;
     }
-    if (ne == 0) {
-        free(ents);
-        return osp_err_set(err, OSP_ENOENT, "serve: %s holds no models", dir);
-    }
-    *out = ents;
-    *n_out = ne;
+    qsort(names, (size_t)nn, sizeof *names, cmp_str);
+    *out = names;
+    *n_out = nn;
     return 0;
+}
+
+static void free_names(char **names, int n) {
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }
 
 int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
@@ -519,25 +721,64 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
         return osp_err_set(err, OSP_EINVAL,
                            "serve: no model (give --model PATH or "
                            "--model-repository DIR)");
-    repo_entry_t *ents = NULL;
-    int ne = 0, rc = 0;
-    if (o->model_repository &&
-        (rc = scan_repository(o->model_repository, &ents, &ne, err)) < 0)
-        return rc;
-    int total = ne + (o->model_path ? 1 : 0);
-    if (o->model_path)
-        rc = load_one(s, o->model_path, o->labels_path, o->model_config, NULL,
-                      "1", total, err);
-    for (int i = 0; i < ne && rc == 0; i++) {
-        rc = load_one(s, ents[i].path, NULL, NULL, ents[i].name,
-                      ents[i].version, total, err);
-        if (rc < 0)
-            osp_err_prefix(err, "%s version %s: ", ents[i].name,
-                           ents[i].version);
+    s->cpus = o->threads > 0 ? o->threads : osp_cpus_available();
+    pthread_mutex_lock(&s->repo_mu);
+    char **names = NULL;
+    int nn = 0, np = 0, rc = 0;
+    plan_t *plan = calloc(SERVE_MAX_MODELS, sizeof *plan);
+    if (!plan) {
+        rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        goto out;
     }
-    for (int i = 0; i < ne; i++)
-        free(ents[i].name);
-    free(ents);
+    if (o->model_repository) {
+        if ((rc = repo_names(o->model_repository, &names, &nn, true, err)) < 0)
+            goto out;
+        if (nn == 0) {
+            rc = osp_err_set(err, OSP_ENOENT, "serve: %s holds no models",
+                             o->model_repository);
+            goto out;
+        }
+        for (int i = 0; i < nn && rc == 0; i++)
+            rc = plan_model(o->model_repository, names[i], plan, &np,
+                            SERVE_MAX_MODELS - 1, err);
+        if (rc < 0)
+            goto out;
+    }
+    /* Every version gets an equal share of the CPUs, so instances x engine
+     * threads summed over all of them stays within the budget — unless
+     * there are more versions than CPUs (then one thread each). */
+    int total = np + (o->model_path ? 1 : 0);
+    int share = OSP_MAX(1, s->cpus / total);
+    if (total > s->cpus)
+        osp_serve_log(s, "warn", "more model versions than CPUs: one engine "
+                                 "thread each, the CPUs are oversubscribed",
+                      json_pack("{s:i,s:i}", "versions", total, "cpus",
+                                s->cpus));
+    if (o->model_path) {
+        rc = load_one(s, o->model_path, o->labels_path, o->model_config, NULL,
+                      1, share, false, err);
+        if (rc < 0)
+            goto out;
+        pthread_mutex_lock(&s->models_mu);
+        s->default_name = strdup(s->models[0]->name);
+        pthread_mutex_unlock(&s->models_mu);
+    } else {
+        s->default_name = strdup(names[0]);
+    }
+    if (!s->default_name) {
+        rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < np && rc == 0; i++) {
+        rc = load_one(s, plan[i].path, NULL, plan[i].cfg[0] ? plan[i].cfg : NULL,
+                      plan[i].name, plan[i].v, share, true, err);
+        if (rc < 0)
+            osp_err_prefix(err, "%s version %lld: ", plan[i].name, plan[i].v);
+    }
+out:
+    pthread_mutex_unlock(&s->repo_mu);
+    free_names(names, nn);
+    free(plan);
     if (rc == 0)
         atomic_store(&s->ready, 1);
     atomic_store(&s->loaded, 1);
@@ -550,55 +791,179 @@ int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
                            "no --model-repository to load '%s' from", name);
     if (!good_name(name))
         return osp_err_set(err, OSP_EINVAL, "bad model name '%s'", name);
-    if (atomic_load(&s->draining))
-        return osp_err_set(err, OSP_EBUSY, "shutting down");
-    serve_model_t *cur = osp__serve_acquire(s, name);
-    if (cur) {
-        osp__serve_release(s, cur);
-        return 0; /* already served */
+    plan_t *plan = calloc(SERVE_MAX_MODELS, sizeof *plan);
+    if (!plan)
+        return osp_err_set(err, OSP_ENOMEM, "out of memory");
+    pthread_mutex_lock(&s->repo_mu);
+    int np = 0, rc = 0, n_load = 0, n_retire = 0;
+    serve_model_t *retiring[SERVE_MAX_MODELS];
+    if (atomic_load(&s->draining)) {
+        rc = osp_err_set(err, OSP_EBUSY, "shutting down");
+        goto out;
     }
-    char version[24], path[4096];
-    int rc = latest_version(s->o.model_repository, name, version, path, err);
+    rc = plan_model(s->o.model_repository, name, plan, &np, SERVE_MAX_MODELS,
+                    err);
     if (rc < 0)
-        return rc;
+        goto out;
+    /* What changes: versions selected but not served are loaded; served
+     * versions no longer selected are retired once the new ones are READY.
+     * Repository operations are serialised (repo_mu), so the table holds no
+     * LOADING or UNLOADING entry of ours here. */
+    bool load[SERVE_MAX_MODELS];
+    int used = 0;
     pthread_mutex_lock(&s->models_mu);
-    int n = s->n_models + 1;
+    for (int i = 0; i < np; i++) {
+        load[i] = true;
+        for (int k = 0; k < s->n_models; k++)
+            if (!strcmp(s->models[k]->name, name) &&
+                s->models[k]->vnum == plan[i].v)
+                load[i] = false;
+        n_load += load[i];
+    }
+    for (int k = 0; k < s->n_models; k++) {
+        serve_model_t *m = s->models[k];
+        bool keep = strcmp(m->name, name) != 0;
+        for (int i = 0; i < np && !keep; i++)
+            keep = m->vnum == plan[i].v;
+        if (keep)
+            used += m->threads;
+        else
+            retiring[n_retire++] = m;
+    }
+    int after = s->n_models - n_retire + n_load;
     pthread_mutex_unlock(&s->models_mu);
-    rc = load_one(s, path, NULL, NULL, name, version, n, err);
-    if (rc == OSP_EBUSY && !atomic_load(&s->draining))
-        return 0; /* a concurrent load of the same name won */
-    if (rc == 0)
-        osp_serve_log(s, "info", "model loaded",
-                      json_pack("{s:s,s:s}", "model", name, "version",
-                                version));
+    /* A new version gets an equal share of the CPUs (as at start), bounded
+     * by what the versions that stay leave free. */
+    int share = OSP_MAX(1, s->cpus / OSP_MAX(after, 1));
+    if (n_load > 0 && (s->cpus - used) / n_load < share)
+        share = OSP_MAX(1, (s->cpus - used) / n_load);
+    for (int i = 0; i < np && rc == 0; i++) {
+        if (!load[i])
+            continue;
+        rc = load_one(s, plan[i].path, NULL, plan[i].cfg[0] ? plan[i].cfg : NULL,
+                      name, plan[i].v, share, true, err);
+        if (rc < 0)
+            osp_err_prefix(err, "%s version %lld: ", name, plan[i].v);
+        else
+            osp_serve_log(s, "info", "model loaded",
+                          json_pack("{s:s,s:I}", "model", name, "version",
+                                    (json_int_t)plan[i].v));
+    }
+    /* Only once every new version serves do the old ones stop: a request
+     * always finds a READY version, and the ones holding an old version
+     * finish on it. On a failed load the old versions stay. */
+    for (int i = 0; i < n_retire && rc == 0; i++)
+        retire(s, retiring[i]);
+out:
+    pthread_mutex_unlock(&s->repo_mu);
+    free(plan);
     return rc;
 }
 
 int osp__serve_unload(osp_serve_t *s, const char *name, osp_err_t *err) {
+    pthread_mutex_lock(&s->repo_mu);
+    serve_model_t *victims[SERVE_MAX_MODELS];
+    int n = 0;
     pthread_mutex_lock(&s->models_mu);
-    int idx = -1;
     for (int i = 0; i < s->n_models; i++)
         if (!strcmp(s->models[i]->name, name))
-            idx = i;
-    if (idx < 0) {
-        pthread_mutex_unlock(&s->models_mu);
-        return osp_err_set(err, OSP_ENOENT, "model '%s' is not loaded", name);
-    }
-    serve_model_t *sm = s->models[idx];
-    memmove(&s->models[idx], &s->models[idx + 1],
-            sizeof(s->models[0]) * (size_t)(s->n_models - idx - 1));
-    s->n_models--;
-    atomic_store(&sm->ready, 0);
-    while (sm->refs > 0)
-        pthread_cond_wait(&s->models_cv, &s->models_mu);
+            victims[n++] = s->models[i];
+    /* No new request may pick any of them while the first drains. */
+    for (int i = 0; i < n; i++)
+        atomic_store(&victims[i]->state, SERVE_UNLOADING);
     pthread_mutex_unlock(&s->models_mu);
-    osp_series_set(sm->model_ready, 0);
-    osp_series_set(sm->queue_depth, 0);
-    osp_serve_log(s, "info", "model unloaded",
-                  json_pack("{s:s,s:s}", "model", sm->name, "version",
-                            sm->version));
-    model_free(sm);
+    for (int i = 0; i < n; i++)
+        retire(s, victims[i]);
+    pthread_mutex_unlock(&s->repo_mu);
+    if (n == 0)
+        return osp_err_set(err, OSP_ENOENT, "model '%s' is not loaded", name);
     return 0;
+}
+
+/* Index entries, sorted by name then numeric version. */
+static int cmp_entry(const void *a, const void *b) {
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c = strcmp(json_string_value(json_object_get(x, "name")),
+                   json_string_value(json_object_get(y, "name")));
+    if (c)
+        return c;
+    long long vx = strtoll(json_string_value(json_object_get(x, "version")),
+                           NULL, 10),
+              vy = strtoll(json_string_value(json_object_get(y, "version")),
+                           NULL, 10);
+    return (vx > vy) - (vx < vy);
+}
+
+static bool index_has(json_t **e, int n, const char *name,
+                      const char *version) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(json_string_value(json_object_get(e[i], "name")), name) &&
+            !strcmp(json_string_value(json_object_get(e[i], "version")),
+                    version))
+            return true;
+    return false;
+}
+
+json_t *osp__serve_index(osp_serve_t *s, bool ready_only) {
+    enum { CAP = SERVE_MAX_MODELS * 2 + SERVE_MAX_FAILED };
+    json_t **e = calloc(CAP, sizeof *e);
+    json_t *a = json_array();
+    if (!e || !a) {
+        free(e);
+        json_decref(a);
+        return NULL;
+    }
+    int n = 0;
+    pthread_mutex_lock(&s->models_mu);
+    for (int i = 0; i < s->n_models && n < CAP; i++)
+        e[n++] = json_pack("{s:s,s:s,s:s}", "name", s->models[i]->name,
+                           "version", s->models[i]->version, "state",
+                           osp__serve_state_name(
+                               atomic_load(&s->models[i]->state)));
+    for (int i = 0; i < s->n_failed && n < CAP; i++)
+        if (!index_has(e, n, s->failed[i].name, s->failed[i].version))
+            e[n++] = json_pack("{s:s,s:s,s:s,s:s}", "name", s->failed[i].name,
+                               "version", s->failed[i].version, "state",
+                               "UNAVAILABLE", "reason", s->failed[i].reason);
+    pthread_mutex_unlock(&s->models_mu);
+    /* Versions on disk that are not served: unloaded, or left out by the
+     * version policy. Best effort: an unreadable directory is skipped. */
+    char **names = NULL;
+    int nn = 0;
+    if (s->o.model_repository &&
+        repo_names(s->o.model_repository, &names, &nn, false, NULL) == 0) {
+        for (int i = 0; i < nn; i++) {
+            long long vs[SERVE_MAX_MODELS];
+            int nv = 0;
+            if (list_versions(s->o.model_repository, names[i], vs, &nv,
+                              NULL) < 0)
+                continue;
+            for (int k = 0; k < nv && n < CAP; k++) {
+                char v[24];
+                snprintf(v, sizeof v, "%lld", vs[k]);
+                if (!index_has(e, n, names[i], v))
+                    e[n++] = json_pack("{s:s,s:s,s:s,s:s}", "name", names[i],
+                                       "version", v, "state", "UNAVAILABLE",
+                                       "reason", "not loaded (unloaded, or "
+                                       "not selected by the version "
+                                       "policy)");
+            }
+        }
+        free_names(names, nn);
+    }
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (e[i])
+            e[kept++] = e[i];
+    qsort(e, (size_t)kept, sizeof *e, cmp_entry);
+    for (int i = 0; i < kept; i++) {
+        if (!ready_only || !strcmp(json_string_value(json_object_get(
+                                       e[i], "state")), "READY"))
+            json_array_append(a, e[i]);
+        json_decref(e[i]);
+    }
+    free(e);
+    return a;
 }
 
 
@@ -638,7 +1003,9 @@ void osp_serve_destroy(osp_serve_t *s) {
         model_free(s->models[i]);
     osp_metrics_destroy(s->metrics);
     free(s->openapi);
+    free(s->default_name);
     pthread_cond_destroy(&s->models_cv);
+    pthread_mutex_destroy(&s->repo_mu);
     pthread_mutex_destroy(&s->models_mu);
     pthread_mutex_destroy(&s->log_mu);
     free(s);

@@ -18,12 +18,26 @@
 #define SERVE_MAX_IMAGES 64    /* images per classify request */
 #define SERVE_MAX_TOP_K 1000   /* top_k query parameter */
 #define SERVE_MAX_TIMEOUT_MS 3600000 /* X-Request-Timeout-Ms upper bound */
-#define SERVE_MAX_MODELS 64    /* models per worker */
+#define SERVE_MAX_MODELS 128   /* model versions per worker */
+#define SERVE_MAX_FAILED 32    /* failed loads remembered for the index */
+
+/* Where a model version is in its life (repository index "state"). */
+typedef enum serve_state_e {
+    SERVE_LOADING = 0, /* engines loading / warming up: takes no traffic */
+    SERVE_READY,       /* serves requests */
+    SERVE_UNLOADING,   /* no new requests; waits for the ones in flight */
+    SERVE_STATE_COUNT
+} serve_state_t;
+const char *osp__serve_state_name(serve_state_t st); /* "READY", ... */
 
 /* One served model: one version of one name. */
 typedef struct serve_model_s {
     char *name;                        /* owned */
     char *version;                     /* owned ("1" for --model) */
+    long long vnum;                    /* version as a number */
+    int threads;                       /* CPUs it holds: instances x engine
+                                          threads (the budget's accounting) */
+    atomic_int state;                  /* serve_state_t */
     osp_model_t *m;
     osp_engine_t *engines[SERVE_MAX_INSTANCES];
     int n_engines;
@@ -31,7 +45,6 @@ typedef struct serve_model_s {
     const osp_preprocess_t *pp;
     size_t sample_bytes;
     int num_classes;
-    atomic_int ready;
     int refs;                          /* handlers using it (models_mu) */
     /* metric series for this model */
     osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,
@@ -44,14 +57,23 @@ struct osp_serve_s {
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;
-    /* Served models, in load order (models[0] is the default model), under
-     * models_mu. Handlers hold a reference (acquire/release) while they use
-     * a model; unload takes it out of the table and waits on models_cv for
-     * the references to drop before freeing it. */
+    /* Model versions (loading, ready, unloading), under models_mu.
+     * Handlers hold a reference (acquire/release) while they use one;
+     * unloading marks it SERVE_UNLOADING (no new references) and waits on
+     * models_cv for the references to drop before freeing it. */
     pthread_mutex_t models_mu;
     pthread_cond_t models_cv;
     serve_model_t *models[SERVE_MAX_MODELS];
     int n_models;
+    char *default_name;                /* /classify's model (latest version) */
+    int cpus;                          /* the CPU budget of every engine */
+    /* Repository operations (load, reload, unload) one at a time. */
+    pthread_mutex_t repo_mu;
+    /* Versions whose last load failed, for the index (models_mu). */
+    struct {
+        char name[OSP_MODEL_NAME_MAX + 1], version[24], reason[256];
+    } failed[SERVE_MAX_FAILED];
+    int n_failed;
     atomic_int loaded;                 /* the initial load finished */
     atomic_int ready;                  /* 1 after warm-up, 0 while draining */
     atomic_int draining;
@@ -88,13 +110,21 @@ extern const char osp__serve_docs_html[];
 
 /* Registers every route on s->http (endpoints.c). */
 int osp__serve_routes(osp_serve_t *s);
-/* Takes a reference on the model called `name` (NULL = the default model);
- * NULL if none is served. Release with osp__serve_release. */
-serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name);
+/* Takes a reference on a READY version of the model called `name` (NULL =
+ * the default model): `version`, or NULL for the highest ready version.
+ * NULL if there is none. Release with osp__serve_release. */
+serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
+                                  const char *version);
 void osp__serve_release(osp_serve_t *s, serve_model_t *sm);
-/* Repository extension: loads `name` (latest version) from
- * --model-repository, or unloads it (waiting for its requests). */
+/* Repository extension: (re)loads `name` from --model-repository so that
+ * the versions its version_policy selects on disk are served (new ones
+ * loaded and warmed before they take traffic, dropped ones drained and
+ * unloaded), or unloads every version (waiting for their requests). */
 int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err);
 int osp__serve_unload(osp_serve_t *s, const char *name, osp_err_t *err);
+/* The repository index: every version loaded, loading, unloading or failed
+ * and every version on disk, [{"name", "version", "state", "reason"?}],
+ * sorted by name then version; ready_only: READY ones only. */
+json_t *osp__serve_index(osp_serve_t *s, bool ready_only);
 
 #endif

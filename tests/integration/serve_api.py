@@ -128,6 +128,13 @@ def check_api():
                                                   "X-Request-Id": "test-rid-42"})
     check_classify_body(j, 1, 5)
     assert h["x-request-id"] == "test-rid-42"
+    # a version of the model
+    j, h = jreq("POST", f"/v1/models/{MODEL}/versions/1/classify?top_k=2", imgs[0][1],
+                {"Content-Type": "image/jpeg"})
+    check_classify_body(j, 1, 2)
+    assert j["version"] == "1"
+    jreq("POST", f"/v1/models/{MODEL}/versions/2/classify", imgs[0][1],
+         {"Content-Type": "image/jpeg"}, expect=404)
     j, h = jreq("POST", "/classify", imgs[0][1], {"Content-Type": "image/jpeg"})
     assert len(h["x-request-id"]) > 0
     # errors
@@ -233,7 +240,7 @@ def check_api():
                  "process_resident_memory_bytes", "process_open_fds",
                  "process_start_time_seconds"]:
         assert re.search(rf"^# TYPE {name} ", text, re.M), f"metric {name} missing"
-    assert after[ok_key] - before.get(ok_key, 0) == 8, (after[ok_key], before.get(ok_key))
+    assert after[ok_key] - before.get(ok_key, 0) == 9, (after[ok_key], before.get(ok_key))
     assert after[f'osprey_requests_total{{model="{MODEL}",code="415"}}'] >= 2
     assert after[f'osprey_requests_total{{model="{MODEL}",code="400"}}'] >= 10
     assert after['osprey_requests_total{model="",code="404"}'] >= 2
@@ -256,6 +263,7 @@ def check_openapi():
     ops = {(m.upper(), p) for p, item in spec["paths"].items() for m in item}
     expected = {
         ("POST", "/v1/models/{model}/classify"), ("POST", "/classify"),
+        ("POST", "/v1/models/{model}/versions/{version}/classify"),
         ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"), ("GET", "/ready"),
         ("GET", "/v2"), ("GET", "/v2/models/{model}"),
         ("GET", "/v2/models/{model}/versions/{version}"),

@@ -332,6 +332,22 @@ static void test_config_errors(void **state) {
         {"{\"name\": \"a\", \"name\": \"b\"}", {"bad.json:1:", "duplicate"}},
         {"{\"labels\": 7}", {"key 'labels'", "a string"}},
         {"{\"label_offset\": \"1\"}", {"key 'label_offset'", "integer"}},
+        {"{\"max_queue_delay_us\": -1}", {"max_queue_delay_us", "0..60000000"}},
+        {"{\"max_queue_size\": 0}", {"max_queue_size", "1..1000000"}},
+        {"{\"instances\": 17}", {"key 'instances'", "1..16"}},
+        {"{\"preferred_batch_sizes\": 4}", {"preferred_batch_sizes", "an array"}},
+        {"{\"preferred_batch_sizes\": [4, 4]}", {"preferred_batch_sizes", "distinct"}},
+        {"{\"max_batch_size\": 4, \"preferred_batch_sizes\": [2, 8]}",
+         {"preferred_batch_sizes has 8", "max_batch_size 4"}},
+        {"{\"version_policy\": {\"newest\": {}}}", {"key 'version_policy'", "latest"}},
+        {"{\"version_policy\": {\"latest\": {\"num_versions\": 0}}}",
+         {"version_policy.latest.num_versions", "1..64"}},
+        {"{\"version_policy\": {\"latest\": {\"n\": 1}}}",
+         {"unknown key 'version_policy.latest.n'", "bad.json"}},
+        {"{\"version_policy\": {\"specific\": {\"versions\": [1, 0]}}}",
+         {"version_policy.specific.versions", ">= 1"}},
+        {"{\"version_policy\": {\"specific\": {}}}", {"specific", "needs 'versions'"}},
+        {"{\"version_policy\": {\"all\": {\"x\": 1}}}", {"version_policy.all", "empty"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *cfg = put(t, "bad.json", cases[i].json);
@@ -357,6 +373,59 @@ static void test_config_errors(void **state) {
     err = open_fails(model_path(t, "n.onnx"), missing, NULL);
     assert_int_equal(err.code, OSP_ENOENT);
     assert_contains(err.msg, "labels file");
+}
+
+/* Serving keys: defaults, a full set, and the config-only reader used for a
+ * repository's model-level config.json. */
+static void test_serving_keys(void **state) {
+    tmp_t *t = *state;
+    osp_err_t err = {0};
+    osp_model_t *m = osp_model_open(model_path(t, "a.onnx"), NULL, NULL, &err);
+    assert_non_null(m);
+    const osp_model_serving_t *sv = osp_model_serving(m);
+    assert_int_equal(sv->max_queue_delay_us, -1);
+    assert_int_equal(sv->max_queue_size, 0);
+    assert_int_equal(sv->instances, 0);
+    assert_int_equal(sv->n_preferred, 0);
+    assert_false(sv->has_version_policy);
+    assert_int_equal(sv->policy, OSP_VERSIONS_LATEST);
+    assert_int_equal(sv->latest_n, 1);
+    osp_model_close(m);
+    const char *cfg = put(t, "b.json",
+                          "{\"max_batch_size\": 16, \"max_queue_delay_us\": 500,"
+                          " \"max_queue_size\": 32, \"instances\": 2,"
+                          " \"preferred_batch_sizes\": [8, 4],"
+                          " \"version_policy\": {\"specific\": {\"versions\": [3, 1]}}}");
+    m = osp_model_open(model_path(t, "b.onnx"), NULL, NULL, &err);
+    assert_non_null(m);
+    sv = osp_model_serving(m);
+    assert_int_equal(osp_model_max_batch(m), 16);
+    assert_int_equal(sv->max_queue_delay_us, 500);
+    assert_int_equal(sv->max_queue_size, 32);
+    assert_int_equal(sv->instances, 2);
+    assert_int_equal(sv->n_preferred, 2);
+    assert_int_equal(sv->preferred[0], 4);
+    assert_int_equal(sv->preferred[1], 8);
+    assert_true(sv->has_version_policy);
+    assert_int_equal(sv->policy, OSP_VERSIONS_SPECIFIC);
+    assert_int_equal(sv->n_versions, 2);
+    assert_int_equal(sv->versions[0], 1);
+    assert_int_equal(sv->versions[1], 3);
+    osp_model_close(m);
+    osp_model_serving_t out;
+    int mb = -1;
+    assert_int_equal(osp_model_config_serving(cfg, &out, &mb, &err), 0);
+    assert_int_equal(mb, 16);
+    assert_int_equal(out.instances, 2);
+    assert_int_equal(out.policy, OSP_VERSIONS_SPECIFIC);
+    cfg = put(t, "c.json", "{\"version_policy\": {\"latest\": {\"num_versions\": 2}}}");
+    assert_int_equal(osp_model_config_serving(cfg, &out, NULL, &err), 0);
+    assert_int_equal(out.policy, OSP_VERSIONS_LATEST);
+    assert_int_equal(out.latest_n, 2);
+    assert_string_equal(osp_version_policy_name(out.policy), "latest");
+    cfg = put(t, "d.json", "{\"version_policy\": {\"all\": {}}, \"typo\": 1}");
+    assert_int_equal(osp_model_config_serving(cfg, &out, NULL, &err), OSP_EINVAL);
+    assert_contains(err.msg, "unknown key 'typo'");
 }
 
 /* ---- labels ----------------------------------------------------------- */
@@ -619,6 +688,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_config_discovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_implied_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serving_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_labels_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_searched_labels, setup, teardown),
