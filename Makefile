@@ -6,7 +6,7 @@ SANITIZE ?= OFF
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps venv test run models debug asan fuzz bench clean
+.PHONY: all build deps venv test run models debug asan fuzz bench bench-service clean
 
 all: build
 
@@ -46,6 +46,13 @@ fuzz:
 
 bench: build
 	@scripts/bench.sh $(BUILD_DIR)/osprey
+
+# Service benchmark (issue 5): osprey serve vs the FastAPI + PyTorch baseline
+# under the same load; needs scripts/install-bench-deps.sh. ~15 min;
+# BENCH_SERVICE_ARGS=--quick for a ~1 min smoke run.
+bench-service: build
+	@scripts/install-bench-deps.sh
+	@OSPREY=$(BUILD_DIR)/osprey bench/service.sh $(BENCH_SERVICE_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz build-fuzz-smoke

@@ -1,0 +1,631 @@
+#!/usr/bin/env python3
+"""The service benchmark (issue 5): osprey serve vs the seed-design baseline.
+
+Starts `osprey serve` (fp32, then bf16) and the FastAPI + PyTorch baseline
+(bench/baselines/fastapi-torch) one after the other, each pinned to the same
+CPUs with the same thread budget, drives each with the same load profile
+from `osprey load`, and reports, per model (ResNet50, then MobileNetV2):
+
+  - max throughput with p99 <= SLO (an open-loop search of rates, below),
+  - p50/p99 at fixed rates that both sides can sustain (derived from the
+    baseline's max), so latency is compared at equal load,
+  - CPU seconds per request of the server process (/proc/<pid>/stat
+    utime + stime, before and after each run, divided by completed requests),
+  - errors, time to ready and peak RSS.
+
+It writes everything as one JSON file under bench/results/ and prints a
+Markdown table for docs/performance.md. It is run by bench/service.sh (which
+resolves the model and image directories the way the tests do); see
+`--help` and docs/performance.md, "Service benchmark", for the method and
+docs/decisions.md for why it is done this way.
+
+Only the standard library is used, so the osprey-only smoke test
+(tests/integration/service_bench_smoke.sh) runs where torch is not installed.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINE_APP = os.path.join(ROOT, "bench", "baselines", "fastapi-torch",
+                            "app.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+MODELS = {  # name -> ONNX file under the models dir (torchvision exports)
+    "resnet50": "onnx/resnet50.onnx",
+    "mobilenet_v2": "onnx/mobilenet_v2.onnx",
+}
+
+
+def log(msg):
+    print(f"service-bench: {msg}", file=sys.stderr, flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def proc_cpu_s(pid):
+    """utime + stime of the whole process (all threads), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the ')' field 3 (state) is index 0, so utime (14) is index 11.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_peak_rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def free_port():
+    """A port nobody listens on right now (for --port-base 0: tests)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(url, timeout=2.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class Server:
+    """One server under test: started pinned to the CPU set, stopped after."""
+
+    def __init__(self, name, argv, env, port, ready_path, log_path):
+        self.name, self.argv, self.port = name, argv, port
+        self.env, self.ready_path, self.log_path = env, ready_path, log_path
+        self.proc = None
+        self.ready_s = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s):
+        log(f"starting {self.name}: {shlex.join(self.argv)}")
+        if http_ok(self.url + self.ready_path, timeout=0.5):
+            raise RuntimeError(f"port {self.port} already answers: another server "
+                               "would be measured (choose --port-base)")
+        t0 = time.monotonic()
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.argv, env=self.env,
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        while time.monotonic() - t0 < timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} "
+                                   f"before becoming ready; log: {self.log_path}")
+            if http_ok(self.url + self.ready_path):
+                self.ready_s = round(time.monotonic() - t0, 2)
+                log(f"{self.name} ready in {self.ready_s} s (pid {self.proc.pid})")
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s} s; "
+                           f"log: {self.log_path}")
+
+    def cpu_s(self):
+        return proc_cpu_s(self.proc.pid)
+
+    def wait_idle(self, max_s=60.0):
+        """Waits until the server burns < 5% of one CPU over 0.5 s: after an
+        overloaded step, work queued by timed-out requests must not leak
+        into the next measurement."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < max_s:
+            a = self.cpu_s()
+            time.sleep(0.5)
+            b = self.cpu_s()
+            if a is None or b is None or b - a < 0.025:
+                return round(time.monotonic() - t0, 1)
+        log(f"{self.name} still busy after {max_s} s; measuring anyway")
+        return round(time.monotonic() - t0, 1)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+# ---------------------------------------------------------------- drivers --
+
+class OspreyLoad:
+    """`osprey load` with the contract in COMMON.md (the real driver)."""
+    name = "osprey-load"
+
+    def __init__(self, binary, images, connections, timeout_ms):
+        self.binary, self.images = binary, images
+        self.connections, self.timeout_ms = connections, timeout_ms
+
+    def _run(self, url, extra):
+        argv = [self.binary, "load", "--url", url, "--target", "multipart",
+                "--images", self.images, "--order", "rr",
+                "--connections", str(self.connections),
+                "--timeout-ms", str(self.timeout_ms),
+                "--max-error-rate", "1", "--json"] + extra
+        r = subprocess.run(argv, capture_output=True, text=True)
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        if r.returncode not in (0, 3) or not lines:
+            raise RuntimeError(f"osprey load failed ({r.returncode}): "
+                               f"{shlex.join(argv)}\n{r.stderr[-2000:]}")
+        return json.loads(lines[-1])
+
+    def open_loop(self, url, rate, duration_s):
+        return self._run(url, ["--mode", "open", "--arrival", "poisson",
+                               "--rate", f"{rate:g}",
+                               "--duration", f"{duration_s:g}s"])
+
+    def closed_loop(self, url, concurrency, duration_s):
+        return self._run(url, ["--mode", "closed",
+                               "--concurrency", str(concurrency),
+                               "--duration", f"{duration_s:g}s"])
+
+
+class HeyLoad:
+    """Stand-in driver (Debian `hey`) for trying the harness while `osprey
+    load` is not built. NOT open-loop: hey's workers wait for each answer
+    (rate-limited closed loop), so latencies under overload are
+    underestimated (coordinated omission). Raw-body requests, one image."""
+    name = "hey (stand-in, closed-loop)"
+
+    def __init__(self, images, timeout_ms):
+        if os.path.isdir(images):
+            files = sorted(os.path.join(images, f) for f in os.listdir(images))
+            self.image = files[0]
+        else:
+            self.image = images
+        self.timeout_s = max(1, timeout_ms // 1000)
+
+    def _run(self, url, extra, duration_s):
+        argv = ["hey", "-z", f"{duration_s:g}s", "-m", "POST",
+                "-T", "image/jpeg", "-D", self.image, "-t", str(self.timeout_s),
+                "-o", "csv"] + extra + [url + "/classify"]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        lat, errors = [], 0
+        for line in r.stdout.splitlines()[1:]:
+            parts = line.split(",")
+            if len(parts) < 7:
+                continue
+            if parts[6] == "200":
+                lat.append(float(parts[0]) * 1e3)
+            else:
+                errors += 1
+        lat.sort()
+
+        def pct(p):
+            if not lat:
+                return None
+            return round(lat[min(len(lat) - 1, math.ceil(p / 100 * len(lat)) - 1)], 2)
+        return {"rps": round(len(lat) / duration_s, 2), "sent": len(lat) + errors,
+                "completed": len(lat), "errors": errors, "p50_ms": pct(50),
+                "p90_ms": pct(90), "p99_ms": pct(99), "max_ms": pct(100),
+                "duration_s": duration_s}
+
+    def open_loop(self, url, rate, duration_s):
+        # hey's -q is a whole number of requests per second per worker.
+        workers = max(1, min(32, int(rate)))
+        return self._run(url, ["-c", str(workers),
+                               "-q", str(max(1, round(rate / workers)))],
+                         duration_s)
+
+    def closed_loop(self, url, concurrency, duration_s):
+        return self._run(url, ["-c", str(concurrency)], duration_s)
+
+
+# ------------------------------------------------------------ measurement --
+
+class Bench:
+    def __init__(self, args, driver):
+        self.a, self.driver = args, driver
+
+    def measure(self, server, kind, value, duration_s):
+        """One load run with CPU accounting around it."""
+        idle_wait = server.wait_idle()
+        c0, t0 = server.cpu_s(), time.monotonic()
+        if kind == "open":
+            res = self.driver.open_loop(server.url, value, duration_s)
+        else:
+            res = self.driver.closed_loop(server.url, value, duration_s)
+        wall = time.monotonic() - t0
+        # The server may still finish requests the client gave up on; count
+        # that CPU too, it was spent because of this run.
+        server.wait_idle(max_s=30)
+        c1 = server.cpu_s()
+        completed = res.get("completed") or 0
+        dur = res.get("duration_s") or duration_s
+        row = {
+            "mode": kind, ("rate" if kind == "open" else "concurrency"): value,
+            "duration_s": dur,
+            "rps": round(completed / dur, 2) if dur else res.get("rps"),
+            "sent": res.get("sent"), "completed": completed,
+            "errors": res.get("errors"),
+            "errors_by_class": res.get("errors_by_class"),
+            "p50_ms": res.get("p50_ms"), "p90_ms": res.get("p90_ms"),
+            "p99_ms": res.get("p99_ms"), "max_ms": res.get("max_ms"),
+            "cpu_s": round(c1 - c0, 3),
+            "cpu_s_per_req": round((c1 - c0) / completed, 4) if completed else None,
+            "wall_s": round(wall, 2), "idle_wait_s": idle_wait,
+            "loadavg_1m": loadavg()[0],
+        }
+        log(f"  {server.name} {kind} {value}: {row['rps']} req/s, p50 {row['p50_ms']} "
+            f"p99 {row['p99_ms']} ms, errors {row['errors']}, "
+            f"cpu/req {row['cpu_s_per_req']} s")
+        return row
+
+    def passes(self, row):
+        """A rate is sustained when p99 <= SLO, at most 0.1% errors, and the
+        server completed >= 95% of the offered rate."""
+        sent = row["sent"] or 0
+        errs = row["errors"] or 0
+        return (row["p99_ms"] is not None and row["p99_ms"] <= self.a.slo_ms
+                and errs <= 0.001 * max(sent, 1)
+                and row["rps"] >= 0.95 * row["rate"])
+
+    def search_max(self, server):
+        """Max throughput with p99 <= SLO.
+
+        1. A closed-loop probe (concurrency --probe-concurrency) measures the
+           saturated throughput X. 2. Open-loop steps start at 0.8 X; while a
+           step passes, the rate grows by 1.25x, and once a step fails, the
+           rest bisect between the highest passing and lowest failing rate.
+           A step that fails below any pass is followed by 0.6x. The answer
+           is the highest passing step's achieved throughput."""
+        a = self.a
+        probe = self.measure(server, "closed", a.probe_concurrency, a.probe_s)
+        start = max(0.5, 0.8 * probe["rps"])
+        lo, hi, steps = None, None, []
+        rate = start
+        for _ in range(a.steps):
+            rate = round(rate, 2 if rate < 10 else 1)
+            row = self.measure(server, "open", rate, a.step_s)
+            row["pass"] = self.passes(row)
+            steps.append(row)
+            if row["pass"]:
+                lo = row if lo is None or row["rate"] > lo["rate"] else lo
+            else:
+                hi = row if hi is None or row["rate"] < hi["rate"] else hi
+            if hi is None:
+                rate = rate * 1.25
+            elif lo is None:
+                rate = rate * 0.6
+            else:
+                if hi["rate"] / lo["rate"] < 1.06:
+                    break
+                rate = math.sqrt(lo["rate"] * hi["rate"])
+        return {
+            "probe": probe, "steps": steps,
+            "max_rps_under_slo": lo["rps"] if lo else 0.0,
+            "max_rate_under_slo": lo["rate"] if lo else 0.0,
+            "at_max": {k: lo[k] for k in ("p50_ms", "p99_ms", "cpu_s_per_req",
+                                          "errors")} if lo else None,
+            "lowest_failing_rate": hi["rate"] if hi else None,
+        }
+
+    def run_system(self, sysdef, fixed_rates):
+        """Start, search, fixed rates, stop. fixed_rates may be None (decided
+        from this system's own max: the baseline goes first)."""
+        srv = sysdef["server"]
+        rec = {"system": sysdef["system"], "precision": sysdef["precision"],
+               "model": sysdef["model"], "command": shlex.join(srv.argv),
+               "loadavg_before": loadavg()}
+        try:
+            srv.start(self.a.ready_timeout_s)
+            rec["ready_s"] = srv.ready_s
+            # Warm-up: untimed, lets caches, allocators and (osprey) every
+            # batch-size plan see traffic before anything is measured.
+            self.driver.closed_loop(srv.url, self.a.probe_concurrency, self.a.warmup_s)
+            rec.update(self.search_max(srv))
+            if fixed_rates is None:
+                m = rec["max_rate_under_slo"] or rec["probe"]["rps"] * 0.5
+                fixed_rates = fixed_rate_list(m, self.a.quick, self.a.osprey_only)
+            rec["fixed"] = [self.measure(srv, "open", r, self.a.fixed_s)
+                            for r in fixed_rates]
+            rec["peak_rss_mb"] = proc_peak_rss_mb(srv.proc.pid)
+        except RuntimeError as exc:
+            rec["error"] = str(exc)
+            log(f"{srv.name}: {exc}")
+        finally:
+            srv.stop()
+            rec["loadavg_after"] = loadavg()
+        return rec, fixed_rates
+
+
+def fixed_rate_list(max_rate, quick, half_only):
+    """Rates every system is measured at: half the reference max and the
+    reference max itself (equal load for the p99 comparison). The
+    reference is the first system run: the baseline, or osprey itself with
+    --osprey-only, where only half its max is kept in quick mode (a smoke
+    run wants a rate with no errors, not a second probe of the limit)."""
+    m = max(max_rate, 0.5)
+    full, half = round(m, 2 if m < 10 else 1), round(m / 2, 2 if m < 20 else 1)
+    if quick:
+        return [half] if half_only else [full]
+    return [half, full]
+
+
+# ---------------------------------------------------------------- report --
+
+def fmt(v, nd=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def model_table(model, recs):
+    ok = [r for r in recs if "error" not in r]
+    rates = ok[0]["fixed"] if ok else []
+    head = ["system", "precision", f"max req/s (p99 ≤ SLO)", "p50 / p99 ms at max"]
+    for f in rates:
+        head.append(f"p50 / p99 ms @ {fmt(f['rate'], 2)} req/s")
+    head += ["CPU s/req @ equal load", "errors", "ready s", "peak RSS MB"]
+    lines = [f"### {model}", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for r in recs:
+        if "error" in r:
+            lines.append(f"| {r['system']} | {r['precision']} | failed: "
+                         f"{r['error'][:80]} |" + " |" * (len(head) - 3))
+            continue
+        am = r["at_max"] or {}
+        cells = [r["system"], r["precision"],
+                 fmt(r["max_rps_under_slo"]),
+                 f"{fmt(am.get('p50_ms'))} / {fmt(am.get('p99_ms'))}"]
+        for f in r["fixed"]:
+            cells.append(f"{fmt(f['p50_ms'])} / {fmt(f['p99_ms'])}")
+        eq = r["fixed"][-1] if r["fixed"] else {}
+        errs = sum((s.get("errors") or 0) for s in r["steps"] + r["fixed"])
+        sent = sum((s.get("sent") or 0) for s in r["steps"] + r["fixed"])
+        cells += [fmt(eq.get("cpu_s_per_req"), 4), f"{errs} / {sent}",
+                  fmt(r.get("ready_s")), fmt(r.get("peak_rss_mb"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def ratios(recs, goal_tput, goal_p99):
+    """osprey vs baseline: throughput ratio and p99 ratio at equal load."""
+    base = next((r for r in recs if r["system"] == "baseline"
+                 and "error" not in r), None)
+    out = []
+    if base is None:
+        return out
+    for r in recs:
+        if r["system"] != "osprey" or "error" in r:
+            continue
+        item = {"precision": r["precision"]}
+        if base["max_rps_under_slo"]:
+            item["throughput_ratio"] = round(r["max_rps_under_slo"]
+                                             / base["max_rps_under_slo"], 2)
+        bf, of = base["fixed"][-1], r["fixed"][-1]
+        if bf.get("p99_ms") and of.get("p99_ms") is not None:
+            item["p99_ratio_equal_load"] = round(of["p99_ms"] / bf["p99_ms"], 3)
+            item["equal_load_rate"] = bf["rate"]
+        if bf.get("cpu_s_per_req") and of.get("cpu_s_per_req"):
+            item["cpu_per_req_ratio"] = round(of["cpu_s_per_req"]
+                                              / bf["cpu_s_per_req"], 3)
+        item["throughput_goal_met"] = item.get("throughput_ratio", 0) >= goal_tput
+        item["p99_goal_met"] = (item.get("p99_ratio_equal_load") is not None
+                                and item["p99_ratio_equal_load"] <= goal_p99)
+        out.append(item)
+    return out
+
+
+def ratio_lines(model, items):
+    lines = []
+    for it in items:
+        lines.append(
+            f"- {model} osprey {it['precision']} vs baseline: throughput "
+            f"**{fmt(it.get('throughput_ratio'), 2)}×** (goal ≥ 10×: "
+            f"{'met' if it['throughput_goal_met'] else 'not met'}), p99 at "
+            f"{fmt(it.get('equal_load_rate'), 2)} req/s **{fmt(it.get('p99_ratio_equal_load'), 3)}×** "
+            f"the baseline's (goal ≤ 0.2×: {'met' if it['p99_goal_met'] else 'not met'}), "
+            f"CPU per request {fmt(it.get('cpu_per_req_ratio'), 3)}×")
+    return lines
+
+
+# ------------------------------------------------------------------ main --
+
+def main():
+    ap = argparse.ArgumentParser(
+        description="osprey serve vs the FastAPI + PyTorch baseline under the "
+                    "same load (issue 5). Usually run through bench/service.sh.")
+    ap.add_argument("--osprey", default=os.path.join(ROOT, "build", "osprey"))
+    ap.add_argument("--models-dir", required=True)
+    ap.add_argument("--images", required=True, help="image corpus (dir or file)")
+    ap.add_argument("--models", default="resnet50,mobilenet_v2")
+    ap.add_argument("--precisions", default="fp32,bf16",
+                    help="osprey precisions (the baseline is always fp32)")
+    ap.add_argument("--osprey-only", action="store_true",
+                    help="skip the baseline (no torch needed)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: ResNet50 fp32 only, short runs (~1 min)")
+    ap.add_argument("--slo-ms", type=float, default=250.0)
+    ap.add_argument("--cpus", default="0,1", help="taskset CPU list for servers")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--port-base", type=int, default=18300,
+                    help="servers listen on consecutive ports from here "
+                         "(0: any free port each)")
+    ap.add_argument("--driver", choices=["auto", "osprey-load", "hey"],
+                    default="auto")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--timeout-ms", type=int, default=10000)
+    ap.add_argument("--step-s", type=float, help="seconds per search step")
+    ap.add_argument("--steps", type=int, help="open-loop search steps")
+    ap.add_argument("--fixed-s", type=float, help="seconds per fixed-rate run")
+    ap.add_argument("--probe-s", type=float)
+    ap.add_argument("--warmup-s", type=float)
+    ap.add_argument("--probe-concurrency", type=int, default=4)
+    ap.add_argument("--ready-timeout-s", type=float, default=300)
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra argument for osprey serve (repeatable)")
+    ap.add_argument("--python", default="/usr/bin/python3",
+                    help="interpreter for the baseline (Debian's, with torch)")
+    ap.add_argument("--out", help="JSON file (default bench/results/<UTC>-service.json)")
+    ap.add_argument("--log-dir", default=None)
+    a = ap.parse_args()
+
+    quick_defaults = dict(step_s=3, steps=2, fixed_s=3, probe_s=2, warmup_s=2)
+    full_defaults = dict(step_s=8, steps=5, fixed_s=10, probe_s=5, warmup_s=3)
+    for k, v in (quick_defaults if a.quick else full_defaults).items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    if a.quick and a.models == "resnet50,mobilenet_v2":
+        a.models = "resnet50"
+    if a.quick and a.precisions == "fp32,bf16":
+        a.precisions = "fp32"
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    out = a.out or os.path.join(ROOT, "bench", "results", f"{stamp}-service.json")
+    log_dir = a.log_dir or os.path.join("/tmp", f"osprey-service-bench-{stamp}")
+    os.makedirs(log_dir, exist_ok=True)
+
+    if a.driver == "auto":
+        probe = subprocess.run([a.osprey, "load", "--help"], capture_output=True)
+        a.driver = "osprey-load" if probe.returncode == 0 else "hey"
+        if a.driver == "hey":
+            log("`osprey load` is not available; using hey as a STAND-IN "
+                "(closed-loop, raw body) — not for published numbers")
+    driver = (OspreyLoad(a.osprey, a.images, a.connections, a.timeout_ms)
+              if a.driver == "osprey-load" else HeyLoad(a.images, a.timeout_ms))
+    bench = Bench(a, driver)
+
+    models = [m for m in a.models.split(",") if m]
+    for m in models:
+        if m not in MODELS:
+            ap.error(f"unknown model {m!r} (known: {', '.join(MODELS)})")
+    precisions = [p for p in a.precisions.split(",") if p]
+
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "passive")  # osprey's own default too
+    result = {
+        "kind": "service", "started_utc": stamp,
+        "host": {"cpu": cpu_model(), "nproc": os.cpu_count(),
+                 "kernel": platform.release()},
+        "commit": git_commit(),
+        "command": " ".join(shlex.quote(x) for x in sys.argv),
+        "driver": driver.name,
+        "settings": {k: getattr(a, k) for k in (
+            "slo_ms", "cpus", "threads", "step_s", "steps", "fixed_s", "probe_s",
+            "warmup_s", "probe_concurrency", "connections", "timeout_ms", "quick",
+            "serve_arg")},
+        "loadavg_before": loadavg(), "models": {},
+    }
+    port = a.port_base
+
+    def next_port():
+        nonlocal port
+        if a.port_base == 0:
+            return free_port()
+        port += 1
+        return port - 1
+    tables = []
+    for m in models:
+        model_file = os.path.join(a.models_dir, MODELS[m])
+        if not os.path.exists(model_file):
+            log(f"skipping {m}: {model_file} not found")
+            result["models"][m] = {"skipped": f"{model_file} not found"}
+            continue
+        systems = []
+        if not a.osprey_only:
+            bport = next_port()
+            benv = dict(env, BASELINE_MODEL=m, BASELINE_THREADS=str(a.threads),
+                        BASELINE_PORT=str(bport), OMP_NUM_THREADS=str(a.threads))
+            benv.pop("OMP_WAIT_POLICY", None)  # the baseline as users run it
+            systems.append({"system": "baseline", "precision": "fp32", "model": m,
+                            "server": Server(
+                                f"baseline/{m}",
+                                ["taskset", "-c", a.cpus, a.python, BASELINE_APP,
+                                 "--model", m, "--threads", str(a.threads),
+                                 "--port", str(bport)],
+                                benv, bport, "/health",
+                                os.path.join(log_dir, f"baseline-{m}.log"))})
+        for p in precisions:
+            oport = next_port()
+            systems.append({"system": "osprey", "precision": p, "model": m,
+                            "server": Server(
+                                f"osprey/{m}/{p}",
+                                ["taskset", "-c", a.cpus, a.osprey, "serve",
+                                 "--model", model_file, "--host", "127.0.0.1",
+                                 "--port", str(oport), "--threads", str(a.threads),
+                                 "--precision", p] + a.serve_arg,
+                                env, oport, "/v2/health/ready",
+                                os.path.join(log_dir, f"osprey-{m}-{p}.log"))})
+        recs, fixed = [], None
+        for s in systems:
+            rec, fixed = bench.run_system(s, fixed)
+            recs.append(rec)
+        rat = ratios(recs, 10.0, 0.2)
+        result["models"][m] = {"model_file": model_file, "fixed_rates": fixed,
+                               "systems": recs, "ratios": rat}
+        tables += model_table(m, recs) + [""] + ratio_lines(m, rat) + [""]
+    result["loadavg_after"] = loadavg()
+    result["finished_utc"] = datetime.datetime.now(
+        datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    print(f"Service benchmark {stamp} (driver: {driver.name}, SLO p99 ≤ "
+          f"{a.slo_ms:g} ms, servers on CPUs {a.cpus} with {a.threads} threads, "
+          f"load average {result['loadavg_before']} → {result['loadavg_after']})")
+    print()
+    print("\n".join(tables))
+    log(f"wrote {out}; server logs in {log_dir}")
+    failed = any("error" in r for v in result["models"].values()
+                 for r in v.get("systems", []))
+    return 1 if failed else 0
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip() or None
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
