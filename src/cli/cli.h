@@ -18,5 +18,7 @@ int osp_cli_bench(int argc, char **argv);
 int osp_cli_serve(int argc, char **argv);
 /* osprey dispatch: the dispatcher (balancing proxy in front of workers). */
 int osp_cli_dispatch(int argc, char **argv);
+/* osprey load: the load generator (open/closed loop, time series). */
+int osp_cli_load(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const osp_cli_cmd_t commands[] = {
     {"bench", "measure a model's speed (optionally vs ONNX Runtime)", osp_cli_bench},
     {"serve", "run the worker: HTTP classification server (REST + KServe V2)", osp_cli_serve},
     {"dispatch", "run the dispatcher: model-aware balancing proxy in front of workers", osp_cli_dispatch},
+    {"load", "load-test an HTTP endpoint (open/closed loop, latency percentiles)", osp_cli_load},
     {"version", "print the version", cmd_version},
 };
 
