@@ -116,7 +116,7 @@ typedef struct buf_s {
 } buf_t;
 
 static void buf_put(buf_t *b, const void *d, size_t n) {
-    if (b->oom)
+    if (b->oom || !n)
         return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
