@@ -195,6 +195,9 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
                               struct curl_slist *headers, const void *body,
                               size_t len, long timeout_ms,
                               long connect_timeout_ms, dsp_resp_t *resp);
+/* Performs a transfer already configured on h (URL, headers, method),
+ * collecting the answer into resp. Returns the curl code. */
+CURLcode osp__dsp_upstream_perform(CURL *h, dsp_resp_t *resp);
 void osp__dsp_resp_free(dsp_resp_t *r);
 
 /* ---- proxy.c ---------------------------------------------------------- */

@@ -97,11 +97,6 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
                               struct curl_slist *headers, const void *body,
                               size_t len, long timeout_ms,
                               long connect_timeout_ms, dsp_resp_t *resp) {
-    resp->status = 0;
-    resp->len = 0;
-    resp->content_type[0] = resp->ihcl[0] = resp->retry_after[0] = 0;
-    if (!resp->max)
-        resp->max = DSP_MAX_RESPONSE_BYTES;
     /* reset keeps the handle's live connections; options are set afresh. */
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -113,10 +108,6 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
                      connect_timeout_ms < timeout_ms || timeout_ms <= 0
                          ? connect_timeout_ms
                          : timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     if (headers)
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     if (!strcmp(method, "GET")) {
@@ -131,6 +122,19 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(body ? len : 0));
     }
+    return osp__dsp_upstream_perform(h, resp);
+}
+
+CURLcode osp__dsp_upstream_perform(CURL *h, dsp_resp_t *resp) {
+    resp->status = 0;
+    resp->len = 0;
+    resp->content_type[0] = resp->ihcl[0] = resp->retry_after[0] = 0;
+    if (!resp->max)
+        resp->max = DSP_MAX_RESPONSE_BYTES;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, resp);
     CURLcode cc = curl_easy_perform(h);
     if (cc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
