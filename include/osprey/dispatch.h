@@ -17,12 +17,16 @@
 
 /* Balancing policies. Append only. */
 typedef enum osp_balance_e {
-    OSP_BALANCE_P2C = 0, /* two random candidates, fewer in-flight wins */
+    OSP_BALANCE_P2C = 0, /* two random candidates; the one with fewer
+                            outstanding requests, each weighted by the
+                            backend's recent latency, wins */
     OSP_BALANCE_RR,      /* round-robin over the candidates */
     OSP_BALANCE_RANDOM,  /* uniform random candidate */
+    OSP_BALANCE_P2C_LOR, /* two random candidates; fewer in flight wins
+                            (unweighted) */
     OSP_BALANCE_COUNT
 } osp_balance_t;
-/* "p2c", "rr", "random"; never NULL. */
+/* "p2c", "rr", "random", "p2c-lor"; never NULL. */
 const char *osp_balance_name(osp_balance_t p);
 /* Parses a policy name; 0 or OSP_EINVAL. */
 int osp_balance_parse(const char *s, osp_balance_t *out);

@@ -53,7 +53,9 @@ static const opt_t opts[] = {
     {"k8s-api", OPT_STR, O(o.k8s_api), "API server URL (default: in-cluster from KUBERNETES_SERVICE_HOST)"},
     {"k8s-token", OPT_STR, O(o.k8s_token_path), "bearer token file (default: the service-account token)"},
     {"k8s-ca", OPT_STR, O(o.k8s_ca_path), "CA bundle for the API server (default: the service-account CA)"},
-    {"policy", OPT_POLICY, O(o.policy), "p2c|rr|random (default p2c: least outstanding of two)"},
+    {"policy", OPT_POLICY, O(o.policy), "p2c|p2c-lor|rr|random (default p2c: of two random backends, the one with\n"
+     "                         fewer outstanding requests weighted by its recent latency;\n"
+     "                         p2c-lor: unweighted)"},
     {"admin-host", OPT_STR, O(o.admin_host), "admin API bind address (default 127.0.0.1)"},
     {"admin-port", OPT_INT, O(o.admin_port), "admin API port (default 8001; 0 = any free port; -1 = off)"},
     {"health-interval-ms", OPT_INT, O(o.health_interval_ms), "active health check period (default 2000)"},
@@ -75,7 +77,7 @@ static const opt_t opts[] = {
 static void usage(FILE *f) {
     fprintf(f, "usage: osprey dispatch [--port N] [--backend host:port]... "
                "[--dns NAME:PORT]\n"
-               "         [--k8s-service NS/NAME:PORT] [--policy p2c|rr|random] "
+               "         [--k8s-service NS/NAME:PORT] [--policy p2c|p2c-lor|rr|random] "
                "[--config FILE] [options]\n\n"
                "Proxies the worker API (/classify, /v1/models/{m}/classify, "
                "/v2/...) to the\nbackends that serve the requested model, "

@@ -35,6 +35,9 @@
 #define DSP_PROBE_TIMEOUT_MS 1000   /* one health check */
 #define DSP_RETRY_TOKENS_MAX 20.0   /* retry budget bucket size */
 #define DSP_DEFAULT_MODEL "_default" /* model label of /classify */
+#define DSP_EWMA_TAU_MS 1000.0   /* latency average time constant */
+#define DSP_EWMA_DECAY_MS 5000.0 /* idle decay of a latency estimate */
+#define DSP_EWMA_FLOOR_MS 1.0    /* estimate of a backend with no sample */
 
 /* Backend states. Append only. */
 typedef enum dsp_state_e {
@@ -72,6 +75,9 @@ typedef struct dsp_backend_s {
     int n_models;
     bool models_known;
     unsigned long long sent;  /* attempts sent to it */
+    double ewma_ms;           /* peak-EWMA of attempt latency (0 = none) */
+    uint64_t ewma_ns;         /* when ewma_ms was last updated */
+    double start_sum_ms;      /* sum of in-flight attempts' start times */
     osp_series_t *s_inflight;
     /* Idle upstream handles, each holding a keep-alive connection. */
     pthread_mutex_t pool_mu;
@@ -159,11 +165,24 @@ void osp__dsp_backend_gauges(osp_dispatch_t *d);
 /* ---- balance.c -------------------------------------------------------- */
 /* Next value of a splitmix64 generator (deterministic from *state). */
 uint64_t osp__dsp_rand(uint64_t *state);
-/* Picks one of n >= 1 candidates whose in-flight counts are inflight[]:
- * P2C = the less loaded of two distinct random ones (ties: the first
- * drawn), RR = (*rr)++ mod n, RANDOM = uniform. Returns the index. */
-int osp__dsp_balance_pick(osp_balance_t p, const int *inflight, int n,
+/* Picks one of n >= 1 candidates whose loads are cost[] (see _cost):
+ * P2C / P2C_LOR = the lower cost of two distinct random ones (ties: the
+ * first drawn), RR = (*rr)++ mod n, RANDOM = uniform. Returns the index. */
+int osp__dsp_balance_pick(osp_balance_t p, const double *cost, int n,
                           uint64_t *rng, unsigned *rr);
+/* A backend's load for policy p: P2C_LOR = in-flight requests; P2C =
+ * (in-flight + 1) × its latency estimate, i.e. the expected wait of one
+ * more request. The estimate is the peak-EWMA ewma_ms, decayed towards
+ * zero while the backend gets no traffic (age_ms since its last sample), so
+ * that a backend avoided for being slow is tried again now and then and
+ * can prove it recovered; floor_ms stands in for backends with no sample
+ * yet. */
+double osp__dsp_cost(osp_balance_t p, int inflight, double ewma_ms,
+                     double age_ms, double floor_ms);
+/* Folds one latency sample (ms, dt_ms after the previous one) into a
+ * peak-EWMA: a sample above the average replaces it (slowness shows at
+ * once), others are averaged in with time constant DSP_EWMA_TAU_MS. */
+double osp__dsp_ewma(double ewma_ms, double sample_ms, double dt_ms);
 
 /* ---- health.c --------------------------------------------------------- */
 /* Ejection time for the level-th ejection in a row (1-based): base × 2^(l-1),

@@ -44,19 +44,32 @@ static void abs_time(struct timespec *ts, uint64_t deadline_ns) {
  * On PICK_OK *out holds a reference and one in-flight slot. */
 static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
                    dsp_backend_t *const *tried, int n_tried,
-                   uint64_t wait_until_ns, dsp_backend_t **out) {
+                   uint64_t wait_until_ns, dsp_backend_t **out,
+                   uint64_t *start_ns) {
     dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
-    int load[OSP_DISPATCH_MAX_BACKENDS];
+    double load[OSP_DISPATCH_MAX_BACKENDS];
     bool queued = false;
     pick_t res;
     pthread_mutex_lock(&d->mu);
     for (;;) {
+        uint64_t now = osp_now_ns();
         if (d->stop) {
             res = PICK_STOP;
             break;
         }
         int n_any = 0, n_free = 0;
         bool all_known = d->n_b > 0;
+        /* A backend without a latency sample yet is assumed average:
+         * assuming it fast would send it a burst before its first answer
+         * shows what it is. */
+        double sum_ewma = 0;
+        int n_ewma = 0;
+        for (int i = 0; i < d->n_b; i++)
+            if (d->b[i]->ewma_ms > 0 && d->b[i]->state == DSP_READY) {
+                sum_ewma += d->b[i]->ewma_ms;
+                n_ewma++;
+            }
+        double floor_ms = n_ewma ? sum_ewma / n_ewma : DSP_EWMA_FLOOR_MS;
         bool anywhere = false;
         for (int i = 0; i < d->n_b; i++) {
             dsp_backend_t *b = d->b[i];
@@ -73,8 +86,23 @@ static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
                 continue;
             n_any++;
             if (b->inflight < d->o.max_inflight) {
+                /* Requests outstanding longer than the estimate say the
+                 * backend is slower than it was: their mean age is a
+                 * lower bound on what the next one will take. */
+                double est = b->ewma_ms, age = (double)(now - b->ewma_ns) *
+                                                1e-6;
+                if (b->inflight > 0) {
+                    double mean_age = (double)now * 1e-6 -
+                                      b->start_sum_ms / b->inflight;
+                    if (mean_age > est) {
+                        est = mean_age;
+                        age = 0;
+                    }
+                }
                 cand[n_free] = b;
-                load[n_free++] = b->inflight;
+                load[n_free++] = osp__dsp_cost(
+                    d->o.policy, b->inflight, est, age,
+                    est > 0 ? DSP_EWMA_FLOOR_MS : floor_ms);
             }
         }
         if (n_free > 0) {
@@ -83,6 +111,8 @@ static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
             dsp_backend_t *b = cand[k];
             b->inflight++;
             b->sent++;
+            *start_ns = now;
+            b->start_sum_ms += (double)now * 1e-6;
             osp_series_set(b->s_inflight, b->inflight);
             osp__dsp_backend_ref(b);
             *out = b;
@@ -121,10 +151,20 @@ static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
     return res;
 }
 
-/* Gives back the in-flight slot and records the attempt's outcome. */
-static void release(osp_dispatch_t *d, dsp_backend_t *b, int outcome) {
+/* Gives back the in-flight slot and records the attempt's outcome (> 0
+ * success, 0 failure, < 0 neither) and latency (started at start_ns). */
+static void release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
+                    uint64_t start_ns) {
+    uint64_t now = osp_now_ns();
     pthread_mutex_lock(&d->mu);
+    if (outcome > 0) {
+        b->ewma_ms = osp__dsp_ewma(b->ewma_ms, (double)(now - start_ns) * 1e-6,
+                                   (double)(now - b->ewma_ns) * 1e-6);
+        b->ewma_ns = now;
+    }
     b->inflight--;
+    b->start_sum_ms = b->inflight ? b->start_sum_ms - (double)start_ns * 1e-6
+                                  : 0; /* no drift from rounding */
     osp_series_set(b->s_inflight, b->inflight);
     if (outcome >= 0)
         osp__dsp_backend_result_locked(d, b, outcome > 0);
@@ -227,7 +267,8 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
     char fail_backend[DSP_ADDR_MAX] = "";
     for (int attempt = 0; attempt < DSP_MAX_ATTEMPTS; attempt++) {
         dsp_backend_t *b = NULL;
-        pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b);
+        uint64_t t0 = 0;
+        pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
         if (p != PICK_OK) {
             if (attempt > 0)
                 break; /* answer with the last attempt's failure */
@@ -307,7 +348,8 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
         }
         osp__dsp_upstream_put(b, h);
         snprintf(fail_backend, sizeof fail_backend, "%s", b->addr);
-        release(d, b, counts_failure ? 0 : (cc == CURLE_OK ? 1 : -1));
+        release(d, b, counts_failure ? 0
+                      : (cc == CURLE_OK && r.status != 503 ? 1 : -1), t0);
         if (cc == CURLE_OK && !retriable) {
             respond_upstream(req, &r);
             osp__dsp_resp_free(&r);

@@ -1,7 +1,8 @@
 /* test_dispatch.c — the dispatcher's pure parts: balancing policies
  * (deterministic generator: P2C never picks the more loaded of its two
  * draws, steers most picks away from a loaded backend, RR cycles, random
- * is uniform), ejection backoff, address normalisation, and parsing of a
+ * is uniform), the latency-weighted cost and its peak-EWMA, ejection
+ * backoff, address normalisation, and parsing of a
  * worker's /v2/repository/index. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +29,7 @@ static void test_policy_names(void **st) {
 
 static void test_rr_cycles(void **st) {
     (void)st;
-    int load[4] = {9, 0, 5, 1};
+    double load[4] = {9, 0, 5, 1};
     uint64_t rng = 1;
     unsigned rr = 0;
     for (int i = 0; i < 12; i++)
@@ -38,7 +39,7 @@ static void test_rr_cycles(void **st) {
 
 static void test_random_uniform(void **st) {
     (void)st;
-    int load[5] = {0};
+    double load[5] = {0};
     int count[5] = {0};
     uint64_t rng = 42;
     unsigned rr = 0;
@@ -53,7 +54,7 @@ static void test_random_uniform(void **st) {
  * n = 3 and one busy backend, the busy one can never win a comparison. */
 static void test_p2c_avoids_loaded(void **st) {
     (void)st;
-    int load[3] = {2, 50, 3};
+    double load[3] = {2, 50, 3};
     int count[3] = {0};
     uint64_t rng = 7;
     unsigned rr = 0;
@@ -70,7 +71,7 @@ static void test_p2c_avoids_loaded(void **st) {
  * are always distinct. */
 static void test_p2c_equal_uniform(void **st) {
     (void)st;
-    int load[4] = {1, 1, 1, 1};
+    double load[4] = {1, 1, 1, 1};
     int count[4] = {0};
     uint64_t rng = 99;
     unsigned rr = 0;
@@ -79,13 +80,49 @@ static void test_p2c_equal_uniform(void **st) {
     for (int i = 0; i < 4; i++)
         assert_in_range(count[i], 9500, 10500);
     /* Two candidates: the less loaded always wins. */
-    int two[2] = {4, 3};
+    double two[2] = {4, 3};
     for (int i = 0; i < 100; i++)
         assert_int_equal(osp__dsp_balance_pick(OSP_BALANCE_P2C, two, 2, &rng,
                                                &rr), 1);
-    int one[1] = {100};
+    double one[1] = {100};
     assert_int_equal(osp__dsp_balance_pick(OSP_BALANCE_P2C, one, 1, &rng,
                                            &rr), 0);
+}
+
+/* The P2C cost: in-flight count for p2c-lor; expected wait for p2c. */
+static void test_cost(void **st) {
+    (void)st;
+    assert_true(osp__dsp_cost(OSP_BALANCE_P2C_LOR, 3, 500, 0, 1) == 3);
+    assert_true(osp__dsp_cost(OSP_BALANCE_P2C, 3, 100, 0, 1) == 400);
+    /* A slow idle backend (300 ms, nothing in flight) costs more than a
+     * fast one (50 ms) with 3 in flight... */
+    assert_true(osp__dsp_cost(OSP_BALANCE_P2C, 0, 300, 0, 1) >
+                osp__dsp_cost(OSP_BALANCE_P2C, 3, 50, 0, 1));
+    /* ...until its estimate has decayed while idle. */
+    assert_true(osp__dsp_cost(OSP_BALANCE_P2C, 0, 300, 10000, 1) <
+                osp__dsp_cost(OSP_BALANCE_P2C, 3, 50, 0, 1));
+    /* Decay is monotonic; the floor stands in for "no sample yet". */
+    assert_true(osp__dsp_cost(OSP_BALANCE_P2C, 0, 300, 1000, 1) <
+                osp__dsp_cost(OSP_BALANCE_P2C, 0, 300, 500, 1));
+    assert_true(osp__dsp_cost(OSP_BALANCE_P2C, 2, 0, 0, 1) == 3);
+    /* Equal latencies: the order is least-outstanding's. */
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 5; b++)
+            assert_int_equal(osp__dsp_cost(OSP_BALANCE_P2C, a, 80, 0, 1) <
+                                 osp__dsp_cost(OSP_BALANCE_P2C, b, 80, 0, 1),
+                             a < b);
+}
+
+static void test_ewma(void **st) {
+    (void)st;
+    assert_true(osp__dsp_ewma(0, 42, 0) == 42);       /* first sample */
+    assert_true(osp__dsp_ewma(40, 300, 10) == 300);   /* peak: at once */
+    double e = osp__dsp_ewma(300, 40, 10);            /* down: slowly */
+    assert_true(e > 290 && e < 300);
+    e = 300;
+    for (int i = 0; i < 100; i++)                     /* 5 s of 50 ms */
+        e = osp__dsp_ewma(e, 40, 50);
+    assert_true(e > 40 && e < 45);
 }
 
 /* Same seed → same sequence (tests elsewhere rely on determinism). */
@@ -166,6 +203,8 @@ int main(void) {
         cmocka_unit_test(test_p2c_avoids_loaded),
         cmocka_unit_test(test_p2c_equal_uniform),
         cmocka_unit_test(test_rand_deterministic),
+        cmocka_unit_test(test_cost),
+        cmocka_unit_test(test_ewma),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_addr_parse),
         cmocka_unit_test(test_parse_index),
