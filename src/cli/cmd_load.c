@@ -44,7 +44,8 @@ static const struct {
     {"images", "DIR|FILE", "image corpus: every file of DIR, or one file"},
     {"order", "rr|random", "image order: round-robin (default) or random"},
     {"connections", "N", "open loop: keep-alive connection pool size "
-                         "(default 256, opened as needed)"},
+                         "(default 256, opened as needed; closed loop: one "
+                         "connection per user)"},
     {"timeout-ms", "MS", "per request, from its intended send time "
                          "(default 30000)"},
     {"out", "DIR", "write timeseries.csv/json, summary.json, latency.csv"},
@@ -66,10 +67,29 @@ static void usage(FILE *f) {
         char left[48];
         snprintf(left, sizeof left, "--%s%s%s", flags[i].flag,
                  flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
-        fprintf(f, "  %-30s %s\n", left, flags[i].help);
+        /* Word-wrap the help text at 80 columns, indented under itself. */
+        fprintf(f, "  %-26s", left);
+        int col = 28;
+        if ((int)strlen(left) > 26) {
+            fprintf(f, "\n%28s", "");
+        }
+        const char *h = flags[i].help;
+        while (*h) {
+            size_t w = strcspn(h, " ");
+            if (col + 1 + (int)w > 79 && col > 28) {
+                fprintf(f, "\n%28s", "");
+                col = 28;
+            }
+            fprintf(f, " %.*s", (int)w, h);
+            col += 1 + (int)w;
+            h += w;
+            while (*h == ' ')
+                h++;
+        }
+        fputc('\n', f);
     }
-    fprintf(f, "\nexit: 0 done, 1 could not start, 2 usage error, 3 error "
-               "rate above --max-error-rate\n");
+    fprintf(f, "\nexit: 0 done, 1 could not start, 2 usage error,\n"
+               "      3 error rate above --max-error-rate\n");
 }
 
 /* mkdir -p: creates dir and its missing parents. */

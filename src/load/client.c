@@ -212,7 +212,12 @@ static void do_write(osp__client_t *c, conn_t *k, uint64_t now) {
 int osp__client_start(osp__client_t *c, const osp__req_t *req,
                       const uint8_t *bytes, size_t len, uint64_t now) {
     conn_t *k;
-    if (c->n_idle) {
+    if (req->retries && !c->n_free && c->n_idle) {
+        /* A retry must not meet another stale keep-alive connection: give
+         * up an idle one for a fresh connection. */
+        conn_close(c, &c->conns[c->idle[c->n_idle - 1]]);
+    }
+    if (c->n_idle && !(req->retries && c->n_free)) {
         k = &c->conns[c->idle[--c->n_idle]];
     } else if (c->n_free) {
         k = &c->conns[c->free_[--c->n_free]];

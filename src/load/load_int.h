@@ -76,7 +76,8 @@ void osp__client_destroy(osp__client_t *c);
 /* Whether a request can start now (an idle connection or room for one). */
 int osp__client_can_start(const osp__client_t *c);
 /* Starts req with the given bytes (owned by the caller, alive until done()).
- * Returns 0, or OSP_EBUSY when no connection is free. */
+ * A retry (req->retries > 0) always goes out on a new connection. Returns
+ * 0, or OSP_EBUSY when no connection is free. */
 int osp__client_start(osp__client_t *c, const osp__req_t *req,
                       const uint8_t *bytes, size_t len, uint64_t now_ns);
 /* Waits up to timeout_ns for socket events and processes them. Returns the

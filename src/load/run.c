@@ -499,7 +499,9 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
             dispatch(l, now);
         }
         int busy = osp__client_busy(l->client);
-        if (l->closed && !l->q_len && !busy)
+        /* Done when nothing is left and the profile's time is over (a
+         * profile ending in idle seconds still gets its rows). */
+        if (l->closed && !l->q_len && !busy && (stop_ns || now >= l->end_ns))
             break;
         if (stop_ns && now - stop_ns > OSP_MIN(STOP_GRACE_NS, timeout_ns)) {
             l->sum.unfinished += (uint64_t)busy;
@@ -509,6 +511,8 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
          * coming due (closed-loop think time), a timeout scan, a second
          * boundary. */
         uint64_t wake = next_expire;
+        if (now < l->end_ns && l->end_ns < wake)
+            wake = l->end_ns;
         if (have_next && next_due < wake)
             wake = next_due;
         osp__req_t *head = q_front(l);

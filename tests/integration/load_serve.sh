@@ -68,8 +68,9 @@ assert s["errors_by_class"]["connect"] == 50 and s["errors"] == 50, s
 PYEOF
     expect_rc 3 --url $U --rate 20 --duration 1 --images "$SAMPLES" --max-error-rate 0.5
 fi
-# A server that sends "mode" per connection: silent, close, garbage, or a
-# chunked 200 that closes the connection after each answer.
+# A misbehaving server; its mode applies to every connection: silent,
+# close (at once), garbage, oneshot (one answer then close), partial (body
+# cut short), chunked (well-formed chunked keep-alive answers).
 cat >"$TMP/bad.py" <<'PYEOF'
 import socket, sys, threading, time
 mode = sys.argv[1]
@@ -82,6 +83,10 @@ def serve(c):
             c.recv(65536); c.close(); return
         if mode == "garbage":
             c.recv(65536); c.sendall(b"HTCPCP/1.0 418 teapot\r\n\r\n"); time.sleep(1); c.close(); return
+        if mode == "oneshot":  # keep-alive by HTTP/1.1 default, then closes
+            c.recv(65536); c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); c.close(); return
+        if mode == "partial":  # promises 100 bytes, sends 10, closes
+            c.recv(65536); c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"); c.close(); return
         if mode == "chunked":
             while True:
                 if not c.recv(65536): break
@@ -130,6 +135,18 @@ import json, sys
 s = json.loads(open(sys.argv[1]).readline())
 assert s["completed"] > 20 and s["errors"] == 0 and s["ok"] == s["completed"], s
 PYEOF
+# Closing after every answer although keep-alive was implied: reused
+# connections fail before any byte and are retried on fresh ones.
+bad_server oneshot
+expect_rc 0 --url http://127.0.0.1:$BAD_PORT --mode closed --concurrency 4 --duration 1 --target get --json
+"$PY" - "$TMP/out" <<'PYEOF' || fail "oneshot run"
+import json, sys
+s = json.loads(open(sys.argv[1]).readline())
+assert s["completed"] > 10 and s["errors"] == 0 and s["ok"] == s["completed"], s
+PYEOF
+bad_server partial
+expect_rc 0 --url http://127.0.0.1:$BAD_PORT --rate 20 --duration 1 --images "$SAMPLES" --json
+check_class read 20
 kill "$HELPER_PID" 2>/dev/null; wait "$HELPER_PID" 2>/dev/null; HELPER_PID=
 
 # ---- against osprey serve -------------------------------------------------
