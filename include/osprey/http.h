@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "osprey/arena.h"
 #include "osprey/common.h"
 
 typedef struct osp_http_server_s osp_http_server_t;
@@ -97,6 +98,10 @@ const char *osp_http_req_id(const osp_http_req_t *r);
 double osp_http_req_elapsed_s(const osp_http_req_t *r);
 /* Status of the queued response; 0 before one is queued. */
 int osp_http_req_status(const osp_http_req_t *r);
+/* The request's arena (include/osprey/arena.h): memory that lives until the
+ * response has been sent, then is freed at once (STYLE rule 7). Never
+ * NULL. Use it only from the request's own handler thread. */
+osp_arena_t *osp_http_req_arena(osp_http_req_t *r);
 /* A per-request user slot (e.g. the served model's name for the done hook). */
 void osp_http_req_set_user(osp_http_req_t *r, void *user);
 void *osp_http_req_user(const osp_http_req_t *r);
@@ -111,6 +116,11 @@ int osp_http_respond(osp_http_req_t *r, int status, const char *content_type,
 /* Sends a malloc'd body and takes ownership (freed after sending). */
 int osp_http_respond_owned(osp_http_req_t *r, int status,
                            const char *content_type, void *body, size_t len);
+/* Sends body without copying it: body must live in the request's arena
+ * (osp_http_req_arena), which outlives the sending. */
+int osp_http_respond_arena(osp_http_req_t *r, int status,
+                           const char *content_type, const void *body,
+                           size_t len);
 /* Sends json (reference stolen, also on failure) as application/json. */
 int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json);
 /* Sends {"error": "<message>"} with the status. */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "osprey/arena.h"
 #include "osprey/common.h"
 #include "osprey/engine.h" /* osp_dtype_t */
 
@@ -76,6 +77,14 @@ const char *osp_image_format_name(osp_image_format_t fmt);
  *   arguments. The message names the format and the problem. */
 int osp_image_decode(const void *buf, size_t len, const osp_image_limits_t *lim,
                      int min_w, int min_h, osp_image_t *out, osp_err_t *err);
+/* osp_image_decode with the pixels (and the decoder's scratch) allocated
+ * from `arena` — a server's per-request arena (include/osprey/arena.h) —
+ * instead of malloc: out->rgb lives until the arena is reset or destroyed
+ * and must NOT be passed to osp_image_release (just drop the struct). */
+int osp_image_decode_arena(const void *buf, size_t len,
+                           const osp_image_limits_t *lim, int min_w,
+                           int min_h, osp_arena_t *arena, osp_image_t *out,
+                           osp_err_t *err);
 /* Same for a file (read whole, refused early when larger than max_bytes);
  * messages are prefixed with the path. */
 int osp_image_load_file(const char *path, const osp_image_limits_t *lim,
@@ -139,6 +148,11 @@ size_t osp_preprocess_bytes(const osp_preprocess_t *p);
  * scratch memory per call (filter weights + one pass), never per pixel. */
 int osp_image_preprocess(const osp_image_t *img, const osp_preprocess_t *p,
                          void *out, osp_err_t *err);
+/* osp_image_preprocess with its scratch (the resized RGB image, filter
+ * weights) from `arena` instead of malloc. */
+int osp_image_preprocess_arena(const osp_image_t *img,
+                               const osp_preprocess_t *p, void *out,
+                               osp_arena_t *arena, osp_err_t *err);
 
 /* The min_w/min_h to pass to osp_image_decode for this preprocessing, so
  * that DCT scaling never drops below the resolution the resize needs

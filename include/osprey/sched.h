@@ -71,7 +71,8 @@ int osp_sched_queue_depth(osp_sched_t *s);
 typedef struct osp_sched_result_s {
     int status;          /* 0 or OSP_E* for this request */
     float *scores;       /* output 0 for this sample, converted to float;
-                            malloc'd, caller frees (NULL on error) */
+                            malloc'd, caller frees (NULL on error) — or,
+                            with osp_sched_run_into, the caller's memory */
     int n_scores;
     int batch;           /* size of the batch it ran in */
     double queue_s;      /* submit → its batch started */
@@ -88,5 +89,14 @@ typedef struct osp_sched_result_s {
 int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
                   uint64_t deadline_ns, osp_sched_result_t *results,
                   osp_err_t *err);
+
+/* osp_sched_run writing request i's scores to the caller's memory
+ * scores_buf + i * scores_cap (scores_cap floats each; results[i].scores
+ * points there, nothing to free) — e.g. a per-request arena. A model
+ * output larger than scores_cap floats per sample fails that request with
+ * OSP_ELIMIT. */
+int osp_sched_run_into(osp_sched_t *s, const void *const *inputs, int n,
+                       uint64_t deadline_ns, osp_sched_result_t *results,
+                       float *scores_buf, size_t scores_cap, osp_err_t *err);
 
 #endif

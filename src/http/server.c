@@ -24,6 +24,7 @@
 
 #include <microhttpd.h>
 
+#include "osprey/arena.h"
 #include "osprey/http.h"
 
 #define HTTP_MAX_ROUTES 64      /* routes per server */
@@ -31,6 +32,7 @@
 #define HTTP_MAX_PARAMS 8       /* {name} parameters per route */
 #define HTTP_MAX_EXTRA_HEADERS 8 /* osp_http_add_header per response */
 #define HTTP_REQ_ID_MAX 128     /* longest client X-Request-Id we keep */
+#define HTTP_ARENA_CHUNK_BYTES ((size_t)32 << 10) /* first arena chunk */
 /* Body bytes beyond max_body_bytes that are still read (and dropped) so
  * that a client which sends its whole body before reading gets the 413
  * rather than a connection reset. */
@@ -65,7 +67,9 @@ struct osp_http_req_s {
     const char *method, *path;
     const route_t *route;
     bool method_mismatch;
-    char *params[HTTP_MAX_PARAMS][2]; /* name, value (owned) */
+    osp_arena_t *arena; /* everything of this request; freed after the
+                           response has been sent (on_completed) */
+    char *params[HTTP_MAX_PARAMS][2]; /* name, value (in arena) */
     int n_params;
     uint8_t *body;
     size_t len, cap;
@@ -74,7 +78,7 @@ struct osp_http_req_s {
     int status;       /* of the queued response; 0 = none yet */
     uint64_t start_ns;
     char id[HTTP_REQ_ID_MAX + 1];
-    char *hdr[HTTP_MAX_EXTRA_HEADERS][2];
+    char *hdr[HTTP_MAX_EXTRA_HEADERS][2]; /* in arena */
     int n_hdr;
     void *user;
 };
@@ -203,13 +207,10 @@ static bool route_match(const route_t *r, const char *path,
         const char *rs = r->segs[i];
         if (rs[0] != '{' || req->n_params >= HTTP_MAX_PARAMS)
             continue;
-        char *name = strndup(rs + 1, strlen(rs) - 2);
-        char *val = strndup(segs[i], lens[i]);
-        if (!name || !val) {
-            free(name);
-            free(val);
+        char *name = osp_arena_strndup(req->arena, rs + 1, strlen(rs) - 2);
+        char *val = osp_arena_strndup(req->arena, segs[i], lens[i]);
+        if (!name || !val)
             return false;
-        }
         req->params[req->n_params][0] = name;
         req->params[req->n_params][1] = val;
         req->n_params++;
@@ -220,14 +221,7 @@ static bool route_match(const route_t *r, const char *path,
 static void req_free(osp_http_req_t *r) {
     if (!r)
         return;
-    for (int i = 0; i < r->n_params; i++) {
-        free(r->params[i][0]);
-        free(r->params[i][1]);
-    }
-    for (int i = 0; i < r->n_hdr; i++) {
-        free(r->hdr[i][0]);
-        free(r->hdr[i][1]);
-    }
+    osp_arena_destroy(r->arena);
     free(r->body);
     free(r);
 }
@@ -250,6 +244,13 @@ static osp_http_req_t *req_new(osp_http_server_t *s,
     osp_http_req_t *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    /* The first chunk (allocated on first use) holds a classify request's
+     * small things; the tensor and the decoded image get chunks of their
+     * own. */
+    if (!(r->arena = osp_arena_create(HTTP_ARENA_CHUNK_BYTES))) {
+        free(r);
+        return NULL;
+    }
     r->srv = s;
     r->conn = c;
     r->method = method;
@@ -323,6 +324,19 @@ int osp_http_respond_owned(osp_http_req_t *r, int status, const char *ctype,
     return queue(r, status, ctype, resp);
 }
 
+osp_arena_t *osp_http_req_arena(osp_http_req_t *r) { return r->arena; }
+
+int osp_http_respond_arena(osp_http_req_t *r, int status, const char *ctype,
+                           const void *body, size_t len) {
+    if (r->status)
+        return OSP_EINVAL;
+    /* PERSISTENT: MHD sends straight from the arena, which lives until
+     * on_completed — after the last byte went out. */
+    return queue(r, status, ctype,
+                 MHD_create_response_from_buffer(len, (void *)body,
+                                                 MHD_RESPMEM_PERSISTENT));
+}
+
 int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json) {
     /* 9 significant digits: every float (scores, tensors) round-trips, and
      * values rounded on purpose print short. */
@@ -357,12 +371,10 @@ int osp_http_add_header(osp_http_req_t *r, const char *name,
                         const char *value) {
     if (r->n_hdr >= HTTP_MAX_EXTRA_HEADERS)
         return OSP_ELIMIT;
-    char *n = strdup(name), *v = strdup(value);
-    if (!n || !v) {
-        free(n);
-        free(v);
+    char *n = osp_arena_strndup(r->arena, name, strlen(name));
+    char *v = osp_arena_strndup(r->arena, value, strlen(value));
+    if (!n || !v)
         return OSP_ENOMEM;
-    }
     r->hdr[r->n_hdr][0] = n;
     r->hdr[r->n_hdr][1] = v;
     r->n_hdr++;

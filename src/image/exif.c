@@ -60,7 +60,7 @@ int osp__image_orient(osp_image_t *img, int orientation, osp_err_t *err) {
         return 0;
     const ptrdiff_t w = img->width, h = img->height;
     const int swap = orientation >= 5;
-    uint8_t *dst = malloc((size_t)w * (size_t)h * 3);
+    uint8_t *dst = osp__image_mem((size_t)w * (size_t)h * 3);
     if (!dst)
         return osp_err_set(err, OSP_ENOMEM,
                            "image: cannot allocate %dx%d pixels to apply EXIF "
@@ -106,7 +106,7 @@ int osp__image_orient(osp_image_t *img, int orientation, osp_err_t *err) {
             d[2] = s[2];
         }
     }
-    free(img->rgb);
+    osp__image_mem_free(img->rgb);
     img->rgb = dst;
     if (swap) {
         img->width = (int)h;

@@ -6,10 +6,33 @@
 
 #include "image/image_int.h"
 
+_Thread_local osp_arena_t *osp__image_arena;
+
+void *osp__image_mem(size_t bytes) {
+    return osp__image_arena ? osp_arena_alloc_aligned(osp__image_arena, bytes, 64)
+                            : malloc(bytes);
+}
+
+void osp__image_mem_free(void *p) {
+    if (!osp__image_arena)
+        free(p);
+}
+
+int osp_image_decode_arena(const void *buf, size_t len,
+                           const osp_image_limits_t *lim, int min_w,
+                           int min_h, osp_arena_t *arena, osp_image_t *out,
+                           osp_err_t *err) {
+    osp_arena_t *saved = osp__image_arena;
+    osp__image_arena = arena;
+    int rc = osp_image_decode(buf, len, lim, min_w, min_h, out, err);
+    osp__image_arena = saved;
+    return rc;
+}
+
 void osp_image_release(osp_image_t *img) {
     if (!img)
         return;
-    free(img->rgb);
+    osp__image_mem_free(img->rgb);
     memset(img, 0, sizeof *img);
 }
 
@@ -45,7 +68,7 @@ int osp__image_check_dims(const char *what, int64_t w, int64_t h,
 int osp__image_alloc(osp_image_t *img, int w, int h, const char *what,
                      osp_err_t *err) {
     size_t n = (size_t)w * (size_t)h * 3;
-    img->rgb = malloc(n);
+    img->rgb = osp__image_mem(n);
     if (!img->rgb)
         return osp_err_set(err, OSP_ENOMEM,
                            "%s: cannot allocate %zu bytes for %dx%d pixels",

@@ -25,6 +25,13 @@ int osp__bmp_decode(const uint8_t *buf, size_t len,
                     const osp_image_limits_t *lim, osp_image_t *out,
                     osp_err_t *err);
 
+/* Scratch and pixel memory of the image module: from the arena of the
+ * osp_image_*_arena call running on this thread, else malloc/free. The
+ * thread-local is set only for the duration of such a call. */
+extern _Thread_local osp_arena_t *osp__image_arena;
+void *osp__image_mem(size_t bytes);   /* 64-byte aligned from an arena */
+void osp__image_mem_free(void *p);    /* no-op for arena memory */
+
 /* Checks header dimensions (w, h as read, possibly bogus) against the hard
  * cap and lim->max_pixels; `what` names the format in the message. */
 int osp__image_check_dims(const char *what, int64_t w, int64_t h,

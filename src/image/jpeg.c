@@ -157,7 +157,7 @@ int osp__jpeg_decode(const uint8_t *buf, size_t len,
         goto fail;
     uint8_t *dst = out->rgb;
     if (is_cmyk) {
-        cmyk = malloc((size_t)sw * (size_t)sh * 4);
+        cmyk = osp__image_mem((size_t)sw * (size_t)sh * 4);
         if (!cmyk) {
             rc = osp_err_set(err, OSP_ENOMEM,
                              "JPEG: cannot allocate CMYK buffer for %dx%d",
@@ -177,11 +177,11 @@ int osp__jpeg_decode(const uint8_t *buf, size_t len,
         cmyk_to_rgb(cmyk, out->rgb, (size_t)sw * (size_t)sh, mk.adobe);
     if ((rc = osp__image_orient(out, mk.orientation, err)) < 0)
         goto fail;
-    free(cmyk);
+    osp__image_mem_free(cmyk);
     tjDestroy(tj);
     return 0;
 fail:
-    free(cmyk);
+    osp__image_mem_free(cmyk);
     osp_image_release(out);
     tjDestroy(tj);
     return rc;

@@ -213,7 +213,7 @@ int osp_image_preprocess(const osp_image_t *img, const osp_preprocess_t *p,
     /* Interleaved U8 is the resampler's own format: write in place. */
     if (p->dtype == OSP_DT_U8 && p->layout == OSP_LAYOUT_NHWC)
         return osp__resample_rgb8(&r, out, err);
-    uint8_t *rgb = malloc(hw * 3);
+    uint8_t *rgb = osp__image_mem(hw * 3);
     if (!rgb)
         return osp_err_set(err, OSP_ENOMEM,
                            "preprocess: cannot allocate %zu bytes", hw * 3);
@@ -249,6 +249,16 @@ int osp_image_preprocess(const osp_image_t *img, const osp_preprocess_t *p,
         }
     }
 out:
-    free(rgb);
+    osp__image_mem_free(rgb);
+    return rc;
+}
+
+int osp_image_preprocess_arena(const osp_image_t *img,
+                               const osp_preprocess_t *p, void *out,
+                               osp_arena_t *arena, osp_err_t *err) {
+    osp_arena_t *saved = osp__image_arena;
+    osp__image_arena = arena;
+    int rc = osp_image_preprocess(img, p, out, err);
+    osp__image_arena = saved;
     return rc;
 }

@@ -244,7 +244,7 @@ int osp__resample_rgb8(const osp__resample_t *r, uint8_t *dst, osp_err_t *err) {
                     sizeof(int32_t);
     size_t ibytes = 2 * (nx + ny) * sizeof(int);
     size_t coef_bytes = pair_bytes + kmax * sizeof(double) + wbytes + ibytes;
-    char *coef = malloc(coef_bytes);
+    char *coef = osp__image_mem(coef_bytes);
     if (!coef)
         return osp_err_set(err, OSP_ENOMEM,
                            "resize: cannot allocate %zu bytes of filter "
@@ -274,7 +274,7 @@ int osp__resample_rgb8(const osp__resample_t *r, uint8_t *dst, osp_err_t *err) {
     size_t row_elems = nx * 3;
     size_t tmp_bytes = (size_t)(y1 - y0) * row_elems;
     size_t acc_off = (tmp_bytes + 63) & ~(size_t)63;
-    tmp = malloc(acc_off + row_elems * sizeof(int32_t));
+    tmp = osp__image_mem(acc_off + row_elems * sizeof(int32_t));
     if (!tmp) {
         rc = osp_err_set(err, OSP_ENOMEM,
                          "resize: cannot allocate %zu bytes of scratch",
@@ -287,7 +287,7 @@ int osp__resample_rgb8(const osp__resample_t *r, uint8_t *dst, osp_err_t *err) {
     hpass(first, src_stride, (size_t)r->sw * 3, y1 - y0, &ax, r->ow, tmp);
     vpass(tmp, row_elems, y0, &ay, r->oh, dst, (int32_t *)(tmp + acc_off));
 out:
-    free(tmp);
-    free(coef);
+    osp__image_mem_free(tmp);
+    osp__image_mem_free(coef);
     return rc;
 }

@@ -36,6 +36,8 @@ typedef struct item_s {
     const void *input;
     uint64_t enq_ns, deadline_ns;
     osp_sched_result_t *res;
+    float *dst;           /* caller's score memory (NULL: malloc) */
+    size_t dst_cap;       /* floats at dst */
     call_t *call;
     item_state_t state;
 } item_t;
@@ -160,7 +162,11 @@ static void run_batch(instance_t *in, int n) {
         r->queue_s = (double)(t0 - in->items[i]->enq_ns) * 1e-9;
         r->infer_s = infer_s;
         if (rc == 0) {
-            r->scores = malloc(sizeof(float) * (per ? per : 1));
+            item_t *it = in->items[i];
+            if (it->dst && per > it->dst_cap)
+                continue; /* answered OSP_ELIMIT below */
+            r->scores = it->dst ? it->dst
+                                : malloc(sizeof(float) * (per ? per : 1));
             if (!r->scores) {
                 r->status = OSP_ENOMEM;
                 continue;
@@ -173,9 +179,13 @@ static void run_batch(instance_t *in, int n) {
     if (s->o.on_batch)
         s->o.on_batch(n, infer_s, s->o.on_batch_ud);
     pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < n; i++)
-        item_done(in->items[i], rc == 0 && in->items[i]->res->scores
-                                    ? 0 : (rc ? rc : OSP_ENOMEM));
+    for (int i = 0; i < n; i++) {
+        item_t *it = in->items[i];
+        int st = rc ? rc : 0;
+        if (!rc && !it->res->scores)
+            st = it->dst ? OSP_ELIMIT : OSP_ENOMEM;
+        item_done(it, st);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -380,15 +390,20 @@ int osp_sched_queue_depth(osp_sched_t *s) {
     return d;
 }
 
-int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
-                  uint64_t deadline_ns, osp_sched_result_t *results,
-                  osp_err_t *err) {
+#define SCHED_STACK_ITEMS 16 /* calls up to this size keep items on the stack */
+
+static int run_impl(osp_sched_t *s, const void *const *inputs, int n,
+                    uint64_t deadline_ns, osp_sched_result_t *results,
+                    float *scores_buf, size_t scores_cap, osp_err_t *err) {
     if (n < 1 || n > 1024)
         return osp_err_set(err, OSP_EINVAL, "sched: %d requests in one call",
                            n);
-    item_t *items = calloc((size_t)n, sizeof *items);
+    item_t stack_items[SCHED_STACK_ITEMS];
+    item_t *items = n <= SCHED_STACK_ITEMS ? stack_items
+                                           : malloc((size_t)n * sizeof *items);
     if (!items)
         return osp_err_set(err, OSP_ENOMEM, "sched: out of memory");
+    memset(items, 0, (size_t)n * sizeof *items);
     call_t call;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -404,7 +419,8 @@ int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
         bool stopping = s->stopping;
         pthread_mutex_unlock(&s->mu);
         pthread_cond_destroy(&call.cv);
-        free(items);
+        if (items != stack_items)
+            free(items);
         if (stopping)
             return osp_err_set(err, OSP_EBUSY, "shutting down");
         return osp_err_set(err, OSP_EBUSY,
@@ -417,6 +433,10 @@ int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
         it->enq_ns = now;
         it->deadline_ns = deadline_ns;
         it->res = &results[i];
+        if (scores_buf) {
+            it->dst = scores_buf + (size_t)i * scores_cap;
+            it->dst_cap = scores_cap;
+        }
         it->call = &call;
         it->prev = s->tail;
         if (s->tail)
@@ -451,6 +471,22 @@ int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
         pthread_cond_broadcast(&s->no_callers);
     pthread_mutex_unlock(&s->mu);
     pthread_cond_destroy(&call.cv);
-    free(items);
+    if (items != stack_items)
+        free(items);
     return 0;
+}
+
+int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
+                  uint64_t deadline_ns, osp_sched_result_t *results,
+                  osp_err_t *err) {
+    return run_impl(s, inputs, n, deadline_ns, results, NULL, 0, err);
+}
+
+int osp_sched_run_into(osp_sched_t *s, const void *const *inputs, int n,
+                       uint64_t deadline_ns, osp_sched_result_t *results,
+                       float *scores_buf, size_t scores_cap, osp_err_t *err) {
+    if (!scores_buf || scores_cap == 0)
+        return osp_err_set(err, OSP_EINVAL, "sched: no score buffer");
+    return run_impl(s, inputs, n, deadline_ns, results, scores_buf,
+                    scores_cap, err);
 }

@@ -32,13 +32,6 @@ static bool any_ready(osp_serve_t *s, const char *name) {
     return sm != NULL;
 }
 
-/* Rounds to `digits` significant digits so that a float score prints as
- * 0.81 rather than 0.81000000238418579 (jansson prints doubles with 17). */
-static double round_sig(double v, int digits) {
-    char b[40];
-    snprintf(b, sizeof b, "%.*g", digits, v);
-    return strtod(b, NULL);
-}
 
 /* Finds and acquires the model named by the route (NULL name = default;
  * the caller releases it). Responds 404 or 503 itself and returns NULL when
@@ -97,9 +90,11 @@ static int deadline_of(osp_serve_t *s, osp_http_req_t *r, uint64_t *out) {
     return 0;
 }
 
-/* Decodes + preprocesses one encoded image into out (sample_bytes). */
-static int decode_one(osp_serve_t *s, serve_model_t *sm, const uint8_t *data,
-                      size_t len, void *out, osp_err_t *err) {
+/* Decodes + preprocesses one encoded image into out (sample_bytes); the
+ * decoded pixels and the scratch come from the request's arena. */
+static int decode_one(osp_serve_t *s, serve_model_t *sm, osp_arena_t *arena,
+                      const uint8_t *data, size_t len, void *out,
+                      osp_err_t *err) {
     osp_image_limits_t lim;
     osp_image_limits_default(&lim);
     lim.max_bytes = 0; /* the body limit already applied */
@@ -107,13 +102,11 @@ static int decode_one(osp_serve_t *s, serve_model_t *sm, const uint8_t *data,
         lim.max_pixels = s->o.max_pixels;
     int mw, mh;
     osp_preprocess_decode_hint(sm->pp, &mw, &mh);
-    osp_image_t img;
-    int rc = osp_image_decode(data, len, &lim, mw, mh, &img, err);
+    osp_image_t img; /* in the arena: never released on its own */
+    int rc = osp_image_decode_arena(data, len, &lim, mw, mh, arena, &img, err);
     if (rc < 0)
         return rc;
-    rc = osp_image_preprocess(&img, sm->pp, out, err);
-    osp_image_release(&img);
-    return rc;
+    return osp_image_preprocess_arena(&img, sm->pp, out, arena, err);
 }
 
 /* --debug-delay-ms (tests of the dispatcher: slow workers on demand). The
@@ -130,9 +123,14 @@ static void debug_delay(const osp_serve_t *s) {
         ;
 }
 
+/* Floats of output per sample that a request reserves for its scores. */
+static size_t score_cap(const serve_model_t *sm) {
+    return sm->num_classes > 0 ? (size_t)sm->num_classes : 1;
+}
+
 /* Runs n preprocessed samples through the scheduler; on failure responds
- * (503/504/500) and returns < 0. On success results[] are filled (caller
- * frees scores) and queue/infer maxima are returned in ms. */
+ * (503/504/500) and returns < 0. On success res[] is filled — scores in
+ * the request's arena — and queue/infer maxima are returned in ms. */
 static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
                        uint8_t *buf, int n, uint64_t deadline,
                        osp_sched_result_t *res, double *queue_ms,
@@ -141,7 +139,14 @@ static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
     for (int i = 0; i < n; i++)
         inputs[i] = buf + (size_t)i * sm->sample_bytes;
     osp_err_t err = {0};
-    int rc = osp_sched_run(sm->sched, inputs, n, deadline, res, &err);
+    float *scores = osp_arena_alloc(osp_http_req_arena(r),
+                                    sizeof(float) * (size_t)n * score_cap(sm));
+    if (!scores) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return OSP_ENOMEM;
+    }
+    int rc = osp_sched_run_into(sm->sched, inputs, n, deadline, res, scores,
+                                score_cap(sm), &err);
     if (rc == OSP_EBUSY) {
         osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
         osp_http_respond_error(r, 503, "model '%s': %s", sm->name, err.msg);
@@ -161,8 +166,6 @@ static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
         *infer_ms = OSP_MAX(*infer_ms, res[i].infer_s * 1e3);
     }
     if (bad) {
-        for (int i = 0; i < n; i++)
-            free(res[i].scores);
         if (bad == OSP_ETIMEDOUT)
             osp_http_respond_error(r, 504,
                                    "deadline exceeded while queued for model "
@@ -208,12 +211,15 @@ static bool is_image_type(const char *ct) {
 }
 
 static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
+                            serve_model_t *sm) {
     int top_k;
     uint64_t deadline;
     if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
         deadline_of(s, r, &deadline) < 0)
         return;
+    /* Everything below lives in the request's arena (STYLE rule 7): no
+     * cleanup path, freed after the response is sent. */
+    osp_arena_t *A = osp_http_req_arena(r);
     size_t len;
     const uint8_t *body = osp_http_req_body(r, &len);
     const char *ct = osp_http_req_header(r, "Content-Type");
@@ -221,21 +227,19 @@ static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
     size_t img_len[SERVE_MAX_IMAGES];
     int n = 0;
     osp_err_t err = {0};
-    osp_multipart_part_t *parts = NULL;
-    uint8_t *buf = NULL;
-    osp_sched_result_t *res = NULL;
     if (ct && !strncasecmp(ct, "multipart/", 10)) {
         char boundary[OSP_MULTIPART_MAX_BOUNDARY + 1];
         if (osp_multipart_boundary(ct, boundary, sizeof boundary) < 0) {
             osp_http_respond_error(r, 400,
                                    "multipart body needs multipart/form-data "
                                    "with a boundary");
-            goto done;
+            return;
         }
-        parts = calloc(SERVE_MAX_IMAGES, sizeof *parts);
+        osp_multipart_part_t *parts =
+            osp_arena_alloc(A, SERVE_MAX_IMAGES * sizeof *parts);
         if (!parts) {
             osp_http_respond_error(r, 500, "out of memory");
-            goto done;
+            return;
         }
         int np = 0;
         int rc = osp_multipart_parse(body, len, boundary, parts,
@@ -243,7 +247,7 @@ static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
         if (rc < 0) {
             osp_http_respond_error(r, rc == OSP_ELIMIT ? 413 : 400, "%s",
                                    err.msg);
-            goto done;
+            return;
         }
         for (int i = 0; i < np; i++)
             if (!strcmp(parts[i].name, "file")) {
@@ -254,12 +258,12 @@ static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
         if (n == 0) {
             osp_http_respond_error(r, 400,
                                    "multipart body has no 'file' part");
-            goto done;
+            return;
         }
     } else if (is_image_type(ct)) {
         if (len == 0) {
             osp_http_respond_error(r, 400, "empty body: send an image");
-            goto done;
+            return;
         }
         img[0] = body;
         img_len[0] = len;
@@ -268,18 +272,20 @@ static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
         osp_http_respond_error(r, 415,
                                "unsupported Content-Type '%s': send "
                                "multipart/form-data or an image", ct);
-        goto done;
+        return;
     }
-    buf = malloc(sm->sample_bytes * (size_t)n);
-    res = calloc((size_t)n, sizeof *res);
-    if (!buf || !res) {
+    uint8_t *buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
+    osp_sched_result_t *res = osp_arena_alloc(A, (size_t)n * sizeof *res);
+    int *idx = osp_arena_alloc(A, sizeof(int) * (size_t)top_k);
+    float *sc = osp_arena_alloc(A, sizeof(float) * (size_t)top_k);
+    if (!buf || !res || !idx || !sc) {
         osp_http_respond_error(r, 500, "out of memory");
-        goto done;
+        return;
     }
     uint64_t t0 = osp_now_ns();
     for (int i = 0; i < n; i++) {
         uint64_t ti = osp_now_ns();
-        int rc = decode_one(s, sm, img[i], img_len[i],
+        int rc = decode_one(s, sm, A, img[i], img_len[i],
                             buf + (size_t)i * sm->sample_bytes, &err);
         if (rc < 0) {
             if (n > 1)
@@ -288,46 +294,52 @@ static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
             else
                 osp_http_respond_error(r, osp_http_status_for(rc), "%s",
                                        err.msg);
-            goto done;
+            return;
         }
         osp_series_observe(sm->h_decode, (double)(osp_now_ns() - ti) * 1e-9);
     }
     double decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
     double queue_ms, infer_ms;
     if (run_samples(s, sm, r, buf, n, deadline, res, &queue_ms, &infer_ms) < 0)
-        goto done;
-    json_t *results = json_array();
-    int *idx = malloc(sizeof(int) * (size_t)top_k);
-    float *sc = malloc(sizeof(float) * (size_t)top_k);
-    for (int i = 0; i < n && idx && sc; i++) {
+        return;
+    /* {"model": .., "version": .., "results": [{"predictions": [{"index":
+     * .., "label": .., "score": ..}, ...]}, ...], "timings_ms": {..}} */
+    serve_jw_t w;
+    osp__jw_init(&w, A, 256 + (size_t)n * (size_t)top_k * 96);
+    osp__jw_lit(&w, "{\"model\":");
+    osp__jw_str(&w, sm->name);
+    osp__jw_lit(&w, ",\"version\":");
+    osp__jw_str(&w, sm->version);
+    osp__jw_lit(&w, ",\"results\":[");
+    for (int i = 0; i < n; i++) {
         if (osp_model_needs_softmax(sm->m))
             osp_softmax(res[i].scores, res[i].scores, res[i].n_scores);
         int k = osp_topk(res[i].scores, res[i].n_scores, top_k, idx, sc);
-        json_t *preds = json_array();
+        osp__jw_lit(&w, i ? ",{\"predictions\":[" : "{\"predictions\":[");
         for (int j = 0; j < k; j++) {
             const char *label = osp_model_label(sm->m, idx[j]);
-            json_array_append_new(
-                preds, json_pack("{s:i,s:s,s:f}", "index", idx[j], "label",
-                                 label ? label : "", "score",
-                                 round_sig(sc[j], 6)));
+            osp__jw_lit(&w, j ? ",{\"index\":" : "{\"index\":");
+            osp__jw_int(&w, idx[j]);
+            osp__jw_lit(&w, ",\"label\":");
+            osp__jw_str(&w, label ? label : "");
+            osp__jw_lit(&w, ",\"score\":");
+            osp__jw_num(&w, sc[j], 6);
+            osp__jw_lit(&w, "}");
         }
-        json_array_append_new(results, json_pack("{s:o}", "predictions", preds));
+        osp__jw_lit(&w, "]}");
     }
-    free(idx);
-    free(sc);
-    osp_http_respond_json(
-        r, 200,
-        json_pack("{s:s,s:s,s:o,s:{s:f,s:f,s:f}}", "model", sm->name,
-                  "version", sm->version, "results", results, "timings_ms",
-                  "decode", round_sig(decode_ms, 4), "queue",
-                  round_sig(queue_ms, 4), "infer", round_sig(infer_ms, 4)));
-done:
-    if (res)
-        for (int i = 0; i < n; i++)
-            free(res[i].scores);
-    free(res);
-    free(buf);
-    free(parts);
+    osp__jw_lit(&w, "],\"timings_ms\":{\"decode\":");
+    osp__jw_num(&w, decode_ms, 4);
+    osp__jw_lit(&w, ",\"queue\":");
+    osp__jw_num(&w, queue_ms, 4);
+    osp__jw_lit(&w, ",\"infer\":");
+    osp__jw_num(&w, infer_ms, 4);
+    osp__jw_lit(&w, "}}\n");
+    if (w.oom) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return;
+    }
+    osp_http_respond_arena(r, 200, "application/json", w.buf, w.len);
 }
 
 /* ---- KServe V2 ------------------------------------------------------------ */
@@ -460,9 +472,11 @@ static int b64val(int c) {
     return -1;
 }
 
-/* Decodes standard or URL-safe base64 (padding optional). malloc'd result. */
-static uint8_t *b64decode(const char *s, size_t len, size_t *out_len) {
-    uint8_t *o = malloc(len / 4 * 3 + 4);
+/* Decodes standard or URL-safe base64 (padding optional) into the arena;
+ * NULL when it is not base64 (or out of memory). */
+static uint8_t *b64decode(osp_arena_t *a, const char *s, size_t len,
+                          size_t *out_len) {
+    uint8_t *o = osp_arena_alloc(a, len / 4 * 3 + 4);
     if (!o)
         return NULL;
     size_t n = 0;
@@ -472,10 +486,8 @@ static uint8_t *b64decode(const char *s, size_t len, size_t *out_len) {
         if (s[i] == '=')
             break;
         int v = b64val((unsigned char)s[i]);
-        if (v < 0) {
-            free(o);
+        if (v < 0)
             return NULL;
-        }
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
@@ -492,8 +504,8 @@ static int infer_image(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
                        const uint8_t *bytes, size_t len, uint8_t *buf, int i) {
     osp_err_t err = {0};
     uint64_t t0 = osp_now_ns();
-    int rc = decode_one(s, sm, bytes, len, buf + (size_t)i * sm->sample_bytes,
-                        &err);
+    int rc = decode_one(s, sm, osp_http_req_arena(r), bytes, len,
+                        buf + (size_t)i * sm->sample_bytes, &err);
     if (rc < 0) {
         osp_http_respond_error(r, osp_http_status_for(rc), "image %d: %s", i,
                                err.msg);
@@ -531,6 +543,9 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
     uint64_t deadline;
     if (deadline_of(s, r, &deadline) < 0)
         return;
+    /* Buffers from the request's arena; only the parsed request (jansson,
+     * malloc) needs releasing. */
+    osp_arena_t *A = osp_http_req_arena(r);
     uint8_t *buf = NULL;
     float *vals = NULL;
     osp_sched_result_t *res = NULL;
@@ -617,8 +632,8 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
         goto done;
     }
     n = (int)b;
-    buf = malloc(sm->sample_bytes * (size_t)n);
-    res = calloc((size_t)n, sizeof *res);
+    buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
+    res = osp_arena_alloc(A, (size_t)n * sizeof *res);
     if (!buf || !res) {
         osp_http_respond_error(r, 500, "out of memory");
         goto done;
@@ -658,7 +673,7 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
                 json_t *v = json_array_get(data, (size_t)i);
                 size_t bl = 0;
                 uint8_t *bytes = json_is_string(v)
-                                     ? b64decode(json_string_value(v),
+                                     ? b64decode(A, json_string_value(v),
                                                  json_string_length(v), &bl)
                                      : NULL;
                 if (!bytes) {
@@ -668,7 +683,6 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
                     goto done;
                 }
                 int rc = infer_image(s, sm, r, bytes, bl, buf, i);
-                free(bytes);
                 if (rc < 0)
                     goto done;
             }
@@ -709,7 +723,7 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
         } else {
             size_t esz = osp_dtype_size(decl->dtype);
             long cap = (long)(want / esz);
-            vals = malloc(sizeof(float) * (size_t)cap);
+            vals = osp_arena_alloc(A, sizeof(float) * (size_t)cap);
             if (!vals) {
                 osp_http_respond_error(r, 500, "out of memory");
                 goto done;
@@ -733,55 +747,64 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
         goto done;
     int c = res[0].n_scores;
     bool binary = wants_binary_output(req);
-    json_t *out = json_pack("{s:s,s:s,s:[i,i]}", "name", oname, "datatype",
-                            "FP32", "shape", n, c);
-    if (binary) {
-        json_object_set_new(out, "parameters",
-                            json_pack("{s:I}", "binary_data_size",
-                                      (json_int_t)((size_t)n * (size_t)c *
-                                                   sizeof(float))));
-    } else {
-        json_t *odata = json_array();
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < res[i].n_scores; k++)
-                json_array_append_new(odata, json_real(res[i].scores[k]));
-        json_object_set_new(out, "data", odata);
-    }
-    json_t *resp = json_pack("{s:s,s:s,s:[o]}", "model_name", sm->name,
-                             "model_version", sm->version, "outputs", out);
+    size_t out_bytes = (size_t)n * (size_t)c * sizeof(float);
+    /* {"model_name", "model_version", "id"?, "outputs": [{"name",
+     * "datatype": "FP32", "shape": [n, c], "data" | "parameters"}]} */
+    serve_jw_t w;
+    osp__jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
+    osp__jw_lit(&w, "{\"model_name\":");
+    osp__jw_str(&w, sm->name);
+    osp__jw_lit(&w, ",\"model_version\":");
+    osp__jw_str(&w, sm->version);
     json_t *id = json_object_get(req, "id");
-    if (resp && json_is_string(id))
-        json_object_set(resp, "id", id);
-    if (!binary) {
-        osp_http_respond_json(r, 200, resp);
-        goto done;
+    if (json_is_string(id)) {
+        osp__jw_lit(&w, ",\"id\":");
+        osp__jw_str(&w, json_string_value(id));
     }
-    char *hdr = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
-    json_decref(resp);
-    size_t hl = hdr ? strlen(hdr) : 0;
-    size_t total = hl + (size_t)n * (size_t)c * sizeof(float);
-    uint8_t *ob = hdr ? malloc(total) : NULL;
-    if (!ob) {
-        free(hdr);
+    osp__jw_lit(&w, ",\"outputs\":[{\"name\":");
+    osp__jw_str(&w, oname);
+    osp__jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
+    osp__jw_int(&w, n);
+    osp__jw_lit(&w, ",");
+    osp__jw_int(&w, c);
+    if (binary) {
+        osp__jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
+        osp__jw_int(&w, (long long)out_bytes);
+        osp__jw_lit(&w, "}}]}");
+    } else {
+        osp__jw_lit(&w, "],\"data\":[");
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < res[i].n_scores; k++) {
+                if (i || k)
+                    osp__jw_raw(&w, ",", 1);
+                /* 9 significant digits: every float round-trips. */
+                osp__jw_num(&w, res[i].scores[k], 9);
+            }
+        osp__jw_lit(&w, "]}]}\n");
+    }
+    if (w.oom) {
         osp_http_respond_error(r, 500, "out of memory");
         goto done;
     }
-    memcpy(ob, hdr, hl);
+    if (!binary) {
+        osp_http_respond_arena(r, 200, "application/json", w.buf, w.len);
+        goto done;
+    }
+    uint8_t *ob = osp_arena_alloc(A, w.len + out_bytes);
+    if (!ob) {
+        osp_http_respond_error(r, 500, "out of memory");
+        goto done;
+    }
+    memcpy(ob, w.buf, w.len);
     for (int i = 0; i < n; i++)
-        memcpy(ob + hl + (size_t)i * (size_t)c * sizeof(float), res[i].scores,
-               (size_t)c * sizeof(float));
+        memcpy(ob + w.len + (size_t)i * (size_t)c * sizeof(float),
+               res[i].scores, (size_t)c * sizeof(float));
     char num[32];
-    snprintf(num, sizeof num, "%zu", hl);
-    free(hdr);
+    snprintf(num, sizeof num, "%zu", w.len);
     osp_http_add_header(r, "Inference-Header-Content-Length", num);
-    osp_http_respond_owned(r, 200, "application/octet-stream", ob, total);
+    osp_http_respond_arena(r, 200, "application/octet-stream", ob,
+                           w.len + out_bytes);
 done:
-    if (res)
-        for (int i = 0; i < n; i++)
-            free(res[i].scores);
-    free(res);
-    free(vals);
-    free(buf);
     json_decref(req);
 }
 

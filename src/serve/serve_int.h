@@ -83,6 +83,21 @@ struct osp_serve_s {
     size_t openapi_len;
 };
 
+/* A JSON text writer into a request arena (jsonw.c). On out-of-memory it
+ * sets oom and ignores further writes: check once at the end. */
+typedef struct serve_jw_s {
+    osp_arena_t *a;
+    char *buf;          /* NUL-terminated text so far */
+    size_t len, cap;
+    bool oom;
+} serve_jw_t;
+void osp__jw_init(serve_jw_t *w, osp_arena_t *a, size_t cap);
+void osp__jw_raw(serve_jw_t *w, const char *s, size_t n);
+void osp__jw_lit(serve_jw_t *w, const char *s);     /* raw, NUL-terminated */
+void osp__jw_str(serve_jw_t *w, const char *s);     /* quoted + escaped */
+void osp__jw_num(serve_jw_t *w, double v, int digits); /* %.{digits}g */
+void osp__jw_int(serve_jw_t *w, long long v);
+
 /* What a route takes as its body, for the OpenAPI spec. */
 typedef enum serve_body_e {
     SERVE_BODY_NONE = 0,

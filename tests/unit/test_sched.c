@@ -301,8 +301,46 @@ static void test_bad_opts(void **state) {
     osp_engine_destroy(e);
 }
 
+/* osp_sched_run_into: scores land in the caller's buffer (one slot of cap
+ * floats per request); a slot smaller than the output fails with
+ * OSP_ELIMIT instead of overflowing. */
+static void test_run_into(void **state) {
+    (void)state;
+    osp_engine_t *e = make_engine();
+    osp_sched_opts_t o;
+    osp_err_t err = {0};
+    osp_sched_opts_init(&o);
+    o.max_batch = 4;
+    osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
+    assert_non_null(s);
+    float *xs[5];
+    const void *in[5];
+    for (int i = 0; i < 5; i++)
+        in[i] = xs[i] = make_input(40 + i);
+    float buf[5 * (C + 2)];
+    osp_sched_result_t r[5];
+    assert_int_equal(osp_sched_run_into(s, in, 5, 0, r, buf, C + 2, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        check_result(&r[i], 40 + i);
+        assert_ptr_equal(r[i].scores, buf + i * (C + 2));
+    }
+    float small[5 * 2];
+    assert_int_equal(osp_sched_run_into(s, in, 5, 0, r, small, 2, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(r[i].status, OSP_ELIMIT);
+        assert_null(r[i].scores);
+    }
+    assert_int_equal(osp_sched_run_into(s, in, 5, 0, r, NULL, 3, &err),
+                     OSP_EINVAL);
+    for (int i = 0; i < 5; i++)
+        free(xs[i]);
+    osp_sched_destroy(s);
+    osp_engine_destroy(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_into),
         cmocka_unit_test(test_batching),
         cmocka_unit_test(test_queue_full_and_deadline),
         cmocka_unit_test(test_destroy_drains),
