@@ -1,5 +1,5 @@
 # Makefile — the front door. `make` builds, `make test` runs every test,
-# `make run` runs the main job. CMake does the real work in $(BUILD_DIR).
+# `make run` serves the default model (the main job). CMake does the real work in $(BUILD_DIR).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 SANITIZE ?= OFF
@@ -28,10 +28,13 @@ build: $(BUILD_DIR)/CMakeCache.txt
 test: deps venv build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-# The main job: locate (or download) the default model and classify the
-# sample images. Later issues turn this into `osprey serve`.
+# The main job: locate (or download) the default model and serve it with
+# `osprey serve` on port 8080 (prints a curl example once ready; Ctrl-C
+# drains and stops). RUN_ARGS adds serve flags; `scripts/run.sh --classify`
+# is the earlier one-shot demo that classifies the sample photos.
+RUN_ARGS ?=
 run: deps build models
-	@scripts/run.sh $(BUILD_DIR)/osprey
+	@scripts/run.sh $(BUILD_DIR)/osprey $(RUN_ARGS)
 
 models:
 	@scripts/fetch-models.sh

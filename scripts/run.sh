@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# run.sh — `make run`: the main job for now. Finds the default model (the
-# first with real weights: ONNX-zoo ResNet50, else the Coral MobileNetV2
-# TFLite), a label file and the sample photos, then classifies them
-# with `osprey classify --top-k 3`. Later this becomes `osprey serve`.
+# run.sh — `make run`: the main job. Finds the default model (the first with
+# real weights: ONNX-zoo ResNet50, else the Coral MobileNetV2 TFLite) and its
+# labels, starts `osprey serve` with it on port 8080, waits until it is
+# ready, prints how to call it (curl) with one example answer, and keeps
+# serving until Ctrl-C / SIGTERM (which drain the server; exit 0).
+# `--classify` runs the earlier demo instead: `osprey classify --top-k 3` on
+# the sample photos.
 #
-#   scripts/run.sh [OSPREY_BINARY] [extra classify options...]
-#   e.g. scripts/run.sh build/osprey --precision bf16 --json
+#   scripts/run.sh [OSPREY_BINARY] [serve options...]
+#   scripts/run.sh [OSPREY_BINARY] --classify [classify options...]
+#   e.g. scripts/run.sh build/osprey --max-batch 16
+#        scripts/run.sh build/osprey --classify --precision bf16 --json
 #
 # Environment: OSPREY_MODELS (model dir, see scripts/find-models.sh),
 # OSPREY_RUN_MODEL (a model file to use instead of ResNet50),
-# OSPREY_IMAGES (a directory of images to classify).
+# OSPREY_IMAGES (a directory of images: the classify demo, and the example
+# request), OSPREY_PORT (default 8080), and every OSPREY_* serve setting
+# (docs/serve.md).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 # shellcheck source=find-models.sh
 . "$ROOT/scripts/find-models.sh"
 
-OSPREY=${1:-$ROOT/build/osprey}
-[ $# -gt 0 ] && shift
+OSPREY=$ROOT/build/osprey
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then OSPREY=$1; shift; fi
+MODE=serve
+if [ "${1:-}" = --classify ]; then MODE=classify; shift; fi
 if [ ! -x "$OSPREY" ]; then
   echo "run: $OSPREY is not built; run 'make build' first" >&2
   exit 1
 fi
-if ! "$OSPREY" classify --help >/dev/null 2>&1; then
-  echo "run: this osprey binary has no working 'classify' command yet:" >&2
-  "$OSPREY" classify --help 2>&1 | head -n 3 >&2 || true
+if ! "$OSPREY" "$MODE" --help >/dev/null 2>&1; then
+  echo "run: this osprey binary has no working '$MODE' command:" >&2
+  "$OSPREY" "$MODE" --help 2>&1 | head -n 3 >&2 || true
   exit 1
 fi
 
@@ -84,9 +93,50 @@ if [ ${#IMAGES[@]} -eq 0 ]; then
   exit 1
 fi
 
-ARGS=(classify --model "$MODEL" --top-k 3)
-# The 1000-line file is for 1000-class ONNX models; TFLite classifiers have
-# 1001 outputs and find imagenet_labels.txt beside them.
+if [ "$MODE" = classify ]; then
+  ARGS=(classify --model "$MODEL" --top-k 3)
+  # The 1000-line file is for 1000-class ONNX models; TFLite classifiers
+  # have 1001 outputs and find imagenet_labels.txt beside them.
+  case "$MODEL" in *.onnx) [ -n "$LABELS" ] && ARGS+=(--labels "$LABELS") ;; esac
+  echo "run: $OSPREY ${ARGS[*]} $* <${#IMAGES[@]} images from $IMGDIR>"
+  "$OSPREY" "${ARGS[@]}" "$@" "${IMAGES[@]}"
+  exit
+fi
+
+# Serve: start the worker, forward Ctrl-C / SIGTERM to it (it drains), and
+# once it is ready show how to call it.
+PORT=${OSPREY_PORT:-8080}
+ARGS=(serve --model "$MODEL" --port "$PORT")
 case "$MODEL" in *.onnx) [ -n "$LABELS" ] && ARGS+=(--labels "$LABELS") ;; esac
-echo "run: $OSPREY ${ARGS[*]} $* <${#IMAGES[@]} images from $IMGDIR>"
-"$OSPREY" "${ARGS[@]}" "$@" "${IMAGES[@]}"
+echo "run: $OSPREY ${ARGS[*]} $*"
+"$OSPREY" "${ARGS[@]}" "$@" &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null || true' INT TERM
+URL=http://127.0.0.1:$PORT
+ready=0
+for _ in $(seq 1 600); do
+  kill -0 $SERVER 2>/dev/null || break
+  if curl -sf -o /dev/null --max-time 2 "$URL/v2/health/ready"; then ready=1; break; fi
+  sleep 0.5
+done
+if [ $ready = 1 ]; then
+  IMG=${IMAGES[0]}
+  cat <<EOF
+
+run: osprey serve is ready on port $PORT (model $MODEL). Try:
+  curl -s -H 'Content-Type: image/jpeg' --data-binary @$IMG '$URL/classify?top_k=3'
+  curl -s -F file=@$IMG '$URL/classify'          # multipart upload
+  curl -s $URL/v2/models/$(basename "${MODEL%.*}")   # KServe V2 model metadata
+  API: $URL/docs   metrics: $URL/metrics   Ctrl-C stops (after draining).
+run: example answer:
+EOF
+  curl -s -H 'Content-Type: application/octet-stream' --data-binary @"$IMG" "$URL/classify?top_k=3" || true
+fi
+# `wait` returns early (status > 128) when a trapped signal arrives: wait
+# again until the server has drained and exited, and exit with its status.
+while :; do
+  if wait $SERVER; then rc=0; else rc=$?; fi
+  [ $rc -le 128 ] && break
+  kill -0 $SERVER 2>/dev/null || break
+done
+exit $rc
