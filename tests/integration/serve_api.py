@@ -381,6 +381,27 @@ def check_body():
     print("body: ok")
 
 
+def check_slow():
+    """A client that sends headers and part of its body, then stalls, is
+    disconnected after --conn-timeout-s (2 s here) instead of holding a
+    thread forever; others are served meanwhile."""
+    import socket
+    sk = socket.create_connection(("127.0.0.1", PORT), timeout=30)
+    sk.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+               b"Content-Length: 100000\r\n\r\n" + b"\xff\xd8" * 10)
+    t0 = time.time()
+    assert classify_one(images()[0][1])[0] == 200       # not blocked by it
+    try:
+        got = sk.recv(4096)                              # closed (b"") or reset
+    except ConnectionResetError:
+        got = b""
+    waited = time.time() - t0
+    assert waited < 15, waited
+    assert b"200 OK" not in got, got
+    sk.close()
+    print(f"slow client: ok (dropped after {waited:.1f} s)")
+
+
 def check_labels():
     """Real weights (TFLite MobileNetV2): cat.bmp is a cat, and the second
     part of the same request (another image) gets its own answer."""

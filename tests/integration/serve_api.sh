@@ -33,6 +33,14 @@ cat "$OUT"; rm -f "$OUT"
 [ $rc -eq 0 ] || { echo "serve exited $rc after SIGTERM"; tail -20 "$SERVE_LOG"; exit 1; }
 [ $lrc -eq 0 ] || { echo "in-flight requests failed during drain"; tail -20 "$SERVE_LOG"; exit 1; }
 grep -q '"msg":"drained"' "$SERVE_LOG" || { echo "no drained log line"; exit 1; }
-# Every log line is one JSON object.
-"$PY" -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$SERVE_LOG" || { echo "log is not JSON lines"; exit 1; }
+# Every log line is one JSON object; request lines carry the request id
+# (the client's X-Request-Id when it sent one) and status.
+"$PY" - "$SERVE_LOG" <<'PYEOF' || { echo "log check failed"; exit 1; }
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+reqs = [l for l in lines if l["msg"] == "request"]
+assert reqs and all(l["request_id"] and "status" in l and "ts" in l for l in reqs)
+assert any(l["request_id"] == "test-rid-42" and l["path"] == "/classify" and l["status"] == 200 for l in reqs)
+print(f"logs: ok ({len(lines)} JSON lines)")
+PYEOF
 echo "serve_api: ok"
