@@ -3,8 +3,9 @@
 #   1. scripts/find-models.sh honours $OSPREY_MODELS and ignores empty dirs;
 #   2. scripts/fetch-models.sh with $OSPREY_MODELS set succeeds offline and
 #      touches nothing;
-#   3. scripts/run.sh builds the `osprey classify` command line of the CLI
-#      contract (checked against a stand-in binary);
+#   3. scripts/run.sh builds the `osprey serve` command line (`make run`)
+#      and, with --classify, the `osprey classify` one of the CLI contract
+#      (checked against a stand-in binary);
 #   4. `osprey bench --json` prints one JSON object with the documented keys
 #      (SqueezeNet, when the development models are present), and with
 #      --compare-ort adds the ort_* keys (when node + onnxruntime-node exist).
@@ -48,7 +49,7 @@ chmod +x "$TMP/fake-osprey"
 mkdir -p "$TMP/m/tflite" "$TMP/imgs"
 { echo background; for i in $(seq 1 1000); do echo "class $i"; done; } > "$TMP/m/tflite/imagenet_labels.txt"
 cp "$SRC"/scripts/samples/* "$TMP/imgs/"
-if OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs "$SRC/scripts/run.sh" "$TMP/fake-osprey" --json >/dev/null 2>&1; then
+if OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs "$SRC/scripts/run.sh" "$TMP/fake-osprey" --classify --json >/dev/null 2>&1; then
   args=$(cat "$TMP/args")
   labels=$(sed -n '/^--labels$/{n;p}' "$TMP/args")
   if [ "$(sed -n 1p "$TMP/args")" = classify ] && grep -qx -- "--top-k" <<<"$args" &&
@@ -61,6 +62,16 @@ if OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs "$SRC/scripts/run.sh" "$TMP/fake
   [ -n "$labels" ] || bad "run.sh: no --labels passed"
 else
   bad "run.sh failed with the stand-in binary"
+fi
+if OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs "$SRC/scripts/run.sh" "$TMP/fake-osprey" --max-batch 4 >/dev/null 2>&1; then
+  args=$(tr '\n' ' ' <"$TMP/args")
+  case "$args" in
+    "serve --model $TMP/m/onnx/resnet50.onnx --port 8080 --labels "*" --max-batch 4 ")
+      ok "run.sh: osprey serve --model ... --port 8080 --labels ... (make run)" ;;
+    *) bad "run.sh (serve): unexpected arguments: $args" ;;
+  esac
+else
+  bad "run.sh (serve) failed with the stand-in binary"
 fi
 
 # 4. osprey bench --json (+ --compare-ort)
