@@ -208,6 +208,8 @@ typedef enum osp_load_fail_e {
 /* "connect", "timeout", "read", "parse", "dropped"; never NULL. */
 const char *osp_load_fail_name(osp_load_fail_t f);
 
+#define OSP_LOAD_MAX_CONNECTIONS 10000 /* connections or closed-loop users */
+
 typedef struct osp_load_opts_s {
     const char *url;            /* http://host[:port][/path] */
     osp_load_mode_t mode;
@@ -270,7 +272,7 @@ typedef struct osp_load_s osp_load_t;
 osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err);
 void osp_load_destroy(osp_load_t *l);
 /* Runs to the end of the profile (or duration), then waits for answers in
- * flight (bounded by timeout_ms). Failed requests are counted, not
+ * flight (bounded by timeout_ms). Call once per osp_load_t. Failed requests are counted, not
  * returned: the return is < 0 only when the run could not start or the
  * event loop itself failed. */
 int osp_load_run(osp_load_t *l, osp_err_t *err);

@@ -226,7 +226,8 @@ int osp_cli_load(int argc, char **argv) {
             if (parse_int(name, v, 0, 2147483647, &seed) < 0)
                 goto usage_fail;
         } else if (!strcmp(name, "concurrency")) {
-            if (parse_int(name, v, 1, 100000, &o.concurrency) < 0)
+            if (parse_int(name, v, 1, OSP_LOAD_MAX_CONNECTIONS,
+                          &o.concurrency) < 0)
                 goto usage_fail;
             have_conc = 1;
         } else if (!strcmp(name, "think-ms")) {
@@ -234,7 +235,8 @@ int osp_cli_load(int argc, char **argv) {
                 goto usage_fail;
             have_think = 1;
         } else if (!strcmp(name, "connections")) {
-            if (parse_int(name, v, 1, 100000, &o.connections) < 0)
+            if (parse_int(name, v, 1, OSP_LOAD_MAX_CONNECTIONS,
+                          &o.connections) < 0)
                 goto usage_fail;
         } else if (!strcmp(name, "timeout-ms")) {
             if (parse_int(name, v, 1, 86400000, &o.timeout_ms) < 0)

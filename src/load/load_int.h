@@ -12,7 +12,8 @@
 #include "osprey/load.h"
 
 /* ---- response parser (resp.c) ------------------------------------------ */
-#define OSP__RESP_MAX_HEADER 16384 /* status line + headers, bytes */
+#define OSP__RESP_MAX_HEADER 8192 /* status line + headers, bytes (the
+                                     usual server limit; per connection) */
 #define OSP__RESP_MAX_LINE 256     /* a chunk-size or trailer line */
 
 typedef struct osp__resp_s {

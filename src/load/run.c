@@ -173,15 +173,17 @@ osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err) {
         goto fail;
     }
     if (o->mode == OSP_LOAD_CLOSED &&
-        (o->concurrency < 1 || o->concurrency > 100000 ||
+        (o->concurrency < 1 || o->concurrency > OSP_LOAD_MAX_CONNECTIONS ||
          !(o->duration_s > 0) || o->think_ms < 0)) {
-        osp_err_set(err, OSP_EINVAL, "closed loop needs 1..100000 users, a "
-                    "positive duration and think time >= 0");
+        osp_err_set(err, OSP_EINVAL, "closed loop needs 1..%d users, a "
+                    "positive duration and think time >= 0",
+                    OSP_LOAD_MAX_CONNECTIONS);
         goto fail;
     }
-    if (o->connections < 1 || o->connections > 100000 || o->timeout_ms < 1) {
-        osp_err_set(err, OSP_EINVAL, "connections must be 1..100000 and the "
-                    "timeout positive");
+    if (o->connections < 1 || o->connections > OSP_LOAD_MAX_CONNECTIONS ||
+        o->timeout_ms < 1) {
+        osp_err_set(err, OSP_EINVAL, "connections must be 1..%d and the "
+                    "timeout positive", OSP_LOAD_MAX_CONNECTIONS);
         goto fail;
     }
     char host[300];
@@ -425,6 +427,8 @@ static void raise_fd_limit(int need) {
 
 int osp_load_run(osp_load_t *l, osp_err_t *err) {
     const osp_load_opts_t *o = &l->o;
+    if (l->client)
+        return osp_err_set(err, OSP_EINVAL, "a load run object runs once");
     int closed_mode = o->mode == OSP_LOAD_CLOSED;
     int conns = closed_mode ? o->concurrency : o->connections;
     raise_fd_limit(conns);
