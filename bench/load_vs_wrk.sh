@@ -29,7 +29,7 @@ ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-5000}
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 OUT=${OUT:-$ROOT/bench/results/load_vs_wrk-$STAMP.json}
-command -v wrk >/dev/null || { echo "load_vs_wrk: wrk not found (apt-get install wrk)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "load_vs_wrk: wrk not found (apt-get install wrk, or scripts/install-bench-deps.sh)" >&2; exit 1; }
 [ -x "$OSPREY" ] && [ -x "$TINY" ] || { echo "load_vs_wrk: build first (make build)" >&2; exit 1; }
 
 PIDS=()
