@@ -246,6 +246,9 @@ typedef struct osp_load_second_s {
 } osp_load_second_t;
 
 typedef struct osp_load_summary_s {
+    osp_load_mode_t mode;
+    osp_target_t target;
+    double target_rps;    /* open loop: the profile's mean rate; closed: 0 */
     double duration_s;    /* wall time from the start to the last answer */
     uint64_t scheduled;   /* requests that fell due */
     uint64_t sent;        /* requests written (retries not counted twice) */
@@ -286,7 +289,8 @@ const osp_load_second_t *osp_load_series(const osp_load_t *l, int *n);
 const osp_hist_t *osp_load_hist(const osp_load_t *l);
 
 /* Report (src/load/report.c). The summary as one JSON object on one line
- * (malloc'd, caller frees; NULL on out-of-memory): rps, ok_rps, sent,
+ * (malloc'd, caller frees; NULL on out-of-memory): mode, target,
+ * target_rps, rps, ok_rps, sent,
  * completed, ok, errors, error_rate, p50_ms, p90_ms, p99_ms, p999_ms,
  * max_ms, mean_ms, duration_s, errors_by_class {connect, timeout, read,
  * parse, dropped, "4xx", "5xx", and each status >= 400 by its code}. */

@@ -28,6 +28,10 @@ static json_t *summary_obj(const osp_load_t *l) {
         json_decref(cls);
         return NULL;
     }
+    json_object_set_new(o, "mode", json_string(osp_load_mode_name(s->mode)));
+    json_object_set_new(o, "target", json_string(osp_target_name(s->target)));
+    json_object_set_new(o, "target_rps",
+                        json_real(round(s->target_rps * 100) / 100));
     json_object_set_new(o, "rps", json_real(round(s->rps * 100) / 100));
     json_object_set_new(o, "ok_rps", json_real(round(s->ok_rps * 100) / 100));
     json_object_set_new(o, "scheduled", json_integer((json_int_t)s->scheduled));
@@ -99,8 +103,12 @@ void osp_load_print_summary(const osp_load_t *l, FILE *f) {
                "(%.3f%%)\n", (unsigned long long)s->sent,
             (unsigned long long)s->completed, (unsigned long long)s->ok,
             (unsigned long long)s->errors, s->error_rate * 100);
-    fprintf(f, "throughput  %10.1f req/s (ok: %.1f req/s)\n", s->rps,
-            s->ok_rps);
+    if (s->mode == OSP_LOAD_OPEN)
+        fprintf(f, "throughput  %10.1f req/s (ok: %.1f req/s; profile mean "
+                   "%.1f req/s)\n", s->rps, s->ok_rps, s->target_rps);
+    else
+        fprintf(f, "throughput  %10.1f req/s (ok: %.1f req/s)\n", s->rps,
+                s->ok_rps);
     fprintf(f, "latency ms  %10s %10s %10s %10s %10s %10s %10s\n", "min",
             "mean", "p50", "p90", "p99", "p99.9", "max");
     fprintf(f, "            %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n",

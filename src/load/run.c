@@ -553,6 +553,10 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
             l->series[i].target = osp_profile_count(o->profile, i + 1.0) -
                                   osp_profile_count(o->profile, (double)i);
     osp_load_summary_t *s = &l->sum;
+    s->mode = o->mode;
+    s->target = o->target;
+    if (!closed_mode)
+        s->target_rps = osp_profile_count(o->profile, dur_s) / dur_s;
     if (closed_mode)
         s->scheduled = s->sent;
     s->client_cpu_s = cpu_seconds() - cpu0;
