@@ -55,10 +55,11 @@ double osp__dsp_ewma(double ewma_ms, double sample_ms, double dt_ms) {
 }
 
 double osp__dsp_cost(osp_balance_t p, int inflight, double ewma_ms,
-                     double age_ms, double floor_ms) {
+                     double age_shares, double floor_ms) {
     if (p != OSP_BALANCE_P2C)
         return inflight;
-    double est = ewma_ms * exp(-(age_ms > 0 ? age_ms : 0) / DSP_EWMA_DECAY_MS);
+    double est = ewma_ms * exp(-(age_shares > 0 ? age_shares : 0) /
+                               DSP_EWMA_DECAY_SHARES);
     if (est < floor_ms)
         est = floor_ms;
     return (inflight + 1) * est;

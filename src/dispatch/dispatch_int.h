@@ -36,7 +36,11 @@
 #define DSP_RETRY_TOKENS_MAX 20.0   /* retry budget bucket size */
 #define DSP_DEFAULT_MODEL "_default" /* model label of /classify */
 #define DSP_EWMA_TAU_MS 1000.0   /* latency average time constant */
-#define DSP_EWMA_DECAY_MS 5000.0 /* idle decay of a latency estimate */
+/* Decay of an idle backend's latency estimate, in "fair shares": requests
+ * dispatched since its last sample divided by the ready backends. Counting
+ * requests rather than seconds bounds what re-trying a slow backend costs
+ * to a fraction of traffic (~1 / (50 ln(slow/fast) n)), whatever the rate. */
+#define DSP_EWMA_DECAY_SHARES 50.0
 #define DSP_EWMA_FLOOR_MS 1.0    /* estimate of a backend with no sample */
 
 /* Backend states. Append only. */
@@ -77,6 +81,7 @@ typedef struct dsp_backend_s {
     unsigned long long sent;  /* attempts sent to it */
     double ewma_ms;           /* peak-EWMA of attempt latency (0 = none) */
     uint64_t ewma_ns;         /* when ewma_ms was last updated */
+    uint64_t ewma_pick;       /* d->picks at that time */
     double start_sum_ms;      /* sum of in-flight attempts' start times */
     osp_series_t *s_inflight;
     /* Idle upstream handles, each holding a keep-alive connection. */
@@ -101,6 +106,7 @@ struct osp_dispatch_s {
     int n_b, cap_b;
     uint64_t rng;
     unsigned rr;
+    uint64_t picks;           /* attempts dispatched (latency decay clock) */
     dsp_model_t models[DSP_MAX_MODELS];
     int n_models;
     dsp_model_t default_model; /* /classify without a model name */
@@ -173,12 +179,13 @@ int osp__dsp_balance_pick(osp_balance_t p, const double *cost, int n,
 /* A backend's load for policy p: P2C_LOR = in-flight requests; P2C =
  * (in-flight + 1) × its latency estimate, i.e. the expected wait of one
  * more request. The estimate is the peak-EWMA ewma_ms, decayed towards
- * zero while the backend gets no traffic (age_ms since its last sample), so
+ * zero while the backend gets no traffic (age_shares: requests dispatched
+ * since its last sample / ready backends), so
  * that a backend avoided for being slow is tried again now and then and
  * can prove it recovered; floor_ms stands in for backends with no sample
  * yet. */
 double osp__dsp_cost(osp_balance_t p, int inflight, double ewma_ms,
-                     double age_ms, double floor_ms);
+                     double age_shares, double floor_ms);
 /* Folds one latency sample (ms, dt_ms after the previous one) into a
  * peak-EWMA: a sample above the average replaces it (slowness shows at
  * once), others are averaged in with time constant DSP_EWMA_TAU_MS. */

@@ -70,6 +70,11 @@ static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
                 n_ewma++;
             }
         double floor_ms = n_ewma ? sum_ewma / n_ewma : DSP_EWMA_FLOOR_MS;
+        int n_ready = 0;
+        for (int i = 0; i < d->n_b; i++)
+            n_ready += d->b[i]->state == DSP_READY;
+        if (n_ready < 1)
+            n_ready = 1;
         bool anywhere = false;
         for (int i = 0; i < d->n_b; i++) {
             dsp_backend_t *b = d->b[i];
@@ -89,8 +94,8 @@ static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
                 /* Requests outstanding longer than the estimate say the
                  * backend is slower than it was: their mean age is a
                  * lower bound on what the next one will take. */
-                double est = b->ewma_ms, age = (double)(now - b->ewma_ns) *
-                                                1e-6;
+                double est = b->ewma_ms,
+                       age = (double)(d->picks - b->ewma_pick) / n_ready;
                 if (b->inflight > 0) {
                     double mean_age = (double)now * 1e-6 -
                                       b->start_sum_ms / b->inflight;
@@ -111,6 +116,7 @@ static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
             dsp_backend_t *b = cand[k];
             b->inflight++;
             b->sent++;
+            d->picks++;
             *start_ns = now;
             b->start_sum_ms += (double)now * 1e-6;
             osp_series_set(b->s_inflight, b->inflight);
@@ -161,6 +167,7 @@ static void release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
         b->ewma_ms = osp__dsp_ewma(b->ewma_ms, (double)(now - start_ns) * 1e-6,
                                    (double)(now - b->ewma_ns) * 1e-6);
         b->ewma_ns = now;
+        b->ewma_pick = d->picks;
     }
     b->inflight--;
     b->start_sum_ms = b->inflight ? b->start_sum_ms - (double)start_ns * 1e-6
