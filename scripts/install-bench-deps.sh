@@ -2,7 +2,8 @@
 # install-bench-deps.sh — installs the Debian packages the service benchmark
 # (bench/service.sh, `make bench-service`) needs beyond the build and tests:
 # the FastAPI + PyTorch baseline (bench/baselines/fastapi-torch) and `wrk`
-# for the load generator's overhead comparison. Kept apart from
+# for the load generator's overhead comparison; HAProxy for the dispatcher
+# benchmark (bench/dispatch_vs_haproxy.sh). Kept apart from
 # install-deps.sh because CI does not run the benchmark and torch is large
 # (~1 GB with its dependencies). Idempotent.
 #
@@ -20,6 +21,7 @@ PKGS=(
   python3-torch python3-torchvision python3-pil       # the model + preprocessing
   libopenblas0-openmp                                 # see above
   wrk hey                                             # reference load tools
+  haproxy                                             # bench/dispatch_vs_haproxy.sh
 )
 
 missing=()
