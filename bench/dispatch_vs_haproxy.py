@@ -159,7 +159,11 @@ def main():
     ap.add_argument("--small-image", required=True)
     ap.add_argument("--big-image", required=True)
     ap.add_argument("--haproxy", default="haproxy")
-    ap.add_argument("--rate", type=float, default=40, help="open-loop req/s for latency")
+    ap.add_argument("--rate-get", type=float, default=200,
+                    help="open-loop req/s of the latency runs, small-get")
+    ap.add_argument("--rate", type=float, default=8,
+                    help="open-loop req/s of the latency runs, classify (well below "
+                         "what one worker sustains, so that nothing queues)")
     ap.add_argument("--duration", type=float, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=16)
@@ -178,7 +182,8 @@ def main():
     res = {"when": datetime.datetime.utcnow().isoformat() + "Z",
            "host": platform.node(), "cpus": os.cpu_count(),
            "loadavg_start": os.getloadavg(), "haproxy": hv,
-           "model": model_name, "rate": a.rate, "duration_s": a.duration,
+           "model": model_name, "rate": a.rate, "rate_get": a.rate_get,
+           "duration_s": a.duration,
            "rounds": a.rounds, "concurrency": a.concurrency,
            "image_bytes": {k: os.path.getsize(v) for k, v in images.items()}}
     try:
@@ -220,14 +225,16 @@ def main():
         targets = {"direct": f"http://{waddr}", "dispatch": durl, "haproxy": hurl}
         kinds = ["small-get", "small", "100kb"]
         lat = {k: {t: [] for t in targets} for k in kinds}
+        def rate(kind):
+            return a.rate_get if kind == "small-get" else a.rate
         for kind in kinds:  # warm-up: connections, caches
             for t, url in targets.items():
-                run_load(a.osprey, url, kind, model_name, images, "open", a.rate, 0, 1)
+                run_load(a.osprey, url, kind, model_name, images, "open", rate(kind), 0, 1)
         for r in range(a.rounds):
             for kind in kinds:
                 for t, url in targets.items():
                     s = run_load(a.osprey, url, kind, model_name, images, "open",
-                                 a.rate, 0, a.duration)
+                                 rate(kind), 0, a.duration)
                     lat[kind][t].append(s)
                     log(f"round {r} {kind:9s} {t:8s} p50 {s['p50_ms']:.3f} p99 "
                         f"{s['p99_ms']:.3f} ms errors {s['errors']}")
@@ -292,7 +299,8 @@ def main():
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
     log(f"wrote {path}")
-    print(f"\nAdded latency over direct (open loop {a.rate:g} req/s, one worker; median of "
+    print(f"\nAdded latency over direct (open loop {a.rate_get:g} req/s small-get, {a.rate:g} "
+          f"req/s classify; one worker; median of "
           f"{a.rounds} rounds of {a.duration:g} s):\n")
     print("| request | direct p50 / p99 ms | dispatch added p50 / p99 ms | "
           "HAProxy added p50 / p99 ms | ratio p50 / p99 |")
