@@ -40,15 +40,15 @@ static const opt_t opts[] = {
     {"model", OPT_STR, O(o.model_path), "model file (.onnx) served as the default model"},
     {"labels", OPT_STR, O(o.labels_path), "labels file (one per line) overriding the model config"},
     {"model-config", OPT_STR, O(o.model_config), "model config JSON (default: beside the model)"},
-    {"model-repository", OPT_STR, O(o.model_repository), "serve DIR/<name>/<version>/model.{onnx,tflite} (latest version each)"},
+    {"model-repository", OPT_STR, O(o.model_repository), "serve DIR/<name>/<version>/model.{onnx,tflite} (versions per config.json version_policy; default the latest)"},
     {"host", OPT_STR, O(o.host), "bind address (default 0.0.0.0)"},
     {"port", OPT_INT, O(o.port), "TCP port (default 8080; 0 = any free port, logged)"},
     {"threads", OPT_INT, O(o.threads), "CPUs for inference (default: all available, cgroup aware)"},
-    {"instances", OPT_INT, O(o.instances), "engine instances sharing those CPUs (default 1)"},
+    {"instances", OPT_INT, O(o.instances), "engine instances per model version (default 1)"},
     {"precision", OPT_PREC, O(o.precision), "fp32|bf16|int8|auto (default: the model config's)"},
     {"max-body-bytes", OPT_SIZE, O(o.max_body_bytes), "larger request bodies get 413 (default 32 MiB)"},
     {"max-pixels", OPT_U64, O(o.max_pixels), "larger images get 413 (default 50000000)"},
-    {"max-batch", OPT_INT, O(o.max_batch), "largest batch (default 8; capped by the model)"},
+    {"max-batch", OPT_INT, O(o.max_batch), "largest batch (default 8; a fixed model batch caps it)"},
     {"max-queue-delay-us", OPT_I64, O(o.max_queue_delay_us), "how long a batch may wait to fill (default 2000)"},
     {"preferred-batch-sizes", OPT_STR, O(o.preferred_batch_sizes), "e.g. 4,8: batch sizes preferred when more is queued"},
     {"max-queue-size", OPT_INT, O(o.max_queue_size), "queued images per model before 503 (default 256)"},
@@ -72,7 +72,10 @@ static void usage(FILE *f) {
     fprintf(f, "\nEvery option may also be set as OSPREY_<NAME> in the environment\n"
                "(OSPREY_MAX_BATCH=16) or as a key of the --config JSON file\n"
                "({\"max_batch\": 16}); flags win over the environment, which wins\n"
-               "over the file.\n");
+               "over the file. A model's own config.json keys (max_batch_size,\n"
+               "max_queue_delay_us, max_queue_size, instances,\n"
+               "preferred_batch_sizes) win over these server-wide defaults for\n"
+               "that model (docs/model-config.md).\n");
 }
 
 /* Strings from the config file must outlive the server. */

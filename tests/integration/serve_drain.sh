@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# serve_drain.sh — SIGTERM while requests are in flight, made long on
+# serve_drain.sh — the lifecycle. Start: the port opens at once (live 200)
+# while the model loads and warms up (ready 503), then ready turns 200.
+# SIGTERM while requests are in flight, made long on
 # purpose with --debug-delay-ms: /v2/health/ready turns 503 at once (seen on
 # a keep-alive connection opened before), new connections are refused, every
 # in-flight request still completes 200, and the process exits 0 well
@@ -10,6 +12,28 @@ set -uo pipefail
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 IMG="$SRC/scripts/samples/gradient.jpg"
+
+# Start-up: warm-up of 32 batch sizes takes a while; the first answer of
+# the freshly opened port is live 200 / ready 503.
+: >"$SERVE_LOG"
+"$OSPREY" serve --host 127.0.0.1 --port 0 --model "$MODEL" --threads 1 --max-batch 32 >"$SERVE_LOG" 2>&1 &
+SERVE_PID=$!
+first=
+for _ in $(seq 1 3000); do
+    port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$SERVE_LOG" | head -1)
+    if [ -n "$port" ]; then
+        live=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/health/live")
+        ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/health/ready")
+        [ -z "$first" ] && [ "$live" = 200 ] && first="$live/$ready"
+        [ "$ready" = 200 ] && break
+    fi
+    sleep 0.02
+done
+[ "$first" = 200/503 ] || { echo "first answer after listening: $first, expected live 200 / ready 503"; cat "$SERVE_LOG"; exit 1; }
+[ "$ready" = 200 ] || { echo "never ready"; cat "$SERVE_LOG"; exit 1; }
+grep -q '"msg":"model ready"' "$SERVE_LOG" || { echo "ready before 'model ready'"; exit 1; }
+serve_stop || exit 1
+echo "start-up: ok (live 200 + ready 503 while warming up, then ready 200)"
 
 serve_start --model "$MODEL" --threads 1 --max-batch 4 --debug-delay-ms 1500 --drain-timeout 30 || exit 1
 timeout 120 "$PY" - "$SERVE_PORT" "$SERVE_PID" "$IMG" <<'PYEOF' || { tail -20 "$SERVE_LOG"; exit 1; }
