@@ -972,10 +972,12 @@ static const serve_route_t routes[] = {
      "RepositoryIndex", NULL},
     {"POST", "/v2/repository/index", h_repo_index,
      "Models served (model repository extension, Triton's POST form; body "
-     "{\"ready\": true} lists READY versions only)", SERVE_BODY_NONE, "200", "RepositoryIndex", NULL},
+     "{\"ready\": true} lists READY versions only)", SERVE_BODY_NONE,
+     "200 400", "RepositoryIndex", NULL},
     {"POST", "/v2/repository/models/{model}/load", h_repo_load,
-     "Load a model from the repository (no restart)", SERVE_BODY_NONE,
-     "200 400 404 503", "RepositoryState", NULL},
+     "Load or reload a model from the repository (no restart): the "
+     "versions its version_policy selects on disk", SERVE_BODY_NONE,
+     "200 400 404 413 500 503", "RepositoryState", NULL},
     {"POST", "/v2/repository/models/{model}/unload", h_repo_unload,
      "Unload a model after its in-flight requests", SERVE_BODY_NONE,
      "200 404 503", "RepositoryState", NULL},
