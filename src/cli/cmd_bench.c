@@ -3,6 +3,11 @@
  * used) and, with --compare-ort, ONNX Runtime on the same model, batch and
  * threads in the same invocation.
  *
+ * With --compare-model PATH (e.g. the fp32 ONNX twin of a quantized TFLite
+ * model) osprey also runs that model (--compare-precision, default fp32) in
+ * the same rounds, and --compare-ort then runs ORT on that model, so one
+ * invocation gives int8 vs our fp32 vs ORT fp32 under the same noise.
+ *
  * Why interleaved: this runs on shared, noisy machines. With --compare-ort the
  * timed seconds are split into rounds; each round runs osprey for its share,
  * then asks an already-loaded ORT (bench/ort/ort-bench.js in serve mode, a
@@ -48,6 +53,8 @@ typedef struct bench_opts_s {
     int json;
     int compare_ort;
     int verbose;
+    const char *compare_model;       /* second osprey model, or NULL */
+    osp_precision_t compare_precision;
 } bench_opts_t;
 
 /* Latency samples in milliseconds; grown between runs, never inside one. */
@@ -76,12 +83,17 @@ static void usage(FILE *f) {
         "usage: osprey bench --model PATH [--batch N] [--threads T]\n"
         "                    [--precision fp32|bf16|int8|auto] [--seconds S]\n"
         "                    [--warmup N] [--json] [--compare-ort [--rounds R]]\n"
+        "                    [--compare-model PATH [--compare-precision P]]\n"
         "\n"
         "Runs the model on random input of its declared input shape (first dim =\n"
         "batch) and prints images/s, p50/p99 latency per batch, load time, peak\n"
         "RSS and the precision used. --compare-ort runs ONNX Runtime (node +\n"
         "onnxruntime-node, bench/ort/ort-bench.js) on the same model, batch and\n"
         "threads, interleaved with osprey in R rounds (default %d).\n"
+        "--compare-model runs a second model with osprey (precision\n"
+        "--compare-precision, default fp32) in the same rounds, and ORT on that\n"
+        "model instead (for a quantized TFLite model vs its fp32 ONNX twin).\n"
+        "Quantized models print which int8 path ran.\n"
         "Defaults: batch 1, threads = CPUs available, precision auto, %.0f s,\n"
         "warm-up %d runs. Environment: OSPREY_ORT_DIR (directory holding\n"
         "ort-bench.js), OSPREY_NODE (node binary).\n",
@@ -406,7 +418,7 @@ static void ort_reap(ort_peer_t *p, osp_err_t *err) {
 
 /* Starts `node ort-bench.js --serve ...` and waits until ORT has loaded the
  * model and warmed up. */
-static int ort_start(ort_peer_t *p, const bench_opts_t *o,
+static int ort_start(ort_peer_t *p, const bench_opts_t *o, const char *model,
                      const osp_tensor_t *in, int n_in, osp_err_t *err) {
     char script[PATH_MAX], num[3][32];
     char specs[8][512];
@@ -437,7 +449,7 @@ static int ort_start(ort_peer_t *p, const bench_opts_t *o,
     argv[argc++] = script;
     argv[argc++] = "--serve";
     argv[argc++] = "--model";
-    argv[argc++] = o->model;
+    argv[argc++] = model;
     argv[argc++] = "--batch";
     argv[argc++] = num[0];
     argv[argc++] = "--threads";
@@ -560,7 +572,8 @@ int osp_cli_bench(int argc, char **argv) {
                       .precision = OSP_PREC_AUTO,
                       .seconds = BENCH_DEFAULT_SECONDS,
                       .warmup = BENCH_DEFAULT_WARMUP,
-                      .rounds = BENCH_DEFAULT_ROUNDS};
+                      .rounds = BENCH_DEFAULT_ROUNDS,
+                      .compare_precision = OSP_PREC_FP32};
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},
         {"batch", required_argument, 0, 'b'},
@@ -571,6 +584,8 @@ int osp_cli_bench(int argc, char **argv) {
         {"rounds", required_argument, 0, 'r'},
         {"json", no_argument, 0, 'j'},
         {"compare-ort", no_argument, 0, 'c'},
+        {"compare-model", required_argument, 0, 'M'},
+        {"compare-precision", required_argument, 0, 'P'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -578,13 +593,16 @@ int osp_cli_bench(int argc, char **argv) {
     osp_engine_t *e = NULL;
     osp_tensor_t *in = NULL, *out = NULL;
     int n_in = 0, n_out = 0, ret = 1, c;
-    bench_samples_t ours = {0};
+    bench_samples_t ours = {0}, cmp = {0};
+    osp_engine_t *ce = NULL; /* --compare-model */
+    osp_tensor_t *cin = NULL, *cout = NULL;
+    int cn_in = 0, cn_out = 0;
     ort_peer_t *ort = NULL;
     json_t *ort_sum = NULL, *res = NULL;
     char *endp;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:b:t:p:s:w:r:jcvh", longopts,
+    while ((c = getopt_long(argc, argv, "m:b:t:p:s:w:r:jcvhM:P:", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'm': o.model = optarg; break;
@@ -627,6 +645,13 @@ int osp_cli_bench(int argc, char **argv) {
             break;
         case 'j': o.json = 1; break;
         case 'c': o.compare_ort = 1; break;
+        case 'M': o.compare_model = optarg; break;
+        case 'P':
+            if (osp_precision_parse(optarg, &o.compare_precision) < 0) {
+                fprintf(stderr, "osprey bench: --compare-precision wants fp32|bf16|int8|auto, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'v': o.verbose = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -642,7 +667,7 @@ int osp_cli_bench(int argc, char **argv) {
     }
     if (o.threads == 0)
         o.threads = osp_cpus_available();
-    if (!o.compare_ort)
+    if (!o.compare_ort && !o.compare_model)
         o.rounds = 1;
     /* A dead ORT child must give an error, not kill us with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
@@ -682,6 +707,29 @@ int osp_cli_bench(int argc, char **argv) {
         }
     }
 
+    if (o.compare_model) {
+        eo.precision = o.compare_precision;
+        ce = osp_engine_load(o.compare_model, &eo, &err);
+        if (!ce || make_inputs(ce, o.batch, &cin, &cn_in, &err) < 0 ||
+            osp_engine_prepare(ce, o.batch, &err) < 0) {
+            fprintf(stderr, "osprey bench: --compare-model %s: %s\n",
+                    o.compare_model, err.msg);
+            goto done;
+        }
+        cn_out = osp_engine_num_outputs(ce);
+        cout = calloc((size_t)(cn_out > 0 ? cn_out : 1), sizeof(*cout));
+        if (!cout) {
+            fprintf(stderr, "osprey bench: out of memory\n");
+            goto done;
+        }
+        for (int i = 0; i < o.warmup; i++)
+            if (osp_engine_run(ce, cin, cn_in, cout, cn_out, &err) < 0) {
+                fprintf(stderr, "osprey bench: --compare-model run: %s\n",
+                        err.msg);
+                goto done;
+            }
+    }
+
     if (o.compare_ort) {
         ort = calloc(1, sizeof(*ort));
         if (!ort) {
@@ -690,7 +738,8 @@ int osp_cli_bench(int argc, char **argv) {
         }
         ort->to_fd = ort->from_fd = -1;
         ort->pid = -1;
-        if (ort_start(ort, &o, in, n_in, &err) < 0) {
+        if (ort_start(ort, &o, ce ? o.compare_model : o.model,
+                      ce ? cin : in, ce ? cn_in : n_in, &err) < 0) {
             fprintf(stderr, "osprey bench: --compare-ort: %s\n", err.msg);
             goto done;
         }
@@ -700,6 +749,10 @@ int osp_cli_bench(int argc, char **argv) {
     for (int r = 0; r < o.rounds; r++) {
         if (run_slot(e, in, n_in, out, n_out, slot_s, &ours, &err) < 0) {
             fprintf(stderr, "osprey bench: run: %s\n", err.msg);
+            goto done;
+        }
+        if (ce && run_slot(ce, cin, cn_in, cout, cn_out, slot_s, &cmp, &err) < 0) {
+            fprintf(stderr, "osprey bench: --compare-model run: %s\n", err.msg);
             goto done;
         }
         if (ort) {
@@ -748,6 +801,30 @@ int osp_cli_bench(int argc, char **argv) {
         json_array_append_new(ins, json_string(spec));
     }
     json_object_set_new(res, "inputs", ins);
+    /* Which path a quantized model's nodes took (describe's "int8 path:"). */
+    char q8path[256] = "";
+    const char *desc = osp_engine_describe(e);
+    const char *qp = desc ? strstr(desc, "int8 path: ") : NULL;
+    if (qp) {
+        qp += strlen("int8 path: ");
+        size_t l = strcspn(qp, "\n");
+        snprintf(q8path, sizeof q8path, "%.*s", (int)l, qp);
+        json_object_set_new(res, "int8_path", json_string(q8path));
+    }
+    bench_stats_t cst = {0};
+    if (ce) {
+        stats_compute(&cmp, o.batch, &cst);
+        json_object_set_new(res, "compare_model", json_string(o.compare_model));
+        json_object_set_new(res, "compare_precision",
+                            json_string(osp_precision_name(osp_engine_precision(ce))));
+        json_object_set_new(res, "compare_img_per_s", json_real(cst.img_per_s));
+        json_object_set_new(res, "compare_p50_ms", json_real(cst.p50_ms));
+        json_object_set_new(res, "ratio_vs_compare",
+                            cst.img_per_s > 0 ? json_real(st.img_per_s / cst.img_per_s)
+                                              : json_null());
+        if (!ort_sum)
+            json_object_set_new(res, "rounds", json_integer(o.rounds));
+    }
     if (ort_sum) {
         double oi = jnum(ort_sum, "img_per_s");
         json_object_set_new(res, "rounds", json_integer(o.rounds));
@@ -786,12 +863,25 @@ int osp_cli_bench(int argc, char **argv) {
         printf("latency     p50 %.2f ms   p99 %.2f ms   per batch of %d\n",
                st.p50_ms, st.p99_ms, o.batch);
         printf("peak RSS    %.1f MB\n", rss_mb);
+        if (q8path[0])
+            printf("int8 path   %s\n", q8path);
+        if (ce) {
+            printf("compare     %s (osprey %s): %.1f img/s   p50 %.2f ms\n",
+                   o.compare_model,
+                   osp_precision_name(osp_engine_precision(ce)), cst.img_per_s,
+                   cst.p50_ms);
+            if (cst.img_per_s > 0)
+                printf("ratio       %.2fx the compare model's throughput (%d "
+                       "interleaved rounds)\n",
+                       st.img_per_s / cst.img_per_s, o.rounds);
+        }
         if (ort_sum) {
             double oi = jnum(ort_sum, "img_per_s");
             printf("ORT         %.1f img/s   p50 %.2f ms   p99 %.2f ms   load "
-                   "%.1f ms   peak RSS %.1f MB (node process)\n",
+                   "%.1f ms   peak RSS %.1f MB (node process%s)\n",
                    oi, jnum(ort_sum, "p50_ms"), jnum(ort_sum, "p99_ms"),
-                   ort->load_ms, jnum(ort_sum, "rss_mb"));
+                   ort->load_ms, jnum(ort_sum, "rss_mb"),
+                   ce ? "; on the compare model" : "");
             if (oi > 0)
                 printf("ratio       %.2fx ORT throughput (%d interleaved rounds)\n",
                        st.img_per_s / oi, o.rounds);
@@ -810,6 +900,13 @@ done:
     free(in);
     free(out);
     free(ours.ms);
+    free(cmp.ms);
+    for (int i = 0; i < cn_in; i++)
+        free(cin[i].data);
+    free(cin);
+    free(cout);
+    if (ce)
+        osp_engine_destroy(ce);
     if (e)
         osp_engine_destroy(e);
     return ret;

@@ -159,6 +159,8 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     e->conv_blocked = !(lay && !strcmp(lay, "any"));
     const char *wino = getenv("OSP_ENGINE_WINOGRAD");
     e->conv_winograd = !(wino && !strcmp(wino, "0"));
+    const char *q8 = getenv("OSP_ENGINE_INT8_DNNL");
+    e->int8_dnnl = !(q8 && !strcmp(q8, "0"));
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
         osp_err_set(err, OSP_EINVAL, "engine: the graph has no inputs or outputs");
         goto fail;

@@ -303,6 +303,31 @@ int osp__const_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *src_md,
     return const_buf(c, data, md, val);
 }
 
+int osp__const_raw(osp_pctx_t *c, void *data, const dnnl_memory_desc_t *md) {
+    osp_engine_t *e = c->e;
+    osp_wcache_entry_t *grown_ =
+        osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
+    if (!grown_) {
+        free(data);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    e->wcache = grown_;
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    e->wcache[e->n_wcache++] = (osp_wcache_entry_t){data, *md, data, bytes};
+    int id = buf_add(c);
+    if (id < 0)
+        return id;
+    osp_pbuf_t *b = &c->p->bufs[id];
+    b->is_const = true;
+    b->cdata = data;
+    b->has_md = true;
+    b->md = *md;
+    b->dtype = osp__osp_dt(md->data_type);
+    b->bytes = bytes;
+    buf_shape(b, md->ndims, md->dims);
+    return id;
+}
+
 /* ---- value access -------------------------------------------------------- */
 
 int osp__value_md(osp_pctx_t *c, int v, dnnl_memory_desc_t *md) {
@@ -705,6 +730,56 @@ int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
     return si;
 }
 
+int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                  int out_buf, uint8_t *lut, size_t count) {
+    int *ib = malloc(sizeof(int) * 2);
+    int *ob = malloc(sizeof(int));
+    osp_tensor_t *ti = calloc(2, sizeof *ti);
+    osp_tensor_t *to = calloc(1, sizeof *to);
+    int si = OSP_ENOMEM;
+    if (ib && ob && ti && to && n_in >= 1 && n_in <= 2)
+        si = step_add(c, OSP_STEP_LUT, node);
+    else
+        osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    if (si < 0) {
+        free(ib);
+        free(ob);
+        free(ti);
+        free(to);
+        free(lut);
+        return si;
+    }
+    osp_step_t *s = &c->p->steps[si];
+    memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
+    ob[0] = out_buf;
+    s->n_in = n_in;
+    s->n_out = 1;
+    s->in_buf = ib;
+    s->out_buf = ob;
+    s->tin = ti;
+    s->tout = to;
+    s->lut = lut;
+    s->lut_count = count;
+    snprintf(s->impl, sizeof s->impl, "osprey:lut%d", n_in == 1 ? 256 : 65536);
+    for (int i = 0; i < n_in; i++)
+        buf_read(c->p, ib[i], si);
+    buf_write(c->p, out_buf, si);
+    return si;
+}
+
+static void run_lut(const osp_step_t *s) {
+    const uint8_t *a = s->tin[0].data, *t = s->lut;
+    uint8_t *y = s->tout[0].data;
+    if (s->n_in == 1) {
+        for (size_t i = 0; i < s->lut_count; i++)
+            y[i] = t[a[i]];
+    } else {
+        const uint8_t *b = s->tin[1].data;
+        for (size_t i = 0; i < s->lut_count; i++)
+            y[i] = t[(size_t)a[i] << 8 | b[i]];
+    }
+}
+
 static void run_concat(const osp_step_t *s) {
     size_t total = 0;
     for (int i = 0; i < s->n_in; i++)
@@ -743,13 +818,19 @@ static int compile_node(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     int rc = OSP_EUNSUPPORTED;
     bool fl = node_is_float(c->g, n);
-    switch (n->op) {
-    case OSP_OP_CONV: if (fl) rc = osp__dnnl_conv(c, ni); break;
+    if (!fl) /* exact 8-bit elementwise ops as tables (q8_lut.c) */
+        rc = osp__q8_lut(c, ni);
+    if (rc == OSP_EUNSUPPORTED) switch (n->op) {
+    case OSP_OP_CONV:
+        rc = fl ? osp__dnnl_conv(c, ni) : osp__dnnl_qconv(c, ni);
+        break;
     case OSP_OP_MAXPOOL:
     case OSP_OP_AVGPOOL:
     case OSP_OP_GLOBAL_AVGPOOL:
     case OSP_OP_GLOBAL_MAXPOOL: if (fl) rc = osp__dnnl_pool(c, ni); break;
-    case OSP_OP_GEMM: if (fl) rc = osp__dnnl_gemm(c, ni); break;
+    case OSP_OP_GEMM:
+        rc = fl ? osp__dnnl_gemm(c, ni) : osp__dnnl_qgemm(c, ni);
+        break;
     case OSP_OP_MATMUL: if (fl) rc = osp__dnnl_matmul(c, ni); break;
     case OSP_OP_RELU:
     case OSP_OP_LEAKY_RELU:
@@ -769,6 +850,7 @@ static int compile_node(osp_pctx_t *c, int ni) {
     case OSP_OP_SQUEEZE:
     case OSP_OP_UNSQUEEZE:
     case OSP_OP_IDENTITY: rc = compile_view(c, ni); break;
+    case OSP_OP_TRANSPOSE: rc = osp__transpose_view(c, ni); break;
     default: break;
     }
     if (rc == OSP_EUNSUPPORTED) {
@@ -936,6 +1018,7 @@ void osp__plan_destroy(osp_plan_t *p) {
         free(s->tin);
         free(s->tout);
         free(s->copy_inner);
+        free(s->lut);
     }
     for (int i = 0; i < p->n_bufs; i++)
         dnnl_memory_destroy(p->bufs[i].mem);
@@ -1140,6 +1223,8 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
                                    osp__dnnl_status(st));
         } else if (s->kind == OSP_STEP_CONCAT) {
             run_concat(s);
+        } else if (s->kind == OSP_STEP_LUT) {
+            run_lut(s);
         } else {
             int rc = osp_ref_run_node(g, &g->nodes[s->node], s->tin, s->tout,
                                       err);
@@ -1232,7 +1317,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         const osp_step_t *s = &p->steps[i];
         if (s->kind == OSP_STEP_REF)
             n_ref++;
-        else if (s->kind == OSP_STEP_CONCAT)
+        else if (s->kind == OSP_STEP_CONCAT || s->kind == OSP_STEP_LUT)
             n_copy++;
         else if (s->node < 0)
             n_reorder++;
@@ -1256,6 +1341,10 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         sb_printf(&b, "profile: %d runs, %.3f ms per run in steps\n", p->n_runs,
                   tot / p->n_runs);
     }
+    char q8[160];
+    osp__int8_path_summary(p, q8, sizeof q8);
+    if (q8[0])
+        sb_printf(&b, "%s\n", q8);
     sb_printf(&b, "plan: inputs");
     for (int i = 0; i < g->n_inputs; i++) {
         const osp_value_t *v = &g->values[g->inputs[i]];

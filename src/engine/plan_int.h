@@ -37,6 +37,7 @@ typedef enum osp_step_kind_e {
     OSP_STEP_DNNL = 1, /* a oneDNN primitive */
     OSP_STEP_REF,      /* osp_ref_run_node */
     OSP_STEP_CONCAT,   /* memcpy concatenation of same-layout buffers */
+    OSP_STEP_LUT,      /* 8-bit elementwise op by table lookup (q8_lut.c) */
 } osp_step_kind_t;
 
 typedef struct osp_step_s {
@@ -55,6 +56,9 @@ typedef struct osp_step_s {
     osp_tensor_t *tin, *tout;
     size_t copy_outer;       /* CONCAT: repetitions of the per-input rows */
     size_t *copy_inner;      /* CONCAT: bytes per row of each input */
+    uint8_t *lut;            /* LUT: 256 (one input) or 65536 (two inputs,
+                                index in0 << 8 | in1) output bytes; owned */
+    size_t lut_count;        /* LUT: elements (bytes) per buffer */
     char impl[96];           /* oneDNN implementation name or "ref" */
     char note[96];           /* fusions, conversions */
 } osp_step_t;
@@ -119,6 +123,10 @@ int osp__buf_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *md);
  * = plain in the IR dtype); reordered once, shared via the weight cache. */
 int osp__const_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *src_md,
                   const dnnl_memory_desc_t *md);
+/* A constant buffer over plan-made data (malloc'd; ownership passes to the
+ * engine's weight cache, also on failure), e.g. per-channel post-op
+ * operands. */
+int osp__const_raw(osp_pctx_t *c, void *data, const dnnl_memory_desc_t *md);
 /* A fresh activation buffer with layout md, owned by value v (or -1). */
 int osp__buf_new(osp_pctx_t *c, const dnnl_memory_desc_t *md, int v);
 /* Appends a oneDNN step created from pd (the pd is consumed). args: pairs of
@@ -138,6 +146,11 @@ int osp__step_reorder(osp_pctx_t *c, int src, int dst, const char *note);
  * inputs' rows of inner[i] bytes back to back. Takes ownership of nothing. */
 int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
                      int out_buf, size_t outer, const size_t *inner);
+/* Appends a table-lookup step: out[i] = lut[in0[i]] (n_in 1) or
+ * lut[in0[i] << 8 | in1[i]] (n_in 2) over `count` bytes. Takes ownership of
+ * lut (also on failure). */
+int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                  int out_buf, uint8_t *lut, size_t count);
 /* Makes buffer b the primary storage of value v. */
 void osp__bind_value(osp_pctx_t *c, int v, int b);
 /* Builds a post-op list for node n (activation and SUM); sum_scale 1. */
@@ -165,6 +178,18 @@ int osp__dnnl_softmax(osp_pctx_t *c, int n);
 int osp__dnnl_concat(osp_pctx_t *c, int n);
 int osp__dnnl_batchnorm(osp_pctx_t *c, int n);
 int osp__dnnl_lrn(osp_pctx_t *c, int n);
+/* Quantized CONV / GEMM as oneDNN int8 primitives (dnnl_qconv.c). */
+int osp__dnnl_qconv(osp_pctx_t *c, int n);
+int osp__dnnl_qgemm(osp_pctx_t *c, int n);
+/* Quantized elementwise node (ADD, MUL, QUANTIZE, activations) with 8-bit
+ * inputs and output as a lookup table computed by the reference kernel at
+ * build (q8_lut.c); any dense layout its producer wrote. */
+int osp__q8_lut(osp_pctx_t *c, int n);
+/* TRANSPOSE of plain data as a strided view, no copy (q8_lut.c). */
+int osp__transpose_view(osp_pctx_t *c, int n);
+/* "int8 path: oneDNN int8 N ops (...), exact reference M ops" for plans
+ * with quantized nodes, else "" (dnnl_qconv.c). */
+void osp__int8_path_summary(const osp_plan_t *p, char *buf, size_t len);
 
 /* Resolves a conv/pool window (auto_pad, defaults; osp_window_resolve, the
  * reference's single source of truth) against concrete spatial dims, giving

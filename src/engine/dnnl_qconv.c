@@ -1,0 +1,450 @@
+/* dnnl_qconv.c — quantized CONV (CONV_2D, DEPTHWISE_CONV_2D) and GEMM
+ * (FULLY_CONNECTED) nodes as oneDNN int8 primitives.
+ *
+ * TFLite's quantized conv is acc = bias + Σ (x − zx)(w − zw), then
+ * y = clamp(zy + requant(acc)). oneDNN 2.6 expresses that directly when the
+ * weights are s8 with zero point 0 (TF2 post-training quantization: int8
+ * symmetric per output channel): u8/s8 source with a source zero point
+ * (padding then contributes 0, as in TFLite), s8 weights, s32 bias added to
+ * the accumulator, per-channel output scales sx·sw/sy, a destination zero
+ * point, and the fused RELU/RELU6 clamp as an eltwise clip in the scaled
+ * domain before the zero point. The one thing oneDNN does differently is the
+ * requantization rounding: it multiplies by the float scale and rounds
+ * half-to-even, where TFLite uses a Q31 fixed-point multiplier with two
+ * round-half-up steps — measured and documented in docs/engine.md
+ * ("int8 on oneDNN").
+ *
+ * Not expressible, so these nodes stay on the exact integer reference
+ * kernels (ref_qconv.c), which --verbose and `osprey bench` report: weights
+ * with a non-zero zero point (uint8 TF1 models; oneDNN 2.6 convolutions have
+ * no weight zero points, and shifting them to s8 leaves a data-dependent
+ * term, see docs/decisions.md), per-channel activations, residual SUM
+ * post-ops on quantized nodes (none are produced), and CPUs without AVX512
+ * VNNI, where oneDNN's s8-source kernels pre-scale weights by 1/2 (inexact).
+ * OSP_ENGINE_INT8_DNNL=0 turns the whole path off. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/plan_int.h"
+#include "engine/qmath.h"
+#include "engine/ref_qint.h"
+
+/* Per-tensor 8-bit quantization of an activation value (or NULL). */
+static const osp_quant_t *act_quant(const osp_graph_t *g, int v) {
+    if (v < 0)
+        return NULL;
+    osp_tensor_t t = {.dtype = g->values[v].dtype};
+    return osp__q8_tensor(g, v, &t);
+}
+
+/* s8 weights with zero point 0, per tensor or per output channel (count
+ * == channels along axis 0). */
+static const osp_quant_t *s8_weights(const osp_graph_t *g, int v,
+                                     int64_t channels) {
+    if (v < 0 || !osp_value_is_const(&g->values[v]) ||
+        g->values[v].dtype != OSP_DT_S8 || !g->values[v].quant)
+        return NULL;
+    const osp_quant_t *q = g->values[v].quant;
+    if (q->count != 1 && (q->axis != 0 || q->count != channels))
+        return NULL;
+    for (int i = 0; i < q->count; i++)
+        if (q->zero_point[i] != 0 || !(q->scale[i] > 0))
+            return NULL;
+    return q;
+}
+
+static bool bias_s32(const osp_graph_t *g, int v, int64_t count) {
+    if (v < 0)
+        return true;
+    const osp_value_t *b = &g->values[v];
+    return osp_value_is_const(b) && b->dtype == OSP_DT_S32 &&
+           osp_value_numel(b) == (size_t)count;
+}
+
+/* TFLite's requantization of an int32 accumulator, MBQM(acc, M, shift),
+ * with real = M·2^(shift−31), k = max(−shift, 0):
+ *   h = round_half_up(acc · real · 2^k)        (rounding doubling high mul)
+ *   r = round_half_up(h / 2^k)                 (rounding right shift)
+ * Rounding twice differs from rounding acc·real once on ~2^-(k+1) of the
+ * outputs (0.1% per layer measured; through MobileNetV2 that reached 20
+ * steps at the output). But with round_half_up(z) = floor(z + 1/2) and
+ * floor(floor(z)/n) = floor(z/n) for integers n > 0:
+ *   r = floor((floor(x + 1/2) + 2^(k−1)) / 2^k)          (x = acc·real·2^k)
+ *     = floor((x + 1/2 + 2^(k−1)) / 2^k)
+ *     = round_half_up(acc·real + 2^-(k+1)),
+ * a single rounding after a per-channel offset of half a shift step. oneDNN
+ * computes (acc + bias)·scale, then post-ops, then + zy and rounds to
+ * nearest: with scale = real and an f32 bias of bias + 2^-(k+1)/real the
+ * product is acc·real + 2^-(k+1), and "nearest" equals TFLite's half-up
+ * except on exact ties, which need acc·M ≡ 2^30 (mod 2^31) — not reachable
+ * with |acc| < 2^24 unless M has ≥ 7 trailing zero bits. What stays inexact
+ * is fp32 itself: real (31-bit M) and the sums/products are rounded to
+ * 24-bit significands, an error of ~2^-24 relative to |acc·real + bias|,
+ * which flips an output when the exact value lies that close to a rounding
+ * boundary (measured ~1e-5 of a layer's outputs; docs/engine.md, "int8 on
+ * oneDNN"). No extra post-op is needed, so the kernels keep their speed. */
+typedef struct qreq_s {
+    float scale;  /* real = M · 2^(shift − 31) */
+    float bias;   /* bias + 2^-(k+1) / real, in accumulator units */
+} qreq_t;
+
+/* The requantization of every output channel, with the multiplier formed
+ * from sx·sw[o]/sy as TFLite forms it (float product for its uint8 conv
+ * kernels and FULLY_CONNECTED, double for the per-channel int8 conv kernels;
+ * ref_qconv.c channel_multipliers). bias may be NULL. */
+static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
+                        const osp_quant_t *yq, int64_t channels,
+                        bool f32_product, const int32_t *bias, qreq_t *rq) {
+    for (int64_t o = 0; o < channels; o++) {
+        float ws = wq->scale[wq->count == 1 ? 0 : o];
+        double prod = f32_product ? (double)(float)(xq->scale[0] * ws)
+                                  : (double)xq->scale[0] * (double)ws;
+        int32_t m;
+        int shift;
+        osp_q_quantize_multiplier(prod / (double)yq->scale[0], &m, &shift);
+        int k = shift > 0 ? 0 : -shift;
+        double real = ldexp((double)m, shift - 31);
+        rq[o].scale = (float)real;
+        double b = bias ? (double)bias[o] : 0.0;
+        rq[o].bias = real > 0 ? (float)(b + ldexp(1.0, -(k + 1)) / real)
+                              : (float)b;
+    }
+}
+
+/* Attribute: per-channel output scales, source and destination zero points
+ * and the fused clamp [qmin, qmax] as a clip in the scaled domain (before
+ * zy is added, which is where oneDNN 2.6 adds the destination zero
+ * point). */
+static dnnl_primitive_attr_t q_attr(int64_t channels, const qreq_t *rq,
+                                    int32_t zx, int32_t zy, int32_t qmin,
+                                    int32_t qmax, osp_dtype_t ydt,
+                                    char *note, size_t note_len) {
+    float *scales = malloc(sizeof(float) * (size_t)channels);
+    dnnl_primitive_attr_t a = NULL;
+    dnnl_post_ops_t po = NULL;
+    if (!scales)
+        goto fail;
+    for (int64_t o = 0; o < channels; o++)
+        scales[o] = rq[o].scale;
+    a = osp__attr_new();
+    bool ok = a && dnnl_primitive_attr_set_output_scales(
+                       a, channels, 1 << 1, scales) == dnnl_success;
+    if (ok && zx)
+        ok = dnnl_primitive_attr_set_zero_points(a, DNNL_ARG_SRC, 1, 0, &zx) ==
+             dnnl_success;
+    if (ok && zy)
+        ok = dnnl_primitive_attr_set_zero_points(a, DNNL_ARG_DST, 1, 0, &zy) ==
+             dnnl_success;
+    int32_t tmin, tmax;
+    osp__q8_type_range(ydt, &tmin, &tmax);
+    if (ok && (qmin > tmin || qmax < tmax)) {
+        ok = dnnl_post_ops_create(&po) == dnnl_success &&
+             dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip,
+                                          (float)(qmin - zy),
+                                          (float)(qmax - zy)) == dnnl_success &&
+             dnnl_primitive_attr_set_post_ops(a, po) == dnnl_success;
+        if (ok && note)
+            snprintf(note, note_len, "+clip[%d,%d]", (int)qmin, (int)qmax);
+    }
+    if (!ok)
+        goto fail;
+    dnnl_post_ops_destroy(po);
+    free(scales);
+    return a;
+fail:
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(a);
+    free(scales);
+    return NULL;
+}
+
+/* The f32 bias array (malloc'd) of a requantization, or NULL. */
+static float *bias_array(const qreq_t *rq, int64_t channels) {
+    float *b = malloc(sizeof(float) * (size_t)channels);
+    if (b)
+        for (int64_t o = 0; o < channels; o++)
+            b[o] = rq[o].bias;
+    return b;
+}
+
+/* oneDNN's s8-source kernels without VNNI halve the weights (vpmaddubsw
+ * saturation workaround), which is not exact for odd weights. */
+static bool int8_exact_cpu(void) {
+    /* the ISA values are bit sets: each includes its predecessors' bits */
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_vnni) ==
+           dnnl_cpu_isa_avx512_core_vnni;
+}
+
+static int qconv_try(osp_pctx_t *c, int ni) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    if (n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
+        return OSP_EUNSUPPORTED;
+    int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+    int y = n->out[0];
+    const osp_quant_t *xq = act_quant(g, x), *yq = act_quant(g, y);
+    if (!xq || !yq || w < 0)
+        return OSP_EUNSUPPORTED;
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    if (X->rank != 4 || W->rank != 4 || Y->rank != 4 ||
+        n->p.conv.win.n_spatial != 2)
+        return OSP_EUNSUPPORTED;
+    int64_t G = n->p.conv.group > 0 ? n->p.conv.group : 1;
+    int64_t O = W->dims[0], IG = W->dims[1];
+    if (O % G || IG * G != X->dims[1] || Y->dims[1] != O)
+        return OSP_EUNSUPPORTED;
+    const osp_quant_t *wq = s8_weights(g, w, O);
+    if (!wq || !bias_s32(g, bias, O))
+        return OSP_EUNSUPPORTED;
+    int32_t qmin, qmax;
+    if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
+        return OSP_EUNSUPPORTED;
+
+    dnnl_dims_t strides, dil, pl, pr;
+    int64_t kern[2] = {W->dims[2], W->dims[3]}, lpl[2], lpr[2], gpr[2];
+    int rc = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
+                              kern, false, lpl, lpr, gpr);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
+        strides[i] = s > 0 ? s : 1;
+        dil[i] = (d > 0 ? d : 1) - 1;
+        pl[i] = lpl[i];
+        pr[i] = lpr[i];
+    }
+    int64_t wd[5];
+    int wr = 4;
+    if (G > 1) {
+        wd[0] = G;
+        wd[1] = O / G;
+        for (int i = 1; i < 4; i++)
+            wd[i + 1] = W->dims[i];
+        wr = 5;
+    } else {
+        memcpy(wd, W->dims, sizeof(int64_t) * 4);
+    }
+    dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
+    dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
+    osp__md_any(&src_any, 4, X->dims, xdt);
+    osp__md_any(&w_any, wr, wd, dnnl_s8);
+    osp__md_any(&dst_any, 4, Y->dims, ydt);
+    osp__md_plain(&w_plain, wr, wd, dnnl_s8);
+    int64_t od[1] = {O};
+    osp__md_plain(&b_md, 1, od, dnnl_f32);
+
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
+            &w_any, &b_md, &dst_any, strides, dil, pl, pr) != dnnl_success)
+        return OSP_EUNSUPPORTED;
+    qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)O);
+    if (!rq)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    out_requant(xq, wq, yq, O, X->dtype == OSP_DT_U8,
+                bias >= 0 ? g->values[bias].data : NULL, rq);
+    char note[96] = "";
+    dnnl_primitive_attr_t attr =
+        q_attr(O, rq, xq->zero_point[0], yq->zero_point[0], qmin, qmax,
+               Y->dtype, note, sizeof note);
+    float *bf = attr ? bias_array(rq, O) : NULL;
+    free(rq);
+    if (!attr || !bf) {
+        dnnl_primitive_attr_destroy(attr);
+        free(bf);
+        return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
+                    : OSP_EUNSUPPORTED;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        /* oneDNN's reference int8 convolution is far slower than ours. */
+        dnnl_primitive_desc_destroy(pd);
+        free(bf);
+        return OSP_EUNSUPPORTED;
+    }
+
+    /* Committed to oneDNN from here on. */
+    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int kinds[4], bufs[4], na = 0;
+    int b = osp__const_raw(c, bf, &b_md); /* takes bf */
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
+    b = osp__buf_as(c, x, &smd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_SRC, bufs[na++] = b;
+    b = osp__const_as(c, w, &w_plain, &wmd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
+    b = osp__buf_new(c, &dmd, y);
+    if (b < 0)
+        goto fail;
+    int db = b;
+    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
+    rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, y, db);
+    return 0;
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    return b;
+}
+
+int osp__dnnl_qconv(osp_pctx_t *c, int ni) {
+    if (!c->e->int8_dnnl || !int8_exact_cpu())
+        return OSP_EUNSUPPORTED;
+    return qconv_try(c, ni);
+}
+
+/* FULLY_CONNECTED (GEMM with B = W^T given as [N, K]) as an int8 matmul:
+ * weights read as [K, N] through strides, s32 bias as [1, N]. */
+static int qgemm_try(osp_pctx_t *c, int ni) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    const osp_gemm_params_t *gp = &n->p.gemm;
+    if (n->n_in < 2 || n->n_in > 3 || n->n_out != 1 || n->n_post ||
+        gp->trans_a || !gp->trans_b || gp->alpha != 1.f)
+        return OSP_EUNSUPPORTED;
+    int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+    int y = n->out[0];
+    if (bias >= 0 && gp->beta != 1.f)
+        return OSP_EUNSUPPORTED;
+    const osp_quant_t *xq = act_quant(g, x), *yq = act_quant(g, y);
+    if (!xq || !yq || w < 0)
+        return OSP_EUNSUPPORTED;
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    if (X->rank != 2 || W->rank != 2 || Y->rank != 2 ||
+        W->dims[1] != X->dims[1] || Y->dims[0] != X->dims[0] ||
+        Y->dims[1] != W->dims[0])
+        return OSP_EUNSUPPORTED;
+    int64_t M = X->dims[0], K = X->dims[1], N = W->dims[0];
+    const osp_quant_t *wq = s8_weights(g, w, N);
+    if (!wq || !bias_s32(g, bias, N))
+        return OSP_EUNSUPPORTED;
+    int32_t qmin, qmax;
+    if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
+        return OSP_EUNSUPPORTED;
+    dnnl_memory_desc_t src_md, w_any, w_src, dst_md, b_md;
+    dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N},
+                bd = {1, N};
+    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, osp__dnnl_dt(X->dtype),
+                                 dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_s8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_strides(&w_src, 2, wdims, dnnl_s8, wstr);
+    dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, osp__dnnl_dt(Y->dtype),
+                                 dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &src_md, &w_any, &b_md, &dst_md) !=
+        dnnl_success)
+        return OSP_EUNSUPPORTED;
+    qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)N);
+    if (!rq)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    out_requant(xq, wq, yq, N, wq->count == 1,
+                bias >= 0 ? g->values[bias].data : NULL, rq);
+    char note[96] = "";
+    dnnl_primitive_attr_t attr =
+        q_attr(N, rq, xq->zero_point[0], yq->zero_point[0], qmin, qmax,
+               Y->dtype, note, sizeof note);
+    float *bf = attr ? bias_array(rq, N) : NULL;
+    free(rq);
+    if (!attr || !bf) {
+        dnnl_primitive_attr_destroy(attr);
+        free(bf);
+        return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
+                    : OSP_EUNSUPPORTED;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(&pd, &md, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(pd);
+        free(bf);
+        return OSP_EUNSUPPORTED;
+    }
+    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int kinds[4], bufs[4], na = 0;
+    int b = osp__const_raw(c, bf, &b_md); /* takes bf */
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
+    b = osp__buf_as(c, x, &src_md);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_SRC, bufs[na++] = b;
+    b = osp__const_as(c, w, &w_src, &wmd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
+    b = osp__buf_new(c, &dst_md, y);
+    if (b < 0)
+        goto fail;
+    int db = b;
+    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
+    int rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, y, db);
+    return 0;
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    return b;
+}
+
+int osp__dnnl_qgemm(osp_pctx_t *c, int ni) {
+    if (!c->e->int8_dnnl || !int8_exact_cpu())
+        return OSP_EUNSUPPORTED;
+    return qgemm_try(c, ni);
+}
+
+/* Which path the quantized nodes of a plan took: oneDNN int8 primitives
+ * (convs / gemms) or the exact integer reference kernels. Empty for plans
+ * without quantized nodes. */
+void osp__int8_path_summary(const osp_plan_t *p, char *buf, size_t len) {
+    int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0;
+    const osp_graph_t *g = p->g;
+    buf[0] = '\0';
+    for (int i = 0; i < p->n_steps; i++) {
+        const osp_step_t *s = &p->steps[i];
+        if (s->node < 0)
+            continue;
+        const osp_node_t *n = &g->nodes[s->node];
+        bool quant = false;
+        for (int k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0 && g->values[n->out[k]].quant)
+                quant = true;
+        if (!quant)
+            continue;
+        if (s->kind == OSP_STEP_DNNL && n->op == OSP_OP_CONV)
+            n_conv++;
+        else if (s->kind == OSP_STEP_DNNL)
+            n_gemm++;
+        else if (s->kind == OSP_STEP_REF)
+            n_ref++;
+        else if (s->kind == OSP_STEP_LUT)
+            n_lut++;
+    }
+    if (n_conv + n_gemm + n_ref + n_lut)
+        snprintf(buf, len,
+                 "int8 path: oneDNN int8 %d ops (%d conv, %d gemm), exact "
+                 "lookup tables %d ops, exact reference %d ops",
+                 n_conv + n_gemm, n_conv, n_gemm, n_lut, n_ref);
+}
