@@ -163,9 +163,11 @@ typedef struct osp_corpus_s osp_corpus_t;
 #define OSP_CORPUS_MAX_TOTAL_BYTES ((size_t)1 << 30)
 
 typedef struct osp_corpus_opts_s {
-    const char *images;    /* a directory (every regular file in it, sorted
-                              by name, hidden files skipped) or one file;
-                              NULL only for OSP_TARGET_GET */
+    const char *images;    /* a directory (its JPEG, PNG, WebP and BMP
+                              files by content, sorted by name; hidden and
+                              other files skipped) or one file (sent
+                              whatever it holds); NULL only for
+                              OSP_TARGET_GET */
     osp_target_t target;
     const char *model;     /* NULL: /classify (V2 targets need a model) */
     const char *host;      /* Host header value ("127.0.0.1:8080") */
@@ -179,6 +181,8 @@ typedef struct osp_corpus_opts_s {
 osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err);
 void osp_corpus_destroy(osp_corpus_t *c);
 int osp_corpus_count(const osp_corpus_t *c);
+/* Files of the directory skipped because they are not images. */
+int osp_corpus_skipped(const osp_corpus_t *c);
 /* Request i's bytes (owned by the corpus) and the image's file name. */
 const uint8_t *osp_corpus_request(const osp_corpus_t *c, int i,
                                   size_t *len);
@@ -287,6 +291,8 @@ void osp_load_stop(osp_load_t *l);
 const osp_load_summary_t *osp_load_summary(const osp_load_t *l);
 const osp_load_second_t *osp_load_series(const osp_load_t *l, int *n);
 const osp_hist_t *osp_load_hist(const osp_load_t *l);
+/* The run's requests (valid from osp_load_create on; owned by l). */
+const osp_corpus_t *osp_load_corpus(const osp_load_t *l);
 
 /* Report (src/load/report.c). The summary as one JSON object on one line
  * (malloc'd, caller frees; NULL on out-of-memory): mode, target,

@@ -8,7 +8,7 @@ step load shape.
         --headless --csv /tmp/run      # no web UI; stats as CSV
 
 Settings (environment variables):
-  OSPREY_IMAGES   directory (every non-hidden file) or one image file
+  OSPREY_IMAGES   directory (its JPEG/PNG/WebP/BMP files) or one file
                   (default: scripts/samples of this checkout)
   OSPREY_TARGET   multipart (default) | raw | v2-json | v2-binary
   OSPREY_MODEL    model name: POST /v1/models/NAME/classify instead of
@@ -86,12 +86,15 @@ def parse_duration(s):
 def load_requests():
     """(path, body, headers) per image, built once: no per-request encoding."""
     if os.path.isdir(IMAGES):
+        # Like osprey load: a directory's images only (a README is skipped).
         files = sorted(os.path.join(IMAGES, f) for f in os.listdir(IMAGES)
                        if not f.startswith(".") and os.path.isfile(os.path.join(IMAGES, f)))
+        files = [f for f in files
+                 if media_type(open(f, "rb").read(16)) != "application/octet-stream"]
     else:
         files = [IMAGES]
     if not files:
-        raise SystemExit(f"OSPREY_IMAGES={IMAGES}: no files")
+        raise SystemExit(f"OSPREY_IMAGES={IMAGES}: no JPEG, PNG, WebP or BMP files")
     if TARGET.startswith("v2"):
         path = f"/v2/models/{MODEL}/infer"
     else:

@@ -320,6 +320,10 @@ int osp_cli_load(int argc, char **argv) {
         rc = err.code == OSP_EINVAL || err.code == OSP_EUNSUPPORTED ? 2 : 1;
         goto done;
     }
+    if (osp_corpus_skipped(osp_load_corpus(l)))
+        fprintf(stderr, "osprey load: --images %s: skipped %d files that are "
+                        "not JPEG, PNG, WebP or BMP\n", o.images,
+                osp_corpus_skipped(osp_load_corpus(l)));
     if (out) {
         /* Fail before the run, not after it, when --out is unusable. */
         char probe[4096];

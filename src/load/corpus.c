@@ -31,6 +31,7 @@ typedef struct item_s {
 struct osp_corpus_s {
     item_t *items;
     int n;
+    int skipped;   /* non-image files of the directory */
 };
 
 static const char *const target_names[OSP_TARGET_COUNT] = {
@@ -50,6 +51,7 @@ int osp_target_parse(const char *s, osp_target_t *out) {
 }
 
 int osp_corpus_count(const osp_corpus_t *c) { return c->n; }
+int osp_corpus_skipped(const osp_corpus_t *c) { return c->skipped; }
 
 const uint8_t *osp_corpus_request(const osp_corpus_t *c, int i, size_t *len) {
     *len = c->items[i].len;
@@ -269,14 +271,15 @@ static int cmp_str(const void *a, const void *b) {
 /* The files to load: `path` itself, or the regular, non-hidden files of the
  * directory, sorted. *out is a malloc'd array of malloc'd paths. */
 static int list_files(const char *path, char ***out, int *count,
-                      osp_err_t *err) {
+                      int *is_dir, osp_err_t *err) {
     struct stat st;
     char **v = NULL;
     int n = 0, cap = 0;
     if (stat(path, &st) != 0)
         return osp_err_set(err, OSP_ENOENT, "--images %s: %s", path,
                            strerror(errno));
-    if (!S_ISDIR(st.st_mode)) {
+    *is_dir = S_ISDIR(st.st_mode);
+    if (!*is_dir) {
         v = malloc(sizeof *v);
         if (!v || !(v[0] = strdup(path))) {
             free(v);
@@ -395,7 +398,8 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
                     osp_target_name(o->target));
         goto fail;
     }
-    if (list_files(o->images, &files, &nfiles, err) < 0)
+    int is_dir = 0;
+    if (list_files(o->images, &files, &nfiles, &is_dir, err) < 0)
         goto fail;
     c->items = calloc((size_t)nfiles, sizeof *c->items);
     if (!c->items) {
@@ -409,6 +413,14 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
         if (osp_read_file(files[i], OSP_CORPUS_MAX_IMAGE_BYTES, &img, &n,
                           err) < 0)
             goto fail;
+        /* A directory may hold a README or a labels file: only images
+         * (what the server can decode) are used. A file named on its own is
+         * always sent, so that error paths can be load-tested too. */
+        if (is_dir && !strcmp(media_type(img, n), "application/octet-stream")) {
+            free(img);
+            c->skipped++;
+            continue;
+        }
         item_t *it = &c->items[c->n];
         const char *slash = strrchr(files[i], '/');
         it->name = strdup(slash ? slash + 1 : files[i]);
@@ -426,6 +438,11 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
                         "bytes in all", o->images, OSP_CORPUS_MAX_TOTAL_BYTES);
             goto fail;
         }
+    }
+    if (!c->n) {
+        osp_err_set(err, OSP_ENOENT, "--images %s: no JPEG, PNG, WebP or BMP "
+                    "files (%d other files)", o->images, c->skipped);
+        goto fail;
     }
     for (int i = 0; i < nfiles; i++)
         free(files[i]);

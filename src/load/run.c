@@ -221,6 +221,8 @@ const osp_load_second_t *osp_load_series(const osp_load_t *l, int *n) {
 
 const osp_hist_t *osp_load_hist(const osp_load_t *l) { return l->hist; }
 
+const osp_corpus_t *osp_load_corpus(const osp_load_t *l) { return l->corpus; }
+
 /* ---- the due-request FIFO ------------------------------------------------ */
 
 static int q_grow(osp_load_t *l) {

@@ -3,7 +3,8 @@
  * model, Host, Content-Length equal to the body, the multipart part with the
  * image bytes, V2 JSON whose base64 decodes to the image, the V2 binary
  * layout (Inference-Header-Content-Length, 4-byte little-endian length,
- * bytes), media types by magic bytes, directory order, and the errors
+ * bytes), media types by magic bytes, directory order, non-images skipped
+ * in directories (but sent when named), and the errors
  * (V2 without a model, bad model names, missing or empty directories). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,13 +40,14 @@ static int setup(void **state) {
     put("b.png", png, sizeof png);
     put("a.jpg", jpeg, sizeof jpeg);
     put(".hidden", "x", 1);
+    put("README.md", "# not an image\n", 15);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    const char *names[] = {"a.jpg", "b.png", ".hidden"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *names[] = {"a.jpg", "b.png", ".hidden", "README.md"};
+    for (size_t i = 0; i < 4; i++) {
         char p[128];
         snprintf(p, sizeof p, "%s/%s", dir, names[i]);
         unlink(p);
@@ -96,6 +98,7 @@ static void test_multipart(void **state) {
     osp_corpus_t *c = make(OSP_TARGET_MULTIPART, NULL, "", &err);
     assert_non_null(c);
     assert_int_equal(osp_corpus_count(c), 2); /* hidden file skipped */
+    assert_int_equal(osp_corpus_skipped(c), 1); /* README.md: no image */
     assert_string_equal(osp_corpus_name(c, 0), "a.jpg"); /* sorted */
     req_t r = split(c, 0);
     assert_string_equal(r.line, "POST /classify HTTP/1.1");
@@ -213,6 +216,7 @@ static void test_v2_binary(void **state) {
 static void test_get_and_file(void **state) {
     (void)state;
     osp_err_t err = {0};
+    char p[128];
     osp_corpus_opts_t o = {.target = OSP_TARGET_GET, .host = "h:1",
                            .base_path = "/v2/health/live"};
     osp_corpus_t *c = osp_corpus_create(&o, &err);
@@ -226,8 +230,15 @@ static void test_get_and_file(void **state) {
     r = split(c, 0);
     assert_string_equal(r.line, "GET / HTTP/1.1");
     osp_corpus_destroy(c);
-    /* one file instead of a directory */
-    char p[128];
+    /* one file instead of a directory: sent whatever it holds */
+    snprintf(p, sizeof p, "%s/README.md", dir);
+    osp_corpus_opts_t rd = {.images = p, .target = OSP_TARGET_RAW,
+                            .host = "h"};
+    c = osp_corpus_create(&rd, &err);
+    assert_non_null(c);
+    r = split(c, 0);
+    assert_non_null(strstr(r.headers, "application/octet-stream"));
+    osp_corpus_destroy(c);
     snprintf(p, sizeof p, "%s/b.png", dir);
     osp_corpus_opts_t f = {.images = p, .target = OSP_TARGET_RAW, .host = "h"};
     c = osp_corpus_create(&f, &err);
