@@ -173,7 +173,11 @@ typedef struct osp_corpus_opts_s {
     const char *host;      /* Host header value ("127.0.0.1:8080") */
     const char *base_path; /* the URL's path: a prefix for the target's path,
                               the whole path for GET ("" or NULL = "/") */
+    const char *const *headers; /* extra "Name: value" lines, or NULL */
+    int n_headers;
 } osp_corpus_opts_t;
+
+#define OSP_CORPUS_MAX_HEADERS 32
 
 /* Reads the images and builds one request per image. NULL with err set
  * (unreadable or empty directory, too many/too large files, V2 target
@@ -226,6 +230,8 @@ typedef struct osp_load_opts_s {
     osp_target_t target;
     const char *model;          /* NULL: the default model (/classify) */
     const char *images;         /* directory or file (not for "get") */
+    const char *const *headers; /* extra "Name: value" request headers */
+    int n_headers;
     int order_random;           /* 0: round-robin over the images */
     int connections;            /* open loop: pool size (opened lazily) */
     int timeout_ms;             /* per request, from its intended time */

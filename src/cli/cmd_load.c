@@ -43,6 +43,8 @@ static const struct {
                       "/v2/models/NAME/infer (needed for v2 targets)"},
     {"images", "DIR|FILE", "image corpus: every file of DIR, or one file"},
     {"order", "rr|random", "image order: round-robin (default) or random"},
+    {"header", "'NAME: VALUE'", "an extra request header (repeatable; e.g. "
+                                "'X-Request-Timeout-Ms: 500')"},
     {"connections", "N", "open loop: keep-alive connection pool size "
                          "(default 256, opened as needed; closed loop: one "
                          "connection per user)"},
@@ -151,6 +153,8 @@ int osp_cli_load(int argc, char **argv) {
     const char *rate = NULL, *duration = NULL, *profile = NULL, *ramp = NULL,
                *trace = NULL, *out = NULL, *mode = NULL;
     int json = 0, quiet = 0, seed = 1, have_conc = 0, have_think = 0;
+    const char *headers[OSP_CORPUS_MAX_HEADERS];
+    int n_headers = 0;
     double max_err = 1.0;
     osp_err_t err = {0};
     osp_profile_t *prof = NULL;
@@ -203,6 +207,14 @@ int osp_cli_load(int argc, char **argv) {
         else if (!strcmp(name, "out")) out = v;
         else if (!strcmp(name, "json")) json = 1;
         else if (!strcmp(name, "quiet")) quiet = 1;
+        else if (!strcmp(name, "header")) {
+            if (n_headers == OSP_CORPUS_MAX_HEADERS) {
+                fprintf(stderr, "osprey load: at most %d --header\n",
+                        OSP_CORPUS_MAX_HEADERS);
+                goto usage_fail;
+            }
+            headers[n_headers++] = v;
+        }
         else if (!strcmp(name, "arrival")) {
             if (osp_arrival_parse(v, &o.arrival) < 0) {
                 fprintf(stderr, "osprey load: --arrival must be constant or "
@@ -247,6 +259,8 @@ int osp_cli_load(int argc, char **argv) {
         }
     }
     o.seed = (uint64_t)seed;
+    o.headers = headers;
+    o.n_headers = n_headers;
     if (!o.url) {
         fprintf(stderr, "osprey load: --url is required\n");
         goto usage_fail;

@@ -251,6 +251,10 @@ static int build(item_t *it, const osp_corpus_opts_t *o, const char *path,
     if (ctype)
         buf_fmt(&req, "Content-Type: %s\r\nContent-Length: %zu\r\n%s", ctype,
                 body.len, extra);
+    for (int h = 0; h < o->n_headers; h++) {
+        buf_str(&req, o->headers[h]);
+        buf_str(&req, "\r\n");
+    }
     buf_str(&req, "\r\n");
     buf_put(&req, body.p, body.len);
     free(body.p);
@@ -369,6 +373,25 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
                          (*o->base_path && o->base_path[0] != '/'))) {
         osp_err_set(err, OSP_EINVAL, "bad URL path '%s'", o->base_path);
         goto fail;
+    }
+    if (o->n_headers < 0 || o->n_headers > OSP_CORPUS_MAX_HEADERS) {
+        osp_err_set(err, OSP_EINVAL, "at most %d extra headers",
+                    OSP_CORPUS_MAX_HEADERS);
+        goto fail;
+    }
+    for (int h = 0; h < o->n_headers; h++) {
+        /* "Name: value": a token name, no line breaks (no injection). */
+        const char *v = o->headers[h];
+        size_t nl = strcspn(v, ":");
+        if (!nl || !v[nl] || nl != strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "abcdefghijklmnopqrstuvwxyz"
+                                             "0123456789!#$%&'*+-.^_`|~") ||
+            strpbrk(v, "\r\n") || strlen(v) > 1024) {
+            osp_err_set(err, OSP_EINVAL, "--header '%.100s' is not 'Name: "
+                        "value' (a token name, one line, at most 1024 bytes)",
+                        v);
+            goto fail;
+        }
     }
     if ((o->target == OSP_TARGET_V2_JSON || o->target == OSP_TARGET_V2_BINARY) &&
         !o->model) {

@@ -192,7 +192,8 @@ osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err) {
         goto fail;
     osp_corpus_opts_t co = {.images = o->images, .target = o->target,
                             .model = o->model, .host = host,
-                            .base_path = path};
+                            .base_path = path, .headers = o->headers,
+                            .n_headers = o->n_headers};
     l->corpus = osp_corpus_create(&co, err);
     if (!l->corpus)
         goto fail;

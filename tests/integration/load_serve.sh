@@ -25,7 +25,7 @@ SAMPLES="$SRC/scripts/samples"
 "$OSPREY" load --help >"$TMP/help" || fail "--help"
 for f in --url --mode --rate --duration --arrival --profile --ramp --trace \
          --concurrency --think-ms --target --model --images --order \
-         --connections --timeout-ms --out --json --max-error-rate; do
+         --connections --timeout-ms --out --json --max-error-rate --header; do
     grep -q -- "$f " "$TMP/help" || fail "--help lacks $f"
 done
 expect_rc() { # expected exit code, then args
@@ -70,7 +70,8 @@ PYEOF
 fi
 # A misbehaving server; its mode applies to every connection: silent,
 # close (at once), garbage, oneshot (one answer then close), partial (body
-# cut short), chunked (well-formed chunked keep-alive answers).
+# cut short), needheader (200 only with the --header under test, else 400),
+# chunked (well-formed chunked keep-alive answers).
 cat >"$TMP/bad.py" <<'PYEOF'
 import socket, sys, threading, time
 mode = sys.argv[1]
@@ -87,6 +88,13 @@ def serve(c):
             c.recv(65536); c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); c.close(); return
         if mode == "partial":  # promises 100 bytes, sends 10, closes
             c.recv(65536); c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"); c.close(); return
+        if mode == "needheader":  # 200 only with the --header under test
+            while True:
+                req = c.recv(65536)
+                if not req: break
+                ok = b"\r\nX-Osprey-Test: yes\r\n" in req
+                c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n" % (200 if ok else 400))
+            return
         if mode == "chunked":
             while True:
                 if not c.recv(65536): break
@@ -144,6 +152,10 @@ import json, sys
 s = json.loads(open(sys.argv[1]).readline())
 assert s["completed"] > 10 and s["errors"] == 0 and s["ok"] == s["completed"], s
 PYEOF
+bad_server needheader
+expect_rc 0 --url http://127.0.0.1:$BAD_PORT --rate 20 --duration 1 --target get --header 'X-Osprey-Test: yes' --json
+check_class ok 20
+expect_rc 2 --url http://127.0.0.1:$BAD_PORT --rate 20 --duration 1 --target get --header $'X-Bad: a\r\nInjected: 1'
 bad_server partial
 expect_rc 0 --url http://127.0.0.1:$BAD_PORT --rate 20 --duration 1 --images "$SAMPLES" --json
 check_class read 20

@@ -248,6 +248,28 @@ static void test_get_and_file(void **state) {
     osp_corpus_destroy(c);
 }
 
+static void test_headers(void **state) {
+    (void)state;
+    osp_err_t err = {0};
+    const char *h[] = {"X-Request-Timeout-Ms: 500", "X-Tenant: a b"};
+    osp_corpus_opts_t o = {.images = dir, .target = OSP_TARGET_RAW,
+                           .host = "h", .headers = h, .n_headers = 2};
+    osp_corpus_t *c = osp_corpus_create(&o, &err);
+    assert_non_null(c);
+    req_t r = split(c, 0);
+    assert_non_null(strstr(r.headers, "\r\nX-Request-Timeout-Ms: 500"));
+    assert_non_null(strstr(r.headers, "\r\nX-Tenant: a b"));
+    osp_corpus_destroy(c);
+    const char *bad[] = {"NoColon", ": empty name", "Bad Name: x",
+                         "X: a\r\nInjected: 1", "X: a\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.headers = &bad[i];
+        o.n_headers = 1;
+        assert_null(osp_corpus_create(&o, &err));
+        assert_non_null(strstr(err.msg, "--header"));
+    }
+}
+
 static void test_errors(void **state) {
     (void)state;
     osp_err_t err = {0};
@@ -288,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_v2_json),
         cmocka_unit_test(test_v2_binary),
         cmocka_unit_test(test_get_and_file),
+        cmocka_unit_test(test_headers),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
