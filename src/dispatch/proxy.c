@@ -390,6 +390,7 @@ int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s) {
     static const char *const post_routes[] = {
         "/classify",
         "/v1/models/{model}/classify",
+        "/v1/models/{model}/versions/{version}/classify",
         "/v2/models/{model}/infer",
         "/v2/models/{model}/versions/{version}/infer",
     };
