@@ -175,6 +175,8 @@ def main():
     ap.add_argument("--slow-ms", type=int, default=1000)
     ap.add_argument("--worker-threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="short runs (smoke)")
+    ap.add_argument("--parts", default="latency,max,slow",
+                    help="comma-separated subset of latency,max,slow")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     a = ap.parse_args()
     if a.quick:
@@ -227,6 +229,7 @@ def main():
             wait_ok(f"http://127.0.0.1:{port}/v2/models/{model_name}")
             return p, f"http://127.0.0.1:{port}"
 
+        parts = a.parts.split(",")
         # ---- 1 + 2: one worker, three ways to reach it ----------------------
         w, waddr = worker("w0")
         dp, durl = dispatcher("d0", [waddr])
@@ -239,7 +242,7 @@ def main():
         for kind in kinds:  # warm-up: connections, caches
             for t, url in targets.items():
                 run_load(a.osprey, url, kind, model_name, images, "open", rate(kind), 0, 1)
-        for r in range(a.rounds):
+        for r in range(a.rounds if "latency" in parts else 0):
             for kind in kinds:
                 for t, url in targets.items():
                     s = run_load(a.osprey, url, kind, model_name, images, "open",
@@ -248,7 +251,7 @@ def main():
                     log(f"round {r} {kind:9s} {t:8s} p50 {s['p50_ms']:.3f} p99 "
                         f"{s['p99_ms']:.3f} ms errors {s['errors']}")
         latency = {}
-        for kind in kinds:
+        for kind in (kinds if "latency" in parts else []):
             latency[kind] = {}
             for t in targets:
                 runs = lat[kind][t]
@@ -264,7 +267,7 @@ def main():
                 latency[kind][t]["added_p99_ms"] = round(latency[kind][t]["p99_ms"] - d["p99_ms"], 3)
         res["latency"] = latency
         maxrps = {}
-        for kind in kinds:
+        for kind in (kinds if "max" in parts else []):
             maxrps[kind] = {}
             for t, url in targets.items():
                 s = run_load(a.osprey, url, kind, model_name, images, "closed", 0,
@@ -280,12 +283,14 @@ def main():
             procs.stop(p)
 
         # ---- 3: one slow worker among three ---------------------------------
-        ws = [worker("s0"), worker("s1"), worker("s2", ["--debug-delay-ms", str(a.slow_ms)])]
+        ws = [worker("s0"), worker("s1"), worker("s2", ["--debug-delay-ms", str(a.slow_ms)])] \
+            if "slow" in parts else []
         addrs = [x[1] for x in ws]
         slow = {}
-        for name, mk in (("dispatch-p2c", lambda: dispatcher("dp2c", addrs, "p2c")),
+        for name, mk in () if "slow" not in parts else (("dispatch-p2c", lambda: dispatcher("dp2c", addrs, "p2c")),
                          ("dispatch-rr", lambda: dispatcher("drr", addrs, "rr")),
-                         ("haproxy-leastconn", lambda: haproxy("hlc", addrs, "leastconn"))):
+                         ("haproxy-leastconn", lambda: haproxy("hlc", addrs, "leastconn")),
+                         ("dispatch-p2c-again", lambda: dispatcher("dp2c2", addrs, "p2c"))):
             p, url = mk()
             run_load(a.osprey, url, "small", model_name, images, "closed", 0, 4, 2)
             before = [served(x) for x in addrs]
