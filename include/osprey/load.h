@@ -261,7 +261,9 @@ typedef struct osp_load_summary_s {
     double target_rps;    /* open loop: the profile's mean rate; closed: 0 */
     double duration_s;    /* wall time from the start to the last answer */
     uint64_t scheduled;   /* requests that fell due */
-    uint64_t sent;        /* requests written (retries not counted twice) */
+    uint64_t sent;        /* requests started: written, or attempted on a
+                             connection that failed (retries not counted
+                             twice) */
     uint64_t completed;   /* HTTP answers (any status) */
     uint64_t ok;          /* answers with status < 400 */
     uint64_t errors;      /* answers >= 400 + failures */
