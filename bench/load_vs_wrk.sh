@@ -33,7 +33,8 @@ command -v wrk >/dev/null || { echo "load_vs_wrk: wrk not found (apt-get install
 [ -x "$OSPREY" ] && [ -x "$TINY" ] || { echo "load_vs_wrk: build first (make build)" >&2; exit 1; }
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+# (set -e: a killed child's non-zero wait status must not end the cleanup)
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 TMP=$(mktemp -d /tmp/osp_load_vs_wrk.XXXXXX)
 trap cleanup EXIT
 
