@@ -50,6 +50,7 @@ static void fill_tensor(osp_tensor_t *t, const osp_value_t *v) {
 void osp_engine_destroy(osp_engine_t *e) {
     if (!e)
         return;
+    osp__lanes_destroy(e->lanes);
     for (int i = 0; i < e->n_plans && e->profile; i++) {
         char *d = osp__plan_describe(e, e->plans[i]);
         if (d)
@@ -68,10 +69,12 @@ void osp_engine_destroy(osp_engine_t *e) {
         dnnl_stream_destroy(e->stream);
     if (e->dnnl_eng)
         dnnl_engine_destroy(e->dnnl_eng);
-    free(e->inputs);
-    free(e->outputs);
-    free(e->param_input);
-    osp_graph_destroy(e->g);
+    if (!e->wowner) { /* a lane engine borrows these from its owner */
+        free(e->inputs);
+        free(e->outputs);
+        free(e->param_input);
+        osp_graph_destroy(e->g);
+    }
     free(e);
 }
 
@@ -385,6 +388,7 @@ static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
 static void set_last(osp_engine_t *e, osp_plan_t *p) {
     /* No allocation here: runs alternate between cached plans. */
     e->last = p;
+    e->lanes_describe = NULL;
 }
 
 int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
@@ -408,8 +412,14 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
     }
     int rc = input_key(e, inputs, n_inputs, key, err);
     osp_plan_t *p = NULL;
-    if (rc == 0)
-        rc = osp__plan_get(e, key, &p, err);
+    if (rc == 0) /* a batch split over threads (lanes.c)? */
+        rc = osp__lanes_run(e, key, inputs, outputs, err);
+    if (rc <= 0) {
+        if (key != key_small)
+            free(key);
+        return rc;
+    }
+    rc = osp__plan_get(e, key, &p, err);
     if (key != key_small)
         free(key);
     if (rc < 0)
@@ -452,17 +462,20 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
         }
     }
     osp_plan_t *p = NULL;
-    if (rc == 0)
+    if (rc == 0 && (rc = osp__lanes_prepare(e, key, err)) == 1) {
         rc = osp__plan_get(e, key, &p, err);
+        if (rc == 0)
+            set_last(e, p);
+    }
     free(key);
-    if (rc == 0)
-        set_last(e, p);
     return rc;
 }
 
 const char *osp_engine_describe(const osp_engine_t *e) {
     if (!e)
         return "";
+    if (e->lanes_describe)
+        return e->lanes_describe;
     if (e->last && e->last->describe)
         return e->last->describe;
     return "no plan built yet (run or prepare the engine first)\n";

@@ -15,6 +15,7 @@
 #include "osprey/engine.h"
 
 typedef struct osp_plan_s osp_plan_t;
+typedef struct osp_lanes_s osp_lanes_t; /* batch-parallel lanes (lanes.c) */
 
 /* A constant reordered into a oneDNN layout (weights into the blocked
  * format a convolution wants, bf16 copies, ...). Kept on the engine so that
@@ -52,6 +53,12 @@ struct osp_engine_s {
     bool profile;              /* OSP_ENGINE_PROFILE set: time every step and
                                   print the plans with timings at destroy */
     bool *param_input;         /* per input: a shape parameter (see below) */
+    /* Batch-parallel lanes (lanes.c). A lane engine has wowner set: it
+     * borrows g, inputs, outputs and param_input from wowner and puts its
+     * reordered weights in wowner's weight cache. */
+    struct osp_engine_s *wowner;
+    osp_lanes_t *lanes;        /* created on the first batch; NULL before */
+    const char *lanes_describe; /* describe text of the last split batch */
 };
 
 /* Plan keys. A plan is specialised to its inputs' dims; inputs that only
@@ -87,6 +94,21 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
 void osp__plan_destroy(osp_plan_t *p);
 /* Appends the plan's description (one line per step) to a malloc'd string. */
 char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p);
+
+/* ---- lanes (lanes.c) ---------------------------------------------------
+ * Runs a batch as one single-threaded sub-batch per thread when the graph
+ * computes images independently (see lanes.c for when and why). */
+osp_lanes_t *osp__lanes_create(osp_engine_t *e); /* NULL on ENOMEM */
+void osp__lanes_destroy(osp_lanes_t *ls);
+/* Builds the lane plans for key. 0: this key runs split; 1: it does not
+ * (build the whole-batch plan as usual); < 0: error. */
+int osp__lanes_prepare(osp_engine_t *e, const int64_t *key, osp_err_t *err);
+/* Runs the inputs split over the lanes; outputs point at buffers owned by
+ * the engine (valid until the next run). Returns 1 without running when
+ * this key does not split. */
+int osp__lanes_run(osp_engine_t *e, const int64_t *key,
+                   const osp_tensor_t *inputs, osp_tensor_t *outputs,
+                   osp_err_t *err);
 
 /* ---- CPU features (cpu.c) --------------------------------------------- */
 

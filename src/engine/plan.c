@@ -221,7 +221,8 @@ static int const_buf(osp_pctx_t *c, const void *data, const dnnl_memory_desc_t *
 static int const_reorder(osp_pctx_t *c, const void *data,
                          const dnnl_memory_desc_t *src_md,
                          const dnnl_memory_desc_t *md, void **out) {
-    osp_engine_t *e = c->e;
+    /* Lane engines (lanes.c) share their owner's cache. */
+    osp_engine_t *e = c->e->wowner ? c->e->wowner : c->e;
     for (int i = 0; i < e->n_wcache; i++)
         if (e->wcache[i].src == data &&
             dnnl_memory_desc_equal(&e->wcache[i].md, md)) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # onnx_vs_ort.sh — equivalence test: osprey's outputs against ONNX Runtime's on
-# the development ONNX models (ResNet50, MobileNetV2, SqueezeNet 1.1), batch 1
-# and 3, fp32 (tight tolerance) and bf16 (same top-1, cosine >= 0.999). The
+# the development ONNX models (ResNet50, MobileNetV2, SqueezeNet 1.1), batch 1,
+# 2 and 3 (batch 2 on 2 threads runs as two one-image lanes, engine/lanes.c), fp32 (tight tolerance) and bf16 (same top-1, cosine >= 0.999). The
 # comparison itself is onnx_vs_ort.py; this wrapper finds the models, the
 # Python with onnxruntime and the runner, and skips (77) saying why when one
 # is missing.
@@ -65,5 +65,5 @@ fi
 THREADS=$(nproc); [ "$THREADS" -gt 2 ] && THREADS=2
 # shellcheck disable=SC2086
 exec "$PY" "$SRC/tests/integration/onnx_vs_ort.py" --runner "$RUNNER" \
-  --models "${MODELS[@]}" --batches 1 3 --precisions ${OSP_EQUIV_PRECISIONS:-fp32 bf16} \
+  --models "${MODELS[@]}" --batches 1 2 3 --precisions ${OSP_EQUIV_PRECISIONS:-fp32 bf16} \
   --threads "$THREADS"

@@ -380,6 +380,9 @@ static void test_batches(void **state) {
     osp_engine_opts_init(&o);
     o.precision = OSP_PREC_FP32;
     o.max_batch = 4;
+    /* One thread: with more, even batches run as lanes (test_lanes.c) with
+     * plans of their own, and this test counts whole-batch plans. */
+    o.threads = 1;
     osp_err_t err = {0};
     osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
     assert_non_null(e);
