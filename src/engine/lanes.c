@@ -1,17 +1,19 @@
 /* lanes.c — batch-parallel execution ("lanes"): with T threads and a batch
- * of B images, run the batch as T independent sub-batches of about B/T
- * images, one per thread, each through its own single-threaded plan,
- * instead of one plan whose every oneDNN primitive splits its work over T
- * OpenMP threads.
+ * of B images, T lanes share the batch image by image, each running its own
+ * single-threaded batch-1 plan, instead of one plan whose every oneDNN
+ * primitive splits its work over T OpenMP threads.
  *
  * Why: MobileNetV2 and SqueezeNet are ~55 small primitives per run. Split
  * inside each primitive, every step ends in an OpenMP barrier (a futex
  * wake-up with OMP_WAIT_POLICY=passive) and the small late layers divide
- * unevenly over the threads; on a CPU shared with other processes, one
- * descheduled thread stalls the other at every barrier. Images of a batch
- * are independent, so splitting the batch removes all of that: the lanes
- * synchronise once per run. Measured on the 2-core Zen4: MobileNetV2 b8
- * 1.15-1.2x faster than intra-op threading (docs/engine.md, "Lanes").
+ * unevenly over the threads. Images of a batch are independent, so lanes
+ * need one hand-off per run. Images are handed out one at a time from a
+ * shared counter rather than as fixed halves: on a CPU shared with other
+ * processes a preempted lane then simply takes fewer images, where a fixed
+ * half would leave the other lane idle at the end (measured: fixed halves
+ * lost to intra-op threading under load). One-thread CPU time per image is
+ * the same at batch 1 as at batch 8 for the CNNs measured (docs/engine.md),
+ * so batch-1 plans cost nothing in kernel efficiency.
  *
  * How: each lane is a lane engine (an osp_engine_t with threads = 1 that
  * borrows the parent's graph, declared tensors and weight cache, and owns
@@ -20,8 +22,8 @@
  * first split batch and joins at destroy. Plans are built with the OpenMP
  * budget set to 1 (kernels size their work split at creation) and every
  * worker sets its own budget to 1, so no lane starts a parallel region.
- * Outputs are copied row-wise into one contiguous buffer per output (a few
- * KB for classifiers), so callers see the same tensors as without lanes.
+ * Each lane copies its images' output rows into one contiguous buffer per
+ * output, so callers see the same tensors as without lanes.
  *
  * When: only if the graph provably computes each image independently — at
  * batch B every runtime value has B rows along dim 0 and every node is an op
@@ -31,6 +33,7 @@
  * shape-parameter inputs, and with OSP_ENGINE_BATCH_SPLIT=0, the engine
  * runs the whole batch as before. No allocation happens in a split run. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +41,19 @@
 #include "engine/kernels.h"
 #include "engine/plan_int.h"
 
-/* Largest accepted ratio of the biggest lane's rows to the ideal B/T: a
- * lane split loses to intra-op threading when lanes are much more uneven
- * than this (intra-op threading measured ~15% less efficient here). */
+/* Largest accepted ratio of the most images a lane takes, ceil(B/T), to
+ * the ideal B/T: a split loses to intra-op threading when lanes are much
+ * more uneven than this (intra-op threading measured ~15% less efficient
+ * here); on 2 threads batches 3 and 5 run whole. */
 #define OSP_LANES_MAX_IMBALANCE 1.15
 #define OSP_LANES_MAX 64        /* threads beyond this share lanes */
+/* Lanes only for graphs whose nodes average fewer FLOPs per image than
+ * this. Lanes remove a barrier per step but run batch-1 plans, which read
+ * every weight once per image; a big step (ResNet50 averages ~55 MFLOP per
+ * node per image, ~0.5 ms on one core) hides its barrier well, and there
+ * batch-1 lanes measured 8% more CPU per batch than the batch-8 plan.
+ * MobileNetV2 (~9) and SqueezeNet 1.1 (~17) gain from lanes. */
+#define OSP_LANES_MAX_MFLOP_PER_NODE 30.0
 #define OSP_FOLD_MAX_BYTES (64u << 20) /* same limit as plan.c's folding */
 
 typedef struct osp_lane_s {
@@ -50,11 +61,7 @@ typedef struct osp_lane_s {
     pthread_t tid;
     bool started;
     unsigned seen;              /* last run generation the worker served */
-    /* the current job, set by the caller before a run */
-    osp_plan_t *plan;
-    const osp_tensor_t *tin;
-    osp_tensor_t *tout;
-    osp_err_t err;
+    osp_err_t err;              /* this run's failure, if rc < 0 */
     int rc;
 } osp_lane_t;
 
@@ -63,11 +70,12 @@ typedef struct osp_lkey_s {
     int64_t *key;               /* n_inputs × OSP_KEY_STRIDE */
     bool split;
     int n_lanes;
-    int64_t rows[OSP_LANES_MAX];   /* images per lane */
-    int64_t first[OSP_LANES_MAX];  /* first image of each lane */
-    osp_plan_t *plan[OSP_LANES_MAX]; /* owned by the lane engines */
-    osp_tensor_t *tin;          /* n_lanes × n_inputs */
+    int64_t batch;              /* B */
+    double mflop_per_node;      /* per image, of the graph at batch B */
+    osp_plan_t *plan[OSP_LANES_MAX]; /* batch-1 plans, owned by the lanes */
+    osp_tensor_t *tin;          /* n_lanes × n_inputs: one image each */
     osp_tensor_t *tout;         /* n_lanes × n_outputs */
+    size_t *in_row, *out_row;   /* bytes per image of each input / output */
     void **out;                 /* per output: B rows, 64-byte aligned */
     char *describe;             /* owned */
 } osp_lkey_t;
@@ -83,6 +91,11 @@ struct osp_lanes_s {
     pthread_mutex_t mu;
     pthread_cond_t start, done;
     unsigned gen;               /* bumped per split run */
+    /* the current run, set by the caller before it bumps gen */
+    osp_lkey_t *cur;
+    const osp_tensor_t *cur_in;
+    atomic_int next;            /* next image to take */
+    bool warm;                  /* warm-up: every lane runs image 0 once */
     int active;                 /* lanes taking part in the current run */
     int pending;                /* workers not finished with this run */
     bool quit;
@@ -187,9 +200,34 @@ static bool node_rowwise(const osp_graph_t *g, const osp_node_t *n, int64_t B) {
     }
 }
 
+/* Multiply-add FLOPs (2 per MAC) of a conv, Gemm or MatMul node for the
+ * whole batch; 0 for other ops. */
+static double node_flop(const osp_graph_t *g, const osp_node_t *n) {
+    if (n->n_in < 2 || n->in[1] < 0 || n->n_out < 1 || n->out[0] < 0)
+        return 0;
+    const osp_value_t *w = &g->values[n->in[1]], *y = &g->values[n->out[0]];
+    if (n->op == OSP_OP_CONV && w->rank >= 3) {
+        double k = 1; /* MACs per output element: (C/group) x kernel */
+        for (int d = 1; d < w->rank; d++)
+            k *= (double)w->dims[d];
+        return 2.0 * k * (double)osp_value_numel(y);
+    }
+    if ((n->op == OSP_OP_GEMM || n->op == OSP_OP_MATMUL) && n->in[0] >= 0) {
+        const osp_value_t *x = &g->values[n->in[0]];
+        if (x->rank < 1)
+            return 0;
+        double kdim = (double)x->dims[x->rank - 1];
+        if (n->op == OSP_OP_GEMM && n->p.gemm.trans_a)
+            kdim = (double)x->dims[0];
+        return 2.0 * kdim * (double)osp_value_numel(y);
+    }
+    return 0;
+}
+
 /* Whether the load-time graph, specialised to the dims in key (batch B =
  * dim 0 of every input), computes each image independently. */
-static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B) {
+static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
+                          double *mflop_per_node) {
     const osp_graph_t *lg = e->g;
     for (int i = 0; i < lg->n_inputs; i++) {
         const osp_value_t *v = &lg->values[lg->inputs[i]];
@@ -211,9 +249,18 @@ static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B) 
     if (osp_infer_shapes(g, &err) < 0 ||
         osp_fold_constants(g, OSP_FOLD_MAX_BYTES, &err) < 0)
         ok = false;
+    double flop = 0;
+    int nodes = 0;
     for (int i = 0; ok && i < g->n_nodes; i++)
-        if (g->nodes[i].op != OSP_OP_NONE)
+        if (g->nodes[i].op != OSP_OP_NONE) {
             ok = node_rowwise(g, &g->nodes[i], B);
+            flop += node_flop(g, &g->nodes[i]);
+            nodes++;
+        }
+    if (ok && nodes > 0) {
+        *mflop_per_node = flop / 1e6 / (double)B / nodes;
+        ok = *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE;
+    }
     for (int i = 0; ok && i < g->n_outputs; i++) {
         const osp_value_t *v = &g->values[g->outputs[i]];
         ok = !osp_value_is_const(v) && v->rank >= 1 && v->dims[0] == B;
@@ -253,8 +300,63 @@ static osp_engine_t *lane_engine(osp_engine_t *e, osp_err_t *err) {
     return l;
 }
 
-static void lane_run(osp_lane_t *ln) {
-    ln->rc = osp__plan_run(ln->eng, ln->plan, ln->tin, ln->tout, &ln->err);
+/* Lane idx's share of the current run: takes images from the shared
+ * counter until none are left, runs each through its batch-1 plan and
+ * copies the output rows into place. */
+static void lane_run(osp_lanes_t *ls, int idx) {
+    osp_lane_t *ln = &ls->lane[idx];
+    osp_lkey_t *k = ls->cur;
+    const osp_graph_t *g = ls->e->g;
+    int ni = g->n_inputs, no = g->n_outputs;
+    osp_tensor_t *tin = &k->tin[idx * ni], *tout = &k->tout[idx * no];
+    ln->rc = 0;
+    for (bool once = ls->warm;;) {
+        int b = ls->warm ? 0
+                         : atomic_fetch_add_explicit(&ls->next, 1,
+                                                     memory_order_relaxed);
+        if (b >= k->batch)
+            break;
+        for (int i = 0; i < ni; i++)
+            tin[i].data = (uint8_t *)ls->cur_in[i].data + (size_t)b * k->in_row[i];
+        ln->rc = osp__plan_run(ln->eng, k->plan[idx], tin, tout, &ln->err);
+        if (ln->rc < 0) {
+            /* Stop every lane: the run has failed. */
+            atomic_store_explicit(&ls->next, (int)k->batch, memory_order_relaxed);
+            return;
+        }
+        for (int i = 0; i < no; i++)
+            memcpy((uint8_t *)k->out[i] + (size_t)b * k->out_row[i],
+                   tout[i].data, k->out_row[i]);
+        if (once)
+            break;
+    }
+}
+
+/* Runs the current job (ls->cur, ls->cur_in) on all of its lanes: lane 0
+ * here, the others on their workers. */
+static int lanes_exec(osp_lanes_t *ls, osp_lkey_t *k,
+                      const osp_tensor_t *inputs, bool warm, osp_err_t *err) {
+    pthread_mutex_lock(&ls->mu);
+    ls->cur = k;
+    ls->cur_in = inputs;
+    ls->warm = warm;
+    atomic_store_explicit(&ls->next, 0, memory_order_relaxed);
+    ls->active = k->n_lanes;
+    ls->pending = k->n_lanes - 1;
+    ls->gen++;
+    pthread_cond_broadcast(&ls->start);
+    pthread_mutex_unlock(&ls->mu);
+    osp__set_threads(1);
+    lane_run(ls, 0);
+    pthread_mutex_lock(&ls->mu);
+    while (ls->pending > 0)
+        pthread_cond_wait(&ls->done, &ls->mu);
+    pthread_mutex_unlock(&ls->mu);
+    for (int l = 0; l < k->n_lanes; l++)
+        if (ls->lane[l].rc < 0)
+            return osp_err_set(err, ls->lane[l].rc, "lane %d: %s", l,
+                               ls->lane[l].err.msg);
+    return 0;
 }
 
 typedef struct worker_arg_s {
@@ -267,6 +369,7 @@ static void *worker(void *arg) {
     int idx = ((worker_arg_t *)arg)->idx;
     free(arg);
     osp_lane_t *ln = &ls->lane[idx];
+    (void)ln;
     /* This thread's own OpenMP budget: oneDNN sizes parallel_nd by it. */
     osp__set_threads(1);
     pthread_mutex_lock(&ls->mu);
@@ -279,7 +382,7 @@ static void *worker(void *arg) {
         bool mine = idx < ls->active;
         pthread_mutex_unlock(&ls->mu);
         if (mine)
-            lane_run(ln);
+            lane_run(ls, idx);
         pthread_mutex_lock(&ls->mu);
         if (mine && --ls->pending == 0)
             pthread_cond_signal(&ls->done);
@@ -339,6 +442,8 @@ static void lkey_fini(osp_lkey_t *k, int n_out) {
     free(k->key);
     free(k->tin);
     free(k->tout);
+    free(k->in_row);
+    free(k->out_row);
     if (k->out)
         for (int i = 0; i < n_out; i++)
             free(k->out[i]);
@@ -346,67 +451,83 @@ static void lkey_fini(osp_lkey_t *k, int n_out) {
     free(k->describe);
 }
 
-static size_t tensor_row_bytes(const osp_tensor_t *t) {
-    size_t n = osp_dtype_size(t->dtype);
-    for (int d = 1; d < t->rank; d++)
-        n *= (size_t)t->dims[d];
-    return n;
-}
-
-/* Builds the lane plans of a split key and its output buffers. */
-static int lkey_build(osp_lanes_t *ls, osp_lkey_t *k, int64_t B,
-                      osp_err_t *err) {
+/* Builds the lanes' batch-1 plans of a split key, the per-lane one-image
+ * tensors and the whole-batch output buffers. */
+static int lkey_build(osp_lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
     osp_engine_t *e = ls->e;
     const osp_graph_t *g = e->g;
-    size_t kn = (size_t)g->n_inputs * OSP_KEY_STRIDE;
+    int ni = g->n_inputs, no = g->n_outputs;
+    size_t kn = (size_t)ni * OSP_KEY_STRIDE;
     int64_t *sub = malloc(kn * sizeof *sub);
-    k->tin = calloc((size_t)k->n_lanes * (size_t)g->n_inputs, sizeof *k->tin);
-    k->tout = calloc((size_t)k->n_lanes * (size_t)g->n_outputs, sizeof *k->tout);
-    k->out = calloc((size_t)g->n_outputs, sizeof *k->out);
-    if (!sub || !k->tin || !k->tout || !k->out) {
+    k->tin = calloc((size_t)k->n_lanes * (size_t)ni, sizeof *k->tin);
+    k->tout = calloc((size_t)k->n_lanes * (size_t)no, sizeof *k->tout);
+    k->in_row = calloc((size_t)ni, sizeof *k->in_row);
+    k->out_row = calloc((size_t)no, sizeof *k->out_row);
+    k->out = calloc((size_t)no, sizeof *k->out);
+    if (!sub || !k->tin || !k->tout || !k->in_row || !k->out_row || !k->out) {
         free(sub);
         return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
+    memcpy(sub, k->key, kn * sizeof *sub);
+    for (int i = 0; i < ni; i++)
+        sub[i * OSP_KEY_STRIDE] = 1;
     int rc = lanes_grow(ls, k->n_lanes, err);
-    for (int l = 0; rc == 0 && l < k->n_lanes; l++) {
-        memcpy(sub, k->key, kn * sizeof *sub);
-        for (int i = 0; i < g->n_inputs; i++)
-            sub[i * OSP_KEY_STRIDE] = k->rows[l];
-        /* osp__plan_get sets the lane's OpenMP budget (1) before building. */
+    /* osp__plan_get sets the lane's OpenMP budget (1) before building. */
+    for (int l = 0; rc == 0 && l < k->n_lanes; l++)
         rc = osp__plan_get(ls->lane[l].eng, sub, &k->plan[l], err);
-    }
     free(sub);
     if (rc < 0)
         return rc;
-    /* Whole-batch output buffers, sized from lane 0's plan graph. */
     const osp_graph_t *pg = k->plan[0]->g;
-    for (int i = 0; i < g->n_outputs; i++) {
+    for (int i = 0; i < ni; i++) {
+        const osp_value_t *v = &pg->values[pg->inputs[i]];
+        k->in_row[i] = osp_value_numel(v) * osp_dtype_size(v->dtype);
+        for (int l = 0; l < k->n_lanes; l++) {
+            osp_tensor_t *t = &k->tin[l * ni + i];
+            *t = e->inputs[i];
+            t->rank = v->rank;
+            memcpy(t->dims, v->dims, sizeof(int64_t) * (size_t)v->rank);
+        }
+    }
+    for (int i = 0; i < no; i++) {
         const osp_value_t *v = &pg->values[pg->outputs[i]];
-        size_t bytes = osp_value_numel(v) / (size_t)k->rows[0] *
-                       osp_dtype_size(v->dtype) * (size_t)B;
+        k->out_row[i] = osp_value_numel(v) * osp_dtype_size(v->dtype);
+        size_t bytes = k->out_row[i] * (size_t)k->batch;
         k->out[i] = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
         if (!k->out[i])
             return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
-    return 0;
+    /* Warm-up: every lane runs one zero image on its own thread now, so
+     * that per-thread first-use setup (oneDNN, OpenMP) and the arenas'
+     * page faults happen here and not in a later run, whichever lane that
+     * run's images happen to go to. */
+    osp_tensor_t *zin = calloc((size_t)ni, sizeof *zin);
+    rc = zin ? 0 : osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+    for (int i = 0; rc == 0 && i < ni; i++) {
+        zin[i] = k->tin[i];
+        if (!(zin[i].data = calloc(1, k->in_row[i] ? k->in_row[i] : 1)))
+            rc = osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+    }
+    if (rc == 0)
+        rc = lanes_exec(ls, k, zin, true, err);
+    for (int i = 0; zin && i < ni; i++)
+        free(zin[i].data);
+    free(zin);
+    return rc;
 }
 
-static char *lkey_describe(const osp_lanes_t *ls, const osp_lkey_t *k, int64_t B) {
+static char *lkey_describe(const osp_lanes_t *ls, const osp_lkey_t *k) {
     const char *inner = k->plan[0]->describe ? k->plan[0]->describe : "";
     size_t cap = strlen(inner) + 512;
     char *s = malloc(cap);
-    if (!s)
-        return NULL;
-    int n = snprintf(s, cap, "batch %lld split into %d lanes (", (long long)B,
-                     k->n_lanes);
-    for (int l = 0; l < k->n_lanes && n > 0 && (size_t)n < cap; l++)
-        n += snprintf(s + n, cap - (size_t)n, "%s%lld", l ? "+" : "",
-                      (long long)k->rows[l]);
-    if (n > 0 && (size_t)n < cap)
-        snprintf(s + n, cap - (size_t)n,
-                 " images), one thread each, %d threads in all "
-                 "(OSP_ENGINE_BATCH_SPLIT=0: intra-op threads); lane 0:\n%s",
-                 ls->e->threads, inner);
+    if (s)
+        snprintf(s, cap,
+                 "batch %lld split into %d lanes (image by image), one thread "
+                 "each, %d threads in all (%.1f MFLOP per node per image; "
+                 "OSP_ENGINE_BATCH_SPLIT=0: intra-op threads); lane 0's "
+                 "batch-1 plan:\n%s",
+                 (long long)k->batch, k->n_lanes, ls->e->threads,
+                 k->mflop_per_node, inner);
     return s;
 }
 
@@ -443,16 +564,15 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
     int64_t big = (B + T - 1) / T;
     if ((double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
         return 0;
-    if (!graph_rowwise(e, key, B))
+    double mflop = 0;
+    bool rowwise = graph_rowwise(e, key, B, &mflop);
+    if (!rowwise)
         return 0;
     k->n_lanes = T;
-    for (int l = 0, at = 0; l < T; l++) {
-        k->rows[l] = B / T + (l < B % T);
-        k->first[l] = at;
-        at += (int)k->rows[l];
-    }
+    k->batch = B;
+    k->mflop_per_node = mflop;
     osp_err_t lerr = {0};
-    int rc = lkey_build(ls, k, B, &lerr);
+    int rc = lkey_build(ls, k, &lerr);
     if (rc == OSP_ENOMEM)
         return osp_err_set(err, rc, "%s", lerr.msg);
     if (rc < 0) {
@@ -462,7 +582,7 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
         return 0;
     }
     k->split = true;
-    k->describe = lkey_describe(ls, k, B);
+    k->describe = lkey_describe(ls, k);
     if (e->opts.verbose && k->describe)
         fputs(k->describe, stderr);
     return 0;
@@ -527,60 +647,24 @@ int osp__lanes_run(osp_engine_t *e, const int64_t *key,
     osp_lanes_t *ls = e->lanes;
     osp_lkey_t *k = NULL;
     lkey_get(ls, key, &k, err); /* found: no allocation, cannot fail */
-    const osp_graph_t *g = e->g;
-    int ni = g->n_inputs, no = g->n_outputs;
-    int64_t B = key[0];
-    for (int l = 0; l < k->n_lanes; l++) {
-        for (int i = 0; i < ni; i++) {
-            osp_tensor_t *t = &k->tin[l * ni + i];
-            *t = inputs[i];
-            t->dims[0] = k->rows[l];
-            t->data = (uint8_t *)inputs[i].data +
-                      (size_t)k->first[l] * tensor_row_bytes(&inputs[i]);
-        }
-        osp_lane_t *ln = &ls->lane[l];
-        ln->plan = k->plan[l];
-        ln->tin = &k->tin[l * ni];
-        ln->tout = &k->tout[l * no];
-        ln->rc = 0;
-        ln->err.code = 0;
-    }
-    pthread_mutex_lock(&ls->mu);
-    ls->active = k->n_lanes;
-    ls->pending = k->n_lanes - 1;
-    ls->gen++;
-    pthread_cond_broadcast(&ls->start);
-    pthread_mutex_unlock(&ls->mu);
-    osp__set_threads(1);
-    lane_run(&ls->lane[0]);
-    pthread_mutex_lock(&ls->mu);
-    while (ls->pending > 0)
-        pthread_cond_wait(&ls->done, &ls->mu);
-    pthread_mutex_unlock(&ls->mu);
-    for (int l = 0; l < k->n_lanes; l++)
-        if (ls->lane[l].rc < 0) {
-            osp_err_set(err, ls->lane[l].rc, "lane %d: %s", l,
-                        ls->lane[l].err.msg);
-            return ls->lane[l].rc;
-        }
-    for (int i = 0; i < no; i++) {
-        size_t row = tensor_row_bytes(&k->tout[i]);
-        for (int l = 0; l < k->n_lanes; l++) {
-            const osp_tensor_t *t = &k->tout[l * no + i];
-            if (t->rank < 1 || t->dims[0] != k->rows[l] ||
-                tensor_row_bytes(t) != row)
-                return osp_err_set(err, OSP_EINTERNAL,
-                                   "engine: lane %d: output %s has %lld rows, "
-                                   "expected %lld",
-                                   l, t->name, t->rank > 0 ? (long long)t->dims[0]
-                                                           : 0LL,
-                                   (long long)k->rows[l]);
-            memcpy((uint8_t *)k->out[i] + (size_t)k->first[l] * row, t->data,
-                   (size_t)k->rows[l] * row);
-        }
-        outputs[i] = k->tout[i];
-        outputs[i].dims[0] = B;
-        outputs[i].data = k->out[i];
+    for (int i = 0; i < e->g->n_inputs; i++)
+        if (osp_tensor_numel(&inputs[i]) * osp_dtype_size(inputs[i].dtype) !=
+            k->in_row[i] * (size_t)k->batch)
+            return osp_err_set(err, OSP_EINTERNAL,
+                               "engine: lanes: input %d size mismatch", i);
+    if ((rc = lanes_exec(ls, k, inputs, false, err)) < 0)
+        return rc;
+    const osp_graph_t *pg = k->plan[0]->g;
+    for (int i = 0; i < e->g->n_outputs; i++) {
+        const osp_value_t *v = &pg->values[pg->outputs[i]];
+        osp_tensor_t *t = &outputs[i];
+        memset(t, 0, sizeof *t);
+        t->name = v->name;
+        t->dtype = v->dtype;
+        t->rank = v->rank;
+        memcpy(t->dims, v->dims, sizeof(int64_t) * (size_t)v->rank);
+        t->dims[0] = k->batch;
+        t->data = k->out[i];
     }
     return 0;
 }

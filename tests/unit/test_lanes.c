@@ -1,8 +1,9 @@
 /* test_lanes.c — batch-parallel lanes (src/engine/lanes.c): a batch split
  * into single-threaded sub-batches must give the same outputs as the
  * reference evaluation and as a one-thread whole-batch run, for even and
- * uneven splits, alternating with unsplit batch sizes on one engine, in
- * fp32 and bf16; graphs that mix images along dim 0 and
+ * odd batches, alternating with unsplit batch sizes on one engine, in
+ * fp32 and bf16; graphs that mix images along dim 0, graphs of heavy
+ * steps and
  * OSP_ENGINE_BATCH_SPLIT=0 must not be split. Threads are set to 2
  * explicitly so the lanes run on any CI machine. */
 #include <malloc.h>
@@ -45,6 +46,16 @@ static osp_graph_t *g_mixing(void) {
     int shape = tu_const_i64(g, 1, D(2), D(1, -1));
     int r = tu_node(g, OSP_OP_RESHAPE, I(x, shape), 2, NULL);
     tu_output(g, r);
+    return g;
+}
+
+/* One big conv (64->64 3x3 on 56x56: 231 MFLOP per image): heavy steps
+ * keep intra-op threads. */
+static osp_graph_t *g_heavy(void) {
+    osp_graph_t *g = osp_graph_create();
+    int x0 = tu_input(g, "x", 4, D(-1, 64, 56, 56));
+    int y = tu_conv(g, x0, 64, 64, 3, 1, tu_win2(3, 1, 1, 1, 1, 1, 1), true, 6, NULL);
+    tu_output(g, y);
     return g;
 }
 
@@ -112,7 +123,7 @@ static void test_split_even(void **state) {
     osp_engine_t *one = engine(g_net, 1, OSP_PREC_FP32);
     assert_true(check_batch(e, one, 4, OSP_PREC_FP32));
     const char *d = osp_engine_describe(e);
-    assert_non_null(strstr(d, "split into 2 lanes (2+2 images)"));
+    assert_non_null(strstr(d, "split into 2 lanes (image by image)"));
     assert_non_null(strstr(d, "threads 1"));
     assert_non_null(strstr(d, "(in place)"));
     /* One thread never splits. */
@@ -125,9 +136,9 @@ static void test_split_mixed_sizes(void **state) {
     (void)state;
     osp_engine_t *e = engine(g_net, 2, OSP_PREC_FP32);
     osp_engine_t *one = engine(g_net, 1, OSP_PREC_FP32);
-    /* 7 = 4+3 (imbalance 8/7 <= 1.15): split, two lane plans per lane. */
+    /* 7 (imbalance 8/7 <= 1.15): split. */
     assert_true(check_batch(e, one, 7, OSP_PREC_FP32));
-    assert_non_null(strstr(osp_engine_describe(e), "(4+3 images)"));
+    assert_non_null(strstr(osp_engine_describe(e), "batch 7 split into 2"));
     /* 1 and 3 (imbalance 4/3) run whole; then back to split plans. */
     assert_false(check_batch(e, one, 1, OSP_PREC_FP32));
     assert_false(check_batch(e, one, 3, OSP_PREC_FP32));
@@ -142,7 +153,7 @@ static void test_split_prepare(void **state) {
     osp_engine_t *e = engine(g_net, 2, OSP_PREC_FP32);
     osp_err_t err = {0};
     assert_int_equal(osp_engine_prepare(e, 6, &err), 0);
-    assert_non_null(strstr(osp_engine_describe(e), "split into 2 lanes (3+3"));
+    assert_non_null(strstr(osp_engine_describe(e), "batch 6 split into 2 lanes"));
     assert_true(check_batch(e, NULL, 6, OSP_PREC_FP32));
     osp_engine_destroy(e);
 }
@@ -172,6 +183,19 @@ static void test_no_split_when_mixing(void **state) {
     free(desc);
     free(ref[0]);
     free(ref);
+    free(x.data);
+    osp_engine_destroy(e);
+}
+
+static void test_no_split_when_heavy(void **state) {
+    (void)state;
+    osp_engine_t *e = engine(g_heavy, 2, OSP_PREC_FP32);
+    osp_tensor_t x = tu_tensor(4, D(2, 64, 56, 56), 8), out;
+    osp_err_t err = {0};
+    assert_int_equal(osp_engine_run(e, &x, 1, &out, 1, &err), 0);
+    assert_int_equal(out.dims[0], 2);
+    assert_null(strstr(osp_engine_describe(e), "split into"));
+    assert_non_null(strstr(osp_engine_describe(e), "threads 2"));
     free(x.data);
     osp_engine_destroy(e);
 }
@@ -217,6 +241,7 @@ int main(void) {
         cmocka_unit_test(test_split_prepare),
         cmocka_unit_test(test_split_bf16),
         cmocka_unit_test(test_no_split_when_mixing),
+        cmocka_unit_test(test_no_split_when_heavy),
         cmocka_unit_test(test_env_off),
         cmocka_unit_test(test_split_no_alloc),
     };
