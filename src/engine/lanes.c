@@ -30,7 +30,8 @@
  * known to work row by row with its axis away from 0 (checked on a clone
  * specialised to B: infer shapes, fold constants). Otherwise, for batches
  * that would split unevenly by more than OSP_LANES_MAX_IMBALANCE, for
- * shape-parameter inputs, and with OSP_ENGINE_BATCH_SPLIT=0, the engine
+ * shape-parameter inputs, quantized (int8) models, graphs of heavy steps
+ * (OSP_LANES_MAX_MFLOP_PER_NODE) and with OSP_ENGINE_BATCH_SPLIT=0, the engine
  * runs the whole batch as before. No allocation happens in a split run. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -289,6 +290,7 @@ static osp_engine_t *lane_engine(osp_engine_t *e, osp_err_t *err) {
     l->param_input = e->param_input;
     l->conv_blocked = e->conv_blocked;
     l->conv_winograd = e->conv_winograd;
+    l->int8_dnnl = e->int8_dnnl;
     if (dnnl_engine_create(&l->dnnl_eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&l->stream, l->dnnl_eng, dnnl_stream_default_flags) !=
             dnnl_success) {
@@ -559,7 +561,9 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
     int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
     if (T > B)
         T = (int)B;
-    if (!ls->enabled || T < 2)
+    /* Quantized models (int8) keep their own path for now: lanes were
+     * measured and tested on the float paths only. */
+    if (!ls->enabled || T < 2 || e->prec == OSP_PREC_INT8)
         return 0;
     int64_t big = (B + T - 1) / T;
     if ((double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
