@@ -418,7 +418,15 @@ int osp__dnnl_qgemm(osp_pctx_t *c, int ni) {
 /* Which path the quantized nodes of a plan took: oneDNN int8 primitives
  * (convs / gemms) or the exact integer reference kernels. Empty for plans
  * without quantized nodes. */
-void osp__int8_path_summary(const osp_plan_t *p, char *buf, size_t len) {
+void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
+                            char *buf, size_t len) {
+    if (e->dequantized) {
+        snprintf(buf, len,
+                 "int8 path: none (quantized model dequantized at load, runs "
+                 "in %s)",
+                 osp_precision_name(e->prec));
+        return;
+    }
     int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0;
     const osp_graph_t *g = p->g;
     buf[0] = '\0';

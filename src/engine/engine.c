@@ -175,15 +175,14 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     }
     if (g->quantized) {
         /* Quantized models run in their own integer arithmetic (TFLite
-         * requantization semantics); quantized nodes use the reference
-         * kernels until the oneDNN int8 path lands (issue 3), which is also
-         * when fp32/bf16 execution on dequantized weights arrives. */
+         * requantization semantics). fp32/bf16 are served by dequantizing
+         * at load (osp_engine_load_buffer, pass_dequant.c), which clears
+         * g->quantized; a hand-built quantized graph gets int8. */
         if (opts->precision != OSP_PREC_AUTO &&
             opts->precision != OSP_PREC_INT8) {
             osp_err_set(err, OSP_EUNSUPPORTED,
-                        "engine: this is a quantized model; precision %s on "
-                        "dequantized weights is not supported yet (use int8 "
-                        "or auto)",
+                        "engine: this is a quantized graph; precision %s "
+                        "needs it dequantized at load (osp_engine_load)",
                         osp_precision_name(opts->precision));
             goto fail;
         }
@@ -258,7 +257,12 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
         osp_err_prefix(err, "%s", what);
         return NULL;
     }
-    if (osp_passes_load(g, err) < 0) {
+    /* fp32/bf16 on a quantized model: run it on dequantized weights. */
+    bool dequant = g->quantized && opts &&
+                   (opts->precision == OSP_PREC_FP32 ||
+                    opts->precision == OSP_PREC_BF16);
+    if ((dequant && osp_pass_dequantize(g, err) < 0) ||
+        osp_passes_load(g, err) < 0) {
         osp_err_prefix(err, "%s", what);
         osp_graph_destroy(g);
         return NULL;
@@ -268,6 +272,7 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
         osp_err_prefix(err, "%s", what);
         return NULL;
     }
+    e->dequantized = dequant;
     if (e->opts.verbose)
         fprintf(stderr, "osprey engine: %s: %d nodes, precision %s, %d threads\n",
                 what, e->g->n_nodes, osp_precision_name(e->prec), e->threads);

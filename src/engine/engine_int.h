@@ -48,6 +48,8 @@ struct osp_engine_s {
     int n_wcache, cap_wcache;
     bool conv_blocked;         /* convs use nChw16c activations, not "any" */
     bool conv_winograd;        /* fp32 3x3 s1 convs try Winograd first */
+    bool dequantized;          /* a quantized model running in fp32/bf16 on
+                                  dequantized weights (pass_dequant.c) */
     bool int8_dnnl;            /* quantized convs/gemms may use oneDNN int8
                                   (OSP_ENGINE_INT8_DNNL=0 turns it off) */
     bool profile;              /* OSP_ENGINE_PROFILE set: time every step and

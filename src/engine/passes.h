@@ -27,6 +27,13 @@ int osp_pass_fuse_residual_add(osp_graph_t *g, osp_err_t *err);
 /* Removes nodes none of whose outputs is used, then compacts the graph. */
 int osp_pass_dead_nodes(osp_graph_t *g, osp_err_t *err);
 
+/* A quantized (TFLite) graph rewritten to run in float: constants
+ * dequantized, activations f32, requantizations removed, a DEQUANTIZE after
+ * each quantized graph input (inputs keep their dtype). Clears
+ * g->quantized. For --precision fp32|bf16 on quantized models
+ * (pass_dequant.c). */
+int osp_pass_dequantize(osp_graph_t *g, osp_err_t *err);
+
 /* The load-time pipeline (shape-agnostic): identity, batchnorm, activation,
  * dead nodes. */
 int osp_passes_load(osp_graph_t *g, osp_err_t *err);

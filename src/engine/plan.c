@@ -1343,7 +1343,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
                   tot / p->n_runs);
     }
     char q8[160];
-    osp__int8_path_summary(p, q8, sizeof q8);
+    osp__int8_path_summary(e, p, q8, sizeof q8);
     if (q8[0])
         sb_printf(&b, "%s\n", q8);
     sb_printf(&b, "plan: inputs");

@@ -188,8 +188,10 @@ int osp__q8_lut(osp_pctx_t *c, int n);
 /* TRANSPOSE of plain data as a strided view, no copy (q8_lut.c). */
 int osp__transpose_view(osp_pctx_t *c, int n);
 /* "int8 path: oneDNN int8 N ops (...), exact reference M ops" for plans
- * with quantized nodes, else "" (dnnl_qconv.c). */
-void osp__int8_path_summary(const osp_plan_t *p, char *buf, size_t len);
+ * with quantized nodes, "int8 path: none (...)" for dequantized models,
+ * else "" (dnnl_qconv.c). */
+void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
+                            char *buf, size_t len);
 
 /* Resolves a conv/pool window (auto_pad, defaults; osp_window_resolve, the
  * reference's single source of truth) against concrete spatial dims, giving
