@@ -254,6 +254,7 @@ dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
     strcpy(m->name, name);
     m->waiting = 0;
     m->s_depth = osp_metric_series(d->m_depth, (const char *[]){name});
+    m->s_ok = osp_metric_series(d->m_requests, (const char *[]){name, "200"});
     osp_series_set(m->s_depth, 0);
     return m;
 }

@@ -70,10 +70,14 @@ static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
     dsp_model_t *m = osp_http_req_user(r);
     if (!m)
         return;
-    char code[8];
-    snprintf(code, sizeof code, "%d", status);
-    osp_series_inc(osp_metric_series(d->m_requests,
-                                     (const char *[]){m->name, code}));
+    if (status == 200 && m->s_ok) {
+        osp_series_inc(m->s_ok); /* the common case: no lookup */
+    } else {
+        char code[8];
+        snprintf(code, sizeof code, "%d", status);
+        osp_series_inc(osp_metric_series(d->m_requests,
+                                         (const char *[]){m->name, code}));
+    }
     osp_series_observe(d->s_duration, seconds);
     if (status >= 500)
         osp_dispatch_log(d, "error", "request",
@@ -256,6 +260,8 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         goto fail;
     d->default_model.s_depth = osp_metric_series(
         d->m_depth, (const char *[]){DSP_DEFAULT_MODEL});
+    d->default_model.s_ok = osp_metric_series(
+        d->m_requests, (const char *[]){DSP_DEFAULT_MODEL, "200"});
     osp_http_opts_t ho;
     osp_http_opts_init(&ho);
     ho.host = o->host;

@@ -96,6 +96,7 @@ typedef struct dsp_model_s {
     char name[DSP_MODEL_NAME_MAX];
     int waiting;              /* requests in the admission queue */
     osp_series_t *s_depth;
+    osp_series_t *s_ok;       /* requests_total{model, code="200"} */
 } dsp_model_t;
 
 struct osp_dispatch_s {
@@ -215,6 +216,9 @@ typedef struct dsp_resp_s {
  * out-of-memory. Give it back with _put. */
 CURL *osp__dsp_upstream_get(dsp_backend_t *b);
 void osp__dsp_upstream_put(dsp_backend_t *b, CURL *h);
+/* Sets the options every upstream handle keeps (no signals, TCP_NODELAY,
+ * http only). */
+void osp__dsp_upstream_init(CURL *h);
 /* Performs one request on h (method "GET"/"POST"/...; body may be NULL).
  * Fills resp; returns the curl code. */
 CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,

@@ -142,6 +142,8 @@ static void probe(osp_dispatch_t *d, dsp_backend_t *b, CURL *h) {
 static void *health_main(void *arg) {
     osp_dispatch_t *d = arg;
     CURL *h = curl_easy_init();
+    if (h)
+        osp__dsp_upstream_init(h);
     for (;;) {
         dsp_backend_t **a = NULL;
         int n = 0;
