@@ -2,7 +2,7 @@
 # dispatch_basic.sh — `osprey dispatch` in front of three real workers:
 # health endpoints, proxying of /classify, /v1/models/{m}/classify and /v2
 # (query string, X-Request-Id propagated to the worker and back, V2
-# metadata), 404 for a model no backend serves, 413 over the body limit,
+# metadata, V2 infer in JSON and with binary output), 404 for a model no backend serves, 413 over the body limit,
 # load spread over all three, the metric names of issue 6, the admin API
 # (add, list, remove), and with every backend killed: 503 in < 100 ms.
 set -u
@@ -30,6 +30,19 @@ gid=$(sed -n 's/^[Xx]-[Rr]equest-[Ii]d: *\([^\r]*\).*/\1/p' "$TMPD/h2")
 [ -n "$gid" ] && grep -q "$gid" "$TMPD"/w*.log || fail "generated request id '$gid' not at the worker"
 code=$(curl -s -o "$TMPD/o" -w '%{http_code}' "$D_URL/v2/models/$MODEL_NAME")
 [ "$code" = 200 ] && grep -q "\"name\":\"$MODEL_NAME\"" "$TMPD/o" || fail "v2 metadata $code"
+# KServe V2 infer through the proxy: JSON with a base64 image, and the
+# binary output extension (the worker's Inference-Header-Content-Length
+# must come back with the body unchanged).
+B64=$(base64 -w0 "$IMG")
+printf '{"inputs":[{"name":"input","shape":[1],"datatype":"BYTES","data":["%s"]}]}' "$B64" >"$TMPD/v2.json"
+out=$(curl -s -H 'Content-Type: application/json' --data-binary "@$TMPD/v2.json" "$D_URL/v2/models/$MODEL_NAME/infer")
+[ "$(jq_get "$out" 'v["outputs"][0]["shape"]')" = "[1, 1001]" ] || fail "v2 infer: ${out:0:200}"
+printf '{"inputs":[{"name":"input","shape":[1],"datatype":"BYTES","data":["%s"]}],"parameters":{"binary_data_output":true}}' "$B64" >"$TMPD/v2b.json"
+curl -s -D "$TMPD/hb" -o "$TMPD/ob" -H 'Content-Type: application/json' --data-binary "@$TMPD/v2b.json" \
+    "$D_URL/v2/models/$MODEL_NAME/infer"
+ihcl=$(sed -n 's/^[Ii]nference-[Hh]eader-[Cc]ontent-[Ll]ength: *\([0-9]*\).*/\1/p' "$TMPD/hb")
+size=$(stat -c %s "$TMPD/ob")
+[ -n "$ihcl" ] && [ "$size" = $((ihcl + 1001 * 4)) ] || fail "v2 binary output: header '$ihcl', body $size bytes"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: image/jpeg' --data-binary "@$IMG" \
     "$D_URL/v1/models/no_such_model/classify")
 [ "$code" = 404 ] || fail "unknown model: $code (want 404)"
