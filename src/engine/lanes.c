@@ -1,19 +1,20 @@
 /* lanes.c — batch-parallel execution ("lanes"): with T threads and a batch
- * of B images, T lanes share the batch image by image, each running its own
- * single-threaded batch-1 plan, instead of one plan whose every oneDNN
- * primitive splits its work over T OpenMP threads.
+ * of B images, T lanes share the batch one or two images at a time, each
+ * running its own single-threaded plan for that many images, instead of
+ * one plan whose every oneDNN primitive splits its work over T OpenMP
+ * threads.
  *
  * Why: MobileNetV2 and SqueezeNet are ~55 small primitives per run. Split
  * inside each primitive, every step ends in an OpenMP barrier (a futex
  * wake-up with OMP_WAIT_POLICY=passive) and the small late layers divide
  * unevenly over the threads. Images of a batch are independent, so lanes
- * need one hand-off per run. Images are handed out one at a time from a
- * shared counter rather than as fixed halves: on a CPU shared with other
- * processes a preempted lane then simply takes fewer images, where a fixed
- * half would leave the other lane idle at the end (measured: fixed halves
- * lost to intra-op threading under load). One-thread CPU time per image is
- * the same at batch 1 as at batch 8 for the CNNs measured (docs/engine.md),
- * so batch-1 plans cost nothing in kernel efficiency.
+ * need one hand-off per run. Images are handed out in small chunks (2
+ * images once every lane gets at least two chunks, else 1) from a shared
+ * counter rather than as fixed halves: on a CPU shared with other
+ * processes a preempted lane then simply takes fewer, where a fixed half
+ * would leave the other lane idle at the end (measured: fixed halves lost
+ * to intra-op threading under load). One-thread CPU time per image at
+ * batch 2 is as low as at batch 8 for the small CNNs (docs/engine.md).
  *
  * How: each lane is a lane engine (an osp_engine_t with threads = 1 that
  * borrows the parent's graph, declared tensors and weight cache, and owns
@@ -48,10 +49,11 @@
  * here); on 2 threads batches 3 and 5 run whole. */
 #define OSP_LANES_MAX_IMBALANCE 1.15
 #define OSP_LANES_MAX 64        /* threads beyond this share lanes */
+#define OSP_LANES_CHUNK 2       /* images per lane step for batches >= 4T */
 /* Lanes only for graphs whose nodes average fewer FLOPs per image than
- * this. Lanes remove a barrier per step but run batch-1 plans, which read
- * every weight once per image; a big step (ResNet50 averages ~55 MFLOP per
- * node per image, ~0.5 ms on one core) hides its barrier well, and there
+ * this. Lanes remove a barrier per step but run 1-2 image plans, which read
+ * every weight once per chunk; a big step (ResNet50 averages ~92 MFLOP per
+ * node per image, ~1 ms on one core) hides its barrier well, and there
  * batch-1 lanes measured 8% more CPU per batch than the batch-8 plan.
  * MobileNetV2 (~9) and SqueezeNet 1.1 (~17) gain from lanes. */
 #define OSP_LANES_MAX_MFLOP_PER_NODE 30.0
@@ -73,9 +75,12 @@ typedef struct osp_lkey_s {
     int n_lanes;
     int64_t batch;              /* B */
     double mflop_per_node;      /* per image, of the graph at batch B */
-    osp_plan_t *plan[OSP_LANES_MAX]; /* batch-1 plans, owned by the lanes */
-    osp_tensor_t *tin;          /* n_lanes × n_inputs: one image each */
-    osp_tensor_t *tout;         /* n_lanes × n_outputs */
+    int64_t chunk;              /* images a lane takes at a time */
+    /* per lane: [0] the chunk-sized plan, [1] a batch-1 plan for the last
+     * image when chunk does not divide B (else NULL); owned by the lanes */
+    osp_plan_t *plan[2][OSP_LANES_MAX];
+    osp_tensor_t *tin[2];       /* n_lanes × n_inputs, per plan kind */
+    osp_tensor_t *tout[2];      /* n_lanes × n_outputs */
     size_t *in_row, *out_row;   /* bytes per image of each input / output */
     void **out;                 /* per output: B rows, 64-byte aligned */
     char *describe;             /* owned */
@@ -302,35 +307,46 @@ static osp_engine_t *lane_engine(osp_engine_t *e, osp_err_t *err) {
     return l;
 }
 
-/* Lane idx's share of the current run: takes images from the shared
- * counter until none are left, runs each through its batch-1 plan and
- * copies the output rows into place. */
+/* Lane idx's share of the current run: takes chunks of images from the
+ * shared counter until none are left, runs each through its plan for that
+ * many images and copies the output rows into place. In warm-up mode it
+ * runs each of its plans once on image 0 instead. */
 static void lane_run(osp_lanes_t *ls, int idx) {
     osp_lane_t *ln = &ls->lane[idx];
     osp_lkey_t *k = ls->cur;
     const osp_graph_t *g = ls->e->g;
     int ni = g->n_inputs, no = g->n_outputs;
-    osp_tensor_t *tin = &k->tin[idx * ni], *tout = &k->tout[idx * no];
     ln->rc = 0;
-    for (bool once = ls->warm;;) {
-        int b = ls->warm ? 0
-                         : atomic_fetch_add_explicit(&ls->next, 1,
-                                                     memory_order_relaxed);
-        if (b >= k->batch)
-            break;
+    for (int warm_kind = 0;; warm_kind++) {
+        int64_t first;
+        int kind;
+        if (ls->warm) {
+            if (warm_kind > 1 || !k->plan[warm_kind][idx])
+                break;
+            first = 0;
+            kind = warm_kind;
+        } else {
+            int c = atomic_fetch_add_explicit(&ls->next, 1, memory_order_relaxed);
+            first = (int64_t)c * k->chunk;
+            if (first >= k->batch)
+                break;
+            kind = first + k->chunk > k->batch;
+        }
+        int64_t rows = kind ? 1 : k->chunk;
+        osp_tensor_t *tin = &k->tin[kind][idx * ni];
+        osp_tensor_t *tout = &k->tout[kind][idx * no];
         for (int i = 0; i < ni; i++)
-            tin[i].data = (uint8_t *)ls->cur_in[i].data + (size_t)b * k->in_row[i];
-        ln->rc = osp__plan_run(ln->eng, k->plan[idx], tin, tout, &ln->err);
+            tin[i].data =
+                (uint8_t *)ls->cur_in[i].data + (size_t)first * k->in_row[i];
+        ln->rc = osp__plan_run(ln->eng, k->plan[kind][idx], tin, tout, &ln->err);
         if (ln->rc < 0) {
             /* Stop every lane: the run has failed. */
             atomic_store_explicit(&ls->next, (int)k->batch, memory_order_relaxed);
             return;
         }
         for (int i = 0; i < no; i++)
-            memcpy((uint8_t *)k->out[i] + (size_t)b * k->out_row[i],
-                   tout[i].data, k->out_row[i]);
-        if (once)
-            break;
+            memcpy((uint8_t *)k->out[i] + (size_t)first * k->out_row[i],
+                   tout[i].data, (size_t)rows * k->out_row[i]);
     }
 }
 
@@ -442,8 +458,10 @@ static int lanes_grow(osp_lanes_t *ls, int n, osp_err_t *err) {
 
 static void lkey_fini(osp_lkey_t *k, int n_out) {
     free(k->key);
-    free(k->tin);
-    free(k->tout);
+    for (int j = 0; j < 2; j++) {
+        free(k->tin[j]);
+        free(k->tout[j]);
+    }
     free(k->in_row);
     free(k->out_row);
     if (k->out)
@@ -453,61 +471,77 @@ static void lkey_fini(osp_lkey_t *k, int n_out) {
     free(k->describe);
 }
 
-/* Builds the lanes' batch-1 plans of a split key, the per-lane one-image
- * tensors and the whole-batch output buffers. */
+/* Builds the lanes' plans of a split key (chunk-sized, plus batch 1 for an
+ * odd last image), the per-lane tensors and the whole-batch outputs. */
 static int lkey_build(osp_lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
     osp_engine_t *e = ls->e;
     const osp_graph_t *g = e->g;
     int ni = g->n_inputs, no = g->n_outputs;
     size_t kn = (size_t)ni * OSP_KEY_STRIDE;
     int64_t *sub = malloc(kn * sizeof *sub);
-    k->tin = calloc((size_t)k->n_lanes * (size_t)ni, sizeof *k->tin);
-    k->tout = calloc((size_t)k->n_lanes * (size_t)no, sizeof *k->tout);
+    bool ok = sub != NULL;
+    for (int j = 0; j < 2; j++) {
+        k->tin[j] = calloc((size_t)k->n_lanes * (size_t)ni, sizeof *k->tin[j]);
+        k->tout[j] = calloc((size_t)k->n_lanes * (size_t)no, sizeof *k->tout[j]);
+        ok = ok && k->tin[j] && k->tout[j];
+    }
     k->in_row = calloc((size_t)ni, sizeof *k->in_row);
     k->out_row = calloc((size_t)no, sizeof *k->out_row);
     k->out = calloc((size_t)no, sizeof *k->out);
-    if (!sub || !k->tin || !k->tout || !k->in_row || !k->out_row || !k->out) {
+    if (!ok || !k->in_row || !k->out_row || !k->out) {
         free(sub);
         return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
-    memcpy(sub, k->key, kn * sizeof *sub);
-    for (int i = 0; i < ni; i++)
-        sub[i * OSP_KEY_STRIDE] = 1;
     int rc = lanes_grow(ls, k->n_lanes, err);
-    /* osp__plan_get sets the lane's OpenMP budget (1) before building. */
-    for (int l = 0; rc == 0 && l < k->n_lanes; l++)
-        rc = osp__plan_get(ls->lane[l].eng, sub, &k->plan[l], err);
+    for (int j = 0; rc == 0 && j < 2; j++) {
+        int64_t rows = j ? 1 : k->chunk;
+        if (j && k->batch % k->chunk == 0)
+            break;
+        memcpy(sub, k->key, kn * sizeof *sub);
+        for (int i = 0; i < ni; i++)
+            sub[i * OSP_KEY_STRIDE] = rows;
+        /* osp__plan_get sets the lane's OpenMP budget (1) before building. */
+        for (int l = 0; rc == 0 && l < k->n_lanes; l++)
+            rc = osp__plan_get(ls->lane[l].eng, sub, &k->plan[j][l], err);
+        if (rc < 0)
+            break;
+        const osp_graph_t *pg = k->plan[j][0]->g;
+        for (int i = 0; i < ni; i++) {
+            const osp_value_t *v = &pg->values[pg->inputs[i]];
+            k->in_row[i] = osp_value_numel(v) / (size_t)rows *
+                           osp_dtype_size(v->dtype);
+            for (int l = 0; l < k->n_lanes; l++) {
+                osp_tensor_t *t = &k->tin[j][l * ni + i];
+                *t = e->inputs[i];
+                t->rank = v->rank;
+                memcpy(t->dims, v->dims, sizeof(int64_t) * (size_t)v->rank);
+            }
+        }
+        for (int i = 0; i < no; i++) {
+            const osp_value_t *v = &pg->values[pg->outputs[i]];
+            k->out_row[i] = osp_value_numel(v) / (size_t)rows *
+                            osp_dtype_size(v->dtype);
+        }
+    }
     free(sub);
     if (rc < 0)
         return rc;
-    const osp_graph_t *pg = k->plan[0]->g;
-    for (int i = 0; i < ni; i++) {
-        const osp_value_t *v = &pg->values[pg->inputs[i]];
-        k->in_row[i] = osp_value_numel(v) * osp_dtype_size(v->dtype);
-        for (int l = 0; l < k->n_lanes; l++) {
-            osp_tensor_t *t = &k->tin[l * ni + i];
-            *t = e->inputs[i];
-            t->rank = v->rank;
-            memcpy(t->dims, v->dims, sizeof(int64_t) * (size_t)v->rank);
-        }
-    }
     for (int i = 0; i < no; i++) {
-        const osp_value_t *v = &pg->values[pg->outputs[i]];
-        k->out_row[i] = osp_value_numel(v) * osp_dtype_size(v->dtype);
         size_t bytes = k->out_row[i] * (size_t)k->batch;
         k->out[i] = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
         if (!k->out[i])
             return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
-    /* Warm-up: every lane runs one zero image on its own thread now, so
-     * that per-thread first-use setup (oneDNN, OpenMP) and the arenas'
-     * page faults happen here and not in a later run, whichever lane that
-     * run's images happen to go to. */
+    /* Warm-up: every lane runs each of its plans once on zero images on
+     * its own thread now, so that per-thread first-use setup (oneDNN,
+     * OpenMP) and the arenas' page faults happen here and not in a later
+     * run, whichever lane that run's images happen to go to. */
     osp_tensor_t *zin = calloc((size_t)ni, sizeof *zin);
     rc = zin ? 0 : osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     for (int i = 0; rc == 0 && i < ni; i++) {
-        zin[i] = k->tin[i];
-        if (!(zin[i].data = calloc(1, k->in_row[i] ? k->in_row[i] : 1)))
+        zin[i] = k->tin[0][i];
+        size_t zb = k->in_row[i] * (size_t)k->chunk;
+        if (!(zin[i].data = calloc(1, zb ? zb : 1)))
             rc = osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
     if (rc == 0)
@@ -519,17 +553,18 @@ static int lkey_build(osp_lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
 }
 
 static char *lkey_describe(const osp_lanes_t *ls, const osp_lkey_t *k) {
-    const char *inner = k->plan[0]->describe ? k->plan[0]->describe : "";
+    const char *inner = k->plan[0][0]->describe ? k->plan[0][0]->describe : "";
     size_t cap = strlen(inner) + 512;
     char *s = malloc(cap);
     if (s)
         snprintf(s, cap,
-                 "batch %lld split into %d lanes (image by image), one thread "
-                 "each, %d threads in all (%.1f MFLOP per node per image; "
-                 "OSP_ENGINE_BATCH_SPLIT=0: intra-op threads); lane 0's "
-                 "batch-1 plan:\n%s",
-                 (long long)k->batch, k->n_lanes, ls->e->threads,
-                 k->mflop_per_node, inner);
+                 "batch %lld split into %d lanes (%lld image%s at a time), one "
+                 "thread each, %d threads in all (%.1f MFLOP per node per "
+                 "image; OSP_ENGINE_BATCH_SPLIT=0: intra-op threads); lane "
+                 "0's batch-%lld plan:\n%s",
+                 (long long)k->batch, k->n_lanes, (long long)k->chunk,
+                 k->chunk > 1 ? "s" : "", ls->e->threads, k->mflop_per_node,
+                 (long long)k->chunk, inner);
     return s;
 }
 
@@ -574,6 +609,11 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
         return 0;
     k->n_lanes = T;
     k->batch = B;
+    /* Two images at a time when each lane still gets at least two chunks:
+     * one-thread CPU time per image of MobileNetV2 is 5% lower at batch 2
+     * than at batch 1 (weights, e.g. the 5 MB classifier, are read once
+     * per chunk), while single images balance small batches better. */
+    k->chunk = B >= 4 * (int64_t)T ? OSP_LANES_CHUNK : 1;
     k->mflop_per_node = mflop;
     osp_err_t lerr = {0};
     int rc = lkey_build(ls, k, &lerr);
@@ -658,7 +698,7 @@ int osp__lanes_run(osp_engine_t *e, const int64_t *key,
                                "engine: lanes: input %d size mismatch", i);
     if ((rc = lanes_exec(ls, k, inputs, false, err)) < 0)
         return rc;
-    const osp_graph_t *pg = k->plan[0]->g;
+    const osp_graph_t *pg = k->plan[0][0]->g;
     for (int i = 0; i < e->g->n_outputs; i++) {
         const osp_value_t *v = &pg->values[pg->outputs[i]];
         osp_tensor_t *t = &outputs[i];

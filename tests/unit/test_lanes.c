@@ -123,7 +123,7 @@ static void test_split_even(void **state) {
     osp_engine_t *one = engine(g_net, 1, OSP_PREC_FP32);
     assert_true(check_batch(e, one, 4, OSP_PREC_FP32));
     const char *d = osp_engine_describe(e);
-    assert_non_null(strstr(d, "split into 2 lanes (image by image)"));
+    assert_non_null(strstr(d, "split into 2 lanes (1 image at a time)"));
     assert_non_null(strstr(d, "threads 1"));
     assert_non_null(strstr(d, "(in place)"));
     /* One thread never splits. */
@@ -144,6 +144,11 @@ static void test_split_mixed_sizes(void **state) {
     assert_false(check_batch(e, one, 3, OSP_PREC_FP32));
     assert_true(check_batch(e, one, 7, OSP_PREC_FP32));
     assert_true(check_batch(e, one, 2, OSP_PREC_FP32));
+    /* From 4 per lane on, two images at a time; 9 = four pairs + one. */
+    assert_true(check_batch(e, one, 8, OSP_PREC_FP32));
+    assert_non_null(strstr(osp_engine_describe(e), "(2 images at a time)"));
+    assert_true(check_batch(e, one, 9, OSP_PREC_FP32));
+    assert_non_null(strstr(osp_engine_describe(e), "batch 9 split into 2"));
     osp_engine_destroy(e);
     osp_engine_destroy(one);
 }
@@ -216,7 +221,8 @@ static void test_split_no_alloc(void **state) {
     (void)state;
     osp_engine_t *e = engine(g_net, 2, OSP_PREC_FP32);
     osp_tensor_t x1 = tu_tensor(4, D(1, 16, 8, 8), 1);
-    osp_tensor_t x4 = tu_tensor(4, D(4, 16, 8, 8), 2);
+    /* 9: pairs and a last single image, both plan kinds. */
+    osp_tensor_t x4 = tu_tensor(4, D(9, 16, 8, 8), 2);
     osp_tensor_t out[2];
     osp_err_t err = {0};
     for (int i = 0; i < 2; i++) {
