@@ -299,9 +299,9 @@ class Bench:
     def step_seconds(self, rate):
         """An open-loop step lasts --step-s, stretched (up to 3x) so that
         it holds at least --min-requests arrivals: a p99 of a handful of
-        requests is just their maximum."""
+        requests is just their maximum. At most 2x, to bound the run time."""
         a = self.a
-        return round(min(max(a.step_s, a.min_requests / rate), 3 * a.step_s), 1)
+        return round(min(max(a.step_s, a.min_requests / rate), 2 * a.step_s), 1)
 
     def fixed_seconds(self, rate):
         """Same stretching for the fixed-rate runs (identical for every
@@ -631,8 +631,8 @@ def main():
 
     quick_defaults = dict(step_s=3, steps=2, fixed_s=3, probe_s=2, warmup_s=2,
                           min_requests=10, rounds=1)
-    full_defaults = dict(step_s=8, steps=5, fixed_s=8, probe_s=5, warmup_s=3,
-                         min_requests=50, rounds=2)
+    full_defaults = dict(step_s=8, steps=5, fixed_s=8, probe_s=4, warmup_s=3,
+                         min_requests=40, rounds=2)
     for k, v in (quick_defaults if a.quick else full_defaults).items():
         if getattr(a, k) is None:
             setattr(a, k, v)
