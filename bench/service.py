@@ -147,8 +147,10 @@ class Server:
         return round(time.monotonic() - t0, 1)
 
     def stop(self):
+        """SIGTERM (both servers drain on it), SIGKILL after 40 s; returns
+        the exit status (None if never started)."""
         if self.proc is None:
-            return
+            return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -156,7 +158,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.logf.close()
+        if not self.logf.closed:
+            self.logf.close()
+        return self.proc.returncode
 
 
 # ---------------------------------------------------------------- drivers --
@@ -413,9 +417,8 @@ class Bench:
             rec["fixed"] = [summarise_rounds(rate, runs[id(rec)][rate])
                             for rate in fixed_rates]
             rec["peak_rss_mb"] = proc_peak_rss_mb(sd["server"].proc.pid)
-        for sd in systems:
-            sd["server"].stop()
-        for rec in recs:
+        for sd, rec in zip(systems, recs):
+            rec["exit_code"] = sd["server"].stop()
             rec["loadavg_after"] = loadavg()
         return recs, fixed_rates
 

@@ -62,6 +62,7 @@ for row in [s["probe"]] + s["steps"] + s["fixed"]:
     check(row["p50_ms"] is not None and row["p99_ms"] >= row["p50_ms"], f"percentiles: {row}")
 check(len(s["fixed"]) == 1 and s["fixed"][0]["completed"] > 0, "fixed-rate run")
 check(s["fixed"][0]["errors"] == 0, f"no errors at the fixed (low) rate: {s['fixed'][0]}")
+check(s["exit_code"] == 0, f"osprey serve exited {s['exit_code']} after SIGTERM (drain, sanitizers)")
 print("OK: service bench smoke,", s["fixed"][0]["rps"], "req/s at",
       s["fixed"][0]["rate"], "req/s offered")
 PY
