@@ -2,11 +2,18 @@
  * with path parameters, request-body limits, a multipart/form-data parser and
  * JSON response helpers (jansson).
  *
- * Request model: a handler runs once per request, on the connection's own
- * thread (thread-per-connection; docs/decisions.md "Serving" says why), after
- * the whole body has been received, and answers with exactly one osp_http_
- * respond* call. A handler may block (wait for the batcher) — that blocks only
- * its connection. Bodies larger than max_body_bytes are refused with 413 and
+ * Two threading modes (osp_http_mode_t; docs/decisions.md "HTTP threading"):
+ * OSP_HTTP_THREADS, one thread per connection, where a handler may block (the
+ * dispatcher's handlers wait in libcurl) — that blocks only its connection;
+ * and OSP_HTTP_EPOLL, a few threads each running an epoll loop over many
+ * connections, where a handler must not block: it answers later by
+ * suspending the request (osp_http_req_suspend) and having any thread call
+ * osp_http_req_resume when the answer is ready. Suspend/resume works in both
+ * modes (in THREADS mode the connection's thread simply waits).
+ *
+ * Request model: a handler runs once per request after the whole body has
+ * been received, and answers with exactly one osp_http_respond* call — in
+ * the handler or in a resume function it set with osp_http_req_suspend. Bodies larger than max_body_bytes are refused with 413 and
  * never stored: at once, before the body is sent, when the client asked for
  * "100 Continue" or declared a body more than 8 MiB over the limit;
  * otherwise the excess is read and dropped and the 413 follows it (a client
@@ -30,6 +37,17 @@
 typedef struct osp_http_server_s osp_http_server_t;
 typedef struct osp_http_req_s osp_http_req_t;
 
+/* How connections map to threads. Append-only. */
+typedef enum osp_http_mode_e {
+    OSP_HTTP_THREADS = 0, /* one thread per connection; handlers may block */
+    OSP_HTTP_EPOLL,       /* epoll loops on a small pool; handlers suspend */
+    OSP_HTTP_MODE_COUNT
+} osp_http_mode_t;
+/* "threads", "epoll". */
+const char *osp_http_mode_name(osp_http_mode_t m);
+/* Parses a mode name; 0 or OSP_EINVAL. */
+int osp_http_mode_parse(const char *s, osp_http_mode_t *out);
+
 typedef struct osp_http_opts_s {
     const char *host;        /* bind address (IPv4 or IPv6 literal); NULL =
                                 all IPv4 interfaces */
@@ -37,11 +55,17 @@ typedef struct osp_http_opts_s {
     int max_connections;     /* concurrent connections (= threads) */
     size_t max_body_bytes;   /* larger bodies get 413 */
     int conn_timeout_s;      /* idle / slow-client timeout per connection */
+    osp_http_mode_t mode;    /* default OSP_HTTP_THREADS */
+    int pool_threads;        /* EPOLL: event-loop threads; 0 = the default
+                                (osp_http_default_pool_threads) */
 } osp_http_opts_t;
 #define OSP_HTTP_DEFAULT_MAX_CONNECTIONS 256
 #define OSP_HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)32 << 20) /* 32 MiB */
 #define OSP_HTTP_DEFAULT_CONN_TIMEOUT_S 30
 void osp_http_opts_init(osp_http_opts_t *o);
+/* EPOLL mode's default pool: one event-loop thread per available CPU
+ * (handlers decode images, CPU-bound work), at least 2 and at most 16. */
+int osp_http_default_pool_threads(void);
 
 /* A handler. It must call one osp_http_respond* function before returning;
  * if it does not, the wrapper answers 500. */
@@ -70,7 +94,8 @@ int osp_http_server_port(const osp_http_server_t *s);
 /* Stops accepting new connections (existing ones are served until they
  * close). Used by the drain on SIGTERM. */
 void osp_http_server_quiesce(osp_http_server_t *s);
-/* Requests whose handlers are running right now. */
+/* Requests in flight: handlers running right now plus suspended requests
+ * not answered yet. */
 int osp_http_server_inflight(const osp_http_server_t *s);
 /* Stops the server (closing connections) and frees it. NULL is fine. */
 void osp_http_server_destroy(osp_http_server_t *s);
@@ -105,6 +130,23 @@ osp_arena_t *osp_http_req_arena(osp_http_req_t *r);
 /* A per-request user slot (e.g. the served model's name for the done hook). */
 void osp_http_req_set_user(osp_http_req_t *r, void *user);
 void *osp_http_req_user(const osp_http_req_t *r);
+
+/* ---- answering later ------------------------------------------------- */
+/* Called on an HTTP thread once a suspended request has been resumed. It
+ * answers (osp_http_respond*) or suspends again, like a handler. */
+typedef void (*osp_http_resume_fn)(osp_http_req_t *req, void *ud);
+/* From a handler or resume function that has not answered: the request
+ * stays open without an answer; once osp_http_req_resume(req) has been
+ * called, fn(req, ud) runs on an HTTP thread. In EPOLL mode the connection
+ * is suspended (its thread serves other connections meanwhile); in THREADS
+ * mode the connection's thread waits. The request (its arena included)
+ * lives until it is answered. 0, or OSP_EINVAL when already answered or
+ * already suspended. */
+int osp_http_req_suspend(osp_http_req_t *r, osp_http_resume_fn fn, void *ud);
+/* Resumes a suspended request: callable from any thread, exactly once per
+ * osp_http_req_suspend, also before the suspending handler has returned.
+ * The caller must not touch r (nor its arena) after this call. */
+void osp_http_req_resume(osp_http_req_t *r);
 
 /* ---- responses (exactly one per request) ------------------------------ */
 /* Adds a response header (before responding); copies both. At most 8. */

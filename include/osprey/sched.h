@@ -2,7 +2,9 @@
  * and inference instances on dedicated threads.
  *
  *   HTTP thread: decode + preprocess → osp_sched_run(inputs) ──┐ (blocks)
- *                                                             ▼
+ *            or osp_sched_submit(inputs, done, ud) ──────────┤ (returns;
+ *                                                             │  done(ud) is
+ *                                                             ▼  called later)
  *   bounded FIFO queue ──▶ instance thread k: take up to max_batch requests
  *   (waiting at most max_queue_delay_us after the oldest arrived, preferring
  *   the configured batch sizes), copy them into one batch tensor, run its own
@@ -98,5 +100,25 @@ int osp_sched_run(osp_sched_t *s, const void *const *inputs, int n,
 int osp_sched_run_into(osp_sched_t *s, const void *const *inputs, int n,
                        uint64_t deadline_ns, osp_sched_result_t *results,
                        float *scores_buf, size_t scores_cap, osp_err_t *err);
+
+/* Called once every request of an osp_sched_submit has been answered, from
+ * a scheduler thread (an instance thread, or the deadline thread for
+ * requests whose deadline passed while queued), never from inside
+ * osp_sched_submit, with no scheduler lock held. It must not block long:
+ * the instance thread runs the next batch after it returns. */
+typedef void (*osp_sched_done_fn)(void *ud);
+
+/* The asynchronous osp_sched_run_into: admits the n requests (same rules:
+ * all or nothing; OSP_EBUSY when the queue lacks room or destroy began, and
+ * then done is never called) and returns 0 at once. inputs[i], results and
+ * scores_buf (scores_cap floats per request, as in osp_sched_run_into) must
+ * stay valid until done(ud) has been called. Deadlines are enforced by a
+ * scheduler thread: a request still queued at deadline_ns is answered
+ * OSP_ETIMEDOUT on time even while every instance is busy. Destroy still
+ * runs (and answers) everything admitted. */
+int osp_sched_submit(osp_sched_t *s, const void *const *inputs, int n,
+                     uint64_t deadline_ns, osp_sched_result_t *results,
+                     float *scores_buf, size_t scores_cap,
+                     osp_sched_done_fn done, void *ud, osp_err_t *err);
 
 #endif

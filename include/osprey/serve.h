@@ -42,10 +42,15 @@ typedef struct osp_serve_opts_s {
     int max_queue_size;         /* per model; beyond → 503 + Retry-After */
     int64_t default_timeout_ms; /* deadline without X-Request-Timeout-Ms */
     int conn_timeout_s;         /* slow / idle clients */
-    int max_connections;
-    int64_t debug_delay_ms;     /* test/debug: every inference request sleeps
-                                   this long on its HTTP thread after
-                                   inference, before answering; 0 = off */
+    int max_connections;        /* 0 = 256 (threads mode), 2048 (epoll) */
+    const char *http_mode;      /* "epoll" | "threads"; NULL = epoll
+                                   (docs/decisions.md "HTTP threading") */
+    int http_threads;           /* epoll mode's event-loop threads; 0 = one
+                                   per CPU, 2..16 */
+    int64_t debug_delay_ms;     /* test/debug: every inference request waits
+                                   this long after inference before
+                                   answering (a timer; no thread blocks);
+                                   0 = off */
     FILE *log;                  /* JSON log lines; NULL = stderr */
 } osp_serve_opts_t;
 #define OSP_SERVE_DEFAULT_PORT 8080

@@ -2,15 +2,31 @@
  * parameters, body accumulation under a byte limit (early 413), request ids,
  * JSON responses and errors.
  *
- * Threading: thread-per-connection (MHD_USE_THREAD_PER_CONNECTION). Our
- * handlers block while the batcher works, and decode/preprocess runs inline
- * in the handler; with one thread per connection that blocks nobody else and
- * spreads decoding over the cores, with no suspend/resume state machine. The
- * connection limit bounds the threads. Measurements: docs/decisions.md
- * ("Serving"). */
+ * Threading, two modes (docs/decisions.md "HTTP threading" has the
+ * measurements): THREADS — thread-per-connection
+ * (MHD_USE_THREAD_PER_CONNECTION), handlers may block (the dispatcher waits
+ * in libcurl); EPOLL — MHD_USE_EPOLL_INTERNAL_THREAD with a small thread
+ * pool and MHD_ALLOW_SUSPEND_RESUME, handlers must not block and answer
+ * later through suspend/resume.
+ *
+ * Suspend/resume state machine (per request, under the server's susp_mu):
+ * the handler marks the request (resume_fn set); after it returns, on_access
+ * either finds it already resumed (the completion was faster) and runs the
+ * resume function at once, or — EPOLL — calls MHD_suspend_connection and
+ * records mhd_suspended, or — THREADS — waits on the request's condition
+ * variable. osp_http_req_resume sets `resumed` and, when MHD had suspended
+ * the connection, calls MHD_resume_connection (outside the lock; MHD allows
+ * it from any thread). MHD never closes a suspended connection, so the
+ * request outlives the suspension; the resumer touches nothing of it after
+ * MHD_resume_connection. MHD then calls on_access again for the connection,
+ * which runs the resume function — responses are queued only from MHD
+ * callbacks, as MHD requires. The server counts requests that suspended
+ * until they are answered; destroy waits for them (MHD_stop_daemon must
+ * not meet a suspended connection). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -57,6 +73,9 @@ struct osp_http_server_s {
     struct MHD_Daemon *d;
     int port;
     atomic_int inflight;
+    atomic_int suspended;       /* requests that suspended and are not
+                                   answered yet */
+    pthread_mutex_t susp_mu;    /* the suspend/resume state of requests */
     atomic_ullong next_id;
     unsigned id_prefix;
 };
@@ -81,7 +100,35 @@ struct osp_http_req_s {
     char *hdr[HTTP_MAX_EXTRA_HEADERS][2]; /* in arena */
     int n_hdr;
     void *user;
+    /* suspend/resume (see the top comment); under srv->susp_mu */
+    osp_http_resume_fn resume_fn; /* set while suspended */
+    void *resume_ud;
+    bool resumed;       /* osp_http_req_resume was called */
+    bool mhd_suspended; /* EPOLL: MHD_suspend_connection was called */
+    bool in_flight;     /* counted in srv->inflight */
+    bool in_suspended;  /* counted in srv->suspended */
+    bool cv_init;
+    pthread_cond_t cv;  /* THREADS: the waiting connection thread */
 };
+
+const char *osp_http_mode_name(osp_http_mode_t m) {
+    static const char *const names[] = {"threads", "epoll"};
+    return (unsigned)m < OSP_HTTP_MODE_COUNT ? names[m] : "unknown";
+}
+
+int osp_http_mode_parse(const char *s, osp_http_mode_t *out) {
+    for (int m = 0; m < OSP_HTTP_MODE_COUNT; m++)
+        if (s && !strcmp(s, osp_http_mode_name((osp_http_mode_t)m))) {
+            *out = (osp_http_mode_t)m;
+            return 0;
+        }
+    return OSP_EINVAL;
+}
+
+int osp_http_default_pool_threads(void) {
+    int n = osp_cpus_available();
+    return n < 2 ? 2 : n > 16 ? 16 : n;
+}
 
 void osp_http_opts_init(osp_http_opts_t *o) {
     memset(o, 0, sizeof *o);
@@ -117,6 +164,14 @@ osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
         s->opts.conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
     if (s->opts.max_body_bytes == 0)
         s->opts.max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
+    if ((unsigned)s->opts.mode >= OSP_HTTP_MODE_COUNT) {
+        free(s);
+        osp_err_set(err, OSP_EINVAL, "http: bad mode %d", (int)o->mode);
+        return NULL;
+    }
+    if (s->opts.pool_threads <= 0)
+        s->opts.pool_threads = osp_http_default_pool_threads();
+    pthread_mutex_init(&s->susp_mu, NULL);
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) !=
         (ssize_t)sizeof s->id_prefix)
         s->id_prefix = (unsigned)getpid() ^ (unsigned)osp_now_ns();
@@ -221,6 +276,12 @@ static bool route_match(const route_t *r, const char *path,
 static void req_free(osp_http_req_t *r) {
     if (!r)
         return;
+    if (r->in_flight) /* connection closed mid-request */
+        atomic_fetch_sub(&r->srv->inflight, 1);
+    if (r->in_suspended)
+        atomic_fetch_sub(&r->srv->suspended, 1);
+    if (r->cv_init)
+        pthread_cond_destroy(&r->cv);
     osp_arena_destroy(r->arena);
     free(r->body);
     free(r);
@@ -442,6 +503,94 @@ static void respond_too_large(osp_http_req_t *r) {
                            r->srv->opts.max_body_bytes);
 }
 
+/* After a handler (or a resume function, `resumed`) returned: runs resume
+ * functions of requests already resumed, suspends the others (EPOLL) or
+ * waits for them (THREADS); once answered, the request leaves the in-flight
+ * count. */
+static enum MHD_Result after_handler(osp_http_server_t *s, osp_http_req_t *r,
+                                     bool resumed) {
+    for (;;) {
+        if (resumed) {
+            osp_http_resume_fn fn = r->resume_fn;
+            void *ud = r->resume_ud;
+            pthread_mutex_lock(&s->susp_mu);
+            r->resume_fn = NULL;
+            r->resume_ud = NULL;
+            r->resumed = false;
+            r->mhd_suspended = false;
+            pthread_mutex_unlock(&s->susp_mu);
+            fn(r, ud);
+            resumed = false;
+        }
+        if (!r->resume_fn)
+            break;
+        pthread_mutex_lock(&s->susp_mu);
+        if (s->opts.mode == OSP_HTTP_EPOLL) {
+            if (!r->resumed) {
+                MHD_suspend_connection(r->conn);
+                r->mhd_suspended = true;
+                pthread_mutex_unlock(&s->susp_mu);
+                return MHD_YES; /* on_access again after the resume */
+            }
+        } else {
+            while (!r->resumed)
+                pthread_cond_wait(&r->cv, &s->susp_mu);
+        }
+        pthread_mutex_unlock(&s->susp_mu);
+        resumed = true;
+    }
+    if (r->in_flight) {
+        r->in_flight = false;
+        atomic_fetch_sub(&s->inflight, 1);
+    }
+    if (!r->status)
+        osp_http_respond_error(r, 500, "handler for %s sent no response",
+                               r->route ? r->route->pattern : "?");
+    /* Counted until answered (not merely resumed): a resume function may
+     * suspend again, and destroy must not stop MHD in between. */
+    if (r->in_suspended) {
+        r->in_suspended = false;
+        atomic_fetch_sub(&s->suspended, 1);
+    }
+    return r->status ? MHD_YES : MHD_NO;
+}
+
+int osp_http_req_suspend(osp_http_req_t *r, osp_http_resume_fn fn, void *ud) {
+    if (!r || !fn || r->status || r->resume_fn)
+        return OSP_EINVAL;
+    osp_http_server_t *s = r->srv;
+    if (s->opts.mode == OSP_HTTP_THREADS && !r->cv_init) {
+        pthread_cond_init(&r->cv, NULL);
+        r->cv_init = true;
+    }
+    pthread_mutex_lock(&s->susp_mu);
+    r->resume_fn = fn;
+    r->resume_ud = ud;
+    r->resumed = false;
+    pthread_mutex_unlock(&s->susp_mu);
+    if (!r->in_suspended) {
+        r->in_suspended = true;
+        atomic_fetch_add(&s->suspended, 1);
+    }
+    return 0;
+}
+
+void osp_http_req_resume(osp_http_req_t *r) {
+    osp_http_server_t *s = r->srv;
+    struct MHD_Connection *c = r->conn;
+    pthread_mutex_lock(&s->susp_mu);
+    OSP_ASSERT(r->resume_fn && !r->resumed);
+    r->resumed = true;
+    bool mhd = r->mhd_suspended;
+    if (r->cv_init)
+        pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&s->susp_mu);
+    /* A suspended connection is never closed by MHD, so c is valid here;
+     * after this call the request may be answered and freed at any time. */
+    if (mhd)
+        MHD_resume_connection(c);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
                                  const char *url, const char *method,
                                  const char *version, const char *upload,
@@ -479,6 +628,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
         }
         return MHD_YES;
     }
+    if (r->resume_fn) {
+        /* EPOLL: MHD calls us again after MHD_resume_connection. */
+        pthread_mutex_lock(&s->susp_mu);
+        bool go = r->resumed;
+        pthread_mutex_unlock(&s->susp_mu);
+        *upload_size = 0;
+        return go ? after_handler(s, r, true) : MHD_YES;
+    }
     if (*upload_size) {
         if (!r->status) {
             body_append(r, upload, *upload_size);
@@ -511,12 +668,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     atomic_fetch_add(&s->inflight, 1);
+    r->in_flight = true;
     r->route->fn(r, r->route->ud);
-    atomic_fetch_sub(&s->inflight, 1);
-    if (!r->status)
-        osp_http_respond_error(r, 500, "handler for %s sent no response",
-                               r->route->pattern);
-    return r->status ? MHD_YES : MHD_NO;
+    return after_handler(s, r, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -531,9 +685,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC;
+    bool epoll = s->opts.mode == OSP_HTTP_EPOLL;
+    unsigned flags = epoll ? (MHD_USE_EPOLL_INTERNAL_THREAD |
+                              MHD_ALLOW_SUSPEND_RESUME)
+                           : (MHD_USE_THREAD_PER_CONNECTION |
+                              MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                              MHD_USE_ITC);
     if (s->opts.port < 0 || s->opts.port > 65535)
         return osp_err_set(err, OSP_EINVAL, "http: bad port %d", s->opts.port);
     if (s->opts.host && strchr(s->opts.host, ':')) {
@@ -561,7 +718,10 @@ int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.conn_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        /* THREADS ignores a pool of 1 (MHD: 0/1 = no pool). */
+        MHD_OPTION_THREAD_POOL_SIZE,
+        epoll ? (unsigned)s->opts.pool_threads : 0u, MHD_OPTION_END);
     if (!s->d)
         return osp_err_set(err, OSP_EIO,
                            "http: cannot listen on %s:%d (in use or not "
@@ -598,8 +758,13 @@ int osp_http_server_inflight(const osp_http_server_t *s) {
 void osp_http_server_destroy(osp_http_server_t *s) {
     if (!s)
         return;
+    /* MHD_stop_daemon must not find a suspended connection: wait until
+     * their completions (scheduler, timers) have resumed them all. */
+    while (s->d && atomic_load(&s->suspended) > 0)
+        usleep(1000);
     if (s->d)
         MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->susp_mu);
     for (int i = 0; i < s->n_routes; i++) {
         for (int j = 0; j < s->routes[i].n_segs; j++)
             free(s->routes[i].segs[j]);

@@ -14,7 +14,15 @@
  * their requests is answered; a submitter whose deadline passes removes its
  * still-queued requests itself (answer: OSP_ETIMEDOUT) so a request never
  * waits in the queue longer than its deadline even when every instance is
- * busy with a long batch. */
+ * busy with a long batch.
+ *
+ * Asynchronous submitters (osp_sched_submit) do not wait: their call record
+ * is heap-allocated with its items, and whoever answers the last of its
+ * requests (an instance thread, or the deadline thread) calls its done
+ * function after dropping the lock, then frees the record. The deadline
+ * thread sleeps until the earliest deadline of a queued asynchronous
+ * request and answers the expired ones OSP_ETIMEDOUT — the job the blocking
+ * submitters do for themselves. */
 #include "osprey/sched.h"
 
 #include <errno.h>
@@ -25,8 +33,11 @@
 #include <time.h>
 
 typedef struct call_s {
-    pthread_cond_t cv;
+    pthread_cond_t cv;  /* blocking calls only */
     int remaining;  /* requests of this call not yet answered */
+    osp_sched_done_fn done; /* asynchronous calls: non-NULL */
+    void *done_ud;
+    struct call_s *fin_next; /* on a list of finished asynchronous calls */
 } call_t;
 
 typedef enum { ITEM_QUEUED = 0, ITEM_RUNNING, ITEM_DONE } item_state_t;
@@ -65,6 +76,10 @@ struct osp_sched_s {
     bool stopping;
     int callers;              /* threads inside osp_sched_run */
     pthread_cond_t no_callers; /* callers dropped to 0 (destroy waits) */
+    pthread_t reaper;         /* deadline thread for asynchronous calls */
+    bool reaper_started, reaper_stop;
+    pthread_cond_t reap_cv;   /* an earlier deadline arrived, or stop */
+    uint64_t reap_at;         /* when the reaper wakes next; 0 = no timer */
 };
 
 void osp_sched_opts_init(osp_sched_opts_t *o) {
@@ -92,12 +107,35 @@ static void q_remove(osp_sched_t *s, item_t *it) {
     s->depth--;
 }
 
-/* Answers one request; caller holds s->mu. */
-static void item_done(item_t *it, int status) {
+/* Answers one request; caller holds s->mu. An asynchronous call whose
+ * last request this was goes onto *fin: the caller runs fin_run() after
+ * dropping the lock. */
+static void item_done(item_t *it, int status, call_t **fin) {
     it->res->status = status;
     it->state = ITEM_DONE;
-    if (--it->call->remaining == 0)
-        pthread_cond_signal(&it->call->cv);
+    call_t *c = it->call;
+    if (--c->remaining > 0)
+        return;
+    if (c->done) {
+        OSP_ASSERT(fin);
+        c->fin_next = *fin;
+        *fin = c;
+    } else {
+        pthread_cond_signal(&c->cv);
+    }
+}
+
+/* Calls the done functions of finished asynchronous calls (no lock held)
+ * and frees their records (items included: one allocation). */
+static void fin_run(call_t *fin) {
+    while (fin) {
+        call_t *next = fin->fin_next;
+        osp_sched_done_fn fn = fin->done;
+        void *ud = fin->done_ud;
+        free(fin);
+        fn(ud);
+        fin = next;
+    }
 }
 
 /* Converts output element i of tensor t to float. */
@@ -178,15 +216,17 @@ static void run_batch(instance_t *in, int n) {
     }
     if (s->o.on_batch)
         s->o.on_batch(n, infer_s, s->o.on_batch_ud);
+    call_t *fin = NULL;
     pthread_mutex_lock(&s->mu);
     for (int i = 0; i < n; i++) {
         item_t *it = in->items[i];
         int st = rc ? rc : 0;
         if (!rc && !it->res->scores)
             st = it->dst ? OSP_ELIMIT : OSP_ENOMEM;
-        item_done(it, st);
+        item_done(it, st, &fin);
     }
     pthread_mutex_unlock(&s->mu);
+    fin_run(fin);
 }
 
 static void *instance_main(void *arg) {
@@ -212,11 +252,12 @@ static void *instance_main(void *arg) {
         int want = batch_size(s, s->depth);
         int n = 0;
         uint64_t now = osp_now_ns();
+        call_t *fin = NULL;
         while (n < want && s->head) {
             item_t *it = s->head;
             q_remove(s, it);
             if (it->deadline_ns && now >= it->deadline_ns) {
-                item_done(it, OSP_ETIMEDOUT);
+                item_done(it, OSP_ETIMEDOUT, &fin);
                 continue;
             }
             it->state = ITEM_RUNNING;
@@ -224,11 +265,54 @@ static void *instance_main(void *arg) {
         }
         if (s->head) /* more left: let another idle instance look */
             pthread_cond_signal(&s->not_empty);
+        if (fin) {
+            pthread_mutex_unlock(&s->mu);
+            fin_run(fin);
+            pthread_mutex_lock(&s->mu);
+        }
         if (n == 0)
             continue;
         pthread_mutex_unlock(&s->mu);
         run_batch(in, n);
         pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* The deadline thread: answers queued asynchronous requests whose deadline
+ * passed (blocking submitters watch their own). */
+static void *reaper_main(void *arg) {
+    osp_sched_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->reaper_stop) {
+        uint64_t now = osp_now_ns(), next = 0;
+        call_t *fin = NULL;
+        for (item_t *it = s->head, *nx; it; it = nx) {
+            nx = it->next;
+            if (!it->deadline_ns || !it->call->done)
+                continue;
+            if (now >= it->deadline_ns) {
+                q_remove(s, it);
+                item_done(it, OSP_ETIMEDOUT, &fin);
+            } else if (!next || it->deadline_ns < next) {
+                next = it->deadline_ns;
+            }
+        }
+        if (fin) {
+            pthread_mutex_unlock(&s->mu);
+            fin_run(fin);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        s->reap_at = next;
+        if (next) {
+            struct timespec ts;
+            abs_time(next, &ts);
+            pthread_cond_timedwait(&s->reap_cv, &s->mu, &ts);
+        } else {
+            pthread_cond_wait(&s->reap_cv, &s->mu);
+        }
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -251,6 +335,7 @@ osp_sched_t *osp_sched_create(osp_engine_t *const *engines, int n_instances,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->not_empty, &ca);
+    pthread_cond_init(&s->reap_cv, &ca);
     pthread_cond_init(&s->no_callers, NULL);
     pthread_condattr_destroy(&ca);
     if (o)
@@ -331,6 +416,12 @@ osp_sched_t *osp_sched_create(osp_engine_t *const *engines, int n_instances,
         }
         s->inst[i].started = true;
     }
+    if (pthread_create(&s->reaper, NULL, reaper_main, s)) {
+        osp_err_set(err, OSP_EINTERNAL, "sched: cannot start the deadline "
+                    "thread");
+        goto fail;
+    }
+    s->reaper_started = true;
     return s;
 fail:
     osp_sched_destroy(s);
@@ -368,6 +459,14 @@ void osp_sched_destroy(osp_sched_t *s) {
         free(s->inst[i].batch_buf);
         free(s->inst[i].items);
     }
+    /* The instances answered everything queued; the deadline thread has
+     * nothing left to watch. */
+    pthread_mutex_lock(&s->mu);
+    s->reaper_stop = true;
+    pthread_cond_broadcast(&s->reap_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->reaper_started)
+        pthread_join(s->reaper, NULL);
     /* Every queued request has been answered; wait until the submitters
      * have woken up and left osp_sched_run before freeing the mutex. */
     pthread_mutex_lock(&s->mu);
@@ -375,6 +474,7 @@ void osp_sched_destroy(osp_sched_t *s) {
         pthread_cond_wait(&s->no_callers, &s->mu);
     pthread_mutex_unlock(&s->mu);
     pthread_cond_destroy(&s->no_callers);
+    pthread_cond_destroy(&s->reap_cv);
     pthread_cond_destroy(&s->not_empty);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -405,6 +505,7 @@ static int run_impl(osp_sched_t *s, const void *const *inputs, int n,
         return osp_err_set(err, OSP_ENOMEM, "sched: out of memory");
     memset(items, 0, (size_t)n * sizeof *items);
     call_t call;
+    memset(&call, 0, sizeof call); /* done == NULL: a blocking call */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -456,7 +557,7 @@ static int run_impl(osp_sched_t *s, const void *const *inputs, int n,
                 for (int i = 0; i < n; i++)
                     if (items[i].state == ITEM_QUEUED) {
                         q_remove(s, &items[i]);
-                        item_done(&items[i], OSP_ETIMEDOUT);
+                        item_done(&items[i], OSP_ETIMEDOUT, NULL);
                     }
                 continue;
             }
@@ -489,4 +590,59 @@ int osp_sched_run_into(osp_sched_t *s, const void *const *inputs, int n,
         return osp_err_set(err, OSP_EINVAL, "sched: no score buffer");
     return run_impl(s, inputs, n, deadline_ns, results, scores_buf,
                     scores_cap, err);
+}
+
+int osp_sched_submit(osp_sched_t *s, const void *const *inputs, int n,
+                     uint64_t deadline_ns, osp_sched_result_t *results,
+                     float *scores_buf, size_t scores_cap,
+                     osp_sched_done_fn done, void *ud, osp_err_t *err) {
+    if (n < 1 || n > 1024 || !done || !scores_buf || scores_cap == 0)
+        return osp_err_set(err, OSP_EINVAL, "sched: submit of %d requests "
+                           "needs a done function and a score buffer", n);
+    /* One record: the call, then its n items; freed by fin_run. */
+    call_t *call = calloc(1, sizeof *call + (size_t)n * sizeof(item_t));
+    if (!call)
+        return osp_err_set(err, OSP_ENOMEM, "sched: out of memory");
+    item_t *items = (item_t *)(void *)(call + 1);
+    call->remaining = n;
+    call->done = done;
+    call->done_ud = ud;
+    memset(results, 0, sizeof *results * (size_t)n);
+    uint64_t now = osp_now_ns();
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping || s->depth + n > s->o.max_queue_size) {
+        int depth = s->depth;
+        bool stopping = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        free(call);
+        if (stopping)
+            return osp_err_set(err, OSP_EBUSY, "shutting down");
+        return osp_err_set(err, OSP_EBUSY,
+                           "queue full (%d queued, limit %d)", depth,
+                           s->o.max_queue_size);
+    }
+    for (int i = 0; i < n; i++) {
+        item_t *it = &items[i];
+        it->input = inputs[i];
+        it->enq_ns = now;
+        it->deadline_ns = deadline_ns;
+        it->res = &results[i];
+        it->dst = scores_buf + (size_t)i * scores_cap;
+        it->dst_cap = scores_cap;
+        it->call = call;
+        it->prev = s->tail;
+        if (s->tail)
+            s->tail->next = it;
+        else
+            s->head = it;
+        s->tail = it;
+        s->depth++;
+    }
+    pthread_cond_broadcast(&s->not_empty);
+    if (deadline_ns && (!s->reap_at || deadline_ns < s->reap_at)) {
+        s->reap_at = deadline_ns;
+        pthread_cond_signal(&s->reap_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
 }

@@ -1,10 +1,15 @@
 /* endpoints.c — the worker's HTTP handlers: classify (multipart or raw
  * image), KServe V2 health / metadata / JSON infer, Prometheus metrics.
  *
- * Each handler runs on its connection's thread (see src/http/server.c), so
- * decoding and preprocessing here proceed in parallel with inference; the
- * handler then blocks in osp_sched_run until its images have been batched
- * and run. Errors map to statuses via osp_http_status_for (bad image 400,
+ * Each handler runs on an HTTP thread (see src/http/server.c), so decoding
+ * and preprocessing here proceed in parallel with inference. An inference
+ * handler then never blocks: it suspends its request and submits the
+ * samples to the scheduler (osp_sched_submit); the scheduler's completion
+ * resumes the request, and the resume function (infer_resumed, on an HTTP
+ * thread again) checks the results and formats the answer — so the HTTP
+ * threads, few in epoll mode, stay free for other connections. The same
+ * code runs in thread-per-connection mode, where the connection's thread
+ * waits for the resume. Errors map to statuses via osp_http_status_for (bad image 400,
  * unsupported format 415, too many pixels 413, unknown model 404, queue full
  * 503 + Retry-After, deadline 504). */
 #include <ctype.h>
@@ -109,61 +114,66 @@ static int decode_one(osp_serve_t *s, serve_model_t *sm, osp_arena_t *arena,
     return osp_image_preprocess_arena(&img, sm->pp, out, arena, err);
 }
 
-/* --debug-delay-ms (tests of the dispatcher: slow workers on demand). The
- * sleep happens here, on the request's own HTTP thread after its inference
- * finished, so it delays only this answer: the engine instances keep
- * serving other requests, and the request still counts as in flight (drain
- * waits for it). */
-static void debug_delay(const osp_serve_t *s) {
-    int64_t ms = s->o.debug_delay_ms;
-    if (ms <= 0)
-        return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* Floats of output per sample that a request reserves for its scores. */
 static size_t score_cap(const serve_model_t *sm) {
     return sm->num_classes > 0 ? (size_t)sm->num_classes : 1;
 }
 
-/* Runs n preprocessed samples through the scheduler; on failure responds
- * (503/504/500) and returns < 0. On success res[] is filled — scores in
- * the request's arena — and queue/infer maxima are returned in ms. */
-static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
-                       uint8_t *buf, int n, uint64_t deadline,
-                       osp_sched_result_t *res, double *queue_ms,
-                       double *infer_ms) {
-    const void *inputs[SERVE_MAX_IMAGES];
-    for (int i = 0; i < n; i++)
-        inputs[i] = buf + (size_t)i * sm->sample_bytes;
-    osp_err_t err = {0};
-    float *scores = osp_arena_alloc(osp_http_req_arena(r),
-                                    sizeof(float) * (size_t)n * score_cap(sm));
-    if (!scores) {
-        osp_http_respond_error(r, 500, "out of memory");
-        return OSP_ENOMEM;
-    }
-    int rc = osp_sched_run_into(sm->sched, inputs, n, deadline, res, scores,
-                                score_cap(sm), &err);
+/* One inference request between its handler and its answer. Lives in the
+ * request's arena (which lives until the answer has been sent). It holds
+ * the model reference the handler acquired; infer_resumed releases it. */
+typedef struct infer_ctx_s {
+    osp_serve_t *s;
+    serve_model_t *sm;
+    osp_http_req_t *r;
+    int n;                    /* samples */
+    osp_sched_result_t *res;  /* n results; scores in the arena */
+    int submit_rc;            /* osp_sched_submit's answer */
+    osp_err_t err;            /* its message */
+    bool checked;             /* results checked (debug delay pending) */
+    serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
+    double queue_ms, infer_ms;
+    /* the answer's formatter, on success */
+    void (*format)(struct infer_ctx_s *c);
+    /* classify */
+    int top_k;
+    double decode_ms;
+    /* V2 infer */
+    bool binary;
+    const char *oname, *id;   /* id: the request's "id" (arena) or NULL */
+} infer_ctx_t;
+
+/* Scheduler completion (an instance or deadline thread): hand the request
+ * back to an HTTP thread. */
+static void infer_done(void *ud) {
+    infer_ctx_t *c = ud;
+    osp_http_req_resume(c->r);
+}
+
+/* Checks the scheduler's answer; on failure responds (503 + Retry-After,
+ * 504, 500) and returns < 0. Records queue/infer maxima in ms. */
+static int check_results(infer_ctx_t *c) {
+    osp_http_req_t *r = c->r;
+    serve_model_t *sm = c->sm;
+    int rc = c->submit_rc;
     if (rc == OSP_EBUSY) {
         osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
-        osp_http_respond_error(r, 503, "model '%s': %s", sm->name, err.msg);
+        osp_http_respond_error(r, 503, "model '%s': %s", sm->name,
+                               c->err.msg);
         return rc;
     }
     if (rc < 0) {
-        osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
+        osp_http_respond_error(r, osp_http_status_for(rc), "%s", c->err.msg);
         return rc;
     }
-    *queue_ms = *infer_ms = 0;
+    c->queue_ms = c->infer_ms = 0;
     int bad = 0;
-    for (int i = 0; i < n; i++) {
-        osp_series_observe(sm->h_queue, res[i].queue_s);
-        if (res[i].status < 0 && !bad)
-            bad = res[i].status;
-        *queue_ms = OSP_MAX(*queue_ms, res[i].queue_s * 1e3);
-        *infer_ms = OSP_MAX(*infer_ms, res[i].infer_s * 1e3);
+    for (int i = 0; i < c->n; i++) {
+        osp_series_observe(sm->h_queue, c->res[i].queue_s);
+        if (c->res[i].status < 0 && !bad)
+            bad = c->res[i].status;
+        c->queue_ms = OSP_MAX(c->queue_ms, c->res[i].queue_s * 1e3);
+        c->infer_ms = OSP_MAX(c->infer_ms, c->res[i].infer_s * 1e3);
     }
     if (bad) {
         if (bad == OSP_ETIMEDOUT)
@@ -175,8 +185,74 @@ static int run_samples(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
                                    "inference failed: %s", osp_strerror(bad));
         return bad;
     }
-    debug_delay(s);
     return 0;
+}
+
+/* Runs on an HTTP thread once the scheduler (or the debug-delay timer)
+ * resumed the request: answers it and releases the model. */
+static void infer_resumed(osp_http_req_t *r, void *ud) {
+    infer_ctx_t *c = ud;
+    if (!c->checked) {
+        c->checked = true;
+        if (check_results(c) == 0 && c->s->o.debug_delay_ms > 0 &&
+            c->s->timer) {
+            /* --debug-delay-ms (dispatcher tests: slow workers on demand):
+             * delays only this answer, without holding an HTTP thread —
+             * the request stays suspended (and in flight, so drain waits
+             * for it) until the timer resumes it. */
+            osp_http_req_suspend(r, infer_resumed, c);
+            osp__serve_timer_add(c->s->timer, &c->tnode,
+                                 osp_now_ns() + (uint64_t)c->s->o.debug_delay_ms *
+                                                    1000000ull, r);
+            return;
+        }
+    }
+    if (!osp_http_req_status(r))
+        c->format(c);
+    osp__serve_release(c->s, c->sm);
+}
+
+/* Submits the n preprocessed samples at buf and suspends the request;
+ * infer_resumed answers. Takes over the model reference (returns 1). */
+static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
+    osp_http_req_t *r = c->r;
+    serve_model_t *sm = c->sm;
+    const void *inputs[SERVE_MAX_IMAGES];
+    for (int i = 0; i < c->n; i++)
+        inputs[i] = buf + (size_t)i * sm->sample_bytes;
+    float *scores = osp_arena_alloc(osp_http_req_arena(r),
+                                    sizeof(float) * (size_t)c->n *
+                                        score_cap(sm));
+    osp_http_req_suspend(r, infer_resumed, c);
+    if (!scores)
+        c->submit_rc = osp_err_set(&c->err, OSP_ENOMEM, "out of memory");
+    else
+        c->submit_rc = osp_sched_submit(sm->sched, inputs, c->n, deadline,
+                                        c->res, scores, score_cap(sm),
+                                        infer_done, c, &c->err);
+    /* Refused: nothing will call infer_done; answer through the same path. */
+    if (c->submit_rc < 0)
+        osp_http_req_resume(r);
+    return 1;
+}
+
+/* A context for an inference request, in its arena; NULL after a 500. */
+static infer_ctx_t *ctx_new(osp_serve_t *s, serve_model_t *sm,
+                            osp_http_req_t *r, int n) {
+    osp_arena_t *A = osp_http_req_arena(r);
+    infer_ctx_t *c = osp_arena_alloc(A, sizeof *c);
+    osp_sched_result_t *res = osp_arena_alloc(A, (size_t)n * sizeof *res);
+    if (!c || !res) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    c->sm = sm;
+    c->r = r;
+    c->n = n;
+    c->res = res;
+    return c;
 }
 
 static int parse_top_k(osp_http_req_t *r, int num_classes, int *out) {
@@ -210,98 +286,19 @@ static bool is_image_type(const char *ct) {
     return false;
 }
 
-static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
-                            serve_model_t *sm) {
-    int top_k;
-    uint64_t deadline;
-    if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
-        deadline_of(s, r, &deadline) < 0)
-        return;
-    /* Everything below lives in the request's arena (STYLE rule 7): no
-     * cleanup path, freed after the response is sent. */
+/* The classify answer (an HTTP thread, after the batch ran). */
+static void classify_format(infer_ctx_t *c) {
+    osp_http_req_t *r = c->r;
+    serve_model_t *sm = c->sm;
     osp_arena_t *A = osp_http_req_arena(r);
-    size_t len;
-    const uint8_t *body = osp_http_req_body(r, &len);
-    const char *ct = osp_http_req_header(r, "Content-Type");
-    const uint8_t *img[SERVE_MAX_IMAGES];
-    size_t img_len[SERVE_MAX_IMAGES];
-    int n = 0;
-    osp_err_t err = {0};
-    if (ct && !strncasecmp(ct, "multipart/", 10)) {
-        char boundary[OSP_MULTIPART_MAX_BOUNDARY + 1];
-        if (osp_multipart_boundary(ct, boundary, sizeof boundary) < 0) {
-            osp_http_respond_error(r, 400,
-                                   "multipart body needs multipart/form-data "
-                                   "with a boundary");
-            return;
-        }
-        osp_multipart_part_t *parts =
-            osp_arena_alloc(A, SERVE_MAX_IMAGES * sizeof *parts);
-        if (!parts) {
-            osp_http_respond_error(r, 500, "out of memory");
-            return;
-        }
-        int np = 0;
-        int rc = osp_multipart_parse(body, len, boundary, parts,
-                                     SERVE_MAX_IMAGES, &np, &err);
-        if (rc < 0) {
-            osp_http_respond_error(r, rc == OSP_ELIMIT ? 413 : 400, "%s",
-                                   err.msg);
-            return;
-        }
-        for (int i = 0; i < np; i++)
-            if (!strcmp(parts[i].name, "file")) {
-                img[n] = parts[i].data;
-                img_len[n] = parts[i].len;
-                n++;
-            }
-        if (n == 0) {
-            osp_http_respond_error(r, 400,
-                                   "multipart body has no 'file' part");
-            return;
-        }
-    } else if (is_image_type(ct)) {
-        if (len == 0) {
-            osp_http_respond_error(r, 400, "empty body: send an image");
-            return;
-        }
-        img[0] = body;
-        img_len[0] = len;
-        n = 1;
-    } else {
-        osp_http_respond_error(r, 415,
-                               "unsupported Content-Type '%s': send "
-                               "multipart/form-data or an image", ct);
-        return;
-    }
-    uint8_t *buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
-    osp_sched_result_t *res = osp_arena_alloc(A, (size_t)n * sizeof *res);
+    int n = c->n, top_k = c->top_k;
+    osp_sched_result_t *res = c->res;
     int *idx = osp_arena_alloc(A, sizeof(int) * (size_t)top_k);
     float *sc = osp_arena_alloc(A, sizeof(float) * (size_t)top_k);
-    if (!buf || !res || !idx || !sc) {
+    if (!idx || !sc) {
         osp_http_respond_error(r, 500, "out of memory");
         return;
     }
-    uint64_t t0 = osp_now_ns();
-    for (int i = 0; i < n; i++) {
-        uint64_t ti = osp_now_ns();
-        int rc = decode_one(s, sm, A, img[i], img_len[i],
-                            buf + (size_t)i * sm->sample_bytes, &err);
-        if (rc < 0) {
-            if (n > 1)
-                osp_http_respond_error(r, osp_http_status_for(rc),
-                                       "image %d: %s", i, err.msg);
-            else
-                osp_http_respond_error(r, osp_http_status_for(rc), "%s",
-                                       err.msg);
-            return;
-        }
-        osp_series_observe(sm->h_decode, (double)(osp_now_ns() - ti) * 1e-9);
-    }
-    double decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
-    double queue_ms, infer_ms;
-    if (run_samples(s, sm, r, buf, n, deadline, res, &queue_ms, &infer_ms) < 0)
-        return;
     /* {"model": .., "version": .., "results": [{"predictions": [{"index":
      * .., "label": .., "score": ..}, ...]}, ...], "timings_ms": {..}} */
     serve_jw_t w;
@@ -329,17 +326,113 @@ static void h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
         osp__jw_lit(&w, "]}");
     }
     osp__jw_lit(&w, "],\"timings_ms\":{\"decode\":");
-    osp__jw_num(&w, decode_ms, 4);
+    osp__jw_num(&w, c->decode_ms, 4);
     osp__jw_lit(&w, ",\"queue\":");
-    osp__jw_num(&w, queue_ms, 4);
+    osp__jw_num(&w, c->queue_ms, 4);
     osp__jw_lit(&w, ",\"infer\":");
-    osp__jw_num(&w, infer_ms, 4);
+    osp__jw_num(&w, c->infer_ms, 4);
     osp__jw_lit(&w, "}}\n");
     if (w.oom) {
         osp_http_respond_error(r, 500, "out of memory");
         return;
     }
     osp_http_respond_arena(r, 200, "application/json", w.buf, w.len);
+}
+
+
+static int h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
+                            serve_model_t *sm) {
+    int top_k;
+    uint64_t deadline;
+    if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
+        deadline_of(s, r, &deadline) < 0)
+        return 0;
+    /* Everything below lives in the request's arena (STYLE rule 7): no
+     * cleanup path, freed after the response is sent. */
+    osp_arena_t *A = osp_http_req_arena(r);
+    size_t len;
+    const uint8_t *body = osp_http_req_body(r, &len);
+    const char *ct = osp_http_req_header(r, "Content-Type");
+    const uint8_t *img[SERVE_MAX_IMAGES];
+    size_t img_len[SERVE_MAX_IMAGES];
+    int n = 0;
+    osp_err_t err = {0};
+    if (ct && !strncasecmp(ct, "multipart/", 10)) {
+        char boundary[OSP_MULTIPART_MAX_BOUNDARY + 1];
+        if (osp_multipart_boundary(ct, boundary, sizeof boundary) < 0) {
+            osp_http_respond_error(r, 400,
+                                   "multipart body needs multipart/form-data "
+                                   "with a boundary");
+            return 0;
+        }
+        osp_multipart_part_t *parts =
+            osp_arena_alloc(A, SERVE_MAX_IMAGES * sizeof *parts);
+        if (!parts) {
+            osp_http_respond_error(r, 500, "out of memory");
+            return 0;
+        }
+        int np = 0;
+        int rc = osp_multipart_parse(body, len, boundary, parts,
+                                     SERVE_MAX_IMAGES, &np, &err);
+        if (rc < 0) {
+            osp_http_respond_error(r, rc == OSP_ELIMIT ? 413 : 400, "%s",
+                                   err.msg);
+            return 0;
+        }
+        for (int i = 0; i < np; i++)
+            if (!strcmp(parts[i].name, "file")) {
+                img[n] = parts[i].data;
+                img_len[n] = parts[i].len;
+                n++;
+            }
+        if (n == 0) {
+            osp_http_respond_error(r, 400,
+                                   "multipart body has no 'file' part");
+            return 0;
+        }
+    } else if (is_image_type(ct)) {
+        if (len == 0) {
+            osp_http_respond_error(r, 400, "empty body: send an image");
+            return 0;
+        }
+        img[0] = body;
+        img_len[0] = len;
+        n = 1;
+    } else {
+        osp_http_respond_error(r, 415,
+                               "unsupported Content-Type '%s': send "
+                               "multipart/form-data or an image", ct);
+        return 0;
+    }
+    uint8_t *buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
+    if (!buf) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return 0;
+    }
+    uint64_t t0 = osp_now_ns();
+    for (int i = 0; i < n; i++) {
+        uint64_t ti = osp_now_ns();
+        int rc = decode_one(s, sm, A, img[i], img_len[i],
+                            buf + (size_t)i * sm->sample_bytes, &err);
+        if (rc < 0) {
+            if (n > 1)
+                osp_http_respond_error(r, osp_http_status_for(rc),
+                                       "image %d: %s", i, err.msg);
+            else
+                osp_http_respond_error(r, osp_http_status_for(rc), "%s",
+                                       err.msg);
+            return 0;
+        }
+        osp_series_observe(sm->h_decode, (double)(osp_now_ns() - ti) * 1e-9);
+    }
+    double decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
+    infer_ctx_t *c = ctx_new(s, sm, r, n);
+    if (!c)
+        return 0;
+    c->format = classify_format;
+    c->top_k = top_k;
+    c->decode_ms = decode_ms;
+    return start_infer(c, buf, deadline);
 }
 
 /* ---- KServe V2 ------------------------------------------------------------ */
@@ -538,17 +631,84 @@ static bool wants_binary_output(json_t *req) {
  * after it as raw little-endian tensors, BYTES elements as 4-byte length +
  * bytes). One input: the model's tensor (FP32/UINT8) or BYTES = encoded
  * images. The output is the model's output 0, raw. */
-static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
+/* The V2 infer answer (an HTTP thread, after the batch ran). */
+static void infer_format(infer_ctx_t *ic) {
+    osp_http_req_t *r = ic->r;
+    serve_model_t *sm = ic->sm;
+    osp_arena_t *A = osp_http_req_arena(r);
+    int n = ic->n;
+    osp_sched_result_t *res = ic->res;
+    int c = res[0].n_scores;
+    bool binary = ic->binary;
+    size_t out_bytes = (size_t)n * (size_t)c * sizeof(float);
+    /* {"model_name", "model_version", "id"?, "outputs": [{"name",
+     * "datatype": "FP32", "shape": [n, c], "data" | "parameters"}]} */
+    serve_jw_t w;
+    osp__jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
+    osp__jw_lit(&w, "{\"model_name\":");
+    osp__jw_str(&w, sm->name);
+    osp__jw_lit(&w, ",\"model_version\":");
+    osp__jw_str(&w, sm->version);
+    if (ic->id) {
+        osp__jw_lit(&w, ",\"id\":");
+        osp__jw_str(&w, ic->id);
+    }
+    osp__jw_lit(&w, ",\"outputs\":[{\"name\":");
+    osp__jw_str(&w, ic->oname);
+    osp__jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
+    osp__jw_int(&w, n);
+    osp__jw_lit(&w, ",");
+    osp__jw_int(&w, c);
+    if (binary) {
+        osp__jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
+        osp__jw_int(&w, (long long)out_bytes);
+        osp__jw_lit(&w, "}}]}");
+    } else {
+        osp__jw_lit(&w, "],\"data\":[");
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < res[i].n_scores; k++) {
+                if (i || k)
+                    osp__jw_raw(&w, ",", 1);
+                /* 9 significant digits: every float round-trips. */
+                osp__jw_num(&w, res[i].scores[k], 9);
+            }
+        osp__jw_lit(&w, "]}]}\n");
+    }
+    if (w.oom) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return;
+    }
+    if (!binary) {
+        osp_http_respond_arena(r, 200, "application/json", w.buf, w.len);
+        return;
+    }
+    uint8_t *ob = osp_arena_alloc(A, w.len + out_bytes);
+    if (!ob) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return;
+    }
+    memcpy(ob, w.buf, w.len);
+    for (int i = 0; i < n; i++)
+        memcpy(ob + w.len + (size_t)i * (size_t)c * sizeof(float),
+               res[i].scores, (size_t)c * sizeof(float));
+    char num[32];
+    snprintf(num, sizeof num, "%zu", w.len);
+    osp_http_add_header(r, "Inference-Header-Content-Length", num);
+    osp_http_respond_arena(r, 200, "application/octet-stream", ob,
+                           w.len + out_bytes);
+}
+
+static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
                           serve_model_t *sm) {
     uint64_t deadline;
     if (deadline_of(s, r, &deadline) < 0)
-        return;
+        return 0;
     /* Buffers from the request's arena; only the parsed request (jansson,
      * malloc) needs releasing. */
     osp_arena_t *A = osp_http_req_arena(r);
     uint8_t *buf = NULL;
     float *vals = NULL;
-    osp_sched_result_t *res = NULL;
+    infer_ctx_t *c = NULL;
     json_t *req = NULL;
     int n = 0;
     size_t len;
@@ -564,7 +724,7 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
                                    "Inference-Header-Content-Length %s is not "
                                    "a length within the %zu-byte body", ihcl,
                                    len);
-            return;
+            return 0;
         }
         hlen = (size_t)v;
     }
@@ -633,8 +793,10 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
     }
     n = (int)b;
     buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
-    res = osp_arena_alloc(A, (size_t)n * sizeof *res);
-    if (!buf || !res) {
+    c = ctx_new(s, sm, r, n);
+    if (!c)
+        goto done;
+    if (!buf) {
         osp_http_respond_error(r, 500, "out of memory");
         goto done;
     }
@@ -742,70 +904,21 @@ static void h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
                 memcpy(buf, vals, sizeof(float) * (size_t)cap);
         }
     }
-    double queue_ms, infer_ms;
-    if (run_samples(s, sm, r, buf, n, deadline, res, &queue_ms, &infer_ms) < 0)
-        goto done;
-    int c = res[0].n_scores;
-    bool binary = wants_binary_output(req);
-    size_t out_bytes = (size_t)n * (size_t)c * sizeof(float);
-    /* {"model_name", "model_version", "id"?, "outputs": [{"name",
-     * "datatype": "FP32", "shape": [n, c], "data" | "parameters"}]} */
-    serve_jw_t w;
-    osp__jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
-    osp__jw_lit(&w, "{\"model_name\":");
-    osp__jw_str(&w, sm->name);
-    osp__jw_lit(&w, ",\"model_version\":");
-    osp__jw_str(&w, sm->version);
+    c->format = infer_format;
+    c->binary = wants_binary_output(req);
+    c->oname = oname;
     json_t *id = json_object_get(req, "id");
-    if (json_is_string(id)) {
-        osp__jw_lit(&w, ",\"id\":");
-        osp__jw_str(&w, json_string_value(id));
-    }
-    osp__jw_lit(&w, ",\"outputs\":[{\"name\":");
-    osp__jw_str(&w, oname);
-    osp__jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
-    osp__jw_int(&w, n);
-    osp__jw_lit(&w, ",");
-    osp__jw_int(&w, c);
-    if (binary) {
-        osp__jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
-        osp__jw_int(&w, (long long)out_bytes);
-        osp__jw_lit(&w, "}}]}");
-    } else {
-        osp__jw_lit(&w, "],\"data\":[");
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < res[i].n_scores; k++) {
-                if (i || k)
-                    osp__jw_raw(&w, ",", 1);
-                /* 9 significant digits: every float round-trips. */
-                osp__jw_num(&w, res[i].scores[k], 9);
-            }
-        osp__jw_lit(&w, "]}]}\n");
-    }
-    if (w.oom) {
+    if (json_is_string(id) &&
+        !(c->id = osp_arena_strndup(A, json_string_value(id),
+                                    json_string_length(id)))) {
         osp_http_respond_error(r, 500, "out of memory");
         goto done;
     }
-    if (!binary) {
-        osp_http_respond_arena(r, 200, "application/json", w.buf, w.len);
-        goto done;
-    }
-    uint8_t *ob = osp_arena_alloc(A, w.len + out_bytes);
-    if (!ob) {
-        osp_http_respond_error(r, 500, "out of memory");
-        goto done;
-    }
-    memcpy(ob, w.buf, w.len);
-    for (int i = 0; i < n; i++)
-        memcpy(ob + w.len + (size_t)i * (size_t)c * sizeof(float),
-               res[i].scores, (size_t)c * sizeof(float));
-    char num[32];
-    snprintf(num, sizeof num, "%zu", w.len);
-    osp_http_add_header(r, "Inference-Header-Content-Length", num);
-    osp_http_respond_arena(r, 200, "application/octet-stream", ob,
-                           w.len + out_bytes);
+    json_decref(req);
+    return start_infer(c, buf, deadline);
 done:
     json_decref(req);
+    return 0;
 }
 
 /* ---- metrics ------------------------------------------------------------- */
@@ -841,10 +954,21 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
         name##_impl(r, s, sm);                                                 \
         osp__serve_release(s, sm);                                             \
     }
-MODEL_HANDLER(h_classify, true)
+/* Inference handlers return 1 when they suspended the request and handed
+ * the reference to it (infer_resumed releases it), 0 when they answered. */
+#define INFER_HANDLER(name)                                                    \
+    static void name(osp_http_req_t *r, void *ud) {                           \
+        osp_serve_t *s = ud;                                                   \
+        serve_model_t *sm = resolve(s, r, true);                               \
+        if (!sm)                                                               \
+            return;                                                            \
+        if (name##_impl(r, s, sm) != 1)                                        \
+            osp__serve_release(s, sm);                                         \
+    }
+INFER_HANDLER(h_classify)
 MODEL_HANDLER(h_model_meta, false)
 MODEL_HANDLER(h_model_ready, false)
-MODEL_HANDLER(h_infer, true)
+INFER_HANDLER(h_infer)
 
 /* Model repository extension: every version served, loading, unloading,
  * failed, or on disk but not loaded. Triton's POST form may carry
@@ -880,17 +1004,38 @@ static void h_repo_index(osp_http_req_t *r, void *ud) {
     osp_http_respond_json(r, 200, a);
 }
 
-/* POST /v2/repository/models/{model}/load: serves the versions the model's
- * version_policy selects on disk now — loads new ones (warmed before they
- * take traffic), then drains and unloads the ones no longer selected; a
- * no-op when nothing changed. */
-static void h_repo_load(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    const char *name = osp_http_req_param(r, "model");
-    osp_err_t err = {0};
-    int rc = osp__serve_load_named(s, name, &err);
-    if (rc < 0) {
-        osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
+/* A repository load/unload. Loading builds engines and warms them up, and
+ * unloading waits for the model's requests to finish — seconds, and the
+ * latter needs HTTP threads to answer those requests — so in epoll mode it
+ * runs on a thread of its own while the request is suspended. */
+typedef struct repo_job_s {
+    osp_serve_t *s;
+    osp_http_req_t *r;
+    const char *name;  /* the {model} parameter (request arena) */
+    bool unload;
+    int rc;
+    osp_err_t err;
+} repo_job_t;
+
+static void repo_job_run(repo_job_t *j) {
+    j->rc = j->unload ? osp__serve_unload(j->s, j->name, &j->err)
+                      : osp__serve_load_named(j->s, j->name, &j->err);
+}
+
+/* POST /v2/repository/models/{model}/load answers the versions now READY;
+ * unload answers UNLOADED. */
+static void repo_job_answer(osp_http_req_t *r, void *ud) {
+    repo_job_t *j = ud;
+    osp_serve_t *s = j->s;
+    const char *name = j->name;
+    if (j->rc < 0) {
+        osp_http_respond_error(r, osp_http_status_for(j->rc), "%s",
+                               j->err.msg);
+        return;
+    }
+    if (j->unload) {
+        osp_http_respond_json(r, 200, json_pack("{s:s,s:s}", "name", name,
+                                                "state", "UNLOADED"));
         return;
     }
     json_t *vers = json_array();
@@ -905,19 +1050,55 @@ static void h_repo_load(osp_http_req_t *r, void *ud) {
                                             vers));
 }
 
+static void *repo_job_main(void *arg) {
+    repo_job_t *j = arg;
+    repo_job_run(j);
+    osp_http_req_resume(j->r); /* j (in the arena) is not touched again */
+    return NULL;
+}
+
+static void repo_job(osp_http_req_t *r, osp_serve_t *s, bool unload) {
+    repo_job_t *j = osp_arena_alloc(osp_http_req_arena(r), sizeof *j);
+    if (!j) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return;
+    }
+    memset(j, 0, sizeof *j);
+    j->s = s;
+    j->r = r;
+    j->name = osp_http_req_param(r, "model");
+    j->unload = unload;
+    if (s->http_mode == OSP_HTTP_EPOLL) {
+        pthread_attr_t at;
+        pthread_t th;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        osp_http_req_suspend(r, repo_job_answer, j);
+        int rc = pthread_create(&th, &at, repo_job_main, j);
+        pthread_attr_destroy(&at);
+        if (rc == 0)
+            return;
+        /* No thread: do it here (blocks this HTTP thread meanwhile). */
+        repo_job_run(j);
+        osp_http_req_resume(r);
+        return;
+    }
+    repo_job_run(j);
+    repo_job_answer(r, j);
+}
+
+/* POST /v2/repository/models/{model}/load: serves the versions the model's
+ * version_policy selects on disk now — loads new ones (warmed before they
+ * take traffic), then drains and unloads the ones no longer selected; a
+ * no-op when nothing changed. */
+static void h_repo_load(osp_http_req_t *r, void *ud) {
+    repo_job(r, ud, false);
+}
+
 /* POST /v2/repository/models/{model}/unload: stops serving the model once
  * its requests in flight are done (new ones get 404 at once). */
 static void h_repo_unload(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    const char *name = osp_http_req_param(r, "model");
-    osp_err_t err = {0};
-    int rc = osp__serve_unload(s, name, &err);
-    if (rc < 0) {
-        osp_http_respond_error(r, osp_http_status_for(rc), "%s", err.msg);
-        return;
-    }
-    osp_http_respond_json(r, 200, json_pack("{s:s,s:s}", "name", name,
-                                            "state", "UNLOADED"));
+    repo_job(r, ud, true);
 }
 
 static void h_openapi(osp_http_req_t *r, void *ud) {

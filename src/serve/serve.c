@@ -5,8 +5,9 @@
  * CPU budget: `threads` CPUs (default: what the cgroup/affinity allows) are
  * split between `instances` engines, each with threads / instances oneDNN
  * threads (at least 1), so instances × engine threads never exceeds the
- * budget. HTTP connection threads decode and preprocess; they mostly wait on
- * the network and the queue. */
+ * budget. HTTP threads decode and preprocess — in epoll mode a pool of one
+ * per CPU, which never waits on the queue (requests are suspended while
+ * their batch runs; endpoints.c). */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -176,8 +177,22 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         ho.max_body_bytes = o->max_body_bytes;
     if (o->conn_timeout_s > 0)
         ho.conn_timeout_s = o->conn_timeout_s;
+    ho.mode = OSP_HTTP_EPOLL;
+    if (o->http_mode && osp_http_mode_parse(o->http_mode, &ho.mode) < 0) {
+        osp_err_set(err, OSP_EINVAL, "serve: --http-mode '%s': use epoll or "
+                    "threads", o->http_mode);
+        goto fail;
+    }
+    s->http_mode = ho.mode;
+    ho.pool_threads = o->http_threads;
+    if (ho.mode == OSP_HTTP_EPOLL)
+        ho.max_connections = SERVE_EPOLL_MAX_CONNECTIONS;
     if (o->max_connections > 0)
         ho.max_connections = o->max_connections;
+    if (o->debug_delay_ms > 0 && !(s->timer = osp__serve_timer_create())) {
+        osp_err_set(err, OSP_ENOMEM, "serve: cannot start the delay timer");
+        goto fail;
+    }
     if (!(s->http = osp_http_server_create(&ho, err)))
         goto fail;
     osp_http_on_done(s->http, on_done, s);
@@ -188,8 +203,15 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     if (osp_http_server_start(s->http, err) < 0)
         goto fail;
     osp_serve_log(s, "info", "listening",
-                  json_pack("{s:s,s:i}", "host", o->host ? o->host : "0.0.0.0",
-                            "port", osp_http_server_port(s->http)));
+                  json_pack("{s:s,s:i,s:s,s:i}", "host",
+                            o->host ? o->host : "0.0.0.0", "port",
+                            osp_http_server_port(s->http), "http_mode",
+                            osp_http_mode_name(ho.mode), "http_threads",
+                            ho.mode == OSP_HTTP_EPOLL
+                                ? (ho.pool_threads > 0
+                                       ? ho.pool_threads
+                                       : osp_http_default_pool_threads())
+                                : 0));
     if (o->debug_delay_ms > 0)
         osp_serve_log(s, "warn", "debug delay on: every inference request "
                                  "sleeps before answering",
@@ -999,6 +1021,8 @@ void osp_serve_destroy(osp_serve_t *s) {
     /* HTTP first: its handlers may be waiting on the scheduler, which keeps
      * running until they are answered. */
     osp_http_server_destroy(s->http);
+    /* After HTTP: its destroy waits for delayed requests the timer resumes. */
+    osp__serve_timer_destroy(s->timer);
     for (int i = 0; i < s->n_models; i++)
         model_free(s->models[i]);
     osp_metrics_destroy(s->metrics);

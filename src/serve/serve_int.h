@@ -20,6 +20,9 @@
 #define SERVE_MAX_TIMEOUT_MS 3600000 /* X-Request-Timeout-Ms upper bound */
 #define SERVE_MAX_MODELS 128   /* model versions per worker */
 #define SERVE_MAX_FAILED 32    /* failed loads remembered for the index */
+/* Connections in epoll mode (idle keep-alive ones cost a few KiB each, no
+ * thread); thread-per-connection keeps http.h's 256. */
+#define SERVE_EPOLL_MAX_CONNECTIONS 2048
 
 /* Where a model version is in its life (repository index "state"). */
 typedef enum serve_state_e {
@@ -29,6 +32,21 @@ typedef enum serve_state_e {
     SERVE_STATE_COUNT
 } serve_state_t;
 const char *osp__serve_state_name(serve_state_t st); /* "READY", ... */
+
+/* A timer resuming suspended requests (timer.c; --debug-delay-ms). */
+typedef struct serve_timer_s serve_timer_t;
+typedef struct serve_tnode_s {  /* one entry; lives in the request's arena */
+    struct serve_tnode_s *next;
+    uint64_t due_ns;            /* osp_now_ns() time */
+    osp_http_req_t *r;
+} serve_tnode_t;
+/* Starts the timer thread; NULL when out of memory / threads. */
+serve_timer_t *osp__serve_timer_create(void);
+/* Resumes r (suspended) at due_ns. Any thread. */
+void osp__serve_timer_add(serve_timer_t *t, serve_tnode_t *n, uint64_t due_ns,
+                          osp_http_req_t *r);
+/* Resumes what is pending when due, then stops and frees. */
+void osp__serve_timer_destroy(serve_timer_t *t);
 
 /* One served model: one version of one name. */
 typedef struct serve_model_s {
@@ -54,6 +72,8 @@ typedef struct serve_model_s {
 struct osp_serve_s {
     osp_serve_opts_t o;
     osp_http_server_t *http;
+    osp_http_mode_t http_mode;
+    serve_timer_t *timer;              /* with --debug-delay-ms only */
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;

@@ -3,7 +3,9 @@
  * known exactly and a wrong split between batch rows shows): batching happens
  * under concurrent submitters, every accepted request completes with its own
  * answer, a full queue refuses with OSP_EBUSY, a deadline passing in the
- * queue gives OSP_ETIMEDOUT, and destroy drains the queue. */
+ * queue gives OSP_ETIMEDOUT, and destroy drains the queue; the
+ * asynchronous osp_sched_submit calls back once per call with the same
+ * answers, on time for deadlines, and never for a refused call. */
 #include "engine_testutil.h"
 
 #include <pthread.h>
@@ -262,6 +264,94 @@ static void test_destroy_drains(void **state) {
     osp_engine_destroy(e);
 }
 
+
+/* ---- osp_sched_submit ---- */
+typedef struct {
+    atomic_int done;      /* times the callback ran */
+    uint64_t done_ns;
+    osp_sched_result_t r[2];
+    float scores[2 * C];
+} async_t;
+
+static void async_done(void *ud) {
+    async_t *a = ud;
+    a->done_ns = osp_now_ns();
+    atomic_fetch_add(&a->done, 1);
+}
+
+static void wait_done(async_t *a) {
+    for (int k = 0; k < 1000 && !atomic_load(&a->done); k++)
+        usleep(5000);
+    assert_int_equal(atomic_load(&a->done), 1);
+}
+
+static void test_submit_async(void **state) {
+    (void)state;
+    osp_engine_t *e = make_engine();
+    osp_sched_opts_t o;
+    osp_sched_opts_init(&o);
+    o.max_batch = 2;
+    o.max_queue_delay_us = 0;
+    o.max_queue_size = 3;
+    o.on_batch = on_batch;
+    atomic_store(&sleep_ms_in_batch, 0);
+    osp_err_t err = {0};
+    osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
+    assert_non_null(s);
+    /* Two requests in one call: one callback, both answers. */
+    float *x5 = make_input(5), *x6 = make_input(6);
+    const void *in2[2] = {x5, x6};
+    async_t *a = calloc(1, sizeof *a);
+    assert_int_equal(osp_sched_submit(s, in2, 2, 0, a->r, a->scores, C,
+                                      async_done, a, &err), 0);
+    wait_done(a);
+    check_result(&a->r[0], 5);
+    check_result(&a->r[1], 6);
+    assert_ptr_equal(a->r[1].scores, a->scores + C);
+    /* Busy instance: B queued with a 300 ms deadline is answered
+     * OSP_ETIMEDOUT by the deadline thread long before the batch ends. */
+    atomic_store(&sleep_ms_in_batch, 1500);
+    atomic_store(&in_batch, 0);
+    async_t *busy = calloc(1, sizeof *busy), *b = calloc(1, sizeof *b),
+            *c = calloc(1, sizeof *c), *d = calloc(1, sizeof *d);
+    const void *in1[1] = {x5};
+    assert_int_equal(osp_sched_submit(s, in1, 1, 0, busy->r, busy->scores, C,
+                                      async_done, busy, &err), 0);
+    for (int k = 0; k < 1000 && !atomic_load(&in_batch); k++)
+        usleep(5000);
+    assert_true(atomic_load(&in_batch));
+    uint64_t t0 = osp_now_ns();
+    assert_int_equal(osp_sched_submit(s, in1, 1, t0 + 300000000ull, b->r,
+                                      b->scores, C, async_done, b, &err), 0);
+    /* C fills the queue (3 with B); D does not fit: refused, no callback. */
+    assert_int_equal(osp_sched_submit(s, in2, 2, 0, c->r, c->scores, C,
+                                      async_done, c, &err), 0);
+    assert_int_equal(osp_sched_submit(s, in1, 1, 0, d->r, d->scores, C,
+                                      async_done, d, &err), OSP_EBUSY);
+    assert_non_null(strstr(err.msg, "queue full"));
+    wait_done(b);
+    assert_int_equal(b->r[0].status, OSP_ETIMEDOUT);
+    assert_true(b->done_ns - t0 >= 300000000ull);
+    assert_true(b->done_ns - t0 < 1000000000ull); /* before the batch ended */
+    atomic_store(&sleep_ms_in_batch, 0);
+    /* Destroy drains: C (queued) still runs and calls back. */
+    osp_sched_destroy(s);
+    assert_int_equal(atomic_load(&busy->done), 1);
+    check_result(&busy->r[0], 5);
+    assert_int_equal(atomic_load(&c->done), 1);
+    check_result(&c->r[0], 5);
+    check_result(&c->r[1], 6);
+    assert_int_equal(atomic_load(&d->done), 0);
+    free(a);
+    free(busy);
+    free(b);
+    free(c);
+    free(d);
+    free(x5);
+    free(x6);
+    osp_engine_destroy(e);
+}
+
 static void test_bad_opts(void **state) {
     (void)state;
     osp_engine_t *e = make_engine();
@@ -345,6 +435,7 @@ int main(void) {
         cmocka_unit_test(test_queue_full_and_deadline),
         cmocka_unit_test(test_destroy_drains),
         cmocka_unit_test(test_bad_opts),
+        cmocka_unit_test(test_submit_async),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
