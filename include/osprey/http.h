@@ -52,7 +52,7 @@ typedef struct osp_http_opts_s {
     const char *host;        /* bind address (IPv4 or IPv6 literal); NULL =
                                 all IPv4 interfaces */
     int port;                /* 0 = an ephemeral port (see _port()) */
-    int max_connections;     /* concurrent connections (= threads) */
+    int max_connections;     /* concurrent connections (THREADS: = threads) */
     size_t max_body_bytes;   /* larger bodies get 413 */
     int conn_timeout_s;      /* idle / slow-client timeout per connection */
     osp_http_mode_t mode;    /* default OSP_HTTP_THREADS */

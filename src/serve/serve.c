@@ -30,7 +30,7 @@ void osp_serve_opts_init(osp_serve_opts_t *o) {
     o->max_queue_size = OSP_SCHED_DEFAULT_QUEUE;
     o->default_timeout_ms = OSP_SERVE_DEFAULT_TIMEOUT_MS;
     o->conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
-    o->max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
+    o->max_connections = 0; /* by mode: 256 threads, 2048 epoll */
 }
 
 void osp_serve_log(osp_serve_t *s, const char *level, const char *msg,
