@@ -3,7 +3,7 @@
  * POST /classify) and the KServe V2 / Open Inference Protocol (health,
  * metadata, JSON infer), with Prometheus metrics at GET /metrics.
  *
- * Request path: HTTP connection thread → body limits → decode + preprocess
+ * Request path: HTTP thread (epoll loop) → body limits → decode + preprocess
  * (image module) → per-model scheduler (queue, dynamic batcher, engine
  * instances) → softmax/top-k → JSON. Lifecycle: create (listening at once,
  * /v2/health/live 200, ready 503) → load (engines, warm-up of every batch
