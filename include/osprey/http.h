@@ -125,7 +125,9 @@ double osp_http_req_elapsed_s(const osp_http_req_t *r);
 int osp_http_req_status(const osp_http_req_t *r);
 /* The request's arena (include/osprey/arena.h): memory that lives until the
  * response has been sent, then is freed at once (STYLE rule 7). Never
- * NULL. Use it only from the request's own handler thread. */
+ * NULL. Use it only from the thread running the request's handler or
+ * resume function (never concurrently; another thread may write into
+ * memory already allocated from it while the request is suspended). */
 osp_arena_t *osp_http_req_arena(osp_http_req_t *r);
 /* A per-request user slot (e.g. the served model's name for the done hook). */
 void osp_http_req_set_user(osp_http_req_t *r, void *user);
