@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "osprey/log.h"
 #include "serve/serve_int.h"
 
 void osp_serve_opts_init(osp_serve_opts_t *o) {
@@ -35,33 +36,8 @@ void osp_serve_opts_init(osp_serve_opts_t *o) {
 
 void osp_serve_log(osp_serve_t *s, const char *level, const char *msg,
                    json_t *fields) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[96];
-    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-    json_t *j = json_pack("{s:s,s:s,s:s}", "ts", when, "level", level, "msg",
-                          msg);
-    if (j && fields)
-        json_object_update(j, fields);
-    json_decref(fields);
-    char *line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(j);
-    if (!line)
-        return;
-    FILE *f = s && s->o.log ? s->o.log : stderr;
-    size_t n = strlen(line);
-    line[n] = '\n'; /* replaces the NUL: written with an explicit length */
-    if (s)
-        pthread_mutex_lock(&s->log_mu);
-    fwrite(line, 1, n + 1, f);
-    fflush(f);
-    if (s)
-        pthread_mutex_unlock(&s->log_mu);
-    free(line);
+    osp_log_json(s ? s->o.log : NULL, s ? &s->log_mu : NULL, level, msg,
+                 fields);
 }
 
 /* Request metrics and the access log, after every response. */
