@@ -21,7 +21,8 @@
  * term, see docs/decisions.md), per-channel activations, residual SUM
  * post-ops on quantized nodes (none are produced), and CPUs without AVX512
  * VNNI, where oneDNN's s8-source kernels pre-scale weights by 1/2 (inexact).
- * OSP_ENGINE_INT8_DNNL=0 turns the whole path off. */
+ * Convs among these now try the exact fp32-carrier path (qconv_f32.c) before
+ * the reference kernel. OSP_ENGINE_INT8_DNNL=0 turns the whole path off. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,7 +428,7 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
                  osp_precision_name(e->prec));
         return;
     }
-    int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0;
+    int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0, n_fcq = 0;
     const osp_graph_t *g = p->g;
     buf[0] = '\0';
     for (int i = 0; i < p->n_steps; i++) {
@@ -441,7 +442,12 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
                 quant = true;
         if (!quant)
             continue;
-        if (s->kind == OSP_STEP_DNNL && n->op == OSP_OP_CONV)
+        if (s->kind == OSP_STEP_FN && !strcmp(s->impl, "osprey:fcq-requant"))
+            n_fcq++; /* qconv_f32.c: one per node */
+        else if (s->kind == OSP_STEP_FN ||
+                 (s->kind == OSP_STEP_DNNL && !strncmp(s->note, "fp32-carrier", 12)))
+            continue;
+        else if (s->kind == OSP_STEP_DNNL && n->op == OSP_OP_CONV)
             n_conv++;
         else if (s->kind == OSP_STEP_DNNL)
             n_gemm++;
@@ -450,9 +456,10 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
         else if (s->kind == OSP_STEP_LUT)
             n_lut++;
     }
-    if (n_conv + n_gemm + n_ref + n_lut)
+    if (n_conv + n_gemm + n_ref + n_lut + n_fcq)
         snprintf(buf, len,
                  "int8 path: oneDNN int8 %d ops (%d conv, %d gemm), exact "
-                 "lookup tables %d ops, exact reference %d ops",
-                 n_conv + n_gemm, n_conv, n_gemm, n_lut, n_ref);
+                 "fp32-carrier %d ops, exact lookup tables %d ops, exact "
+                 "reference %d ops",
+                 n_conv + n_gemm, n_conv, n_gemm, n_fcq, n_lut, n_ref);
 }

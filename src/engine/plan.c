@@ -768,6 +768,45 @@ int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
     return si;
 }
 
+int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                 int out_buf, void (*fn)(const osp_step_t *s), void *ctx,
+                 const char *impl, const char *note) {
+    int *ib = malloc(sizeof(int) * (size_t)(n_in > 0 ? n_in : 1));
+    int *ob = malloc(sizeof(int));
+    osp_tensor_t *ti = calloc((size_t)(n_in > 0 ? n_in : 1), sizeof *ti);
+    osp_tensor_t *to = calloc(1, sizeof *to);
+    int si = OSP_ENOMEM;
+    if (ib && ob && ti && to)
+        si = step_add(c, OSP_STEP_FN, node);
+    else
+        osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    if (si < 0) {
+        free(ib);
+        free(ob);
+        free(ti);
+        free(to);
+        free(ctx);
+        return si;
+    }
+    osp_step_t *s = &c->p->steps[si];
+    memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
+    ob[0] = out_buf;
+    s->n_in = n_in;
+    s->n_out = 1;
+    s->in_buf = ib;
+    s->out_buf = ob;
+    s->tin = ti;
+    s->tout = to;
+    s->fn = fn;
+    s->fn_ctx = ctx;
+    snprintf(s->impl, sizeof s->impl, "%s", impl);
+    snprintf(s->note, sizeof s->note, "%s", note ? note : "");
+    for (int i = 0; i < n_in; i++)
+        buf_read(c->p, ib[i], si);
+    buf_write(c->p, out_buf, si);
+    return si;
+}
+
 static void run_lut(const osp_step_t *s) {
     const uint8_t *a = s->tin[0].data, *t = s->lut;
     uint8_t *y = s->tout[0].data;
@@ -824,6 +863,8 @@ static int compile_node(osp_pctx_t *c, int ni) {
     if (rc == OSP_EUNSUPPORTED) switch (n->op) {
     case OSP_OP_CONV:
         rc = fl ? osp__dnnl_conv(c, ni) : osp__dnnl_qconv(c, ni);
+        if (!fl && rc == OSP_EUNSUPPORTED) /* exact, e.g. uint8 weights */
+            rc = osp__fcq_conv(c, ni);
         break;
     case OSP_OP_MAXPOOL:
     case OSP_OP_AVGPOOL:
@@ -1020,6 +1061,7 @@ void osp__plan_destroy(osp_plan_t *p) {
         free(s->tout);
         free(s->copy_inner);
         free(s->lut);
+        free(s->fn_ctx);
     }
     for (int i = 0; i < p->n_bufs; i++)
         dnnl_memory_destroy(p->bufs[i].mem);
@@ -1226,6 +1268,8 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
             run_concat(s);
         } else if (s->kind == OSP_STEP_LUT) {
             run_lut(s);
+        } else if (s->kind == OSP_STEP_FN) {
+            s->fn(s);
         } else {
             int rc = osp_ref_run_node(g, &g->nodes[s->node], s->tin, s->tout,
                                       err);
@@ -1318,7 +1362,8 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         const osp_step_t *s = &p->steps[i];
         if (s->kind == OSP_STEP_REF)
             n_ref++;
-        else if (s->kind == OSP_STEP_CONCAT || s->kind == OSP_STEP_LUT)
+        else if (s->kind == OSP_STEP_CONCAT || s->kind == OSP_STEP_LUT ||
+                 s->kind == OSP_STEP_FN)
             n_copy++;
         else if (s->node < 0)
             n_reorder++;

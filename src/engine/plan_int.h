@@ -38,6 +38,7 @@ typedef enum osp_step_kind_e {
     OSP_STEP_REF,      /* osp_ref_run_node */
     OSP_STEP_CONCAT,   /* memcpy concatenation of same-layout buffers */
     OSP_STEP_LUT,      /* 8-bit elementwise op by table lookup (q8_lut.c) */
+    OSP_STEP_FN,       /* a plan-made loop over tin/tout (qconv_f32.c) */
 } osp_step_kind_t;
 
 typedef struct osp_step_s {
@@ -59,6 +60,8 @@ typedef struct osp_step_s {
     uint8_t *lut;            /* LUT: 256 (one input) or 65536 (two inputs,
                                 index in0 << 8 | in1) output bytes; owned */
     size_t lut_count;        /* LUT: elements (bytes) per buffer */
+    void (*fn)(const struct osp_step_s *s); /* FN: the loop */
+    void *fn_ctx;            /* FN: its constants (malloc'd block; owned) */
     char impl[96];           /* oneDNN implementation name or "ref" */
     char note[96];           /* fusions, conversions */
 } osp_step_t;
@@ -151,6 +154,12 @@ int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
  * lut (also on failure). */
 int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
                   int out_buf, uint8_t *lut, size_t count);
+/* Appends a plan-made loop step: fn(step) reads s->tin[i].data (in_buf)
+ * and writes s->tout[0].data (out_buf); ctx is its constant state (one
+ * malloc'd block, owned by the step, also on failure); impl names it. */
+int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                 int out_buf, void (*fn)(const osp_step_t *s), void *ctx,
+                 const char *impl, const char *note);
 /* Makes buffer b the primary storage of value v. */
 void osp__bind_value(osp_pctx_t *c, int v, int b);
 /* Builds a post-op list for node n (activation and SUM); sum_scale 1. */
@@ -181,6 +190,10 @@ int osp__dnnl_lrn(osp_pctx_t *c, int n);
 /* Quantized CONV / GEMM as oneDNN int8 primitives (dnnl_qconv.c). */
 int osp__dnnl_qconv(osp_pctx_t *c, int n);
 int osp__dnnl_qgemm(osp_pctx_t *c, int n);
+/* Quantized CONV accumulated exactly by a oneDNN f32 convolution over
+ * integer-valued carriers, when a per-layer bound proves it exact, then
+ * requantized with TFLite's fixed-point arithmetic (qconv_f32.c). */
+int osp__fcq_conv(osp_pctx_t *c, int n);
 /* Quantized elementwise node (ADD, MUL, QUANTIZE, activations) with 8-bit
  * inputs and output as a lookup table computed by the reference kernel at
  * build (q8_lut.c); any dense layout its producer wrote. */

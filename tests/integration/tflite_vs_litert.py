@@ -16,9 +16,13 @@ and differs from the builtin kernels by up to 10 steps on these very models
 (measured), so no implementation can be within ±1 of both; its distance is
 printed for information only (docs/engine.md, "Quantized models").
 
-Two osprey paths are checked. The exact one (OSP_ENGINE_INT8_DNNL=0: the
-integer reference kernels and exact lookup tables) must meet the ±1 bound
-above. The default fast path runs convolutions on oneDNN's int8 primitives,
+Two osprey paths are checked. The exact one (OSP_ENGINE_INT8_DNNL=0: convs
+on the exact fp32-carrier path where its bound holds, qconv_f32.c, else the
+integer reference kernels, plus exact lookup tables) must meet the ±1 bound
+above; on the first photo of each model it must also be bit-identical to the
+pure integer reference (OSP_ENGINE_FCQ=0 as well), and the fp32-carrier path
+must have engaged (its op count from --verbose > 0). For uint8 models
+(oneDNN int8 cannot run their convs) that exact path is also the default. The default fast path runs convolutions on oneDNN's int8 primitives,
 whose requantization is float arithmetic: it reproduces TFLite's two
 roundings (as one rounding after a per-channel offset) but fp32's 24-bit
 significands still flip ~1e-5 of each layer's outputs by one step, which
@@ -59,6 +63,7 @@ FAST_TOP5_MISSES = 1  # measured: 1 of 13 photos swaps 4th place (cat.bmp)
 failures = 0
 checked = 0
 exact_env = dict(os.environ, OSP_ENGINE_INT8_DNNL="0")
+ref_env = dict(os.environ, OSP_ENGINE_INT8_DNNL="0", OSP_ENGINE_FCQ="0")
 
 
 def run_osprey(model, raw, h, w, c, out_dir, env, verbose=False):
@@ -91,6 +96,7 @@ with tempfile.TemporaryDirectory() as tmp:
         worst_fast = 0
         fast_top5_misses = 0
         fast_used = None  # oneDNN int8 ops in the default path
+        fcq_used = None   # fp32-carrier ops in the exact path
         for photo in photos:
             raw = os.path.join(tmp, "x.u8")
             subprocess.run([dump, "--mode", "exact", "--size", f"{w}x{h}",
@@ -104,12 +110,25 @@ with tempfile.TemporaryDirectory() as tmp:
             xnn.invoke()
             want_xnn = xnn.get_tensor(outd["index"]).astype(np.int64).ravel()
             out_dir = os.path.join(tmp, "out")
-            got_f, msg = run_osprey(model, raw, h, w, c, out_dir, exact_env)
+            got_f, msg = run_osprey(model, raw, h, w, c, out_dir, exact_env,
+                                    verbose=fcq_used is None)
             if got_f is None:
                 print(f"FAIL {os.path.basename(model)} {os.path.basename(photo)}: "
                       f"osp_run_model: {msg}")
                 failures += 1
                 continue
+            if fcq_used is None:
+                m = re.search(r"exact fp32-carrier (\d+) ops", msg)
+                fcq_used = int(m.group(1)) if m else 0
+                ref_f, rmsg = run_osprey(model, raw, h, w, c,
+                                         os.path.join(tmp, "ref"), ref_env)
+                if fcq_used == 0 or ref_f is None or \
+                        not np.array_equal(ref_f, got_f):
+                    failures += 1
+                    print(f"FAIL {os.path.basename(model)}: exact path with "
+                          f"{fcq_used} fp32-carrier ops vs the integer "
+                          f"reference: " + (rmsg if ref_f is None else
+                          f"max|diff| {float(np.abs(ref_f - got_f).max())}"))
             got = np.rint(got_f / scale + zp).astype(np.int64)
             # The default (fast) path, where oneDNN int8 engages.
             if fast_used is None or fast_used > 0:
@@ -123,6 +142,12 @@ with tempfile.TemporaryDirectory() as tmp:
                 if fast_used is None:
                     m = re.search(r"oneDNN int8 (\d+) ops", msg)
                     fast_used = int(m.group(1)) if m else 0
+                    m = re.search(r"exact fp32-carrier (\d+) ops", msg)
+                    if fast_used == 0 and not (m and int(m.group(1)) > 0):
+                        failures += 1
+                        print(f"FAIL {os.path.basename(model)}: default path "
+                              f"runs neither oneDNN int8 nor fp32-carrier "
+                              f"convs: {msg.strip()}")
                 if fast_used > 0:
                     fast = np.rint(fast_f / scale + zp).astype(np.int64)
                     fd = int(np.abs(fast - want).max())
@@ -153,8 +178,9 @@ with tempfile.TemporaryDirectory() as tmp:
                 print(f"FAIL {os.path.basename(model)} {os.path.basename(photo)}: "
                       f"max|diff| {diff} steps, top-5 {top_g} vs LiteRT {top_w}")
         print(f"{os.path.basename(model)}: {len(photos)} photos, exact path "
-              f"max|diff| {worst_model} quantization steps (vs the XNNPACK "
-              f"delegate: {worst_xnn}, not checked)")
+              f"({fcq_used} fp32-carrier convs) max|diff| {worst_model} "
+              f"quantization steps (vs the XNNPACK delegate: {worst_xnn}, "
+              f"not checked)")
         if fast_used:
             print(f"  default path (oneDNN int8, {fast_used} ops): max|diff| "
                   f"{worst_fast} steps, top-5 differs on {fast_top5_misses} "

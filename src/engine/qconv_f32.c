@@ -1,0 +1,355 @@
+/* qconv_f32.c — exact quantized CONV (CONV_2D, DEPTHWISE_CONV_2D, grouped)
+ * on oneDNN f32 convolutions with integer-valued float carriers.
+ *
+ * Why: oneDNN 2.6's int8 convolutions have no weight zero points, so TF1
+ * uint8 models (per-tensor weights with zw != 0) ran every conv on the
+ * single-threaded integer reference kernel. TFLite's accumulator is
+ *   acc[o] = Σ (x − zx)(w − zw)
+ * with |x − zx| ≤ 255 and |w − zw| ≤ 255: every product is an integer below
+ * 2^16, exact in fp32, and every partial sum of any subset of the terms is
+ * bounded by Σ|terms|. If that bound is below 2^24 for every output channel
+ * (checked here at plan time from the actual weights and the input's
+ * quantized range), every fp32 partial sum is an exactly representable
+ * integer, so the fp32 result equals the int32 accumulator whatever order
+ * or blocking oneDNN sums in (FMA or not). Only the direct algorithm is
+ * allowed (Winograd's transforms are not exact), and no bias, scales or
+ * post-ops run inside oneDNN.
+ *
+ * A node becomes three steps, all over NHWC data so that the channel of an
+ * element is its index modulo C:
+ *   1. fcq-in:  u8/s8 x (NHWC) → f32 (x − zx)             (plan-made loop)
+ *   2. oneDNN f32 convolution, weights (w − zw) as f32, no bias
+ *   3. fcq-requant: acc = lrintf(f) + bias; y = clamp(zy +
+ *      MultiplyByQuantizedMultiplier(acc)) — exactly ref_qconv.c's
+ *      arithmetic (qmath.h), so the result is bit-identical to the
+ *      reference kernel (and so 0 steps from LiteRT's builtin kernels).
+ * Layers whose bound fails, or where oneDNN offers only its reference f32
+ * convolution, stay on the reference kernel. OSP_ENGINE_FCQ=0 turns the
+ * path off (for measurement). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/plan_int.h"
+#include "engine/qconv_f32.h"
+#include "engine/qmath.h"
+#include "engine/ref_qint.h"
+
+/* ---- the two loops (also used by the unit test) ------------------------ */
+
+void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
+                    float *dst) {
+    if (is_u8) {
+        const uint8_t *a = x;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)((int32_t)a[i] - zx);
+    } else {
+        const int8_t *a = x;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)((int32_t)a[i] - zx);
+    }
+}
+
+void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
+                      void *y) {
+    const int64_t C = r->channels;
+    for (size_t p = 0; p < pixels; p++) {
+        const float *a = acc + p * (size_t)C;
+        size_t base = p * (size_t)C;
+        for (int64_t o = 0; o < C; o++) {
+            int32_t v = (int32_t)lrintf(a[o]) + r->bias[o];
+            int32_t q = osp_q_mul_by_multiplier_up(v, r->mult[o], r->shift[o]);
+            int64_t t = (int64_t)q + r->zy;
+            t = t < r->qmin ? r->qmin : t > r->qmax ? r->qmax : t;
+            if (r->y_u8)
+                ((uint8_t *)y)[base + (size_t)o] = (uint8_t)t;
+            else
+                ((int8_t *)y)[base + (size_t)o] = (int8_t)t;
+        }
+    }
+}
+
+int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
+                       int64_t per_channel, const int32_t *w_zp, int zp_count,
+                       int32_t x_maxabs) {
+    int64_t worst = 0;
+    for (int64_t o = 0; o < channels; o++) {
+        int32_t z = w_zp[zp_count == 1 ? 0 : o];
+        int64_t s = 0;
+        for (int64_t k = 0; k < per_channel; k++) {
+            size_t i = (size_t)(o * per_channel + k);
+            int32_t v = w_u8 ? (int32_t)((const uint8_t *)w)[i]
+                             : (int32_t)((const int8_t *)w)[i];
+            s += v > z ? v - z : z - v;
+        }
+        if (s > worst)
+            worst = s;
+    }
+    return worst * x_maxabs;
+}
+
+/* ---- plan steps --------------------------------------------------------- */
+
+typedef struct fcq_in_s {
+    int32_t zx;
+    bool is_u8;
+    size_t count;
+} fcq_in_t;
+
+static void run_in(const osp_step_t *s) {
+    const fcq_in_t *k = s->fn_ctx;
+    osp__fcq_widen(s->tin[0].data, k->is_u8, k->zx, k->count, s->tout[0].data);
+}
+
+static void run_requant(const osp_step_t *s) {
+    osp_fcq_req_t *r = s->fn_ctx;
+    osp__fcq_requant(r, s->tin[0].data, r->pixels, s->tout[0].data);
+}
+
+/* The requantization constants of one node in one malloc'd block (bias,
+ * mult and shift arrays follow the struct). Multipliers exactly as
+ * ref_qconv.c's channel_multipliers forms them. */
+static osp_fcq_req_t *req_new(const osp_quant_t *xq, const osp_quant_t *wq,
+                              const osp_quant_t *yq, int64_t C,
+                              bool f32_product, const int32_t *bias) {
+    size_t sz = sizeof(osp_fcq_req_t) + sizeof(int32_t) * 3 * (size_t)C;
+    osp_fcq_req_t *r = calloc(1, sz);
+    if (!r)
+        return NULL;
+    r->channels = C;
+    r->bias = (int32_t *)(r + 1);
+    r->mult = r->bias + C;
+    r->shift = (int *)(r->mult + C);
+    for (int64_t o = 0; o < C; o++) {
+        float ws = wq->scale[wq->count == 1 ? 0 : o];
+        double prod = f32_product ? (double)(float)(xq->scale[0] * ws)
+                                  : (double)xq->scale[0] * (double)ws;
+        osp_q_quantize_multiplier(prod / (double)yq->scale[0], &r->mult[o],
+                                  &r->shift[o]);
+        r->bias[o] = bias ? bias[o] : 0;
+    }
+    return r;
+}
+
+/* Reorders plain f32 weights (malloc'd `src`, consumed) into md once, at
+ * build, and hands them to the plan as a constant buffer. */
+static int const_weights(osp_pctx_t *c, float *src,
+                         const dnnl_memory_desc_t *plain,
+                         const dnnl_memory_desc_t *md) {
+    if (dnnl_memory_desc_equal(plain, md))
+        return osp__const_raw(c, src, plain);
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    void *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    dnnl_memory_t ms = NULL, md_mem = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    bool ok = dst &&
+              dnnl_memory_create(&ms, plain, c->e->dnnl_eng, src) ==
+                  dnnl_success &&
+              dnnl_memory_create(&md_mem, md, c->e->dnnl_eng, dst) ==
+                  dnnl_success &&
+              dnnl_reorder_primitive_desc_create(&rpd, plain, c->e->dnnl_eng,
+                                                 md, c->e->dnnl_eng, NULL) ==
+                  dnnl_success &&
+              dnnl_primitive_create(&r, rpd) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md_mem}};
+        ok = dnnl_primitive_execute(r, c->e->stream, 2, args) ==
+                 dnnl_success &&
+             dnnl_stream_wait(c->e->stream) == dnnl_success;
+    }
+    dnnl_primitive_destroy(r);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_memory_destroy(ms);
+    dnnl_memory_destroy(md_mem);
+    free(src);
+    if (!ok) {
+        free(dst);
+        return osp_err_set(c->err, OSP_EINTERNAL,
+                           "plan: fp32-carrier weight reorder failed");
+    }
+    return osp__const_raw(c, dst, md);
+}
+
+static bool fcq_enabled(void) {
+    const char *e = getenv("OSP_ENGINE_FCQ");
+    return !(e && e[0] == '0');
+}
+
+int osp__fcq_conv(osp_pctx_t *c, int ni) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    if (!fcq_enabled() || n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
+        return OSP_EUNSUPPORTED;
+    int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+    int y = n->out[0];
+    if (x < 0 || w < 0 || y < 0)
+        return OSP_EUNSUPPORTED;
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    osp_tensor_t tx = {.dtype = X->dtype}, ty = {.dtype = Y->dtype};
+    const osp_quant_t *xq = osp__q8_tensor(g, x, &tx);
+    const osp_quant_t *yq = osp__q8_tensor(g, y, &ty);
+    if (!xq || !yq || X->rank != 4 || W->rank != 4 || Y->rank != 4 ||
+        n->p.conv.win.n_spatial != 2 || !osp_value_is_const(W) ||
+        (W->dtype != OSP_DT_U8 && W->dtype != OSP_DT_S8) || !W->quant)
+        return OSP_EUNSUPPORTED;
+    int64_t G = n->p.conv.group > 0 ? n->p.conv.group : 1;
+    int64_t O = W->dims[0], IG = W->dims[1], C = X->dims[1];
+    if (O % G || IG * G != C || Y->dims[1] != O || Y->dims[0] != X->dims[0])
+        return OSP_EUNSUPPORTED;
+    const osp_quant_t *wq = W->quant;
+    if (wq->count != 1 && (wq->axis != 0 || wq->count != O))
+        return OSP_EUNSUPPORTED;
+    if (bias >= 0 && (!osp_value_is_const(&g->values[bias]) ||
+                      g->values[bias].dtype != OSP_DT_S32 ||
+                      osp_value_numel(&g->values[bias]) != (size_t)O))
+        return OSP_EUNSUPPORTED;
+    int32_t qmin, qmax;
+    if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
+        return OSP_EUNSUPPORTED;
+
+    /* The exactness bound, from the weights and x's quantized range. */
+    int32_t tmin, tmax, zx = xq->zero_point[0];
+    osp__q8_type_range(X->dtype, &tmin, &tmax);
+    int32_t xmax = zx - tmin > tmax - zx ? zx - tmin : tmax - zx;
+    int64_t per_o = W->dims[1] * W->dims[2] * W->dims[3];
+    int64_t bound = osp__fcq_bound(W->data, W->dtype == OSP_DT_U8, O, per_o,
+                                   wq->zero_point, wq->count, xmax);
+    if (bound >= OSP_FCQ_EXACT_LIMIT)
+        return OSP_EUNSUPPORTED;
+
+    dnnl_dims_t strides, dil, pl, pr;
+    int64_t kern[2] = {W->dims[2], W->dims[3]}, lpl[2], lpr[2], gpr[2];
+    int rc = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
+                              kern, false, lpl, lpr, gpr);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
+        strides[i] = s > 0 ? s : 1;
+        dil[i] = (d > 0 ? d : 1) - 1;
+        pl[i] = lpl[i];
+        pr[i] = lpr[i];
+    }
+    int64_t wd[5];
+    int wr = 4;
+    if (G > 1) {
+        wd[0] = G;
+        wd[1] = O / G;
+        for (int i = 1; i < 4; i++)
+            wd[i + 1] = W->dims[i];
+        wr = 5;
+    } else {
+        memcpy(wd, W->dims, sizeof(int64_t) * 4);
+    }
+    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, xq_md, yq_md;
+    dnnl_dims_t xd = {0}, yd = {0};
+    memcpy(xd, X->dims, sizeof(int64_t) * 4);
+    memcpy(yd, Y->dims, sizeof(int64_t) * 4);
+    dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&xq_md, 4, xd, osp__dnnl_dt(X->dtype),
+                                 dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&yq_md, 4, yd, osp__dnnl_dt(Y->dtype),
+                                 dnnl_acdb);
+    osp__md_any(&w_any, wr, wd, dnnl_f32);
+    osp__md_plain(&w_plain, wr, wd, dnnl_f32);
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
+            &w_any, NULL, &dst_md, strides, dil, pl, pr) != dnnl_success)
+        return OSP_EUNSUPPORTED;
+    dnnl_primitive_attr_t attr = osp__attr_new();
+    if (!attr)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(pd);
+        return OSP_EUNSUPPORTED;
+    }
+
+    /* Constants: (w − zw) as f32, plain, then in the primitive's layout. */
+    size_t wn = osp_value_numel(W);
+    float *wf = aligned_alloc(64, (sizeof(float) * wn + 63) & ~(size_t)63);
+    osp_fcq_req_t *req =
+        req_new(xq, wq, yq, O, X->dtype == OSP_DT_U8,
+                bias >= 0 ? (const int32_t *)g->values[bias].data : NULL);
+    fcq_in_t *fin = malloc(sizeof *fin);
+    if (!wf || !req || !fin) {
+        free(wf);
+        free(req);
+        free(fin);
+        dnnl_primitive_desc_destroy(pd);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    for (int64_t o = 0; o < O; o++) {
+        int32_t z = wq->zero_point[wq->count == 1 ? 0 : o];
+        float *dst = wf + (size_t)(o * per_o);
+        if (W->dtype == OSP_DT_U8)
+            osp__fcq_widen((const uint8_t *)W->data + o * per_o, true, z,
+                           (size_t)per_o, dst);
+        else
+            osp__fcq_widen((const int8_t *)W->data + o * per_o, false, z,
+                           (size_t)per_o, dst);
+    }
+    req->zy = yq->zero_point[0];
+    req->qmin = qmin;
+    req->qmax = qmax;
+    req->y_u8 = Y->dtype == OSP_DT_U8;
+    req->pixels = (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]);
+    fin->zx = zx;
+    fin->is_u8 = X->dtype == OSP_DT_U8;
+    fin->count = osp_value_numel(X);
+
+    /* Committed from here on (pd, wf, req, fin are consumed below). */
+    const dnnl_memory_desc_t *wmd =
+        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    char note[96];
+    int xb = -1, fb = -1, wb = -1, ab = -1, yb = -1;
+    rc = const_weights(c, wf, &w_plain, wmd);
+    wb = rc;
+    if (rc >= 0)
+        rc = xb = osp__buf_as(c, x, &xq_md);
+    if (rc >= 0)
+        rc = fb = osp__buf_new(c, &src_md, -1);
+    if (rc >= 0)
+        rc = ab = osp__buf_new(c, &dst_md, -1);
+    if (rc >= 0)
+        rc = yb = osp__buf_new(c, &yq_md, y);
+    if (rc < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        free(req);
+        free(fin);
+        return rc;
+    }
+    snprintf(note, sizeof note, "x-%d as f32", (int)zx);
+    rc = osp__step_fn(c, ni, 1, &xb, fb, run_in, fin, "osprey:fcq-in", note);
+    if (rc < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        free(req);
+        return rc;
+    }
+    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    int bufs[3] = {fb, wb, ab};
+    snprintf(note, sizeof note, "fp32-carrier accumulate, bound %lld < 2^24",
+             (long long)bound);
+    rc = osp__step_dnnl(c, ni, pd, 3, kinds, bufs, note);
+    if (rc < 0) {
+        free(req);
+        return rc;
+    }
+    snprintf(note, sizeof note, "fixed-point requant [%d,%d]", (int)qmin,
+             (int)qmax);
+    rc = osp__step_fn(c, ni, 1, &ab, yb, run_requant, req,
+                      "osprey:fcq-requant", note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, y, yb);
+    return 0;
+}

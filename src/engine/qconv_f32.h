@@ -1,0 +1,40 @@
+/* qconv_f32.h — the loops and the exactness bound of the fp32-carrier
+ * quantized convolution path (qconv_f32.c), exposed for the planner and the
+ * unit test. */
+#ifndef OSPREY_ENGINE_QCONV_F32_H
+#define OSPREY_ENGINE_QCONV_F32_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* fp32 represents every integer of magnitude <= 2^24; a layer is exact when
+ * its bound (Σ|terms| of any output) is below this. */
+#define OSP_FCQ_EXACT_LIMIT ((int64_t)1 << 24)
+
+/* Requantization of one node: the arrays have `channels` entries. */
+typedef struct osp_fcq_req_s {
+    int64_t channels;
+    size_t pixels;     /* N·H·W of the output */
+    int32_t *bias;     /* int32 bias (0 when absent) */
+    int32_t *mult;     /* TFLite fixed-point multiplier per channel */
+    int *shift;
+    int32_t zy, qmin, qmax;
+    bool y_u8;         /* output dtype u8 (else s8) */
+} osp_fcq_req_t;
+
+/* dst[i] = x[i] − zx as f32 for n elements of a u8 (is_u8) or s8 array. */
+void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
+                    float *dst);
+/* y (NHWC, pixels × channels, u8/s8) from the exact f32 accumulators acc
+ * (same layout): clamp(zy + MBQM(lrintf(acc) + bias)). */
+void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
+                      void *y);
+/* max over output channels of Σ_k |w − zw| times x_maxabs (= max |x − zx|);
+ * w is [channels, per_channel], u8 (w_u8) or s8; zw per tensor (zp_count 1)
+ * or per channel. */
+int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
+                       int64_t per_channel, const int32_t *w_zp, int zp_count,
+                       int32_t x_maxabs);
+
+#endif

@@ -1,0 +1,263 @@
+/* test_qconv_f32.c — the exact fp32-carrier quantized convolution path
+ * (qconv_f32.c): its exactness bound, its requantization loop against
+ * qmath.h's scalar TFLite arithmetic, and whole CONV / depthwise nodes with
+ * uint8 weights with a non-zero zero point (TF1 models) and int8 per-channel
+ * weights against the integer reference kernels — bit-identical outputs, and
+ * the plan description must show which path ran (or that a layer whose
+ * bound fails stayed on the reference kernel). */
+#include <stdlib.h>
+
+#include "engine_testutil.h"
+#include "engine/engine_int.h"
+#include "engine/qconv_f32.h"
+#include "engine/qmath.h"
+
+static void test_bound(void **state) {
+    (void)state;
+    /* two channels, per-tensor zw 100: Σ|w − 100| = 100+155+0 and 1+1+1 */
+    const uint8_t w[6] = {0, 255, 100, 99, 101, 101};
+    const int32_t z = 100;
+    assert_int_equal(osp__fcq_bound(w, true, 2, 3, &z, 1, 255), 255 * 255);
+    /* per-channel zero points, s8 */
+    const int8_t ws[4] = {-128, 127, 5, -5};
+    const int32_t zs[2] = {0, 5};
+    assert_int_equal(osp__fcq_bound(ws, false, 2, 2, zs, 2, 10),
+                     (128 + 127) * 10);
+}
+
+static void test_requant(void **state) {
+    (void)state;
+    enum { C = 5, P = 301 };
+    int32_t bias[C] = {0, 7, -300, 12345, -1}, mult[C];
+    int shift[C];
+    const double real[C] = {0.0123, 0.5, 1.7e-4, 0.9999, 2.5};
+    for (int o = 0; o < C; o++)
+        osp_q_quantize_multiplier(real[o], &mult[o], &shift[o]);
+    osp_fcq_req_t r = {.channels = C, .pixels = P, .bias = bias, .mult = mult,
+                       .shift = shift, .zy = 17, .qmin = 3, .qmax = 250,
+                       .y_u8 = true};
+    float *acc = malloc(sizeof(float) * C * P);
+    uint8_t *y = malloc(C * P);
+    uint32_t seed = 99;
+    for (int i = 0; i < C * P; i++) /* exact integers up to ±2^24 */
+        acc[i] = (float)(int32_t)(tu_rand(&seed) * (float)(1 << 24));
+    acc[0] = 16777216.f;
+    acc[1] = -16777215.f;
+    osp__fcq_requant(&r, acc, P, y);
+    for (int i = 0; i < C * P; i++) {
+        int o = i % C;
+        int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
+                                               mult[o], shift[o]) + 17;
+        v = v < 3 ? 3 : v > 250 ? 250 : v;
+        assert_int_equal(y[i], v);
+    }
+    /* s8 output, widening */
+    r.y_u8 = false;
+    r.zy = -3;
+    r.qmin = -128;
+    r.qmax = 127;
+    osp__fcq_requant(&r, acc, P, y);
+    for (int i = 0; i < C * P; i++) {
+        int o = i % C;
+        int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
+                                               mult[o], shift[o]) - 3;
+        v = v < -128 ? -128 : v > 127 ? 127 : v;
+        assert_int_equal((int8_t)y[i], v);
+    }
+    const uint8_t xs[3] = {0, 128, 255};
+    float f[3];
+    osp__fcq_widen(xs, true, 128, 3, f);
+    assert_true(f[0] == -128.f && f[1] == 0.f && f[2] == 127.f);
+    free(acc);
+    free(y);
+}
+
+typedef struct qcase_s {
+    const char *name;
+    osp_dtype_t xdt, wdt; /* activations / weights */
+    int64_t n, c, h, w;
+    int64_t o, k, group;
+    osp_window_t win;
+    bool relu6, per_channel;
+    int32_t zw;           /* weight zero point (per tensor) */
+    uint8_t wlo;          /* weights drawn from [wlo, 255] (u8) */
+    float sx, sy;
+    int32_t zx, zy;
+} qcase_t;
+
+static int add_q(osp_graph_t *g, const char *name, osp_dtype_t dt, int rank,
+                 const int64_t *dims, float scale, int32_t zp) {
+    int v = osp_graph_add_value(g, name, dt, rank, dims);
+    assert_true(v >= 0);
+    assert_int_equal(osp_graph_set_quant(g, v, -1, 1, &scale, &zp), 0);
+    return v;
+}
+
+static osp_graph_t *build(const qcase_t *q) {
+    osp_graph_t *g = osp_graph_create();
+    assert_non_null(g);
+    g->quantized = true;
+    uint32_t seed = 4242;
+    int64_t xd[4] = {-1, q->c, q->h, q->w};
+    int x = add_q(g, "x", q->xdt, 4, xd, q->sx, q->zx);
+    g->values[x].is_input = true;
+    g->inputs = malloc(sizeof(int));
+    g->inputs[g->n_inputs++] = x;
+    int64_t wd[4] = {q->o, q->c / q->group, q->k, q->k};
+    size_t wn = tu_numel(4, wd);
+    int w = osp_graph_add_value(g, "w", q->wdt, 4, wd);
+    uint8_t *wdata = malloc(wn);
+    for (size_t i = 0; i < wn; i++) {
+        float r = (tu_rand(&seed) + 1.f) / 2.f; /* [0, 1] */
+        if (q->wdt == OSP_DT_U8)
+            wdata[i] = (uint8_t)(q->wlo + (int)(r * (float)(255 - q->wlo)));
+        else
+            wdata[i] = (uint8_t)(int8_t)(int)((r * 2.f - 1.f) * 127.f);
+    }
+    osp_graph_set_const(g, w, wdata, wn);
+    int nch = q->per_channel ? (int)q->o : 1;
+    float *ws = malloc(sizeof(float) * (size_t)nch);
+    int32_t *wz = malloc(sizeof(int32_t) * (size_t)nch);
+    for (int i = 0; i < nch; i++) {
+        ws[i] = 0.004f + 0.003f * (tu_rand(&seed) + 1.f);
+        wz[i] = q->zw;
+    }
+    assert_int_equal(osp_graph_set_quant(g, w, q->per_channel ? 0 : -1, nch,
+                                         ws, wz), 0);
+    int b = osp_graph_add_value(g, "b", OSP_DT_S32, 1, D(q->o));
+    int32_t *bd = malloc(sizeof(int32_t) * (size_t)q->o);
+    for (int64_t i = 0; i < q->o; i++)
+        bd[i] = (int32_t)(tu_rand(&seed) * 3000.f);
+    osp_graph_set_const(g, b, bd, sizeof(int32_t) * (size_t)q->o);
+    int y = add_q(g, "y", q->xdt, -1, NULL, q->sy, q->zy);
+    int in[3] = {x, w, b};
+    int ni = osp_graph_add_node(g, OSP_OP_CONV, "q", in, 3, &y, 1);
+    assert_true(ni >= 0);
+    osp_node_t *n = &g->nodes[ni];
+    n->p.conv.win = q->win;
+    n->p.conv.group = q->group;
+    if (q->relu6) {
+        n->n_post = 1;
+        n->post[0] = (osp_post_op_t){OSP_POST_ACT, OSP_ACT_CLIP, 0.f, 6.f, 0};
+    }
+    tu_output(g, y);
+    free(ws);
+    free(wz);
+    return g;
+}
+
+/* Runs the case (oneDNN int8 off) with the fp32-carrier path on or off. */
+static uint8_t *run(const qcase_t *q, bool fcq, const uint8_t *xin,
+                    size_t *ny, char **desc) {
+    setenv("OSP_ENGINE_INT8_DNNL", "0", 1);
+    setenv("OSP_ENGINE_FCQ", fcq ? "1" : "0", 1);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
+    assert_non_null(e);
+    osp_tensor_t x = {.dtype = q->xdt, .rank = 4, .data = (void *)xin};
+    x.dims[0] = q->n;
+    x.dims[1] = q->c;
+    x.dims[2] = q->h;
+    x.dims[3] = q->w;
+    osp_tensor_t out;
+    int rc = osp_engine_run(e, &x, 1, &out, 1, &err);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", q->name, err.msg);
+    assert_int_equal(rc, 0);
+    *ny = osp_tensor_numel(&out);
+    uint8_t *r = malloc(*ny);
+    memcpy(r, out.data, *ny);
+    *desc = strdup(osp_engine_describe(e));
+    osp_engine_destroy(e);
+    unsetenv("OSP_ENGINE_INT8_DNNL");
+    unsetenv("OSP_ENGINE_FCQ");
+    return r;
+}
+
+/* fcq path bit-identical to the reference; `engaged` says whether the
+ * bound should have admitted the layer. */
+static void check(const qcase_t *q, bool engaged) {
+    size_t nx = (size_t)(q->n * q->c * q->h * q->w);
+    uint8_t *xin = malloc(nx);
+    uint32_t seed = 777;
+    for (size_t i = 0; i < nx; i++)
+        xin[i] = (uint8_t)(int)((tu_rand(&seed) + 1.f) * 127.9f);
+    size_t n1, n2;
+    char *d1, *d2;
+    uint8_t *ref = run(q, false, xin, &n1, &d1);
+    uint8_t *got = run(q, true, xin, &n2, &d2);
+    assert_int_equal(n1, n2);
+    assert_non_null(strstr(d1, "exact fp32-carrier 0 ops"));
+    assert_non_null(strstr(d1, "exact reference 1 ops"));
+    if (engaged) {
+        assert_non_null(strstr(d2, "exact fp32-carrier 1 ops"));
+        assert_non_null(strstr(d2, "exact reference 0 ops"));
+    } else {
+        assert_non_null(strstr(d2, "exact fp32-carrier 0 ops"));
+    }
+    size_t ndiff = 0;
+    for (size_t i = 0; i < n1; i++)
+        ndiff += ref[i] != got[i];
+    printf("%s: %zu outputs, %zu differ from the reference\n", q->name, n1,
+           ndiff);
+    assert_int_equal(ndiff, 0);
+    free(xin);
+    free(ref);
+    free(got);
+    free(d1);
+    free(d2);
+}
+
+static void test_conv_u8(void **state) {
+    (void)state;
+    qcase_t q = {"conv u8 zw 131 3x3 s2 SAME relu6", OSP_DT_U8, OSP_DT_U8,
+                 2, 3, 17, 17, 32, 3, 1, tu_win2(3, 2, 1, 0, 0, 0, 0), true,
+                 false, 131, 0, 0.02f, 0.03f, 120, 3};
+    q.win.auto_pad = OSP_PAD_SAME_UPPER;
+    q.win.kernel[0] = q.win.kernel[1] = 0;
+    check(&q, true);
+}
+
+static void test_dw_u8(void **state) {
+    (void)state;
+    qcase_t q = {"depthwise u8 zw 90 3x3 pad 1", OSP_DT_U8, OSP_DT_U8,
+                 2, 32, 9, 9, 32, 3, 32, tu_win2(3, 1, 1, 1, 1, 1, 1), true,
+                 false, 90, 0, 0.05f, 0.04f, 11, 0};
+    q.win.kernel[0] = q.win.kernel[1] = 0;
+    check(&q, true);
+}
+
+static void test_pw_s8_per_channel(void **state) {
+    (void)state;
+    qcase_t q = {"1x1 s8 per-channel", OSP_DT_S8, OSP_DT_S8, 3, 40, 7, 7, 48,
+                 1, 1, tu_win2(1, 1, 1, 0, 0, 0, 0), false, true, 0, 0,
+                 0.03f, 0.2f, -5, 7};
+    q.win.kernel[0] = q.win.kernel[1] = 0;
+    check(&q, true);
+}
+
+/* 1x1 over 300 channels with weights in [250, 255] and zw 0: Σ|w| ≥ 75000,
+ * times 255 > 2^24 — the bound fails, the node stays on the reference. */
+static void test_bound_fails(void **state) {
+    (void)state;
+    qcase_t q = {"1x1 u8 bound > 2^24", OSP_DT_U8, OSP_DT_U8, 1, 300, 4, 4, 8,
+                 1, 1, tu_win2(1, 1, 1, 0, 0, 0, 0), false, false, 0, 250,
+                 0.03f, 50.f, 0, 0};
+    q.win.kernel[0] = q.win.kernel[1] = 0;
+    check(&q, false);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_requant),
+        cmocka_unit_test(test_conv_u8),
+        cmocka_unit_test(test_dw_u8),
+        cmocka_unit_test(test_pw_s8_per_channel),
+        cmocka_unit_test(test_bound_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
