@@ -19,14 +19,15 @@
  * element is its index modulo C:
  *   1. fcq-in:  u8/s8 x (NHWC) → f32 (x − zx)             (plan-made loop)
  *   2. oneDNN f32 convolution, weights (w − zw) as f32, no bias
- *   3. fcq-requant: acc = lrintf(f) + bias; y = clamp(zy +
- *      MultiplyByQuantizedMultiplier(acc)) — exactly ref_qconv.c's
- *      arithmetic (qmath.h), so the result is bit-identical to the
- *      reference kernel (and so 0 steps from LiteRT's builtin kernels).
+ *   3. fcq-requant: acc = (int32)f + bias; y = clamp(zy +
+ *      MultiplyByQuantizedMultiplier(acc)) — ref_qconv.c's arithmetic
+ *      (qmath.h; rewritten as one 64-bit multiply-add-shift per element so
+ *      it vectorises, see osp__fcq_req_prepare), so the result is
+ *      bit-identical to the reference kernel (and so 0 steps from LiteRT's
+ *      builtin kernels).
  * Layers whose bound fails, or where oneDNN offers only its reference f32
  * convolution, stay on the reference kernel. OSP_ENGINE_FCQ=0 turns the
  * path off (for measurement). */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,14 +51,46 @@ void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
     }
 }
 
-void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
-                      void *y) {
+/* TFLite's MultiplyByQuantizedMultiplier with the rounding right shift
+ * rounding half up (qmath.h, osp_q_mul_by_multiplier_up) for shift = −k ≤ 0
+ * and M > 0:
+ *   h = srdhm(v, M)       = floor((v·M + 2^30) / 2^31)   (its nudge and
+ *                           truncating division are exactly this floor)
+ *   r = floor((h + 2^(k−1)) / 2^k)                          (k ≥ 1)
+ * and floor((floor(z) + n) / d) = floor((z + n) / d) for integers n, d > 0:
+ *   r = (v·M + 2^30 + 2^(30+k)) >> (31 + k)                 (k ≥ 1)
+ * A left shift s > 0 is exact as M·2^s when |v|·2^s fits int32 (TFLite
+ * would saturate otherwise): one 64-bit multiply-add-shift per element
+ * either way, no branches, which vectorises. */
+void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
+                          int64_t *off64, int64_t *sh64) {
+    r->m64 = r->off64 = r->sh64 = NULL;
+    for (int64_t o = 0; o < r->channels; o++) {
+        int s = r->shift[o];
+        int64_t b = r->bias[o] < 0 ? -(int64_t)r->bias[o] : r->bias[o];
+        if (r->mult[o] <= 0 || s > 30 || s < -30)
+            return;
+        if (s > 0 && ((vmax + b) << s) > INT32_MAX)
+            return;
+        int k = s > 0 ? 0 : -s;
+        m64[o] = (int64_t)r->mult[o] << (s > 0 ? s : 0);
+        off64[o] = ((int64_t)1 << 30) + (k > 0 ? (int64_t)1 << (30 + k) : 0);
+        sh64[o] = 31 + k;
+    }
+    r->m64 = m64;
+    r->off64 = off64;
+    r->sh64 = sh64;
+}
+
+static void requant_scalar(const osp_fcq_req_t *r, const float *acc,
+                           size_t pixels, void *y) {
     const int64_t C = r->channels;
     for (size_t p = 0; p < pixels; p++) {
         const float *a = acc + p * (size_t)C;
         size_t base = p * (size_t)C;
         for (int64_t o = 0; o < C; o++) {
-            int32_t v = (int32_t)lrintf(a[o]) + r->bias[o];
+            /* a[o] is an exact integer (the bound): the cast is exact */
+            int32_t v = (int32_t)a[o] + r->bias[o];
             int32_t q = osp_q_mul_by_multiplier_up(v, r->mult[o], r->shift[o]);
             int64_t t = (int64_t)q + r->zy;
             t = t < r->qmin ? r->qmin : t > r->qmax ? r->qmax : t;
@@ -67,6 +100,69 @@ void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
                 ((int8_t *)y)[base + (size_t)o] = (int8_t)t;
         }
     }
+}
+
+/* The prepared form; the channel loop is a straight multiply-add-shift-clamp
+ * that the compiler vectorises (with AVX-512's 64-bit multiply and
+ * arithmetic shifts in the variant below). */
+#define FCQ_REQUANT_BODY                                                      \
+    const int64_t C = r->channels;                                            \
+    const int64_t *m = r->m64, *off = r->off64, *sh = r->sh64;                \
+    const int32_t *bias = r->bias;                                            \
+    const int64_t zy = r->zy, lo = r->qmin, hi = r->qmax;                     \
+    for (size_t p = 0; p < pixels; p++) {                                     \
+        const float *a = acc + p * (size_t)C;                                 \
+        if (r->y_u8) {                                                        \
+            uint8_t *yo = (uint8_t *)y + p * (size_t)C;                       \
+            for (int64_t o = 0; o < C; o++) {                                 \
+                int64_t v = (int64_t)((int32_t)a[o] + bias[o]);               \
+                int64_t t = ((v * m[o] + off[o]) >> sh[o]) + zy;              \
+                t = t < lo ? lo : t;                                          \
+                t = t > hi ? hi : t;                                          \
+                yo[o] = (uint8_t)t;                                           \
+            }                                                                 \
+        } else {                                                              \
+            int8_t *yo = (int8_t *)y + p * (size_t)C;                         \
+            for (int64_t o = 0; o < C; o++) {                                 \
+                int64_t v = (int64_t)((int32_t)a[o] + bias[o]);               \
+                int64_t t = ((v * m[o] + off[o]) >> sh[o]) + zy;              \
+                t = t < lo ? lo : t;                                          \
+                t = t > hi ? hi : t;                                          \
+                yo[o] = (int8_t)t;                                            \
+            }                                                                 \
+        }                                                                     \
+    }
+
+__attribute__((optimize("O3"))) static void
+requant_fast(const osp_fcq_req_t *r, const float *acc, size_t pixels,
+             void *y) {
+    FCQ_REQUANT_BODY
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"),
+               optimize("O3"))) static void
+requant_avx512(const osp_fcq_req_t *r, const float *acc, size_t pixels,
+               void *y) {
+    FCQ_REQUANT_BODY
+}
+#endif
+
+void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
+                      void *y) {
+    if (!r->m64) {
+        requant_scalar(r, acc, pixels, y);
+        return;
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw")) {
+        requant_avx512(r, acc, pixels, y);
+        return;
+    }
+#endif
+    requant_fast(r, acc, pixels, y);
 }
 
 int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
@@ -112,12 +208,17 @@ static void run_requant(const osp_step_t *s) {
 static osp_fcq_req_t *req_new(const osp_quant_t *xq, const osp_quant_t *wq,
                               const osp_quant_t *yq, int64_t C,
                               bool f32_product, const int32_t *bias) {
-    size_t sz = sizeof(osp_fcq_req_t) + sizeof(int32_t) * 3 * (size_t)C;
+    size_t sz = sizeof(osp_fcq_req_t) + sizeof(int64_t) * 3 * (size_t)C +
+                sizeof(int32_t) * 3 * (size_t)C;
     osp_fcq_req_t *r = calloc(1, sz);
     if (!r)
         return NULL;
     r->channels = C;
-    r->bias = (int32_t *)(r + 1);
+    /* int64 arrays first (kept 8-byte aligned), then the int32 ones */
+    r->m64 = (int64_t *)(r + 1);
+    r->off64 = r->m64 + C;
+    r->sh64 = r->off64 + C;
+    r->bias = (int32_t *)(r->sh64 + C);
     r->mult = r->bias + C;
     r->shift = (int *)(r->mult + C);
     for (int64_t o = 0; o < C; o++) {
@@ -303,6 +404,7 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     req->qmax = qmax;
     req->y_u8 = Y->dtype == OSP_DT_U8;
     req->pixels = (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]);
+    osp__fcq_req_prepare(req, bound, req->m64, req->off64, req->sh64);
     fin->zx = zx;
     fin->is_u8 = X->dtype == OSP_DT_U8;
     fin->count = osp_value_numel(X);

@@ -21,6 +21,10 @@ typedef struct osp_fcq_req_s {
     int *shift;
     int32_t zy, qmin, qmax;
     bool y_u8;         /* output dtype u8 (else s8) */
+    /* The same arithmetic as one multiply-add-shift per element (see
+     * osp__fcq_req_prepare); NULL until prepared or when a channel needs
+     * TFLite's saturating left shift (then the scalar loop runs). */
+    int64_t *m64, *off64, *sh64;
 } osp_fcq_req_t;
 
 /* dst[i] = x[i] − zx as f32 for n elements of a u8 (is_u8) or s8 array. */
@@ -30,6 +34,12 @@ void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
  * (same layout): clamp(zy + MBQM(lrintf(acc) + bias)). */
 void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
                       void *y);
+/* Fills r->m64/off64/sh64 (arrays of r->channels each, caller-provided,
+ * 64-byte aligned) when every channel's requantization can be written as
+ * (v·m64 + off64) >> sh64 for all |v| <= vmax (the accumulator bound plus
+ * |bias|), and sets r->m64 etc.; otherwise leaves them NULL. */
+void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
+                          int64_t *off64, int64_t *sh64);
 /* max over output channels of Σ_k |w − zw| times x_maxabs (= max |x − zx|);
  * w is [channels, per_channel], u8 (w_u8) or s8; zw per tensor (zp_count 1)
  * or per channel. */

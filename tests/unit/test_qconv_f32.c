@@ -43,27 +43,42 @@ static void test_requant(void **state) {
         acc[i] = (float)(int32_t)(tu_rand(&seed) * (float)(1 << 24));
     acc[0] = 16777216.f;
     acc[1] = -16777215.f;
-    osp__fcq_requant(&r, acc, P, y);
-    for (int i = 0; i < C * P; i++) {
-        int o = i % C;
-        int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
-                                               mult[o], shift[o]) + 17;
-        v = v < 3 ? 3 : v > 250 ? 250 : v;
-        assert_int_equal(y[i], v);
+    /* scalar loop (m64 NULL), then the prepared multiply-add-shift form */
+    int64_t m64[C], off64[C], sh64[C];
+    for (int prepared = 0; prepared < 2; prepared++) {
+        r.y_u8 = true;
+        r.zy = 17;
+        r.qmin = 3;
+        r.qmax = 250;
+        if (prepared) {
+            osp__fcq_req_prepare(&r, (int64_t)1 << 24, m64, off64, sh64);
+            assert_non_null(r.m64);
+        }
+        osp__fcq_requant(&r, acc, P, y);
+        for (int i = 0; i < C * P; i++) {
+            int o = i % C;
+            int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
+                                                   mult[o], shift[o]) + 17;
+            v = v < 3 ? 3 : v > 250 ? 250 : v;
+            assert_int_equal(y[i], v);
+        }
+        /* s8 output, widening */
+        r.y_u8 = false;
+        r.zy = -3;
+        r.qmin = -128;
+        r.qmax = 127;
+        osp__fcq_requant(&r, acc, P, y);
+        for (int i = 0; i < C * P; i++) {
+            int o = i % C;
+            int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
+                                                   mult[o], shift[o]) - 3;
+            v = v < -128 ? -128 : v > 127 ? 127 : v;
+            assert_int_equal((int8_t)y[i], v);
+        }
     }
-    /* s8 output, widening */
-    r.y_u8 = false;
-    r.zy = -3;
-    r.qmin = -128;
-    r.qmax = 127;
-    osp__fcq_requant(&r, acc, P, y);
-    for (int i = 0; i < C * P; i++) {
-        int o = i % C;
-        int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
-                                               mult[o], shift[o]) - 3;
-        v = v < -128 ? -128 : v > 127 ? 127 : v;
-        assert_int_equal((int8_t)y[i], v);
-    }
+    /* a left shift that TFLite would saturate: not prepared (scalar) */
+    osp__fcq_req_prepare(&r, (int64_t)1 << 30, m64, off64, sh64);
+    assert_null(r.m64);
     const uint8_t xs[3] = {0, 128, 255};
     float f[3];
     osp__fcq_widen(xs, true, 128, 3, f);
