@@ -303,23 +303,34 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
             left_ms = 0;
         char url[DSP_ADDR_MAX + 2100];
         snprintf(url, sizeof url, "%s%s", b->url, path);
-        struct curl_slist *hs = NULL;
-        char line[512];
-        const char *fwd[] = {"Content-Type", "Inference-Header-Content-Length",
-                             "Accept"};
+        /* The header list lives on the stack (struct curl_slist is public
+         * and libcurl only reads it): no malloc/strdup per header line on
+         * the hot path. */
+        struct curl_slist hn[6];
+        char lines[5][512];
+        int nh = 0;
+        static const char *const fwd[] = {
+            "Content-Type", "Inference-Header-Content-Length", "Accept"};
         for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
             const char *v = osp_http_req_header(req, fwd[i]);
             if (v && strlen(v) < 400) {
-                snprintf(line, sizeof line, "%s: %s", fwd[i], v);
-                hs = curl_slist_append(hs, line);
+                snprintf(lines[nh], sizeof lines[nh], "%s: %s", fwd[i], v);
+                hn[nh].data = lines[nh];
+                nh++;
             }
         }
-        snprintf(line, sizeof line, "X-Request-Id: %s", osp_http_req_id(req));
-        hs = curl_slist_append(hs, line);
-        snprintf(line, sizeof line, "X-Request-Timeout-Ms: %lld",
+        snprintf(lines[nh], sizeof lines[nh], "X-Request-Id: %s",
+                 osp_http_req_id(req));
+        hn[nh].data = lines[nh];
+        nh++;
+        snprintf(lines[nh], sizeof lines[nh], "X-Request-Timeout-Ms: %lld",
                  (long long)(left_ms > 0 ? left_ms : 1));
-        hs = curl_slist_append(hs, line);
-        hs = curl_slist_append(hs, "Expect:"); /* no 100-continue round trip */
+        hn[nh].data = lines[nh];
+        nh++;
+        hn[nh++].data = (char *)"Expect:"; /* no 100-continue round trip */
+        for (int i = 0; i < nh; i++)
+            hn[i].next = i + 1 < nh ? &hn[i + 1] : NULL;
+        struct curl_slist *hs = hn;
         CURL *h = osp__dsp_upstream_get(b);
         CURLcode cc = CURLE_OUT_OF_MEMORY;
         if (h && hs && left_ms > 0)
@@ -328,7 +339,6 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
                                       &r);
         else if (left_ms <= 0)
             cc = CURLE_OPERATION_TIMEDOUT;
-        curl_slist_free_all(hs);
         bool retriable, counts_failure;
         if (cc == CURLE_OK) {
             retriable = r.status == 503;

@@ -29,11 +29,17 @@ void osp__dsp_upstream_init(CURL *h) {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    /* Backends are reached directly: an explicit empty proxy stops libcurl
+     * from reading http_proxy/no_proxy from the environment on every
+     * transfer (and a proxy set for other tools from being used). */
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
 }
 
 void osp__dsp_upstream_put(dsp_backend_t *b, CURL *h) {
     if (!h)
         return;
+    /* The header list and body pointed at the finished request's memory. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     pthread_mutex_lock(&b->pool_mu);
     if (b->n_idle < DSP_POOL_MAX) {
         b->idle[b->n_idle++] = h;
