@@ -27,9 +27,13 @@
  *      builtin kernels).
  * Layers whose bound fails, or where oneDNN offers only its reference f32
  * convolution, stay on the reference kernel. OSP_ENGINE_FCQ=0 turns the
- * path off (for measurement). */
+ * path off (for measurement). The two loops split over the engine's OpenMP
+ * threads (the runtime libdnnl uses; built with -fopenmp under GCC). */
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "engine/plan_int.h"
 #include "engine/qconv_f32.h"
@@ -192,14 +196,43 @@ typedef struct fcq_in_s {
     size_t count;
 } fcq_in_t;
 
+/* Threads for a loop over n elements: the engine's OpenMP budget (lanes
+ * and callers set it) for big tensors, 1 for small ones or without OpenMP. */
+static int loop_threads(size_t n) {
+#ifdef _OPENMP
+    int t = omp_get_max_threads();
+    return n >= ((size_t)1 << 16) && t > 1 ? t : 1;
+#else
+    (void)n;
+    return 1;
+#endif
+}
+
 static void run_in(const osp_step_t *s) {
     const fcq_in_t *k = s->fn_ctx;
-    osp__fcq_widen(s->tin[0].data, k->is_u8, k->zx, k->count, s->tout[0].data);
+    const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
+    float *f = s->tout[0].data;
+    int nt = loop_threads(k->count);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        size_t a = k->count * (size_t)t / (size_t)nt;
+        size_t b = k->count * (size_t)(t + 1) / (size_t)nt;
+        osp__fcq_widen(x + a, k->is_u8, k->zx, b - a, f + a);
+    }
 }
 
 static void run_requant(const osp_step_t *s) {
-    osp_fcq_req_t *r = s->fn_ctx;
-    osp__fcq_requant(r, s->tin[0].data, r->pixels, s->tout[0].data);
+    const osp_fcq_req_t *r = s->fn_ctx;
+    const float *acc = s->tin[0].data;
+    uint8_t *y = s->tout[0].data; /* 1 byte per element (u8/s8) */
+    size_t C = (size_t)r->channels;
+    int nt = loop_threads(r->pixels * C);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        size_t a = r->pixels * (size_t)t / (size_t)nt;
+        size_t b = r->pixels * (size_t)(t + 1) / (size_t)nt;
+        osp__fcq_requant(r, acc + a * C, b - a, y + a * C);
+    }
 }
 
 /* The requantization constants of one node in one malloc'd block (bias,
