@@ -62,38 +62,14 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
     if (O % G || IG * G != X->dims[1] || Y->dims[1] != O)
         return OSP_EUNSUPPORTED;
 
-    dnnl_dims_t strides, dil, pl, pr;
-    int64_t kern[OSP_MAX_SPATIAL], lpl[OSP_MAX_SPATIAL], lpr[OSP_MAX_SPATIAL],
-        gpr[OSP_MAX_SPATIAL];
-    for (int i = 0; i < nsp; i++)
-        kern[i] = W->dims[2 + i];
-    int rc0 = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
-                               kern, false, lpl, lpr, gpr);
+    osp_conv_geom_t cg;
+    int rc0 = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc0 < 0)
         return rc0;
-    for (int i = 0; i < nsp; i++) {
-        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
-        strides[i] = s > 0 ? s : 1;
-        dil[i] = (d > 0 ? d : 1) - 1; /* oneDNN counts dilation from 0 */
-        pl[i] = lpl[i];
-        pr[i] = lpr[i];
-    }
-
     /* Weights as oneDNN sees them: [G, O/G, I/G, k...] when grouped. */
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
-    int64_t wd[OSP_MAX_RANK + 1];
-    int wr = r;
-    if (G > 1) {
-        wd[0] = G;
-        wd[1] = O / G;
-        for (int i = 1; i < r; i++)
-            wd[i + 1] = W->dims[i];
-        wr = r + 1;
-    } else {
-        memcpy(wd, W->dims, sizeof(int64_t) * (size_t)r);
-    }
     osp__md_any(&src_any, r, X->dims, dt);
-    osp__md_any(&w_any, wr, wd, dt);
+    osp__md_any(&w_any, cg.wr, cg.wd, dt);
     osp__md_any(&dst_any, r, Y->dims, dt);
     if (blocked) {
         /* Channel-blocked activations (nChw16c): oneDNN's jit 1x1 kernels
@@ -108,7 +84,7 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
         if (O % 16 == 0)
             dnnl_memory_desc_init_by_tag(&dst_any, r, yd, dt, blk[r - 3]);
     }
-    osp__md_plain(&w_plain, wr, wd, dnnl_f32);
+    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_f32);
     int64_t od[1] = {O};
     osp__md_plain(&b_md, 1, od, dnnl_f32);
     if (bias >= 0 && osp_value_numel(&g->values[bias]) != (size_t)O)
@@ -117,7 +93,7 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
     dnnl_convolution_desc_t cd;
     if (dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, alg, &src_any,
-            &w_any, bias >= 0 ? &b_md : NULL, &dst_any, strides, dil, pl, pr) !=
+            &w_any, bias >= 0 ? &b_md : NULL, &dst_any, cg.strides, cg.dil, cg.pl, cg.pr) !=
         dnnl_success)
         return OSP_EUNSUPPORTED;
     char note[96] = "";

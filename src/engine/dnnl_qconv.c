@@ -203,43 +203,23 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
         return OSP_EUNSUPPORTED;
 
-    dnnl_dims_t strides, dil, pl, pr;
-    int64_t kern[2] = {W->dims[2], W->dims[3]}, lpl[2], lpr[2], gpr[2];
-    int rc = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
-                              kern, false, lpl, lpr, gpr);
+    osp_conv_geom_t cg;
+    int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < 2; i++) {
-        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
-        strides[i] = s > 0 ? s : 1;
-        dil[i] = (d > 0 ? d : 1) - 1;
-        pl[i] = lpl[i];
-        pr[i] = lpr[i];
-    }
-    int64_t wd[5];
-    int wr = 4;
-    if (G > 1) {
-        wd[0] = G;
-        wd[1] = O / G;
-        for (int i = 1; i < 4; i++)
-            wd[i + 1] = W->dims[i];
-        wr = 5;
-    } else {
-        memcpy(wd, W->dims, sizeof(int64_t) * 4);
-    }
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
     osp__md_any(&src_any, 4, X->dims, xdt);
-    osp__md_any(&w_any, wr, wd, dnnl_s8);
+    osp__md_any(&w_any, cg.wr, cg.wd, dnnl_s8);
     osp__md_any(&dst_any, 4, Y->dims, ydt);
-    osp__md_plain(&w_plain, wr, wd, dnnl_s8);
+    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_s8);
     int64_t od[1] = {O};
     osp__md_plain(&b_md, 1, od, dnnl_f32);
 
     dnnl_convolution_desc_t cd;
     if (dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-            &w_any, &b_md, &dst_any, strides, dil, pl, pr) != dnnl_success)
+            &w_any, &b_md, &dst_any, cg.strides, cg.dil, cg.pl, cg.pr) != dnnl_success)
         return OSP_EUNSUPPORTED;
     qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)O);
     if (!rq)

@@ -616,6 +616,41 @@ int osp__window_pads(osp_pctx_t *c, const osp_node_t *n,
     return 0;
 }
 
+/* A convolution's geometry as oneDNN takes it: strides, dilations counted
+ * from 0, left/right pads, and the weights' dims ([G, O/G, I/G, k...] when
+ * grouped). One place for the fp32/bf16, int8 and fp32-carrier convs. */
+int osp__conv_geom(osp_pctx_t *c, const osp_node_t *n, const osp_value_t *X,
+                   const osp_value_t *W, const osp_value_t *Y, int64_t G,
+                   osp_conv_geom_t *cg) {
+    int r = X->rank, nsp = r - 2;
+    int64_t kern[OSP_MAX_SPATIAL] = {0}, lpl[OSP_MAX_SPATIAL],
+        lpr[OSP_MAX_SPATIAL], gpr[OSP_MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++)
+        kern[i] = W->dims[2 + i];
+    int rc = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
+                              kern, false, lpl, lpr, gpr);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < nsp; i++) {
+        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
+        cg->strides[i] = s > 0 ? s : 1;
+        cg->dil[i] = (d > 0 ? d : 1) - 1;
+        cg->pl[i] = lpl[i];
+        cg->pr[i] = lpr[i];
+    }
+    if (G > 1) {
+        cg->wd[0] = G;
+        cg->wd[1] = W->dims[0] / G;
+        for (int i = 1; i < r; i++)
+            cg->wd[i + 1] = W->dims[i];
+        cg->wr = r + 1;
+    } else {
+        memcpy(cg->wd, W->dims, sizeof(int64_t) * (size_t)r);
+        cg->wr = r;
+    }
+    return 0;
+}
+
 /* ---- compile --------------------------------------------------------- */
 
 static bool node_is_float(const osp_graph_t *g, const osp_node_t *n) {

@@ -210,6 +210,14 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
  * reference's single source of truth) against concrete spatial dims, giving
  * oneDNN's left pad, the right pad that makes oneDNN's output size formula
  * produce exactly out_sp (ceil-mode pools), and the declared right pad. */
+typedef struct osp_conv_geom_s {
+    dnnl_dims_t strides, dil, pl, pr;
+    int64_t wd[OSP_MAX_RANK + 1];
+    int wr;
+} osp_conv_geom_t;
+int osp__conv_geom(osp_pctx_t *c, const osp_node_t *n, const osp_value_t *X,
+                   const osp_value_t *W, const osp_value_t *Y, int64_t G,
+                   osp_conv_geom_t *cg);
 int osp__window_pads(osp_pctx_t *c, const osp_node_t *n,
                      const osp_window_t *win, const int64_t *in_sp,
                      const int64_t *out_sp, const int64_t *kernel,

@@ -362,30 +362,10 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     if (bound >= OSP_FCQ_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
 
-    dnnl_dims_t strides, dil, pl, pr;
-    int64_t kern[2] = {W->dims[2], W->dims[3]}, lpl[2], lpr[2], gpr[2];
-    int rc = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
-                              kern, false, lpl, lpr, gpr);
+    osp_conv_geom_t cg;
+    int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < 2; i++) {
-        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
-        strides[i] = s > 0 ? s : 1;
-        dil[i] = (d > 0 ? d : 1) - 1;
-        pl[i] = lpl[i];
-        pr[i] = lpr[i];
-    }
-    int64_t wd[5];
-    int wr = 4;
-    if (G > 1) {
-        wd[0] = G;
-        wd[1] = O / G;
-        for (int i = 1; i < 4; i++)
-            wd[i + 1] = W->dims[i];
-        wr = 5;
-    } else {
-        memcpy(wd, W->dims, sizeof(int64_t) * 4);
-    }
     dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, xq_md, yq_md;
     dnnl_dims_t xd = {0}, yd = {0};
     memcpy(xd, X->dims, sizeof(int64_t) * 4);
@@ -396,12 +376,12 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
                                  dnnl_acdb);
     dnnl_memory_desc_init_by_tag(&yq_md, 4, yd, osp__dnnl_dt(Y->dtype),
                                  dnnl_acdb);
-    osp__md_any(&w_any, wr, wd, dnnl_f32);
-    osp__md_plain(&w_plain, wr, wd, dnnl_f32);
+    osp__md_any(&w_any, cg.wr, cg.wd, dnnl_f32);
+    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_f32);
     dnnl_convolution_desc_t cd;
     if (dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-            &w_any, NULL, &dst_md, strides, dil, pl, pr) != dnnl_success)
+            &w_any, NULL, &dst_md, cg.strides, cg.dil, cg.pl, cg.pr) != dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
