@@ -169,6 +169,42 @@ static float *bias_array(const qreq_t *rq, int64_t channels) {
     return b;
 }
 
+/* The primitive descriptor of an int8 op (conv or matmul descriptor) with
+ * TFLite's requantization in its attributes, and the f32 bias array it
+ * adds. Takes rq (freed here). OSP_EUNSUPPORTED when oneDNN offers only its
+ * reference int8 kernel, which is far slower than ours. */
+static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
+                int32_t zx, int32_t zy, int32_t qmin, int32_t qmax,
+                osp_dtype_t ydt, char *note, size_t note_len,
+                dnnl_primitive_desc_t *pd_out, float **bias_out) {
+    dnnl_primitive_attr_t attr =
+        q_attr(channels, rq, zx, zy, qmin, qmax, ydt, note, note_len);
+    float *bf = attr ? bias_array(rq, channels) : NULL;
+    free(rq);
+    if (!attr || !bf) {
+        dnnl_primitive_attr_destroy(attr);
+        free(bf);
+        return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
+                    : OSP_EUNSUPPORTED;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(&pd, desc, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(pd);
+        free(bf);
+        return OSP_EUNSUPPORTED;
+    }
+    *pd_out = pd;
+    *bias_out = bf;
+    return 0;
+}
+
+
 /* oneDNN's s8-source kernels without VNNI halve the weights (vpmaddubsw
  * saturation workaround), which is not exact for odd weights. */
 static bool int8_exact_cpu(void) {
@@ -227,30 +263,12 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     out_requant(xq, wq, yq, O, X->dtype == OSP_DT_U8,
                 bias >= 0 ? g->values[bias].data : NULL, rq);
     char note[96] = "";
-    dnnl_primitive_attr_t attr =
-        q_attr(O, rq, xq->zero_point[0], yq->zero_point[0], qmin, qmax,
-               Y->dtype, note, sizeof note);
-    float *bf = attr ? bias_array(rq, O) : NULL;
-    free(rq);
-    if (!attr || !bf) {
-        dnnl_primitive_attr_destroy(attr);
-        free(bf);
-        return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
-                    : OSP_EUNSUPPORTED;
-    }
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st =
-        dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    if (st == dnnl_success)
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
-        /* oneDNN's reference int8 convolution is far slower than ours. */
-        dnnl_primitive_desc_destroy(pd);
-        free(bf);
-        return OSP_EUNSUPPORTED;
-    }
+    float *bf = NULL;
+    int prc = q_pd(c, &cd, O, rq, xq->zero_point[0], yq->zero_point[0], qmin,
+                   qmax, Y->dtype, note, sizeof note, &pd, &bf);
+    if (prc < 0)
+        return prc;
 
     /* Committed to oneDNN from here on. */
     dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -338,29 +356,12 @@ static int qgemm_try(osp_pctx_t *c, int ni) {
     out_requant(xq, wq, yq, N, wq->count == 1,
                 bias >= 0 ? g->values[bias].data : NULL, rq);
     char note[96] = "";
-    dnnl_primitive_attr_t attr =
-        q_attr(N, rq, xq->zero_point[0], yq->zero_point[0], qmin, qmax,
-               Y->dtype, note, sizeof note);
-    float *bf = attr ? bias_array(rq, N) : NULL;
-    free(rq);
-    if (!attr || !bf) {
-        dnnl_primitive_attr_destroy(attr);
-        free(bf);
-        return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
-                    : OSP_EUNSUPPORTED;
-    }
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st =
-        dnnl_primitive_desc_create(&pd, &md, attr, c->e->dnnl_eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    if (st == dnnl_success)
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
-        dnnl_primitive_desc_destroy(pd);
-        free(bf);
-        return OSP_EUNSUPPORTED;
-    }
+    float *bf = NULL;
+    int prc = q_pd(c, &md, N, rq, xq->zero_point[0], yq->zero_point[0], qmin,
+                   qmax, Y->dtype, note, sizeof note, &pd, &bf);
+    if (prc < 0)
+        return prc;
     dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     int kinds[4], bufs[4], na = 0;
     int b = osp__const_raw(c, bf, &b_md); /* takes bf */
