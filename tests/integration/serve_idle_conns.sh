@@ -18,7 +18,7 @@ serve_start --model "$MODEL" --threads 1 --http-mode epoll --http-threads 2 \
             --conn-timeout-s 120 || exit 1
 echo "serving on port $SERVE_PORT (pid $SERVE_PID)"
 timeout 300 "$PY" - "$SERVE_PORT" "$SERVE_PID" "$SRC/scripts/samples/gradient.jpg" <<'PYEOF' || {
-import http.client, socket, sys, time
+import http.client, socket, subprocess, sys, time
 port, pid, image = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3], "rb").read()
 N = 500
 
@@ -86,7 +86,16 @@ assert worst_live < 2.0 and worst_cls < 10.0, "requests were not answered prompt
 for i, s in enumerate(socks):
     s.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
 for i, s in enumerate(socks):
-    st, _ = read_response(s)
+    try:
+        st, _ = read_response(s)
+    except (TimeoutError, socket.timeout):
+        # Which side holds the request tells a lost wake-up (bytes still in
+        # the server's receive queue: MHD never read them) from a request
+        # read but never answered (server Recv-Q 0).
+        lp = s.getsockname()[1]
+        print(f"connection {i} of {N}: no answer in 30 s (answered before it: {i})")
+        subprocess.run(["ss", "-tnio", f"( sport = :{lp} or dport = :{lp} )"])
+        raise
     assert st == 200, f"connection {i} after idling: status {st}"
     s.close()
 print(f"all {N} idle connections answered again")
