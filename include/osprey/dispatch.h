@@ -45,6 +45,18 @@ int osp_balance_parse(const char *s, osp_balance_t *out);
 #define OSP_DISPATCH_DEFAULT_DNS_MS 5000         /* DNS re-resolve period */
 #define OSP_DISPATCH_MAX_BACKENDS 1024
 
+/* How requests are carried (docs/decisions.md "Dispatcher: event path").
+ * Append only. */
+typedef enum osp_dispatch_io_e {
+    OSP_DISPATCH_IO_BLOCKING = 0, /* a thread per client connection, each
+                                     blocking in libcurl upstream */
+    OSP_DISPATCH_IO_EVENT,        /* --loops event-loop threads, each with
+                                     its own front and upstream sockets */
+} osp_dispatch_io_t;
+/* "blocking", "event"; parse: 0 or OSP_EINVAL. */
+const char *osp_dispatch_io_name(osp_dispatch_io_t io);
+int osp_dispatch_io_parse(const char *s, osp_dispatch_io_t *out);
+
 typedef struct osp_dispatch_opts_s {
     const char *host;          /* bind address; NULL = 0.0.0.0 */
     int port;                  /* 0 = ephemeral (logged) */
@@ -71,6 +83,8 @@ typedef struct osp_dispatch_opts_s {
     size_t max_body_bytes;     /* request bodies; larger get 413 */
     int max_connections;       /* client connections (threads) */
     FILE *log;                 /* JSON log lines; NULL = stderr */
+    osp_dispatch_io_t io;      /* see osp_dispatch_io_t */
+    int loops;                 /* EVENT: loop threads; 0 = available CPUs */
 } osp_dispatch_opts_t;
 void osp_dispatch_opts_init(osp_dispatch_opts_t *o);
 

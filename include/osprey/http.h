@@ -41,11 +41,15 @@ typedef struct osp_http_req_s osp_http_req_t;
 typedef enum osp_http_mode_e {
     OSP_HTTP_THREADS = 0, /* one thread per connection; handlers may block */
     OSP_HTTP_EPOLL,       /* epoll loops on a small pool; handlers suspend */
+    OSP_HTTP_EXTERNAL,    /* no thread of its own: the caller's event loop
+                             polls osp_http_server_fd() and calls
+                             osp_http_server_run(); handlers suspend */
     OSP_HTTP_MODE_COUNT
 } osp_http_mode_t;
-/* "threads", "epoll". */
+/* "threads", "epoll", "external". */
 const char *osp_http_mode_name(osp_http_mode_t m);
-/* Parses a mode name; 0 or OSP_EINVAL. */
+/* Parses "threads" or "epoll" (EXTERNAL is for embedding in an event loop,
+ * not a user's choice); 0 or OSP_EINVAL. */
 int osp_http_mode_parse(const char *s, osp_http_mode_t *out);
 
 typedef struct osp_http_opts_s {
@@ -97,6 +101,17 @@ void osp_http_server_quiesce(osp_http_server_t *s);
 /* Requests in flight: handlers running right now plus suspended requests
  * not answered yet. */
 int osp_http_server_inflight(const osp_http_server_t *s);
+/* EXTERNAL mode (a caller-driven loop; all calls on the server from that
+ * loop's thread, except _resume): the descriptor to wait on for input
+ * (readable = work to do; an epoll fd, usable inside another epoll set),
+ * or -1 in other modes / before start. Several EXTERNAL servers may listen
+ * on the same port (SO_REUSEPORT; the kernel spreads connections). */
+int osp_http_server_fd(const osp_http_server_t *s);
+/* EXTERNAL mode: does every pending piece of work without blocking
+ * (accepts, reads, handlers, resumed requests, writes) and returns how long
+ * the caller may wait before the next call even without input, ms (-1 = no
+ * limit). OSP_EINVAL in other modes. */
+int64_t osp_http_server_run(osp_http_server_t *s);
 /* Stops the server (closing connections) and frees it. NULL is fine. */
 void osp_http_server_destroy(osp_http_server_t *s);
 

@@ -35,6 +35,10 @@ static int parse_policy(void *base, const char *v) {
     return osp_balance_parse(v, &((dispatch_cli_t *)base)->o.policy);
 }
 
+static int parse_io(void *base, const char *v) {
+    return osp_dispatch_io_parse(v, &((dispatch_cli_t *)base)->o.io);
+}
+
 static int add_backend(void *base, const char *v) {
     dispatch_cli_t *c = base;
     if (c->n_backends >= DSP_CLI_MAX_BACKENDS)
@@ -73,6 +77,9 @@ static const osp_setting_t opts[] = {
     {.name = "retry-ratio", .kind = OSP_SET_DOUBLE, .off = O(o.retry_ratio), .help = "retry budget, retries per request (default 0.2)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default 256)"},
+    {.name = "io", .kind = OSP_SET_FN, .off = 0, .help = "blocking|event (default blocking: a thread per client connection;\n"
+     "                         event: --loops event-loop threads carry client and backend sockets)", .parse = parse_io},
+    {.name = "loops", .kind = OSP_SET_INT, .off = O(o.loops), .help = "event-loop threads with --io event (default: available CPUs)"},
     {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .off = O(drain_timeout_s), .help = "seconds to finish in-flight requests on SIGTERM (default 30)"},
     {.name = "config", .kind = OSP_SET_STR, .off = O(config), .help = "JSON file with any of these settings"},
 };

@@ -8,6 +8,7 @@
  * removed by the admin API or a scale-down drains. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +88,39 @@ static int find_locked(osp_dispatch_t *d, const char *addr) {
     return -1;
 }
 
-/* Adds under d->mu; *added tells whether a new backend was created. */
+void osp__dsp_addr_resolve(const char *addr, struct sockaddr_storage *sa,
+                           socklen_t *len) {
+    *len = 0;
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return;
+    char host[256];
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host)
+        return;
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    if (host[0] == '[' && hl >= 2) { /* "[v6]" */
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+        return;
+    if (res->ai_addrlen <= sizeof *sa) {
+        memcpy(sa, res->ai_addr, res->ai_addrlen);
+        *len = res->ai_addrlen;
+    }
+    freeaddrinfo(res);
+}
+
+/* Adds under d->mu; *added tells whether a new backend was created (with
+ * the resolved address sa/sa_len). */
 static int add_locked(osp_dispatch_t *d, const char *norm, unsigned source,
+                      const struct sockaddr_storage *sa, socklen_t sa_len,
                       bool *added) {
     *added = false;
     int i = find_locked(d, norm);
@@ -111,6 +143,8 @@ static int add_locked(osp_dispatch_t *d, const char *norm, unsigned source,
     pthread_mutex_init(&b->pool_mu, NULL);
     b->sources = source;
     b->state = DSP_NOT_READY;
+    b->sa = *sa;
+    b->sa_len = sa_len;
     b->s_inflight = osp_metric_series(d->m_inflight, (const char *[]){norm});
     osp_series_set(b->s_inflight, 0);
     d->b[d->n_b++] = b;
@@ -124,8 +158,13 @@ int osp__dsp_backend_add(osp_dispatch_t *d, const char *addr,
     if (osp__dsp_addr_parse(addr, norm, sizeof norm) < 0)
         return OSP_EINVAL;
     bool added;
+    /* Resolved before the lock (a name may need a DNS round trip); the
+     * event path connects to this address without resolving again. */
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    osp__dsp_addr_resolve(norm, &sa, &sa_len);
     pthread_mutex_lock(&d->mu);
-    int rc = add_locked(d, norm, source, &added);
+    int rc = add_locked(d, norm, source, &sa, sa_len, &added);
     pthread_mutex_unlock(&d->mu);
     if (added) {
         osp_dispatch_log(d, "info", "backend added",
@@ -146,7 +185,7 @@ static bool drop_locked(osp_dispatch_t *d, int i, unsigned source) {
     osp_series_set(b->s_inflight, 0);
     d->b[i] = d->b[--d->n_b];
     osp__dsp_backend_unref(b); /* the set's reference */
-    pthread_cond_broadcast(&d->cv);
+    osp__dsp_wake_locked(d);
     return true;
 }
 

@@ -29,6 +29,22 @@ void osp_dispatch_opts_init(osp_dispatch_opts_t *o) {
     o->retry_ratio = OSP_DISPATCH_DEFAULT_RETRY_RATIO;
     o->max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
     o->max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
+    o->io = OSP_DISPATCH_IO_BLOCKING;
+    o->loops = 0;
+}
+
+const char *osp_dispatch_io_name(osp_dispatch_io_t io) {
+    return io == OSP_DISPATCH_IO_EVENT ? "event" : "blocking";
+}
+
+int osp_dispatch_io_parse(const char *s, osp_dispatch_io_t *out) {
+    if (s && !strcmp(s, "blocking"))
+        *out = OSP_DISPATCH_IO_BLOCKING;
+    else if (s && !strcmp(s, "event"))
+        *out = OSP_DISPATCH_IO_EVENT;
+    else
+        return OSP_EINVAL;
+    return 0;
 }
 
 void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
@@ -39,7 +55,8 @@ void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
 
 /* Request metrics (proxied routes: their handler set the model) and a log
  * line for server-side failures. */
-static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
+void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
+                      void *ud) {
     osp_dispatch_t *d = ud;
     dsp_model_t *m = osp_http_req_user(r);
     if (!m)
@@ -180,7 +197,7 @@ static int add_metrics(osp_dispatch_t *d, osp_err_t *err) {
     return 0;
 }
 
-static int own_routes(osp_dispatch_t *d, osp_http_server_t *s) {
+int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s) {
     if (osp_http_route(s, "GET", "/v2/health/live", h_live, d) < 0 ||
         osp_http_route(s, "GET", "/v2/health/ready", h_ready, d) < 0 ||
         osp_http_route(s, "GET", "/ready", h_ready, d) < 0 ||
@@ -236,20 +253,28 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         d->m_depth, (const char *[]){DSP_DEFAULT_MODEL});
     d->default_model.s_ok = osp_metric_series(
         d->m_requests, (const char *[]){DSP_DEFAULT_MODEL, "200"});
-    osp_http_opts_t ho;
-    osp_http_opts_init(&ho);
-    ho.host = o->host;
-    ho.port = o->port;
-    if (o->max_body_bytes)
-        ho.max_body_bytes = o->max_body_bytes;
-    if (o->max_connections > 0)
-        ho.max_connections = o->max_connections;
-    if (!(d->http = osp_http_server_create(&ho, err)))
+    if ((unsigned)d->o.io > OSP_DISPATCH_IO_EVENT) {
+        osp_err_set(err, OSP_EINVAL, "dispatch: bad io mode %d", d->o.io);
         goto fail;
-    osp_http_on_done(d->http, on_done, d);
-    if (own_routes(d, d->http) < 0 || osp__dsp_proxy_routes(d, d->http) < 0) {
-        osp_err_set(err, OSP_EINTERNAL, "dispatch: cannot register routes");
-        goto fail;
+    }
+    if (d->o.io == OSP_DISPATCH_IO_BLOCKING) {
+        osp_http_opts_t ho;
+        osp_http_opts_init(&ho);
+        ho.host = o->host;
+        ho.port = o->port;
+        if (o->max_body_bytes)
+            ho.max_body_bytes = o->max_body_bytes;
+        if (o->max_connections > 0)
+            ho.max_connections = o->max_connections;
+        if (!(d->http = osp_http_server_create(&ho, err)))
+            goto fail;
+        osp_http_on_done(d->http, osp__dsp_on_done, d);
+        if (osp__dsp_own_routes(d, d->http) < 0 ||
+            osp__dsp_proxy_routes(d, d->http) < 0) {
+            osp_err_set(err, OSP_EINTERNAL,
+                        "dispatch: cannot register routes");
+            goto fail;
+        }
     }
     if (o->admin_port >= 0) {
         osp_http_opts_t ao;
@@ -275,18 +300,25 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
     if ((o->dns && osp__dsp_discover_dns_start(d, err) < 0) ||
         (o->k8s_service && osp__dsp_discover_k8s_start(d, err) < 0))
         goto fail;
-    if (osp_http_server_start(d->http, err) < 0)
+    if (d->http && osp_http_server_start(d->http, err) < 0)
+        goto fail;
+    if (d->o.io == OSP_DISPATCH_IO_EVENT &&
+        osp__dsp_loops_start(d, d->o.loops > 0 ? d->o.loops
+                                               : osp_cpus_available(),
+                             err) < 0)
         goto fail;
     if (d->admin && osp_http_server_start(d->admin, err) < 0) {
         osp_err_prefix(err, "admin API");
         goto fail;
     }
     osp_dispatch_log(d, "info", "listening",
-                     json_pack("{s:s,s:i,s:i,s:s}", "host",
+                     json_pack("{s:s,s:i,s:i,s:s,s:s,s:i}", "host",
                                o->host ? o->host : "0.0.0.0", "port",
-                               osp_http_server_port(d->http), "admin_port",
+                               osp_dispatch_port(d), "admin_port",
                                osp_http_server_port(d->admin), "policy",
-                               osp_balance_name(d->o.policy)));
+                               osp_balance_name(d->o.policy), "io",
+                               osp_dispatch_io_name(d->o.io), "loops",
+                               d->n_loops));
     return d;
 fail:
     osp_dispatch_destroy(d, 0);
@@ -294,7 +326,7 @@ fail:
 }
 
 int osp_dispatch_port(const osp_dispatch_t *d) {
-    return osp_http_server_port(d->http);
+    return d->http ? osp_http_server_port(d->http) : osp__dsp_loops_port(d);
 }
 
 int osp_dispatch_admin_port(const osp_dispatch_t *d) {
@@ -305,6 +337,8 @@ void osp_dispatch_destroy(osp_dispatch_t *d, double timeout_s) {
     if (!d)
         return;
     /* Drain: stop accepting, let in-flight requests finish. */
+    if (d->loops)
+        osp__dsp_loops_stop(d, osp_now_ns() + (uint64_t)(timeout_s * 1e9));
     if (d->http) {
         osp_http_server_quiesce(d->http);
         uint64_t until = osp_now_ns() + (uint64_t)(timeout_s * 1e9);

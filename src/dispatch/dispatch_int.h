@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,7 @@
 #define DSP_MAX_MODELS_PER_BACKEND 64
 #define DSP_POOL_MAX 256        /* idle upstream handles kept per backend */
 #define DSP_MAX_ATTEMPTS 3      /* first try + retries per request */
+#define DSP_MAX_LOOPS 64        /* event-loop threads (--loops) */
 #define DSP_MAX_RESPONSE_BYTES ((size_t)64 << 20) /* upstream answer cap */
 #define DSP_CONNECT_TIMEOUT_MS 1000 /* upstream TCP connect */
 #define DSP_PROBE_TIMEOUT_MS 1000   /* one health check */
@@ -88,6 +90,12 @@ typedef struct dsp_backend_s {
     pthread_mutex_t pool_mu;
     CURL *idle[DSP_POOL_MAX];
     int n_idle;
+    /* Event path (loop.c): the address resolved once when the backend was
+     * added (sa_len 0 = unresolvable: connects fail), and each loop's idle
+     * keep-alive connections, touched only by that loop's thread. */
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    struct dsp_conn_s *ev_idle[DSP_MAX_LOOPS];
 } dsp_backend_t;
 
 /* A model the dispatcher routes: its admission queue. Never freed before
@@ -120,6 +128,11 @@ struct osp_dispatch_s {
     pthread_t health_th;
     bool health_started, health_kick;
     pthread_cond_t health_cv;
+
+    /* Event path (--io event): the loop threads, each with its own HTTP
+     * front; d->http is then NULL. */
+    struct dsp_loop_s **loops;
+    int n_loops;
 
     pthread_t dns_th, k8s_th;
     bool dns_started, k8s_started;
@@ -230,8 +243,112 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
 CURLcode osp__dsp_upstream_perform(CURL *h, dsp_resp_t *resp);
 void osp__dsp_resp_free(dsp_resp_t *r);
 
+/* ---- h1.c: HTTP/1.1 response parser (event path) ---------------------- */
+#define DSP_H1_MAX_HEAD 16384  /* status line + headers (+ trailers) */
+#define DSP_H1_MAX_LINE 256    /* a chunk-size line */
+typedef struct dsp_h1_s {
+    int state;                 /* private */
+    int status;                /* final status, once the head is in */
+    int minor;                 /* HTTP/1.minor */
+    bool seen_status, have_len, chunked, conn_close, conn_keep_alive;
+    bool keep_alive;           /* the connection may carry another request */
+    bool too_big;              /* the error was the body size limit */
+    uint64_t content_length, remaining;
+    size_t head_bytes;         /* head (and trailer) bytes consumed */
+    size_t max_body;
+    char content_type[128];
+    char ihcl[32];             /* Inference-Header-Content-Length */
+    char retry_after[32];
+    uint8_t *body;             /* malloc'd, NUL-terminated; take_body */
+    size_t len, cap;
+    const char *err;           /* static text of the first error */
+} dsp_h1_t;
+/* Prepares p for a new answer (keeps a body buffer it still owns).
+ * max_body 0 = DSP_MAX_RESPONSE_BYTES. Zero-initialise p before the first
+ * call. */
+void osp__dsp_h1_init(dsp_h1_t *p, size_t max_body);
+void osp__dsp_h1_fini(dsp_h1_t *p);
+/* Feeds buf[0..n): *used bytes consumed (a line is consumed only when
+ * complete: pass the rest again with more appended). 1 = the answer is
+ * complete (bytes after it are not consumed), 0 = more is needed (every
+ * byte given was consumed or is a partial line), < 0 = error: OSP_EFORMAT
+ * (malformed), OSP_ELIMIT (head or body over its limit), OSP_EUNSUPPORTED
+ * (a transfer coding other than chunked), OSP_ENOMEM; p->err says which. */
+int osp__dsp_h1_feed(dsp_h1_t *p, const uint8_t *buf, size_t n, size_t *used);
+/* The peer closed: 1 when that completes the answer (a body delimited by
+ * the close), else 0 (truncated; p->err set). */
+int osp__dsp_h1_eof(dsp_h1_t *p);
+bool osp__dsp_h1_started(const dsp_h1_t *p);
+/* Hands the body (malloc'd, never NULL unless out of memory) to the
+ * caller. */
+uint8_t *osp__dsp_h1_take_body(dsp_h1_t *p, size_t *len);
+
 /* ---- proxy.c ---------------------------------------------------------- */
 int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s);
+typedef enum dsp_pick_e {
+    DSP_PICK_OK = 0,  /* *out: a referenced backend with an in-flight slot */
+    DSP_PICK_NONE,    /* no ready candidate */
+    DSP_PICK_UNKNOWN, /* every index known and none serves the model */
+    DSP_PICK_BUSY,    /* candidates exist but all are at --max-inflight */
+    DSP_PICK_FULL,    /* the admission queue is full */
+    DSP_PICK_TIMEOUT, /* waited in the queue too long */
+    DSP_PICK_STOP,    /* shutting down */
+} dsp_pick_t;
+/* One balancing decision without waiting (OK, NONE, UNKNOWN, BUSY, STOP);
+ * skips tried[]. On OK, *start_ns = now (the attempt's start). Under
+ * d->mu. */
+dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
+                                dsp_backend_t *const *tried, int n_tried,
+                                dsp_backend_t **out, uint64_t *start_ns);
+/* Admission-queue accounting (+1 entering, -1 leaving). Under d->mu. */
+void osp__dsp_queue_locked(osp_dispatch_t *d, dsp_model_t *q, int delta);
+/* A slot freed or the set changed: wakes blocked pickers and, when
+ * requests wait, the event loops. Under d->mu. */
+void osp__dsp_wake_locked(osp_dispatch_t *d);
+/* Gives back b's in-flight slot and the reference from the pick; outcome
+ * > 0 success (latency sample), 0 failure (ejection accounting), < 0
+ * neither. */
+void osp__dsp_release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
+                      uint64_t start_ns);
+/* Takes one retry token if the budget has one. */
+bool osp__dsp_retry_allowed(osp_dispatch_t *d);
+/* What both paths work out before the first attempt. */
+typedef struct dsp_call_s {
+    dsp_model_t *q;
+    const char *model;         /* NULL = the default model */
+    uint64_t start, deadline, wait_until;
+    char path[2048];           /* path + query string */
+} dsp_call_t;
+/* Deadline, model, path; 0 = go on, 1 = already answered (bad timeout
+ * header, unknown model, query too long). Sets the request's user slot. */
+int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
+                         dsp_call_t *c);
+/* Answers a first pick that found no backend (404 / 503 + Retry-After). */
+void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
+                           const dsp_call_t *c);
+
+/* ---- dispatch.c -------------------------------------------------------- */
+/* The dispatcher's own endpoints (health, metadata, index, metrics). */
+int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s);
+/* Request metrics and the 5xx log line (the fronts' done hook; ud = d). */
+void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
+                      void *ud);
+
+/* ---- loop.c: the event path ------------------------------------------- */
+/* Starts n loop threads, each with its own HTTP front (EXTERNAL mode, all
+ * on the configured port) and upstream connections. 0 or < 0 + err. */
+int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err);
+/* Drain (stop accepting, wait up to until_ns for answers), stop, join and
+ * free the loops. */
+void osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns);
+/* The port the loops listen on. */
+int osp__dsp_loops_port(const osp_dispatch_t *d);
+/* Wakes every loop to retry its queued requests. Any thread. */
+void osp__dsp_loops_kick(osp_dispatch_t *d);
+/* Resolves a normalised "host:port" into sa (blocking getaddrinfo, first
+ * TCP address); *len 0 when it cannot be resolved. */
+void osp__dsp_addr_resolve(const char *addr, struct sockaddr_storage *sa,
+                           socklen_t *len);
 
 /* ---- discovery and admin ---------------------------------------------- */
 int osp__dsp_discover_static(osp_dispatch_t *d, osp_err_t *err);

@@ -127,7 +127,7 @@ static void probe(osp_dispatch_t *d, dsp_backend_t *b, CURL *h) {
     if (b->state != old) {
         from = osp__dsp_state_name(old);
         to = osp__dsp_state_name(b->state);
-        pthread_cond_broadcast(&d->cv);
+        osp__dsp_wake_locked(d);
     }
     char addr[DSP_ADDR_MAX];
     strcpy(addr, b->addr);

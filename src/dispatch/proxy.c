@@ -26,9 +26,6 @@
 
 #include "dispatch/dispatch_int.h"
 
-typedef enum pick_e { PICK_OK, PICK_NONE, PICK_UNKNOWN, PICK_FULL,
-                      PICK_TIMEOUT, PICK_STOP } pick_t;
-
 static void abs_time(struct timespec *ts, uint64_t deadline_ns) {
     /* Convert a monotonic deadline into a CLOCK_REALTIME timespec. */
     int64_t left = (int64_t)(deadline_ns - osp_now_ns());
@@ -40,127 +37,140 @@ static void abs_time(struct timespec *ts, uint64_t deadline_ns) {
     ts->tv_nsec = (long)(ns % 1000000000);
 }
 
-/* Chooses a backend for model (NULL = the default model), skipping tried[].
- * On PICK_OK *out holds a reference and one in-flight slot. */
-static pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
-                   dsp_backend_t *const *tried, int n_tried,
-                   uint64_t wait_until_ns, dsp_backend_t **out,
-                   uint64_t *start_ns) {
+dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
+                                dsp_backend_t *const *tried, int n_tried,
+                                dsp_backend_t **out, uint64_t *start_ns) {
     dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
     double load[OSP_DISPATCH_MAX_BACKENDS];
+    uint64_t now = osp_now_ns();
+    if (d->stop)
+        return DSP_PICK_STOP;
+    int n_any = 0, n_free = 0;
+    bool all_known = d->n_b > 0;
+    /* A backend without a latency sample yet is assumed average:
+     * assuming it fast would send it a burst before its first answer
+     * shows what it is. */
+    double sum_ewma = 0;
+    int n_ewma = 0;
+    for (int i = 0; i < d->n_b; i++)
+        if (d->b[i]->ewma_ms > 0 && d->b[i]->state == DSP_READY) {
+            sum_ewma += d->b[i]->ewma_ms;
+            n_ewma++;
+        }
+    double floor_ms = n_ewma ? sum_ewma / n_ewma : DSP_EWMA_FLOOR_MS;
+    int n_ready = 0;
+    for (int i = 0; i < d->n_b; i++)
+        n_ready += d->b[i]->state == DSP_READY;
+    if (n_ready < 1)
+        n_ready = 1;
+    bool anywhere = false;
+    for (int i = 0; i < d->n_b; i++) {
+        dsp_backend_t *b = d->b[i];
+        all_known = all_known && b->models_known;
+        if (!osp__dsp_backend_serves(b, model))
+            continue;
+        anywhere = true;
+        if (b->state != DSP_READY)
+            continue;
+        bool was_tried = false;
+        for (int k = 0; k < n_tried && !was_tried; k++)
+            was_tried = tried[k] == b;
+        if (was_tried)
+            continue;
+        n_any++;
+        if (b->inflight < d->o.max_inflight) {
+            /* Requests outstanding longer than the estimate say the
+             * backend is slower than it was: their mean age is a
+             * lower bound on what the next one will take. */
+            double est = b->ewma_ms,
+                   age = (double)(d->picks - b->ewma_pick) / n_ready;
+            if (b->inflight > 0) {
+                double mean_age = (double)now * 1e-6 -
+                                  b->start_sum_ms / b->inflight;
+                if (mean_age > est) {
+                    est = mean_age;
+                    age = 0;
+                }
+            }
+            cand[n_free] = b;
+            load[n_free++] = osp__dsp_cost(
+                d->o.policy, b->inflight, est, age,
+                est > 0 ? DSP_EWMA_FLOOR_MS : floor_ms);
+        }
+    }
+    if (n_free > 0) {
+        int k = osp__dsp_balance_pick(d->o.policy, load, n_free, &d->rng,
+                                      &d->rr);
+        dsp_backend_t *b = cand[k];
+        b->inflight++;
+        b->sent++;
+        d->picks++;
+        *start_ns = now;
+        b->start_sum_ms += (double)now * 1e-6;
+        osp_series_set(b->s_inflight, b->inflight);
+        osp__dsp_backend_ref(b);
+        *out = b;
+        return DSP_PICK_OK;
+    }
+    if (n_any == 0)
+        return model && all_known && !anywhere ? DSP_PICK_UNKNOWN
+                                               : DSP_PICK_NONE;
+    return DSP_PICK_BUSY; /* every candidate is at its limit */
+}
+
+/* Chooses a backend for model (NULL = the default model), skipping tried[],
+ * waiting in q's admission queue while every candidate is full. On
+ * DSP_PICK_OK *out holds a reference and one in-flight slot. */
+static dsp_pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
+                       dsp_backend_t *const *tried, int n_tried,
+                       uint64_t wait_until_ns, dsp_backend_t **out,
+                       uint64_t *start_ns) {
     bool queued = false;
-    pick_t res;
+    dsp_pick_t res;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        uint64_t now = osp_now_ns();
-        if (d->stop) {
-            res = PICK_STOP;
+        res = osp__dsp_pick_locked(d, model, tried, n_tried, out, start_ns);
+        if (res != DSP_PICK_BUSY)
             break;
-        }
-        int n_any = 0, n_free = 0;
-        bool all_known = d->n_b > 0;
-        /* A backend without a latency sample yet is assumed average:
-         * assuming it fast would send it a burst before its first answer
-         * shows what it is. */
-        double sum_ewma = 0;
-        int n_ewma = 0;
-        for (int i = 0; i < d->n_b; i++)
-            if (d->b[i]->ewma_ms > 0 && d->b[i]->state == DSP_READY) {
-                sum_ewma += d->b[i]->ewma_ms;
-                n_ewma++;
-            }
-        double floor_ms = n_ewma ? sum_ewma / n_ewma : DSP_EWMA_FLOOR_MS;
-        int n_ready = 0;
-        for (int i = 0; i < d->n_b; i++)
-            n_ready += d->b[i]->state == DSP_READY;
-        if (n_ready < 1)
-            n_ready = 1;
-        bool anywhere = false;
-        for (int i = 0; i < d->n_b; i++) {
-            dsp_backend_t *b = d->b[i];
-            all_known = all_known && b->models_known;
-            if (!osp__dsp_backend_serves(b, model))
-                continue;
-            anywhere = true;
-            if (b->state != DSP_READY)
-                continue;
-            bool was_tried = false;
-            for (int k = 0; k < n_tried && !was_tried; k++)
-                was_tried = tried[k] == b;
-            if (was_tried)
-                continue;
-            n_any++;
-            if (b->inflight < d->o.max_inflight) {
-                /* Requests outstanding longer than the estimate say the
-                 * backend is slower than it was: their mean age is a
-                 * lower bound on what the next one will take. */
-                double est = b->ewma_ms,
-                       age = (double)(d->picks - b->ewma_pick) / n_ready;
-                if (b->inflight > 0) {
-                    double mean_age = (double)now * 1e-6 -
-                                      b->start_sum_ms / b->inflight;
-                    if (mean_age > est) {
-                        est = mean_age;
-                        age = 0;
-                    }
-                }
-                cand[n_free] = b;
-                load[n_free++] = osp__dsp_cost(
-                    d->o.policy, b->inflight, est, age,
-                    est > 0 ? DSP_EWMA_FLOOR_MS : floor_ms);
-            }
-        }
-        if (n_free > 0) {
-            int k = osp__dsp_balance_pick(d->o.policy, load, n_free, &d->rng,
-                                          &d->rr);
-            dsp_backend_t *b = cand[k];
-            b->inflight++;
-            b->sent++;
-            d->picks++;
-            *start_ns = now;
-            b->start_sum_ms += (double)now * 1e-6;
-            osp_series_set(b->s_inflight, b->inflight);
-            osp__dsp_backend_ref(b);
-            *out = b;
-            res = PICK_OK;
-            break;
-        }
-        if (n_any == 0) {
-            res = model && all_known && !anywhere ? PICK_UNKNOWN : PICK_NONE;
-            break;
-        }
         /* Every candidate is at its limit: wait in the model's queue. */
         if (!queued) {
             if (q->waiting >= d->o.queue_size) {
-                res = PICK_FULL;
+                res = DSP_PICK_FULL;
                 break;
             }
-            q->waiting++;
-            d->waiting++;
-            osp_series_set(q->s_depth, q->waiting);
+            osp__dsp_queue_locked(d, q, 1);
             queued = true;
         }
         if (osp_now_ns() >= wait_until_ns) {
-            res = PICK_TIMEOUT;
+            res = DSP_PICK_TIMEOUT;
             break;
         }
         struct timespec ts;
         abs_time(&ts, wait_until_ns);
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);
     }
-    if (queued) {
-        q->waiting--;
-        d->waiting--;
-        osp_series_set(q->s_depth, q->waiting);
-    }
+    if (queued)
+        osp__dsp_queue_locked(d, q, -1);
     pthread_mutex_unlock(&d->mu);
     return res;
 }
 
+void osp__dsp_queue_locked(osp_dispatch_t *d, dsp_model_t *q, int delta) {
+    q->waiting += delta;
+    d->waiting += delta;
+    osp_series_set(q->s_depth, q->waiting);
+}
+
+void osp__dsp_wake_locked(osp_dispatch_t *d) {
+    pthread_cond_broadcast(&d->cv);
+    if (d->waiting > 0)
+        osp__dsp_loops_kick(d);
+}
+
 /* Gives back the in-flight slot and records the attempt's outcome (> 0
  * success, 0 failure, < 0 neither) and latency (started at start_ns). */
-static void release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
-                    uint64_t start_ns) {
+void osp__dsp_release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
+                      uint64_t start_ns) {
     uint64_t now = osp_now_ns();
     pthread_mutex_lock(&d->mu);
     if (outcome > 0) {
@@ -176,13 +186,13 @@ static void release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
     if (outcome >= 0)
         osp__dsp_backend_result_locked(d, b, outcome > 0);
     if (d->waiting > 0)
-        pthread_cond_broadcast(&d->cv);
+        osp__dsp_wake_locked(d);
     pthread_mutex_unlock(&d->mu);
     osp__dsp_backend_unref(b);
 }
 
 /* Takes one retry token if the budget has one. */
-static bool retry_allowed(osp_dispatch_t *d) {
+bool osp__dsp_retry_allowed(osp_dispatch_t *d) {
     pthread_mutex_lock(&d->mu);
     bool ok = d->retry_tokens >= 1.0;
     if (ok)
@@ -217,28 +227,30 @@ static int respond_upstream(osp_http_req_t *req, dsp_resp_t *r) {
                                   body, len);
 }
 
-static void h_proxy(osp_http_req_t *req, void *ud) {
-    osp_dispatch_t *d = ud;
-    const char *model = osp_http_req_param(req, "model");
-    uint64_t start = osp_now_ns();
+int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
+                         dsp_call_t *c) {
+    c->model = osp_http_req_param(req, "model");
+    c->start = osp_now_ns();
     int64_t timeout_ms = d->o.request_timeout_ms;
     const char *th = osp_http_req_header(req, "X-Request-Timeout-Ms");
     if (th) {
         char *end;
         long long v = strtoll(th, &end, 10);
-        if (end == th || *end || v <= 0)
-            return (void)osp_http_respond_error(
-                req, 400, "bad X-Request-Timeout-Ms '%s'", th);
+        if (end == th || *end || v <= 0) {
+            osp_http_respond_error(req, 400, "bad X-Request-Timeout-Ms '%s'",
+                                   th);
+            return 1;
+        }
         if (v < timeout_ms)
             timeout_ms = v;
     }
-    uint64_t deadline = start + (uint64_t)timeout_ms * 1000000u;
+    c->deadline = c->start + (uint64_t)timeout_ms * 1000000u;
     int64_t qt = d->o.queue_timeout_ms < timeout_ms ? d->o.queue_timeout_ms
                                                     : timeout_ms;
-    uint64_t wait_until = start + (uint64_t)qt * 1000000u;
+    c->wait_until = c->start + (uint64_t)qt * 1000000u;
 
     pthread_mutex_lock(&d->mu);
-    dsp_model_t *q = osp__dsp_model_locked(d, model, false);
+    c->q = osp__dsp_model_locked(d, c->model, false);
     bool all_known = d->n_b > 0;
     for (int i = 0; i < d->n_b; i++)
         all_known = all_known && d->b[i]->models_known;
@@ -246,23 +258,63 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
     if (d->retry_tokens > DSP_RETRY_TOKENS_MAX)
         d->retry_tokens = DSP_RETRY_TOKENS_MAX;
     pthread_mutex_unlock(&d->mu);
-    if (!q) {
+    if (!c->q) {
         /* No backend has listed this model (yet). */
         osp_http_req_set_user(req, &d->unknown_model);
-        if (all_known)
-            return (void)osp_http_respond_error(
-                req, 404, "model '%s' is not served by any backend", model);
+        if (all_known) {
+            osp_http_respond_error(req, 404,
+                                   "model '%s' is not served by any backend",
+                                   c->model);
+            return 1;
+        }
         osp_http_add_header(req, "Retry-After", "1");
-        return (void)osp_http_respond_error(
-            req, 503, "no ready backend for '%s'", model);
+        osp_http_respond_error(req, 503, "no ready backend for '%s'",
+                               c->model);
+        return 1;
     }
-    osp_http_req_set_user(req, q);
+    osp_http_req_set_user(req, c->q);
 
     /* Path + query, shared by every attempt. */
-    char path[2048];
-    snprintf(path, sizeof path, "%s", osp_http_req_path(req));
-    if (append_query(req, path, sizeof path) < 0)
-        return (void)osp_http_respond_error(req, 414, "query string too long");
+    snprintf(c->path, sizeof c->path, "%s", osp_http_req_path(req));
+    if (append_query(req, c->path, sizeof c->path) < 0) {
+        osp_http_respond_error(req, 414, "query string too long");
+        return 1;
+    }
+    return 0;
+}
+
+void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
+                           const dsp_call_t *c) {
+    switch (p) {
+    case DSP_PICK_UNKNOWN:
+        osp_http_respond_error(req, 404,
+                               "model '%s' is not served by any backend",
+                               c->model);
+        return;
+    case DSP_PICK_FULL:
+    case DSP_PICK_TIMEOUT:
+        osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_error(req, 503, "all backends for '%s' are busy (%s)",
+                               c->q->name,
+                               p == DSP_PICK_FULL ? "queue full"
+                                                  : "queue timeout");
+        return;
+    default:
+        osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_error(req, 503, "no ready backend for '%s'",
+                               c->q->name);
+    }
+}
+
+static void h_proxy(osp_http_req_t *req, void *ud) {
+    osp_dispatch_t *d = ud;
+    dsp_call_t call;
+    if (osp__dsp_proxy_begin(d, req, &call))
+        return;
+    dsp_model_t *q = call.q;
+    const char *model = call.model;
+    uint64_t deadline = call.deadline, wait_until = call.wait_until;
+    const char *path = call.path;
     size_t body_len;
     const uint8_t *body = osp_http_req_body(req, &body_len);
     const char *method = osp_http_req_method(req);
@@ -275,27 +327,13 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
     for (int attempt = 0; attempt < DSP_MAX_ATTEMPTS; attempt++) {
         dsp_backend_t *b = NULL;
         uint64_t t0 = 0;
-        pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
-        if (p != PICK_OK) {
+        dsp_pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
+        if (p != DSP_PICK_OK) {
             if (attempt > 0)
                 break; /* answer with the last attempt's failure */
             osp__dsp_resp_free(&r);
-            switch (p) {
-            case PICK_UNKNOWN:
-                return (void)osp_http_respond_error(
-                    req, 404, "model '%s' is not served by any backend",
-                    model);
-            case PICK_FULL:
-            case PICK_TIMEOUT:
-                osp_http_add_header(req, "Retry-After", "1");
-                return (void)osp_http_respond_error(
-                    req, 503, "all backends for '%s' are busy (%s)",
-                    q->name, p == PICK_FULL ? "queue full" : "queue timeout");
-            default:
-                osp_http_add_header(req, "Retry-After", "1");
-                return (void)osp_http_respond_error(
-                    req, 503, "no ready backend for '%s'", q->name);
-            }
+            osp__dsp_proxy_refuse(req, p, &call);
+            return;
         }
         tried[n_tried++] = b;
         int64_t left_ms = (int64_t)(deadline - osp_now_ns()) / 1000000;
@@ -365,7 +403,7 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
         }
         osp__dsp_upstream_put(b, h);
         snprintf(fail_backend, sizeof fail_backend, "%s", b->addr);
-        release(d, b, counts_failure ? 0
+        osp__dsp_release(d, b, counts_failure ? 0
                       : (cc == CURLE_OK && r.status != 503 ? 1 : -1), t0);
         if (cc == CURLE_OK && !retriable) {
             respond_upstream(req, &r);
@@ -374,7 +412,7 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
         }
         fail_why = cc == CURLE_OK ? "503" : curl_easy_strerror(cc);
         if (!retriable || attempt + 1 >= DSP_MAX_ATTEMPTS ||
-            osp_now_ns() >= deadline || !retry_allowed(d))
+            osp_now_ns() >= deadline || !osp__dsp_retry_allowed(d))
             break;
         osp_series_inc(d->s_retries);
     }

@@ -7,7 +7,10 @@
  * (MHD_USE_THREAD_PER_CONNECTION), handlers may block (the dispatcher waits
  * in libcurl); EPOLL — MHD_USE_EPOLL_INTERNAL_THREAD with a small thread
  * pool and MHD_ALLOW_SUSPEND_RESUME, handlers must not block and answer
- * later through suspend/resume.
+ * later through suspend/resume; EXTERNAL — MHD_USE_EPOLL without a thread
+ * of its own: the owner's event loop (the dispatcher's) waits on MHD's
+ * epoll fd with its own descriptors and calls MHD_run; suspend/resume as in
+ * EPOLL.
  *
  * Suspend/resume state machine (per request, under the server's susp_mu):
  * the handler marks the request (resume_fn set); after it returns, on_access
@@ -112,12 +115,12 @@ struct osp_http_req_s {
 };
 
 const char *osp_http_mode_name(osp_http_mode_t m) {
-    static const char *const names[] = {"threads", "epoll"};
+    static const char *const names[] = {"threads", "epoll", "external"};
     return (unsigned)m < OSP_HTTP_MODE_COUNT ? names[m] : "unknown";
 }
 
 int osp_http_mode_parse(const char *s, osp_http_mode_t *out) {
-    for (int m = 0; m < OSP_HTTP_MODE_COUNT; m++)
+    for (int m = 0; m < OSP_HTTP_EXTERNAL; m++)
         if (s && !strcmp(s, osp_http_mode_name((osp_http_mode_t)m))) {
             *out = (osp_http_mode_t)m;
             return 0;
@@ -525,7 +528,7 @@ static enum MHD_Result after_handler(osp_http_server_t *s, osp_http_req_t *r,
         if (!r->resume_fn)
             break;
         pthread_mutex_lock(&s->susp_mu);
-        if (s->opts.mode == OSP_HTTP_EPOLL) {
+        if (s->opts.mode != OSP_HTTP_THREADS) {
             if (!r->resumed) {
                 MHD_suspend_connection(r->conn);
                 r->mhd_suspended = true;
@@ -691,6 +694,8 @@ int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
                            : (MHD_USE_THREAD_PER_CONNECTION |
                               MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                               MHD_USE_ITC);
+    if (s->opts.mode == OSP_HTTP_EXTERNAL)
+        flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     if (s->opts.port < 0 || s->opts.port > 65535)
         return osp_err_set(err, OSP_EINVAL, "http: bad port %d", s->opts.port);
     if (s->opts.host && strchr(s->opts.host, ':')) {
@@ -742,6 +747,24 @@ int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
 }
 
 int osp_http_server_port(const osp_http_server_t *s) { return s ? s->port : 0; }
+
+int osp_http_server_fd(const osp_http_server_t *s) {
+    if (!s || !s->d || s->opts.mode != OSP_HTTP_EXTERNAL)
+        return -1;
+    const union MHD_DaemonInfo *di =
+        MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+    return di ? di->epoll_fd : -1;
+}
+
+int64_t osp_http_server_run(osp_http_server_t *s) {
+    if (!s || !s->d || s->opts.mode != OSP_HTTP_EXTERNAL)
+        return OSP_EINVAL;
+    MHD_run(s->d);
+    MHD_UNSIGNED_LONG_LONG t;
+    if (MHD_get_timeout(s->d, &t) != MHD_YES)
+        return -1;
+    return t > INT64_MAX ? -1 : (int64_t)t;
+}
 
 void osp_http_server_quiesce(osp_http_server_t *s) {
     if (!s || !s->d)

@@ -1,0 +1,1021 @@
+/* loop.c — the dispatcher's event path (`--io event`): N loop threads, each
+ * owning one epoll set with (1) its own HTTP front (src/http in EXTERNAL
+ * mode: a libmicrohttpd daemon without threads, all loops listening on the
+ * same port through SO_REUSEPORT), (2) its upstream connections to the
+ * backends (non-blocking sockets, HTTP/1.1 keep-alive, pooled per backend
+ * and loop, answers read by h1.c), and (3) an eventfd other threads use to
+ * wake it (admission-queue slots, shutdown).
+ *
+ * Why: with a thread per client connection and a blocking upstream call,
+ * every proxied request slept and woke twice (docs/performance.md
+ * "Dispatcher": 2 context switches and 41–47 µs of CPU per request against
+ * HAProxy's 0.3 and 18–23 µs). Here a request never leaves the thread that
+ * read it: the handler picks a backend and writes the request upstream at
+ * once, suspends the client connection, and the loop resumes it when the
+ * answer has been read — one wake-up serves every socket that is ready.
+ *
+ * A request (dsp_ereq_t) is in one of three places: waiting in the
+ * admission queue (the loop's wait list; retried when another thread frees
+ * a slot and kicks the eventfd), on an upstream connection (an attempt), or
+ * answered (resumed; the front's resume function sends the answer and frees
+ * it). Timers (admission wait, connect timeout, deadline) are checked by
+ * scanning the loop's requests only when the earliest one is due. The
+ * behaviours — retries, budget, ejection accounting, admission, metrics —
+ * are proxy.c's, shared with the blocking path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "dispatch/dispatch_int.h"
+
+#define LOOP_RBUF 32768         /* read buffer per upstream connection (2×
+                                   the head limit, so a stuck parse errors
+                                   before the buffer is full) */
+#define LOOP_EVENTS 64          /* epoll events per wake-up */
+#define LOOP_WAIT_POLL_MS 50    /* re-check queued requests at least this
+                                   often (a missed kick costs no more) */
+#define LOOP_HDRS_MAX 2048      /* forwarded request headers */
+#define LOOP_HEAD_MAX (LOOP_HDRS_MAX + 2048 + DSP_ADDR_MAX + 256)
+
+enum { TAG_FRONT = 1, TAG_KICK, TAG_CONN };
+
+/* How an attempt ended. */
+typedef enum att_e {
+    ATT_OK = 0,        /* an answer (status in e->status) */
+    ATT_CONNECT,       /* connect failed or timed out */
+    ATT_IO,            /* send/receive error, reset, closed early */
+    ATT_BAD,           /* malformed answer */
+    ATT_TOO_BIG,       /* answer over the size limit */
+    ATT_DEADLINE,      /* the request's deadline passed */
+} att_t;
+
+typedef struct dsp_loop_s dsp_loop_t;
+typedef struct dsp_ereq_s dsp_ereq_t;
+
+typedef struct dsp_conn_s {
+    int tag;                   /* TAG_CONN (epoll data points here) */
+    int fd;
+    dsp_loop_t *L;
+    dsp_backend_t *b;          /* referenced while the connection lives */
+    struct dsp_conn_s *iprev, *inext; /* b->ev_idle[L->idx] while idle */
+    struct dsp_conn_s *aprev, *anext; /* L->conns: all of this loop's */
+    dsp_ereq_t *e;             /* the attempt using it; NULL = idle */
+    uint32_t ev;               /* registered epoll events */
+    bool connecting, reused, got_bytes;
+    struct iovec iov[2];
+    int iov_i, iov_n;
+    size_t rlen;
+    dsp_h1_t h1;
+    uint8_t rbuf[LOOP_RBUF];
+} dsp_conn_t;
+
+enum { E_NEW = 0, E_WAIT, E_ATTEMPT, E_DONE };
+
+struct dsp_ereq_s {
+    dsp_loop_t *L;
+    osp_http_req_t *req;
+    dsp_call_t call;
+    int state;
+    bool queued;               /* counted in the admission queue */
+    bool stale_retry;          /* used the one retry of a reused
+                                  connection the backend had closed */
+    struct dsp_ereq_s *prev, *next;   /* L->reqs (waiting or attempting) */
+    struct dsp_ereq_s *wprev, *wnext; /* L->wait (FIFO) */
+    uint64_t timer;            /* next expiry (wait / connect / deadline) */
+    const char *method;
+    const uint8_t *body;
+    size_t body_len;
+    dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
+    int n_tried;
+    dsp_backend_t *b;          /* current attempt's backend (referenced) */
+    uint64_t t0;
+    dsp_conn_t *c;
+    size_t hdrs_len, head_len;
+    /* The answer: the worker's (has_resp) or an error of our own. */
+    bool has_resp;
+    int status;
+    char content_type[128], ihcl[32], retry_after[32];
+    uint8_t *resp_body;
+    size_t resp_len;
+    att_t last;                /* how the last attempt ended */
+    const char *fail_why;
+    char fail_backend[DSP_ADDR_MAX];
+    dsp_pick_t refused;        /* first pick found nothing: why */
+    /* Not cleared per request (written before use). */
+    char hdrs[LOOP_HDRS_MAX];  /* forwarded header lines */
+    char head[LOOP_HEAD_MAX];  /* this attempt's request head */
+};
+
+struct dsp_loop_s {
+    osp_dispatch_t *d;
+    int idx;
+    int ep;                    /* epoll fd */
+    int kick;                  /* eventfd */
+    int tag_front, tag_kick;   /* epoll data targets */
+    osp_http_server_t *http;
+    pthread_t th;
+    bool started;
+    atomic_bool quiesce, quiesced, stop;
+    bool need_front;           /* a request was resumed outside the front:
+                                  run it */
+    bool in_front;             /* inside osp_http_server_run */
+    bool wake_waiters;         /* retry the wait list */
+    dsp_ereq_t *reqs;          /* waiting or attempting */
+    dsp_ereq_t *wait_head, *wait_tail;
+    int n_wait;
+    dsp_conn_t *conns;
+    uint64_t next_timer;       /* earliest e->timer (UINT64_MAX: none) */
+};
+
+static __thread dsp_loop_t *tl_loop; /* the loop running on this thread */
+
+static void attempt_start(dsp_ereq_t *e);
+static void attempt_done(dsp_ereq_t *e, att_t how);
+
+/* ---- lists -------------------------------------------------------------- */
+
+static void reqs_add(dsp_loop_t *L, dsp_ereq_t *e) {
+    e->prev = NULL;
+    e->next = L->reqs;
+    if (L->reqs)
+        L->reqs->prev = e;
+    L->reqs = e;
+}
+
+static void reqs_del(dsp_loop_t *L, dsp_ereq_t *e) {
+    if (e->prev)
+        e->prev->next = e->next;
+    else if (L->reqs == e)
+        L->reqs = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void wait_add(dsp_loop_t *L, dsp_ereq_t *e) {
+    e->wnext = NULL;
+    e->wprev = L->wait_tail;
+    if (L->wait_tail)
+        L->wait_tail->wnext = e;
+    else
+        L->wait_head = e;
+    L->wait_tail = e;
+    L->n_wait++;
+}
+
+static void wait_del(dsp_loop_t *L, dsp_ereq_t *e) {
+    if (e->wprev)
+        e->wprev->wnext = e->wnext;
+    else
+        L->wait_head = e->wnext;
+    if (e->wnext)
+        e->wnext->wprev = e->wprev;
+    else
+        L->wait_tail = e->wprev;
+    e->wprev = e->wnext = NULL;
+    L->n_wait--;
+}
+
+static void set_timer(dsp_ereq_t *e, uint64_t t) {
+    e->timer = t;
+    if (t < e->L->next_timer)
+        e->L->next_timer = t;
+}
+
+/* ---- upstream connections ---------------------------------------------- */
+
+static void conn_events(dsp_conn_t *c, uint32_t ev) {
+    if (c->ev == ev)
+        return;
+    struct epoll_event ee = {.events = ev, .data.ptr = c};
+    epoll_ctl(c->L->ep, EPOLL_CTL_MOD, c->fd, &ee);
+    c->ev = ev;
+}
+
+static void idle_del(dsp_conn_t *c) {
+    dsp_backend_t *b = c->b;
+    int i = c->L->idx;
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else if (b->ev_idle[i] == c)
+        b->ev_idle[i] = c->inext;
+    if (c->inext)
+        c->inext->iprev = c->iprev;
+    c->iprev = c->inext = NULL;
+}
+
+static void conn_close(dsp_conn_t *c) {
+    dsp_loop_t *L = c->L;
+    if (!c->e)
+        idle_del(c);
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        L->conns = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    close(c->fd); /* also leaves the epoll set */
+    osp__dsp_h1_fini(&c->h1);
+    osp__dsp_backend_unref(c->b);
+    free(c);
+}
+
+/* A new non-blocking connection to b (connect started). NULL on failure
+ * (errno set). */
+static dsp_conn_t *conn_open(dsp_loop_t *L, dsp_backend_t *b) {
+    if (!b->sa_len) {
+        errno = EHOSTUNREACH; /* the name did not resolve when added */
+        return NULL;
+    }
+    int fd = socket(b->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bool connecting = false;
+    if (connect(fd, (const struct sockaddr *)&b->sa, b->sa_len) < 0) {
+        if (errno != EINPROGRESS) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+        connecting = true;
+    }
+    dsp_conn_t *c = malloc(sizeof *c);
+    if (!c) {
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(c, 0, offsetof(dsp_conn_t, rbuf));
+    c->tag = TAG_CONN;
+    c->fd = fd;
+    c->L = L;
+    c->b = b;
+    osp__dsp_backend_ref(b);
+    c->connecting = connecting;
+    c->ev = EPOLLIN | EPOLLRDHUP | (connecting ? EPOLLOUT : 0);
+    struct epoll_event ee = {.events = c->ev, .data.ptr = c};
+    if (epoll_ctl(L->ep, EPOLL_CTL_ADD, fd, &ee) < 0) {
+        int e = errno;
+        osp__dsp_backend_unref(b);
+        close(fd);
+        free(c);
+        errno = e;
+        return NULL;
+    }
+    c->anext = L->conns;
+    if (L->conns)
+        L->conns->aprev = c;
+    L->conns = c;
+    return c;
+}
+
+/* Detaches c from its attempt: back to the pool when it may carry another
+ * request, else closed. */
+static void conn_release(dsp_conn_t *c, bool reusable) {
+    dsp_ereq_t *e = c->e;
+    if (e)
+        e->c = NULL;
+    c->e = NULL;
+    if (!reusable || c->rlen) {
+        c->e = NULL;
+        conn_close(c);
+        return;
+    }
+    conn_events(c, EPOLLIN | EPOLLRDHUP);
+    int i = c->L->idx;
+    c->iprev = NULL;
+    c->inext = c->b->ev_idle[i];
+    if (c->inext)
+        c->inext->iprev = c;
+    c->b->ev_idle[i] = c;
+}
+
+/* Writes what is left of the request. 0 = all sent or waiting for
+ * EPOLLOUT; < 0 = failed. */
+static int conn_send(dsp_conn_t *c) {
+    while (c->iov_i < c->iov_n) {
+        ssize_t n = writev(c->fd, c->iov + c->iov_i, c->iov_n - c->iov_i);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn_events(c, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+                return 0;
+            }
+            return -1;
+        }
+        size_t k = (size_t)n;
+        while (c->iov_i < c->iov_n && k >= c->iov[c->iov_i].iov_len) {
+            k -= c->iov[c->iov_i].iov_len;
+            c->iov_i++;
+        }
+        if (c->iov_i < c->iov_n) {
+            c->iov[c->iov_i].iov_base = (char *)c->iov[c->iov_i].iov_base + k;
+            c->iov[c->iov_i].iov_len -= k;
+        }
+    }
+    conn_events(c, EPOLLIN | EPOLLRDHUP);
+    return 0;
+}
+
+/* The answer on c is complete: hand it to the request. */
+static void conn_answered(dsp_conn_t *c) {
+    dsp_ereq_t *e = c->e;
+    dsp_h1_t *h = &c->h1;
+    e->has_resp = true;
+    e->status = h->status;
+    memcpy(e->content_type, h->content_type, sizeof e->content_type);
+    memcpy(e->ihcl, h->ihcl, sizeof e->ihcl);
+    memcpy(e->retry_after, h->retry_after, sizeof e->retry_after);
+    free(e->resp_body);
+    e->resp_body = osp__dsp_h1_take_body(h, &e->resp_len);
+    bool keep = h->keep_alive;
+    conn_release(c, keep);
+    attempt_done(e, e->resp_body ? ATT_OK : ATT_IO);
+}
+
+/* The attempt on c failed (c is closed). A reused connection that the
+ * backend closed before answering anything (it timed the idle connection
+ * out as we sent) is retried once on a fresh connection to the same
+ * backend: that is not the backend failing. */
+static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
+    dsp_ereq_t *e = c->e;
+    bool stale = c->reused && !c->got_bytes && how == ATT_IO &&
+                 !e->stale_retry;
+    c->e = NULL;
+    e->c = NULL;
+    conn_close(c);
+    e->fail_why = why;
+    if (stale) {
+        e->stale_retry = true;
+        dsp_conn_t *n = conn_open(e->L, e->b);
+        if (n) {
+            n->e = e;
+            e->c = n;
+            n->iov[0].iov_base = e->head;
+            n->iov[0].iov_len = e->head_len;
+            n->iov[1].iov_base = (void *)e->body;
+            n->iov[1].iov_len = e->body_len;
+            n->iov_n = e->body_len ? 2 : 1;
+            osp__dsp_h1_init(&n->h1, 0);
+            if (!n->connecting && conn_send(n) < 0) {
+                conn_failed(n, ATT_CONNECT, strerror(errno));
+                return;
+            }
+            if (n->connecting) {
+                uint64_t ct = osp_now_ns() +
+                              (uint64_t)DSP_CONNECT_TIMEOUT_MS * 1000000u;
+                set_timer(e, ct < e->call.deadline ? ct : e->call.deadline);
+            }
+            return;
+        }
+        e->fail_why = strerror(errno);
+        how = ATT_CONNECT;
+    }
+    attempt_done(e, how);
+}
+
+static void conn_read(dsp_conn_t *c) {
+    for (;;) {
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, LOOP_RBUF - c->rlen, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (c->e)
+                conn_failed(c, ATT_IO, strerror(errno));
+            else
+                conn_close(c);
+            return;
+        }
+        if (n == 0) {
+            if (!c->e) {
+                conn_close(c); /* an idle connection the backend closed */
+                return;
+            }
+            if (osp__dsp_h1_eof(&c->h1) == 1)
+                conn_answered(c);
+            else
+                conn_failed(c, ATT_IO, c->h1.err);
+            return;
+        }
+        if (!c->e) {
+            conn_close(c); /* bytes nobody asked for */
+            return;
+        }
+        c->got_bytes = true;
+        c->rlen += (size_t)n;
+        size_t used = 0;
+        int rc = osp__dsp_h1_feed(&c->h1, c->rbuf, c->rlen, &used);
+        if (used < c->rlen)
+            memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+        c->rlen -= used;
+        if (rc == 1) {
+            conn_answered(c);
+            return;
+        }
+        if (rc < 0) {
+            conn_failed(c, c->h1.too_big ? ATT_TOO_BIG : ATT_BAD, c->h1.err);
+            return;
+        }
+    }
+}
+
+static void conn_event(dsp_conn_t *c, uint32_t ev) {
+    if (c->connecting) {
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            err = errno;
+        if (err) {
+            conn_failed(c, ATT_CONNECT, strerror(err));
+            return;
+        }
+        c->connecting = false;
+        dsp_ereq_t *e = c->e;
+        set_timer(e, e->call.deadline);
+        if (conn_send(c) < 0) {
+            conn_failed(c, ATT_IO, strerror(errno));
+            return;
+        }
+        ev &= ~(uint32_t)EPOLLOUT;
+    }
+    if ((ev & EPOLLOUT) && c->e && c->iov_i < c->iov_n) {
+        if (conn_send(c) < 0) {
+            conn_failed(c, ATT_IO, strerror(errno));
+            return;
+        }
+    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        conn_read(c);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* Answers the client: the request is resumed and answered by the front
+ * (on_resume) on this thread. */
+static void finish(dsp_ereq_t *e) {
+    dsp_loop_t *L = e->L;
+    if (e->state == E_WAIT)
+        wait_del(L, e);
+    if (e->queued) {
+        pthread_mutex_lock(&L->d->mu);
+        osp__dsp_queue_locked(L->d, e->call.q, -1);
+        pthread_mutex_unlock(&L->d->mu);
+        e->queued = false;
+    }
+    reqs_del(L, e);
+    e->state = E_DONE;
+    /* Resumed inside the front (an answer found in the handler): the
+     * front runs on_resume itself; otherwise it must run again. */
+    if (!L->in_front)
+        L->need_front = true;
+    osp_http_req_resume(e->req);
+}
+
+static void on_resume(osp_http_req_t *req, void *ud) {
+    dsp_ereq_t *e = ud;
+    osp_dispatch_t *d = e->L->d;
+    uint64_t now = osp_now_ns();
+    if (e->refused != DSP_PICK_OK) {
+        osp__dsp_proxy_refuse(req, e->refused, &e->call);
+    } else if (e->has_resp) {
+        /* The worker's answer (also its last 503 after failed retries). */
+        if (e->ihcl[0])
+            osp_http_add_header(req, "Inference-Header-Content-Length",
+                                e->ihcl);
+        if (e->retry_after[0])
+            osp_http_add_header(req, "Retry-After", e->retry_after);
+        else if (e->status == 503)
+            osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_owned(req, e->status,
+                               e->content_type[0] ? e->content_type : NULL,
+                               e->resp_body, e->resp_len);
+        e->resp_body = NULL;
+    } else if (e->last == ATT_DEADLINE || now >= e->call.deadline) {
+        osp_http_respond_error(req, 504, "deadline passed (last backend %s: %s)",
+                               e->fail_backend,
+                               e->fail_why ? e->fail_why : "-");
+    } else if (e->last == ATT_BAD || e->last == ATT_TOO_BIG) {
+        osp_http_respond_error(req, 502, "backend %s sent a bad answer: %s",
+                               e->fail_backend,
+                               e->fail_why ? e->fail_why : "-");
+    } else {
+        /* 503 rather than 502: the client may retry later, as with "no
+         * ready backend", which is what this usually is. */
+        osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_error(req, 503, "backend %s failed: %s",
+                               e->fail_backend,
+                               e->fail_why ? e->fail_why : "-");
+    }
+    (void)d;
+    free(e->resp_body);
+    free(e);
+}
+
+/* Chooses the next backend and starts an attempt, or queues the request,
+ * or answers it. */
+static void next_attempt(dsp_ereq_t *e) {
+    dsp_loop_t *L = e->L;
+    osp_dispatch_t *d = L->d;
+    dsp_backend_t *b = NULL;
+    uint64_t t0 = 0;
+    pthread_mutex_lock(&d->mu);
+    dsp_pick_t p = osp__dsp_pick_locked(d, e->call.model, e->tried,
+                                        e->n_tried, &b, &t0);
+    if (p == DSP_PICK_BUSY) {
+        if (osp_now_ns() >= e->call.wait_until)
+            p = DSP_PICK_TIMEOUT;
+        else if (!e->queued) {
+            if (e->call.q->waiting >= d->o.queue_size) {
+                p = DSP_PICK_FULL;
+            } else {
+                osp__dsp_queue_locked(d, e->call.q, 1);
+                e->queued = true;
+            }
+        }
+    }
+    if (p != DSP_PICK_BUSY && e->queued) {
+        osp__dsp_queue_locked(d, e->call.q, -1);
+        e->queued = false;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (p == DSP_PICK_BUSY) {
+        if (e->state != E_WAIT) {
+            e->state = E_WAIT;
+            wait_add(L, e);
+        }
+        set_timer(e, e->call.wait_until);
+        return;
+    }
+    if (e->state == E_WAIT)
+        wait_del(L, e);
+    e->state = E_ATTEMPT;
+    if (p != DSP_PICK_OK) {
+        if (e->n_tried == 0)
+            e->refused = p; /* nothing tried: 404 / 503 */
+        finish(e);
+        return;
+    }
+    e->b = b;
+    e->t0 = t0;
+    e->tried[e->n_tried++] = b;
+    attempt_start(e);
+}
+
+static void attempt_start(dsp_ereq_t *e) {
+    dsp_backend_t *b = e->b;
+    uint64_t now = osp_now_ns();
+    if (now >= e->call.deadline) {
+        e->fail_why = "deadline passed";
+        attempt_done(e, ATT_DEADLINE);
+        return;
+    }
+    int64_t left_ms = (int64_t)(e->call.deadline - now) / 1000000;
+    int n = snprintf(e->head, sizeof e->head,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%.*s"
+                     "X-Request-Timeout-Ms: %lld\r\n\r\n",
+                     e->method, e->call.path, b->addr, (int)e->hdrs_len,
+                     e->hdrs, (long long)(left_ms > 0 ? left_ms : 1));
+    if (n < 0 || (size_t)n >= sizeof e->head) {
+        e->fail_why = "request head too long";
+        attempt_done(e, ATT_BAD);
+        return;
+    }
+    e->head_len = (size_t)n;
+    /* An idle pooled connection (this loop's) first, else a new one. */
+    dsp_conn_t *c = b->ev_idle[e->L->idx];
+    if (c) {
+        idle_del(c);
+        c->reused = true;
+    } else if (!(c = conn_open(e->L, b))) {
+        e->fail_why = strerror(errno);
+        attempt_done(e, ATT_CONNECT);
+        return;
+    } else {
+        c->reused = false;
+    }
+    c->e = e;
+    e->c = c;
+    c->got_bytes = false;
+    c->iov[0].iov_base = e->head;
+    c->iov[0].iov_len = e->head_len;
+    c->iov[1].iov_base = (void *)e->body;
+    c->iov[1].iov_len = e->body_len;
+    c->iov_i = 0;
+    c->iov_n = e->body_len ? 2 : 1;
+    osp__dsp_h1_init(&c->h1, 0);
+    if (c->connecting) {
+        uint64_t ct = now + (uint64_t)DSP_CONNECT_TIMEOUT_MS * 1000000u;
+        set_timer(e, ct < e->call.deadline ? ct : e->call.deadline);
+        return;
+    }
+    set_timer(e, e->call.deadline);
+    if (conn_send(c) < 0)
+        conn_failed(c, ATT_IO, strerror(errno));
+}
+
+static void attempt_done(dsp_ereq_t *e, att_t how) {
+    dsp_loop_t *L = e->L;
+    osp_dispatch_t *d = L->d;
+    dsp_backend_t *b = e->b;
+    uint64_t now = osp_now_ns();
+    bool retriable, counts_failure;
+    int outcome;
+    if (e->c) { /* a timeout: the connection is in an unknown state */
+        dsp_conn_t *c = e->c;
+        c->e = NULL;
+        e->c = NULL;
+        conn_close(c);
+    }
+    switch (how) {
+    case ATT_OK:
+        retriable = e->status == 503;
+        /* 503 is overload or draining (health handles draining); 504 is
+         * the request's own deadline: neither says the backend is
+         * broken. */
+        counts_failure = e->status >= 500 && e->status != 503 &&
+                         e->status != 504;
+        outcome = counts_failure ? 0 : e->status != 503 ? 1 : -1;
+        break;
+    case ATT_TOO_BIG: /* the same answer from any backend */
+    case ATT_DEADLINE:
+        retriable = counts_failure = false;
+        outcome = -1;
+        break;
+    default: /* connect error, reset, early close, garbage */
+        retriable = now < e->call.deadline;
+        counts_failure = true;
+        outcome = 0;
+        break;
+    }
+    if (how != ATT_OK)
+        e->has_resp = false; /* only the last attempt's 503 is answered */
+    e->last = how;
+    snprintf(e->fail_backend, sizeof e->fail_backend, "%s", b->addr);
+    e->b = NULL;
+    osp__dsp_release(d, b, outcome, e->t0);
+    if (how == ATT_OK && !retriable) {
+        finish(e);
+        return;
+    }
+    if (how == ATT_OK)
+        e->fail_why = "503";
+    if (!retriable || e->n_tried >= DSP_MAX_ATTEMPTS ||
+        osp_now_ns() >= e->call.deadline || !osp__dsp_retry_allowed(d)) {
+        finish(e);
+        return;
+    }
+    osp_series_inc(d->s_retries);
+    next_attempt(e);
+}
+
+/* Expired timers of this loop's requests; recomputes next_timer. */
+static void run_timers(dsp_loop_t *L, uint64_t now) {
+    uint64_t next = UINT64_MAX;
+    dsp_ereq_t *e = L->reqs, *nx;
+    for (; e; e = nx) {
+        nx = e->next;
+        if (e->timer > now) {
+            if (e->timer < next)
+                next = e->timer;
+            continue;
+        }
+        if (e->state == E_WAIT) {
+            /* Admission wait over: one last try, then 503 (or, after a
+             * failed attempt, that attempt's answer). */
+            next_attempt(e);
+            if (e->state == E_WAIT) {
+                wait_del(L, e);
+                e->state = E_ATTEMPT;
+                if (e->n_tried == 0)
+                    e->refused = DSP_PICK_TIMEOUT;
+                finish(e);
+            }
+        } else if (e->c && e->c->connecting && now < e->call.deadline) {
+            e->fail_why = "connect timeout";
+            attempt_done(e, ATT_CONNECT);
+        } else {
+            e->fail_why = "deadline passed";
+            attempt_done(e, ATT_DEADLINE);
+        }
+    }
+    /* Requests started or re-armed by the handling above lowered
+     * L->next_timer through set_timer; keep the lower of the two. */
+    for (e = L->reqs; e; e = e->next)
+        if (e->timer < next)
+            next = e->timer;
+    L->next_timer = next;
+}
+
+static void run_waiters(dsp_loop_t *L) {
+    L->wake_waiters = false;
+    dsp_ereq_t *e = L->wait_head, *nx;
+    int n = L->n_wait;
+    for (; e && n-- > 0; e = nx) {
+        nx = e->wnext;
+        next_attempt(e);
+    }
+}
+
+/* The proxied routes on the event path. */
+static void h_proxy_ev(osp_http_req_t *req, void *ud) {
+    dsp_loop_t *L = ud;
+    osp_dispatch_t *d = L->d;
+    dsp_ereq_t *e = malloc(sizeof *e);
+    if (!e) {
+        osp_http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    memset(e, 0, offsetof(dsp_ereq_t, hdrs));
+    e->refused = DSP_PICK_OK;
+    e->last = ATT_OK;
+    if (osp__dsp_proxy_begin(d, req, &e->call)) {
+        free(e);
+        return;
+    }
+    e->L = L;
+    e->req = req;
+    e->method = osp_http_req_method(req);
+    e->body = osp_http_req_body(req, &e->body_len);
+    /* Forwarded headers, once for every attempt. */
+    static const char *const fwd[] = {"Content-Type",
+                                      "Inference-Header-Content-Length",
+                                      "Accept"};
+    size_t n = 0;
+    for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
+        const char *v = osp_http_req_header(req, fwd[i]);
+        if (v && strlen(v) < 400) /* 3 × 440 + the two below fit */
+            n += (size_t)snprintf(e->hdrs + n, sizeof e->hdrs - n,
+                                  "%s: %s\r\n", fwd[i], v);
+    }
+    if (strcmp(e->method, "GET"))
+        n += (size_t)snprintf(e->hdrs + n, sizeof e->hdrs - n,
+                              "Content-Length: %zu\r\n", e->body_len);
+    n += (size_t)snprintf(e->hdrs + n, sizeof e->hdrs - n,
+                          "X-Request-Id: %s\r\n", osp_http_req_id(req));
+    e->hdrs_len = n < sizeof e->hdrs ? n : sizeof e->hdrs - 1;
+    osp_http_req_suspend(req, on_resume, e);
+    reqs_add(L, e);
+    e->timer = UINT64_MAX;
+    next_attempt(e); /* may answer at once (then on_resume runs after us) */
+}
+
+static int ev_routes(dsp_loop_t *L, osp_http_server_t *s) {
+    static const char *const post_routes[] = {
+        "/classify",
+        "/v1/models/{model}/classify",
+        "/v1/models/{model}/versions/{version}/classify",
+        "/v2/models/{model}/infer",
+        "/v2/models/{model}/versions/{version}/infer",
+    };
+    static const char *const get_routes[] = {
+        "/v2/models/{model}",
+        "/v2/models/{model}/ready",
+        "/v2/models/{model}/versions/{version}",
+        "/v2/models/{model}/versions/{version}/ready",
+    };
+    for (size_t i = 0; i < OSP_ARRAY_LEN(post_routes); i++)
+        if (osp_http_route(s, "POST", post_routes[i], h_proxy_ev, L) < 0)
+            return OSP_EINTERNAL;
+    for (size_t i = 0; i < OSP_ARRAY_LEN(get_routes); i++)
+        if (osp_http_route(s, "GET", get_routes[i], h_proxy_ev, L) < 0)
+            return OSP_EINTERNAL;
+    return 0;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+/* Answers everything still open (shutdown). */
+static void abort_all(dsp_loop_t *L) {
+    while (L->reqs) {
+        dsp_ereq_t *e = L->reqs;
+        if (e->state == E_ATTEMPT && e->b) {
+            e->fail_why = "shutting down";
+            if (e->c) {
+                dsp_conn_t *c = e->c;
+                c->e = NULL;
+                e->c = NULL;
+                conn_close(c);
+            }
+            dsp_backend_t *b = e->b;
+            e->b = NULL;
+            snprintf(e->fail_backend, sizeof e->fail_backend, "%s", b->addr);
+            osp__dsp_release(L->d, b, -1, e->t0);
+            e->last = ATT_IO;
+        } else if (e->n_tried == 0) {
+            e->refused = DSP_PICK_NONE;
+        }
+        finish(e);
+    }
+}
+
+static void *loop_main(void *arg) {
+    dsp_loop_t *L = arg;
+    tl_loop = L;
+    struct epoll_event evs[LOOP_EVENTS];
+    int64_t front_ms = 0;
+    bool run_front = true;
+    for (;;) {
+        if (atomic_load(&L->quiesce) && !atomic_load(&L->quiesced)) {
+            osp_http_server_quiesce(L->http);
+            atomic_store(&L->quiesced, true);
+        }
+        if (atomic_load(&L->stop))
+            break;
+        if (run_front || L->need_front) {
+            L->need_front = false;
+            L->in_front = true;
+            front_ms = osp_http_server_run(L->http);
+            L->in_front = false;
+            run_front = false;
+        }
+        uint64_t now = osp_now_ns();
+        int64_t wait_ms = front_ms;
+        if (L->next_timer != UINT64_MAX) {
+            int64_t t = L->next_timer > now
+                            ? (int64_t)((L->next_timer - now + 999999) /
+                                        1000000)
+                            : 0;
+            if (wait_ms < 0 || t < wait_ms)
+                wait_ms = t;
+        }
+        if (L->n_wait > 0 && (wait_ms < 0 || wait_ms > LOOP_WAIT_POLL_MS))
+            wait_ms = LOOP_WAIT_POLL_MS;
+        if (wait_ms > 1000 || wait_ms < 0)
+            wait_ms = 1000; /* quiesce/stop flags are also checked here */
+        int n = epoll_wait(L->ep, evs, LOOP_EVENTS, (int)wait_ms);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            int *tag = evs[i].data.ptr;
+            if (*tag == TAG_FRONT) {
+                run_front = true;
+            } else if (*tag == TAG_KICK) {
+                uint64_t v;
+                ssize_t r = read(L->kick, &v, sizeof v);
+                (void)r; /* EAGAIN: another wake-up already read it */
+                L->wake_waiters = true;
+            } else {
+                conn_event((dsp_conn_t *)tag, evs[i].events);
+            }
+        }
+        now = osp_now_ns();
+        if (L->wake_waiters || (L->n_wait > 0 && n == 0))
+            run_waiters(L);
+        if (now >= L->next_timer)
+            run_timers(L, now);
+        if (n == 0)
+            run_front = true; /* the front's own timeouts */
+    }
+    /* Shutdown: answer what is left, let the front send it. */
+    abort_all(L);
+    for (int i = 0; i < 2000 && osp_http_server_inflight(L->http) > 0; i++) {
+        osp_http_server_run(L->http);
+        if (osp_http_server_inflight(L->http) > 0)
+            usleep(1000);
+    }
+    osp_http_server_run(L->http);
+    while (L->conns)
+        conn_close(L->conns);
+    return NULL;
+}
+
+static void loop_free(dsp_loop_t *L) {
+    if (!L)
+        return;
+    osp_http_server_destroy(L->http);
+    if (L->ep >= 0)
+        close(L->ep);
+    if (L->kick >= 0)
+        close(L->kick);
+    free(L);
+}
+
+void osp__dsp_loops_kick(osp_dispatch_t *d) {
+    for (int i = 0; i < d->n_loops; i++) {
+        dsp_loop_t *L = d->loops[i];
+        if (L == tl_loop) {
+            L->wake_waiters = true; /* this thread: no syscall */
+            continue;
+        }
+        uint64_t one = 1;
+        ssize_t w = write(L->kick, &one, sizeof one);
+        (void)w; /* a full counter still wakes the loop */
+    }
+}
+
+int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err) {
+    if (n < 1)
+        n = 1;
+    if (n > DSP_MAX_LOOPS)
+        n = DSP_MAX_LOOPS;
+    if (!(d->loops = calloc((size_t)n, sizeof *d->loops)))
+        return osp_err_set(err, OSP_ENOMEM, "dispatch: out of memory");
+    int port = d->o.port;
+    for (int i = 0; i < n; i++) {
+        dsp_loop_t *L = calloc(1, sizeof *L);
+        if (!L)
+            return osp_err_set(err, OSP_ENOMEM, "dispatch: out of memory");
+        L->d = d;
+        L->idx = i;
+        L->ep = L->kick = -1;
+        L->tag_front = TAG_FRONT;
+        L->tag_kick = TAG_KICK;
+        L->next_timer = UINT64_MAX;
+        d->loops[d->n_loops++] = L;
+        osp_http_opts_t ho;
+        osp_http_opts_init(&ho);
+        ho.host = d->o.host;
+        ho.port = port; /* the first loop's port when 0 was asked */
+        ho.mode = OSP_HTTP_EXTERNAL;
+        if (d->o.max_body_bytes)
+            ho.max_body_bytes = d->o.max_body_bytes;
+        if (d->o.max_connections > 0)
+            ho.max_connections = d->o.max_connections;
+        if (!(L->http = osp_http_server_create(&ho, err)))
+            return err ? err->code : OSP_EINTERNAL;
+        osp_http_on_done(L->http, osp__dsp_on_done, d);
+        if (osp__dsp_own_routes(d, L->http) < 0 || ev_routes(L, L->http) < 0)
+            return osp_err_set(err, OSP_EINTERNAL,
+                               "dispatch: cannot register routes");
+        if (osp_http_server_start(L->http, err) < 0)
+            return err ? err->code : OSP_EIO;
+        port = osp_http_server_port(L->http);
+        if ((L->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+            (L->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+            return osp_err_set(err, OSP_EIO, "dispatch: epoll/eventfd: %s",
+                               strerror(errno));
+        struct epoll_event fe = {.events = EPOLLIN,
+                                 .data.ptr = &L->tag_front};
+        struct epoll_event ke = {.events = EPOLLIN, .data.ptr = &L->tag_kick};
+        if (epoll_ctl(L->ep, EPOLL_CTL_ADD, osp_http_server_fd(L->http),
+                      &fe) < 0 ||
+            epoll_ctl(L->ep, EPOLL_CTL_ADD, L->kick, &ke) < 0)
+            return osp_err_set(err, OSP_EIO, "dispatch: epoll_ctl: %s",
+                               strerror(errno));
+    }
+    for (int i = 0; i < d->n_loops; i++) {
+        if (pthread_create(&d->loops[i]->th, NULL, loop_main, d->loops[i]))
+            return osp_err_set(err, OSP_EIO,
+                               "dispatch: cannot start loop thread");
+        d->loops[i]->started = true;
+    }
+    return 0;
+}
+
+int osp__dsp_loops_port(const osp_dispatch_t *d) {
+    return d->n_loops ? osp_http_server_port(d->loops[0]->http) : 0;
+}
+
+void osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns) {
+    if (!d->loops)
+        return;
+    /* Stop accepting (each loop quiesces its own front), then wait for
+     * in-flight requests. */
+    for (int i = 0; i < d->n_loops; i++) {
+        atomic_store(&d->loops[i]->quiesce, true);
+        if (!d->loops[i]->started)
+            atomic_store(&d->loops[i]->quiesced, true);
+    }
+    osp__dsp_loops_kick(d);
+    for (;;) {
+        int busy = 0;
+        for (int i = 0; i < d->n_loops; i++)
+            busy += !atomic_load(&d->loops[i]->quiesced) ||
+                    osp_http_server_inflight(d->loops[i]->http) > 0;
+        if (!busy || osp_now_ns() >= until_ns)
+            break;
+        usleep(10000);
+    }
+    for (int i = 0; i < d->n_loops; i++)
+        atomic_store(&d->loops[i]->stop, true);
+    osp__dsp_loops_kick(d);
+    for (int i = 0; i < d->n_loops; i++)
+        if (d->loops[i]->started)
+            pthread_join(d->loops[i]->th, NULL);
+    /* Other threads kick loops under d->mu: no kick after this. */
+    pthread_mutex_lock(&d->mu);
+    int n = d->n_loops;
+    d->n_loops = 0;
+    pthread_mutex_unlock(&d->mu);
+    for (int i = 0; i < n; i++)
+        loop_free(d->loops[i]);
+    free(d->loops);
+    d->loops = NULL;
+}
