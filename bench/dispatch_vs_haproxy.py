@@ -5,8 +5,9 @@ In one run, with the same workers (`osprey serve`) and the same load from
 `osprey load`, it measures:
 
   1. added latency: p50/p99 of an open-loop load at a fixed, modest rate sent
-     (a) straight to one worker, (b) through `osprey dispatch` (p2c) and
-     (c) through HAProxy (`balance leastconn`, keep-alive and connection
+     (a) straight to one worker, (b) through `osprey dispatch` (p2c; the
+     event path, `--io event`, and the thread-per-connection path,
+     `--io blocking`, as "dispatch-blocking") and (c) through HAProxy (`balance leastconn`, keep-alive and connection
      reuse to the server), each with that one worker as the only backend,
      so the difference to (a) is what the proxy adds; three request kinds:
        - small-get : GET /v2/models/{m} (no inference: the proxy's own cost)
@@ -22,6 +23,9 @@ In one run, with the same workers (`osprey serve`) and the same load from
      keeps slow minutes from landing on one target);
   2. max req/s: closed loop with `--concurrency` users for each target and
      kind;
+  2b. CPU per request (--parts cpu): `perf stat -e
+     task-clock,context-switches` on the proxy process during a closed-loop
+     small-get run: CPU µs and context switches per request;
   3. one slow worker: three workers, one answering --slow-ms later
      (`serve --debug-delay-ms`), closed loop: client p50/p99 and the slow
      worker's share under dispatch p2c, dispatch rr and HAProxy leastconn.
@@ -175,8 +179,8 @@ def main():
     ap.add_argument("--slow-ms", type=int, default=1000)
     ap.add_argument("--worker-threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="short runs (smoke)")
-    ap.add_argument("--parts", default="latency,max,slow",
-                    help="comma-separated subset of latency,max,slow")
+    ap.add_argument("--parts", default="latency,max,cpu,slow",
+                    help="comma-separated subset of latency,max,cpu,slow")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     a = ap.parse_args()
     if a.quick:
@@ -206,9 +210,10 @@ def main():
             wait_ok(f"http://127.0.0.1:{port}/v2/health/ready")
             return p, f"127.0.0.1:{port}"
 
-        def dispatcher(name, backends, policy="p2c"):
+        def dispatcher(name, backends, policy="p2c", io="event"):
             argv = [a.osprey, "dispatch", "--host", "127.0.0.1", "--port", "0",
-                    "--admin-port", "-1", "--policy", policy, "--health-interval-ms", "1000"]
+                    "--admin-port", "-1", "--policy", policy, "--health-interval-ms", "1000",
+                    "--io", io]
             for b in backends:
                 argv += ["--backend", b]
             p, lf = procs.start(name, argv)
@@ -233,8 +238,11 @@ def main():
         # ---- 1 + 2: one worker, three ways to reach it ----------------------
         w, waddr = worker("w0")
         dp, durl = dispatcher("d0", [waddr])
+        bp, burl = dispatcher("d0b", [waddr], io="blocking")
         hp, hurl = haproxy("h0", [waddr])
-        targets = {"direct": f"http://{waddr}", "dispatch": durl, "haproxy": hurl}
+        targets = {"direct": f"http://{waddr}", "dispatch": durl,
+                   "dispatch-blocking": burl, "haproxy": hurl}
+        pids = {"dispatch": dp.pid, "dispatch-blocking": bp.pid, "haproxy": hp.pid}
         kinds = ["small-get", "100kb-415", "small", "100kb"]
         lat = {k: {t: [] for t in targets} for k in kinds}
         def rate(kind):
@@ -262,7 +270,7 @@ def main():
                     "runs": [{k: x[k] for k in ("p50_ms", "p99_ms", "completed", "errors")}
                              for x in runs]}
             d = latency[kind]["direct"]
-            for t in ("dispatch", "haproxy"):
+            for t in ("dispatch", "dispatch-blocking", "haproxy"):
                 latency[kind][t]["added_p50_ms"] = round(latency[kind][t]["p50_ms"] - d["p50_ms"], 3)
                 latency[kind][t]["added_p99_ms"] = round(latency[kind][t]["p99_ms"] - d["p99_ms"], 3)
         res["latency"] = latency
@@ -279,7 +287,32 @@ def main():
                 log(f"max {kind:9s} {t:8s} {maxrps[kind][t]['rps']:.1f} req/s "
                     f"errors {s['errors']}")
         res["max_rps"] = maxrps
-        for p in (dp, hp, w):
+        cpu = {t: [] for t in pids}
+        for r in range(a.rounds if "cpu" in parts else 0):
+            for t, pid in pids.items():
+                out = os.path.join(tmp, "perf.txt")
+                perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e",
+                                         "task-clock,context-switches", "-p", str(pid)])
+                time.sleep(0.2)
+                s = run_load(a.osprey, targets[t], "small-get", model_name, images,
+                             "closed", 0, a.concurrency, a.duration)
+                perf.send_signal(signal.SIGINT)
+                perf.wait(30)
+                vals = {}
+                with open(out) as f:
+                    for line in f:
+                        parts_ = line.strip().split(",")
+                        if len(parts_) > 3 and parts_[0].replace(".", "").isdigit():
+                            vals[parts_[2]] = float(parts_[0])
+                n = max(1, s["completed"])
+                row = {"rps": s["ok_rps"], "cpu_us_per_req":
+                       round(vals.get("task-clock", 0) * 1e3 / n, 2),
+                       "cs_per_req": round(vals.get("context-switches", 0) / n, 3)}
+                cpu[t].append(row)
+                log(f"cpu {t:17s} {row['cpu_us_per_req']:.1f} us/req "
+                    f"{row['cs_per_req']:.2f} cs/req {row['rps']:.0f} req/s")
+        res["cpu"] = cpu
+        for p in (dp, bp, hp, w):
             procs.stop(p)
 
         # ---- 3: one slow worker among three ---------------------------------
@@ -319,26 +352,36 @@ def main():
     print(f"\nAdded latency over direct (open loop {a.rate_get:g} req/s small-get, {a.rate:g} "
           f"req/s classify; one worker; median of "
           f"{a.rounds} rounds of {a.duration:g} s):\n")
-    print("| request | direct p50 / p99 ms | dispatch added p50 / p99 ms | "
-          "HAProxy added p50 / p99 ms | ratio p50 / p99 |")
-    print("|---|---|---|---|---|")
+    print("| request | direct p50 / p99 ms | dispatch (event) added p50 / p99 ms | "
+          "dispatch-blocking added | HAProxy added p50 / p99 ms | event / HAProxy p50 |")
+    print("|---|---|---|---|---|---|")
+
+    def ratio(x, y):
+        return f"{x / y:.2f}" if y > 0 else "n/a"
     for kind in res["latency"]:
         L = res["latency"][kind]
-        d, o, h = L["direct"], L["dispatch"], L["haproxy"]
-
-        def ratio(x, y):
-            return f"{x / y:.2f}" if y > 0 else "n/a"
+        d, o, b, h = L["direct"], L["dispatch"], L["dispatch-blocking"], L["haproxy"]
         print(f"| {kind} | {d['p50_ms']:.3f} / {d['p99_ms']:.3f} | {o['added_p50_ms']:.3f} / "
-              f"{o['added_p99_ms']:.3f} | {h['added_p50_ms']:.3f} / {h['added_p99_ms']:.3f} | "
-              f"{ratio(o['added_p50_ms'], h['added_p50_ms'])} / "
-              f"{ratio(o['added_p99_ms'], h['added_p99_ms'])} |")
+              f"{o['added_p99_ms']:.3f} | {b['added_p50_ms']:.3f} / {b['added_p99_ms']:.3f} | "
+              f"{h['added_p50_ms']:.3f} / {h['added_p99_ms']:.3f} | "
+              f"{ratio(o['added_p50_ms'], h['added_p50_ms'])} |")
     print(f"\nMax req/s (closed loop, {a.concurrency} users):\n")
-    print("| request | direct | dispatch | HAProxy |")
-    print("|---|---|---|---|")
+    print("| request | direct | dispatch (event) | dispatch-blocking | HAProxy | event / HAProxy |")
+    print("|---|---|---|---|---|---|")
     for kind in res["max_rps"]:
         M = res["max_rps"][kind]
         print(f"| {kind} | {M['direct']['rps']:.0f} | {M['dispatch']['rps']:.0f} | "
-              f"{M['haproxy']['rps']:.0f} |")
+              f"{M['dispatch-blocking']['rps']:.0f} | {M['haproxy']['rps']:.0f} | "
+              f"{ratio(M['dispatch']['rps'], M['haproxy']['rps'])} |")
+    if any(res["cpu"].values()):
+        print(f"\nCPU per proxied small-get (perf stat on the proxy, closed loop, "
+              f"{a.concurrency} users; per round):\n")
+        print("| proxy | CPU µs / request | context switches / request | req/s |")
+        print("|---|---|---|---|")
+        for t, rows in res["cpu"].items():
+            print(f"| {t} | {' / '.join(str(r['cpu_us_per_req']) for r in rows)} | "
+                  f"{' / '.join(str(r['cs_per_req']) for r in rows)} | "
+                  f"{' / '.join(str(round(r['rps'])) for r in rows)} |")
     print(f"\nOne of three workers {a.slow_ms} ms slower (closed loop, 4 users, small image):\n")
     print("| balancer | req/s | p50 ms | p99 ms | slow worker's share |")
     print("|---|---|---|---|---|")
