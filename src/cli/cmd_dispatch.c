@@ -77,8 +77,8 @@ static const osp_setting_t opts[] = {
     {.name = "retry-ratio", .kind = OSP_SET_DOUBLE, .off = O(o.retry_ratio), .help = "retry budget, retries per request (default 0.2)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default 256)"},
-    {.name = "io", .kind = OSP_SET_FN, .off = 0, .help = "blocking|event (default blocking: a thread per client connection;\n"
-     "                         event: --loops event-loop threads carry client and backend sockets)", .parse = parse_io},
+    {.name = "io", .kind = OSP_SET_FN, .off = 0, .help = "event|blocking (default event: --loops event-loop threads carry client\n"
+     "                         and backend sockets; blocking: a thread per client connection)", .parse = parse_io},
     {.name = "loops", .kind = OSP_SET_INT, .off = O(o.loops), .help = "event-loop threads with --io event (default: available CPUs)"},
     {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .off = O(drain_timeout_s), .help = "seconds to finish in-flight requests on SIGTERM (default 30)"},
     {.name = "config", .kind = OSP_SET_STR, .off = O(config), .help = "JSON file with any of these settings"},

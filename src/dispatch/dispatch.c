@@ -29,7 +29,7 @@ void osp_dispatch_opts_init(osp_dispatch_opts_t *o) {
     o->retry_ratio = OSP_DISPATCH_DEFAULT_RETRY_RATIO;
     o->max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
     o->max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
-    o->io = OSP_DISPATCH_IO_BLOCKING;
+    o->io = OSP_DISPATCH_IO_EVENT; /* measured better: performance.md */
     o->loops = 0;
 }
 
