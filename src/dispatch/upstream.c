@@ -3,11 +3,11 @@
  * connection between requests, so a steady load reuses connections instead
  * of paying a TCP handshake per request (the pool is the connection pool).
  *
- * Why blocking easy handles on the client's connection thread rather than a
- * curl multi event loop: the front (src/http) is thread-per-connection and
- * its handlers block anyway; a blocking call adds no thread hand-off to the
- * request path, and measured added latency is in docs/performance.md
- * ("Dispatcher"). */
+ * Used by the blocking path (`--io blocking`: the front is
+ * thread-per-connection and its handlers block anyway, so a blocking call
+ * adds no thread hand-off) and by the health checks on their own thread.
+ * The default event path (loop.c) has its own non-blocking client; why, and
+ * the measurements, in docs/decisions.md ("Dispatcher: event path"). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -122,6 +122,10 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
     ROLE = a.role
+    # A listen backlog like a real server's: the default 5 drops SYNs when
+    # the dispatcher opens dozens of connections at once, and a dropped SYN
+    # is retransmitted only after 1 s — the dispatcher's connect timeout.
+    ThreadingHTTPServer.request_queue_size = 512
     srv = ThreadingHTTPServer(("127.0.0.1", a.port), H)
     srv.daemon_threads = True
     print(json.dumps({"msg": "listening", "port": srv.server_address[1]}),
