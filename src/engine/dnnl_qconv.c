@@ -1,6 +1,21 @@
 /* dnnl_qconv.c — quantized CONV (CONV_2D, DEPTHWISE_CONV_2D) and GEMM
  * (FULLY_CONNECTED) nodes as oneDNN int8 primitives.
  *
+ * Two requantizations (docs/engine.md, "int8 on oneDNN"):
+ *   - exact (the default): oneDNN computes only the int32 accumulator
+ *     Σ (x − zx)·w into an s32 NHWC destination (the source zero point is
+ *     an integer compensation; no bias, scales or post-ops inside oneDNN),
+ *     then osprey:q8-requant (qconv_f32.c's fixed-point requantization:
+ *     + bias in int32, TFLite's multiplier and shift, + zy, the clamp)
+ *     writes the u8/s8 output. oneDNN's jit kernels still pass the
+ *     accumulator through f32 in their epilogue (convert, scale 1, convert
+ *     back), so each node is admitted only when 255·Σ|w| < 2^24 for every
+ *     output channel: every raw sum, compensation and final accumulator is
+ *     then an integer below 2^24, exact in f32 whatever the kernel's order.
+ *     Bit-identical to the integer reference kernels.
+ *   - oneDNN float (OSP_ENGINE_INT8_REQUANT=onednn): the requantization
+ *     inside oneDNN as described below — faster, up to ~13 steps off.
+ *
  * TFLite's quantized conv is acc = bias + Σ (x − zx)(w − zw), then
  * y = clamp(zy + requant(acc)). oneDNN 2.6 expresses that directly when the
  * weights are s8 with zero point 0 (TF2 post-training quantization: int8
@@ -22,12 +37,14 @@
  * post-ops on quantized nodes (none are produced), and CPUs without AVX512
  * VNNI, where oneDNN's s8-source kernels pre-scale weights by 1/2 (inexact).
  * Convs among these now try the exact fp32-carrier path (qconv_f32.c) before
- * the reference kernel. OSP_ENGINE_INT8_DNNL=0 turns the whole path off. */
+ * the reference kernel; so do exact-mode nodes whose bound fails.
+ * OSP_ENGINE_INT8_DNNL=0 turns the whole path off. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/plan_int.h"
+#include "engine/qconv_f32.h"
 #include "engine/qmath.h"
 #include "engine/ref_qint.h"
 
@@ -205,6 +222,142 @@ static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
 }
 
 
+/* OSP_ENGINE_INT8_REQUANT=onednn selects oneDNN's float requantization
+ * (the older, faster and inexact path); anything else the exact one. */
+static bool exact_requant(void) {
+    const char *e = getenv("OSP_ENGINE_INT8_REQUANT");
+    return !(e && !strcmp(e, "onednn"));
+}
+
+/* The exact path's admission bound for s8 weights [channels, per_channel]
+ * with zero point 0: 255·max_o Σ|w| (see the top of the file). */
+static int64_t s32_bound(const osp_value_t *W, int64_t channels) {
+    int64_t per = (int64_t)osp_value_numel(W) / channels;
+    const int32_t zero = 0;
+    return osp__fcq_bound(W->data, false, channels, per, &zero, 1, 255);
+}
+
+/* The primitive descriptor of an int8 op (conv or matmul descriptor) that
+ * only accumulates: the source zero point, nothing else. OSP_EUNSUPPORTED
+ * without a non-reference implementation. */
+static int s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
+                  dnnl_primitive_desc_t *pd_out) {
+    dnnl_primitive_attr_t attr = osp__attr_new();
+    if (!attr)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    if (zx && dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0,
+                                                  &zx) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
+        return OSP_EUNSUPPORTED;
+    }
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(&pd, desc, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(pd);
+        return OSP_EUNSUPPORTED;
+    }
+    *pd_out = pd;
+    return 0;
+}
+
+/* Appends the oneDNN step (pd consumed) writing s32 accumulators and the
+ * exact requantization into a fresh buffer of layout y_md bound to value y.
+ * args lists the primitive's inputs (src, weights); req is consumed. */
+static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd,
+                     int n_in, int *kinds, int *bufs, int y,
+                     const dnnl_memory_desc_t *y_md, osp_fcq_req_t *req,
+                     int64_t bound) {
+    dnnl_memory_desc_t amd =
+        *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int ab = osp__buf_new(c, &amd, -1);
+    int yb = ab < 0 ? ab : osp__buf_new(c, y_md, y);
+    if (yb < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        free(req);
+        return yb;
+    }
+    kinds[n_in] = DNNL_ARG_DST;
+    bufs[n_in] = ab;
+    char note[96];
+    snprintf(note, sizeof note, "s32 accumulators, 255*sum|w| %lld < 2^24",
+             (long long)bound);
+    int rc = osp__step_dnnl(c, ni, pd, n_in + 1, kinds, bufs, note);
+    if (rc < 0) {
+        free(req);
+        return rc;
+    }
+    snprintf(note, sizeof note, "exact fixed-point requant [%d,%d]",
+             (int)req->qmin, (int)req->qmax);
+    rc = osp__fcq_step_requant(c, ni, ab, yb, req, true, "osprey:q8-requant",
+                               note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, y, yb);
+    return 0;
+}
+
+/* The exact conv: NHWC u8/s8 source, s8 weights, NHWC s32 accumulators. */
+static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+                     const osp_quant_t *xq, const osp_quant_t *wq,
+                     const osp_quant_t *yq, int32_t qmin, int32_t qmax) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+    int y = n->out[0];
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    int64_t O = W->dims[0];
+    int64_t bound = s32_bound(W, O);
+    if (bound >= OSP_FCQ_EXACT_LIMIT)
+        return OSP_EUNSUPPORTED;
+    dnnl_memory_desc_t src_md, w_any, w_plain, acc_md, y_md;
+    dnnl_dims_t xd = {0}, yd = {0};
+    memcpy(xd, X->dims, sizeof(int64_t) * 4);
+    memcpy(yd, Y->dims, sizeof(int64_t) * 4);
+    dnnl_memory_desc_init_by_tag(&src_md, 4, xd, osp__dnnl_dt(X->dtype),
+                                 dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&acc_md, 4, yd, dnnl_s32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&y_md, 4, yd, osp__dnnl_dt(Y->dtype),
+                                 dnnl_acdb);
+    osp__md_any(&w_any, cg->wr, cg->wd, dnnl_s8);
+    osp__md_plain(&w_plain, cg->wr, cg->wd, dnnl_s8);
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
+            &w_any, NULL, &acc_md, cg->strides, cg->dil, cg->pl,
+            cg->pr) != dnnl_success)
+        return OSP_EUNSUPPORTED;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = s32_pd(c, &cd, xq->zero_point[0], &pd);
+    if (rc < 0)
+        return rc;
+    osp_fcq_req_t *req = osp__fcq_req_create(
+        xq, wq, yq, O, X->dtype == OSP_DT_U8,
+        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
+        Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
+        bound);
+    if (!req) {
+        dnnl_primitive_desc_destroy(pd);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    /* Committed from here on (pd and req are consumed). */
+    dnnl_memory_desc_t wmd =
+        *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS}, bufs[3];
+    bufs[0] = osp__buf_as(c, x, &src_md);
+    bufs[1] = bufs[0] < 0 ? bufs[0] : osp__const_as(c, w, &w_plain, &wmd);
+    if (bufs[1] < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        free(req);
+        return bufs[1];
+    }
+    return s32_steps(c, ni, pd, 2, kinds, bufs, y, &y_md, req, bound);
+}
+
 /* oneDNN's s8-source kernels without VNNI halve the weights (vpmaddubsw
  * saturation workaround), which is not exact for odd weights. */
 static bool int8_exact_cpu(void) {
@@ -243,6 +396,8 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
+    if (exact_requant())
+        return qconv_s32(c, ni, &cg, xq, wq, yq, qmin, qmax);
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
     osp__md_any(&src_any, 4, X->dims, xdt);
@@ -308,6 +463,57 @@ int osp__dnnl_qconv(osp_pctx_t *c, int ni) {
     return qconv_try(c, ni);
 }
 
+/* The exact FULLY_CONNECTED: matmul [M, K] × [K, N] (weights read through
+ * strides) into plain s32 [M, N] accumulators. */
+static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
+                     const osp_quant_t *wq, const osp_quant_t *yq,
+                     int32_t qmin, int32_t qmax) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+    int y = n->out[0];
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    int64_t M = X->dims[0], K = X->dims[1], N = W->dims[0];
+    int64_t bound = s32_bound(W, N);
+    if (bound >= OSP_FCQ_EXACT_LIMIT)
+        return OSP_EUNSUPPORTED;
+    dnnl_memory_desc_t src_md, w_any, w_src, acc_md, y_md;
+    dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N};
+    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, osp__dnnl_dt(X->dtype),
+                                 dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_s8, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_strides(&w_src, 2, wdims, dnnl_s8, wstr);
+    dnnl_memory_desc_init_by_tag(&acc_md, 2, dd, dnnl_s32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&y_md, 2, dd, osp__dnnl_dt(Y->dtype), dnnl_ab);
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &src_md, &w_any, NULL, &acc_md) !=
+        dnnl_success)
+        return OSP_EUNSUPPORTED;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = s32_pd(c, &md, xq->zero_point[0], &pd);
+    if (rc < 0)
+        return rc;
+    osp_fcq_req_t *req = osp__fcq_req_create(
+        xq, wq, yq, N, wq->count == 1,
+        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
+        Y->dtype == OSP_DT_U8, (size_t)M, bound);
+    if (!req) {
+        dnnl_primitive_desc_destroy(pd);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    dnnl_memory_desc_t wmd =
+        *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS}, bufs[3];
+    bufs[0] = osp__buf_as(c, x, &src_md);
+    bufs[1] = bufs[0] < 0 ? bufs[0] : osp__const_as(c, w, &w_src, &wmd);
+    if (bufs[1] < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        free(req);
+        return bufs[1];
+    }
+    return s32_steps(c, ni, pd, 2, kinds, bufs, y, &y_md, req, bound);
+}
+
 /* FULLY_CONNECTED (GEMM with B = W^T given as [N, K]) as an int8 matmul:
  * weights read as [K, N] through strides, s32 bias as [1, N]. */
 static int qgemm_try(osp_pctx_t *c, int ni) {
@@ -336,6 +542,8 @@ static int qgemm_try(osp_pctx_t *c, int ni) {
     int32_t qmin, qmax;
     if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
         return OSP_EUNSUPPORTED;
+    if (exact_requant())
+        return qgemm_s32(c, ni, xq, wq, yq, qmin, qmax);
     dnnl_memory_desc_t src_md, w_any, w_src, dst_md, b_md;
     dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N},
                 bd = {1, N};
@@ -409,7 +617,7 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
                  osp_precision_name(e->prec));
         return;
     }
-    int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0, n_fcq = 0;
+    int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0, n_fcq = 0, n_q8rq = 0;
     const osp_graph_t *g = p->g;
     buf[0] = '\0';
     for (int i = 0; i < p->n_steps; i++) {
@@ -425,6 +633,9 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
             continue;
         if (s->kind == OSP_STEP_FN && !strcmp(s->impl, "osprey:fcq-requant"))
             n_fcq++; /* qconv_f32.c: one per node */
+        else if (s->kind == OSP_STEP_FN &&
+                 !strcmp(s->impl, "osprey:q8-requant"))
+            n_q8rq++; /* exact requant after a oneDNN int8 step */
         else if (s->kind == OSP_STEP_FN ||
                  (s->kind == OSP_STEP_DNNL && !strncmp(s->note, "fp32-carrier", 12)))
             continue;
@@ -439,8 +650,9 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
     }
     if (n_conv + n_gemm + n_ref + n_lut + n_fcq)
         snprintf(buf, len,
-                 "int8 path: oneDNN int8 %d ops (%d conv, %d gemm), exact "
-                 "fp32-carrier %d ops, exact lookup tables %d ops, exact "
-                 "reference %d ops",
-                 n_conv + n_gemm, n_conv, n_gemm, n_fcq, n_lut, n_ref);
+                 "int8 path: oneDNN int8 %d ops (%d conv, %d gemm; exact "
+                 "requant %d), exact fp32-carrier %d ops, exact lookup "
+                 "tables %d ops, exact reference %d ops",
+                 n_conv + n_gemm, n_conv, n_gemm, n_q8rq, n_fcq, n_lut,
+                 n_ref);
 }

@@ -86,40 +86,44 @@ void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
     r->sh64 = sh64;
 }
 
-static void requant_scalar(const osp_fcq_req_t *r, const float *acc,
-                           size_t pixels, void *y) {
-    const int64_t C = r->channels;
-    for (size_t p = 0; p < pixels; p++) {
-        const float *a = acc + p * (size_t)C;
-        size_t base = p * (size_t)C;
-        for (int64_t o = 0; o < C; o++) {
-            /* a[o] is an exact integer (the bound): the cast is exact */
-            int32_t v = (int32_t)a[o] + r->bias[o];
-            int32_t q = osp_q_mul_by_multiplier_up(v, r->mult[o], r->shift[o]);
-            int64_t t = (int64_t)q + r->zy;
-            t = t < r->qmin ? r->qmin : t > r->qmax ? r->qmax : t;
-            if (r->y_u8)
-                ((uint8_t *)y)[base + (size_t)o] = (uint8_t)t;
-            else
-                ((int8_t *)y)[base + (size_t)o] = (int8_t)t;
-        }
+/* One element of an accumulator array as int32: f32 carriers hold exact
+ * integers (the bound), so the conversion is exact; s32 is read as is. */
+#define FCQ_LOAD_F32(a, i) ((int32_t)(a)[i])
+#define FCQ_LOAD_S32(a, i) ((a)[i])
+
+/* TFLite's arithmetic element by element (qmath.h): for requantizations
+ * osp__fcq_req_prepare cannot rewrite (TFLite's saturating left shift). */
+#define FCQ_REQUANT_SCALAR_BODY(LOAD)                                         \
+    const int64_t C = r->channels;                                            \
+    for (size_t p = 0; p < pixels; p++) {                                     \
+        size_t base = p * (size_t)C;                                          \
+        for (int64_t o = 0; o < C; o++) {                                     \
+            int32_t v = LOAD(acc + base, o) + r->bias[o];                     \
+            int32_t q =                                                       \
+                osp_q_mul_by_multiplier_up(v, r->mult[o], r->shift[o]);       \
+            int64_t t = (int64_t)q + r->zy;                                   \
+            t = t < r->qmin ? r->qmin : t > r->qmax ? r->qmax : t;            \
+            if (r->y_u8)                                                      \
+                ((uint8_t *)y)[base + (size_t)o] = (uint8_t)t;                \
+            else                                                              \
+                ((int8_t *)y)[base + (size_t)o] = (int8_t)t;                  \
+        }                                                                     \
     }
-}
 
 /* The prepared form; the channel loop is a straight multiply-add-shift-clamp
  * that the compiler vectorises (with AVX-512's 64-bit multiply and
- * arithmetic shifts in the variant below). */
-#define FCQ_REQUANT_BODY                                                      \
+ * arithmetic shifts in the variant below). LOAD reads one accumulator. */
+#define FCQ_REQUANT_BODY(ACC_T, LOAD)                                              \
     const int64_t C = r->channels;                                            \
     const int64_t *m = r->m64, *off = r->off64, *sh = r->sh64;                \
     const int32_t *bias = r->bias;                                            \
     const int64_t zy = r->zy, lo = r->qmin, hi = r->qmax;                     \
     for (size_t p = 0; p < pixels; p++) {                                     \
-        const float *a = acc + p * (size_t)C;                                 \
+        const ACC_T *a = acc + p * (size_t)C;                                 \
         if (r->y_u8) {                                                        \
             uint8_t *yo = (uint8_t *)y + p * (size_t)C;                       \
             for (int64_t o = 0; o < C; o++) {                                 \
-                int64_t v = (int64_t)((int32_t)a[o] + bias[o]);               \
+                int64_t v = (int64_t)(LOAD(a, o) + bias[o]);                  \
                 int64_t t = ((v * m[o] + off[o]) >> sh[o]) + zy;              \
                 t = t < lo ? lo : t;                                          \
                 t = t > hi ? hi : t;                                          \
@@ -128,7 +132,7 @@ static void requant_scalar(const osp_fcq_req_t *r, const float *acc,
         } else {                                                              \
             int8_t *yo = (int8_t *)y + p * (size_t)C;                         \
             for (int64_t o = 0; o < C; o++) {                                 \
-                int64_t v = (int64_t)((int32_t)a[o] + bias[o]);               \
+                int64_t v = (int64_t)(LOAD(a, o) + bias[o]);                  \
                 int64_t t = ((v * m[o] + off[o]) >> sh[o]) + zy;              \
                 t = t < lo ? lo : t;                                          \
                 t = t > hi ? hi : t;                                          \
@@ -148,36 +152,60 @@ static void requant_scalar(const osp_fcq_req_t *r, const float *acc,
                                   optimize("O3")))
 #endif
 
-FCQ_O3 static void
-requant_fast(const osp_fcq_req_t *r, const float *acc, size_t pixels,
-             void *y) {
-    FCQ_REQUANT_BODY
-}
-
+/* Each accumulator type gets the scalar loop, the portable prepared loop
+ * and (x86-64) its AVX-512 build, all from the bodies above, plus the
+ * dispatcher that picks one. */
 #if defined(__x86_64__) && defined(__GNUC__)
-FCQ_AVX512 static void
-requant_avx512(const osp_fcq_req_t *r, const float *acc, size_t pixels,
-               void *y) {
-    FCQ_REQUANT_BODY
-}
+#define FCQ_HAVE_AVX512 1
+#define FCQ_AVX512_VARIANT(NAME, ACC_T, LOAD)                                 \
+    FCQ_AVX512 static void NAME##_avx512(const osp_fcq_req_t *r,              \
+                                         const ACC_T *acc, size_t pixels,     \
+                                         void *y) {                           \
+        FCQ_REQUANT_BODY(ACC_T, LOAD)                                            \
+    }
+#else
+#define FCQ_HAVE_AVX512 0
+#define FCQ_AVX512_VARIANT(NAME, ACC_T, LOAD)
 #endif
 
-void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
-                      void *y) {
-    if (!r->m64) {
-        requant_scalar(r, acc, pixels, y);
-        return;
-    }
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw")) {
-        requant_avx512(r, acc, pixels, y);
-        return;
-    }
+static bool fcq_avx512(void) {
+#if FCQ_HAVE_AVX512
+    return __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw");
+#else
+    return false;
 #endif
-    requant_fast(r, acc, pixels, y);
 }
+
+#define FCQ_REQUANT_FNS(NAME, ACC_T, LOAD)                                    \
+    static void NAME##_scalar(const osp_fcq_req_t *r, const ACC_T *acc,       \
+                              size_t pixels, void *y) {                       \
+        FCQ_REQUANT_SCALAR_BODY(LOAD)                                         \
+    }                                                                         \
+    FCQ_O3 static void NAME##_fast(const osp_fcq_req_t *r, const ACC_T *acc,  \
+                                   size_t pixels, void *y) {                  \
+        FCQ_REQUANT_BODY(ACC_T, LOAD)                                            \
+    }                                                                         \
+    FCQ_AVX512_VARIANT(NAME, ACC_T, LOAD)                                     \
+    void NAME(const osp_fcq_req_t *r, const ACC_T *acc, size_t pixels,        \
+              void *y) {                                                      \
+        if (!r->m64)                                                          \
+            NAME##_scalar(r, acc, pixels, y);                                 \
+        else if (FCQ_HAVE_AVX512 && fcq_avx512())                             \
+            FCQ_CALL_AVX512(NAME, r, acc, pixels, y);                         \
+        else                                                                  \
+            NAME##_fast(r, acc, pixels, y);                                   \
+    }
+
+#if FCQ_HAVE_AVX512
+#define FCQ_CALL_AVX512(NAME, ...) NAME##_avx512(__VA_ARGS__)
+#else
+#define FCQ_CALL_AVX512(NAME, ...) NAME##_fast(__VA_ARGS__)
+#endif
+
+FCQ_REQUANT_FNS(osp__fcq_requant, float, FCQ_LOAD_F32)
+FCQ_REQUANT_FNS(osp__fcq_requant_s32, int32_t, FCQ_LOAD_S32)
 
 int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
                        int64_t per_channel, const int32_t *w_zp, int zp_count,
@@ -231,9 +259,10 @@ static void run_in(const osp_step_t *s) {
     }
 }
 
+/* The requantization step: the accumulators split by pixels over the
+ * engine's OpenMP threads. */
 static void run_requant(const osp_step_t *s) {
     const osp_fcq_req_t *r = s->fn_ctx;
-    const float *acc = s->tin[0].data;
     uint8_t *y = s->tout[0].data; /* 1 byte per element (u8/s8) */
     size_t C = (size_t)r->channels;
     int nt = loop_threads(r->pixels * C);
@@ -241,27 +270,31 @@ static void run_requant(const osp_step_t *s) {
     for (int t = 0; t < nt; t++) {
         size_t a = r->pixels * (size_t)t / (size_t)nt;
         size_t b = r->pixels * (size_t)(t + 1) / (size_t)nt;
-        osp__fcq_requant(r, acc + a * C, b - a, y + a * C);
+        if (r->acc_s32)
+            osp__fcq_requant_s32(r, (const int32_t *)s->tin[0].data + a * C,
+                                 b - a, y + a * C);
+        else
+            osp__fcq_requant(r, (const float *)s->tin[0].data + a * C, b - a,
+                             y + a * C);
     }
 }
 
-/* The requantization constants of one node in one malloc'd block (bias,
- * mult and shift arrays follow the struct). Multipliers exactly as
- * ref_qconv.c's channel_multipliers forms them. */
-static osp_fcq_req_t *req_new(const osp_quant_t *xq, const osp_quant_t *wq,
-                              const osp_quant_t *yq, int64_t C,
-                              bool f32_product, const int32_t *bias) {
+osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
+                                   const osp_quant_t *wq,
+                                   const osp_quant_t *yq, int64_t C,
+                                   bool f32_product, const int32_t *bias,
+                                   int32_t qmin, int32_t qmax, bool y_u8,
+                                   size_t pixels, int64_t acc_max) {
+    /* the struct, then the int64 arrays (8-byte aligned), then the int32
+     * ones: one block, so the step owns it with one free() */
     size_t sz = sizeof(osp_fcq_req_t) + sizeof(int64_t) * 3 * (size_t)C +
                 sizeof(int32_t) * 3 * (size_t)C;
     osp_fcq_req_t *r = calloc(1, sz);
     if (!r)
         return NULL;
     r->channels = C;
-    /* int64 arrays first (kept 8-byte aligned), then the int32 ones */
-    r->m64 = (int64_t *)(r + 1);
-    r->off64 = r->m64 + C;
-    r->sh64 = r->off64 + C;
-    r->bias = (int32_t *)(r->sh64 + C);
+    int64_t *m64 = (int64_t *)(r + 1), *off64 = m64 + C, *sh64 = off64 + C;
+    r->bias = (int32_t *)(sh64 + C);
     r->mult = r->bias + C;
     r->shift = (int *)(r->mult + C);
     for (int64_t o = 0; o < C; o++) {
@@ -272,7 +305,21 @@ static osp_fcq_req_t *req_new(const osp_quant_t *xq, const osp_quant_t *wq,
                                   &r->shift[o]);
         r->bias[o] = bias ? bias[o] : 0;
     }
+    r->zy = yq->zero_point[0];
+    r->qmin = qmin;
+    r->qmax = qmax;
+    r->y_u8 = y_u8;
+    r->pixels = pixels;
+    osp__fcq_req_prepare(r, acc_max, m64, off64, sh64);
     return r;
+}
+
+int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
+                          osp_fcq_req_t *req, bool acc_s32, const char *impl,
+                          const char *note) {
+    req->acc_s32 = acc_s32;
+    return osp__step_fn(c, ni, 1, &acc_buf, y_buf, run_requant, req, impl,
+                        note);
 }
 
 /* Reorders plain f32 weights (malloc'd `src`, consumed) into md once, at
@@ -401,9 +448,11 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     /* Constants: (w − zw) as f32, plain, then in the primitive's layout. */
     size_t wn = osp_value_numel(W);
     float *wf = aligned_alloc(64, (sizeof(float) * wn + 63) & ~(size_t)63);
-    osp_fcq_req_t *req =
-        req_new(xq, wq, yq, O, X->dtype == OSP_DT_U8,
-                bias >= 0 ? (const int32_t *)g->values[bias].data : NULL);
+    osp_fcq_req_t *req = osp__fcq_req_create(
+        xq, wq, yq, O, X->dtype == OSP_DT_U8,
+        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
+        Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
+        bound);
     fcq_in_t *fin = malloc(sizeof *fin);
     if (!wf || !req || !fin) {
         free(wf);
@@ -422,12 +471,6 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
             osp__fcq_widen((const int8_t *)W->data + o * per_o, false, z,
                            (size_t)per_o, dst);
     }
-    req->zy = yq->zero_point[0];
-    req->qmin = qmin;
-    req->qmax = qmax;
-    req->y_u8 = Y->dtype == OSP_DT_U8;
-    req->pixels = (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]);
-    osp__fcq_req_prepare(req, bound, req->m64, req->off64, req->sh64);
     fin->zx = zx;
     fin->is_u8 = X->dtype == OSP_DT_U8;
     fin->count = osp_value_numel(X);
@@ -471,8 +514,8 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     }
     snprintf(note, sizeof note, "fixed-point requant [%d,%d]", (int)qmin,
              (int)qmax);
-    rc = osp__step_fn(c, ni, 1, &ab, yb, run_requant, req,
-                      "osprey:fcq-requant", note);
+    rc = osp__fcq_step_requant(c, ni, ab, yb, req, false,
+                               "osprey:fcq-requant", note);
     if (rc < 0)
         return rc;
     osp__bind_value(c, y, yb);

@@ -1,12 +1,16 @@
 /* qconv_f32.h — the loops and the exactness bound of the fp32-carrier
  * quantized convolution path (qconv_f32.c), exposed for the planner and the
- * unit test. */
+ * unit test. The exact requantization (TFLite's fixed-point arithmetic on
+ * int32 accumulators) is shared with the oneDNN int8 path with s32
+ * accumulators (dnnl_qconv.c): one implementation, two accumulator types. */
 #ifndef OSPREY_ENGINE_QCONV_F32_H
 #define OSPREY_ENGINE_QCONV_F32_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "engine/plan_int.h"
 
 /* fp32 represents every integer of magnitude <= 2^24; a layer is exact when
  * its bound (Σ|terms| of any output) is below this. */
@@ -21,6 +25,7 @@ typedef struct osp_fcq_req_s {
     int *shift;
     int32_t zy, qmin, qmax;
     bool y_u8;         /* output dtype u8 (else s8) */
+    bool acc_s32;      /* the step reads s32 accumulators (else f32) */
     /* The same arithmetic as one multiply-add-shift per element (see
      * osp__fcq_req_prepare); NULL until prepared or when a channel needs
      * TFLite's saturating left shift (then the scalar loop runs). */
@@ -34,6 +39,10 @@ void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
  * (same layout): clamp(zy + MBQM(lrintf(acc) + bias)). */
 void osp__fcq_requant(const osp_fcq_req_t *r, const float *acc, size_t pixels,
                       void *y);
+/* The same from exact int32 accumulators (oneDNN int8 convolutions and
+ * matmuls with an s32 destination): clamp(zy + MBQM(acc + bias)). */
+void osp__fcq_requant_s32(const osp_fcq_req_t *r, const int32_t *acc,
+                          size_t pixels, void *y);
 /* Fills r->m64/off64/sh64 (arrays of r->channels each, caller-provided,
  * 64-byte aligned) when every channel's requantization can be written as
  * (v·m64 + off64) >> sh64 for all |v| <= vmax (the accumulator bound plus
@@ -46,5 +55,23 @@ void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
 int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
                        int64_t per_channel, const int32_t *w_zp, int zp_count,
                        int32_t x_maxabs);
+
+/* The requantization of one node in one malloc'd block (free() it; NULL
+ * when out of memory): multipliers formed from sx·sw[o]/sy exactly as
+ * ref_qconv.c forms them (float product when f32_product, else double),
+ * bias (NULL = 0), the clamp [qmin, qmax] and output type, and the prepared
+ * multiply-add-shift form when |accumulator| <= acc_max allows it. */
+osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
+                                   const osp_quant_t *wq,
+                                   const osp_quant_t *yq, int64_t channels,
+                                   bool f32_product, const int32_t *bias,
+                                   int32_t qmin, int32_t qmax, bool y_u8,
+                                   size_t pixels, int64_t acc_max);
+/* Appends the requantization step of node ni: NHWC accumulators in buffer
+ * acc_buf (f32 carriers, or s32 when acc_s32) → u8/s8 buffer y_buf, split
+ * over the engine's OpenMP threads. Takes req (also on failure). */
+int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
+                          osp_fcq_req_t *req, bool acc_s32, const char *impl,
+                          const char *note);
 
 #endif

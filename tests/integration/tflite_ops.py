@@ -15,9 +15,9 @@ builtin kernels
 (BUILTIN_WITHOUT_DEFAULT_DELEGATES) are the oracle; osprey runs the same
 file on the same input bytes through tests/osp_run_model, once on the
 default path and once on the exact path (OSP_ENGINE_INT8_DNNL=0). Outputs
-are compared in quantization steps: the exact path must be within ±1, the
-default path (oneDNN int8 convolutions, float requantization) within ±1 as
-well on these single layers (docs/engine.md, "int8 on oneDNN").
+are compared in quantization steps: both must be within ±1 (the default
+path: oneDNN int8 convolutions accumulating into s32, then osprey's exact
+fixed-point requantization; docs/engine.md, "int8 on oneDNN").
 
 usage: tflite_ops.py BUILD_DIR
 """

@@ -16,20 +16,23 @@ and differs from the builtin kernels by up to 10 steps on these very models
 (measured), so no implementation can be within ±1 of both; its distance is
 printed for information only (docs/engine.md, "Quantized models").
 
-Two osprey paths are checked. The exact one (OSP_ENGINE_INT8_DNNL=0: convs
-on the exact fp32-carrier path where its bound holds, qconv_f32.c, else the
-integer reference kernels, plus exact lookup tables) must meet the ±1 bound
-above; on the first photo of each model it must also be bit-identical to the
-pure integer reference (OSP_ENGINE_FCQ=0 as well), and the fp32-carrier path
-must have engaged (its op count from --verbose > 0). For uint8 models
-(oneDNN int8 cannot run their convs) that exact path is also the default. The default fast path runs convolutions on oneDNN's int8 primitives,
-whose requantization is float arithmetic: it reproduces TFLite's two
-roundings (as one rounding after a per-channel offset) but fp32's 24-bit
-significands still flip ~1e-5 of each layer's outputs by one step, which
-compounds through the network (docs/engine.md, "int8 on oneDNN"). For models where that path engages it must keep the identical
-top-1, top-5 agreement on all but OSP_FAST_TOP5_MISSES photos (a near-tie
-at 4th/5th place may swap), and stay within FAST_MAX_STEPS steps; its
-measured distance is printed.
+Three osprey paths run; the first two are held to the ±1 bound above:
+  - the default path: convolutions on oneDNN int8 primitives that only
+    accumulate (s32 destination), then osprey's exact fixed-point
+    requantization (dnnl_qconv.c); for uint8 models (oneDNN int8 cannot
+    take their weight zero points) the fp32-carrier convolutions
+    (qconv_f32.c). Its --verbose summary must show it engaged (oneDNN int8
+    ops all with the exact requantization, or fp32-carrier ops).
+  - the exact path without oneDNN int8 (OSP_ENGINE_INT8_DNNL=0:
+    fp32-carrier convolutions where their bound holds, else the integer
+    reference kernels, plus exact lookup tables); on the first photo of
+    each model it must also be bit-identical to the pure integer reference
+    (OSP_ENGINE_FCQ=0 as well), and the fp32-carrier path must have engaged.
+  - oneDNN's own float requantization (OSP_ENGINE_INT8_REQUANT=onednn, the
+    older fast path), where it engages: fp32's 24-bit significands flip
+    ~1e-5 of each layer's outputs by one step, which compounds through the
+    network (docs/engine.md, "int8 on oneDNN"). Its distance is printed;
+    it must keep the identical top-1 and stay within FLOAT_MAX_STEPS.
 
 usage: tflite_vs_litert.py BUILD_DIR MODELS_DIR IMAGES_DIR
 """
@@ -57,13 +60,15 @@ if not photos or not tfl:
     print("SKIP: no photos or TFLite models")
     sys.exit(77)
 
-FAST_MAX_STEPS = 16   # measured max 13 on the 13 photos (docs/engine.md)
-FAST_TOP5_MISSES = 1  # measured: 1 of 13 photos swaps 4th place (cat.bmp)
+FLOAT_MAX_STEPS = 16  # measured max 13 on the 13 photos (docs/engine.md)
 
 failures = 0
 checked = 0
 exact_env = dict(os.environ, OSP_ENGINE_INT8_DNNL="0")
 ref_env = dict(os.environ, OSP_ENGINE_INT8_DNNL="0", OSP_ENGINE_FCQ="0")
+float_env = dict(os.environ, OSP_ENGINE_INT8_REQUANT="onednn")
+for k in ("OSP_ENGINE_INT8_DNNL", "OSP_ENGINE_FCQ", "OSP_ENGINE_INT8_REQUANT"):
+    os.environ.pop(k, None)  # the default path is the default
 
 
 def run_osprey(model, raw, h, w, c, out_dir, env, verbose=False):
@@ -80,8 +85,22 @@ def run_osprey(model, raw, h, w, c, out_dir, env, verbose=False):
 
 def top5(v):
     return sorted(range(len(v)), key=lambda i: (-v[i], i))[:5]
+
+
+def within_one(got, want):
+    """max |diff| in steps, and whether got meets the bound: ±1 step and the
+    identical top-5 (ties broken by index; a tie at the 5th place may
+    reorder when the scores agree exactly)."""
+    diff = int(np.abs(got - want).max())
+    tg, tw = top5(got), top5(want)
+    ok = diff <= 1 and (tg == tw or ([want[i] for i in tw] == [got[i] for i in tg]
+                                     and tw[:4] == tg[:4]))
+    return diff, ok, tg, tw
+
+
 with tempfile.TemporaryDirectory() as tmp:
     for model in tfl:
+        name = os.path.basename(model)
         it = Interpreter(model_path=model, experimental_op_resolver_type=
                          OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         it.allocate_tensors()
@@ -91,12 +110,12 @@ with tempfile.TemporaryDirectory() as tmp:
         outd = it.get_output_details()[0]
         _, h, w, c = ind["shape"]
         scale, zp = outd["quantization"]
-        worst_model = 0
+        worst = {"default": 0, "exact": 0, "float": 0}
         worst_xnn = 0
-        worst_fast = 0
-        fast_top5_misses = 0
-        fast_used = None  # oneDNN int8 ops in the default path
+        float_top5_misses = 0
+        default_summary = None  # --verbose "int8 path" of the default path
         fcq_used = None   # fp32-carrier ops in the exact path
+        float_used = None  # oneDNN int8 ops with the float requantization
         for photo in photos:
             raw = os.path.join(tmp, "x.u8")
             subprocess.run([dump, "--mode", "exact", "--size", f"{w}x{h}",
@@ -110,11 +129,46 @@ with tempfile.TemporaryDirectory() as tmp:
             xnn.invoke()
             want_xnn = xnn.get_tensor(outd["index"]).astype(np.int64).ravel()
             out_dir = os.path.join(tmp, "out")
-            got_f, msg = run_osprey(model, raw, h, w, c, out_dir, exact_env,
-                                    verbose=fcq_used is None)
+            pname = os.path.basename(photo)
+
+            def steps_of(f):
+                return np.rint(f / scale + zp).astype(np.int64)
+
+            # 1. the default path
+            got_f, msg = run_osprey(model, raw, h, w, c, out_dir, os.environ,
+                                    verbose=default_summary is None)
             if got_f is None:
-                print(f"FAIL {os.path.basename(model)} {os.path.basename(photo)}: "
-                      f"osp_run_model: {msg}")
+                print(f"FAIL {name} {pname}: osp_run_model (default path): {msg}")
+                failures += 1
+                continue
+            if default_summary is None:
+                m = re.search(r"int8 path: [^\n]*", msg)
+                default_summary = m.group(0) if m else ""
+                q = re.search(r"oneDNN int8 (\d+) ops \(.*exact requant (\d+)\)",
+                              default_summary)
+                f = re.search(r"exact fp32-carrier (\d+) ops", default_summary)
+                n_q8, n_rq = (int(q.group(1)), int(q.group(2))) if q else (0, 0)
+                n_fcq = int(f.group(1)) if f else 0
+                if n_q8 != n_rq or n_q8 + n_fcq == 0:
+                    failures += 1
+                    print(f"FAIL {name}: the default path must run its convs on "
+                          f"oneDNN int8 with the exact requantization or on "
+                          f"fp32-carrier convs: {default_summary}")
+            got = steps_of(got_f)
+            diff, ok, tg, tw = within_one(got, want)
+            worst["default"] = max(worst["default"], diff)
+            worst_xnn = max(worst_xnn, int(np.abs(got - want_xnn).max()))
+            checked += 1
+            if not ok:
+                failures += 1
+                print(f"FAIL {name} {pname} (default path): max|diff| {diff} "
+                      f"steps, top-5 {tg} vs LiteRT {tw}")
+
+            # 2. the exact path without oneDNN int8
+            ex_f, msg = run_osprey(model, raw, h, w, c, out_dir, exact_env,
+                                   verbose=fcq_used is None)
+            if ex_f is None:
+                print(f"FAIL {name} {pname}: osp_run_model (exact path): {msg}")
                 failures += 1
                 continue
             if fcq_used is None:
@@ -123,73 +177,49 @@ with tempfile.TemporaryDirectory() as tmp:
                 ref_f, rmsg = run_osprey(model, raw, h, w, c,
                                          os.path.join(tmp, "ref"), ref_env)
                 if fcq_used == 0 or ref_f is None or \
-                        not np.array_equal(ref_f, got_f):
+                        not np.array_equal(ref_f, ex_f):
                     failures += 1
-                    print(f"FAIL {os.path.basename(model)}: exact path with "
-                          f"{fcq_used} fp32-carrier ops vs the integer "
-                          f"reference: " + (rmsg if ref_f is None else
-                          f"max|diff| {float(np.abs(ref_f - got_f).max())}"))
-            got = np.rint(got_f / scale + zp).astype(np.int64)
-            # The default (fast) path, where oneDNN int8 engages.
-            if fast_used is None or fast_used > 0:
-                fast_f, msg = run_osprey(model, raw, h, w, c, out_dir,
-                                         os.environ, verbose=fast_used is None)
-                if fast_f is None:
-                    print(f"FAIL {os.path.basename(model)} {os.path.basename(photo)}: "
-                          f"osp_run_model (default path): {msg}")
-                    failures += 1
-                    continue
-                if fast_used is None:
-                    m = re.search(r"oneDNN int8 (\d+) ops", msg)
-                    fast_used = int(m.group(1)) if m else 0
-                    m = re.search(r"exact fp32-carrier (\d+) ops", msg)
-                    if fast_used == 0 and not (m and int(m.group(1)) > 0):
-                        failures += 1
-                        print(f"FAIL {os.path.basename(model)}: default path "
-                              f"runs neither oneDNN int8 nor fp32-carrier "
-                              f"convs: {msg.strip()}")
-                if fast_used > 0:
-                    fast = np.rint(fast_f / scale + zp).astype(np.int64)
-                    fd = int(np.abs(fast - want).max())
-                    worst_fast = max(worst_fast, fd)
-                    tf, tw = top5(fast), top5(want)
-                    if tf != tw:
-                        fast_top5_misses += 1
-                    if fd > FAST_MAX_STEPS or tf[0] != tw[0]:
-                        failures += 1
-                        print(f"FAIL {os.path.basename(model)} {os.path.basename(photo)} "
-                              f"(oneDNN int8 path): max|diff| {fd} steps, top-5 "
-                              f"{tf} vs LiteRT {tw}")
-            diff = int(np.abs(got - want).max())
-            worst_model = max(worst_model, diff)
-            worst_xnn = max(worst_xnn, int(np.abs(got - want_xnn).max()))
-            # top-5 by score; ties broken by index so equal scores compare
-            top_w = sorted(range(len(want)), key=lambda i: (-want[i], i))[:5]
-            top_g = sorted(range(len(got)), key=lambda i: (-got[i], i))[:5]
-            ok = diff <= 1 and top_w == top_g
-            # A tie at the 5th place can legitimately reorder: accept when the
-            # sets of scores agree exactly.
-            if not ok and diff <= 1 and [want[i] for i in top_w] == [got[i] for i in top_g] \
-                    and top_w[:4] == top_g[:4]:
-                ok = True
-            checked += 1
+                    print(f"FAIL {name}: exact path with {fcq_used} "
+                          f"fp32-carrier ops vs the integer reference: " +
+                          (rmsg if ref_f is None else
+                           f"max|diff| {float(np.abs(ref_f - ex_f).max())}"))
+            diff, ok, tg, tw = within_one(steps_of(ex_f), want)
+            worst["exact"] = max(worst["exact"], diff)
             if not ok:
                 failures += 1
-                print(f"FAIL {os.path.basename(model)} {os.path.basename(photo)}: "
-                      f"max|diff| {diff} steps, top-5 {top_g} vs LiteRT {top_w}")
-        print(f"{os.path.basename(model)}: {len(photos)} photos, exact path "
-              f"({fcq_used} fp32-carrier convs) max|diff| {worst_model} "
-              f"quantization steps (vs the XNNPACK delegate: {worst_xnn}, "
-              f"not checked)")
-        if fast_used:
-            print(f"  default path (oneDNN int8, {fast_used} ops): max|diff| "
-                  f"{worst_fast} steps, top-5 differs on {fast_top5_misses} "
-                  f"photo(s), top-1 identical on all")
-            if fast_top5_misses > FAST_TOP5_MISSES:
-                failures += 1
-                print(f"FAIL {os.path.basename(model)}: default path top-5 "
-                      f"differs on {fast_top5_misses} photos (allowed "
-                      f"{FAST_TOP5_MISSES})")
+                print(f"FAIL {name} {pname} (exact path): max|diff| {diff} "
+                      f"steps, top-5 {tg} vs LiteRT {tw}")
+
+            # 3. oneDNN's float requantization, where it engages
+            if float_used is None or float_used > 0:
+                fl_f, msg = run_osprey(model, raw, h, w, c, out_dir, float_env,
+                                       verbose=float_used is None)
+                if fl_f is None:
+                    print(f"FAIL {name} {pname}: osp_run_model (oneDNN float "
+                          f"requant): {msg}")
+                    failures += 1
+                    continue
+                if float_used is None:
+                    m = re.search(r"oneDNN int8 (\d+) ops", msg)
+                    float_used = int(m.group(1)) if m else 0
+                if float_used > 0:
+                    diff, ok, tg, tw = within_one(steps_of(fl_f), want)
+                    worst["float"] = max(worst["float"], diff)
+                    float_top5_misses += tg != tw
+                    if diff > FLOAT_MAX_STEPS or tg[0] != tw[0]:
+                        failures += 1
+                        print(f"FAIL {name} {pname} (oneDNN float requant): "
+                              f"max|diff| {diff} steps, top-5 {tg} vs LiteRT {tw}")
+        print(f"{name}: {len(photos)} photos; default path max|diff| "
+              f"{worst['default']} quantization steps ({default_summary}); "
+              f"exact path without oneDNN int8 ({fcq_used} fp32-carrier convs) "
+              f"max|diff| {worst['exact']}; the XNNPACK delegate is "
+              f"{worst_xnn} steps from the default path (not checked)")
+        if float_used:
+            print(f"  oneDNN float requantization (OSP_ENGINE_INT8_REQUANT="
+                  f"onednn, {float_used} ops): max|diff| {worst['float']} steps, "
+                  f"top-5 differs on {float_top5_misses} photo(s), top-1 "
+                  f"identical on all (not held to ±1)")
 
 print(f"tflite_vs_litert: {checked} model/photo pairs, {failures} failures")
 sys.exit(1 if failures else 0)

@@ -37,12 +37,15 @@ static void test_requant(void **state) {
                        .shift = shift, .zy = 17, .qmin = 3, .qmax = 250,
                        .y_u8 = true};
     float *acc = malloc(sizeof(float) * C * P);
-    uint8_t *y = malloc(C * P);
+    int32_t *acci = malloc(sizeof(int32_t) * C * P); /* same, as s32 */
+    uint8_t *y = malloc(C * P), *y32 = malloc(C * P);
     uint32_t seed = 99;
     for (int i = 0; i < C * P; i++) /* exact integers up to ±2^24 */
         acc[i] = (float)(int32_t)(tu_rand(&seed) * (float)(1 << 24));
     acc[0] = 16777216.f;
     acc[1] = -16777215.f;
+    for (int i = 0; i < C * P; i++)
+        acci[i] = (int32_t)acc[i];
     /* scalar loop (m64 NULL), then the prepared multiply-add-shift form */
     int64_t m64[C], off64[C], sh64[C];
     for (int prepared = 0; prepared < 2; prepared++) {
@@ -55,12 +58,14 @@ static void test_requant(void **state) {
             assert_non_null(r.m64);
         }
         osp__fcq_requant(&r, acc, P, y);
+        osp__fcq_requant_s32(&r, acci, P, y32);
         for (int i = 0; i < C * P; i++) {
             int o = i % C;
             int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
                                                    mult[o], shift[o]) + 17;
             v = v < 3 ? 3 : v > 250 ? 250 : v;
             assert_int_equal(y[i], v);
+            assert_int_equal(y32[i], v);
         }
         /* s8 output, widening */
         r.y_u8 = false;
@@ -68,12 +73,14 @@ static void test_requant(void **state) {
         r.qmin = -128;
         r.qmax = 127;
         osp__fcq_requant(&r, acc, P, y);
+        osp__fcq_requant_s32(&r, acci, P, y32);
         for (int i = 0; i < C * P; i++) {
             int o = i % C;
             int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
                                                    mult[o], shift[o]) - 3;
             v = v < -128 ? -128 : v > 127 ? 127 : v;
             assert_int_equal((int8_t)y[i], v);
+            assert_int_equal((int8_t)y32[i], v);
         }
     }
     /* a left shift that TFLite would saturate: not prepared (scalar) */
@@ -84,7 +91,9 @@ static void test_requant(void **state) {
     osp__fcq_widen(xs, true, 128, 3, f);
     assert_true(f[0] == -128.f && f[1] == 0.f && f[2] == 127.f);
     free(acc);
+    free(acci);
     free(y);
+    free(y32);
 }
 
 typedef struct qcase_s {
