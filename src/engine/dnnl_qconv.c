@@ -344,6 +344,15 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
         dnnl_primitive_desc_destroy(pd);
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
+    /* One step per node, tile by tile with the requantization, when it can
+     * be tiled (qconv_f32.c); else two steps over the whole batch. */
+    rc = osp__q8_tiled_conv(c, ni, cg, xq->zero_point[0], req, bound);
+    if (rc != OSP_EUNSUPPORTED) {
+        dnnl_primitive_desc_destroy(pd);
+        if (rc < 0)
+            free(req);
+        return rc;
+    }
     /* Committed from here on (pd and req are consumed). */
     dnnl_memory_desc_t wmd =
         *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -636,6 +645,11 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
         else if (s->kind == OSP_STEP_FN &&
                  !strcmp(s->impl, "osprey:q8-requant"))
             n_q8rq++; /* exact requant after a oneDNN int8 step */
+        else if (s->kind == OSP_STEP_FN &&
+                 !strncmp(s->impl, "osprey:q8-tiled", 15)) {
+            n_conv++; /* oneDNN int8 conv and exact requant in one step */
+            n_q8rq++;
+        }
         else if (s->kind == OSP_STEP_FN ||
                  (s->kind == OSP_STEP_DNNL && !strncmp(s->note, "fp32-carrier", 12)))
             continue;

@@ -1096,7 +1096,10 @@ void osp__plan_destroy(osp_plan_t *p) {
         free(s->tout);
         free(s->copy_inner);
         free(s->lut);
-        free(s->fn_ctx);
+        if (s->fn_free)
+            s->fn_free(s->fn_ctx);
+        else
+            free(s->fn_ctx);
     }
     for (int i = 0; i < p->n_bufs; i++)
         dnnl_memory_destroy(p->bufs[i].mem);

@@ -62,6 +62,8 @@ typedef struct osp_step_s {
     size_t lut_count;        /* LUT: elements (bytes) per buffer */
     void (*fn)(const struct osp_step_s *s); /* FN: the loop */
     void *fn_ctx;            /* FN: its constants (malloc'd block; owned) */
+    void (*fn_free)(void *ctx); /* FN: frees fn_ctx when it holds more than
+                                   one block (NULL = free()) */
     char impl[96];           /* oneDNN implementation name or "ref" */
     char note[96];           /* fusions, conversions */
 } osp_step_t;

@@ -178,7 +178,7 @@ static bool fcq_avx512(void) {
 #endif
 }
 
-#define FCQ_REQUANT_FNS(NAME, ACC_T, LOAD)                                    \
+#define FCQ_REQUANT_FNS(LINKAGE, NAME, ACC_T, LOAD)                           \
     static void NAME##_scalar(const osp_fcq_req_t *r, const ACC_T *acc,       \
                               size_t pixels, void *y) {                       \
         FCQ_REQUANT_SCALAR_BODY(LOAD)                                         \
@@ -188,8 +188,8 @@ static bool fcq_avx512(void) {
         FCQ_REQUANT_BODY(ACC_T, LOAD)                                            \
     }                                                                         \
     FCQ_AVX512_VARIANT(NAME, ACC_T, LOAD)                                     \
-    void NAME(const osp_fcq_req_t *r, const ACC_T *acc, size_t pixels,        \
-              void *y) {                                                      \
+    LINKAGE void NAME(const osp_fcq_req_t *r, const ACC_T *acc,               \
+                      size_t pixels, void *y) {                               \
         if (!r->m64)                                                          \
             NAME##_scalar(r, acc, pixels, y);                                 \
         else if (FCQ_HAVE_AVX512 && fcq_avx512())                             \
@@ -204,8 +204,112 @@ static bool fcq_avx512(void) {
 #define FCQ_CALL_AVX512(NAME, ...) NAME##_fast(__VA_ARGS__)
 #endif
 
-FCQ_REQUANT_FNS(osp__fcq_requant, float, FCQ_LOAD_F32)
-FCQ_REQUANT_FNS(osp__fcq_requant_s32, int32_t, FCQ_LOAD_S32)
+FCQ_REQUANT_FNS(, osp__fcq_requant, float, FCQ_LOAD_F32)
+FCQ_REQUANT_FNS(static, requant_s32_generic, int32_t, FCQ_LOAD_S32)
+
+/* s32 accumulators, 16 channels per vector (the exact path's hot loop: it
+ * runs over every convolution output). The prepared form
+ *   r = (v·M + off) >> S,  S = 31 + k ≥ 32
+ * with zy folded into off (off + zy·2^S, so r already includes zy) is
+ * computed as two rounds of floor division, floor(floor(p / 2^32) /
+ * 2^(S−32)) = floor(p / 2^S): vpmuldq gives the 64-bit products of the
+ * even and of the odd lanes, their high dwords are p >> 32 for free, and
+ * one 32-bit variable shift finishes — ~15 instructions per 16 outputs
+ * where the portable 64-bit loop needs twice as many. Bit-identical to it
+ * (tests/unit/test_qconv_f32.c). */
+#if FCQ_HAVE_AVX512
+#include <immintrin.h>
+
+/* Channel block by channel block (16 channels, the last one masked), the
+ * pixels inner: the block's constants stay in registers, so a block of 16
+ * outputs costs one load, one store and ~13 register ops (with the
+ * constants reloaded per pixel it was load-bound: 6 zmm loads per block).
+ * NARROW(q) clamps / narrows q to 16 bytes. */
+#define FCQ_X16_LOOP(NARROW)                                                  \
+    for (int64_t o = 0; o < C; o += 16) {                                     \
+        const __mmask16 msk = o + 16 <= C ? (__mmask16)0xFFFF : tail;         \
+        const __m512i bias = _mm512_loadu_si512(r->bias + o);                 \
+        const __m512i m = _mm512_loadu_si512(r->mult + o);                    \
+        const __m512i m_odd = _mm512_srli_epi64(m, 32);                       \
+        const __m512i off_e = _mm512_loadu_si512(r->off_eo + o);              \
+        const __m512i off_o = _mm512_loadu_si512(r->off_eo + o + 8);          \
+        const __m512i sh = _mm512_loadu_si512(r->sh32 + o);                   \
+        const int32_t *ap = acc + o;                                          \
+        uint8_t *yp = (uint8_t *)y + o; /* u8 or s8 bytes */                  \
+        for (size_t p = 0; p < pixels; p++, ap += C, yp += C) {               \
+            __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(msk, ap), bias); \
+            __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(v, m), off_e);     \
+            __m512i po = _mm512_add_epi64(                                    \
+                _mm512_mul_epi32(_mm512_srli_epi64(v, 32), m_odd), off_o);    \
+            __m512i h = _mm512_permutex2var_epi32(pe, hi_dwords, po);         \
+            __m512i q = _mm512_srav_epi32(h, sh);                             \
+            if (msk == 0xFFFF) /* the register form: vpmov* to memory     \
+                                  with a mask is slow on Zen4 */              \
+                _mm_storeu_si128((__m128i *)yp, NARROW(q));                   \
+            else                                                              \
+                _mm512_mask_storeu_epi8(yp, (__mmask64)msk,                   \
+                                        _mm512_castsi128_si512(NARROW(q)));   \
+        }                                                                     \
+    }
+
+__attribute__((target("avx512f,avx512bw"))) static void
+requant_s32_x16(const osp_fcq_req_t *r, const int32_t *acc, size_t pixels,
+                void *y) {
+    const int64_t C = r->channels;
+    const __mmask16 tail = (__mmask16)((1u << (C % 16)) - 1);
+    const __m512i lo = _mm512_set1_epi32(r->qmin), hi = _mm512_set1_epi32(r->qmax);
+    const __m512i zero = _mm512_setzero_si512();
+    /* the high dwords of the even lanes' and the odd lanes' products, in
+     * channel order */
+    const __m512i hi_dwords = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9,
+                                                25, 11, 27, 13, 29, 15, 31);
+    /* a fused activation needs the clamp; the full type range is what the
+     * saturating narrowing does anyway (u8: after max(q, 0)) */
+#define FCQ_NARROW_CLAMP(q) \
+    _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi))
+#define FCQ_NARROW_U8(q) _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, zero))
+#define FCQ_NARROW_S8(q) _mm512_cvtsepi32_epi8(q)
+    if (r->y_u8 ? r->qmin > 0 || r->qmax < 255 : r->qmin > -128 || r->qmax < 127)
+        FCQ_X16_LOOP(FCQ_NARROW_CLAMP)
+    else if (r->y_u8)
+        FCQ_X16_LOOP(FCQ_NARROW_U8)
+    else
+        FCQ_X16_LOOP(FCQ_NARROW_S8)
+}
+#endif
+
+void osp__fcq_requant_s32(const osp_fcq_req_t *r, const int32_t *acc,
+                          size_t pixels, void *y) {
+#if FCQ_HAVE_AVX512
+    if (r->off_eo && fcq_avx512()) {
+        requant_s32_x16(r, acc, pixels, y);
+        return;
+    }
+#endif
+    requant_s32_generic(r, acc, pixels, y);
+}
+
+/* Fills r->off_eo / r->sh32 (arrays of r->channels, caller-provided) when
+ * the 16-lane form applies to the prepared r; else leaves them NULL. */
+static void req_prepare_x16(osp_fcq_req_t *r, int64_t *off_eo, int32_t *sh32) {
+    r->off_eo = NULL;
+    r->sh32 = NULL;
+    if (!r->m64)
+        return;
+    for (int64_t o = 0; o < r->channels; o++)
+        if (r->shift[o] >= 0) /* needs S = 31 + k ≥ 32 and M unshifted */
+            return;
+    for (int64_t b = 0; b < r->channels; b += 16)
+        for (int i = 0; i < 16 && b + i < r->channels; i++) {
+            int64_t o = b + i;
+            /* lane i of the block: even lanes first, then odd */
+            int64_t slot = b + (i % 2 ? 8 + i / 2 : i / 2);
+            off_eo[slot] = r->off64[o] + (int64_t)r->zy * ((int64_t)1 << r->sh64[o]);
+            sh32[o] = (int32_t)(r->sh64[o] - 32);
+        }
+    r->off_eo = off_eo;
+    r->sh32 = sh32;
+}
 
 int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
                        int64_t per_channel, const int32_t *w_zp, int zp_count,
@@ -287,16 +391,21 @@ osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
                                    size_t pixels, int64_t acc_max) {
     /* the struct, then the int64 arrays (8-byte aligned), then the int32
      * ones: one block, so the step owns it with one free() */
-    size_t sz = sizeof(osp_fcq_req_t) + sizeof(int64_t) * 3 * (size_t)C +
-                sizeof(int32_t) * 3 * (size_t)C;
+    /* the 16-lane loop reads whole blocks of 16 channels: the arrays it
+     * reads are padded (with zeros) to a multiple of 16 */
+    int64_t Cp = (C + 15) & ~(int64_t)15;
+    size_t sz = sizeof(osp_fcq_req_t) + sizeof(int64_t) * (3 * (size_t)C + (size_t)Cp) +
+                sizeof(int32_t) * ((size_t)C + 3 * (size_t)Cp);
     osp_fcq_req_t *r = calloc(1, sz);
     if (!r)
         return NULL;
     r->channels = C;
     int64_t *m64 = (int64_t *)(r + 1), *off64 = m64 + C, *sh64 = off64 + C;
-    r->bias = (int32_t *)(sh64 + C);
-    r->mult = r->bias + C;
-    r->shift = (int *)(r->mult + C);
+    int64_t *off_eo = sh64 + C;
+    r->bias = (int32_t *)(off_eo + Cp);
+    r->mult = r->bias + Cp;
+    int32_t *sh32 = r->mult + Cp;
+    r->shift = (int *)(sh32 + Cp);
     for (int64_t o = 0; o < C; o++) {
         float ws = wq->scale[wq->count == 1 ? 0 : o];
         double prod = f32_product ? (double)(float)(xq->scale[0] * ws)
@@ -311,6 +420,7 @@ osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
     r->y_u8 = y_u8;
     r->pixels = pixels;
     osp__fcq_req_prepare(r, acc_max, m64, off64, sh64);
+    req_prepare_x16(r, off_eo, sh32);
     return r;
 }
 
@@ -518,6 +628,365 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
                                "osprey:fcq-requant", note);
     if (rc < 0)
         return rc;
+    osp__bind_value(c, y, yb);
+    return 0;
+}
+
+/* ---- oneDNN int8 convolution tiled with its exact requantization ---------
+ *
+ * The exact int8 path (dnnl_qconv.c) needs the int32 accumulators in
+ * memory: 4 bytes per output element where an s8 destination needs 1. Run
+ * over a whole batch, those buffers are tens of MB (MobileNetV2 at batch 8:
+ * 38 MB for one 112×112×96 layer), so the convolution's stores and the
+ * requantization's loads go to DRAM, and the exact path ran at half the
+ * speed of oneDNN's own (inexact) requantization. Here a node is one step
+ * that cuts its output into tiles — one image × a band of output rows — of
+ * at most OSP_ENGINE_Q8_TILE_KB (default 384) KiB of s32, runs the oneDNN
+ * convolution of each tile into a per-thread s32 buffer that stays in L2,
+ * and requantizes it straight into the u8/s8 output (NHWC, so a band of
+ * rows is one contiguous run of the input and of the output). The tiles are
+ * split over the engine's OpenMP threads; oneDNN runs single-threaded
+ * inside the parallel region, each thread with its own memory objects,
+ * stream and scratchpad. A band's input is the rows its outputs read
+ * (strides, dilation, kernel height), with the convolution's top/bottom
+ * padding only on the bands that touch the border, so each band's
+ * primitive computes exactly the rows of the whole convolution: a handful
+ * of distinct band shapes (first, middle, last) get one primitive each, all
+ * sharing the weights in one layout. */
+
+#define Q8T_MAX_VAR 6 /* distinct band shapes; more → not tiled */
+
+typedef struct q8t_var_s {
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, dst_md, scr_md;
+    size_t scr_bytes;
+    int64_t in_rows, out_rows, pad_t, pad_b;
+} q8t_var_t;
+
+typedef struct q8t_band_s {
+    int var;
+    int64_t in_row, out_row; /* first input / output row */
+} q8t_band_t;
+
+typedef struct q8t_thr_s {
+    dnnl_stream_t stream;
+    dnnl_memory_t src[Q8T_MAX_VAR], wei[Q8T_MAX_VAR], dst[Q8T_MAX_VAR],
+        scr[Q8T_MAX_VAR];
+    void *acc;     /* s32 tile (64-byte aligned) */
+    void *scratch; /* the primitives' scratchpad, or NULL */
+} q8t_thr_t;
+
+typedef struct q8t_s {
+    osp_fcq_req_t *req;
+    int n_var;
+    q8t_var_t var[Q8T_MAX_VAR];
+    int n_bands;
+    q8t_band_t *bands;
+    int64_t n, ow;
+    size_t x_img, y_img, x_row, y_row; /* bytes per image / row */
+    int n_thr;
+    q8t_thr_t *thr;
+} q8t_t;
+
+/* The step context: a box, so that osp__step_fn freeing it on failure
+ * leaves the oneDNN objects to us. */
+typedef struct q8t_box_s {
+    q8t_t *k;
+} q8t_box_t;
+
+static void q8t_free(q8t_t *k) {
+    if (!k)
+        return;
+    for (int t = 0; k->thr && t < k->n_thr; t++) {
+        q8t_thr_t *th = &k->thr[t];
+        for (int v = 0; v < Q8T_MAX_VAR; v++) {
+            dnnl_memory_destroy(th->src[v]);
+            dnnl_memory_destroy(th->wei[v]);
+            dnnl_memory_destroy(th->dst[v]);
+            dnnl_memory_destroy(th->scr[v]);
+        }
+        dnnl_stream_destroy(th->stream);
+        free(th->acc);
+        free(th->scratch);
+    }
+    for (int v = 0; v < k->n_var; v++)
+        dnnl_primitive_destroy(k->var[v].prim);
+    free(k->thr);
+    free(k->bands);
+    free(k->req);
+    free(k);
+}
+
+static void q8t_box_free(void *ctx) {
+    q8t_box_t *b = ctx;
+    if (b)
+        q8t_free(b->k);
+    free(b);
+}
+
+static void run_q8t(const osp_step_t *s) {
+    const q8t_t *k = ((const q8t_box_t *)s->fn_ctx)->k;
+    const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
+    void *w = s->tin[1].data;
+    uint8_t *y = s->tout[0].data;
+    int tiles = (int)k->n * k->n_bands;
+    int nt = 1;
+#ifdef _OPENMP
+    nt = omp_get_max_threads();
+#endif
+    nt = nt > k->n_thr ? k->n_thr : nt;
+    nt = nt > tiles ? tiles : nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < tiles; t++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        const q8t_thr_t *th = &k->thr[tid];
+        int img = t / k->n_bands;
+        const q8t_band_t *b = &k->bands[t % k->n_bands];
+        const q8t_var_t *v = &k->var[b->var];
+        dnnl_memory_set_data_handle(
+            th->src[b->var],
+            (void *)(x + (size_t)img * k->x_img + (size_t)b->in_row * k->x_row));
+        void *cur = NULL;
+        dnnl_memory_get_data_handle(th->wei[b->var], &cur);
+        if (cur != w) /* first run, or the weights moved */
+            dnnl_memory_set_data_handle(th->wei[b->var], w);
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, th->src[b->var]},
+                                   {DNNL_ARG_WEIGHTS, th->wei[b->var]},
+                                   {DNNL_ARG_DST, th->dst[b->var]},
+                                   {DNNL_ARG_SCRATCHPAD, th->scr[b->var]}};
+        dnnl_status_t st = dnnl_primitive_execute(
+            v->prim, th->stream, th->scr[b->var] ? 4 : 3, args);
+        OSP_ASSERT(st == dnnl_success); /* valid descriptors, no allocation */
+        dnnl_stream_wait(th->stream);
+        osp__fcq_requant_s32(k->req, th->acc, (size_t)(v->out_rows * k->ow),
+                             y + (size_t)img * k->y_img +
+                                 (size_t)b->out_row * k->y_row);
+    }
+}
+
+static size_t q8t_tile_bytes(void) {
+    const char *e = getenv("OSP_ENGINE_Q8_TILE_KB");
+    long kb = e ? atol(e) : 0;
+    return (size_t)(kb > 0 ? kb : 384) * 1024;
+}
+
+/* The primitive of one band shape; weights in *wmd (format any for the
+ * first shape, then the layout the first one chose). */
+static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
+                       const int64_t *yd, dnnl_data_type_t xdt,
+                       const osp_conv_geom_t *cg, int32_t zx,
+                       dnnl_memory_desc_t *wmd, bool first) {
+    dnnl_dims_t sd = {1, xd[1], v->in_rows, xd[3]};
+    dnnl_dims_t dd = {1, yd[1], v->out_rows, yd[3]};
+    dnnl_memory_desc_init_by_tag(&v->src_md, 4, sd, xdt, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&v->dst_md, 4, dd, dnnl_s32, dnnl_acdb);
+    dnnl_dims_t pl = {v->pad_t, cg->pl[1]}, pr = {v->pad_b, cg->pr[1]};
+    dnnl_convolution_desc_t cd;
+    if (dnnl_dilated_convolution_forward_desc_init(
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &v->src_md,
+            wmd, NULL, &v->dst_md, cg->strides, cg->dil, pl, pr) !=
+        dnnl_success)
+        return OSP_EUNSUPPORTED;
+    dnnl_primitive_attr_t attr = osp__attr_new();
+    if (!attr)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    bool ok = !zx || dnnl_primitive_attr_set_zero_points(
+                         attr, DNNL_ARG_SRC, 1, 0, &zx) == dnnl_success;
+    dnnl_primitive_desc_t pd = NULL;
+    if (ok)
+        ok = dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng,
+                                        NULL) == dnnl_success;
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (ok)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (!ok || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(pd);
+        return OSP_EUNSUPPORTED;
+    }
+    if (first)
+        *wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    v->scr_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    v->scr_bytes = dnnl_memory_desc_get_size(&v->scr_md);
+    dnnl_status_t st = dnnl_primitive_create(&v->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success)
+        return osp_err_set(c->err, OSP_EINTERNAL,
+                           "plan: oneDNN int8 primitive creation failed: %s",
+                           osp__dnnl_status(st));
+    return 0;
+}
+
+/* The band layout: bands of at most hb output rows per image. */
+static int q8t_plan_bands(osp_pctx_t *c, q8t_t *k, const int64_t *xd,
+                          const int64_t *yd, int64_t kh,
+                          const osp_conv_geom_t *cg, dnnl_data_type_t xdt,
+                          int32_t zx, dnnl_memory_desc_t *wmd, int64_t hb) {
+    int64_t H = xd[2], OH = yd[2], sh = cg->strides[0], pt = cg->pl[0];
+    int64_t keff = (kh - 1) * (cg->dil[0] + 1) + 1;
+    k->n_bands = (int)((OH + hb - 1) / hb);
+    k->bands = calloc((size_t)k->n_bands, sizeof *k->bands);
+    if (!k->bands)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    for (int b = 0; b < k->n_bands; b++) {
+        int64_t r0 = b * hb, r1 = r0 + hb < OH ? r0 + hb : OH;
+        int64_t ih0 = r0 * sh - pt, ih1 = (r1 - 1) * sh - pt + keff;
+        q8t_var_t want = {0};
+        want.pad_t = ih0 < 0 ? -ih0 : 0;
+        want.pad_b = ih1 > H ? ih1 - H : 0;
+        int64_t start = ih0 < 0 ? 0 : ih0, end = ih1 > H ? H : ih1;
+        want.in_rows = end - start;
+        want.out_rows = r1 - r0;
+        if (want.in_rows <= 0)
+            return OSP_EUNSUPPORTED; /* a band all in padding */
+        int v = 0;
+        while (v < k->n_var &&
+               (k->var[v].in_rows != want.in_rows ||
+                k->var[v].out_rows != want.out_rows ||
+                k->var[v].pad_t != want.pad_t || k->var[v].pad_b != want.pad_b))
+            v++;
+        if (v == k->n_var) {
+            if (v == Q8T_MAX_VAR)
+                return OSP_EUNSUPPORTED;
+            k->var[v] = want;
+            int rc = q8t_var_new(c, &k->var[v], xd, yd, xdt, cg, zx, wmd,
+                                 v == 0);
+            if (rc < 0)
+                return rc;
+            k->n_var++;
+        }
+        k->bands[b] = (q8t_band_t){v, start, r0};
+    }
+    return 0;
+}
+
+/* Per-thread buffers and memory objects. */
+static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
+                       size_t acc_bytes) {
+    size_t scr = 0;
+    for (int v = 0; v < k->n_var; v++)
+        scr = k->var[v].scr_bytes > scr ? k->var[v].scr_bytes : scr;
+    k->thr = calloc((size_t)k->n_thr, sizeof *k->thr);
+    if (!k->thr)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    for (int t = 0; t < k->n_thr; t++) {
+        q8t_thr_t *th = &k->thr[t];
+        th->acc = aligned_alloc(64, (acc_bytes + 63) & ~(size_t)63);
+        th->scratch = scr ? aligned_alloc(64, (scr + 63) & ~(size_t)63) : NULL;
+        if (!th->acc || (scr && !th->scratch))
+            return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+        bool ok = dnnl_stream_create(&th->stream, c->e->dnnl_eng,
+                                     dnnl_stream_default_flags) == dnnl_success;
+        for (int v = 0; ok && v < k->n_var; v++) {
+            const q8t_var_t *var = &k->var[v];
+            ok = dnnl_memory_create(&th->src[v], &var->src_md, c->e->dnnl_eng,
+                                    DNNL_MEMORY_NONE) == dnnl_success &&
+                 dnnl_memory_create(&th->wei[v], wmd, c->e->dnnl_eng,
+                                    DNNL_MEMORY_NONE) == dnnl_success &&
+                 dnnl_memory_create(&th->dst[v], &var->dst_md, c->e->dnnl_eng,
+                                    th->acc) == dnnl_success &&
+                 (!var->scr_bytes ||
+                  dnnl_memory_create(&th->scr[v], &var->scr_md, c->e->dnnl_eng,
+                                     th->scratch) == dnnl_success);
+        }
+        if (!ok)
+            return osp_err_set(c->err, OSP_EINTERNAL,
+                               "plan: oneDNN stream/memory creation failed");
+    }
+    return 0;
+}
+
+int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+                       int32_t zx, osp_fcq_req_t *req, int64_t bound) {
+    const char *off = getenv("OSP_ENGINE_Q8_TILE");
+    if (off && off[0] == '0')
+        return OSP_EUNSUPPORTED;
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    int x = n->in[0], w = n->in[1], y = n->out[0];
+    const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
+    if (n->p.conv.group > 1 && n->p.conv.group != X->dims[1])
+        return OSP_EUNSUPPORTED; /* grouped, not depthwise: untested here */
+    const int64_t *xd = X->dims, *yd = Y->dims;
+    int nthr = 1;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    /* band height: the s32 tile within the budget, and at least as many
+     * tiles as threads when the output has the rows for it */
+    size_t row_bytes = sizeof(int32_t) * (size_t)(yd[3] * yd[1]);
+    int64_t hb = (int64_t)(q8t_tile_bytes() / row_bytes);
+    hb = hb < 1 ? 1 : hb > yd[2] ? yd[2] : hb;
+    int64_t per_img = (nthr + yd[0] - 1) / yd[0];
+    if (per_img > 1 && (yd[2] + per_img - 1) / per_img < hb)
+        hb = (yd[2] + per_img - 1) / per_img;
+    /* equal bands (14 rows in 12 + 2 would be two shapes and a thin one) */
+    int64_t nb = (yd[2] + hb - 1) / hb;
+    hb = (yd[2] + nb - 1) / nb;
+    q8t_t *k = calloc(1, sizeof *k);
+    q8t_box_t *box = malloc(sizeof *box);
+    if (!k || !box) {
+        free(k);
+        free(box);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    k->n = yd[0];
+    k->ow = yd[3];
+    k->x_row = (size_t)(xd[3] * xd[1]);
+    k->y_row = (size_t)(yd[3] * yd[1]);
+    k->x_img = k->x_row * (size_t)xd[2];
+    k->y_img = k->y_row * (size_t)yd[2];
+    k->n_thr = nthr;
+    dnnl_memory_desc_t wmd, w_plain, xq_md, yq_md;
+    osp__md_any(&wmd, cg->wr, cg->wd, dnnl_s8);
+    osp__md_plain(&w_plain, cg->wr, cg->wd, dnnl_s8);
+    int rc = q8t_plan_bands(c, k, xd, yd, W->dims[2], cg,
+                            osp__dnnl_dt(X->dtype), zx, &wmd, hb);
+    if (rc == 0)
+        rc = q8t_threads(c, k, &wmd, row_bytes * (size_t)hb);
+    if (rc < 0) {
+        free(box);
+        q8t_free(k); /* req stays with the caller */
+        return rc;
+    }
+    /* From here on k and box are ours to free; req is taken on success. */
+    k->req = req;
+    box->k = k;
+    dnnl_dims_t xdd = {xd[0], xd[1], xd[2], xd[3]}, ydd = {yd[0], yd[1], yd[2], yd[3]};
+    dnnl_memory_desc_init_by_tag(&xq_md, 4, xdd, osp__dnnl_dt(X->dtype),
+                                 dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&yq_md, 4, ydd, osp__dnnl_dt(Y->dtype),
+                                 dnnl_acdb);
+    int in[2];
+    in[0] = osp__buf_as(c, x, &xq_md);
+    in[1] = in[0] < 0 ? in[0] : osp__const_as(c, w, &w_plain, &wmd);
+    int yb = in[1] < 0 ? in[1] : osp__buf_new(c, &yq_md, y);
+    if (yb < 0) {
+        k->req = NULL; /* stays with the caller */
+        q8t_box_free(box);
+        return yb;
+    }
+    const char *impl = NULL;
+    char note[96], name[96];
+    snprintf(note, sizeof note, "%d bands x %lld images, s32 tiles, 255*sum|w| %lld",
+             k->n_bands, (long long)k->n, (long long)bound);
+    const_dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_get_primitive_desc(k->var[0].prim, &pd);
+    impl = NULL;
+    if (pd)
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    snprintf(name, sizeof name, "osprey:q8-tiled(%s)+requant",
+             impl ? impl : "oneDNN int8");
+    int si = osp__step_fn(c, ni, 2, in, yb, run_q8t, box, name, note);
+    if (si < 0) {
+        k->req = NULL; /* stays with the caller */
+        q8t_free(k);   /* the box was freed by osp__step_fn */
+        return si;
+    }
+    c->p->steps[si].fn_free = q8t_box_free;
     osp__bind_value(c, y, yb);
     return 0;
 }

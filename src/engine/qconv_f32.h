@@ -30,6 +30,13 @@ typedef struct osp_fcq_req_s {
      * osp__fcq_req_prepare); NULL until prepared or when a channel needs
      * TFLite's saturating left shift (then the scalar loop runs). */
     int64_t *m64, *off64, *sh64;
+    /* The 16-lane AVX-512 form for s32 accumulators (osp__fcq_req_create
+     * fills it when every channel shifts right by ≥ 1; else NULL): per
+     * block of 16 channels, the offsets off64 + zy·2^sh64 of its 8 even
+     * then its 8 odd channels, and sh64 − 32 per channel; off_eo, sh32,
+     * bias and mult are then padded with zeros to a multiple of 16. */
+    int64_t *off_eo;
+    int32_t *sh32;
 } osp_fcq_req_t;
 
 /* dst[i] = x[i] − zx as f32 for n elements of a u8 (is_u8) or s8 array. */
@@ -73,5 +80,13 @@ osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
 int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
                           osp_fcq_req_t *req, bool acc_s32, const char *impl,
                           const char *note);
+/* Appends quantized CONV node ni (s8 weights, zero point 0; geometry cg;
+ * source zero point zx) as one step that runs the oneDNN int8 convolution
+ * tile by tile (an image × a band of output rows) into per-thread s32
+ * buffers kept in cache and requantizes each tile with req into the NHWC
+ * output. Takes req only when it returns 0; OSP_EUNSUPPORTED when the node
+ * cannot be tiled or OSP_ENGINE_Q8_TILE=0. bound is only reported. */
+int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+                       int32_t zx, osp_fcq_req_t *req, int64_t bound);
 
 #endif

@@ -303,10 +303,14 @@ static osp_graph_t *build(const qcase_t *q) {
 }
 
 typedef enum qmode_e {
-    MODE_REF,    /* integer reference kernels (OSP_ENGINE_INT8_DNNL=0 and
-                    OSP_ENGINE_FCQ=0) */
-    MODE_EXACT,  /* the default */
-    MODE_ONEDNN, /* OSP_ENGINE_INT8_REQUANT=onednn */
+    MODE_REF,     /* integer reference kernels (OSP_ENGINE_INT8_DNNL=0 and
+                     OSP_ENGINE_FCQ=0) */
+    MODE_EXACT,   /* the default: convs tiled with the requantization */
+    MODE_BANDS,   /* the same with 1 KiB tiles: one output row per band, so
+                     first / middle / last band shapes all occur */
+    MODE_UNTILED, /* OSP_ENGINE_Q8_TILE=0: s32 for the whole batch, then the
+                     requantization */
+    MODE_ONEDNN,  /* OSP_ENGINE_INT8_REQUANT=onednn */
 } qmode_t;
 
 /* Runs the case in a mode; returns the output bytes (malloc'd) and the plan
@@ -319,6 +323,10 @@ static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
     }
     if (mode == MODE_ONEDNN)
         setenv("OSP_ENGINE_INT8_REQUANT", "onednn", 1);
+    if (mode == MODE_BANDS)
+        setenv("OSP_ENGINE_Q8_TILE_KB", "1", 1);
+    if (mode == MODE_UNTILED)
+        setenv("OSP_ENGINE_Q8_TILE", "0", 1);
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.threads = 2;
@@ -344,6 +352,8 @@ static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
     unsetenv("OSP_ENGINE_INT8_DNNL");
     unsetenv("OSP_ENGINE_FCQ");
     unsetenv("OSP_ENGINE_INT8_REQUANT");
+    unsetenv("OSP_ENGINE_Q8_TILE_KB");
+    unsetenv("OSP_ENGINE_Q8_TILE");
     return r;
 }
 
@@ -370,13 +380,25 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
     uint32_t seed = 777;
     for (size_t i = 0; i < nx; i++)
         xin[i] = (uint8_t)(int)((tu_rand(&seed) + 1.f) * 127.9f);
-    size_t n1, n2, n3;
-    char *d1, *d2, *d3;
+    size_t n1, n2, n3, n4, n5;
+    char *d1, *d2, *d3, *d4, *d5;
     uint8_t *ref = run(q, MODE_REF, xin, &n1, &d1);
     uint8_t *got = run(q, MODE_EXACT, xin, &n2, &d2);
     uint8_t *flt = run(q, MODE_ONEDNN, xin, &n3, &d3);
+    uint8_t *bands = run(q, MODE_BANDS, xin, &n4, &d4);
+    uint8_t *untiled = run(q, MODE_UNTILED, xin, &n5, &d5);
     assert_int_equal(n1, n2);
     assert_int_equal(n1, n3);
+    assert_int_equal(n1, n4);
+    assert_int_equal(n1, n5);
+    /* convs on the exact path run tiled unless told not to */
+    if (vnni() && on_dnnl && !q->gemm) {
+        assert_non_null(strstr(d2, "osprey:q8-tiled("));
+        assert_non_null(strstr(d4, "osprey:q8-tiled("));
+        assert_null(strstr(d5, "osprey:q8-tiled("));
+        assert_non_null(strstr(d5, "osprey:q8-requant"));
+        assert_non_null(strstr(d5, "exact requant 1)"));
+    }
     assert_null(strstr(d1, "avx512_core_vnni"));
     assert_non_null(strstr(d1, "exact reference 1 ops"));
     if (vnni()) { /* the float requantization has no bound */
@@ -401,13 +423,19 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
            q->name, n1, nd_exact, md_exact, nd_flt, md_flt);
     assert_int_equal(nd_exact, 0);
     assert_true(md_flt <= 1);
+    assert_memory_equal(ref, bands, n1);
+    assert_memory_equal(ref, untiled, n1);
     free(xin);
     free(ref);
     free(got);
     free(flt);
+    free(bands);
+    free(untiled);
     free(d1);
     free(d2);
     free(d3);
+    free(d4);
+    free(d5);
 }
 
 static void check(const qcase_t *q) { check_on(q, true); }
