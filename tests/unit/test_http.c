@@ -506,6 +506,11 @@ static void h_later(osp_http_req_t *r, void *ud) {
     l->r = r;
     l->ms = atoi(osp_http_req_query(r, "ms")) / 2;
     l->rounds = 0;
+    /* pre=N: the handler works N ms before it suspends (a window in which
+     * the request is running but not suspended yet). */
+    const char *pre = osp_http_req_query(r, "pre");
+    if (pre)
+        usleep((useconds_t)atoi(pre) * 1000);
     assert_int_equal(osp_http_req_suspend(r, later_resumed, l), 0);
     assert_int_equal(osp_http_req_suspend(r, later_resumed, l), OSP_EINVAL);
     later_spawn(l);
@@ -526,11 +531,13 @@ static void h_early(osp_http_req_t *r, void *ud) {
 typedef struct {
     int port;
     long status;
+    const char *path; /* default /later?ms=400 */
 } getter_t;
 
 static void *get_later(void *p) {
     getter_t *g = p;
-    resp_t *r = do_req(g->port, "GET", "/later?ms=400", NULL, 0, NULL);
+    resp_t *r = do_req(g->port, "GET", g->path ? g->path : "/later?ms=400",
+                       NULL, 0, NULL);
     g->status = r->status;
     if (r->status == 200)
         assert_string_equal(r->body, "later");
@@ -564,7 +571,7 @@ static void suspend_mode(osp_http_mode_t mode) {
     pthread_t t[N];
     uint64_t t0 = osp_now_ns();
     for (int i = 0; i < N; i++) {
-        g[i] = (getter_t){port, 0};
+        g[i] = (getter_t){port, 0, NULL};
         pthread_create(&t[i], NULL, get_later, &g[i]);
     }
     for (int k = 0; k < 400 && osp_http_server_inflight(s) < N; k++)
@@ -579,12 +586,18 @@ static void suspend_mode(osp_http_mode_t mode) {
         fail_msg("%s: 8 suspended requests took %.2f s", osp_http_mode_name(mode),
                  took);
     assert_int_equal(osp_http_server_inflight(s), 0);
-    /* Destroy while a request is suspended: waits for its resume. */
+    /* Destroy while a request is in its handler, about to suspend: waits
+     * for its suspension, resumes and answer. */
+    g[0] = (getter_t){port, 0, "/later?ms=400&pre=150"};
     pthread_create(&t[0], NULL, get_later, &g[0]);
     for (int k = 0; k < 400 && osp_http_server_inflight(s) < 1; k++)
         usleep(5000);
     osp_http_server_destroy(s);
-    pthread_join(t[0], NULL); /* answered or cut: either way no crash */
+    pthread_join(t[0], NULL);
+    /* Destroy waited for the handler (even one not suspended yet when
+     * destroy began) and for the answer to be written: nothing accepted
+     * is cut. */
+    assert_int_equal(g[0].status, 200);
     usleep(450000);           /* let the detached resumers finish */
 }
 
