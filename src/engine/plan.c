@@ -23,6 +23,7 @@
 #include "engine/memplan.h"
 #include "engine/passes.h"
 #include "engine/plan_int.h"
+#include "engine/qconv_f32.h"
 #include "engine/ref.h"
 
 /* Constant folding refuses to materialise outputs larger than this: a fold
@@ -843,16 +844,10 @@ int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
 }
 
 static void run_lut(const osp_step_t *s) {
-    const uint8_t *a = s->tin[0].data, *t = s->lut;
-    uint8_t *y = s->tout[0].data;
-    if (s->n_in == 1) {
-        for (size_t i = 0; i < s->lut_count; i++)
-            y[i] = t[a[i]];
-    } else {
-        const uint8_t *b = s->tin[1].data;
-        for (size_t i = 0; i < s->lut_count; i++)
-            y[i] = t[(size_t)a[i] << 8 | b[i]];
-    }
+    /* split over the engine's OpenMP threads (qconv_f32.c) */
+    osp__q8_lut_run(s->lut, s->tin[0].data,
+                    s->n_in == 1 ? NULL : s->tin[1].data, s->tout[0].data,
+                    s->lut_count);
 }
 
 static void run_concat(const osp_step_t *s) {

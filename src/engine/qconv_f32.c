@@ -363,6 +363,21 @@ static void run_in(const osp_step_t *s) {
     }
 }
 
+void osp__q8_lut_run(const uint8_t *lut, const uint8_t *a, const uint8_t *b,
+                     uint8_t *y, size_t n) {
+    int nt = loop_threads(n);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        size_t i0 = n * (size_t)t / (size_t)nt, i1 = n * (size_t)(t + 1) / (size_t)nt;
+        if (!b)
+            for (size_t i = i0; i < i1; i++)
+                y[i] = lut[a[i]];
+        else
+            for (size_t i = i0; i < i1; i++)
+                y[i] = lut[(size_t)a[i] << 8 | b[i]];
+    }
+}
+
 /* The requantization step: the accumulators split by pixels over the
  * engine's OpenMP threads. */
 static void run_requant(const osp_step_t *s) {
@@ -736,7 +751,9 @@ static void run_q8t(const osp_step_t *s) {
 #endif
     nt = nt > k->n_thr ? k->n_thr : nt;
     nt = nt > tiles ? tiles : nt;
-#pragma omp parallel for num_threads(nt) schedule(static)
+    /* dynamic: on a shared machine a thread that loses its core for a
+     * while leaves its tiles to the others instead of stalling the step */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {
         int tid = 0;
 #ifdef _OPENMP

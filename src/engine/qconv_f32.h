@@ -88,5 +88,10 @@ int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
  * cannot be tiled or OSP_ENGINE_Q8_TILE=0. bound is only reported. */
 int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                        int32_t zx, osp_fcq_req_t *req, int64_t bound);
+/* The table lookups of the 8-bit elementwise steps (q8_lut.c's tables,
+ * run by plan.c): y[i] = lut[a[i]] (b NULL) or lut[a[i] << 8 | b[i]] for n
+ * bytes, split over the engine's OpenMP threads like the loops above. */
+void osp__q8_lut_run(const uint8_t *lut, const uint8_t *a, const uint8_t *b,
+                     uint8_t *y, size_t n);
 
 #endif
