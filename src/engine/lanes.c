@@ -143,7 +143,7 @@ static bool node_rowwise(const osp_graph_t *g, const osp_node_t *n, int64_t B) {
     case OSP_OP_AVGPOOL: case OSP_OP_GLOBAL_AVGPOOL: case OSP_OP_GLOBAL_MAXPOOL:
     case OSP_OP_LRN: case OSP_OP_RELU: case OSP_OP_LEAKY_RELU: case OSP_OP_CLIP:
     case OSP_OP_SIGMOID: case OSP_OP_HARD_SIGMOID: case OSP_OP_HARD_SWISH:
-    case OSP_OP_CAST: {
+    case OSP_OP_CAST: case OSP_OP_QUANTIZE: case OSP_OP_DEQUANTIZE: {
         /* Only the data input is per image, plus a conv's residual SUM
          * operand (its B rows were checked above); the rest are
          * parameters. */
@@ -596,9 +596,7 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
     int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
     if (T > B)
         T = (int)B;
-    /* Quantized models (int8) keep their own path for now: lanes were
-     * measured and tested on the float paths only. */
-    if (!ls->enabled || T < 2 || e->prec == OSP_PREC_INT8)
+    if (!ls->enabled || T < 2)
         return 0;
     int64_t big = (B + T - 1) / T;
     if ((double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)

@@ -33,6 +33,8 @@ Three osprey paths run; the first two are held to the ±1 bound above:
     ~1e-5 of each layer's outputs by one step, which compounds through the
     network (docs/engine.md, "int8 on oneDNN"). Its distance is printed;
     it must keep the identical top-1 and stay within FLOAT_MAX_STEPS.
+Then the first BATCH photos run as one batch (batch lanes, tiles across
+images): the default path must equal the integer reference bit for bit.
 
 usage: tflite_vs_litert.py BUILD_DIR MODELS_DIR IMAGES_DIR
 """
@@ -61,6 +63,8 @@ if not photos or not tfl:
     sys.exit(77)
 
 FLOAT_MAX_STEPS = 16  # measured max 13 on the 13 photos (docs/engine.md)
+# Photos per batch in the batch check (the reference kernels are slow).
+BATCH = int(os.environ.get("OSP_LITERT_BATCH", "8"))
 
 failures = 0
 checked = 0
@@ -71,10 +75,10 @@ for k in ("OSP_ENGINE_INT8_DNNL", "OSP_ENGINE_FCQ", "OSP_ENGINE_INT8_REQUANT"):
     os.environ.pop(k, None)  # the default path is the default
 
 
-def run_osprey(model, raw, h, w, c, out_dir, env, verbose=False):
+def run_osprey(model, raw, h, w, c, out_dir, env, verbose=False, batch=1):
     os.makedirs(out_dir, exist_ok=True)
     args = [run_model, "--model", model, "--threads", "2",
-            "--input", f"{raw}:u8:1x{h}x{w}x{c}", "--out-dir", out_dir]
+            "--input", f"{raw}:u8:{batch}x{h}x{w}x{c}", "--out-dir", out_dir]
     if verbose:
         args.append("--verbose")
     r = subprocess.run(args, capture_output=True, text=True, env=env)
@@ -116,12 +120,14 @@ with tempfile.TemporaryDirectory() as tmp:
         default_summary = None  # --verbose "int8 path" of the default path
         fcq_used = None   # fp32-carrier ops in the exact path
         float_used = None  # oneDNN int8 ops with the float requantization
+        batch_x = []  # the preprocessed photos, for the batch check below
         for photo in photos:
             raw = os.path.join(tmp, "x.u8")
             subprocess.run([dump, "--mode", "exact", "--size", f"{w}x{h}",
                             "--layout", "nhwc", "--dtype", "u8", photo, raw],
                            check=True, stdout=subprocess.DEVNULL)
             x = np.fromfile(raw, dtype=np.uint8).reshape(1, h, w, c)
+            batch_x.append(x)
             it.set_tensor(ind["index"], x)
             it.invoke()
             want = it.get_tensor(outd["index"]).astype(np.int64).ravel()
@@ -210,6 +216,25 @@ with tempfile.TemporaryDirectory() as tmp:
                         failures += 1
                         print(f"FAIL {name} {pname} (oneDNN float requant): "
                               f"max|diff| {diff} steps, top-5 {tg} vs LiteRT {tw}")
+        # 4. the photos as one batch (batch lanes and tiles across images):
+        # the default path must equal the integer reference bit for bit.
+        nb = min(len(batch_x), BATCH)
+        if nb >= 2:
+            raw = os.path.join(tmp, "batch.u8")
+            np.concatenate(batch_x[:nb]).tofile(raw)
+            args = (model, raw, h, w, c)
+            got_b, msg = run_osprey(*args, os.path.join(tmp, "b"), os.environ,
+                                    batch=nb)
+            ref_b, rmsg = run_osprey(*args, os.path.join(tmp, "br"), ref_env,
+                                     batch=nb)
+            if got_b is None or ref_b is None or not np.array_equal(got_b, ref_b):
+                failures += 1
+                print(f"FAIL {name}: batch of {nb}, default path vs the integer "
+                      f"reference: " + (msg if got_b is None else rmsg if ref_b
+                      is None else f"max|diff| {float(np.abs(got_b - ref_b).max())}"))
+            else:
+                print(f"  batch of {nb}: default path bit-identical to the "
+                      f"integer reference")
         print(f"{name}: {len(photos)} photos; default path max|diff| "
               f"{worst['default']} quantization steps ({default_summary}); "
               f"exact path without oneDNN int8 ({fcq_used} fp32-carrier convs) "
