@@ -181,6 +181,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="short runs (smoke)")
     ap.add_argument("--parts", default="latency,max,cpu,slow",
                     help="comma-separated subset of latency,max,cpu,slow")
+    ap.add_argument("--kinds", default="small-get,100kb-415,small,100kb",
+                    help="request kinds of the latency/max/cpu parts (cpu: only "
+                         "small-get and 100kb-415)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     a = ap.parse_args()
     if a.quick:
@@ -243,7 +246,7 @@ def main():
         targets = {"direct": f"http://{waddr}", "dispatch": durl,
                    "dispatch-blocking": burl, "haproxy": hurl}
         pids = {"dispatch": dp.pid, "dispatch-blocking": bp.pid, "haproxy": hp.pid}
-        kinds = ["small-get", "100kb-415", "small", "100kb"]
+        kinds = a.kinds.split(",")
         lat = {k: {t: [] for t in targets} for k in kinds}
         def rate(kind):
             return a.rate_get if kind in ("small-get", "100kb-415") else a.rate
@@ -287,14 +290,16 @@ def main():
                 log(f"max {kind:9s} {t:8s} {maxrps[kind][t]['rps']:.1f} req/s "
                     f"errors {s['errors']}")
         res["max_rps"] = maxrps
-        cpu = {t: [] for t in pids}
+        cpu_kinds = [k for k in kinds if k in ("small-get", "100kb-415")]
+        cpu = {f"{t} {k}": [] for k in cpu_kinds for t in pids}
         for r in range(a.rounds if "cpu" in parts else 0):
-            for t, pid in pids.items():
+            for k, t in ((k, t) for k in cpu_kinds for t in pids):
+                pid = pids[t]
                 out = os.path.join(tmp, "perf.txt")
                 perf = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e",
                                          "task-clock,context-switches", "-p", str(pid)])
                 time.sleep(0.2)
-                s = run_load(a.osprey, targets[t], "small-get", model_name, images,
+                s = run_load(a.osprey, targets[t], k, model_name, images,
                              "closed", 0, a.concurrency, a.duration)
                 perf.send_signal(signal.SIGINT)
                 perf.wait(30)
@@ -305,11 +310,11 @@ def main():
                         if len(parts_) > 3 and parts_[0].replace(".", "").isdigit():
                             vals[parts_[2]] = float(parts_[0])
                 n = max(1, s["completed"])
-                row = {"rps": s["ok_rps"], "cpu_us_per_req":
+                row = {"rps": s["rps"], "cpu_us_per_req":
                        round(vals.get("task-clock", 0) * 1e3 / n, 2),
                        "cs_per_req": round(vals.get("context-switches", 0) / n, 3)}
-                cpu[t].append(row)
-                log(f"cpu {t:17s} {row['cpu_us_per_req']:.1f} us/req "
+                cpu[f"{t} {k}"].append(row)
+                log(f"cpu {t:17s} {k:9s} {row['cpu_us_per_req']:.1f} us/req "
                     f"{row['cs_per_req']:.2f} cs/req {row['rps']:.0f} req/s")
         res["cpu"] = cpu
         for p in (dp, bp, hp, w):
@@ -374,9 +379,9 @@ def main():
               f"{M['dispatch-blocking']['rps']:.0f} | {M['haproxy']['rps']:.0f} | "
               f"{ratio(M['dispatch']['rps'], M['haproxy']['rps'])} |")
     if any(res["cpu"].values()):
-        print(f"\nCPU per proxied small-get (perf stat on the proxy, closed loop, "
+        print(f"\nCPU per proxied request (perf stat on the proxy, closed loop, "
               f"{a.concurrency} users; per round):\n")
-        print("| proxy | CPU µs / request | context switches / request | req/s |")
+        print("| proxy, request | CPU µs / request | context switches / request | req/s |")
         print("|---|---|---|---|")
         for t, rows in res["cpu"].items():
             print(f"| {t} | {' / '.join(str(r['cpu_us_per_req']) for r in rows)} | "

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -306,7 +307,11 @@ static void conn_release(dsp_conn_t *c, bool reusable) {
  * EPOLLOUT; < 0 = failed. */
 static int conn_send(dsp_conn_t *c) {
     while (c->iov_i < c->iov_n) {
-        ssize_t n = writev(c->fd, c->iov + c->iov_i, c->iov_n - c->iov_i);
+        /* sendmsg for MSG_NOSIGNAL: a backend that closed must be an
+         * EPIPE here, not a SIGPIPE for the process. */
+        struct msghdr m = {.msg_iov = c->iov + c->iov_i,
+                           .msg_iovlen = (size_t)(c->iov_n - c->iov_i)};
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -56,6 +56,8 @@
  * that a client which sends its whole body before reading gets the 413
  * rather than a connection reset. */
 #define HTTP_DRAIN_MAX_BYTES ((size_t)8 << 20)
+/* EXTERNAL mode: largest body buffer reserved from Content-Length alone. */
+#define HTTP_PRESIZE_MAX ((size_t)4 << 20)
 
 typedef struct route_s {
     char method[16];
@@ -637,6 +639,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
                 if (bad || (expect && !strcasecmp(expect, "100-continue")) ||
                     v - s->opts.max_body_bytes > HTTP_DRAIN_MAX_BYTES)
                     respond_too_large(r);
+            } else if (v > 0 && s->opts.mode == OSP_HTTP_EXTERNAL) {
+                /* EXTERNAL (the dispatcher's proxy front): the declared
+                 * size at once, so that a forwarded body is copied once,
+                 * not once per doubling (and a 100 KB one stays below
+                 * malloc's mmap threshold); at most HTTP_PRESIZE_MAX
+                 * before any byte has arrived. */
+                size_t cap = (size_t)v + 1;
+                if (cap > HTTP_PRESIZE_MAX)
+                    cap = HTTP_PRESIZE_MAX;
+                if ((r->body = malloc(cap))) {
+                    r->cap = cap;
+                    r->body[0] = 0;
+                }
             }
         }
         return MHD_YES;
