@@ -346,7 +346,9 @@ static void conn_answered(dsp_conn_t *c) {
     memcpy(e->retry_after, h->retry_after, sizeof e->retry_after);
     free(e->resp_body);
     e->resp_body = osp__dsp_h1_take_body(h, &e->resp_len);
-    bool keep = h->keep_alive;
+    /* An answer that came before the whole request was sent (an early 413
+     * or 415) leaves the connection mid-request: not reusable. */
+    bool keep = h->keep_alive && c->iov_i >= c->iov_n;
     conn_release(c, keep);
     attempt_done(e, e->resp_body ? ATT_OK : ATT_IO);
 }

@@ -15,7 +15,12 @@
      other requests on the same loop;
   5. a backend that never answers + X-Request-Timeout-Ms: 300 → 504 in
      about 0.3 s, and the dispatcher still serves afterwards;
-  6. SIGTERM while a request is in flight: it is answered, exit 0.
+  6. SIGTERM while a request is in flight: it is answered, exit 0;
+  7. a backend that answers a 16 MB POST before reading it: the answer is
+     forwarded, and the next requests on the same loop get their own
+     answers (the half-sent connection is closed, not pooled; the backend
+     here also closes it, so this checks the outcome, not which side
+     closed).
 """
 
 import http.client
@@ -249,6 +254,22 @@ def main():
     if rc != 0 or got.get("s") != 200 or got.get("d") != b"bye\nbye":
         fail(f"drain: exit {rc}, answer {got}")
     print("6. SIGTERM drained the in-flight request, exit 0")
+
+    # 7. An early answer leaves the connection mid-request: not reused.
+    be = backend("early")
+    d7, port7 = dispatcher([be], "--loops", "1", "--max-body-bytes", "20000000")
+    c = http.client.HTTPConnection("127.0.0.1", port7, timeout=30)
+    s, _, data = req(port7, "POST", "/v2/models/echo/infer", b"z" * 16_000_000,
+                     {"Content-Type": "application/octet-stream"}, conn=c)
+    if s != 413:
+        fail(f"early answer: {s} {data[:200]!r}")
+    for i in range(3):
+        s, _, data = req(port7, "GET", "/v2/models/echo", headers={"X-Request-Id": f"after{i}"})
+        if s != 200 or json.loads(data).get("request_id") != f"after{i}":
+            fail(f"request after an early answer: {s} {data[:200]!r}")
+    c.close()
+    print("7. early 413 forwarded; the half-sent connection was not reused")
+    stop(d7)
     print("PASS")
 
 

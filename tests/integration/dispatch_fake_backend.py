@@ -13,6 +13,8 @@ and proxied requests according to its role (--role) and the query string:
   close     proxied requests get a head promising 100000 bytes, 10 of them,
             then a close (a worker dying mid-answer).
   hang      proxied requests are read and never answered.
+  early     POSTs are answered 413 at once, without reading their body, on
+            a connection kept open (a server answering early; GETs as good).
 
 Prints {"msg":"listening","port":N} on stdout when ready. Counts the proxied
 requests it received at GET /count.
@@ -108,6 +110,12 @@ class H(BaseHTTPRequestHandler):
             self._proxied(b"")
 
     def do_POST(self):
+        if ROLE == "early" and not self._own():
+            global COUNT
+            with LOCK:
+                COUNT += 1
+            self._send(413, b'{"error": "too large"}\n')
+            return
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         if not self._own():
@@ -118,7 +126,7 @@ def main():
     global ROLE
     ap = argparse.ArgumentParser()
     ap.add_argument("--role", default="good",
-                    choices=["good", "garbage", "close", "hang"])
+                    choices=["good", "garbage", "close", "hang", "early"])
     ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
     ROLE = a.role
