@@ -2,8 +2,10 @@
 # dispatch_vs_haproxy.sh — the dispatcher benchmark of issue 6: osprey
 # dispatch vs HAProxy 2.6 (`balance leastconn`) in front of the same
 # `osprey serve` worker(s), same load from `osprey load`: added p50/p99
-# latency and max req/s for small and ~100 KB requests, and client p99 with
-# one slow worker (p2c vs rr vs leastconn). Writes
+# latency and max req/s for small and ~100 KB requests through the event
+# path (default), the blocking path (--io blocking) and HAProxy, CPU µs and
+# context switches per request (perf stat), and client p99 with one slow
+# worker (p2c vs rr vs leastconn). Writes
 # bench/results/<UTC>-dispatch.json and prints Markdown tables for
 # docs/performance.md ("Dispatcher"). The logic is in
 # bench/dispatch_vs_haproxy.py (stdlib Python).
