@@ -71,6 +71,8 @@ typedef struct dsp_conn_s {
     dsp_ereq_t *e;             /* the attempt using it; NULL = idle */
     uint32_t ev;               /* registered epoll events */
     bool connecting, reused, got_bytes;
+    int send_err;              /* the send failed (errno); an early answer
+                                  may still be waiting to be read */
     struct iovec iov[2];
     int iov_i, iov_n;
     size_t rlen;
@@ -140,6 +142,7 @@ static __thread dsp_loop_t *tl_loop; /* the loop running on this thread */
 
 static void attempt_start(dsp_ereq_t *e);
 static void attempt_done(dsp_ereq_t *e, att_t how);
+static void conn_read(dsp_conn_t *c);
 
 /* ---- lists -------------------------------------------------------------- */
 
@@ -335,6 +338,16 @@ static int conn_send(dsp_conn_t *c) {
     return 0;
 }
 
+/* Sending failed (EPIPE, ECONNRESET): a backend that answered early (413,
+ * 415) and closed may have left its answer in our receive buffer — read
+ * it before calling the attempt failed. c may be freed on return. */
+static void conn_send_failed(dsp_conn_t *c, int err) {
+    c->send_err = err ? err : EIO;
+    c->iov_i = c->iov_n;
+    conn_events(c, EPOLLIN | EPOLLRDHUP);
+    conn_read(c);
+}
+
 /* The answer on c is complete: hand it to the request. */
 static void conn_answered(dsp_conn_t *c) {
     dsp_ereq_t *e = c->e;
@@ -348,7 +361,7 @@ static void conn_answered(dsp_conn_t *c) {
     e->resp_body = osp__dsp_h1_take_body(h, &e->resp_len);
     /* An answer that came before the whole request was sent (an early 413
      * or 415) leaves the connection mid-request: not reusable. */
-    bool keep = h->keep_alive && c->iov_i >= c->iov_n;
+    bool keep = h->keep_alive && c->iov_i >= c->iov_n && !c->send_err;
     conn_release(c, keep);
     attempt_done(e, e->resp_body ? ATT_OK : ATT_IO);
 }
@@ -378,7 +391,7 @@ static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
             n->iov_n = e->body_len ? 2 : 1;
             osp__dsp_h1_init(&n->h1, 0);
             if (!n->connecting && conn_send(n) < 0) {
-                conn_failed(n, ATT_CONNECT, strerror(errno));
+                conn_send_failed(n, errno);
                 return;
             }
             if (n->connecting) {
@@ -401,9 +414,11 @@ static void conn_read(dsp_conn_t *c) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
+                return; /* (after a failed send: the close or answer
+                           wakes us, the deadline bounds the wait) */
             if (c->e)
-                conn_failed(c, ATT_IO, strerror(errno));
+                conn_failed(c, ATT_IO,
+                            strerror(c->send_err ? c->send_err : errno));
             else
                 conn_close(c);
             return;
@@ -416,7 +431,8 @@ static void conn_read(dsp_conn_t *c) {
             if (osp__dsp_h1_eof(&c->h1) == 1)
                 conn_answered(c);
             else
-                conn_failed(c, ATT_IO, c->h1.err);
+                conn_failed(c, ATT_IO, c->send_err ? strerror(c->send_err)
+                                                   : c->h1.err);
             return;
         }
         if (!c->e) {
@@ -457,14 +473,14 @@ static void conn_event(dsp_conn_t *c, uint32_t ev) {
         dsp_ereq_t *e = c->e;
         set_timer(e, e->call.deadline);
         if (conn_send(c) < 0) {
-            conn_failed(c, ATT_IO, strerror(errno));
+            conn_send_failed(c, errno);
             return;
         }
         ev &= ~(uint32_t)EPOLLOUT;
     }
     if ((ev & EPOLLOUT) && c->e && c->iov_i < c->iov_n) {
         if (conn_send(c) < 0) {
-            conn_failed(c, ATT_IO, strerror(errno));
+            conn_send_failed(c, errno);
             return;
         }
     }
@@ -620,6 +636,7 @@ static void attempt_start(dsp_ereq_t *e) {
     c->e = e;
     e->c = c;
     c->got_bytes = false;
+    c->send_err = 0;
     c->iov[0].iov_base = e->head;
     c->iov[0].iov_len = e->head_len;
     c->iov[1].iov_base = (void *)e->body;
@@ -634,7 +651,7 @@ static void attempt_start(dsp_ereq_t *e) {
     }
     set_timer(e, e->call.deadline);
     if (conn_send(c) < 0)
-        conn_failed(c, ATT_IO, strerror(errno));
+        conn_send_failed(c, errno);
 }
 
 static void attempt_done(dsp_ereq_t *e, att_t how) {
