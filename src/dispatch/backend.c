@@ -104,12 +104,19 @@ void osp__dsp_addr_resolve(const char *addr, struct sockaddr_storage *sa,
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = 0;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+    /* A name's IPv4 address first: workers listen on IPv4 unless given an
+     * IPv6 literal (which resolves to itself), and "localhost" may list
+     * ::1 first where nothing listens. IPv6 when there is no IPv4. */
+    struct addrinfo hints = {.ai_family = AF_INET,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-        return;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
+        hints.ai_family = AF_UNSPEC;
+        res = NULL;
+        if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+            return;
+    }
     if (res->ai_addrlen <= sizeof *sa) {
         memcpy(sa, res->ai_addr, res->ai_addrlen);
         *len = res->ai_addrlen;
