@@ -5,9 +5,12 @@
  *   - exact (the default): oneDNN computes only the int32 accumulator
  *     Σ (x − zx)·w into an s32 NHWC destination (the source zero point is
  *     an integer compensation; no bias, scales or post-ops inside oneDNN),
- *     then osprey:q8-requant (qconv_f32.c's fixed-point requantization:
- *     + bias in int32, TFLite's multiplier and shift, + zy, the clamp)
- *     writes the u8/s8 output. oneDNN's jit kernels still pass the
+ *     then qconv_f32.c's fixed-point requantization (+ bias in int32,
+ *     TFLite's multiplier and shift, + zy, the clamp) writes the u8/s8
+ *     output. Convolutions run as one step tile by tile (an image × a band
+ *     of output rows, the s32 tile kept in L2: osp__q8_tiled_conv); the
+ *     matmul and convs that cannot be tiled as two steps over the batch
+ *     (oneDNN, then osprey:q8-requant). oneDNN's jit kernels still pass the
  *     accumulator through f32 in their epilogue (convert, scale 1, convert
  *     back), so each node is admitted only when 255·Σ|w| < 2^24 for every
  *     output channel: every raw sum, compensation and final accumulator is
@@ -615,8 +618,9 @@ int osp__dnnl_qgemm(osp_pctx_t *c, int ni) {
 }
 
 /* Which path the quantized nodes of a plan took: oneDNN int8 primitives
- * (convs / gemms) or the exact integer reference kernels. Empty for plans
- * without quantized nodes. */
+ * (convs / gemms; "exact requant" counts those requantized by osprey, the
+ * rest by oneDNN in float), fp32-carrier convs, lookup tables or the exact
+ * integer reference kernels. Empty for plans without quantized nodes. */
 void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
                             char *buf, size_t len) {
     if (e->dequantized) {
