@@ -98,9 +98,9 @@ int osp_http_server_port(const osp_http_server_t *s);
 /* Stops accepting new connections (existing ones are served until they
  * close). Used by the drain on SIGTERM. */
 void osp_http_server_quiesce(osp_http_server_t *s);
-/* Requests in flight: from the handler's call until the answer has been
- * written (or the connection closed) — handlers running, suspended
- * requests and answers still being sent. A drain waits for 0. */
+/* Requests in flight: handlers running right now plus suspended requests
+ * not answered yet. A drain waits for 0; destroy then also lets answers
+ * already queued be written before it closes connections. */
 int osp_http_server_inflight(const osp_http_server_t *s);
 /* EXTERNAL mode (a caller-driven loop; all calls on the server from that
  * loop's thread, except _resume): the descriptor to wait on for input

@@ -77,12 +77,13 @@ struct osp_http_server_s {
     void *done_ud;
     struct MHD_Daemon *d;
     int port;
-    atomic_int inflight;        /* from the handler's call until MHD
-                                   reports the answer sent (or the
-                                   connection gone): what a drain waits for */
-    atomic_int active;          /* handlers running + suspended requests not
-                                   answered yet: MHD must not be stopped
-                                   while any is */
+    atomic_int inflight;        /* handlers running + suspended requests
+                                   not answered yet (the in-flight metric,
+                                   what a drain waits for): MHD must not be
+                                   stopped while any is */
+    atomic_int unwritten;       /* from the handler's call until MHD reports
+                                   the answer written (or the connection
+                                   gone): destroy lets these finish */
     atomic_int suspended;       /* requests that suspended and are not
                                    answered yet */
     pthread_mutex_t susp_mu;    /* the suspend/resume state of requests */
@@ -116,7 +117,7 @@ struct osp_http_req_s {
     bool resumed;       /* osp_http_req_resume was called */
     bool mhd_suspended; /* EPOLL: MHD_suspend_connection was called */
     bool in_flight;     /* counted in srv->inflight */
-    bool in_active;     /* counted in srv->active */
+    bool in_unwritten;  /* counted in srv->unwritten */
     bool in_suspended;  /* counted in srv->suspended */
     bool cv_init;
     pthread_cond_t cv;  /* THREADS: the waiting connection thread */
@@ -287,10 +288,10 @@ static bool route_match(const route_t *r, const char *path,
 static void req_free(osp_http_req_t *r) {
     if (!r)
         return;
-    if (r->in_flight) /* answer sent, or connection closed mid-request */
+    if (r->in_unwritten) /* answer sent, or connection closed mid-request */
+        atomic_fetch_sub(&r->srv->unwritten, 1);
+    if (r->in_flight)
         atomic_fetch_sub(&r->srv->inflight, 1);
-    if (r->in_active)
-        atomic_fetch_sub(&r->srv->active, 1);
     if (r->in_suspended)
         atomic_fetch_sub(&r->srv->suspended, 1);
     if (r->cv_init)
@@ -552,11 +553,11 @@ static enum MHD_Result after_handler(osp_http_server_t *s, osp_http_req_t *r,
         pthread_mutex_unlock(&s->susp_mu);
         resumed = true;
     }
-    /* Answered (queued): no longer active; still in flight until MHD has
-     * written it (on_completed), so a drain does not stop MHD on it. */
-    if (r->in_active) {
-        r->in_active = false;
-        atomic_fetch_sub(&s->active, 1);
+    /* Answered (queued): no longer in flight; unwritten until MHD has
+     * written it (on_completed), so destroy does not cut it. */
+    if (r->in_flight) {
+        r->in_flight = false;
+        atomic_fetch_sub(&s->inflight, 1);
     }
     if (!r->status)
         osp_http_respond_error(r, 500, "handler for %s sent no response",
@@ -695,10 +696,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
             osp_http_respond_error(r, 404, "no route for %s %s", method, url);
         return MHD_YES;
     }
+    atomic_fetch_add(&s->unwritten, 1);
+    r->in_unwritten = true;
     atomic_fetch_add(&s->inflight, 1);
     r->in_flight = true;
-    atomic_fetch_add(&s->active, 1);
-    r->in_active = true;
     r->route->fn(r, r->route->ud);
     return after_handler(s, r, false);
 }
@@ -809,17 +810,17 @@ void osp_http_server_destroy(osp_http_server_t *s) {
     if (!s)
         return;
     /* MHD_stop_daemon must not find a suspended connection, nor a handler
-     * about to suspend one (counted active from its call, before it
+     * about to suspend one (in flight from its call, before it
      * suspends): wait until completions (scheduler, timers) have resumed
      * and answered them all. */
-    while (s->d && (atomic_load(&s->active) > 0 ||
+    while (s->d && (atomic_load(&s->inflight) > 0 ||
                     atomic_load(&s->suspended) > 0))
         usleep(1000);
     /* Then give queued answers a moment to be written (MHD's own threads
      * do it; an EXTERNAL loop is not running while its owner destroys):
      * stopping closes every connection at once. */
     if (s->d && s->opts.mode != OSP_HTTP_EXTERNAL)
-        for (int i = 0; i < 2000 && atomic_load(&s->inflight) > 0; i++)
+        for (int i = 0; i < 2000 && atomic_load(&s->unwritten) > 0; i++)
             usleep(1000);
     if (s->d)
         MHD_stop_daemon(s->d);
