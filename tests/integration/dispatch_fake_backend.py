@@ -13,8 +13,9 @@ and proxied requests according to its role (--role) and the query string:
   close     proxied requests get a head promising 100000 bytes, 10 of them,
             then a close (a worker dying mid-answer).
   hang      proxied requests are read and never answered.
-  early     POSTs are answered 413 at once, without reading their body, on
-            a connection kept open (a server answering early; GETs as good).
+  early     POSTs are answered 413 at once, before their body is read, then
+            the connection is closed after reading and dropping the rest (a
+            server answering early, with a lingering close; GETs as good).
 
 Prints {"msg":"listening","port":N} on stdout when ready. Counts the proxied
 requests it received at GET /count.
@@ -115,6 +116,20 @@ class H(BaseHTTPRequestHandler):
             with LOCK:
                 COUNT += 1
             self._send(413, b'{"error": "too large"}\n')
+            # A lingering close, as real servers do after an early answer
+            # (nginx's lingering_close, libmicrohttpd's drain): stop
+            # writing, read and drop what the client still sends, then
+            # close. Closing with unread bytes instead makes the kernel
+            # reset the connection, and a reset may discard the answer
+            # before the client reads it — no proxy can forward that.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(5)
+                while self.connection.recv(1 << 16):
+                    pass
+            except OSError:
+                pass
             return
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
