@@ -284,7 +284,12 @@ bool osp__dsp_h1_started(const dsp_h1_t *p);
 uint8_t *osp__dsp_h1_take_body(dsp_h1_t *p, size_t *len);
 
 /* ---- proxy.c ---------------------------------------------------------- */
-int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s);
+/* Routes the proxied worker API (classify, V1/V2 model paths) to fn: the
+ * blocking path's osp__dsp_h_proxy or an event loop's handler. */
+int osp__dsp_proxy_routes(osp_http_server_t *s, osp_http_handler_fn fn,
+                          void *ud);
+/* The blocking path's handler (thread-per-connection front). */
+void osp__dsp_h_proxy(osp_http_req_t *req, void *ud);
 typedef enum dsp_pick_e {
     DSP_PICK_OK = 0,  /* *out: a referenced backend with an in-flight slot */
     DSP_PICK_NONE,    /* no ready candidate */

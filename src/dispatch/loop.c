@@ -800,29 +800,6 @@ static void h_proxy_ev(osp_http_req_t *req, void *ud) {
     next_attempt(e); /* may answer at once (then on_resume runs after us) */
 }
 
-static int ev_routes(dsp_loop_t *L, osp_http_server_t *s) {
-    static const char *const post_routes[] = {
-        "/classify",
-        "/v1/models/{model}/classify",
-        "/v1/models/{model}/versions/{version}/classify",
-        "/v2/models/{model}/infer",
-        "/v2/models/{model}/versions/{version}/infer",
-    };
-    static const char *const get_routes[] = {
-        "/v2/models/{model}",
-        "/v2/models/{model}/ready",
-        "/v2/models/{model}/versions/{version}",
-        "/v2/models/{model}/versions/{version}/ready",
-    };
-    for (size_t i = 0; i < OSP_ARRAY_LEN(post_routes); i++)
-        if (osp_http_route(s, "POST", post_routes[i], h_proxy_ev, L) < 0)
-            return OSP_EINTERNAL;
-    for (size_t i = 0; i < OSP_ARRAY_LEN(get_routes); i++)
-        if (osp_http_route(s, "GET", get_routes[i], h_proxy_ev, L) < 0)
-            return OSP_EINTERNAL;
-    return 0;
-}
-
 /* ---- the loop ---------------------------------------------------------- */
 
 /* Answers everything still open (shutdown). */
@@ -980,7 +957,7 @@ int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err) {
         if (!(L->http = osp_http_server_create(&ho, err)))
             return err ? err->code : OSP_EINTERNAL;
         osp_http_on_done(L->http, osp__dsp_on_done, d);
-        if (osp__dsp_own_routes(d, L->http) < 0 || ev_routes(L, L->http) < 0)
+        if (osp__dsp_own_routes(d, L->http) < 0 || osp__dsp_proxy_routes(L->http, h_proxy_ev, L) < 0)
             return osp_err_set(err, OSP_EINTERNAL,
                                "dispatch: cannot register routes");
         if (osp_http_server_start(L->http, err) < 0)

@@ -306,7 +306,7 @@ void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
     }
 }
 
-static void h_proxy(osp_http_req_t *req, void *ud) {
+void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
     dsp_call_t call;
     if (osp__dsp_proxy_begin(d, req, &call))
@@ -434,7 +434,8 @@ static void h_proxy(osp_http_req_t *req, void *ud) {
     osp__dsp_resp_free(&r);
 }
 
-int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s) {
+int osp__dsp_proxy_routes(osp_http_server_t *s, osp_http_handler_fn fn,
+                          void *ud) {
     static const char *const post_routes[] = {
         "/classify",
         "/v1/models/{model}/classify",
@@ -449,10 +450,10 @@ int osp__dsp_proxy_routes(osp_dispatch_t *d, osp_http_server_t *s) {
         "/v2/models/{model}/versions/{version}/ready",
     };
     for (size_t i = 0; i < OSP_ARRAY_LEN(post_routes); i++)
-        if (osp_http_route(s, "POST", post_routes[i], h_proxy, d) < 0)
+        if (osp_http_route(s, "POST", post_routes[i], fn, ud) < 0)
             return OSP_EINTERNAL;
     for (size_t i = 0; i < OSP_ARRAY_LEN(get_routes); i++)
-        if (osp_http_route(s, "GET", get_routes[i], h_proxy, d) < 0)
+        if (osp_http_route(s, "GET", get_routes[i], fn, ud) < 0)
             return OSP_EINTERNAL;
     return 0;
 }
