@@ -26,6 +26,7 @@
 #ifndef OSPREY_HTTP_H
 #define OSPREY_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,10 @@ const char *osp_http_mode_name(osp_http_mode_t m);
 /* Parses "threads" or "epoll" (EXTERNAL is for embedding in an event loop,
  * not a user's choice); 0 or OSP_EINVAL. */
 int osp_http_mode_parse(const char *s, osp_http_mode_t *out);
+
+/* Does the comma-separated header value v[0..n) (not NUL-terminated) hold
+ * the token tok, case-insensitively? E.g. "close" in "Keep-Alive, close". */
+bool osp_http_list_has(const char *v, size_t n, const char *tok);
 
 typedef struct osp_http_opts_s {
     const char *host;        /* bind address (IPv4 or IPv6 literal); NULL =

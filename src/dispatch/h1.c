@@ -90,24 +90,6 @@ static void copy_val(char *dst, size_t cap, const char *v, size_t n) {
     dst[n] = 0;
 }
 
-/* Does the comma-separated list v[0..n) contain token tok? */
-static bool list_has(const char *v, size_t n, const char *tok) {
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e > s && token_eq(v + s, e - s, tok))
-            return true;
-    }
-    return false;
-}
-
 static int parse_status(dsp_h1_t *p, const char *l, size_t n) {
     /* "HTTP/1.x SSS[ reason]" */
     if (n < 12 || memcmp(l, "HTTP/1.", 7) || (l[7] != '0' && l[7] != '1') ||
@@ -161,9 +143,9 @@ static int parse_header(dsp_h1_t *p, const char *l, size_t n) {
             return fail(p, OSP_EUNSUPPORTED, "unsupported Transfer-Encoding");
         p->chunked = true;
     } else if (token_eq(l, nl, "Connection")) {
-        if (list_has(v, vl, "close"))
+        if (osp_http_list_has(v, vl, "close"))
             p->conn_close = true;
-        if (list_has(v, vl, "keep-alive"))
+        if (osp_http_list_has(v, vl, "keep-alive"))
             p->conn_keep_alive = true;
     } else if (token_eq(l, nl, "Content-Type")) {
         copy_val(p->content_type, sizeof p->content_type, v, vl);

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "load/load_int.h"
+#include "osprey/http.h"
 
 enum {
     ST_HEADER = 0,  /* accumulating the header block */
@@ -54,24 +55,6 @@ static int parse_u64(const char *s, size_t n, uint64_t *out) {
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
     *out = v;
-    return 0;
-}
-
-/* Whether the comma-separated header value holds token tok. */
-static int has_token(const char *v, size_t n, const char *tok) {
-    size_t tl = strlen(tok), i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < n && v[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
-            e--;
-        if (e - s == tl && !strncasecmp(v + s, tok, tl))
-            return 1;
-    }
     return 0;
 }
 
@@ -130,10 +113,10 @@ static int parse_header(osp__resp_t *r, size_t len, osp_err_t *err) {
             size_t s = vl;
             while (s && v[s - 1] != ',')
                 s--;
-            chunked = has_token(v + s, vl - s, "chunked");
+            chunked = osp_http_list_has(v + s, vl - s, "chunked");
         } else if (nl == 10 && !strncasecmp(p, "Connection", 10)) {
-            conn_close |= has_token(v, vl, "close");
-            conn_keep |= has_token(v, vl, "keep-alive");
+            conn_close |= osp_http_list_has(v, vl, "close");
+            conn_keep |= osp_http_list_has(v, vl, "keep-alive");
         }
         p = le + 1;
     }

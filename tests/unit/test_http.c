@@ -468,6 +468,27 @@ static void test_server_slow_client(void **state) {
 }
 
 
+/* ---- header value lists ---- */
+static bool has(const char *v, const char *tok) {
+    return osp_http_list_has(v, strlen(v), tok);
+}
+
+static void test_list_has(void **state) {
+    (void)state;
+    assert_true(has("close", "close"));
+    assert_true(has("Keep-Alive, Close", "close"));
+    assert_true(has(" ,\t, close\t ,", "close"));
+    assert_true(has("gzip, chunked", "chunked"));
+    assert_false(has("closed", "close"));
+    assert_false(has("xclose", "close"));
+    assert_false(has("", "close"));
+    assert_false(has(",,,", "close"));
+    assert_false(has("close", ""));
+    /* n bounds the value: "close" cut to "clo" is not "close". */
+    assert_false(osp_http_list_has("close", 3, "close"));
+    assert_true(osp_http_list_has("a, close, b", 8, "close"));
+}
+
 /* ---- suspend / resume (both threading modes) ---- */
 typedef struct later_s {
     osp_http_req_t *r;
@@ -622,6 +643,7 @@ int main(void) {
         cmocka_unit_test(test_server_body_limit),
         cmocka_unit_test(test_server_slow_client),
         cmocka_unit_test(test_server_suspend),
+        cmocka_unit_test(test_list_has),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
