@@ -207,19 +207,10 @@ static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
         return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
                     : OSP_EUNSUPPORTED;
     }
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st =
-        dnnl_primitive_desc_create(&pd, desc, attr, c->e->dnnl_eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    if (st == dnnl_success)
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
-        dnnl_primitive_desc_destroy(pd);
+    if (osp__pd_create_fast(c, desc, attr, pd_out) < 0) {
         free(bf);
         return OSP_EUNSUPPORTED;
     }
-    *pd_out = pd;
     *bias_out = bf;
     return 0;
 }
@@ -253,43 +244,37 @@ static int s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
         dnnl_primitive_attr_destroy(attr);
         return OSP_EUNSUPPORTED;
     }
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st =
-        dnnl_primitive_desc_create(&pd, desc, attr, c->e->dnnl_eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    if (st == dnnl_success)
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
-        dnnl_primitive_desc_destroy(pd);
-        return OSP_EUNSUPPORTED;
-    }
-    *pd_out = pd;
-    return 0;
+    return osp__pd_create_fast(c, desc, attr, pd_out);
 }
 
-/* Appends the oneDNN step (pd consumed) writing s32 accumulators and the
- * exact requantization into a fresh buffer of layout y_md bound to value y.
- * args lists the primitive's inputs (src, weights); req is consumed. */
-static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd,
-                     int n_in, int *kinds, int *bufs, int y,
+/* Appends the oneDNN step (pd consumed) reading value x (as src_md) and the
+ * constant weights w (given in w_src, reordered once into the primitive's
+ * layout) and writing s32 accumulators, then the exact requantization into
+ * a fresh buffer of layout y_md bound to value y; req is consumed. */
+static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
+                     const dnnl_memory_desc_t *src_md, int w,
+                     const dnnl_memory_desc_t *w_src, int y,
                      const dnnl_memory_desc_t *y_md, osp_fcq_req_t *req,
                      int64_t bound) {
+    dnnl_memory_desc_t wmd =
+        *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t amd =
         *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int ab = osp__buf_new(c, &amd, -1);
-    int yb = ab < 0 ? ab : osp__buf_new(c, y_md, y);
+    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, bufs[3];
+    bufs[0] = osp__buf_as(c, x, src_md);
+    bufs[1] = bufs[0] < 0 ? bufs[0] : osp__const_as(c, w, w_src, &wmd);
+    bufs[2] = bufs[1] < 0 ? bufs[1] : osp__buf_new(c, &amd, -1);
+    int yb = bufs[2] < 0 ? bufs[2] : osp__buf_new(c, y_md, y);
     if (yb < 0) {
         dnnl_primitive_desc_destroy(pd);
         free(req);
         return yb;
     }
-    kinds[n_in] = DNNL_ARG_DST;
-    bufs[n_in] = ab;
+    int ab = bufs[2];
     char note[96];
     snprintf(note, sizeof note, "s32 accumulators, 255*sum|w| %lld < 2^24",
              (long long)bound);
-    int rc = osp__step_dnnl(c, ni, pd, n_in + 1, kinds, bufs, note);
+    int rc = osp__step_dnnl(c, ni, pd, 3, kinds, bufs, note);
     if (rc < 0) {
         free(req);
         return rc;
@@ -357,17 +342,8 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
         return rc;
     }
     /* Committed from here on (pd and req are consumed). */
-    dnnl_memory_desc_t wmd =
-        *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS}, bufs[3];
-    bufs[0] = osp__buf_as(c, x, &src_md);
-    bufs[1] = bufs[0] < 0 ? bufs[0] : osp__const_as(c, w, &w_plain, &wmd);
-    if (bufs[1] < 0) {
-        dnnl_primitive_desc_destroy(pd);
-        free(req);
-        return bufs[1];
-    }
-    return s32_steps(c, ni, pd, 2, kinds, bufs, y, &y_md, req, bound);
+    return s32_steps(c, ni, pd, x, &src_md, w, &w_plain, y, &y_md, req,
+                     bound);
 }
 
 /* oneDNN's s8-source kernels without VNNI halve the weights (vpmaddubsw
@@ -513,17 +489,7 @@ static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
         dnnl_primitive_desc_destroy(pd);
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
-    dnnl_memory_desc_t wmd =
-        *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS}, bufs[3];
-    bufs[0] = osp__buf_as(c, x, &src_md);
-    bufs[1] = bufs[0] < 0 ? bufs[0] : osp__const_as(c, w, &w_src, &wmd);
-    if (bufs[1] < 0) {
-        dnnl_primitive_desc_destroy(pd);
-        free(req);
-        return bufs[1];
-    }
-    return s32_steps(c, ni, pd, 2, kinds, bufs, y, &y_md, req, bound);
+    return s32_steps(c, ni, pd, x, &src_md, w, &w_src, y, &y_md, req, bound);
 }
 
 /* FULLY_CONNECTED (GEMM with B = W^T given as [N, K]) as an int8 matmul:

@@ -105,6 +105,23 @@ dnnl_primitive_attr_t osp__attr_new(void) {
     return a;
 }
 
+int osp__pd_create_fast(osp_pctx_t *c, const void *desc,
+                        dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
+    *pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(pd, desc, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+        return OSP_EUNSUPPORTED;
+    }
+    return 0;
+}
+
 /* ---- buffers ----------------------------------------------------------- */
 
 static int buf_add(osp_pctx_t *c) {

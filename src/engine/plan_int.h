@@ -169,6 +169,11 @@ int osp__post_ops(osp_pctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr
                   char *note, size_t note_len);
 /* A primitive attr with user-managed scratchpad. */
 dnnl_primitive_attr_t osp__attr_new(void);
+/* Creates *pd for desc with attr (destroyed here, whatever happens),
+ * refusing oneDNN's reference implementations, which are far slower than
+ * our own exact paths: OSP_EUNSUPPORTED then, or when oneDNN has none. */
+int osp__pd_create_fast(osp_pctx_t *c, const void *desc,
+                        dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd);
 /* Creates *pd from an op descriptor with such an attr and node n's post-ops
  * (n may be NULL: none); appends the fusions to note. OSP_EUNSUPPORTED when
  * oneDNN has no implementation. */

@@ -560,16 +560,8 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     if (!attr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st =
-        dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng, NULL);
-    dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    if (st == dnnl_success)
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
-        dnnl_primitive_desc_destroy(pd);
+    if (osp__pd_create_fast(c, &cd, attr, &pd) < 0)
         return OSP_EUNSUPPORTED;
-    }
 
     /* Constants: (w − zw) as f32, plain, then in the primitive's layout. */
     size_t wn = osp_value_numel(W);
@@ -906,20 +898,14 @@ static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    bool ok = !zx || dnnl_primitive_attr_set_zero_points(
-                         attr, DNNL_ARG_SRC, 1, 0, &zx) == dnnl_success;
-    dnnl_primitive_desc_t pd = NULL;
-    if (ok)
-        ok = dnnl_primitive_desc_create(&pd, &cd, attr, c->e->dnnl_eng,
-                                        NULL) == dnnl_success;
-    dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    if (ok)
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    if (!ok || !impl || strstr(impl, "ref")) {
-        dnnl_primitive_desc_destroy(pd);
+    if (zx && dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0,
+                                                  &zx) != dnnl_success) {
+        dnnl_primitive_attr_destroy(attr);
         return OSP_EUNSUPPORTED;
     }
+    dnnl_primitive_desc_t pd = NULL;
+    if (osp__pd_create_fast(c, &cd, attr, &pd) < 0)
+        return OSP_EUNSUPPORTED;
     if (first)
         *wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     v->scr_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
