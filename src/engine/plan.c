@@ -745,29 +745,29 @@ fail:
     return rc;
 }
 
-int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
-                     int out_buf, size_t outer, const size_t *inner) {
-    int *ib = malloc(sizeof(int) * (size_t)n_in);
+/* Appends a step of kind reading buffers in_buf[0..n_in) and writing
+ * out_buf (one output), with its tensor views; the caller fills the rest of
+ * the step. Returns its index, or an error. */
+static int step_n_to_1(osp_pctx_t *c, osp_step_kind_t kind, int node,
+                       int n_in, const int *in_buf, int out_buf) {
+    size_t k = (size_t)(n_in > 0 ? n_in : 1);
+    int *ib = malloc(sizeof(int) * k);
     int *ob = malloc(sizeof(int));
-    size_t *in_b = malloc(sizeof(size_t) * (size_t)n_in);
-    osp_tensor_t *ti = calloc((size_t)n_in, sizeof *ti);
+    osp_tensor_t *ti = calloc(k, sizeof *ti);
     osp_tensor_t *to = calloc(1, sizeof *to);
-    int si = OSP_ENOMEM;
-    if (ib && ob && in_b && ti && to)
-        si = step_add(c, OSP_STEP_CONCAT, node);
-    else
-        osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    int si = ib && ob && ti && to
+                 ? step_add(c, kind, node)
+                 : osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     if (si < 0) {
         free(ib);
         free(ob);
-        free(in_b);
         free(ti);
         free(to);
         return si;
     }
     osp_step_t *s = &c->p->steps[si];
-    memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
-    memcpy(in_b, inner, sizeof(size_t) * (size_t)n_in);
+    if (n_in > 0)
+        memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
     ob[0] = out_buf;
     s->n_in = n_in;
     s->n_out = 1;
@@ -775,88 +775,63 @@ int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
     s->out_buf = ob;
     s->tin = ti;
     s->tout = to;
-    s->copy_outer = outer;
-    s->copy_inner = in_b;
-    snprintf(s->impl, sizeof s->impl, "osprey:memcpy");
     for (int i = 0; i < n_in; i++)
         buf_read(c->p, ib[i], si);
     buf_write(c->p, out_buf, si);
     return si;
 }
 
+int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+                     int out_buf, size_t outer, const size_t *inner) {
+    size_t *in_b = malloc(sizeof(size_t) * (size_t)n_in);
+    if (!in_b)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    int si = step_n_to_1(c, OSP_STEP_CONCAT, node, n_in, in_buf, out_buf);
+    if (si < 0) {
+        free(in_b);
+        return si;
+    }
+    osp_step_t *s = &c->p->steps[si];
+    memcpy(in_b, inner, sizeof(size_t) * (size_t)n_in);
+    s->copy_outer = outer;
+    s->copy_inner = in_b;
+    snprintf(s->impl, sizeof s->impl, "osprey:memcpy");
+    return si;
+}
+
 int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
                   int out_buf, uint8_t *lut, size_t count) {
-    int *ib = malloc(sizeof(int) * 2);
-    int *ob = malloc(sizeof(int));
-    osp_tensor_t *ti = calloc(2, sizeof *ti);
-    osp_tensor_t *to = calloc(1, sizeof *to);
-    int si = OSP_ENOMEM;
-    if (ib && ob && ti && to && n_in >= 1 && n_in <= 2)
-        si = step_add(c, OSP_STEP_LUT, node);
-    else
-        osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    if (n_in < 1 || n_in > 2) {
+        free(lut);
+        return osp_err_set(c->err, OSP_EINTERNAL,
+                           "plan: a lookup table takes 1 or 2 inputs, not %d",
+                           n_in);
+    }
+    int si = step_n_to_1(c, OSP_STEP_LUT, node, n_in, in_buf, out_buf);
     if (si < 0) {
-        free(ib);
-        free(ob);
-        free(ti);
-        free(to);
         free(lut);
         return si;
     }
     osp_step_t *s = &c->p->steps[si];
-    memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
-    ob[0] = out_buf;
-    s->n_in = n_in;
-    s->n_out = 1;
-    s->in_buf = ib;
-    s->out_buf = ob;
-    s->tin = ti;
-    s->tout = to;
     s->lut = lut;
     s->lut_count = count;
     snprintf(s->impl, sizeof s->impl, "osprey:lut%d", n_in == 1 ? 256 : 65536);
-    for (int i = 0; i < n_in; i++)
-        buf_read(c->p, ib[i], si);
-    buf_write(c->p, out_buf, si);
     return si;
 }
 
 int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
                  int out_buf, void (*fn)(const osp_step_t *s), void *ctx,
                  const char *impl, const char *note) {
-    int *ib = malloc(sizeof(int) * (size_t)(n_in > 0 ? n_in : 1));
-    int *ob = malloc(sizeof(int));
-    osp_tensor_t *ti = calloc((size_t)(n_in > 0 ? n_in : 1), sizeof *ti);
-    osp_tensor_t *to = calloc(1, sizeof *to);
-    int si = OSP_ENOMEM;
-    if (ib && ob && ti && to)
-        si = step_add(c, OSP_STEP_FN, node);
-    else
-        osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    int si = step_n_to_1(c, OSP_STEP_FN, node, n_in, in_buf, out_buf);
     if (si < 0) {
-        free(ib);
-        free(ob);
-        free(ti);
-        free(to);
         free(ctx);
         return si;
     }
     osp_step_t *s = &c->p->steps[si];
-    memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
-    ob[0] = out_buf;
-    s->n_in = n_in;
-    s->n_out = 1;
-    s->in_buf = ib;
-    s->out_buf = ob;
-    s->tin = ti;
-    s->tout = to;
     s->fn = fn;
     s->fn_ctx = ctx;
     snprintf(s->impl, sizeof s->impl, "%s", impl);
     snprintf(s->note, sizeof s->note, "%s", note ? note : "");
-    for (int i = 0; i < n_in; i++)
-        buf_read(c->p, ib[i], si);
-    buf_write(c->p, out_buf, si);
     return si;
 }
 
