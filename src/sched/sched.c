@@ -492,6 +492,42 @@ int osp_sched_queue_depth(osp_sched_t *s) {
 
 #define SCHED_STACK_ITEMS 16 /* calls up to this size keep items on the stack */
 
+/* Under s->mu: admits call's n items (queue bound, shutdown) and appends
+ * them to the queue, or returns OSP_EBUSY (err set) with nothing queued.
+ * One admission rule for blocking calls and submissions. */
+static int enqueue_locked(osp_sched_t *s, call_t *call, item_t *items, int n,
+                          const void *const *inputs, uint64_t deadline_ns,
+                          osp_sched_result_t *results, float *scores_buf,
+                          size_t scores_cap, osp_err_t *err) {
+    if (s->stopping)
+        return osp_err_set(err, OSP_EBUSY, "shutting down");
+    if (s->depth + n > s->o.max_queue_size)
+        return osp_err_set(err, OSP_EBUSY, "queue full (%d queued, limit %d)",
+                           s->depth, s->o.max_queue_size);
+    uint64_t now = osp_now_ns();
+    for (int i = 0; i < n; i++) {
+        item_t *it = &items[i];
+        it->input = inputs[i];
+        it->enq_ns = now;
+        it->deadline_ns = deadline_ns;
+        it->res = &results[i];
+        if (scores_buf) {
+            it->dst = scores_buf + (size_t)i * scores_cap;
+            it->dst_cap = scores_cap;
+        }
+        it->call = call;
+        it->prev = s->tail;
+        if (s->tail)
+            s->tail->next = it;
+        else
+            s->head = it;
+        s->tail = it;
+        s->depth++;
+    }
+    pthread_cond_broadcast(&s->not_empty);
+    return 0;
+}
+
 static int run_impl(osp_sched_t *s, const void *const *inputs, int n,
                     uint64_t deadline_ns, osp_sched_result_t *results,
                     float *scores_buf, size_t scores_cap, osp_err_t *err) {
@@ -512,43 +548,18 @@ static int run_impl(osp_sched_t *s, const void *const *inputs, int n,
     pthread_cond_init(&call.cv, &ca);
     pthread_condattr_destroy(&ca);
     call.remaining = n;
-    uint64_t now = osp_now_ns();
     memset(results, 0, sizeof *results * (size_t)n);
     pthread_mutex_lock(&s->mu);
-    if (s->stopping || s->depth + n > s->o.max_queue_size) {
-        int depth = s->depth;
-        bool stopping = s->stopping;
+    int rc = enqueue_locked(s, &call, items, n, inputs, deadline_ns, results,
+                            scores_buf, scores_cap, err);
+    if (rc < 0) {
         pthread_mutex_unlock(&s->mu);
         pthread_cond_destroy(&call.cv);
         if (items != stack_items)
             free(items);
-        if (stopping)
-            return osp_err_set(err, OSP_EBUSY, "shutting down");
-        return osp_err_set(err, OSP_EBUSY,
-                           "queue full (%d queued, limit %d)", depth,
-                           s->o.max_queue_size);
-    }
-    for (int i = 0; i < n; i++) {
-        item_t *it = &items[i];
-        it->input = inputs[i];
-        it->enq_ns = now;
-        it->deadline_ns = deadline_ns;
-        it->res = &results[i];
-        if (scores_buf) {
-            it->dst = scores_buf + (size_t)i * scores_cap;
-            it->dst_cap = scores_cap;
-        }
-        it->call = &call;
-        it->prev = s->tail;
-        if (s->tail)
-            s->tail->next = it;
-        else
-            s->head = it;
-        s->tail = it;
-        s->depth++;
+        return rc;
     }
     s->callers++;
-    pthread_cond_broadcast(&s->not_empty);
     bool expired = false;
     while (call.remaining > 0) {
         if (deadline_ns && !expired) {
@@ -608,37 +619,14 @@ int osp_sched_submit(osp_sched_t *s, const void *const *inputs, int n,
     call->done = done;
     call->done_ud = ud;
     memset(results, 0, sizeof *results * (size_t)n);
-    uint64_t now = osp_now_ns();
     pthread_mutex_lock(&s->mu);
-    if (s->stopping || s->depth + n > s->o.max_queue_size) {
-        int depth = s->depth;
-        bool stopping = s->stopping;
+    int rc = enqueue_locked(s, call, items, n, inputs, deadline_ns, results,
+                            scores_buf, scores_cap, err);
+    if (rc < 0) {
         pthread_mutex_unlock(&s->mu);
         free(call);
-        if (stopping)
-            return osp_err_set(err, OSP_EBUSY, "shutting down");
-        return osp_err_set(err, OSP_EBUSY,
-                           "queue full (%d queued, limit %d)", depth,
-                           s->o.max_queue_size);
+        return rc;
     }
-    for (int i = 0; i < n; i++) {
-        item_t *it = &items[i];
-        it->input = inputs[i];
-        it->enq_ns = now;
-        it->deadline_ns = deadline_ns;
-        it->res = &results[i];
-        it->dst = scores_buf + (size_t)i * scores_cap;
-        it->dst_cap = scores_cap;
-        it->call = call;
-        it->prev = s->tail;
-        if (s->tail)
-            s->tail->next = it;
-        else
-            s->head = it;
-        s->tail = it;
-        s->depth++;
-    }
-    pthread_cond_broadcast(&s->not_empty);
     if (deadline_ns && (!s->reap_at || deadline_ns < s->reap_at)) {
         s->reap_at = deadline_ns;
         pthread_cond_signal(&s->reap_cv);
