@@ -60,6 +60,16 @@ static inline int tu_const_i64(osp_graph_t *g, int rank, const int64_t *dims,
     return v;
 }
 
+/* A value of dtype dt quantized per tensor (scale, zero point zp). */
+static inline int tu_value_q(osp_graph_t *g, const char *name, osp_dtype_t dt,
+                             int rank, const int64_t *dims, float scale,
+                             int32_t zp) {
+    int v = osp_graph_add_value(g, name, dt, rank, dims);
+    assert_true(v >= 0);
+    assert_int_equal(osp_graph_set_quant(g, v, -1, 1, &scale, &zp), 0);
+    return v;
+}
+
 /* A graph input; dims may contain -1 (dynamic batch). */
 static inline int tu_input(osp_graph_t *g, const char *name, int rank,
                            const int64_t *dims) {

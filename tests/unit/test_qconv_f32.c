@@ -177,21 +177,13 @@ typedef struct qcase_s {
     int32_t zx, zy;
 } qcase_t;
 
-static int add_q(osp_graph_t *g, const char *name, osp_dtype_t dt, int rank,
-                 const int64_t *dims, float scale, int32_t zp) {
-    int v = osp_graph_add_value(g, name, dt, rank, dims);
-    assert_true(v >= 0);
-    assert_int_equal(osp_graph_set_quant(g, v, -1, 1, &scale, &zp), 0);
-    return v;
-}
-
 static osp_graph_t *build(const qcase_t *q) {
     osp_graph_t *g = osp_graph_create();
     assert_non_null(g);
     g->quantized = true;
     uint32_t seed = 4242;
     int64_t xd[4] = {-1, q->c, q->h, q->w};
-    int x = add_q(g, "x", q->xdt, 4, xd, q->sx, q->zx);
+    int x = tu_value_q(g, "x", q->xdt, 4, xd, q->sx, q->zx);
     g->values[x].is_input = true;
     g->inputs = malloc(sizeof(int));
     g->inputs[g->n_inputs++] = x;
@@ -221,7 +213,7 @@ static osp_graph_t *build(const qcase_t *q) {
     for (int64_t i = 0; i < q->o; i++)
         bd[i] = (int32_t)(tu_rand(&seed) * 3000.f);
     osp_graph_set_const(g, b, bd, sizeof(int32_t) * (size_t)q->o);
-    int y = add_q(g, "y", q->xdt, -1, NULL, q->sy, q->zy);
+    int y = tu_value_q(g, "y", q->xdt, -1, NULL, q->sy, q->zy);
     int in[3] = {x, w, b};
     int ni = osp_graph_add_node(g, OSP_OP_CONV, "q", in, 3, &y, 1);
     assert_true(ni >= 0);
