@@ -10,6 +10,8 @@
 # Usage:  . scripts/find-models.sh
 #         osp_models_dir            -> prints the directory, returns 1 if none
 #         osp_model_path REL...     -> prints the first REL that exists under it
+#         osp_images_dir MODELS [SUB] -> the photos beside MODELS (or in
+#                                      <repo>/../shared/images) that hold SUB
 #         osp_repo_root             -> prints the repository root
 # Works with `set -euo pipefail` in the caller.
 
@@ -91,4 +93,17 @@ osp_models_searched() {
   list=$(osp__models_candidates | paste -sd, | sed 's/,/, /g')
   [ -n "${OSPREY_MODELS:-}" ] || list="\$OSPREY_MODELS (unset), $list"
   echo "$list"
+}
+
+# The photo directory that goes with models directory $1: its sibling
+# images/ when that holds $2 (default: the directory itself), else the
+# development copy in <repo>/../shared/images.
+osp_images_dir() {
+  local d
+  d="$(dirname "$1")/images"
+  if [ -e "$d/${2:-.}" ]; then
+    echo "$d"
+  else
+    echo "$(osp_repo_root)/../shared/images"
+  fi
 }

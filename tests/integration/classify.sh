@@ -7,8 +7,7 @@ set -u
 . "$OSP_SOURCE_DIR/scripts/find-models.sh"
 MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
 MODEL="$MODELS/onnx/squeezenet1_1.onnx"
-IMAGES="$(dirname "$MODELS")/images"
-[ -d "$IMAGES" ] || IMAGES="$OSP_SOURCE_DIR/../shared/images"
+IMAGES=$(osp_images_dir "$MODELS")
 [ -f "$MODEL" ] || { echo "SKIP: $MODEL not found"; exit 77; }
 [ -d "$IMAGES" ] || { echo "SKIP: $IMAGES not found (sample photos)"; exit 77; }
 PY=/usr/bin/python3

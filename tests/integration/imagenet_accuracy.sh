@@ -7,8 +7,7 @@
 set -u
 . "$OSP_SOURCE_DIR/scripts/find-models.sh"
 MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
-IMAGES="$(dirname "$MODELS")/images"
-[ -d "$IMAGES/imagenet-samples" ] || IMAGES="$OSP_SOURCE_DIR/../shared/images"
+IMAGES=$(osp_images_dir "$MODELS" imagenet-samples)
 [ -d "$IMAGES/imagenet-samples" ] || { echo "SKIP: no imagenet-samples folder in $IMAGES"; exit 77; }
 [ -f "$MODELS/tflite/mobilenet_v2_1.0_224_quant.tflite" ] || { echo "SKIP: no TFLite MobileNetV2 in $MODELS/tflite"; exit 77; }
 # Under ASan/UBSan the quantized reference kernels run ~5x slower: classify

@@ -11,8 +11,7 @@ set -u
 . "$OSP_SOURCE_DIR/scripts/find-models.sh"
 MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
 T="$MODELS/tflite"
-IMAGES="$(dirname "$MODELS")/images"
-[ -d "$IMAGES" ] || IMAGES="$OSP_SOURCE_DIR/../shared/images"
+IMAGES=$(osp_images_dir "$MODELS")
 [ -f "$T/mobilenet_v2_1.0_224_quant.tflite" ] || { echo "SKIP: TFLite models not in $T"; exit 77; }
 [ -f "$IMAGES/cat.bmp" ] || { echo "SKIP: sample photos not in $IMAGES"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }

@@ -5,8 +5,7 @@
 set -u
 . "$OSP_SOURCE_DIR/scripts/find-models.sh"
 MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
-IMAGES="$(dirname "$MODELS")/images"
-[ -d "$IMAGES" ] || IMAGES="$OSP_SOURCE_DIR/../shared/images"
+IMAGES=$(osp_images_dir "$MODELS")
 [ -d "$MODELS/tflite" ] || { echo "SKIP: no TFLite models in $MODELS/tflite"; exit 77; }
 [ -d "$IMAGES" ] || { echo "SKIP: no sample photos in $IMAGES"; exit 77; }
 PY=""
