@@ -260,6 +260,7 @@ static void test_process(void **state) {
     volatile double x = 0;
     for (int i = 0; i < 20000000; i++)
         x += i * 0.5;
+    (void)x; /* clang: set but not used */
     char *t = render(r);
     assert_true(has_line(t, "# TYPE process_cpu_seconds_total counter"));
     assert_true(sample(t, "process_cpu_seconds_total") > 0);
