@@ -38,6 +38,7 @@
 
 #include "engine/plan_int.h"
 #include "engine/qconv_f32.h"
+#include "engine/q8_x16.h"
 #include "engine/qmath.h"
 #include "engine/ref_qint.h"
 
@@ -209,17 +210,10 @@ FCQ_REQUANT_FNS(, osp__fcq_requant, float, FCQ_LOAD_F32)
 FCQ_REQUANT_FNS(static, requant_s32_generic, int32_t, FCQ_LOAD_S32)
 
 /* s32 accumulators, 16 channels per vector (the exact path's hot loop: it
- * runs over every convolution output). The prepared form
- *   r = (v·M + off) >> S,  S = 31 + k ≥ 32
- * with zy folded into off (off + zy·2^S, so r already includes zy) is
- * computed as two rounds of floor division, floor(floor(p / 2^32) /
- * 2^(S−32)) = floor(p / 2^S): vpmuldq gives the 64-bit products of the
- * even and of the odd lanes, their high dwords are p >> 32 for free, and
- * one 32-bit variable shift finishes — ~15 instructions per 16 outputs
- * where the portable 64-bit loop needs twice as many. Bit-identical to it
- * (tests/unit/test_qconv_f32.c). */
-#if FCQ_HAVE_AVX512
-#include <immintrin.h>
+ * runs over every convolution output): q8_x16.h's arithmetic, ~15
+ * instructions per 16 outputs where the portable 64-bit loop needs twice as
+ * many. Bit-identical to it (tests/unit/test_qconv_f32.c). */
+#if FCQ_HAVE_AVX512 && OSP_Q8X16
 
 /* Channel block by channel block (16 channels, the last one masked), the
  * pixels inner: the block's constants stay in registers, so a block of 16
@@ -229,21 +223,12 @@ FCQ_REQUANT_FNS(static, requant_s32_generic, int32_t, FCQ_LOAD_S32)
 #define FCQ_X16_LOOP(NARROW)                                                  \
     for (int64_t o = 0; o < C; o += 16) {                                     \
         const __mmask16 msk = o + 16 <= C ? (__mmask16)0xFFFF : tail;         \
-        const __m512i bias = _mm512_loadu_si512(r->bias + o);                 \
-        const __m512i m = _mm512_loadu_si512(r->mult + o);                    \
-        const __m512i m_odd = _mm512_srli_epi64(m, 32);                       \
-        const __m512i off_e = _mm512_loadu_si512(r->off_eo + o);              \
-        const __m512i off_o = _mm512_loadu_si512(r->off_eo + o + 8);          \
-        const __m512i sh = _mm512_loadu_si512(r->sh32 + o);                   \
+        const osp_q8x16_t k = osp__q8x16_load(r, o);                          \
         const int32_t *ap = acc + o;                                          \
         uint8_t *yp = (uint8_t *)y + o; /* u8 or s8 bytes */                  \
         for (size_t p = 0; p < pixels; p++, ap += C, yp += C) {               \
-            __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(msk, ap), bias); \
-            __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(v, m), off_e);     \
-            __m512i po = _mm512_add_epi64(                                    \
-                _mm512_mul_epi32(_mm512_srli_epi64(v, 32), m_odd), off_o);    \
-            __m512i h = _mm512_permutex2var_epi32(pe, hi_dwords, po);         \
-            __m512i q = _mm512_srav_epi32(h, sh);                             \
+            __m512i q = osp__q8x16_apply(                                     \
+                &k, _mm512_maskz_loadu_epi32(msk, ap), hi_dwords);            \
             if (msk == 0xFFFF) /* the register form: vpmov* to memory     \
                                   with a mask is slow on Zen4 */              \
                 _mm_storeu_si128((__m128i *)yp, NARROW(q));                   \
@@ -260,14 +245,10 @@ requant_s32_x16(const osp_fcq_req_t *r, const int32_t *acc, size_t pixels,
     const __mmask16 tail = (__mmask16)((1u << (C % 16)) - 1);
     const __m512i lo = _mm512_set1_epi32(r->qmin), hi = _mm512_set1_epi32(r->qmax);
     const __m512i zero = _mm512_setzero_si512();
-    /* the high dwords of the even lanes' and the odd lanes' products, in
-     * channel order */
-    const __m512i hi_dwords = _mm512_setr_epi32(1, 17, 3, 19, 5, 21, 7, 23, 9,
-                                                25, 11, 27, 13, 29, 15, 31);
+    const __m512i hi_dwords = osp__q8x16_hi_dwords();
     /* a fused activation needs the clamp; the full type range is what the
      * saturating narrowing does anyway (u8: after max(q, 0)) */
-#define FCQ_NARROW_CLAMP(q) \
-    _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi))
+#define FCQ_NARROW_CLAMP(q) osp__q8x16_narrow(q, lo, hi)
 #define FCQ_NARROW_U8(q) _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, zero))
 #define FCQ_NARROW_S8(q) _mm512_cvtsepi32_epi8(q)
     if (r->y_u8 ? r->qmin > 0 || r->qmax < 255 : r->qmin > -128 || r->qmax < 127)
@@ -281,7 +262,7 @@ requant_s32_x16(const osp_fcq_req_t *r, const int32_t *acc, size_t pixels,
 
 void osp__fcq_requant_s32(const osp_fcq_req_t *r, const int32_t *acc,
                           size_t pixels, void *y) {
-#if FCQ_HAVE_AVX512
+#if FCQ_HAVE_AVX512 && OSP_Q8X16
     if (r->off_eo && fcq_avx512()) {
         requant_s32_x16(r, acc, pixels, y);
         return;
@@ -682,20 +663,22 @@ typedef struct q8t_band_s {
  * built. Found by plan in a small registry (plans of several engines and
  * lanes are built concurrently); freed with the last step that uses it.
  * One set per convolution cost ~25 MB for MobileNetV2 at batch 8. */
-typedef struct q8t_pool_s {
+struct osp_q8_pool_s {
     const void *plan; /* the owning plan (registry key) */
     int refs;
     int n_thr;
     size_t acc_bytes, scr_bytes; /* per thread */
     void **acc, **scr;           /* n_thr each, 64-byte aligned */
-    struct q8t_pool_s *next;
-} q8t_pool_t;
+    struct osp_q8_pool_s *next;
+};
+
+void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid) { return pl->acc[tid]; }
 
 static pthread_mutex_t q8t_pools_mu = PTHREAD_MUTEX_INITIALIZER;
-static q8t_pool_t *q8t_pools;
+static osp_q8_pool_t *q8t_pools;
 
-static void q8t_pool_free_locked(q8t_pool_t *pl) {
-    for (q8t_pool_t **pp = &q8t_pools; *pp; pp = &(*pp)->next)
+static void q8t_pool_free_locked(osp_q8_pool_t *pl) {
+    for (osp_q8_pool_t **pp = &q8t_pools; *pp; pp = &(*pp)->next)
         if (*pp == pl) {
             *pp = pl->next;
             break;
@@ -709,7 +692,7 @@ static void q8t_pool_free_locked(q8t_pool_t *pl) {
     free(pl);
 }
 
-static void q8t_pool_release(q8t_pool_t *pl) {
+void osp__q8_pool_release(osp_q8_pool_t *pl) {
     if (!pl)
         return;
     pthread_mutex_lock(&q8t_pools_mu);
@@ -733,12 +716,10 @@ static bool q8t_grow(void **bufs, int n_thr, size_t *have, size_t n) {
     return true;
 }
 
-/* The pool of plan p with room for n_thr threads × acc / scr bytes (a new
- * reference), or NULL when out of memory. */
-static q8t_pool_t *q8t_pool_get(const void *p, int n_thr, size_t acc,
-                                size_t scr) {
+osp_q8_pool_t *osp__q8_pool_get(const void *p, int n_thr, size_t acc,
+                             size_t scr) {
     pthread_mutex_lock(&q8t_pools_mu);
-    q8t_pool_t *pl = q8t_pools;
+    osp_q8_pool_t *pl = q8t_pools;
     while (pl && pl->plan != p)
         pl = pl->next;
     if (!pl && (pl = calloc(1, sizeof *pl)) != NULL) {
@@ -784,7 +765,7 @@ typedef struct q8t_s {
     size_t x_img, y_img, x_row, y_row; /* bytes per image / row */
     int n_thr;
     q8t_thr_t *thr;
-    q8t_pool_t *pool; /* the tile buffers (shared with the plan's others) */
+    osp_q8_pool_t *pool; /* the tile buffers (shared with the plan's others) */
 } q8t_t;
 
 /* The step context: a box, so that osp__step_fn freeing it on failure
@@ -806,7 +787,7 @@ static void q8t_free(q8t_t *k) {
         }
         dnnl_stream_destroy(th->stream);
     }
-    q8t_pool_release(k->pool);
+    osp__q8_pool_release(k->pool);
     for (int v = 0; v < k->n_var; v++)
         dnnl_primitive_destroy(k->var[v].prim);
     free(k->thr);
@@ -971,7 +952,7 @@ static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
     k->thr = calloc((size_t)k->n_thr, sizeof *k->thr);
     if (!k->thr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    k->pool = q8t_pool_get(c->p, k->n_thr, acc_bytes, scr);
+    k->pool = osp__q8_pool_get(c->p, k->n_thr, acc_bytes, scr);
     if (!k->pool)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     for (int t = 0; t < k->n_thr; t++) {

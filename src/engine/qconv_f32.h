@@ -88,6 +88,33 @@ int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
  * cannot be tiled or OSP_ENGINE_Q8_TILE=0. bound is only reported. */
 int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                        int32_t zx, osp_fcq_req_t *req, int64_t bound);
+/* The per-thread tile buffers of one plan, shared by all its tiled int8
+ * steps (they run one after another; a plan runs on one thread at a
+ * time). get: the pool of plan `plan` (a new reference) with room for n_thr
+ * threads × acc / scr bytes, grown if needed; NULL when out of memory.
+ * acc: thread tid's acc buffer (64-byte aligned; read it at run time, the
+ * pool may have grown after a step was built). */
+typedef struct osp_q8_pool_s osp_q8_pool_t;
+osp_q8_pool_t *osp__q8_pool_get(const void *plan, int n_thr, size_t acc,
+                                size_t scr);
+void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid);
+void osp__q8_pool_release(osp_q8_pool_t *pl);
+/* Appends quantized depthwise CONV node ni (s8 weights, zero point 0,
+ * depth multiplier 1; geometry cg; source zero point zx) as one step of
+ * osprey's own exact AVX-512 kernel (q8_dwconv.c): f32 FMAs over the
+ * integer-valued (x − zx) and w, exact under the same 2^24 bound, then the
+ * requantization in registers. Takes req only when it returns 0;
+ * OSP_EUNSUPPORTED when the kernel does not apply (no AVX-512, no 16-lane
+ * requantization form, another shape) or OSP_ENGINE_Q8_DW=0. */
+int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+                   int32_t zx, osp_fcq_req_t *req, int64_t bound);
+/* Appends quantized 1x1 CONV node ni (stride 1, no padding, group 1, s8
+ * weights with zero point 0; source zero point zx) as one step of osprey's
+ * own exact AVX-512 VNNI kernel (q8_pwconv.c): int32 vpdpbusd sums, then
+ * the requantization in registers. Takes req only when it returns 0;
+ * OSP_EUNSUPPORTED when the kernel does not apply or OSP_ENGINE_Q8_PW=0. */
+int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+                   int32_t zx, osp_fcq_req_t *req);
 /* The table lookups of the 8-bit elementwise steps (q8_lut.c's tables,
  * run by plan.c): y[i] = lut[a[i]] (b NULL) or lut[a[i] << 8 | b[i]] for n
  * bytes, split over the engine's OpenMP threads like the loops above. */
