@@ -332,9 +332,15 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
         dnnl_primitive_desc_destroy(pd);
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
-    /* One step per node, tile by tile with the requantization, when it can
-     * be tiled (qconv_f32.c); else two steps over the whole batch. */
-    rc = osp__q8_tiled_conv(c, ni, cg, xq->zero_point[0], req, bound);
+    /* Depthwise and 1x1: osprey's own kernels, requantizing in registers
+     * (q8_dwconv.c, q8_pwconv.c). Else one step per node, tile by tile with
+     * the requantization, when it can be tiled (qconv_f32.c); else two
+     * steps over the whole batch. */
+    rc = osp__q8_dwconv(c, ni, cg, xq->zero_point[0], req, bound);
+    if (rc == OSP_EUNSUPPORTED)
+        rc = osp__q8_pwconv(c, ni, cg, xq->zero_point[0], req);
+    if (rc == OSP_EUNSUPPORTED)
+        rc = osp__q8_tiled_conv(c, ni, cg, xq->zero_point[0], req, bound);
     if (rc != OSP_EUNSUPPORTED) {
         dnnl_primitive_desc_destroy(pd);
         if (rc < 0)
@@ -597,6 +603,7 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
         return;
     }
     int n_conv = 0, n_gemm = 0, n_ref = 0, n_lut = 0, n_fcq = 0, n_q8rq = 0;
+    int n_dw = 0, n_pw = 0;
     const osp_graph_t *g = p->g;
     buf[0] = '\0';
     for (int i = 0; i < p->n_steps; i++) {
@@ -616,6 +623,12 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
                  !strcmp(s->impl, "osprey:q8-requant"))
             n_q8rq++; /* exact requant after a oneDNN int8 step */
         else if (s->kind == OSP_STEP_FN &&
+                 !strncmp(s->impl, "osprey:q8-dw", 12))
+            n_dw++; /* q8_dwconv.c: accumulate and requantize, one step */
+        else if (s->kind == OSP_STEP_FN &&
+                 !strncmp(s->impl, "osprey:q8-1x1", 13))
+            n_pw++; /* q8_pwconv.c: the same for 1x1 convolutions */
+        else if (s->kind == OSP_STEP_FN &&
                  !strncmp(s->impl, "osprey:q8-tiled", 15)) {
             n_conv++; /* oneDNN int8 conv and exact requant in one step */
             n_q8rq++;
@@ -632,11 +645,12 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
         else if (s->kind == OSP_STEP_LUT)
             n_lut++;
     }
-    if (n_conv + n_gemm + n_ref + n_lut + n_fcq)
+    if (n_conv + n_gemm + n_dw + n_pw + n_ref + n_lut + n_fcq)
         snprintf(buf, len,
                  "int8 path: oneDNN int8 %d ops (%d conv, %d gemm; exact "
-                 "requant %d), exact fp32-carrier %d ops, exact lookup "
-                 "tables %d ops, exact reference %d ops",
-                 n_conv + n_gemm, n_conv, n_gemm, n_q8rq, n_fcq, n_lut,
-                 n_ref);
+                 "requant %d), osprey int8 %d ops (%d depthwise, %d 1x1), "
+                 "exact fp32-carrier %d ops, exact lookup tables %d ops, "
+                 "exact reference %d ops",
+                 n_conv + n_gemm, n_conv, n_gemm, n_q8rq, n_dw + n_pw, n_dw,
+                 n_pw, n_fcq, n_lut, n_ref);
 }

@@ -1412,7 +1412,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
         sb_printf(&b, "profile: %d runs, %.3f ms per run in steps\n", p->n_runs,
                   tot / p->n_runs);
     }
-    char q8[160];
+    char q8[256];
     osp__int8_path_summary(e, p, q8, sizeof q8);
     if (q8[0])
         sb_printf(&b, "%s\n", q8);

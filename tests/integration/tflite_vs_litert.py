@@ -17,12 +17,14 @@ and differs from the builtin kernels by up to 10 steps on these very models
 printed for information only (docs/engine.md, "Quantized models").
 
 Three osprey paths run; the first two are held to the ±1 bound above:
-  - the default path: convolutions on oneDNN int8 primitives that only
-    accumulate (s32 destination), then osprey's exact fixed-point
-    requantization (dnnl_qconv.c); for uint8 models (oneDNN int8 cannot
-    take their weight zero points) the fp32-carrier convolutions
-    (qconv_f32.c). Its --verbose summary must show it engaged (oneDNN int8
-    ops all with the exact requantization, or fp32-carrier ops).
+  - the default path: depthwise and 1x1 convolutions on osprey's own
+    exact int8 kernels (q8_dwconv.c, q8_pwconv.c), the other convolutions
+    on oneDNN int8 primitives that only accumulate (s32 destination), then
+    osprey's exact fixed-point requantization (dnnl_qconv.c); for uint8
+    models (oneDNN int8 cannot take their weight zero points) the
+    fp32-carrier convolutions (qconv_f32.c). Its --verbose summary must
+    show it engaged (osprey int8 ops, oneDNN int8 ops all with the exact
+    requantization, or fp32-carrier ops).
   - the exact path without oneDNN int8 (OSP_ENGINE_INT8_DNNL=0:
     fp32-carrier convolutions where their bound holds, else the integer
     reference kernels, plus exact lookup tables); on the first photo of
@@ -153,13 +155,16 @@ with tempfile.TemporaryDirectory() as tmp:
                 q = re.search(r"oneDNN int8 (\d+) ops \(.*exact requant (\d+)\)",
                               default_summary)
                 f = re.search(r"exact fp32-carrier (\d+) ops", default_summary)
+                o = re.search(r"osprey int8 (\d+) ops", default_summary)
                 n_q8, n_rq = (int(q.group(1)), int(q.group(2))) if q else (0, 0)
                 n_fcq = int(f.group(1)) if f else 0
-                if n_q8 != n_rq or n_q8 + n_fcq == 0:
+                n_own = int(o.group(1)) if o else 0
+                if n_q8 != n_rq or n_q8 + n_fcq + n_own == 0:
                     failures += 1
                     print(f"FAIL {name}: the default path must run its convs on "
-                          f"oneDNN int8 with the exact requantization or on "
-                          f"fp32-carrier convs: {default_summary}")
+                          f"oneDNN int8 with the exact requantization, on "
+                          f"osprey's int8 kernels or on fp32-carrier convs: "
+                          f"{default_summary}")
             got = steps_of(got_f)
             diff, ok, tg, tw = within_one(got, want)
             worst["default"] = max(worst["default"], diff)

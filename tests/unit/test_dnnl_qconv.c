@@ -13,7 +13,12 @@
  *    exact fixed-point requantization) must be bit-identical to the integer
  *    reference kernels (ref_qconv.c, TFLite's arithmetic); the older
  *    oneDNN-float requantization (OSP_ENGINE_INT8_REQUANT=onednn) within ±1
- *    step. --verbose's plan must show which path ran. A node whose weights
+ *    step. --verbose's plan must show which path ran. Depthwise nodes
+ *    (multiplier 1) run osprey's own kernel (q8_dwconv.c: f32 FMAs, exact
+ *    under the same bound, requantized in registers), also bit-identical,
+ *    and with OSP_ENGINE_Q8_DW=0 the tiled oneDNN path again; so do 1x1
+ *    convolutions with stride 1 on osprey's VNNI kernel (q8_pwconv.c,
+ *    int32 sums; OSP_ENGINE_Q8_PW=0). A node whose weights
  *    break the bound must leave the oneDNN path (to the exact fp32-carrier
  *    path). On CPUs without AVX512-VNNI the oneDNN path is not taken (it
  *    would not be exact), which is checked too. */
@@ -303,6 +308,8 @@ typedef enum qmode_e {
     MODE_UNTILED, /* OSP_ENGINE_Q8_TILE=0: s32 for the whole batch, then the
                      requantization */
     MODE_ONEDNN,  /* OSP_ENGINE_INT8_REQUANT=onednn */
+    MODE_NO_OWN,  /* OSP_ENGINE_Q8_DW=0 OSP_ENGINE_Q8_PW=0: depthwise and
+                     1x1 on the tiled oneDNN path */
 } qmode_t;
 
 /* Runs the case in a mode; returns the output bytes (malloc'd) and the plan
@@ -317,8 +324,15 @@ static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
         setenv("OSP_ENGINE_INT8_REQUANT", "onednn", 1);
     if (mode == MODE_BANDS)
         setenv("OSP_ENGINE_Q8_TILE_KB", "1", 1);
-    if (mode == MODE_UNTILED)
+    if (mode == MODE_UNTILED) {
         setenv("OSP_ENGINE_Q8_TILE", "0", 1);
+        setenv("OSP_ENGINE_Q8_DW", "0", 1);
+        setenv("OSP_ENGINE_Q8_PW", "0", 1);
+    }
+    if (mode == MODE_NO_OWN) {
+        setenv("OSP_ENGINE_Q8_DW", "0", 1);
+        setenv("OSP_ENGINE_Q8_PW", "0", 1);
+    }
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.threads = 2;
@@ -346,6 +360,8 @@ static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
     unsetenv("OSP_ENGINE_INT8_REQUANT");
     unsetenv("OSP_ENGINE_Q8_TILE_KB");
     unsetenv("OSP_ENGINE_Q8_TILE");
+    unsetenv("OSP_ENGINE_Q8_DW");
+    unsetenv("OSP_ENGINE_Q8_PW");
     return r;
 }
 
@@ -372,21 +388,38 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
     uint32_t seed = 777;
     for (size_t i = 0; i < nx; i++)
         xin[i] = (uint8_t)(int)((tu_rand(&seed) + 1.f) * 127.9f);
-    size_t n1, n2, n3, n4, n5;
-    char *d1, *d2, *d3, *d4, *d5;
+    size_t n1, n2, n3, n4, n5, n6;
+    char *d1, *d2, *d3, *d4, *d5, *d6;
     uint8_t *ref = run(q, MODE_REF, xin, &n1, &d1);
     uint8_t *got = run(q, MODE_EXACT, xin, &n2, &d2);
     uint8_t *flt = run(q, MODE_ONEDNN, xin, &n3, &d3);
     uint8_t *bands = run(q, MODE_BANDS, xin, &n4, &d4);
     uint8_t *untiled = run(q, MODE_UNTILED, xin, &n5, &d5);
+    uint8_t *no_own = run(q, MODE_NO_OWN, xin, &n6, &d6);
     assert_int_equal(n1, n2);
     assert_int_equal(n1, n3);
     assert_int_equal(n1, n4);
     assert_int_equal(n1, n5);
-    /* convs on the exact path run tiled unless told not to */
+    assert_int_equal(n1, n6);
+    /* depthwise convs (multiplier 1) and 1x1 convs (stride 1, no padding)
+     * on the exact path run osprey's own kernels; the others, and those
+     * when told, run tiled unless told not to */
+    bool dw = !q->gemm && q->group == q->c && q->o == q->c;
+    bool pw = !q->gemm && q->k == 1 && q->group == 1 &&
+              q->win.stride[0] == 1 && q->win.stride[1] == 1;
+    bool own = dw || pw;
     if (vnni() && on_dnnl && !q->gemm) {
-        assert_non_null(strstr(d2, "osprey:q8-tiled("));
-        assert_non_null(strstr(d4, "osprey:q8-tiled("));
+        const char *want = dw   ? "osprey:q8-dw("
+                           : pw ? "osprey:q8-1x1("
+                                : "osprey:q8-tiled(";
+        assert_non_null(strstr(d2, want));
+        assert_non_null(strstr(d4, want));
+        assert_non_null(strstr(d6, "osprey:q8-tiled("));
+        assert_null(strstr(d6, "osprey:q8-dw("));
+        assert_null(strstr(d6, "osprey:q8-1x1("));
+        if (own)
+            assert_non_null(strstr(d2, dw ? "osprey int8 1 ops (1 depthwise, 0 1x1)"
+                                          : "osprey int8 1 ops (0 depthwise, 1 1x1)"));
         assert_null(strstr(d5, "osprey:q8-tiled("));
         assert_non_null(strstr(d5, "osprey:q8-requant"));
         assert_non_null(strstr(d5, "exact requant 1)"));
@@ -399,7 +432,11 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
     } else {
         assert_null(strstr(d3, "int8 path: oneDNN int8 1 "));
     }
-    if (vnni() && on_dnnl) {
+    if (vnni() && on_dnnl && own) {
+        assert_non_null(strstr(d2, "int8 path: oneDNN int8 0 "));
+        assert_non_null(strstr(d6, "int8 path: oneDNN int8 1 "));
+        assert_non_null(strstr(d6, "exact requant 1)"));
+    } else if (vnni() && on_dnnl) {
         assert_non_null(strstr(d2, "int8 path: oneDNN int8 1 "));
         assert_non_null(strstr(d2, "exact requant 1)"));
     } else {
@@ -417,7 +454,10 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
     assert_true(md_flt <= 1);
     assert_memory_equal(ref, bands, n1);
     assert_memory_equal(ref, untiled, n1);
+    assert_memory_equal(ref, no_own, n1);
     free(xin);
+    free(no_own);
+    free(d6);
     free(ref);
     free(got);
     free(flt);
@@ -461,6 +501,45 @@ static void test_dw_s8_stride2(void **state) {
     check(&q);
 }
 
+/* osprey's depthwise kernel (q8_dwconv.c): 5x5 (its other register
+ * specialisation), channels not a multiple of 16 (a masked block), a width
+ * that leaves 1 pixel after the 4-pixel blocks, u8 in and out. */
+static void test_dw_u8_5x5_tail(void **state) {
+    (void)state;
+    qcase_t q = {"depthwise u8 5x5 s1 pad 2, 40 ch, relu6", OSP_DT_U8, 2, 40, 13,
+                 13, 40, 5, 40, tu_win2(5, 1, 1, 2, 2, 2, 2), true, true, false,
+                 0.03f, 0.05f, 121, 7, 0};
+    q.win.kernel[0] = q.win.kernel[1] = 0;
+    check(&q);
+}
+
+/* Any other kernel size (read per tap), dilation 2, 7 channels (one masked
+ * block), per-tensor weights. */
+static void test_dw_s8_7x7_dilated(void **state) {
+    (void)state;
+    qcase_t q = {"depthwise s8 7x7 dilation 2 pad 6, 7 ch", OSP_DT_S8, 2, 7, 11,
+                 11, 7, 7, 7, tu_win2(7, 1, 2, 6, 6, 6, 6), false, false, false,
+                 0.02f, 0.06f, -3, 9, 0};
+    q.win.kernel[0] = q.win.kernel[1] = 0;
+    check(&q);
+}
+
+/* Stride 2 without padding (VALID), and MobileNetV2's widest depthwise
+ * (960 channels at 7x7) with its clamps. */
+static void test_dw_s8_valid_and_wide(void **state) {
+    (void)state;
+    qcase_t a = {"depthwise s8 3x3 s2 VALID, 96 ch", OSP_DT_S8, 2, 96, 16, 16, 96,
+                 3, 96, tu_win2(3, 2, 1, 0, 0, 0, 0), false, true, false,
+                 0.04f, 0.02f, 17, -60, 0};
+    a.win.kernel[0] = a.win.kernel[1] = 0;
+    check(&a);
+    qcase_t b = {"depthwise s8 3x3 s1 pad 1, 960 ch", OSP_DT_S8, 3, 960, 7, 7, 960,
+                 3, 960, tu_win2(3, 1, 1, 1, 1, 1, 1), true, true, false,
+                 0.05f, 0.03f, -128, -128, 0};
+    b.win.kernel[0] = b.win.kernel[1] = 0;
+    check(&b);
+}
+
 static void test_pw_u8(void **state) {
     (void)state;
     qcase_t q = {"1x1 u8 per-tensor", OSP_DT_U8, 3, 32, 7, 7, 48, 1, 1,
@@ -477,6 +556,24 @@ static void test_pw_s8_stride2(void **state) {
                  0.03f, 0.1f, 3, -9, 0};
     q.win.kernel[0] = q.win.kernel[1] = 0;
     check(&q);
+}
+
+/* osprey's 1x1 kernel (q8_pwconv.c): input channels not a multiple of 4
+ * (a zero-padded last group), output channels not a multiple of 16 (a
+ * masked block), a pixel count that leaves a tail after the 8-pixel
+ * blocks, and a fused clamp; u8 in and out with a per-tensor scale. */
+static void test_pw_tails(void **state) {
+    (void)state;
+    qcase_t a = {"1x1 s8 13 -> 40 ch, relu6", OSP_DT_S8, 3, 13, 5, 7, 40, 1, 1,
+                 tu_win2(1, 1, 1, 0, 0, 0, 0), true, true, false,
+                 0.04f, 0.05f, -100, -128, 0};
+    a.win.kernel[0] = a.win.kernel[1] = 0;
+    check(&a);
+    qcase_t b = {"1x1 u8 6 -> 17 ch per-tensor", OSP_DT_U8, 1, 6, 3, 3, 17, 1, 1,
+                 tu_win2(1, 1, 1, 0, 0, 0, 0), false, false, false,
+                 0.02f, 0.01f, 255, 0, 0};
+    b.win.kernel[0] = b.win.kernel[1] = 0;
+    check(&b);
 }
 
 /* 1x1 over 960 channels (MobileNetV2's widest): large accumulators, output
@@ -528,8 +625,12 @@ int main(void) {
         cmocka_unit_test(test_conv_s8),
         cmocka_unit_test(test_dw_s8),
         cmocka_unit_test(test_dw_s8_stride2),
+        cmocka_unit_test(test_dw_u8_5x5_tail),
+        cmocka_unit_test(test_dw_s8_7x7_dilated),
+        cmocka_unit_test(test_dw_s8_valid_and_wide),
         cmocka_unit_test(test_pw_u8),
         cmocka_unit_test(test_pw_s8_stride2),
+        cmocka_unit_test(test_pw_tails),
         cmocka_unit_test(test_pw_s8_wide),
         cmocka_unit_test(test_bound_fails),
         cmocka_unit_test(test_fc_s8),
