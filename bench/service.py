@@ -666,7 +666,8 @@ def main():
     precisions = [p for p in a.precisions.split(",") if p]
 
     env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "passive")  # osprey's own default too
+    # osprey chooses its own OpenMP waiting when neither variable is set
+    # (src/cli/main.c: passive with a short spin); the baseline sets its own
     result = {
         "kind": "service", "started_utc": stamp,
         "host": {"cpu": cpu_model(), "nproc": os.cpu_count(),

@@ -32,17 +32,28 @@ static void usage(FILE *f) {
 }
 
 /* oneDNN here runs on GNU OpenMP, whose threads spin after each parallel
- * region by default. On CPUs shared with anything else (our own HTTP
- * threads decoding images, a neighbour's process) a spinning thread steals
- * the core a preempted one needs: ResNet50 batch 1 on 2 shared cores took
- * 442 ms with the default and 97 ms with OMP_WAIT_POLICY=passive, measured
- * in the same minute (docs/decisions.md). libgomp reads the variable once,
- * before main, so when the user has not chosen a policy we set it and
- * re-execute ourselves. */
+ * region by default (300k iterations, ~3 ms). On CPUs shared with anything
+ * else (our own HTTP threads decoding images, a neighbour's process) a
+ * spinning thread steals the core a preempted one needs: ResNet50 batch 1
+ * on 2 shared cores took 442 ms with the default and 97 ms with
+ * OMP_WAIT_POLICY=passive, measured in the same minute (docs/decisions.md).
+ * But never spinning has its own cost: every parallel region then ends in
+ * a futex sleep, the CPU goes idle between regions, and on a virtual
+ * machine that has been idle for a while (a server under light load) the
+ * wake-ups are slow — ResNet50 bf16 batch 1 on 2 threads ran in 22 ms back
+ * to back and in 39 ms (the one-thread time) after 50+ ms of idleness. A
+ * short spin, GOMP_SPINCOUNT 100000 (~1 ms, libgomp's own estimate), keeps
+ * the threads awake between the regions of one run and lets them sleep
+ * between requests: 20.5 ms after idleness (docs/decisions.md, "OpenMP
+ * waiting under light load"). libgomp reads both variables once, before
+ * main, so when the user has chosen neither we set them and re-execute
+ * ourselves; a user's own setting of either is kept as is. */
+#define OSP_GOMP_SPINCOUNT "100000"
 static void ensure_omp_wait_policy(char **argv) {
-    if (getenv("OMP_WAIT_POLICY"))
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
         return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0 ||
+        setenv("GOMP_SPINCOUNT", OSP_GOMP_SPINCOUNT, 1) != 0)
         return;
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc): carry on with the default policy. */
