@@ -62,6 +62,12 @@ typedef struct osp_engine_opts_s {
     osp_precision_t precision; /* OSP_PREC_AUTO by default */
     int verbose;               /* print precision and oneDNN kernels to stderr */
     int max_batch;             /* 0 = unlimited */
+    /* precision int8 on a float model: calibration inputs for input 0,
+     * preprocessed as requests are (each any batch), from which the value
+     * ranges of the post-training quantization are taken. Borrowed, and
+     * only read while osp_engine_load* runs. */
+    const osp_tensor_t *calib;
+    int n_calib;
 } osp_engine_opts_t;
 void osp_engine_opts_init(osp_engine_opts_t *o);
 

@@ -218,9 +218,14 @@ static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
 
 /* OSP_ENGINE_INT8_REQUANT=onednn selects oneDNN's float requantization
  * (the older, faster and inexact path); anything else the exact one. */
-static bool exact_requant(void) {
+/* Exact (TFLite's arithmetic) unless asked otherwise; graphs osprey
+ * quantized itself have no external reference to be exact with and take
+ * oneDNN's fused float requantization, the fastest (pass_quantize.c). */
+static bool exact_requant(const osp_graph_t *g) {
     const char *e = getenv("OSP_ENGINE_INT8_REQUANT");
-    return !(e && !strcmp(e, "onednn"));
+    if (e && !strcmp(e, "exact"))
+        return true;
+    return !g->ptq && !(e && !strcmp(e, "onednn"));
 }
 
 /* The exact path's admission bound for s8 weights [channels, per_channel]
@@ -390,7 +395,7 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
-    if (exact_requant())
+    if (exact_requant(c->g))
         return qconv_s32(c, ni, &cg, xq, wq, yq, qmin, qmax);
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
@@ -526,7 +531,7 @@ static int qgemm_try(osp_pctx_t *c, int ni) {
     int32_t qmin, qmax;
     if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
         return OSP_EUNSUPPORTED;
-    if (exact_requant())
+    if (exact_requant(c->g))
         return qgemm_s32(c, ni, xq, wq, yq, qmin, qmax);
     dnnl_memory_desc_t src_md, w_any, w_src, dst_md, b_md;
     dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N},
@@ -638,8 +643,11 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
             continue;
         else if (s->kind == OSP_STEP_DNNL && n->op == OSP_OP_CONV)
             n_conv++;
-        else if (s->kind == OSP_STEP_DNNL)
+        else if (s->kind == OSP_STEP_DNNL &&
+                 (n->op == OSP_OP_GEMM || n->op == OSP_OP_MATMUL))
             n_gemm++;
+        else if (s->kind == OSP_STEP_DNNL)
+            continue; /* 8-bit max pooling: data movement, exact */
         else if (s->kind == OSP_STEP_REF)
             n_ref++;
         else if (s->kind == OSP_STEP_LUT)

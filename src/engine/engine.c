@@ -190,8 +190,9 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     } else switch (opts->precision) {
     case OSP_PREC_INT8:
         osp_err_set(err, OSP_EUNSUPPORTED,
-                    "engine: int8 precision needs a quantized model; this is "
-                    "a float model (quantized models arrive with issue 3)");
+                    "engine: int8 precision needs a quantized graph; load a "
+                    "float model with calibration inputs (osp_engine_load) "
+                    "to have it quantized");
         goto fail;
     case OSP_PREC_AUTO:
         e->prec = osp__cpu_has_bf16() ? OSP_PREC_BF16 : OSP_PREC_FP32;
@@ -266,6 +267,22 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
         osp_err_prefix(err, "%s", what);
         osp_graph_destroy(g);
         return NULL;
+    }
+    /* int8 on a float model: post-training quantization from ranges
+     * observed on the caller's calibration inputs (calibrate.c,
+     * pass_quantize.c). */
+    if (!g->quantized && opts && opts->precision == OSP_PREC_INT8) {
+        osp_qrange_t *r = malloc(sizeof *r * (size_t)(g->n_values ? g->n_values : 1));
+        int rc = r ? osp__calibrate(g, opts, r, err)
+                   : osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+        if (rc == 0)
+            rc = osp_pass_quantize(g, r, g->n_values, err);
+        free(r);
+        if (rc < 0) {
+            osp_err_prefix(err, "%s", what);
+            osp_graph_destroy(g);
+            return NULL;
+        }
     }
     osp_engine_t *e = osp_engine_from_graph(g, opts, err);
     if (!e) {

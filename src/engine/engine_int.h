@@ -12,6 +12,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "ir.h"
+#include "passes.h"
 #include "osprey/engine.h"
 
 typedef struct osp_plan_s osp_plan_t;
@@ -116,6 +117,10 @@ int osp__lanes_run(osp_engine_t *e, const int64_t *key,
 
 /* True when the CPU executes bf16 dot products natively (AVX512_BF16 or
  * AMX-BF16) and the OS saves AVX-512 state. */
+/* The ranges r[v] (g->n_values entries) of graph g's values on the
+ * calibration inputs of opts (calibrate.c). */
+int osp__calibrate(const osp_graph_t *g, const osp_engine_opts_t *opts,
+                   osp_qrange_t *r, osp_err_t *err);
 bool osp__cpu_has_bf16(void);
 /* Applies the thread count to the threading runtime oneDNN was built with
  * (OpenMP for Debian's libdnnl). Affects the calling thread. */

@@ -201,6 +201,7 @@ osp_graph_t *osp_graph_clone(const osp_graph_t *g) {
     c->n_outputs = g->n_outputs;
     c->opset = g->opset;
     c->quantized = g->quantized;
+    c->ptq = g->ptq;
     c->name = g->name ? dupstr(g->name) : NULL;
     c->producer = g->producer ? dupstr(g->producer) : NULL;
     if (!c->values || !c->nodes || !c->inputs || !c->outputs)

@@ -261,6 +261,8 @@ typedef struct osp_graph_s {
     char *producer;   /* owned; "pytorch 2.1" etc., for --verbose */
     int64_t opset;    /* ONNX default-domain opset; 0 for other formats */
     bool quantized;   /* importer saw quantized tensors (TFLite/QDQ) */
+    bool ptq;         /* quantized by osprey (pass_quantize.c): no external
+                         reference to be bit-exact with */
 } osp_graph_t;
 
 osp_graph_t *osp_graph_create(void);

@@ -34,6 +34,19 @@ int osp_pass_dead_nodes(osp_graph_t *g, osp_err_t *err);
  * (pass_dequant.c). */
 int osp_pass_dequantize(osp_graph_t *g, osp_err_t *err);
 
+/* A value's range observed on calibration inputs (engine.c). */
+typedef struct osp_qrange_s {
+    float lo, hi;
+    bool seen;
+} osp_qrange_t;
+/* Post-training int8 quantization of a float graph from the ranges r[v] of
+ * its n_r values (pass_quantize.c): per-channel int8 weights, per-tensor
+ * int8 activations, QUANTIZE/DEQUANTIZE at the boundaries of the nodes
+ * that stay float. Sets g->quantized and g->ptq. OSP_EUNSUPPORTED when no
+ * node can be quantized. */
+int osp_pass_quantize(osp_graph_t *g, const osp_qrange_t *r, int n_r,
+                      osp_err_t *err);
+
 /* The load-time pipeline (shape-agnostic): identity, batchnorm, activation,
  * dead nodes. */
 int osp_passes_load(osp_graph_t *g, osp_err_t *err);

@@ -876,6 +876,20 @@ static int compile_view(osp_pctx_t *c, int ni) {
     return 0;
 }
 
+/* Node n reads and writes 8-bit values with one and the same per-tensor
+ * quantization. */
+static bool q8_same_quant(const osp_graph_t *g, const osp_node_t *n) {
+    if (n->n_in < 1 || n->n_out != 1 || n->in[0] < 0 || n->out[0] < 0)
+        return false;
+    const osp_value_t *x = &g->values[n->in[0]], *y = &g->values[n->out[0]];
+    return x->quant && y->quant && x->dtype == y->dtype &&
+           (x->dtype == OSP_DT_S8 || x->dtype == OSP_DT_U8) &&
+           x->quant->count == 1 && y->quant->count == 1 &&
+           x->quant->scale[0] == y->quant->scale[0] &&
+           x->quant->zero_point[0] == y->quant->zero_point[0] &&
+           x->quant->scale[0] > 0.f;
+}
+
 static int compile_node(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     int rc = OSP_EUNSUPPORTED;
@@ -889,6 +903,11 @@ static int compile_node(osp_pctx_t *c, int ni) {
             rc = osp__fcq_conv(c, ni);
         break;
     case OSP_OP_MAXPOOL:
+        /* 8-bit max pooling with the input's quantization on its output is
+         * exact on the raw bytes: the affine map is increasing */
+        if (fl || (n->n_post == 0 && q8_same_quant(c->g, n)))
+            rc = osp__dnnl_pool(c, ni);
+        break;
     case OSP_OP_AVGPOOL:
     case OSP_OP_GLOBAL_AVGPOOL:
     case OSP_OP_GLOBAL_MAXPOOL: if (fl) rc = osp__dnnl_pool(c, ni); break;

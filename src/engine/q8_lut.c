@@ -101,7 +101,10 @@ int osp__q8_lut(osp_pctx_t *c, int ni) {
     /* QUANTIZE/CLIP may carry constant extra inputs in ONNX; TFLite's do
      * not. Only runtime 8-bit tensors of the output's shape qualify. */
     int n_in = n->n_in;
-    if (n->n_out != 1 || n->n_post || !lut_op(n->op, n_in) || n->out[0] < 0)
+    /* post-ops: only an ADD's fused RELU/CLIP (the reference kernel
+     * building the table applies it) */
+    if (n->n_out != 1 || (n->n_post && n->op != OSP_OP_ADD) ||
+        !lut_op(n->op, n_in) || n->out[0] < 0)
         return OSP_EUNSUPPORTED;
     const osp_value_t *Y = &g->values[n->out[0]];
     if (!is_q8(Y))

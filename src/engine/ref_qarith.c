@@ -140,7 +140,9 @@ static inline int32_t add_scale_input(int32_t x, int32_t mult, int shift) {
 static bool qadd_covers(const osp_graph_t *g, const osp_node_t *n,
                         const osp_tensor_t *in, const osp_tensor_t *out) {
     const osp_quant_t *aq, *yq;
-    if (n->n_in != 2 || n->n_post || !io_q8(g, n, in, out, &aq, &yq))
+    int32_t lo, hi; /* a fused RELU/CLIP (osprey's quantized float models) */
+    if (n->n_in != 2 || !io_q8(g, n, in, out, &aq, &yq) ||
+        !osp__q8_post_range(n, yq, out[0].dtype, &lo, &hi))
         return false;
     const osp_quant_t *bq = osp__q8_tensor(g, n->in[1], &in[1]);
     return bq && in[1].dtype == in[0].dtype && in[1].data &&
@@ -163,7 +165,8 @@ static int qadd_run(const osp_graph_t *g, const osp_node_t *n,
     int32_t za = aq->zero_point[0], zb = bq->zero_point[0];
     int32_t zy = yq->zero_point[0];
     int32_t tmin, tmax;
-    osp__q8_type_range(out[0].dtype, &tmin, &tmax);
+    if (!osp__q8_post_range(n, yq, out[0].dtype, &tmin, &tmax))
+        return OSP_EUNSUPPORTED; /* qadd_covers checked it */
     osp_dtype_t dt = in[0].dtype;
     size_t cnt = osp_tensor_numel(&out[0]);
     for (size_t i = 0; i < cnt; i++) {

@@ -1,0 +1,200 @@
+/* test_quantize.c — post-training int8 quantization of float graphs
+ * (calibrate.c, pass_quantize.c) — what `--precision int8` does to ONNX
+ * models.
+ *
+ * A small residual CNN (conv 3x3 + relu, conv 1x1, add, relu, max pool,
+ * global average pool, flatten, gemm, softmax) with random weights is
+ * calibrated on random inputs, quantized and run in int8; the result must
+ * stay close to the same graph in fp32 on inputs it was not calibrated on
+ * (int8 rounding: cosine ≥ 0.99, max error ≤ 8% of the largest logit),
+ * its structure must be the expected one (int8 weights per channel, a
+ * QUANTIZE at the input, the ADD's RELU fused into it, SOFTMAX left in
+ * float behind a DEQUANTIZE), and the plan must run the convolutions and
+ * the gemm on oneDNN int8. Also: no calibration inputs → a clear error; a
+ * graph with nothing quantizable → OSP_EUNSUPPORTED. */
+#include <stdlib.h>
+
+#include "engine_testutil.h"
+#include "engine/engine_int.h"
+#include "engine/passes.h"
+
+/* x [N,8,12,12] → conv3x3+relu (16) → conv1x1 (16) → add(first conv) →
+ * relu → maxpool 2x2 → global avgpool → flatten → gemm (10) → softmax */
+static osp_graph_t *build(int *logits_out) {
+    osp_graph_t *g = osp_graph_create();
+    assert_non_null(g);
+    int x = tu_input(g, "x", 4, D(-1, 8, 12, 12));
+    int c1n;
+    int c1 = tu_conv(g, x, 8, 16, 3, 1, tu_win2(3, 1, 1, 1, 1, 1, 1), true, 11,
+                     &c1n);
+    int r1 = tu_node(g, OSP_OP_RELU, I(c1), 1, NULL);
+    int c2 = tu_conv(g, r1, 16, 16, 1, 1, tu_win2(1, 1, 1, 0, 0, 0, 0), true,
+                     23, NULL);
+    int a = tu_node(g, OSP_OP_ADD, I(c2, r1), 2, NULL);
+    int r2 = tu_node(g, OSP_OP_RELU, I(a), 1, NULL);
+    int mpn;
+    int mp = tu_node(g, OSP_OP_MAXPOOL, I(r2), 1, &mpn);
+    g->nodes[mpn].p.pool.win = tu_win2(2, 2, 1, 0, 0, 0, 0);
+    int gap = tu_node(g, OSP_OP_GLOBAL_AVGPOOL, I(mp), 1, NULL);
+    int fln;
+    int fl = tu_node(g, OSP_OP_FLATTEN, I(gap), 1, &fln);
+    g->nodes[fln].p.axis.axis = 1;
+    int w = tu_const(g, "fc.w", 2, D(10, 16), 0.5f, 37);
+    int b = tu_const(g, "fc.b", 1, D(10), 0.1f, 41);
+    int gn;
+    int logits = tu_node(g, OSP_OP_GEMM, I(fl, w, b), 3, &gn);
+    g->nodes[gn].p.gemm = (osp_gemm_params_t){1.f, 1.f, false, true};
+    int smn;
+    int sm = tu_node(g, OSP_OP_SOFTMAX, I(logits), 1, &smn);
+    g->nodes[smn].p.axis.axis = -1;
+    tu_output(g, logits);
+    tu_output(g, sm);
+    *logits_out = logits;
+    osp_err_t err = {0};
+    assert_int_equal(osp_passes_load(g, &err), 0); /* fuses conv1's relu */
+    return g;
+}
+
+static int count_op(const osp_graph_t *g, osp_op_t op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].op == op;
+    return n;
+}
+
+static void run(osp_engine_t *e, const osp_tensor_t *x, float *logits,
+                size_t *n) {
+    osp_tensor_t out[2];
+    osp_err_t err = {0};
+    int rc = osp_engine_run(e, x, 1, out, 2, &err);
+    if (rc)
+        fail_msg("run: %s", err.msg);
+    *n = osp_tensor_numel(&out[0]);
+    memcpy(logits, out[0].data, sizeof(float) * *n);
+}
+
+static void test_int8_close_to_fp32(void **state) {
+    (void)state;
+    int logits;
+    osp_graph_t *g = build(&logits);
+    osp_tensor_t cal[6];
+    for (int i = 0; i < 6; i++)
+        cal[i] = tu_tensor(4, D(2, 8, 12, 12), 100u + (uint32_t)i);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    o.calib = cal;
+    o.n_calib = 6;
+    osp_err_t err = {0};
+    /* the fp32 twin: built again (a clone would borrow the float weights
+     * the pass replaces and frees) */
+    int logits_f;
+    osp_graph_t *gf = build(&logits_f);
+    osp_engine_opts_t fo = o;
+    fo.precision = OSP_PREC_FP32;
+    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    assert_int_equal(osp__calibrate(g, &o, r, &err), 0);
+    assert_true(r[g->inputs[0]].seen);
+    assert_true(r[logits].seen && r[logits].lo < r[logits].hi);
+    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
+    free(r);
+    assert_true(g->quantized && g->ptq);
+    /* the structure */
+    assert_int_equal(count_op(g, OSP_OP_QUANTIZE), 1);   /* the input */
+    /* one DEQUANTIZE: its float logits are both an output and the
+     * softmax input */
+    assert_int_equal(count_op(g, OSP_OP_DEQUANTIZE), 1);
+    assert_int_equal(count_op(g, OSP_OP_RELU), 0);       /* into ADD */
+    assert_int_equal(count_op(g, OSP_OP_GLOBAL_AVGPOOL), 0);
+    assert_int_equal(count_op(g, OSP_OP_REDUCE_MEAN), 1);
+    assert_int_equal(count_op(g, OSP_OP_SOFTMAX), 1);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const osp_node_t *n = &g->nodes[i];
+        if (n->op == OSP_OP_ADD)
+            assert_int_equal(n->n_post, 1);
+        if (n->op == OSP_OP_CONV || n->op == OSP_OP_GEMM) {
+            const osp_value_t *W = &g->values[n->in[1]];
+            assert_int_equal(W->dtype, OSP_DT_S8);
+            assert_non_null(W->quant);
+            assert_int_equal(W->quant->count, (int)W->dims[0]);
+            assert_int_equal(g->values[n->in[2]].dtype, OSP_DT_S32);
+            assert_int_equal(g->values[n->out[0]].dtype, OSP_DT_S8);
+        }
+        if (n->op == OSP_OP_SOFTMAX) /* float island */
+            assert_int_equal(g->nodes[g->values[n->in[0]].producer].op,
+                             OSP_OP_DEQUANTIZE);
+    }
+    o.precision = OSP_PREC_INT8;
+    osp_engine_t *e8 = osp_engine_from_graph(g, &o, &err);
+    assert_non_null(e8);
+    osp_engine_t *ef = osp_engine_from_graph(gf, &fo, &err);
+    assert_non_null(ef);
+    float a[64], b[64];
+    size_t na = 0, nb = 0;
+    for (int t = 0; t < 3; t++) {
+        osp_tensor_t x = tu_tensor(4, D(2, 8, 12, 12), 900u + (uint32_t)t);
+        run(e8, &x, a, &na);
+        run(ef, &x, b, &nb);
+        assert_int_equal(na, nb);
+        assert_int_equal(na, 20);
+        double cs = tu_cosine(a, b, na), rd = tu_rel_diff(a, b, na);
+        printf("int8 vs fp32, unseen input %d: cosine %.5f, max error %.2f%% "
+               "of max |logit|\n", t, cs, 100 * rd);
+        assert_true(cs >= 0.99);
+        assert_true(rd <= 0.08);
+        free(x.data);
+    }
+    const char *d = osp_engine_describe(e8);
+    assert_non_null(strstr(d, "int8 path: oneDNN int8 3 ops (2 conv, 1 gemm"));
+    /* the 8-bit max pooling on oneDNN, not the reference kernel */
+    const char *mp = strstr(d, "MAXPOOL MAXPOOL_");
+    assert_non_null(mp);
+    assert_true(strncmp(strchr(mp, ':'), ": ref", 5) != 0);
+    /* the ADD and its fused RELU: one table */
+    assert_non_null(strstr(d, "ADD ADD_3: osprey:lut65536"));
+    osp_engine_destroy(e8);
+    osp_engine_destroy(ef);
+    for (int i = 0; i < 6; i++)
+        free(cal[i].data);
+}
+
+static void test_needs_calibration(void **state) {
+    (void)state;
+    int logits;
+    osp_graph_t *g = build(&logits);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    osp_err_t err = {0};
+    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    assert_int_equal(osp__calibrate(g, &o, r, &err), OSP_EINVAL);
+    printf("no calibration inputs: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "calibration"));
+    /* and a float graph cannot be run as int8 without being quantized */
+    o.precision = OSP_PREC_INT8;
+    assert_null(osp_engine_from_graph(g, &o, &err));
+    assert_int_equal(err.code, OSP_EUNSUPPORTED);
+    free(r);
+}
+
+static void test_nothing_quantizable(void **state) {
+    (void)state;
+    osp_graph_t *g = osp_graph_create();
+    int x = tu_input(g, "x", 2, D(-1, 4));
+    int y = tu_node(g, OSP_OP_SIGMOID, I(x), 1, NULL);
+    tu_output(g, y);
+    osp_qrange_t r[2] = {{-1.f, 1.f, true}, {0.f, 1.f, true}};
+    osp_err_t err = {0};
+    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), OSP_EUNSUPPORTED);
+    printf("%s\n", err.msg);
+    assert_false(g->quantized);
+    osp_graph_destroy(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_int8_close_to_fp32),
+        cmocka_unit_test(test_needs_calibration),
+        cmocka_unit_test(test_nothing_quantizable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
