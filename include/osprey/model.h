@@ -123,6 +123,12 @@ int osp_model_config_serving(const char *config_path, osp_model_serving_t *out,
                              int *max_batch_out, osp_err_t *err);
 
 /* Getters. Strings are owned by the model and live until osp_model_close. */
+/* int8 on a float model: the directory of calibration images (overrides
+ * the config's "calibration.images"; NULL keeps it) and how many to use
+ * (0 keeps the config's, default 32). The images are preprocessed as
+ * requests are and the model is quantized when its engine loads. */
+int osp_model_set_calibration(osp_model_t *m, const char *dir, int count,
+                              osp_err_t *err);
 const char *osp_model_name(const osp_model_t *m);
 const char *osp_model_path(const osp_model_t *m);
 const char *osp_model_config_path(const osp_model_t *m); /* NULL: defaults */

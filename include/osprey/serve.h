@@ -33,6 +33,10 @@ typedef struct osp_serve_opts_s {
     int threads;                /* CPU budget; 0 = osp_cpus_available() */
     int instances;              /* engine instances; 0 = 1 */
     osp_precision_t precision;  /* AUTO = the model config's */
+    /* int8 on a float --model: calibration images (overrides the model
+     * config's "calibration"; not applied to repository models) */
+    const char *calibration;
+    int calibration_count;      /* 0 = the config's, default 32 */
     size_t max_body_bytes;      /* larger bodies → 413 */
     uint64_t max_pixels;        /* larger images → 413 */
     int max_batch;              /* capped by the model's own limit */

@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "osprey/common.h"
 #include "osprey/engine.h"
+#include "osprey/model.h"
 
 #define BENCH_DEFAULT_SECONDS 10.0 /* timed seconds per engine */
 #define BENCH_DEFAULT_WARMUP 3     /* untimed runs after prepare */
@@ -55,6 +56,8 @@ typedef struct bench_opts_s {
     int verbose;
     const char *compare_model;       /* second osprey model, or NULL */
     osp_precision_t compare_precision;
+    const char *calibration;         /* int8 on float models: images */
+    int calibration_count;
 } bench_opts_t;
 
 /* Latency samples in milliseconds; grown between runs, never inside one. */
@@ -84,6 +87,7 @@ static void usage(FILE *f) {
         "                    [--precision fp32|bf16|int8|auto] [--seconds S]\n"
         "                    [--warmup N] [--json] [--compare-ort [--rounds R]]\n"
         "                    [--compare-model PATH [--compare-precision P]]\n"
+        "                    [--calibration DIR [--calibration-count N]]\n"
         "\n"
         "Runs the model on random input of its declared input shape (first dim =\n"
         "batch) and prints images/s, p50/p99 latency per batch, load time, peak\n"
@@ -93,7 +97,9 @@ static void usage(FILE *f) {
         "--compare-model runs a second model with osprey (precision\n"
         "--compare-precision, default fp32) in the same rounds, and ORT on that\n"
         "model instead (for a quantized TFLite model vs its fp32 ONNX twin).\n"
-        "Quantized models print which int8 path ran.\n"
+        "Quantized models print which int8 path ran. --precision int8 on a\n"
+        "float (ONNX) model quantizes it at load from --calibration DIR (the\n"
+        "first --calibration-count images in name order, default 32).\n"
         "Defaults: batch 1, threads = CPUs available, precision auto, %.0f s,\n"
         "warm-up %d runs. Environment: OSPREY_ORT_DIR (directory holding\n"
         "ort-bench.js), OSPREY_NODE (node binary).\n",
@@ -266,6 +272,24 @@ fail:
         free(in[i].data);
     free(in);
     return err->code;
+}
+
+/* The engine of model path; with --calibration, through the model module,
+ * which preprocesses the calibration images as the model's requests would
+ * be (int8 on a float model quantizes at load). */
+static osp_engine_t *bench_load(const bench_opts_t *o, const char *path,
+                                const osp_engine_opts_t *eo, osp_err_t *err) {
+    if (!o->calibration)
+        return osp_engine_load(path, eo, err);
+    osp_model_t *m = osp_model_open(path, NULL, NULL, err);
+    if (!m)
+        return NULL;
+    osp_engine_t *e = NULL;
+    if (osp_model_set_calibration(m, o->calibration, o->calibration_count,
+                                  err) == 0)
+        e = osp_model_load_engine(m, eo, err);
+    osp_model_close(m);
+    return e;
 }
 
 /* ---- the ORT peer ---------------------------------------------------------- */
@@ -587,6 +611,8 @@ int osp_cli_bench(int argc, char **argv) {
         {"compare-model", required_argument, 0, 'M'},
         {"compare-precision", required_argument, 0, 'P'},
         {"verbose", no_argument, 0, 'v'},
+        {"calibration", required_argument, 0, 'C'},
+        {"calibration-count", required_argument, 0, 'N'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     osp_err_t err = {0};
@@ -602,7 +628,7 @@ int osp_cli_bench(int argc, char **argv) {
     char *endp;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:b:t:p:s:w:r:jcvhM:P:", longopts,
+    while ((c = getopt_long(argc, argv, "m:b:t:p:s:w:r:jcvhM:P:C:N:", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'm': o.model = optarg; break;
@@ -653,6 +679,13 @@ int osp_cli_bench(int argc, char **argv) {
             }
             break;
         case 'v': o.verbose = 1; break;
+        case 'C': o.calibration = optarg; break;
+        case 'N':
+            if (parse_int(optarg, 1, 100000, &o.calibration_count) < 0) {
+                fprintf(stderr, "osprey bench: --calibration-count wants 1..100000, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -678,7 +711,7 @@ int osp_cli_bench(int argc, char **argv) {
     eo.precision = o.precision;
     eo.verbose = o.verbose;
     uint64_t t0 = osp_now_ns();
-    e = osp_engine_load(o.model, &eo, &err);
+    e = bench_load(&o, o.model, &eo, &err);
     double load_ms = (double)(osp_now_ns() - t0) / 1e6;
     if (!e) {
         fprintf(stderr, "osprey bench: %s\n", err.msg);
@@ -709,7 +742,7 @@ int osp_cli_bench(int argc, char **argv) {
 
     if (o.compare_model) {
         eo.precision = o.compare_precision;
-        ce = osp_engine_load(o.compare_model, &eo, &err);
+        ce = bench_load(&o, o.compare_model, &eo, &err);
         if (!ce || make_inputs(ce, o.batch, &cin, &cn_in, &err) < 0 ||
             osp_engine_prepare(ce, o.batch, &err) < 0) {
             fprintf(stderr, "osprey bench: --compare-model %s: %s\n",

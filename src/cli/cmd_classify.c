@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "usage: osprey classify --model PATH [--labels PATH] [--config PATH]\n"
             "                       [--top-k K] [--precision fp32|bf16|int8|auto]\n"
             "                       [--threads N] [--batch N] [--json] [--verbose]\n"
+            "                       [--calibration DIR [--calibration-count N]]\n"
             "                       IMAGE...\n"
             "\n"
             "Classifies each IMAGE (JPEG, PNG, WebP, BMP) and prints the top K\n"
@@ -28,7 +29,10 @@ static void usage(FILE *f) {
             "  {\"image\": \"...\", \"predictions\": [{\"index\": 286, \"label\": \"...\",\n"
             "   \"score\": 0.81}, ...]}\n"
             "An image that cannot be classified gets {\"image\": ..., \"error\": ...}\n"
-            "and the exit code is 1.\n");
+            "and the exit code is 1.\n"
+            "--precision int8 on a float (ONNX) model quantizes it at load from\n"
+            "calibration images (--calibration DIR, default the first 32 in name\n"
+            "order, or \"calibration\" in the model config; docs/engine.md).\n");
 }
 
 typedef struct classify_s {
@@ -144,8 +148,8 @@ static void flush(classify_t *c, entry_t *entries, int n, int good,
 
 int osp_cli_classify(int argc, char **argv) {
     const char *model_path = NULL, *labels = NULL, *config = NULL;
-    const char *precision = NULL;
-    int threads = 0, batch = 0, verbose = 0, rc = 2;
+    const char *precision = NULL, *calibration = NULL;
+    int threads = 0, batch = 0, verbose = 0, rc = 2, calib_count = 0;
     classify_t c = {.top_k = 5};
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},
@@ -157,11 +161,13 @@ int osp_cli_classify(int argc, char **argv) {
         {"batch", required_argument, NULL, 'b'},
         {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},
+        {"calibration", required_argument, NULL, 'C'},
+        {"calibration-count", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "m:l:c:k:p:t:b:jvh", longopts,
+    while ((opt = getopt_long(argc, argv, "m:l:c:k:p:t:b:jvC:N:h", longopts,
                               NULL)) != -1) {
         switch (opt) {
         case 'm': model_path = optarg; break;
@@ -173,6 +179,8 @@ int osp_cli_classify(int argc, char **argv) {
         case 'b': batch = atoi(optarg); break;
         case 'j': c.json = true; break;
         case 'v': verbose = 1; break;
+        case 'C': calibration = optarg; break;
+        case 'N': calib_count = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -183,9 +191,9 @@ int osp_cli_classify(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (c.top_k < 1 || threads < 0 || batch < 0) {
-        fprintf(stderr, "osprey classify: --top-k must be >= 1, --threads and "
-                        "--batch >= 0\n");
+    if (c.top_k < 1 || threads < 0 || batch < 0 || calib_count < 0) {
+        fprintf(stderr, "osprey classify: --top-k must be >= 1, --threads, "
+                        "--batch and --calibration-count >= 0\n");
         return 2;
     }
     osp_err_t err = {0};
@@ -197,6 +205,11 @@ int osp_cli_classify(int argc, char **argv) {
     if (!c.model) {
         fprintf(stderr, "osprey classify: %s\n", err.msg);
         return 1;
+    }
+    if ((calibration || calib_count) &&
+        osp_model_set_calibration(c.model, calibration, calib_count, &err) < 0) {
+        fprintf(stderr, "osprey classify: %s\n", err.msg);
+        goto done;
     }
     /* AUTO lets the model's config choose (osp_model_load_engine). */
     if (precision && osp_precision_parse(precision, &opts.precision) != 0) {

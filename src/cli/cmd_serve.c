@@ -40,6 +40,8 @@ static const osp_setting_t opts[] = {
     {.name = "threads", .kind = OSP_SET_INT, .off = O(o.threads), .help = "CPUs for inference (default: all available, cgroup aware)"},
     {.name = "instances", .kind = OSP_SET_INT, .off = O(o.instances), .help = "engine instances per model version (default 1)"},
     {.name = "precision", .kind = OSP_SET_FN, .off = 0, .help = "fp32|bf16|int8|auto (default: the model config's)", .parse = parse_precision},
+    {.name = "calibration", .kind = OSP_SET_STR, .off = O(o.calibration), .help = "int8 on a float --model: directory of calibration images, preprocessed as requests (docs/engine.md)"},
+    {.name = "calibration-count", .kind = OSP_SET_INT, .off = O(o.calibration_count), .help = "calibration images to use (default 32)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-pixels", .kind = OSP_SET_U64, .off = O(o.max_pixels), .help = "larger images get 413 (default 50000000)"},
     {.name = "max-batch", .kind = OSP_SET_INT, .off = O(o.max_batch), .help = "largest batch (default 8; a fixed model batch caps it)"},

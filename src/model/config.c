@@ -400,6 +400,42 @@ static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
                 m->precision = prec_vals[i];
                 m->set |= OSP__SET_PRECISION;
             }
+        } else if (!strcmp(key, "calibration")) {
+            /* {"images": DIR (relative to the config), "count": N} */
+            if (!json_is_object(v))
+                return bad_type(c, "calibration", v,
+                                "an object {\"images\": DIR, \"count\": N}");
+            const char *ck;
+            json_t *cv;
+            json_object_foreach(v, ck, cv) {
+                if (!strcmp(ck, "images")) {
+                    if (!json_is_string(cv) || !json_string_value(cv)[0])
+                        return bad_type(c, "calibration.images", cv,
+                                        "a directory path");
+                    const char *rel = json_string_value(cv);
+                    char *full = NULL;
+                    if (rel[0] == '/') {
+                        full = strdup(rel);
+                    } else {
+                        char *dir = dir_of(c->path);
+                        if (dir && asprintf(&full, "%s/%s", dir, rel) < 0)
+                            full = NULL;
+                        free(dir);
+                    }
+                    if (!full)
+                        return osp_err_set(c->err, OSP_ENOMEM, "%s", c->path);
+                    free(m->calib_dir);
+                    m->calib_dir = full;
+                } else if (!strcmp(ck, "count")) {
+                    if ((rc = get_int(c, "calibration.count", cv, 1, 100000,
+                                      &m->calib_count)) != 0)
+                        return rc;
+                } else {
+                    return osp_err_set(c->err, OSP_EINVAL,
+                                       "%s: unknown key 'calibration.%s'",
+                                       c->path, ck);
+                }
+            }
         } else if (!strcmp(key, "max_batch_size")) {
             rc = get_int(c, "max_batch_size", v, 1, OSP__MAX_BATCH_MAX,
                          &m->max_batch);
@@ -478,6 +514,7 @@ int osp_model_config_serving(const char *config_path, osp_model_serving_t *out,
     free(buf);
     free(labels);
     free(m.name);
+    free(m.calib_dir);
     if (rc)
         return rc;
     *out = m.serving;

@@ -268,6 +268,7 @@ void osp_model_close(osp_model_t *m) {
     free(m->config_path);
     free(m->labels_path);
     free(m->name);
+    free(m->calib_dir);
     osp__labels_fini(&m->labels);
     free(m->table);
     free(m->synth);
@@ -518,6 +519,17 @@ out:
     return rc;
 }
 
+/* Whether the file is a TFLite flatbuffer ("TFL3" at bytes 4..7): those
+ * carry their own quantization; float models need calibration for int8. */
+static bool is_tflite(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char b[8] = {0};
+    bool yes = f && fread(b, 1, 8, f) == 8 && !memcmp(b + 4, "TFL3", 4);
+    if (f)
+        fclose(f);
+    return yes;
+}
+
 osp_engine_t *osp_model_load_engine(osp_model_t *m,
                                     const osp_engine_opts_t *opts,
                                     osp_err_t *err) {
@@ -530,7 +542,28 @@ osp_engine_t *osp_model_load_engine(osp_model_t *m,
         o.precision = m->precision;
     if (o.max_batch == 0)
         o.max_batch = m->max_batch;
+    /* int8 on a float model: quantized at load from calibration images,
+     * preprocessed as requests are — which needs the model bound first
+     * (its input size), so an unbound model is loaded once in fp32. */
+    osp_tensor_t *calib = NULL;
+    int n_calib = 0;
+    if (o.precision == OSP_PREC_INT8 && !o.calib && m->calib_dir &&
+        !is_tflite(m->path)) {
+        if (!m->bound) {
+            osp_engine_opts_t fo = o;
+            fo.precision = OSP_PREC_FP32;
+            osp_engine_t *fe = osp_model_load_engine(m, &fo, err);
+            if (!fe)
+                return NULL;
+            osp_engine_destroy(fe);
+        }
+        if (osp__calibration_load(m, &calib, &n_calib, err))
+            return NULL;
+        o.calib = calib;
+        o.n_calib = n_calib;
+    }
     osp_engine_t *e = osp_engine_load(m->path, &o, err);
+    osp__calibration_free(calib, n_calib);
     if (!e)
         return NULL;
     if (m->bound)
@@ -553,6 +586,24 @@ osp_engine_t *osp_model_load_engine(osp_model_t *m,
 fail:
     osp_engine_destroy(e);
     return NULL;
+}
+
+int osp_model_set_calibration(osp_model_t *m, const char *dir, int count,
+                               osp_err_t *err) {
+    char *d = NULL;
+    if (dir && !(d = strdup(dir)))
+        return osp_err_set(err, OSP_ENOMEM, "model %s: out of memory", m->name);
+    if (count < 0)
+        count = 0;
+    if (dir || count) {
+        if (dir) {
+            free(m->calib_dir);
+            m->calib_dir = d;
+        }
+        if (count)
+            m->calib_count = count;
+    }
+    return 0;
 }
 
 bool osp_model_bound(const osp_model_t *m) { return m->bound; }

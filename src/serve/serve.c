@@ -326,6 +326,10 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
         rc = err ? err->code : OSP_EINVAL;
         goto fail;
     }
+    if (!repo && (o->calibration || o->calibration_count) &&
+        (rc = osp_model_set_calibration(sm->m, o->calibration,
+                                        o->calibration_count, err)) < 0)
+        goto fail;
     const osp_model_serving_t *sv = osp_model_serving(sm->m);
     sm->name = strdup(name ? name : osp_model_name(sm->m));
     sm->version = strdup(version);

@@ -19,11 +19,12 @@ check, not the rule.)
 usage: imagenet_accuracy.py OSPREY MODELS_DIR IMAGES_DIR [CONFIG_DIR]
 Asserts top-1 >= 65% and top-5 >= 85% for each model.
 """
-import glob
 import json
 import os
 import subprocess
 import sys
+
+from imagenet_truth import imagenet_truth
 
 osprey, models, images = sys.argv[1:4]
 config_dir = sys.argv[4] if len(sys.argv) > 4 else ""
@@ -32,29 +33,7 @@ labels_path = os.path.join(models, "tflite", "imagenet_labels.txt")
 MODELS = ["mobilenet_v2_1.0_224_quant", "tf2_mobilenet_v2_1.0_224_ptq"]
 TOP1_MIN, TOP5_MIN = 0.65, 0.85
 
-files = sorted(glob.glob(os.path.join(samples, "*.JPEG")))
-if not files or not os.path.isfile(labels_path):
-    print(f"SKIP: no photos in {samples} or no {labels_path}")
-    sys.exit(77)
-with open(labels_path, encoding="utf-8") as f:
-    labels = [line.rstrip("\n") for line in f]
-syn = [[s.strip().lower() for s in line.split(",")] for line in labels]
-
-truth = {}
-prev = 0  # line 0 is "background"
-for k, path in enumerate(files):
-    base = os.path.basename(path)[:-len(".JPEG")]
-    wnid, _, name = base.partition("_")
-    name = name.replace("_", " ").lower()
-    idx = next((i for i in range(prev + 1, len(syn)) if name in syn[i]), None)
-    if idx is None:
-        print(f"FAIL: {base}: no label line after {prev} names '{name}'")
-        sys.exit(1)
-    if idx != 10 * k + 1:
-        print(f"note: {base} -> line {idx} (every-tenth-class rule says "
-              f"{10 * k + 1})")
-    truth[path] = idx
-    prev = idx
+files, truth = imagenet_truth(samples, labels_path)
 
 # OSP_ACCURACY_STRIDE=k classifies every k-th photo only (the ASan suite
 # uses it: the same code paths, a quarter of the time; thresholds unchanged).
