@@ -37,6 +37,30 @@ static int sum_inplace_buf(osp_pctx_t *c, int s, const dnnl_memory_desc_t *dst) 
     return b;
 }
 
+int osp__sum_dst(osp_pctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
+                 int y, char *note, size_t note_len) {
+    int db = sum_inplace_buf(c, sum, dmd);
+    if (db >= 0) {
+        strncat(note, " (in place)", note_len - strlen(note) - 1);
+        return db;
+    }
+    /* Copy the residual into a fresh destination first. */
+    int src = osp__buf_as(c, sum, dmd);
+    if (src < 0)
+        return src;
+    db = osp__buf_new(c, dmd, y);
+    if (db < 0)
+        return db;
+    dnnl_primitive_desc_t rpd = NULL;
+    if (dnnl_reorder_primitive_desc_create(&rpd, dmd, c->e->dnnl_eng, dmd,
+                                           c->e->dnnl_eng, NULL) != dnnl_success)
+        return osp_err_set(c->err, OSP_EINTERNAL, "node %s: residual copy",
+                           c->g->nodes[ni].name);
+    int rk[2] = {DNNL_ARG_FROM, DNNL_ARG_TO}, rb[2] = {src, db};
+    int rc = osp__step_dnnl(c, -1, rpd, 2, rk, rb, "residual copy");
+    return rc < 0 ? rc : db;
+}
+
 static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
                     dnnl_alg_kind_t alg) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -126,44 +150,11 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
         }
         kinds[na] = DNNL_ARG_BIAS, bufs[na++] = bb;
     }
-    int db;
-    if (sum >= 0) {
-        db = sum_inplace_buf(c, sum, &dmd);
-        if (db < 0) {
-            /* Copy the residual into a fresh destination first. */
-            int src = osp__buf_as(c, sum, &dmd);
-            if (src < 0) {
-                sb = src;
-                goto fail_sb;
-            }
-            db = osp__buf_new(c, &dmd, y);
-            if (db < 0) {
-                sb = db;
-                goto fail_sb;
-            }
-            dnnl_primitive_desc_t rpd = NULL;
-            if (dnnl_reorder_primitive_desc_create(&rpd, &dmd, c->e->dnnl_eng,
-                                                   &dmd, c->e->dnnl_eng,
-                                                   NULL) != dnnl_success) {
-                sb = osp_err_set(c->err, OSP_EINTERNAL,
-                                 "node %s: residual copy", n->name);
-                goto fail_sb;
-            }
-            int rk[2] = {DNNL_ARG_FROM, DNNL_ARG_TO}, rb[2] = {src, db};
-            int rc2 = osp__step_dnnl(c, -1, rpd, 2, rk, rb, "residual copy");
-            if (rc2 < 0) {
-                sb = rc2;
-                goto fail_sb;
-            }
-        } else {
-            strncat(note, " (in place)", sizeof note - strlen(note) - 1);
-        }
-    } else {
-        db = osp__buf_new(c, &dmd, y);
-        if (db < 0) {
-            sb = db;
-            goto fail_sb;
-        }
+    int db = sum >= 0 ? osp__sum_dst(c, ni, sum, &dmd, y, note, sizeof note)
+                      : osp__buf_new(c, &dmd, y);
+    if (db < 0) {
+        sb = db;
+        goto fail_sb;
     }
     kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
     rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);

@@ -137,10 +137,18 @@ static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
  * and the fused clamp [qmin, qmax] as a clip in the scaled domain (before
  * zy is added, which is where oneDNN 2.6 adds the destination zero
  * point). */
+typedef struct qsum_s { /* a residual SUM post-op (osprey-quantized) */
+    bool on;
+    float scale;   /* s_residual / s_y */
+    int32_t zp;    /* the residual's zero point */
+    dnnl_data_type_t dt;
+} qsum_t;
+
 static dnnl_primitive_attr_t q_attr(int64_t channels, const qreq_t *rq,
                                     int32_t zx, int32_t zy, int32_t qmin,
                                     int32_t qmax, osp_dtype_t ydt,
-                                    char *note, size_t note_len) {
+                                    const qsum_t *sum, char *note,
+                                    size_t note_len) {
     float *scales = malloc(sizeof(float) * (size_t)channels);
     dnnl_primitive_attr_t a = NULL;
     dnnl_post_ops_t po = NULL;
@@ -159,14 +167,22 @@ static dnnl_primitive_attr_t q_attr(int64_t channels, const qreq_t *rq,
              dnnl_success;
     int32_t tmin, tmax;
     osp__q8_type_range(ydt, &tmin, &tmax);
-    if (ok && (qmin > tmin || qmax < tmax)) {
+    bool clip = qmin > tmin || qmax < tmax;
+    if (ok && (clip || (sum && sum->on))) {
+        /* the residual (minus its zero point, times s_r/s_y) joins the
+         * scaled result before the clamp and before zy */
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
-             dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip,
-                                          (float)(qmin - zy),
-                                          (float)(qmax - zy)) == dnnl_success &&
+             (!sum || !sum->on ||
+              dnnl_post_ops_append_sum_v3(po, sum->scale, sum->zp, sum->dt) ==
+                  dnnl_success) &&
+             (!clip ||
+              dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip,
+                                           (float)(qmin - zy),
+                                           (float)(qmax - zy)) == dnnl_success) &&
              dnnl_primitive_attr_set_post_ops(a, po) == dnnl_success;
         if (ok && note)
-            snprintf(note, note_len, "+clip[%d,%d]", (int)qmin, (int)qmax);
+            snprintf(note, note_len, "%s%s", sum && sum->on ? "+sum" : "",
+                     clip ? "+clip" : "");
     }
     if (!ok)
         goto fail;
@@ -195,10 +211,11 @@ static float *bias_array(const qreq_t *rq, int64_t channels) {
  * reference int8 kernel, which is far slower than ours. */
 static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
                 int32_t zx, int32_t zy, int32_t qmin, int32_t qmax,
-                osp_dtype_t ydt, char *note, size_t note_len,
-                dnnl_primitive_desc_t *pd_out, float **bias_out) {
+                osp_dtype_t ydt, const qsum_t *sum, char *note,
+                size_t note_len, dnnl_primitive_desc_t *pd_out,
+                float **bias_out) {
     dnnl_primitive_attr_t attr =
-        q_attr(channels, rq, zx, zy, qmin, qmax, ydt, note, note_len);
+        q_attr(channels, rq, zx, zy, qmin, qmax, ydt, sum, note, note_len);
     float *bf = attr ? bias_array(rq, channels) : NULL;
     free(rq);
     if (!attr || !bf) {
@@ -216,8 +233,6 @@ static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
 }
 
 
-/* OSP_ENGINE_INT8_REQUANT=onednn selects oneDNN's float requantization
- * (the older, faster and inexact path); anything else the exact one. */
 /* Exact (TFLite's arithmetic) unless asked otherwise; graphs osprey
  * quantized itself have no external reference to be exact with and take
  * oneDNN's fused float requantization, the fastest (pass_quantize.c). */
@@ -369,9 +384,14 @@ static bool int8_exact_cpu(void) {
 static int qconv_try(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
-    if (n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
+    /* a residual SUM first in the post-ops (pass_residual.c, osprey-
+     * quantized graphs only): inputs x, w, bias slot, summand */
+    bool has_sum = n->n_post > 0 && n->post[0].kind == OSP_POST_SUM;
+    if (n->n_in < 2 || n->n_in > (has_sum ? 4 : 3) || n->n_out != 1 ||
+        (has_sum && (n->n_in != 4 || n->in[3] != n->post[0].sum_value)))
         return OSP_EUNSUPPORTED;
     int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
+    int sum = has_sum ? n->in[3] : -1;
     int y = n->out[0];
     const osp_quant_t *xq = act_quant(g, x), *yq = act_quant(g, y);
     if (!xq || !yq || w < 0)
@@ -388,8 +408,22 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     if (!wq || !bias_s32(g, bias, O))
         return OSP_EUNSUPPORTED;
     int32_t qmin, qmax;
-    if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
+    qsum_t qs = {0};
+    if (has_sum) {
+        /* the clamp of the activations after the SUM */
+        osp_node_t acts = *n;
+        acts.n_post = n->n_post - 1;
+        memmove(acts.post, n->post + 1, sizeof(osp_post_op_t) * (size_t)acts.n_post);
+        const osp_quant_t *sq = act_quant(g, sum);
+        if (!g->ptq || exact_requant(g) || !sq ||
+            g->values[sum].dtype != Y->dtype ||
+            !osp__q8_post_range(&acts, yq, Y->dtype, &qmin, &qmax))
+            return OSP_EUNSUPPORTED;
+        qs = (qsum_t){true, sq->scale[0] / yq->scale[0], sq->zero_point[0],
+                      osp__dnnl_dt(Y->dtype)};
+    } else if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax)) {
         return OSP_EUNSUPPORTED;
+    }
 
     osp_conv_geom_t cg;
     int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
@@ -402,6 +436,9 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     osp__md_any(&src_any, 4, X->dims, xdt);
     osp__md_any(&w_any, cg.wr, cg.wd, dnnl_s8);
     osp__md_any(&dst_any, 4, Y->dims, ydt);
+    /* with a SUM the destination starts as the residual: its layout */
+    if (has_sum && (rc = osp__value_md(c, sum, &dst_any)) < 0)
+        return rc;
     osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_s8);
     int64_t od[1] = {O};
     osp__md_plain(&b_md, 1, od, dnnl_f32);
@@ -420,7 +457,7 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     dnnl_primitive_desc_t pd = NULL;
     float *bf = NULL;
     int prc = q_pd(c, &cd, O, rq, xq->zero_point[0], yq->zero_point[0], qmin,
-                   qmax, Y->dtype, note, sizeof note, &pd, &bf);
+                   qmax, Y->dtype, &qs, note, sizeof note, &pd, &bf);
     if (prc < 0)
         return prc;
 
@@ -441,7 +478,8 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     if (b < 0)
         goto fail;
     kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
-    b = osp__buf_new(c, &dmd, y);
+    b = has_sum ? osp__sum_dst(c, ni, sum, &dmd, y, note, sizeof note)
+                : osp__buf_new(c, &dmd, y);
     if (b < 0)
         goto fail;
     int db = b;
@@ -556,7 +594,7 @@ static int qgemm_try(osp_pctx_t *c, int ni) {
     dnnl_primitive_desc_t pd = NULL;
     float *bf = NULL;
     int prc = q_pd(c, &md, N, rq, xq->zero_point[0], yq->zero_point[0], qmin,
-                   qmax, Y->dtype, note, sizeof note, &pd, &bf);
+                   qmax, Y->dtype, NULL, note, sizeof note, &pd, &bf);
     if (prc < 0)
         return prc;
     dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);

@@ -11,17 +11,30 @@
  * produced by an earlier node). When both operands are convs the later one
  * is chosen, so that the other is already computed.
  *
- * Quantized values (TFLite, QDQ) are left alone: each operand and the sum
- * carry their own scale and zero point, and a plain SUM post-op would skip
- * the requantization between them. */
+ * Quantized values are left alone in imported quantized models (TFLite):
+ * each operand and the sum carry their own scale and zero point, and their
+ * exact TFLite arithmetic is the table the ADD becomes. In graphs osprey
+ * quantized itself (g->ptq) the fusion happens: the int8 conv then takes
+ * the summand with its scale and zero point (oneDNN's sum post-op,
+ * dnnl_qconv.c), and the ADD's fused activation moves along. */
 #include "passes.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 #include "pass_int.h"
 
-static bool same_concrete_shape(const osp_value_t *a, const osp_value_t *b) {
-    if (a->quant || b->quant)
+/* 8-bit and quantized per tensor (the int8 SUM post-op's operands). */
+static bool q8_per_tensor(const osp_value_t *v) {
+    return v->quant && v->quant->count == 1 &&
+           (v->dtype == OSP_DT_S8 || v->dtype == OSP_DT_U8);
+}
+
+static bool same_concrete_shape(const osp_value_t *a, const osp_value_t *b,
+                                bool quant_ok) {
+    if (!quant_ok && (a->quant || b->quant))
+        return false;
+    if (quant_ok && (!q8_per_tensor(a) || !q8_per_tensor(b)))
         return false;
     if (a->dtype == OSP_DT_UNDEF || a->dtype != b->dtype || a->rank < 0 ||
         a->rank != b->rank)
@@ -54,10 +67,16 @@ static bool can_fuse(const osp_graph_t *g, int add, int conv_v, int other) {
     if (g->values[other].producer >= c) /* not computed before the conv */
         return false;
     const osp_value_t *out = &g->values[g->nodes[add].out[0]];
-    if (out->quant)
+    /* Quantized: only in graphs osprey quantized itself, whose int8 convs
+     * take the SUM with the summand's scale and zero point (dnnl_qconv.c),
+     * and only when no activation runs between the conv and the add. */
+    bool q = g->ptq && out->quant;
+    if (out->quant && (!q || cn->n_post))
         return false;
-    return same_concrete_shape(&g->values[conv_v], &g->values[other]) &&
-           (out->rank < 0 || same_concrete_shape(&g->values[conv_v], out));
+    if (!q && g->nodes[add].n_post)
+        return false;
+    return same_concrete_shape(&g->values[conv_v], &g->values[other], q) &&
+           (out->rank < 0 || same_concrete_shape(&g->values[conv_v], out, q));
 }
 
 /* Returns 1 if fused, 0 if not applicable, <0 on error. */
@@ -85,6 +104,12 @@ static int fuse_one(osp_graph_t *g, int add, osp_err_t *err) {
     }
     int c = g->values[conv_v].producer;
     int y = a->out[0];
+    /* the add's own fused activations (osprey-quantized graphs) follow */
+    int n_apost = a->n_post;
+    osp_post_op_t apost[OSP_MAX_POST_OPS];
+    memcpy(apost, a->post, sizeof apost);
+    if (g->nodes[c].n_post + 1 + n_apost > OSP_MAX_POST_OPS)
+        return 0;
     /* Keep the bias slot (input 2) meaning "bias": a conv without one gets
      * an explicit "absent" so the summand lands after it. */
     int rc = 0;
@@ -101,6 +126,8 @@ static int fuse_one(osp_graph_t *g, int add, osp_err_t *err) {
     cn->post[cn->n_post].alpha = cn->post[cn->n_post].beta = 0.f;
     cn->post[cn->n_post].sum_value = other;
     cn->n_post++;
+    for (int k = 0; k < n_apost; k++)
+        cn->post[cn->n_post++] = apost[k];
     /* The conv writes the Add's output value, so a graph output keeps its
      * name; the conv's old output is dropped by compaction. */
     cn->out[0] = y;

@@ -162,6 +162,12 @@ int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
 int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
                  int out_buf, void (*fn)(const osp_step_t *s), void *ctx,
                  const char *impl, const char *note);
+/* The destination buffer of node ni's conv with a SUM post-op reading
+ * value sum, in layout dmd, bound to value y: sum's own buffer when it dies
+ * here (" (in place)" appended to note), else a fresh one with a copy step
+ * before. dnnl_conv.c; also used by the int8 convs (dnnl_qconv.c). */
+int osp__sum_dst(osp_pctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
+                 int y, char *note, size_t note_len);
 /* Makes buffer b the primary storage of value v. */
 void osp__bind_value(osp_pctx_t *c, int v, int b);
 /* Builds a post-op list for node n (activation and SUM); sum_scale 1. */
