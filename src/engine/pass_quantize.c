@@ -115,15 +115,23 @@ typedef struct qctx_s {
     int n_orig;    /* values before the pass */
 } qctx_t;
 
+/* "<name>/q8", the name of a value's int8 version (malloc'd or NULL). */
+static char *q8_name(const char *base) {
+    size_t nl = strlen(base);
+    char *name = malloc(nl + 4);
+    if (name) {
+        memcpy(name, base, nl);
+        memcpy(name + nl, "/q8", 4);
+    }
+    return name;
+}
+
 /* The int8 twin of float value v with quantization (scale, zp). */
 static int new_twin(qctx_t *c, int v, float scale, int32_t zp) {
     osp_graph_t *g = c->g;
-    size_t nl = strlen(g->values[v].name);
-    char *name = malloc(nl + 4);
+    char *name = q8_name(g->values[v].name);
     if (!name)
         return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");
-    memcpy(name, g->values[v].name, nl);
-    memcpy(name + nl, "/q8", 4);
     int rank = g->values[v].rank;
     int64_t dims[OSP_MAX_RANK];
     memcpy(dims, g->values[v].dims, sizeof dims);
@@ -181,15 +189,10 @@ static int quant_weights(qctx_t *c, int w, bool transpose, float **sw) {
             q[(size_t)o * per + k] = (int8_t)(t < -127 ? -127 : t > 127 ? 127 : t);
         }
     }
-    size_t nl = strlen(W->name);
-    char *name = malloc(nl + 4);
-    int t = name ? 0 : OSP_ENOMEM;
-    if (name) {
-        memcpy(name, W->name, nl);
-        memcpy(name + nl, "/q8", 4);
-        t = osp_graph_add_value(g, name, OSP_DT_S8, W->rank, dims);
-        free(name);
-    }
+    char *name = q8_name(W->name);
+    int t = name ? osp_graph_add_value(g, name, OSP_DT_S8, W->rank, dims)
+                 : OSP_ENOMEM;
+    free(name);
     if (t < 0 || osp_graph_set_quant(g, t, 0, (int)O, s, z) < 0) {
         free(q), free(s), free(z);
         return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");

@@ -375,43 +375,14 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
 
-    dnnl_memory_desc_t xq_md, yq_md;
-    dnnl_dims_t xdd = {xd[0], xd[1], xd[2], xd[3]}, ydd = {yd[0], yd[1], yd[2], yd[3]};
-    dnnl_memory_desc_init_by_tag(&xq_md, 4, xdd, osp__dnnl_dt(X->dtype),
-                                 dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&yq_md, 4, ydd, osp__dnnl_dt(Y->dtype),
-                                 dnnl_acdb);
-    int xb = osp__buf_as(c, x, &xq_md);
-    int yb = xb < 0 ? xb : osp__buf_new(c, &yq_md, y);
-    if (yb < 0) {
-        q8dw_free(k); /* req stays with the caller */
-        return yb;
-    }
     char note[96];
     snprintf(note, sizeof note,
              "%d bands x %lld images, exact f32 FMA, 255*sum|w| %lld",
              k->n_bands, (long long)k->n, (long long)bound);
-    /* osp__step_fn frees its context with free() on failure: hand it a copy
-     * of the pointer, keep ownership of k until the step exists */
-    q8dw_t **box = malloc(sizeof *box);
-    if (!box) {
-        q8dw_free(k);
-        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    }
-    *box = k;
-    int si = osp__step_fn(c, ni, 1, &xb, yb, run_dw, box,
-                          "osprey:q8-dw(avx512)+requant", note);
-    if (si < 0) {
-        q8dw_free(k); /* the box was freed by osp__step_fn */
-        return si;
-    }
-    /* the step's context is k itself from here on (req taken) */
-    free(box);
-    k->req = req;
-    c->p->steps[si].fn_ctx = k;
-    c->p->steps[si].fn_free = q8dw_free;
-    osp__bind_value(c, y, yb);
-    return 0;
+    int rc = osp__q8_nhwc_step(c, ni, run_dw, k, q8dw_free, "osprey:q8-dw(avx512)+requant", note);
+    if (rc == 0)
+        k->req = req; /* the step's from here on */
+    return rc;
 }
 
 #else /* no x86-64 AVX-512 intrinsics: the tiled oneDNN path */

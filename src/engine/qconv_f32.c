@@ -674,6 +674,40 @@ struct osp_q8_pool_s {
 
 void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid) { return pl->acc[tid]; }
 
+int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
+                      void *ctx, void (*ctx_free)(void *), const char *impl,
+                      const char *note) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    int x = n->in[0], y = n->out[0];
+    const int64_t *xd = c->g->values[x].dims, *yd = c->g->values[y].dims;
+    dnnl_memory_desc_t xq_md, yq_md;
+    dnnl_dims_t xdd = {xd[0], xd[1], xd[2], xd[3]}, ydd = {yd[0], yd[1], yd[2], yd[3]};
+    dnnl_memory_desc_init_by_tag(&xq_md, 4, xdd,
+                                 osp__dnnl_dt(c->g->values[x].dtype), dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&yq_md, 4, ydd,
+                                 osp__dnnl_dt(c->g->values[y].dtype), dnnl_acdb);
+    int xb = osp__buf_as(c, x, &xq_md);
+    int yb = xb < 0 ? xb : osp__buf_new(c, &yq_md, y);
+    void **box = yb < 0 ? NULL : malloc(sizeof *box);
+    if (!box) {
+        ctx_free(ctx);
+        return yb < 0 ? yb : osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    /* osp__step_fn frees its context with free() on failure: hand it a
+     * box, keep ownership of ctx until the step exists */
+    *box = ctx;
+    int si = osp__step_fn(c, ni, 1, &xb, yb, run, box, impl, note);
+    if (si < 0) {
+        ctx_free(ctx); /* the box was freed by osp__step_fn */
+        return si;
+    }
+    free(box);
+    c->p->steps[si].fn_ctx = ctx;
+    c->p->steps[si].fn_free = ctx_free;
+    osp__bind_value(c, y, yb);
+    return 0;
+}
+
 static pthread_mutex_t q8t_pools_mu = PTHREAD_MUTEX_INITIALIZER;
 static osp_q8_pool_t *q8t_pools;
 

@@ -99,6 +99,12 @@ osp_q8_pool_t *osp__q8_pool_get(const void *plan, int n_thr, size_t acc,
                                 size_t scr);
 void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid);
 void osp__q8_pool_release(osp_q8_pool_t *pl);
+/* Appends node ni as one step of `run` over its NHWC 8-bit input 0 and
+ * output 0 with context ctx (the kernels below). On success the step owns
+ * ctx (freed with ctx_free); on failure ctx_free(ctx) has run. */
+int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
+                      void *ctx, void (*ctx_free)(void *), const char *impl,
+                      const char *note);
 /* Appends quantized depthwise CONV node ni (s8 weights, zero point 0,
  * depth multiplier 1; geometry cg; source zero point zx) as one step of
  * osprey's own exact AVX-512 kernel (q8_dwconv.c): f32 FMAs over the

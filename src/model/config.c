@@ -236,6 +236,18 @@ static char *dir_of(const char *path) {
     return strndup(path, (size_t)(slash - path));
 }
 
+/* A path from the config, relative to the config file's directory unless
+ * absolute (malloc'd; NULL when out of memory). */
+static char *resolve(const cfg_t *c, const char *rel) {
+    if (rel[0] == '/')
+        return strdup(rel);
+    char *full = NULL, *dir = dir_of(c->path);
+    if (dir && asprintf(&full, "%s/%s", dir, rel) < 0)
+        full = NULL;
+    free(dir);
+    return full;
+}
+
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
@@ -376,15 +388,7 @@ static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
             const char *rel = json_string_value(v);
             if (!*rel || strlen(rel) != json_string_length(v))
                 return bad_value(c, "labels", "a non-empty file path");
-            char *full = NULL;
-            if (rel[0] == '/') {
-                full = strdup(rel);
-            } else {
-                char *dir = dir_of(c->path);
-                if (dir && asprintf(&full, "%s/%s", dir, rel) < 0)
-                    full = NULL;
-                free(dir);
-            }
+            char *full = resolve(c, rel);
             if (!full)
                 return osp_err_set(c->err, OSP_ENOMEM, "%s", c->path);
             free(*labels_out);
@@ -412,16 +416,7 @@ static int parse_root(cfg_t *c, const json_t *root, char **labels_out) {
                     if (!json_is_string(cv) || !json_string_value(cv)[0])
                         return bad_type(c, "calibration.images", cv,
                                         "a directory path");
-                    const char *rel = json_string_value(cv);
-                    char *full = NULL;
-                    if (rel[0] == '/') {
-                        full = strdup(rel);
-                    } else {
-                        char *dir = dir_of(c->path);
-                        if (dir && asprintf(&full, "%s/%s", dir, rel) < 0)
-                            full = NULL;
-                        free(dir);
-                    }
+                    char *full = resolve(c, json_string_value(cv));
                     if (!full)
                         return osp_err_set(c->err, OSP_ENOMEM, "%s", c->path);
                     free(m->calib_dir);
