@@ -934,6 +934,7 @@ static int compile_node(osp_pctx_t *c, int ni) {
     case OSP_OP_UNSQUEEZE:
     case OSP_OP_IDENTITY: rc = compile_view(c, ni); break;
     case OSP_OP_TRANSPOSE: rc = osp__transpose_view(c, ni); break;
+    case OSP_OP_QUANTIZE: rc = osp__q8_quantize(c, ni); break;
     default: break;
     }
     if (rc == OSP_EUNSUPPORTED) {

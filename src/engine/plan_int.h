@@ -211,6 +211,9 @@ int osp__fcq_conv(osp_pctx_t *c, int n);
  * inputs and output as a lookup table computed by the reference kernel at
  * build (q8_lut.c); any dense layout its producer wrote. */
 int osp__q8_lut(osp_pctx_t *c, int n);
+/* QUANTIZE f32 → u8/s8 (per-tensor) as a vectorized, threaded step with
+ * the reference kernel's exact arithmetic (q8_quantize.c). */
+int osp__q8_quantize(osp_pctx_t *c, int n);
 /* TRANSPOSE of plain data as a strided view, no copy (q8_lut.c). */
 int osp__transpose_view(osp_pctx_t *c, int n);
 /* "int8 path: oneDNN int8 N ops (...), exact reference M ops" for plans

@@ -13,6 +13,7 @@
  * the gemm on oneDNN int8, the residual ADD as the 1x1 conv's sum post-op
  * and the max pooling on oneDNN. Also: no calibration inputs → a clear error; a
  * graph with nothing quantizable → OSP_EUNSUPPORTED. */
+#include <math.h>
 #include <stdlib.h>
 
 #include "engine_testutil.h"
@@ -193,11 +194,69 @@ static void test_nothing_quantizable(void **state) {
     osp_graph_destroy(g);
 }
 
+/* The QUANTIZE step (q8_quantize.c) against the reference's arithmetic,
+ * saturate(round_half_even(x / scale) + zp), NaN → zp: exact ties, both
+ * saturations, NaN, a length that leaves a scalar tail, u8 and s8. */
+static void check_quantize_step(osp_dtype_t dt, float scale, int32_t zp) {
+    osp_graph_t *g = osp_graph_create();
+    g->quantized = true;
+    int x = tu_input(g, "x", 2, D(-1, 1003));
+    int y = tu_value_q(g, "y", dt, -1, NULL, scale, zp);
+    int ni = osp_graph_add_node(g, OSP_OP_QUANTIZE, "q", &x, 1, &y, 1);
+    g->nodes[ni].p.cast.to = dt;
+    g->nodes[ni].p.cast.axis = 1;
+    tu_output(g, y);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    assert_non_null(e);
+    const int64_t n = 100 * 1003; /* 64K+ elements: the threaded path */
+    osp_tensor_t in = tu_tensor(2, D(100, 1003), 5);
+    float *xf = in.data;
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 7 == 0)
+            xf[i] = ((float)(i % 41) - 20.f + 0.5f) * scale; /* ties */
+        else if (i % 11 == 0)
+            xf[i] = (i % 2 ? 1e6f : -1e6f); /* saturation */
+        else
+            xf[i] *= 90.f * scale;
+    }
+    xf[13] = NAN;
+    osp_tensor_t out;
+    assert_int_equal(osp_engine_run(e, &in, 1, &out, 1, &err), 0);
+    float lo = dt == OSP_DT_U8 ? 0.f : -128.f, hi = dt == OSP_DT_U8 ? 255.f : 127.f;
+    size_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = nearbyintf(xf[i] / scale) + (float)zp;
+        v = v < lo ? lo : v > hi ? hi : v;
+        if (v != v)
+            v = (float)zp < lo ? lo : (float)zp > hi ? hi : (float)zp;
+        int32_t want = (int32_t)v;
+        int32_t got = dt == OSP_DT_U8 ? ((uint8_t *)out.data)[i]
+                                      : ((int8_t *)out.data)[i];
+        bad += got != want;
+    }
+    assert_int_equal(bad, 0);
+    assert_non_null(strstr(osp_engine_describe(e), "osprey:quantize"));
+    osp_engine_destroy(e);
+    free(in.data);
+}
+
+static void test_quantize_step(void **state) {
+    (void)state;
+    check_quantize_step(OSP_DT_S8, 0.05f, -3);
+    check_quantize_step(OSP_DT_U8, 0.125f, 128);
+    check_quantize_step(OSP_DT_S8, 0.02f, -128);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int8_close_to_fp32),
         cmocka_unit_test(test_needs_calibration),
         cmocka_unit_test(test_nothing_quantizable),
+        cmocka_unit_test(test_quantize_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
