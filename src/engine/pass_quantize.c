@@ -152,6 +152,23 @@ static int twin_from_range(qctx_t *c, int v) {
     return new_twin(c, v, s, z);
 }
 
+/* A constant of dtype dt holding data (malloc'd, taken also on failure),
+ * quantized along axis 0 with the O scales s and zero points 0. */
+static int add_qconst(qctx_t *c, const char *name, osp_dtype_t dt, int rank,
+                      const int64_t *dims, void *data, size_t bytes,
+                      const float *s, int64_t O) {
+    int32_t *z = calloc((size_t)O, sizeof(int32_t));
+    int t = z ? osp_graph_add_value(c->g, name, dt, rank, dims) : OSP_ENOMEM;
+    if (t < 0 || osp_graph_set_quant(c->g, t, 0, (int)O, s, z) < 0) {
+        free(z);
+        free(data);
+        return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");
+    }
+    free(z);
+    osp_graph_set_const(c->g, t, data, bytes);
+    return t;
+}
+
 /* int8 per-output-channel weights from f32 constant w ([O, ...], or [K, N]
  * for a GEMM without trans_b, transposed here to [N, K]); *sw gets the
  * scales (malloc'd). Returns the new constant's index. */
@@ -169,9 +186,9 @@ static int quant_weights(qctx_t *c, int w, bool transpose, float **sw) {
     }
     int8_t *q = malloc(n);
     float *s = malloc(sizeof(float) * (size_t)O);
-    int32_t *z = calloc((size_t)O, sizeof(int32_t));
-    if (!q || !s || !z) {
-        free(q), free(s), free(z);
+    char *name = q8_name(W->name);
+    if (!q || !s || !name) {
+        free(q), free(s), free(name);
         return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");
     }
     for (int64_t o = 0; o < O; o++) {
@@ -189,17 +206,12 @@ static int quant_weights(qctx_t *c, int w, bool transpose, float **sw) {
             q[(size_t)o * per + k] = (int8_t)(t < -127 ? -127 : t > 127 ? 127 : t);
         }
     }
-    char *name = q8_name(W->name);
-    int t = name ? osp_graph_add_value(g, name, OSP_DT_S8, W->rank, dims)
-                 : OSP_ENOMEM;
+    int t = add_qconst(c, name, OSP_DT_S8, W->rank, dims, q, n, s, O);
     free(name);
-    if (t < 0 || osp_graph_set_quant(g, t, 0, (int)O, s, z) < 0) {
-        free(q), free(s), free(z);
-        return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");
-    }
-    osp_graph_set_const(g, t, q, n);
-    free(z);
-    *sw = s;
+    if (t < 0)
+        free(s);
+    else
+        *sw = s;
     return t;
 }
 
@@ -213,9 +225,8 @@ static int quant_bias(qctx_t *c, int b, int64_t O, float sx, const float *sw,
     const float *src = g->values[b].data;
     int32_t *q = malloc(sizeof(int32_t) * (size_t)O);
     float *s = malloc(sizeof(float) * (size_t)O);
-    int32_t *z = calloc((size_t)O, sizeof(int32_t));
-    if (!q || !s || !z) {
-        free(q), free(s), free(z);
+    if (!q || !s) {
+        free(q), free(s);
         return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");
     }
     for (int64_t o = 0; o < O; o++) {
@@ -225,13 +236,11 @@ static int quant_bias(qctx_t *c, int b, int64_t O, float sx, const float *sw,
                          : t > 2147483647.0 ? 2147483647.0 : t);
     }
     int64_t d[1] = {O};
-    int t = osp_graph_add_value(g, NULL, OSP_DT_S32, 1, d);
-    if (t < 0 || osp_graph_set_quant(g, t, 0, (int)O, s, z) < 0) {
-        free(q), free(s), free(z);
-        return osp_err_set(c->err, OSP_ENOMEM, "quantize: out of memory");
-    }
-    osp_graph_set_const(g, t, q, sizeof(int32_t) * (size_t)O);
-    free(s), free(z);
+    int t = add_qconst(c, NULL, OSP_DT_S32, 1, d, q, sizeof(int32_t) * (size_t)O,
+                       s, O);
+    free(s);
+    if (t < 0)
+        return t;
     *out = t;
     return 0;
 }
