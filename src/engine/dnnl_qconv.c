@@ -254,8 +254,8 @@ static int64_t s32_bound(const osp_value_t *W, int64_t channels) {
 /* The primitive descriptor of an int8 op (conv or matmul descriptor) that
  * only accumulates: the source zero point, nothing else. OSP_EUNSUPPORTED
  * without a non-reference implementation. */
-static int s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
-                  dnnl_primitive_desc_t *pd_out) {
+int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
+                   dnnl_primitive_desc_t *pd_out) {
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
@@ -320,8 +320,33 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
     const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
     int64_t O = W->dims[0];
     int64_t bound = s32_bound(W, O);
-    if (bound >= OSP_FCQ_EXACT_LIMIT)
+    osp_fcq_req_t *req = osp__fcq_req_create(
+        xq, wq, yq, O, X->dtype == OSP_DT_U8,
+        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
+        Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
+        bound);
+    if (!req)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    /* 1x1 and depthwise: osprey's own kernels, requantizing in registers
+     * (q8_pwconv.c: int32 sums, no bound; q8_dwconv.c: under the bound).
+     * Else, under the bound (oneDNN's f32 epilogue, above), one step per
+     * node, tile by tile with the requantization, when it can be tiled
+     * (qconv_f32.c); else two steps over the whole batch — the only case
+     * that needs a whole-batch primitive, so it is created only here. */
+    int rc = osp__q8_pwconv(c, ni, cg, xq->zero_point[0], req);
+    if (rc == OSP_EUNSUPPORTED && bound >= OSP_FCQ_EXACT_LIMIT) {
+        free(req);
         return OSP_EUNSUPPORTED;
+    }
+    if (rc == OSP_EUNSUPPORTED)
+        rc = osp__q8_dwconv(c, ni, cg, xq->zero_point[0], req, bound);
+    if (rc == OSP_EUNSUPPORTED)
+        rc = osp__q8_tiled_conv(c, ni, cg, xq->zero_point[0], req, bound);
+    if (rc != OSP_EUNSUPPORTED) {
+        if (rc < 0)
+            free(req);
+        return rc;
+    }
     dnnl_memory_desc_t src_md, w_any, w_plain, acc_md, y_md;
     dnnl_dims_t xd = {0}, yd = {0};
     memcpy(xd, X->dims, sizeof(int64_t) * 4);
@@ -334,38 +359,14 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
     osp__md_any(&w_any, cg->wr, cg->wd, dnnl_s8);
     osp__md_plain(&w_plain, cg->wr, cg->wd, dnnl_s8);
     dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
     if (dnnl_dilated_convolution_forward_desc_init(
             &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
             &w_any, NULL, &acc_md, cg->strides, cg->dil, cg->pl,
-            cg->pr) != dnnl_success)
-        return OSP_EUNSUPPORTED;
-    dnnl_primitive_desc_t pd = NULL;
-    int rc = s32_pd(c, &cd, xq->zero_point[0], &pd);
-    if (rc < 0)
-        return rc;
-    osp_fcq_req_t *req = osp__fcq_req_create(
-        xq, wq, yq, O, X->dtype == OSP_DT_U8,
-        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
-        Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
-        bound);
-    if (!req) {
-        dnnl_primitive_desc_destroy(pd);
-        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    }
-    /* Depthwise and 1x1: osprey's own kernels, requantizing in registers
-     * (q8_dwconv.c, q8_pwconv.c). Else one step per node, tile by tile with
-     * the requantization, when it can be tiled (qconv_f32.c); else two
-     * steps over the whole batch. */
-    rc = osp__q8_dwconv(c, ni, cg, xq->zero_point[0], req, bound);
-    if (rc == OSP_EUNSUPPORTED)
-        rc = osp__q8_pwconv(c, ni, cg, xq->zero_point[0], req);
-    if (rc == OSP_EUNSUPPORTED)
-        rc = osp__q8_tiled_conv(c, ni, cg, xq->zero_point[0], req, bound);
-    if (rc != OSP_EUNSUPPORTED) {
-        dnnl_primitive_desc_destroy(pd);
-        if (rc < 0)
-            free(req);
-        return rc;
+            cg->pr) != dnnl_success ||
+        (rc = osp__q8_s32_pd(c, &cd, xq->zero_point[0], &pd)) < 0) {
+        free(req);
+        return rc < 0 ? rc : OSP_EUNSUPPORTED;
     }
     /* Committed from here on (pd and req are consumed). */
     return s32_steps(c, ni, pd, x, &src_md, w, &w_plain, y, &y_md, req,
@@ -415,7 +416,7 @@ static int qconv_try(osp_pctx_t *c, int ni) {
         acts.n_post = n->n_post - 1;
         memmove(acts.post, n->post + 1, sizeof(osp_post_op_t) * (size_t)acts.n_post);
         const osp_quant_t *sq = act_quant(g, sum);
-        if (!g->ptq || exact_requant(g) || !sq ||
+        if (!osp__q8_sum_ok(c->e, g) || !sq ||
             g->values[sum].dtype != Y->dtype ||
             !osp__q8_post_range(&acts, yq, Y->dtype, &qmin, &qmax))
             return OSP_EUNSUPPORTED;
@@ -494,6 +495,10 @@ fail:
     return b;
 }
 
+bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g) {
+    return g->ptq && e->int8_dnnl && int8_exact_cpu() && !exact_requant(g);
+}
+
 int osp__dnnl_qconv(osp_pctx_t *c, int ni) {
     if (!c->e->int8_dnnl || !int8_exact_cpu())
         return OSP_EUNSUPPORTED;
@@ -527,7 +532,7 @@ static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
         dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    int rc = s32_pd(c, &md, xq->zero_point[0], &pd);
+    int rc = osp__q8_s32_pd(c, &md, xq->zero_point[0], &pd);
     if (rc < 0)
         return rc;
     osp_fcq_req_t *req = osp__fcq_req_create(

@@ -263,6 +263,9 @@ typedef struct osp_graph_s {
     bool quantized;   /* importer saw quantized tensors (TFLite/QDQ) */
     bool ptq;         /* quantized by osprey (pass_quantize.c): no external
                          reference to be bit-exact with */
+    bool q8_sum;      /* set by the planner: its int8 convs can take a
+                         residual SUM post-op, so pass_residual.c may fuse
+                         quantized Adds (only in ptq graphs) */
 } osp_graph_t;
 
 osp_graph_t *osp_graph_create(void);

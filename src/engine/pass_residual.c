@@ -14,7 +14,9 @@
  * Quantized values are left alone in imported quantized models (TFLite):
  * each operand and the sum carry their own scale and zero point, and their
  * exact TFLite arithmetic is the table the ADD becomes. In graphs osprey
- * quantized itself (g->ptq) the fusion happens: the int8 conv then takes
+ * quantized itself the fusion happens when the planner says its int8 convs
+ * can take it (g->q8_sum: oneDNN int8 with VNNI and the float
+ * requantization; no other int8 conv kernel has a SUM): the conv then takes
  * the summand with its scale and zero point (oneDNN's sum post-op,
  * dnnl_qconv.c), and the ADD's fused activation moves along. */
 #include "passes.h"
@@ -70,7 +72,7 @@ static bool can_fuse(const osp_graph_t *g, int add, int conv_v, int other) {
     /* Quantized: only in graphs osprey quantized itself, whose int8 convs
      * take the SUM with the summand's scale and zero point (dnnl_qconv.c),
      * and only when no activation runs between the conv and the add. */
-    bool q = g->ptq && out->quant;
+    bool q = g->q8_sum && out->quant;
     if (out->quant && (!q || cn->n_post))
         return false;
     if (!q && g->nodes[add].n_post)

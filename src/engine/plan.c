@@ -1176,6 +1176,7 @@ static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
         osp_graph_set_const(g, c, data, bytes);
         osp_graph_replace_uses(g, iv, c);
     }
+    g->q8_sum = osp__q8_sum_ok(e, g);
     if ((rc = osp_infer_shapes(g, err)) < 0 ||
         (rc = osp_fold_constants(g, OSP_FOLD_MAX_BYTES, err)) < 0 ||
         (rc = osp_passes_plan(g, err)) < 0)

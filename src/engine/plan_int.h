@@ -211,6 +211,10 @@ int osp__fcq_conv(osp_pctx_t *c, int n);
  * inputs and output as a lookup table computed by the reference kernel at
  * build (q8_lut.c); any dense layout its producer wrote. */
 int osp__q8_lut(osp_pctx_t *c, int n);
+/* Whether graph g's int8 convs can take a residual SUM post-op on this
+ * engine (osprey-quantized, oneDNN int8 with VNNI, float requantization);
+ * sets what pass_residual.c may fuse (dnnl_qconv.c). */
+bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g);
 /* QUANTIZE f32 → u8/s8 (per-tensor) as a vectorized, threaded step with
  * the reference kernel's exact arithmetic (q8_quantize.c). */
 int osp__q8_quantize(osp_pctx_t *c, int n);

@@ -36,9 +36,6 @@
  * off (for measurement). */
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "engine/plan_int.h"
 #include "engine/q8_x16.h"
@@ -243,22 +240,14 @@ static void run_dw(const osp_step_t *s) {
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     uint8_t *y = s->tout[0].data;
     int tiles = (int)k->n * k->n_bands;
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    nt = nt > k->n_thr ? k->n_thr : nt;
-    nt = nt > tiles ? tiles : nt;
+    int nt = osp__q8_tile_threads(k->n_thr, tiles);
     const size_t x_img = (size_t)(k->H * k->W * k->C);
     const size_t y_img = (size_t)(k->OH * k->OW * k->C);
     /* dynamic, as the tiled oneDNN path: a thread that loses its core
      * leaves its tiles to the others */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = osp__q8_tid();
         int64_t img = t / k->n_bands, b = t % k->n_bands;
         int64_t oy0 = b * k->hb;
         int64_t oy1 = oy0 + k->hb < k->OH ? oy0 + k->hb : k->OH;
@@ -280,12 +269,6 @@ static void run_dw(const osp_step_t *s) {
     }
 }
 
-static size_t dw_tile_bytes(void) {
-    const char *e = getenv("OSP_ENGINE_Q8_TILE_KB");
-    long kb = e ? atol(e) : 0;
-    return (size_t)(kb > 0 ? kb : 384) * 1024;
-}
-
 int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req, int64_t bound) {
     const char *off = getenv("OSP_ENGINE_Q8_DW");
@@ -304,10 +287,7 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
         yd[1] != C || W->dtype != OSP_DT_S8 ||
         (X->dtype != OSP_DT_U8 && X->dtype != OSP_DT_S8))
         return OSP_EUNSUPPORTED; /* depth multiplier 1 only */
-    int nthr = 1;
-#ifdef _OPENMP
-    nthr = omp_get_max_threads();
-#endif
+    int nthr = osp__q8_threads();
     q8dw_t *k = calloc(1, sizeof *k);
     if (!k)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
@@ -334,7 +314,7 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
      * as many tiles as threads when the output has the rows for it */
     size_t row_bytes = sizeof(float) * (size_t)(k->Wp * k->Cp);
     int64_t hb = k->OH;
-    while (hb > 1 && (size_t)band_rows(k, hb) * row_bytes > dw_tile_bytes())
+    while (hb > 1 && (size_t)band_rows(k, hb) * row_bytes > osp__q8_tile_bytes())
         hb--;
     int64_t per_img = (nthr + k->n - 1) / k->n;
     if (per_img > 1 && (k->OH + per_img - 1) / per_img < hb)

@@ -35,9 +35,6 @@
  * path. OSP_ENGINE_Q8_PW=0 turns the kernel off (for measurement). */
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "engine/plan_int.h"
 #include "engine/q8_x16.h"
@@ -200,18 +197,10 @@ static void run_pw(const osp_step_t *s) {
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     uint8_t *y = s->tout[0].data;
     int tiles = (int)((k->pixels + k->tile - 1) / k->tile);
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    nt = nt > k->n_thr ? k->n_thr : nt;
-    nt = nt > tiles ? tiles : nt;
+    int nt = osp__q8_tile_threads(k->n_thr, tiles);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = osp__q8_tid();
         size_t p0 = (size_t)t * k->tile;
         size_t n = p0 + k->tile <= k->pixels ? k->tile : k->pixels - p0;
         const uint8_t *src = pw_gather(k, x, p0, n, osp__q8_pool_acc(k->pool, tid));
@@ -240,10 +229,7 @@ int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
         W->dtype != OSP_DT_S8 ||
         (X->dtype != OSP_DT_U8 && X->dtype != OSP_DT_S8))
         return OSP_EUNSUPPORTED;
-    int nthr = 1;
-#ifdef _OPENMP
-    nthr = omp_get_max_threads();
-#endif
+    int nthr = osp__q8_threads();
     q8pw_t *k = calloc(1, sizeof *k);
     if (!k)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");

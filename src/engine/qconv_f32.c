@@ -674,6 +674,34 @@ struct osp_q8_pool_s {
 
 void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid) { return pl->acc[tid]; }
 
+int osp__q8_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int osp__q8_tid(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int osp__q8_tile_threads(int n_thr, int tiles) {
+    int nt = osp__q8_threads();
+    nt = nt > n_thr ? n_thr : nt;
+    return nt > tiles ? tiles : nt;
+}
+
+size_t osp__q8_tile_bytes(void) {
+    const char *e = getenv("OSP_ENGINE_Q8_TILE_KB");
+    long kb = e ? atol(e) : 0;
+    return (size_t)(kb > 0 ? kb : 384) * 1024;
+}
+
 int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
                       void *ctx, void (*ctx_free)(void *), const char *impl,
                       const char *note) {
@@ -843,20 +871,12 @@ static void run_q8t(const osp_step_t *s) {
     void *w = s->tin[1].data;
     uint8_t *y = s->tout[0].data;
     int tiles = (int)k->n * k->n_bands;
-    int nt = 1;
-#ifdef _OPENMP
-    nt = omp_get_max_threads();
-#endif
-    nt = nt > k->n_thr ? k->n_thr : nt;
-    nt = nt > tiles ? tiles : nt;
+    int nt = osp__q8_tile_threads(k->n_thr, tiles);
     /* dynamic: on a shared machine a thread that loses its core for a
      * while leaves its tiles to the others instead of stalling the step */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
+        int tid = osp__q8_tid();
         const q8t_thr_t *th = &k->thr[tid];
         int img = t / k->n_bands;
         const q8t_band_t *b = &k->bands[t % k->n_bands];
@@ -887,12 +907,6 @@ static void run_q8t(const osp_step_t *s) {
     }
 }
 
-static size_t q8t_tile_bytes(void) {
-    const char *e = getenv("OSP_ENGINE_Q8_TILE_KB");
-    long kb = e ? atol(e) : 0;
-    return (size_t)(kb > 0 ? kb : 384) * 1024;
-}
-
 /* The primitive of one band shape; weights in *wmd (format any for the
  * first shape, then the layout the first one chose). */
 static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
@@ -910,17 +924,10 @@ static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
             wmd, NULL, &v->dst_md, cg->strides, cg->dil, pl, pr) !=
         dnnl_success)
         return OSP_EUNSUPPORTED;
-    dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    if (zx && dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0,
-                                                  &zx) != dnnl_success) {
-        dnnl_primitive_attr_destroy(attr);
-        return OSP_EUNSUPPORTED;
-    }
     dnnl_primitive_desc_t pd = NULL;
-    if (osp__pd_create_fast(c, &cd, attr, &pd) < 0)
-        return OSP_EUNSUPPORTED;
+    int rc = osp__q8_s32_pd(c, &cd, zx, &pd);
+    if (rc < 0)
+        return rc;
     if (first)
         *wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     v->scr_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
@@ -1024,14 +1031,11 @@ int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
     if (n->p.conv.group > 1 && n->p.conv.group != X->dims[1])
         return OSP_EUNSUPPORTED; /* grouped, not depthwise: untested here */
     const int64_t *xd = X->dims, *yd = Y->dims;
-    int nthr = 1;
-#ifdef _OPENMP
-    nthr = omp_get_max_threads();
-#endif
+    int nthr = osp__q8_threads();
     /* band height: the s32 tile within the budget, and at least as many
      * tiles as threads when the output has the rows for it */
     size_t row_bytes = sizeof(int32_t) * (size_t)(yd[3] * yd[1]);
-    int64_t hb = (int64_t)(q8t_tile_bytes() / row_bytes);
+    int64_t hb = (int64_t)(osp__q8_tile_bytes() / row_bytes);
     hb = hb < 1 ? 1 : hb > yd[2] ? yd[2] : hb;
     int64_t per_img = (nthr + yd[0] - 1) / yd[0];
     if (per_img > 1 && (yd[2] + per_img - 1) / per_img < hb)

@@ -99,6 +99,20 @@ osp_q8_pool_t *osp__q8_pool_get(const void *plan, int n_thr, size_t acc,
                                 size_t scr);
 void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid);
 void osp__q8_pool_release(osp_q8_pool_t *pl);
+/* The OpenMP budget of the caller (1 without OpenMP), the calling
+ * thread's number in a parallel region (0 outside), the threads for `tiles`
+ * tiles of a step built for n_thr, and the tile budget in bytes
+ * (OSP_ENGINE_Q8_TILE_KB, default 384 KiB): what every tiled int8 step
+ * shares. */
+int osp__q8_threads(void);
+int osp__q8_tid(void);
+int osp__q8_tile_threads(int n_thr, int tiles);
+size_t osp__q8_tile_bytes(void);
+/* The primitive descriptor of an int8 conv or matmul descriptor that only
+ * accumulates into s32: the source zero point, nothing else
+ * (dnnl_qconv.c). OSP_EUNSUPPORTED without a non-reference kernel. */
+int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
+                   dnnl_primitive_desc_t *pd_out);
 /* Appends node ni as one step of `run` over its NHWC 8-bit input 0 and
  * output 0 with context ctx (the kernels below). On success the step owns
  * ctx (freed with ctx_free); on failure ctx_free(ctx) has run. */

@@ -401,28 +401,37 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
     assert_int_equal(n1, n4);
     assert_int_equal(n1, n5);
     assert_int_equal(n1, n6);
-    /* depthwise convs (multiplier 1) and 1x1 convs (stride 1, no padding)
-     * on the exact path run osprey's own kernels; the others, and those
-     * when told, run tiled unless told not to */
+    /* On the exact path: 1x1 convs (stride 1, no padding) run osprey's
+     * int32 kernel whatever the bound; depthwise convs (multiplier 1)
+     * osprey's f32 kernel, other convs oneDNN tiled — both only under the
+     * 2^24 bound (bound_ok), else the exact fp32-carrier path. Told not to
+     * use its own kernels (d6) or tiles (d5), the path falls back in the
+     * same order. */
+    bool bound_ok = on_dnnl;
     bool dw = !q->gemm && q->group == q->c && q->o == q->c;
     bool pw = !q->gemm && q->k == 1 && q->group == 1 &&
               q->win.stride[0] == 1 && q->win.stride[1] == 1;
-    bool own = dw || pw;
-    if (vnni() && on_dnnl && !q->gemm) {
-        const char *want = dw   ? "osprey:q8-dw("
-                           : pw ? "osprey:q8-1x1("
-                                : "osprey:q8-tiled(";
+    bool own = pw || (dw && bound_ok);
+    if (vnni() && !q->gemm) {
+        const char *want = pw   ? "osprey:q8-1x1("
+                           : dw && bound_ok ? "osprey:q8-dw("
+                           : bound_ok ? "osprey:q8-tiled("
+                                      : "osprey:fcq-requant";
         assert_non_null(strstr(d2, want));
         assert_non_null(strstr(d4, want));
-        assert_non_null(strstr(d6, "osprey:q8-tiled("));
         assert_null(strstr(d6, "osprey:q8-dw("));
         assert_null(strstr(d6, "osprey:q8-1x1("));
+        assert_non_null(strstr(d6, bound_ok ? "osprey:q8-tiled(" : "osprey:fcq-requant"));
         if (own)
-            assert_non_null(strstr(d2, dw ? "osprey int8 1 ops (1 depthwise, 0 1x1)"
-                                          : "osprey int8 1 ops (0 depthwise, 1 1x1)"));
+            assert_non_null(strstr(d2, pw ? "osprey int8 1 ops (0 depthwise, 1 1x1)"
+                                          : "osprey int8 1 ops (1 depthwise, 0 1x1)"));
         assert_null(strstr(d5, "osprey:q8-tiled("));
-        assert_non_null(strstr(d5, "osprey:q8-requant"));
-        assert_non_null(strstr(d5, "exact requant 1)"));
+        if (bound_ok) {
+            assert_non_null(strstr(d5, "osprey:q8-requant"));
+            assert_non_null(strstr(d5, "exact requant 1)"));
+        } else {
+            assert_non_null(strstr(d5, "exact fp32-carrier 1 ops"));
+        }
     }
     assert_null(strstr(d1, "avx512_core_vnni"));
     assert_non_null(strstr(d1, "exact reference 1 ops"));
@@ -432,17 +441,15 @@ static void check_on(const qcase_t *q, bool on_dnnl) {
     } else {
         assert_null(strstr(d3, "int8 path: oneDNN int8 1 "));
     }
-    if (vnni() && on_dnnl && own) {
+    if (vnni() && own) {
         assert_non_null(strstr(d2, "int8 path: oneDNN int8 0 "));
-        assert_non_null(strstr(d6, "int8 path: oneDNN int8 1 "));
-        assert_non_null(strstr(d6, "exact requant 1)"));
-    } else if (vnni() && on_dnnl) {
+    } else if (vnni() && bound_ok) {
         assert_non_null(strstr(d2, "int8 path: oneDNN int8 1 "));
         assert_non_null(strstr(d2, "exact requant 1)"));
     } else {
         assert_null(strstr(d2, "int8 path: oneDNN int8 1 "));
     }
-    if (vnni() && !on_dnnl)
+    if (vnni() && !bound_ok && !own)
         assert_non_null(strstr(d2, "exact fp32-carrier 1 ops"));
     size_t nd_exact, nd_flt;
     int md_exact = steps(q, ref, got, n1, &nd_exact);
@@ -587,10 +594,11 @@ static void test_pw_s8_wide(void **state) {
     check(&q);
 }
 
-/* 255·Σ|w| ≥ 2^24 (1x1 over 1100 channels of ±~120 weights): oneDNN's f32
- * epilogue might round such accumulators, so the node must leave the
- * oneDNN path; the fp32-carrier bound (max|x − zx| = 128 for u8 with zx
- * 127) still holds, so it runs there, exactly. */
+/* 255·Σ|w| ≥ 2^24: oneDNN's f32 epilogue might round such accumulators,
+ * so a 3x3 conv must leave the oneDNN path; the fp32-carrier bound
+ * (max|x − zx| = 128 for u8 with zx 127) still holds, so it runs there,
+ * exactly. A 1x1 conv over the bound (1100 channels of ±~120 weights)
+ * stays on osprey's 1x1 kernel, whose int32 sums need no bound. */
 static void test_bound_fails(void **state) {
     (void)state;
     qcase_t q = {"1x1 u8 over the s32 bound", OSP_DT_U8, 1, 1100, 3, 3, 8, 1, 1,
@@ -598,6 +606,11 @@ static void test_bound_fails(void **state) {
                  0.03f, 20.f, 127, 100, 0};
     q.win.kernel[0] = q.win.kernel[1] = 0;
     check_on(&q, false);
+    qcase_t r = {"3x3 u8 over the s32 bound", OSP_DT_U8, 1, 160, 5, 5, 8, 3, 1,
+                 tu_win2(3, 1, 1, 1, 1, 1, 1), false, true, false,
+                 0.03f, 20.f, 127, 100, 0};
+    r.win.kernel[0] = r.win.kernel[1] = 0;
+    check_on(&r, false);
 }
 
 static void test_fc_s8(void **state) {
