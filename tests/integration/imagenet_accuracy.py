@@ -35,13 +35,6 @@ TOP1_MIN, TOP5_MIN = 0.65, 0.85
 
 files, truth = imagenet_truth(samples, labels_path)
 
-# OSP_ACCURACY_STRIDE=k classifies every k-th photo only (the ASan suite
-# uses it: the same code paths, a quarter of the time; thresholds unchanged).
-stride = int(os.environ.get("OSP_ACCURACY_STRIDE", "1") or 1)
-files = files[::max(stride, 1)]
-if stride > 1:
-    print(f"note: every {stride}th photo only ({len(files)} photos)")
-
 failures = 0
 for m in MODELS:
     model = os.path.join(models, "tflite", m + ".tflite")

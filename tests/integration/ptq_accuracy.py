@@ -24,8 +24,6 @@ tool, models, images = sys.argv[1:4]
 labels_path = os.path.join(models, "tflite", "imagenet_labels.txt")
 files, truth = imagenet_truth(os.path.join(images, "imagenet-samples"),
                               labels_path)
-stride = int(os.environ.get("OSP_ACCURACY_STRIDE", "1") or 1)
-files = files[::max(stride, 1)]
 MODELS = ["tf2_mobilenet_v2_1.0_224_ptq", "mobilenet_v2_1.0_224_quant"]
 failures = 0
 for m in MODELS:
