@@ -9,8 +9,8 @@
  * observed too). Constants are shared with the original graph. The ranges
  * feed pass_quantize.c. Plain min/max: it is what ONNX Runtime's and
  * TFLite's post-training calibrators default to, and on the 100 ImageNet
- * samples it kept MobileNetV2's and ResNet50's top-1 (docs/engine.md,
- * "int8 for float models"). */
+ * samples it kept the trained MobileNetV2s' top-1 within a point
+ * (docs/engine.md, "int8 for float models"). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -22,6 +22,7 @@
 typedef struct q8q_s {
     float scale, zp, lo, hi;
     bool u8;
+    bool avx512; /* decided at build */
     size_t count;
 } q8q_t;
 
@@ -67,8 +68,7 @@ q_range_avx512(const q8q_t *k, const float *x, uint8_t *y, size_t a, size_t b) {
 static void q_range(const q8q_t *k, const float *x, uint8_t *y, size_t a,
                     size_t b) {
 #if Q_AVX512
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl")) {
+    if (k->avx512) {
         q_range_avx512(k, x, y, a, b);
         return;
     }
@@ -111,7 +111,12 @@ int osp__q8_quantize(osp_pctx_t *c, int ni) {
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     bool u8 = Y->dtype == OSP_DT_U8;
     *k = (q8q_t){q->scale[0], (float)q->zero_point[0], u8 ? 0.f : -128.f,
-                 u8 ? 255.f : 127.f, u8, osp_value_numel(Y)};
+                 u8 ? 255.f : 127.f, u8, false, osp_value_numel(Y)};
+#if Q_AVX512
+    k->avx512 = __builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl");
+#endif
     int xb = osp__buf_as(c, n->in[0], &xmd);
     int yb = xb < 0 ? xb : osp__buf_new(c, &ymd, n->out[0]);
     if (yb < 0) {

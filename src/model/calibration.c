@@ -4,7 +4,7 @@
  * calibration inputs (src/engine/calibrate.c). Those must be preprocessed
  * exactly as requests will be, so the model module, which owns the
  * preprocessing, turns a directory of images into input tensors: the first
- * `count` files in name order that decode (others are skipped and counted),
+ * `count` files in name order that decode (others are skipped),
  * each as a batch-1 tensor of the model's input layout and dtype. Name
  * order makes the calibration, and so the quantized model, the same on
  * every start. */
@@ -90,7 +90,7 @@ int osp__calibration_load(const osp_model_t *m, osp_tensor_t **out, int *n_out,
     osp_image_limits_default(&lim);
     int min_w, min_h;
     osp_preprocess_decode_hint(p, &min_w, &min_h);
-    int n = 0, skipped = 0;
+    int n = 0;
     for (int i = 0; i < n_names && n < want; i++) {
         char *path = NULL;
         if (asprintf(&path, "%s/%s", m->calib_dir, names[i]) < 0) {
@@ -107,8 +107,7 @@ int osp__calibration_load(const osp_model_t *m, osp_tensor_t **out, int *n_out,
         }
         if (osp_image_load_file(path, &lim, min_w, min_h, &img, &ie) ||
             osp_image_preprocess(&img, p, buf, &ie)) {
-            skipped++; /* not an image, or not one we decode */
-            free(buf);
+            free(buf); /* not an image, or not one we decode */
         } else {
             osp_tensor_t *x = &t[n++];
             x->dtype = p->dtype;
@@ -129,7 +128,6 @@ int osp__calibration_load(const osp_model_t *m, osp_tensor_t **out, int *n_out,
                          "(%d entries)", m->name, m->calib_dir, n_names);
         goto out;
     }
-    (void)skipped;
     *out = t;
     *n_out = n;
     t = NULL;
