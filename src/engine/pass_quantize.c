@@ -312,8 +312,9 @@ static int rewrite_node(qctx_t *c, int ni) {
 /* ADD → RELU/CLIP(0, c) with the add's result used only there: the
  * activation becomes the ADD's clamp (one table instead of two). Done on
  * the float graph, so the fused ADD takes the activation's output and its
- * observed range. */
-static void fuse_add_act(osp_graph_t *g) {
+ * observed range — and only where the fused ADD will run quantized: the
+ * float ADD kernel has no post-ops. */
+static void fuse_add_act(osp_graph_t *g, const osp_qrange_t *r) {
     for (int i = 0; i < g->n_nodes; i++) {
         osp_node_t *a = &g->nodes[i];
         if (a->op != OSP_OP_RELU && a->op != OSP_OP_CLIP)
@@ -331,13 +332,19 @@ static void fuse_add_act(osp_graph_t *g) {
             lo = a->p.act.alpha;
             hi = a->p.act.beta;
         }
-        osp_node_t *add = &g->nodes[p];
-        add->post[0] = (osp_post_op_t){OSP_POST_ACT,
-                                       a->op == OSP_OP_RELU ? OSP_ACT_RELU
-                                                            : OSP_ACT_CLIP,
-                                       lo, hi, 0};
-        add->n_post = 1;
         int y = a->out[0];
+        osp_node_t fused = g->nodes[p];
+        fused.post[0] = (osp_post_op_t){OSP_POST_ACT,
+                                        a->op == OSP_OP_RELU ? OSP_ACT_RELU
+                                                             : OSP_ACT_CLIP,
+                                        lo, hi, 0};
+        fused.n_post = 1;
+        fused.out = &y;
+        if (!quantizable(g, &fused, r))
+            continue;
+        osp_node_t *add = &g->nodes[p];
+        add->post[0] = fused.post[0];
+        add->n_post = 1;
         add->out[0] = y;
         g->values[y].producer = p;
         osp_graph_remove_node(g, i);
@@ -351,7 +358,7 @@ int osp_pass_quantize(osp_graph_t *g, const osp_qrange_t *r, int n_r,
     if (n_r != g->n_values)
         return osp_err_set(err, OSP_EINVAL, "quantize: %d ranges for %d values",
                            n_r, g->n_values);
-    fuse_add_act(g);
+    fuse_add_act(g, r);
     const int n0 = g->n_nodes, v0 = g->n_values;
     qctx_t c = {g, r, err, NULL, v0};
     bool *q = calloc((size_t)(n0 ? n0 : 1), sizeof(bool));

@@ -206,6 +206,42 @@ static void test_needs_calibration(void **state) {
     free(r);
 }
 
+/* An ADD that stays float (a constant operand) keeps its RELU as a node of
+ * its own: the float ADD kernel has no post-ops, so fusing it there would
+ * drop the activation. */
+static void test_float_add_keeps_relu(void **state) {
+    (void)state;
+    osp_graph_t *g = osp_graph_create();
+    int x = tu_input(g, "x", 2, D(-1, 16));
+    int k = tu_const(g, "k", 2, D(1, 16), 1.f, 3);
+    int a = tu_node(g, OSP_OP_ADD, I(x, k), 2, NULL);
+    int y = tu_node(g, OSP_OP_RELU, I(a), 1, NULL);
+    tu_output(g, y);
+    osp_qrange_t r[8] = {{0}};
+    r[x] = (osp_qrange_t){-2.f, 2.f, true};
+    r[a] = (osp_qrange_t){-3.f, 3.f, true};
+    r[y] = (osp_qrange_t){0.f, 3.f, true};
+    osp_err_t err = {0};
+    assert_true(g->n_values <= 8);
+    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
+    assert_int_equal(count_op(g, OSP_OP_RELU), 1);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == OSP_OP_ADD)
+            assert_int_equal(g->nodes[i].n_post, 0);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.precision = OSP_PREC_INT8;
+    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    assert_non_null(e);
+    osp_tensor_t in = tu_tensor(2, D(4, 16), 9), out;
+    assert_int_equal(osp_engine_run(e, &in, 1, &out, 1, &err), 0);
+    const float *f = out.data;
+    for (int i = 0; i < 64; i++)
+        assert_true(f[i] >= 0.f); /* the RELU ran */
+    osp_engine_destroy(e);
+    free(in.data);
+}
+
 static void test_nothing_quantizable(void **state) {
     (void)state;
     osp_graph_t *g = osp_graph_create();
@@ -282,6 +318,7 @@ int main(void) {
         cmocka_unit_test(test_int8_close_to_fp32),
         cmocka_unit_test(test_int8_without_onednn),
         cmocka_unit_test(test_needs_calibration),
+        cmocka_unit_test(test_float_add_keeps_relu),
         cmocka_unit_test(test_nothing_quantizable),
         cmocka_unit_test(test_quantize_step),
     };
