@@ -448,7 +448,13 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
         return rc;
     set_last(e, p);
     osp__set_threads(e->threads);
-    return osp__plan_run(e, p, inputs, outputs, err);
+    osp_team_bind_t bind;
+    uint64_t t0 = osp_now_ns();
+    osp__team_bind_begin(e->threads, t0 - e->last_run_end_ns, &bind);
+    rc = osp__plan_run(e, p, inputs, outputs, err);
+    osp__team_bind_end(&bind);
+    e->last_run_end_ns = osp_now_ns();
+    return rc;
 }
 
 int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {

@@ -62,6 +62,7 @@ struct osp_engine_s {
     struct osp_engine_s *wowner;
     osp_lanes_t *lanes;        /* created on the first batch; NULL before */
     const char *lanes_describe; /* describe text of the last split batch */
+    uint64_t last_run_end_ns;  /* osp_now_ns() when the last run ended (affinity.c) */
 };
 
 /* Plan keys. A plan is specialised to its inputs' dims; inputs that only
@@ -128,5 +129,19 @@ void osp__set_threads(int n);
 /* The calling thread's OpenMP thread budget (omp_get_max_threads), or -1
  * when the runtime is not OpenMP. */
 int osp__get_threads(void);
+
+/* ---- the run's OpenMP team on distinct CPUs (affinity.c) ---------------- */
+
+typedef struct osp_team_bind_s {
+    int active, threads;
+    unsigned char saved[128]; /* the caller's cpu_set_t, restored at end */
+} osp_team_bind_t;
+/* For a run starting idle_ns after the engine's previous one ended: binds
+ * OpenMP thread i of the calling thread's team of `threads` to the i-th
+ * allowed CPU when the run starts from idleness and the team covers
+ * exactly the allowed CPUs. Returns 1 when bound, 0 otherwise; either way
+ * osp__team_bind_end after the run puts every mask back. */
+int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_team_bind_t *b);
+void osp__team_bind_end(osp_team_bind_t *b);
 
 #endif
