@@ -22,6 +22,7 @@
 #ifndef OSPREY_SCHED_H
 #define OSPREY_SCHED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ typedef struct osp_sched_opts_s {
     int max_queue_size;          /* queued requests; beyond → OSP_EBUSY */
     int preferred[OSP_SCHED_MAX_PREFERRED]; /* preferred batch sizes */
     int n_preferred;
+    bool wait_for_expected;      /* wait for a batch to fill only while
+                                    requests announced by osp_sched_expect
+                                    are still to come (else run at once) */
     osp_sched_batch_fn on_batch; /* optional */
     void *on_batch_ud;
 } osp_sched_opts_t;
@@ -120,5 +124,17 @@ int osp_sched_submit(osp_sched_t *s, const void *const *inputs, int n,
                      uint64_t deadline_ns, osp_sched_result_t *results,
                      float *scores_buf, size_t scores_cap,
                      osp_sched_done_fn done, void *ud, osp_err_t *err);
+
+/* Announces n requests that are being received or decoded and will be
+ * submitted shortly (n > 0), or takes n announcements back (n < 0: call it
+ * just before submitting them, or when they failed). With
+ * opts.wait_for_expected an idle instance waits for a batch to fill only
+ * while announced requests are outstanding, and runs what is queued at once
+ * otherwise. Taking announcements back wakes nobody: the submit that
+ * follows wakes the batcher (one that looks in between runs without the
+ * request, which then takes the next batch), and after a failure a
+ * waiting batcher stops at max_queue_delay_us as it would without
+ * announcements. */
+void osp_sched_expect(osp_sched_t *s, int n);
 
 #endif

@@ -41,6 +41,10 @@ typedef struct osp_serve_opts_s {
     uint64_t max_pixels;        /* larger images → 413 */
     int max_batch;              /* capped by the model's own limit */
     int64_t max_queue_delay_us;
+    const char *batch_wait;     /* "incoming" (NULL): a batch waits to fill
+                                   only while more requests are being
+                                   decoded; "delay": always up to
+                                   max_queue_delay_us (Triton's rule) */
     const char *preferred_batch_sizes; /* "4,8": batches the batcher prefers
                                           when more is queued; NULL = none */
     int max_queue_size;         /* per model; beyond → 503 + Retry-After */

@@ -46,6 +46,7 @@ static const osp_setting_t opts[] = {
     {.name = "max-pixels", .kind = OSP_SET_U64, .off = O(o.max_pixels), .help = "larger images get 413 (default 50000000)"},
     {.name = "max-batch", .kind = OSP_SET_INT, .off = O(o.max_batch), .help = "largest batch (default 8; a fixed model batch caps it)"},
     {.name = "max-queue-delay-us", .kind = OSP_SET_I64, .off = O(o.max_queue_delay_us), .help = "how long a batch may wait to fill (default 2000)"},
+    {.name = "batch-wait", .kind = OSP_SET_STR, .off = O(o.batch_wait), .help = "incoming (default: wait to fill a batch only while more requests are being decoded) | delay (always wait up to the queue delay)"},
     {.name = "preferred-batch-sizes", .kind = OSP_SET_STR, .off = O(o.preferred_batch_sizes), .help = "e.g. 4,8: batch sizes preferred when more is queued"},
     {.name = "max-queue-size", .kind = OSP_SET_INT, .off = O(o.max_queue_size), .help = "queued images per model before 503 (default 256)"},
     {.name = "request-timeout-ms", .kind = OSP_SET_I64, .off = O(o.default_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},

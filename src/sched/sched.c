@@ -73,6 +73,7 @@ struct osp_sched_s {
     pthread_cond_t not_empty; /* queue gained items, or stopping */
     item_t *head, *tail;
     int depth;
+    int expected;             /* announced, not yet submitted (osp_sched_expect) */
     bool stopping;
     int callers;              /* threads inside osp_sched_run */
     pthread_cond_t no_callers; /* callers dropped to 0 (destroy waits) */
@@ -238,10 +239,13 @@ static void *instance_main(void *arg) {
             pthread_cond_wait(&s->not_empty, &s->mu);
         if (!s->head)
             break; /* stopping and drained */
-        /* Let the batch fill, at most until the oldest request's delay. */
+        /* Let the batch fill, at most until the oldest request's delay;
+         * with wait_for_expected only while more requests are on their way
+         * (an idle engine with nothing coming has nothing to wait for). */
         uint64_t until = s->head->enq_ns +
                          (uint64_t)s->o.max_queue_delay_us * 1000ull;
         while (s->head && s->depth < s->o.max_batch && !s->stopping &&
+               (!s->o.wait_for_expected || s->expected > 0) &&
                osp_now_ns() < until) {
             struct timespec ts;
             abs_time(until, &ts);
@@ -601,6 +605,14 @@ int osp_sched_run_into(osp_sched_t *s, const void *const *inputs, int n,
         return osp_err_set(err, OSP_EINVAL, "sched: no score buffer");
     return run_impl(s, inputs, n, deadline_ns, results, scores_buf,
                     scores_cap, err);
+}
+
+void osp_sched_expect(osp_sched_t *s, int n) {
+    pthread_mutex_lock(&s->mu);
+    s->expected += n;
+    if (s->expected < 0)
+        s->expected = 0; /* a caller's imbalance must not stall batching */
+    pthread_mutex_unlock(&s->mu);
 }
 
 int osp_sched_submit(osp_sched_t *s, const void *const *inputs, int n,

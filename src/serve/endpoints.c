@@ -410,11 +410,14 @@ static int h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
         return 0;
     }
     uint64_t t0 = osp_now_ns();
+    /* The batcher may wait for these while they decode (sched.h). */
+    osp_sched_expect(sm->sched, n);
     for (int i = 0; i < n; i++) {
         uint64_t ti = osp_now_ns();
         int rc = decode_one(s, sm, A, img[i], img_len[i],
                             buf + (size_t)i * sm->sample_bytes, &err);
         if (rc < 0) {
+            osp_sched_expect(sm->sched, -n);
             if (n > 1)
                 osp_http_respond_error(r, osp_http_status_for(rc),
                                        "image %d: %s", i, err.msg);
@@ -426,6 +429,7 @@ static int h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
         osp_series_observe(sm->h_decode, (double)(osp_now_ns() - ti) * 1e-9);
     }
     double decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
+    osp_sched_expect(sm->sched, -n); /* submitted next, or answered 500 */
     infer_ctx_t *c = ctx_new(s, sm, r, n);
     if (!c)
         return 0;
@@ -710,7 +714,7 @@ static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
     float *vals = NULL;
     infer_ctx_t *c = NULL;
     json_t *req = NULL;
-    int n = 0;
+    int n = 0, announced = 0;
     size_t len;
     const uint8_t *body = osp_http_req_body(r, &len);
     size_t hlen = len;
@@ -800,6 +804,10 @@ static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
         osp_http_respond_error(r, 500, "out of memory");
         goto done;
     }
+    /* The batcher may wait for these while they are decoded or copied
+     * (sched.h); taken back before the submit or on any error below. */
+    osp_sched_expect(sm->sched, n);
+    announced = n;
     const osp_tensor_t *decl = osp_engine_input(sm->engines[0], 0);
     if (!strcmp(dt, "BYTES")) {
         /* Encoded images, one per batch element: base64 strings in JSON,
@@ -915,8 +923,11 @@ static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
         goto done;
     }
     json_decref(req);
+    osp_sched_expect(sm->sched, -announced);
     return start_infer(c, buf, deadline);
 done:
+    if (announced)
+        osp_sched_expect(sm->sched, -announced);
     json_decref(req);
     return 0;
 }

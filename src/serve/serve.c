@@ -160,6 +160,13 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         goto fail;
     }
     s->http_mode = ho.mode;
+    if (o->batch_wait && strcmp(o->batch_wait, "incoming") &&
+        strcmp(o->batch_wait, "delay")) {
+        osp_err_set(err, OSP_EINVAL, "serve: --batch-wait '%s': use incoming "
+                    "or delay", o->batch_wait);
+        goto fail;
+    }
+    s->batch_wait_delay = o->batch_wait && !strcmp(o->batch_wait, "delay");
     ho.pool_threads = o->http_threads;
     if (ho.mode == OSP_HTTP_EPOLL)
         ho.max_connections = SERVE_EPOLL_MAX_CONNECTIONS;
@@ -414,6 +421,10 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
     so.max_queue_size = sv->max_queue_size > 0
                             ? sv->max_queue_size
                             : (o->max_queue_size > 0 ? o->max_queue_size : 1);
+    /* Requests announce themselves while they decode (endpoints.c): the
+     * batcher waits for those, not for a fixed delay with none coming
+     * (docs/decisions.md, "Batching: wait only for requests on their way"). */
+    so.wait_for_expected = !s->batch_wait_delay;
     so.on_batch = on_batch;
     so.on_batch_ud = sm;
     /* Preferred sizes above this model's max batch do not apply to it. */
@@ -465,8 +476,8 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
     for (int i = 0; i < so.n_preferred; i++)
         json_array_append_new(pref, json_integer(so.preferred[i]));
     osp_serve_log(s, "info", "model ready",
-                  json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:i,s:I,s:i,s:o,s:s,"
-                            "s:f,s:f}",
+                  json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:i,s:I,s:s,s:i,s:o,"
+                            "s:s,s:f,s:f}",
                             "model", sm->name, "version", sm->version, "path",
                             osp_model_path(sm->m), "config",
                             osp_model_config_path(sm->m), "instances",
@@ -474,6 +485,8 @@ static int load_one(osp_serve_t *s, const char *path, const char *labels,
                             osp_sched_max_batch(sm->sched),
                             "max_queue_delay_us",
                             (json_int_t)so.max_queue_delay_us,
+                            "batch_wait",
+                            so.wait_for_expected ? "incoming" : "delay",
                             "max_queue_size", so.max_queue_size,
                             "preferred_batch_sizes", pref, "precision",
                             osp_precision_name(

@@ -73,6 +73,7 @@ struct osp_serve_s {
     osp_serve_opts_t o;
     osp_http_server_t *http;
     osp_http_mode_t http_mode;
+    bool batch_wait_delay;             /* --batch-wait delay */
     serve_timer_t *timer;              /* with --debug-delay-ms only */
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,

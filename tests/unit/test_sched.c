@@ -5,7 +5,8 @@
  * answer, a full queue refuses with OSP_EBUSY, a deadline passing in the
  * queue gives OSP_ETIMEDOUT, and destroy drains the queue; the
  * asynchronous osp_sched_submit calls back once per call with the same
- * answers, on time for deadlines, and never for a refused call. */
+ * answers, on time for deadlines, and never for a refused call; with
+ * wait_for_expected a batch waits only for announced requests. */
 #include "engine_testutil.h"
 
 #include <pthread.h>
@@ -428,6 +429,103 @@ static void test_run_into(void **state) {
     osp_engine_destroy(e);
 }
 
+typedef struct {
+    osp_sched_t *s;
+    int id;
+    osp_sched_result_t r;
+    atomic_int done;
+} one_req_t;
+
+static void *run_one(void *p) {
+    one_req_t *q = p;
+    float *x = make_input(q->id);
+    const void *in = x;
+    osp_err_t err = {0};
+    assert_int_equal(osp_sched_run(q->s, &in, 1, 0, &q->r, &err), 0);
+    free(x);
+    atomic_store(&q->done, 1);
+    return NULL;
+}
+
+/* wait_for_expected: an idle instance waits for a batch to fill only while
+ * announced requests (osp_sched_expect) are still to come. The delay is
+ * long (400 ms) so that "ran at once" and "waited the delay" are far
+ * apart. */
+static void test_wait_for_expected(void **state) {
+    (void)state;
+    osp_engine_t *e = make_engine();
+    osp_sched_opts_t o;
+    osp_err_t err = {0};
+    osp_sched_opts_init(&o);
+    o.max_batch = 4;
+    o.max_queue_delay_us = 400000;
+    o.wait_for_expected = true;
+    osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
+    assert_non_null(s);
+
+    /* Nothing announced: the lone request runs at once. */
+    one_req_t a = {.s = s, .id = 1};
+    run_one(&a);
+    check_result(&a.r, 1);
+    assert_int_equal(a.r.batch, 1);
+    assert_true(a.r.queue_s < 0.2);
+
+    /* One announced: the first request waits for it and they share a
+     * batch. */
+    osp_sched_expect(s, 1);
+    one_req_t b = {.s = s, .id = 2}, c = {.s = s, .id = 3};
+    pthread_t tb;
+    assert_int_equal(pthread_create(&tb, NULL, run_one, &b), 0);
+    usleep(100 * 1000);
+    assert_int_equal(atomic_load(&b.done), 0);
+    osp_sched_expect(s, -1);
+    run_one(&c);
+    pthread_join(tb, NULL);
+    check_result(&b.r, 2);
+    check_result(&c.r, 3);
+    assert_int_equal(b.r.batch, 2);
+    assert_int_equal(c.r.batch, 2);
+    assert_true(b.r.queue_s >= 0.09 && b.r.queue_s < 0.39);
+
+    /* Announced, then taken back without a submit (its decode failed): the
+     * waiting request runs when its delay is over, not before, not never. */
+    osp_sched_expect(s, 1);
+    one_req_t d = {.s = s, .id = 4};
+    assert_int_equal(pthread_create(&tb, NULL, run_one, &d), 0);
+    usleep(50 * 1000);
+    osp_sched_expect(s, -1);
+    pthread_join(tb, NULL);
+    check_result(&d.r, 4);
+    assert_int_equal(d.r.batch, 1);
+    assert_true(d.r.queue_s >= 0.39);
+
+    /* More taken back than announced does not leave the count negative
+     * (which would stop waiting for a later announcement). */
+    osp_sched_expect(s, -3);
+    osp_sched_expect(s, 1);
+    one_req_t f = {.s = s, .id = 5}, g = {.s = s, .id = 6};
+    assert_int_equal(pthread_create(&tb, NULL, run_one, &f), 0);
+    usleep(100 * 1000);
+    assert_int_equal(atomic_load(&f.done), 0);
+    osp_sched_expect(s, -1);
+    run_one(&g);
+    pthread_join(tb, NULL);
+    assert_int_equal(f.r.batch, 2);
+    osp_sched_destroy(s);
+
+    /* Without wait_for_expected (Triton's rule) a lone request waits the
+     * whole delay for company. */
+    o.wait_for_expected = false;
+    s = osp_sched_create(&e, 1, &o, &err);
+    assert_non_null(s);
+    one_req_t h = {.s = s, .id = 7};
+    run_one(&h);
+    check_result(&h.r, 7);
+    assert_true(h.r.queue_s >= 0.39);
+    osp_sched_destroy(s);
+    osp_engine_destroy(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_into),
@@ -436,6 +534,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_drains),
         cmocka_unit_test(test_bad_opts),
         cmocka_unit_test(test_submit_async),
+        cmocka_unit_test(test_wait_for_expected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
