@@ -157,6 +157,7 @@ typedef struct {
     uint64_t deadline_ns;
     int rc;
     osp_sched_result_t r;
+    atomic_int done; /* set once osp_sched_run returned */
 } one_t;
 
 static void *submit_one(void *p) {
@@ -165,6 +166,7 @@ static void *submit_one(void *p) {
     const void *in[1] = {x};
     a->rc = osp_sched_run(a->s, in, 1, a->deadline_ns, &a->r, NULL);
     free(x);
+    atomic_store(&a->done, 1);
     return NULL;
 }
 
@@ -429,24 +431,6 @@ static void test_run_into(void **state) {
     osp_engine_destroy(e);
 }
 
-typedef struct {
-    osp_sched_t *s;
-    int id;
-    osp_sched_result_t r;
-    atomic_int done;
-} one_req_t;
-
-static void *run_one(void *p) {
-    one_req_t *q = p;
-    float *x = make_input(q->id);
-    const void *in = x;
-    osp_err_t err = {0};
-    assert_int_equal(osp_sched_run(q->s, &in, 1, 0, &q->r, &err), 0);
-    free(x);
-    atomic_store(&q->done, 1);
-    return NULL;
-}
-
 /* wait_for_expected: an idle instance waits for a batch to fill only while
  * announced requests (osp_sched_expect) are still to come. The delay is
  * long (400 ms) so that "ran at once" and "waited the delay" are far
@@ -464,8 +448,9 @@ static void test_wait_for_expected(void **state) {
     assert_non_null(s);
 
     /* Nothing announced: the lone request runs at once. */
-    one_req_t a = {.s = s, .id = 1};
-    run_one(&a);
+    one_t a = {.s = s, .id = 1};
+    submit_one(&a);
+    assert_int_equal(a.rc, 0);
     check_result(&a.r, 1);
     assert_int_equal(a.r.batch, 1);
     assert_true(a.r.queue_s < 0.2);
@@ -473,15 +458,17 @@ static void test_wait_for_expected(void **state) {
     /* One announced: the first request waits for it and they share a
      * batch. */
     osp_sched_expect(s, 1);
-    one_req_t b = {.s = s, .id = 2}, c = {.s = s, .id = 3};
+    one_t b = {.s = s, .id = 2}, c = {.s = s, .id = 3};
     pthread_t tb;
-    assert_int_equal(pthread_create(&tb, NULL, run_one, &b), 0);
+    assert_int_equal(pthread_create(&tb, NULL, submit_one, &b), 0);
     usleep(100 * 1000);
     assert_int_equal(atomic_load(&b.done), 0);
     osp_sched_expect(s, -1);
-    run_one(&c);
+    submit_one(&c);
     pthread_join(tb, NULL);
+    assert_int_equal(b.rc, 0);
     check_result(&b.r, 2);
+    assert_int_equal(c.rc, 0);
     check_result(&c.r, 3);
     assert_int_equal(b.r.batch, 2);
     assert_int_equal(c.r.batch, 2);
@@ -490,11 +477,12 @@ static void test_wait_for_expected(void **state) {
     /* Announced, then taken back without a submit (its decode failed): the
      * waiting request runs when its delay is over, not before, not never. */
     osp_sched_expect(s, 1);
-    one_req_t d = {.s = s, .id = 4};
-    assert_int_equal(pthread_create(&tb, NULL, run_one, &d), 0);
+    one_t d = {.s = s, .id = 4};
+    assert_int_equal(pthread_create(&tb, NULL, submit_one, &d), 0);
     usleep(50 * 1000);
     osp_sched_expect(s, -1);
     pthread_join(tb, NULL);
+    assert_int_equal(d.rc, 0);
     check_result(&d.r, 4);
     assert_int_equal(d.r.batch, 1);
     assert_true(d.r.queue_s >= 0.39);
@@ -503,13 +491,14 @@ static void test_wait_for_expected(void **state) {
      * (which would stop waiting for a later announcement). */
     osp_sched_expect(s, -3);
     osp_sched_expect(s, 1);
-    one_req_t f = {.s = s, .id = 5}, g = {.s = s, .id = 6};
-    assert_int_equal(pthread_create(&tb, NULL, run_one, &f), 0);
+    one_t f = {.s = s, .id = 5}, g = {.s = s, .id = 6};
+    assert_int_equal(pthread_create(&tb, NULL, submit_one, &f), 0);
     usleep(100 * 1000);
     assert_int_equal(atomic_load(&f.done), 0);
     osp_sched_expect(s, -1);
-    run_one(&g);
+    submit_one(&g);
     pthread_join(tb, NULL);
+    assert_int_equal(f.rc, 0);
     assert_int_equal(f.r.batch, 2);
     osp_sched_destroy(s);
 
@@ -518,8 +507,9 @@ static void test_wait_for_expected(void **state) {
     o.wait_for_expected = false;
     s = osp_sched_create(&e, 1, &o, &err);
     assert_non_null(s);
-    one_req_t h = {.s = s, .id = 7};
-    run_one(&h);
+    one_t h = {.s = s, .id = 7};
+    submit_one(&h);
+    assert_int_equal(h.rc, 0);
     check_result(&h.r, 7);
     assert_true(h.r.queue_s >= 0.39);
     osp_sched_destroy(s);
