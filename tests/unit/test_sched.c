@@ -187,15 +187,15 @@ static void test_queue_full_and_deadline(void **state) {
     osp_sched_t *s = osp_sched_create(&e, 1, &o, &err);
     assert_non_null(s);
     /* A occupies the instance (its batch hook sleeps). */
-    one_t a = {s, 1, 0, -99, {0}};
+    one_t a = {.s = s, .id = 1, .rc = -99};
     pthread_t ta, tb, tc;
     pthread_create(&ta, NULL, submit_one, &a);
     for (int k = 0; k < 1000 && !atomic_load(&in_batch); k++)
         usleep(5000);
     assert_true(atomic_load(&in_batch));
     /* B waits without deadline, C with a 300 ms one: both queued. */
-    one_t b = {s, 2, 0, -99, {0}};
-    one_t c = {s, 3, osp_now_ns() + 300000000ull, -99, {0}};
+    one_t b = {.s = s, .id = 2, .rc = -99};
+    one_t c = {.s = s, .id = 3, .deadline_ns = osp_now_ns() + 300000000ull, .rc = -99};
     pthread_create(&tb, NULL, submit_one, &b);
     pthread_create(&tc, NULL, submit_one, &c);
     for (int k = 0; k < 100 && osp_sched_queue_depth(s) < 2; k++)
@@ -242,7 +242,7 @@ static void test_destroy_drains(void **state) {
     one_t a[6];
     pthread_t t[6];
     for (int i = 0; i < 6; i++) {
-        a[i] = (one_t){s, 10 + i, 0, -99, {0}};
+        a[i] = (one_t){.s = s, .id = 10 + i, .rc = -99};
         pthread_create(&t[i], NULL, submit_one, &a[i]);
     }
     /* Wait (bounded) until requests are queued behind the running batch. */
