@@ -195,7 +195,8 @@ static void test_queue_full_and_deadline(void **state) {
     assert_true(atomic_load(&in_batch));
     /* B waits without deadline, C with a 300 ms one: both queued. */
     one_t b = {.s = s, .id = 2, .rc = -99};
-    one_t c = {.s = s, .id = 3, .deadline_ns = osp_now_ns() + 300000000ull, .rc = -99};
+    one_t c = {.s = s, .id = 3, .rc = -99,
+               .deadline_ns = osp_now_ns() + 300000000ull};
     pthread_create(&tb, NULL, submit_one, &b);
     pthread_create(&tc, NULL, submit_one, &c);
     for (int k = 0; k < 100 && osp_sched_queue_depth(s) < 2; k++)
