@@ -316,9 +316,9 @@ static void note_failed(osp_serve_t *s, const char *name, const char *version,
  * name (config or file name). share: CPUs this version may use (instances x
  * engine threads). repo_cfg: the repository's model-level config.json when
  * the version has none of its own (NULL for --model). */
-static int load_one(osp_serve_t *s, const char *path, const char *labels,
-                    const char *config, const char *name, long long vnum,
-                    int share, bool repo, osp_err_t *err) {
+static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
+                         const char *config, const char *name, long long vnum,
+                         int share, bool repo, osp_err_t *err) {
     const osp_serve_opts_t *o = &s->o;
     serve_model_t *sm = calloc(1, sizeof *sm);
     if (!sm)
@@ -534,6 +534,44 @@ static bool good_name(const char *n) {
         if (!isalnum((unsigned char)n[i]) && !strchr("._-", n[i]))
             return false;
     return true;
+}
+
+typedef struct load_job_s {
+    osp_serve_t *s;
+    const char *path, *labels, *config, *name;
+    long long vnum;
+    int share;
+    bool repo;
+    osp_err_t *err;
+    int rc;
+} load_job_t;
+
+static void *load_job_main(void *arg) {
+    load_job_t *j = arg;
+    j->rc = load_one_here(j->s, j->path, j->labels, j->config, j->name,
+                          j->vnum, j->share, j->repo, j->err);
+    return NULL;
+}
+
+/* load_one_here on a thread of its own that ends with it. Why: loading
+ * (calibration, plan building, warm-up) runs OpenMP regions, and libgomp
+ * keeps a team's worker threads alive as long as the thread that led it.
+ * Left on the main thread, that idle worker makes libgomp count more
+ * managed threads than CPUs, and then it throttles every barrier's spin
+ * to 100 iterations: each of a run's ~60 parallel regions ends in a futex
+ * sleep (75 context switches per ResNet50 request vs ~2), +2.6 ms per
+ * run (ResNet50 int8 13.5 vs 10.8 ms; docs/decisions.md, "One OpenMP
+ * team per CPU set"). The thread's exit frees its team. */
+static int load_one(osp_serve_t *s, const char *path, const char *labels,
+                    const char *config, const char *name, long long vnum,
+                    int share, bool repo, osp_err_t *err) {
+    load_job_t j = {s, path, labels, config, name, vnum, share, repo, err, 0};
+    pthread_t th;
+    if (pthread_create(&th, NULL, load_job_main, &j) != 0)
+        return load_one_here(s, path, labels, config, name, vnum, share,
+                             repo, err);
+    pthread_join(th, NULL);
+    return j.rc;
 }
 
 static int cmp_str(const void *a, const void *b) {
