@@ -77,18 +77,18 @@ int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_team_bind_t *b) {
     if (sched_getaffinity(0, sizeof cur, &cur) != 0 ||
         CPU_COUNT(&cur) != threads)
         return 0;
+    if (threads > BIND_MAX_CPUS)
+        return 0;
     int cpus[BIND_MAX_CPUS], n = 0;
-    for (int c = 0; c < CPU_SETSIZE && n < BIND_MAX_CPUS; c++)
+    for (int c = 0; c < CPU_SETSIZE && n < threads; c++)
         if (CPU_ISSET(c, &cur))
             cpus[n++] = c;
-    if (n != threads)
-        return 0;
     /* This region is also what wakes the workers: each binds itself before
      * the first real one. */
 #pragma omp parallel num_threads(threads)
     {
         int i = omp_get_thread_num();
-        if (i > 0 && i < n)
+        if (i > 0)
             bind_self(cpus[i]);
     }
     bind_self(cpus[0]);
@@ -103,14 +103,14 @@ int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_team_bind_t *b) {
 }
 
 void osp__team_bind_end(osp_team_bind_t *b) {
+#ifdef _OPENMP
     if (!b->active)
         return;
     const cpu_set_t *saved = (const cpu_set_t *)b->saved;
-#ifdef _OPENMP
 #pragma omp parallel num_threads(b->threads)
     sched_setaffinity(0, sizeof *saved, saved);
-#else
-    sched_setaffinity(0, sizeof *saved, saved);
-#endif
     b->active = 0;
+#else
+    (void)b; /* without OpenMP nothing is ever bound */
+#endif
 }
