@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
-  libdnnl-dev                       # oneDNN: conv/matmul/pool kernels
+  libdnnl-dev ocl-icd-opencl-dev    # oneDNN (its CMake config requires OpenCL headers)
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX importer
   libturbojpeg0-dev libspng-dev libwebp-dev            # image decoders
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev  # HTTP + JSON
