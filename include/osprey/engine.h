@@ -57,6 +57,23 @@ typedef struct osp_tensor_s {
 } osp_tensor_t;
 size_t osp_tensor_numel(const osp_tensor_t *t);
 
+/* Tuning knobs (docs/engine.md). Zero-initialised = the engine decides. */
+typedef enum osp_tune_e { OSP_TUNE_AUTO = 0, OSP_TUNE_OFF, OSP_TUNE_ON } osp_tune_t;
+typedef enum osp_conv_layout_e {
+    OSP_CONV_LAYOUT_AUTO = 0, /* measured on this machine (tune.c) */
+    OSP_CONV_LAYOUT_BLOCKED,  /* nChw16c activations */
+    OSP_CONV_LAYOUT_ANY,      /* oneDNN's own pick (NHWC for brgconv/AMX) */
+    OSP_CONV_LAYOUT_COUNT
+} osp_conv_layout_t;
+typedef struct osp_engine_tuning_s {
+    osp_conv_layout_t conv_layout;
+    osp_tune_t winograd;      /* fp32 3x3 stride-1 convs try Winograd */
+    /* Directory of the measured-choices cache (engine-choices.tsv); NULL:
+     * measure at every load. Borrowed while osp_engine_load* runs and
+     * until the first plan is built. */
+    const char *cache_dir;
+} osp_engine_tuning_t;
+
 typedef struct osp_engine_opts_s {
     int threads;               /* 0 = osp_cpus_available() */
     osp_precision_t precision; /* OSP_PREC_AUTO by default */
@@ -68,6 +85,7 @@ typedef struct osp_engine_opts_s {
      * only read while osp_engine_load* runs. */
     const osp_tensor_t *calib;
     int n_calib;
+    osp_engine_tuning_t tuning;
 } osp_engine_opts_t;
 void osp_engine_opts_init(osp_engine_opts_t *o);
 
@@ -110,6 +128,12 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
 /* Builds the plan for a given batch size (first dim of input 0) ahead of time
  * so the first request does not pay for it. */
 int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err);
+
+/* What the engine chose for this machine and why, one line, e.g. "conv
+ * layout any: fastest at batch 8, 2 threads (blocked 160.2 ms, any 101.3
+ * ms)" or "... cached in DIR/engine-choices.tsv"; "" before the first plan
+ * is built (choices are made then). Owned by the engine. */
+const char *osp_engine_choices(const osp_engine_t *e);
 
 /* Human-readable description of the last-built plan: precision, kernels
  * (oneDNN implementation names), fused ops. Owned by the engine. */

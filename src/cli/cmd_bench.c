@@ -710,6 +710,7 @@ int osp_cli_bench(int argc, char **argv) {
     eo.threads = o.threads;
     eo.precision = o.precision;
     eo.verbose = o.verbose;
+    eo.tuning.cache_dir = osp_cli_cache_dir();
     uint64_t t0 = osp_now_ns();
     e = bench_load(&o, o.model, &eo, &err);
     double load_ms = (double)(osp_now_ns() - t0) / 1e6;
@@ -822,6 +823,7 @@ int osp_cli_bench(int argc, char **argv) {
     json_object_set_new(res, "p99_ms", json_real(st.p99_ms));
     json_object_set_new(res, "mean_ms", json_real(st.mean_ms));
     json_object_set_new(res, "load_ms", json_real(load_ms));
+    json_object_set_new(res, "choices", json_string(osp_engine_choices(e)));
     json_object_set_new(res, "prepare_ms", json_real(prepare_ms));
     json_object_set_new(res, "rss_mb", json_real(rss_mb));
     json_object_set_new(res, "iterations", json_integer((json_int_t)st.iterations));
@@ -898,6 +900,8 @@ int osp_cli_bench(int argc, char **argv) {
         printf("peak RSS    %.1f MB\n", rss_mb);
         if (q8path[0])
             printf("int8 path   %s\n", q8path);
+        if (*osp_engine_choices(e))
+            printf("choices     %s\n", osp_engine_choices(e));
         if (ce) {
             printf("compare     %s (osprey %s): %.1f img/s   p50 %.2f ms\n",
                    o.compare_model,

@@ -79,3 +79,21 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
 }
+
+const char *osp_cli_cache_dir(void) {
+    static char dir[4096];
+    const char *o = getenv("OSPREY_CACHE_DIR");
+    if (o && *o)
+        return strcmp(o, "off") ? o : NULL;
+    if (dir[0])
+        return dir;
+    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+    int n = x && *x ? snprintf(dir, sizeof dir, "%s/osprey", x)
+            : h && *h ? snprintf(dir, sizeof dir, "%s/.cache/osprey", h)
+                      : -1;
+    if (n < 0 || (size_t)n >= sizeof dir) {
+        dir[0] = 0;
+        return NULL;
+    }
+    return dir;
+}

@@ -69,7 +69,8 @@ void osp_engine_destroy(osp_engine_t *e) {
         dnnl_stream_destroy(e->stream);
     if (e->dnnl_eng)
         dnnl_engine_destroy(e->dnnl_eng);
-    if (!e->wowner) { /* a lane engine borrows these from its owner */
+    free(e->tune_note);
+    if (!e->borrowed) { /* lane and probe engines borrow these */
         free(e->inputs);
         free(e->outputs);
         free(e->param_input);
@@ -160,8 +161,12 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     /* nChw16c by default: measured faster than oneDNN's own pick (NHWC
      * brgconv) on this Zen4 for ResNet50 and MobileNetV2 (docs/engine.md). */
     e->conv_blocked = !(lay && !strcmp(lay, "any"));
+    if (opts->tuning.conv_layout != OSP_CONV_LAYOUT_AUTO)
+        e->conv_blocked = opts->tuning.conv_layout == OSP_CONV_LAYOUT_BLOCKED;
     const char *wino = getenv("OSP_ENGINE_WINOGRAD");
     e->conv_winograd = !(wino && !strcmp(wino, "0"));
+    if (opts->tuning.winograd != OSP_TUNE_AUTO)
+        e->conv_winograd = opts->tuning.winograd == OSP_TUNE_ON;
     const char *q8 = getenv("OSP_ENGINE_INT8_DNNL");
     e->int8_dnnl = !(q8 && !strcmp(q8, "0"));
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
@@ -290,6 +295,7 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
         return NULL;
     }
     e->dequantized = dequant;
+    e->model_hash = osp__hash64(buf, len);
     if (e->opts.verbose)
         fprintf(stderr, "osprey engine: %s: %d nodes, precision %s, %d threads\n",
                 what, e->g->n_nodes, osp_precision_name(e->prec), e->threads);
@@ -434,6 +440,8 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
     }
     int rc = input_key(e, inputs, n_inputs, key, err);
     osp_plan_t *p = NULL;
+    if (rc == 0 && !e->tuned) /* the machine's choices, before any plan */
+        rc = osp__tune(e, key, err);
     if (rc == 0) /* a batch split over threads (lanes.c)? */
         rc = osp__lanes_run(e, key, inputs, outputs, err);
     if (rc <= 0) {
@@ -490,6 +498,8 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
         }
     }
     osp_plan_t *p = NULL;
+    if (rc == 0 && !e->tuned)
+        rc = osp__tune(e, key, err);
     if (rc == 0 && (rc = osp__lanes_prepare(e, key, err)) == 1) {
         rc = osp__plan_get(e, key, &p, err);
         if (rc == 0)

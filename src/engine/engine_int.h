@@ -63,6 +63,13 @@ struct osp_engine_s {
     osp_lanes_t *lanes;        /* created on the first batch; NULL before */
     const char *lanes_describe; /* describe text of the last split batch */
     uint64_t last_run_end_ns;  /* osp_now_ns() when the last run ended (affinity.c) */
+    /* Measured choices (tune.c): made once, before the first plan. */
+    bool tuned;
+    char *tune_note;           /* osp_engine_choices(); owned */
+    uint64_t model_hash;       /* of the model file's bytes; 0: not cached */
+    /* g, inputs, outputs and param_input belong to another engine (lane
+     * and probe engines) */
+    bool borrowed;
 };
 
 /* Plan keys. A plan is specialised to its inputs' dims; inputs that only
@@ -113,6 +120,14 @@ int osp__lanes_prepare(osp_engine_t *e, const int64_t *key, osp_err_t *err);
 int osp__lanes_run(osp_engine_t *e, const int64_t *key,
                    const osp_tensor_t *inputs, osp_tensor_t *outputs,
                    osp_err_t *err);
+
+/* ---- measured choices (tune.c) ----------------------------------------
+ * Before the first plan for key is built: fixes e's conv layout and
+ * Winograd use, from the options, the cache or by timing the candidates.
+ * Only fails on ENOMEM; a candidate that cannot run is skipped. */
+int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err);
+/* A fast 64-bit hash of a buffer (the model bytes, for cache keys). */
+uint64_t osp__hash64(const void *buf, size_t len);
 
 /* ---- CPU features (cpu.c) --------------------------------------------- */
 

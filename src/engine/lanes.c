@@ -284,6 +284,8 @@ static osp_engine_t *lane_engine(osp_engine_t *e, osp_err_t *err) {
         return NULL;
     }
     l->wowner = e;
+    l->borrowed = true;
+    l->tuned = true; /* the lane follows its owner's choices */
     l->g = e->g;
     l->opts = e->opts;
     l->opts.threads = 1;

@@ -35,7 +35,22 @@ static bool find_models(void) {
     return false;
 }
 
-static osp_engine_t *load(const char *name, osp_precision_t prec) {
+/* The engine's layout choices (tune.c) differ per CPU; every model is
+ * checked in each of them, so that each holds on every machine. */
+typedef struct layout_s {
+    osp_conv_layout_t layout;
+    osp_tune_t winograd;
+    const char *name;
+} layout_t;
+static const layout_t g_layouts[] = {
+    {OSP_CONV_LAYOUT_BLOCKED, OSP_TUNE_ON, "blocked+winograd"},
+    /* Winograd's blocked outputs meet NHWC ones at concats */
+    {OSP_CONV_LAYOUT_ANY, OSP_TUNE_ON, "any+winograd"},
+    {OSP_CONV_LAYOUT_ANY, OSP_TUNE_OFF, "any"},
+};
+
+static osp_engine_t *load(const char *name, osp_precision_t prec,
+                          const layout_t *lay) {
     char path[1200];
     snprintf(path, sizeof path, "%.1000s/%.100s.onnx", g_dir, name);
     if (access(path, R_OK) != 0)
@@ -43,6 +58,8 @@ static osp_engine_t *load(const char *name, osp_precision_t prec) {
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.precision = prec;
+    o.tuning.conv_layout = lay->layout;
+    o.tuning.winograd = lay->winograd;
     osp_err_t err = {0};
     osp_engine_t *e = osp_engine_load(path, &o, &err);
     if (!e)
@@ -58,8 +75,9 @@ static int argmax(const float *x, size_t n) {
     return (int)b;
 }
 
-static void check_model(const char *name, bool with_ref) {
-    osp_engine_t *e = load(name, OSP_PREC_FP32);
+static void check_model(const char *name, bool with_ref, const layout_t *lay) {
+    print_message("%s, conv layout %s\n", name, lay->name);
+    osp_engine_t *e = load(name, OSP_PREC_FP32, lay);
     if (!e) {
         print_message("skipping %s: not found in %s\n", name, g_dir);
         return;
@@ -99,7 +117,7 @@ static void check_model(const char *name, bool with_ref) {
     }
     osp_engine_destroy(e);
 
-    e = load(name, OSP_PREC_BF16);
+    e = load(name, OSP_PREC_BF16, lay);
     if (osp_engine_run(e, &x, 1, &out, 1, &err) < 0)
         fail_msg("%s bf16: %s", name, err.msg);
     for (int b = 0; b < B; b++) {
@@ -116,17 +134,20 @@ static void check_model(const char *name, bool with_ref) {
 
 static void test_squeezenet(void **state) {
     (void)state;
-    check_model("squeezenet1_1", true);
+    for (size_t i = 0; i < OSP_ARRAY_LEN(g_layouts); i++)
+        check_model("squeezenet1_1", true, &g_layouts[i]);
 }
 
 static void test_mobilenet(void **state) {
     (void)state;
-    check_model("mobilenet_v2", true);
+    for (size_t i = 0; i < OSP_ARRAY_LEN(g_layouts); i++)
+        check_model("mobilenet_v2", true, &g_layouts[i]);
 }
 
 static void test_resnet50(void **state) {
     (void)state;
-    check_model("resnet50", false);
+    for (size_t i = 0; i < OSP_ARRAY_LEN(g_layouts); i++)
+        check_model("resnet50", false, &g_layouts[i]);
 }
 
 int main(void) {

@@ -1,0 +1,251 @@
+/* test_tune.c — the engine's measured choices (src/engine/tune.c): the
+ * first candidate within 3% of the fastest is kept, the decision is cached
+ * per model and machine, the cache is read back, a corrupt cache is ignored and rewritten, and
+ * options that fix a choice are obeyed without measuring. Which candidate
+ * wins depends on the CPU; the tests assert the mechanism, not a winner. */
+#include "engine_testutil.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HASH 0x0123456789abcdefull
+
+/* x[N,16,12,12] -> 3x3 s1 conv (Winograd-eligible) -> relu-free 1x1 conv. */
+static osp_graph_t *conv_graph(void) {
+    osp_graph_t *g = osp_graph_create();
+    assert_non_null(g);
+    int x = tu_input(g, "x", 4, D(-1, 16, 40, 40));
+    int a = tu_conv(g, x, 16, 32, 3, 1, tu_win2(3, 1, 1, 1, 1, 1, 1), true, 7, NULL);
+    int y = tu_conv(g, a, 32, 16, 1, 1, tu_win2(1, 1, 1, 0, 0, 0, 0), true, 9, NULL);
+    tu_output(g, y);
+    return g;
+}
+
+static osp_engine_t *engine(osp_graph_t *g, osp_precision_t prec,
+                            osp_conv_layout_t lay, const char *dir) {
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 1;
+    o.precision = prec;
+    o.tuning.conv_layout = lay;
+    o.tuning.cache_dir = dir;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    assert_non_null(e);
+    e->model_hash = HASH; /* as osp_engine_load would from the file bytes */
+    assert_int_equal(osp_engine_prepare(e, 2, &err), 0);
+    return e;
+}
+
+static char *slurp(const char *path) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    osp_err_t err = {0};
+    if (osp_read_file(path, 1 << 20, &buf, &len, &err) < 0)
+        return NULL;
+    char *s = realloc(buf, len + 1);
+    assert_non_null(s);
+    s[len] = 0;
+    return s;
+}
+
+static void spill(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+typedef struct fx_s {
+    char dir[64], file[128];
+} fx_t;
+
+static int setup(void **state) {
+    fx_t *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/osp-tune-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    /* a subdirectory: the engine creates missing directories */
+    strcat(f->dir, "/cache");
+    snprintf(f->file, sizeof f->file, "%s/engine-choices.tsv", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *f = *state;
+    unlink(f->file);
+    rmdir(f->dir);
+    *strrchr(f->dir, '/') = 0;
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* "name 12.3 ms" times in the note, in preference order: the chosen one
+ * is the first within 3% of the least. */
+static void assert_fastest_chosen(const char *note, const char *chosen) {
+    const char *p = strchr(note, '(');
+    assert_non_null(p);
+    double best = 1e300, ms[4];
+    char name[4][32];
+    int n = 0, used = 0;
+    p++;
+    while (n < 4 && sscanf(p, " %31[a-z+] %lf ms%n", name[n], &ms[n], &used) == 2) {
+        if (ms[n] < best)
+            best = ms[n];
+        n++;
+        p += used;
+        if (*p == ',')
+            p++;
+    }
+    assert_true(n >= 2);
+    int first = -1;
+    for (int i = 0; i < n && first < 0; i++)
+        if (ms[i] <= best * 1.03)
+            first = i;
+    assert_string_equal(name[first], chosen);
+}
+
+/* fp32 with a 3x3 stride-1 conv: four candidates are timed, the first
+ * within 3% of the fastest is kept and written to the cache; a second engine reads it back. */
+static void test_measure_then_cache(void **state) {
+    fx_t *f = *state;
+    osp_engine_t *e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
+    const char *note = osp_engine_choices(e);
+    assert_non_null(strstr(note, "measured at batch 2, 1 threads"));
+    for (const char *c = "blocked+winograd\0blocked\0any+winograd\0any\0"; *c;
+         c += strlen(c) + 1) {
+        char want[40];
+        snprintf(want, sizeof want, "%s ", c);
+        assert_non_null(strstr(note, want));
+    }
+    char chosen[32];
+    assert_int_equal(sscanf(note, "conv layout %31[a-z+]:", chosen), 1);
+    assert_fastest_chosen(note, chosen);
+    assert_int_equal(e->conv_blocked, strncmp(chosen, "blocked", 7) == 0);
+    assert_int_equal(e->conv_winograd, strstr(chosen, "winograd") != NULL);
+
+    char *text = slurp(f->file);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "model=0123456789abcdef batch=2 precision=fp32 threads=1 "));
+    char tab[40];
+    snprintf(tab, sizeof tab, "\t%s\t", chosen);
+    assert_non_null(strstr(text, tab));
+    free(text);
+    bool blocked = e->conv_blocked, wino = e->conv_winograd;
+    osp_engine_destroy(e);
+
+    e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
+    assert_non_null(strstr(osp_engine_choices(e), "cached in"));
+    assert_int_equal(e->conv_blocked, blocked);
+    assert_int_equal(e->conv_winograd, wino);
+    osp_engine_destroy(e);
+}
+
+/* The cache is what decides: an entry edited to another candidate is
+ * followed without measuring. */
+static void test_cache_is_followed(void **state) {
+    fx_t *f = *state;
+    osp_engine_t *e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
+    osp_engine_destroy(e);
+    char *text = slurp(f->file);
+    assert_non_null(text);
+    /* the entry's line: key \t choice \t evidence */
+    char *line = strstr(text, "model=");
+    char *t1 = strchr(line, '\t'), *t2 = strchr(t1 + 1, '\t');
+    *t1 = 0;
+    char edited[2048];
+    snprintf(edited, sizeof edited, "%s\tany\tedited by the test\n", line);
+    spill(f->file, edited);
+    (void)t2;
+    free(text);
+
+    e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
+    assert_non_null(strstr(osp_engine_choices(e), "conv layout any: cached"));
+    assert_non_null(strstr(osp_engine_choices(e), "edited by the test"));
+    assert_false(e->conv_blocked);
+    assert_false(e->conv_winograd);
+    osp_engine_destroy(e);
+
+    /* another precision is another key: measured, and both lines kept */
+    e = engine(conv_graph(), OSP_PREC_BF16, OSP_CONV_LAYOUT_AUTO, f->dir);
+    if (osp_engine_precision(e) == OSP_PREC_BF16) {
+        assert_non_null(strstr(osp_engine_choices(e), "measured at batch 2"));
+        /* no Winograd candidates outside fp32 */
+        assert_null(strstr(osp_engine_choices(e), "winograd"));
+        text = slurp(f->file);
+        assert_non_null(strstr(text, "edited by the test"));
+        assert_non_null(strstr(text, "precision=bf16"));
+        free(text);
+    }
+    osp_engine_destroy(e);
+}
+
+/* A file that is not ours is ignored with a warning, then rewritten. */
+static void test_corrupt_cache(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(mkdir(f->dir, 0755), 0);
+    spill(f->file, "model=0123456789abcdef batch=2\tsideways\n\x01garbage\n");
+    osp_engine_t *e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
+    const char *note = osp_engine_choices(e);
+    assert_non_null(strstr(note, "warning: ignoring the choices cache"));
+    assert_non_null(strstr(note, "line 1 "));
+    assert_non_null(strstr(note, "measured at batch 2"));
+    osp_engine_destroy(e);
+    char *text = slurp(f->file);
+    assert_null(strstr(text, "garbage"));
+    assert_null(strstr(text, "sideways"));
+    assert_non_null(strstr(text, "model=0123456789abcdef batch=2 precision=fp32"));
+    free(text);
+}
+
+/* A layout fixed by the options is used as is, and nothing is cached;
+ * Winograd is still measured (it is not fixed) in fp32. */
+static void test_options_win(void **state) {
+    fx_t *f = *state;
+    osp_engine_t *e = engine(conv_graph(), OSP_PREC_BF16, OSP_CONV_LAYOUT_ANY, f->dir);
+    assert_false(e->conv_blocked);
+    if (osp_engine_precision(e) == OSP_PREC_BF16)
+        assert_non_null(strstr(osp_engine_choices(e), "set by the options"));
+    osp_engine_destroy(e);
+    assert_int_equal(access(f->file, F_OK), -1);
+
+    e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_BLOCKED, f->dir);
+    assert_true(e->conv_blocked);
+    const char *note = osp_engine_choices(e);
+    assert_non_null(strstr(note, "blocked+winograd "));
+    assert_null(strstr(note, "any "));
+    osp_engine_destroy(e);
+}
+
+/* No convolution: nothing to choose, nothing measured. */
+static void test_no_conv(void **state) {
+    fx_t *f = *state;
+    osp_graph_t *g = osp_graph_create();
+    int x = tu_input(g, "x", 2, D(-1, 8));
+    int y = tu_node(g, OSP_OP_RELU, I(x), 1, NULL);
+    tu_output(g, y);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.tuning.cache_dir = f->dir;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    assert_non_null(e);
+    e->model_hash = HASH;
+    assert_int_equal(osp_engine_prepare(e, 2, &err), 0);
+    assert_string_equal(osp_engine_choices(e), "");
+    osp_engine_destroy(e);
+    assert_int_equal(access(f->file, F_OK), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_measure_then_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_is_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options_win, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_conv, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
