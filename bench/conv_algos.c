@@ -1,12 +1,17 @@
 /* conv_algos.c — times ResNet50's convolution shapes with the algorithms the
  * executor can choose from, side by side in one run:
- *   direct  oneDNN convolution, fp32, format_tag_any (blocked layouts)
+ *   direct  oneDNN convolution, fp32, format_tag_any (oneDNN's own layouts)
  *   gemm    dnnl_sgemm on plain NCHW (1x1 stride-1 convs only: W·X per image)
- *   bf16    oneDNN convolution, bf16 src/weights, fp32 accumulation
- * and prints GFLOP/s per layer shape and the whole-network sums, so the
- * per-layer choice in the executor rests on numbers from this machine.
+ *   bf16    oneDNN convolution, bf16 src/weights/dst, format_tag_any
+ *   int8    oneDNN convolution, u8 src, s8 weights, u8 dst, format_tag_any
+ * each with a fused ReLU, and prints GFLOP/s per layer shape and the
+ * whole-network sums. The sums are the oneDNN convolution-only ceiling of
+ * ResNet50 on this machine ("ceiling" lines, in images/s): the 53 convs
+ * alone, each in the layout oneDNN likes best, with no reorders, pooling,
+ * residual adds or classifier. osprey's whole-model throughput is reported
+ * against it (docs/performance.md).
  *
- * usage: conv_algos [--batch N] [--threads T] [--iters K]
+ * usage: conv_algos [--batch N] [--iters K] [--json]
  * (threads: set OMP_NUM_THREADS; oneDNN here uses OpenMP.) */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
@@ -60,23 +65,33 @@ static void *filled(size_t bytes) {
     return p;
 }
 
-/* Median time (s) of one conv execution via oneDNN. */
+/* Fastest time (s) of one conv execution via oneDNN (ReLU fused); dt is
+ * the source's type (int8: u8 source, s8 weights, u8 destination). */
 static double time_direct(const shape_t *s, int n, dnnl_data_type_t dt,
                           int iters, char *impl, size_t impl_len) {
+    dnnl_data_type_t wdt = dt == dnnl_u8 ? dnnl_s8 : dt;
     int oh = (s->ih + 2 * s->p - s->k) / s->s + 1;
     dnnl_dims_t src = {n, s->ic, s->ih, s->ih}, wei = {s->oc, s->ic, s->k, s->k},
                 dst = {n, s->oc, oh, oh}, strides = {s->s, s->s},
                 pad = {s->p, s->p};
     dnnl_memory_desc_t smd, wmd, dmd;
     CHECK(dnnl_memory_desc_init_by_tag(&smd, 4, src, dt, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&wmd, 4, wei, dt, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&wmd, 4, wei, wdt, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&dmd, 4, dst, dt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     CHECK(dnnl_convolution_forward_desc_init(
         &cd, dnnl_forward_inference, dnnl_convolution_direct, &smd, &wmd, NULL,
         &dmd, strides, pad, pad));
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    CHECK(dnnl_primitive_attr_create(&attr));
+    CHECK(dnnl_post_ops_create(&po));
+    CHECK(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f));
+    CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
     dnnl_primitive_desc_t pd;
-    CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, eng, NULL));
+    CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, eng, NULL));
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_attr_destroy(attr);
     const char *name = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
     snprintf(impl, impl_len, "%s", name ? name : "?");
@@ -137,41 +152,67 @@ static double time_gemm(const shape_t *s, int n, int iters) {
 }
 
 int main(int argc, char **argv) {
-    int n = 8, iters = 5;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--batch"))
-            n = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--iters"))
-            iters = atoi(argv[i + 1]);
+    int n = 8, iters = 5, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch"))
+            n = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--iters"))
+            iters = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: conv_algos [--batch N] [--iters K] [--json]\n");
+            return 2;
+        }
     }
+    if (n < 1 || iters < 1) {
+        fprintf(stderr, "conv_algos: --batch and --iters must be >= 1\n");
+        return 2;
+    }
+    FILE *out = json ? stderr : stdout; /* the table; JSON goes to stdout */
     CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CHECK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
-    printf("%-22s %6s | %9s %9s %9s | %s\n", "shape (ic>oc kKsS @H)", "count",
-           "direct", "sgemm", "bf16", "GFLOP/s; direct impl / bf16 impl");
-    double tot[3] = {0, 0, 0}, flops_tot = 0;
+    fprintf(out, "%-22s %6s | %9s %9s %9s %9s | %s\n", "shape (ic>oc kKsS @H)",
+            "count", "direct", "sgemm", "bf16", "int8",
+            "GFLOP/s; direct / bf16 / int8 impl");
+    double tot[4] = {0, 0, 0, 0}, flops_tot = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const shape_t *s = &shapes[i];
         int oh = (s->ih + 2 * s->p - s->k) / s->s + 1;
         double flops = 2.0 * n * s->oc * oh * oh * s->ic * s->k * s->k;
-        char impl_f[64], impl_b[64];
+        char impl_f[64], impl_b[64], impl_q[64];
         double td = time_direct(s, n, dnnl_f32, iters, impl_f, sizeof impl_f);
         double tg = (s->k == 1 && s->s == 1) ? time_gemm(s, n, iters) : td;
         double tb = time_direct(s, n, dnnl_bf16, iters, impl_b, sizeof impl_b);
+        double tq = time_direct(s, n, dnnl_u8, iters, impl_q, sizeof impl_q);
         char label[32];
         snprintf(label, sizeof label, "%d>%d k%ds%d @%d", s->ic, s->oc, s->k,
                  s->s, s->ih);
-        printf("%-22s %6d | %9.1f %9.1f %9.1f | %s / %s\n", label, s->count,
-               flops / td * 1e-9, flops / tg * 1e-9, flops / tb * 1e-9,
-               impl_f, impl_b);
+        fprintf(out, "%-22s %6d | %9.1f %9.1f %9.1f %9.1f | %s / %s / %s\n",
+                label, s->count, flops / td * 1e-9, flops / tg * 1e-9,
+                flops / tb * 1e-9, flops / tq * 1e-9, impl_f, impl_b, impl_q);
         tot[0] += td * s->count;
         tot[1] += (tg < td ? tg : td) * s->count;
         tot[2] += tb * s->count;
+        tot[3] += tq * s->count;
         flops_tot += flops * s->count;
     }
-    printf("\nall 53 convs, batch %d: direct %.1f ms (%.0f GFLOP/s), best of "
-           "direct/sgemm %.1f ms (%.0f GFLOP/s), bf16 %.1f ms (%.0f GFLOP/s)\n",
-           n, tot[0] * 1e3, flops_tot / tot[0] * 1e-9, tot[1] * 1e3,
-           flops_tot / tot[1] * 1e-9, tot[2] * 1e3, flops_tot / tot[2] * 1e-9);
+    fprintf(out, "\nall 53 convs, batch %d: direct %.1f ms (%.0f GFLOP/s), best "
+            "of direct/sgemm %.1f ms (%.0f GFLOP/s), bf16 %.1f ms (%.0f "
+            "GFLOP/s), int8 %.1f ms (%.0f GFLOP/s)\n",
+            n, tot[0] * 1e3, flops_tot / tot[0] * 1e-9, tot[1] * 1e3,
+            flops_tot / tot[1] * 1e-9, tot[2] * 1e3, flops_tot / tot[2] * 1e-9,
+            tot[3] * 1e3, flops_tot / tot[3] * 1e-9);
+    const dnnl_version_t *v = dnnl_version();
+    double ips[3] = {n / tot[0], n / tot[2], n / tot[3]};
+    fprintf(out, "ceiling (convs only, img/s): fp32 %.1f  bf16 %.1f  int8 %.1f "
+            "(oneDNN %d.%d.%d)\n", ips[0], ips[1], ips[2], v->major, v->minor,
+            v->patch);
+    if (json)
+        printf("{\"probe\":\"resnet50-convs\",\"batch\":%d,\"onednn\":"
+               "\"%d.%d.%d\",\"img_per_s\":{\"fp32\":%.2f,\"bf16\":%.2f,"
+               "\"int8\":%.2f}}\n",
+               n, v->major, v->minor, v->patch, ips[0], ips[1], ips[2]);
     dnnl_stream_destroy(strm);
     dnnl_engine_destroy(eng);
     return 0;
