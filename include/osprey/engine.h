@@ -57,6 +57,83 @@ typedef struct osp_tensor_s {
 } osp_tensor_t;
 size_t osp_tensor_numel(const osp_tensor_t *t);
 
+/* ---- tuning: the engine's own choices, as the caller's options ----------
+ *
+ * Every choice the engine can make by itself (conv layout, which kernels,
+ * how threads are placed, ...) has a knob here. Zero (osp_engine_opts_init,
+ * memset) lets the engine decide: that is the default osprey is tested and
+ * measured with. The library reads no environment: a program fills these
+ * from its own flags (osprey: --engine-*, OSPREY_ENGINE_*; the table of
+ * knobs is in docs/engine.md, "Tuning knobs"). */
+
+/* A switch. AUTO: the engine decides (see each knob for what it does
+ * today); OFF: never; ON: wherever it applies, whatever the engine would
+ * have decided. */
+typedef enum osp_tune_e {
+    OSP_TUNE_AUTO = 0,
+    OSP_TUNE_OFF,
+    OSP_TUNE_ON,
+    OSP_TUNE_COUNT
+} osp_tune_t;
+const char *osp_tune_name(osp_tune_t t); /* "auto" | "off" | "on" */
+/* Parses "auto" | "off" | "on" (also "0" = off, "1" = on); OSP_EINVAL
+ * otherwise. */
+int osp_tune_parse(const char *s, osp_tune_t *out);
+
+/* Activation layout of convolutions. */
+typedef enum osp_conv_layout_e {
+    OSP_CONV_LAYOUT_AUTO = 0, /* the engine's choice (today: BLOCKED) */
+    OSP_CONV_LAYOUT_BLOCKED,  /* channel-blocked nChw16c where channels allow */
+    OSP_CONV_LAYOUT_ANY,      /* oneDNN's own pick (format_tag_any) */
+    OSP_CONV_LAYOUT_COUNT
+} osp_conv_layout_t;
+const char *osp_conv_layout_name(osp_conv_layout_t l); /* "auto" | "blocked" | "any" */
+int osp_conv_layout_parse(const char *s, osp_conv_layout_t *out);
+
+/* Who requantizes the s32 sums of oneDNN int8 convolutions and gemms. */
+typedef enum osp_requant_e {
+    OSP_REQUANT_AUTO = 0, /* EXACT for imported quantized models, ONEDNN for
+                             models osprey quantized itself (no external
+                             reference to be exact with) */
+    OSP_REQUANT_EXACT,    /* osprey's fixed-point requantization: TFLite's
+                             arithmetic, bit for bit */
+    OSP_REQUANT_ONEDNN,   /* oneDNN's fused float requantization: faster,
+                             up to a few steps off TFLite */
+    OSP_REQUANT_COUNT
+} osp_requant_t;
+const char *osp_requant_name(osp_requant_t r); /* "auto" | "exact" | "onednn" */
+int osp_requant_parse(const char *s, osp_requant_t *out);
+
+#define OSP_TUNING_Q8_TILE_KB_MAX (1 << 20) /* 1 GiB: far above any L2 */
+
+typedef struct osp_engine_tuning_s {
+    osp_conv_layout_t conv_layout; /* AUTO: blocked (measured faster than
+                                      oneDNN's NHWC pick, docs/engine.md) */
+    osp_tune_t winograd;     /* fp32 3x3 stride-1 convs with 16-multiple
+                                channels try Winograd first; AUTO = yes */
+    osp_tune_t int8_dnnl;    /* quantized convs and gemms may run on oneDNN
+                                int8; AUTO = yes where it is exact */
+    osp_tune_t q8_dw;        /* osprey's own int8 depthwise kernel; AUTO = yes */
+    osp_tune_t q8_pw;        /* osprey's own int8 1x1 kernel; AUTO = yes */
+    osp_tune_t q8_tile;      /* oneDNN int8 convs run tile by tile into
+                                cache-sized s32 buffers; AUTO = yes */
+    int q8_tile_kb;          /* s32 budget of one tile, KiB; 0 = 384;
+                                at most OSP_TUNING_Q8_TILE_KB_MAX */
+    osp_tune_t fcq;          /* exact fp32-carrier convs for quantized
+                                models; AUTO = yes where the bound holds */
+    osp_requant_t int8_requant;
+    osp_tune_t batch_split;  /* batches shared by one-thread lanes; AUTO:
+                                when the graph is light enough and the
+                                batch divides evenly; ON: whenever the
+                                graph computes images independently */
+    osp_tune_t bind;         /* OpenMP team bound to distinct CPUs; AUTO: a
+                                run that starts from idleness; ON: every
+                                run; both only when the team covers the
+                                allowed CPUs exactly */
+    bool profile;            /* time every step; the plans with their
+                                timings go to stderr at osp_engine_destroy */
+} osp_engine_tuning_t;
+
 typedef struct osp_engine_opts_s {
     int threads;               /* 0 = osp_cpus_available() */
     osp_precision_t precision; /* OSP_PREC_AUTO by default */
@@ -68,6 +145,7 @@ typedef struct osp_engine_opts_s {
      * only read while osp_engine_load* runs. */
     const osp_tensor_t *calib;
     int n_calib;
+    osp_engine_tuning_t tuning; /* all AUTO by default */
 } osp_engine_opts_t;
 void osp_engine_opts_init(osp_engine_opts_t *o);
 

@@ -21,4 +21,10 @@ int osp_cli_dispatch(int argc, char **argv);
 /* osprey load: the load generator (open/closed loop, time series). */
 int osp_cli_load(int argc, char **argv);
 
+/* How libgomp waits at barriers in this process, for --verbose output:
+ * "OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=100000" (main() sets both unless
+ * the user chose; libgomp reads them at start, and the engine, a library,
+ * reads no environment). Valid until the next call. */
+const char *osp_cli_omp_waiting(void);
+
 #endif

@@ -59,6 +59,17 @@ static void ensure_omp_wait_policy(char **argv) {
     /* exec failed (no /proc): carry on with the default policy. */
 }
 
+const char *osp_cli_omp_waiting(void) {
+    static char text[160]; /* main's thread, before any subcommand starts threads */
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    const char *spin = getenv("GOMP_SPINCOUNT");
+    snprintf(text, sizeof text, "%s%s%s%s",
+             wait ? "OMP_WAIT_POLICY=" : "spinning (OMP_WAIT_POLICY unset; ",
+             wait ? wait : "use passive on shared CPUs, see docs/engine.md)",
+             spin ? ", GOMP_SPINCOUNT=" : "", spin ? spin : "");
+    return text;
+}
+
 int main(int argc, char **argv) {
     ensure_omp_wait_policy(argv);
     if (argc < 2) {
