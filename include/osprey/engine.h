@@ -57,20 +57,86 @@ typedef struct osp_tensor_s {
 } osp_tensor_t;
 size_t osp_tensor_numel(const osp_tensor_t *t);
 
-/* Tuning knobs (docs/engine.md). Zero-initialised = the engine decides. */
-typedef enum osp_tune_e { OSP_TUNE_AUTO = 0, OSP_TUNE_OFF, OSP_TUNE_ON } osp_tune_t;
+/* ---- tuning: the engine's own choices, as the caller's options ----------
+ *
+ * Every choice the engine can make by itself (conv layout, which kernels,
+ * how threads are placed, ...) has a knob here. Zero (osp_engine_opts_init,
+ * memset) lets the engine decide: that is the default osprey is tested and
+ * measured with. The library reads no environment: a program fills these
+ * from its own flags (osprey: --engine-*, OSPREY_ENGINE_*; the table of
+ * knobs is in docs/engine.md, "Tuning knobs"). */
+
+/* A switch. AUTO: the engine decides (see each knob for what it does
+ * today); OFF: never; ON: wherever it applies, whatever the engine would
+ * have decided. */
+typedef enum osp_tune_e {
+    OSP_TUNE_AUTO = 0,
+    OSP_TUNE_OFF,
+    OSP_TUNE_ON,
+    OSP_TUNE_COUNT
+} osp_tune_t;
+const char *osp_tune_name(osp_tune_t t); /* "auto" | "off" | "on" */
+/* Parses "auto" | "off" | "on" (also "0" = off, "1" = on); OSP_EINVAL
+ * otherwise. */
+int osp_tune_parse(const char *s, osp_tune_t *out);
+
+/* Activation layout of convolutions. */
 typedef enum osp_conv_layout_e {
-    OSP_CONV_LAYOUT_AUTO = 0, /* measured on this machine (tune.c) */
-    OSP_CONV_LAYOUT_BLOCKED,  /* nChw16c activations */
-    OSP_CONV_LAYOUT_ANY,      /* oneDNN's own pick (NHWC for brgconv/AMX) */
+    OSP_CONV_LAYOUT_AUTO = 0, /* the engine's choice (today: BLOCKED) */
+    OSP_CONV_LAYOUT_BLOCKED,  /* channel-blocked nChw16c where channels allow */
+    OSP_CONV_LAYOUT_ANY,      /* oneDNN's own pick (format_tag_any) */
     OSP_CONV_LAYOUT_COUNT
 } osp_conv_layout_t;
+const char *osp_conv_layout_name(osp_conv_layout_t l); /* "auto" | "blocked" | "any" */
+int osp_conv_layout_parse(const char *s, osp_conv_layout_t *out);
+
+/* Who requantizes the s32 sums of oneDNN int8 convolutions and gemms. */
+typedef enum osp_requant_e {
+    OSP_REQUANT_AUTO = 0, /* EXACT for imported quantized models, ONEDNN for
+                             models osprey quantized itself (no external
+                             reference to be exact with) */
+    OSP_REQUANT_EXACT,    /* osprey's fixed-point requantization: TFLite's
+                             arithmetic, bit for bit */
+    OSP_REQUANT_ONEDNN,   /* oneDNN's fused float requantization: faster,
+                             up to a few steps off TFLite */
+    OSP_REQUANT_COUNT
+} osp_requant_t;
+const char *osp_requant_name(osp_requant_t r); /* "auto" | "exact" | "onednn" */
+int osp_requant_parse(const char *s, osp_requant_t *out);
+
+#define OSP_TUNING_Q8_TILE_KB_MAX (1 << 20) /* 1 GiB: far above any L2 */
+
 typedef struct osp_engine_tuning_s {
-    osp_conv_layout_t conv_layout;
-    osp_tune_t winograd;      /* fp32 3x3 stride-1 convs try Winograd */
-    /* Directory of the measured-choices cache (engine-choices.tsv); NULL:
-     * measure at every load. Borrowed while osp_engine_load* runs and
-     * until the first plan is built. */
+    osp_conv_layout_t conv_layout; /* AUTO: measured on this machine before
+                                      the first plan (docs/engine.md,
+                                      "Measured choices") */
+    osp_tune_t winograd;     /* fp32 3x3 stride-1 convs with 16-multiple
+                                channels try Winograd first; AUTO: measured
+                                with the layout */
+    osp_tune_t int8_dnnl;    /* quantized convs and gemms may run on oneDNN
+                                int8; AUTO = yes where it is exact */
+    osp_tune_t q8_dw;        /* osprey's own int8 depthwise kernel; AUTO = yes */
+    osp_tune_t q8_pw;        /* osprey's own int8 1x1 kernel; AUTO = yes */
+    osp_tune_t q8_tile;      /* oneDNN int8 convs run tile by tile into
+                                cache-sized s32 buffers; AUTO = yes */
+    int q8_tile_kb;          /* s32 budget of one tile, KiB; 0 = 384;
+                                at most OSP_TUNING_Q8_TILE_KB_MAX */
+    osp_tune_t fcq;          /* exact fp32-carrier convs for quantized
+                                models; AUTO = yes where the bound holds */
+    osp_requant_t int8_requant;
+    osp_tune_t batch_split;  /* batches shared by one-thread lanes; AUTO:
+                                when the graph is light enough and the
+                                batch divides evenly; ON: whenever the
+                                graph computes images independently */
+    osp_tune_t bind;         /* OpenMP team bound to distinct CPUs; AUTO: a
+                                run that starts from idleness; ON: every
+                                run; both only when the team covers the
+                                allowed CPUs exactly */
+    bool profile;            /* time every step; the plans with their
+                                timings go to stderr at osp_engine_destroy */
+    /* Directory of the measured-choices cache (engine-choices.tsv, made
+     * when missing); NULL: measure at every load. Borrowed until the first
+     * plan is built. */
     const char *cache_dir;
 } osp_engine_tuning_t;
 
@@ -85,7 +151,7 @@ typedef struct osp_engine_opts_s {
      * only read while osp_engine_load* runs. */
     const osp_tensor_t *calib;
     int n_calib;
-    osp_engine_tuning_t tuning;
+    osp_engine_tuning_t tuning; /* all AUTO by default */
 } osp_engine_opts_t;
 void osp_engine_opts_init(osp_engine_opts_t *o);
 
@@ -130,9 +196,10 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
 int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err);
 
 /* What the engine chose for this machine and why, one line, e.g. "conv
- * layout any: fastest at batch 8, 2 threads (blocked 160.2 ms, any 101.3
- * ms)" or "... cached in DIR/engine-choices.tsv"; "" before the first plan
- * is built (choices are made then). Owned by the engine. */
+ * layout any: measured at batch 8, 2 threads, the first within 3% of the
+ * fastest (blocked 380.1 ms, any 47.7 ms)" or "... cached in DIR/engine-
+ * choices.tsv (...)"; "" before the first plan is built (choices are made
+ * then) and for graphs with nothing to choose. Owned by the engine. */
 const char *osp_engine_choices(const osp_engine_t *e);
 
 /* Human-readable description of the last-built plan: precision, kernels

@@ -59,6 +59,8 @@ typedef struct osp_serve_opts_s {
                                    this long after inference before
                                    answering (a timer; no thread blocks);
                                    0 = off */
+    osp_engine_tuning_t tuning; /* every engine's tuning knobs (all AUTO by
+                                   default; docs/engine.md) */
     FILE *log;                  /* JSON log lines; NULL = stderr */
 } osp_serve_opts_t;
 #define OSP_SERVE_DEFAULT_PORT 8080

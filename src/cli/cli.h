@@ -21,10 +21,10 @@ int osp_cli_dispatch(int argc, char **argv);
 /* osprey load: the load generator (open/closed loop, time series). */
 int osp_cli_load(int argc, char **argv);
 
-/* Where commands keep per-machine caches (the engine's measured choices):
- * $XDG_CACHE_HOME/osprey, else $HOME/.cache/osprey; NULL when neither is
- * set, or when OSPREY_CACHE_DIR is "off". OSPREY_CACHE_DIR overrides. The
- * string lives for the process. */
-const char *osp_cli_cache_dir(void);
+/* How libgomp waits at barriers in this process, for --verbose output:
+ * "OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT=100000" (main() sets both unless
+ * the user chose; libgomp reads them at start, and the engine, a library,
+ * reads no environment). Valid until the next call. */
+const char *osp_cli_omp_waiting(void);
 
 #endif

@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/tuning.h"
 #include "osprey/common.h"
 #include "osprey/engine.h"
 #include "osprey/model.h"
@@ -58,6 +59,7 @@ typedef struct bench_opts_s {
     osp_precision_t compare_precision;
     const char *calibration;         /* int8 on float models: images */
     int calibration_count;
+    osp_engine_tuning_t tuning;      /* --engine-*, OSPREY_ENGINE_* */
 } bench_opts_t;
 
 /* Latency samples in milliseconds; grown between runs, never inside one. */
@@ -104,6 +106,7 @@ static void usage(FILE *f) {
         "warm-up %d runs. Environment: OSPREY_ORT_DIR (directory holding\n"
         "ort-bench.js), OSPREY_NODE (node binary).\n",
         BENCH_DEFAULT_ROUNDS, BENCH_DEFAULT_SECONDS, BENCH_DEFAULT_WARMUP);
+    osp_cli_tuning_usage(f);
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -598,7 +601,7 @@ int osp_cli_bench(int argc, char **argv) {
                       .warmup = BENCH_DEFAULT_WARMUP,
                       .rounds = BENCH_DEFAULT_ROUNDS,
                       .compare_precision = OSP_PREC_FP32};
-    static const struct option longopts[] = {
+    static const struct option own[] = {
         {"model", required_argument, 0, 'm'},
         {"batch", required_argument, 0, 'b'},
         {"threads", required_argument, 0, 't'},
@@ -613,8 +616,9 @@ int osp_cli_bench(int argc, char **argv) {
         {"verbose", no_argument, 0, 'v'},
         {"calibration", required_argument, 0, 'C'},
         {"calibration-count", required_argument, 0, 'N'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}};
+    struct option longopts[OSP_ARRAY_LEN(own) + OSP_CLI_TUNING_MAX + 1];
+    osp_cli_tuning_longopts(own, OSP_ARRAY_LEN(own), longopts);
     osp_err_t err = {0};
     osp_engine_t *e = NULL;
     osp_tensor_t *in = NULL, *out = NULL;
@@ -627,6 +631,10 @@ int osp_cli_bench(int argc, char **argv) {
     json_t *ort_sum = NULL, *res = NULL;
     char *endp;
 
+    /* the environment first: flags win */
+    osp_cli_tuning_defaults(&o.tuning);
+    if (osp_cli_tuning_env("osprey bench", &o.tuning) < 0)
+        return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:t:p:s:w:r:jcvhM:P:C:N:", longopts,
                             NULL)) != -1) {
@@ -687,7 +695,14 @@ int osp_cli_bench(int argc, char **argv) {
             }
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: {
+            int tr = osp_cli_tuning_flag("osprey bench", c, optarg, &o.tuning);
+            if (tr == 0)
+                break;
+            if (tr > 0)
+                usage(stderr);
+            return 2;
+        }
         }
     }
     if (!o.model || optind != argc) {
@@ -710,7 +725,10 @@ int osp_cli_bench(int argc, char **argv) {
     eo.threads = o.threads;
     eo.precision = o.precision;
     eo.verbose = o.verbose;
-    eo.tuning.cache_dir = osp_cli_cache_dir();
+    eo.tuning = o.tuning;
+    if (o.verbose)
+        fprintf(stderr, "osprey bench: OpenMP waiting: %s\n",
+                osp_cli_omp_waiting());
     uint64_t t0 = osp_now_ns();
     e = bench_load(&o, o.model, &eo, &err);
     double load_ms = (double)(osp_now_ns() - t0) / 1e6;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/tuning.h"
 #include "osprey/engine.h"
 #include "osprey/image.h"
 #include "osprey/model.h"
@@ -33,6 +34,7 @@ static void usage(FILE *f) {
             "--precision int8 on a float (ONNX) model quantizes it at load from\n"
             "calibration images (--calibration DIR, default the first 32 in name\n"
             "order, or \"calibration\" in the model config; docs/engine.md).\n");
+    osp_cli_tuning_usage(f);
 }
 
 typedef struct classify_s {
@@ -151,7 +153,9 @@ int osp_cli_classify(int argc, char **argv) {
     const char *precision = NULL, *calibration = NULL;
     int threads = 0, batch = 0, verbose = 0, rc = 2, calib_count = 0;
     classify_t c = {.top_k = 5};
-    static const struct option longopts[] = {
+    osp_engine_opts_t opts;
+    osp_engine_opts_init(&opts);
+    static const struct option own[] = {
         {"model", required_argument, NULL, 'm'},
         {"labels", required_argument, NULL, 'l'},
         {"config", required_argument, NULL, 'c'},
@@ -163,8 +167,13 @@ int osp_cli_classify(int argc, char **argv) {
         {"verbose", no_argument, NULL, 'v'},
         {"calibration", required_argument, NULL, 'C'},
         {"calibration-count", required_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'}};
+    struct option longopts[OSP_ARRAY_LEN(own) + OSP_CLI_TUNING_MAX + 1];
+    osp_cli_tuning_longopts(own, OSP_ARRAY_LEN(own), longopts);
+    /* the environment first: flags win */
+    osp_cli_tuning_defaults(&opts.tuning);
+    if (osp_cli_tuning_env("osprey classify", &opts.tuning) < 0)
+        return 2;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:l:c:k:p:t:b:jvC:N:h", longopts,
@@ -182,7 +191,15 @@ int osp_cli_classify(int argc, char **argv) {
         case 'C': calibration = optarg; break;
         case 'N': calib_count = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: {
+            int tr = osp_cli_tuning_flag("osprey classify", opt, optarg,
+                                         &opts.tuning);
+            if (tr == 0)
+                break;
+            if (tr > 0)
+                usage(stderr);
+            return 2;
+        }
         }
     }
     if (!model_path || optind >= argc) {
@@ -197,8 +214,6 @@ int osp_cli_classify(int argc, char **argv) {
         return 2;
     }
     osp_err_t err = {0};
-    osp_engine_opts_t opts;
-    osp_engine_opts_init(&opts);
     opts.threads = threads;
     opts.verbose = verbose;
     c.model = osp_model_open(model_path, labels, config, &err);
@@ -224,10 +239,10 @@ int osp_cli_classify(int argc, char **argv) {
         goto done;
     }
     if (verbose)
-        fprintf(stderr, "model %s: precision %s, %d threads\n",
-                osp_model_name(c.model),
+        fprintf(stderr, "model %s: precision %s, %d threads; OpenMP waiting: "
+                "%s\n", osp_model_name(c.model),
                 osp_precision_name(osp_engine_precision(c.engine)),
-                osp_engine_threads(c.engine));
+                osp_engine_threads(c.engine), osp_cli_omp_waiting());
     c.pp = osp_model_preprocess(c.model);
     c.image_bytes = osp_preprocess_bytes(c.pp);
     if (batch == 0)

@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "cli/settings.h"
+#include "cli/tuning.h"
 #include "osprey/serve.h"
 
 typedef struct serve_cli_s {
@@ -68,6 +69,7 @@ static void usage(FILE *f) {
                "GET /metrics. Stops on SIGTERM/SIGINT after draining.\n\noptions:\n");
     osp_settings_t t = {.tab = opts, .n = OSP_ARRAY_LEN(opts)};
     osp_settings_print(&t, f);
+    osp_cli_tuning_usage(f);
     fprintf(f, "\nEvery option may also be set as OSPREY_<NAME> in the environment\n"
                "(OSPREY_MAX_BATCH=16) or as a key of the --config JSON file\n"
                "({\"max_batch\": 16}); flags win over the environment, which wins\n"
@@ -81,11 +83,16 @@ int osp_cli_serve(int argc, char **argv) {
     serve_cli_t c;
     memset(&c, 0, sizeof c);
     osp_serve_opts_init(&c.o);
+    osp_cli_tuning_defaults(&c.o.tuning);
     c.drain_timeout_s = 30;
     int rc = 1;
+    /* serve's own settings, then the engine's tuning knobs (tuning.c) */
+    osp_setting_t tab[OSP_ARRAY_LEN(opts) + OSP_CLI_TUNING_MAX];
+    memcpy(tab, opts, sizeof opts);
+    size_t n = OSP_ARRAY_LEN(opts) + osp_cli_tuning_rows(tab + OSP_ARRAY_LEN(opts),
+                                                         offsetof(serve_cli_t, o.tuning));
     osp_settings_t st = {.cmd = "osprey serve", .env_prefix = "OSPREY_",
-                           .tab = opts, .n = OSP_ARRAY_LEN(opts), .base = &c,
-                           .usage = usage};
+                           .tab = tab, .n = n, .base = &c, .usage = usage};
     /* Configuration mistakes exit 2 like usage errors; 1 means the server
      * itself failed (model, port). */
     int lr = osp_settings_load(&st, argc, argv);

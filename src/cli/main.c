@@ -59,6 +59,17 @@ static void ensure_omp_wait_policy(char **argv) {
     /* exec failed (no /proc): carry on with the default policy. */
 }
 
+const char *osp_cli_omp_waiting(void) {
+    static char text[160]; /* main's thread, before any subcommand starts threads */
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    const char *spin = getenv("GOMP_SPINCOUNT");
+    snprintf(text, sizeof text, "%s%s%s%s",
+             wait ? "OMP_WAIT_POLICY=" : "spinning (OMP_WAIT_POLICY unset; ",
+             wait ? wait : "use passive on shared CPUs, see docs/engine.md)",
+             spin ? ", GOMP_SPINCOUNT=" : "", spin ? spin : "");
+    return text;
+}
+
 int main(int argc, char **argv) {
     ensure_omp_wait_policy(argv);
     if (argc < 2) {
@@ -78,22 +89,4 @@ int main(int argc, char **argv) {
     fprintf(stderr, "osprey: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
-}
-
-const char *osp_cli_cache_dir(void) {
-    static char dir[4096];
-    const char *o = getenv("OSPREY_CACHE_DIR");
-    if (o && *o)
-        return strcmp(o, "off") ? o : NULL;
-    if (dir[0])
-        return dir;
-    const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-    int n = x && *x ? snprintf(dir, sizeof dir, "%s/osprey", x)
-            : h && *h ? snprintf(dir, sizeof dir, "%s/.cache/osprey", h)
-                      : -1;
-    if (n < 0 || (size_t)n >= sizeof dir) {
-        dir[0] = 0;
-        return NULL;
-    }
-    return dir;
 }

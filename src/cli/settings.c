@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "osprey/common.h"
+
 enum { SRC_NONE, SRC_FILE, SRC_ENV, SRC_FLAGS };
 
 typedef struct load_s {
@@ -52,6 +54,10 @@ static int set(load_t *l, const osp_setting_t *op, const char *v,
         return 0;
     case OSP_SET_FN:
         if (op->parse(s->base, v) < 0)
+            goto bad;
+        return 0;
+    case OSP_SET_FIELD:
+        if (op->parse_field(p, v) < 0)
             goto bad;
         return 0;
     case OSP_SET_INT: {
@@ -191,6 +197,8 @@ static int load_env(load_t *l) {
         char name[96];
         env_name(s, op->name, name, sizeof name);
         const char *v = getenv(name);
+        if (!v && op->env_alias && (v = getenv(op->env_alias)))
+            snprintf(name, sizeof name, "%s", op->env_alias);
         if (!v || !strcmp(op->name, "config")) /* config: already used */
             continue;
         if (!op->reset) {
@@ -269,9 +277,32 @@ out:
     return rc;
 }
 
+int osp_settings_load_env(osp_settings_t *s) {
+    load_t l = {s, calloc(s->n ? s->n : 1, 1)};
+    if (!l.list_src) {
+        fprintf(stderr, "%s: out of memory\n", s->cmd);
+        return -1;
+    }
+    int rc = load_env(&l);
+    free(l.list_src);
+    return rc;
+}
+
+int osp_settings_set(osp_settings_t *s, const osp_setting_t *op, const char *v,
+                     const char *from) {
+    /* one value at a time cannot accumulate a list */
+    OSP_ASSERT(!op->reset);
+    load_t l = {s, NULL};
+    return set(&l, op, v, from, SRC_FLAGS);
+}
+
+void osp_settings_print_rows(const osp_setting_t *tab, size_t n, FILE *f) {
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  --%-20s %s\n", tab[i].name, tab[i].help);
+}
+
 void osp_settings_print(const osp_settings_t *s, FILE *f) {
-    for (size_t i = 0; i < s->n; i++)
-        fprintf(f, "  --%-20s %s\n", s->tab[i].name, s->tab[i].help);
+    osp_settings_print_rows(s->tab, s->n, f);
     fprintf(f, "  --%-20s %s\n", "help", "this text");
 }
 

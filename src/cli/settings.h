@@ -27,6 +27,7 @@ typedef enum {
     OSP_SET_U64,    /* uint64_t, no sign */
     OSP_SET_DOUBLE, /* double >= 0 */
     OSP_SET_FN,     /* parsed by the entry's own function */
+    OSP_SET_FIELD,  /* parsed by parse_field into the field at off */
 } osp_set_kind_t;
 
 typedef struct osp_setting_s {
@@ -40,6 +41,12 @@ typedef struct osp_setting_s {
     int (*parse)(void *base, const char *v);
     /* A list setting: reset empties it when a higher source first sets it. */
     void (*reset)(void *base);
+    /* OSP_SET_FIELD: stores v into the field (base + off); < 0 when v is not
+     * acceptable. One function serves every field of a type. */
+    int (*parse_field)(void *field, const char *v);
+    /* An older environment name still read when PREFIX + NAME is unset
+     * (e.g. OSP_ENGINE_WINOGRAD for OSPREY_ENGINE_WINOGRAD); NULL = none. */
+    const char *env_alias;
 } osp_setting_t;
 
 typedef struct osp_settings_s {
@@ -60,8 +67,17 @@ typedef struct osp_settings_s {
  * usage or configuration error (exit 2). The table must have a "config"
  * entry of kind OSP_SET_STR. */
 int osp_settings_load(osp_settings_t *s, int argc, char **argv);
-/* The "  --name   help" lines of the table. */
+/* For commands that parse their own argv (getopt_long): applies the
+ * environment alone (PREFIX + NAME, then env_alias), resp. one value to one
+ * entry of s->tab (not a list); `from` names the source in messages
+ * ("command line"). 0, or -1 after printing a message. */
+int osp_settings_load_env(osp_settings_t *s);
+int osp_settings_set(osp_settings_t *s, const osp_setting_t *op, const char *v,
+                     const char *from);
+/* The "  --name   help" lines of the table, and --help's. */
 void osp_settings_print(const osp_settings_t *s, FILE *f);
+/* The same lines for rows alone (no --help line). */
+void osp_settings_print_rows(const osp_setting_t *tab, size_t n, FILE *f);
 /* Frees the kept strings; call after the command no longer uses them. */
 void osp_settings_free(osp_settings_t *s);
 

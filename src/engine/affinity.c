@@ -25,8 +25,8 @@
  * CPU once). The caller's mask is restored, so threads it creates later
  * (lanes, a child process) inherit the mask it had, not one CPU.
  *
- * OSP_ENGINE_BIND=0 turns it off, =always binds every run (for
- * measurement). */
+ * The engine option tuning.bind (osprey --engine-bind) off turns it off,
+ * on binds every run (for measurement). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -47,18 +47,6 @@
 _Static_assert(sizeof(cpu_set_t) <= sizeof(((osp_team_bind_t *)0)->saved),
                "osp_team_bind_t.saved holds a cpu_set_t");
 
-/* 0 off, 1 after idleness (default), 2 every run. */
-static int bind_mode(void) {
-    static int mode = -1; /* races are benign: every thread computes the same */
-    if (mode < 0) {
-        const char *v = getenv("OSP_ENGINE_BIND");
-        mode = v && strcmp(v, "0") == 0        ? 0
-               : v && strcmp(v, "always") == 0 ? 2
-                                               : 1;
-    }
-    return mode;
-}
-
 static int bind_self(int cpu) {
     cpu_set_t s;
     CPU_ZERO(&s);
@@ -66,12 +54,13 @@ static int bind_self(int cpu) {
     return sched_setaffinity(0, sizeof s, &s);
 }
 
-int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_team_bind_t *b) {
+int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_tune_t mode,
+                         osp_team_bind_t *b) {
     b->active = 0;
     b->threads = threads;
 #ifdef _OPENMP
-    int mode = bind_mode();
-    if (threads < 2 || mode == 0 || (mode == 1 && idle_ns < OSP_BIND_IDLE_NS))
+    if (threads < 2 || mode == OSP_TUNE_OFF ||
+        (mode == OSP_TUNE_AUTO && idle_ns < OSP_BIND_IDLE_NS))
         return 0;
     cpu_set_t cur;
     if (sched_getaffinity(0, sizeof cur, &cur) != 0 ||
@@ -98,6 +87,7 @@ int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_team_bind_t *b) {
 #else
     (void)threads;
     (void)idle_ns;
+    (void)mode;
     return 0;
 #endif
 }

@@ -76,11 +76,15 @@ int osp__calibrate(const osp_graph_t *g, const osp_engine_opts_t *opts,
     osp_engine_opts_init(&fo);
     fo.threads = opts->threads;
     fo.precision = OSP_PREC_FP32;
+    fo.tuning = opts->tuning; /* the caller's tuning applies to this run too */
     osp_engine_t *ce = osp_engine_from_graph(cg, &fo, err); /* takes cg */
     if (!ce) {
         osp_err_prefix(err, "int8 calibration");
         return err->code;
     }
+    /* A one-off pass over a few images: timing layouts (tune.c) would cost
+     * more than it saves; the ranges do not depend on the layout. */
+    ce->tuned = true;
     osp_tensor_t *res = calloc((size_t)n_out, sizeof *res);
     if (!res) {
         osp_engine_destroy(ce);

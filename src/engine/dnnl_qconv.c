@@ -16,7 +16,7 @@
  *     output channel: every raw sum, compensation and final accumulator is
  *     then an integer below 2^24, exact in f32 whatever the kernel's order.
  *     Bit-identical to the integer reference kernels.
- *   - oneDNN float (OSP_ENGINE_INT8_REQUANT=onednn): the requantization
+ *   - oneDNN float (tuning.int8_requant ONEDNN): the requantization
  *     inside oneDNN as described below — faster, up to ~13 steps off.
  *
  * TFLite's quantized conv is acc = bias + Σ (x − zx)(w − zw), then
@@ -41,7 +41,7 @@
  * VNNI, where oneDNN's s8-source kernels pre-scale weights by 1/2 (inexact).
  * Convs among these now try the exact fp32-carrier path (qconv_f32.c) before
  * the reference kernel; so do exact-mode nodes whose bound fails.
- * OSP_ENGINE_INT8_DNNL=0 turns the whole path off. */
+ * tuning.int8_dnnl off turns the whole path off. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,11 +236,12 @@ static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
 /* Exact (TFLite's arithmetic) unless asked otherwise; graphs osprey
  * quantized itself have no external reference to be exact with and take
  * oneDNN's fused float requantization, the fastest (pass_quantize.c). */
-static bool exact_requant(const osp_graph_t *g) {
-    const char *e = getenv("OSP_ENGINE_INT8_REQUANT");
-    if (e && !strcmp(e, "exact"))
-        return true;
-    return !g->ptq && !(e && !strcmp(e, "onednn"));
+static bool exact_requant(const osp_engine_t *e, const osp_graph_t *g) {
+    switch (e->opts.tuning.int8_requant) {
+    case OSP_REQUANT_EXACT: return true;
+    case OSP_REQUANT_ONEDNN: return false;
+    default: return !g->ptq;
+    }
 }
 
 /* The exact path's admission bound for s8 weights [channels, per_channel]
@@ -430,7 +431,7 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
-    if (exact_requant(c->g))
+    if (exact_requant(c->e, c->g))
         return qconv_s32(c, ni, &cg, xq, wq, yq, qmin, qmax);
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
@@ -496,7 +497,7 @@ fail:
 }
 
 bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g) {
-    return g->ptq && e->int8_dnnl && int8_exact_cpu() && !exact_requant(g);
+    return g->ptq && e->int8_dnnl && int8_exact_cpu() && !exact_requant(e, g);
 }
 
 int osp__dnnl_qconv(osp_pctx_t *c, int ni) {
@@ -574,7 +575,7 @@ static int qgemm_try(osp_pctx_t *c, int ni) {
     int32_t qmin, qmax;
     if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
         return OSP_EUNSUPPORTED;
-    if (exact_requant(c->g))
+    if (exact_requant(c->e, c->g))
         return qgemm_s32(c, ni, xq, wq, yq, qmin, qmax);
     dnnl_memory_desc_t src_md, w_any, w_src, dst_md, b_md;
     dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N},

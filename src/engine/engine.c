@@ -33,6 +33,75 @@ int osp_precision_parse(const char *s, osp_precision_t *out) {
     return OSP_EINVAL;
 }
 
+/* Index of s in names[0..n), or -1. */
+static int name_index(const char *const *names, int n, const char *s) {
+    for (int i = 0; s && i < n; i++)
+        if (!strcmp(s, names[i]))
+            return i;
+    return -1;
+}
+
+static const char *const tune_names[] = {"auto", "off", "on"};
+_Static_assert(OSP_ARRAY_LEN(tune_names) == OSP_TUNE_COUNT, "tune names");
+
+const char *osp_tune_name(osp_tune_t t) {
+    return (unsigned)t < OSP_TUNE_COUNT ? tune_names[t] : "?";
+}
+
+int osp_tune_parse(const char *s, osp_tune_t *out) {
+    int i = name_index(tune_names, OSP_TUNE_COUNT, s);
+    /* 0/1: how the switches were spelled as OSP_ENGINE_* variables */
+    if (i < 0 && s && (!strcmp(s, "0") || !strcmp(s, "1")))
+        i = s[0] == '0' ? OSP_TUNE_OFF : OSP_TUNE_ON;
+    if (i < 0)
+        return OSP_EINVAL;
+    *out = (osp_tune_t)i;
+    return 0;
+}
+
+static const char *const layout_names[] = {"auto", "blocked", "any"};
+_Static_assert(OSP_ARRAY_LEN(layout_names) == OSP_CONV_LAYOUT_COUNT,
+               "conv layout names");
+
+const char *osp_conv_layout_name(osp_conv_layout_t l) {
+    return (unsigned)l < OSP_CONV_LAYOUT_COUNT ? layout_names[l] : "?";
+}
+
+int osp_conv_layout_parse(const char *s, osp_conv_layout_t *out) {
+    int i = name_index(layout_names, OSP_CONV_LAYOUT_COUNT, s);
+    if (i < 0)
+        return OSP_EINVAL;
+    *out = (osp_conv_layout_t)i;
+    return 0;
+}
+
+static const char *const requant_names[] = {"auto", "exact", "onednn"};
+_Static_assert(OSP_ARRAY_LEN(requant_names) == OSP_REQUANT_COUNT,
+               "requant names");
+
+const char *osp_requant_name(osp_requant_t r) {
+    return (unsigned)r < OSP_REQUANT_COUNT ? requant_names[r] : "?";
+}
+
+int osp_requant_parse(const char *s, osp_requant_t *out) {
+    int i = name_index(requant_names, OSP_REQUANT_COUNT, s);
+    if (i < 0)
+        return OSP_EINVAL;
+    *out = (osp_requant_t)i;
+    return 0;
+}
+
+static bool tuning_valid(const osp_engine_tuning_t *t) {
+    const osp_tune_t sw[] = {t->winograd, t->int8_dnnl, t->q8_dw, t->q8_pw,
+                             t->q8_tile, t->fcq, t->batch_split, t->bind};
+    for (size_t i = 0; i < OSP_ARRAY_LEN(sw); i++)
+        if ((unsigned)sw[i] >= OSP_TUNE_COUNT)
+            return false;
+    return (unsigned)t->conv_layout < OSP_CONV_LAYOUT_COUNT &&
+           (unsigned)t->int8_requant < OSP_REQUANT_COUNT &&
+           t->q8_tile_kb >= 0 && t->q8_tile_kb <= OSP_TUNING_Q8_TILE_KB_MAX;
+}
+
 void osp_engine_opts_init(osp_engine_opts_t *o) {
     memset(o, 0, sizeof *o);
     o->precision = OSP_PREC_AUTO;
@@ -155,20 +224,13 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     }
     e->g = g;
     e->opts = *opts;
-    const char *prof = getenv("OSP_ENGINE_PROFILE");
-    e->profile = prof && *prof && strcmp(prof, "0") != 0;
-    const char *lay = getenv("OSP_ENGINE_CONV_LAYOUT");
-    /* nChw16c by default: measured faster than oneDNN's own pick (NHWC
-     * brgconv) on this Zen4 for ResNet50 and MobileNetV2 (docs/engine.md). */
-    e->conv_blocked = !(lay && !strcmp(lay, "any"));
-    if (opts->tuning.conv_layout != OSP_CONV_LAYOUT_AUTO)
-        e->conv_blocked = opts->tuning.conv_layout == OSP_CONV_LAYOUT_BLOCKED;
-    const char *wino = getenv("OSP_ENGINE_WINOGRAD");
-    e->conv_winograd = !(wino && !strcmp(wino, "0"));
-    if (opts->tuning.winograd != OSP_TUNE_AUTO)
-        e->conv_winograd = opts->tuning.winograd == OSP_TUNE_ON;
-    const char *q8 = getenv("OSP_ENGINE_INT8_DNNL");
-    e->int8_dnnl = !(q8 && !strcmp(q8, "0"));
+    const osp_engine_tuning_t *tu = &opts->tuning;
+    e->profile = tu->profile;
+    /* Where a knob is AUTO these are the starting points; the layout and
+     * Winograd are then measured before the first plan (tune.c). */
+    e->conv_blocked = tu->conv_layout != OSP_CONV_LAYOUT_ANY;
+    e->conv_winograd = tu->winograd != OSP_TUNE_OFF;
+    e->int8_dnnl = tu->int8_dnnl != OSP_TUNE_OFF;
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
         osp_err_set(err, OSP_EINVAL, "engine: the graph has no inputs or outputs");
         goto fail;
@@ -176,6 +238,12 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     if ((unsigned)opts->precision >= OSP_PREC_COUNT || opts->threads < 0 ||
         opts->max_batch < 0) {
         osp_err_set(err, OSP_EINVAL, "engine: invalid options");
+        goto fail;
+    }
+    if (!tuning_valid(tu)) {
+        osp_err_set(err, OSP_EINVAL, "engine: invalid tuning options (a "
+                    "value out of its enum, or q8_tile_kb outside 0..%d)",
+                    OSP_TUNING_Q8_TILE_KB_MAX);
         goto fail;
     }
     if (g->quantized) {
@@ -458,7 +526,8 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
     osp__set_threads(e->threads);
     osp_team_bind_t bind;
     uint64_t t0 = osp_now_ns();
-    osp__team_bind_begin(e->threads, t0 - e->last_run_end_ns, &bind);
+    osp__team_bind_begin(e->threads, t0 - e->last_run_end_ns,
+                         e->opts.tuning.bind, &bind);
     rc = osp__plan_run(e, p, inputs, outputs, err);
     osp__team_bind_end(&bind);
     e->last_run_end_ns = osp_now_ns();

@@ -52,8 +52,8 @@ struct osp_engine_s {
     bool dequantized;          /* a quantized model running in fp32/bf16 on
                                   dequantized weights (pass_dequant.c) */
     bool int8_dnnl;            /* quantized convs/gemms may use oneDNN int8
-                                  (OSP_ENGINE_INT8_DNNL=0 turns it off) */
-    bool profile;              /* OSP_ENGINE_PROFILE set: time every step and
+                                  (opts.tuning.int8_dnnl off turns it off) */
+    bool profile;              /* opts.tuning.profile: time every step and
                                   print the plans with timings at destroy */
     bool *param_input;         /* per input: a shape parameter (see below) */
     /* Batch-parallel lanes (lanes.c). A lane engine has wowner set: it
@@ -153,10 +153,12 @@ typedef struct osp_team_bind_s {
 } osp_team_bind_t;
 /* For a run starting idle_ns after the engine's previous one ended: binds
  * OpenMP thread i of the calling thread's team of `threads` to the i-th
- * allowed CPU when the run starts from idleness and the team covers
- * exactly the allowed CPUs. Returns 1 when bound, 0 otherwise; either way
- * osp__team_bind_end after the run puts every mask back. */
-int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_team_bind_t *b);
+ * allowed CPU when the run starts from idleness (mode AUTO; ON: any run;
+ * OFF: never) and the team covers exactly the allowed CPUs. Returns 1 when
+ * bound, 0 otherwise; either way osp__team_bind_end after the run puts
+ * every mask back. */
+int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_tune_t mode,
+                         osp_team_bind_t *b);
 void osp__team_bind_end(osp_team_bind_t *b);
 
 #endif

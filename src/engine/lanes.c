@@ -32,8 +32,10 @@
  * specialised to B: infer shapes, fold constants). Otherwise, for batches
  * that would split unevenly by more than OSP_LANES_MAX_IMBALANCE, for
  * shape-parameter inputs, quantized (int8) models, graphs of heavy steps
- * (OSP_LANES_MAX_MFLOP_PER_NODE) and with OSP_ENGINE_BATCH_SPLIT=0, the engine
- * runs the whole batch as before. No allocation happens in a split run. */
+ * (OSP_LANES_MAX_MFLOP_PER_NODE) and with opts.tuning.batch_split off, the
+ * engine runs the whole batch as before. batch_split on drops the two cost
+ * rules (imbalance, heavy steps), never the correctness ones. No
+ * allocation happens in a split run. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -88,7 +90,7 @@ typedef struct osp_lkey_s {
 
 struct osp_lanes_s {
     osp_engine_t *e;
-    bool enabled;               /* OSP_ENGINE_BATCH_SPLIT != 0 */
+    osp_tune_t mode;            /* opts.tuning.batch_split */
     int n_lanes;                /* lane engines created so far */
     osp_lane_t lane[OSP_LANES_MAX];
     osp_lkey_t *keys;
@@ -233,7 +235,7 @@ static double node_flop(const osp_graph_t *g, const osp_node_t *n) {
 /* Whether the load-time graph, specialised to the dims in key (batch B =
  * dim 0 of every input), computes each image independently. */
 static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
-                          double *mflop_per_node) {
+                          bool any_cost, double *mflop_per_node) {
     const osp_graph_t *lg = e->g;
     for (int i = 0; i < lg->n_inputs; i++) {
         const osp_value_t *v = &lg->values[lg->inputs[i]];
@@ -265,7 +267,7 @@ static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
         }
     if (ok && nodes > 0) {
         *mflop_per_node = flop / 1e6 / (double)B / nodes;
-        ok = *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE;
+        ok = any_cost || *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE;
     }
     for (int i = 0; ok && i < g->n_outputs; i++) {
         const osp_value_t *v = &g->values[g->outputs[i]];
@@ -562,7 +564,7 @@ static char *lkey_describe(const osp_lanes_t *ls, const osp_lkey_t *k) {
         snprintf(s, cap,
                  "batch %lld split into %d lanes (%lld image%s at a time), one "
                  "thread each, %d threads in all (%.1f MFLOP per node per "
-                 "image; OSP_ENGINE_BATCH_SPLIT=0: intra-op threads); lane "
+                 "image; tuning batch_split off: intra-op threads); lane "
                  "0's batch-%lld plan:\n%s",
                  (long long)k->batch, k->n_lanes, (long long)k->chunk,
                  k->chunk > 1 ? "s" : "", ls->e->threads, k->mflop_per_node,
@@ -598,13 +600,14 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
     int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
     if (T > B)
         T = (int)B;
-    if (!ls->enabled || T < 2)
+    if (ls->mode == OSP_TUNE_OFF || T < 2)
         return 0;
+    bool forced = ls->mode == OSP_TUNE_ON;
     int64_t big = (B + T - 1) / T;
-    if ((double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
+    if (!forced && (double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
         return 0;
     double mflop = 0;
-    bool rowwise = graph_rowwise(e, key, B, &mflop);
+    bool rowwise = graph_rowwise(e, key, B, forced, &mflop);
     if (!rowwise)
         return 0;
     k->n_lanes = T;
@@ -639,8 +642,7 @@ osp_lanes_t *osp__lanes_create(osp_engine_t *e) {
     if (!ls)
         return NULL;
     ls->e = e;
-    const char *s = getenv("OSP_ENGINE_BATCH_SPLIT");
-    ls->enabled = !(s && !strcmp(s, "0"));
+    ls->mode = e->opts.tuning.batch_split;
     return ls;
 }
 

@@ -1422,12 +1422,6 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
               osp_precision_name(e->prec), e->threads, osp__get_threads(),
               ver->major, ver->minor, ver->patch,
               e->conv_blocked ? "nChw16c" : "oneDNN's choice");
-    const char *wait = getenv("OMP_WAIT_POLICY");
-    const char *spin = getenv("GOMP_SPINCOUNT");
-    sb_printf(&b, "OpenMP waiting: %s%s%s%s\n",
-              wait ? "OMP_WAIT_POLICY=" : "spinning (OMP_WAIT_POLICY unset; ",
-              wait ? wait : "use passive on shared CPUs, see docs/engine.md)",
-              spin ? ", GOMP_SPINCOUNT=" : "", spin ? spin : "");
     if (p->step_ms && p->n_runs) {
         double tot = 0;
         for (int i = 0; i < p->n_steps; i++)

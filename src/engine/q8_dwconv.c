@@ -32,7 +32,7 @@
  * sizes read the weights from L1 per tap.
  *
  * Depth multiplier 1 only (MobileNet-style models); other depthwise
- * shapes keep the tiled oneDNN path. OSP_ENGINE_Q8_DW=0 turns the kernel
+ * shapes keep the tiled oneDNN path. tuning.q8_dw off turns the kernel
  * off (for measurement). */
 #include <stdlib.h>
 #include <string.h>
@@ -271,8 +271,7 @@ static void run_dw(const osp_step_t *s) {
 
 int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req, int64_t bound) {
-    const char *off = getenv("OSP_ENGINE_Q8_DW");
-    if ((off && off[0] == '0') || !req->off_eo ||
+    if (c->e->opts.tuning.q8_dw == OSP_TUNE_OFF || !req->off_eo ||
         !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl") ||
         bound >= OSP_FCQ_EXACT_LIMIT)
@@ -314,7 +313,7 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
      * as many tiles as threads when the output has the rows for it */
     size_t row_bytes = sizeof(float) * (size_t)(k->Wp * k->Cp);
     int64_t hb = k->OH;
-    while (hb > 1 && (size_t)band_rows(k, hb) * row_bytes > osp__q8_tile_bytes())
+    while (hb > 1 && (size_t)band_rows(k, hb) * row_bytes > osp__q8_tile_bytes(c->e))
         hb--;
     int64_t per_img = (nthr + k->n - 1) / k->n;
     if (per_img > 1 && (k->OH + per_img - 1) / per_img < hb)

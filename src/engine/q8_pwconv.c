@@ -32,7 +32,7 @@
  * one 16-byte store per pixel.
  *
  * 1x1, stride 1, no padding, group 1 only; others keep the tiled oneDNN
- * path. OSP_ENGINE_Q8_PW=0 turns the kernel off (for measurement). */
+ * path. tuning.q8_pw off turns the kernel off (for measurement). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,8 +210,7 @@ static void run_pw(const osp_step_t *s) {
 
 int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req) {
-    const char *off = getenv("OSP_ENGINE_Q8_PW");
-    if ((off && off[0] == '0') || !req->off_eo ||
+    if (c->e->opts.tuning.q8_pw == OSP_TUNE_OFF || !req->off_eo ||
         !__builtin_cpu_supports("avx512f") ||
         !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl") ||

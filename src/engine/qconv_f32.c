@@ -26,7 +26,7 @@
  *      bit-identical to the reference kernel (and so 0 steps from LiteRT's
  *      builtin kernels).
  * Layers whose bound fails, or where oneDNN offers only its reference f32
- * convolution, stay on the reference kernel. OSP_ENGINE_FCQ=0 turns the
+ * convolution, stay on the reference kernel. tuning.fcq off turns the
  * path off (for measurement). The two loops split over the engine's OpenMP
  * threads (the runtime libdnnl uses; built with -fopenmp under GCC). */
 #include <pthread.h>
@@ -469,15 +469,10 @@ static int const_weights(osp_pctx_t *c, float *src,
     return osp__const_raw(c, dst, md);
 }
 
-static bool fcq_enabled(void) {
-    const char *e = getenv("OSP_ENGINE_FCQ");
-    return !(e && e[0] == '0');
-}
-
 int osp__fcq_conv(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
-    if (!fcq_enabled() || n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
+    if (c->e->opts.tuning.fcq == OSP_TUNE_OFF || n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
         return OSP_EUNSUPPORTED;
     int x = n->in[0], w = n->in[1], bias = n->n_in > 2 ? n->in[2] : -1;
     int y = n->out[0];
@@ -630,7 +625,7 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
  * requantization's loads go to DRAM, and the exact path ran at half the
  * speed of oneDNN's own (inexact) requantization. Here a node is one step
  * that cuts its output into tiles — one image × a band of output rows — of
- * at most OSP_ENGINE_Q8_TILE_KB (default 384) KiB of s32, runs the oneDNN
+ * at most tuning.q8_tile_kb (default 384) KiB of s32, runs the oneDNN
  * convolution of each tile into a per-thread s32 buffer that stays in L2,
  * and requantizes it straight into the u8/s8 output (NHWC, so a band of
  * rows is one contiguous run of the input and of the output). The tiles are
@@ -696,10 +691,9 @@ int osp__q8_tile_threads(int n_thr, int tiles) {
     return nt > tiles ? tiles : nt;
 }
 
-size_t osp__q8_tile_bytes(void) {
-    const char *e = getenv("OSP_ENGINE_Q8_TILE_KB");
-    long kb = e ? atol(e) : 0;
-    return (size_t)(kb > 0 ? kb : 384) * 1024;
+size_t osp__q8_tile_bytes(const osp_engine_t *e) {
+    int kb = e->opts.tuning.q8_tile_kb;
+    return (size_t)(kb > 0 ? kb : OSP_Q8_TILE_KB_DEFAULT) * 1024;
 }
 
 int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
@@ -1021,8 +1015,7 @@ static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
 
 int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                        int32_t zx, osp_fcq_req_t *req, int64_t bound) {
-    const char *off = getenv("OSP_ENGINE_Q8_TILE");
-    if (off && off[0] == '0')
+    if (c->e->opts.tuning.q8_tile == OSP_TUNE_OFF)
         return OSP_EUNSUPPORTED;
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
@@ -1035,7 +1028,7 @@ int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
     /* band height: the s32 tile within the budget, and at least as many
      * tiles as threads when the output has the rows for it */
     size_t row_bytes = sizeof(int32_t) * (size_t)(yd[3] * yd[1]);
-    int64_t hb = (int64_t)(osp__q8_tile_bytes() / row_bytes);
+    int64_t hb = (int64_t)(osp__q8_tile_bytes(c->e) / row_bytes);
     hb = hb < 1 ? 1 : hb > yd[2] ? yd[2] : hb;
     int64_t per_img = (nthr + yd[0] - 1) / yd[0];
     if (per_img > 1 && (yd[2] + per_img - 1) / per_img < hb)

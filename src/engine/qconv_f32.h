@@ -85,7 +85,7 @@ int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
  * tile by tile (an image × a band of output rows) into per-thread s32
  * buffers kept in cache and requantizes each tile with req into the NHWC
  * output. Takes req only when it returns 0; OSP_EUNSUPPORTED when the node
- * cannot be tiled or OSP_ENGINE_Q8_TILE=0. bound is only reported. */
+ * cannot be tiled or tuning.q8_tile is off. bound is only reported. */
 int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                        int32_t zx, osp_fcq_req_t *req, int64_t bound);
 /* The per-thread tile buffers of one plan, shared by all its tiled int8
@@ -102,12 +102,14 @@ void osp__q8_pool_release(osp_q8_pool_t *pl);
 /* The OpenMP budget of the caller (1 without OpenMP), the calling
  * thread's number in a parallel region (0 outside), the threads for `tiles`
  * tiles of a step built for n_thr, and the tile budget in bytes
- * (OSP_ENGINE_Q8_TILE_KB, default 384 KiB): what every tiled int8 step
- * shares. */
+ * (e's tuning.q8_tile_kb, default OSP_Q8_TILE_KB_DEFAULT): what every
+ * tiled int8 step shares. */
+#define OSP_Q8_TILE_KB_DEFAULT 384 /* KiB: a thread's s32 tile stays in L2
+                                      (docs/engine.md, "Tiling") */
 int osp__q8_threads(void);
 int osp__q8_tid(void);
 int osp__q8_tile_threads(int n_thr, int tiles);
-size_t osp__q8_tile_bytes(void);
+size_t osp__q8_tile_bytes(const osp_engine_t *e);
 /* The primitive descriptor of an int8 conv or matmul descriptor that only
  * accumulates into s32: the source zero point, nothing else
  * (dnnl_qconv.c). OSP_EUNSUPPORTED without a non-reference kernel. */
@@ -125,14 +127,14 @@ int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
  * integer-valued (x − zx) and w, exact under the same 2^24 bound, then the
  * requantization in registers. Takes req only when it returns 0;
  * OSP_EUNSUPPORTED when the kernel does not apply (no AVX-512, no 16-lane
- * requantization form, another shape) or OSP_ENGINE_Q8_DW=0. */
+ * requantization form, another shape) or tuning.q8_dw is off. */
 int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req, int64_t bound);
 /* Appends quantized 1x1 CONV node ni (stride 1, no padding, group 1, s8
  * weights with zero point 0; source zero point zx) as one step of osprey's
  * own exact AVX-512 VNNI kernel (q8_pwconv.c): int32 vpdpbusd sums, then
  * the requantization in registers. Takes req only when it returns 0;
- * OSP_EUNSUPPORTED when the kernel does not apply or OSP_ENGINE_Q8_PW=0. */
+ * OSP_EUNSUPPORTED when the kernel does not apply or tuning.q8_pw is off. */
 int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req);
 /* The table lookups of the 8-bit elementwise steps (q8_lut.c's tables,

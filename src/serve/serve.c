@@ -390,6 +390,7 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
     eo.threads = per;
     eo.precision = o->precision;
     eo.max_batch = max_batch;
+    eo.tuning = o->tuning;
     for (int i = 0; i < inst; i++) {
         sm->engines[i] = osp_model_load_engine(sm->m, &eo, err);
         if (!sm->engines[i]) {

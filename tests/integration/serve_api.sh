@@ -13,7 +13,8 @@ NAME=$(basename "$MODEL" .onnx)
 IMAGES="$SRC/scripts/samples"
 echo "model: $MODEL"
 
-"$OSPREY" serve --help | grep -q -- "--max-queue-delay-us" || { echo "serve --help lacks flags"; exit 1; }
+# (captured first: grep -q leaving early would break the pipe under pipefail)
+grep -q -- "--max-queue-delay-us" <<<"$("$OSPREY" serve --help)" || { echo "serve --help lacks flags"; exit 1; }
 
 serve_start --model "$MODEL" --threads 2 --max-batch 8 --max-queue-delay-us 20000 \
             --max-body-bytes 2000000 --drain-timeout 60 || exit 1

@@ -7,10 +7,11 @@
 set -uo pipefail
 . "$(dirname "$0")/serve_lib.bash"
 
-"$OSPREY" serve --help >/dev/null || { echo "--help failed"; exit 1; }
+# (captured first: grep -q leaving early would break the pipe under pipefail)
+help=$("$OSPREY" serve --help) || { echo "--help failed"; exit 1; }
 for f in --model --labels --model-repository --port --host --threads --max-body-bytes \
          --max-pixels --max-batch --max-queue-delay-us --max-queue-size --drain-timeout --config --debug-delay-ms; do
-    "$OSPREY" serve --help | grep -q -- "$f " || { echo "--help lacks $f"; exit 1; }
+    grep -q -- "$f " <<<"$help" || { echo "--help lacks $f"; exit 1; }
 done
 expect_fail() { # expected exit code, then args
     local want=$1; shift

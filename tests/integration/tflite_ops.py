@@ -14,7 +14,7 @@ by a second operator (osprey's importer takes 2-D graph outputs). LiteRT's
 builtin kernels
 (BUILTIN_WITHOUT_DEFAULT_DELEGATES) are the oracle; osprey runs the same
 file on the same input bytes through tests/osp_run_model, once on the
-default path and once on the exact path (OSP_ENGINE_INT8_DNNL=0). Outputs
+default path and once on the exact path (--engine-int8-dnnl off). Outputs
 are compared in quantization steps: both must be within ±1 (the default
 path: oneDNN int8 convolutions accumulating into s32, then osprey's exact
 fixed-point requantization; docs/engine.md, "int8 on oneDNN").
@@ -418,9 +418,9 @@ def main():
             od = it.get_output_details()[0]
             want = it.get_tensor(od["index"]).astype(np.float64).ravel()
             scale, zp = od["quantization"]
-            for label, env in (("exact", dict(os.environ, OSP_ENGINE_INT8_DNNL="0")),
-                               ("default", os.environ)):
-                r = subprocess.run(args, capture_output=True, text=True, env=env)
+            for label, path in (("exact", ["--engine-int8-dnnl", "off"]),
+                                ("default", [])):
+                r = subprocess.run(args + path, capture_output=True, text=True)
                 if r.returncode != 0:
                     print(f"FAIL {name} ({label}): osp_run_model: {r.stderr.strip()}")
                     failures += 1

@@ -25,12 +25,12 @@ Three osprey paths run; the first two are held to the ±1 bound above:
     fp32-carrier convolutions (qconv_f32.c). Its --verbose summary must
     show it engaged (osprey int8 ops, oneDNN int8 ops all with the exact
     requantization, or fp32-carrier ops).
-  - the exact path without oneDNN int8 (OSP_ENGINE_INT8_DNNL=0:
+  - the exact path without oneDNN int8 (--engine-int8-dnnl off:
     fp32-carrier convolutions where their bound holds, else the integer
     reference kernels, plus exact lookup tables); on the first photo of
     each model it must also be bit-identical to the pure integer reference
-    (OSP_ENGINE_FCQ=0 as well), and the fp32-carrier path must have engaged.
-  - oneDNN's own float requantization (OSP_ENGINE_INT8_REQUANT=onednn, the
+    (--engine-fcq off as well), and the fp32-carrier path must have engaged.
+  - oneDNN's own float requantization (--engine-int8-requant onednn, the
     older fast path), where it engages: fp32's 24-bit significands flip
     ~1e-5 of each layer's outputs by one step, which compounds through the
     network (docs/engine.md, "int8 on oneDNN"). Its distance is printed;
@@ -70,20 +70,21 @@ BATCH = int(os.environ.get("OSP_LITERT_BATCH", "8"))
 
 failures = 0
 checked = 0
-exact_env = dict(os.environ, OSP_ENGINE_INT8_DNNL="0")
-ref_env = dict(os.environ, OSP_ENGINE_INT8_DNNL="0", OSP_ENGINE_FCQ="0")
-float_env = dict(os.environ, OSP_ENGINE_INT8_REQUANT="onednn")
-for k in ("OSP_ENGINE_INT8_DNNL", "OSP_ENGINE_FCQ", "OSP_ENGINE_INT8_REQUANT"):
-    os.environ.pop(k, None)  # the default path is the default
+# The paths, as osp_run_model's engine tuning flags (src/cli/tuning.c).
+default_path = []
+exact_path = ["--engine-int8-dnnl", "off"]
+ref_path = ["--engine-int8-dnnl", "off", "--engine-fcq", "off"]
+float_path = ["--engine-int8-requant", "onednn"]
 
 
-def run_osprey(model, raw, h, w, c, out_dir, env, verbose=False, batch=1):
+def run_osprey(model, raw, h, w, c, out_dir, path, verbose=False, batch=1):
     os.makedirs(out_dir, exist_ok=True)
     args = [run_model, "--model", model, "--threads", "2",
             "--input", f"{raw}:u8:{batch}x{h}x{w}x{c}", "--out-dir", out_dir]
+    args += path
     if verbose:
         args.append("--verbose")
-    r = subprocess.run(args, capture_output=True, text=True, env=env)
+    r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
         return None, r.stderr.strip()
     return np.load(os.path.join(out_dir, "output_0.npy")).ravel(), r.stderr
@@ -143,7 +144,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 return np.rint(f / scale + zp).astype(np.int64)
 
             # 1. the default path
-            got_f, msg = run_osprey(model, raw, h, w, c, out_dir, os.environ,
+            got_f, msg = run_osprey(model, raw, h, w, c, out_dir, default_path,
                                     verbose=default_summary is None)
             if got_f is None:
                 print(f"FAIL {name} {pname}: osp_run_model (default path): {msg}")
@@ -176,7 +177,7 @@ with tempfile.TemporaryDirectory() as tmp:
                       f"steps, top-5 {tg} vs LiteRT {tw}")
 
             # 2. the exact path without oneDNN int8
-            ex_f, msg = run_osprey(model, raw, h, w, c, out_dir, exact_env,
+            ex_f, msg = run_osprey(model, raw, h, w, c, out_dir, exact_path,
                                    verbose=fcq_used is None)
             if ex_f is None:
                 print(f"FAIL {name} {pname}: osp_run_model (exact path): {msg}")
@@ -186,7 +187,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 m = re.search(r"exact fp32-carrier (\d+) ops", msg)
                 fcq_used = int(m.group(1)) if m else 0
                 ref_f, rmsg = run_osprey(model, raw, h, w, c,
-                                         os.path.join(tmp, "ref"), ref_env)
+                                         os.path.join(tmp, "ref"), ref_path)
                 if fcq_used == 0 or ref_f is None or \
                         not np.array_equal(ref_f, ex_f):
                     failures += 1
@@ -203,7 +204,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
             # 3. oneDNN's float requantization, where it engages
             if float_used is None or float_used > 0:
-                fl_f, msg = run_osprey(model, raw, h, w, c, out_dir, float_env,
+                fl_f, msg = run_osprey(model, raw, h, w, c, out_dir, float_path,
                                        verbose=float_used is None)
                 if fl_f is None:
                     print(f"FAIL {name} {pname}: osp_run_model (oneDNN float "
@@ -228,9 +229,9 @@ with tempfile.TemporaryDirectory() as tmp:
             raw = os.path.join(tmp, "batch.u8")
             np.concatenate(batch_x[:nb]).tofile(raw)
             args = (model, raw, h, w, c)
-            got_b, msg = run_osprey(*args, os.path.join(tmp, "b"), os.environ,
+            got_b, msg = run_osprey(*args, os.path.join(tmp, "b"), default_path,
                                     batch=nb)
-            ref_b, rmsg = run_osprey(*args, os.path.join(tmp, "br"), ref_env,
+            ref_b, rmsg = run_osprey(*args, os.path.join(tmp, "br"), ref_path,
                                      batch=nb)
             if got_b is None or ref_b is None or not np.array_equal(got_b, ref_b):
                 failures += 1
@@ -246,7 +247,7 @@ with tempfile.TemporaryDirectory() as tmp:
               f"max|diff| {worst['exact']}; the XNNPACK delegate is "
               f"{worst_xnn} steps from the default path (not checked)")
         if float_used:
-            print(f"  oneDNN float requantization (OSP_ENGINE_INT8_REQUANT="
+            print(f"  oneDNN float requantization (--engine-int8-requant "
                   f"onednn, {float_used} ops): max|diff| {worst['float']} steps, "
                   f"top-5 differs on {float_top5_misses} photo(s), top-1 "
                   f"identical on all (not held to ±1)")

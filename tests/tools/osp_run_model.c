@@ -9,7 +9,11 @@
  *
  *   osp_run_model --model PATH [--precision fp32|bf16|int8|auto] [--threads N]
  *                 [--verbose] --input FILE.npy | --input FILE:DTYPE:D0xD1x...
- *                 [--input ...] [--out-dir DIR]
+ *                 [--input ...] [--out-dir DIR] [--engine-KNOB VALUE ...]
+ *
+ * The --engine-* tuning flags are osprey's own (src/cli/tuning.c); unlike
+ * the osprey commands this tool reads no OSPREY_ENGINE_* environment, so
+ * a test's path is decided by its command line alone.
  *
  * DTYPE for raw inputs: f32, u8, s8, s32, s64. Prints one line per output
  * and a final "precision=<used>" line on stdout. Exit 0 on success, 1 on any
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/tuning.h"
 #include "osprey/common.h"
 #include "osprey/engine.h"
 
@@ -263,18 +268,20 @@ static void usage(FILE *f) {
                "[--verbose]\n"
                "                     --input FILE.npy|FILE:DTYPE:D0xD1... "
                "[--input ...] [--out-dir DIR]\n");
+    osp_cli_tuning_usage(f);
 }
 
 int main(int argc, char **argv) {
-    static const struct option longopts[] = {
+    static const struct option own[] = {
         {"model", required_argument, 0, 'm'},
         {"precision", required_argument, 0, 'p'},
         {"threads", required_argument, 0, 't'},
         {"input", required_argument, 0, 'i'},
         {"out-dir", required_argument, 0, 'o'},
         {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"help", no_argument, 0, 'h'}};
+    struct option longopts[OSP_ARRAY_LEN(own) + OSP_CLI_TUNING_MAX + 1];
+    osp_cli_tuning_longopts(own, OSP_ARRAY_LEN(own), longopts);
     const char *model = NULL, *out_dir = ".";
     const char *input_args[RUN_MAX_INPUTS];
     int n_in = 0, c, ret = 1;
@@ -306,7 +313,11 @@ int main(int argc, char **argv) {
         case 'o': out_dir = optarg; break;
         case 'v': eo.verbose = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default:
+            if (osp_cli_tuning_flag("osp_run_model", c, optarg, &eo.tuning) == 0)
+                break;
+            usage(stderr);
+            return 2;
         }
     }
     if (!model || n_in == 0 || optind != argc) {

@@ -103,11 +103,10 @@ static void test_bind_and_restore(void **state) {
     osp__set_threads(2);
     osp_team_bind_t bind;
     /* After idleness: bound. */
-    int rc = osp__team_bind_begin(2, 1000000000ull, &bind);
+    int rc = osp__team_bind_begin(2, 1000000000ull, OSP_TUNE_AUTO, &bind);
     if (rc == 0) {
-        /* Only an OpenMP-less build (or OSP_ENGINE_BIND=0) gets here. */
-        printf("SKIP: team binding unavailable (no OpenMP, or "
-               "OSP_ENGINE_BIND=0)\n");
+        /* Only an OpenMP-less build gets here. */
+        printf("SKIP: team binding unavailable (no OpenMP)\n");
         exit(77);
     }
     assert_int_equal(rc, 1);
@@ -122,13 +121,22 @@ static void test_bind_and_restore(void **state) {
     assert_int_equal(count_masks(both), threads_total());
 
     /* Back to back (the workers are still awake): nothing is bound. */
-    assert_int_equal(osp__team_bind_begin(2, 100000ull, &bind), 0);
+    assert_int_equal(osp__team_bind_begin(2, 100000ull, OSP_TUNE_AUTO, &bind), 0);
     assert_int_equal(count_masks(both), threads_total());
     osp__team_bind_end(&bind);
 
+    /* The switch: off never binds, on binds back-to-back runs too. */
+    assert_int_equal(osp__team_bind_begin(2, 1000000000ull, OSP_TUNE_OFF, &bind), 0);
+    assert_int_equal(count_masks(both), threads_total());
+    osp__team_bind_end(&bind);
+    assert_int_equal(osp__team_bind_begin(2, 100000ull, OSP_TUNE_ON, &bind), 1);
+    assert_caller_mask(&only_a);
+    osp__team_bind_end(&bind);
+    assert_caller_mask(&two);
+
     /* A team that does not cover the allowed CPUs exactly: left alone. */
-    assert_int_equal(osp__team_bind_begin(3, 1000000000ull, &bind), 0);
-    assert_int_equal(osp__team_bind_begin(1, 1000000000ull, &bind), 0);
+    assert_int_equal(osp__team_bind_begin(3, 1000000000ull, OSP_TUNE_ON, &bind), 0);
+    assert_int_equal(osp__team_bind_begin(1, 1000000000ull, OSP_TUNE_ON, &bind), 0);
     assert_int_equal(count_masks(both), threads_total());
 }
 

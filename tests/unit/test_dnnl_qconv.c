@@ -12,13 +12,13 @@
  *    clamps: the default path (oneDNN int8 with s32 accumulators, then the
  *    exact fixed-point requantization) must be bit-identical to the integer
  *    reference kernels (ref_qconv.c, TFLite's arithmetic); the older
- *    oneDNN-float requantization (OSP_ENGINE_INT8_REQUANT=onednn) within ±1
+ *    oneDNN-float requantization (tuning int8_requant onednn) within ±1
  *    step. --verbose's plan must show which path ran. Depthwise nodes
  *    (multiplier 1) run osprey's own kernel (q8_dwconv.c: f32 FMAs, exact
  *    under the same bound, requantized in registers), also bit-identical,
- *    and with OSP_ENGINE_Q8_DW=0 the tiled oneDNN path again; so do 1x1
+ *    and with q8_dw off the tiled oneDNN path again; so do 1x1
  *    convolutions with stride 1 on osprey's VNNI kernel (q8_pwconv.c,
- *    int32 sums; OSP_ENGINE_Q8_PW=0). A node whose weights
+ *    int32 sums; q8_pw off). A node whose weights
  *    break the bound must leave the oneDNN path (to the exact fp32-carrier
  *    path). On CPUs without AVX512-VNNI the oneDNN path is not taken (it
  *    would not be exact), which is checked too. */
@@ -300,42 +300,37 @@ static osp_graph_t *build(const qcase_t *q) {
 }
 
 typedef enum qmode_e {
-    MODE_REF,     /* integer reference kernels (OSP_ENGINE_INT8_DNNL=0 and
-                     OSP_ENGINE_FCQ=0) */
+    MODE_REF,     /* integer reference kernels (no oneDNN int8, no
+                     fp32-carrier) */
     MODE_EXACT,   /* the default: convs tiled with the requantization */
     MODE_BANDS,   /* the same with 1 KiB tiles: one output row per band, so
                      first / middle / last band shapes all occur */
-    MODE_UNTILED, /* OSP_ENGINE_Q8_TILE=0: s32 for the whole batch, then the
+    MODE_UNTILED, /* q8_tile off: s32 for the whole batch, then the
                      requantization */
-    MODE_ONEDNN,  /* OSP_ENGINE_INT8_REQUANT=onednn */
-    MODE_NO_OWN,  /* OSP_ENGINE_Q8_DW=0 OSP_ENGINE_Q8_PW=0: depthwise and
-                     1x1 on the tiled oneDNN path */
+    MODE_ONEDNN,  /* oneDNN's own float requantization */
+    MODE_NO_OWN,  /* q8_dw and q8_pw off: depthwise and 1x1 on the tiled
+                     oneDNN path */
 } qmode_t;
+
+/* The engine tuning of each mode. */
+static const osp_engine_tuning_t mode_tuning[] = {
+    [MODE_REF] = {.int8_dnnl = OSP_TUNE_OFF, .fcq = OSP_TUNE_OFF},
+    [MODE_EXACT] = {0},
+    [MODE_BANDS] = {.q8_tile_kb = 1},
+    [MODE_UNTILED] = {.q8_tile = OSP_TUNE_OFF, .q8_dw = OSP_TUNE_OFF,
+                      .q8_pw = OSP_TUNE_OFF},
+    [MODE_ONEDNN] = {.int8_requant = OSP_REQUANT_ONEDNN},
+    [MODE_NO_OWN] = {.q8_dw = OSP_TUNE_OFF, .q8_pw = OSP_TUNE_OFF},
+};
 
 /* Runs the case in a mode; returns the output bytes (malloc'd) and the plan
  * description. */
 static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
                     size_t *ny, char **desc) {
-    if (mode == MODE_REF) {
-        setenv("OSP_ENGINE_INT8_DNNL", "0", 1);
-        setenv("OSP_ENGINE_FCQ", "0", 1);
-    }
-    if (mode == MODE_ONEDNN)
-        setenv("OSP_ENGINE_INT8_REQUANT", "onednn", 1);
-    if (mode == MODE_BANDS)
-        setenv("OSP_ENGINE_Q8_TILE_KB", "1", 1);
-    if (mode == MODE_UNTILED) {
-        setenv("OSP_ENGINE_Q8_TILE", "0", 1);
-        setenv("OSP_ENGINE_Q8_DW", "0", 1);
-        setenv("OSP_ENGINE_Q8_PW", "0", 1);
-    }
-    if (mode == MODE_NO_OWN) {
-        setenv("OSP_ENGINE_Q8_DW", "0", 1);
-        setenv("OSP_ENGINE_Q8_PW", "0", 1);
-    }
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.threads = 2;
+    o.tuning = mode_tuning[mode];
     osp_err_t err = {0};
     osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
     assert_non_null(e);
@@ -355,13 +350,6 @@ static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
     memcpy(r, out.data, *ny);
     *desc = strdup(osp_engine_describe(e));
     osp_engine_destroy(e);
-    unsetenv("OSP_ENGINE_INT8_DNNL");
-    unsetenv("OSP_ENGINE_FCQ");
-    unsetenv("OSP_ENGINE_INT8_REQUANT");
-    unsetenv("OSP_ENGINE_Q8_TILE_KB");
-    unsetenv("OSP_ENGINE_Q8_TILE");
-    unsetenv("OSP_ENGINE_Q8_DW");
-    unsetenv("OSP_ENGINE_Q8_PW");
     return r;
 }
 

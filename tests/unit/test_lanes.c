@@ -3,9 +3,9 @@
  * reference evaluation and as a one-thread whole-batch run, for even and
  * odd batches, alternating with unsplit batch sizes on one engine, in
  * fp32 and bf16; graphs that mix images along dim 0, graphs of heavy
- * steps and
- * OSP_ENGINE_BATCH_SPLIT=0 must not be split. Threads are set to 2
- * explicitly so the lanes run on any CI machine. */
+ * steps and engines with tuning.batch_split off must not be split, while
+ * batch_split on splits heavy graphs and uneven batches too. Threads are
+ * set to 2 explicitly so the lanes run on any CI machine. */
 #include <malloc.h>
 
 #include "engine_testutil.h"
@@ -59,17 +59,23 @@ static osp_graph_t *g_heavy(void) {
     return g;
 }
 
-static osp_engine_t *engine(osp_graph_t *(*build)(void), int threads,
-                            osp_precision_t prec) {
+static osp_engine_t *engine_split(osp_graph_t *(*build)(void), int threads,
+                                  osp_precision_t prec, osp_tune_t split) {
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.precision = prec;
     o.threads = threads;
+    o.tuning.batch_split = split;
     osp_err_t err = {0};
     osp_engine_t *e = osp_engine_from_graph(build(), &o, &err);
     if (!e)
         fail_msg("engine: %s", err.msg);
     return e;
+}
+
+static osp_engine_t *engine(osp_graph_t *(*build)(void), int threads,
+                            osp_precision_t prec) {
+    return engine_split(build, threads, prec, OSP_TUNE_AUTO);
 }
 
 /* Runs batch B through e and checks both outputs against the reference
@@ -205,14 +211,45 @@ static void test_no_split_when_heavy(void **state) {
     osp_engine_destroy(e);
 }
 
-static void test_env_off(void **state) {
+static void test_split_off(void **state) {
     (void)state;
-    setenv("OSP_ENGINE_BATCH_SPLIT", "0", 1);
-    osp_engine_t *e = engine(g_net, 2, OSP_PREC_FP32);
+    osp_engine_t *e = engine_split(g_net, 2, OSP_PREC_FP32, OSP_TUNE_OFF);
     assert_false(check_batch(e, NULL, 4, OSP_PREC_FP32));
     assert_non_null(strstr(osp_engine_describe(e), "threads 2"));
     osp_engine_destroy(e);
-    unsetenv("OSP_ENGINE_BATCH_SPLIT");
+}
+
+/* On: the cost rules (heavy steps, uneven batches) give way, the
+ * correctness rules do not. */
+static void test_split_on(void **state) {
+    (void)state;
+    osp_engine_t *e = engine_split(g_net, 2, OSP_PREC_FP32, OSP_TUNE_ON);
+    osp_engine_t *one = engine(g_net, 1, OSP_PREC_FP32);
+    assert_true(check_batch(e, one, 3, OSP_PREC_FP32)); /* 4/3 uneven */
+    assert_non_null(strstr(osp_engine_describe(e), "batch 3 split into 2"));
+    osp_engine_destroy(e);
+    osp_engine_destroy(one);
+
+    e = engine_split(g_heavy, 2, OSP_PREC_FP32, OSP_TUNE_ON);
+    osp_engine_t *whole = engine_split(g_heavy, 2, OSP_PREC_FP32, OSP_TUNE_OFF);
+    osp_tensor_t x = tu_tensor(4, D(2, 64, 56, 56), 8), out, wout;
+    osp_err_t err = {0};
+    assert_int_equal(osp_engine_run(e, &x, 1, &out, 1, &err), 0);
+    assert_non_null(strstr(osp_engine_describe(e), "batch 2 split into 2"));
+    assert_int_equal(osp_engine_run(whole, &x, 1, &wout, 1, &err), 0);
+    size_t n = osp_tensor_numel(&wout);
+    assert_int_equal(osp_tensor_numel(&out), n);
+    assert_true(tu_rel_diff(out.data, wout.data, n) <= TOL);
+    free(x.data);
+    osp_engine_destroy(e);
+    osp_engine_destroy(whole);
+
+    e = engine_split(g_mixing, 2, OSP_PREC_FP32, OSP_TUNE_ON);
+    x = tu_tensor(4, D(4, 16, 4, 4), 5);
+    assert_int_equal(osp_engine_run(e, &x, 1, &out, 1, &err), 0);
+    assert_null(strstr(osp_engine_describe(e), "split into"));
+    free(x.data);
+    osp_engine_destroy(e);
 }
 
 /* After the first run of each batch size, split runs (alternating with a
@@ -248,7 +285,8 @@ int main(void) {
         cmocka_unit_test(test_split_bf16),
         cmocka_unit_test(test_no_split_when_mixing),
         cmocka_unit_test(test_no_split_when_heavy),
-        cmocka_unit_test(test_env_off),
+        cmocka_unit_test(test_split_off),
+        cmocka_unit_test(test_split_on),
         cmocka_unit_test(test_split_no_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

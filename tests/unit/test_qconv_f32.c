@@ -233,11 +233,11 @@ static osp_graph_t *build(const qcase_t *q) {
 /* Runs the case (oneDNN int8 off) with the fp32-carrier path on or off. */
 static uint8_t *run(const qcase_t *q, bool fcq, const uint8_t *xin,
                     size_t *ny, char **desc) {
-    setenv("OSP_ENGINE_INT8_DNNL", "0", 1);
-    setenv("OSP_ENGINE_FCQ", fcq ? "1" : "0", 1);
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.threads = 2;
+    o.tuning.int8_dnnl = OSP_TUNE_OFF;
+    o.tuning.fcq = fcq ? OSP_TUNE_AUTO : OSP_TUNE_OFF;
     osp_err_t err = {0};
     osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
     assert_non_null(e);
@@ -256,8 +256,6 @@ static uint8_t *run(const qcase_t *q, bool fcq, const uint8_t *xin,
     memcpy(r, out.data, *ny);
     *desc = strdup(osp_engine_describe(e));
     osp_engine_destroy(e);
-    unsetenv("OSP_ENGINE_INT8_DNNL");
-    unsetenv("OSP_ENGINE_FCQ");
     return r;
 }
 

@@ -80,7 +80,7 @@ static bool vnni(void) {
     return (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni;
 }
 
-/* on_dnnl false: OSP_ENGINE_INT8_DNNL=0, the exact fp32-carrier and
+/* on_dnnl false: tuning int8_dnnl off, the exact fp32-carrier and
  * reference kernels, which have no SUM post-op: the residual ADD must stay
  * a step of its own. */
 static void check_close_to_fp32(bool on_dnnl) {
@@ -135,7 +135,7 @@ static void check_close_to_fp32(bool on_dnnl) {
     }
     o.precision = OSP_PREC_INT8;
     if (!on_dnnl)
-        setenv("OSP_ENGINE_INT8_DNNL", "0", 1);
+        o.tuning.int8_dnnl = OSP_TUNE_OFF;
     osp_engine_t *e8 = osp_engine_from_graph(g, &o, &err);
     assert_non_null(e8);
     osp_engine_t *ef = osp_engine_from_graph(gf, &fo, &err);
@@ -155,7 +155,6 @@ static void check_close_to_fp32(bool on_dnnl) {
         assert_true(rd <= 0.08);
         free(x.data);
     }
-    unsetenv("OSP_ENGINE_INT8_DNNL");
     const char *d = osp_engine_describe(e8);
     /* the 8-bit max pooling on oneDNN, not the reference kernel */
     const char *mp = strstr(d, "MAXPOOL MAXPOOL_");

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# engine_tuning_cli.sh — the engine's tuning knobs (src/cli/tuning.c) reach
+# the engine the same way through serve, bench and classify: --help lists
+# them, a bad value exits 2 naming the knob, and a value set as a flag, as
+# OSPREY_ENGINE_* or as the older OSP_ENGINE_* spelling changes what the
+# engine does (seen in --verbose's plan: "conv activations ..."; in
+# --engine-profile's per-step timings at exit), with flags > OSPREY_ENGINE_*
+# > OSP_ENGINE_*. Skips the runs (not the argument checks) without SqueezeNet.
+set -uo pipefail
+. "$(dirname "$0")/serve_lib.bash"
+. "$SRC/scripts/find-models.sh"
+fail() { echo "FAIL: $*"; exit 1; }
+unset OSPREY_ENGINE_CONV_LAYOUT OSP_ENGINE_CONV_LAYOUT OSPREY_ENGINE_PROFILE OSP_ENGINE_PROFILE
+
+for cmd in serve bench classify; do
+    help=$("$OSPREY" "$cmd" --help) || fail "$cmd --help exited $?"
+    for f in --engine-conv-layout --engine-winograd --engine-int8-dnnl --engine-int8-requant \
+             --engine-q8-dw --engine-q8-pw --engine-q8-tile --engine-q8-tile-kb --engine-fcq \
+             --engine-batch-split --engine-bind --engine-profile; do
+        grep -q -- "$f " <<<"$help" || fail "$cmd --help lacks $f"
+    done
+done
+expect_fail() { # expected exit code, a pattern stderr must contain, then the command
+    local want=$1 pat=$2; shift 2
+    local err; err=$(timeout 30 "$@" 2>&1 >/dev/null); local rc=$?
+    [ $rc -eq "$want" ] || fail "expected exit $want, got $rc: $*"
+    grep -q -- "$pat" <<<"$err" || fail "no '$pat' in the message of: $* ($err)"
+}
+expect_fail 2 engine-winograd "$OSPREY" classify --model x.onnx --engine-winograd maybe x.jpg
+expect_fail 2 engine-conv-layout "$OSPREY" bench --model x.onnx --engine-conv-layout nhwc
+expect_fail 2 engine-q8-tile-kb "$OSPREY" serve --model x.onnx --engine-q8-tile-kb -1
+expect_fail 2 OSPREY_ENGINE_BIND env OSPREY_ENGINE_BIND=sometimes "$OSPREY" classify --model x.onnx x.jpg
+expect_fail 2 OSP_ENGINE_FCQ env OSP_ENGINE_FCQ=no "$OSPREY" bench --model x.onnx
+CFG=$(mktemp /tmp/osp_tuning_cfg.XXXXXX)
+trap 'rm -f "$CFG"; serve_cleanup' EXIT
+echo '{"engine-int8-requant": "float"}' >"$CFG"
+expect_fail 2 engine-int8-requant "$OSPREY" serve --config "$CFG" --model x.onnx
+
+MODELS=$(osp_models_dir) || { echo "SKIP (after the argument checks passed): no model directory"; exit 77; }
+MODEL="$MODELS/onnx/squeezenet1_1.onnx"
+IMAGE="$SRC/scripts/samples/gradient.jpg"
+[ -f "$MODEL" ] || { echo "SKIP (after the argument checks passed): $MODEL not found"; exit 77; }
+
+layout() { # the conv layout the engine's plan reports for: [env...] -- [classify flags...]
+    local envs=()
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    env "${envs[@]}" "$OSPREY" classify --model "$MODEL" --threads 1 --precision fp32 \
+        --verbose "$@" "$IMAGE" 2>&1 >/dev/null |
+        sed -n 's/.*conv activations \([^,]*\).*/\1/p' | head -1
+}
+check_layout() { # expected, then layout's arguments
+    local want=$1; shift
+    local got; got=$(layout "$@")
+    [ "$got" = "$want" ] || fail "conv activations '$got', expected '$want' for: $*"
+}
+check_layout "nChw16c" --                                          # default
+check_layout "oneDNN's choice" -- --engine-conv-layout any         # flag
+check_layout "oneDNN's choice" OSPREY_ENGINE_CONV_LAYOUT=any --    # environment
+check_layout "oneDNN's choice" OSP_ENGINE_CONV_LAYOUT=any --       # the older spelling
+check_layout "nChw16c" OSPREY_ENGINE_CONV_LAYOUT=any -- --engine-conv-layout blocked
+check_layout "nChw16c" OSPREY_ENGINE_CONV_LAYOUT=blocked OSP_ENGINE_CONV_LAYOUT=any --
+echo "classify: conv layout from flag, OSPREY_ENGINE_*, OSP_ENGINE_*, in that order"
+
+# bench: the step profile is printed with the plans when the engine ends.
+out=$("$OSPREY" bench --model "$MODEL" --threads 1 --seconds 0 --warmup 0 \
+      --engine-profile on 2>&1) || fail "bench --engine-profile on: $out"
+grep -q "^profile: [0-9]* runs" <<<"$out" || fail "bench --engine-profile on printed no step profile"
+out=$("$OSPREY" bench --model "$MODEL" --threads 1 --seconds 0 --warmup 0 2>&1) || fail "bench: $out"
+grep -q "^profile:" <<<"$out" && fail "bench printed a step profile without --engine-profile"
+echo "bench: --engine-profile on times the steps"
+
+# serve: the same knob from its config file; the profile comes at shutdown.
+printf '{"engine-profile": "on", "model": "%s", "threads": 1, "max-batch": 1}\n' "$MODEL" >"$CFG"
+serve_start --config "$CFG" || exit 1
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -F "file=@$IMAGE" \
+       "http://127.0.0.1:$SERVE_PORT/classify")
+[ "$code" = 200 ] || fail "serve answered $code to a classification"
+serve_stop || fail "serve did not exit 0"
+grep -q "^profile: [0-9]* runs" "$SERVE_LOG" || fail "serve with engine-profile in its config printed no step profile"
+echo "serve: engine-profile from the config file reaches the engine"
+echo "engine_tuning_cli: ok"
