@@ -282,7 +282,11 @@ int osp_cli_classify(int argc, char **argv) {
     }
     if (n)
         flush(&c, entries, n, good, input);
-    free(entries); /* (--verbose: the engine prints its plans itself) */
+    /* (--verbose: the engine prints its plans itself; its choices are made
+     * at the first batch) */
+    if (verbose && *osp_engine_choices(c.engine))
+        fprintf(stderr, "choices: %s\n", osp_engine_choices(c.engine));
+    free(entries);
     free(input);
     rc = c.failures ? 1 : 0;
 done:

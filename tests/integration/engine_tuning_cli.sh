@@ -16,7 +16,7 @@ for cmd in serve bench classify; do
     help=$("$OSPREY" "$cmd" --help) || fail "$cmd --help exited $?"
     for f in --engine-conv-layout --engine-winograd --engine-int8-dnnl --engine-int8-requant \
              --engine-q8-dw --engine-q8-pw --engine-q8-tile --engine-q8-tile-kb --engine-fcq \
-             --engine-batch-split --engine-bind --engine-profile; do
+             --engine-batch-split --engine-bind --engine-profile --cache-dir; do
         grep -q -- "$f " <<<"$help" || fail "$cmd --help lacks $f"
     done
 done
@@ -32,7 +32,8 @@ expect_fail 2 engine-q8-tile-kb "$OSPREY" serve --model x.onnx --engine-q8-tile-
 expect_fail 2 OSPREY_ENGINE_BIND env OSPREY_ENGINE_BIND=sometimes "$OSPREY" classify --model x.onnx x.jpg
 expect_fail 2 OSP_ENGINE_FCQ env OSP_ENGINE_FCQ=no "$OSPREY" bench --model x.onnx
 CFG=$(mktemp /tmp/osp_tuning_cfg.XXXXXX)
-trap 'rm -f "$CFG"; serve_cleanup' EXIT
+CACHE=$(mktemp -d /tmp/osp_tuning_cache.XXXXXX)
+trap 'rm -f "$CFG"; rm -rf "$CACHE"; serve_cleanup' EXIT
 echo '{"engine-int8-requant": "float"}' >"$CFG"
 expect_fail 2 engine-int8-requant "$OSPREY" serve --config "$CFG" --model x.onnx
 
@@ -41,20 +42,35 @@ MODEL="$MODELS/onnx/squeezenet1_1.onnx"
 IMAGE="$SRC/scripts/samples/gradient.jpg"
 [ -f "$MODEL" ] || { echo "SKIP (after the argument checks passed): $MODEL not found"; exit 77; }
 
-layout() { # the conv layout the engine's plan reports for: [env...] -- [classify flags...]
+verbose() { # classify --verbose's stderr for: [env...] -- [classify flags...]
     local envs=()
     while [ "$1" != -- ]; do envs+=("$1"); shift; done
     shift
     env "${envs[@]}" "$OSPREY" classify --model "$MODEL" --threads 1 --precision fp32 \
-        --verbose "$@" "$IMAGE" 2>&1 >/dev/null |
-        sed -n 's/.*conv activations \([^,]*\).*/\1/p' | head -1
+        --verbose "$@" "$IMAGE" 2>&1 >/dev/null
+}
+layout() { # the conv layout the engine's plan reports for: [env...] -- [classify flags...]
+    verbose "$@" | sed -n 's/.*conv activations \([^,]*\).*/\1/p' | head -1
 }
 check_layout() { # expected, then layout's arguments
     local want=$1; shift
     local got; got=$(layout "$@")
     [ "$got" = "$want" ] || fail "conv activations '$got', expected '$want' for: $*"
 }
-check_layout "nChw16c" --                                          # default
+# default: measured; the plan follows the choice, the cache keeps it
+out=$(verbose -- --cache-dir "$CACHE")
+choice=$(sed -n 's/^choices: conv layout \([a-z+]*\).*measured at batch.*/\1/p' <<<"$out")
+[ -n "$choice" ] || fail "no measured choice in classify --verbose: $out"
+want="oneDNN's choice"; [ "${choice%%+*}" = blocked ] && want=nChw16c
+grep -q "conv activations $want" <<<"$out" || fail "choice $choice but the plan says: $(grep 'conv activations' <<<"$out")"
+grep -q "	$choice	" "$CACHE/engine-choices.tsv" || fail "choice $choice not in $CACHE/engine-choices.tsv"
+out=$(OSPREY_CACHE_DIR="$CACHE" verbose --)
+grep -q "^choices: conv layout $choice: cached in $CACHE/engine-choices.tsv" <<<"$out" ||
+    fail "the second run did not take the cached choice: $(grep '^choices' <<<"$out")"
+grep -q "conv activations $want" <<<"$out" || fail "cached choice $choice but the plan differs"
+out=$(verbose -- --cache-dir off)
+grep -q "^choices: conv layout [a-z+]*: measured" <<<"$out" || fail "--cache-dir off still read a cache"
+echo "classify: the measured layout reaches the plan, and is cached ($choice)"
 check_layout "oneDNN's choice" -- --engine-conv-layout any         # flag
 check_layout "oneDNN's choice" OSPREY_ENGINE_CONV_LAYOUT=any --    # environment
 check_layout "oneDNN's choice" OSP_ENGINE_CONV_LAYOUT=any --       # the older spelling
