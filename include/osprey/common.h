@@ -108,9 +108,10 @@ typedef struct osp_cpu_budget_s {
  * unreadable or malformed cgroup file counts as "no quota there". */
 void osp_cpu_budget(osp_cpu_budget_t *out);
 
-/* Writes where the budget came from, e.g. "cgroup v1 cpu quota
- * 100000/100000" or "affinity (a cgroup v2 cpu.max quota allows 4)", into
- * buf (always NUL-terminated); returns buf. */
+/* Writes where the budget came from into buf (always NUL-terminated) and
+ * returns buf: "cgroup v1 cpu quota 100000/100000", "cgroup v2 cpu.max
+ * quota 150000/100000", "affinity (the cgroup v2 cpu.max quota
+ * 400000/100000 allows 4)" or "affinity (no cgroup cpu quota)". */
 const char *osp_cpu_budget_source(const osp_cpu_budget_t *b, char *buf,
                                   size_t cap);
 

@@ -268,12 +268,11 @@ static void walk_tree(const char *mountinfo, const char *root,
         return;
     for (;;) {
         int64_t q, p;
-        /* q/p < best_q/best_p without overflow or rounding: long double
-         * holds these (at most 2^63) well enough to order them. */
+        /* q/p < best_q/best_p, cross-multiplied: exact in 128 bits for
+         * any two positive int64 pairs (periods differ between cgroups). */
         if (read_quota(t->version, dir, &q, &p) &&
             (!out->cgroup_version ||
-             (long double)q / (long double)p <
-                 (long double)out->quota_us / (long double)out->period_us)) {
+             (__int128)q * out->period_us < (__int128)out->quota_us * p)) {
             out->cgroup_version = t->version;
             out->quota_us = q;
             out->period_us = p;

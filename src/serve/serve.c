@@ -129,10 +129,10 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
     return 0;
 }
 
-/* Probes the CPU budget once (it sizes every engine: osp_serve_load) and
- * logs where it came from: a budget that is too big shows up only as CFS
+/* Sets s->cpus, the budget every engine is sized from (osp_serve_load), from
+ * one probe or --threads, and logs where it came from: a budget that is too big shows up only as CFS
  * throttling and slow requests, so the log is where one looks first. */
-static void log_cpu_budget(osp_serve_t *s) {
+static void set_cpu_budget(osp_serve_t *s) {
     osp_cpu_budget_t b;
     osp_cpu_budget(&b);
     char src[256], given[320];
@@ -167,7 +167,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     }
     if (add_metrics(s, err) < 0)
         goto fail;
-    log_cpu_budget(s);
+    set_cpu_budget(s);
     osp_http_opts_t ho;
     osp_http_opts_init(&ho);
     ho.host = o->host;
