@@ -80,8 +80,42 @@ uint64_t osp_now_ns(void);
 int osp_read_file(const char *path, size_t max_bytes, uint8_t **out,
                   size_t *out_len, osp_err_t *err);
 
-/* CPUs this process may actually use: min(sched affinity, cgroup cpu.max
- * quota rounded up). Always >= 1. */
+/* The CPU budget of this process: how many CPUs it may actually keep busy,
+ * and what set that number (for the log; docs/serve.md, "CPU budget").
+ *
+ * cpus = min(affinity, quota) where affinity counts the sched_getaffinity
+ * mask (which the kernel already narrows to the cpuset) and quota is the
+ * CFS bandwidth limit of the process's own cgroup or of any ancestor, read
+ * from cgroup v1 (cpu.cfs_quota_us / cpu.cfs_period_us of the `cpu`
+ * controller's hierarchy) and cgroup v2 (cpu.max), found through
+ * /proc/self/cgroup and /proc/self/mountinfo, so it also works in a
+ * container that sees its cgroup mounted at its own root. A fractional
+ * quota is rounded down (1.5 CPUs -> 1: a second thread would only be
+ * throttled), never below 1. */
+typedef struct osp_cpu_budget_s {
+    int cpus;                /* the budget, >= 1 */
+    int affinity_cpus;       /* CPUs in the affinity mask, >= 1 */
+    /* The most restrictive cgroup CPU quota found (cgroup_version 0: none,
+     * i.e. every cgroup on the way is unlimited or unreadable). */
+    int cgroup_version;      /* 1 or 2; 0 = no quota */
+    int quota_cpus;          /* floor(quota_us / period_us), >= 1; 0 = none */
+    int64_t quota_us;        /* cpu.cfs_quota_us or cpu.max's first field */
+    int64_t period_us;       /* cpu.cfs_period_us or cpu.max's second field */
+    char cgroup_dir[4096];   /* the directory that holds it ("" = none) */
+} osp_cpu_budget_t;
+
+/* Probes affinity and the cgroup quotas now. Never fails: a missing,
+ * unreadable or malformed cgroup file counts as "no quota there". */
+void osp_cpu_budget(osp_cpu_budget_t *out);
+
+/* Writes where the budget came from into buf (always NUL-terminated) and
+ * returns buf: "cgroup v1 cpu quota 100000/100000", "cgroup v2 cpu.max
+ * quota 150000/100000", "affinity (the cgroup v2 cpu.max quota
+ * 400000/100000 allows 4)" or "affinity (no cgroup cpu quota)". */
+const char *osp_cpu_budget_source(const osp_cpu_budget_t *b, char *buf,
+                                  size_t cap);
+
+/* osp_cpu_budget(...).cpus: CPUs this process may actually use. >= 1. */
 int osp_cpus_available(void);
 
 #endif

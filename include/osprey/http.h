@@ -73,7 +73,8 @@ typedef struct osp_http_opts_s {
 #define OSP_HTTP_DEFAULT_CONN_TIMEOUT_S 30
 void osp_http_opts_init(osp_http_opts_t *o);
 /* EPOLL mode's default pool: one event-loop thread per available CPU
- * (handlers decode images, CPU-bound work), at least 2 and at most 16. */
+ * (handlers decode images, CPU-bound work; osp_cpus_available), at most
+ * 16. */
 int osp_http_default_pool_threads(void);
 
 /* A handler. It must call one osp_http_respond* function before returning;

@@ -54,7 +54,7 @@ typedef struct osp_serve_opts_s {
     const char *http_mode;      /* "epoll" | "threads"; NULL = epoll
                                    (docs/decisions.md "HTTP threading") */
     int http_threads;           /* epoll mode's event-loop threads; 0 = one
-                                   per CPU, 2..16 */
+                                   per CPU, 1..16 */
     int64_t debug_delay_ms;     /* test/debug: every inference request waits
                                    this long after inference before
                                    answering (a timer; no thread blocks);

@@ -54,7 +54,7 @@ static const osp_setting_t opts[] = {
     {.name = "conn-timeout-s", .kind = OSP_SET_INT, .off = O(o.conn_timeout_s), .help = "idle/slow connection timeout (default 30)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "open connections at most (default 2048 in epoll mode, 256 in threads mode)"},
     {.name = "http-mode", .kind = OSP_SET_STR, .off = O(o.http_mode), .help = "epoll (default: a few event-loop threads, requests suspended while inferring) | threads (one thread per connection)"},
-    {.name = "http-threads", .kind = OSP_SET_INT, .off = O(o.http_threads), .help = "epoll mode's HTTP threads, which also decode images (default: one per CPU, 2..16)"},
+    {.name = "http-threads", .kind = OSP_SET_INT, .off = O(o.http_threads), .help = "epoll mode's HTTP threads, which also decode images (default: one per CPU, 1..16)"},
     {.name = "debug-delay-ms", .kind = OSP_SET_I64, .off = O(o.debug_delay_ms), .help = "test/debug: each inference request sleeps N ms before answering (default 0 = off)"},
     {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .off = O(drain_timeout_s), .help = "seconds to finish in-flight work on SIGTERM (default 30)"},
     {.name = "config", .kind = OSP_SET_STR, .off = O(config), .help = "JSON file with any of these settings"},

@@ -1,9 +1,9 @@
-/* common.c — error codes and messages, assertions, clock, whole-file reads and
- * the CPU budget probe shared by every module (see include/osprey/common.h). */
+/* common.c — error codes and messages, assertions, clock and whole-file reads
+ * shared by every module (see include/osprey/common.h); the CPU budget probe
+ * is in cpu_budget.c. */
 #include "osprey/common.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,35 +127,4 @@ int osp_read_file(const char *path, size_t max_bytes, uint8_t **out,
     *out = buf;
     *out_len = n;
     return 0;
-}
-
-/* cgroup v2 quota: "max 100000" or "200000 100000". Returns CPUs rounded up,
- * or 0 when unlimited/unknown. */
-static int cgroup_cpu_limit(void) {
-    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
-    if (!f)
-        return 0;
-    char quota[64] = {0};
-    long long period = 0;
-    int n = fscanf(f, "%63s %lld", quota, &period);
-    fclose(f);
-    if (n != 2 || strcmp(quota, "max") == 0 || period <= 0)
-        return 0;
-    long long q = atoll(quota);
-    if (q <= 0)
-        return 0;
-    return (int)((q + period - 1) / period);
-}
-
-int osp_cpus_available(void) {
-    int cpus = 0;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
-        cpus = CPU_COUNT(&set);
-    if (cpus <= 0)
-        cpus = 1;
-    int quota = cgroup_cpu_limit();
-    if (quota > 0 && quota < cpus)
-        cpus = quota;
-    return cpus;
 }

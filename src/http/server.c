@@ -138,8 +138,10 @@ int osp_http_mode_parse(const char *s, osp_http_mode_t *out) {
 }
 
 int osp_http_default_pool_threads(void) {
+    /* Not at least 2: with a 1-CPU budget a second loop only time-slices
+     * the decode work of the first, and competes with the engine thread. */
     int n = osp_cpus_available();
-    return n < 2 ? 2 : n > 16 ? 16 : n;
+    return n > 16 ? 16 : n;
 }
 
 void osp_http_opts_init(osp_http_opts_t *o) {

@@ -2,7 +2,8 @@
  * create, model + engine instances + scheduler + warm-up at load, drain and
  * destroy; plus the JSON log and the per-request metrics hook.
  *
- * CPU budget: `threads` CPUs (default: what the cgroup/affinity allows) are
+ * CPU budget: `threads` CPUs (default: what the cgroup quota and affinity
+ * allow, probed once at create and logged; src/common/cpu_budget.c) are
  * split between `instances` engines, each with threads / instances oneDNN
  * threads (at least 1), so instances × engine threads never exceeds the
  * budget. HTTP threads decode and preprocess — in epoll mode a pool of one
@@ -128,6 +129,27 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
     return 0;
 }
 
+/* Sets s->cpus, the budget every engine is sized from (osp_serve_load), from
+ * one probe or --threads, and logs where it came from: a budget that is too big shows up only as CFS
+ * throttling and slow requests, so the log is where one looks first. */
+static void set_cpu_budget(osp_serve_t *s) {
+    osp_cpu_budget_t b;
+    osp_cpu_budget(&b);
+    char src[256], given[320];
+    osp_cpu_budget_source(&b, src, sizeof src);
+    s->cpus = b.cpus;
+    if (s->o.threads > 0) {
+        s->cpus = s->o.threads;
+        snprintf(given, sizeof given, "--threads (%d available: %s)", b.cpus,
+                 src);
+    }
+    osp_serve_log(s, s->cpus > b.cpus ? "warn" : "info", "cpu budget",
+                  json_pack("{s:i,s:s,s:s?,s:i}", "cpus", s->cpus, "source",
+                            s->o.threads > 0 ? given : src, "cgroup",
+                            b.cgroup_dir[0] ? b.cgroup_dir : NULL,
+                            "affinity_cpus", b.affinity_cpus));
+}
+
 osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     osp_serve_t *s = calloc(1, sizeof *s);
     if (!s) {
@@ -145,6 +167,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     }
     if (add_metrics(s, err) < 0)
         goto fail;
+    set_cpu_budget(s);
     osp_http_opts_t ho;
     osp_http_opts_init(&ho);
     ho.host = o->host;
@@ -776,7 +799,6 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
         return osp_err_set(err, OSP_EINVAL,
                            "serve: no model (give --model PATH or "
                            "--model-repository DIR)");
-    s->cpus = o->threads > 0 ? o->threads : osp_cpus_available();
     pthread_mutex_lock(&s->repo_mu);
     char **names = NULL;
     int nn = 0, np = 0, rc = 0;

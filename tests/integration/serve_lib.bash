@@ -9,6 +9,9 @@ PY=/usr/bin/python3
 SERVE_PID=
 SERVE_LOG=$(mktemp /tmp/osp_serve_log.XXXXXX)
 SERVE_PORT=
+# A command serve_start puts before "$OSPREY" (e.g. one that joins a cgroup
+# and execs the rest; serve_cgroup.sh); it must exec, keeping the pid.
+SERVE_WRAPPER=()
 
 serve_cleanup() {
     if [ -n "$SERVE_PID" ] && kill -0 "$SERVE_PID" 2>/dev/null; then
@@ -39,7 +42,8 @@ serve_start() {
     # "listening" line would send us to a dead port.
     : >"$SERVE_LOG"
     SERVE_PORT=
-    "$OSPREY" serve --host 127.0.0.1 --port 0 "$@" >"$SERVE_LOG" 2>&1 &
+    "${SERVE_WRAPPER[@]}" "$OSPREY" serve --host 127.0.0.1 --port 0 "$@" \
+        >"$SERVE_LOG" 2>&1 &
     SERVE_PID=$!
     local limit=${SERVE_READY_S:-180} i
     for ((i = 0; i < limit * 10; i++)); do
