@@ -50,21 +50,29 @@
 typedef struct cand_s {
     bool blocked;   /* nChw16c activations, else oneDNN's pick */
     bool winograd;  /* fp32 3x3 stride-1 convs try Winograd first */
+    bool own_int8;  /* quantized graphs: osprey's own int8 depthwise and 1x1
+                       kernels where they apply, else oneDNN's int8 */
+    bool int8;      /* the graph is quantized: own_int8 is part of the name */
 } cand_t;
 
 static const char *cand_name(cand_t c) {
-    static const char *names[2][2] = {{"any", "any+winograd"},
-                                      {"blocked", "blocked+winograd"}};
-    return names[c.blocked][c.winograd];
+    static const char *names[2][2][3] = {
+        {{"any", "any+own-int8", "any+onednn-int8"},
+         {"any+winograd", "any+winograd+own-int8", "any+winograd+onednn-int8"}},
+        {{"blocked", "blocked+own-int8", "blocked+onednn-int8"},
+         {"blocked+winograd", "blocked+winograd+own-int8",
+          "blocked+winograd+onednn-int8"}}};
+    return names[c.blocked][c.winograd][c.int8 ? (c.own_int8 ? 1 : 2) : 0];
 }
 
 static int cand_parse(const char *s, cand_t *c) {
-    for (int b = 0; b < 2; b++)
-        for (int w = 0; w < 2; w++)
-            if (!strcmp(s, cand_name((cand_t){b, w}))) {
-                *c = (cand_t){b, w};
-                return 0;
-            }
+    for (int i = 0; i < 12; i++) {
+        cand_t k = {i & 1, (i >> 1) & 1, (i >> 2) % 3 == 1, (i >> 2) > 0};
+        if (!strcmp(s, cand_name(k))) {
+            *c = k;
+            return 0;
+        }
+    }
     return -1;
 }
 
@@ -72,7 +80,7 @@ static int cand_parse(const char *s, cand_t *c) {
 static void note_add(osp_engine_t *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note_add(osp_engine_t *e, const char *fmt, ...) {
-    char buf[512];
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
@@ -88,6 +96,13 @@ static void note_add(osp_engine_t *e, const char *fmt, ...) {
 static void apply(osp_engine_t *e, cand_t c) {
     e->conv_blocked = c.blocked;
     e->conv_winograd = c.winograd;
+    if (c.int8) {
+        osp_tune_t own = c.own_int8 ? OSP_TUNE_AUTO : OSP_TUNE_OFF;
+        e->opts.tuning.q8_dw = e->opts.tuning.q8_dw == OSP_TUNE_AUTO ? own
+                                                                   : e->opts.tuning.q8_dw;
+        e->opts.tuning.q8_pw = e->opts.tuning.q8_pw == OSP_TUNE_AUTO ? own
+                                                                   : e->opts.tuning.q8_pw;
+    }
 }
 
 /* ---- what there is to choose ------------------------------------------ */
@@ -372,7 +387,7 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
         if (!(in[i].data = calloc(1, bytes ? bytes : 1)))
             rc = osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
-    double ms[4], fastest = 1e300;
+    double ms[8], fastest = 1e300;
     size_t used = 0;
     evidence[0] = 0;
     for (int k = 0; rc == 0 && k < n_cands; k++) {
@@ -422,39 +437,43 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
     if (!convs)
         return 0;
     wino = wino && e->prec == OSP_PREC_FP32;
+    bool int8 = e->g->quantized && e->prec == OSP_PREC_INT8;
     bool fixed_layout = t->conv_layout != OSP_CONV_LAYOUT_AUTO;
     bool fixed_wino = !wino || t->winograd != OSP_TUNE_AUTO;
-    if (fixed_layout && fixed_wino) {
-        note_add(e, "conv layout %s, winograd %s: set by the options",
-                 e->conv_blocked ? "blocked" : "any",
-                 e->conv_winograd && wino ? "on" : "off");
+    /* the own kernels are measured as one switch, unless either is set */
+    bool fixed_int8 = !int8 || t->q8_dw != OSP_TUNE_AUTO ||
+                      t->q8_pw != OSP_TUNE_AUTO;
+    cand_t cur = {e->conv_blocked, e->conv_winograd && wino,
+                  int8 && (t->q8_dw != OSP_TUNE_OFF || t->q8_pw != OSP_TUNE_OFF),
+                  int8};
+    if (fixed_layout && fixed_wino && fixed_int8) {
+        note_add(e, "conv layout %s: set by the options", cand_name(cur));
         return 0;
     }
     for (int i = 0; i < e->g->n_inputs; i++)
         if (e->param_input[i]) {
             note_add(e, "conv layout %s: default (shape-parameter inputs "
-                        "are not measured)",
-                     e->conv_blocked ? "blocked" : "any");
+                        "are not measured)", cand_name(cur));
             return 0;
         }
-    /* Candidates: both layouts unless the options fix one; with and
-     * without Winograd where it applies, unless fixed. */
-    int lay[2], n_lay = 0, win[2], n_win = 0;
-    if (fixed_layout)
-        lay[n_lay++] = e->conv_blocked;
-    else
-        lay[n_lay++] = 1, lay[n_lay++] = 0;
-    if (!wino)
-        win[n_win++] = 0;
-    else if (t->winograd != OSP_TUNE_AUTO)
-        win[n_win++] = e->conv_winograd;
-    else
-        win[n_win++] = 1, win[n_win++] = 0;
-    cand_t cands[4];
+    /* Candidates, in preference order: both layouts unless the options fix
+     * one; with and without Winograd where it applies; with and without
+     * the own int8 kernels for quantized graphs; each unless fixed. */
+    cand_t cands[8];
     int n_cands = 0;
-    for (int i = 0; i < n_lay; i++)
-        for (int j = 0; j < n_win; j++)
-            cands[n_cands++] = (cand_t){lay[i], win[j]};
+    for (int b = 1; b >= 0; b--) {
+        if (fixed_layout && b != cur.blocked)
+            continue;
+        for (int w = 1; w >= 0; w--) {
+            if (fixed_wino && w != cur.winograd)
+                continue;
+            for (int q = int8; q >= 0; q--) {
+                if (fixed_int8 && q != cur.own_int8)
+                    continue;
+                cands[n_cands++] = (cand_t){b, w, q, int8};
+            }
+        }
+    }
     int64_t batch = e->g->n_inputs > 0 ? key[0] : 1;
     if (e->opts.max_batch > 0 && e->inputs[0].rank > 0 &&
         e->inputs[0].dims[0] < 0)
@@ -477,7 +496,9 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
             bool ok = false;
             for (int i = 0; i < n_cands; i++)
                 ok = ok || (cands[i].blocked == c.blocked &&
-                            cands[i].winograd == c.winograd);
+                            cands[i].winograd == c.winograd &&
+                            cands[i].own_int8 == c.own_int8 &&
+                            cands[i].int8 == c.int8);
             if (ok) {
                 apply(e, c);
                 note_add(e, "conv layout %s: cached in %s (measured at batch "
@@ -488,7 +509,7 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
             }
         }
     }
-    cand_t best = {e->conv_blocked, e->conv_winograd && wino};
+    cand_t best = cur;
     int rc = measure(e, key, batch, cands, n_cands, &best, evidence,
                      sizeof evidence, err);
     if (rc < 0) {

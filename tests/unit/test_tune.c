@@ -87,11 +87,11 @@ static int teardown(void **state) {
 static void assert_fastest_chosen(const char *note, const char *chosen) {
     const char *p = strchr(note, '(');
     assert_non_null(p);
-    double best = 1e300, ms[4];
-    char name[4][32];
+    double best = 1e300, ms[8];
+    char name[8][32];
     int n = 0, used = 0;
     p++;
-    while (n < 4 && sscanf(p, " %31[a-z+] %lf ms%n", name[n], &ms[n], &used) == 2) {
+    while (n < 8 && sscanf(p, " %31[a-z0-9+-] %lf ms%n", name[n], &ms[n], &used) == 2) {
         if (ms[n] < best)
             best = ms[n];
         n++;
@@ -239,6 +239,53 @@ static void test_no_conv(void **state) {
     assert_int_equal(access(f->file, F_OK), -1);
 }
 
+/* A quantized model: the own int8 kernels are a candidate switch, and the
+ * engine keeps the chosen one (q8 kernels off when oneDNN's won). Needs the
+ * Coral TF2 MobileNetV2 ($OSPREY_MODELS or ../shared/models). */
+static void test_int8_candidates(void **state) {
+    (void)state;
+    const char *env = getenv("OSPREY_MODELS"), *src = getenv("OSP_SOURCE_DIR");
+    char path[2][1200];
+    snprintf(path[0], sizeof path[0], "%.1000s/tflite/tf2_mobilenet_v2_1.0_224_ptq.tflite",
+             env ? env : "");
+    snprintf(path[1], sizeof path[1],
+             "%.1000s/../shared/models/tflite/tf2_mobilenet_v2_1.0_224_ptq.tflite",
+             src ? src : ".");
+    const char *model = !access(path[0], R_OK) ? path[0]
+                        : !access(path[1], R_OK) ? path[1] : NULL;
+    if (!model) {
+        print_message("skipping: tf2_mobilenet_v2_1.0_224_ptq.tflite not in "
+                      "$OSPREY_MODELS/tflite or ../shared/models/tflite\n");
+        return;
+    }
+    for (int fixed = 0; fixed < 2; fixed++) {
+        osp_engine_opts_t o;
+        osp_engine_opts_init(&o);
+        o.threads = 1;
+        if (fixed)
+            o.tuning.q8_pw = OSP_TUNE_OFF;
+        osp_err_t err = {0};
+        osp_engine_t *e = osp_engine_load(model, &o, &err);
+        assert_non_null(e);
+        assert_int_equal(osp_engine_prepare(e, 1, &err), 0);
+        const char *note = osp_engine_choices(e);
+        char chosen[48];
+        assert_int_equal(sscanf(note, "conv layout %47[a-z0-9+-]:", chosen), 1);
+        if (fixed) {
+            /* a switch the options set is not measured: one of the two */
+            assert_null(strstr(note, "+onednn-int8 "));
+            assert_non_null(strstr(note, "blocked+own-int8 "));
+        } else {
+            assert_non_null(strstr(note, "blocked+own-int8 "));
+            assert_non_null(strstr(note, "any+onednn-int8 "));
+            bool own = strstr(chosen, "+own-int8") != NULL;
+            assert_int_equal(e->opts.tuning.q8_dw == OSP_TUNE_OFF, !own);
+            assert_int_equal(e->opts.tuning.q8_pw == OSP_TUNE_OFF, !own);
+        }
+        osp_engine_destroy(e);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_measure_then_cache, setup, teardown),
@@ -246,6 +293,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_corrupt_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_win, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_conv, setup, teardown),
+        cmocka_unit_test(test_int8_candidates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
