@@ -1,8 +1,10 @@
 /* tune.c — the engine's machine-dependent choices, measured on the machine.
  *
  * Which activation layout the convolutions should use (channel-blocked
- * nChw16c, or oneDNN's own pick, usually NHWC) and whether fp32 3x3 convs
- * try Winograd depend on the CPU, the precision and the model: measured
+ * nChw16c, or oneDNN's own pick, usually NHWC), whether fp32 3x3 convs try
+ * Winograd, and whether quantized models run osprey's own int8 depthwise
+ * and 1x1 kernels or oneDNN's int8 depend on the CPU, the precision, the
+ * batch and the model: measured
  * here, blocked was 1.1-1.6x faster than oneDNN's pick on a Zen4 (AVX-512,
  * no AMX) and for int8 on a Sapphire Rapids, but it rules out oneDNN's AMX
  * bf16 kernels there, which need NHWC (ResNet50 bf16: 15.6 vs 74 img/s).
