@@ -15,10 +15,13 @@
  * How: each candidate runs on a probe engine — an osp_engine_t that
  * borrows the graph and declared tensors but owns its plans, weight cache
  * and lanes — at the batch the engine will serve (max_batch when set, else
- * the first batch asked for), one warm-up run that also builds the plan,
- * then OSP_TUNE_RUNS timed runs on zero inputs; the minimum counts (the
- * least disturbed run on a shared machine), and the first candidate in
- * preference order within OSP_TUNE_MARGIN of the fastest is kept. The probe is destroyed, so the
+ * the first batch asked for): one warm-up run each, which also builds the
+ * plan, then OSP_TUNE_RUNS rounds of one timed run per candidate on zero
+ * inputs; each candidate's fastest run counts (the least disturbed on a
+ * shared machine), and the first candidate in preference order within
+ * OSP_TUNE_MARGIN of the fastest is kept. The probes live together while
+ * they are timed: for a moment the engine holds each candidate's plan
+ * (ResNet50 fp32: four copies of ~100 MB of reordered weights). The probe is destroyed, so the
  * real plans are built once, with the winner, as before.
  *
  * The decision is cached in <cache_dir>/engine-choices.tsv keyed by the
@@ -346,29 +349,6 @@ static osp_engine_t *probe_create(osp_engine_t *e, cand_t c, osp_err_t *err) {
     return p;
 }
 
-/* Milliseconds of the fastest of the timed runs of candidate c. */
-static int probe_time(osp_engine_t *e, cand_t c, const osp_tensor_t *in,
-                      osp_tensor_t *out, double *ms, osp_err_t *err) {
-    osp_engine_t *p = probe_create(e, c, err);
-    if (!p)
-        return err ? err->code : OSP_ENOMEM;
-    int n = e->g->n_inputs, m = e->g->n_outputs;
-    uint64_t t0 = osp_now_ns();
-    int rc = osp_engine_run(p, in, n, out, m, err); /* builds the plan */
-    double warm = (double)(osp_now_ns() - t0) / 1e6;
-    int runs = warm > OSP_TUNE_SLOW_MS ? 2 : OSP_TUNE_RUNS;
-    *ms = 1e300;
-    for (int r = 0; rc == 0 && r < runs; r++) {
-        t0 = osp_now_ns();
-        rc = osp_engine_run(p, in, n, out, m, err);
-        double t = (double)(osp_now_ns() - t0) / 1e6;
-        if (t < *ms)
-            *ms = t;
-    }
-    osp_engine_destroy(p);
-    return rc;
-}
-
 /* Times the candidates at `batch` and returns the fastest in *best, the
  * per-candidate times in evidence. 1 when none could run. */
 static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
@@ -389,29 +369,60 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
         if (!(in[i].data = calloc(1, bytes ? bytes : 1)))
             rc = osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
     }
-    double ms[8], fastest = 1e300;
+    /* Every candidate's probe is built and warmed first, then the timed
+     * runs go round the candidates, so that a disturbance (another process
+     * waking up) hits them alike rather than one of them. */
+    osp_engine_t *probe[8] = {0};
+    int prc[8];
+    double ms[8], fastest = 1e300, warm_max = 0;
+    int no = g->n_outputs;
+    for (int k = 0; rc == 0 && k < n_cands; k++) {
+        osp_err_t perr = {0};
+        ms[k] = 1e300;
+        probe[k] = probe_create(e, cands[k], &perr);
+        uint64_t t0 = osp_now_ns();
+        prc[k] = probe[k] ? osp_engine_run(probe[k], in, n, out, no, &perr)
+                          : perr.code;
+        double warm = (double)(osp_now_ns() - t0) / 1e6;
+        if (prc[k] == 0 && warm > warm_max)
+            warm_max = warm;
+        if (prc[k] == OSP_ENOMEM)
+            rc = osp_err_set(err, OSP_ENOMEM, "%s", perr.msg);
+        if (prc[k] < 0) { /* a failed candidate frees its memory at once */
+            osp_engine_destroy(probe[k]);
+            probe[k] = NULL;
+        }
+    }
+    int runs = warm_max > OSP_TUNE_SLOW_MS ? 2 : OSP_TUNE_RUNS;
+    for (int r = 0; rc == 0 && r < runs; r++)
+        for (int k = 0; k < n_cands; k++) {
+            if (prc[k] < 0)
+                continue;
+            osp_err_t perr = {0};
+            uint64_t t0 = osp_now_ns();
+            prc[k] = osp_engine_run(probe[k], in, n, out, no, &perr);
+            double t = (double)(osp_now_ns() - t0) / 1e6;
+            if (prc[k] == 0 && t < ms[k])
+                ms[k] = t;
+        }
     size_t used = 0;
     evidence[0] = 0;
     for (int k = 0; rc == 0 && k < n_cands; k++) {
-        osp_err_t perr = {0};
-        int prc = probe_time(e, cands[k], in, out, &ms[k], &perr);
-        if (prc == OSP_ENOMEM) {
-            rc = osp_err_set(err, prc, "%s", perr.msg);
-            break;
-        }
-        int w = prc < 0
+        int w = prc[k] < 0
                     ? snprintf(evidence + used, cap - used, "%s%s failed (%s)",
                                used ? ", " : "", cand_name(cands[k]),
-                               osp_errname(prc))
+                               osp_errname(prc[k]))
                     : snprintf(evidence + used, cap - used, "%s%s %.4g ms",
                                used ? ", " : "", cand_name(cands[k]), ms[k]);
         if (w > 0 && (size_t)w < cap - used)
             used += (size_t)w;
-        if (prc < 0)
+        if (prc[k] < 0)
             ms[k] = 1e300;
         else if (ms[k] < fastest)
             fastest = ms[k];
     }
+    for (int k = 0; k < n_cands; k++)
+        osp_engine_destroy(probe[k]);
     int pick = -1;
     for (int k = 0; rc == 0 && k < n_cands && pick < 0; k++)
         if (ms[k] < 1e300 && ms[k] <= fastest * (1 + OSP_TUNE_MARGIN))
