@@ -473,7 +473,7 @@ static void test_api(void **state) {
     assert_non_null(e);
     assert_int_equal(osp_engine_threads(e), 1);
     assert_int_equal(osp_engine_precision(e),
-                     osp__cpu_has_bf16() ? OSP_PREC_BF16 : OSP_PREC_FP32);
+                     osp__cpu_caps()->bf16 ? OSP_PREC_BF16 : OSP_PREC_FP32);
     assert_non_null(strstr(osp_engine_describe(e), "no plan"));
     assert_int_equal(osp_engine_prepare(e, 2, &err), 0);
     assert_non_null(strstr(osp_engine_describe(e), "threads 1 (OpenMP max threads 1)"));
