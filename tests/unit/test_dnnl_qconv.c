@@ -617,7 +617,8 @@ static void test_fc_u8_per_tensor(void **state) {
     check(&q);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    tu_args(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acc_conv_u8),
         cmocka_unit_test(test_acc_conv_s8),

@@ -495,7 +495,8 @@ static void test_api(void **state) {
     assert_int_equal(err.code, OSP_ENOENT);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    tu_args(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_grouped), cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_residual),     cmocka_unit_test(test_pools),

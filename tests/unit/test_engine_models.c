@@ -129,7 +129,8 @@ static void test_resnet50(void **state) {
     check_model("resnet50", false);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    tu_args(argc, argv);
     if (!find_models()) {
         printf("skipped: no models in $OSPREY_MODELS or "
                "$OSP_SOURCE_DIR/../shared/models\n");

@@ -312,7 +312,8 @@ static void test_quantize_step(void **state) {
     check_quantize_step(OSP_DT_S8, 0.02f, -128);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    tu_args(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int8_close_to_fp32),
         cmocka_unit_test(test_int8_without_onednn),
