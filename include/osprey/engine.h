@@ -104,6 +104,28 @@ typedef enum osp_requant_e {
 const char *osp_requant_name(osp_requant_t r); /* "auto" | "exact" | "onednn" */
 int osp_requant_parse(const char *s, osp_requant_t *out);
 
+/* x86-64 instruction-set rungs, each containing the ones above it. As a
+ * ceiling (tuning.max_isa) it caps both oneDNN's kernels and osprey's own
+ * (which fall back to their portable code) and every choice made from the
+ * CPU's features (e.g. precision AUTO is fp32 below AVX512_BF16), so one
+ * machine can run what a smaller one would. */
+typedef enum osp_isa_e {
+    OSP_ISA_AUTO = 0,    /* as a ceiling: none, the CPU's best */
+    OSP_ISA_SSE41,       /* oneDNN's baseline, below AVX2 */
+    OSP_ISA_AVX2,        /* AVX2 + FMA (most laptops, Zen 1-3, Haswell on) */
+    OSP_ISA_AVX512,      /* + AVX-512 F/CD/BW/DQ/VL (oneDNN's avx512_core) */
+    OSP_ISA_AVX512_VNNI, /* + VNNI int8 dot products (Cascade/Ice Lake) */
+    OSP_ISA_AVX512_BF16, /* + bf16 dot products (Cooper Lake, Zen 4) */
+    OSP_ISA_AMX,         /* + AMX tiles, int8 and bf16 (Sapphire Rapids) */
+    OSP_ISA_COUNT
+} osp_isa_t;
+/* "auto", "sse41", "avx2", "avx512", "avx512_vnni", "avx512_bf16", "amx" */
+const char *osp_isa_name(osp_isa_t isa);
+int osp_isa_parse(const char *s, osp_isa_t *out); /* OSP_EINVAL if unknown */
+/* The CPU's own rung (CPUID, with the OS saving the registers' state),
+ * whatever the ceiling. */
+osp_isa_t osp_cpu_isa(void);
+
 #define OSP_TUNING_Q8_TILE_KB_MAX (1 << 20) /* 1 GiB: far above any L2 */
 
 typedef struct osp_engine_tuning_s {
@@ -134,6 +156,13 @@ typedef struct osp_engine_tuning_s {
                                 allowed CPUs exactly */
     bool profile;            /* time every step; the plans with their
                                 timings go to stderr at osp_engine_destroy */
+    osp_isa_t max_isa;       /* ISA ceiling; AUTO: none. Process-wide, as
+                                oneDNN's (dnnl_set_max_cpu_isa works once,
+                                before its first primitive): the first
+                                engine of a process sets it, a later engine
+                                asking for a ceiling that gives a different
+                                rung is refused (OSP_EINVAL), and one with
+                                AUTO runs under it */
     /* Directory of the measured-choices cache (engine-choices.tsv, made
      * when missing); NULL: measure at every load. Borrowed until the first
      * plan is built. */
@@ -182,6 +211,10 @@ bool osp_engine_output_is_probabilities(const osp_engine_t *e, int i);
 
 /* Precision actually used (after resolving AUTO against the CPU). */
 osp_precision_t osp_engine_precision(const osp_engine_t *e);
+/* The rung e's kernels (osprey's and oneDNN's) may use: the CPU's, capped
+ * by the process's ceiling (tuning.max_isa) and by oneDNN's own setting
+ * (ONEDNN_MAX_CPU_ISA, which oneDNN reads itself). */
+osp_isa_t osp_engine_isa(const osp_engine_t *e);
 int osp_engine_threads(const osp_engine_t *e);
 
 /* Runs the model. `inputs` must match the declared inputs in order (names are

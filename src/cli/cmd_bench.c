@@ -836,6 +836,10 @@ int osp_cli_bench(int argc, char **argv) {
     json_object_set_new(res, "precision", json_string(osp_precision_name(used)));
     json_object_set_new(res, "requested_precision",
                         json_string(osp_precision_name(o.precision)));
+    /* the instruction sets the run used, under the ceiling (--max-isa) */
+    json_object_set_new(res, "isa", json_string(osp_isa_name(osp_engine_isa(e))));
+    json_object_set_new(res, "max_isa", json_string(osp_isa_name(o.tuning.max_isa)));
+    json_object_set_new(res, "cpu_isa", json_string(osp_isa_name(osp_cpu_isa())));
     json_object_set_new(res, "img_per_s", json_real(st.img_per_s));
     json_object_set_new(res, "p50_ms", json_real(st.p50_ms));
     json_object_set_new(res, "p99_ms", json_real(st.p99_ms));
@@ -909,6 +913,10 @@ int osp_cli_bench(int argc, char **argv) {
         printf("precision   %s (requested %s)\n", osp_precision_name(used),
                osp_precision_name(o.precision));
         printf("batch       %d   threads %d\n", o.batch, osp_engine_threads(e));
+        printf("isa         %s   (ceiling %s; this CPU %s)\n",
+               osp_isa_name(osp_engine_isa(e)),
+               o.tuning.max_isa ? osp_isa_name(o.tuning.max_isa) : "none",
+               osp_isa_name(osp_cpu_isa()));
         printf("load        %.1f ms   (plan for batch %d: %.1f ms)\n", load_ms,
                o.batch, prepare_ms);
         printf("throughput  %.1f img/s   (%zu runs, %.1f s timed)\n",

@@ -35,6 +35,10 @@ static int parse_bool(void *f, const char *v) {
     return 0;
 }
 
+static int parse_isa(void *f, const char *v) {
+    return osp_isa_parse(v, (osp_isa_t *)f);
+}
+
 static int parse_tile_kb(void *f, const char *v) {
     char *end;
     errno = 0;
@@ -53,6 +57,9 @@ static int parse_cache_dir(void *f, const char *v) {
 
 #define T(field) offsetof(osp_engine_tuning_t, field)
 static const osp_setting_t rows[] = {
+    {.name = "max-isa", .kind = OSP_SET_FIELD, .off = T(max_isa), .parse_field = parse_isa,
+     .help = "auto|avx2|avx512|avx512_vnni|avx512_bf16|amx (or sse41): the highest instruction set\n"
+             "                         oneDNN and osprey's kernels use, and auto precision assumes (default auto: the CPU's)"},
     {.name = "engine-conv-layout", .kind = OSP_SET_FIELD, .off = T(conv_layout), .parse_field = parse_layout, .env_alias = "OSP_ENGINE_CONV_LAYOUT",
      .help = "auto|blocked|any: conv activations channel-blocked (nChw16c) or oneDNN's pick (default auto: blocked)"},
     {.name = "engine-winograd", .kind = OSP_SET_FIELD, .off = T(winograd), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_WINOGRAD",
@@ -92,8 +99,9 @@ size_t osp_cli_tuning_rows(osp_setting_t *out, size_t base_off) {
 
 void osp_cli_tuning_usage(FILE *f) {
     fprintf(f, "\nengine tuning (the defaults are what osprey is tested with; "
-               "docs/engine.md,\n\"Tuning knobs\"; environment "
-               "OSPREY_ENGINE_<NAME>, formerly OSP_ENGINE_<NAME>):\n");
+               "docs/engine.md,\n\"Tuning knobs\"; environment OSPREY_<NAME>: "
+               "OSPREY_MAX_ISA, OSPREY_ENGINE_WINOGRAD;\nthe older "
+               "OSP_ENGINE_<NAME> is still read):\n");
     osp_settings_print_rows(rows, OSP_ARRAY_LEN(rows), f);
 }
 

@@ -215,30 +215,41 @@ int osp__dnnl_softmax(osp_pctx_t *c, int ni) {
 
 /* ---- concat ----------------------------------------------------------- */
 
-typedef enum { ROWS_PLAIN, ROWS_BLOCKED, ROWS_LAST } rows_kind_t;
+/* Dense layouts in which a concat is rows of memcpy: plain (any axis);
+ * channel-blocked by 16 (AVX-512) or 8 (AVX2) with whole blocks per input,
+ * and channels-last, along the channel axis. */
+typedef enum {
+    ROWS_PLAIN,
+    ROWS_BLOCKED16,
+    ROWS_BLOCKED8,
+    ROWS_LAST,
+    ROWS_COUNT
+} rows_kind_t;
 
 /* The md of rank-r dims in layout kind k; false when it cannot hold them. */
 static bool rows_md(dnnl_memory_desc_t *md, rows_kind_t k, int r,
                     const int64_t *dims, dnnl_data_type_t dt) {
-    static const dnnl_format_tag_t blk[] = {dnnl_aBc16b, dnnl_aBcd16b,
-                                            dnnl_aBcde16b};
-    static const dnnl_format_tag_t last[] = {dnnl_acb, dnnl_acdb, dnnl_acdeb};
+    static const dnnl_format_tag_t tags[ROWS_COUNT][3] = {
+        [ROWS_BLOCKED16] = {dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b},
+        [ROWS_BLOCKED8] = {dnnl_aBc8b, dnnl_aBcd8b, dnnl_aBcde8b},
+        [ROWS_LAST] = {dnnl_acb, dnnl_acdb, dnnl_acdeb}};
     if (k == ROWS_PLAIN)
         return osp__md_plain(md, r, dims, dt);
-    if (r < 3 || r > 5 || (k == ROWS_BLOCKED && dims[1] % 16))
+    if (r < 3 || r > 5 || (k == ROWS_BLOCKED16 && dims[1] % 16) ||
+        (k == ROWS_BLOCKED8 && dims[1] % 8))
         return false;
     dnnl_dims_t d;
     for (int i = 0; i < r; i++)
         d[i] = dims[i];
-    return dnnl_memory_desc_init_by_tag(md, r, d, dt,
-                                        (k == ROWS_BLOCKED ? blk : last)[r - 3]) ==
+    return dnnl_memory_desc_init_by_tag(md, r, d, dt, tags[k][r - 3]) ==
            dnnl_success;
 }
 
-/* Concat as rows of memcpy in input 0's layout (see osp__dnnl_concat);
- * OSP_EUNSUPPORTED when that layout is not one of the three. */
+/* Concat as rows of memcpy in input 0's layout, or with to_plain in plain
+ * layout (see osp__dnnl_concat); OSP_EUNSUPPORTED when input 0's layout is
+ * none of the kinds. */
 static int concat_rows(osp_pctx_t *c, int ni, const dnnl_memory_desc_t *mds,
-                       dnnl_data_type_t dt, int64_t axis) {
+                       dnnl_data_type_t dt, int64_t axis, bool to_plain) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     const osp_value_t *Y = &g->values[n->out[0]];
@@ -248,8 +259,8 @@ static int concat_rows(osp_pctx_t *c, int ni, const dnnl_memory_desc_t *mds,
         return OSP_EUNSUPPORTED;
     rows_kind_t kind = ROWS_PLAIN;
     dnnl_memory_desc_t want;
-    bool found = false;
-    for (int k = ROWS_PLAIN; k <= ROWS_LAST && !found; k++) {
+    bool found = to_plain;
+    for (int k = ROWS_PLAIN; k < ROWS_COUNT && !found; k++) {
         if (k != ROWS_PLAIN && axis != 1)
             break;
         found = rows_md(&want, (rows_kind_t)k, r, g->values[n->in[0]].dims, dt) &&
@@ -269,8 +280,11 @@ static int concat_rows(osp_pctx_t *c, int ni, const dnnl_memory_desc_t *mds,
     size_t inner[OSP_STEP_MAX_ARGS];
     for (int i = 0; i < n->n_in; i++) {
         const osp_value_t *V = &g->values[n->in[i]];
-        if (osp_value_is_const(V) || c->p->vbuf[n->in[i]] < 0 ||
-            mds[i].data_type != dt || !rows_md(&mdi[i], kind, r, V->dims, dt))
+        /* to_plain also converts constants and other dtypes */
+        if (!to_plain && (osp_value_is_const(V) || c->p->vbuf[n->in[i]] < 0 ||
+                          mds[i].data_type != dt))
+            return OSP_EUNSUPPORTED;
+        if (!rows_md(&mdi[i], kind, r, V->dims, dt))
             return OSP_EUNSUPPORTED;
         inner[i] = osp_value_numel(V) / outer * esz;
     }
@@ -280,7 +294,7 @@ static int concat_rows(osp_pctx_t *c, int ni, const dnnl_memory_desc_t *mds,
     /* From here on the node is committed to the memcpy concat. */
     int bufs[OSP_STEP_MAX_ARGS];
     for (int i = 0; i < n->n_in; i++) {
-        bufs[i] = dnnl_memory_desc_equal(&mdi[i], &mds[i])
+        bufs[i] = !to_plain && dnnl_memory_desc_equal(&mdi[i], &mds[i])
                       ? c->p->vbuf[n->in[i]]
                       : osp__buf_as(c, n->in[i], &mdi[i]);
         if (bufs[i] < 0)
@@ -322,10 +336,11 @@ int osp__dnnl_concat(osp_pctx_t *c, int ni) {
     /* One dense layout for every input — plain, channel-blocked with whole
      * blocks per input, or channels-last, the last two along the channel
      * axis — makes a concat rows of memcpy, about 3x faster than oneDNN
-     * 2.6's generic concat. The layout is input 0's; inputs in another one
-     * (convs of one concat may choose differently, e.g. Winograd's blocked
-     * output next to NHWC) are reordered to it first. */
-    int rc = concat_rows(c, ni, mds, dt, axis);
+     * 2.6's generic concat (measured with 16-channel blocks). The layout is
+     * input 0's; inputs in another one (convs of one concat may choose
+     * differently, e.g. Winograd's blocked output next to NHWC) are
+     * reordered to it first. */
+    int rc = concat_rows(c, ni, mds, dt, axis, false);
     if (rc != OSP_EUNSUPPORTED)
         return rc;
     /* Mixed dtypes (bf16 conv output next to an f32 constant): bring every
@@ -342,6 +357,18 @@ int osp__dnnl_concat(osp_pctx_t *c, int ni) {
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success)
         return OSP_EUNSUPPORTED;
+    /* oneDNN's reference concat is slow and allocates on every run (e.g.
+     * 12 + 12 channels in AVX2's 8-channel blocks): bring the inputs to
+     * plain layout and dtype instead, and memcpy. */
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    if (impl && strstr(impl, "ref")) {
+        rc = concat_rows(c, ni, mds, dt, axis, true);
+        if (rc != OSP_EUNSUPPORTED) {
+            dnnl_primitive_desc_destroy(pd);
+            return rc;
+        }
+    }
     dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     int kinds[OSP_STEP_MAX_ARGS], bufs[OSP_STEP_MAX_ARGS];
     rc = 0;

@@ -375,13 +375,9 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
 }
 
 /* oneDNN's s8-source kernels without VNNI halve the weights (vpmaddubsw
- * saturation workaround), which is not exact for odd weights. */
-static bool int8_exact_cpu(void) {
-    /* the ISA values are bit sets: each includes its predecessors' bits */
-    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-    return (isa & dnnl_cpu_isa_avx512_core_vnni) ==
-           dnnl_cpu_isa_avx512_core_vnni;
-}
+ * saturation workaround), which is not exact for odd weights. (The
+ * capabilities are capped by what oneDNN may dispatch to.) */
+static bool int8_exact_cpu(void) { return osp__cpu_caps()->avx512_vnni; }
 
 static int qconv_try(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];

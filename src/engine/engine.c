@@ -99,6 +99,7 @@ static bool tuning_valid(const osp_engine_tuning_t *t) {
             return false;
     return (unsigned)t->conv_layout < OSP_CONV_LAYOUT_COUNT &&
            (unsigned)t->int8_requant < OSP_REQUANT_COUNT &&
+           (unsigned)t->max_isa < OSP_ISA_COUNT &&
            t->q8_tile_kb >= 0 && t->q8_tile_kb <= OSP_TUNING_Q8_TILE_KB_MAX;
 }
 
@@ -226,9 +227,6 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
     e->opts = *opts;
     const osp_engine_tuning_t *tu = &opts->tuning;
     e->profile = tu->profile;
-    /* Where a knob is AUTO these are the starting points; the layout and
-     * Winograd are then measured before the first plan (tune.c). */
-    e->conv_blocked = tu->conv_layout != OSP_CONV_LAYOUT_ANY;
     e->conv_winograd = tu->winograd != OSP_TUNE_OFF;
     e->int8_dnnl = tu->int8_dnnl != OSP_TUNE_OFF;
     if (!g || g->n_inputs < 1 || g->n_outputs < 1) {
@@ -246,6 +244,16 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
                     OSP_TUNING_Q8_TILE_KB_MAX);
         goto fail;
     }
+    /* before anything below asks the CPU's capabilities or uses oneDNN */
+    if (osp__cpu_isa_apply(tu->max_isa, err) < 0)
+        goto fail;
+    /* Starting points; where a knob is AUTO the layout, Winograd and the
+     * int8 kernels are measured before the first plan (tune.c). Blocked
+     * (nChw16c) is a candidate only on AVX-512: its 16-channel blocks are
+     * AVX-512's, and below it oneDNN has only reference kernels for them. */
+    e->conv_blocked = tu->conv_layout == OSP_CONV_LAYOUT_BLOCKED ||
+                      (tu->conv_layout == OSP_CONV_LAYOUT_AUTO &&
+                       osp__cpu_caps()->avx512);
     if (g->quantized) {
         /* Quantized models run in their own integer arithmetic (TFLite
          * requantization semantics). fp32/bf16 are served by dequantizing
@@ -268,7 +276,10 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
                     "to have it quantized");
         goto fail;
     case OSP_PREC_AUTO:
-        e->prec = osp__cpu_has_bf16() ? OSP_PREC_BF16 : OSP_PREC_FP32;
+        /* bf16 only with native bf16 dot products under the ceiling:
+         * without them oneDNN emulates bf16 (AVX-512) or, below AVX-512,
+         * runs reference kernels (a classification took 210 s) */
+        e->prec = osp__cpu_caps()->bf16 ? OSP_PREC_BF16 : OSP_PREC_FP32;
         break;
     default:
         e->prec = opts->precision;
@@ -420,6 +431,10 @@ bool osp_engine_output_is_probabilities(const osp_engine_t *e, int i) {
 
 osp_precision_t osp_engine_precision(const osp_engine_t *e) { return e->prec; }
 int osp_engine_threads(const osp_engine_t *e) { return e->threads; }
+osp_isa_t osp_engine_isa(const osp_engine_t *e) {
+    (void)e; /* process-wide today (oneDNN's ceiling is) */
+    return osp__cpu_caps()->isa;
+}
 
 /* Builds the cache key (dims of every input) from caller tensors, checking
  * them against the declared inputs. */

@@ -137,7 +137,31 @@ uint64_t osp__hash64(const void *buf, size_t len);
  * calibration inputs of opts (calibrate.c). */
 int osp__calibrate(const osp_graph_t *g, const osp_engine_opts_t *opts,
                    osp_qrange_t *r, osp_err_t *err);
-bool osp__cpu_has_bf16(void);
+
+/* ---- CPU features (cpu.c) --------------------------------------------- */
+
+/* What the engine's choices may assume of the CPU: its features (CPUID,
+ * with the OS saving the registers), capped by the process's ISA ceiling
+ * and by what oneDNN may dispatch to. Every CPU-dependent choice asks this,
+ * never CPUID or __builtin_cpu_supports. */
+typedef struct osp_cpu_caps_s {
+    bool avx2;        /* AVX2 + FMA */
+    bool avx512;      /* AVX-512 F, CD, BW, DQ, VL (oneDNN's avx512_core) */
+    bool avx512_vnni; /* vpdpbusd: exact int8 dot products */
+    bool avx512_bf16; /* vdpbf16ps */
+    bool amx;         /* AMX tiles with int8 and bf16 */
+    bool bf16;        /* native bf16 dot products: avx512_bf16 or amx */
+    osp_isa_t isa;    /* the rung these make */
+    osp_isa_t ceiling; /* the ceiling in effect; AUTO = none */
+    osp_isa_t cpu;    /* the CPU's own rung, uncapped */
+} osp_cpu_caps_t;
+/* The process's capabilities (immutable once returned). Fixes the ceiling
+ * at "none" when no engine has set one yet. */
+const osp_cpu_caps_t *osp__cpu_caps(void);
+/* Sets the process's ISA ceiling (first call; oneDNN's too), or checks
+ * that a later ceiling gives the rung in effect (AUTO always does).
+ * OSP_EINVAL with a message otherwise. */
+int osp__cpu_isa_apply(osp_isa_t ceiling, osp_err_t *err);
 /* Applies the thread count to the threading runtime oneDNN was built with
  * (OpenMP for Debian's libdnnl). Affects the calling thread. */
 void osp__set_threads(int n);

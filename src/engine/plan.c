@@ -1417,11 +1417,15 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
             n_dnnl++;
     }
     const dnnl_version_t *ver = dnnl_version();
+    const osp_cpu_caps_t *cpu = osp__cpu_caps();
     sb_printf(&b, "precision %s, threads %d (OpenMP max threads %d), oneDNN "
                   "%d.%d.%d, conv activations %s\n",
               osp_precision_name(e->prec), e->threads, osp__get_threads(),
               ver->major, ver->minor, ver->patch,
               e->conv_blocked ? "nChw16c" : "oneDNN's choice");
+    sb_printf(&b, "ISA %s (ceiling %s; this CPU: %s)\n", osp_isa_name(cpu->isa),
+              cpu->ceiling == OSP_ISA_AUTO ? "none" : osp_isa_name(cpu->ceiling),
+              osp_isa_name(cpu->cpu));
     if (p->step_ms && p->n_runs) {
         double tot = 0;
         for (int i = 0; i < p->n_steps; i++)

@@ -272,9 +272,7 @@ static void run_dw(const osp_step_t *s) {
 int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req, int64_t bound) {
     if (c->e->opts.tuning.q8_dw == OSP_TUNE_OFF || !req->off_eo ||
-        !__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") ||
-        bound >= OSP_FCQ_EXACT_LIMIT)
+        !osp__cpu_caps()->avx512 || bound >= OSP_FCQ_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;

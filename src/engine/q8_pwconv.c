@@ -211,10 +211,7 @@ static void run_pw(const osp_step_t *s) {
 int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
                    int32_t zx, osp_fcq_req_t *req) {
     if (c->e->opts.tuning.q8_pw == OSP_TUNE_OFF || !req->off_eo ||
-        !__builtin_cpu_supports("avx512f") ||
-        !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl") ||
-        !__builtin_cpu_supports("avx512vnni"))
+        !osp__cpu_caps()->avx512 || !osp__cpu_caps()->avx512_vnni)
         return OSP_EUNSUPPORTED;
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;

@@ -113,9 +113,7 @@ int osp__q8_quantize(osp_pctx_t *c, int ni) {
     *k = (q8q_t){q->scale[0], (float)q->zero_point[0], u8 ? 0.f : -128.f,
                  u8 ? 255.f : 127.f, u8, false, osp_value_numel(Y)};
 #if Q_AVX512
-    k->avx512 = __builtin_cpu_supports("avx512f") &&
-                __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512vl");
+    k->avx512 = osp__cpu_caps()->avx512;
 #endif
     int xb = osp__buf_as(c, n->in[0], &xmd);
     int yb = xb < 0 ? xb : osp__buf_new(c, &ymd, n->out[0]);

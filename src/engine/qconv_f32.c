@@ -172,9 +172,7 @@ void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
 
 static bool fcq_avx512(void) {
 #if FCQ_HAVE_AVX512
-    return __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw");
+    return osp__cpu_caps()->avx512;
 #else
     return false;
 #endif

@@ -451,7 +451,10 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
         return 0;
     wino = wino && e->prec == OSP_PREC_FP32;
     bool int8 = e->g->quantized && e->prec == OSP_PREC_INT8;
-    bool fixed_layout = t->conv_layout != OSP_CONV_LAYOUT_AUTO;
+    /* below AVX-512 blocked would run on reference kernels: not a
+     * candidate (the engine starts from any there) */
+    bool fixed_layout = t->conv_layout != OSP_CONV_LAYOUT_AUTO ||
+                        !osp__cpu_caps()->avx512;
     bool fixed_wino = !wino || t->winograd != OSP_TUNE_AUTO;
     /* the own kernels are measured as one switch, unless either is set */
     bool fixed_int8 = !int8 || t->q8_dw != OSP_TUNE_AUTO ||

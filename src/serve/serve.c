@@ -501,7 +501,7 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
         json_array_append_new(pref, json_integer(so.preferred[i]));
     osp_serve_log(s, "info", "model ready",
                   json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:i,s:I,s:s,s:i,s:o,"
-                            "s:s,s:s,s:f,s:f}",
+                            "s:s,s:s,s:s,s:f,s:f}",
                             "model", sm->name, "version", sm->version, "path",
                             osp_model_path(sm->m), "config",
                             osp_model_config_path(sm->m), "instances",
@@ -516,6 +516,7 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
                             osp_precision_name(
                                 osp_engine_precision(sm->engines[0])),
                             "choices", osp_engine_choices(sm->engines[0]),
+                            "isa", osp_isa_name(osp_engine_isa(sm->engines[0])),
                             "load_ms", (double)(t1 - t0) * 1e-6, "warmup_ms",
                             (double)(t2 - t1) * 1e-6));
     return 0;

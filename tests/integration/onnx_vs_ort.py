@@ -6,6 +6,9 @@ Driven by onnx_vs_ort.sh. For each model and batch size, makes a fixed input
 (tests/tools/osp_run_model) at each requested precision, and checks:
   fp32: max|osprey - ort| <= 1e-4 * max|ort|            (whole output)
   bf16: same top-1 class in every row, and cosine similarity >= 0.999 per row
+  auto: the check of the precision the engine chose (--auto-expect P: it
+        must have chosen P)
+--max-isa ISA runs osprey under that ISA ceiling.
 Every measured number is printed, pass or fail, so regressions in accuracy
 show up in the log before they cross a threshold. Exit 0 = all pass, 1 = any
 failure, 2 = harness error.
@@ -31,6 +34,8 @@ def parse_args():
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--timeout", type=float, default=600, help="seconds per osprey run")
+    p.add_argument("--max-isa", help="osprey's ISA ceiling (osp_run_model --max-isa)")
+    p.add_argument("--auto-expect", help="the precision 'auto' must resolve to")
     return p.parse_args()
 
 
@@ -61,6 +66,8 @@ def run_osprey(args, model, inp_path, precision, workdir):
         os.unlink(os.path.join(outdir, f))
     cmd = [args.runner, "--model", model, "--precision", precision,
            "--threads", str(args.threads), "--input", inp_path, "--out-dir", outdir]
+    if args.max_isa:
+        cmd += ["--max-isa", args.max_isa]
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -129,9 +136,12 @@ def main():
                     info = (f"max|diff|={maxdiff:.3e} max|logit|={scale:.3e} rel={rel:.2e} "
                             f"min_cos={cos.min():.6f} top1 {same}/{batch} "
                             f"(ORT top1-top2 margin {margin:.1e} rel) used={used} {dt:.1f}s")
+                    checked = used if prec == "auto" else prec
                     if not np.isfinite(out).all():
                         ok, why = False, "non-finite values in output"
-                    elif prec == "fp32":
+                    elif prec == "auto" and args.auto_expect and used != args.auto_expect:
+                        ok, why = False, f"auto chose {used}, expected {args.auto_expect}"
+                    elif checked == "fp32":
                         ok = rel <= FP32_REL_TOL
                         why = f"rel {rel:.2e} > {FP32_REL_TOL:.0e}"
                     else:

@@ -6,11 +6,30 @@
 # Python with onnxruntime and the runner, and skips (77) saying why when one
 # is missing.
 #
+# Arguments: --max-isa ISA runs osprey under that ISA ceiling (CTest's
+# onnx_vs_ort_avx2); below avx512_bf16 the precisions are fp32 and auto,
+# which must then resolve to fp32 (oneDNN has no bf16 kernels there but
+# reference ones).
+#
 # Environment: OSP_SOURCE_DIR, OSP_BUILD_DIR (set by CTest), OSPREY_MODELS,
 # OSP_EQUIV_MODELS (space-separated subset, e.g. "resnet50"),
 # OSP_EQUIV_PRECISIONS (default "fp32 bf16"). Under ASan (OSP_SANITIZE=ON in
 # the build's CMakeCache) only ResNet50 is checked, to keep CI time modest.
 set -euo pipefail
+ISA_ARGS=()
+PRECISIONS=${OSP_EQUIV_PRECISIONS:-fp32 bf16}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --max-isa)
+      ISA_ARGS=(--max-isa "$2")
+      case $2 in
+        sse41|avx2|avx512|avx512_vnni)
+          PRECISIONS=${OSP_EQUIV_PRECISIONS:-fp32 auto}; ISA_ARGS+=(--auto-expect fp32) ;;
+      esac
+      shift 2 ;;
+    *) echo "usage: onnx_vs_ort.sh [--max-isa ISA]"; exit 2 ;;
+  esac
+done
 SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${OSP_BUILD_DIR:-$SRC/build}
 # shellcheck source=../../scripts/find-models.sh
@@ -65,5 +84,5 @@ fi
 THREADS=$(nproc); [ "$THREADS" -gt 2 ] && THREADS=2
 # shellcheck disable=SC2086
 exec "$PY" "$SRC/tests/integration/onnx_vs_ort.py" --runner "$RUNNER" \
-  --models "${MODELS[@]}" --batches 1 2 3 --precisions ${OSP_EQUIV_PRECISIONS:-fp32 bf16} \
-  --threads "$THREADS"
+  --models "${MODELS[@]}" --batches 1 2 3 --precisions $PRECISIONS \
+  --threads "$THREADS" "${ISA_ARGS[@]}"

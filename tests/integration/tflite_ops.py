@@ -19,7 +19,7 @@ are compared in quantization steps: both must be within ±1 (the default
 path: oneDNN int8 convolutions accumulating into s32, then osprey's exact
 fixed-point requantization; docs/engine.md, "int8 on oneDNN").
 
-usage: tflite_ops.py BUILD_DIR
+usage: tflite_ops.py BUILD_DIR [OSP_RUN_MODEL_ARGS...]  (e.g. --max-isa avx2)
 """
 import os
 import struct
@@ -388,6 +388,7 @@ def cases():
 def main():
     build = sys.argv[1]
     run_model = os.path.join(build, "tests", "osp_run_model")
+    extra = sys.argv[2:]  # for every run, e.g. an ISA ceiling
     failures = checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         for name, blob in cases():
@@ -403,7 +404,7 @@ def main():
                 failures += 1
                 continue
             args = [run_model, "--model", path, "--threads", "2",
-                    "--out-dir", tmp]
+                    "--out-dir", tmp] + extra
             for d in it.get_input_details():
                 x = RNG.integers(np.iinfo(d["dtype"]).min,
                                  np.iinfo(d["dtype"]).max + 1,

@@ -38,7 +38,8 @@ Three osprey paths run; the first two are held to the ±1 bound above:
 Then the first BATCH photos run as one batch (batch lanes, tiles across
 images): the default path must equal the integer reference bit for bit.
 
-usage: tflite_vs_litert.py BUILD_DIR MODELS_DIR IMAGES_DIR
+usage: tflite_vs_litert.py BUILD_DIR MODELS_DIR IMAGES_DIR [OSP_RUN_MODEL_ARGS...]
+(e.g. --max-isa avx2: every path under that ceiling)
 """
 import re
 import glob
@@ -51,6 +52,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 build, models, images = sys.argv[1:4]
+extra = sys.argv[4:]  # for every osp_run_model run, e.g. an ISA ceiling
 run_model = os.path.join(build, "tests", "osp_run_model")
 dump = os.path.join(build, "tests", "osp_preprocess_dump")
 photos = sorted(p for p in glob.glob(os.path.join(images, "*"))
@@ -81,7 +83,7 @@ def run_osprey(model, raw, h, w, c, out_dir, path, verbose=False, batch=1):
     os.makedirs(out_dir, exist_ok=True)
     args = [run_model, "--model", model, "--threads", "2",
             "--input", f"{raw}:u8:{batch}x{h}x{w}x{c}", "--out-dir", out_dir]
-    args += path
+    args += path + extra
     if verbose:
         args.append("--verbose")
     r = subprocess.run(args, capture_output=True, text=True)

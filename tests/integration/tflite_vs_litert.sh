@@ -2,6 +2,7 @@
 # osprey's quantized path vs the LiteRT interpreter (PyPI ai-edge-litert in
 # the project venv): same preprocessed bytes in, outputs within ±1
 # quantization step and identical top-5, every TFLite model × every photo.
+# Arguments (e.g. --max-isa avx2) go to every osp_run_model run.
 set -u
 . "$OSP_SOURCE_DIR/scripts/find-models.sh"
 MODELS=$(osp_models_dir) || { echo "SKIP: no model directory found (set OSPREY_MODELS, run make models, or provide ../shared)"; exit 77; }
@@ -18,4 +19,4 @@ done
 if [ -z "${OSP_LITERT_PHOTOS:-}" ] && grep -qs '^OSP_SANITIZE:BOOL=ON' "$OSP_BUILD_DIR/CMakeCache.txt"; then
   export OSP_LITERT_PHOTOS=3
 fi
-exec "$PY" "$OSP_SOURCE_DIR/tests/integration/tflite_vs_litert.py" "$OSP_BUILD_DIR" "$MODELS" "$IMAGES"
+exec "$PY" "$OSP_SOURCE_DIR/tests/integration/tflite_vs_litert.py" "$OSP_BUILD_DIR" "$MODELS" "$IMAGES" "$@"

@@ -22,6 +22,31 @@
 #define D(...) ((const int64_t[]){__VA_ARGS__})
 #define I(...) ((const int[]){__VA_ARGS__})
 
+/* A test program's own options: `--max-isa X` (CTest's *_avx2 variants)
+ * sets the process's ISA ceiling before any engine exists, so every engine
+ * of the test, built with default options, runs under it (the ceiling is
+ * process-wide: cpu.c). Exits 2 on anything else. Call first in main. */
+static inline void tu_args(int argc, char **argv) {
+    osp_isa_t isa = OSP_ISA_AUTO;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--max-isa") && i + 1 < argc &&
+            osp_isa_parse(argv[i + 1], &isa) == 0) {
+            i++;
+            continue;
+        }
+        fprintf(stderr, "%s: usage: %s [--max-isa ISA]\n", argv[0], argv[0]);
+        exit(2);
+    }
+    osp_err_t err = {0};
+    if (osp__cpu_isa_apply(isa, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", argv[0], err.msg);
+        exit(1);
+    }
+    const osp_cpu_caps_t *k = osp__cpu_caps();
+    printf("ISA %s (ceiling %s; this CPU: %s)\n", osp_isa_name(k->isa),
+           osp_isa_name(k->ceiling), osp_isa_name(k->cpu));
+}
+
 /* Deterministic pseudo-random floats in [-1, 1). */
 static inline float tu_rand(uint32_t *s) {
     *s = *s * 1664525u + 1013904223u;

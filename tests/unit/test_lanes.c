@@ -277,7 +277,8 @@ static void test_split_no_alloc(void **state) {
     osp_engine_destroy(e);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    tu_args(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_even),
         cmocka_unit_test(test_split_mixed_sizes),

@@ -332,7 +332,8 @@ static void test_bound_fails(void **state) {
     check(&q, false);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    tu_args(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_requant),
