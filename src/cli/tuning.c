@@ -61,7 +61,7 @@ static const osp_setting_t rows[] = {
      .help = "auto|avx2|avx512|avx512_vnni|avx512_bf16|amx (or sse41): the highest instruction set\n"
              "                         oneDNN and osprey's kernels use, and auto precision assumes (default auto: the CPU's)"},
     {.name = "engine-conv-layout", .kind = OSP_SET_FIELD, .off = T(conv_layout), .parse_field = parse_layout, .env_alias = "OSP_ENGINE_CONV_LAYOUT",
-     .help = "auto|blocked|any: conv activations channel-blocked (nChw16c) or oneDNN's pick (default auto: blocked)"},
+     .help = "auto|blocked|any: conv activations channel-blocked (nChw16c) or oneDNN's pick (default auto: the engine chooses; below AVX-512 blocked runs reference kernels)"},
     {.name = "engine-winograd", .kind = OSP_SET_FIELD, .off = T(winograd), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_WINOGRAD",
      .help = "auto|off|on: fp32 3x3 stride-1 convs try Winograd first (default auto: yes)"},
     {.name = "engine-int8-dnnl", .kind = OSP_SET_FIELD, .off = T(int8_dnnl), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_INT8_DNNL",
