@@ -82,7 +82,7 @@ int osp_tune_parse(const char *s, osp_tune_t *out);
 
 /* Activation layout of convolutions. */
 typedef enum osp_conv_layout_e {
-    OSP_CONV_LAYOUT_AUTO = 0, /* the engine's choice (docs/engine.md) */
+    OSP_CONV_LAYOUT_AUTO = 0, /* measured at load (docs/engine.md) */
     OSP_CONV_LAYOUT_BLOCKED,  /* channel-blocked nChw16c where channels allow */
     OSP_CONV_LAYOUT_ANY,      /* oneDNN's own pick (format_tag_any) */
     OSP_CONV_LAYOUT_COUNT

@@ -302,7 +302,10 @@ static osp_graph_t *build(const qcase_t *q) {
 typedef enum qmode_e {
     MODE_REF,     /* integer reference kernels (no oneDNN int8, no
                      fp32-carrier) */
-    MODE_EXACT,   /* the default: convs tiled with the requantization */
+    MODE_EXACT,   /* the default paths: convs tiled with the requantization,
+                     osprey's own kernels where they apply (fixed on: by
+                     default the engine times them against oneDNN's int8
+                     and may keep either, tune.c) */
     MODE_BANDS,   /* the same with 1 KiB tiles: one output row per band, so
                      first / middle / last band shapes all occur */
     MODE_UNTILED, /* q8_tile off: s32 for the whole batch, then the
@@ -315,8 +318,8 @@ typedef enum qmode_e {
 /* The engine tuning of each mode. */
 static const osp_engine_tuning_t mode_tuning[] = {
     [MODE_REF] = {.int8_dnnl = OSP_TUNE_OFF, .fcq = OSP_TUNE_OFF},
-    [MODE_EXACT] = {0},
-    [MODE_BANDS] = {.q8_tile_kb = 1},
+    [MODE_EXACT] = {.q8_dw = OSP_TUNE_ON, .q8_pw = OSP_TUNE_ON},
+    [MODE_BANDS] = {.q8_tile_kb = 1, .q8_dw = OSP_TUNE_ON, .q8_pw = OSP_TUNE_ON},
     [MODE_UNTILED] = {.q8_tile = OSP_TUNE_OFF, .q8_dw = OSP_TUNE_OFF,
                       .q8_pw = OSP_TUNE_OFF},
     [MODE_ONEDNN] = {.int8_requant = OSP_REQUANT_ONEDNN},
