@@ -27,7 +27,8 @@
  * The decision is cached in <cache_dir>/engine-choices.tsv keyed by the
  * model bytes' hash, batch, precision, threads, CPU (vendor, family,
  * model, stepping), the ISA oneDNN actually uses (so a --max-isa ceiling
- * is a different key) and oneDNN's version: a second load of the same
+ * is a different key), oneDNN's version and the other tuning knobs that
+ * shape the plans: a second load of the same
  * model on the same machine does not measure again. A cache file that
  * cannot be parsed is ignored (the note says so) and rewritten. */
 #include <cpuid.h>
@@ -169,13 +170,20 @@ static void tune_key(const osp_engine_t *e, int64_t batch, char *buf,
     char cpu[48];
     cpu_signature(cpu, sizeof cpu);
     const dnnl_version_t *v = dnnl_version();
+    /* The knobs that shape the plans the candidates are timed with: a
+     * choice measured with, say, oneDNN's int8 turned off says nothing
+     * about the default paths. */
+    const osp_engine_tuning_t *t = &e->opts.tuning;
+    const int knobs[] = {t->conv_layout, t->winograd, t->int8_dnnl, t->q8_dw,
+                         t->q8_pw, t->q8_tile, t->q8_tile_kb, t->fcq,
+                         t->int8_requant, t->batch_split};
     snprintf(buf, cap,
              "model=%016llx batch=%lld precision=%s threads=%d cpu=%s "
-             "isa=%x onednn=%d.%d.%d",
+             "isa=%x onednn=%d.%d.%d knobs=%08x",
              (unsigned long long)e->model_hash, (long long)batch,
              osp_precision_name(e->prec), e->threads, cpu,
              (unsigned)dnnl_get_effective_cpu_isa(), v->major, v->minor,
-             v->patch);
+             v->patch, (unsigned)osp__hash64(knobs, sizeof knobs));
 }
 
 /* ---- the cache file ---------------------------------------------------- */

@@ -68,6 +68,8 @@ def run_osprey(args, model, inp_path, precision, workdir):
            "--threads", str(args.threads), "--input", inp_path, "--out-dir", outdir]
     if args.max_isa:
         cmd += ["--max-isa", args.max_isa]
+    if os.environ.get("OSPREY_CACHE_DIR"):  # the engine's measured choices
+        cmd += ["--cache-dir", os.environ["OSPREY_CACHE_DIR"]]
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)

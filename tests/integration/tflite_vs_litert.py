@@ -53,6 +53,9 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 build, models, images = sys.argv[1:4]
 extra = sys.argv[4:]  # for every osp_run_model run, e.g. an ISA ceiling
+# the engine's measured choices are made once per model and kept there
+if os.environ.get("OSPREY_CACHE_DIR"):
+    extra += ["--cache-dir", os.environ["OSPREY_CACHE_DIR"]]
 run_model = os.path.join(build, "tests", "osp_run_model")
 dump = os.path.join(build, "tests", "osp_preprocess_dump")
 photos = sorted(p for p in glob.glob(os.path.join(images, "*"))
