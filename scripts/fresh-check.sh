@@ -65,7 +65,8 @@ if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
 fi
 LOGDIR=${FRESH_LOG_DIR:-$SRC/build-fresh}
 mkdir -p "$LOGDIR"
-rm -f "$LOGDIR"/*.log
+# Only our own logs: FRESH_LOG_DIR may be a directory with other files.
+rm -f "$LOGDIR"/{root,setup,bootstrap,deps,venv,build,test,ctest-full,run,run-server,bench-deps}.log
 
 if ! command -v mmdebstrap >/dev/null; then
   echo "fresh-check: installing mmdebstrap"
@@ -126,10 +127,10 @@ cleanup() {
     if [ "$KEEP" = 1 ]; then
       echo "fresh-check: kept the root (nothing mounted): $ROOT"
     else
-      rm -rf --one-file-system "$WORK"
+      nice -n 19 rm -rf --one-file-system "$WORK"
     fi
   else
-    rm -rf --one-file-system "$WORK"
+    nice -n 19 rm -rf --one-file-system "$WORK"
   fi
   exit $rc
 }
