@@ -74,7 +74,14 @@ if ! command -v mmdebstrap >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap
 fi
 
+# The physical path (no symlinks), as findmnt and /proc/PID/root report it,
+# and plain characters only (findmnt escapes the others), so that the
+# cleanup's mount checks cannot miss a mount.
 WORK=$(mktemp -d "${FRESH_DIR:-/var/tmp}/osprey-fresh.XXXXXX")
+WORK=$(cd "$WORK" && pwd -P)
+case "$WORK" in
+  *[!A-Za-z0-9._/-]*) rmdir "$WORK"; echo "fresh-check: use a FRESH_DIR with a plain path (not '$WORK')" >&2; exit 1 ;;
+esac
 ROOT=$WORK/root
 # Inside the root: /work/osprey (the clone) and /work/shared beside it, so
 # that the tests' ../shared/models lookup sees the same relative layout.
