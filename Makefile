@@ -45,7 +45,7 @@ asan:
 
 # The README's commands on a fresh machine: a minimal Debian bookworm root
 # (mmdebstrap), a clean clone of HEAD, `make test` and `make run` inside it
-# with chroot. Needs root; 8-11 min on 2 CPUs. See README, "Fresh-machine check".
+# with chroot. Needs root; 7-10 min on 2 CPUs. See README, "Fresh-machine check".
 fresh-check:
 	@scripts/fresh-check.sh $(FRESH_ARGS)
 
