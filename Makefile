@@ -6,7 +6,7 @@ SANITIZE ?= OFF
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps venv test run models debug asan fuzz bench bench-service clean
+.PHONY: all build deps venv test run models debug asan fuzz fresh-check bench bench-service clean
 
 all: build
 
@@ -43,6 +43,12 @@ models:
 asan:
 	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug SANITIZE=ON
 
+# The README's commands on a fresh machine: a minimal Debian bookworm root
+# (mmdebstrap), a clean clone of HEAD, `make test` and `make run` inside it
+# with chroot. Needs root; 7-10 min on 2 CPUs. See README, "Fresh-machine check".
+fresh-check:
+	@scripts/fresh-check.sh $(FRESH_ARGS)
+
 fuzz:
 	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DOSP_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
@@ -58,4 +64,4 @@ bench-service: build
 	@OSPREY=$(BUILD_DIR)/osprey bench/service.sh $(BENCH_SERVICE_ARGS)
 
 clean:
-	rm -rf build build-asan build-fuzz build-fuzz-smoke
+	rm -rf build build-asan build-fuzz build-fuzz-smoke build-fresh

@@ -3,7 +3,8 @@
 # (bench/service.sh, `make bench-service`) needs beyond the build and tests:
 # the FastAPI + PyTorch baseline (bench/baselines/fastapi-torch) and `wrk`
 # for the load generator's overhead comparison; HAProxy for the dispatcher
-# benchmark (bench/dispatch_vs_haproxy.sh). Kept apart from
+# benchmark (bench/dispatch_vs_haproxy.sh, with `perf stat` for CPU per
+# request). Kept apart from
 # install-deps.sh because CI does not run the benchmark and torch is large
 # (~1 GB with its dependencies). Idempotent.
 #
@@ -22,6 +23,7 @@ PKGS=(
   libopenblas0-openmp                                 # see above
   wrk hey                                             # reference load tools
   haproxy                                             # bench/dispatch_vs_haproxy.sh
+  linux-perf                                          # its CPU part: perf stat on the proxy
 )
 
 missing=()

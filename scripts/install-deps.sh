@@ -13,6 +13,7 @@ PKGS=(
   libonnx-testdata                  # ONNX conformance data
   clang libclang-rt-14-dev          # libFuzzer targets
   python3-venv python3-pil python3-numpy   # test oracles (resize, tensors)
+  iproute2                          # `ss`: serve_idle_conns' socket queues on failure
   nodejs npm                        # onnxruntime-node, the bench peer
 )
 

@@ -36,7 +36,7 @@ BUILD=${OSP_BUILD_DIR:-$SRC/build}
 . "$SRC/scripts/find-models.sh"
 
 PY=""
-for cand in "$SRC/.venv/bin/python" /tmp/tv/bin/python; do
+for cand in "$SRC/.venv/bin/python"; do
   if [ -x "$cand" ] && "$cand" -c 'import onnxruntime, numpy' 2>/dev/null; then PY=$cand; break; fi
 done
 if [ -z "$PY" ]; then

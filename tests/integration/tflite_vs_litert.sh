@@ -10,7 +10,7 @@ IMAGES=$(osp_images_dir "$MODELS")
 [ -d "$MODELS/tflite" ] || { echo "SKIP: no TFLite models in $MODELS/tflite"; exit 77; }
 [ -d "$IMAGES" ] || { echo "SKIP: no sample photos in $IMAGES"; exit 77; }
 PY=""
-for p in "$OSP_SOURCE_DIR/.venv/bin/python" /tmp/tv/bin/python; do
+for p in "$OSP_SOURCE_DIR/.venv/bin/python"; do
   if [ -x "$p" ] && "$p" -c 'import ai_edge_litert, numpy' 2>/dev/null; then PY=$p; break; fi
 done
 [ -n "$PY" ] || { echo "SKIP: no Python with ai-edge-litert (run scripts/setup-venv.sh)"; exit 77; }

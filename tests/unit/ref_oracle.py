@@ -5,7 +5,7 @@ of the reference kernels, computed by onnxruntime from one-node ONNX models.
 Each case builds the same inputs the C side builds (ref_testutil.h pattern
 x[i] = (((i*7 + seed*5 + 3) % 13) - 6) * 0.25), runs the ONNX op, and emits
 a cmocka test function that builds the IR node, folds it and compares.
-Run: /tmp/tv/bin/python tests/unit/ref_oracle.py > tests/unit/test_ref_cases.inc
+Run: .venv/bin/python tests/unit/ref_oracle.py > tests/unit/test_ref_cases.inc
 (needs onnx + onnxruntime; the generated file is committed)."""
 import sys
 import numpy as np

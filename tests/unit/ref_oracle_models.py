@@ -2,7 +2,7 @@
 """ref_oracle_models.py — generates tests/unit/test_ref_models_cases.inc:
 onnxruntime's outputs for the ONNX models in shared/models/onnx on a
 deterministic input x[i] = ((i*7 + 3) % 256) / 64 - 2 (batch 1).
-Run: /tmp/tv/bin/python tests/unit/ref_oracle_models.py MODELS_DIR > tests/unit/test_ref_models_cases.inc"""
+Run: .venv/bin/python tests/unit/ref_oracle_models.py MODELS_DIR > tests/unit/test_ref_models_cases.inc"""
 import sys
 import numpy as np
 import onnxruntime as ort

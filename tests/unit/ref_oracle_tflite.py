@@ -5,7 +5,7 @@ shared/models/tflite for a deterministic input, x[i] = (i*7 + 3) % 256 in
 the file's NHWC layout (xor 0x80 for int8 inputs). LiteRT runs its builtin
 TFLite kernels (no default XNNPACK delegate): those define the integer
 arithmetic osprey reproduces (docs/engine.md, "Quantized models").
-Run: /tmp/tv/bin/python tests/unit/ref_oracle_tflite.py MODELS_DIR > tests/unit/test_ref_tflite_cases.inc"""
+Run: .venv/bin/python tests/unit/ref_oracle_tflite.py MODELS_DIR > tests/unit/test_ref_tflite_cases.inc"""
 import sys
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
