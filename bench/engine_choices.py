@@ -44,7 +44,8 @@ def candidates(precision, quantized):
                 out.append((lay + ("+winograd" if w == "on" else ""),
                             base + ["--engine-winograd", w]))
         elif precision == "int8":
-            out.append((lay + "+own-int8", base))
+            out.append((lay + "+own-int8",
+                        base + ["--engine-q8-dw", "on", "--engine-q8-pw", "on"]))
             out.append((lay + "+onednn-int8",
                         base + ["--engine-q8-dw", "off", "--engine-q8-pw", "off"]))
         else:

@@ -49,6 +49,9 @@
  * load to the next. */
 #define OSP_TUNE_MARGIN 0.03
 #define OSP_TUNE_SLOW_MS 1000.0    /* a warm-up this slow: 2 timed runs */
+/* Largest batch measured: preferences settle well before it, and a larger
+ * batch only makes the measurement slower (it costs in proportion). */
+#define OSP_TUNE_MAX_BATCH 16
 #define OSP_TUNE_FILE "engine-choices.tsv"
 #define OSP_TUNE_FILE_MAX (1u << 20) /* a larger cache file is not read */
 #define OSP_TUNE_KEY_BYTES 256
@@ -502,6 +505,8 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
     if (e->opts.max_batch > 0 && e->inputs[0].rank > 0 &&
         e->inputs[0].dims[0] < 0)
         batch = e->opts.max_batch;
+    if (batch > OSP_TUNE_MAX_BATCH && e->inputs[0].dims[0] < 0)
+        batch = OSP_TUNE_MAX_BATCH;
 
     char k[OSP_TUNE_KEY_BYTES], path[4200] = "", why[160] = "",
          evidence[512] = "";
