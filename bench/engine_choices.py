@@ -23,13 +23,14 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from service import cpu_model  # noqa: E402  (bench/service.py, stdlib only)
 
 LAYOUTS = ["blocked", "any"]
 
@@ -51,17 +52,6 @@ def candidates(precision, quantized):
         else:
             out.append((lay, base))
     return out
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def cpu_flags():

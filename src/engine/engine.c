@@ -149,6 +149,36 @@ void osp_engine_destroy(osp_engine_t *e) {
     free(e);
 }
 
+osp_engine_t *osp__engine_borrow(osp_engine_t *e, int threads, osp_err_t *err) {
+    osp_engine_t *b = calloc(1, sizeof *b);
+    if (!b) {
+        osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
+        return NULL;
+    }
+    b->borrowed = true;
+    b->tuned = true; /* it follows e's choices, or the caller sets them */
+    b->g = e->g;
+    b->opts = e->opts;
+    b->opts.threads = threads;
+    b->opts.verbose = 0;
+    b->prec = e->prec;
+    b->threads = threads;
+    b->inputs = e->inputs;
+    b->outputs = e->outputs;
+    b->param_input = e->param_input;
+    b->conv_blocked = e->conv_blocked;
+    b->conv_winograd = e->conv_winograd;
+    b->int8_dnnl = e->int8_dnnl;
+    if (dnnl_engine_create(&b->dnnl_eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&b->stream, b->dnnl_eng, dnnl_stream_default_flags) !=
+            dnnl_success) {
+        osp_engine_destroy(b);
+        osp_err_set(err, OSP_EINTERNAL, "engine: cannot create a oneDNN stream");
+        return NULL;
+    }
+    return b;
+}
+
 static void *alloc_aligned(size_t bytes) {
     size_t a = 64;
     return aligned_alloc(a, (bytes + a - 1) / a * a + a);

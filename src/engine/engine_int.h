@@ -87,6 +87,13 @@ osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
                                     const osp_engine_opts_t *opts,
                                     osp_err_t *err);
 
+/* An engine that runs e's graph (g, inputs, outputs, param_input borrowed
+ * from e, which must outlive it) with threads threads, e's options and
+ * choices, and plans, weight cache, arena and oneDNN stream of its own:
+ * lane engines (lanes.c) and the measuring probes (tune.c). NULL and err
+ * set on failure. */
+osp_engine_t *osp__engine_borrow(osp_engine_t *e, int threads, osp_err_t *err);
+
 /* Grows the engine's shared activation arena and scratchpad to at least
  * these sizes (at plan build only; contents are not preserved). */
 int osp__engine_reserve(osp_engine_t *e, size_t arena_bytes,

@@ -279,35 +279,11 @@ static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
 
 /* ---- lane engines and workers ------------------------------------------ */
 
+/* A one-thread engine on e's graph; its reordered weights go to e's cache. */
 static osp_engine_t *lane_engine(osp_engine_t *e, osp_err_t *err) {
-    osp_engine_t *l = calloc(1, sizeof *l);
-    if (!l) {
-        osp_err_set(err, OSP_ENOMEM, "engine: out of memory for a lane");
-        return NULL;
-    }
-    l->wowner = e;
-    l->borrowed = true;
-    l->tuned = true; /* the lane follows its owner's choices */
-    l->g = e->g;
-    l->opts = e->opts;
-    l->opts.threads = 1;
-    l->opts.verbose = 0;
-    l->prec = e->prec;
-    l->threads = 1;
-    l->inputs = e->inputs;
-    l->outputs = e->outputs;
-    l->param_input = e->param_input;
-    l->conv_blocked = e->conv_blocked;
-    l->conv_winograd = e->conv_winograd;
-    l->int8_dnnl = e->int8_dnnl;
-    if (dnnl_engine_create(&l->dnnl_eng, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&l->stream, l->dnnl_eng, dnnl_stream_default_flags) !=
-            dnnl_success) {
-        osp_engine_destroy(l);
-        osp_err_set(err, OSP_EINTERNAL, "engine: cannot create a lane's oneDNN "
-                                        "stream");
-        return NULL;
-    }
+    osp_engine_t *l = osp__engine_borrow(e, 1, err);
+    if (l)
+        l->wowner = e;
     return l;
 }
 

@@ -333,30 +333,9 @@ static int cache_write(const char *dir, const char *path, const char *old,
 /* An engine that runs e's graph with its own plans, weight cache and lanes
  * (destroying it leaves e untouched). */
 static osp_engine_t *probe_create(osp_engine_t *e, cand_t c, osp_err_t *err) {
-    osp_engine_t *p = calloc(1, sizeof *p);
-    if (!p) {
-        osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
-        return NULL;
-    }
-    p->borrowed = true;
-    p->g = e->g;
-    p->opts = e->opts;
-    p->opts.verbose = 0;
-    p->prec = e->prec;
-    p->threads = e->threads;
-    p->inputs = e->inputs;
-    p->outputs = e->outputs;
-    p->param_input = e->param_input;
-    p->int8_dnnl = e->int8_dnnl;
-    p->tuned = true;
-    apply(p, c);
-    if (dnnl_engine_create(&p->dnnl_eng, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&p->stream, p->dnnl_eng, dnnl_stream_default_flags) !=
-            dnnl_success) {
-        osp_engine_destroy(p);
-        osp_err_set(err, OSP_EINTERNAL, "engine: cannot create a oneDNN stream");
-        return NULL;
-    }
+    osp_engine_t *p = osp__engine_borrow(e, e->threads, err);
+    if (p)
+        apply(p, c);
     return p;
 }
 
