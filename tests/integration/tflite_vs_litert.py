@@ -76,10 +76,17 @@ BATCH = int(os.environ.get("OSP_LITERT_BATCH", "8"))
 failures = 0
 checked = 0
 # The paths, as osp_run_model's engine tuning flags (src/cli/tuning.c).
+# The default path is the engine's own, its choices measured on this machine
+# (src/engine/tune.c). The others name a path and fix the measured switches
+# too: which they pick is not what they check, and measuring each of them
+# per model and batch would multiply the test's time (each candidate's
+# exactness is checked by the default run and by unit/test_dnnl_qconv).
 default_path = []
-exact_path = ["--engine-int8-dnnl", "off"]
-ref_path = ["--engine-int8-dnnl", "off", "--engine-fcq", "off"]
-float_path = ["--engine-int8-requant", "onednn"]
+fixed = ["--engine-conv-layout", "any", "--engine-q8-dw", "on",
+         "--engine-q8-pw", "on"]
+exact_path = ["--engine-int8-dnnl", "off"] + fixed
+ref_path = ["--engine-int8-dnnl", "off", "--engine-fcq", "off"] + fixed
+float_path = ["--engine-int8-requant", "onednn"] + fixed
 
 
 def run_osprey(model, raw, h, w, c, out_dir, path, verbose=False, batch=1):
