@@ -1,7 +1,8 @@
 /* engine.h — the public interface of osprey's CPU inference engine.
  *
- * A model file (ONNX or, later, TFLite) is imported into a graph IR, rewritten
- * by passes, and executed on oneDNN. Plans (primitives + activation arena) are
+ * A model file (ONNX or TFLite, told apart by its bytes) is imported into a
+ * graph IR, rewritten by passes, and executed on oneDNN and osprey's own
+ * int8 kernels. Plans (primitives + activation arena) are
  * built once per input shape (in practice: per batch size) and cached, so
  * osp_engine_run() does no allocation after the first call for a shape.
  *
@@ -186,7 +187,7 @@ void osp_engine_opts_init(osp_engine_opts_t *o);
 
 typedef struct osp_engine_s osp_engine_t;
 
-/* Loads a model file (.onnx; format sniffed from content). Returns NULL and
+/* Loads a model file (.onnx or .tflite; format sniffed from content). Returns NULL and
  * fills err on failure. The caller owns the engine (osp_engine_destroy). */
 osp_engine_t *osp_engine_load(const char *path, const osp_engine_opts_t *opts,
                               osp_err_t *err);

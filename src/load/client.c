@@ -51,11 +51,10 @@ struct osp__client_s {
     conn_t *conns;
     int *idle, n_idle;  /* stack of idle connection indices */
     int *free_, n_free; /* stack of closed slots */
-    int busy, open;
+    int busy;
     osp__client_done_fn done;
     void *ud;
     int no_pwait2;      /* the kernel lacks epoll_pwait2 */
-    uint64_t bytes_out, bytes_in;
     uint8_t buf[READ_BUF_BYTES];
 };
 
@@ -115,9 +114,6 @@ void osp__client_destroy(osp__client_t *c) {
 }
 
 int osp__client_busy(const osp__client_t *c) { return c->busy; }
-int osp__client_open(const osp__client_t *c) { return c->open; }
-uint64_t osp__client_bytes_out(const osp__client_t *c) { return c->bytes_out; }
-uint64_t osp__client_bytes_in(const osp__client_t *c) { return c->bytes_in; }
 
 int osp__client_can_start(const osp__client_t *c) {
     return c->n_idle > 0 || c->n_free > 0;
@@ -130,7 +126,6 @@ static uint64_t ev_tag(const osp__client_t *c, const conn_t *k) {
 static void conn_close(osp__client_t *c, conn_t *k) {
     if (k->fd >= 0) {
         close(k->fd); /* also removes it from the epoll set */
-        c->open--;
     }
     if (k->state == C_IDLE) {
         /* Remove from the idle stack (rare: idle closes by the server). */
@@ -191,7 +186,6 @@ static void do_write(osp__client_t *c, conn_t *k, uint64_t now) {
                          MSG_NOSIGNAL);
         if (w > 0) {
             k->out_off += (size_t)w;
-            c->bytes_out += (uint64_t)w;
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -244,7 +238,6 @@ int osp__client_start(osp__client_t *c, const osp__req_t *req,
         finish(c, k, 0, OSP_LOAD_FAIL_CONNECT, 0, now);
         return 0;
     }
-    c->open++;
     int one = 1;
     setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT,
@@ -285,7 +278,6 @@ static void do_read(osp__client_t *c, conn_t *k, uint64_t now) {
                 finish(c, k, 0, OSP_LOAD_FAIL_READ, 0, now);
             return;
         }
-        c->bytes_in += (uint64_t)r;
         size_t used = 0;
         int st = osp__resp_feed(&k->resp, c->buf, (size_t)r, &used, NULL);
         if (st < 0) {

@@ -88,10 +88,5 @@ int osp__client_poll(osp__client_t *c, uint64_t timeout_ns);
 void osp__client_expire(osp__client_t *c, uint64_t now_ns);
 /* Requests started and not yet done. */
 int osp__client_busy(const osp__client_t *c);
-/* Open connections (idle or busy). */
-int osp__client_open(const osp__client_t *c);
-/* Bytes written / read so far. */
-uint64_t osp__client_bytes_out(const osp__client_t *c);
-uint64_t osp__client_bytes_in(const osp__client_t *c);
 
 #endif

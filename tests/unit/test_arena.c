@@ -1,8 +1,8 @@
 /* test_arena.c — the request arena (include/osprey/arena.h): alignment,
  * small allocations sharing a chunk, large ones getting their own, reset
- * keeping only the first chunk, overflow and bad alignment refused, and a
- * timing comparison with malloc/free for the serve request pattern (printed,
- * not asserted: the machine is shared). */
+ * keeping only the first chunk, overflow and bad alignment refused, the
+ * image module's arena variants. (The timing comparison with malloc/free is
+ * a benchmark: bench/arena_pattern.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,54 +85,6 @@ static void test_refusals(void **state) {
     osp_arena_destroy(a);
 }
 
-/* The serve request pattern: parts array, a 602 KB float tensor, results,
- * 1000 scores, top-k arrays, a 1 KB response; arena vs malloc/free. */
-static void test_speed(void **state) {
-    (void)state;
-#if defined(__SANITIZE_ADDRESS__)
-    enum { ROUNDS = 1000 }; /* sanitizers make it slow and meaningless */
-#else
-    enum { ROUNDS = 20000 };
-#endif
-    static const size_t sizes[] = {64 * 416, 3 * 224 * 224 * 4, 64, 4000,
-                                   20, 20, 1024, 256, 256};
-    const int n = (int)OSP_ARRAY_LEN(sizes);
-    void *p[16];
-    uint64_t t0 = osp_now_ns();
-    for (int r = 0; r < ROUNDS; r++) {
-        for (int i = 0; i < n; i++) {
-            p[i] = malloc(sizes[i]);
-            ((volatile char *)p[i])[0] = 1;
-        }
-        for (int i = 0; i < n; i++)
-            free(p[i]);
-    }
-    uint64_t t1 = osp_now_ns();
-    for (int r = 0; r < ROUNDS; r++) {
-        osp_arena_t *a = osp_arena_create(0);
-        for (int i = 0; i < n; i++) {
-            p[i] = osp_arena_alloc(a, sizes[i]);
-            ((volatile char *)p[i])[0] = 1;
-        }
-        osp_arena_destroy(a);
-    }
-    uint64_t t2 = osp_now_ns();
-    osp_arena_t *a = osp_arena_create(0);
-    for (int r = 0; r < ROUNDS; r++) {
-        for (int i = 0; i < n; i++) {
-            p[i] = osp_arena_alloc(a, sizes[i]);
-            ((volatile char *)p[i])[0] = 1;
-        }
-        osp_arena_reset(a);
-    }
-    osp_arena_destroy(a);
-    uint64_t t3 = osp_now_ns();
-    printf("# request allocation pattern: malloc/free %.2f us, arena "
-           "create/destroy %.2f us, arena reset %.2f us per request\n",
-           (double)(t1 - t0) / ROUNDS * 1e-3, (double)(t2 - t1) / ROUNDS * 1e-3,
-           (double)(t3 - t2) / ROUNDS * 1e-3);
-}
-
 /* The image module's arena variants give the same pixels and tensor as
  * the malloc ones, with the memory in the arena. */
 static void test_image_in_arena(void **state) {
@@ -187,7 +139,6 @@ int main(void) {
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_large_and_reset),
         cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_speed),
         cmocka_unit_test(test_image_in_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
