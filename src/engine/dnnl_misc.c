@@ -70,15 +70,6 @@ int osp__dnnl_eltwise(osp_pctx_t *c, int ni) {
 
 /* ---- binary ---------------------------------------------------------- */
 
-static bool same_dims(const osp_value_t *a, const osp_value_t *b) {
-    if (a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
 int osp__dnnl_binary(osp_pctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
@@ -89,8 +80,9 @@ int osp__dnnl_binary(osp_pctx_t *c, int ni) {
     const osp_value_t *Y = &g->values[y];
     bool commutative = n->op == OSP_OP_ADD || n->op == OSP_OP_MUL;
     /* oneDNN broadcasts only the second source. */
-    if (!same_dims(&g->values[a], Y) || osp_value_is_const(&g->values[a])) {
-        if (!commutative || !same_dims(&g->values[b], Y) ||
+    if (!osp_value_same_dims(&g->values[a], Y) ||
+        osp_value_is_const(&g->values[a])) {
+        if (!commutative || !osp_value_same_dims(&g->values[b], Y) ||
             osp_value_is_const(&g->values[b]))
             return OSP_EUNSUPPORTED;
         int t = a;
@@ -116,7 +108,7 @@ int osp__dnnl_binary(osp_pctx_t *c, int ni) {
     int rc = osp__value_md(c, a, &smd);
     if (rc < 0)
         return rc;
-    bool full = same_dims(B, Y);
+    bool full = osp_value_same_dims(B, Y);
     if (full) {
         s1md = smd; /* same layout as source 0: the fast path */
     } else {

@@ -308,6 +308,16 @@ static inline bool osp_value_is_const(const osp_value_t *v) {
     return v->data != NULL;
 }
 size_t osp_value_numel(const osp_value_t *v); /* 0 if rank unknown/dynamic */
+/* Same rank and dims. */
+static inline bool osp_value_same_dims(const osp_value_t *a,
+                                       const osp_value_t *b) {
+    if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}
 
 /* Dumps the graph in a readable form (one node per line) to a FILE*. */
 void osp_graph_dump(const osp_graph_t *g, FILE *f);

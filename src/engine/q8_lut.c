@@ -23,15 +23,6 @@ static bool is_q8(const osp_value_t *v) {
            v->quant->count == 1;
 }
 
-static bool same_dims(const osp_value_t *a, const osp_value_t *b) {
-    if (a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
-}
-
 /* Elementwise ops whose output depends on each element alone. */
 static bool lut_op(osp_op_t op, int n_in) {
     switch (op) {
@@ -113,7 +104,7 @@ int osp__q8_lut(osp_pctx_t *c, int ni) {
         if (n->in[k] < 0)
             return OSP_EUNSUPPORTED;
         const osp_value_t *X = &g->values[n->in[k]];
-        if (!is_q8(X) || osp_value_is_const(X) || !same_dims(X, Y))
+        if (!is_q8(X) || osp_value_is_const(X) || !osp_value_same_dims(X, Y))
             return OSP_EUNSUPPORTED;
     }
     /* The layout: input 0's as its producer wrote it if dense, else plain. */

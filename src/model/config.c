@@ -226,8 +226,7 @@ static int parse_preprocess(cfg_t *c, const json_t *obj) {
     return 0;
 }
 
-/* Directory part of path ("." when there is none); malloc'd. */
-static char *dir_of(const char *path) {
+char *osp__dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
     if (!slash)
         return strdup(".");
@@ -241,7 +240,7 @@ static char *dir_of(const char *path) {
 static char *resolve(const cfg_t *c, const char *rel) {
     if (rel[0] == '/')
         return strdup(rel);
-    char *full = NULL, *dir = dir_of(c->path);
+    char *full = NULL, *dir = osp__dir_of(c->path);
     if (dir && asprintf(&full, "%s/%s", dir, rel) < 0)
         full = NULL;
     free(dir);

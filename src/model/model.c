@@ -28,15 +28,6 @@ static bool is_regular_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static char *dir_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
 /* Basename without its last extension: "a/resnet50.onnx" → "resnet50". */
 static char *stem_of(const char *path) {
     const char *base = strrchr(path, '/');
@@ -144,7 +135,7 @@ static int load_config(osp_model_t *m, const char *path, char **labels,
 /* The config file to use when none is given: `<model stem>.json` beside the
  * model, then `config.json` in the model's directory. NULL if neither. */
 static char *find_config(const char *model_path) {
-    char *dir = dir_of(model_path), *stem = stem_of(model_path);
+    char *dir = osp__dir_of(model_path), *stem = stem_of(model_path);
     char *found = NULL, *cand = NULL;
     if (!dir || !stem)
         goto out;
@@ -178,7 +169,7 @@ out:
  * docs/model-config.md "Labels". Only kept at bind time if the file's length
  * fits the model's class count. NULL if none exists. */
 static char *find_labels(const char *model_path) {
-    char *dir = dir_of(model_path);
+    char *dir = osp__dir_of(model_path);
     if (!dir)
         return NULL;
     const char *models = getenv("OSPREY_MODELS");

@@ -90,4 +90,8 @@ void osp__labels_fini(osp__labels_t *l);
  * to every field the config did not set. */
 void osp__model_derive_defaults(osp_model_t *m);
 
+/* Directory part of path ("." when there is none, "/" for the root);
+ * malloc'd, NULL when out of memory (config.c). */
+char *osp__dir_of(const char *path);
+
 #endif
