@@ -274,17 +274,24 @@ static osp_load_second_t *cur_row(osp_load_t *l) {
     return l->oom ? NULL : &l->series[l->cur_sec];
 }
 
-/* Closes every second that ended before now (p50/p99 of its answers, what
- * was in flight at its end) and prints the progress line. */
+/* Fills the current second's row from its answers (p50/p99/max) and what
+ * was in flight and queued at its end. */
+static osp_load_second_t *close_second(osp_load_t *l) {
+    osp_load_second_t *r = &l->series[l->cur_sec];
+    r->p50_ms = osp_hist_percentile(l->sec_hist, 50) / 1e3;
+    r->p99_ms = osp_hist_percentile(l->sec_hist, 99) / 1e3;
+    r->max_ms = osp_hist_max(l->sec_hist) / 1e3;
+    r->inflight = (uint64_t)osp__client_busy(l->client);
+    r->backlog = l->q_len;
+    return r;
+}
+
+/* Closes every second that ended before now and prints the progress
+ * line. */
 static void advance(osp_load_t *l, uint64_t now) {
     int sec = (int)((now - l->start_ns) / 1000000000ull);
     while (!l->oom && l->cur_sec < sec) {
-        osp_load_second_t *r = &l->series[l->cur_sec];
-        r->p50_ms = osp_hist_percentile(l->sec_hist, 50) / 1e3;
-        r->p99_ms = osp_hist_percentile(l->sec_hist, 99) / 1e3;
-        r->max_ms = osp_hist_max(l->sec_hist) / 1e3;
-        r->inflight = (uint64_t)osp__client_busy(l->client);
-        r->backlog = l->q_len;
+        osp_load_second_t *r = close_second(l);
         osp_hist_reset(l->sec_hist);
         if (l->o.progress) {
             fprintf(l->o.progress,
@@ -538,15 +545,8 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
         }
     }
     uint64_t end = osp_now_ns();
-    /* Close the last (partial) second. */
-    if (!l->oom) {
-        osp_load_second_t *r = &l->series[l->cur_sec];
-        r->p50_ms = osp_hist_percentile(l->sec_hist, 50) / 1e3;
-        r->p99_ms = osp_hist_percentile(l->sec_hist, 99) / 1e3;
-        r->max_ms = osp_hist_max(l->sec_hist) / 1e3;
-        r->inflight = (uint64_t)osp__client_busy(l->client);
-        r->backlog = l->q_len;
-    }
+    if (!l->oom) /* the last (partial) second */
+        close_second(l);
     if (l->o.progress) {
         fputc('\n', l->o.progress);
         fflush(l->o.progress);
