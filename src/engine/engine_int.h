@@ -128,6 +128,16 @@ int osp__lanes_run(osp_engine_t *e, const int64_t *key,
                    const osp_tensor_t *inputs, osp_tensor_t *outputs,
                    osp_err_t *err);
 
+/* A growing string for describe texts and notes (plan.c): append with
+ * osp__sb_printf; s is malloc'd (NULL until the first append, and left as
+ * it was when out of memory), owned by whoever keeps it. */
+typedef struct osp_sbuf_s {
+    char *s;
+    size_t len, cap;
+} osp_sbuf_t;
+void osp__sb_printf(osp_sbuf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ---- measured choices (tune.c) ----------------------------------------
  * Before the first plan for key is built: fixes e's conv layout and
  * Winograd use, from the options, the cache or by timing the candidates.

@@ -1343,14 +1343,7 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
 
 /* ---- describe ---------------------------------------------------------- */
 
-typedef struct sbuf_s {
-    char *s;
-    size_t len, cap;
-} sbuf_t;
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf_t *b, const char *fmt, ...) {
+void osp__sb_printf(osp_sbuf_t *b, const char *fmt, ...) {
     va_list ap;
     for (;;) {
         va_start(ap, fmt);
@@ -1401,7 +1394,7 @@ static const char *md_tag(const dnnl_memory_desc_t *md, char *buf, size_t len) {
 }
 
 char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
-    sbuf_t b = {0};
+    osp_sbuf_t b = {0};
     const osp_graph_t *g = p->g;
     int n_dnnl = 0, n_ref = 0, n_reorder = 0, n_copy = 0;
     for (int i = 0; i < p->n_steps; i++) {
@@ -1418,34 +1411,34 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
     }
     const dnnl_version_t *ver = dnnl_version();
     const osp_cpu_caps_t *cpu = osp__cpu_caps();
-    sb_printf(&b, "precision %s, threads %d (OpenMP max threads %d), oneDNN "
+    osp__sb_printf(&b, "precision %s, threads %d (OpenMP max threads %d), oneDNN "
                   "%d.%d.%d, conv activations %s\n",
               osp_precision_name(e->prec), e->threads, osp__get_threads(),
               ver->major, ver->minor, ver->patch,
               e->conv_blocked ? "nChw16c" : "oneDNN's choice");
-    sb_printf(&b, "ISA %s (ceiling %s; this CPU: %s)\n", osp_isa_name(cpu->isa),
+    osp__sb_printf(&b, "ISA %s (ceiling %s; this CPU: %s)\n", osp_isa_name(cpu->isa),
               cpu->ceiling == OSP_ISA_AUTO ? "none" : osp_isa_name(cpu->ceiling),
               osp_isa_name(cpu->cpu));
     if (p->step_ms && p->n_runs) {
         double tot = 0;
         for (int i = 0; i < p->n_steps; i++)
             tot += p->step_ms[i];
-        sb_printf(&b, "profile: %d runs, %.3f ms per run in steps\n", p->n_runs,
+        osp__sb_printf(&b, "profile: %d runs, %.3f ms per run in steps\n", p->n_runs,
                   tot / p->n_runs);
     }
     char q8[256];
     osp__int8_path_summary(e, p, q8, sizeof q8);
     if (q8[0])
-        sb_printf(&b, "%s\n", q8);
-    sb_printf(&b, "plan: inputs");
+        osp__sb_printf(&b, "%s\n", q8);
+    osp__sb_printf(&b, "plan: inputs");
     for (int i = 0; i < g->n_inputs; i++) {
         const osp_value_t *v = &g->values[g->inputs[i]];
-        sb_printf(&b, " %s[", v->name);
+        osp__sb_printf(&b, " %s[", v->name);
         for (int d = 0; d < v->rank; d++)
-            sb_printf(&b, d ? ",%lld" : "%lld", (long long)v->dims[d]);
-        sb_printf(&b, "]");
+            osp__sb_printf(&b, d ? ",%lld" : "%lld", (long long)v->dims[d]);
+        osp__sb_printf(&b, "]");
     }
-    sb_printf(&b, "; %d steps (%d oneDNN, %d reorders, %d memcpy, %d reference); arena "
+    osp__sb_printf(&b, "; %d steps (%d oneDNN, %d reorders, %d memcpy, %d reference); arena "
                   "%.1f MiB (%.1f MiB without reuse; engine arena %.1f MiB "
                   "shared by %d plans); scratchpad %.1f MiB; built in %.1f "
                   "ms\n",
@@ -1469,11 +1462,11 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
                      osp_dtype_name(p->bufs[ob].dtype),
                      md_tag(&p->bufs[ob].md, layout, sizeof layout));
         if (p->step_ms && p->n_runs)
-            sb_printf(&b, "%8.3f ms", p->step_ms[i] / p->n_runs);
+            osp__sb_printf(&b, "%8.3f ms", p->step_ms[i] / p->n_runs);
         if (s->node < 0)
-            sb_printf(&b, "  %3d reorder %s: %s%s\n", i, s->note, s->impl, tag);
+            osp__sb_printf(&b, "  %3d reorder %s: %s%s\n", i, s->note, s->impl, tag);
         else
-            sb_printf(&b, "  %3d %s %s: %s%s%s%s\n", i,
+            osp__sb_printf(&b, "  %3d %s %s: %s%s%s%s\n", i,
                       osp_op_name(g->nodes[s->node].op), g->nodes[s->node].name,
                       s->impl, tag, s->note[0] ? " fused " : "", s->note);
     }

@@ -33,7 +33,6 @@
  * cannot be parsed is ignored (the note says so) and rewritten. */
 #include <cpuid.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,23 +82,6 @@ static int cand_parse(const char *s, cand_t *c) {
         }
     }
     return -1;
-}
-
-/* Appends to the engine's note (owned, grows). */
-static void note_add(osp_engine_t *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void note_add(osp_engine_t *e, const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    size_t old = e->tune_note ? strlen(e->tune_note) : 0;
-    char *n = realloc(e->tune_note, old + strlen(buf) + 1);
-    if (!n)
-        return; /* the note is informational */
-    memcpy(n + old, buf, strlen(buf) + 1);
-    e->tune_note = n;
 }
 
 static void apply(osp_engine_t *e, cand_t c) {
@@ -430,10 +412,9 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
 
 /* ---- API (engine_int.h) ------------------------------------------------- */
 
-int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
-    if (e->tuned)
-        return 0;
-    e->tuned = true; /* whatever happens below, decide once */
+/* osp__tune's work; what it chose and why goes to note. */
+static int tune(osp_engine_t *e, const int64_t *key, osp_sbuf_t *note,
+                osp_err_t *err) {
     const osp_engine_tuning_t *t = &e->opts.tuning;
     bool convs, wino;
     graph_convs(e->g, &convs, &wino);
@@ -453,12 +434,20 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
                   int8 && (t->q8_dw != OSP_TUNE_OFF || t->q8_pw != OSP_TUNE_OFF),
                   int8};
     if (fixed_layout && fixed_wino && fixed_int8) {
-        note_add(e, "conv layout %s: set by the options", cand_name(cur));
+        bool by_options = t->conv_layout != OSP_CONV_LAYOUT_AUTO ||
+                          (wino && t->winograd != OSP_TUNE_AUTO) ||
+                          (int8 && (t->q8_dw != OSP_TUNE_AUTO ||
+                                    t->q8_pw != OSP_TUNE_AUTO));
+        bool by_isa = t->conv_layout == OSP_CONV_LAYOUT_AUTO;
+        osp__sb_printf(note, "conv layout %s: %s%s", cand_name(cur),
+                       by_options ? "set by the options"
+                                  : "the only candidate on this CPU",
+                       by_isa ? " (blocked needs AVX-512)" : "");
         return 0;
     }
     for (int i = 0; i < e->g->n_inputs; i++)
         if (e->param_input[i]) {
-            note_add(e, "conv layout %s: default (shape-parameter inputs "
+            osp__sb_printf(note, "conv layout %s: default (shape-parameter inputs "
                         "are not measured)", cand_name(cur));
             return 0;
         }
@@ -498,7 +487,7 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
         old = cache_read(path, &bad, why, sizeof why);
         cand_t c;
         if (bad)
-            note_add(e, "warning: ignoring the choices cache %s (%s); ",
+            osp__sb_printf(note, "warning: ignoring the choices cache %s (%s); ",
                      path, why);
         else if (old && cache_find(old, k, &c, evidence, sizeof evidence) == 0) {
             bool ok = false;
@@ -509,7 +498,7 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
                             cands[i].int8 == c.int8);
             if (ok) {
                 apply(e, c);
-                note_add(e, "conv layout %s: cached in %s (measured at batch "
+                osp__sb_printf(note, "conv layout %s: cached in %s (measured at batch "
                             "%lld: %s)",
                          cand_name(c), path, (long long)batch, evidence);
                 free(old);
@@ -526,19 +515,30 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
     }
     apply(e, best);
     if (rc == 1) {
-        note_add(e, "conv layout %s: default (no candidate ran: %s)",
+        osp__sb_printf(note, "conv layout %s: default (no candidate ran: %s)",
                  cand_name(best), evidence);
         free(old);
         return 0;
     }
-    note_add(e, "conv layout %s: measured at batch %lld, %d threads, the "
+    osp__sb_printf(note, "conv layout %s: measured at batch %lld, %d threads, the "
                 "first within %.0f%% of the fastest (%s)",
              cand_name(best), (long long)batch, e->threads,
              OSP_TUNE_MARGIN * 100, evidence);
     if (use_cache && cache_write(t->cache_dir, path, old, k, best, evidence) < 0)
-        note_add(e, "; warning: cannot write the choices cache %s", path);
+        osp__sb_printf(note, "; warning: cannot write the choices cache %s", path);
     free(old);
     return 0;
+}
+
+int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
+    if (e->tuned)
+        return 0;
+    e->tuned = true; /* whatever happens, decide once */
+    osp_sbuf_t note = {0};
+    int rc = tune(e, key, &note, err);
+    free(e->tune_note);
+    e->tune_note = note.s;
+    return rc;
 }
 
 const char *osp_engine_choices(const osp_engine_t *e) {
