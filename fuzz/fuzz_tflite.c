@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/passes.h"
-#include "engine/tflite_import.h"
+#include "engine/passes/passes.h"
+#include "engine/import/tflite_import.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 8 || size > (64u << 20))

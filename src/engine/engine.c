@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
-#include "engine/plan_int.h"
-#include "engine/onnx_import.h"
-#include "engine/tflite_import.h"
-#include "engine/passes.h"
+#include "engine/plan/plan_int.h"
+#include "engine/import/onnx_import.h"
+#include "engine/import/tflite_import.h"
+#include "engine/passes/passes.h"
 
 /* Model files larger than this are refused before reading them: the
  * largest CNN classifiers are a few hundred MB, and protobuf caps ONNX

@@ -11,8 +11,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#include "ir.h"
-#include "passes.h"
+#include "engine/ir/ir.h"
+#include "engine/passes/passes.h"
 #include "osprey/engine.h"
 
 typedef struct osp_plan_s osp_plan_t;

@@ -42,8 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/kernels.h"
-#include "engine/plan_int.h"
+#include "engine/ops/kernels.h"
+#include "engine/plan/plan_int.h"
 
 /* Largest accepted ratio of the most images a lane takes, ceil(B/T), to
  * the ideal B/T: a split loses to intra-op threading when lanes are much

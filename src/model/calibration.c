@@ -1,7 +1,7 @@
 /* calibration.c — the images behind `--precision int8` on float models.
  *
  * The engine quantizes a float model from value ranges observed on
- * calibration inputs (src/engine/calibrate.c). Those must be preprocessed
+ * calibration inputs (src/engine/passes/calibrate.c). Those must be preprocessed
  * exactly as requests will be, so the model module, which owns the
  * preprocessing, turns a directory of images into input tensors: the first
  * `count` files in name order that decode (others are skipped),

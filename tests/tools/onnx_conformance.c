@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/onnx_import.h"
+#include "engine/import/onnx_import.h"
 #include "osprey/engine.h"
 
 #define MAX_IO 16

@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
-#include "engine/passes.h"
-#include "engine/tflite_import.h"
+#include "engine/passes/passes.h"
+#include "engine/import/tflite_import.h"
 #include "model/model_int.h"
 #include "osprey/image.h"
 #include "osprey/model.h"

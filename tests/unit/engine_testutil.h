@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "engine/engine_int.h"
-#include "engine/ir.h"
-#include "engine/kernels.h"
+#include "engine/ir/ir.h"
+#include "engine/ops/kernels.h"
 
 #define D(...) ((const int64_t[]){__VA_ARGS__})
 #define I(...) ((const int[]){__VA_ARGS__})

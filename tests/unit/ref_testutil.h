@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ir.h"
-#include "engine/kernels.h"
-#include "engine/ref.h"
+#include "engine/ir/ir.h"
+#include "engine/ops/kernels.h"
+#include "engine/ops/ref.h"
 
 #define D(...) ((const int64_t[]){__VA_ARGS__})
 

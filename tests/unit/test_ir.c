@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ir.h"
+#include "engine/ir/ir.h"
 
 /* x -> relu -> a -> relu -> b (output); w is an unused constant. */
 static osp_graph_t *chain(void) {

@@ -1,4 +1,4 @@
-/* test_memplan.c — activation memory planning (src/engine/memplan.c): no two
+/* test_memplan.c — activation memory planning (src/engine/plan/memplan.c): no two
  * buffers whose lifetimes intersect may share bytes, offsets are aligned,
  * the arena never exceeds the sum of the sizes and, for simple chains,
  * reaches the peak of simultaneously live bytes. */
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 
-#include "engine/memplan.h"
+#include "engine/plan/memplan.h"
 #include "osprey/common.h"
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }

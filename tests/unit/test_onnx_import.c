@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ir.h"
-#include "engine/onnx_import.h"
+#include "engine/ir/ir.h"
+#include "engine/import/onnx_import.h"
 #include "onnx.pb-c.h"
 
 /* --- a tiny model builder ------------------------------------------------ */

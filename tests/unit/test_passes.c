@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ir.h"
-#include "engine/passes.h"
+#include "engine/ir/ir.h"
+#include "engine/passes/passes.h"
 
 /* ---- graph-building helpers ------------------------------------------ */
 

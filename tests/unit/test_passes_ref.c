@@ -15,12 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/ir.h"
-#include "engine/kernels.h"
-#include "engine/onnx_import.h"
-#include "engine/passes.h"
-#include "engine/ref.h"
-#include "engine/tflite_import.h"
+#include "engine/ir/ir.h"
+#include "engine/ops/kernels.h"
+#include "engine/import/onnx_import.h"
+#include "engine/passes/passes.h"
+#include "engine/ops/ref.h"
+#include "engine/import/tflite_import.h"
 
 /* ---- a tiny interpreter over the reference kernels -------------------- */
 

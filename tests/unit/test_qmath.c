@@ -1,4 +1,4 @@
-/* test_qmath.c — TFLite-style requantization helpers (src/engine/qmath.h)
+/* test_qmath.c — TFLite-style requantization helpers (src/engine/int8/qmath.h)
  * and the integer kernels' rounding rules, against hand-computed cases:
  * multiplier decomposition, saturation of the doubling high multiply and of
  * the activation range, rounding ties (the high multiply rounds half up, the
@@ -10,9 +10,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "engine/qmath.h"
-#include "engine/kernels.h"
-#include "engine/ref.h"
+#include "engine/int8/qmath.h"
+#include "engine/ops/kernels.h"
+#include "engine/ops/ref.h"
 
 static void test_quantize_multiplier(void **state) {
     (void)state;

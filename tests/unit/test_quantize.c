@@ -18,7 +18,7 @@
 
 #include "engine_testutil.h"
 #include "engine/engine_int.h"
-#include "engine/passes.h"
+#include "engine/passes/passes.h"
 
 /* x [N,8,12,12] → conv3x3+relu (16) → conv1x1 (16) → add(first conv) →
  * relu → maxpool 2x2 → global avgpool → flatten → gemm (10) → softmax */

@@ -7,7 +7,7 @@
  * $OSP_SOURCE_DIR/../shared/models). */
 #include "ref_testutil.h"
 
-#include "engine/onnx_import.h"
+#include "engine/import/onnx_import.h"
 
 #include "test_ref_models_cases.inc"
 

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/ir.h"
-#include "engine/kernels.h"
-#include "engine/onnx_import.h"
-#include "engine/ref.h"
+#include "engine/ir/ir.h"
+#include "engine/ops/kernels.h"
+#include "engine/import/onnx_import.h"
+#include "engine/ops/ref.h"
 
 /* Accepted by the importer but expected to differ, with why. */
 static const struct {

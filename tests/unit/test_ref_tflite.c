@@ -9,7 +9,7 @@
  * $OSP_SOURCE_DIR/../shared/models). */
 #include "ref_testutil.h"
 
-#include "engine/tflite_import.h"
+#include "engine/import/tflite_import.h"
 
 #include "test_ref_tflite_cases.inc"
 

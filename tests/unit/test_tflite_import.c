@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/flatbuf.h"
-#include "engine/ir.h"
-#include "engine/tflite_import.h"
+#include "engine/import/flatbuf.h"
+#include "engine/ir/ir.h"
+#include "engine/import/tflite_import.h"
 
 static int load(const char *name, uint8_t **buf, size_t *len) {
     char path[2048];

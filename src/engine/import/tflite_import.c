@@ -1,0 +1,1119 @@
+/* tflite_import.c — TFLite FlatBuffer model → osprey graph IR.
+ *
+ * The IR means NCHW (ir.h), TFLite means NHWC. Every 4-D activation is
+ * therefore carried in the IR in NCHW order: a TRANSPOSE follows the NHWC
+ * graph input, constant weights are transposed here (OHWI → OIHW; depthwise
+ * [1,H,W,C·m] → [C·m,1,H,W]), and axis arguments (CONCATENATION, MEAN, PAD)
+ * are renumbered. Ops whose meaning depends on the memory order of a 4-D
+ * tensor (RESHAPE, FULLY_CONNECTED's implicit flatten) get a TRANSPOSE back to
+ * NHWC in front of them; the planner folds or fuses those cheap ops.
+ *
+ * Quantization parameters (scale, zero point, per-channel axis) are copied
+ * onto the IR values; weight axes are renumbered with the data. A fused
+ * activation becomes a separate RELU/CLIP node that the activation-fusion
+ * pass folds back into its producer; in the quantized domain the clamp is
+ * applied to the requantized output, as TFLite does.
+ *
+ * The file is untrusted: the FlatBuffer reader bounds-checks every access,
+ * and every tensor/buffer/opcode index is checked here. */
+#include "engine/import/tflite_import.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/import/flatbuf.h"
+
+/* Schema field numbers (tflite/schema.fbs). */
+enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2,
+       MODEL_DESCRIPTION = 3, MODEL_BUFFERS = 4 };
+enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_CUSTOM = 1, OPCODE_VERSION = 2,
+       OPCODE_BUILTIN = 3 };
+enum { SG_TENSORS = 0, SG_INPUTS = 1, SG_OUTPUTS = 2, SG_OPERATORS = 3,
+       SG_NAME = 4 };
+enum { T_SHAPE = 0, T_TYPE = 1, T_BUFFER = 2, T_NAME = 3, T_QUANT = 4,
+       T_IS_VARIABLE = 5, T_SPARSITY = 6, T_SHAPE_SIGNATURE = 7 };
+enum { Q_MIN = 0, Q_MAX = 1, Q_SCALE = 2, Q_ZERO_POINT = 3,
+       Q_DETAILS_TYPE = 4, Q_DETAILS = 5, Q_DIM = 6 };
+enum { OP_OPCODE = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTIONS_TYPE = 3,
+       OP_OPTIONS = 4 };
+enum { BUF_DATA = 0, BUF_OFFSET = 1, BUF_SIZE = 2 };
+
+/* BuiltinOperator codes we import. */
+enum {
+    TFL_ADD = 0, TFL_AVERAGE_POOL_2D = 1, TFL_CONCATENATION = 2,
+    TFL_CONV_2D = 3, TFL_DEPTHWISE_CONV_2D = 4, TFL_DEQUANTIZE = 6,
+    TFL_FULLY_CONNECTED = 9, TFL_LOGISTIC = 14, TFL_MAX_POOL_2D = 17,
+    TFL_MUL = 18, TFL_RELU = 19, TFL_RELU_N1_TO_1 = 20, TFL_RELU6 = 21,
+    TFL_RESHAPE = 22, TFL_SOFTMAX = 25, TFL_PAD = 34, TFL_MEAN = 40,
+    TFL_SUB = 41, TFL_DIV = 42, TFL_QUANTIZE = 114, TFL_HARD_SWISH = 117,
+};
+
+/* TensorType */
+enum { TT_FLOAT32 = 0, TT_FLOAT16 = 1, TT_INT32 = 2, TT_UINT8 = 3,
+       TT_INT64 = 4, TT_BOOL = 6, TT_INT8 = 9 };
+
+/* ActivationFunctionType */
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
+
+/* Padding */
+enum { PAD_SAME = 0, PAD_VALID = 1 };
+
+/* NHWC axis → NCHW axis, for 4-D tensors. */
+static const int nhwc_to_nchw[4] = {0, 2, 3, 1};
+
+typedef struct tfl_tensor_s {
+    int value;      /* IR value holding this tensor (NCHW if 4-D) */
+    int value_nhwc; /* cached NHWC view of a 4-D activation, -1 if none */
+    int rank;       /* TFLite rank */
+    int64_t shape[OSP_MAX_RANK]; /* TFLite (NHWC) shape */
+} tfl_tensor_t;
+
+typedef struct imp_s {
+    osp_fb_t fb;
+    osp_graph_t *g;
+    osp_err_t *err;
+    osp_fb_vec_t buffers;
+    osp_fb_vec_t opcodes;
+    osp_fb_vec_t tensors_vec;
+    tfl_tensor_t *t;
+    uint32_t n_tensors;
+    char what[128]; /* "operator 12 (CONV_2D)" */
+} imp_t;
+
+static const char *builtin_name(int32_t code) {
+    switch (code) {
+    case TFL_ADD: return "ADD";
+    case TFL_AVERAGE_POOL_2D: return "AVERAGE_POOL_2D";
+    case TFL_CONCATENATION: return "CONCATENATION";
+    case TFL_CONV_2D: return "CONV_2D";
+    case TFL_DEPTHWISE_CONV_2D: return "DEPTHWISE_CONV_2D";
+    case TFL_DEQUANTIZE: return "DEQUANTIZE";
+    case TFL_FULLY_CONNECTED: return "FULLY_CONNECTED";
+    case TFL_LOGISTIC: return "LOGISTIC";
+    case TFL_MAX_POOL_2D: return "MAX_POOL_2D";
+    case TFL_MUL: return "MUL";
+    case TFL_RELU: return "RELU";
+    case TFL_RELU_N1_TO_1: return "RELU_N1_TO_1";
+    case TFL_RELU6: return "RELU6";
+    case TFL_RESHAPE: return "RESHAPE";
+    case TFL_SOFTMAX: return "SOFTMAX";
+    case TFL_PAD: return "PAD";
+    case TFL_MEAN: return "MEAN";
+    case TFL_SUB: return "SUB";
+    case TFL_DIV: return "DIV";
+    case TFL_QUANTIZE: return "QUANTIZE";
+    case TFL_HARD_SWISH: return "HARD_SWISH";
+    default: return NULL;
+    }
+}
+
+static int bad_file(imp_t *im, const char *where) {
+    return osp_err_set(im->err, OSP_EFORMAT,
+                       "malformed TFLite file (%s: offset or length out of "
+                       "bounds)",
+                       where);
+}
+
+static int dtype_from_tfl(int8_t t, osp_dtype_t *out) {
+    switch (t) {
+    case TT_FLOAT32: *out = OSP_DT_F32; return 0;
+    case TT_FLOAT16: *out = OSP_DT_F16; return 0;
+    case TT_INT32: *out = OSP_DT_S32; return 0;
+    case TT_UINT8: *out = OSP_DT_U8; return 0;
+    case TT_INT64: *out = OSP_DT_S64; return 0;
+    case TT_BOOL: *out = OSP_DT_BOOL; return 0;
+    case TT_INT8: *out = OSP_DT_S8; return 0;
+    default: return OSP_EUNSUPPORTED;
+    }
+}
+
+/* Buffer bytes of tensor table tt (NULL/0 for activations). */
+static int tensor_bytes(imp_t *im, const osp_fb_table_t *tt,
+                        const uint8_t **data, size_t *len) {
+    *data = NULL;
+    *len = 0;
+    uint32_t b = osp_fb_u32(&im->fb, tt, T_BUFFER, 0);
+    if (b == 0)
+        return 0; /* buffer 0 is the empty sentinel */
+    if (b >= im->buffers.count)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "tensor refers to buffer %u of %u", b,
+                           im->buffers.count);
+    osp_fb_table_t bt = osp_fb_vec_table(&im->fb, &im->buffers, b);
+    osp_fb_vec_t v = osp_fb_vector(&im->fb, &bt, BUF_DATA, 1);
+    if (v.count) {
+        *data = osp_fb_vec_bytes(&im->fb, &v);
+        *len = v.count;
+        return im->fb.bad ? bad_file(im, "buffer") : 0;
+    }
+    /* Large models keep buffers after the FlatBuffer: offset/size. */
+    uint64_t off = 0, size = 0;
+    if (osp_fb_has(&im->fb, &bt, BUF_OFFSET)) {
+        uint32_t lo = osp_fb_u32(&im->fb, &bt, BUF_OFFSET, 0);
+        /* 64-bit fields: read as two halves via the i32 accessor is not
+         * possible; such files are > 2 GiB in practice. */
+        off = lo;
+        size = osp_fb_u32(&im->fb, &bt, BUF_SIZE, 0);
+        if (off > 1 && (off + size > im->fb.len || off + size < off))
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "buffer %u lies outside the file", b);
+        if (off > 1) {
+            *data = im->fb.buf + off;
+            *len = (size_t)size;
+        }
+    }
+    return 0;
+}
+
+static int copy_quant(imp_t *im, const osp_fb_table_t *tt, int v,
+                      const int *axis_map) {
+    osp_fb_table_t q = osp_fb_table(&im->fb, tt, T_QUANT);
+    if (!q.pos)
+        return 0;
+    osp_fb_vec_t sc = osp_fb_vector(&im->fb, &q, Q_SCALE, 4);
+    osp_fb_vec_t zp = osp_fb_vector(&im->fb, &q, Q_ZERO_POINT, 8);
+    if (im->fb.bad)
+        return bad_file(im, "quantization");
+    if (sc.count == 0)
+        return 0; /* float tensor with only min/max recorded */
+    if (osp_fb_u8(&im->fb, &q, Q_DETAILS_TYPE, 0) != 0)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "tensor %d: custom quantization details are not "
+                           "supported",
+                           v);
+    if (zp.count != sc.count && zp.count != 0)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "tensor %d: %u scales but %u zero points", v,
+                           sc.count, zp.count);
+    if (sc.count > (1u << 20))
+        return osp_err_set(im->err, OSP_ELIMIT, "tensor %d: too many scales",
+                           v);
+    float *s = malloc(sizeof(float) * sc.count);
+    int32_t *z = malloc(sizeof(int32_t) * sc.count);
+    int rc = 0;
+    if (!s || !z) {
+        rc = osp_err_set(im->err, OSP_ENOMEM, "quantization");
+        goto out;
+    }
+    for (uint32_t i = 0; i < sc.count; i++) {
+        s[i] = osp_fb_vec_f32(&im->fb, &sc, i);
+        int64_t zi = zp.count ? osp_fb_vec_i64(&im->fb, &zp, i) : 0;
+        if (!(s[i] > 0.f) || !isfinite(s[i]) || zi < -32768 || zi > 65535) {
+            rc = osp_err_set(im->err, OSP_EFORMAT,
+                             "tensor %d: invalid scale %g or zero point %lld",
+                             v, (double)s[i], (long long)zi);
+            goto out;
+        }
+        z[i] = (int32_t)zi;
+    }
+    int axis = -1;
+    if (sc.count > 1) {
+        int32_t d = osp_fb_i32(&im->fb, &q, Q_DIM, 0);
+        const osp_value_t *val = &im->g->values[v];
+        if (d < 0 || d >= val->rank)
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "tensor %d: quantized_dimension %d out of range",
+                               v, d);
+        axis = axis_map && val->rank == 4 ? axis_map[d] : d;
+        if (val->dims[axis] != (int64_t)sc.count) {
+            rc = osp_err_set(im->err, OSP_EFORMAT,
+                             "tensor %d: %u scales for a dimension of %lld", v,
+                             sc.count, (long long)val->dims[axis]);
+            goto out;
+        }
+    }
+    rc = osp_graph_set_quant(im->g, v, axis, (int)sc.count, s, z);
+    if (rc)
+        osp_err_set(im->err, rc, "quantization");
+    im->g->quantized = true;
+out:
+    free(s);
+    free(z);
+    return rc;
+}
+
+/* Transposes a 4-D constant with the given permutation (out dim i = in dim
+ * perm[i]) into a new malloc'd buffer. */
+static void *transpose4(const uint8_t *src, const int64_t *in_dims,
+                        const int *perm, size_t esz) {
+    int64_t od[4], is[4], os[4];
+    for (int i = 0; i < 4; i++)
+        od[i] = in_dims[perm[i]];
+    is[3] = 1;
+    for (int i = 2; i >= 0; i--)
+        is[i] = is[i + 1] * in_dims[i + 1];
+    for (int i = 0; i < 4; i++)
+        os[i] = is[perm[i]]; /* input stride of output dim i */
+    size_t n = (size_t)(od[0] * od[1] * od[2] * od[3]);
+    size_t bytes = n * esz;
+    uint8_t *dst = malloc(bytes ? bytes : 1);
+    if (!dst)
+        return NULL;
+    size_t k = 0;
+    for (int64_t a = 0; a < od[0]; a++)
+        for (int64_t b = 0; b < od[1]; b++)
+            for (int64_t c = 0; c < od[2]; c++)
+                for (int64_t d = 0; d < od[3]; d++, k++)
+                    memcpy(dst + k * esz,
+                           src + (size_t)(a * os[0] + b * os[1] + c * os[2] +
+                                          d * os[3]) * esz,
+                           esz);
+    return dst;
+}
+
+/* How a constant 4-D tensor is laid out for the IR. */
+typedef enum { LAYOUT_ACT, LAYOUT_CONV_W, LAYOUT_DW_W } wlayout_t;
+
+static const int perm_act[4] = {0, 3, 1, 2};  /* NHWC → NCHW */
+static const int perm_conv[4] = {0, 3, 1, 2}; /* OHWI → OIHW */
+static const int perm_dw[4] = {3, 0, 1, 2};   /* 1HWC → C1HW */
+/* TFLite axis → IR axis after each permutation (inverse of perm). */
+static const int axis_act[4] = {0, 2, 3, 1};
+static const int axis_dw[4] = {1, 2, 3, 0};
+
+/* Creates the IR value of TFLite tensor i (constants with their data). */
+static int make_tensor(imp_t *im, uint32_t i) {
+    osp_fb_t *fb = &im->fb;
+    osp_fb_table_t tt = osp_fb_vec_table(fb, &im->tensors_vec, i);
+    tfl_tensor_t *t = &im->t[i];
+    t->value_nhwc = -1;
+    osp_fb_vec_t shape = osp_fb_vector(fb, &tt, T_SHAPE, 4);
+    int8_t type = osp_fb_i8(fb, &tt, T_TYPE, 0);
+    uint32_t nlen;
+    const char *name = osp_fb_string(fb, &tt, T_NAME, &nlen);
+    if (fb->bad || !tt.pos)
+        return bad_file(im, "tensor");
+    if (osp_fb_table(fb, &tt, T_SPARSITY).pos)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "tensor %u: sparse tensors are not supported", i);
+    if (shape.count > OSP_MAX_RANK)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "tensor %u: rank %u exceeds %d", i, shape.count,
+                           OSP_MAX_RANK);
+    osp_dtype_t dt;
+    if (dtype_from_tfl(type, &dt))
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "tensor %u: tensor type %d is not supported", i,
+                           type);
+    t->rank = (int)shape.count;
+    uint64_t numel = 1;
+    for (uint32_t d = 0; d < shape.count; d++) {
+        int32_t x = osp_fb_vec_i32(fb, &shape, d);
+        if (x < 0 && !(d == 0 && x == -1))
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "tensor %u: invalid dimension %d", i, x);
+        t->shape[d] = x;
+        numel *= (uint64_t)(x < 0 ? 1 : x);
+        if (numel > (1ull << 31))
+            return osp_err_set(im->err, OSP_ELIMIT, "tensor %u: too large", i);
+    }
+    char nbuf[256];
+    snprintf(nbuf, sizeof nbuf, "%.*s", name ? (int)OSP_MIN(nlen, 200) : 0,
+             name ? name : "");
+    if (!nbuf[0] || osp_graph_find_value(im->g, nbuf) >= 0)
+        snprintf(nbuf + strlen(nbuf), sizeof nbuf - strlen(nbuf), "#%u", i);
+
+    const uint8_t *data;
+    size_t len;
+    int rc = tensor_bytes(im, &tt, &data, &len);
+    if (rc)
+        return rc;
+    size_t esz = osp_dtype_size(dt);
+    if (data && len != numel * esz)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "tensor %u ('%s'): buffer has %zu bytes, shape and "
+                           "type need %llu",
+                           i, nbuf, len, (unsigned long long)(numel * esz));
+    /* IR dims: 4-D activations in NCHW; constants keep TFLite's layout until
+     * an op says how to use them (conv_weights()). */
+    int64_t dims[OSP_MAX_RANK];
+    for (int d = 0; d < t->rank; d++)
+        dims[d] = t->shape[d];
+    if (!data && t->rank == 4)
+        for (int d = 0; d < 4; d++)
+            dims[d] = t->shape[perm_act[d]];
+    int v = osp_graph_add_value(im->g, nbuf, dt, data ? t->rank : -1, dims);
+    if (v < 0)
+        return osp_err_set(im->err, v, "tensor %u", i);
+    t->value = v;
+    if (data) {
+        void *copy = malloc(len ? len : 1);
+        if (!copy)
+            return osp_err_set(im->err, OSP_ENOMEM, "tensor %u", i);
+        memcpy(copy, data, len);
+        osp_graph_set_const(im->g, v, copy, len);
+    }
+    /* Quantization of activations is remapped with the NCHW axis order;
+     * constants keep TFLite's axis until conv_weights() permutes them. */
+    return copy_quant(im, &tt, v, data ? NULL : axis_act);
+}
+
+/* Re-lays a constant weight tensor for the IR: OHWI → OIHW (conv) or
+ * 1HWC → C1HW (depthwise). A buffer used by several ops is shared by value,
+ * so each distinct use gets its own IR value. */
+static int conv_weights(imp_t *im, uint32_t ti, wlayout_t layout, int *out) {
+    tfl_tensor_t *t = &im->t[ti];
+    osp_value_t *src = &im->g->values[t->value];
+    if (!src->data || t->rank != 4)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: weights must be a constant 4-D tensor",
+                           im->what);
+    const int *perm = layout == LAYOUT_DW_W ? perm_dw : perm_conv;
+    const int *amap = layout == LAYOUT_DW_W ? axis_dw : axis_act;
+    void *d = transpose4(src->data, t->shape, perm, osp_dtype_size(src->dtype));
+    if (!d)
+        return osp_err_set(im->err, OSP_ENOMEM, "%s", im->what);
+    int64_t dims[4];
+    for (int i = 0; i < 4; i++)
+        dims[i] = t->shape[perm[i]];
+    char name[300];
+    snprintf(name, sizeof name, "%.200s/%s", src->name,
+             layout == LAYOUT_DW_W ? "c1hw" : "oihw");
+    int v = osp_graph_find_value(im->g, name);
+    if (v >= 0) { /* same weights, same layout: reuse */
+        free(d);
+        *out = v;
+        return 0;
+    }
+    size_t bytes = src->data_bytes;
+    osp_dtype_t dt = src->dtype;
+    v = osp_graph_add_value(im->g, name, dt, 4, dims);
+    if (v < 0) {
+        free(d);
+        return osp_err_set(im->err, v, "%s", im->what);
+    }
+    osp_graph_set_const(im->g, v, d, bytes);
+    src = &im->g->values[t->value]; /* values may have moved */
+    if (src->quant) {
+        const osp_quant_t *q = src->quant;
+        int axis = q->axis >= 0 ? amap[q->axis] : -1;
+        int rc = osp_graph_set_quant(im->g, v, axis, q->count, q->scale,
+                                     q->zero_point);
+        if (rc)
+            return osp_err_set(im->err, rc, "%s", im->what);
+    }
+    *out = v;
+    return 0;
+}
+
+static int add_node(imp_t *im, osp_op_t op, const char *suffix, const int *in,
+                    int n_in, int out, osp_node_t **node) {
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", im->what, suffix);
+    int n = osp_graph_add_node(im->g, op, name, in, n_in, &out, 1);
+    if (n < 0)
+        return osp_err_set(im->err, n, "%s", im->what);
+    *node = &im->g->nodes[n];
+    return 0;
+}
+
+/* An intermediate value like `like` (same dtype and quantization). */
+static int new_value_like(imp_t *im, int like, const char *suffix) {
+    char name[300];
+    snprintf(name, sizeof name, "%.200s%s", im->g->values[like].name, suffix);
+    int v = osp_graph_add_value(im->g, name, im->g->values[like].dtype, -1,
+                                NULL);
+    if (v < 0)
+        return osp_err_set(im->err, v, "%s", im->what);
+    const osp_quant_t *q = im->g->values[like].quant;
+    if (q) {
+        int rc = osp_graph_set_quant(im->g, v, q->axis, q->count, q->scale,
+                                     q->zero_point);
+        if (rc)
+            return osp_err_set(im->err, rc, "%s", im->what);
+    }
+    return v;
+}
+
+static int add_transpose(imp_t *im, int in, int out, const int *perm) {
+    osp_node_t *n;
+    int rc = add_node(im, OSP_OP_TRANSPOSE, "/transpose", &in, 1, out, &n);
+    if (rc)
+        return rc;
+    n->p.axes.has_axes = true;
+    n->p.axes.n_axes = 4;
+    for (int i = 0; i < 4; i++)
+        n->p.axes.axes[i] = perm[i];
+    return 0;
+}
+
+/* The NHWC view of a 4-D activation (inserting a TRANSPOSE once). */
+static int nhwc_view(imp_t *im, uint32_t ti, int *out) {
+    tfl_tensor_t *t = &im->t[ti];
+    if (t->rank != 4 || osp_value_is_const(&im->g->values[t->value])) {
+        *out = t->value;
+        return 0;
+    }
+    if (t->value_nhwc < 0) {
+        int v = new_value_like(im, t->value, "/nhwc");
+        if (v < 0)
+            return v;
+        static const int to_nhwc[4] = {0, 2, 3, 1};
+        int rc = add_transpose(im, t->value, v, to_nhwc);
+        if (rc)
+            return rc;
+        t->value_nhwc = v;
+    }
+    *out = t->value_nhwc;
+    return 0;
+}
+
+/* Fused activation → a separate node after `v`; returns the final value in
+ * *out, which is the TFLite output tensor's value. */
+static int fused_act(imp_t *im, int8_t act, int produced, int final) {
+    if (act == ACT_NONE)
+        return 0;
+    osp_node_t *n;
+    osp_op_t op = act == ACT_RELU ? OSP_OP_RELU : OSP_OP_CLIP;
+    if (act != ACT_RELU && act != ACT_RELU6 && act != ACT_RELU_N1_TO_1)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: fused activation %d is not supported",
+                           im->what, act);
+    int rc = add_node(im, op, "/act", &produced, 1, final, &n);
+    if (rc)
+        return rc;
+    if (act == ACT_RELU6) {
+        n->p.act.alpha = 0.f;
+        n->p.act.beta = 6.f;
+    } else if (act == ACT_RELU_N1_TO_1) {
+        n->p.act.alpha = -1.f;
+        n->p.act.beta = 1.f;
+    }
+    return 0;
+}
+
+/* The value an op writes before its fused activation. */
+static int pre_act_value(imp_t *im, int8_t act, int out) {
+    return act == ACT_NONE ? out : new_value_like(im, out, "/preact");
+}
+
+static int set_window(imp_t *im, osp_window_t *w, int8_t padding, int32_t sh,
+                      int32_t sw, int32_t dh, int32_t dw, int32_t kh,
+                      int32_t kw) {
+    if (sh <= 0 || sw <= 0 || dh <= 0 || dw <= 0 || kh < 0 || kw < 0)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "%s: invalid stride/dilation/filter size",
+                           im->what);
+    if (padding != PAD_SAME && padding != PAD_VALID)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: padding type %d is not supported", im->what,
+                           padding);
+    memset(w, 0, sizeof *w);
+    w->n_spatial = 2;
+    w->kernel[0] = kh;
+    w->kernel[1] = kw;
+    w->stride[0] = sh;
+    w->stride[1] = sw;
+    w->dilation[0] = dh;
+    w->dilation[1] = dw;
+    /* TF's SAME puts the odd padding pixel at the end = ONNX SAME_UPPER. */
+    w->auto_pad = padding == PAD_SAME ? OSP_PAD_SAME_UPPER : OSP_PAD_VALID;
+    return 0;
+}
+
+/* A constant int32 tensor's values (for axes/shapes/paddings). */
+static int const_ints(imp_t *im, uint32_t ti, int64_t *out, int max, int *n) {
+    const osp_value_t *v = &im->g->values[im->t[ti].value];
+    if (!v->data || (v->dtype != OSP_DT_S32 && v->dtype != OSP_DT_S64))
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: expects a constant integer tensor", im->what);
+    size_t cnt = v->data_bytes / osp_dtype_size(v->dtype);
+    if (cnt > (size_t)max)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: too many values in a constant (%zu)", im->what,
+                           cnt);
+    for (size_t i = 0; i < cnt; i++)
+        out[i] = v->dtype == OSP_DT_S32 ? ((const int32_t *)v->data)[i]
+                                        : ((const int64_t *)v->data)[i];
+    *n = (int)cnt;
+    return 0;
+}
+
+static int const_s64(imp_t *im, const char *suffix, const int64_t *vals,
+                     int n) {
+    int64_t *d = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (!d)
+        return osp_err_set(im->err, OSP_ENOMEM, "%s", im->what);
+    memcpy(d, vals, sizeof(int64_t) * (size_t)n);
+    char name[200];
+    snprintf(name, sizeof name, "%s%s", im->what, suffix);
+    int64_t dims[1] = {n};
+    int v = osp_graph_add_value(im->g, name, OSP_DT_S64, 1, dims);
+    if (v < 0) {
+        free(d);
+        return osp_err_set(im->err, v, "%s", im->what);
+    }
+    osp_graph_set_const(im->g, v, d, sizeof(int64_t) * (size_t)n);
+    return v;
+}
+
+#define TRY(x)                                                                 \
+    do {                                                                       \
+        int rc_ = (x);                                                         \
+        if (rc_)                                                               \
+            return rc_;                                                        \
+    } while (0)
+
+static int import_operator(imp_t *im, osp_fb_table_t *ot, uint32_t idx) {
+    osp_fb_t *fb = &im->fb;
+    uint32_t oc = osp_fb_u32(fb, ot, OP_OPCODE, 0);
+    osp_fb_vec_t ins = osp_fb_vector(fb, ot, OP_INPUTS, 4);
+    osp_fb_vec_t outs = osp_fb_vector(fb, ot, OP_OUTPUTS, 4);
+    osp_fb_table_t opt = osp_fb_table(fb, ot, OP_OPTIONS);
+    if (fb->bad)
+        return bad_file(im, "operator");
+    if (oc >= im->opcodes.count)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "operator %u: opcode index %u of %u", idx, oc,
+                           im->opcodes.count);
+    osp_fb_table_t ct = osp_fb_vec_table(fb, &im->opcodes, oc);
+    int32_t code = osp_fb_i8(fb, &ct, OPCODE_DEPRECATED_BUILTIN, 0);
+    int32_t code2 = osp_fb_i32(fb, &ct, OPCODE_BUILTIN, 0);
+    if (code2 > code)
+        code = code2;
+    const char *name = builtin_name(code);
+    if (!name) {
+        uint32_t clen;
+        const char *custom = osp_fb_string(fb, &ct, OPCODE_CUSTOM, &clen);
+        if (custom && clen)
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "operator %u: custom operator '%.*s' is not "
+                               "supported",
+                               idx, (int)OSP_MIN(clen, 64), custom);
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "operator %u: builtin operator %d is not supported",
+                           idx, code);
+    }
+    snprintf(im->what, sizeof im->what, "op%u_%s", idx, name);
+
+    /* Tensor indices (-1 = optional input absent). */
+    int32_t in[8], out0;
+    if (ins.count > 8 || outs.count != 1)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: %u inputs / %u outputs not supported",
+                           im->what, ins.count, outs.count);
+    for (uint32_t i = 0; i < ins.count; i++) {
+        in[i] = osp_fb_vec_i32(fb, &ins, i);
+        if (in[i] < -1 || in[i] >= (int32_t)im->n_tensors)
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "%s: input tensor index %d out of range",
+                               im->what, in[i]);
+    }
+    out0 = osp_fb_vec_i32(fb, &outs, 0);
+    if (out0 < 0 || out0 >= (int32_t)im->n_tensors)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "%s: output tensor index %d out of range", im->what,
+                           out0);
+    if (osp_value_is_const(&im->g->values[im->t[out0].value]) ||
+        im->g->values[im->t[out0].value].producer >= 0)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "%s: output tensor %d is written twice", im->what,
+                           out0);
+    uint32_t need_in = 1;
+    switch (code) {
+    case TFL_CONV_2D: case TFL_DEPTHWISE_CONV_2D: case TFL_FULLY_CONNECTED:
+    case TFL_ADD: case TFL_SUB: case TFL_MUL: case TFL_DIV: case TFL_PAD:
+    case TFL_MEAN:
+        need_in = 2;
+        break;
+    }
+    if (ins.count < need_in)
+        return osp_err_set(im->err, OSP_EFORMAT, "%s: missing inputs",
+                           im->what);
+    for (uint32_t i = 0; i < need_in; i++)
+        if (in[i] < 0)
+            return osp_err_set(im->err, OSP_EFORMAT, "%s: input %u missing",
+                               im->what, i);
+    int out = im->t[out0].value;
+    int x = in[0] >= 0 ? im->t[in[0]].value : -1;
+    osp_node_t *n;
+    int8_t act = ACT_NONE;
+
+    switch (code) {
+    case TFL_CONV_2D:
+    case TFL_DEPTHWISE_CONV_2D: {
+        bool dw = code == TFL_DEPTHWISE_CONV_2D;
+        int8_t padding = osp_fb_i8(fb, &opt, 0, 0);
+        int32_t sw = osp_fb_i32(fb, &opt, 1, 1), sh = osp_fb_i32(fb, &opt, 2, 1);
+        int32_t mult = dw ? osp_fb_i32(fb, &opt, 3, 1) : 1;
+        act = osp_fb_i8(fb, &opt, dw ? 4 : 3, 0);
+        int32_t dwf = osp_fb_i32(fb, &opt, dw ? 5 : 4, 1);
+        int32_t dhf = osp_fb_i32(fb, &opt, dw ? 6 : 5, 1);
+        tfl_tensor_t *wt = &im->t[in[1]];
+        if (im->t[in[0]].rank != 4 || wt->rank != 4)
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "%s: input and filter must be 4-D", im->what);
+        int w = -1;
+        TRY(conv_weights(im, (uint32_t)in[1], dw ? LAYOUT_DW_W : LAYOUT_CONV_W,
+                         &w));
+        int ci[3] = {x, w, ins.count > 2 && in[2] >= 0 ? im->t[in[2]].value : -1};
+        int pre = pre_act_value(im, act, out);
+        if (pre < 0)
+            return pre;
+        TRY(add_node(im, OSP_OP_CONV, "", ci, ci[2] >= 0 ? 3 : 2, pre, &n));
+        TRY(set_window(im, &n->p.conv.win, padding, sh, sw, dhf, dwf,
+                       (int32_t)wt->shape[1], (int32_t)wt->shape[2]));
+        if (dw) {
+            int64_t cin = im->t[in[0]].shape[3];
+            if (mult <= 0 || cin <= 0 || wt->shape[3] != cin * mult)
+                return osp_err_set(im->err, OSP_EFORMAT,
+                                   "%s: filter has %lld channels, input %lld "
+                                   "× depth multiplier %d",
+                                   im->what, (long long)wt->shape[3],
+                                   (long long)cin, mult);
+            n->p.conv.group = cin;
+        } else {
+            n->p.conv.group = 1;
+        }
+        TRY(fused_act(im, act, pre, out));
+        return 0;
+    }
+    case TFL_AVERAGE_POOL_2D:
+    case TFL_MAX_POOL_2D: {
+        int8_t padding = osp_fb_i8(fb, &opt, 0, 0);
+        int32_t sw = osp_fb_i32(fb, &opt, 1, 1), sh = osp_fb_i32(fb, &opt, 2, 1);
+        int32_t fw = osp_fb_i32(fb, &opt, 3, 0), fh = osp_fb_i32(fb, &opt, 4, 0);
+        act = osp_fb_i8(fb, &opt, 5, 0);
+        if (fw <= 0 || fh <= 0)
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "%s: filter size must be > 0", im->what);
+        int pre = pre_act_value(im, act, out);
+        if (pre < 0)
+            return pre;
+        TRY(add_node(im, code == TFL_MAX_POOL_2D ? OSP_OP_MAXPOOL
+                                                 : OSP_OP_AVGPOOL,
+                     "", &x, 1, pre, &n));
+        TRY(set_window(im, &n->p.pool.win, padding, sh, sw, 1, 1, fh, fw));
+        /* TFLite averages over the valid (unpadded) pixels only. */
+        n->p.pool.count_include_pad = false;
+        TRY(fused_act(im, act, pre, out));
+        return 0;
+    }
+    case TFL_FULLY_CONNECTED: {
+        act = osp_fb_i8(fb, &opt, 0, 0);
+        if (osp_fb_i8(fb, &opt, 1, 0) != 0)
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: shuffled weights format", im->what);
+        if (osp_fb_u8(fb, &opt, 2, 0))
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: keep_num_dims", im->what);
+        int src;
+        TRY(nhwc_view(im, (uint32_t)in[0], &src));
+        int flat = new_value_like(im, x, "/flat");
+        if (flat < 0)
+            return flat;
+        TRY(add_node(im, OSP_OP_FLATTEN, "/flatten", &src, 1, flat, &n));
+        n->p.axis.axis = 1;
+        int gi[3] = {flat, im->t[in[1]].value,
+                     ins.count > 2 && in[2] >= 0 ? im->t[in[2]].value : -1};
+        int pre = pre_act_value(im, act, out);
+        if (pre < 0)
+            return pre;
+        TRY(add_node(im, OSP_OP_GEMM, "", gi, gi[2] >= 0 ? 3 : 2, pre, &n));
+        n->p.gemm.alpha = 1.f;
+        n->p.gemm.beta = 1.f;
+        n->p.gemm.trans_b = true; /* TFLite weights are [out, in] */
+        TRY(fused_act(im, act, pre, out));
+        return 0;
+    }
+    case TFL_ADD:
+    case TFL_SUB:
+    case TFL_MUL:
+    case TFL_DIV: {
+        act = osp_fb_i8(fb, &opt, 0, 0);
+        int a = x, b = im->t[in[1]].value;
+        /* NHWC broadcasting of a per-channel constant [C] against a 4-D
+         * tensor becomes [C,1,1] in NCHW. */
+        for (int k = 0; k < 2; k++) {
+            int ti = in[k], other = in[1 - k];
+            osp_value_t *cv = &im->g->values[im->t[ti].value];
+            if (im->t[other].rank == 4 && im->t[ti].rank != 4) {
+                if (!(osp_value_is_const(cv) && im->t[ti].rank <= 1))
+                    return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                                       "%s: broadcasting a rank-%d tensor "
+                                       "against NHWC is not supported",
+                                       im->what, im->t[ti].rank);
+                if (im->t[ti].rank == 1) {
+                    cv->rank = 3;
+                    cv->dims[1] = cv->dims[2] = 1;
+                }
+            } else if (im->t[ti].rank == 4 && osp_value_is_const(cv)) {
+                void *d = transpose4(cv->data, im->t[ti].shape, perm_act,
+                                     osp_dtype_size(cv->dtype));
+                if (!d)
+                    return osp_err_set(im->err, OSP_ENOMEM, "%s", im->what);
+                for (int i = 0; i < 4; i++)
+                    cv->dims[i] = im->t[ti].shape[perm_act[i]];
+                osp_graph_set_const(im->g, im->t[ti].value, d, cv->data_bytes);
+            }
+        }
+        int pre = pre_act_value(im, act, out);
+        if (pre < 0)
+            return pre;
+        osp_op_t op = code == TFL_ADD   ? OSP_OP_ADD
+                      : code == TFL_SUB ? OSP_OP_SUB
+                      : code == TFL_MUL ? OSP_OP_MUL
+                                        : OSP_OP_DIV;
+        int bi[2] = {a, b};
+        TRY(add_node(im, op, "", bi, 2, pre, &n));
+        TRY(fused_act(im, act, pre, out));
+        return 0;
+    }
+    case TFL_CONCATENATION: {
+        int32_t axis = osp_fb_i32(fb, &opt, 0, 0);
+        act = osp_fb_i8(fb, &opt, 1, 0);
+        int r = im->t[in[0]].rank;
+        if (axis < -r || axis >= r)
+            return osp_err_set(im->err, OSP_EFORMAT, "%s: axis %d out of range",
+                               im->what, axis);
+        if (axis < 0)
+            axis += r;
+        int vals[8];
+        for (uint32_t i = 0; i < ins.count; i++) {
+            if (in[i] < 0 || im->t[in[i]].rank != r)
+                return osp_err_set(im->err, OSP_EFORMAT,
+                                   "%s: inputs must have equal rank", im->what);
+            vals[i] = im->t[in[i]].value;
+        }
+        int pre = pre_act_value(im, act, out);
+        if (pre < 0)
+            return pre;
+        TRY(add_node(im, OSP_OP_CONCAT, "", vals, (int)ins.count, pre, &n));
+        n->p.axis.axis = r == 4 ? nhwc_to_nchw[axis] : axis;
+        TRY(fused_act(im, act, pre, out));
+        return 0;
+    }
+    case TFL_RESHAPE: {
+        int64_t shape[OSP_MAX_RANK];
+        int ns = -1;
+        if (ins.count > 1 && in[1] >= 0 &&
+            osp_value_is_const(&im->g->values[im->t[in[1]].value])) {
+            TRY(const_ints(im, (uint32_t)in[1], shape, OSP_MAX_RANK, &ns));
+        } else {
+            osp_fb_vec_t ns_vec = osp_fb_vector(fb, &opt, 0, 4);
+            if (fb->bad || ns_vec.count > OSP_MAX_RANK)
+                return bad_file(im, "reshape options");
+            ns = (int)ns_vec.count;
+            for (int i = 0; i < ns; i++)
+                shape[i] = osp_fb_vec_i32(fb, &ns_vec, (uint32_t)i);
+        }
+        if (ns <= 0)
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: needs a constant target shape", im->what);
+        /* Keep the batch dynamic: a leading 1 that matches the input's batch
+         * becomes 0 (= copy the input's first dimension). */
+        if (shape[0] == 1 && im->t[in[0]].rank >= 1 &&
+            im->t[in[0]].shape[0] == 1)
+            shape[0] = 0;
+        int src;
+        TRY(nhwc_view(im, (uint32_t)in[0], &src));
+        int sv = const_s64(im, "/shape", shape, ns);
+        if (sv < 0)
+            return sv;
+        int ri[2] = {src, sv};
+        if (ns == 4) {
+            int nhwc = new_value_like(im, out, "/nhwc");
+            if (nhwc < 0)
+                return nhwc;
+            TRY(add_node(im, OSP_OP_RESHAPE, "", ri, 2, nhwc, &n));
+            TRY(add_transpose(im, nhwc, out, perm_act));
+        } else {
+            TRY(add_node(im, OSP_OP_RESHAPE, "", ri, 2, out, &n));
+        }
+        return 0;
+    }
+    case TFL_SOFTMAX: {
+        float beta = osp_fb_f32(fb, &opt, 0, 1.f);
+        if (beta != 1.f)
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: beta %g is not supported (only 1)",
+                               im->what, (double)beta);
+        int src;
+        TRY(nhwc_view(im, (uint32_t)in[0], &src));
+        if (im->t[in[0]].rank == 4)
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: softmax over a 4-D tensor", im->what);
+        TRY(add_node(im, OSP_OP_SOFTMAX, "", &src, 1, out, &n));
+        n->p.axis.axis = -1;
+        return 0;
+    }
+    case TFL_MEAN: {
+        int64_t axes[OSP_MAX_RANK];
+        int na;
+        TRY(const_ints(im, (uint32_t)in[1], axes, OSP_MAX_RANK, &na));
+        bool keep = osp_fb_u8(fb, &opt, 0, 0) != 0;
+        int r = im->t[in[0]].rank;
+        bool reduced[4] = {false, false, false, false};
+        for (int i = 0; i < na; i++) {
+            if (axes[i] < -r || axes[i] >= r)
+                return osp_err_set(im->err, OSP_EFORMAT,
+                                   "%s: axis %lld out of range", im->what,
+                                   (long long)axes[i]);
+            if (axes[i] < 0)
+                axes[i] += r;
+            if (r == 4) {
+                reduced[axes[i]] = true;
+                axes[i] = nhwc_to_nchw[axes[i]];
+            }
+        }
+        /* Without keep_dims, the remaining dims must come out in the same
+         * order in NHWC and NCHW: true unless C survives with H or W. */
+        if (r == 4 && !keep && !reduced[3] && !(reduced[1] && reduced[2]))
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: this MEAN without keep_dims would change "
+                               "dimension order",
+                               im->what);
+        TRY(add_node(im, OSP_OP_REDUCE_MEAN, "", &x, 1, out, &n));
+        n->p.axes.has_axes = true;
+        n->p.axes.n_axes = na;
+        memcpy(n->p.axes.axes, axes, sizeof(int64_t) * (size_t)na);
+        n->p.axes.keepdims = keep;
+        return 0;
+    }
+    case TFL_PAD: {
+        int64_t pads[2 * OSP_MAX_RANK];
+        int np;
+        TRY(const_ints(im, (uint32_t)in[1], pads, 2 * OSP_MAX_RANK, &np));
+        int r = im->t[in[0]].rank;
+        if (np != 2 * r)
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "%s: paddings must be [%d, 2]", im->what, r);
+        TRY(add_node(im, OSP_OP_PAD, "", &x, 1, out, &n));
+        n->p.pad.mode = OSP_PADMODE_CONSTANT;
+        n->p.pad.has_pads = true;
+        n->p.pad.n_pads = np;
+        /* TFLite: [[b0,e0],[b1,e1],...]; IR: [b..., e...] in NCHW order.
+         * Constant padding is 0.0 in real terms (the zero point if
+         * quantized). */
+        for (int d = 0; d < r; d++) {
+            int id = r == 4 ? nhwc_to_nchw[d] : d;
+            n->p.pad.pads[id] = pads[2 * d];
+            n->p.pad.pads[r + id] = pads[2 * d + 1];
+        }
+        return 0;
+    }
+    case TFL_QUANTIZE:
+    case TFL_DEQUANTIZE:
+        TRY(add_node(im, code == TFL_QUANTIZE ? OSP_OP_QUANTIZE
+                                              : OSP_OP_DEQUANTIZE,
+                     "", &x, 1, out, &n));
+        n->p.cast.to = im->g->values[out].dtype;
+        n->p.cast.axis = 1;
+        return 0;
+    case TFL_LOGISTIC:
+    case TFL_HARD_SWISH:
+    case TFL_RELU:
+    case TFL_RELU6:
+    case TFL_RELU_N1_TO_1: {
+        osp_op_t op = code == TFL_LOGISTIC     ? OSP_OP_SIGMOID
+                      : code == TFL_HARD_SWISH ? OSP_OP_HARD_SWISH
+                      : code == TFL_RELU       ? OSP_OP_RELU
+                                               : OSP_OP_CLIP;
+        TRY(add_node(im, op, "", &x, 1, out, &n));
+        if (code == TFL_RELU6)
+            n->p.act.beta = 6.f;
+        if (code == TFL_RELU_N1_TO_1) {
+            n->p.act.alpha = -1.f;
+            n->p.act.beta = 1.f;
+        }
+        return 0;
+    }
+    }
+    return osp_err_set(im->err, OSP_EINTERNAL, "%s: not handled", im->what);
+}
+
+osp_graph_t *osp_tflite_import(const void *buf, size_t len, osp_err_t *err) {
+    imp_t im = {.fb = {.buf = buf, .len = len}, .err = err};
+    osp_fb_t *fb = &im.fb;
+    osp_fb_table_t model;
+    char id[5];
+    int rc = 0;
+    if (!osp_fb_identifier(fb, id) || strcmp(id, "TFL3")) {
+        osp_err_set(err, OSP_EFORMAT, "not a TFLite model (no TFL3 identifier)");
+        return NULL;
+    }
+    if (!osp_fb_root(fb, &model)) {
+        osp_err_set(err, OSP_EFORMAT, "malformed TFLite file (root table)");
+        return NULL;
+    }
+    uint32_t version = osp_fb_u32(fb, &model, MODEL_VERSION, 0);
+    if (version != 3) {
+        osp_err_set(err, OSP_EUNSUPPORTED, "TFLite schema version %u (need 3)",
+                    version);
+        return NULL;
+    }
+    im.opcodes = osp_fb_vector(fb, &model, MODEL_OPCODES, 4);
+    im.buffers = osp_fb_vector(fb, &model, MODEL_BUFFERS, 4);
+    osp_fb_vec_t subgraphs = osp_fb_vector(fb, &model, MODEL_SUBGRAPHS, 4);
+    if (fb->bad || subgraphs.count == 0) {
+        osp_err_set(err, OSP_EFORMAT, "malformed TFLite file (no subgraphs)");
+        return NULL;
+    }
+    osp_fb_table_t sg = osp_fb_vec_table(fb, &subgraphs, 0);
+    im.tensors_vec = osp_fb_vector(fb, &sg, SG_TENSORS, 4);
+    osp_fb_vec_t inputs = osp_fb_vector(fb, &sg, SG_INPUTS, 4);
+    osp_fb_vec_t outputs = osp_fb_vector(fb, &sg, SG_OUTPUTS, 4);
+    osp_fb_vec_t ops = osp_fb_vector(fb, &sg, SG_OPERATORS, 4);
+    if (fb->bad || !sg.pos) {
+        osp_err_set(err, OSP_EFORMAT, "malformed TFLite file (subgraph)");
+        return NULL;
+    }
+    im.n_tensors = im.tensors_vec.count;
+    im.g = osp_graph_create();
+    im.t = calloc(im.n_tensors ? im.n_tensors : 1, sizeof *im.t);
+    if (!im.g || !im.t) {
+        rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
+        goto out;
+    }
+    im.g->name = strdup("tflite");
+    im.g->producer = strdup("tflite");
+    for (uint32_t i = 0; i < im.n_tensors; i++)
+        if ((rc = make_tensor(&im, i)))
+            goto out;
+
+    /* Graph inputs: the NHWC input as declared, batch made dynamic, then a
+     * TRANSPOSE into the NCHW value the rest of the graph reads. */
+    im.g->inputs = calloc(inputs.count ? inputs.count : 1, sizeof(int));
+    im.g->outputs = calloc(outputs.count ? outputs.count : 1, sizeof(int));
+    if (!im.g->inputs || !im.g->outputs) {
+        rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
+        goto out;
+    }
+    if (inputs.count == 0 || outputs.count == 0) {
+        rc = osp_err_set(err, OSP_EFORMAT, "TFLite model has no inputs or "
+                         "outputs");
+        goto out;
+    }
+    for (uint32_t i = 0; i < inputs.count; i++) {
+        int32_t ti = osp_fb_vec_i32(fb, &inputs, i);
+        if (ti < 0 || (uint32_t)ti >= im.n_tensors) {
+            rc = osp_err_set(err, OSP_EFORMAT, "input tensor %d out of range",
+                             ti);
+            goto out;
+        }
+        tfl_tensor_t *t = &im.t[ti];
+        int v = t->value;
+        osp_value_t *val = &im.g->values[v];
+        if (osp_value_is_const(val)) {
+            rc = osp_err_set(err, OSP_EFORMAT, "input tensor %d is constant",
+                             ti);
+            goto out;
+        }
+        int64_t dims[OSP_MAX_RANK];
+        for (int d = 0; d < t->rank; d++)
+            dims[d] = t->shape[d];
+        if (t->rank >= 1)
+            dims[0] = -1;
+        snprintf(im.what, sizeof im.what, "input%u", i);
+        if (t->rank == 4) {
+            char name[300];
+            snprintf(name, sizeof name, "%s", val->name);
+            /* The declared input keeps the model's name and NHWC layout. */
+            size_t nl = strlen(val->name);
+            char *renamed = realloc(val->name, nl + 6);
+            if (!renamed) {
+                rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
+                goto out;
+            }
+            memcpy(renamed + nl, "/nchw", 6);
+            val->name = renamed;
+            int in_v = osp_graph_add_value(im.g, name, val->dtype, 4, dims);
+            if (in_v < 0) {
+                rc = osp_err_set(err, in_v, "input");
+                goto out;
+            }
+            const osp_quant_t *q = im.g->values[v].quant;
+            if (q && (rc = osp_graph_set_quant(im.g, in_v, q->axis, q->count,
+                                               q->scale, q->zero_point)))
+                goto out;
+            if ((rc = add_transpose(&im, in_v, v, perm_act)))
+                goto out;
+            im.g->values[in_v].is_input = true;
+            im.g->inputs[im.g->n_inputs++] = in_v;
+        } else {
+            val->rank = t->rank;
+            memcpy(val->dims, dims, sizeof(int64_t) * (size_t)t->rank);
+            val->is_input = true;
+            im.g->inputs[im.g->n_inputs++] = v;
+        }
+    }
+    for (uint32_t i = 0; i < ops.count; i++) {
+        osp_fb_table_t ot = osp_fb_vec_table(fb, &ops, i);
+        if (fb->bad || !ot.pos) {
+            rc = bad_file(&im, "operators");
+            goto out;
+        }
+        if ((rc = import_operator(&im, &ot, i)))
+            goto out;
+    }
+    for (uint32_t i = 0; i < outputs.count; i++) {
+        int32_t ti = osp_fb_vec_i32(fb, &outputs, i);
+        if (ti < 0 || (uint32_t)ti >= im.n_tensors) {
+            rc = osp_err_set(err, OSP_EFORMAT, "output tensor %d out of range",
+                             ti);
+            goto out;
+        }
+        tfl_tensor_t *t = &im.t[ti];
+        int v = t->value;
+        if (t->rank == 4) {
+            rc = osp_err_set(err, OSP_EUNSUPPORTED,
+                             "4-D graph outputs are not supported yet");
+            goto out;
+        }
+        if (im.g->values[v].producer < 0 && !im.g->values[v].is_input) {
+            rc = osp_err_set(err, OSP_EFORMAT,
+                             "output tensor %d is not produced by any operator",
+                             ti);
+            goto out;
+        }
+        /* A quantized output is dequantized inside the graph: callers get
+         * float scores (scale·(q − zero point)), like every other model, and
+         * the output keeps the model's tensor name. */
+        if (im.g->values[v].quant && im.g->values[v].dtype != OSP_DT_F32) {
+            char *qname = NULL;
+            size_t nl = strlen(im.g->values[v].name);
+            qname = malloc(nl + 3);
+            if (!qname) {
+                rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
+                goto out;
+            }
+            memcpy(qname, im.g->values[v].name, nl);
+            memcpy(qname + nl, "/q", 3);
+            char *orig = im.g->values[v].name;
+            im.g->values[v].name = qname;
+            int f = osp_graph_add_value(im.g, orig, OSP_DT_F32, -1, NULL);
+            free(orig);
+            if (f < 0) {
+                rc = osp_err_set(err, f, "TFLite import");
+                goto out;
+            }
+            snprintf(im.what, sizeof im.what, "output%u", i);
+            osp_node_t *dq;
+            if ((rc = add_node(&im, OSP_OP_DEQUANTIZE, "/dequantize", &v, 1, f,
+                               &dq)))
+                goto out;
+            dq->p.cast.to = OSP_DT_F32;
+            dq->p.cast.axis = 1;
+            v = f;
+        }
+        /* Declared shape with the batch left dynamic, for callers. */
+        osp_value_t *ov = &im.g->values[v];
+        if (ov->rank < 0) {
+            ov->rank = t->rank;
+            for (int d = 0; d < t->rank; d++)
+                ov->dims[d] = d == 0 ? -1 : t->shape[d];
+        }
+        ov->is_output = true;
+        im.g->outputs[im.g->n_outputs++] = v;
+    }
+    if (fb->bad)
+        rc = bad_file(&im, "model");
+out:
+    free(im.t);
+    if (rc) {
+        osp_graph_destroy(im.g);
+        return NULL;
+    }
+    return im.g;
+}
