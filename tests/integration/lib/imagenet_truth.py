@@ -1,6 +1,6 @@
 """The ImageNet class index of each photo in imagenet-samples, shared by
 imagenet_accuracy.py and ptq_accuracy.py; the rule is explained at the top
-of imagenet_accuracy.py (class name matched against the 1001-line label
+of ../imagenet_accuracy.py (class name matched against the 1001-line label
 file, in sorted-wnid order)."""
 import glob
 import os

@@ -4,7 +4,7 @@
 # loopback port, waits (bounded) for readiness, and always stops it on exit.
 
 : "${OSPREY:?OSPREY must point at the osprey binary}"
-SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 PY=/usr/bin/python3
 SERVE_PID=
 SERVE_LOG=$(mktemp /tmp/osp_serve_log.XXXXXX)

@@ -5,9 +5,9 @@
 # process started here on exit.
 
 : "${OSPREY:?OSPREY must point at the osprey binary}"
-SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 PY=/usr/bin/python3
-CLIENT="$PY $SRC/tests/integration/dispatch_client.py"
+CLIENT="$PY $SRC/tests/integration/lib/dispatch_client.py"
 TMPD=$(mktemp -d /tmp/osp_dispatch.XXXXXX)
 PIDS=()
 W_PID=() W_PORT=()
