@@ -153,11 +153,11 @@ int osp_cli_load(int argc, char **argv) {
     const char *rate = NULL, *duration = NULL, *profile = NULL, *ramp = NULL,
                *trace = NULL, *out = NULL, *mode = NULL;
     int json = 0, quiet = 0, seed = 1, have_conc = 0, have_think = 0;
-    const char *headers[OSP_CORPUS_MAX_HEADERS];
+    const char *headers[OSP_LOAD_CORPUS_MAX_HEADERS];
     int n_headers = 0;
     double max_err = 1.0;
     osp_err_t err = {0};
-    osp_profile_t *prof = NULL;
+    osp_load_profile_t *prof = NULL;
     osp_load_t *l = NULL;
     int rc = 2;
 
@@ -208,21 +208,21 @@ int osp_cli_load(int argc, char **argv) {
         else if (!strcmp(name, "json")) json = 1;
         else if (!strcmp(name, "quiet")) quiet = 1;
         else if (!strcmp(name, "header")) {
-            if (n_headers == OSP_CORPUS_MAX_HEADERS) {
+            if (n_headers == OSP_LOAD_CORPUS_MAX_HEADERS) {
                 fprintf(stderr, "osprey load: at most %d --header\n",
-                        OSP_CORPUS_MAX_HEADERS);
+                        OSP_LOAD_CORPUS_MAX_HEADERS);
                 goto usage_fail;
             }
             headers[n_headers++] = v;
         }
         else if (!strcmp(name, "arrival")) {
-            if (osp_arrival_parse(v, &o.arrival) < 0) {
+            if (osp_load_arrival_parse(v, &o.arrival) < 0) {
                 fprintf(stderr, "osprey load: --arrival must be constant or "
                                 "poisson, not '%s'\n", v);
                 goto usage_fail;
             }
         } else if (!strcmp(name, "target")) {
-            if (osp_target_parse(v, &o.target) < 0) {
+            if (osp_load_target_parse(v, &o.target) < 0) {
                 fprintf(stderr, "osprey load: --target must be multipart, raw, "
                                 "v2-json, v2-binary or get, not '%s'\n", v);
                 goto usage_fail;
@@ -272,7 +272,7 @@ int osp_cli_load(int argc, char **argv) {
     }
     o.mode = mode && !strcmp(mode, "closed") ? OSP_LOAD_CLOSED : OSP_LOAD_OPEN;
     double dur_s = 10;
-    if (duration && osp_parse_duration_s(duration, &dur_s, &err) < 0) {
+    if (duration && osp_load_parse_duration_s(duration, &dur_s, &err) < 0) {
         fprintf(stderr, "osprey load: --duration: %s\n", err.msg);
         goto usage_fail;
     }
@@ -301,7 +301,7 @@ int osp_cli_load(int argc, char **argv) {
                             "profile, ramp or trace sets its own length)\n");
             goto usage_fail;
         }
-        prof = osp_profile_create();
+        prof = osp_load_profile_create();
         if (!prof) {
             fprintf(stderr, "osprey load: out of memory\n");
             rc = 1;
@@ -310,15 +310,15 @@ int osp_cli_load(int argc, char **argv) {
         int pr = 0;
         if (rate) {
             double r;
-            if (parse_double("rate", rate, 0, OSP_PROFILE_MAX_RATE_PER_S, &r) < 0)
+            if (parse_double("rate", rate, 0, OSP_LOAD_PROFILE_MAX_RATE_PER_S, &r) < 0)
                 goto usage_fail;
-            pr = osp_profile_add(prof, r, r, dur_s, &err);
+            pr = osp_load_profile_add(prof, r, r, dur_s, &err);
         } else if (profile) {
-            pr = osp_profile_parse_steps(prof, profile, &err);
+            pr = osp_load_profile_parse_steps(prof, profile, &err);
         } else if (ramp) {
-            pr = osp_profile_parse_ramp(prof, ramp, &err);
+            pr = osp_load_profile_parse_ramp(prof, ramp, &err);
         } else {
-            pr = osp_profile_load_trace(prof, trace, &err);
+            pr = osp_load_profile_load_trace(prof, trace, &err);
         }
         if (pr < 0) {
             fprintf(stderr, "osprey load: %s\n", err.msg);
@@ -334,10 +334,10 @@ int osp_cli_load(int argc, char **argv) {
         rc = err.code == OSP_EINVAL || err.code == OSP_EUNSUPPORTED ? 2 : 1;
         goto done;
     }
-    if (osp_corpus_skipped(osp_load_corpus(l)))
+    if (osp_load_corpus_skipped(osp_load_corpus(l)))
         fprintf(stderr, "osprey load: --images %s: skipped %d files that are "
                         "not JPEG, PNG, WebP or BMP\n", o.images,
-                osp_corpus_skipped(osp_load_corpus(l)));
+                osp_load_corpus_skipped(osp_load_corpus(l)));
     if (out) {
         /* Fail before the run, not after it, when --out is unusable. */
         char probe[4096];
@@ -401,6 +401,6 @@ usage_fail:
     rc = 2;
 done:
     osp_load_destroy(l);
-    osp_profile_destroy(prof);
+    osp_load_profile_destroy(prof);
     return rc;
 }
