@@ -8,13 +8,9 @@
  * then defaults. One table drives all three. Exit codes: 0 after a clean
  * drain, 1 when the dispatcher fails to start, 2 for usage and configuration
  * errors. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
-#include <pthread.h>
 
 #include "cli/cli.h"
 #include "cli/settings.h"
@@ -119,26 +115,17 @@ int osp_cli_dispatch(int argc, char **argv) {
     }
     c.o.backends = c.backends;
     c.o.n_backends = c.n_backends;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    osp_cli_signals_block();
     osp_err_t err = {0};
     osp_dispatch_t *d = osp_dispatch_create(&c.o, &err);
     if (!d) {
-        fprintf(stderr, "osprey dispatch: %s\n", err.msg);
-        rc = err.code == OSP_EINVAL ? 2 : 1;
+        rc = osp_cli_start_failed("osprey dispatch", &err);
         goto out;
     }
-    int sig = 0;
-    sigwait(&set, &sig);
-    osp_dispatch_log(d, "info", "signal",
-                     json_pack("{s:s}", "signal",
-                               sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-    osp_dispatch_destroy(d, c.drain_timeout_s);
-    rc = 0;
+    osp_dispatch_log(d, "info", "signal", "signal", osp_cli_signal_wait(),
+                     NULL);
+    rc = osp_cli_drained(osp_dispatch_drain(d, c.drain_timeout_s));
+    osp_dispatch_destroy(d);
 out:
     osp_settings_free(&st);
     return rc;

@@ -7,13 +7,9 @@
  * defaults. One table below drives all three, so they cannot drift apart.
  * Exit codes: 0 after a clean drain, 1 when the server fails (model, port,
  * drain timeout), 2 for usage and configuration errors. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
-#include <pthread.h>
 
 #include "cli/cli.h"
 #include "cli/settings.h"
@@ -107,38 +103,22 @@ int osp_cli_serve(int argc, char **argv) {
         rc = 2;
         goto out;
     }
-    /* Signals are taken synchronously by this thread; every thread started
-     * from here on inherits the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    osp_cli_signals_block();
     osp_err_t err = {0};
     osp_serve_t *s = osp_serve_create(&c.o, &err);
     if (!s) {
-        fprintf(stderr, "osprey serve: %s\n", err.msg);
+        rc = osp_cli_start_failed("osprey serve", &err);
         goto out;
     }
     if (osp_serve_load(s, &err) < 0) {
-        osp_serve_log(s, "error", "model load failed",
-                      json_pack("{s:s}", "error", err.msg));
+        osp_serve_log(s, "error", "model load failed", "error", err.msg, NULL);
         osp_serve_destroy(s);
+        rc = OSP_CLI_EXIT_FAIL;
         goto out;
     }
-    int sig = 0;
-    sigwait(&set, &sig);
-    osp_serve_log(s, "info", "signal",
-                  json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM"
-                                                              : "SIGINT"));
-    if (osp_serve_drain(s, c.drain_timeout_s) < 0) {
-        /* Not everything finished in time: exit without waiting for it. */
-        fflush(NULL);
-        _Exit(1);
-    }
+    osp_serve_log(s, "info", "signal", "signal", osp_cli_signal_wait(), NULL);
+    rc = osp_cli_drained(osp_serve_drain(s, c.drain_timeout_s));
     osp_serve_destroy(s);
-    rc = 0;
 out:
     osp_settings_free(&st);
     return rc;
