@@ -470,8 +470,10 @@ static void print_line(FILE *f, char short_name, const char *name,
 
 void osp_settings_print_rows(const osp_setting_t *tab, size_t n, FILE *f) {
     for (size_t i = 0; i < n; i++) {
-        if (tab[i].section)
-            fprintf(f, "\n%s\n", tab[i].section);
+        if (tab[i].section) {
+            fputc('\n', f);
+            wrap(f, tab[i].section, 0, 0);
+        }
         print_line(f, tab[i].short_name, tab[i].name, arg_name(&tab[i]),
                    tab[i].help);
     }
