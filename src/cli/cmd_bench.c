@@ -40,6 +40,7 @@
 #include "osprey/engine.h"
 #include "osprey/model.h"
 
+/* Defaults (the option rows below say them in --help). */
 #define BENCH_DEFAULT_SECONDS 10.0 /* timed seconds per engine */
 #define BENCH_DEFAULT_WARMUP 3     /* untimed runs after prepare */
 #define BENCH_DEFAULT_ROUNDS 4     /* interleaved slots with --compare-ort */
