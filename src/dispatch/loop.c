@@ -3,8 +3,9 @@
  * mode: a libmicrohttpd daemon without threads, all loops listening on the
  * same port through SO_REUSEPORT), (2) its upstream connections to the
  * backends (non-blocking sockets, HTTP/1.1 keep-alive, pooled per backend
- * and loop, answers read by h1.c), and (3) an eventfd other threads use to
- * wake it (admission-queue slots, shutdown).
+ * and loop, answers read by the http module's osp_http_h1resp_*), and
+ * (3) an eventfd other threads use to wake it (admission-queue slots,
+ * shutdown).
  *
  * Why: with a thread per client connection and a blocking upstream call,
  * every proxied request slept and woke twice (docs/performance.md
@@ -37,9 +38,9 @@
 
 #include "dispatch/dispatch_int.h"
 
-#define LOOP_RBUF 32768         /* read buffer per upstream connection (2×
-                                   the head limit, so a stuck parse errors
-                                   before the buffer is full) */
+#define LOOP_RBUF 32768         /* read buffer per upstream connection (the
+                                   parser holds a line split across reads,
+                                   so only bytes after an answer stay) */
 #define LOOP_EVENTS 64          /* epoll events per wake-up */
 #define LOOP_WAIT_POLL_MS 50    /* re-check queued requests at least this
                                    often (a missed kick costs no more) */
@@ -57,6 +58,14 @@ typedef enum att_e {
     ATT_TOO_BIG,       /* answer over the size limit */
     ATT_DEADLINE,      /* the request's deadline passed */
 } att_t;
+
+/* Answers are kept (they become the client's answer) under the
+ * dispatcher's limits. */
+static const osp_http_h1resp_opts_t H1_OPTS = {
+    .keep_body = true,
+    .max_head_bytes = DSP_H1_MAX_HEAD,
+    .max_body_bytes = DSP_MAX_RESPONSE_BYTES,
+};
 
 typedef struct dsp_loop_s dsp_loop_t;
 typedef struct dsp_ereq_s dsp_ereq_t;
@@ -76,7 +85,7 @@ typedef struct dsp_conn_s {
     struct iovec iov[2];
     int iov_i, iov_n;
     size_t rlen;
-    dsp_h1_t h1;
+    osp_http_h1resp_t h1;
     uint8_t rbuf[LOOP_RBUF];
 } dsp_conn_t;
 
@@ -227,7 +236,7 @@ static void conn_close(dsp_conn_t *c) {
     if (c->anext)
         c->anext->aprev = c->aprev;
     close(c->fd); /* also leaves the epoll set */
-    osp__dsp_h1_fini(&c->h1);
+    osp_http_h1resp_fini(&c->h1);
     osp__dsp_backend_unref(c->b);
     free(c);
 }
@@ -351,14 +360,14 @@ static void conn_send_failed(dsp_conn_t *c, int err) {
 /* The answer on c is complete: hand it to the request. */
 static void conn_answered(dsp_conn_t *c) {
     dsp_ereq_t *e = c->e;
-    dsp_h1_t *h = &c->h1;
+    osp_http_h1resp_t *h = &c->h1;
     e->has_resp = true;
     e->status = h->status;
     memcpy(e->content_type, h->content_type, sizeof e->content_type);
     memcpy(e->ihcl, h->ihcl, sizeof e->ihcl);
     memcpy(e->retry_after, h->retry_after, sizeof e->retry_after);
     free(e->resp_body);
-    e->resp_body = osp__dsp_h1_take_body(h, &e->resp_len);
+    e->resp_body = osp_http_h1resp_take_body(h, &e->resp_len);
     /* An answer that came before the whole request was sent (an early 413
      * or 415) leaves the connection mid-request: not reusable. */
     bool keep = h->keep_alive && c->iov_i >= c->iov_n && !c->send_err;
@@ -389,7 +398,7 @@ static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
             n->iov[1].iov_base = (void *)e->body;
             n->iov[1].iov_len = e->body_len;
             n->iov_n = e->body_len ? 2 : 1;
-            osp__dsp_h1_init(&n->h1, 0);
+            osp_http_h1resp_init(&n->h1, &H1_OPTS);
             if (!n->connecting && conn_send(n) < 0) {
                 conn_send_failed(n, errno);
                 return;
@@ -428,7 +437,7 @@ static void conn_read(dsp_conn_t *c) {
                 conn_close(c); /* an idle connection the backend closed */
                 return;
             }
-            if (osp__dsp_h1_eof(&c->h1) == 1)
+            if (osp_http_h1resp_eof(&c->h1) == 1)
                 conn_answered(c);
             else
                 conn_failed(c, ATT_IO, c->send_err ? strerror(c->send_err)
@@ -442,7 +451,7 @@ static void conn_read(dsp_conn_t *c) {
         c->got_bytes = true;
         c->rlen += (size_t)n;
         size_t used = 0;
-        int rc = osp__dsp_h1_feed(&c->h1, c->rbuf, c->rlen, &used);
+        int rc = osp_http_h1resp_feed(&c->h1, c->rbuf, c->rlen, &used);
         if (used < c->rlen)
             memmove(c->rbuf, c->rbuf + used, c->rlen - used);
         c->rlen -= used;
@@ -643,7 +652,7 @@ static void attempt_start(dsp_ereq_t *e) {
     c->iov[1].iov_len = e->body_len;
     c->iov_i = 0;
     c->iov_n = e->body_len ? 2 : 1;
-    osp__dsp_h1_init(&c->h1, 0);
+    osp_http_h1resp_init(&c->h1, &H1_OPTS);
     if (c->connecting) {
         uint64_t ct = now + (uint64_t)DSP_CONNECT_TIMEOUT_MS * 1000000u;
         set_timer(e, ct < e->call.deadline ? ct : e->call.deadline);
