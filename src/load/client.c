@@ -3,8 +3,9 @@
  * the calling thread.
  *
  * Why our own instead of libcurl multi: the work per request here is tiny
- * (write prebuilt bytes, parse a status line, count the body), and a lean
- * loop with no per-request allocation keeps one core far ahead of the server
+ * (write prebuilt bytes, parse a status line, count the body: the http
+ * module's response parser in its counting mode), and a lean loop with no
+ * per-request allocation keeps one core far ahead of the server
  * (docs/decisions.md "Load generator"). Connections open lazily up to
  * max_conns, are reused while the server keeps them alive, and are closed
  * on any doubt (error, early response, bytes after a response, timeout).
@@ -24,12 +25,21 @@
 #include <unistd.h>
 
 #include "load/load_int.h"
+#include "osprey/http.h"
 
 enum { C_FREE = 0, C_IDLE, C_CONNECTING, C_WRITING, C_READING };
 
 #define READ_BUF_BYTES 65536
 #define MAX_EVENTS 256
 #define READS_PER_EVENT 8 /* fairness between connections */
+#define RESP_MAX_HEAD_BYTES 8192 /* a response's status line + headers (the
+                                    usual server limit) */
+
+/* Responses are counted, not kept: the body is only timed and dropped. */
+static const osp_http_h1resp_opts_t RESP_OPTS = {
+    .keep_body = false,
+    .max_head_bytes = RESP_MAX_HEAD_BYTES,
+};
 
 typedef struct conn_s {
     int fd;
@@ -40,7 +50,7 @@ typedef struct conn_s {
     osp__req_t req;
     const uint8_t *out;
     size_t out_len, out_off;
-    osp__resp_t resp;
+    osp_http_h1resp_t resp;
 } conn_t;
 
 struct osp__client_s {
@@ -102,9 +112,11 @@ fail:
 void osp__client_destroy(osp__client_t *c) {
     if (!c)
         return;
-    for (int i = 0; c->conns && i < c->max_conns; i++)
+    for (int i = 0; c->conns && i < c->max_conns; i++) {
         if (c->conns[i].fd >= 0)
             close(c->conns[i].fd);
+        osp_http_h1resp_fini(&c->conns[i].resp);
+    }
     if (c->ep >= 0)
         close(c->ep);
     free(c->conns);
@@ -152,7 +164,8 @@ static void finish(osp__client_t *c, conn_t *k, int status,
     res.status = status;
     res.fail = fail;
     res.written = k->out_off == k->out_len;
-    res.retryable = !status && k->served > 0 && !osp__resp_started(&k->resp) &&
+    res.retryable = !status && k->served > 0 &&
+                    !osp_http_h1resp_started(&k->resp) &&
                     fail == OSP_LOAD_FAIL_READ;
     osp__req_t req = k->req;
     c->busy--;
@@ -227,7 +240,7 @@ int osp__client_start(osp__client_t *c, const osp__req_t *req,
     k->out = bytes;
     k->out_len = len;
     k->out_off = 0;
-    osp__resp_init(&k->resp);
+    osp_http_h1resp_init(&k->resp, &RESP_OPTS);
     if (k->state == C_IDLE) {
         k->state = C_WRITING;
         do_write(c, k, now);
@@ -272,14 +285,14 @@ static void do_read(osp__client_t *c, conn_t *k, uint64_t now) {
         }
         if (r <= 0) {
             /* Closed or reset: complete only if the body ran to the close. */
-            if (r == 0 && osp__resp_eof(&k->resp))
+            if (r == 0 && osp_http_h1resp_eof(&k->resp) == 1)
                 finish(c, k, k->resp.status, OSP_LOAD_FAIL_COUNT, 0, now);
             else
                 finish(c, k, 0, OSP_LOAD_FAIL_READ, 0, now);
             return;
         }
         size_t used = 0;
-        int st = osp__resp_feed(&k->resp, c->buf, (size_t)r, &used, NULL);
+        int st = osp_http_h1resp_feed(&k->resp, c->buf, (size_t)r, &used);
         if (st < 0) {
             finish(c, k, 0, OSP_LOAD_FAIL_PARSE, 0, now);
             return;
