@@ -243,45 +243,9 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
 CURLcode osp__dsp_upstream_perform(CURL *h, dsp_resp_t *resp);
 void osp__dsp_resp_free(dsp_resp_t *r);
 
-/* ---- h1.c: HTTP/1.1 response parser (event path) ---------------------- */
+/* ---- upstream answers (event path) ------------------------------------ */
+/* Read by osp_http_h1resp_* (include/osprey/http.h) in its keep mode. */
 #define DSP_H1_MAX_HEAD 16384  /* status line + headers (+ trailers) */
-#define DSP_H1_MAX_LINE 256    /* a chunk-size line */
-typedef struct dsp_h1_s {
-    int state;                 /* private */
-    int status;                /* final status, once the head is in */
-    int minor;                 /* HTTP/1.minor */
-    bool seen_status, have_len, chunked, conn_close, conn_keep_alive;
-    bool keep_alive;           /* the connection may carry another request */
-    bool too_big;              /* the error was the body size limit */
-    uint64_t content_length, remaining;
-    size_t head_bytes;         /* head (and trailer) bytes consumed */
-    size_t max_body;
-    char content_type[128];
-    char ihcl[32];             /* Inference-Header-Content-Length */
-    char retry_after[32];
-    uint8_t *body;             /* malloc'd, NUL-terminated; take_body */
-    size_t len, cap;
-    const char *err;           /* static text of the first error */
-} dsp_h1_t;
-/* Prepares p for a new answer (keeps a body buffer it still owns).
- * max_body 0 = DSP_MAX_RESPONSE_BYTES. Zero-initialise p before the first
- * call. */
-void osp__dsp_h1_init(dsp_h1_t *p, size_t max_body);
-void osp__dsp_h1_fini(dsp_h1_t *p);
-/* Feeds buf[0..n): *used bytes consumed (a line is consumed only when
- * complete: pass the rest again with more appended). 1 = the answer is
- * complete (bytes after it are not consumed), 0 = more is needed (every
- * byte given was consumed or is a partial line), < 0 = error: OSP_EFORMAT
- * (malformed), OSP_ELIMIT (head or body over its limit), OSP_EUNSUPPORTED
- * (a transfer coding other than chunked), OSP_ENOMEM; p->err says which. */
-int osp__dsp_h1_feed(dsp_h1_t *p, const uint8_t *buf, size_t n, size_t *used);
-/* The peer closed: 1 when that completes the answer (a body delimited by
- * the close), else 0 (truncated; p->err set). */
-int osp__dsp_h1_eof(dsp_h1_t *p);
-bool osp__dsp_h1_started(const dsp_h1_t *p);
-/* Hands the body (malloc'd, never NULL unless out of memory) to the
- * caller. */
-uint8_t *osp__dsp_h1_take_body(dsp_h1_t *p, size_t *len);
 
 /* ---- proxy.c ---------------------------------------------------------- */
 /* Routes the proxied worker API (classify, V1/V2 model paths) to fn: the

@@ -1,7 +1,7 @@
 /* load_int.h — private interfaces of the load generator (src/load/): the
- * incremental HTTP/1.1 response parser (resp.c) and the epoll connection
- * pool (client.c) that run.c drives. Not part of the public API; unit tests
- * include it to test the parser directly. */
+ * epoll connection pool (client.c) that run.c drives. Not part of the
+ * public API. Responses are read by the http module's parser
+ * (osp_http_h1resp_*, include/osprey/http.h). */
 #ifndef OSPREY_LOAD_INT_H
 #define OSPREY_LOAD_INT_H
 
@@ -10,37 +10,6 @@
 #include <sys/socket.h>
 
 #include "osprey/load.h"
-
-/* ---- response parser (resp.c) ------------------------------------------ */
-#define OSP__RESP_MAX_HEADER 8192 /* status line + headers, bytes (the
-                                     usual server limit; per connection) */
-#define OSP__RESP_MAX_LINE 256     /* a chunk-size or trailer line */
-
-typedef struct osp__resp_s {
-    int state;          /* private: where in the message we are */
-    int status;         /* the final status code, once the header is in */
-    int keep_alive;     /* the connection may carry another request */
-    uint64_t remaining; /* body bytes (or chunk bytes) still to come */
-    uint64_t body_bytes;/* body bytes seen (chunk framing excluded) */
-    size_t hdr_len;
-    size_t line_len;
-    char line[OSP__RESP_MAX_LINE];
-    char hdr[OSP__RESP_MAX_HEADER];
-} osp__resp_t;
-
-/* Prepares r for a new response. */
-void osp__resp_init(osp__resp_t *r);
-/* Feeds bytes; *used says how many were consumed. Returns 1 when a complete
- * final (non-1xx) response has been read (bytes after it are not consumed),
- * 0 when more is needed, OSP_EFORMAT on a malformed response (message in
- * err when non-NULL). */
-int osp__resp_feed(osp__resp_t *r, const uint8_t *p, size_t n, size_t *used,
-                   osp_err_t *err);
-/* The peer closed the connection: 1 when that ends the response (a body
- * delimited by the close), else 0 (the response is incomplete). */
-int osp__resp_eof(const osp__resp_t *r);
-/* Whether any byte of a response has been seen. */
-int osp__resp_started(const osp__resp_t *r);
 
 /* ---- connection pool (client.c) ---------------------------------------- */
 /* What run.c knows about one request; carried through the client. */
