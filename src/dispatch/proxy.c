@@ -37,10 +37,11 @@ static void abs_time(struct timespec *ts, uint64_t deadline_ns) {
     ts->tv_nsec = (long)(ns % 1000000000);
 }
 
-dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
-                                dsp_backend_t *const *tried, int n_tried,
-                                dsp_backend_t **out, uint64_t *start_ns) {
-    dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
+osp__dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
+                                     osp__dsp_backend_t *const *tried,
+                                     int n_tried, osp__dsp_backend_t **out,
+                                     uint64_t *start_ns) {
+    osp__dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
     double load[OSP_DISPATCH_MAX_BACKENDS];
     uint64_t now = osp_now_ns();
     if (d->stop)
@@ -65,7 +66,7 @@ dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
         n_ready = 1;
     bool anywhere = false;
     for (int i = 0; i < d->n_b; i++) {
-        dsp_backend_t *b = d->b[i];
+        osp__dsp_backend_t *b = d->b[i];
         all_known = all_known && b->models_known;
         if (!osp__dsp_backend_serves(b, model))
             continue;
@@ -101,7 +102,7 @@ dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
     if (n_free > 0) {
         int k = osp__dsp_balance_pick(d->o.policy, load, n_free, &d->rng,
                                       &d->rr);
-        dsp_backend_t *b = cand[k];
+        osp__dsp_backend_t *b = cand[k];
         b->inflight++;
         b->sent++;
         d->picks++;
@@ -121,12 +122,13 @@ dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
 /* Chooses a backend for model (NULL = the default model), skipping tried[],
  * waiting in q's admission queue while every candidate is full. On
  * DSP_PICK_OK *out holds a reference and one in-flight slot. */
-static dsp_pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
-                       dsp_backend_t *const *tried, int n_tried,
-                       uint64_t wait_until_ns, dsp_backend_t **out,
-                       uint64_t *start_ns) {
+static osp__dsp_pick_t pick(osp_dispatch_t *d, osp__dsp_model_t *q,
+                            const char *model,
+                            osp__dsp_backend_t *const *tried, int n_tried,
+                            uint64_t wait_until_ns, osp__dsp_backend_t **out,
+                            uint64_t *start_ns) {
     bool queued = false;
-    dsp_pick_t res;
+    osp__dsp_pick_t res;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         res = osp__dsp_pick_locked(d, model, tried, n_tried, out, start_ns);
@@ -155,7 +157,7 @@ static dsp_pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
     return res;
 }
 
-void osp__dsp_queue_locked(osp_dispatch_t *d, dsp_model_t *q, int delta) {
+void osp__dsp_queue_locked(osp_dispatch_t *d, osp__dsp_model_t *q, int delta) {
     q->waiting += delta;
     d->waiting += delta;
     osp_series_set(q->s_depth, q->waiting);
@@ -169,7 +171,7 @@ void osp__dsp_wake_locked(osp_dispatch_t *d) {
 
 /* Gives back the in-flight slot and records the attempt's outcome (> 0
  * success, 0 failure, < 0 neither) and latency (started at start_ns). */
-void osp__dsp_release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
+void osp__dsp_release(osp_dispatch_t *d, osp__dsp_backend_t *b, int outcome,
                       uint64_t start_ns) {
     uint64_t now = osp_now_ns();
     pthread_mutex_lock(&d->mu);
@@ -208,7 +210,7 @@ static int append_query(const osp_http_req_t *req, char *url, size_t cap) {
     return q < 0 ? q : 0;
 }
 
-static int respond_upstream(osp_http_req_t *req, dsp_resp_t *r) {
+static int respond_upstream(osp_http_req_t *req, osp__dsp_resp_t *r) {
     if (r->ihcl[0])
         osp_http_add_header(req, "Inference-Header-Content-Length", r->ihcl);
     if (r->retry_after[0])
@@ -228,7 +230,7 @@ static int respond_upstream(osp_http_req_t *req, dsp_resp_t *r) {
 }
 
 int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
-                         dsp_call_t *c) {
+                         osp__dsp_call_t *c) {
     c->model = osp_http_req_param(req, "model");
     c->start = osp_now_ns();
     int64_t timeout_ms = d->o.request_timeout_ms;
@@ -283,8 +285,8 @@ int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
     return 0;
 }
 
-void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
-                           const dsp_call_t *c) {
+void osp__dsp_proxy_refuse(osp_http_req_t *req, osp__dsp_pick_t p,
+                           const osp__dsp_call_t *c) {
     switch (p) {
     case DSP_PICK_UNKNOWN:
         osp_http_respond_error(req, 404,
@@ -308,10 +310,10 @@ void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
 
 void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
-    dsp_call_t call;
+    osp__dsp_call_t call;
     if (osp__dsp_proxy_begin(d, req, &call))
         return;
-    dsp_model_t *q = call.q;
+    osp__dsp_model_t *q = call.q;
     const char *model = call.model;
     uint64_t deadline = call.deadline, wait_until = call.wait_until;
     const char *path = call.path;
@@ -319,15 +321,16 @@ void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
     const uint8_t *body = osp_http_req_body(req, &body_len);
     const char *method = osp_http_req_method(req);
 
-    dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
+    osp__dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
     int n_tried = 0;
-    dsp_resp_t r = {0};
+    osp__dsp_resp_t r = {0};
     const char *fail_why = NULL;
     char fail_backend[DSP_ADDR_MAX] = "";
     for (int attempt = 0; attempt < DSP_MAX_ATTEMPTS; attempt++) {
-        dsp_backend_t *b = NULL;
+        osp__dsp_backend_t *b = NULL;
         uint64_t t0 = 0;
-        dsp_pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
+        osp__dsp_pick_t p =
+            pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
         if (p != DSP_PICK_OK) {
             if (attempt > 0)
                 break; /* answer with the last attempt's failure */
