@@ -31,7 +31,7 @@
 
 /* Whether some version of `name` is READY (for a precise 404 message). */
 static bool any_ready(osp_serve_t *s, const char *name) {
-    serve_model_t *sm = osp__serve_acquire(s, name, NULL);
+    osp__serve_model_t *sm = osp__serve_acquire(s, name, NULL);
     if (sm)
         osp__serve_release(s, sm);
     return sm != NULL;
@@ -42,11 +42,11 @@ static bool any_ready(osp_serve_t *s, const char *name) {
  * the caller releases it). Responds 404 or 503 itself and returns NULL when
  * there is none to use. `inference`: the
  * request counts in osprey_requests_total (classify, infer). */
-static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
-                              bool inference) {
+static osp__serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
+                                   bool inference) {
     const char *name = osp_http_req_param(r, "model");
     const char *ver = osp_http_req_param(r, "version");
-    serve_model_t *sm = osp__serve_acquire(s, name, ver);
+    osp__serve_model_t *sm = osp__serve_acquire(s, name, ver);
     if (!sm) {
         if (inference)
             osp_http_req_set_user(r, &s->unknown_model);
@@ -97,9 +97,9 @@ static int deadline_of(osp_serve_t *s, osp_http_req_t *r, uint64_t *out) {
 
 /* Decodes + preprocesses one encoded image into out (sample_bytes); the
  * decoded pixels and the scratch come from the request's arena. */
-static int decode_one(osp_serve_t *s, serve_model_t *sm, osp_arena_t *arena,
-                      const uint8_t *data, size_t len, void *out,
-                      osp_err_t *err) {
+static int decode_one(osp_serve_t *s, osp__serve_model_t *sm,
+                      osp_arena_t *arena, const uint8_t *data, size_t len,
+                      void *out, osp_err_t *err) {
     osp_image_limits_t lim;
     osp_image_limits_default(&lim);
     lim.max_bytes = 0; /* the body limit already applied */
@@ -115,7 +115,7 @@ static int decode_one(osp_serve_t *s, serve_model_t *sm, osp_arena_t *arena,
 }
 
 /* Floats of output per sample that a request reserves for its scores. */
-static size_t score_cap(const serve_model_t *sm) {
+static size_t score_cap(const osp__serve_model_t *sm) {
     return sm->num_classes > 0 ? (size_t)sm->num_classes : 1;
 }
 
@@ -124,14 +124,14 @@ static size_t score_cap(const serve_model_t *sm) {
  * the model reference the handler acquired; infer_resumed releases it. */
 typedef struct infer_ctx_s {
     osp_serve_t *s;
-    serve_model_t *sm;
+    osp__serve_model_t *sm;
     osp_http_req_t *r;
     int n;                    /* samples */
     osp_sched_result_t *res;  /* n results; scores in the arena */
     int submit_rc;            /* osp_sched_submit's answer */
     osp_err_t err;            /* its message */
     bool checked;             /* results checked (debug delay pending) */
-    serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
+    osp__serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
     double queue_ms, infer_ms;
     /* the answer's formatter, on success */
     void (*format)(struct infer_ctx_s *c);
@@ -154,7 +154,7 @@ static void infer_done(void *ud) {
  * 504, 500) and returns < 0. Records queue/infer maxima in ms. */
 static int check_results(infer_ctx_t *c) {
     osp_http_req_t *r = c->r;
-    serve_model_t *sm = c->sm;
+    osp__serve_model_t *sm = c->sm;
     int rc = c->submit_rc;
     if (rc == OSP_EBUSY) {
         osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
@@ -216,7 +216,7 @@ static void infer_resumed(osp_http_req_t *r, void *ud) {
  * infer_resumed answers. Takes over the model reference (returns 1). */
 static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
     osp_http_req_t *r = c->r;
-    serve_model_t *sm = c->sm;
+    osp__serve_model_t *sm = c->sm;
     const void *inputs[SERVE_MAX_IMAGES];
     for (int i = 0; i < c->n; i++)
         inputs[i] = buf + (size_t)i * sm->sample_bytes;
@@ -237,7 +237,7 @@ static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
 }
 
 /* A context for an inference request, in its arena; NULL after a 500. */
-static infer_ctx_t *ctx_new(osp_serve_t *s, serve_model_t *sm,
+static infer_ctx_t *ctx_new(osp_serve_t *s, osp__serve_model_t *sm,
                             osp_http_req_t *r, int n) {
     osp_arena_t *A = osp_http_req_arena(r);
     infer_ctx_t *c = osp_arena_alloc(A, sizeof *c);
@@ -289,7 +289,7 @@ static bool is_image_type(const char *ct) {
 /* The classify answer (an HTTP thread, after the batch ran). */
 static void classify_format(infer_ctx_t *c) {
     osp_http_req_t *r = c->r;
-    serve_model_t *sm = c->sm;
+    osp__serve_model_t *sm = c->sm;
     osp_arena_t *A = osp_http_req_arena(r);
     int n = c->n, top_k = c->top_k;
     osp_sched_result_t *res = c->res;
@@ -301,37 +301,37 @@ static void classify_format(infer_ctx_t *c) {
     }
     /* {"model": .., "version": .., "results": [{"predictions": [{"index":
      * .., "label": .., "score": ..}, ...]}, ...], "timings_ms": {..}} */
-    serve_jw_t w;
-    osp__jw_init(&w, A, 256 + (size_t)n * (size_t)top_k * 96);
-    osp__jw_lit(&w, "{\"model\":");
-    osp__jw_str(&w, sm->name);
-    osp__jw_lit(&w, ",\"version\":");
-    osp__jw_str(&w, sm->version);
-    osp__jw_lit(&w, ",\"results\":[");
+    osp__serve_jw_t w;
+    osp__serve_jw_init(&w, A, 256 + (size_t)n * (size_t)top_k * 96);
+    osp__serve_jw_lit(&w, "{\"model\":");
+    osp__serve_jw_str(&w, sm->name);
+    osp__serve_jw_lit(&w, ",\"version\":");
+    osp__serve_jw_str(&w, sm->version);
+    osp__serve_jw_lit(&w, ",\"results\":[");
     for (int i = 0; i < n; i++) {
         if (osp_model_needs_softmax(sm->m))
             osp_softmax(res[i].scores, res[i].scores, res[i].n_scores);
         int k = osp_topk(res[i].scores, res[i].n_scores, top_k, idx, sc);
-        osp__jw_lit(&w, i ? ",{\"predictions\":[" : "{\"predictions\":[");
+        osp__serve_jw_lit(&w, i ? ",{\"predictions\":[" : "{\"predictions\":[");
         for (int j = 0; j < k; j++) {
             const char *label = osp_model_label(sm->m, idx[j]);
-            osp__jw_lit(&w, j ? ",{\"index\":" : "{\"index\":");
-            osp__jw_int(&w, idx[j]);
-            osp__jw_lit(&w, ",\"label\":");
-            osp__jw_str(&w, label ? label : "");
-            osp__jw_lit(&w, ",\"score\":");
-            osp__jw_num(&w, sc[j], 6);
-            osp__jw_lit(&w, "}");
+            osp__serve_jw_lit(&w, j ? ",{\"index\":" : "{\"index\":");
+            osp__serve_jw_int(&w, idx[j]);
+            osp__serve_jw_lit(&w, ",\"label\":");
+            osp__serve_jw_str(&w, label ? label : "");
+            osp__serve_jw_lit(&w, ",\"score\":");
+            osp__serve_jw_num(&w, sc[j], 6);
+            osp__serve_jw_lit(&w, "}");
         }
-        osp__jw_lit(&w, "]}");
+        osp__serve_jw_lit(&w, "]}");
     }
-    osp__jw_lit(&w, "],\"timings_ms\":{\"decode\":");
-    osp__jw_num(&w, c->decode_ms, 4);
-    osp__jw_lit(&w, ",\"queue\":");
-    osp__jw_num(&w, c->queue_ms, 4);
-    osp__jw_lit(&w, ",\"infer\":");
-    osp__jw_num(&w, c->infer_ms, 4);
-    osp__jw_lit(&w, "}}\n");
+    osp__serve_jw_lit(&w, "],\"timings_ms\":{\"decode\":");
+    osp__serve_jw_num(&w, c->decode_ms, 4);
+    osp__serve_jw_lit(&w, ",\"queue\":");
+    osp__serve_jw_num(&w, c->queue_ms, 4);
+    osp__serve_jw_lit(&w, ",\"infer\":");
+    osp__serve_jw_num(&w, c->infer_ms, 4);
+    osp__serve_jw_lit(&w, "}}\n");
     if (w.oom) {
         osp_http_respond_error(r, 500, "out of memory");
         return;
@@ -341,7 +341,7 @@ static void classify_format(infer_ctx_t *c) {
 
 
 static int h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
-                            serve_model_t *sm) {
+                            osp__serve_model_t *sm) {
     int top_k;
     uint64_t deadline;
     if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
@@ -491,7 +491,7 @@ static void h_server_meta(osp_http_req_t *r, void *ud) {
 }
 
 static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
+                          osp__serve_model_t *sm) {
     const osp_engine_t *e = sm->engines[0];
     json_t *ins = json_array(), *outs = json_array();
     for (int i = 0; i < osp_engine_num_inputs(e); i++)
@@ -505,9 +505,9 @@ static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
     long long prev = -1;
     pthread_mutex_lock(&s->models_mu);
     for (;;) {
-        const serve_model_t *next = NULL;
+        const osp__serve_model_t *next = NULL;
         for (int i = 0; i < s->n_models; i++) {
-            const serve_model_t *m = s->models[i];
+            const osp__serve_model_t *m = s->models[i];
             if (!strcmp(m->name, sm->name) && m->vnum > prev &&
                 atomic_load(&m->state) == SERVE_READY &&
                 (!next || m->vnum < next->vnum))
@@ -527,7 +527,7 @@ static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
 }
 
 static void h_model_ready_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
+                          osp__serve_model_t *sm) {
     int ready = atomic_load(&sm->state) == SERVE_READY &&
                 atomic_load(&s->ready);
     osp_http_respond_json(r, ready ? 200 : 503,
@@ -597,8 +597,9 @@ static uint8_t *b64decode(osp_arena_t *a, const char *s, size_t len,
 }
 
 /* Decodes + preprocesses one encoded image of a BYTES input into slot i. */
-static int infer_image(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
-                       const uint8_t *bytes, size_t len, uint8_t *buf, int i) {
+static int infer_image(osp_serve_t *s, osp__serve_model_t *sm,
+                       osp_http_req_t *r, const uint8_t *bytes, size_t len,
+                       uint8_t *buf, int i) {
     osp_err_t err = {0};
     uint64_t t0 = osp_now_ns();
     int rc = decode_one(s, sm, osp_http_req_arena(r), bytes, len,
@@ -638,7 +639,7 @@ static bool wants_binary_output(json_t *req) {
 /* The V2 infer answer (an HTTP thread, after the batch ran). */
 static void infer_format(infer_ctx_t *ic) {
     osp_http_req_t *r = ic->r;
-    serve_model_t *sm = ic->sm;
+    osp__serve_model_t *sm = ic->sm;
     osp_arena_t *A = osp_http_req_arena(r);
     int n = ic->n;
     osp_sched_result_t *res = ic->res;
@@ -647,36 +648,36 @@ static void infer_format(infer_ctx_t *ic) {
     size_t out_bytes = (size_t)n * (size_t)c * sizeof(float);
     /* {"model_name", "model_version", "id"?, "outputs": [{"name",
      * "datatype": "FP32", "shape": [n, c], "data" | "parameters"}]} */
-    serve_jw_t w;
-    osp__jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
-    osp__jw_lit(&w, "{\"model_name\":");
-    osp__jw_str(&w, sm->name);
-    osp__jw_lit(&w, ",\"model_version\":");
-    osp__jw_str(&w, sm->version);
+    osp__serve_jw_t w;
+    osp__serve_jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
+    osp__serve_jw_lit(&w, "{\"model_name\":");
+    osp__serve_jw_str(&w, sm->name);
+    osp__serve_jw_lit(&w, ",\"model_version\":");
+    osp__serve_jw_str(&w, sm->version);
     if (ic->id) {
-        osp__jw_lit(&w, ",\"id\":");
-        osp__jw_str(&w, ic->id);
+        osp__serve_jw_lit(&w, ",\"id\":");
+        osp__serve_jw_str(&w, ic->id);
     }
-    osp__jw_lit(&w, ",\"outputs\":[{\"name\":");
-    osp__jw_str(&w, ic->oname);
-    osp__jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
-    osp__jw_int(&w, n);
-    osp__jw_lit(&w, ",");
-    osp__jw_int(&w, c);
+    osp__serve_jw_lit(&w, ",\"outputs\":[{\"name\":");
+    osp__serve_jw_str(&w, ic->oname);
+    osp__serve_jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
+    osp__serve_jw_int(&w, n);
+    osp__serve_jw_lit(&w, ",");
+    osp__serve_jw_int(&w, c);
     if (binary) {
-        osp__jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
-        osp__jw_int(&w, (long long)out_bytes);
-        osp__jw_lit(&w, "}}]}");
+        osp__serve_jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
+        osp__serve_jw_int(&w, (long long)out_bytes);
+        osp__serve_jw_lit(&w, "}}]}");
     } else {
-        osp__jw_lit(&w, "],\"data\":[");
+        osp__serve_jw_lit(&w, "],\"data\":[");
         for (int i = 0; i < n; i++)
             for (int k = 0; k < res[i].n_scores; k++) {
                 if (i || k)
-                    osp__jw_raw(&w, ",", 1);
+                    osp__serve_jw_raw(&w, ",", 1);
                 /* 9 significant digits: every float round-trips. */
-                osp__jw_num(&w, res[i].scores[k], 9);
+                osp__serve_jw_num(&w, res[i].scores[k], 9);
             }
-        osp__jw_lit(&w, "]}]}\n");
+        osp__serve_jw_lit(&w, "]}]}\n");
     }
     if (w.oom) {
         osp_http_respond_error(r, 500, "out of memory");
@@ -703,7 +704,7 @@ static void infer_format(infer_ctx_t *ic) {
 }
 
 static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
+                          osp__serve_model_t *sm) {
     uint64_t deadline;
     if (deadline_of(s, r, &deadline) < 0)
         return 0;
@@ -959,7 +960,7 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
 #define MODEL_HANDLER(name, inference)                                         \
     static void name(osp_http_req_t *r, void *ud) {                           \
         osp_serve_t *s = ud;                                                   \
-        serve_model_t *sm = resolve(s, r, inference);                          \
+        osp__serve_model_t *sm = resolve(s, r, inference);                     \
         if (!sm)                                                               \
             return;                                                            \
         name##_impl(r, s, sm);                                                 \
@@ -970,7 +971,7 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
 #define INFER_HANDLER(name)                                                    \
     static void name(osp_http_req_t *r, void *ud) {                           \
         osp_serve_t *s = ud;                                                   \
-        serve_model_t *sm = resolve(s, r, true);                               \
+        osp__serve_model_t *sm = resolve(s, r, true);                          \
         if (!sm)                                                               \
             return;                                                            \
         if (name##_impl(r, s, sm) != 1)                                        \
@@ -1124,7 +1125,7 @@ static void h_docs(osp_http_req_t *r, void *ud) {
 }
 
 #define INFER_CODES "200 400 404 413 415 503 504"
-static const serve_route_t routes[] = {
+static const osp__serve_route_t routes[] = {
     {"POST", "/v1/models/{model}/classify", h_classify,
      "Classify one or more images with the named model", SERVE_BODY_IMAGE,
      INFER_CODES, "ClassifyResponse", NULL},

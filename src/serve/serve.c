@@ -46,7 +46,7 @@ static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
     osp_serve_t *s = ud;
     void *user = osp_http_req_user(r);
     const char *model = NULL;
-    serve_model_t *sm = NULL;
+    osp__serve_model_t *sm = NULL;
     if (user == &s->unknown_model) {
         model = "";
     } else if (user) {
@@ -229,18 +229,18 @@ fail:
     return NULL;
 }
 
-const char *osp__serve_state_name(serve_state_t st) {
+const char *osp__serve_state_name(osp__serve_state_t st) {
     static const char *const names[] = {"LOADING", "READY", "UNLOADING"};
     return (unsigned)st < SERVE_STATE_COUNT ? names[st] : "UNAVAILABLE";
 }
 
 static void on_batch(int n, double infer_s, void *ud) {
-    serve_model_t *sm = ud;
+    osp__serve_model_t *sm = ud;
     osp_series_observe(sm->h_batch, n);
     osp_series_observe(sm->h_infer, infer_s);
 }
 
-static void model_free(serve_model_t *sm) {
+static void model_free(osp__serve_model_t *sm) {
     if (!sm)
         return;
     osp_sched_destroy(sm->sched);
@@ -255,15 +255,15 @@ static void model_free(serve_model_t *sm) {
 /* A READY version of the model called name (NULL: the default model):
  * `version`, or the highest one when version is NULL. Caller holds
  * models_mu. */
-static serve_model_t *find_locked(osp_serve_t *s, const char *name,
-                                  const char *version) {
+static osp__serve_model_t *find_locked(osp_serve_t *s, const char *name,
+                                       const char *version) {
     if (!name)
         name = s->default_name;
     if (!name)
         return NULL;
-    serve_model_t *best = NULL;
+    osp__serve_model_t *best = NULL;
     for (int i = 0; i < s->n_models; i++) {
-        serve_model_t *m = s->models[i];
+        osp__serve_model_t *m = s->models[i];
         if (strcmp(name, m->name) || atomic_load(&m->state) != SERVE_READY)
             continue;
         if (version) {
@@ -276,17 +276,17 @@ static serve_model_t *find_locked(osp_serve_t *s, const char *name,
     return best;
 }
 
-serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
-                                  const char *version) {
+osp__serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
+                                       const char *version) {
     pthread_mutex_lock(&s->models_mu);
-    serve_model_t *sm = find_locked(s, name, version);
+    osp__serve_model_t *sm = find_locked(s, name, version);
     if (sm)
         sm->refs++;
     pthread_mutex_unlock(&s->models_mu);
     return sm;
 }
 
-void osp__serve_release(osp_serve_t *s, serve_model_t *sm) {
+void osp__serve_release(osp_serve_t *s, osp__serve_model_t *sm) {
     pthread_mutex_lock(&s->models_mu);
     if (--sm->refs == 0)
         pthread_cond_broadcast(&s->models_cv);
@@ -294,7 +294,7 @@ void osp__serve_release(osp_serve_t *s, serve_model_t *sm) {
 }
 
 /* Takes sm out of the table; caller holds models_mu. */
-static void table_remove_locked(osp_serve_t *s, serve_model_t *sm) {
+static void table_remove_locked(osp_serve_t *s, osp__serve_model_t *sm) {
     for (int i = 0; i < s->n_models; i++)
         if (s->models[i] == sm) {
             memmove(&s->models[i], &s->models[i + 1],
@@ -343,7 +343,7 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
                          const char *config, const char *name, long long vnum,
                          int share, bool repo, osp_err_t *err) {
     const osp_serve_opts_t *o = &s->o;
-    serve_model_t *sm = calloc(1, sizeof *sm);
+    osp__serve_model_t *sm = calloc(1, sizeof *sm);
     if (!sm)
         return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
     int rc = 0;
@@ -536,7 +536,7 @@ fail:
 
 /* Stops serving sm: no new requests (UNLOADING), waits for the ones holding
  * it (its queue drains with them), then frees it. */
-static void retire(osp_serve_t *s, serve_model_t *sm) {
+static void retire(osp_serve_t *s, osp__serve_model_t *sm) {
     pthread_mutex_lock(&s->models_mu);
     atomic_store(&sm->state, SERVE_UNLOADING);
     osp_series_set(sm->model_ready, 0);
@@ -874,7 +874,7 @@ int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
         return osp_err_set(err, OSP_ENOMEM, "out of memory");
     pthread_mutex_lock(&s->repo_mu);
     int np = 0, rc = 0, n_load = 0, n_retire = 0;
-    serve_model_t *retiring[SERVE_MAX_MODELS];
+    osp__serve_model_t *retiring[SERVE_MAX_MODELS];
     if (atomic_load(&s->draining)) {
         rc = osp_err_set(err, OSP_EBUSY, "shutting down");
         goto out;
@@ -899,7 +899,7 @@ int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
         n_load += load[i];
     }
     for (int k = 0; k < s->n_models; k++) {
-        serve_model_t *m = s->models[k];
+        osp__serve_model_t *m = s->models[k];
         bool keep = strcmp(m->name, name) != 0;
         for (int i = 0; i < np && !keep; i++)
             keep = m->vnum == plan[i].v;
@@ -940,7 +940,7 @@ out:
 
 int osp__serve_unload(osp_serve_t *s, const char *name, osp_err_t *err) {
     pthread_mutex_lock(&s->repo_mu);
-    serve_model_t *victims[SERVE_MAX_MODELS];
+    osp__serve_model_t *victims[SERVE_MAX_MODELS];
     int n = 0;
     pthread_mutex_lock(&s->models_mu);
     for (int i = 0; i < s->n_models; i++)
