@@ -308,132 +308,154 @@ void osp__dsp_proxy_refuse(osp_http_req_t *req, osp__dsp_pick_t p,
     }
 }
 
+/* The request headers forwarded to a backend. The list lives in the
+ * caller's storage (struct curl_slist is public and libcurl only reads
+ * it): no malloc/strdup per header line on the hot path. */
+typedef struct fwd_headers_s {
+    struct curl_slist hn[6];
+    char lines[5][512];
+} fwd_headers_t;
+
+static struct curl_slist *fwd_headers(osp_http_req_t *req, int64_t left_ms,
+                                      fwd_headers_t *f) {
+    static const char *const fwd[] = {
+        "Content-Type", "Inference-Header-Content-Length", "Accept"};
+    int nh = 0;
+    for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
+        const char *v = osp_http_req_header(req, fwd[i]);
+        if (v && strlen(v) < 400) {
+            snprintf(f->lines[nh], sizeof f->lines[nh], "%s: %s", fwd[i], v);
+            f->hn[nh].data = f->lines[nh];
+            nh++;
+        }
+    }
+    snprintf(f->lines[nh], sizeof f->lines[nh], "X-Request-Id: %s",
+             osp_http_req_id(req));
+    f->hn[nh].data = f->lines[nh];
+    nh++;
+    snprintf(f->lines[nh], sizeof f->lines[nh], "X-Request-Timeout-Ms: %lld",
+             (long long)(left_ms > 0 ? left_ms : 1));
+    f->hn[nh].data = f->lines[nh];
+    nh++;
+    f->hn[nh++].data = (char *)"Expect:"; /* no 100-continue round trip */
+    for (int i = 0; i < nh; i++)
+        f->hn[i].next = i + 1 < nh ? &f->hn[i + 1] : NULL;
+    return f->hn;
+}
+
+/* One attempt of the blocking path on b (picked at t0): the transfer into
+ * r, then how it counts for b's health. Returns the curl code; *retriable
+ * says whether another backend may be tried. */
+static CURLcode attempt(osp_dispatch_t *d, osp_http_req_t *req,
+                        const osp__dsp_call_t *call, osp__dsp_backend_t *b,
+                        uint64_t t0, osp__dsp_resp_t *r, bool *retriable) {
+    uint64_t deadline = call->deadline;
+    int64_t left_ms = (int64_t)(deadline - osp_now_ns()) / 1000000;
+    if ((int64_t)(deadline - osp_now_ns()) <= 0)
+        left_ms = 0;
+    char url[DSP_ADDR_MAX + 2100];
+    snprintf(url, sizeof url, "%s%s", b->url, call->path);
+    fwd_headers_t fh;
+    struct curl_slist *hs = fwd_headers(req, left_ms, &fh);
+    size_t body_len;
+    const uint8_t *body = osp_http_req_body(req, &body_len);
+    CURL *h = osp__dsp_upstream_get(b);
+    CURLcode cc = CURLE_OUT_OF_MEMORY;
+    if (h && hs && left_ms > 0)
+        cc = osp__dsp_upstream_do(h, osp_http_req_method(req), url, hs, body,
+                                  body_len, (long)left_ms,
+                                  DSP_CONNECT_TIMEOUT_MS, r);
+    else if (left_ms <= 0)
+        cc = CURLE_OPERATION_TIMEDOUT;
+    bool counts_failure;
+    if (cc == CURLE_OK) {
+        *retriable = r->status == 503;
+        /* 503 is overload or draining (health handles draining); 504 is
+         * the request's own deadline: neither says the backend is
+         * broken. */
+        counts_failure = r->status >= 500 && r->status != 503 &&
+                         r->status != 504;
+    } else {
+        *retriable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_SEND_ERROR ||
+                     cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING ||
+                     cc == CURLE_PARTIAL_FILE ||
+                     (cc == CURLE_OPERATION_TIMEDOUT &&
+                      osp_now_ns() < deadline); /* connect timeout */
+        counts_failure = cc != CURLE_WRITE_ERROR &&
+                         cc != CURLE_OUT_OF_MEMORY &&
+                         !(cc == CURLE_OPERATION_TIMEDOUT &&
+                           osp_now_ns() >= deadline);
+        /* A handle whose transfer failed may hold a broken connection: do
+         * not pool it. */
+        curl_easy_cleanup(h);
+        h = NULL;
+    }
+    osp__dsp_upstream_put(b, h);
+    osp__dsp_release(d, b, counts_failure ? 0
+                  : (cc == CURLE_OK && r->status != 503 ? 1 : -1), t0);
+    return cc;
+}
+
+/* Every attempt failed: the last 503 as the worker sent it, 504 past the
+ * deadline, else 503 naming the last backend. */
+static void respond_failed(osp_http_req_t *req, osp__dsp_resp_t *r,
+                           uint64_t deadline, const char *backend,
+                           const char *why) {
+    if (r->status == 503 && r->body) {
+        if (!r->retry_after[0])
+            osp_http_add_header(req, "Retry-After", "1");
+        respond_upstream(req, r);
+    } else if (osp_now_ns() >= deadline) {
+        osp_http_respond_error(req, 504, "deadline passed (last backend %s: "
+                               "%s)", backend, why ? why : "-");
+    } else {
+        /* 503 rather than 502: the client may retry later, as with "no
+         * ready backend", which is what this usually is. */
+        osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_error(req, 503, "backend %s failed: %s", backend,
+                               why ? why : "-");
+    }
+}
+
 void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
     osp__dsp_call_t call;
     if (osp__dsp_proxy_begin(d, req, &call))
         return;
-    osp__dsp_model_t *q = call.q;
-    const char *model = call.model;
-    uint64_t deadline = call.deadline, wait_until = call.wait_until;
-    const char *path = call.path;
-    size_t body_len;
-    const uint8_t *body = osp_http_req_body(req, &body_len);
-    const char *method = osp_http_req_method(req);
-
     osp__dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
     int n_tried = 0;
     osp__dsp_resp_t r = {0};
     const char *fail_why = NULL;
     char fail_backend[DSP_ADDR_MAX] = "";
-    for (int attempt = 0; attempt < DSP_MAX_ATTEMPTS; attempt++) {
+    for (int att = 0; att < DSP_MAX_ATTEMPTS; att++) {
         osp__dsp_backend_t *b = NULL;
         uint64_t t0 = 0;
-        osp__dsp_pick_t p =
-            pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
+        osp__dsp_pick_t p = pick(d, call.q, call.model, tried, n_tried,
+                                 call.wait_until, &b, &t0);
         if (p != DSP_PICK_OK) {
-            if (attempt > 0)
+            if (att > 0)
                 break; /* answer with the last attempt's failure */
             osp__dsp_resp_free(&r);
             osp__dsp_proxy_refuse(req, p, &call);
             return;
         }
         tried[n_tried++] = b;
-        int64_t left_ms = (int64_t)(deadline - osp_now_ns()) / 1000000;
-        if ((int64_t)(deadline - osp_now_ns()) <= 0)
-            left_ms = 0;
-        char url[DSP_ADDR_MAX + 2100];
-        snprintf(url, sizeof url, "%s%s", b->url, path);
-        /* The header list lives on the stack (struct curl_slist is public
-         * and libcurl only reads it): no malloc/strdup per header line on
-         * the hot path. */
-        struct curl_slist hn[6];
-        char lines[5][512];
-        int nh = 0;
-        static const char *const fwd[] = {
-            "Content-Type", "Inference-Header-Content-Length", "Accept"};
-        for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
-            const char *v = osp_http_req_header(req, fwd[i]);
-            if (v && strlen(v) < 400) {
-                snprintf(lines[nh], sizeof lines[nh], "%s: %s", fwd[i], v);
-                hn[nh].data = lines[nh];
-                nh++;
-            }
-        }
-        snprintf(lines[nh], sizeof lines[nh], "X-Request-Id: %s",
-                 osp_http_req_id(req));
-        hn[nh].data = lines[nh];
-        nh++;
-        snprintf(lines[nh], sizeof lines[nh], "X-Request-Timeout-Ms: %lld",
-                 (long long)(left_ms > 0 ? left_ms : 1));
-        hn[nh].data = lines[nh];
-        nh++;
-        hn[nh++].data = (char *)"Expect:"; /* no 100-continue round trip */
-        for (int i = 0; i < nh; i++)
-            hn[i].next = i + 1 < nh ? &hn[i + 1] : NULL;
-        struct curl_slist *hs = hn;
-        CURL *h = osp__dsp_upstream_get(b);
-        CURLcode cc = CURLE_OUT_OF_MEMORY;
-        if (h && hs && left_ms > 0)
-            cc = osp__dsp_upstream_do(h, method, url, hs, body, body_len,
-                                      (long)left_ms, DSP_CONNECT_TIMEOUT_MS,
-                                      &r);
-        else if (left_ms <= 0)
-            cc = CURLE_OPERATION_TIMEDOUT;
-        bool retriable, counts_failure;
-        if (cc == CURLE_OK) {
-            retriable = r.status == 503;
-            /* 503 is overload or draining (health handles draining); 504 is
-             * the request's own deadline: neither says the backend is
-             * broken. */
-            counts_failure = r.status >= 500 && r.status != 503 &&
-                             r.status != 504;
-        } else {
-            retriable = cc == CURLE_COULDNT_CONNECT ||
-                        cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
-                        cc == CURLE_GOT_NOTHING ||
-                        cc == CURLE_PARTIAL_FILE ||
-                        (cc == CURLE_OPERATION_TIMEDOUT &&
-                         osp_now_ns() < deadline); /* connect timeout */
-            counts_failure = cc != CURLE_WRITE_ERROR &&
-                             cc != CURLE_OUT_OF_MEMORY &&
-                             !(cc == CURLE_OPERATION_TIMEDOUT &&
-                               osp_now_ns() >= deadline);
-            /* A handle whose transfer failed may hold a broken
-             * connection: do not pool it. */
-            curl_easy_cleanup(h);
-            h = NULL;
-        }
-        osp__dsp_upstream_put(b, h);
+        /* (Named before the attempt releases b.) */
         snprintf(fail_backend, sizeof fail_backend, "%s", b->addr);
-        osp__dsp_release(d, b, counts_failure ? 0
-                      : (cc == CURLE_OK && r.status != 503 ? 1 : -1), t0);
+        bool retriable;
+        CURLcode cc = attempt(d, req, &call, b, t0, &r, &retriable);
         if (cc == CURLE_OK && !retriable) {
             respond_upstream(req, &r);
             osp__dsp_resp_free(&r);
             return;
         }
         fail_why = cc == CURLE_OK ? "503" : curl_easy_strerror(cc);
-        if (!retriable || attempt + 1 >= DSP_MAX_ATTEMPTS ||
-            osp_now_ns() >= deadline || !osp__dsp_retry_allowed(d))
+        if (!retriable || att + 1 >= DSP_MAX_ATTEMPTS ||
+            osp_now_ns() >= call.deadline || !osp__dsp_retry_allowed(d))
             break;
         osp_series_inc(d->s_retries);
     }
-    /* Every attempt failed. */
-    if (r.status == 503 && r.body) {
-        if (!r.retry_after[0])
-            osp_http_add_header(req, "Retry-After", "1");
-        respond_upstream(req, &r);
-    } else if (osp_now_ns() >= deadline) {
-        osp_http_respond_error(req, 504, "deadline passed (last backend %s: "
-                               "%s)", fail_backend, fail_why ? fail_why : "-");
-    } else {
-        /* 503 rather than 502: the client may retry later, as with "no
-         * ready backend", which is what this usually is. */
-        osp_http_add_header(req, "Retry-After", "1");
-        osp_http_respond_error(req, 503, "backend %s failed: %s",
-                               fail_backend, fail_why ? fail_why : "-");
-    }
+    respond_failed(req, &r, call.deadline, fail_backend, fail_why);
     osp__dsp_resp_free(&r);
 }
 
