@@ -107,18 +107,30 @@ typedef struct line_s {
     size_t total;  /* bytes the whole line spans, ending included */
 } line_t;
 
+/* Makes the buffer *buf (*cap bytes, 0 = none yet) hold need bytes,
+ * doubling from first. */
+static int reserve(osp_http_h1resp_t *p, void **buf, size_t *cap,
+                   size_t need, size_t first) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    void *nb = realloc(*buf, c);
+    if (!nb)
+        return fail(p, OSP_ENOMEM, "out of memory");
+    *buf = nb;
+    *cap = c;
+    return 0;
+}
+
 /* Appends b[0..n) to the held partial line. */
 static int hold(osp_http_h1resp_t *p, const uint8_t *b, size_t n) {
-    if (p->carry_len + n > p->carry_cap) {
-        size_t cap = p->carry_cap ? p->carry_cap : 256;
-        while (cap < p->carry_len + n)
-            cap *= 2;
-        char *c = realloc(p->carry, cap);
-        if (!c)
-            return fail(p, OSP_ENOMEM, "out of memory");
-        p->carry = c;
-        p->carry_cap = cap;
-    }
+    void *c = p->carry;
+    int rc = reserve(p, &c, &p->carry_cap, p->carry_len + n, 256);
+    p->carry = c;
+    if (rc < 0)
+        return rc;
     memcpy(p->carry + p->carry_len, b, n);
     p->carry_len += n;
     return 0;
@@ -346,16 +358,11 @@ static int body_add(osp_http_h1resp_t *p, const uint8_t *b, size_t n) {
     if (n > body_limit(p) - p->body_bytes)
         return too_big(p);
     size_t len = (size_t)p->body_bytes;
-    if (len + n + 1 > p->body_cap) {
-        size_t cap = p->body_cap ? p->body_cap : 1024;
-        while (cap < len + n + 1)
-            cap *= 2;
-        uint8_t *nb = realloc(p->body, cap);
-        if (!nb)
-            return fail(p, OSP_ENOMEM, "out of memory");
-        p->body = nb;
-        p->body_cap = cap;
-    }
+    void *body = p->body;
+    int rc = reserve(p, &body, &p->body_cap, len + n + 1, 1024);
+    p->body = body;
+    if (rc < 0)
+        return rc;
     memcpy(p->body + len, b, n);
     p->body_bytes += n;
     p->body[len + n] = 0;
