@@ -237,16 +237,11 @@ static void decode_row(const bmp_hdr_t *hd, const chan_t ch[3],
                 d[0] = s[2], d[1] = s[1], d[2] = s[0];
             break;
         }
-        for (int x = 0; x < w; x++, s += 4, d += 3) {
-            uint32_t px = le32(s);
-            d[0] = chan_get(&ch[0], px);
-            d[1] = chan_get(&ch[1], px);
-            d[2] = chan_get(&ch[2], px);
-        }
-        break;
+        /* other masks: bit fields, as 16-bit pixels */
+        /* fall through */
     case 16:
-        for (int x = 0; x < w; x++, s += 2, d += 3) {
-            uint32_t px = le16(s);
+        for (int x = 0; x < w; x++, s += bpp / 8, d += 3) {
+            uint32_t px = bpp == 32 ? le32(s) : le16(s);
             d[0] = chan_get(&ch[0], px);
             d[1] = chan_get(&ch[1], px);
             d[2] = chan_get(&ch[2], px);
