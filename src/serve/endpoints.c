@@ -9,9 +9,10 @@
  * thread again) checks the results and formats the answer — so the HTTP
  * threads, few in epoll mode, stay free for other connections. The same
  * code runs in thread-per-connection mode, where the connection's thread
- * waits for the resume. Errors map to statuses via osp_http_status_for (bad image 400,
- * unsupported format 415, too many pixels 413, unknown model 404, queue full
- * 503 + Retry-After, deadline 504). */
+ * waits for the resume. Errors map to statuses via osp_http_status_for (bad
+ * image 400, unsupported format 415, too many pixels 413, unknown model 404,
+ * queue full 503 + Retry-After, deadline 504). Routing and the OpenAPI
+ * document come from one table (routes[], at the end). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -995,39 +996,40 @@ done:
 
 /* ---- model-bound handlers ------------------------------------------------ */
 /* They run between resolve (acquire) and release, so an unload waits for
- * them and never frees a model in use. An inference body (classify,
- * infer_v2) returns 1 when it suspended the request and handed the
+ * them and never frees a model in use. */
+typedef void (*model_fn)(osp_http_req_t *r, osp_serve_t *s,
+                         osp__serve_model_t *sm);
+/* An inference body returns 1 when it suspended the request and handed the
  * reference to it (infer_resumed releases it), 0 when it answered. */
-static void h_classify(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    osp__serve_model_t *sm = resolve(s, r, true);
-    if (sm && classify(r, s, sm) != 1)
-        osp__serve_release(s, sm);
-}
+typedef int (*infer_fn)(osp_http_req_t *r, osp_serve_t *s,
+                        osp__serve_model_t *sm);
 
-static void h_infer(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    osp__serve_model_t *sm = resolve(s, r, true);
-    if (sm && infer_v2(r, s, sm) != 1)
-        osp__serve_release(s, sm);
-}
-
-static void h_model_meta(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
+static void on_model(osp_http_req_t *r, osp_serve_t *s, model_fn fn) {
     osp__serve_model_t *sm = resolve(s, r, false);
     if (!sm)
         return;
-    model_meta(r, s, sm);
+    fn(r, s, sm);
     osp__serve_release(s, sm);
+}
+
+static void on_infer(osp_http_req_t *r, osp_serve_t *s, infer_fn fn) {
+    osp__serve_model_t *sm = resolve(s, r, true);
+    if (sm && fn(r, s, sm) != 1)
+        osp__serve_release(s, sm);
+}
+
+static void h_classify(osp_http_req_t *r, void *ud) {
+    on_infer(r, ud, classify);
+}
+
+static void h_infer(osp_http_req_t *r, void *ud) { on_infer(r, ud, infer_v2); }
+
+static void h_model_meta(osp_http_req_t *r, void *ud) {
+    on_model(r, ud, model_meta);
 }
 
 static void h_model_ready(osp_http_req_t *r, void *ud) {
-    osp_serve_t *s = ud;
-    osp__serve_model_t *sm = resolve(s, r, false);
-    if (!sm)
-        return;
-    model_ready(r, s, sm);
-    osp__serve_release(s, sm);
+    on_model(r, ud, model_ready);
 }
 
 /* ---- metrics ------------------------------------------------------------- */
