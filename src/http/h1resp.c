@@ -7,9 +7,9 @@
  * which keeps the body and forwards it, and the load generator
  * (src/load/client.c), which counts the body and drops it. Both are
  * clients of the http module, so the parser is part of its public header
- * (include/osprey/http.h) rather than a private one: the modules above
- * http never reach into each other's internals (docs/design: dependencies
- * point downwards only).
+ * (include/osprey/http.h) rather than a private one: modules depend
+ * downwards only, and dispatch and load share nothing but http, metrics
+ * and cli, never each other's or http's internals.
  *
  * Why our own and not libcurl's: both callers own their sockets in an
  * epoll loop; parsing is the only part of an HTTP client they need, and it
@@ -18,7 +18,7 @@
  * are parsed where they lie in the caller's buffer; only a line split
  * across reads is held (p->carry, bounded by the same limits), so the
  * caller need not keep unconsumed bytes. Each state is one step function
- * in a table (steps[]); feed runs the steps over the input. */
+ * in a table (STEPS[]); feed runs the steps over the input. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
