@@ -83,10 +83,13 @@ typedef struct imp_s {
     osp_err_t *err;
     osp_fb_vec_t buffers;
     osp_fb_vec_t opcodes;
-    osp_fb_vec_t tensors_vec;
+    osp_fb_vec_t tensors_vec; /* the first subgraph's tensors, */
+    osp_fb_vec_t sg_inputs;   /* inputs, outputs (tensor indices) */
+    osp_fb_vec_t sg_outputs;
+    osp_fb_vec_t sg_ops;      /* and operators */
     tfl_tensor_t *t;
     uint32_t n_tensors;
-    char what[128]; /* "operator 12 (CONV_2D)" */
+    char what[128]; /* for messages and node names: "op12_CONV_2D" */
 } imp_t;
 
 static int bad_file(imp_t *im, const char *where) {
@@ -987,193 +990,204 @@ static int import_operator(imp_t *im, osp_fb_table_t *ot, uint32_t idx) {
     return row->fn(im, &op);
 }
 
-osp_graph_t *osp_tflite_import(const void *buf, size_t len, osp_err_t *err) {
-    imp_t im = {.fb = {.buf = buf, .len = len}, .err = err};
-    osp_fb_t *fb = &im.fb;
+/* ---- the model: header → tensors → inputs → operators → outputs -------- */
+
+/* Checks the identifier, root table and schema version, and finds the
+ * first subgraph's vectors. */
+static int read_model(imp_t *im) {
+    osp_fb_t *fb = &im->fb;
     osp_fb_table_t model;
     char id[5];
-    int rc = 0;
-    if (!osp_fb_identifier(fb, id) || strcmp(id, "TFL3")) {
-        osp_err_set(err, OSP_EFORMAT, "not a TFLite model (no TFL3 identifier)");
-        return NULL;
-    }
-    if (!osp_fb_root(fb, &model)) {
-        osp_err_set(err, OSP_EFORMAT, "malformed TFLite file (root table)");
-        return NULL;
-    }
+    if (!osp_fb_identifier(fb, id) || strcmp(id, "TFL3"))
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "not a TFLite model (no TFL3 identifier)");
+    if (!osp_fb_root(fb, &model))
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "malformed TFLite file (root table)");
     uint32_t version = osp_fb_u32(fb, &model, MODEL_VERSION, 0);
-    if (version != 3) {
-        osp_err_set(err, OSP_EUNSUPPORTED, "TFLite schema version %u (need 3)",
-                    version);
-        return NULL;
-    }
-    im.opcodes = osp_fb_vector(fb, &model, MODEL_OPCODES, 4);
-    im.buffers = osp_fb_vector(fb, &model, MODEL_BUFFERS, 4);
+    if (version != 3)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "TFLite schema version %u (need 3)", version);
+    im->opcodes = osp_fb_vector(fb, &model, MODEL_OPCODES, 4);
+    im->buffers = osp_fb_vector(fb, &model, MODEL_BUFFERS, 4);
     osp_fb_vec_t subgraphs = osp_fb_vector(fb, &model, MODEL_SUBGRAPHS, 4);
-    if (fb->bad || subgraphs.count == 0) {
-        osp_err_set(err, OSP_EFORMAT, "malformed TFLite file (no subgraphs)");
-        return NULL;
-    }
+    if (fb->bad || subgraphs.count == 0)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "malformed TFLite file (no subgraphs)");
     osp_fb_table_t sg = osp_fb_vec_table(fb, &subgraphs, 0);
-    im.tensors_vec = osp_fb_vector(fb, &sg, SG_TENSORS, 4);
-    osp_fb_vec_t inputs = osp_fb_vector(fb, &sg, SG_INPUTS, 4);
-    osp_fb_vec_t outputs = osp_fb_vector(fb, &sg, SG_OUTPUTS, 4);
-    osp_fb_vec_t ops = osp_fb_vector(fb, &sg, SG_OPERATORS, 4);
-    if (fb->bad || !sg.pos) {
-        osp_err_set(err, OSP_EFORMAT, "malformed TFLite file (subgraph)");
-        return NULL;
-    }
-    im.n_tensors = im.tensors_vec.count;
-    im.g = osp_graph_create();
-    im.t = calloc(im.n_tensors ? im.n_tensors : 1, sizeof *im.t);
-    if (!im.g || !im.t) {
-        rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
-        goto out;
-    }
-    im.g->name = strdup("tflite");
-    im.g->producer = strdup("tflite");
-    for (uint32_t i = 0; i < im.n_tensors; i++)
-        if ((rc = make_tensor(&im, i)))
-            goto out;
+    im->tensors_vec = osp_fb_vector(fb, &sg, SG_TENSORS, 4);
+    im->sg_inputs = osp_fb_vector(fb, &sg, SG_INPUTS, 4);
+    im->sg_outputs = osp_fb_vector(fb, &sg, SG_OUTPUTS, 4);
+    im->sg_ops = osp_fb_vector(fb, &sg, SG_OPERATORS, 4);
+    if (fb->bad || !sg.pos)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "malformed TFLite file (subgraph)");
+    return 0;
+}
 
-    /* Graph inputs: the NHWC input as declared, batch made dynamic, then a
-     * TRANSPOSE into the NCHW value the rest of the graph reads. */
-    im.g->inputs = calloc(inputs.count ? inputs.count : 1, sizeof(int));
-    im.g->outputs = calloc(outputs.count ? outputs.count : 1, sizeof(int));
-    if (!im.g->inputs || !im.g->outputs) {
-        rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
-        goto out;
+/* Creates the graph and one IR value per TFLite tensor. */
+static int import_tensors(imp_t *im) {
+    im->n_tensors = im->tensors_vec.count;
+    im->g = osp_graph_create();
+    im->t = calloc(im->n_tensors ? im->n_tensors : 1, sizeof *im->t);
+    if (!im->g || !im->t)
+        return osp_err_set(im->err, OSP_ENOMEM, "TFLite import");
+    im->g->name = strdup("tflite");
+    im->g->producer = strdup("tflite");
+    for (uint32_t i = 0; i < im->n_tensors; i++)
+        TRY(make_tensor(im, i));
+    return 0;
+}
+
+/* A 4-D input: the declared value keeps the model's name and NHWC layout
+ * (dims), the tensor's value becomes "<name>/nchw" behind a TRANSPOSE. */
+static int nhwc_input(imp_t *im, int v, const int64_t *dims) {
+    osp_value_t *val = &im->g->values[v];
+    char name[300];
+    snprintf(name, sizeof name, "%s", val->name);
+    size_t nl = strlen(val->name);
+    char *renamed = realloc(val->name, nl + 6);
+    if (!renamed)
+        return osp_err_set(im->err, OSP_ENOMEM, "TFLite import");
+    memcpy(renamed + nl, "/nchw", 6);
+    val->name = renamed;
+    int in_v = osp_graph_add_value(im->g, name, val->dtype, 4, dims);
+    if (in_v < 0)
+        return osp_err_set(im->err, in_v, "input");
+    const osp_quant_t *q = im->g->values[v].quant;
+    if (q)
+        TRY(osp_graph_set_quant(im->g, in_v, q->axis, q->count, q->scale,
+                                q->zero_point));
+    TRY(add_transpose(im, in_v, v, perm_act));
+    im->g->values[in_v].is_input = true;
+    im->g->inputs[im->g->n_inputs++] = in_v;
+    return 0;
+}
+
+/* Graph input i: the NHWC input as declared, batch made dynamic, then (if
+ * 4-D) a TRANSPOSE into the NCHW value the rest of the graph reads. */
+static int import_input(imp_t *im, uint32_t i) {
+    int32_t ti = osp_fb_vec_i32(&im->fb, &im->sg_inputs, i);
+    if (ti < 0 || (uint32_t)ti >= im->n_tensors)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "input tensor %d out of range", ti);
+    tfl_tensor_t *t = &im->t[ti];
+    int v = t->value;
+    osp_value_t *val = &im->g->values[v];
+    if (osp_value_is_const(val))
+        return osp_err_set(im->err, OSP_EFORMAT, "input tensor %d is constant",
+                           ti);
+    int64_t dims[OSP_MAX_RANK];
+    for (int d = 0; d < t->rank; d++)
+        dims[d] = t->shape[d];
+    if (t->rank >= 1)
+        dims[0] = -1;
+    snprintf(im->what, sizeof im->what, "input%u", i);
+    if (t->rank == 4)
+        return nhwc_input(im, v, dims);
+    val->rank = t->rank;
+    memcpy(val->dims, dims, sizeof(int64_t) * (size_t)t->rank);
+    val->is_input = true;
+    im->g->inputs[im->g->n_inputs++] = v;
+    return 0;
+}
+
+static int import_inputs(imp_t *im) {
+    osp_graph_t *g = im->g;
+    g->inputs = calloc(im->sg_inputs.count ? im->sg_inputs.count : 1, sizeof(int));
+    g->outputs = calloc(im->sg_outputs.count ? im->sg_outputs.count : 1, sizeof(int));
+    if (!g->inputs || !g->outputs)
+        return osp_err_set(im->err, OSP_ENOMEM, "TFLite import");
+    if (im->sg_inputs.count == 0 || im->sg_outputs.count == 0)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "TFLite model has no inputs or outputs");
+    for (uint32_t i = 0; i < im->sg_inputs.count; i++)
+        TRY(import_input(im, i));
+    return 0;
+}
+
+static int import_operators(imp_t *im) {
+    for (uint32_t i = 0; i < im->sg_ops.count; i++) {
+        osp_fb_table_t ot = osp_fb_vec_table(&im->fb, &im->sg_ops, i);
+        if (im->fb.bad || !ot.pos)
+            return bad_file(im, "operators");
+        TRY(import_operator(im, &ot, i));
     }
-    if (inputs.count == 0 || outputs.count == 0) {
-        rc = osp_err_set(err, OSP_EFORMAT, "TFLite model has no inputs or "
-                         "outputs");
-        goto out;
-    }
-    for (uint32_t i = 0; i < inputs.count; i++) {
-        int32_t ti = osp_fb_vec_i32(fb, &inputs, i);
-        if (ti < 0 || (uint32_t)ti >= im.n_tensors) {
-            rc = osp_err_set(err, OSP_EFORMAT, "input tensor %d out of range",
-                             ti);
-            goto out;
-        }
-        tfl_tensor_t *t = &im.t[ti];
-        int v = t->value;
-        osp_value_t *val = &im.g->values[v];
-        if (osp_value_is_const(val)) {
-            rc = osp_err_set(err, OSP_EFORMAT, "input tensor %d is constant",
-                             ti);
-            goto out;
-        }
-        int64_t dims[OSP_MAX_RANK];
+    return 0;
+}
+
+/* A quantized output is dequantized inside the graph: callers get float
+ * scores (scale·(q − zero point)), like every other model, and the output
+ * keeps the model's tensor name. *v becomes the float value. */
+static int dequantize_output(imp_t *im, uint32_t i, int *v) {
+    size_t nl = strlen(im->g->values[*v].name);
+    char *qname = malloc(nl + 3);
+    if (!qname)
+        return osp_err_set(im->err, OSP_ENOMEM, "TFLite import");
+    memcpy(qname, im->g->values[*v].name, nl);
+    memcpy(qname + nl, "/q", 3);
+    char *orig = im->g->values[*v].name;
+    im->g->values[*v].name = qname;
+    int f = osp_graph_add_value(im->g, orig, OSP_DT_F32, -1, NULL);
+    free(orig);
+    if (f < 0)
+        return osp_err_set(im->err, f, "TFLite import");
+    snprintf(im->what, sizeof im->what, "output%u", i);
+    osp_node_t *dq;
+    TRY(add_node(im, OSP_OP_DEQUANTIZE, "/dequantize", v, 1, f, &dq));
+    dq->p.cast.to = OSP_DT_F32;
+    dq->p.cast.axis = 1;
+    *v = f;
+    return 0;
+}
+
+static int import_output(imp_t *im, uint32_t i) {
+    int32_t ti = osp_fb_vec_i32(&im->fb, &im->sg_outputs, i);
+    if (ti < 0 || (uint32_t)ti >= im->n_tensors)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "output tensor %d out of range", ti);
+    tfl_tensor_t *t = &im->t[ti];
+    int v = t->value;
+    if (t->rank == 4)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "4-D graph outputs are not supported yet");
+    if (im->g->values[v].producer < 0 && !im->g->values[v].is_input)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "output tensor %d is not produced by any operator",
+                           ti);
+    if (im->g->values[v].quant && im->g->values[v].dtype != OSP_DT_F32)
+        TRY(dequantize_output(im, i, &v));
+    /* Declared shape with the batch left dynamic, for callers. */
+    osp_value_t *ov = &im->g->values[v];
+    if (ov->rank < 0) {
+        ov->rank = t->rank;
         for (int d = 0; d < t->rank; d++)
-            dims[d] = t->shape[d];
-        if (t->rank >= 1)
-            dims[0] = -1;
-        snprintf(im.what, sizeof im.what, "input%u", i);
-        if (t->rank == 4) {
-            char name[300];
-            snprintf(name, sizeof name, "%s", val->name);
-            /* The declared input keeps the model's name and NHWC layout. */
-            size_t nl = strlen(val->name);
-            char *renamed = realloc(val->name, nl + 6);
-            if (!renamed) {
-                rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
-                goto out;
-            }
-            memcpy(renamed + nl, "/nchw", 6);
-            val->name = renamed;
-            int in_v = osp_graph_add_value(im.g, name, val->dtype, 4, dims);
-            if (in_v < 0) {
-                rc = osp_err_set(err, in_v, "input");
-                goto out;
-            }
-            const osp_quant_t *q = im.g->values[v].quant;
-            if (q && (rc = osp_graph_set_quant(im.g, in_v, q->axis, q->count,
-                                               q->scale, q->zero_point)))
-                goto out;
-            if ((rc = add_transpose(&im, in_v, v, perm_act)))
-                goto out;
-            im.g->values[in_v].is_input = true;
-            im.g->inputs[im.g->n_inputs++] = in_v;
-        } else {
-            val->rank = t->rank;
-            memcpy(val->dims, dims, sizeof(int64_t) * (size_t)t->rank);
-            val->is_input = true;
-            im.g->inputs[im.g->n_inputs++] = v;
-        }
+            ov->dims[d] = d == 0 ? -1 : t->shape[d];
     }
-    for (uint32_t i = 0; i < ops.count; i++) {
-        osp_fb_table_t ot = osp_fb_vec_table(fb, &ops, i);
-        if (fb->bad || !ot.pos) {
-            rc = bad_file(&im, "operators");
-            goto out;
-        }
-        if ((rc = import_operator(&im, &ot, i)))
-            goto out;
-    }
-    for (uint32_t i = 0; i < outputs.count; i++) {
-        int32_t ti = osp_fb_vec_i32(fb, &outputs, i);
-        if (ti < 0 || (uint32_t)ti >= im.n_tensors) {
-            rc = osp_err_set(err, OSP_EFORMAT, "output tensor %d out of range",
-                             ti);
-            goto out;
-        }
-        tfl_tensor_t *t = &im.t[ti];
-        int v = t->value;
-        if (t->rank == 4) {
-            rc = osp_err_set(err, OSP_EUNSUPPORTED,
-                             "4-D graph outputs are not supported yet");
-            goto out;
-        }
-        if (im.g->values[v].producer < 0 && !im.g->values[v].is_input) {
-            rc = osp_err_set(err, OSP_EFORMAT,
-                             "output tensor %d is not produced by any operator",
-                             ti);
-            goto out;
-        }
-        /* A quantized output is dequantized inside the graph: callers get
-         * float scores (scale·(q − zero point)), like every other model, and
-         * the output keeps the model's tensor name. */
-        if (im.g->values[v].quant && im.g->values[v].dtype != OSP_DT_F32) {
-            char *qname = NULL;
-            size_t nl = strlen(im.g->values[v].name);
-            qname = malloc(nl + 3);
-            if (!qname) {
-                rc = osp_err_set(err, OSP_ENOMEM, "TFLite import");
-                goto out;
-            }
-            memcpy(qname, im.g->values[v].name, nl);
-            memcpy(qname + nl, "/q", 3);
-            char *orig = im.g->values[v].name;
-            im.g->values[v].name = qname;
-            int f = osp_graph_add_value(im.g, orig, OSP_DT_F32, -1, NULL);
-            free(orig);
-            if (f < 0) {
-                rc = osp_err_set(err, f, "TFLite import");
-                goto out;
-            }
-            snprintf(im.what, sizeof im.what, "output%u", i);
-            osp_node_t *dq;
-            if ((rc = add_node(&im, OSP_OP_DEQUANTIZE, "/dequantize", &v, 1, f,
-                               &dq)))
-                goto out;
-            dq->p.cast.to = OSP_DT_F32;
-            dq->p.cast.axis = 1;
-            v = f;
-        }
-        /* Declared shape with the batch left dynamic, for callers. */
-        osp_value_t *ov = &im.g->values[v];
-        if (ov->rank < 0) {
-            ov->rank = t->rank;
-            for (int d = 0; d < t->rank; d++)
-                ov->dims[d] = d == 0 ? -1 : t->shape[d];
-        }
-        ov->is_output = true;
-        im.g->outputs[im.g->n_outputs++] = v;
-    }
-    if (fb->bad)
+    ov->is_output = true;
+    im->g->outputs[im->g->n_outputs++] = v;
+    return 0;
+}
+
+static int import_outputs(imp_t *im) {
+    for (uint32_t i = 0; i < im->sg_outputs.count; i++)
+        TRY(import_output(im, i));
+    return 0;
+}
+
+osp_graph_t *osp_tflite_import(const void *buf, size_t len, osp_err_t *err) {
+    imp_t im = {.fb = {.buf = buf, .len = len}, .err = err};
+    int rc = read_model(&im);
+    if (!rc)
+        rc = import_tensors(&im);
+    if (!rc)
+        rc = import_inputs(&im);
+    if (!rc)
+        rc = import_operators(&im);
+    if (!rc)
+        rc = import_outputs(&im);
+    if (!rc && im.fb.bad)
         rc = bad_file(&im, "model");
-out:
     free(im.t);
     if (rc) {
         osp_graph_destroy(im.g);
