@@ -235,6 +235,14 @@ static int attr_float(imp_t *im, const char *name, float def, float *out) {
     return 0;
 }
 
+/* An INT attribute used as a flag: any non-zero value is true. */
+static int attr_bool(imp_t *im, const char *name, bool def, bool *out) {
+    int64_t iv;
+    int rc = attr_int(im, name, def, &iv);
+    *out = iv != 0;
+    return rc;
+}
+
 /* Reads an INTS attribute of at most max entries; *n = -1 when absent. */
 static int attr_ints(imp_t *im, const char *name, int64_t *out, int max,
                      int *n) {
@@ -452,8 +460,7 @@ static int imp_maxpool(imp_t *im, osp_op_t op, osp_op_params_t *p) {
     ALLOW("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
           "storage_order", "strides");
     TRY(read_window(im, &p->pool.win, true));
-    TRY(attr_int(im, "ceil_mode", 0, &iv));
-    p->pool.ceil_mode = iv != 0;
+    TRY(attr_bool(im, "ceil_mode", false, &p->pool.ceil_mode));
     TRY(attr_int(im, "storage_order", 0, &iv));
     if (iv != 0)
         return osp_err_set(im->err, OSP_EUNSUPPORTED,
@@ -462,27 +469,20 @@ static int imp_maxpool(imp_t *im, osp_op_t op, osp_op_params_t *p) {
 }
 
 static int imp_avgpool(imp_t *im, osp_op_t op, osp_op_params_t *p) {
-    int64_t iv;
     ALLOW("auto_pad", "ceil_mode", "count_include_pad", "kernel_shape",
           "pads", "strides");
     TRY(read_window(im, &p->pool.win, true));
-    TRY(attr_int(im, "ceil_mode", 0, &iv));
-    p->pool.ceil_mode = iv != 0;
-    TRY(attr_int(im, "count_include_pad", 0, &iv));
-    p->pool.count_include_pad = iv != 0;
-    return 0;
+    TRY(attr_bool(im, "ceil_mode", false, &p->pool.ceil_mode));
+    return attr_bool(im, "count_include_pad", false,
+                  &p->pool.count_include_pad);
 }
 
 static int imp_gemm(imp_t *im, osp_op_t op, osp_op_params_t *p) {
-    int64_t iv;
     ALLOW("alpha", "beta", "transA", "transB");
     TRY(attr_float(im, "alpha", 1.f, &p->gemm.alpha));
     TRY(attr_float(im, "beta", 1.f, &p->gemm.beta));
-    TRY(attr_int(im, "transA", 0, &iv));
-    p->gemm.trans_a = iv != 0;
-    TRY(attr_int(im, "transB", 0, &iv));
-    p->gemm.trans_b = iv != 0;
-    return 0;
+    TRY(attr_bool(im, "transA", false, &p->gemm.trans_a));
+    return attr_bool(im, "transB", false, &p->gemm.trans_b);
 }
 
 static int imp_flatten(imp_t *im, osp_op_t op, osp_op_params_t *p) {
@@ -491,15 +491,12 @@ static int imp_flatten(imp_t *im, osp_op_t op, osp_op_params_t *p) {
 }
 
 static int imp_reshape(imp_t *im, osp_op_t op, osp_op_params_t *p) {
-    int64_t iv;
     if (im->opset < 14) {
         NO_ATTRS();
         return 0;
     }
     ALLOW("allowzero");
-    TRY(attr_int(im, "allowzero", 0, &iv));
-    p->axes.allowzero = iv != 0;
-    return 0;
+    return attr_bool(im, "allowzero", false, &p->axes.allowzero);
 }
 
 /* Squeeze, Unsqueeze: axes attribute before opset 13, input 1 from 13. */
@@ -603,12 +600,9 @@ static int imp_pad(imp_t *im, osp_op_t op, osp_op_params_t *p) {
 }
 
 static int imp_reduce_mean(imp_t *im, osp_op_t op, osp_op_params_t *p) {
-    int64_t iv;
     ALLOW("axes", "keepdims");
     TRY(read_axes(im, &p->axes, "axes"));
-    TRY(attr_int(im, "keepdims", 1, &iv));
-    p->axes.keepdims = iv != 0;
-    return 0;
+    return attr_bool(im, "keepdims", true, &p->axes.keepdims);
 }
 
 static int imp_lrn(imp_t *im, osp_op_t op, osp_op_params_t *p) {

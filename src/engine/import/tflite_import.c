@@ -1039,6 +1039,16 @@ static int import_tensors(imp_t *im) {
     return 0;
 }
 
+/* Tensor index i of the subgraph's inputs or outputs (kind), in range. */
+static int io_tensor(imp_t *im, const osp_fb_vec_t *vec, uint32_t i,
+                     const char *kind, int32_t *ti) {
+    *ti = osp_fb_vec_i32(&im->fb, vec, i);
+    if (*ti < 0 || (uint32_t)*ti >= im->n_tensors)
+        return osp_err_set(im->err, OSP_EFORMAT, "%s tensor %d out of range",
+                           kind, *ti);
+    return 0;
+}
+
 /* A 4-D input: the declared value keeps the model's name and NHWC layout
  * (dims), the tensor's value becomes "<name>/nchw" behind a TRANSPOSE. */
 static int nhwc_input(imp_t *im, int v, const int64_t *dims) {
@@ -1067,10 +1077,8 @@ static int nhwc_input(imp_t *im, int v, const int64_t *dims) {
 /* Graph input i: the NHWC input as declared, batch made dynamic, then (if
  * 4-D) a TRANSPOSE into the NCHW value the rest of the graph reads. */
 static int import_input(imp_t *im, uint32_t i) {
-    int32_t ti = osp_fb_vec_i32(&im->fb, &im->sg_inputs, i);
-    if (ti < 0 || (uint32_t)ti >= im->n_tensors)
-        return osp_err_set(im->err, OSP_EFORMAT,
-                           "input tensor %d out of range", ti);
+    int32_t ti;
+    TRY(io_tensor(im, &im->sg_inputs, i, "input", &ti));
     tfl_tensor_t *t = &im->t[ti];
     int v = t->value;
     osp_value_t *val = &im->g->values[v];
@@ -1142,10 +1150,8 @@ static int dequantize_output(imp_t *im, uint32_t i, int *v) {
 }
 
 static int import_output(imp_t *im, uint32_t i) {
-    int32_t ti = osp_fb_vec_i32(&im->fb, &im->sg_outputs, i);
-    if (ti < 0 || (uint32_t)ti >= im->n_tensors)
-        return osp_err_set(im->err, OSP_EFORMAT,
-                           "output tensor %d out of range", ti);
+    int32_t ti;
+    TRY(io_tensor(im, &im->sg_outputs, i, "output", &ti));
     tfl_tensor_t *t = &im->t[ti];
     int v = t->value;
     if (t->rank == 4)
