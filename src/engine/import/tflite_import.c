@@ -83,10 +83,12 @@ typedef struct imp_s {
     osp_err_t *err;
     osp_fb_vec_t buffers;
     osp_fb_vec_t opcodes;
-    osp_fb_vec_t tensors_vec; /* the first subgraph's tensors, */
-    osp_fb_vec_t sg_inputs;   /* inputs, outputs (tensor indices) */
+    /* The first subgraph: its tensors, its inputs and outputs (tensor
+     * indices) and its operators. */
+    osp_fb_vec_t tensors_vec;
+    osp_fb_vec_t sg_inputs;
     osp_fb_vec_t sg_outputs;
-    osp_fb_vec_t sg_ops;      /* and operators */
+    osp_fb_vec_t sg_ops;
     tfl_tensor_t *t;
     uint32_t n_tensors;
     char what[128]; /* for messages and node names: "op12_CONV_2D" */
@@ -548,13 +550,13 @@ static int const_s64(imp_t *im, const char *suffix, const int64_t *vals,
 
 /* One operator being imported. */
 typedef struct tfl_op_s {
-    int32_t code;     /* TFLite BuiltinOperator */
-    osp_op_t ir_op;   /* the IR op of its table row */
+    int32_t code;       /* TFLite BuiltinOperator */
+    osp_op_t ir_op;     /* the IR op of its table row */
     osp_fb_table_t opt; /* builtin options (pos 0 when absent: defaults) */
-    int32_t in[8];    /* input tensor indices, -1 = optional input absent */
+    int32_t in[8];      /* input tensor indices, -1 = optional input absent */
     uint32_t n_in;
-    int out;          /* IR value of the output tensor */
-    int x;            /* IR value of input 0, -1 if absent */
+    int out;            /* IR value of the output tensor */
+    int x;              /* IR value of input 0, -1 if absent */
 } tfl_op_t;
 
 /* IR value of optional input i (the bias), -1 when absent. */
@@ -562,6 +564,7 @@ static int opt_input(const imp_t *im, const tfl_op_t *op, uint32_t i) {
     return op->n_in > i && op->in[i] >= 0 ? im->t[op->in[i]].value : -1;
 }
 
+/* CONV_2D, DEPTHWISE_CONV_2D (its options add depth_multiplier at 3). */
 static int imp_conv(imp_t *im, const tfl_op_t *op) {
     osp_fb_t *fb = &im->fb;
     const osp_fb_table_t *opt = &op->opt;
@@ -602,6 +605,7 @@ static int imp_conv(imp_t *im, const tfl_op_t *op) {
     return fused_act(im, act, pre, op->out);
 }
 
+/* AVERAGE_POOL_2D, MAX_POOL_2D. */
 static int imp_pool(imp_t *im, const tfl_op_t *op) {
     osp_fb_t *fb = &im->fb;
     const osp_fb_table_t *opt = &op->opt;
@@ -623,6 +627,8 @@ static int imp_pool(imp_t *im, const tfl_op_t *op) {
     return fused_act(im, act, pre, op->out);
 }
 
+/* FULLY_CONNECTED: FLATTEN of the NHWC view, then GEMM with [out, in]
+ * weights. */
 static int imp_fully_connected(imp_t *im, const tfl_op_t *op) {
     osp_fb_t *fb = &im->fb;
     int8_t act = osp_fb_i8(fb, &op->opt, 0, 0);
