@@ -7,7 +7,16 @@
  * against dims, names against the graph, attributes against what each op
  * accepts. Each op lists the attributes it understands; any other attribute,
  * op, domain or opset outside 7..17 is a load-time error naming the node, so
- * a model never runs with semantics we silently ignored. */
+ * a model never runs with semantics we silently ignored.
+ *
+ * Ops are imported through one table, onnx_ops[] (as ggml's op tables): a
+ * row {"Conv", OSP_OP_CONV, imp_conv} per supported op_type. translate()
+ * finds the row by op_type and calls its function, which checks the
+ * attributes and fills the IR params; import_node then checks inputs and
+ * outputs by IR op (its arity table) and adds the node. Constant nodes
+ * become constant values, not nodes (import_constant). To add an op: an
+ * imp_<op> function, a row in onnx_ops[], and its input count in
+ * import_node's arity table unless it takes exactly one input. */
 #include "engine/import/onnx_import.h"
 
 #include <math.h>
@@ -226,6 +235,14 @@ static int attr_float(imp_t *im, const char *name, float def, float *out) {
     return 0;
 }
 
+/* An INT attribute used as a flag: any non-zero value is true. */
+static int attr_bool(imp_t *im, const char *name, bool def, bool *out) {
+    int64_t iv;
+    int rc = attr_int(im, name, def, &iv);
+    *out = iv != 0;
+    return rc;
+}
+
 /* Reads an INTS attribute of at most max entries; *n = -1 when absent. */
 static int attr_ints(imp_t *im, const char *name, int64_t *out, int max,
                      int *n) {
@@ -370,249 +387,311 @@ static int no_extra_outputs(imp_t *im, size_t keep) {
     return 0;
 }
 
+/* ---- per-op importers ----------------------------------------------------
+ *
+ * One function per ONNX op_type (or family sharing its attributes), called
+ * through onnx_ops[] below: it checks the node's attributes against the ones
+ * it understands and fills the IR params (zeroed before the call). Inputs
+ * and outputs are checked afterwards by import_node, by IR op. */
+
+typedef int (*onnx_import_fn)(imp_t *im, osp_op_t op, osp_op_params_t *p);
+
+/* Relu, Sigmoid, HardSwish, Add, Sub, Mul, Div, GlobalAveragePool,
+ * GlobalMaxPool, MatMul, Identity: no attributes, no params. */
+static int imp_no_attrs(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    NO_ATTRS();
+    return 0;
+}
+
+static int imp_conv(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("auto_pad", "dilations", "group", "kernel_shape", "pads",
+          "strides");
+    TRY(read_window(im, &p->conv.win, false));
+    TRY(attr_int(im, "group", 1, &p->conv.group));
+    if (p->conv.group <= 0)
+        return osp_err_set(im->err, OSP_EFORMAT, "%s: group must be > 0",
+                           im->what);
+    return 0;
+}
+
+static int imp_batchnorm(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    int64_t iv;
+    ALLOW("epsilon", "momentum", "spatial", "training_mode");
+    TRY(attr_float(im, "epsilon", 1e-5f, &p->bn.epsilon));
+    TRY(attr_int(im, "spatial", 1, &iv));
+    if (iv != 1)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: spatial=0 is not supported", im->what);
+    TRY(attr_int(im, "training_mode", 0, &iv));
+    if (iv != 0)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: training_mode=1 is not supported (inference "
+                           "only)",
+                           im->what);
+    return no_extra_outputs(im, 1);
+}
+
+static int imp_leaky_relu(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("alpha");
+    return attr_float(im, "alpha", 0.01f, &p->act.alpha);
+}
+
+/* Clip: min/max attributes before opset 11, optional inputs from 11. */
+static int imp_clip(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    if (im->opset >= 11) {
+        NO_ATTRS();
+        p->act.alpha = -INFINITY;
+        p->act.beta = INFINITY;
+        return 0;
+    }
+    ALLOW("min", "max");
+    TRY(attr_float(im, "min", -INFINITY, &p->act.alpha));
+    return attr_float(im, "max", INFINITY, &p->act.beta);
+}
+
+static int imp_hard_sigmoid(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("alpha", "beta");
+    TRY(attr_float(im, "alpha", 0.2f, &p->act.alpha));
+    return attr_float(im, "beta", 0.5f, &p->act.beta);
+}
+
+static int imp_maxpool(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    int64_t iv;
+    ALLOW("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+          "storage_order", "strides");
+    TRY(read_window(im, &p->pool.win, true));
+    TRY(attr_bool(im, "ceil_mode", false, &p->pool.ceil_mode));
+    TRY(attr_int(im, "storage_order", 0, &iv));
+    if (iv != 0)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: storage_order=1 is not supported", im->what);
+    return no_extra_outputs(im, 1);
+}
+
+static int imp_avgpool(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("auto_pad", "ceil_mode", "count_include_pad", "kernel_shape",
+          "pads", "strides");
+    TRY(read_window(im, &p->pool.win, true));
+    TRY(attr_bool(im, "ceil_mode", false, &p->pool.ceil_mode));
+    return attr_bool(im, "count_include_pad", false,
+                  &p->pool.count_include_pad);
+}
+
+static int imp_gemm(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("alpha", "beta", "transA", "transB");
+    TRY(attr_float(im, "alpha", 1.f, &p->gemm.alpha));
+    TRY(attr_float(im, "beta", 1.f, &p->gemm.beta));
+    TRY(attr_bool(im, "transA", false, &p->gemm.trans_a));
+    return attr_bool(im, "transB", false, &p->gemm.trans_b);
+}
+
+static int imp_flatten(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("axis");
+    return attr_int(im, "axis", 1, &p->axis.axis);
+}
+
+static int imp_reshape(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    if (im->opset < 14) {
+        NO_ATTRS();
+        return 0;
+    }
+    ALLOW("allowzero");
+    return attr_bool(im, "allowzero", false, &p->axes.allowzero);
+}
+
+/* Squeeze, Unsqueeze: axes attribute before opset 13, input 1 from 13. */
+static int imp_squeeze(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    if (im->opset >= 13) {
+        NO_ATTRS();
+        return 0;
+    }
+    ALLOW("axes");
+    TRY(read_axes(im, &p->axes, "axes"));
+    if (op == OSP_OP_UNSQUEEZE && !p->axes.has_axes)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "%s: attribute 'axes' is required", im->what);
+    return 0;
+}
+
+static int imp_concat(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("axis");
+    if (!attr_find(im->np, "axis"))
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "%s: attribute 'axis' is required", im->what);
+    return attr_int(im, "axis", 0, &p->axis.axis);
+}
+
+static int imp_softmax(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("axis");
+    p->axis.legacy = im->opset < 13;
+    return attr_int(im, "axis", p->axis.legacy ? 1 : -1, &p->axis.axis);
+}
+
+/* Inference: Dropout is the identity; the ratio (attribute, or input 1 from
+ * opset 12) does not matter. training_mode (input 2) must be absent or a
+ * constant false. */
+static int imp_dropout(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("ratio", "seed", "is_test");
+    TRY(no_extra_outputs(im, 1));
+    if (im->np->n_input > 2 && im->np->input[2] && im->np->input[2][0]) {
+        int tm = value_ref(im, im->np->input[2], false);
+        const osp_value_t *v = tm >= 0 ? &im->g->values[tm] : NULL;
+        if (!v || !v->data || v->data_bytes < 1 ||
+            ((const uint8_t *)v->data)[0] != 0)
+            return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                               "%s: training_mode must be a constant false "
+                               "(inference only)",
+                               im->what);
+    }
+    return 0;
+}
+
+/* Shape: opset 15 slicing as axes[0] = start, axes[1] = end (INT64_MAX when
+ * absent = to the end). */
+static int imp_shape(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("start", "end");
+    int64_t start, end;
+    TRY(attr_int(im, "start", 0, &start));
+    TRY(attr_int(im, "end", INT64_MAX, &end));
+    p->axes.has_axes = true;
+    p->axes.n_axes = 2;
+    p->axes.axes[0] = start;
+    p->axes.axes[1] = end;
+    return 0;
+}
+
+static int imp_gather(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("axis");
+    return attr_int(im, "axis", 0, &p->axis.axis);
+}
+
+static int imp_transpose(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("perm");
+    return read_axes(im, &p->axes, "perm");
+}
+
+/* Pad: pads and value are attributes before opset 11, inputs from 11. */
+static int imp_pad(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    char mode[32];
+    if (im->opset < 11) {
+        ALLOW("mode", "pads", "value");
+        int n;
+        TRY(attr_ints(im, "pads", p->pad.pads, 2 * OSP_MAX_RANK, &n));
+        if (n < 0)
+            return osp_err_set(im->err, OSP_EFORMAT,
+                               "%s: attribute 'pads' is required", im->what);
+        p->pad.has_pads = true;
+        p->pad.n_pads = n;
+        TRY(attr_float(im, "value", 0.f, &p->pad.value));
+    } else {
+        ALLOW("mode");
+    }
+    TRY(attr_str(im, "mode", mode, sizeof mode));
+    if (!mode[0] || !strcmp(mode, "constant"))
+        p->pad.mode = OSP_PADMODE_CONSTANT;
+    else if (!strcmp(mode, "reflect"))
+        p->pad.mode = OSP_PADMODE_REFLECT;
+    else if (!strcmp(mode, "edge"))
+        p->pad.mode = OSP_PADMODE_EDGE;
+    else
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: unsupported pad mode '%s'", im->what, mode);
+    return 0;
+}
+
+static int imp_reduce_mean(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("axes", "keepdims");
+    TRY(read_axes(im, &p->axes, "axes"));
+    return attr_bool(im, "keepdims", true, &p->axes.keepdims);
+}
+
+static int imp_lrn(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("alpha", "beta", "bias", "size");
+    TRY(attr_float(im, "alpha", 1e-4f, &p->lrn.alpha));
+    TRY(attr_float(im, "beta", 0.75f, &p->lrn.beta));
+    TRY(attr_float(im, "bias", 1.f, &p->lrn.bias));
+    TRY(attr_int(im, "size", 0, &p->lrn.size));
+    if (p->lrn.size <= 0)
+        return osp_err_set(im->err, OSP_EFORMAT,
+                           "%s: attribute 'size' must be > 0", im->what);
+    return 0;
+}
+
+static int imp_cast(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    int64_t iv;
+    ALLOW("to");
+    TRY(attr_int(im, "to", 0, &iv));
+    if (iv < INT32_MIN || iv > INT32_MAX ||
+        dtype_from_onnx((int32_t)iv, &p->cast.to) != 0)
+        return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                           "%s: cast to %s is not supported", im->what,
+                           onnx_dtype_name((int32_t)iv));
+    return 0;
+}
+
+/* QuantizeLinear, DequantizeLinear. */
+static int imp_qdq(imp_t *im, osp_op_t op, osp_op_params_t *p) {
+    ALLOW("axis");
+    return attr_int(im, "axis", 1, &p->cast.axis);
+}
+
+/* The supported ONNX ops (default domain), by op_type. To add an op: a row
+ * here naming its IR op and a function that reads its attributes; its input
+ * count goes in import_node's arity table when it is not exactly 1. */
+static const struct onnx_op_row_s {
+    const char *op_type;
+    osp_op_t ir_op;
+    onnx_import_fn fn;
+} onnx_ops[] = {
+    {"Conv", OSP_OP_CONV, imp_conv},
+    {"BatchNormalization", OSP_OP_BATCHNORM, imp_batchnorm},
+    {"Relu", OSP_OP_RELU, imp_no_attrs},
+    {"LeakyRelu", OSP_OP_LEAKY_RELU, imp_leaky_relu},
+    {"Clip", OSP_OP_CLIP, imp_clip},
+    {"Sigmoid", OSP_OP_SIGMOID, imp_no_attrs},
+    {"HardSigmoid", OSP_OP_HARD_SIGMOID, imp_hard_sigmoid},
+    {"HardSwish", OSP_OP_HARD_SWISH, imp_no_attrs},
+    {"Add", OSP_OP_ADD, imp_no_attrs},
+    {"Sub", OSP_OP_SUB, imp_no_attrs},
+    {"Mul", OSP_OP_MUL, imp_no_attrs},
+    {"Div", OSP_OP_DIV, imp_no_attrs},
+    {"MaxPool", OSP_OP_MAXPOOL, imp_maxpool},
+    {"AveragePool", OSP_OP_AVGPOOL, imp_avgpool},
+    {"GlobalAveragePool", OSP_OP_GLOBAL_AVGPOOL, imp_no_attrs},
+    {"GlobalMaxPool", OSP_OP_GLOBAL_MAXPOOL, imp_no_attrs},
+    {"Gemm", OSP_OP_GEMM, imp_gemm},
+    {"MatMul", OSP_OP_MATMUL, imp_no_attrs},
+    {"Flatten", OSP_OP_FLATTEN, imp_flatten},
+    {"Reshape", OSP_OP_RESHAPE, imp_reshape},
+    {"Squeeze", OSP_OP_SQUEEZE, imp_squeeze},
+    {"Unsqueeze", OSP_OP_UNSQUEEZE, imp_squeeze},
+    {"Concat", OSP_OP_CONCAT, imp_concat},
+    {"Softmax", OSP_OP_SOFTMAX, imp_softmax},
+    {"Identity", OSP_OP_IDENTITY, imp_no_attrs},
+    {"Dropout", OSP_OP_IDENTITY, imp_dropout},
+    {"Shape", OSP_OP_SHAPE, imp_shape},
+    {"Gather", OSP_OP_GATHER, imp_gather},
+    {"Transpose", OSP_OP_TRANSPOSE, imp_transpose},
+    {"Pad", OSP_OP_PAD, imp_pad},
+    {"ReduceMean", OSP_OP_REDUCE_MEAN, imp_reduce_mean},
+    {"LRN", OSP_OP_LRN, imp_lrn},
+    {"Cast", OSP_OP_CAST, imp_cast},
+    {"QuantizeLinear", OSP_OP_QUANTIZE, imp_qdq},
+    {"DequantizeLinear", OSP_OP_DEQUANTIZE, imp_qdq},
+};
+
 /* Translates op_type + attributes into an IR op and params. */
 static int translate(imp_t *im, osp_op_t *op, osp_op_params_t *p) {
     const char *t = im->np->op_type;
-    int64_t iv;
+    *op = OSP_OP_NONE;
     memset(p, 0, sizeof *p);
-    if (!strcmp(t, "Conv")) {
-        ALLOW("auto_pad", "dilations", "group", "kernel_shape", "pads",
-              "strides");
-        *op = OSP_OP_CONV;
-        TRY(read_window(im, &p->conv.win, false));
-        TRY(attr_int(im, "group", 1, &p->conv.group));
-        if (p->conv.group <= 0)
-            return osp_err_set(im->err, OSP_EFORMAT, "%s: group must be > 0",
-                               im->what);
-    } else if (!strcmp(t, "BatchNormalization")) {
-        ALLOW("epsilon", "momentum", "spatial", "training_mode");
-        *op = OSP_OP_BATCHNORM;
-        TRY(attr_float(im, "epsilon", 1e-5f, &p->bn.epsilon));
-        TRY(attr_int(im, "spatial", 1, &iv));
-        if (iv != 1)
-            return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                               "%s: spatial=0 is not supported", im->what);
-        TRY(attr_int(im, "training_mode", 0, &iv));
-        if (iv != 0)
-            return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                               "%s: training_mode=1 is not supported (inference "
-                               "only)",
-                               im->what);
-        TRY(no_extra_outputs(im, 1));
-    } else if (!strcmp(t, "Relu")) {
-        NO_ATTRS();
-        *op = OSP_OP_RELU;
-    } else if (!strcmp(t, "LeakyRelu")) {
-        ALLOW("alpha");
-        *op = OSP_OP_LEAKY_RELU;
-        TRY(attr_float(im, "alpha", 0.01f, &p->act.alpha));
-    } else if (!strcmp(t, "Clip")) {
-        *op = OSP_OP_CLIP;
-        if (im->opset < 11) {
-            ALLOW("min", "max");
-            TRY(attr_float(im, "min", -INFINITY, &p->act.alpha));
-            TRY(attr_float(im, "max", INFINITY, &p->act.beta));
-        } else {
-            NO_ATTRS();
-            p->act.alpha = -INFINITY;
-            p->act.beta = INFINITY;
+    for (size_t i = 0; i < OSP_ARRAY_LEN(onnx_ops); i++)
+        if (!strcmp(t, onnx_ops[i].op_type)) {
+            *op = onnx_ops[i].ir_op;
+            return onnx_ops[i].fn(im, *op, p);
         }
-    } else if (!strcmp(t, "Sigmoid")) {
-        NO_ATTRS();
-        *op = OSP_OP_SIGMOID;
-    } else if (!strcmp(t, "HardSigmoid")) {
-        ALLOW("alpha", "beta");
-        *op = OSP_OP_HARD_SIGMOID;
-        TRY(attr_float(im, "alpha", 0.2f, &p->act.alpha));
-        TRY(attr_float(im, "beta", 0.5f, &p->act.beta));
-    } else if (!strcmp(t, "HardSwish")) {
-        NO_ATTRS();
-        *op = OSP_OP_HARD_SWISH;
-    } else if (!strcmp(t, "Add") || !strcmp(t, "Sub") || !strcmp(t, "Mul") ||
-               !strcmp(t, "Div")) {
-        NO_ATTRS();
-        *op = t[0] == 'A'   ? OSP_OP_ADD
-              : t[0] == 'S' ? OSP_OP_SUB
-              : t[0] == 'M' ? OSP_OP_MUL
-                            : OSP_OP_DIV;
-    } else if (!strcmp(t, "MaxPool")) {
-        ALLOW("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
-              "storage_order", "strides");
-        *op = OSP_OP_MAXPOOL;
-        TRY(read_window(im, &p->pool.win, true));
-        TRY(attr_int(im, "ceil_mode", 0, &iv));
-        p->pool.ceil_mode = iv != 0;
-        TRY(attr_int(im, "storage_order", 0, &iv));
-        if (iv != 0)
-            return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                               "%s: storage_order=1 is not supported", im->what);
-        TRY(no_extra_outputs(im, 1));
-    } else if (!strcmp(t, "AveragePool")) {
-        ALLOW("auto_pad", "ceil_mode", "count_include_pad", "kernel_shape",
-              "pads", "strides");
-        *op = OSP_OP_AVGPOOL;
-        TRY(read_window(im, &p->pool.win, true));
-        TRY(attr_int(im, "ceil_mode", 0, &iv));
-        p->pool.ceil_mode = iv != 0;
-        TRY(attr_int(im, "count_include_pad", 0, &iv));
-        p->pool.count_include_pad = iv != 0;
-    } else if (!strcmp(t, "GlobalAveragePool")) {
-        NO_ATTRS();
-        *op = OSP_OP_GLOBAL_AVGPOOL;
-    } else if (!strcmp(t, "GlobalMaxPool")) {
-        NO_ATTRS();
-        *op = OSP_OP_GLOBAL_MAXPOOL;
-    } else if (!strcmp(t, "Gemm")) {
-        ALLOW("alpha", "beta", "transA", "transB");
-        *op = OSP_OP_GEMM;
-        TRY(attr_float(im, "alpha", 1.f, &p->gemm.alpha));
-        TRY(attr_float(im, "beta", 1.f, &p->gemm.beta));
-        TRY(attr_int(im, "transA", 0, &iv));
-        p->gemm.trans_a = iv != 0;
-        TRY(attr_int(im, "transB", 0, &iv));
-        p->gemm.trans_b = iv != 0;
-    } else if (!strcmp(t, "MatMul")) {
-        NO_ATTRS();
-        *op = OSP_OP_MATMUL;
-    } else if (!strcmp(t, "Flatten")) {
-        ALLOW("axis");
-        *op = OSP_OP_FLATTEN;
-        TRY(attr_int(im, "axis", 1, &p->axis.axis));
-    } else if (!strcmp(t, "Reshape")) {
-        *op = OSP_OP_RESHAPE;
-        if (im->opset >= 14) {
-            ALLOW("allowzero");
-            TRY(attr_int(im, "allowzero", 0, &iv));
-            p->axes.allowzero = iv != 0;
-        } else {
-            NO_ATTRS();
-        }
-    } else if (!strcmp(t, "Squeeze") || !strcmp(t, "Unsqueeze")) {
-        *op = t[0] == 'S' ? OSP_OP_SQUEEZE : OSP_OP_UNSQUEEZE;
-        if (im->opset < 13) {
-            ALLOW("axes");
-            TRY(read_axes(im, &p->axes, "axes"));
-            if (*op == OSP_OP_UNSQUEEZE && !p->axes.has_axes)
-                return osp_err_set(im->err, OSP_EFORMAT,
-                                   "%s: attribute 'axes' is required",
-                                   im->what);
-        } else {
-            NO_ATTRS();
-        }
-    } else if (!strcmp(t, "Concat")) {
-        ALLOW("axis");
-        *op = OSP_OP_CONCAT;
-        if (!attr_find(im->np, "axis"))
-            return osp_err_set(im->err, OSP_EFORMAT,
-                               "%s: attribute 'axis' is required", im->what);
-        TRY(attr_int(im, "axis", 0, &p->axis.axis));
-    } else if (!strcmp(t, "Softmax")) {
-        ALLOW("axis");
-        *op = OSP_OP_SOFTMAX;
-        p->axis.legacy = im->opset < 13;
-        TRY(attr_int(im, "axis", p->axis.legacy ? 1 : -1, &p->axis.axis));
-    } else if (!strcmp(t, "Identity")) {
-        NO_ATTRS();
-        *op = OSP_OP_IDENTITY;
-    } else if (!strcmp(t, "Dropout")) {
-        /* Inference: Dropout is the identity; the ratio (attribute, or
-         * input 1 from opset 12) does not matter. training_mode (input 2)
-         * must be absent or a constant false. */
-        ALLOW("ratio", "seed", "is_test");
-        *op = OSP_OP_IDENTITY;
-        TRY(no_extra_outputs(im, 1));
-        if (im->np->n_input > 2 && im->np->input[2] && im->np->input[2][0]) {
-            int tm = value_ref(im, im->np->input[2], false);
-            const osp_value_t *v = tm >= 0 ? &im->g->values[tm] : NULL;
-            if (!v || !v->data || v->data_bytes < 1 ||
-                ((const uint8_t *)v->data)[0] != 0)
-                return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                                   "%s: training_mode must be a constant "
-                                   "false (inference only)",
-                                   im->what);
-        }
-    } else if (!strcmp(t, "Shape")) {
-        ALLOW("start", "end");
-        *op = OSP_OP_SHAPE;
-        /* opset 15 slicing: axes[0] = start, axes[1] = end (INT64_MAX when
-         * absent = to the end). */
-        int64_t start, end;
-        TRY(attr_int(im, "start", 0, &start));
-        TRY(attr_int(im, "end", INT64_MAX, &end));
-        p->axes.has_axes = true;
-        p->axes.n_axes = 2;
-        p->axes.axes[0] = start;
-        p->axes.axes[1] = end;
-    } else if (!strcmp(t, "Gather")) {
-        ALLOW("axis");
-        *op = OSP_OP_GATHER;
-        TRY(attr_int(im, "axis", 0, &p->axis.axis));
-    } else if (!strcmp(t, "Transpose")) {
-        ALLOW("perm");
-        *op = OSP_OP_TRANSPOSE;
-        TRY(read_axes(im, &p->axes, "perm"));
-    } else if (!strcmp(t, "Pad")) {
-        *op = OSP_OP_PAD;
-        char mode[32];
-        if (im->opset < 11) {
-            ALLOW("mode", "pads", "value");
-            int n;
-            TRY(attr_ints(im, "pads", p->pad.pads, 2 * OSP_MAX_RANK, &n));
-            if (n < 0)
-                return osp_err_set(im->err, OSP_EFORMAT,
-                                   "%s: attribute 'pads' is required",
-                                   im->what);
-            p->pad.has_pads = true;
-            p->pad.n_pads = n;
-            TRY(attr_float(im, "value", 0.f, &p->pad.value));
-        } else {
-            ALLOW("mode");
-        }
-        TRY(attr_str(im, "mode", mode, sizeof mode));
-        if (!mode[0] || !strcmp(mode, "constant"))
-            p->pad.mode = OSP_PADMODE_CONSTANT;
-        else if (!strcmp(mode, "reflect"))
-            p->pad.mode = OSP_PADMODE_REFLECT;
-        else if (!strcmp(mode, "edge"))
-            p->pad.mode = OSP_PADMODE_EDGE;
-        else
-            return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                               "%s: unsupported pad mode '%s'", im->what, mode);
-    } else if (!strcmp(t, "ReduceMean")) {
-        ALLOW("axes", "keepdims");
-        *op = OSP_OP_REDUCE_MEAN;
-        TRY(read_axes(im, &p->axes, "axes"));
-        TRY(attr_int(im, "keepdims", 1, &iv));
-        p->axes.keepdims = iv != 0;
-    } else if (!strcmp(t, "LRN")) {
-        ALLOW("alpha", "beta", "bias", "size");
-        *op = OSP_OP_LRN;
-        TRY(attr_float(im, "alpha", 1e-4f, &p->lrn.alpha));
-        TRY(attr_float(im, "beta", 0.75f, &p->lrn.beta));
-        TRY(attr_float(im, "bias", 1.f, &p->lrn.bias));
-        TRY(attr_int(im, "size", 0, &p->lrn.size));
-        if (p->lrn.size <= 0)
-            return osp_err_set(im->err, OSP_EFORMAT,
-                               "%s: attribute 'size' must be > 0", im->what);
-    } else if (!strcmp(t, "Cast")) {
-        ALLOW("to");
-        *op = OSP_OP_CAST;
-        TRY(attr_int(im, "to", 0, &iv));
-        if (iv < INT32_MIN || iv > INT32_MAX ||
-            dtype_from_onnx((int32_t)iv, &p->cast.to) != 0)
-            return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                               "%s: cast to %s is not supported", im->what,
-                               onnx_dtype_name((int32_t)iv));
-    } else if (!strcmp(t, "QuantizeLinear") ||
-               !strcmp(t, "DequantizeLinear")) {
-        ALLOW("axis");
-        *op = t[0] == 'Q' ? OSP_OP_QUANTIZE : OSP_OP_DEQUANTIZE;
-        TRY(attr_int(im, "axis", 1, &p->cast.axis));
-    } else {
-        return osp_err_set(im->err, OSP_EUNSUPPORTED,
-                           "%s: unsupported operator '%s'", im->what, t);
-    }
-    return 0;
+    return osp_err_set(im->err, OSP_EUNSUPPORTED,
+                       "%s: unsupported operator '%s'", im->what, t);
 }
 
 /* ---- graph ------------------------------------------------------------- */

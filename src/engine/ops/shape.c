@@ -6,7 +6,13 @@
  * propagate), so it can also run at load time; ops whose output shape depends
  * on tensor data (Reshape target, Squeeze/Unsqueeze/ReduceMean axes, Pad
  * pads) need that input to be constant. Bad model input is an OSP_ESHAPE /
- * OSP_EUNSUPPORTED error naming the node, never an assert. */
+ * OSP_EUNSUPPORTED error naming the node, never an assert.
+ *
+ * Per-op inference is a table (as ggml's op tables): infer_fns[], indexed by
+ * IR op, holds one infer_<op> function per op or family; infer_op runs the
+ * checks every op shares and then the op's row. An IR op added to ir.h gets
+ * its row there (without one, loading a model that uses it fails with "no
+ * shape inference for this op"). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -851,6 +857,138 @@ static int infer_quant(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
     return 0;
 }
 
+static int infer_batchnorm(osp_graph_t *g, const osp_node_t *n,
+                           osp_err_t *err) {
+    osp_value_t *x = in_val(g, n, 0);
+    if (x->rank < 2)
+        return osp__node_err(err, OSP_ESHAPE, n, "input rank %d < 2",
+                             x->rank);
+    for (int i = 1; i <= 4; i++) {
+        osp_value_t *p = in_val(g, n, i);
+        if (!p || p->rank != 1 ||
+            (p->dims[0] >= 0 && x->dims[1] >= 0 && p->dims[0] != x->dims[1]))
+            return osp__node_err(err, OSP_ESHAPE, n,
+                                 "input %d must be 1-D with C=%lld elements",
+                                 i, (long long)x->dims[1]);
+    }
+    for (int i = 1; i < n->n_out; i++)
+        if (n->out[i] >= 0)
+            return osp__node_err(err, OSP_EUNSUPPORTED, n,
+                                 "training-mode outputs");
+    set_out(g, n, 0, x->dtype, x->rank, x->dims);
+    return 0;
+}
+
+/* Element-wise ops: the output has the input's dtype and shape. */
+static int infer_same(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
+    const osp_value_t *x = in_val(g, n, 0);
+    set_out(g, n, 0, x->dtype, x->rank, x->dims);
+    return 0;
+}
+
+static int infer_clip(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
+    for (int i = 1; i <= 2; i++) {
+        osp_value_t *p = in_val(g, n, i);
+        if (p && osp_value_numel(p) != 1)
+            return osp__node_err(err, OSP_ESHAPE, n,
+                                 "min/max input %d is not a scalar", i);
+    }
+    return infer_same(g, n, err);
+}
+
+static int infer_softmax(osp_graph_t *g, const osp_node_t *n,
+                         osp_err_t *err) {
+    const osp_value_t *x = in_val(g, n, 0);
+    if (osp_norm_axis(n->p.axis.axis, x->rank) < 0)
+        return osp__node_err(err, OSP_ESHAPE, n,
+                             "axis %lld out of range for rank %d",
+                             (long long)n->p.axis.axis, x->rank);
+    return infer_same(g, n, err);
+}
+
+static int infer_lrn(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
+    const osp_value_t *x = in_val(g, n, 0);
+    if (x->rank < 3 || n->p.lrn.size < 1)
+        return osp__node_err(err, OSP_ESHAPE, n,
+                             "needs rank >= 3 and size >= 1");
+    return infer_same(g, n, err);
+}
+
+static int infer_flatten(osp_graph_t *g, const osp_node_t *n,
+                         osp_err_t *err) {
+    const osp_value_t *x = in_val(g, n, 0);
+    int64_t a = n->p.axis.axis;
+    if (a < 0)
+        a += x->rank;
+    if (a < 0 || a > x->rank)
+        return osp__node_err(err, OSP_ESHAPE, n,
+                             "axis %lld out of range for rank %d",
+                             (long long)n->p.axis.axis, x->rank);
+    int64_t od[2] = {prod(x->dims, 0, (int)a), prod(x->dims, (int)a, x->rank)};
+    set_out(g, n, 0, x->dtype, 2, od);
+    return 0;
+}
+
+static int infer_shape(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
+    int s, e;
+    osp__shape_range(n, in_val(g, n, 0)->rank, &s, &e);
+    int64_t od[1] = {e - s};
+    set_out(g, n, 0, OSP_DT_S64, 1, od);
+    return 0;
+}
+
+static int infer_cast(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
+    const osp_value_t *x = in_val(g, n, 0);
+    if (n->p.cast.to <= OSP_DT_UNDEF || n->p.cast.to >= OSP_DT_COUNT)
+        return osp__node_err(err, OSP_EUNSUPPORTED, n, "cast target %d",
+                             (int)n->p.cast.to);
+    set_out(g, n, 0, n->p.cast.to, x->rank, x->dims);
+    return 0;
+}
+
+/* Shape inference by op (as ggml's op tables). Every function may assume
+ * what infer_op checked: valid params, an output, input 0 present, and every
+ * present input of known rank. An op without a row has no inference (a load
+ * error): adding an op to the IR means adding its row here. */
+typedef int (*infer_fn)(osp_graph_t *g, const osp_node_t *n, osp_err_t *err);
+static const infer_fn infer_fns[OSP_OP_COUNT] = {
+    [OSP_OP_CONV] = infer_conv,
+    [OSP_OP_BATCHNORM] = infer_batchnorm,
+    [OSP_OP_RELU] = infer_same,
+    [OSP_OP_LEAKY_RELU] = infer_same,
+    [OSP_OP_CLIP] = infer_clip,
+    [OSP_OP_SIGMOID] = infer_same,
+    [OSP_OP_HARD_SIGMOID] = infer_same,
+    [OSP_OP_HARD_SWISH] = infer_same,
+    [OSP_OP_ADD] = infer_binary,
+    [OSP_OP_SUB] = infer_binary,
+    [OSP_OP_MUL] = infer_binary,
+    [OSP_OP_DIV] = infer_binary,
+    [OSP_OP_MAXPOOL] = infer_pool,
+    [OSP_OP_AVGPOOL] = infer_pool,
+    [OSP_OP_GLOBAL_AVGPOOL] = infer_pool,
+    [OSP_OP_GLOBAL_MAXPOOL] = infer_pool,
+    [OSP_OP_GEMM] = infer_gemm,
+    [OSP_OP_MATMUL] = infer_matmul,
+    [OSP_OP_FLATTEN] = infer_flatten,
+    [OSP_OP_RESHAPE] = infer_reshape,
+    [OSP_OP_SQUEEZE] = infer_squeeze,
+    [OSP_OP_UNSQUEEZE] = infer_unsqueeze,
+    [OSP_OP_CONCAT] = infer_concat,
+    [OSP_OP_SOFTMAX] = infer_softmax,
+    [OSP_OP_IDENTITY] = infer_same,
+    [OSP_OP_SHAPE] = infer_shape,
+    [OSP_OP_GATHER] = infer_gather,
+    [OSP_OP_TRANSPOSE] = infer_transpose,
+    [OSP_OP_PAD] = infer_pad,
+    [OSP_OP_REDUCE_MEAN] = infer_reduce,
+    [OSP_OP_LRN] = infer_lrn,
+    [OSP_OP_QUANTIZE] = infer_quant,
+    [OSP_OP_DEQUANTIZE] = infer_quant,
+    [OSP_OP_CAST] = infer_cast,
+};
+
+/* The checks every op shares, then the op's row of infer_fns[]. */
 static int infer_op(osp_graph_t *g, int ni, osp_err_t *err) {
     const osp_node_t *n = &g->nodes[ni];
     int prc = osp__check_params(n, err);
@@ -866,119 +1004,11 @@ static int infer_op(osp_graph_t *g, int ni, osp_err_t *err) {
             return osp__node_err(err, OSP_ESHAPE, n,
                                  "input %d '%s' has unknown shape", i, v->name);
     }
-    osp_value_t *x = in_val(g, n, 0);
-    switch (n->op) {
-    case OSP_OP_CONV:
-        return infer_conv(g, n, err);
-    case OSP_OP_MAXPOOL:
-    case OSP_OP_AVGPOOL:
-    case OSP_OP_GLOBAL_AVGPOOL:
-    case OSP_OP_GLOBAL_MAXPOOL:
-        return infer_pool(g, n, err);
-    case OSP_OP_BATCHNORM: {
-        if (x->rank < 2)
-            return osp__node_err(err, OSP_ESHAPE, n, "input rank %d < 2",
-                                 x->rank);
-        for (int i = 1; i <= 4; i++) {
-            osp_value_t *p = in_val(g, n, i);
-            if (!p || p->rank != 1 ||
-                (p->dims[0] >= 0 && x->dims[1] >= 0 && p->dims[0] != x->dims[1]))
-                return osp__node_err(err, OSP_ESHAPE, n,
-                                     "input %d must be 1-D with C=%lld "
-                                     "elements",
-                                     i, (long long)x->dims[1]);
-        }
-        for (int i = 1; i < n->n_out; i++)
-            if (n->out[i] >= 0)
-                return osp__node_err(err, OSP_EUNSUPPORTED, n,
-                                     "training-mode outputs");
-        set_out(g, n, 0, x->dtype, x->rank, x->dims);
-        return 0;
-    }
-    case OSP_OP_CLIP:
-        for (int i = 1; i <= 2; i++) {
-            osp_value_t *p = in_val(g, n, i);
-            if (p && osp_value_numel(p) != 1)
-                return osp__node_err(err, OSP_ESHAPE, n,
-                                     "min/max input %d is not a scalar", i);
-        }
-        /* fall through */
-    case OSP_OP_RELU:
-    case OSP_OP_LEAKY_RELU:
-    case OSP_OP_SIGMOID:
-    case OSP_OP_HARD_SIGMOID:
-    case OSP_OP_HARD_SWISH:
-    case OSP_OP_SOFTMAX:
-    case OSP_OP_IDENTITY:
-    case OSP_OP_LRN:
-        if (n->op == OSP_OP_SOFTMAX &&
-            osp_norm_axis(n->p.axis.axis, x->rank) < 0)
-            return osp__node_err(err, OSP_ESHAPE, n,
-                                 "axis %lld out of range for rank %d",
-                                 (long long)n->p.axis.axis, x->rank);
-        if (n->op == OSP_OP_LRN && (x->rank < 3 || n->p.lrn.size < 1))
-            return osp__node_err(err, OSP_ESHAPE, n,
-                                 "needs rank >= 3 and size >= 1");
-        set_out(g, n, 0, x->dtype, x->rank, x->dims);
-        return 0;
-    case OSP_OP_ADD:
-    case OSP_OP_SUB:
-    case OSP_OP_MUL:
-    case OSP_OP_DIV:
-        return infer_binary(g, n, err);
-    case OSP_OP_GEMM:
-        return infer_gemm(g, n, err);
-    case OSP_OP_MATMUL:
-        return infer_matmul(g, n, err);
-    case OSP_OP_FLATTEN: {
-        int64_t a = n->p.axis.axis;
-        if (a < 0)
-            a += x->rank;
-        if (a < 0 || a > x->rank)
-            return osp__node_err(err, OSP_ESHAPE, n,
-                                 "axis %lld out of range for rank %d",
-                                 (long long)n->p.axis.axis, x->rank);
-        int64_t od[2] = {prod(x->dims, 0, (int)a),
-                         prod(x->dims, (int)a, x->rank)};
-        set_out(g, n, 0, x->dtype, 2, od);
-        return 0;
-    }
-    case OSP_OP_RESHAPE:
-        return infer_reshape(g, n, err);
-    case OSP_OP_SQUEEZE:
-        return infer_squeeze(g, n, err);
-    case OSP_OP_UNSQUEEZE:
-        return infer_unsqueeze(g, n, err);
-    case OSP_OP_CONCAT:
-        return infer_concat(g, n, err);
-    case OSP_OP_SHAPE: {
-        int s, e;
-        osp__shape_range(n, x->rank, &s, &e);
-        int64_t od[1] = {e - s};
-        set_out(g, n, 0, OSP_DT_S64, 1, od);
-        return 0;
-    }
-    case OSP_OP_GATHER:
-        return infer_gather(g, n, err);
-    case OSP_OP_TRANSPOSE:
-        return infer_transpose(g, n, err);
-    case OSP_OP_PAD:
-        return infer_pad(g, n, err);
-    case OSP_OP_REDUCE_MEAN:
-        return infer_reduce(g, n, err);
-    case OSP_OP_QUANTIZE:
-    case OSP_OP_DEQUANTIZE:
-        return infer_quant(g, n, err);
-    case OSP_OP_CAST:
-        if (n->p.cast.to <= OSP_DT_UNDEF || n->p.cast.to >= OSP_DT_COUNT)
-            return osp__node_err(err, OSP_EUNSUPPORTED, n, "cast target %d",
-                                 (int)n->p.cast.to);
-        set_out(g, n, 0, n->p.cast.to, x->rank, x->dims);
-        return 0;
-    default:
+    infer_fn fn = (unsigned)n->op < OSP_OP_COUNT ? infer_fns[n->op] : NULL;
+    if (!fn)
         return osp__node_err(err, OSP_EUNSUPPORTED, n,
                              "no shape inference for this op");
-    }
+    return fn(g, n, err);
 }
 
 /* Largest tensor shape inference accepts (bytes): a hostile model must not
