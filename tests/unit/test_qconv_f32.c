@@ -13,8 +13,8 @@
 
 #include "engine_testutil.h"
 #include "engine/engine_int.h"
-#include "engine/int8/qconv_f32.h"
-#include "engine/int8/qmath.h"
+#include "engine/int8/q8_int.h"
+#include "engine/int8/q8_math.h"
 
 static void test_bound(void **state) {
     (void)state;

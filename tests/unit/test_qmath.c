@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "engine/int8/qmath.h"
+#include "engine/int8/q8_math.h"
 #include "engine/ops/kernels.h"
 #include "engine/ops/ref.h"
 

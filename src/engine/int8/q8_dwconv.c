@@ -39,7 +39,7 @@
 
 #include "engine/plan/plan_int.h"
 #include "engine/int8/q8_x16.h"
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 
 #if OSP_Q8X16
 

@@ -17,7 +17,7 @@
 #endif
 
 #include "engine/plan/plan_int.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/ops/ref_q8.h"
 
 typedef struct q8q_s {
     float scale, zp, lo, hi;

@@ -18,7 +18,7 @@
 #define OSP_Q8X16 1
 #include <immintrin.h>
 
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 
 #define OSP_Q8X16_FN                                                          \
     static inline __attribute__((always_inline, target("avx512f,avx512bw")))

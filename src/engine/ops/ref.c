@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine/ops/ref.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/ops/ref_q8.h"
 
 /* ---- scalar conversions ------------------------------------------------- */
 

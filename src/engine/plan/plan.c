@@ -23,7 +23,7 @@
 #include "engine/plan/memplan.h"
 #include "engine/passes/passes.h"
 #include "engine/plan/plan_int.h"
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 #include "engine/ops/ref.h"
 
 /* Constant folding refuses to materialise outputs larger than this: a fold

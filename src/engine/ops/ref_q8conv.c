@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* Bytes of n elements of size esz rounded up to 64 (keeps each scratch
  * array aligned for vector loads). */

@@ -37,10 +37,10 @@
 #endif
 
 #include "engine/plan/plan_int.h"
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 #include "engine/int8/q8_x16.h"
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* ---- the two loops (also used by the unit test) ------------------------ */
 

@@ -47,9 +47,9 @@
 #include <string.h>
 
 #include "engine/plan/plan_int.h"
-#include "engine/int8/qconv_f32.h"
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_int.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* Per-tensor 8-bit quantization of an activation value (or NULL). */
 static const osp_quant_t *act_quant(const osp_graph_t *g, int v) {

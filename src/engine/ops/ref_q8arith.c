@@ -19,8 +19,8 @@
  * quantization run the plain integer kernel (no dequantize round trip). */
 #include <string.h>
 
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
