@@ -1,5 +1,5 @@
 /* test_dnnl_qconv.c — quantized CONV / depthwise / FULLY_CONNECTED nodes on
- * oneDNN's int8 primitives (dnnl_qconv.c).
+ * oneDNN's int8 primitives (dnnl_q8conv.c).
  *
  * 1. The premise of the exact path, checked on oneDNN itself: an int8
  *    convolution with a source zero point and an s32 NHWC destination (no
@@ -11,7 +11,7 @@
  *    zero points, padding, strides, per-channel weights and fused RELU6
  *    clamps: the default path (oneDNN int8 with s32 accumulators, then the
  *    exact fixed-point requantization) must be bit-identical to the integer
- *    reference kernels (ref_qconv.c, TFLite's arithmetic); the older
+ *    reference kernels (ref_q8conv.c, TFLite's arithmetic); the older
  *    oneDNN-float requantization (tuning int8_requant onednn) within ±1
  *    step. --verbose's plan must show which path ran. Depthwise nodes
  *    (multiplier 1) run osprey's own kernel (q8_dwconv.c: f32 FMAs, exact
@@ -28,7 +28,7 @@
 #include "engine/engine_int.h"
 
 /* oneDNN's int8 convolutions (and osprey's own int8 kernels, which run on
- * their path) are taken only where they are exact: VNNI (dnnl_qconv.c), as
+ * their path) are taken only where they are exact: VNNI (dnnl_q8conv.c), as
  * the engine sees the CPU under the ceiling. */
 static bool vnni(void) { return osp__cpu_caps()->avx512_vnni; }
 
@@ -107,7 +107,7 @@ static void check_acc(const acase_t *a) {
                     maxabs = m > maxabs ? m : maxabs;
                 }
 
-    /* oneDNN, configured as dnnl_qconv.c configures the exact path */
+    /* oneDNN, configured as dnnl_q8conv.c configures the exact path */
     dnnl_engine_t eng;
     dnnl_stream_t st;
     assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);

@@ -76,7 +76,7 @@ static void run(osp_engine_t *e, const osp_tensor_t *x, float *logits,
 }
 
 /* oneDNN's int8 convolutions are taken only where they are exact: VNNI
- * (dnnl_qconv.c), as the engine sees the CPU under the ceiling. */
+ * (dnnl_q8conv.c), as the engine sees the CPU under the ceiling. */
 static bool vnni(void) { return osp__cpu_caps()->avx512_vnni; }
 
 /* The describe line of the step(s) of node `name` ("CONV CONV_2:"), or

@@ -4,7 +4,7 @@
  *
  * Why: an elementwise op on 8-bit inputs has at most 256 (one input) or
  * 65536 (two inputs) distinct argument tuples. Evaluating the reference
- * kernel — the exact TFLite arithmetic of ref_qarith.c, or the reference
+ * kernel — the exact TFLite arithmetic of ref_q8arith.c, or the reference
  * fallback for ops without an integer kernel — once over all of them at plan
  * build gives a table that reproduces it bit for bit, and the run is one
  * load per element instead of TFLite's fixed-point sequence (the integer

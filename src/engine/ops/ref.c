@@ -447,7 +447,7 @@ size_t osp_ref_scratch_bytes(const osp_graph_t *g, const osp_node_t *n,
     if (n->n_in > 16 || n->n_out > 16 || !is_quantized(g, n, in, out))
         return 0;
     size_t qint = 0;
-    if (osp__qint_covers(g, n, in, out, &qint)) /* exact integer kernel */
+    if (osp__ref_q8_covers(g, n, in, out, &qint)) /* exact integer kernel */
         return qint;
     return quant_scratch(g, n, in, out);
 }
@@ -476,8 +476,8 @@ int osp_ref_run_node_ws(const osp_graph_t *g, const osp_node_t *n,
         size_t need = 0;
         /* TFLite's integer arithmetic where ref_q*.c models it exactly;
          * the float round trip below for everything else */
-        if (osp__qint_covers(g, n, in, out, &need))
-            return osp__qint_run(g, n, in, out, scratch, scratch_bytes, err);
+        if (osp__ref_q8_covers(g, n, in, out, &need))
+            return osp__ref_q8_run(g, n, in, out, scratch, scratch_bytes, err);
         need = quant_scratch(g, n, in, out);
         if (need > 0 && (!scratch || scratch_bytes < need ||
                          ((uintptr_t)scratch % sizeof(float)) != 0))

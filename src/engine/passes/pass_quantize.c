@@ -4,7 +4,7 @@
  * Why: CNNs served on CPUs without AMX run int8 on VNNI at up to twice the
  * multiply rate of bf16 and four times fp32; users of ONNX Runtime, OpenVINO
  * or TensorRT quantize their float models with a calibration set. osprey
- * already runs quantized graphs in TFLite's integer semantics (dnnl_qconv.c,
+ * already runs quantized graphs in TFLite's integer semantics (dnnl_q8conv.c,
  * q8_*.c, the reference kernels); this pass turns a float graph into one,
  * from value ranges observed on calibration inputs (engine.c,
  * osp__calibrate), so every int8 kernel and test of the TFLite path serves
@@ -29,7 +29,7 @@
  *
  * The result is marked g->ptq: there is no external reference to be
  * bit-exact with, so its convolutions use oneDNN's fused (float)
- * requantization, the fastest path (dnnl_qconv.c). */
+ * requantization, the fastest path (dnnl_q8conv.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

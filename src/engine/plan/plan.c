@@ -836,7 +836,7 @@ int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
 }
 
 static void run_lut(const osp_step_t *s) {
-    /* split over the engine's OpenMP threads (qconv_f32.c) */
+    /* split over the engine's OpenMP threads (q8_f32conv.c) */
     osp__q8_lut_run(s->lut, s->tin[0].data,
                     s->n_in == 1 ? NULL : s->tin[1].data, s->tout[0].data,
                     s->lut_count);
@@ -898,9 +898,9 @@ static int compile_node(osp_pctx_t *c, int ni) {
         rc = osp__q8_lut(c, ni);
     if (rc == OSP_EUNSUPPORTED) switch (n->op) {
     case OSP_OP_CONV:
-        rc = fl ? osp__dnnl_conv(c, ni) : osp__dnnl_qconv(c, ni);
+        rc = fl ? osp__dnnl_conv(c, ni) : osp__dnnl_q8conv(c, ni);
         if (!fl && rc == OSP_EUNSUPPORTED) /* exact, e.g. uint8 weights */
-            rc = osp__fcq_conv(c, ni);
+            rc = osp__q8_f32conv(c, ni);
         break;
     case OSP_OP_MAXPOOL:
         /* 8-bit max pooling with the input's quantization on its output is
@@ -912,7 +912,7 @@ static int compile_node(osp_pctx_t *c, int ni) {
     case OSP_OP_GLOBAL_AVGPOOL:
     case OSP_OP_GLOBAL_MAXPOOL: if (fl) rc = osp__dnnl_pool(c, ni); break;
     case OSP_OP_GEMM:
-        rc = fl ? osp__dnnl_gemm(c, ni) : osp__dnnl_qgemm(c, ni);
+        rc = fl ? osp__dnnl_gemm(c, ni) : osp__dnnl_q8gemm(c, ni);
         break;
     case OSP_OP_MATMUL: if (fl) rc = osp__dnnl_matmul(c, ni); break;
     case OSP_OP_RELU:
@@ -1427,7 +1427,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
                   tot / p->n_runs);
     }
     char q8[256];
-    osp__int8_path_summary(e, p, q8, sizeof q8);
+    osp__q8_path_summary(e, p, q8, sizeof q8);
     if (q8[0])
         osp__sb_printf(&b, "%s\n", q8);
     osp__sb_printf(&b, "plan: inputs");

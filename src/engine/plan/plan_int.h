@@ -38,7 +38,7 @@ typedef enum osp_step_kind_e {
     OSP_STEP_REF,      /* osp_ref_run_node */
     OSP_STEP_CONCAT,   /* memcpy concatenation of same-layout buffers */
     OSP_STEP_LUT,      /* 8-bit elementwise op by table lookup (q8_lut.c) */
-    OSP_STEP_FN,       /* a plan-made loop over tin/tout (qconv_f32.c) */
+    OSP_STEP_FN,       /* a plan-made loop over tin/tout (q8_f32conv.c) */
 } osp_step_kind_t;
 
 typedef struct osp_step_s {
@@ -165,7 +165,7 @@ int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
 /* The destination buffer of node ni's conv with a SUM post-op reading
  * value sum, in layout dmd, bound to value y: sum's own buffer when it dies
  * here (" (in place)" appended to note), else a fresh one with a copy step
- * before. dnnl_conv.c; also used by the int8 convs (dnnl_qconv.c). */
+ * before. dnnl_conv.c; also used by the int8 convs (dnnl_q8conv.c). */
 int osp__sum_dst(osp_pctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
                  int y, char *note, size_t note_len);
 /* Makes buffer b the primary storage of value v. */
@@ -200,20 +200,20 @@ int osp__dnnl_softmax(osp_pctx_t *c, int n);
 int osp__dnnl_concat(osp_pctx_t *c, int n);
 int osp__dnnl_batchnorm(osp_pctx_t *c, int n);
 int osp__dnnl_lrn(osp_pctx_t *c, int n);
-/* Quantized CONV / GEMM as oneDNN int8 primitives (dnnl_qconv.c). */
-int osp__dnnl_qconv(osp_pctx_t *c, int n);
-int osp__dnnl_qgemm(osp_pctx_t *c, int n);
+/* Quantized CONV / GEMM as oneDNN int8 primitives (dnnl_q8conv.c). */
+int osp__dnnl_q8conv(osp_pctx_t *c, int n);
+int osp__dnnl_q8gemm(osp_pctx_t *c, int n);
 /* Quantized CONV accumulated exactly by a oneDNN f32 convolution over
  * integer-valued carriers, when a per-layer bound proves it exact, then
- * requantized with TFLite's fixed-point arithmetic (qconv_f32.c). */
-int osp__fcq_conv(osp_pctx_t *c, int n);
+ * requantized with TFLite's fixed-point arithmetic (q8_f32conv.c). */
+int osp__q8_f32conv(osp_pctx_t *c, int n);
 /* Quantized elementwise node (ADD, MUL, QUANTIZE, activations) with 8-bit
  * inputs and output as a lookup table computed by the reference kernel at
  * build (q8_lut.c); any dense layout its producer wrote. */
 int osp__q8_lut(osp_pctx_t *c, int n);
 /* Whether graph g's int8 convs can take a residual SUM post-op on this
  * engine (osprey-quantized, oneDNN int8 with VNNI, float requantization);
- * sets what pass_residual.c may fuse (dnnl_qconv.c). */
+ * sets what pass_residual.c may fuse (dnnl_q8conv.c). */
 bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g);
 /* QUANTIZE f32 → u8/s8 (per-tensor) as a vectorized, threaded step with
  * the reference kernel's exact arithmetic (q8_quantize.c). */
@@ -222,8 +222,8 @@ int osp__q8_quantize(osp_pctx_t *c, int n);
 int osp__transpose_view(osp_pctx_t *c, int n);
 /* "int8 path: oneDNN int8 N ops (...), exact reference M ops" for plans
  * with quantized nodes, "int8 path: none (...)" for dequantized models,
- * else "" (dnnl_qconv.c). */
-void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
+ * else "" (dnnl_q8conv.c). */
+void osp__q8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
                             char *buf, size_t len);
 
 /* Resolves a conv/pool window (auto_pad, defaults; osp_window_resolve, the
