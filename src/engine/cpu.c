@@ -151,10 +151,10 @@ osp_isa_t osp_cpu_isa(void) {
 /* The process's capabilities: fixed by the first osp__cpu_isa_apply (or
  * the first osp__cpu_caps), then read-only. */
 static pthread_mutex_t caps_mu = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(const osp_cpu_caps_t *) caps_fixed;
-static osp_cpu_caps_t caps;
+static _Atomic(const osp__cpu_caps_t *) caps_fixed;
+static osp__cpu_caps_t caps;
 
-static void caps_fill(osp_cpu_caps_t *k, unsigned f, osp_isa_t ceiling) {
+static void caps_fill(osp__cpu_caps_t *k, unsigned f, osp_isa_t ceiling) {
     memset(k, 0, sizeof *k);
     k->avx2 = f & F_AVX2;
     k->avx512 = f & F_AVX512;
@@ -208,8 +208,8 @@ out:
     return rc;
 }
 
-const osp_cpu_caps_t *osp__cpu_caps(void) {
-    const osp_cpu_caps_t *k = caps_fixed;
+const osp__cpu_caps_t *osp__cpu_caps(void) {
+    const osp__cpu_caps_t *k = caps_fixed;
     if (!k) {
         /* nothing asked for a ceiling before: none */
         int rc = osp__cpu_isa_apply(OSP_ISA_AUTO, NULL);

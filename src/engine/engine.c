@@ -239,7 +239,7 @@ static bool is_shape_param(const osp_graph_t *g, int v) {
     return uses > 0;
 }
 
-osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
+osp_engine_t *osp__engine_from_graph(osp_graph_t *g,
                                     const osp_engine_opts_t *opts,
                                     osp_err_t *err) {
     osp_engine_opts_t def;
@@ -376,8 +376,8 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
     bool dequant = g->quantized && opts &&
                    (opts->precision == OSP_PREC_FP32 ||
                     opts->precision == OSP_PREC_BF16);
-    if ((dequant && osp_pass_dequantize(g, err) < 0) ||
-        osp_passes_load(g, err) < 0) {
+    if ((dequant && osp__pass_dequantize(g, err) < 0) ||
+        osp__passes_load(g, err) < 0) {
         osp_err_prefix(err, "%s", what);
         osp_graph_destroy(g);
         return NULL;
@@ -386,11 +386,11 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
      * observed on the caller's calibration inputs (calibrate.c,
      * pass_quantize.c). */
     if (!g->quantized && opts && opts->precision == OSP_PREC_INT8) {
-        osp_qrange_t *r = malloc(sizeof *r * (size_t)(g->n_values ? g->n_values : 1));
+        osp__pass_qrange_t *r = malloc(sizeof *r * (size_t)(g->n_values ? g->n_values : 1));
         int rc = r ? osp__calibrate(g, opts, r, err)
                    : osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
         if (rc == 0)
-            rc = osp_pass_quantize(g, r, g->n_values, err);
+            rc = osp__pass_quantize(g, r, g->n_values, err);
         free(r);
         if (rc < 0) {
             osp_err_prefix(err, "%s", what);
@@ -398,7 +398,7 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
             return NULL;
         }
     }
-    osp_engine_t *e = osp_engine_from_graph(g, opts, err);
+    osp_engine_t *e = osp__engine_from_graph(g, opts, err);
     if (!e) {
         osp_err_prefix(err, "%s", what);
         return NULL;
@@ -526,7 +526,7 @@ static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
 }
 
 /* Makes p the engine's current plan (for osp_engine_describe). */
-static void set_last(osp_engine_t *e, osp_plan_t *p) {
+static void set_last(osp_engine_t *e, osp__plan_t *p) {
     /* No allocation here: runs alternate between cached plans. */
     e->last = p;
     e->lanes_describe = NULL;
@@ -552,7 +552,7 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
         memset(key, 0, sizeof key_small);
     }
     int rc = input_key(e, inputs, n_inputs, key, err);
-    osp_plan_t *p = NULL;
+    osp__plan_t *p = NULL;
     if (rc == 0 && !e->tuned) /* the machine's choices, before any plan */
         rc = osp__tune(e, key, err);
     if (rc == 0) /* a batch split over threads (lanes.c)? */
@@ -569,7 +569,7 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
         return rc;
     set_last(e, p);
     osp__set_threads(e->threads);
-    osp_team_bind_t bind;
+    osp__team_bind_t bind;
     uint64_t t0 = osp_now_ns();
     osp__team_bind_begin(e->threads, t0 - e->last_run_end_ns,
                          e->opts.tuning.bind, &bind);
@@ -611,7 +611,7 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
             key[i * OSP_KEY_STRIDE + k] = v;
         }
     }
-    osp_plan_t *p = NULL;
+    osp__plan_t *p = NULL;
     if (rc == 0 && !e->tuned)
         rc = osp__tune(e, key, err);
     if (rc == 0 && (rc = osp__lanes_prepare(e, key, err)) == 1) {

@@ -1,7 +1,7 @@
 /* engine_testutil.h — helpers for the executor tests (test_engine*.c):
  * build small IR graphs by hand, evaluate them node by node with the
  * reference kernels (the semantic ground truth), and run them through
- * osp_engine_from_graph/osp_engine_run for comparison. */
+ * osp__engine_from_graph/osp_engine_run for comparison. */
 #ifndef OSP_TEST_ENGINE_TESTUTIL_H
 #define OSP_TEST_ENGINE_TESTUTIL_H
 
@@ -42,7 +42,7 @@ static inline void tu_args(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         exit(1);
     }
-    const osp_cpu_caps_t *k = osp__cpu_caps();
+    const osp__cpu_caps_t *k = osp__cpu_caps();
     printf("ISA %s (ceiling %s; this CPU: %s)\n", osp_isa_name(k->isa),
            osp_isa_name(k->ceiling), osp_isa_name(k->cpu));
 }
@@ -289,7 +289,7 @@ static inline void tu_check(osp_graph_t *g, const osp_tensor_t *inputs,
     osp_engine_opts_init(&o);
     o.precision = prec;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     if (!e)
         fail_msg("engine: %s", err.msg);
     osp_tensor_t outs[8];

@@ -101,7 +101,7 @@ static void test_bind_and_restore(void **state) {
     snprintf(b, sizeof b, "%d", cpu_b);
 
     osp__set_threads(2);
-    osp_team_bind_t bind;
+    osp__team_bind_t bind;
     /* After idleness: bound. */
     int rc = osp__team_bind_begin(2, 1000000000ull, OSP_TUNE_AUTO, &bind);
     if (rc == 0) {
@@ -154,7 +154,7 @@ static void test_engine_run_restores(void **state) {
     o.threads = 2;
     o.precision = OSP_PREC_FP32;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     if (!e)
         fail_msg("engine: %s", err.msg);
     osp_tensor_t in = *osp_engine_input(e, 0), out;

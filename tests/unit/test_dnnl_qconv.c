@@ -335,7 +335,7 @@ static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
     o.threads = 2;
     o.tuning = mode_tuning[mode];
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(build(q), &o, &err);
     assert_non_null(e);
     osp_tensor_t x = {.dtype = q->xdt, .rank = q->gemm ? 2 : 4,
                       .data = (void *)xin};

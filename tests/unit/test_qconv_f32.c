@@ -239,7 +239,7 @@ static uint8_t *run(const qcase_t *q, bool fcq, const uint8_t *xin,
     o.tuning.int8_dnnl = OSP_TUNE_OFF;
     o.tuning.fcq = fcq ? OSP_TUNE_AUTO : OSP_TUNE_OFF;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(build(q), &o, &err);
     assert_non_null(e);
     osp_tensor_t x = {.dtype = q->xdt, .rank = 4, .data = (void *)xin};
     x.dims[0] = q->n;

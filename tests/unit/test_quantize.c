@@ -53,7 +53,7 @@ static osp_graph_t *build(int *logits_out) {
     tu_output(g, sm);
     *logits_out = logits;
     osp_err_t err = {0};
-    assert_int_equal(osp_passes_load(g, &err), 0); /* fuses conv1's relu */
+    assert_int_equal(osp__passes_load(g, &err), 0); /* fuses conv1's relu */
     return g;
 }
 
@@ -112,11 +112,11 @@ static void check_close_to_fp32(bool on_dnnl) {
     osp_graph_t *gf = build(&logits_f);
     osp_engine_opts_t fo = o;
     fo.precision = OSP_PREC_FP32;
-    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    osp__pass_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
     assert_int_equal(osp__calibrate(g, &o, r, &err), 0);
     assert_true(r[g->inputs[0]].seen);
     assert_true(r[logits].seen && r[logits].lo < r[logits].hi);
-    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
+    assert_int_equal(osp__pass_quantize(g, r, g->n_values, &err), 0);
     free(r);
     assert_true(g->quantized && g->ptq);
     /* the structure */
@@ -147,9 +147,9 @@ static void check_close_to_fp32(bool on_dnnl) {
     o.precision = OSP_PREC_INT8;
     if (!on_dnnl)
         o.tuning.int8_dnnl = OSP_TUNE_OFF;
-    osp_engine_t *e8 = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e8 = osp__engine_from_graph(g, &o, &err);
     assert_non_null(e8);
-    osp_engine_t *ef = osp_engine_from_graph(gf, &fo, &err);
+    osp_engine_t *ef = osp__engine_from_graph(gf, &fo, &err);
     assert_non_null(ef);
     float a[64], b[64];
     size_t na = 0, nb = 0;
@@ -210,13 +210,13 @@ static void test_needs_calibration(void **state) {
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     osp_err_t err = {0};
-    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    osp__pass_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
     assert_int_equal(osp__calibrate(g, &o, r, &err), OSP_EINVAL);
     printf("no calibration inputs: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "calibration"));
     /* and a float graph cannot be run as int8 without being quantized */
     o.precision = OSP_PREC_INT8;
-    assert_null(osp_engine_from_graph(g, &o, &err));
+    assert_null(osp__engine_from_graph(g, &o, &err));
     assert_int_equal(err.code, OSP_EUNSUPPORTED);
     free(r);
 }
@@ -232,13 +232,13 @@ static void test_float_add_keeps_relu(void **state) {
     int a = tu_node(g, OSP_OP_ADD, I(x, k), 2, NULL);
     int y = tu_node(g, OSP_OP_RELU, I(a), 1, NULL);
     tu_output(g, y);
-    osp_qrange_t r[8] = {{0}};
-    r[x] = (osp_qrange_t){-2.f, 2.f, true};
-    r[a] = (osp_qrange_t){-3.f, 3.f, true};
-    r[y] = (osp_qrange_t){0.f, 3.f, true};
+    osp__pass_qrange_t r[8] = {{0}};
+    r[x] = (osp__pass_qrange_t){-2.f, 2.f, true};
+    r[a] = (osp__pass_qrange_t){-3.f, 3.f, true};
+    r[y] = (osp__pass_qrange_t){0.f, 3.f, true};
     osp_err_t err = {0};
     assert_true(g->n_values <= 8);
-    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
+    assert_int_equal(osp__pass_quantize(g, r, g->n_values, &err), 0);
     assert_int_equal(count_op(g, OSP_OP_RELU), 1);
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == OSP_OP_ADD)
@@ -246,7 +246,7 @@ static void test_float_add_keeps_relu(void **state) {
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.precision = OSP_PREC_INT8;
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     assert_non_null(e);
     osp_tensor_t in = tu_tensor(2, D(4, 16), 9), out;
     assert_int_equal(osp_engine_run(e, &in, 1, &out, 1, &err), 0);
@@ -263,9 +263,9 @@ static void test_nothing_quantizable(void **state) {
     int x = tu_input(g, "x", 2, D(-1, 4));
     int y = tu_node(g, OSP_OP_SIGMOID, I(x), 1, NULL);
     tu_output(g, y);
-    osp_qrange_t r[2] = {{-1.f, 1.f, true}, {0.f, 1.f, true}};
+    osp__pass_qrange_t r[2] = {{-1.f, 1.f, true}, {0.f, 1.f, true}};
     osp_err_t err = {0};
-    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), OSP_EUNSUPPORTED);
+    assert_int_equal(osp__pass_quantize(g, r, g->n_values, &err), OSP_EUNSUPPORTED);
     printf("%s\n", err.msg);
     assert_false(g->quantized);
     osp_graph_destroy(g);
@@ -287,7 +287,7 @@ static void check_quantize_step(osp_dtype_t dt, float scale, int32_t zp) {
     osp_engine_opts_init(&o);
     o.threads = 2;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     assert_non_null(e);
     const int64_t n = 100 * 1003; /* 64K+ elements: the threaded path */
     osp_tensor_t in = tu_tensor(2, D(100, 1003), 5);

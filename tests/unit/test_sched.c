@@ -29,7 +29,7 @@ static osp_engine_t *make_engine(void) {
     o.threads = 1;
     o.precision = OSP_PREC_FP32;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     if (!e)
         fail_msg("engine: %s", err.msg);
     return e;

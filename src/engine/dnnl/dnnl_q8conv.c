@@ -209,7 +209,7 @@ static float *bias_array(const qreq_t *rq, int64_t channels) {
  * TFLite's requantization in its attributes, and the f32 bias array it
  * adds. Takes rq (freed here). OSP_EUNSUPPORTED when oneDNN offers only its
  * reference int8 kernel, which is far slower than ours. */
-static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
+static int q_pd(osp__plan_ctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
                 int32_t zx, int32_t zy, int32_t qmin, int32_t qmax,
                 osp_dtype_t ydt, const qsum_t *sum, char *note,
                 size_t note_len, dnnl_primitive_desc_t *pd_out,
@@ -255,7 +255,7 @@ static int64_t s32_bound(const osp_value_t *W, int64_t channels) {
 /* The primitive descriptor of an int8 op (conv or matmul descriptor) that
  * only accumulates: the source zero point, nothing else. OSP_EUNSUPPORTED
  * without a non-reference implementation. */
-int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
+int osp__q8_s32_pd(osp__plan_ctx_t *c, const void *desc, int32_t zx,
                    dnnl_primitive_desc_t *pd_out) {
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
@@ -272,7 +272,7 @@ int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
  * constant weights w (given in w_src, reordered once into the primitive's
  * layout) and writing s32 accumulators, then the exact requantization into
  * a fresh buffer of layout y_md bound to value y; req is consumed. */
-static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
+static int s32_steps(osp__plan_ctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
                      const dnnl_memory_desc_t *src_md, int w,
                      const dnnl_memory_desc_t *w_src, int y,
                      const dnnl_memory_desc_t *y_md, osp__q8_req_t *req,
@@ -311,7 +311,7 @@ static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
 }
 
 /* The exact conv: NHWC u8/s8 source, s8 weights, NHWC s32 accumulators. */
-static int q8conv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+static int q8conv_s32(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                      const osp_quant_t *xq, const osp_quant_t *wq,
                      const osp_quant_t *yq, int32_t qmin, int32_t qmax) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -379,7 +379,7 @@ static int q8conv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
  * capabilities are capped by what oneDNN may dispatch to.) */
 static bool int8_exact_cpu(void) { return osp__cpu_caps()->avx512_vnni; }
 
-static int q8conv_try(osp_pctx_t *c, int ni) {
+static int q8conv_try(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     /* a residual SUM first in the post-ops (pass_residual.c, osprey-
@@ -423,7 +423,7 @@ static int q8conv_try(osp_pctx_t *c, int ni) {
         return OSP_EUNSUPPORTED;
     }
 
-    osp_conv_geom_t cg;
+    osp__plan_conv_geom_t cg;
     int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
@@ -496,7 +496,7 @@ bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g) {
     return g->ptq && e->int8_dnnl && int8_exact_cpu() && !exact_requant(e, g);
 }
 
-int osp__dnnl_q8conv(osp_pctx_t *c, int ni) {
+int osp__dnnl_q8conv(osp__plan_ctx_t *c, int ni) {
     if (!c->e->int8_dnnl || !int8_exact_cpu())
         return OSP_EUNSUPPORTED;
     return q8conv_try(c, ni);
@@ -504,7 +504,7 @@ int osp__dnnl_q8conv(osp_pctx_t *c, int ni) {
 
 /* The exact FULLY_CONNECTED: matmul [M, K] × [K, N] (weights read through
  * strides) into plain s32 [M, N] accumulators. */
-static int q8gemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
+static int q8gemm_s32(osp__plan_ctx_t *c, int ni, const osp_quant_t *xq,
                      const osp_quant_t *wq, const osp_quant_t *yq,
                      int32_t qmin, int32_t qmax) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -545,7 +545,7 @@ static int q8gemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
 
 /* FULLY_CONNECTED (GEMM with B = W^T given as [N, K]) as an int8 matmul:
  * weights read as [K, N] through strides, s32 bias as [1, N]. */
-static int q8gemm_try(osp_pctx_t *c, int ni) {
+static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     const osp_gemm_params_t *gp = &n->p.gemm;
@@ -628,7 +628,7 @@ fail:
     return b;
 }
 
-int osp__dnnl_q8gemm(osp_pctx_t *c, int ni) {
+int osp__dnnl_q8gemm(osp__plan_ctx_t *c, int ni) {
     if (!c->e->int8_dnnl || !int8_exact_cpu())
         return OSP_EUNSUPPORTED;
     return q8gemm_try(c, ni);
@@ -638,7 +638,7 @@ int osp__dnnl_q8gemm(osp_pctx_t *c, int ni) {
  * (convs / gemms; "exact requant" counts those requantized by osprey, the
  * rest by oneDNN in float), fp32-carrier convs, lookup tables or the exact
  * integer reference kernels. Empty for plans without quantized nodes. */
-void osp__q8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
+void osp__q8_path_summary(const osp_engine_t *e, const osp__plan_t *p,
                             char *buf, size_t len) {
     if (e->dequantized) {
         snprintf(buf, len,
@@ -652,7 +652,7 @@ void osp__q8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
     const osp_graph_t *g = p->g;
     buf[0] = '\0';
     for (int i = 0; i < p->n_steps; i++) {
-        const osp_step_t *s = &p->steps[i];
+        const osp__plan_step_t *s = &p->steps[i];
         if (s->node < 0)
             continue;
         const osp_node_t *n = &g->nodes[s->node];

@@ -235,7 +235,7 @@ DW_TARGET static void band_any(const q8dw_t *k, const float *scr,
     DW_BAND_BODY(k->KH, k->KW, k->sw, k->dw, DW_WT_MEM)
 }
 
-static void run_dw(const osp_step_t *s) {
+static void run_dw(const osp__plan_step_t *s) {
     const q8dw_t *k = s->fn_ctx;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     uint8_t *y = s->tout[0].data;
@@ -269,7 +269,7 @@ static void run_dw(const osp_step_t *s) {
     }
 }
 
-int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_dwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req, int64_t bound) {
     if (c->e->opts.tuning.q8_dw == OSP_TUNE_OFF || !req->off_eo ||
         !osp__cpu_caps()->avx512 || bound >= OSP_Q8_EXACT_LIMIT)
@@ -364,7 +364,7 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
 
 #else /* no x86-64 AVX-512 intrinsics: the tiled oneDNN path */
 
-int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_dwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req, int64_t bound) {
     (void)c, (void)ni, (void)cg, (void)zx, (void)req, (void)bound;
     return OSP_EUNSUPPORTED;

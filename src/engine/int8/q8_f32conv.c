@@ -330,7 +330,7 @@ static int loop_threads(size_t n) {
 #endif
 }
 
-static void run_in(const osp_step_t *s) {
+static void run_in(const osp__plan_step_t *s) {
     const fcq_in_t *k = s->fn_ctx;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     float *f = s->tout[0].data;
@@ -360,7 +360,7 @@ void osp__q8_lut_run(const uint8_t *lut, const uint8_t *a, const uint8_t *b,
 
 /* The requantization step: the accumulators split by pixels over the
  * engine's OpenMP threads. */
-static void run_requant(const osp_step_t *s) {
+static void run_requant(const osp__plan_step_t *s) {
     const osp__q8_req_t *r = s->fn_ctx;
     uint8_t *y = s->tout[0].data; /* 1 byte per element (u8/s8) */
     size_t C = (size_t)r->channels;
@@ -419,7 +419,7 @@ osp__q8_req_t *osp__q8_req_create(const osp_quant_t *xq,
     return r;
 }
 
-int osp__q8_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
+int osp__q8_step_requant(osp__plan_ctx_t *c, int ni, int acc_buf, int y_buf,
                           osp__q8_req_t *req, bool acc_s32, const char *impl,
                           const char *note) {
     req->acc_s32 = acc_s32;
@@ -429,7 +429,7 @@ int osp__q8_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
 
 /* Reorders plain f32 weights (malloc'd `src`, consumed) into md once, at
  * build, and hands them to the plan as a constant buffer. */
-static int const_weights(osp_pctx_t *c, float *src,
+static int const_weights(osp__plan_ctx_t *c, float *src,
                          const dnnl_memory_desc_t *plain,
                          const dnnl_memory_desc_t *md) {
     if (dnnl_memory_desc_equal(plain, md))
@@ -467,7 +467,7 @@ static int const_weights(osp_pctx_t *c, float *src,
     return osp__const_raw(c, dst, md);
 }
 
-int osp__q8_f32conv(osp_pctx_t *c, int ni) {
+int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (c->e->opts.tuning.fcq == OSP_TUNE_OFF || n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
@@ -509,7 +509,7 @@ int osp__q8_f32conv(osp_pctx_t *c, int ni) {
     if (bound >= OSP_Q8_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
 
-    osp_conv_geom_t cg;
+    osp__plan_conv_geom_t cg;
     int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc < 0)
         return rc;
@@ -694,7 +694,7 @@ size_t osp__q8_tile_bytes(const osp_engine_t *e) {
     return (size_t)(kb > 0 ? kb : OSP_Q8_TILE_KB_DEFAULT) * 1024;
 }
 
-int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
+int osp__q8_nhwc_step(osp__plan_ctx_t *c, int ni, void (*run)(const osp__plan_step_t *),
                       void *ctx, void (*ctx_free)(void *), const char *impl,
                       const char *note) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -857,7 +857,7 @@ static void q8t_box_free(void *ctx) {
     free(b);
 }
 
-static void run_q8t(const osp_step_t *s) {
+static void run_q8t(const osp__plan_step_t *s) {
     const q8t_t *k = ((const q8t_box_t *)s->fn_ctx)->k;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     void *w = s->tin[1].data;
@@ -901,9 +901,9 @@ static void run_q8t(const osp_step_t *s) {
 
 /* The primitive of one band shape; weights in *wmd (format any for the
  * first shape, then the layout the first one chose). */
-static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
+static int q8t_var_new(osp__plan_ctx_t *c, q8t_var_t *v, const int64_t *xd,
                        const int64_t *yd, dnnl_data_type_t xdt,
-                       const osp_conv_geom_t *cg, int32_t zx,
+                       const osp__plan_conv_geom_t *cg, int32_t zx,
                        dnnl_memory_desc_t *wmd, bool first) {
     dnnl_dims_t sd = {1, xd[1], v->in_rows, xd[3]};
     dnnl_dims_t dd = {1, yd[1], v->out_rows, yd[3]};
@@ -934,9 +934,9 @@ static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
 }
 
 /* The band layout: bands of at most hb output rows per image. */
-static int q8t_plan_bands(osp_pctx_t *c, q8t_t *k, const int64_t *xd,
+static int q8t_plan_bands(osp__plan_ctx_t *c, q8t_t *k, const int64_t *xd,
                           const int64_t *yd, int64_t kh,
-                          const osp_conv_geom_t *cg, dnnl_data_type_t xdt,
+                          const osp__plan_conv_geom_t *cg, dnnl_data_type_t xdt,
                           int32_t zx, dnnl_memory_desc_t *wmd, int64_t hb) {
     int64_t H = xd[2], OH = yd[2], sh = cg->strides[0], pt = cg->pl[0];
     int64_t keff = (kh - 1) * (cg->dil[0] + 1) + 1;
@@ -977,7 +977,7 @@ static int q8t_plan_bands(osp_pctx_t *c, q8t_t *k, const int64_t *xd,
 }
 
 /* Per-thread buffers and memory objects. */
-static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
+static int q8t_threads(osp__plan_ctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
                        size_t acc_bytes) {
     size_t scr = 0;
     for (int v = 0; v < k->n_var; v++)
@@ -1011,7 +1011,7 @@ static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
     return 0;
 }
 
-int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_tiled_conv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                        int32_t zx, osp__q8_req_t *req, int64_t bound) {
     if (c->e->opts.tuning.q8_tile == OSP_TUNE_OFF)
         return OSP_EUNSUPPORTED;

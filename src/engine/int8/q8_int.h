@@ -77,7 +77,7 @@ osp__q8_req_t *osp__q8_req_create(const osp_quant_t *xq,
 /* Appends the requantization step of node ni: NHWC accumulators in buffer
  * acc_buf (f32 carriers, or s32 when acc_s32) → u8/s8 buffer y_buf, split
  * over the engine's OpenMP threads. Takes req (also on failure). */
-int osp__q8_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
+int osp__q8_step_requant(osp__plan_ctx_t *c, int ni, int acc_buf, int y_buf,
                           osp__q8_req_t *req, bool acc_s32, const char *impl,
                           const char *note);
 /* Appends quantized CONV node ni (s8 weights, zero point 0; geometry cg;
@@ -86,7 +86,7 @@ int osp__q8_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
  * buffers kept in cache and requantizes each tile with req into the NHWC
  * output. Takes req only when it returns 0; OSP_EUNSUPPORTED when the node
  * cannot be tiled or tuning.q8_tile is off. bound is only reported. */
-int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_tiled_conv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                        int32_t zx, osp__q8_req_t *req, int64_t bound);
 /* The per-thread tile buffers of one plan, shared by all its tiled int8
  * steps (they run one after another; a plan runs on one thread at a
@@ -113,12 +113,12 @@ size_t osp__q8_tile_bytes(const osp_engine_t *e);
 /* The primitive descriptor of an int8 conv or matmul descriptor that only
  * accumulates into s32: the source zero point, nothing else
  * (dnnl_q8conv.c). OSP_EUNSUPPORTED without a non-reference kernel. */
-int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
+int osp__q8_s32_pd(osp__plan_ctx_t *c, const void *desc, int32_t zx,
                    dnnl_primitive_desc_t *pd_out);
 /* Appends node ni as one step of `run` over its NHWC 8-bit input 0 and
  * output 0 with context ctx (the kernels below). On success the step owns
  * ctx (freed with ctx_free); on failure ctx_free(ctx) has run. */
-int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
+int osp__q8_nhwc_step(osp__plan_ctx_t *c, int ni, void (*run)(const osp__plan_step_t *),
                       void *ctx, void (*ctx_free)(void *), const char *impl,
                       const char *note);
 /* Appends quantized depthwise CONV node ni (s8 weights, zero point 0,
@@ -128,14 +128,14 @@ int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
  * requantization in registers. Takes req only when it returns 0;
  * OSP_EUNSUPPORTED when the kernel does not apply (no AVX-512, no 16-lane
  * requantization form, another shape) or tuning.q8_dw is off. */
-int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_dwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req, int64_t bound);
 /* Appends quantized 1x1 CONV node ni (stride 1, no padding, group 1, s8
  * weights with zero point 0; source zero point zx) as one step of osprey's
  * own exact AVX-512 VNNI kernel (q8_pwconv.c): int32 vpdpbusd sums, then
  * the requantization in registers. Takes req only when it returns 0;
  * OSP_EUNSUPPORTED when the kernel does not apply or tuning.q8_pw is off. */
-int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_pwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req);
 /* The table lookups of the 8-bit elementwise steps (q8_lut.c's tables,
  * run by plan.c): y[i] = lut[a[i]] (b NULL) or lut[a[i] << 8 | b[i]] for n

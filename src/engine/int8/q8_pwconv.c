@@ -192,7 +192,7 @@ PW_TARGET static void pw_tile(const q8pw_t *k, const uint8_t *src,
     }
 }
 
-static void run_pw(const osp_step_t *s) {
+static void run_pw(const osp__plan_step_t *s) {
     const q8pw_t *k = s->fn_ctx;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     uint8_t *y = s->tout[0].data;
@@ -208,7 +208,7 @@ static void run_pw(const osp_step_t *s) {
     }
 }
 
-int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_pwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req) {
     if (c->e->opts.tuning.q8_pw == OSP_TUNE_OFF || !req->off_eo ||
         !osp__cpu_caps()->avx512 || !osp__cpu_caps()->avx512_vnni)
@@ -295,7 +295,7 @@ int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
 
 #else /* no x86-64 AVX-512 intrinsics: the tiled oneDNN path */
 
-int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+int osp__q8_pwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req) {
     (void)c, (void)ni, (void)cg, (void)zx, (void)req;
     return OSP_EUNSUPPORTED;

@@ -13,14 +13,14 @@
 
 /* ---- scalar conversions ------------------------------------------------- */
 
-float osp_bf16_to_f32(uint16_t h) {
+float osp__ref_bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
 }
 
-uint16_t osp_f32_to_bf16(float f) {
+uint16_t osp__ref_f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it quiet NaN */
@@ -29,7 +29,7 @@ uint16_t osp_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-float osp_f16_to_f32(uint16_t h) {
+float osp__ref_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     int exp = (h >> 10) & 0x1f;
     uint32_t man = h & 0x3ffu;
@@ -48,7 +48,7 @@ float osp_f16_to_f32(uint16_t h) {
     return f;
 }
 
-uint16_t osp_f32_to_f16(float f) {
+uint16_t osp__ref_f32_to_f16(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
@@ -100,9 +100,9 @@ double osp_tensor_get_f64(const osp_tensor_t *t, size_t i) {
     case OSP_DT_F32:
         return ((const float *)t->data)[i];
     case OSP_DT_BF16:
-        return osp_bf16_to_f32(((const uint16_t *)t->data)[i]);
+        return osp__ref_bf16_to_f32(((const uint16_t *)t->data)[i]);
     case OSP_DT_F16:
-        return osp_f16_to_f32(((const uint16_t *)t->data)[i]);
+        return osp__ref_f16_to_f32(((const uint16_t *)t->data)[i]);
     case OSP_DT_UNDEF:
     case OSP_DT_COUNT:
         return 0;

@@ -146,7 +146,7 @@ static int fuse_one(osp_graph_t *g, int add, osp_err_t *err) {
     return 1;
 }
 
-int osp_pass_fuse_residual_add(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_fuse_residual_add(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].op != OSP_OP_ADD)
             continue;

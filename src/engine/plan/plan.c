@@ -105,7 +105,7 @@ dnnl_primitive_attr_t osp__attr_new(void) {
     return a;
 }
 
-int osp__pd_create_fast(osp_pctx_t *c, const void *desc,
+int osp__pd_create_fast(osp__plan_ctx_t *c, const void *desc,
                         dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
     *pd = NULL;
     dnnl_status_t st =
@@ -124,14 +124,14 @@ int osp__pd_create_fast(osp_pctx_t *c, const void *desc,
 
 /* ---- buffers ----------------------------------------------------------- */
 
-static int buf_add(osp_pctx_t *c) {
-    osp_plan_t *p = c->p;
-    osp_pbuf_t *grown_ =
+static int buf_add(osp__plan_ctx_t *c) {
+    osp__plan_t *p = c->p;
+    osp__plan_buf_t *grown_ =
         osp_grow(p->bufs, &p->cap_bufs, p->n_bufs, sizeof *grown_, 128);
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     p->bufs = grown_;
-    osp_pbuf_t *b = &p->bufs[p->n_bufs];
+    osp__plan_buf_t *b = &p->bufs[p->n_bufs];
     memset(b, 0, sizeof *b);
     b->def = INT_MAX;
     b->last = -1;
@@ -141,17 +141,17 @@ static int buf_add(osp_pctx_t *c) {
 }
 
 /* Fills the logical shape of a buffer from an md (or from explicit dims). */
-static void buf_shape(osp_pbuf_t *b, int rank, const int64_t *dims) {
+static void buf_shape(osp__plan_buf_t *b, int rank, const int64_t *dims) {
     b->rank = rank;
     for (int i = 0; i < rank; i++)
         b->dims[i] = dims[i];
 }
 
-int osp__buf_new(osp_pctx_t *c, const dnnl_memory_desc_t *md, int v) {
+int osp__buf_new(osp__plan_ctx_t *c, const dnnl_memory_desc_t *md, int v) {
     int id = buf_add(c);
     if (id < 0)
         return id;
-    osp_pbuf_t *b = &c->p->bufs[id];
+    osp__plan_buf_t *b = &c->p->bufs[id];
     b->has_md = true;
     b->md = *md;
     b->dtype = osp__osp_dt(md->data_type);
@@ -162,7 +162,7 @@ int osp__buf_new(osp_pctx_t *c, const dnnl_memory_desc_t *md, int v) {
 }
 
 /* A plain buffer for value v in its IR dtype (reference-kernel outputs). */
-static int buf_new_plain(osp_pctx_t *c, int v) {
+static int buf_new_plain(osp__plan_ctx_t *c, int v) {
     const osp_value_t *val = &c->g->values[v];
     dnnl_memory_desc_t md;
     int id;
@@ -182,14 +182,14 @@ static int buf_new_plain(osp_pctx_t *c, int v) {
     return id;
 }
 
-void osp__bind_value(osp_pctx_t *c, int v, int b) {
+void osp__bind_value(osp__plan_ctx_t *c, int v, int b) {
     c->p->vbuf[v] = b;
     c->p->bufs[b].owner = v;
 }
 
-static int conv_find(osp_pctx_t *c, int v, const dnnl_memory_desc_t *md) {
+static int conv_find(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *md) {
     for (int i = 0; i < c->p->n_conv; i++) {
-        const osp_conv_cache_t *cc = &c->p->conv[i];
+        const osp__plan_conv_cache_t *cc = &c->p->conv[i];
         if (cc->value == v && c->p->bufs[cc->buf].has_md &&
             dnnl_memory_desc_equal(&c->p->bufs[cc->buf].md, md))
             return cc->buf;
@@ -197,28 +197,28 @@ static int conv_find(osp_pctx_t *c, int v, const dnnl_memory_desc_t *md) {
     return -1;
 }
 
-static int conv_add(osp_pctx_t *c, int v, int b) {
-    osp_plan_t *p = c->p;
+static int conv_add(osp__plan_ctx_t *c, int v, int b) {
+    osp__plan_t *p = c->p;
     if (p->n_conv == p->cap_conv) {
         int cap = p->cap_conv ? p->cap_conv * 2 : 32;
-        osp_conv_cache_t *n = realloc(p->conv, (size_t)cap * sizeof *n);
+        osp__plan_conv_cache_t *n = realloc(p->conv, (size_t)cap * sizeof *n);
         if (!n)
             return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
         p->conv = n;
         p->cap_conv = cap;
     }
-    p->conv[p->n_conv++] = (osp_conv_cache_t){v, b};
+    p->conv[p->n_conv++] = (osp__plan_conv_cache_t){v, b};
     return 0;
 }
 
 /* ---- constants --------------------------------------------------------- */
 
-static int const_buf(osp_pctx_t *c, const void *data, const dnnl_memory_desc_t *md,
+static int const_buf(osp__plan_ctx_t *c, const void *data, const dnnl_memory_desc_t *md,
                      const osp_value_t *val) {
     int id = buf_add(c);
     if (id < 0)
         return id;
-    osp_pbuf_t *b = &c->p->bufs[id];
+    osp__plan_buf_t *b = &c->p->bufs[id];
     b->is_const = true;
     b->cdata = data;
     if (md) {
@@ -236,7 +236,7 @@ static int const_buf(osp_pctx_t *c, const void *data, const dnnl_memory_desc_t *
 
 /* Reorders constant data (layout src_md) into layout md once, sharing the
  * result through the engine's weight cache. */
-static int const_reorder(osp_pctx_t *c, const void *data,
+static int const_reorder(osp__plan_ctx_t *c, const void *data,
                          const dnnl_memory_desc_t *src_md,
                          const dnnl_memory_desc_t *md, void **out) {
     /* Lane engines (lanes.c) share their owner's cache. */
@@ -247,7 +247,7 @@ static int const_reorder(osp_pctx_t *c, const void *data,
             *out = e->wcache[i].data;
             return 0;
         }
-    osp_wcache_entry_t *grown_ =
+    osp__wcache_entry_t *grown_ =
         osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
@@ -286,7 +286,7 @@ static int const_reorder(osp_pctx_t *c, const void *data,
                            "plan: reordering constant weights: %s",
                            osp__dnnl_status(st));
     }
-    e->wcache[e->n_wcache++] = (osp_wcache_entry_t){data, *md, dst, bytes};
+    e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, *md, dst, bytes};
     *out = dst;
     return 0;
 }
@@ -294,7 +294,7 @@ static int const_reorder(osp_pctx_t *c, const void *data,
 /* Buffer holding constant v in layout md; src_md (NULL = plain in the IR
  * dtype) says how the constant's bytes are to be read, e.g. grouped conv
  * weights viewed as 5-D. */
-int osp__const_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *src_md,
+int osp__const_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *src_md,
                   const dnnl_memory_desc_t *md) {
     const osp_value_t *val = &c->g->values[v];
     dnnl_memory_desc_t plain;
@@ -322,9 +322,9 @@ int osp__const_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *src_md,
     return const_buf(c, data, md, val);
 }
 
-int osp__const_raw(osp_pctx_t *c, void *data, const dnnl_memory_desc_t *md) {
+int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md) {
     osp_engine_t *e = c->e;
-    osp_wcache_entry_t *grown_ =
+    osp__wcache_entry_t *grown_ =
         osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
     if (!grown_) {
         free(data);
@@ -332,11 +332,11 @@ int osp__const_raw(osp_pctx_t *c, void *data, const dnnl_memory_desc_t *md) {
     }
     e->wcache = grown_;
     size_t bytes = dnnl_memory_desc_get_size(md);
-    e->wcache[e->n_wcache++] = (osp_wcache_entry_t){data, *md, data, bytes};
+    e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, *md, data, bytes};
     int id = buf_add(c);
     if (id < 0)
         return id;
-    osp_pbuf_t *b = &c->p->bufs[id];
+    osp__plan_buf_t *b = &c->p->bufs[id];
     b->is_const = true;
     b->cdata = data;
     b->has_md = true;
@@ -349,7 +349,7 @@ int osp__const_raw(osp_pctx_t *c, void *data, const dnnl_memory_desc_t *md) {
 
 /* ---- value access -------------------------------------------------------- */
 
-int osp__value_md(osp_pctx_t *c, int v, dnnl_memory_desc_t *md) {
+int osp__value_md(osp__plan_ctx_t *c, int v, dnnl_memory_desc_t *md) {
     const osp_value_t *val = &c->g->values[v];
     if (osp_value_is_const(val) || c->p->vbuf[v] < 0) {
         if (!osp_value_is_const(val))
@@ -360,39 +360,39 @@ int osp__value_md(osp_pctx_t *c, int v, dnnl_memory_desc_t *md) {
             return OSP_EUNSUPPORTED;
         return 0;
     }
-    const osp_pbuf_t *b = &c->p->bufs[c->p->vbuf[v]];
+    const osp__plan_buf_t *b = &c->p->bufs[c->p->vbuf[v]];
     if (!b->has_md)
         return OSP_EUNSUPPORTED;
     *md = b->md;
     return 0;
 }
 
-static int step_add(osp_pctx_t *c, osp_step_kind_t kind, int node) {
-    osp_plan_t *p = c->p;
-    osp_step_t *grown_ =
+static int step_add(osp__plan_ctx_t *c, osp__plan_step_kind_t kind, int node) {
+    osp__plan_t *p = c->p;
+    osp__plan_step_t *grown_ =
         osp_grow(p->steps, &p->cap_steps, p->n_steps, sizeof *grown_, 128);
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     p->steps = grown_;
-    osp_step_t *s = &p->steps[p->n_steps];
+    osp__plan_step_t *s = &p->steps[p->n_steps];
     memset(s, 0, sizeof *s);
     s->kind = kind;
     s->node = node;
     return p->n_steps++;
 }
 
-static void buf_read(osp_plan_t *p, int b, int step) {
+static void buf_read(osp__plan_t *p, int b, int step) {
     if (b >= 0 && p->bufs[b].last < step)
         p->bufs[b].last = step;
 }
 
-static void buf_write(osp_plan_t *p, int b, int step) {
+static void buf_write(osp__plan_t *p, int b, int step) {
     if (p->bufs[b].def > step)
         p->bufs[b].def = step;
     buf_read(p, b, step);
 }
 
-int osp__step_dnnl(osp_pctx_t *c, int node, dnnl_primitive_desc_t pd,
+int osp__step_dnnl(osp__plan_ctx_t *c, int node, dnnl_primitive_desc_t pd,
                    int n_args, const int *arg_kind, const int *arg_buf,
                    const char *note) {
     OSP_ASSERT(n_args <= OSP_STEP_MAX_ARGS);
@@ -416,7 +416,7 @@ int osp__step_dnnl(osp_pctx_t *c, int node, dnnl_primitive_desc_t pd,
         dnnl_primitive_desc_destroy(pd);
         return si;
     }
-    osp_step_t *s = &c->p->steps[si];
+    osp__plan_step_t *s = &c->p->steps[si];
     s->prim = prim;
     snprintf(s->impl, sizeof s->impl, "%s", impl ? impl : "?");
     if (note)
@@ -444,9 +444,9 @@ int osp__step_dnnl(osp_pctx_t *c, int node, dnnl_primitive_desc_t pd,
 
 /* Appends a reorder step copying buffer src into buffer dst (layouts and
  * dtypes may differ). */
-int osp__step_reorder(osp_pctx_t *c, int src, int dst, const char *note) {
+int osp__step_reorder(osp__plan_ctx_t *c, int src, int dst, const char *note) {
     dnnl_primitive_desc_t pd = NULL;
-    const osp_pbuf_t *bs = &c->p->bufs[src], *bd = &c->p->bufs[dst];
+    const osp__plan_buf_t *bs = &c->p->bufs[src], *bd = &c->p->bufs[dst];
     dnnl_status_t st = dnnl_reorder_primitive_desc_create(
         &pd, &bs->md, c->e->dnnl_eng, &bd->md, c->e->dnnl_eng, NULL);
     if (st != dnnl_success)
@@ -458,7 +458,7 @@ int osp__step_reorder(osp_pctx_t *c, int src, int dst, const char *note) {
     return osp__step_dnnl(c, -1, pd, 2, kinds, bufs, note);
 }
 
-int osp__buf_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *md) {
+int osp__buf_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *md) {
     const osp_value_t *val = &c->g->values[v];
     if (osp_value_is_const(val))
         return osp__const_as(c, v, NULL, md);
@@ -490,7 +490,7 @@ int osp__buf_as(osp_pctx_t *c, int v, const dnnl_memory_desc_t *md) {
 
 /* Plain row-major buffer of value v in its IR dtype (what reference kernels,
  * views and graph outputs read). */
-int osp__buf_plain(osp_pctx_t *c, int v) {
+int osp__buf_plain(osp__plan_ctx_t *c, int v) {
     const osp_value_t *val = &c->g->values[v];
     if (osp_value_is_const(val)) {
         if (c->p->vbuf[v] >= 0)
@@ -522,12 +522,12 @@ int osp__buf_plain(osp_pctx_t *c, int v) {
 }
 
 /* A view: buffer b's bytes seen with another shape (plain data only). */
-int osp__buf_view(osp_pctx_t *c, int b, int v, const dnnl_memory_desc_t *md) {
+int osp__buf_view(osp__plan_ctx_t *c, int b, int v, const dnnl_memory_desc_t *md) {
     int root = c->p->bufs[b].alias_of >= 0 ? c->p->bufs[b].alias_of : b;
     int id = md ? osp__buf_new(c, md, -1) : buf_new_plain(c, v);
     if (id < 0)
         return id;
-    osp_pbuf_t *nb = &c->p->bufs[id], *rb = &c->p->bufs[root];
+    osp__plan_buf_t *nb = &c->p->bufs[id], *rb = &c->p->bufs[root];
     if (nb->bytes > rb->bytes)
         return osp_err_set(c->err, OSP_EINTERNAL,
                            "plan: view of %s grows the buffer",
@@ -540,7 +540,7 @@ int osp__buf_view(osp_pctx_t *c, int b, int v, const dnnl_memory_desc_t *md) {
 
 /* ---- post-ops ---------------------------------------------------------- */
 
-int osp__pd_create(osp_pctx_t *c, const osp_node_t *n, const void *desc,
+int osp__pd_create(osp__plan_ctx_t *c, const osp_node_t *n, const void *desc,
                    dnnl_primitive_desc_t *pd, char *note, size_t note_len) {
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
@@ -553,7 +553,7 @@ int osp__pd_create(osp_pctx_t *c, const osp_node_t *n, const void *desc,
     return rc;
 }
 
-int osp__post_ops(osp_pctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
+int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
                   char *note, size_t note_len) {
     if (n->n_post == 0)
         return 0;
@@ -612,7 +612,7 @@ int osp__post_ops(osp_pctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr
 
 /* ---- windows ----------------------------------------------------------- */
 
-int osp__window_pads(osp_pctx_t *c, const osp_node_t *n,
+int osp__window_pads(osp__plan_ctx_t *c, const osp_node_t *n,
                      const osp_window_t *win, const int64_t *in_sp,
                      const int64_t *out_sp, const int64_t *kernel,
                      bool ceil_mode, int64_t *pl, int64_t *pr,
@@ -637,9 +637,9 @@ int osp__window_pads(osp_pctx_t *c, const osp_node_t *n,
 /* A convolution's geometry as oneDNN takes it: strides, dilations counted
  * from 0, left/right pads, and the weights' dims ([G, O/G, I/G, k...] when
  * grouped). One place for the fp32/bf16, int8 and fp32-carrier convs. */
-int osp__conv_geom(osp_pctx_t *c, const osp_node_t *n, const osp_value_t *X,
+int osp__conv_geom(osp__plan_ctx_t *c, const osp_node_t *n, const osp_value_t *X,
                    const osp_value_t *W, const osp_value_t *Y, int64_t G,
-                   osp_conv_geom_t *cg) {
+                   osp__plan_conv_geom_t *cg) {
     int r = X->rank, nsp = r - 2;
     int64_t kern[OSP_MAX_SPATIAL] = {0}, lpl[OSP_MAX_SPATIAL],
         lpr[OSP_MAX_SPATIAL], gpr[OSP_MAX_SPATIAL];
@@ -681,7 +681,7 @@ static bool node_is_float(const osp_graph_t *g, const osp_node_t *n) {
     return true;
 }
 
-static int compile_ref(osp_pctx_t *c, int ni) {
+static int compile_ref(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     int *ib = calloc((size_t)(n->n_in ? n->n_in : 1), sizeof(int));
     int *ob = calloc((size_t)(n->n_out ? n->n_out : 1), sizeof(int));
@@ -714,7 +714,7 @@ static int compile_ref(osp_pctx_t *c, int ni) {
     rc = step_add(c, OSP_STEP_REF, ni);
     if (rc < 0)
         goto fail;
-    osp_step_t *s = &c->p->steps[rc];
+    osp__plan_step_t *s = &c->p->steps[rc];
     snprintf(s->impl, sizeof s->impl, "ref");
     if (n->n_post) {
         size_t used = 0;
@@ -748,7 +748,7 @@ fail:
 /* Appends a step of kind reading buffers in_buf[0..n_in) and writing
  * out_buf (one output), with its tensor views; the caller fills the rest of
  * the step. Returns its index, or an error. */
-static int step_n_to_1(osp_pctx_t *c, osp_step_kind_t kind, int node,
+static int step_n_to_1(osp__plan_ctx_t *c, osp__plan_step_kind_t kind, int node,
                        int n_in, const int *in_buf, int out_buf) {
     size_t k = (size_t)(n_in > 0 ? n_in : 1);
     int *ib = malloc(sizeof(int) * k);
@@ -765,7 +765,7 @@ static int step_n_to_1(osp_pctx_t *c, osp_step_kind_t kind, int node,
         free(to);
         return si;
     }
-    osp_step_t *s = &c->p->steps[si];
+    osp__plan_step_t *s = &c->p->steps[si];
     if (n_in > 0)
         memcpy(ib, in_buf, sizeof(int) * (size_t)n_in);
     ob[0] = out_buf;
@@ -781,7 +781,7 @@ static int step_n_to_1(osp_pctx_t *c, osp_step_kind_t kind, int node,
     return si;
 }
 
-int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+int osp__step_concat(osp__plan_ctx_t *c, int node, int n_in, const int *in_buf,
                      int out_buf, size_t outer, const size_t *inner) {
     size_t *in_b = malloc(sizeof(size_t) * (size_t)n_in);
     if (!in_b)
@@ -791,7 +791,7 @@ int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
         free(in_b);
         return si;
     }
-    osp_step_t *s = &c->p->steps[si];
+    osp__plan_step_t *s = &c->p->steps[si];
     memcpy(in_b, inner, sizeof(size_t) * (size_t)n_in);
     s->copy_outer = outer;
     s->copy_inner = in_b;
@@ -799,7 +799,7 @@ int osp__step_concat(osp_pctx_t *c, int node, int n_in, const int *in_buf,
     return si;
 }
 
-int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
+int osp__step_lut(osp__plan_ctx_t *c, int node, int n_in, const int *in_buf,
                   int out_buf, uint8_t *lut, size_t count) {
     if (n_in < 1 || n_in > 2) {
         free(lut);
@@ -812,22 +812,22 @@ int osp__step_lut(osp_pctx_t *c, int node, int n_in, const int *in_buf,
         free(lut);
         return si;
     }
-    osp_step_t *s = &c->p->steps[si];
+    osp__plan_step_t *s = &c->p->steps[si];
     s->lut = lut;
     s->lut_count = count;
     snprintf(s->impl, sizeof s->impl, "osprey:lut%d", n_in == 1 ? 256 : 65536);
     return si;
 }
 
-int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
-                 int out_buf, void (*fn)(const osp_step_t *s), void *ctx,
+int osp__step_fn(osp__plan_ctx_t *c, int node, int n_in, const int *in_buf,
+                 int out_buf, void (*fn)(const osp__plan_step_t *s), void *ctx,
                  const char *impl, const char *note) {
     int si = step_n_to_1(c, OSP_STEP_FN, node, n_in, in_buf, out_buf);
     if (si < 0) {
         free(ctx);
         return si;
     }
-    osp_step_t *s = &c->p->steps[si];
+    osp__plan_step_t *s = &c->p->steps[si];
     s->fn = fn;
     s->fn_ctx = ctx;
     snprintf(s->impl, sizeof s->impl, "%s", impl);
@@ -835,14 +835,14 @@ int osp__step_fn(osp_pctx_t *c, int node, int n_in, const int *in_buf,
     return si;
 }
 
-static void run_lut(const osp_step_t *s) {
+static void run_lut(const osp__plan_step_t *s) {
     /* split over the engine's OpenMP threads (q8_f32conv.c) */
     osp__q8_lut_run(s->lut, s->tin[0].data,
                     s->n_in == 1 ? NULL : s->tin[1].data, s->tout[0].data,
                     s->lut_count);
 }
 
-static void run_concat(const osp_step_t *s) {
+static void run_concat(const osp__plan_step_t *s) {
     size_t total = 0;
     for (int i = 0; i < s->n_in; i++)
         total += s->copy_inner[i];
@@ -859,7 +859,7 @@ static void run_concat(const osp_step_t *s) {
 }
 
 /* Reshape-like ops on plain data are views: no copy, no step. */
-static int compile_view(osp_pctx_t *c, int ni) {
+static int compile_view(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     int x = n->in[0], y = n->out[0];
     if (n->n_out != 1 || y < 0 || x < 0 ||
@@ -890,7 +890,7 @@ static bool q8_same_quant(const osp_graph_t *g, const osp_node_t *n) {
            x->quant->scale[0] > 0.f;
 }
 
-static int compile_node(osp_pctx_t *c, int ni) {
+static int compile_node(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     int rc = OSP_EUNSUPPORTED;
     bool fl = node_is_float(c->g, n);
@@ -953,23 +953,23 @@ static int compile_node(osp_pctx_t *c, int ni) {
  * engine's current arena and scratchpad. All plans of an engine share one
  * arena (an engine runs one plan at a time), sized for the largest; when a
  * new plan grows it, older plans are re-bound on their next run. */
-static void plan_bind(osp_engine_t *e, osp_plan_t *p) {
+static void plan_bind(osp_engine_t *e, osp__plan_t *p) {
     for (int i = 0; i < p->n_bufs; i++) {
-        osp_pbuf_t *b = &p->bufs[i];
+        osp__plan_buf_t *b = &p->bufs[i];
         if (b->is_const)
             b->ptr = (void *)b->cdata;
         else if (b->alias_of < 0)
             b->ptr = e->arena + b->offset;
     }
     for (int i = 0; i < p->n_bufs; i++) {
-        osp_pbuf_t *b = &p->bufs[i];
+        osp__plan_buf_t *b = &p->bufs[i];
         if (b->alias_of >= 0)
             b->ptr = p->bufs[b->alias_of].ptr;
         if (b->mem)
             dnnl_memory_set_data_handle(b->mem, b->ptr);
     }
     for (int si = 0; si < p->n_steps; si++) {
-        osp_step_t *s = &p->steps[si];
+        osp__plan_step_t *s = &p->steps[si];
         if (s->scratch_mem)
             dnnl_memory_set_data_handle(s->scratch_mem, e->scratch);
         if (s->kind == OSP_STEP_DNNL)
@@ -984,19 +984,19 @@ static void plan_bind(osp_engine_t *e, osp_plan_t *p) {
     p->arena_gen = e->arena_gen;
 }
 
-static int finalize(osp_pctx_t *c) {
-    osp_plan_t *p = c->p;
+static int finalize(osp__plan_ctx_t *c) {
+    osp__plan_t *p = c->p;
     int rc = OSP_ENOMEM;
-    osp_memplan_item_t *items = NULL;
+    osp__memplan_item_t *items = NULL;
     int *item_buf = NULL;
     /* Views keep their root alive. */
     for (int i = 0; i < p->n_bufs; i++) {
-        osp_pbuf_t *b = &p->bufs[i];
+        osp__plan_buf_t *b = &p->bufs[i];
         if (b->alias_of >= 0 && b->last > p->bufs[b->alias_of].last)
             p->bufs[b->alias_of].last = b->last;
     }
     for (int i = 0; i < p->n_bufs; i++) {
-        osp_pbuf_t *b = &p->bufs[i];
+        osp__plan_buf_t *b = &p->bufs[i];
         if (b->is_output) {
             int r = b->alias_of >= 0 ? b->alias_of : i;
             p->bufs[r].last = p->n_steps;
@@ -1009,7 +1009,7 @@ static int finalize(osp_pctx_t *c) {
     int ni = 0;
     p->sum_bytes = 0;
     for (int i = 0; i < p->n_bufs; i++) {
-        osp_pbuf_t *b = &p->bufs[i];
+        osp__plan_buf_t *b = &p->bufs[i];
         if (b->is_const || b->alias_of >= 0)
             continue;
         int first = b->def == INT_MAX ? b->last : b->def;
@@ -1023,7 +1023,7 @@ static int finalize(osp_pctx_t *c) {
         ni++;
     }
     size_t total = 0;
-    rc = osp_memplan(items, ni, OSP_ALIGN_BYTES, &total);
+    rc = osp__memplan_place(items, ni, OSP_ALIGN_BYTES, &total);
     if (rc < 0) {
         osp_err_set(c->err, rc, "plan: memory planning failed");
         goto fail;
@@ -1036,7 +1036,7 @@ static int finalize(osp_pctx_t *c) {
         goto fail;
     /* Shapes of the reference steps' tensors now; addresses in plan_bind. */
     for (int si = 0; si < p->n_steps; si++) {
-        osp_step_t *s = &p->steps[si];
+        osp__plan_step_t *s = &p->steps[si];
         if (s->kind == OSP_STEP_REF) {
             const osp_node_t *n = &p->g->nodes[s->node];
             for (int i = 0; i < s->n_in; i++) {
@@ -1065,7 +1065,7 @@ static int finalize(osp_pctx_t *c) {
         }
         s->n_exec = 0;
         for (int i = 0; i < s->n_args; i++) {
-            osp_pbuf_t *b = &p->bufs[s->arg_buf[i]];
+            osp__plan_buf_t *b = &p->bufs[s->arg_buf[i]];
             if (!b->mem &&
                 dnnl_memory_create(&b->mem, &b->md, c->e->dnnl_eng,
                                    DNNL_MEMORY_NONE) != dnnl_success)
@@ -1090,11 +1090,11 @@ fail:
 
 /* ---- build ------------------------------------------------------------- */
 
-void osp__plan_destroy(osp_plan_t *p) {
+void osp__plan_destroy(osp__plan_t *p) {
     if (!p)
         return;
     for (int i = 0; i < p->n_steps; i++) {
-        osp_step_t *s = &p->steps[i];
+        osp__plan_step_t *s = &p->steps[i];
         dnnl_primitive_destroy(s->prim);
         dnnl_memory_destroy(s->scratch_mem);
         free(s->in_buf);
@@ -1124,10 +1124,10 @@ void osp__plan_destroy(osp_plan_t *p) {
     free(p);
 }
 
-static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
+static int plan_build(osp_engine_t *e, const int64_t *dims, osp__plan_t **out,
                       osp_err_t *err) {
     uint64_t t0 = osp_now_ns();
-    osp_plan_t *p = calloc(1, sizeof *p);
+    osp__plan_t *p = calloc(1, sizeof *p);
     int rc = OSP_ENOMEM;
     if (!p)
         return osp_err_set(err, OSP_ENOMEM, "plan: out of memory");
@@ -1179,7 +1179,7 @@ static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
     g->q8_sum = osp__q8_sum_ok(e, g);
     if ((rc = osp_infer_shapes(g, err)) < 0 ||
         (rc = osp_fold_constants(g, OSP_FOLD_MAX_BYTES, err)) < 0 ||
-        (rc = osp_passes_plan(g, err)) < 0)
+        (rc = osp__passes_plan(g, err)) < 0)
         goto fail;
 
     p->vbuf = malloc(sizeof(int) * (size_t)(g->n_values ? g->n_values : 1));
@@ -1201,7 +1201,7 @@ static int plan_build(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
     for (int i = 0; i < g->n_outputs; i++)
         p->uses_left[g->outputs[i]]++;
 
-    osp_pctx_t c = {e, p, g, e->prec == OSP_PREC_BF16 ? dnnl_bf16 : dnnl_f32,
+    osp__plan_ctx_t c = {e, p, g, e->prec == OSP_PREC_BF16 ? dnnl_bf16 : dnnl_f32,
                     err};
     for (int i = 0; i < g->n_inputs; i++) {
         int b = buf_new_plain(&c, g->inputs[i]);
@@ -1254,7 +1254,7 @@ fail:
     return rc;
 }
 
-int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
+int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp__plan_t **out,
                   osp_err_t *err) {
     size_t kb = (size_t)e->g->n_inputs * OSP_KEY_STRIDE * sizeof(int64_t);
     for (int i = 0; i < e->n_plans; i++)
@@ -1262,12 +1262,12 @@ int osp__plan_get(osp_engine_t *e, const int64_t *dims, osp_plan_t **out,
             *out = e->plans[i];
             return 0;
         }
-    osp_plan_t **np = realloc(e->plans, sizeof *np * (size_t)(e->n_plans + 1));
+    osp__plan_t **np = realloc(e->plans, sizeof *np * (size_t)(e->n_plans + 1));
     if (!np)
         return osp_err_set(err, OSP_ENOMEM, "plan: out of memory");
     e->plans = np;
     osp__set_threads(e->threads);
-    osp_plan_t *p = NULL;
+    osp__plan_t *p = NULL;
     int rc = plan_build(e, dims, &p, err);
     if (rc < 0)
         return rc;
@@ -1289,17 +1289,17 @@ static uint64_t prof_now(const osp_engine_t *e) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
+int osp__plan_run(osp_engine_t *e, osp__plan_t *p, const osp_tensor_t *inputs,
                   osp_tensor_t *outputs, osp_err_t *err) {
     const osp_graph_t *g = p->g;
     if (p->arena_gen != e->arena_gen)
         plan_bind(e, p);
     for (int i = 0; i < g->n_inputs; i++) {
-        const osp_pbuf_t *b = &p->bufs[p->in_buf[i]];
+        const osp__plan_buf_t *b = &p->bufs[p->in_buf[i]];
         memcpy(b->ptr, inputs[i].data, b->bytes);
     }
     for (int si = 0; si < p->n_steps; si++) {
-        const osp_step_t *s = &p->steps[si];
+        const osp__plan_step_t *s = &p->steps[si];
         uint64_t t0 = p->step_ms ? prof_now(e) : 0;
         if (s->kind == OSP_STEP_DNNL) {
             dnnl_status_t st =
@@ -1343,7 +1343,7 @@ int osp__plan_run(osp_engine_t *e, osp_plan_t *p, const osp_tensor_t *inputs,
 
 /* ---- describe ---------------------------------------------------------- */
 
-void osp__sb_printf(osp_sbuf_t *b, const char *fmt, ...) {
+void osp__sb_printf(osp__sbuf_t *b, const char *fmt, ...) {
     va_list ap;
     for (;;) {
         va_start(ap, fmt);
@@ -1393,12 +1393,12 @@ static const char *md_tag(const dnnl_memory_desc_t *md, char *buf, size_t len) {
     return buf;
 }
 
-char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
-    osp_sbuf_t b = {0};
+char *osp__plan_describe(const osp_engine_t *e, const osp__plan_t *p) {
+    osp__sbuf_t b = {0};
     const osp_graph_t *g = p->g;
     int n_dnnl = 0, n_ref = 0, n_reorder = 0, n_copy = 0;
     for (int i = 0; i < p->n_steps; i++) {
-        const osp_step_t *s = &p->steps[i];
+        const osp__plan_step_t *s = &p->steps[i];
         if (s->kind == OSP_STEP_REF)
             n_ref++;
         else if (s->kind == OSP_STEP_CONCAT || s->kind == OSP_STEP_LUT ||
@@ -1410,7 +1410,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
             n_dnnl++;
     }
     const dnnl_version_t *ver = dnnl_version();
-    const osp_cpu_caps_t *cpu = osp__cpu_caps();
+    const osp__cpu_caps_t *cpu = osp__cpu_caps();
     osp__sb_printf(&b, "precision %s, threads %d (OpenMP max threads %d), oneDNN "
                   "%d.%d.%d, conv activations %s\n",
               osp_precision_name(e->prec), e->threads, osp__get_threads(),
@@ -1448,7 +1448,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp_plan_t *p) {
               (double)e->arena_bytes / 1048576.0, e->n_plans,
               (double)p->scratch_bytes / 1048576.0, p->build_ms);
     for (int i = 0; i < p->n_steps; i++) {
-        const osp_step_t *s = &p->steps[i];
+        const osp__plan_step_t *s = &p->steps[i];
         char tag[48] = "";
         int ob = -1;
         for (int a = 0; a < s->n_args; a++)
