@@ -14,6 +14,7 @@
 #include "engine/engine_int.h"
 
 #define OSP_STEP_MAX_ARGS 12 /* src, weights, bias, dst, sum, concat srcs... */
+#define OSP_ALIGN_BYTES 64 /* cache line / AVX-512 vector */
 
 typedef struct osp__plan_buf_s {
     bool has_md;            /* false for dtypes oneDNN lacks (s64, bool) */
@@ -185,6 +186,24 @@ int osp__pd_create_fast(osp__plan_ctx_t *c, const void *desc,
  * oneDNN has no implementation. */
 int osp__pd_create(osp__plan_ctx_t *c, const osp_node_t *n, const void *desc,
                    dnnl_primitive_desc_t *pd, char *note, size_t note_len);
+
+/* ---- the planner's own stages (plan_*.c) ------------------------------ */
+
+/* A plain row-major activation buffer for value v (plan_buffers.c). */
+int osp__plan_buf_new_plain(osp__plan_ctx_t *c, int v);
+/* Appends an empty step of kind for node (-1 = inserted); returns its
+ * index (plan_buffers.c). */
+int osp__plan_step_add(osp__plan_ctx_t *c, osp__plan_step_kind_t kind, int node);
+/* Records that step reads (b < 0: nothing) / writes buffer b: the
+ * lifetimes finalize packs (plan_buffers.c). */
+void osp__plan_buf_read(osp__plan_t *p, int b, int step);
+void osp__plan_buf_write(osp__plan_t *p, int b, int step);
+/* Appends the steps of node ni (plan_compile.c). */
+int osp__plan_compile_node(osp__plan_ctx_t *c, int ni);
+/* Liveness → arena → memory objects (plan_finalize.c); osp__plan_bind
+ * points p at the engine's current arena and scratchpad. */
+int osp__plan_finalize(osp__plan_ctx_t *c);
+void osp__plan_bind(osp_engine_t *e, osp__plan_t *p);
 
 /* ---- per-op translators (dnnl_*.c) -------------------------------------
  * Each returns 0 when it appended the node's step(s), OSP_EUNSUPPORTED
