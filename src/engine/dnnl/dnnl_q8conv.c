@@ -379,7 +379,20 @@ static int q8conv_s32(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *c
  * capabilities are capped by what oneDNN may dispatch to.) */
 static bool int8_exact_cpu(void) { return osp__cpu_caps()->avx512_vnni; }
 
-static int q8conv_try(osp__plan_ctx_t *c, int ni) {
+/* What q8conv_try learns about its node before it builds anything. */
+typedef struct q8conv_node_s {
+    bool has_sum;
+    int x, w, bias, sum, y;
+    const osp_value_t *X, *W, *Y;
+    const osp_quant_t *xq, *wq, *yq;
+    int64_t G, O;
+    int32_t qmin, qmax;
+    qsum_t qs;
+} q8conv_node_t;
+
+/* Fills k when node ni is a quantized 2-D CONV with s8 weights (and, when
+ * fused, a residual SUM this engine can take); else OSP_EUNSUPPORTED. */
+static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     /* a residual SUM first in the post-ops (pass_residual.c, osprey-
@@ -422,20 +435,75 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
     } else if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax)) {
         return OSP_EUNSUPPORTED;
     }
+    *k = (q8conv_node_t){.has_sum = has_sum, .x = x, .w = w, .bias = bias,
+                         .sum = sum, .y = y, .X = X, .W = W, .Y = Y,
+                         .xq = xq, .wq = wq, .yq = yq, .G = G, .O = O,
+                         .qmin = qmin, .qmax = qmax, .qs = qs};
+    return 0;
+}
+
+/* Appends the oneDNN int8 convolution pd (consumed) with its f32 bias bf
+ * (taken) and binds y; the weights are reordered from w_plain. */
+static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
+                        dnnl_primitive_desc_t pd, float *bf,
+                        const dnnl_memory_desc_t *b_md,
+                        const dnnl_memory_desc_t *w_plain, char *note,
+                        size_t note_len) {
+    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int kinds[4], bufs[4], na = 0;
+    int b = osp__const_raw(c, bf, b_md); /* takes bf */
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
+    b = osp__buf_as(c, k->x, &smd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_SRC, bufs[na++] = b;
+    b = osp__const_as(c, k->w, w_plain, &wmd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
+    b = k->has_sum ? osp__sum_dst(c, ni, k->sum, &dmd, k->y, note, note_len)
+                   : osp__buf_new(c, &dmd, k->y);
+    if (b < 0)
+        goto fail;
+    int db = b;
+    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
+    int rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, k->y, db);
+    return 0;
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    return b;
+}
+
+static int q8conv_try(osp__plan_ctx_t *c, int ni) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    q8conv_node_t k;
+    int rc = q8conv_check(c, ni, &k);
+    if (rc < 0)
+        return rc;
+    const osp_value_t *X = k.X, *W = k.W, *Y = k.Y;
+    int64_t O = k.O;
 
     osp__plan_conv_geom_t cg;
-    int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
+    rc = osp__conv_geom(c, n, X, W, Y, k.G, &cg);
     if (rc < 0)
         return rc;
     if (exact_requant(c->e, c->g))
-        return q8conv_s32(c, ni, &cg, xq, wq, yq, qmin, qmax);
+        return q8conv_s32(c, ni, &cg, k.xq, k.wq, k.yq, k.qmin, k.qmax);
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
     osp__md_any(&src_any, 4, X->dims, xdt);
     osp__md_any(&w_any, cg.wr, cg.wd, dnnl_s8);
     osp__md_any(&dst_any, 4, Y->dims, ydt);
     /* with a SUM the destination starts as the residual: its layout */
-    if (has_sum && (rc = osp__value_md(c, sum, &dst_any)) < 0)
+    if (k.has_sum && (rc = osp__value_md(c, k.sum, &dst_any)) < 0)
         return rc;
     osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_s8);
     int64_t od[1] = {O};
@@ -449,47 +517,18 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
     qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)O);
     if (!rq)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    out_requant(xq, wq, yq, O, X->dtype == OSP_DT_U8,
-                bias >= 0 ? g->values[bias].data : NULL, rq);
+    out_requant(k.xq, k.wq, k.yq, O, X->dtype == OSP_DT_U8,
+                k.bias >= 0 ? g->values[k.bias].data : NULL, rq);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
     float *bf = NULL;
-    int prc = q_pd(c, &cd, O, rq, xq->zero_point[0], yq->zero_point[0], qmin,
-                   qmax, Y->dtype, &qs, note, sizeof note, &pd, &bf);
+    int prc = q_pd(c, &cd, O, rq, k.xq->zero_point[0], k.yq->zero_point[0],
+                   k.qmin, k.qmax, Y->dtype, &k.qs, note, sizeof note, &pd,
+                   &bf);
     if (prc < 0)
         return prc;
-
     /* Committed to oneDNN from here on. */
-    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int kinds[4], bufs[4], na = 0;
-    int b = osp__const_raw(c, bf, &b_md); /* takes bf */
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
-    b = osp__buf_as(c, x, &smd);
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_SRC, bufs[na++] = b;
-    b = osp__const_as(c, w, &w_plain, &wmd);
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
-    b = has_sum ? osp__sum_dst(c, ni, sum, &dmd, y, note, sizeof note)
-                : osp__buf_new(c, &dmd, y);
-    if (b < 0)
-        goto fail;
-    int db = b;
-    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
-    rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
-    if (rc < 0)
-        return rc;
-    osp__bind_value(c, y, db);
-    return 0;
-fail:
-    dnnl_primitive_desc_destroy(pd);
-    return b;
+    return q8conv_steps(c, ni, &k, pd, bf, &b_md, &w_plain, note, sizeof note);
 }
 
 bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g) {

@@ -467,7 +467,25 @@ static int const_weights(osp__plan_ctx_t *c, float *src,
     return osp__const_raw(c, dst, md);
 }
 
-int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
+/* What osp__q8_f32conv learns about its node before it builds anything. */
+typedef struct fcq_node_s {
+    int x, w, bias, y;
+    const osp_value_t *X, *W, *Y;
+    const osp_quant_t *xq, *wq, *yq;
+    int64_t G, O, per_o, bound;
+    int32_t qmin, qmax, zx;
+} fcq_node_t;
+
+/* The descriptors of the path: f32 carriers in and out (NHWC), the weights
+ * plain and as the primitive chooses, the 8-bit x and y (NHWC). */
+typedef struct fcq_mds_s {
+    dnnl_memory_desc_t src, dst, w_any, w_plain, xq, yq;
+} fcq_mds_t;
+
+/* Fills k when node ni is a quantized 2-D CONV this path can take and the
+ * bound from its weights and x's quantized range proves the f32
+ * accumulation exact; else OSP_EUNSUPPORTED. */
+static int fcq_check(osp__plan_ctx_t *c, int ni, fcq_node_t *k) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (c->e->opts.tuning.fcq == OSP_TUNE_OFF || n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
@@ -508,54 +526,68 @@ int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
                                    wq->zero_point, wq->count, xmax);
     if (bound >= OSP_Q8_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
+    *k = (fcq_node_t){.x = x, .w = w, .bias = bias, .y = y, .X = X, .W = W,
+                      .Y = Y, .xq = xq, .wq = wq, .yq = yq, .G = G, .O = O,
+                      .per_o = per_o, .bound = bound, .qmin = qmin,
+                      .qmax = qmax, .zx = zx};
+    return 0;
+}
 
-    osp__plan_conv_geom_t cg;
-    int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
-    if (rc < 0)
-        return rc;
-    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, xq_md, yq_md;
+/* The f32 convolution's primitive descriptor over the carriers (m filled
+ * on the way); OSP_EUNSUPPORTED when oneDNN has no fast kernel for it. */
+static int fcq_pd(osp__plan_ctx_t *c, const fcq_node_t *k,
+                  const osp__plan_conv_geom_t *cg, fcq_mds_t *m,
+                  dnnl_primitive_desc_t *pd) {
     dnnl_dims_t xd = {0}, yd = {0};
-    memcpy(xd, X->dims, sizeof(int64_t) * 4);
-    memcpy(yd, Y->dims, sizeof(int64_t) * 4);
-    dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&xq_md, 4, xd, osp__dnnl_dt(X->dtype),
+    memcpy(xd, k->X->dims, sizeof(int64_t) * 4);
+    memcpy(yd, k->Y->dims, sizeof(int64_t) * 4);
+    dnnl_memory_desc_init_by_tag(&m->src, 4, xd, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&m->dst, 4, yd, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&m->xq, 4, xd, osp__dnnl_dt(k->X->dtype),
                                  dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&yq_md, 4, yd, osp__dnnl_dt(Y->dtype),
+    dnnl_memory_desc_init_by_tag(&m->yq, 4, yd, osp__dnnl_dt(k->Y->dtype),
                                  dnnl_acdb);
-    osp__md_any(&w_any, cg.wr, cg.wd, dnnl_f32);
-    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_f32);
+    osp__md_any(&m->w_any, cg->wr, cg->wd, dnnl_f32);
+    osp__md_plain(&m->w_plain, cg->wr, cg->wd, dnnl_f32);
     dnnl_convolution_desc_t cd;
     if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-            &w_any, NULL, &dst_md, cg.strides, cg.dil, cg.pl, cg.pr) != dnnl_success)
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &m->src,
+            &m->w_any, NULL, &m->dst, cg->strides, cg->dil, cg->pl, cg->pr) != dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    dnnl_primitive_desc_t pd = NULL;
-    if (osp__pd_create_fast(c, &cd, attr, &pd) < 0)
+    if (osp__pd_create_fast(c, &cd, attr, pd) < 0)
         return OSP_EUNSUPPORTED;
+    return 0;
+}
 
-    /* Constants: (w − zw) as f32, plain, then in the primitive's layout. */
+/* The constants: (w − zw) as f32 in plain layout (*wf), the
+ * requantization (*req) and the widening step's context (*fin), all
+ * malloc'd; OSP_ENOMEM (nothing left allocated) when one fails. */
+static int fcq_consts(osp__plan_ctx_t *c, const fcq_node_t *k, float **wf,
+                      osp__q8_req_t **req, fcq_in_t **fin) {
+    const osp_graph_t *g = c->g;
+    const osp_value_t *X = k->X, *W = k->W, *Y = k->Y;
+    const osp_quant_t *wq = k->wq;
+    int64_t O = k->O, per_o = k->per_o;
     size_t wn = osp_value_numel(W);
-    float *wf = aligned_alloc(64, (sizeof(float) * wn + 63) & ~(size_t)63);
-    osp__q8_req_t *req = osp__q8_req_create(
-        xq, wq, yq, O, X->dtype == OSP_DT_U8,
-        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
-        Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
-        bound);
-    fcq_in_t *fin = malloc(sizeof *fin);
-    if (!wf || !req || !fin) {
-        free(wf);
-        free(req);
-        free(fin);
-        dnnl_primitive_desc_destroy(pd);
+    *wf = aligned_alloc(64, (sizeof(float) * wn + 63) & ~(size_t)63);
+    *req = osp__q8_req_create(
+        k->xq, wq, k->yq, O, X->dtype == OSP_DT_U8,
+        k->bias >= 0 ? (const int32_t *)g->values[k->bias].data : NULL,
+        k->qmin, k->qmax, Y->dtype == OSP_DT_U8,
+        (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]), k->bound);
+    *fin = malloc(sizeof **fin);
+    if (!*wf || !*req || !*fin) {
+        free(*wf);
+        free(*req);
+        free(*fin);
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
     for (int64_t o = 0; o < O; o++) {
         int32_t z = wq->zero_point[wq->count == 1 ? 0 : o];
-        float *dst = wf + (size_t)(o * per_o);
+        float *dst = *wf + (size_t)(o * per_o);
         if (W->dtype == OSP_DT_U8)
             osp__q8_widen_f32((const uint8_t *)W->data + o * per_o, true, z,
                            (size_t)per_o, dst);
@@ -563,32 +595,38 @@ int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
             osp__q8_widen_f32((const int8_t *)W->data + o * per_o, false, z,
                            (size_t)per_o, dst);
     }
-    fin->zx = zx;
-    fin->is_u8 = X->dtype == OSP_DT_U8;
-    fin->count = osp_value_numel(X);
+    (*fin)->zx = k->zx;
+    (*fin)->is_u8 = X->dtype == OSP_DT_U8;
+    (*fin)->count = osp_value_numel(X);
+    return 0;
+}
 
-    /* Committed from here on (pd, wf, req, fin are consumed below). */
+/* Appends the three steps (widen x, accumulate, requantize) and binds y;
+ * consumes pd, wf, req and fin whatever happens. */
+static int fcq_steps(osp__plan_ctx_t *c, int ni, const fcq_node_t *k,
+                     const fcq_mds_t *m, dnnl_primitive_desc_t pd, float *wf,
+                     osp__q8_req_t *req, fcq_in_t *fin) {
     const dnnl_memory_desc_t *wmd =
         dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     char note[96];
     int xb = -1, fb = -1, wb = -1, ab = -1, yb = -1;
-    rc = const_weights(c, wf, &w_plain, wmd);
+    int rc = const_weights(c, wf, &m->w_plain, wmd);
     wb = rc;
     if (rc >= 0)
-        rc = xb = osp__buf_as(c, x, &xq_md);
+        rc = xb = osp__buf_as(c, k->x, &m->xq);
     if (rc >= 0)
-        rc = fb = osp__buf_new(c, &src_md, -1);
+        rc = fb = osp__buf_new(c, &m->src, -1);
     if (rc >= 0)
-        rc = ab = osp__buf_new(c, &dst_md, -1);
+        rc = ab = osp__buf_new(c, &m->dst, -1);
     if (rc >= 0)
-        rc = yb = osp__buf_new(c, &yq_md, y);
+        rc = yb = osp__buf_new(c, &m->yq, k->y);
     if (rc < 0) {
         dnnl_primitive_desc_destroy(pd);
         free(req);
         free(fin);
         return rc;
     }
-    snprintf(note, sizeof note, "x-%d as f32", (int)zx);
+    snprintf(note, sizeof note, "x-%d as f32", (int)k->zx);
     rc = osp__step_fn(c, ni, 1, &xb, fb, run_in, fin, "osprey:fcq-in", note);
     if (rc < 0) {
         dnnl_primitive_desc_destroy(pd);
@@ -598,20 +636,44 @@ int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
     int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
     int bufs[3] = {fb, wb, ab};
     snprintf(note, sizeof note, "fp32-carrier accumulate, bound %lld < 2^24",
-             (long long)bound);
+             (long long)k->bound);
     rc = osp__step_dnnl(c, ni, pd, 3, kinds, bufs, note);
     if (rc < 0) {
         free(req);
         return rc;
     }
-    snprintf(note, sizeof note, "fixed-point requant [%d,%d]", (int)qmin,
-             (int)qmax);
+    snprintf(note, sizeof note, "fixed-point requant [%d,%d]", (int)k->qmin,
+             (int)k->qmax);
     rc = osp__q8_step_requant(c, ni, ab, yb, req, false,
                                "osprey:fcq-requant", note);
     if (rc < 0)
         return rc;
-    osp__bind_value(c, y, yb);
+    osp__bind_value(c, k->y, yb);
     return 0;
+}
+
+int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
+    fcq_node_t k;
+    int rc = fcq_check(c, ni, &k);
+    if (rc < 0)
+        return rc;
+    osp__plan_conv_geom_t cg;
+    rc = osp__conv_geom(c, &c->g->nodes[ni], k.X, k.W, k.Y, k.G, &cg);
+    if (rc < 0)
+        return rc;
+    fcq_mds_t m;
+    dnnl_primitive_desc_t pd = NULL;
+    if ((rc = fcq_pd(c, &k, &cg, &m, &pd)) < 0)
+        return rc;
+    float *wf;
+    osp__q8_req_t *req;
+    fcq_in_t *fin;
+    if ((rc = fcq_consts(c, &k, &wf, &req, &fin)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    /* Committed from here on (pd, wf, req, fin are consumed). */
+    return fcq_steps(c, ni, &k, &m, pd, wf, req, fin);
 }
 
 /* ---- oneDNN int8 convolution tiled with its exact requantization ---------
