@@ -100,12 +100,7 @@ static bool same_quant(const osp_quant_t *a, const osp_quant_t *b) {
 }
 
 static bool same_dims(const osp_tensor_t *a, const osp_tensor_t *b) {
-    if (a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
+    return osp__ir_same_dims(a->rank, a->dims, b->rank, b->dims);
 }
 
 /* Output 0 and input 0 both 8-bit per-tensor quantized with equal dtype. */
