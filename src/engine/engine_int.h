@@ -1,11 +1,12 @@
-/* engine_int.h — private structures of the engine (planner, executor, weight
- * cache) shared by engine.c, plan*.c and dnnl_*.c.
+/* engine_int.h — private structures of the engine (the engine object, its
+ * plan cache and weight cache, lanes, CPU capabilities) shared by the files
+ * at the top of src/engine and by plan/, dnnl/ and int8/.
  *
- * Layering: engine.c owns the public API and the load-time graph; plan.c
+ * Layering: engine.c owns the public API and the load-time graph; plan/
  * specialises that graph for concrete input shapes and compiles it into a
- * list of steps (oneDNN primitives or reference kernels) over one activation
- * arena; dnnl_*.c translate single IR ops into oneDNN primitive descriptors.
- * Design notes: docs/engine.md. */
+ * list of steps (oneDNN primitives, osprey's int8 kernels or reference
+ * kernels) over one activation arena; dnnl/ translates single IR ops into
+ * oneDNN primitive descriptors. Design notes: docs/engine.md ("Code map"). */
 #ifndef OSPREY_ENGINE_ENGINE_INT_H
 #define OSPREY_ENGINE_ENGINE_INT_H
 
@@ -99,7 +100,12 @@ osp_engine_t *osp__engine_borrow(osp_engine_t *e, int threads, osp_err_t *err);
 int osp__engine_reserve(osp_engine_t *e, size_t arena_bytes,
                         size_t scratch_bytes, osp_err_t *err);
 
-/* ---- planner (plan.c) ------------------------------------------------ */
+/* ---- planner (plan/) -------------------------------------------------- */
+
+/* Constant folding (plans and lane plans) refuses to materialise outputs
+ * larger than this: a fold that big would be an Expand/Tile of
+ * activations-sized data. */
+#define OSP_FOLD_MAX_BYTES (64u << 20)
 
 /* Builds (or finds in the cache) the plan for this key (n_inputs ×
  * OSP_KEY_STRIDE, see above). */
@@ -128,7 +134,7 @@ int osp__lanes_run(osp_engine_t *e, const int64_t *key,
                    const osp_tensor_t *inputs, osp_tensor_t *outputs,
                    osp_err_t *err);
 
-/* A growing string for describe texts and notes (plan.c): append with
+/* A growing string for describe texts and notes (plan_describe.c): append with
  * osp__sb_printf; s is malloc'd (NULL until the first append, and left as
  * it was when out of memory), owned by whoever keeps it. */
 typedef struct osp__sbuf_s {

@@ -59,7 +59,6 @@
  * batch-1 lanes measured 8% more CPU per batch than the batch-8 plan.
  * MobileNetV2 (~9) and SqueezeNet 1.1 (~17) gain from lanes. */
 #define OSP_LANES_MAX_MFLOP_PER_NODE 30.0
-#define OSP_FOLD_MAX_BYTES (64u << 20) /* same limit as plan.c's folding */
 
 typedef struct osp_lane_s {
     osp_engine_t *eng;          /* lane engine (threads = 1) */

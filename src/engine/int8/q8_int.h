@@ -1,8 +1,12 @@
-/* q8_int.h — the loops and the exactness bound of the fp32-carrier
- * quantized convolution path (q8_f32conv.c), exposed for the planner and the
- * unit test. The exact requantization (TFLite's fixed-point arithmetic on
- * int32 accumulators) is shared with the oneDNN int8 path with s32
- * accumulators (dnnl_q8conv.c): one implementation, two accumulator types. */
+/* q8_int.h — what osprey's own int8 code (src/engine/int8/, the q8_*
+ * files; docs/engine.md, "q8: the int8 names") shares with the planner,
+ * the oneDNN int8 path and the unit tests: the loops and the exactness
+ * bound of the fp32-carrier convolutions (q8_f32conv.c), the exact
+ * requantization (TFLite's fixed-point arithmetic on int32 accumulators,
+ * one implementation for f32 carriers and for the s32 accumulators of
+ * dnnl_q8conv.c), the tiled oneDNN int8 convolution and its per-thread
+ * tile pool, and the steps of the depthwise, 1x1 and lookup-table
+ * kernels. */
 #ifndef OSPREY_ENGINE_Q8_INT_H
 #define OSPREY_ENGINE_Q8_INT_H
 
@@ -138,7 +142,7 @@ int osp__q8_dwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
 int osp__q8_pwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                    int32_t zx, osp__q8_req_t *req);
 /* The table lookups of the 8-bit elementwise steps (q8_lut.c's tables,
- * run by plan.c): y[i] = lut[a[i]] (b NULL) or lut[a[i] << 8 | b[i]] for n
+ * run by plan.c's step runner): y[i] = lut[a[i]] (b NULL) or lut[a[i] << 8 | b[i]] for n
  * bytes, split over the engine's OpenMP threads like the loops above. */
 void osp__q8_lut_run(const uint8_t *lut, const uint8_t *a, const uint8_t *b,
                      uint8_t *y, size_t n);

@@ -1,17 +1,19 @@
 /* plan.c — specialises the loaded graph for concrete input shapes and
- * compiles it into steps over one activation arena; runs compiled plans.
+ * compiles it into steps over one activation arena (the build driver and
+ * the plan cache); runs compiled plans.
  *
  * Build order (docs/engine.md has the why): clone the load-time graph
  * (weights shared), set the input dims, infer shapes, fold constants, run
  * the plan-time passes, then walk the nodes in topological order giving each
- * one a oneDNN primitive (dnnl_*.c) or, when oneDNN cannot express it, a
- * reference-kernel step. Layouts follow the producers: a convolution writes
- * oneDNN's preferred blocked layout and the next primitive reads it as is;
- * reorder steps are inserted only where a consumer needs another layout or
- * dtype (reference kernels and graph outputs want plain row-major data).
- * Finally buffer lifetimes go to memplan.c, which packs them into one arena,
- * and every oneDNN memory object is created up front, so a run allocates
- * nothing. */
+ * one a oneDNN primitive (dnnl/) or, when oneDNN cannot express it, a
+ * reference-kernel step (plan_compile.c). Layouts follow the producers: a
+ * convolution writes oneDNN's preferred blocked layout and the next
+ * primitive reads it as is; reorder steps are inserted only where a
+ * consumer needs another layout or dtype (reference kernels and graph
+ * outputs want plain row-major data; plan_buffers.c). Finally buffer
+ * lifetimes go to memplan.c, which packs them into one arena, and every
+ * oneDNN memory object is created up front (plan_finalize.c), so a run
+ * allocates nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +23,6 @@
 #include "engine/passes/passes.h"
 #include "engine/plan/plan_int.h"
 #include "engine/int8/q8_int.h"
-
-/* Constant folding refuses to materialise outputs larger than this: a fold
- * that big would be an Expand/Tile of activations-sized data. */
-#define OSP_FOLD_MAX_BYTES (64u << 20)
 
 /* ---- build ------------------------------------------------------------- */
 

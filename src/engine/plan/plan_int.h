@@ -1,5 +1,6 @@
 /* plan_int.h — the compiled form of a plan: buffers, steps and the compile
- * context shared by plan.c and the per-op oneDNN translators (dnnl_*.c).
+ * context shared by the planner (plan/plan*.c), the per-op oneDNN
+ * translators (dnnl/) and osprey's own int8 steps (int8/).
  *
  * A plan is a list of steps over buffers. A buffer is one physical tensor:
  * an activation in the arena (placed by memplan.c from its liveness), a view
@@ -106,7 +107,7 @@ typedef struct osp__plan_ctx_s {
     osp_err_t *err;
 } osp__plan_ctx_t;
 
-/* ---- helpers (plan.c) ------------------------------------------------- */
+/* ---- helpers (plan_md.c, plan_buffers.c, plan_compile.c) --------------- */
 
 dnnl_data_type_t osp__dnnl_dt(osp_dtype_t dt); /* dnnl_data_type_undef if none */
 osp_dtype_t osp__osp_dt(dnnl_data_type_t dt);
@@ -205,7 +206,7 @@ int osp__plan_compile_node(osp__plan_ctx_t *c, int ni);
 int osp__plan_finalize(osp__plan_ctx_t *c);
 void osp__plan_bind(osp_engine_t *e, osp__plan_t *p);
 
-/* ---- per-op translators (dnnl_*.c) -------------------------------------
+/* ---- per-op translators (dnnl/, int8/) ---------------------------------
  * Each returns 0 when it appended the node's step(s), OSP_EUNSUPPORTED
  * (without side effects) when oneDNN cannot express the node as given, so
  * the planner falls back to the reference kernel, or another error. */
