@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     osp_err_t err = {0};
     osp_graph_t *g = osp_tflite_import(buf, size, &err);
     if (g)
-        osp_passes_load(g, &err);
+        osp__passes_load(g, &err);
     osp_graph_destroy(g);
     free(buf);
     return 0;

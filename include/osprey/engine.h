@@ -32,12 +32,20 @@ typedef enum osp_dtype_e {
 const char *osp_dtype_name(osp_dtype_t dt);
 size_t osp_dtype_size(osp_dtype_t dt); /* bytes per element, 0 for UNDEF */
 
+/* The engine's option enums below are each made from one X-macro list,
+ * X(NAME, "name"), in order: the enum's OSP_<PREFIX>_NAME constants here
+ * and the table behind its _name() and _parse() (engine.c), as
+ * OSP_ERRNO_MAP makes the error codes. Append only. */
+#define OSP_PRECISION_MAP(X)                                                   \
+    X(AUTO, "auto") /* bf16 where the CPU has native bf16, else fp32; int8     \
+                       for quantized models */                                 \
+    X(FP32, "fp32")                                                            \
+    X(BF16, "bf16")                                                            \
+    X(INT8, "int8")
 typedef enum osp_precision_e {
-    OSP_PREC_AUTO = 0, /* bf16 where the CPU has native bf16, else fp32; int8
-                          for quantized models */
-    OSP_PREC_FP32,
-    OSP_PREC_BF16,
-    OSP_PREC_INT8,
+#define OSP__PREC_ENUM(n, s) OSP_PREC_##n,
+    OSP_PRECISION_MAP(OSP__PREC_ENUM)
+#undef OSP__PREC_ENUM
     OSP_PREC_COUNT
 } osp_precision_t;
 const char *osp_precision_name(osp_precision_t p);
@@ -70,10 +78,14 @@ size_t osp_tensor_numel(const osp_tensor_t *t);
 /* A switch. AUTO: the engine decides (see each knob for what it does
  * today); OFF: never; ON: wherever it applies, whatever the engine would
  * have decided. */
+#define OSP_TUNE_MAP(X)                                                        \
+    X(AUTO, "auto")                                                            \
+    X(OFF, "off")                                                              \
+    X(ON, "on")
 typedef enum osp_tune_e {
-    OSP_TUNE_AUTO = 0,
-    OSP_TUNE_OFF,
-    OSP_TUNE_ON,
+#define OSP__TUNE_ENUM(n, s) OSP_TUNE_##n,
+    OSP_TUNE_MAP(OSP__TUNE_ENUM)
+#undef OSP__TUNE_ENUM
     OSP_TUNE_COUNT
 } osp_tune_t;
 const char *osp_tune_name(osp_tune_t t); /* "auto" | "off" | "on" */
@@ -82,24 +94,32 @@ const char *osp_tune_name(osp_tune_t t); /* "auto" | "off" | "on" */
 int osp_tune_parse(const char *s, osp_tune_t *out);
 
 /* Activation layout of convolutions. */
+#define OSP_CONV_LAYOUT_MAP(X)                                                 \
+    X(AUTO, "auto")       /* measured at load (docs/engine.md) */              \
+    X(BLOCKED, "blocked") /* channel-blocked nChw16c where channels allow */   \
+    X(ANY, "any")         /* oneDNN's own pick (format_tag_any) */
 typedef enum osp_conv_layout_e {
-    OSP_CONV_LAYOUT_AUTO = 0, /* measured at load (docs/engine.md) */
-    OSP_CONV_LAYOUT_BLOCKED,  /* channel-blocked nChw16c where channels allow */
-    OSP_CONV_LAYOUT_ANY,      /* oneDNN's own pick (format_tag_any) */
+#define OSP__CONV_LAYOUT_ENUM(n, s) OSP_CONV_LAYOUT_##n,
+    OSP_CONV_LAYOUT_MAP(OSP__CONV_LAYOUT_ENUM)
+#undef OSP__CONV_LAYOUT_ENUM
     OSP_CONV_LAYOUT_COUNT
 } osp_conv_layout_t;
 const char *osp_conv_layout_name(osp_conv_layout_t l); /* "auto" | "blocked" | "any" */
 int osp_conv_layout_parse(const char *s, osp_conv_layout_t *out);
 
 /* Who requantizes the s32 sums of oneDNN int8 convolutions and gemms. */
+#define OSP_REQUANT_MAP(X)                                                     \
+    X(AUTO, "auto")     /* EXACT for imported quantized models, ONEDNN for     \
+                           models osprey quantized itself (no external         \
+                           reference to be exact with) */                      \
+    X(EXACT, "exact")   /* osprey's fixed-point requantization: TFLite's       \
+                           arithmetic, bit for bit */                          \
+    X(ONEDNN, "onednn") /* oneDNN's fused float requantization: faster, up     \
+                           to a few steps off TFLite */
 typedef enum osp_requant_e {
-    OSP_REQUANT_AUTO = 0, /* EXACT for imported quantized models, ONEDNN for
-                             models osprey quantized itself (no external
-                             reference to be exact with) */
-    OSP_REQUANT_EXACT,    /* osprey's fixed-point requantization: TFLite's
-                             arithmetic, bit for bit */
-    OSP_REQUANT_ONEDNN,   /* oneDNN's fused float requantization: faster,
-                             up to a few steps off TFLite */
+#define OSP__REQUANT_ENUM(n, s) OSP_REQUANT_##n,
+    OSP_REQUANT_MAP(OSP__REQUANT_ENUM)
+#undef OSP__REQUANT_ENUM
     OSP_REQUANT_COUNT
 } osp_requant_t;
 const char *osp_requant_name(osp_requant_t r); /* "auto" | "exact" | "onednn" */
@@ -110,14 +130,23 @@ int osp_requant_parse(const char *s, osp_requant_t *out);
  * (which fall back to their portable code) and every choice made from the
  * CPU's features (e.g. precision AUTO is fp32 below AVX512_BF16), so one
  * machine can run what a smaller one would. */
+#define OSP_ISA_MAP(X)                                                         \
+    X(AUTO, "auto")               /* as a ceiling: none, the CPU's best */     \
+    X(SSE41, "sse41")             /* oneDNN's baseline, below AVX2 */          \
+    X(AVX2, "avx2")               /* AVX2 + FMA (most laptops, Zen 1-3,        \
+                                     Haswell on) */                            \
+    X(AVX512, "avx512")           /* + AVX-512 F/CD/BW/DQ/VL (oneDNN's         \
+                                     avx512_core) */                           \
+    X(AVX512_VNNI, "avx512_vnni") /* + VNNI int8 dot products (Cascade/Ice     \
+                                     Lake) */                                  \
+    X(AVX512_BF16, "avx512_bf16") /* + bf16 dot products (Cooper Lake, Zen 4)  \
+                                   */                                          \
+    X(AMX, "amx")                 /* + AMX tiles, int8 and bf16 (Sapphire      \
+                                     Rapids) */
 typedef enum osp_isa_e {
-    OSP_ISA_AUTO = 0,    /* as a ceiling: none, the CPU's best */
-    OSP_ISA_SSE41,       /* oneDNN's baseline, below AVX2 */
-    OSP_ISA_AVX2,        /* AVX2 + FMA (most laptops, Zen 1-3, Haswell on) */
-    OSP_ISA_AVX512,      /* + AVX-512 F/CD/BW/DQ/VL (oneDNN's avx512_core) */
-    OSP_ISA_AVX512_VNNI, /* + VNNI int8 dot products (Cascade/Ice Lake) */
-    OSP_ISA_AVX512_BF16, /* + bf16 dot products (Cooper Lake, Zen 4) */
-    OSP_ISA_AMX,         /* + AMX tiles, int8 and bf16 (Sapphire Rapids) */
+#define OSP__ISA_ENUM(n, s) OSP_ISA_##n,
+    OSP_ISA_MAP(OSP__ISA_ENUM)
+#undef OSP__ISA_ENUM
     OSP_ISA_COUNT
 } osp_isa_t;
 /* "auto", "sse41", "avx2", "avx512", "avx512_vnni", "avx512_bf16", "amx" */

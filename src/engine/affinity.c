@@ -44,8 +44,8 @@
  * workers are asleep. */
 #define OSP_BIND_IDLE_NS 10000000ull
 
-_Static_assert(sizeof(cpu_set_t) <= sizeof(((osp_team_bind_t *)0)->saved),
-               "osp_team_bind_t.saved holds a cpu_set_t");
+_Static_assert(sizeof(cpu_set_t) <= sizeof(((osp__team_bind_t *)0)->saved),
+               "osp__team_bind_t.saved holds a cpu_set_t");
 
 static int bind_self(int cpu) {
     cpu_set_t s;
@@ -55,7 +55,7 @@ static int bind_self(int cpu) {
 }
 
 int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_tune_t mode,
-                         osp_team_bind_t *b) {
+                         osp__team_bind_t *b) {
     b->active = 0;
     b->threads = threads;
 #ifdef _OPENMP
@@ -92,7 +92,7 @@ int osp__team_bind_begin(int threads, uint64_t idle_ns, osp_tune_t mode,
 #endif
 }
 
-void osp__team_bind_end(osp_team_bind_t *b) {
+void osp__team_bind_end(osp__team_bind_t *b) {
 #ifdef _OPENMP
     if (!b->active)
         return;

@@ -43,36 +43,23 @@ enum {
     F_ALL = (1u << 5) - 1,
 };
 
-/* The rungs: name, oneDNN's ceiling for it, the features it allows. */
+/* The rungs: oneDNN's ceiling for each, the features it allows (names:
+ * osp_isa_name, from engine.h's OSP_ISA_MAP). */
 static const struct {
-    const char *name;
     dnnl_cpu_isa_t dnnl;
     unsigned feats;
 } rungs[] = {
-    [OSP_ISA_AUTO] = {"auto", dnnl_cpu_isa_all, F_ALL},
-    [OSP_ISA_SSE41] = {"sse41", dnnl_cpu_isa_sse41, 0},
-    [OSP_ISA_AVX2] = {"avx2", dnnl_cpu_isa_avx2, F_AVX2},
-    [OSP_ISA_AVX512] = {"avx512", dnnl_cpu_isa_avx512_core, F_AVX2 | F_AVX512},
-    [OSP_ISA_AVX512_VNNI] = {"avx512_vnni", dnnl_cpu_isa_avx512_core_vnni,
+    [OSP_ISA_AUTO] = {dnnl_cpu_isa_all, F_ALL},
+    [OSP_ISA_SSE41] = {dnnl_cpu_isa_sse41, 0},
+    [OSP_ISA_AVX2] = {dnnl_cpu_isa_avx2, F_AVX2},
+    [OSP_ISA_AVX512] = {dnnl_cpu_isa_avx512_core, F_AVX2 | F_AVX512},
+    [OSP_ISA_AVX512_VNNI] = {dnnl_cpu_isa_avx512_core_vnni,
                              F_AVX2 | F_AVX512 | F_AVX512_VNNI},
-    [OSP_ISA_AVX512_BF16] = {"avx512_bf16", dnnl_cpu_isa_avx512_core_bf16,
+    [OSP_ISA_AVX512_BF16] = {dnnl_cpu_isa_avx512_core_bf16,
                              F_AVX2 | F_AVX512 | F_AVX512_VNNI | F_AVX512_BF16},
-    [OSP_ISA_AMX] = {"amx", dnnl_cpu_isa_avx512_core_amx, F_ALL},
+    [OSP_ISA_AMX] = {dnnl_cpu_isa_avx512_core_amx, F_ALL},
 };
 _Static_assert(OSP_ARRAY_LEN(rungs) == OSP_ISA_COUNT, "a row per ISA rung");
-
-const char *osp_isa_name(osp_isa_t isa) {
-    return (unsigned)isa < OSP_ISA_COUNT ? rungs[isa].name : "?";
-}
-
-int osp_isa_parse(const char *s, osp_isa_t *out) {
-    for (int i = 0; s && i < OSP_ISA_COUNT; i++)
-        if (!strcmp(s, rungs[i].name)) {
-            *out = (osp_isa_t)i;
-            return 0;
-        }
-    return OSP_EINVAL;
-}
 
 /* The highest rung whose features are all in feats. */
 static osp_isa_t rung_of(unsigned feats) {
@@ -151,10 +138,10 @@ osp_isa_t osp_cpu_isa(void) {
 /* The process's capabilities: fixed by the first osp__cpu_isa_apply (or
  * the first osp__cpu_caps), then read-only. */
 static pthread_mutex_t caps_mu = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(const osp_cpu_caps_t *) caps_fixed;
-static osp_cpu_caps_t caps;
+static _Atomic(const osp__cpu_caps_t *) caps_fixed;
+static osp__cpu_caps_t caps;
 
-static void caps_fill(osp_cpu_caps_t *k, unsigned f, osp_isa_t ceiling) {
+static void caps_fill(osp__cpu_caps_t *k, unsigned f, osp_isa_t ceiling) {
     memset(k, 0, sizeof *k);
     k->avx2 = f & F_AVX2;
     k->avx512 = f & F_AVX512;
@@ -182,7 +169,7 @@ int osp__cpu_isa_apply(osp_isa_t ceiling, osp_err_t *err) {
                              "oneDNN was used in this process before its "
                              "first engine (the ceiling can only be set "
                              "before oneDNN's first primitive)",
-                             rungs[ceiling].name);
+                             osp_isa_name(ceiling));
             goto out;
         }
         unsigned f = cpu_feats & rungs[ceiling].feats &
@@ -199,17 +186,17 @@ int osp__cpu_isa_apply(osp_isa_t ceiling, osp_err_t *err) {
                          "engine: ISA ceiling %s asked for, but this process "
                          "already runs at %s (ceiling %s): oneDNN's ceiling "
                          "is set once per process, by its first engine",
-                         rungs[ceiling].name, rungs[caps.isa].name,
+                         osp_isa_name(ceiling), osp_isa_name(caps.isa),
                          caps.ceiling == OSP_ISA_AUTO ? "none"
-                                                      : rungs[caps.ceiling].name);
+                                                      : osp_isa_name(caps.ceiling));
     }
 out:
     pthread_mutex_unlock(&caps_mu);
     return rc;
 }
 
-const osp_cpu_caps_t *osp__cpu_caps(void) {
-    const osp_cpu_caps_t *k = caps_fixed;
+const osp__cpu_caps_t *osp__cpu_caps(void) {
+    const osp__cpu_caps_t *k = caps_fixed;
     if (!k) {
         /* nothing asked for a ceiling before: none */
         int rc = osp__cpu_isa_apply(OSP_ISA_AUTO, NULL);

@@ -1,7 +1,8 @@
-/* engine.c — the public engine API (include/osprey/engine.h): loading and
- * sniffing model files, resolving precision and threads, the plan cache and
- * osp_engine_run. The planner and executor live in plan.c; see
- * docs/engine.md for the design. */
+/* engine.c — the public engine API (include/osprey/engine.h): the names of
+ * its option enums (one table each, from engine.h's X-macro lists), loading
+ * and sniffing model files, resolving precision and threads, the plan cache
+ * and osp_engine_run. The planner and executor live in plan/ (plan.c builds
+ * and runs a plan); see docs/engine.md for the design. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +18,22 @@
  * files without external data at 2 GiB anyway. */
 #define OSP_MODEL_MAX_BYTES ((size_t)2 << 30)
 
-const char *osp_precision_name(osp_precision_t p) {
-    static const char *names[] = {"auto", "fp32", "bf16", "int8"};
-    return (unsigned)p < OSP_PREC_COUNT ? names[p] : "?";
+/* ---- enum names: one table per enum, from its X-macro list (engine.h) -- */
+
+#define OSP__NAME(n, s) s,
+static const char *const prec_names[] = {OSP_PRECISION_MAP(OSP__NAME)};
+static const char *const tune_names[] = {OSP_TUNE_MAP(OSP__NAME)};
+static const char *const layout_names[] = {OSP_CONV_LAYOUT_MAP(OSP__NAME)};
+static const char *const requant_names[] = {OSP_REQUANT_MAP(OSP__NAME)};
+static const char *const isa_names[] = {OSP_ISA_MAP(OSP__NAME)};
+#undef OSP__NAME
+
+/* names[i], or "?" when i is not one of the n values. */
+static const char *name_of(const char *const *names, int n, int i) {
+    return (unsigned)i < (unsigned)n ? names[i] : "?";
 }
 
-int osp_precision_parse(const char *s, osp_precision_t *out) {
-    if (!s)
-        return OSP_EINVAL;
-    for (int i = 0; i < OSP_PREC_COUNT; i++)
-        if (!strcmp(s, osp_precision_name((osp_precision_t)i))) {
-            *out = (osp_precision_t)i;
-            return 0;
-        }
-    return OSP_EINVAL;
-}
-
-/* Index of s in names[0..n), or -1. */
+/* Index of s in names[0..n), or -1 (also for s NULL). */
 static int name_index(const char *const *names, int n, const char *s) {
     for (int i = 0; s && i < n; i++)
         if (!strcmp(s, names[i]))
@@ -41,11 +41,20 @@ static int name_index(const char *const *names, int n, const char *s) {
     return -1;
 }
 
-static const char *const tune_names[] = {"auto", "off", "on"};
-_Static_assert(OSP_ARRAY_LEN(tune_names) == OSP_TUNE_COUNT, "tune names");
+const char *osp_precision_name(osp_precision_t p) {
+    return name_of(prec_names, OSP_PREC_COUNT, (int)p);
+}
+
+int osp_precision_parse(const char *s, osp_precision_t *out) {
+    int i = name_index(prec_names, OSP_PREC_COUNT, s);
+    if (i < 0)
+        return OSP_EINVAL;
+    *out = (osp_precision_t)i;
+    return 0;
+}
 
 const char *osp_tune_name(osp_tune_t t) {
-    return (unsigned)t < OSP_TUNE_COUNT ? tune_names[t] : "?";
+    return name_of(tune_names, OSP_TUNE_COUNT, (int)t);
 }
 
 int osp_tune_parse(const char *s, osp_tune_t *out) {
@@ -59,12 +68,8 @@ int osp_tune_parse(const char *s, osp_tune_t *out) {
     return 0;
 }
 
-static const char *const layout_names[] = {"auto", "blocked", "any"};
-_Static_assert(OSP_ARRAY_LEN(layout_names) == OSP_CONV_LAYOUT_COUNT,
-               "conv layout names");
-
 const char *osp_conv_layout_name(osp_conv_layout_t l) {
-    return (unsigned)l < OSP_CONV_LAYOUT_COUNT ? layout_names[l] : "?";
+    return name_of(layout_names, OSP_CONV_LAYOUT_COUNT, (int)l);
 }
 
 int osp_conv_layout_parse(const char *s, osp_conv_layout_t *out) {
@@ -75,12 +80,8 @@ int osp_conv_layout_parse(const char *s, osp_conv_layout_t *out) {
     return 0;
 }
 
-static const char *const requant_names[] = {"auto", "exact", "onednn"};
-_Static_assert(OSP_ARRAY_LEN(requant_names) == OSP_REQUANT_COUNT,
-               "requant names");
-
 const char *osp_requant_name(osp_requant_t r) {
-    return (unsigned)r < OSP_REQUANT_COUNT ? requant_names[r] : "?";
+    return name_of(requant_names, OSP_REQUANT_COUNT, (int)r);
 }
 
 int osp_requant_parse(const char *s, osp_requant_t *out) {
@@ -88,6 +89,18 @@ int osp_requant_parse(const char *s, osp_requant_t *out) {
     if (i < 0)
         return OSP_EINVAL;
     *out = (osp_requant_t)i;
+    return 0;
+}
+
+const char *osp_isa_name(osp_isa_t isa) {
+    return name_of(isa_names, OSP_ISA_COUNT, (int)isa);
+}
+
+int osp_isa_parse(const char *s, osp_isa_t *out) {
+    int i = name_index(isa_names, OSP_ISA_COUNT, s);
+    if (i < 0)
+        return OSP_EINVAL;
+    *out = (osp_isa_t)i;
     return 0;
 }
 
@@ -239,7 +252,7 @@ static bool is_shape_param(const osp_graph_t *g, int v) {
     return uses > 0;
 }
 
-osp_engine_t *osp_engine_from_graph(osp_graph_t *g,
+osp_engine_t *osp__engine_from_graph(osp_graph_t *g,
                                     const osp_engine_opts_t *opts,
                                     osp_err_t *err) {
     osp_engine_opts_t def;
@@ -376,8 +389,8 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
     bool dequant = g->quantized && opts &&
                    (opts->precision == OSP_PREC_FP32 ||
                     opts->precision == OSP_PREC_BF16);
-    if ((dequant && osp_pass_dequantize(g, err) < 0) ||
-        osp_passes_load(g, err) < 0) {
+    if ((dequant && osp__pass_dequantize(g, err) < 0) ||
+        osp__passes_load(g, err) < 0) {
         osp_err_prefix(err, "%s", what);
         osp_graph_destroy(g);
         return NULL;
@@ -386,11 +399,11 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
      * observed on the caller's calibration inputs (calibrate.c,
      * pass_quantize.c). */
     if (!g->quantized && opts && opts->precision == OSP_PREC_INT8) {
-        osp_qrange_t *r = malloc(sizeof *r * (size_t)(g->n_values ? g->n_values : 1));
+        osp__pass_qrange_t *r = malloc(sizeof *r * (size_t)(g->n_values ? g->n_values : 1));
         int rc = r ? osp__calibrate(g, opts, r, err)
                    : osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
         if (rc == 0)
-            rc = osp_pass_quantize(g, r, g->n_values, err);
+            rc = osp__pass_quantize(g, r, g->n_values, err);
         free(r);
         if (rc < 0) {
             osp_err_prefix(err, "%s", what);
@@ -398,7 +411,7 @@ osp_engine_t *osp_engine_load_buffer(const void *buf, size_t len,
             return NULL;
         }
     }
-    osp_engine_t *e = osp_engine_from_graph(g, opts, err);
+    osp_engine_t *e = osp__engine_from_graph(g, opts, err);
     if (!e) {
         osp_err_prefix(err, "%s", what);
         return NULL;
@@ -526,7 +539,7 @@ static int input_key(osp_engine_t *e, const osp_tensor_t *in, int n,
 }
 
 /* Makes p the engine's current plan (for osp_engine_describe). */
-static void set_last(osp_engine_t *e, osp_plan_t *p) {
+static void set_last(osp_engine_t *e, osp__plan_t *p) {
     /* No allocation here: runs alternate between cached plans. */
     e->last = p;
     e->lanes_describe = NULL;
@@ -552,7 +565,7 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
         memset(key, 0, sizeof key_small);
     }
     int rc = input_key(e, inputs, n_inputs, key, err);
-    osp_plan_t *p = NULL;
+    osp__plan_t *p = NULL;
     if (rc == 0 && !e->tuned) /* the machine's choices, before any plan */
         rc = osp__tune(e, key, err);
     if (rc == 0) /* a batch split over threads (lanes.c)? */
@@ -569,7 +582,7 @@ int osp_engine_run(osp_engine_t *e, const osp_tensor_t *inputs, int n_inputs,
         return rc;
     set_last(e, p);
     osp__set_threads(e->threads);
-    osp_team_bind_t bind;
+    osp__team_bind_t bind;
     uint64_t t0 = osp_now_ns();
     osp__team_bind_begin(e->threads, t0 - e->last_run_end_ns,
                          e->opts.tuning.bind, &bind);
@@ -611,7 +624,7 @@ int osp_engine_prepare(osp_engine_t *e, int batch, osp_err_t *err) {
             key[i * OSP_KEY_STRIDE + k] = v;
         }
     }
-    osp_plan_t *p = NULL;
+    osp__plan_t *p = NULL;
     if (rc == 0 && !e->tuned)
         rc = osp__tune(e, key, err);
     if (rc == 0 && (rc = osp__lanes_prepare(e, key, err)) == 1) {

@@ -59,7 +59,6 @@
  * batch-1 lanes measured 8% more CPU per batch than the batch-8 plan.
  * MobileNetV2 (~9) and SqueezeNet 1.1 (~17) gain from lanes. */
 #define OSP_LANES_MAX_MFLOP_PER_NODE 30.0
-#define OSP_FOLD_MAX_BYTES (64u << 20) /* same limit as plan.c's folding */
 
 typedef struct osp_lane_s {
     osp_engine_t *eng;          /* lane engine (threads = 1) */
@@ -80,7 +79,7 @@ typedef struct osp_lkey_s {
     int64_t chunk;              /* images a lane takes at a time */
     /* per lane: [0] the chunk-sized plan, [1] a batch-1 plan for the last
      * image when chunk does not divide B (else NULL); owned by the lanes */
-    osp_plan_t *plan[2][OSP_LANES_MAX];
+    osp__plan_t *plan[2][OSP_LANES_MAX];
     osp_tensor_t *tin[2];       /* n_lanes × n_inputs, per plan kind */
     osp_tensor_t *tout[2];      /* n_lanes × n_outputs */
     size_t *in_row, *out_row;   /* bytes per image of each input / output */
@@ -88,7 +87,7 @@ typedef struct osp_lkey_s {
     char *describe;             /* owned */
 } osp_lkey_t;
 
-struct osp_lanes_s {
+struct osp__lanes_s {
     osp_engine_t *e;
     osp_tune_t mode;            /* opts.tuning.batch_split */
     int n_lanes;                /* lane engines created so far */
@@ -291,7 +290,7 @@ static osp_engine_t *lane_engine(osp_engine_t *e, osp_err_t *err) {
  * shared counter until none are left, runs each through its plan for that
  * many images and copies the output rows into place. In warm-up mode it
  * runs each of its plans once on image 0 instead. */
-static void lane_run(osp_lanes_t *ls, int idx) {
+static void lane_run(osp__lanes_t *ls, int idx) {
     osp_lane_t *ln = &ls->lane[idx];
     osp_lkey_t *k = ls->cur;
     const osp_graph_t *g = ls->e->g;
@@ -332,7 +331,7 @@ static void lane_run(osp_lanes_t *ls, int idx) {
 
 /* Runs the current job (ls->cur, ls->cur_in) on all of its lanes: lane 0
  * here, the others on their workers. */
-static int lanes_exec(osp_lanes_t *ls, osp_lkey_t *k,
+static int lanes_exec(osp__lanes_t *ls, osp_lkey_t *k,
                       const osp_tensor_t *inputs, bool warm, osp_err_t *err) {
     pthread_mutex_lock(&ls->mu);
     ls->cur = k;
@@ -358,12 +357,12 @@ static int lanes_exec(osp_lanes_t *ls, osp_lkey_t *k,
 }
 
 typedef struct worker_arg_s {
-    osp_lanes_t *ls;
+    osp__lanes_t *ls;
     int idx;
 } worker_arg_t;
 
 static void *worker(void *arg) {
-    osp_lanes_t *ls = ((worker_arg_t *)arg)->ls;
+    osp__lanes_t *ls = ((worker_arg_t *)arg)->ls;
     int idx = ((worker_arg_t *)arg)->idx;
     free(arg);
     osp_lane_t *ln = &ls->lane[idx];
@@ -390,7 +389,7 @@ static void *worker(void *arg) {
 }
 
 /* Makes sure lanes 0..n-1 exist with their workers running. */
-static int lanes_grow(osp_lanes_t *ls, int n, osp_err_t *err) {
+static int lanes_grow(osp__lanes_t *ls, int n, osp_err_t *err) {
     if (!ls->sync_ok) {
         if (pthread_mutex_init(&ls->mu, NULL) != 0)
             return osp_err_set(err, OSP_ENOMEM, "engine: lanes: mutex");
@@ -453,7 +452,7 @@ static void lkey_fini(osp_lkey_t *k, int n_out) {
 
 /* Builds the lanes' plans of a split key (chunk-sized, plus batch 1 for an
  * odd last image), the per-lane tensors and the whole-batch outputs. */
-static int lkey_build(osp_lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
+static int lkey_build(osp__lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
     osp_engine_t *e = ls->e;
     const osp_graph_t *g = e->g;
     int ni = g->n_inputs, no = g->n_outputs;
@@ -532,7 +531,7 @@ static int lkey_build(osp_lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
     return rc;
 }
 
-static char *lkey_describe(const osp_lanes_t *ls, const osp_lkey_t *k) {
+static char *lkey_describe(const osp__lanes_t *ls, const osp_lkey_t *k) {
     const char *inner = k->plan[0][0]->describe ? k->plan[0][0]->describe : "";
     size_t cap = strlen(inner) + 512;
     char *s = malloc(cap);
@@ -549,7 +548,7 @@ static char *lkey_describe(const osp_lanes_t *ls, const osp_lkey_t *k) {
 }
 
 /* Finds or creates the entry for key; decides whether it splits. */
-static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
+static int lkey_get(osp__lanes_t *ls, const int64_t *key, osp_lkey_t **out,
                     osp_err_t *err) {
     osp_engine_t *e = ls->e;
     size_t kn = (size_t)e->g->n_inputs * OSP_KEY_STRIDE;
@@ -613,8 +612,8 @@ static int lkey_get(osp_lanes_t *ls, const int64_t *key, osp_lkey_t **out,
 
 /* ---- API (engine_int.h) ------------------------------------------------- */
 
-osp_lanes_t *osp__lanes_create(osp_engine_t *e) {
-    osp_lanes_t *ls = calloc(1, sizeof *ls);
+osp__lanes_t *osp__lanes_create(osp_engine_t *e) {
+    osp__lanes_t *ls = calloc(1, sizeof *ls);
     if (!ls)
         return NULL;
     ls->e = e;
@@ -622,7 +621,7 @@ osp_lanes_t *osp__lanes_create(osp_engine_t *e) {
     return ls;
 }
 
-void osp__lanes_destroy(osp_lanes_t *ls) {
+void osp__lanes_destroy(osp__lanes_t *ls) {
     if (!ls)
         return;
     if (ls->sync_ok) {
@@ -666,7 +665,7 @@ int osp__lanes_run(osp_engine_t *e, const int64_t *key,
     int rc = osp__lanes_prepare(e, key, err);
     if (rc != 0)
         return rc;
-    osp_lanes_t *ls = e->lanes;
+    osp__lanes_t *ls = e->lanes;
     osp_lkey_t *k = NULL;
     lkey_get(ls, key, &k, err); /* found: no allocation, cannot fail */
     for (int i = 0; i < e->g->n_inputs; i++)

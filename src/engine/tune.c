@@ -413,7 +413,7 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
 /* ---- API (engine_int.h) ------------------------------------------------- */
 
 /* osp__tune's work; what it chose and why goes to note. */
-static int tune(osp_engine_t *e, const int64_t *key, osp_sbuf_t *note,
+static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
                 osp_err_t *err) {
     const osp_engine_tuning_t *t = &e->opts.tuning;
     bool convs, wino;
@@ -534,7 +534,7 @@ int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
     if (e->tuned)
         return 0;
     e->tuned = true; /* whatever happens, decide once */
-    osp_sbuf_t note = {0};
+    osp__sbuf_t note = {0};
     int rc = tune(e, key, &note, err);
     free(e->tune_note);
     e->tune_note = note.s;

@@ -20,9 +20,9 @@ Three osprey paths run; the first two are held to the ±1 bound above:
   - the default path: depthwise and 1x1 convolutions on osprey's own
     exact int8 kernels (q8_dwconv.c, q8_pwconv.c), the other convolutions
     on oneDNN int8 primitives that only accumulate (s32 destination), then
-    osprey's exact fixed-point requantization (dnnl_qconv.c); for uint8
+    osprey's exact fixed-point requantization (dnnl_q8conv.c); for uint8
     models (oneDNN int8 cannot take their weight zero points) the
-    fp32-carrier convolutions (qconv_f32.c). Its --verbose summary must
+    fp32-carrier convolutions (q8_f32conv.c). Its --verbose summary must
     show it engaged (osprey int8 ops, oneDNN int8 ops all with the exact
     requantization, or fp32-carrier ops).
   - the exact path without oneDNN int8 (--engine-int8-dnnl off:

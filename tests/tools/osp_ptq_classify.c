@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
         goto fail;
     /* the same float graph, then osprey's int8 quantization of it */
     osp_graph_t *g = osp_tflite_import(buf, len, &err);
-    if (!g || osp_pass_dequantize(g, &err) || osp_passes_load(g, &err)) {
+    if (!g || osp__pass_dequantize(g, &err) || osp__passes_load(g, &err)) {
         osp_graph_destroy(g);
         goto fail;
     }
@@ -66,9 +66,9 @@ int main(int argc, char **argv) {
     osp_engine_opts_init(&qo);
     qo.calib = calib;
     qo.n_calib = n_calib;
-    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    osp__pass_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
     if (!r || osp__calibrate(g, &qo, r, &err) ||
-        osp_pass_quantize(g, r, g->n_values, &err)) {
+        osp__pass_quantize(g, r, g->n_values, &err)) {
         free(r);
         osp_graph_destroy(g);
         goto fail;
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     qo.precision = OSP_PREC_INT8;
     qo.calib = NULL;
     qo.n_calib = 0;
-    if (!(e8 = osp_engine_from_graph(g, &qo, &err)))
+    if (!(e8 = osp__engine_from_graph(g, &qo, &err)))
         goto fail;
     const osp_preprocess_t *pp = osp_model_preprocess(m);
     size_t bytes = osp_preprocess_bytes(pp);

@@ -3,7 +3,7 @@
  * test_quantize.c and others): build small IR graphs by hand (float and
  * quantized nodes), evaluate them node by node with the reference kernels
  * (the semantic ground truth), and run them through
- * osp_engine_from_graph/osp_engine_run for comparison. One copy of each
+ * osp__engine_from_graph/osp_engine_run for comparison. One copy of each
  * helper, so that the tests build and run graphs the same way. */
 #ifndef OSP_TEST_ENGINE_TESTUTIL_H
 #define OSP_TEST_ENGINE_TESTUTIL_H
@@ -45,7 +45,7 @@ static inline void tu_args(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", argv[0], err.msg);
         exit(1);
     }
-    const osp_cpu_caps_t *k = osp__cpu_caps();
+    const osp__cpu_caps_t *k = osp__cpu_caps();
     printf("ISA %s (ceiling %s; this CPU: %s)\n", osp_isa_name(k->isa),
            osp_isa_name(k->ceiling), osp_isa_name(k->cpu));
 }
@@ -377,16 +377,16 @@ static inline double tu_cosine(const float *a, const float *b, size_t n) {
 }
 
 /* oneDNN's int8 convolutions (and osprey's own int8 kernels, which run on
- * their path) are taken only where they are exact: VNNI (dnnl_qconv.c), as
+ * their path) are taken only where they are exact: VNNI (dnnl_q8conv.c), as
  * the engine sees the CPU under the ceiling. */
 static inline bool tu_vnni(void) { return osp__cpu_caps()->avx512_vnni; }
 
-/* osp_engine_from_graph (g's ownership taken); fails the test with the
+/* osp__engine_from_graph (g's ownership taken); fails the test with the
  * engine's message when it cannot be built. */
 static inline osp_engine_t *tu_engine(osp_graph_t *g,
                                       const osp_engine_opts_t *o) {
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, o, &err);
     if (!e)
         fail_msg("engine: %s", err.msg);
     return e;
@@ -439,7 +439,7 @@ static inline void tu_check(osp_graph_t *g, const osp_tensor_t *inputs,
     osp_engine_opts_init(&o);
     o.precision = prec;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     if (!e)
         fail_msg("engine: %s", err.msg);
     osp_tensor_t outs[8];

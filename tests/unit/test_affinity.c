@@ -101,7 +101,7 @@ static void test_bind_and_restore(void **state) {
     snprintf(b, sizeof b, "%d", cpu_b);
 
     osp__set_threads(2);
-    osp_team_bind_t bind;
+    osp__team_bind_t bind;
     /* After idleness: bound. */
     int rc = osp__team_bind_begin(2, 1000000000ull, OSP_TUNE_AUTO, &bind);
     if (rc == 0) {

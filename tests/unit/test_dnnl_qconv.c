@@ -1,5 +1,5 @@
 /* test_dnnl_qconv.c — quantized CONV / depthwise / FULLY_CONNECTED nodes on
- * oneDNN's int8 primitives (dnnl_qconv.c).
+ * oneDNN's int8 primitives (dnnl_q8conv.c).
  *
  * 1. The premise of the exact path, checked on oneDNN itself: an int8
  *    convolution with a source zero point and an s32 NHWC destination (no
@@ -11,7 +11,7 @@
  *    zero points, padding, strides, per-channel weights and fused RELU6
  *    clamps: the default path (oneDNN int8 with s32 accumulators, then the
  *    exact fixed-point requantization) must be bit-identical to the integer
- *    reference kernels (ref_qconv.c, TFLite's arithmetic); the older
+ *    reference kernels (ref_q8conv.c, TFLite's arithmetic); the older
  *    oneDNN-float requantization (tuning int8_requant onednn) within ±1
  *    step. --verbose's plan must show which path ran. Depthwise nodes
  *    (multiplier 1) run osprey's own kernel (q8_dwconv.c: f32 FMAs, exact
@@ -138,7 +138,7 @@ static int32_t acc_reference(const acase_t *a, const uint8_t *x,
 
 /* The memory descriptors of the case: source, plain weights and s32
  * destination (NHWC), and the convolution's primitive descriptor with the
- * source zero point, as dnnl_qconv.c configures the exact path. */
+ * source zero point, as dnnl_q8conv.c configures the exact path. */
 static dnnl_primitive_desc_t acc_conv_pd(const acase_t *a, dnnl_engine_t eng,
                                          dnnl_memory_desc_t *xmd,
                                          dnnl_memory_desc_t *wmd_plain,

@@ -1,5 +1,5 @@
 /* test_engine.c — the oneDNN executor against the reference kernels on small
- * hand-built graphs: each graph runs through osp_engine_from_graph +
+ * hand-built graphs: each graph runs through osp__engine_from_graph +
  * osp_engine_run in fp32 and must match a node-by-node reference evaluation
  * to within 1e-5 of the output's magnitude; bf16 runs must keep cosine
  * similarity >= 0.999. The describe text is checked where the point of a
@@ -388,7 +388,7 @@ static void test_batches(void **state) {
      * plans of their own, and this test counts whole-batch plans. */
     o.threads = 1;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     assert_non_null(e);
     assert_int_equal(osp_engine_num_inputs(e), 1);
     assert_int_equal(osp_engine_input(e, 0)->dims[0], -1);
@@ -429,7 +429,7 @@ static void test_no_alloc(void **state) {
     osp_engine_opts_init(&o);
     o.precision = OSP_PREC_FP32;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g_fire(), &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g_fire(), &o, &err);
     assert_non_null(e);
     osp_tensor_t x1 = tu_tensor(4, D(1, 16, 6, 6), 1);
     osp_tensor_t x3 = tu_tensor(4, D(3, 16, 6, 6), 2);
@@ -467,13 +467,13 @@ static void test_api(void **state) {
     assert_int_equal(o.precision, OSP_PREC_AUTO);
     osp_err_t err = {0};
     o.precision = OSP_PREC_INT8;
-    assert_null(osp_engine_from_graph(g_residual(), &o, &err));
+    assert_null(osp__engine_from_graph(g_residual(), &o, &err));
     assert_int_equal(err.code, OSP_EUNSUPPORTED);
     assert_non_null(strstr(err.msg, "calibration inputs"));
 
     o.precision = OSP_PREC_AUTO;
     o.threads = 1;
-    osp_engine_t *e = osp_engine_from_graph(g_residual(), &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g_residual(), &o, &err);
     assert_non_null(e);
     assert_int_equal(osp_engine_threads(e), 1);
     assert_int_equal(osp_engine_precision(e),

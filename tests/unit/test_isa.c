@@ -53,7 +53,7 @@ static osp_engine_t *engine(osp_isa_t ceiling, osp_err_t *err) {
     osp_engine_opts_init(&o);
     o.threads = 1;
     o.tuning.max_isa = ceiling;
-    osp_engine_t *e = osp_engine_from_graph(g, &o, err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, err);
     if (e)
         CHECK(osp_engine_prepare(e, 1, err) == 0);
     return e;
@@ -88,7 +88,7 @@ static void avx2_first(void) {
     if (!e)
         fprintf(stderr, "%s\n", err.msg);
     CHECK(e);
-    const osp_cpu_caps_t *k = osp__cpu_caps();
+    const osp__cpu_caps_t *k = osp__cpu_caps();
     CHECK(k->avx2 && !k->avx512 && !k->avx512_vnni && !k->bf16 && !k->amx);
     CHECK(k->isa == OSP_ISA_AVX2 && k->ceiling == OSP_ISA_AVX2);
     CHECK(osp_engine_isa(e) == OSP_ISA_AVX2);

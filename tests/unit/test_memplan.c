@@ -15,7 +15,7 @@
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
-static void check_plan(osp_memplan_item_t *it, int n, size_t align,
+static void check_plan(osp__memplan_item_t *it, int n, size_t align,
                        size_t total) {
     size_t sum = 0;
     for (int i = 0; i < n; i++) {
@@ -44,7 +44,7 @@ static void test_random(void **state) {
     uint32_t s = 12345;
     for (int round = 0; round < 200; round++) {
         int n = 1 + round % 60;
-        osp_memplan_item_t it[64];
+        osp__memplan_item_t it[64];
         for (int i = 0; i < n; i++) {
             s = s * 1664525u + 1013904223u;
             int first = (int)(s >> 20) % 40;
@@ -57,7 +57,7 @@ static void test_random(void **state) {
             it[i].offset = (size_t)-1;
         }
         size_t total = 0;
-        assert_int_equal(osp_memplan(it, n, 64, &total), 0);
+        assert_int_equal(osp__memplan_place(it, n, 64, &total), 0);
         check_plan(it, n, 64, total);
     }
 }
@@ -66,11 +66,11 @@ static void test_random(void **state) {
  * only two buffers' worth of memory. */
 static void test_chain_reuse(void **state) {
     (void)state;
-    osp_memplan_item_t it[6];
+    osp__memplan_item_t it[6];
     for (int i = 0; i < 6; i++)
-        it[i] = (osp_memplan_item_t){1024, i, i + 1, 0};
+        it[i] = (osp__memplan_item_t){1024, i, i + 1, 0};
     size_t total = 0;
-    assert_int_equal(osp_memplan(it, 6, 64, &total), 0);
+    assert_int_equal(osp__memplan_place(it, 6, 64, &total), 0);
     check_plan(it, 6, 64, total);
     assert_int_equal(total, 2048);
 }
@@ -78,11 +78,11 @@ static void test_chain_reuse(void **state) {
 static void test_edge_cases(void **state) {
     (void)state;
     size_t total = 99;
-    assert_int_equal(osp_memplan(NULL, 0, 64, &total), 0);
+    assert_int_equal(osp__memplan_place(NULL, 0, 64, &total), 0);
     assert_int_equal(total, 0);
-    osp_memplan_item_t it[2] = {{100, 0, 0, 0}, {100, 0, 0, 0}};
-    assert_int_equal(osp_memplan(it, 2, 3, &total), OSP_EINVAL);
-    assert_int_equal(osp_memplan(it, 2, 16, &total), 0);
+    osp__memplan_item_t it[2] = {{100, 0, 0, 0}, {100, 0, 0, 0}};
+    assert_int_equal(osp__memplan_place(it, 2, 3, &total), OSP_EINVAL);
+    assert_int_equal(osp__memplan_place(it, 2, 16, &total), 0);
     assert_int_equal(total, 224); /* two live at once, 112 each */
     check_plan(it, 2, 16, total);
 }

@@ -104,10 +104,10 @@ static void test_identity_inner(void **state) {
     node(g, OSP_OP_IDENTITY, "id", &c, 1, a);
     node(g, OSP_OP_RELU, "relu", &a, 1, y);
     set_io(g, x, y);
-    assert_int_equal(osp_pass_remove_identity(g, NULL), 0);
+    assert_int_equal(osp__pass_remove_identity(g, NULL), 0);
     assert_int_equal(live_nodes(g), 2);
     assert_int_equal(g->nodes[2].in[0], c);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 2);
     assert_string_equal(vname(g, g->nodes[1].in[0]), "c");
     assert_string_equal(vname(g, g->outputs[0]), "y");
@@ -124,8 +124,8 @@ static void test_identity_output_name_kept(void **state) {
     node(g, OSP_OP_RELU, "relu", &c, 1, r); /* another reader of c */
     set_io(g, x, y);
     add_output(g, r);
-    assert_int_equal(osp_pass_remove_identity(g, NULL), 0);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_remove_identity(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 2);
     assert_string_equal(producer(g, "y")->name, "conv");
     assert_string_equal(vname(g, producer(g, "r")->in[0]), "y");
@@ -143,8 +143,8 @@ static void test_identity_kept(void **state) {
     node(g, OSP_OP_IDENTITY, "id2", &y, 1, z);
     set_io(g, x, y);
     add_output(g, z);
-    assert_int_equal(osp_pass_remove_identity(g, NULL), 0);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_remove_identity(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 2);
     assert_int_equal(g->nodes[0].op, OSP_OP_IDENTITY);
     assert_int_equal(g->nodes[1].op, OSP_OP_IDENTITY);
@@ -164,7 +164,7 @@ static void test_identity_used_mask_kept(void **state) {
     assert_true(n >= 0);
     set_io(g, x, y);
     add_output(g, m);
-    assert_int_equal(osp_pass_remove_identity(g, NULL), 0);
+    assert_int_equal(osp__pass_remove_identity(g, NULL), 0);
     assert_int_equal(g->nodes[n].op, OSP_OP_IDENTITY);
     osp_graph_destroy(g);
 }
@@ -231,10 +231,10 @@ static void test_bn_fold_numbers(void **state) {
     (void)state;
     int bn;
     osp_graph_t *g = conv_bn(true, false, &bn);
-    assert_int_equal(osp_pass_fold_batchnorm(g, NULL), 0);
+    assert_int_equal(osp__pass_fold_batchnorm(g, NULL), 0);
     assert_int_equal(g->nodes[bn].op, OSP_OP_NONE);
     check_fold(g, true);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 1);
     check_fold(g, true);
     /* old weights, bias and the BN parameters are gone after compaction */
@@ -249,7 +249,7 @@ static void test_bn_fold_no_bias_borrowed(void **state) {
     (void)state;
     int bn;
     osp_graph_t *g = conv_bn(false, true, &bn);
-    assert_int_equal(osp_pass_fold_batchnorm(g, NULL), 0);
+    assert_int_equal(osp__pass_fold_batchnorm(g, NULL), 0);
     check_fold(g, false);
     assert_float_equal(WDATA[0], 1.f, 0);
     assert_float_equal(WDATA[3], 4.f, 0);
@@ -265,8 +265,8 @@ static void test_bn_fold_shared_weights(void **state) {
     int z = val(g, "z", 4, D4);
     node(g, OSP_OP_CONV, "conv2", (int[]){x, w}, 2, z);
     add_output(g, z);
-    assert_int_equal(osp_pass_fold_batchnorm(g, NULL), 0);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_fold_batchnorm(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     check_fold(g, true);
     const osp_node_t *c2 = producer(g, "z");
     assert_string_equal(vname(g, c2->in[1]), "w");
@@ -280,7 +280,7 @@ static void test_bn_not_folded(void **state) {
     /* conv output also used elsewhere */
     osp_graph_t *g = conv_bn(true, false, &bn);
     add_output(g, osp_graph_find_value(g, "c"));
-    assert_int_equal(osp_pass_fold_batchnorm(g, NULL), 0);
+    assert_int_equal(osp__pass_fold_batchnorm(g, NULL), 0);
     assert_int_equal(g->nodes[bn].op, OSP_OP_BATCHNORM);
     osp_graph_destroy(g);
     /* non-constant variance */
@@ -289,7 +289,7 @@ static void test_bn_not_folded(void **state) {
     free(g->values[v].data);
     g->values[v].data = NULL;
     g->values[v].data_bytes = 0;
-    assert_int_equal(osp_pass_fold_batchnorm(g, NULL), 0);
+    assert_int_equal(osp__pass_fold_batchnorm(g, NULL), 0);
     assert_int_equal(g->nodes[bn].op, OSP_OP_BATCHNORM);
     osp_graph_destroy(g);
     /* conv already has a post-op */
@@ -297,7 +297,7 @@ static void test_bn_not_folded(void **state) {
     osp_node_t *cv = &g->nodes[g->values[osp_graph_find_value(g, "c")].producer];
     cv->post[cv->n_post++] = (osp_post_op_t){.kind = OSP_POST_ACT,
                                              .act = OSP_ACT_RELU};
-    assert_int_equal(osp_pass_fold_batchnorm(g, NULL), 0);
+    assert_int_equal(osp__pass_fold_batchnorm(g, NULL), 0);
     assert_int_equal(g->nodes[bn].op, OSP_OP_BATCHNORM);
     osp_graph_destroy(g);
     /* standalone BN (input is a graph input) stays */
@@ -308,7 +308,7 @@ static void test_bn_not_folded(void **state) {
     int me = cval(g, "mean", 1, d1, MEAN), va = cval(g, "var", 1, d1, VAR);
     bn = node(g, OSP_OP_BATCHNORM, "bn", (int[]){x, ga, be, me, va}, 5, y);
     set_io(g, x, y);
-    assert_int_equal(osp_passes_load(g, NULL), 0);
+    assert_int_equal(osp__passes_load(g, NULL), 0);
     assert_int_equal(g->n_nodes, 1);
     assert_int_equal(g->nodes[0].op, OSP_OP_BATCHNORM);
     osp_graph_destroy(g);
@@ -332,8 +332,8 @@ static osp_graph_t *prod_act(osp_op_t prod, osp_op_t act, int64_t opset,
 
 static void expect_fused(osp_graph_t *g, osp_act_t act, float alpha,
                          float beta) {
-    assert_int_equal(osp_pass_fuse_activation(g, NULL), 0);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_activation(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 1);
     const osp_node_t *p = producer(g, "y");
     assert_int_equal(p->n_post, 1);
@@ -405,7 +405,7 @@ static void test_act_clip(void **state) {
     n->in[1] = -1;
     n->in[2] = hi;
     n->n_in = 3;
-    assert_int_equal(osp_pass_fuse_activation(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_activation(g, NULL), 0);
     assert_int_equal(g->nodes[a].op, OSP_OP_CLIP);
     osp_graph_destroy(g);
 }
@@ -415,13 +415,13 @@ static void test_act_not_fused(void **state) {
     int a;
     /* producer cannot take post-ops */
     osp_graph_t *g = prod_act(OSP_OP_MAXPOOL, OSP_OP_RELU, 13, &a);
-    assert_int_equal(osp_pass_fuse_activation(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_activation(g, NULL), 0);
     assert_int_equal(g->nodes[a].op, OSP_OP_RELU);
     osp_graph_destroy(g);
     /* intermediate is a graph output */
     g = prod_act(OSP_OP_CONV, OSP_OP_RELU, 13, &a);
     add_output(g, osp_graph_find_value(g, "c"));
-    assert_int_equal(osp_pass_fuse_activation(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_activation(g, NULL), 0);
     assert_int_equal(g->nodes[a].op, OSP_OP_RELU);
     osp_graph_destroy(g);
     /* post-op list full */
@@ -430,7 +430,7 @@ static void test_act_not_fused(void **state) {
     for (int i = 0; i < OSP_MAX_POST_OPS; i++)
         p->post[p->n_post++] = (osp_post_op_t){.kind = OSP_POST_ACT,
                                                .act = OSP_ACT_SIGMOID};
-    assert_int_equal(osp_pass_fuse_activation(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_activation(g, NULL), 0);
     assert_int_equal(g->nodes[a].op, OSP_OP_RELU);
     osp_graph_destroy(g);
 }
@@ -445,8 +445,8 @@ static void test_act_chain(void **state) {
     g->outputs[0] = z;
     g->values[y].is_output = false;
     g->values[z].is_output = true;
-    assert_int_equal(osp_pass_fuse_activation(g, NULL), 0);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_activation(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 1);
     const osp_node_t *p = producer(g, "z");
     assert_int_equal(p->n_post, 2);
@@ -482,8 +482,8 @@ static void test_residual_later_conv_chosen(void **state) {
     (void)state;
     for (int order = 0; order < 2; order++) {
         osp_graph_t *g = residual(order == 0, true);
-        assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
-        assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+        assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
+        assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
         assert_int_equal(g->n_nodes, 2);
         const osp_node_t *cb = producer(g, "y");
         assert_string_equal(cb->name, "convB");
@@ -506,7 +506,7 @@ static void test_residual_later_conv_chosen(void **state) {
 static void test_residual_output_name(void **state) {
     (void)state;
     osp_graph_t *g = residual(true, false);
-    assert_int_equal(osp_passes_plan(g, NULL), 0);
+    assert_int_equal(osp__passes_plan(g, NULL), 0);
     assert_int_equal(g->n_nodes, 2);
     assert_string_equal(vname(g, g->outputs[0]), "s");
     assert_string_equal(producer(g, "s")->name, "convB");
@@ -521,7 +521,7 @@ static void test_residual_input_operand(void **state) {
     int s = val(g, "s", 4, D4);
     node(g, OSP_OP_ADD, "add", (int[]){x, c}, 2, s);
     set_io(g, x, s);
-    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(live_nodes(g), 1);
     assert_int_equal(g->nodes[conv].n_post, 1);
     assert_int_equal(g->nodes[conv].post[0].sum_value, x);
@@ -541,20 +541,20 @@ static void test_residual_not_fused(void **state) {
     int s = val(g, "s", 4, D4);
     int add = node(g, OSP_OP_ADD, "add", (int[]){c, bias}, 2, s);
     set_io(g, x, s);
-    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(g->nodes[add].op, OSP_OP_ADD);
     osp_graph_destroy(g);
     /* unknown (dynamic) dims */
     g = residual(true, false);
     g->values[osp_graph_find_value(g, "a")].dims[0] = -1;
     g->values[osp_graph_find_value(g, "b")].dims[0] = -1;
-    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(live_nodes(g), 3);
     osp_graph_destroy(g);
     /* different dtype */
     g = residual(true, false);
     g->values[osp_graph_find_value(g, "a")].dtype = OSP_DT_BF16;
-    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(live_nodes(g), 3);
     osp_graph_destroy(g);
     /* quantized sum: different scales need requantization, not a SUM */
@@ -563,7 +563,7 @@ static void test_residual_not_fused(void **state) {
     int32_t zp = 128;
     assert_int_equal(osp_graph_set_quant(g, osp_graph_find_value(g, "s"), -1,
                                          1, &sc, &zp), 0);
-    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(live_nodes(g), 3);
     osp_graph_destroy(g);
 }
@@ -575,7 +575,7 @@ static void test_residual_order_respected(void **state) {
     (void)state;
     osp_graph_t *g = residual(true, false);
     add_output(g, osp_graph_find_value(g, "b"));
-    assert_int_equal(osp_pass_fuse_residual_add(g, NULL), 0);
+    assert_int_equal(osp__pass_fuse_residual_add(g, NULL), 0);
     assert_int_equal(live_nodes(g), 3);
     osp_graph_destroy(g);
 }
@@ -592,7 +592,7 @@ static void test_dead_chain(void **state) {
     node(g, OSP_OP_SIGMOID, "dead2", &d1, 1, d2);
     node(g, OSP_OP_RELU, "live", &c, 1, y);
     set_io(g, x, y);
-    assert_int_equal(osp_pass_dead_nodes(g, NULL), 0);
+    assert_int_equal(osp__pass_dead_nodes(g, NULL), 0);
     assert_int_equal(g->n_nodes, 2);
     assert_string_equal(g->nodes[0].name, "conv");
     assert_string_equal(g->nodes[1].name, "live");
@@ -623,7 +623,7 @@ static void test_load_pipeline(void **state) {
     g->outputs[0] = r;
     g->values[y].is_output = false;
     g->values[r].is_output = true;
-    assert_int_equal(osp_passes_load(g, NULL), 0);
+    assert_int_equal(osp__passes_load(g, NULL), 0);
     assert_int_equal(g->n_nodes, 1);
     const osp_node_t *cv = producer(g, "r");
     assert_int_equal(cv->op, OSP_OP_CONV);

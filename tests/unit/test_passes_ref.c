@@ -212,11 +212,11 @@ static int check_same(builder_fn build, const int64_t *in_dims, int in_rank,
 
     if (osp_infer_shapes(ref, &err))
         fail_msg("infer (reference): %s", err.msg);
-    if (osp_passes_load(opt, &err))
+    if (osp__passes_load(opt, &err))
         fail_msg("load passes: %s", err.msg);
     if (osp_infer_shapes(opt, &err))
         fail_msg("infer (optimised): %s", err.msg);
-    if (osp_passes_plan(opt, &err))
+    if (osp__passes_plan(opt, &err))
         fail_msg("plan passes: %s", err.msg);
 
     size_t na, nb;
@@ -387,8 +387,8 @@ static void check_model(const char *name, int want_convs, int want_posts,
     free(path);
     if (osp_infer_shapes(ref, &err))
         fail_msg("%s", err.msg);
-    if (osp_passes_load(opt, &err) || osp_infer_shapes(opt, &err) ||
-        osp_fold_constants(opt, 0, &err) || osp_passes_plan(opt, &err))
+    if (osp__passes_load(opt, &err) || osp_infer_shapes(opt, &err) ||
+        osp_fold_constants(opt, 0, &err) || osp__passes_plan(opt, &err))
         fail_msg("%s", err.msg);
     int convs = 0, posts = 0;
     for (int i = 0; i < opt->n_nodes; i++) {
@@ -480,8 +480,8 @@ static void test_tflite_quant(void **state) {
                        ref->nodes[i].op == OSP_OP_RELU;
     if (osp_infer_shapes(ref, &err))
         fail_msg("%s", err.msg);
-    if (osp_passes_load(opt, &err) || osp_infer_shapes(opt, &err) ||
-        osp_fold_constants(opt, 0, &err) || osp_passes_plan(opt, &err))
+    if (osp__passes_load(opt, &err) || osp_infer_shapes(opt, &err) ||
+        osp_fold_constants(opt, 0, &err) || osp__passes_plan(opt, &err))
         fail_msg("%s", err.msg);
     int acts_after = 0, posts = 0;
     for (int i = 0; i < opt->n_nodes; i++) {

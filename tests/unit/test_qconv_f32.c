@@ -1,31 +1,31 @@
 /* test_qconv_f32.c — the exact fp32-carrier quantized convolution path
- * (qconv_f32.c): its exactness bound, its requantization loop against
- * qmath.h's scalar TFLite arithmetic, and whole CONV / depthwise nodes with
+ * (q8_f32conv.c): its exactness bound, its requantization loop against
+ * q8_math.h's scalar TFLite arithmetic, and whole CONV / depthwise nodes with
  * uint8 weights with a non-zero zero point (TF1 models) and int8 per-channel
  * weights against the integer reference kernels — bit-identical outputs, and
  * the plan description must show which path ran (or that a layer whose
  * bound fails stayed on the reference kernel). The requantization of s32
  * accumulators (the exact oneDNN int8 path's hot loop, 16 channels per
  * AVX-512 vector with a masked tail) is compared element by element with
- * qmath.h's scalar TFLite arithmetic for channel counts around 16, u8 and
+ * q8_math.h's scalar TFLite arithmetic for channel counts around 16, u8 and
  * s8 outputs, with and without a fused clamp. */
 #include <stdlib.h>
 
 #include "engine_testutil.h"
 #include "engine/engine_int.h"
-#include "engine/int8/qconv_f32.h"
-#include "engine/int8/qmath.h"
+#include "engine/int8/q8_int.h"
+#include "engine/int8/q8_math.h"
 
 static void test_bound(void **state) {
     (void)state;
     /* two channels, per-tensor zw 100: Σ|w − 100| = 100+155+0 and 1+1+1 */
     const uint8_t w[6] = {0, 255, 100, 99, 101, 101};
     const int32_t z = 100;
-    assert_int_equal(osp__fcq_bound(w, true, 2, 3, &z, 1, 255), 255 * 255);
+    assert_int_equal(osp__q8_bound(w, true, 2, 3, &z, 1, 255), 255 * 255);
     /* per-channel zero points, s8 */
     const int8_t ws[4] = {-128, 127, 5, -5};
     const int32_t zs[2] = {0, 5};
-    assert_int_equal(osp__fcq_bound(ws, false, 2, 2, zs, 2, 10),
+    assert_int_equal(osp__q8_bound(ws, false, 2, 2, zs, 2, 10),
                      (128 + 127) * 10);
 }
 
@@ -36,8 +36,8 @@ static void test_requant(void **state) {
     int shift[C];
     const double real[C] = {0.0123, 0.5, 1.7e-4, 0.9999, 2.5};
     for (int o = 0; o < C; o++)
-        osp_q_quantize_multiplier(real[o], &mult[o], &shift[o]);
-    osp_fcq_req_t r = {.channels = C, .pixels = P, .bias = bias, .mult = mult,
+        osp__q8_quantize_multiplier(real[o], &mult[o], &shift[o]);
+    osp__q8_req_t r = {.channels = C, .pixels = P, .bias = bias, .mult = mult,
                        .shift = shift, .zy = 17, .qmin = 3, .qmax = 250,
                        .y_u8 = true};
     float *acc = malloc(sizeof(float) * C * P);
@@ -58,14 +58,14 @@ static void test_requant(void **state) {
         r.qmin = 3;
         r.qmax = 250;
         if (prepared) {
-            osp__fcq_req_prepare(&r, (int64_t)1 << 24, m64, off64, sh64);
+            osp__q8_req_prepare(&r, (int64_t)1 << 24, m64, off64, sh64);
             assert_non_null(r.m64);
         }
-        osp__fcq_requant(&r, acc, P, y);
-        osp__fcq_requant_s32(&r, acci, P, y32);
+        osp__q8_requant_f32(&r, acc, P, y);
+        osp__q8_requant_s32(&r, acci, P, y32);
         for (int i = 0; i < C * P; i++) {
             int o = i % C;
-            int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
+            int32_t v = osp__q8_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
                                                    mult[o], shift[o]) + 17;
             v = v < 3 ? 3 : v > 250 ? 250 : v;
             assert_int_equal(y[i], v);
@@ -76,11 +76,11 @@ static void test_requant(void **state) {
         r.zy = -3;
         r.qmin = -128;
         r.qmax = 127;
-        osp__fcq_requant(&r, acc, P, y);
-        osp__fcq_requant_s32(&r, acci, P, y32);
+        osp__q8_requant_f32(&r, acc, P, y);
+        osp__q8_requant_s32(&r, acci, P, y32);
         for (int i = 0; i < C * P; i++) {
             int o = i % C;
-            int32_t v = osp_q_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
+            int32_t v = osp__q8_mul_by_multiplier_up((int32_t)acc[i] + bias[o],
                                                    mult[o], shift[o]) - 3;
             v = v < -128 ? -128 : v > 127 ? 127 : v;
             assert_int_equal((int8_t)y[i], v);
@@ -88,11 +88,11 @@ static void test_requant(void **state) {
         }
     }
     /* a left shift that TFLite would saturate: not prepared (scalar) */
-    osp__fcq_req_prepare(&r, (int64_t)1 << 30, m64, off64, sh64);
+    osp__q8_req_prepare(&r, (int64_t)1 << 30, m64, off64, sh64);
     assert_null(r.m64);
     const uint8_t xs[3] = {0, 128, 255};
     float f[3];
-    osp__fcq_widen(xs, true, 128, 3, f);
+    osp__q8_widen_f32(xs, true, 128, 3, f);
     assert_true(f[0] == -128.f && f[1] == 0.f && f[2] == 127.f);
     free(acc);
     free(acci);
@@ -100,7 +100,7 @@ static void test_requant(void **state) {
     free(y32);
 }
 
-/* osp__fcq_req_create + osp__fcq_requant_s32 against the scalar TFLite
+/* osp__q8_req_create + osp__q8_requant_s32 against the scalar TFLite
  * arithmetic: every output, several channel counts (tails), u8 and s8,
  * clamped and full-range outputs, accumulators up to ±2^24. */
 static void test_requant_s32(void **state) {
@@ -132,18 +132,18 @@ static void test_requant_s32(void **state) {
             int32_t qmax = u8 ? (clamp ? 200 : 255) : (clamp ? 90 : 127);
             osp_quant_t xq = {-1, 1, &sx, &zx}, yq = {-1, 1, &sy, &zy};
             osp_quant_t wq = {0, (int)C, ws, zw};
-            osp_fcq_req_t *r = osp__fcq_req_create(&xq, &wq, &yq, C, false,
+            osp__q8_req_t *r = osp__q8_req_create(&xq, &wq, &yq, C, false,
                                                    bias, qmin, qmax, u8, P,
                                                    (int64_t)1 << 24);
             assert_non_null(r);
             assert_non_null(r->m64);
             assert_non_null(r->off_eo); /* all shifts are right shifts */
             memset(y, 0xAB, n);
-            osp__fcq_requant_s32(r, acc, P, y);
+            osp__q8_requant_s32(r, acc, P, y);
             size_t bad = 0;
             for (int64_t i = 0; i < C * P; i++) {
                 int64_t o = i % C;
-                int32_t v = osp_q_mul_by_multiplier_up(acc[i] + bias[o],
+                int32_t v = osp__q8_mul_by_multiplier_up(acc[i] + bias[o],
                                                        r->mult[o],
                                                        r->shift[o]) + zy;
                 v = v < qmin ? qmin : v > qmax ? qmax : v;

@@ -53,7 +53,7 @@ static osp_graph_t *build(int *logits_out) {
     tu_output(g, sm);
     *logits_out = logits;
     osp_err_t err = {0};
-    assert_int_equal(osp_passes_load(g, &err), 0); /* fuses conv1's relu */
+    assert_int_equal(osp__passes_load(g, &err), 0); /* fuses conv1's relu */
     return g;
 }
 
@@ -105,11 +105,11 @@ static int teardown_calib(void **state) {
 static void calibrate_and_quantize(osp_graph_t *g, int logits,
                                    const osp_engine_opts_t *o) {
     osp_err_t err = {0};
-    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    osp__pass_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
     assert_int_equal(osp__calibrate(g, o, r, &err), 0);
     assert_true(r[g->inputs[0]].seen);
     assert_true(r[logits].seen && r[logits].lo < r[logits].hi);
-    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
+    assert_int_equal(osp__pass_quantize(g, r, g->n_values, &err), 0);
     free(r);
     assert_true(g->quantized && g->ptq);
 }
@@ -235,13 +235,13 @@ static void test_needs_calibration(void **state) {
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     osp_err_t err = {0};
-    osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
+    osp__pass_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
     assert_int_equal(osp__calibrate(g, &o, r, &err), OSP_EINVAL);
     printf("no calibration inputs: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "calibration"));
     /* and a float graph cannot be run as int8 without being quantized */
     o.precision = OSP_PREC_INT8;
-    assert_null(osp_engine_from_graph(g, &o, &err));
+    assert_null(osp__engine_from_graph(g, &o, &err));
     assert_int_equal(err.code, OSP_EUNSUPPORTED);
     free(r);
 }
@@ -257,13 +257,13 @@ static void test_float_add_keeps_relu(void **state) {
     int a = tu_node(g, OSP_OP_ADD, I(x, k), 2, NULL);
     int y = tu_node(g, OSP_OP_RELU, I(a), 1, NULL);
     tu_output(g, y);
-    osp_qrange_t r[8] = {{0}};
-    r[x] = (osp_qrange_t){-2.f, 2.f, true};
-    r[a] = (osp_qrange_t){-3.f, 3.f, true};
-    r[y] = (osp_qrange_t){0.f, 3.f, true};
+    osp__pass_qrange_t r[8] = {{0}};
+    r[x] = (osp__pass_qrange_t){-2.f, 2.f, true};
+    r[a] = (osp__pass_qrange_t){-3.f, 3.f, true};
+    r[y] = (osp__pass_qrange_t){0.f, 3.f, true};
     osp_err_t err = {0};
     assert_true(g->n_values <= 8);
-    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
+    assert_int_equal(osp__pass_quantize(g, r, g->n_values, &err), 0);
     assert_int_equal(tu_count_op(g, OSP_OP_RELU), 1);
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == OSP_OP_ADD)
@@ -287,9 +287,9 @@ static void test_nothing_quantizable(void **state) {
     int x = tu_input(g, "x", 2, D(-1, 4));
     int y = tu_node(g, OSP_OP_SIGMOID, I(x), 1, NULL);
     tu_output(g, y);
-    osp_qrange_t r[2] = {{-1.f, 1.f, true}, {0.f, 1.f, true}};
+    osp__pass_qrange_t r[2] = {{-1.f, 1.f, true}, {0.f, 1.f, true}};
     osp_err_t err = {0};
-    assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), OSP_EUNSUPPORTED);
+    assert_int_equal(osp__pass_quantize(g, r, g->n_values, &err), OSP_EUNSUPPORTED);
     printf("%s\n", err.msg);
     assert_false(g->quantized);
     osp_graph_destroy(g);

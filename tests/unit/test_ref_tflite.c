@@ -1,7 +1,7 @@
 /* test_ref_tflite.c — the reference kernels on quantized TFLite models
  * (uint8 MobileNets from shared/models/tflite): the importer's IR, with
  * osp_quant_t on the values, is interpreted node by node (quantized ops run
- * on the integer kernels of ref_qconv.c / ref_qarith.c) and the logits are
+ * on the integer kernels of ref_q8conv.c / ref_q8arith.c) and the logits are
  * compared with LiteRT's builtin TFLite kernels for a deterministic input
  * (oracle/ref_oracle_tflite.py generated oracle/test_ref_tflite_cases.inc): at most one
  * quantization step apart (measured: identical) and the same top-1. Skipped

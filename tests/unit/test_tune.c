@@ -30,7 +30,7 @@ static osp_engine_t *engine(osp_graph_t *g, osp_precision_t prec,
     o.tuning.conv_layout = lay;
     o.tuning.cache_dir = dir;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     assert_non_null(e);
     e->model_hash = HASH; /* as osp_engine_load would from the file bytes */
     assert_int_equal(osp_engine_prepare(e, 2, &err), 0);
@@ -237,7 +237,7 @@ static void test_no_conv(void **state) {
     osp_engine_opts_init(&o);
     o.tuning.cache_dir = f->dir;
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
     assert_non_null(e);
     e->model_hash = HASH;
     assert_int_equal(osp_engine_prepare(e, 2, &err), 0);

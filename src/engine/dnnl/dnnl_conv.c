@@ -19,14 +19,14 @@ static int n_sum_inputs(const osp_node_t *n) {
 }
 
 /* Can the conv write into the SUM operand's buffer (it dies here)? */
-static int sum_inplace_buf(osp_pctx_t *c, int s, const dnnl_memory_desc_t *dst) {
-    osp_plan_t *p = c->p;
+static int sum_inplace_buf(osp__plan_ctx_t *c, int s, const dnnl_memory_desc_t *dst) {
+    osp__plan_t *p = c->p;
     if (osp_value_is_const(&c->g->values[s]) || c->g->values[s].is_output)
         return -1;
     int b = p->vbuf[s];
     if (b < 0 || p->uses_left[s] != 1)
         return -1;
-    const osp_pbuf_t *pb = &p->bufs[b];
+    const osp__plan_buf_t *pb = &p->bufs[b];
     if (pb->owner != s || pb->def < 0 || pb->alias_of >= 0 || pb->is_const ||
         !pb->has_md || !dnnl_memory_desc_equal(&pb->md, dst))
         return -1;
@@ -37,7 +37,7 @@ static int sum_inplace_buf(osp_pctx_t *c, int s, const dnnl_memory_desc_t *dst) 
     return b;
 }
 
-int osp__sum_dst(osp_pctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
+int osp__sum_dst(osp__plan_ctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
                  int y, char *note, size_t note_len) {
     int db = sum_inplace_buf(c, sum, dmd);
     if (db >= 0) {
@@ -61,7 +61,7 @@ int osp__sum_dst(osp_pctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
     return rc < 0 ? rc : db;
 }
 
-static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
+static int conv_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
                     dnnl_alg_kind_t alg) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
@@ -86,7 +86,7 @@ static int conv_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
     if (O % G || IG * G != X->dims[1] || Y->dims[1] != O)
         return OSP_EUNSUPPORTED;
 
-    osp_conv_geom_t cg;
+    osp__plan_conv_geom_t cg;
     int rc0 = osp__conv_geom(c, n, X, W, Y, G, &cg);
     if (rc0 < 0)
         return rc0;
@@ -170,7 +170,7 @@ fail_sb:
 /* fp32 3x3 stride-1 convolutions are 1.4-2.6x faster with oneDNN's
  * Winograd kernels (F(2x2,3x3)/F(4x4,3x3)) than direct on this Zen4;
  * the rounding stays far inside the fp32 tolerance (docs/engine.md). */
-static bool winograd_eligible(const osp_pctx_t *c, const osp_node_t *n) {
+static bool winograd_eligible(const osp__plan_ctx_t *c, const osp_node_t *n) {
     const osp_graph_t *g = c->g;
     if (!c->e->conv_winograd || n->n_in < 2 || n->in[0] < 0 || n->in[1] < 0)
         return false;
@@ -186,7 +186,7 @@ static bool winograd_eligible(const osp_pctx_t *c, const osp_node_t *n) {
     return true;
 }
 
-int osp__dnnl_conv(osp_pctx_t *c, int ni) {
+int osp__dnnl_conv(osp__plan_ctx_t *c, int ni) {
     /* Preferred dtype and layout first; then oneDNN's own layout choice;
      * then fp32 (a bf16 conv oneDNN cannot do on this CPU). */
     bool blk = c->e->conv_blocked;

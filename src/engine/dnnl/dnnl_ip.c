@@ -17,7 +17,7 @@ static bool has_sum(const osp_node_t *n) {
     return false;
 }
 
-static int gemm_try(osp_pctx_t *c, int ni, dnnl_data_type_t dt) {
+static int gemm_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     const osp_gemm_params_t *gp = &n->p.gemm;
@@ -95,7 +95,7 @@ fail:
     return rc;
 }
 
-int osp__dnnl_gemm(osp_pctx_t *c, int ni) {
+int osp__dnnl_gemm(osp__plan_ctx_t *c, int ni) {
     int rc = gemm_try(c, ni, c->act_dt);
     if (rc == OSP_EUNSUPPORTED && c->act_dt != dnnl_f32)
         rc = gemm_try(c, ni, dnnl_f32);
@@ -109,7 +109,7 @@ static void pad_dims(const osp_value_t *v, int r, int64_t *out) {
         out[i] = i < k ? 1 : v->dims[i - k];
 }
 
-int osp__dnnl_matmul(osp_pctx_t *c, int ni) {
+int osp__dnnl_matmul(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_in != 2 || n->n_out != 1 || has_sum(n) || n->in[0] < 0 ||

@@ -10,7 +10,7 @@
 
 #include "engine/plan/plan_int.h"
 
-static int finish(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int n_args,
+static int finish(osp__plan_ctx_t *c, int ni, dnnl_primitive_desc_t pd, int n_args,
                   int *kinds, int *bufs, int y, const char *note) {
     int rc = osp__step_dnnl(c, ni, pd, n_args, kinds, bufs, note);
     if (rc < 0)
@@ -23,7 +23,7 @@ static int finish(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int n_args,
 
 /* ---- eltwise --------------------------------------------------------- */
 
-int osp__dnnl_eltwise(osp_pctx_t *c, int ni) {
+int osp__dnnl_eltwise(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     if (n->n_out != 1 || n->in[0] < 0 || n->out[0] < 0 || n->n_post)
         return OSP_EUNSUPPORTED;
@@ -70,7 +70,7 @@ int osp__dnnl_eltwise(osp_pctx_t *c, int ni) {
 
 /* ---- binary ---------------------------------------------------------- */
 
-int osp__dnnl_binary(osp_pctx_t *c, int ni) {
+int osp__dnnl_binary(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_in != 2 || n->n_out != 1 || n->in[0] < 0 || n->in[1] < 0 ||
@@ -161,7 +161,7 @@ fail:
 
 /* ---- softmax ---------------------------------------------------------- */
 
-int osp__dnnl_softmax(osp_pctx_t *c, int ni) {
+int osp__dnnl_softmax(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_out != 1 || n->in[0] < 0 || n->out[0] < 0)
@@ -240,7 +240,7 @@ static bool rows_md(dnnl_memory_desc_t *md, rows_kind_t k, int r,
 /* Concat as rows of memcpy in input 0's layout, or with to_plain in plain
  * layout (see osp__dnnl_concat); OSP_EUNSUPPORTED when input 0's layout is
  * none of the kinds. */
-static int concat_rows(osp_pctx_t *c, int ni, const dnnl_memory_desc_t *mds,
+static int concat_rows(osp__plan_ctx_t *c, int ni, const dnnl_memory_desc_t *mds,
                        dnnl_data_type_t dt, int64_t axis, bool to_plain) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
@@ -302,7 +302,7 @@ static int concat_rows(osp_pctx_t *c, int ni, const dnnl_memory_desc_t *mds,
     return 0;
 }
 
-int osp__dnnl_concat(osp_pctx_t *c, int ni) {
+int osp__dnnl_concat(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_out != 1 || n->out[0] < 0 || n->n_in < 1 ||
@@ -384,7 +384,7 @@ fail:
 
 /* ---- batch normalization ---------------------------------------------- */
 
-int osp__dnnl_batchnorm(osp_pctx_t *c, int ni) {
+int osp__dnnl_batchnorm(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_in != 5 || n->n_out < 1 || n->out[0] < 0 || n->n_post)
@@ -438,7 +438,7 @@ int osp__dnnl_batchnorm(osp_pctx_t *c, int ni) {
 
 /* ---- LRN --------------------------------------------------------------- */
 
-int osp__dnnl_lrn(osp_pctx_t *c, int ni) {
+int osp__dnnl_lrn(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     if (n->n_in != 1 || n->n_out != 1 || n->in[0] < 0 || n->out[0] < 0 ||
         n->n_post)

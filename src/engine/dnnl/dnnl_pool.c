@@ -12,7 +12,7 @@
 
 #include "engine/plan/plan_int.h"
 
-int osp__dnnl_pool(osp_pctx_t *c, int ni) {
+int osp__dnnl_pool(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_in != 1 || n->n_out != 1 || n->in[0] < 0 || n->out[0] < 0)

@@ -1,8 +1,8 @@
 /* q8_dwconv.c — osprey's own exact int8 depthwise convolution (AVX-512).
  *
- * Why: on the exact int8 path (dnnl_qconv.c) a depthwise layer was oneDNN's
+ * Why: on the exact int8 path (dnnl_q8conv.c) a depthwise layer was oneDNN's
  * int8 kernel writing s32 accumulators to a tile buffer, then osprey's
- * requantization reading them back (qconv_f32.c, osp__q8_tiled_conv). For
+ * requantization reading them back (q8_f32conv.c, osp__q8_tiled_conv). For
  * MobileNetV2 int8 at batch 8 those layers took 10.4 of 31 ms per batch on
  * one thread (docs/performance.md): a depthwise output costs only 9 MACs,
  * so writing and re-reading 4 bytes of accumulator per output is a large
@@ -23,7 +23,7 @@
  * How: a step runs tiles (an image × a band of output rows) over the
  * engine's OpenMP threads. For a tile it widens the input rows the band
  * reads to f32 (x − zx) in a per-thread scratch buffer (the plan's shared
- * tile pool, qconv_f32.c), with the padding materialised as zero rows and
+ * tile pool, q8_f32conv.c), with the padding materialised as zero rows and
  * columns — padding contributes 0 in TFLite, which pads with zx — so the
  * inner loop has no bounds checks. Then, per block of 16 channels, the
  * block's KH·KW weight vectors and requantization constants stay in
@@ -39,12 +39,12 @@
 
 #include "engine/plan/plan_int.h"
 #include "engine/int8/q8_x16.h"
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 
 #if OSP_Q8X16
 
 typedef struct q8dw_s {
-    osp_fcq_req_t *req;
+    osp__q8_req_t *req;
     float *wf;         /* [KH·KW][Cp]: w as f32, channels padded with 0 */
     float *acc0;       /* [Cp]: bias − zx·Σw, each accumulator's start */
     int64_t C, Cp;     /* channels, rounded up to 16 */
@@ -56,7 +56,7 @@ typedef struct q8dw_s {
     int32_t zx;
     bool x_u8;
     int n_thr;
-    osp_q8_pool_t *pool; /* the per-thread scratch (shared with the plan) */
+    osp__q8_pool_t *pool; /* the per-thread scratch (shared with the plan) */
 } q8dw_t;
 
 static void q8dw_free(void *ctx) {
@@ -160,7 +160,7 @@ DW_TARGET static void widen_row(const q8dw_t *k, const uint8_t *x_img,
         const __mmask16 msk = full ? (__mmask16)0xFFFF : tail;                \
         const float *wcb = k->wf + cb;                                        \
         DW_LOAD_WEIGHTS(KH_, KW_)                                             \
-        osp_q8x16_t q = osp__q8x16_load(k->req, cb);                          \
+        osp__q8x16_t q = osp__q8x16_load(k->req, cb);                          \
         q.bias = zero; /* in acc0 */                                          \
         const __m512 a_init = _mm512_load_ps(k->acc0 + cb);                   \
         for (int64_t oy = oy0; oy < oy1; oy++) {                              \
@@ -235,7 +235,7 @@ DW_TARGET static void band_any(const q8dw_t *k, const float *scr,
     DW_BAND_BODY(k->KH, k->KW, k->sw, k->dw, DW_WT_MEM)
 }
 
-static void run_dw(const osp_step_t *s) {
+static void run_dw(const osp__plan_step_t *s) {
     const q8dw_t *k = s->fn_ctx;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     uint8_t *y = s->tout[0].data;
@@ -269,10 +269,10 @@ static void run_dw(const osp_step_t *s) {
     }
 }
 
-int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
-                   int32_t zx, osp_fcq_req_t *req, int64_t bound) {
+int osp__q8_dwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
+                   int32_t zx, osp__q8_req_t *req, int64_t bound) {
     if (c->e->opts.tuning.q8_dw == OSP_TUNE_OFF || !req->off_eo ||
-        !osp__cpu_caps()->avx512 || bound >= OSP_FCQ_EXACT_LIMIT)
+        !osp__cpu_caps()->avx512 || bound >= OSP_Q8_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
@@ -339,7 +339,7 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
             sum_abs += v < 0 ? -v : v;
         }
         int64_t a0 = (int64_t)req->bias[ch] - (int64_t)zx * sum;
-        if ((a0 < 0 ? -a0 : a0) + 255 * sum_abs >= OSP_FCQ_EXACT_LIMIT) {
+        if ((a0 < 0 ? -a0 : a0) + 255 * sum_abs >= OSP_Q8_EXACT_LIMIT) {
             q8dw_free(k);
             return OSP_EUNSUPPORTED;
         }
@@ -364,8 +364,8 @@ int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
 
 #else /* no x86-64 AVX-512 intrinsics: the tiled oneDNN path */
 
-int osp__q8_dwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
-                   int32_t zx, osp_fcq_req_t *req, int64_t bound) {
+int osp__q8_dwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
+                   int32_t zx, osp__q8_req_t *req, int64_t bound) {
     (void)c, (void)ni, (void)cg, (void)zx, (void)req, (void)bound;
     return OSP_EUNSUPPORTED;
 }

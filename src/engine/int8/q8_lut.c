@@ -4,7 +4,7 @@
  *
  * Why: an elementwise op on 8-bit inputs has at most 256 (one input) or
  * 65536 (two inputs) distinct argument tuples. Evaluating the reference
- * kernel — the exact TFLite arithmetic of ref_qarith.c, or the reference
+ * kernel — the exact TFLite arithmetic of ref_q8arith.c, or the reference
  * fallback for ops without an integer kernel — once over all of them at plan
  * build gives a table that reproduces it bit for bit, and the run is one
  * load per element instead of TFLite's fixed-point sequence (the integer
@@ -44,7 +44,7 @@ static bool lut_op(osp_op_t op, int n_in) {
 
 /* Evaluates node n over every 8-bit argument tuple with the reference
  * kernels; returns the malloc'd table or NULL (err set) on failure. */
-static uint8_t *build_table(osp_pctx_t *c, const osp_node_t *n, int n_in) {
+static uint8_t *build_table(osp__plan_ctx_t *c, const osp_node_t *n, int n_in) {
     size_t cnt = n_in == 1 ? 256 : 65536;
     uint8_t *a = malloc(cnt), *b = n_in == 2 ? malloc(cnt) : NULL;
     uint8_t *t = malloc(cnt);
@@ -86,7 +86,7 @@ fail:
     return NULL;
 }
 
-int osp__q8_lut(osp_pctx_t *c, int ni) {
+int osp__q8_lut(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     /* QUANTIZE/CLIP may carry constant extra inputs in ONNX; TFLite's do
@@ -153,7 +153,7 @@ int osp__q8_lut(osp_pctx_t *c, int ni) {
  * transpose (outputs are read as plain memory). Only in quantized graphs:
  * float graphs keep their transposes as steps (the fp32 planner's
  * business). */
-int osp__transpose_view(osp_pctx_t *c, int ni) {
+int osp__transpose_view(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->n_out != 1 || n->n_in < 1 || n->in[0] < 0 || n->out[0] < 0)

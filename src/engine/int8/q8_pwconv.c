@@ -2,7 +2,7 @@
  *
  * Why: on the exact int8 path a 1x1 convolution was oneDNN's int8 kernel
  * writing s32 accumulators to a tile buffer, then osprey's requantization
- * reading them back (qconv_f32.c, osp__q8_tiled_conv). For the expansion
+ * reading them back (q8_f32conv.c, osp__q8_tiled_conv). For the expansion
  * layers of MobileNet-style models the reduction is short (16–32 input
  * channels) and the output wide (6× the input), so that round trip of
  * 4 bytes per output is most of the layer: MobileNetV2's 16→96 expansion at
@@ -38,14 +38,14 @@
 
 #include "engine/plan/plan_int.h"
 #include "engine/int8/q8_x16.h"
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 
 #if OSP_Q8X16
 
 #define PW_PX 8 /* pixels per register block */
 
 typedef struct q8pw_s {
-    osp_fcq_req_t *req;
+    osp__q8_req_t *req;
     int32_t *wq;       /* [Np/16][K4][16]: groups of 4 s8 weights */
     int32_t *acc0;     /* [Np]: bias − (zx + s)·Σw */
     int64_t K, K4, N, Np; /* input channels, groups of 4, output channels */
@@ -53,7 +53,7 @@ typedef struct q8pw_s {
     size_t tile;       /* pixels per tile (a multiple of PW_PX) */
     bool x_s8;         /* source s8: shifted to u8 by + 128 */
     int n_thr;
-    osp_q8_pool_t *pool;
+    osp__q8_pool_t *pool;
 } q8pw_t;
 
 static void q8pw_free(void *ctx) {
@@ -145,7 +145,7 @@ PW_TARGET static void pw_tile(const q8pw_t *k, const uint8_t *src,
         const bool full = nb + 16 <= N;
         const __mmask16 msk = full ? (__mmask16)0xFFFF : tail;
         const int32_t *wb = k->wq + nb * K4;
-        osp_q8x16_t q = osp__q8x16_load(k->req, nb);
+        osp__q8x16_t q = osp__q8x16_load(k->req, nb);
         q.bias = zero; /* in acc0 */
         const __m512i a_init = _mm512_loadu_si512(k->acc0 + nb);
         uint8_t *yb = y + nb;
@@ -192,7 +192,7 @@ PW_TARGET static void pw_tile(const q8pw_t *k, const uint8_t *src,
     }
 }
 
-static void run_pw(const osp_step_t *s) {
+static void run_pw(const osp__plan_step_t *s) {
     const q8pw_t *k = s->fn_ctx;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     uint8_t *y = s->tout[0].data;
@@ -208,8 +208,8 @@ static void run_pw(const osp_step_t *s) {
     }
 }
 
-int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
-                   int32_t zx, osp_fcq_req_t *req) {
+int osp__q8_pwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
+                   int32_t zx, osp__q8_req_t *req) {
     if (c->e->opts.tuning.q8_pw == OSP_TUNE_OFF || !req->off_eo ||
         !osp__cpu_caps()->avx512 || !osp__cpu_caps()->avx512_vnni)
         return OSP_EUNSUPPORTED;
@@ -295,8 +295,8 @@ int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
 
 #else /* no x86-64 AVX-512 intrinsics: the tiled oneDNN path */
 
-int osp__q8_pwconv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
-                   int32_t zx, osp_fcq_req_t *req) {
+int osp__q8_pwconv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
+                   int32_t zx, osp__q8_req_t *req) {
     (void)c, (void)ni, (void)cg, (void)zx, (void)req;
     return OSP_EUNSUPPORTED;
 }

@@ -17,7 +17,7 @@
 #endif
 
 #include "engine/plan/plan_int.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/ops/ref_q8.h"
 
 typedef struct q8q_s {
     float scale, zp, lo, hi;
@@ -77,7 +77,7 @@ static void q_range(const q8q_t *k, const float *x, uint8_t *y, size_t a,
         y[i] = (uint8_t)q_one(k, x[i]);
 }
 
-static void run_q(const osp_step_t *s) {
+static void run_q(const osp__plan_step_t *s) {
     const q8q_t *k = s->fn_ctx;
     const float *x = s->tin[0].data;
     uint8_t *y = s->tout[0].data;
@@ -91,7 +91,7 @@ static void run_q(const osp_step_t *s) {
                 k->count * (size_t)(t + 1) / (size_t)nt);
 }
 
-int osp__q8_quantize(osp_pctx_t *c, int ni) {
+int osp__q8_quantize(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (n->op != OSP_OP_QUANTIZE || n->n_in != 1 || n->n_out != 1 ||

@@ -2,9 +2,9 @@
  * AVX-512 register (private to src/engine).
  *
  * One implementation for the two loops that need it in registers: the
- * requantization of s32 tiles written by oneDNN (qconv_f32.c) and osprey's
+ * requantization of s32 tiles written by oneDNN (q8_f32conv.c) and osprey's
  * own depthwise kernel, which requantizes its accumulators before they ever
- * reach memory (q8_dwconv.c). The arithmetic is osp__fcq_req_prepare's
+ * reach memory (q8_dwconv.c). The arithmetic is osp__q8_req_prepare's
  * multiply-add-shift form r = (v·M + off) >> S with S = 31 + k ≥ 32 and zy
  * folded into off, computed as floor(floor(p / 2^32) / 2^(S−32)): vpmuldq
  * gives the 64-bit products of the even and of the odd lanes, their high
@@ -18,19 +18,19 @@
 #define OSP_Q8X16 1
 #include <immintrin.h>
 
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 
 #define OSP_Q8X16_FN                                                          \
     static inline __attribute__((always_inline, target("avx512f,avx512bw")))
 
 /* The constants of one block of 16 channels starting at channel o (the
  * request's arrays are padded to a multiple of 16). */
-typedef struct osp_q8x16_s {
+typedef struct osp__q8x16_s {
     __m512i bias, m, m_odd, off_e, off_o, sh;
-} osp_q8x16_t;
+} osp__q8x16_t;
 
-OSP_Q8X16_FN osp_q8x16_t osp__q8x16_load(const osp_fcq_req_t *r, int64_t o) {
-    osp_q8x16_t k;
+OSP_Q8X16_FN osp__q8x16_t osp__q8x16_load(const osp__q8_req_t *r, int64_t o) {
+    osp__q8x16_t k;
     k.bias = _mm512_loadu_si512(r->bias + o);
     k.m = _mm512_loadu_si512(r->mult + o);
     k.m_odd = _mm512_srli_epi64(k.m, 32);
@@ -48,7 +48,7 @@ OSP_Q8X16_FN __m512i osp__q8x16_hi_dwords(void) {
 }
 
 /* zy + MBQM(acc + bias) for 16 channels, as int32 (not yet clamped). */
-OSP_Q8X16_FN __m512i osp__q8x16_apply(const osp_q8x16_t *k, __m512i acc,
+OSP_Q8X16_FN __m512i osp__q8x16_apply(const osp__q8x16_t *k, __m512i acc,
                                       __m512i hi_dwords) {
     __m512i v = _mm512_add_epi32(acc, k->bias);
     __m512i pe = _mm512_add_epi64(_mm512_mul_epi32(v, k->m), k->off_e);

@@ -308,15 +308,20 @@ static inline bool osp_value_is_const(const osp_value_t *v) {
     return v->data != NULL;
 }
 size_t osp_value_numel(const osp_value_t *v); /* 0 if rank unknown/dynamic */
-/* Same rank and dims. */
-static inline bool osp_value_same_dims(const osp_value_t *a,
-                                       const osp_value_t *b) {
-    if (a->rank != b->rank)
+/* Same rank and dims: of two values, or (osp__ir_same_dims) of any two
+ * shapes, e.g. tensors'. */
+static inline bool osp__ir_same_dims(int rank_a, const int64_t *a, int rank_b,
+                                     const int64_t *b) {
+    if (rank_a != rank_b)
         return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
+    for (int i = 0; i < rank_a; i++)
+        if (a[i] != b[i])
             return false;
     return true;
+}
+static inline bool osp_value_same_dims(const osp_value_t *a,
+                                       const osp_value_t *b) {
+    return osp__ir_same_dims(a->rank, a->dims, b->rank, b->dims);
 }
 
 /* Dumps the graph in a readable form (one node per line) to a FILE*. */

@@ -41,7 +41,7 @@ int osp_ref_run_node(const osp_graph_t *g, const osp_node_t *n,
 
 /* Scratch bytes osp_ref_run_node_ws needs for node n with these tensors:
  * 0 for float/integer nodes; quantized (TFLite) nodes need int16/int32
- * work arrays for the exact integer kernels (ref_qint.h) or, on the float
+ * work arrays for the exact integer kernels (ref_q8.h) or, on the float
  * fallback, float copies of their quantized inputs/outputs. osp_ref_run_node allocates that itself;
  * an executor that must not allocate during inference sizes it at plan time
  * and calls osp_ref_run_node_ws with its own (float-aligned) buffer. */
@@ -54,7 +54,7 @@ int osp_ref_run_node_ws(const osp_graph_t *g, const osp_node_t *n,
 /* Whether the reference kernels support this node (op + attributes + dtypes)
  * — used by importers to reject unsupported models at load time. Integer
  * tensors carrying osp_quant_t (TFLite) count as supported: TFLite's integer
- * arithmetic where ref_qint.h covers the node, else dequantize → float op →
+ * arithmetic where ref_q8.h covers the node, else dequantize → float op →
  * requantize (see osp_ref_scratch_bytes). */
 bool osp_ref_supports(const osp_graph_t *g, const osp_node_t *n);
 

@@ -9,18 +9,18 @@
 #include <string.h>
 
 #include "engine/ops/ref.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/ops/ref_q8.h"
 
 /* ---- scalar conversions ------------------------------------------------- */
 
-float osp_bf16_to_f32(uint16_t h) {
+float osp__ref_bf16_to_f32(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
 }
 
-uint16_t osp_f32_to_bf16(float f) {
+uint16_t osp__ref_f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it quiet NaN */
@@ -29,7 +29,7 @@ uint16_t osp_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-float osp_f16_to_f32(uint16_t h) {
+float osp__ref_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     int exp = (h >> 10) & 0x1f;
     uint32_t man = h & 0x3ffu;
@@ -48,7 +48,7 @@ float osp_f16_to_f32(uint16_t h) {
     return f;
 }
 
-uint16_t osp_f32_to_f16(float f) {
+uint16_t osp__ref_f32_to_f16(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
@@ -100,9 +100,9 @@ double osp_tensor_get_f64(const osp_tensor_t *t, size_t i) {
     case OSP_DT_F32:
         return ((const float *)t->data)[i];
     case OSP_DT_BF16:
-        return osp_bf16_to_f32(((const uint16_t *)t->data)[i]);
+        return osp__ref_bf16_to_f32(((const uint16_t *)t->data)[i]);
     case OSP_DT_F16:
-        return osp_f16_to_f32(((const uint16_t *)t->data)[i]);
+        return osp__ref_f16_to_f32(((const uint16_t *)t->data)[i]);
     case OSP_DT_UNDEF:
     case OSP_DT_COUNT:
         return 0;
@@ -447,7 +447,7 @@ size_t osp_ref_scratch_bytes(const osp_graph_t *g, const osp_node_t *n,
     if (n->n_in > 16 || n->n_out > 16 || !is_quantized(g, n, in, out))
         return 0;
     size_t qint = 0;
-    if (osp__qint_covers(g, n, in, out, &qint)) /* exact integer kernel */
+    if (osp__ref_q8_covers(g, n, in, out, &qint)) /* exact integer kernel */
         return qint;
     return quant_scratch(g, n, in, out);
 }
@@ -476,8 +476,8 @@ int osp_ref_run_node_ws(const osp_graph_t *g, const osp_node_t *n,
         size_t need = 0;
         /* TFLite's integer arithmetic where ref_q*.c models it exactly;
          * the float round trip below for everything else */
-        if (osp__qint_covers(g, n, in, out, &need))
-            return osp__qint_run(g, n, in, out, scratch, scratch_bytes, err);
+        if (osp__ref_q8_covers(g, n, in, out, &need))
+            return osp__ref_q8_run(g, n, in, out, scratch, scratch_bytes, err);
         need = quant_scratch(g, n, in, out);
         if (need > 0 && (!scratch || scratch_bytes < need ||
                          ((uintptr_t)scratch % sizeof(float)) != 0))

@@ -59,10 +59,10 @@ osp_tensor_t osp_value_tensor(const osp_value_t *v);
 
 /* ---- scalars ------------------------------------------------------------ */
 
-float osp_bf16_to_f32(uint16_t h);
-uint16_t osp_f32_to_bf16(float f); /* round to nearest even, NaN kept */
-float osp_f16_to_f32(uint16_t h);
-uint16_t osp_f32_to_f16(float f); /* round to nearest even */
+float osp__ref_bf16_to_f32(uint16_t h);
+uint16_t osp__ref_f32_to_bf16(float f); /* round to nearest even, NaN kept */
+float osp__ref_f16_to_f32(uint16_t h);
+uint16_t osp__ref_f32_to_f16(float f); /* round to nearest even */
 /* Element i of a tensor of any numeric dtype, as int64 / double. */
 int64_t osp_tensor_get_i64(const osp_tensor_t *t, size_t i);
 double osp_tensor_get_f64(const osp_tensor_t *t, size_t i);

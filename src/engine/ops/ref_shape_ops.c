@@ -268,12 +268,12 @@ int osp__ref_pad(const osp_graph_t *g, const osp_node_t *n,
         break;
     }
     case OSP_DT_BF16: {
-        uint16_t h = osp_f32_to_bf16((float)v);
+        uint16_t h = osp__ref_f32_to_bf16((float)v);
         memcpy(cval, &h, 2);
         break;
     }
     case OSP_DT_F16: {
-        uint16_t h = osp_f32_to_f16((float)v);
+        uint16_t h = osp__ref_f32_to_f16((float)v);
         memcpy(cval, &h, 2);
         break;
     }
@@ -368,10 +368,10 @@ int osp__ref_cast(const osp_graph_t *g, const osp_node_t *n,
             ((float *)o)[i] = (float)f;
             break;
         case OSP_DT_BF16:
-            ((uint16_t *)o)[i] = osp_f32_to_bf16((float)f);
+            ((uint16_t *)o)[i] = osp__ref_f32_to_bf16((float)f);
             break;
         case OSP_DT_F16:
-            ((uint16_t *)o)[i] = osp_f32_to_f16((float)f);
+            ((uint16_t *)o)[i] = osp__ref_f32_to_f16((float)f);
             break;
         case OSP_DT_BOOL:
             ((uint8_t *)o)[i] = from_float ? f != 0.0 : q != 0;

@@ -17,7 +17,7 @@
 
 #include "engine/engine_int.h"
 
-static void observe(osp_qrange_t *r, const osp_tensor_t *t) {
+static void observe(osp__pass_qrange_t *r, const osp_tensor_t *t) {
     if (t->dtype != OSP_DT_F32 || !t->data)
         return;
     const float *f = t->data;
@@ -37,7 +37,7 @@ static void observe(osp_qrange_t *r, const osp_tensor_t *t) {
 }
 
 int osp__calibrate(const osp_graph_t *g, const osp_engine_opts_t *opts,
-                   osp_qrange_t *r, osp_err_t *err) {
+                   osp__pass_qrange_t *r, osp_err_t *err) {
     if (!opts->calib || opts->n_calib < 1)
         return osp_err_set(err, OSP_EINVAL,
                            "int8 on a float model needs calibration inputs: "
@@ -77,7 +77,7 @@ int osp__calibrate(const osp_graph_t *g, const osp_engine_opts_t *opts,
     fo.threads = opts->threads;
     fo.precision = OSP_PREC_FP32;
     fo.tuning = opts->tuning; /* the caller's tuning applies to this run too */
-    osp_engine_t *ce = osp_engine_from_graph(cg, &fo, err); /* takes cg */
+    osp_engine_t *ce = osp__engine_from_graph(cg, &fo, err); /* takes cg */
     if (!ce) {
         osp_err_prefix(err, "int8 calibration");
         return err->code;

@@ -98,7 +98,7 @@ int osp__pass_fuse_act_node(osp_graph_t *g, int act, osp_err_t *err) {
     return 1;
 }
 
-int osp_pass_fuse_activation(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_fuse_activation(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].op == OSP_OP_NONE)
             continue;

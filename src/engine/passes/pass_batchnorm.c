@@ -137,7 +137,7 @@ static int fold_one(osp_graph_t *g, int bn, osp_err_t *err) {
     return 1;
 }
 
-int osp_pass_fold_batchnorm(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_fold_batchnorm(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].op != OSP_OP_BATCHNORM)
             continue;

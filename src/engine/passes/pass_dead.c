@@ -10,7 +10,7 @@
 
 #include "engine/passes/pass_int.h"
 
-int osp_pass_dead_nodes(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_dead_nodes(osp_graph_t *g, osp_err_t *err) {
     int *uses = calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(int));
     if (!uses)
         return osp_err_set(err, OSP_ENOMEM, "dead-node pass: %d values",

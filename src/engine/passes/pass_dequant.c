@@ -94,7 +94,7 @@ static void move_last_to_front(osp_graph_t *g) {
     }
 }
 
-int osp_pass_dequantize(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_dequantize(osp_graph_t *g, osp_err_t *err) {
     /* Graph inputs first: a float twin that every reader switches to. */
     for (int k = 0; k < g->n_inputs; k++) {
         int in = g->inputs[k];

@@ -26,7 +26,7 @@ static bool extra_outputs_unused(const osp_graph_t *g, const osp_node_t *n) {
     return true;
 }
 
-int osp_pass_remove_identity(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_remove_identity(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         osp_node_t *n = &g->nodes[i];
         if (n->op != OSP_OP_IDENTITY || n->n_in < 1 || n->n_out < 1 ||

@@ -1,5 +1,5 @@
 /* pass_int.h — helpers shared by the graph passes (private to
- * src/engine/pass_*.c). The residual-add pass fuses the activation that
+ * src/engine/passes/pass_*.c). The residual-add pass fuses the activation that
  * follows a fused add with the same code the activation pass uses, so that
  * the rules (which ops, which bounds, post-op limits) live in one place. */
 #ifndef OSPREY_ENGINE_PASS_INT_H

@@ -4,7 +4,7 @@
  * Why: CNNs served on CPUs without AMX run int8 on VNNI at up to twice the
  * multiply rate of bf16 and four times fp32; users of ONNX Runtime, OpenVINO
  * or TensorRT quantize their float models with a calibration set. osprey
- * already runs quantized graphs in TFLite's integer semantics (dnnl_qconv.c,
+ * already runs quantized graphs in TFLite's integer semantics (dnnl_q8conv.c,
  * q8_*.c, the reference kernels); this pass turns a float graph into one,
  * from value ranges observed on calibration inputs (engine.c,
  * osp__calibrate), so every int8 kernel and test of the TFLite path serves
@@ -29,7 +29,7 @@
  *
  * The result is marked g->ptq: there is no external reference to be
  * bit-exact with, so its convolutions use oneDNN's fused (float)
- * requantization, the fastest path (dnnl_qconv.c). */
+ * requantization, the fastest path (dnnl_q8conv.c). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +42,7 @@ static bool is_f32_const(const osp_graph_t *g, int v, int rank) {
            osp_value_numel(&g->values[v]) > 0;
 }
 
-static bool has_range(const osp_qrange_t *r, int v) {
+static bool has_range(const osp__pass_qrange_t *r, int v) {
     return v >= 0 && r[v].seen && isfinite(r[v].lo) && isfinite(r[v].hi);
 }
 
@@ -59,7 +59,7 @@ static bool act_posts_ok(const osp_node_t *n) {
 
 /* Whether node n runs quantized. */
 static bool quantizable(const osp_graph_t *g, const osp_node_t *n,
-                        const osp_qrange_t *r) {
+                        const osp__pass_qrange_t *r) {
     if (n->n_out != 1 || n->out[0] < 0)
         return false;
     int x = n->n_in > 0 ? n->in[0] : -1, y = n->out[0];
@@ -109,7 +109,7 @@ static void act_params(float lo, float hi, float *scale, int32_t *zp) {
 
 typedef struct qctx_s {
     osp_graph_t *g;
-    const osp_qrange_t *r;
+    const osp__pass_qrange_t *r;
     osp_err_t *err;
     int *qv;       /* per original value: its int8 twin, or -1 */
     int n_orig;    /* values before the pass */
@@ -314,7 +314,7 @@ static int rewrite_node(qctx_t *c, int ni) {
  * the float graph, so the fused ADD takes the activation's output and its
  * observed range — and only where the fused ADD will run quantized: the
  * float ADD kernel has no post-ops. */
-static void fuse_add_act(osp_graph_t *g, const osp_qrange_t *r) {
+static void fuse_add_act(osp_graph_t *g, const osp__pass_qrange_t *r) {
     for (int i = 0; i < g->n_nodes; i++) {
         osp_node_t *a = &g->nodes[i];
         if (a->op != OSP_OP_RELU && a->op != OSP_OP_CLIP)
@@ -351,7 +351,7 @@ static void fuse_add_act(osp_graph_t *g, const osp_qrange_t *r) {
     }
 }
 
-int osp_pass_quantize(osp_graph_t *g, const osp_qrange_t *r, int n_r,
+int osp__pass_quantize(osp_graph_t *g, const osp__pass_qrange_t *r, int n_r,
                       osp_err_t *err) {
     if (g->quantized)
         return osp_err_set(err, OSP_EINVAL, "quantize: the graph is quantized already");

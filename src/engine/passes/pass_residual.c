@@ -18,7 +18,7 @@
  * can take it (g->q8_sum: oneDNN int8 with VNNI and the float
  * requantization; no other int8 conv kernel has a SUM): the conv then takes
  * the summand with its scale and zero point (oneDNN's sum post-op,
- * dnnl_qconv.c), and the ADD's fused activation moves along. */
+ * dnnl_q8conv.c), and the ADD's fused activation moves along. */
 #include "engine/passes/passes.h"
 
 #include <stdbool.h>
@@ -70,7 +70,7 @@ static bool can_fuse(const osp_graph_t *g, int add, int conv_v, int other) {
         return false;
     const osp_value_t *out = &g->values[g->nodes[add].out[0]];
     /* Quantized: only in graphs osprey quantized itself, whose int8 convs
-     * take the SUM with the summand's scale and zero point (dnnl_qconv.c),
+     * take the SUM with the summand's scale and zero point (dnnl_q8conv.c),
      * and only when no activation runs between the conv and the add. */
     bool q = g->q8_sum && out->quant;
     if (out->quant && (!q || cn->n_post))
@@ -146,7 +146,7 @@ static int fuse_one(osp_graph_t *g, int add, osp_err_t *err) {
     return 1;
 }
 
-int osp_pass_fuse_residual_add(osp_graph_t *g, osp_err_t *err) {
+int osp__pass_fuse_residual_add(osp_graph_t *g, osp_err_t *err) {
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].op != OSP_OP_ADD)
             continue;

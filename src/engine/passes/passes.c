@@ -46,20 +46,20 @@ int osp__pass_append_input(osp_graph_t *g, int n, int v, osp_err_t *err) {
     return 0;
 }
 
-int osp_passes_load(osp_graph_t *g, osp_err_t *err) {
+int osp__passes_load(osp_graph_t *g, osp_err_t *err) {
     int rc;
-    if ((rc = osp_pass_remove_identity(g, err)) < 0 ||
-        (rc = osp_pass_fold_batchnorm(g, err)) < 0 ||
-        (rc = osp_pass_fuse_activation(g, err)) < 0 ||
-        (rc = osp_pass_dead_nodes(g, err)) < 0)
+    if ((rc = osp__pass_remove_identity(g, err)) < 0 ||
+        (rc = osp__pass_fold_batchnorm(g, err)) < 0 ||
+        (rc = osp__pass_fuse_activation(g, err)) < 0 ||
+        (rc = osp__pass_dead_nodes(g, err)) < 0)
         return rc;
     return 0;
 }
 
-int osp_passes_plan(osp_graph_t *g, osp_err_t *err) {
+int osp__passes_plan(osp_graph_t *g, osp_err_t *err) {
     int rc;
-    if ((rc = osp_pass_fuse_residual_add(g, err)) < 0 ||
-        (rc = osp_pass_dead_nodes(g, err)) < 0)
+    if ((rc = osp__pass_fuse_residual_add(g, err)) < 0 ||
+        (rc = osp__pass_dead_nodes(g, err)) < 0)
         return rc;
     return 0;
 }

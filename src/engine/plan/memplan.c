@@ -14,7 +14,7 @@ typedef struct span_s {
 } span_t;
 
 static int cmp_order(const void *a, const void *b, void *ctx) {
-    const osp_memplan_item_t *it = ctx;
+    const osp__memplan_item_t *it = ctx;
     int ia = *(const int *)a, ib = *(const int *)b;
     if (it[ia].size_bytes != it[ib].size_bytes)
         return it[ia].size_bytes > it[ib].size_bytes ? -1 : 1;
@@ -28,7 +28,7 @@ static int cmp_span(const void *a, const void *b) {
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-int osp_memplan(osp_memplan_item_t *items, int n, size_t align,
+int osp__memplan_place(osp__memplan_item_t *items, int n, size_t align,
                 size_t *total_bytes) {
     *total_bytes = 0;
     if (n <= 0)
@@ -46,7 +46,7 @@ int osp_memplan(osp_memplan_item_t *items, int n, size_t align,
     qsort_r(order, (size_t)n, sizeof(int), cmp_order, items);
     size_t total = 0;
     for (int k = 0; k < n; k++) {
-        osp_memplan_item_t *it = &items[order[k]];
+        osp__memplan_item_t *it = &items[order[k]];
         size_t size = (it->size_bytes + align - 1) & ~(align - 1);
         if (size == 0) {
             it->offset = 0;
@@ -55,7 +55,7 @@ int osp_memplan(osp_memplan_item_t *items, int n, size_t align,
         }
         int nb = 0;
         for (int j = 0; j < n; j++) {
-            const osp_memplan_item_t *o = &items[j];
+            const osp__memplan_item_t *o = &items[j];
             if (!placed[j] || o->size_bytes == 0 || o->last < it->first ||
                 o->first > it->last)
                 continue;

@@ -9,15 +9,15 @@
 
 #include <stddef.h>
 
-typedef struct osp_memplan_item_s {
+typedef struct osp__memplan_item_s {
     size_t size_bytes; /* in */
     int first, last;   /* in: inclusive lifetime in steps */
     size_t offset;     /* out: byte offset in the arena (aligned) */
-} osp_memplan_item_t;
+} osp__memplan_item_t;
 
 /* Places n items; *total_bytes receives the arena size. align must be a
  * power of two. Returns 0 or OSP_ENOMEM / OSP_EINVAL. */
-int osp_memplan(osp_memplan_item_t *items, int n, size_t align,
+int osp__memplan_place(osp__memplan_item_t *items, int n, size_t align,
                 size_t *total_bytes);
 
 #endif

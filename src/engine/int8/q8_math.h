@@ -1,11 +1,11 @@
-/* qmath.h — fixed-point requantization helpers with TFLite's published
+/* q8_math.h — fixed-point requantization helpers with TFLite's published
  * integer semantics (private to src/engine).
  *
  * A quantized kernel accumulates in int32 and must turn the accumulator back
  * into 8 bits: y = zp_out + round(acc · real_multiplier). TFLite does not do
  * that in floating point; it represents real_multiplier as a Q31 fixed-point
- * significand and a power-of-two exponent (osp_q_quantize_multiplier) and
- * multiplies with two integer roundings (osp_q_mul_by_multiplier). Matching
+ * significand and a power-of-two exponent (osp__q8_quantize_multiplier) and
+ * multiplies with two integer roundings (osp__q8_mul_by_multiplier). Matching
  * its output bit for bit needs the same two roundings, so they live here, in
  * one place, written from the documented semantics:
  *   - saturating rounding doubling high multiply: round(a·b / 2^31) by a
@@ -14,10 +14,10 @@
  *     INT32_MIN·INT32_MIN saturates;
  *   - rounding divide by a power of two: x / 2^e rounded to nearest, ties
  *     away from zero.
- * Used by ref_qconv.c and ref_qarith.c; unit-tested in tests/unit/
+ * Used by ref_q8conv.c and ref_q8arith.c; unit-tested in tests/unit/
  * test_qmath.c against hand-computed cases. */
-#ifndef OSPREY_ENGINE_QMATH_H
-#define OSPREY_ENGINE_QMATH_H
+#ifndef OSPREY_ENGINE_Q8_MATH_H
+#define OSPREY_ENGINE_Q8_MATH_H
 
 #include <math.h>
 #include <stdint.h>
@@ -27,7 +27,7 @@
  * Rounding of the significand is half away from zero (C round()), as in
  * TFLite; a significand that rounds up to 2^31 is halved and the exponent
  * bumped. Multipliers below 2^-31 become 0; above 2^30 saturate. */
-static inline void osp_q_quantize_multiplier(double real, int32_t *mult,
+static inline void osp__q8_quantize_multiplier(double real, int32_t *mult,
                                              int *shift) {
     if (!(real > 0.0)) { /* zero, negative or NaN: no contribution */
         *mult = 0;
@@ -55,7 +55,7 @@ static inline void osp_q_quantize_multiplier(double real, int32_t *mult,
 
 /* round(a·b / 2^31), ties up (−0.5 → 0, 0.5 → 1);
  * INT32_MIN·INT32_MIN → INT32_MAX. */
-static inline int32_t osp_q_srdhm(int32_t a, int32_t b) {
+static inline int32_t osp__q8_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN)
         return INT32_MAX;
     int64_t ab = (int64_t)a * (int64_t)b;
@@ -66,7 +66,7 @@ static inline int32_t osp_q_srdhm(int32_t a, int32_t b) {
 }
 
 /* x / 2^e rounded to nearest, ties away from zero (0 <= e <= 31). */
-static inline int32_t osp_q_rdbpot(int32_t x, int e) {
+static inline int32_t osp__q8_rdbpot(int32_t x, int e) {
     if (e <= 0)
         return x;
     int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
@@ -80,7 +80,7 @@ static inline int32_t osp_q_rdbpot(int32_t x, int e) {
 /* x · mult · 2^(shift − 31) with TFLite's two roundings: the left part of
  * the shift is applied before the high multiply (saturating to int32 here,
  * where TFLite's int32 multiply would overflow), the right part after. */
-static inline int32_t osp_q_mul_by_multiplier(int32_t x, int32_t mult,
+static inline int32_t osp__q8_mul_by_multiplier(int32_t x, int32_t mult,
                                               int shift) {
     int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     int64_t xs = (int64_t)x * ((int64_t)1 << left);
@@ -88,7 +88,7 @@ static inline int32_t osp_q_mul_by_multiplier(int32_t x, int32_t mult,
         xs = INT32_MAX;
     if (xs < INT32_MIN)
         xs = INT32_MIN;
-    return osp_q_rdbpot(osp_q_srdhm((int32_t)xs, mult), right);
+    return osp__q8_rdbpot(osp__q8_srdhm((int32_t)xs, mult), right);
 }
 
 /* The same product with the final right shift rounding half up (toward
@@ -96,7 +96,7 @@ static inline int32_t osp_q_mul_by_multiplier(int32_t x, int32_t mult,
  * CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and the spatial MEAN compute
  * (measured against the LiteRT interpreter: the two differ only when the
  * high product lands exactly on a negative half). */
-static inline int32_t osp_q_mul_by_multiplier_up(int32_t x, int32_t mult,
+static inline int32_t osp__q8_mul_by_multiplier_up(int32_t x, int32_t mult,
                                                  int shift) {
     int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     int64_t xs = (int64_t)x * ((int64_t)1 << left);
@@ -104,7 +104,7 @@ static inline int32_t osp_q_mul_by_multiplier_up(int32_t x, int32_t mult,
         xs = INT32_MAX;
     if (xs < INT32_MIN)
         xs = INT32_MIN;
-    int64_t h = osp_q_srdhm((int32_t)xs, mult);
+    int64_t h = osp__q8_srdhm((int32_t)xs, mult);
     if (right <= 0)
         return (int32_t)h;
     if (right > 62)
@@ -114,13 +114,13 @@ static inline int32_t osp_q_mul_by_multiplier_up(int32_t x, int32_t mult,
 }
 
 /* TfLiteRound: float rounding half away from zero. */
-static inline int32_t osp_q_round_f(float f) { return (int32_t)roundf(f); }
+static inline int32_t osp__q8_round_f(float f) { return (int32_t)roundf(f); }
 
 /* Clamp range of a quantized output with a fused activation, as TFLite's
  * CalculateActivationRangeQuantized computes it: the real bounds lo/hi
  * (-inf/+inf = none) quantized with zp + round(bound / scale) in float,
  * intersected with [tmin, tmax] of the output type. */
-static inline void osp_q_act_range(float lo, float hi, float scale,
+static inline void osp__q8_act_range(float lo, float hi, float scale,
                                    int32_t zp, int32_t tmin, int32_t tmax,
                                    int32_t *qmin, int32_t *qmax) {
     *qmin = tmin;

@@ -1,4 +1,4 @@
-/* qconv_f32.c — exact quantized CONV (CONV_2D, DEPTHWISE_CONV_2D, grouped)
+/* q8_f32conv.c — exact quantized CONV (CONV_2D, DEPTHWISE_CONV_2D, grouped)
  * on oneDNN f32 convolutions with integer-valued float carriers.
  *
  * Why: oneDNN 2.6's int8 convolutions have no weight zero points, so TF1
@@ -20,9 +20,9 @@
  *   1. fcq-in:  u8/s8 x (NHWC) → f32 (x − zx)             (plan-made loop)
  *   2. oneDNN f32 convolution, weights (w − zw) as f32, no bias
  *   3. fcq-requant: acc = (int32)f + bias; y = clamp(zy +
- *      MultiplyByQuantizedMultiplier(acc)) — ref_qconv.c's arithmetic
- *      (qmath.h; rewritten as one 64-bit multiply-add-shift per element so
- *      it vectorises, see osp__fcq_req_prepare), so the result is
+ *      MultiplyByQuantizedMultiplier(acc)) — ref_q8conv.c's arithmetic
+ *      (q8_math.h; rewritten as one 64-bit multiply-add-shift per element so
+ *      it vectorises, see osp__q8_req_prepare), so the result is
  *      bit-identical to the reference kernel (and so 0 steps from LiteRT's
  *      builtin kernels).
  * Layers whose bound fails, or where oneDNN offers only its reference f32
@@ -37,14 +37,14 @@
 #endif
 
 #include "engine/plan/plan_int.h"
-#include "engine/int8/qconv_f32.h"
+#include "engine/int8/q8_int.h"
 #include "engine/int8/q8_x16.h"
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* ---- the two loops (also used by the unit test) ------------------------ */
 
-void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
+void osp__q8_widen_f32(const void *x, bool is_u8, int32_t zx, size_t n,
                     float *dst) {
     if (is_u8) {
         const uint8_t *a = x;
@@ -58,7 +58,7 @@ void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
 }
 
 /* TFLite's MultiplyByQuantizedMultiplier with the rounding right shift
- * rounding half up (qmath.h, osp_q_mul_by_multiplier_up) for shift = −k ≤ 0
+ * rounding half up (q8_math.h, osp__q8_mul_by_multiplier_up) for shift = −k ≤ 0
  * and M > 0:
  *   h = srdhm(v, M)       = floor((v·M + 2^30) / 2^31)   (its nudge and
  *                           truncating division are exactly this floor)
@@ -68,7 +68,7 @@ void osp__fcq_widen(const void *x, bool is_u8, int32_t zx, size_t n,
  * A left shift s > 0 is exact as M·2^s when |v|·2^s fits int32 (TFLite
  * would saturate otherwise): one 64-bit multiply-add-shift per element
  * either way, no branches, which vectorises. */
-void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
+void osp__q8_req_prepare(osp__q8_req_t *r, int64_t vmax, int64_t *m64,
                           int64_t *off64, int64_t *sh64) {
     r->m64 = r->off64 = r->sh64 = NULL;
     for (int64_t o = 0; o < r->channels; o++) {
@@ -93,8 +93,8 @@ void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
 #define FCQ_LOAD_F32(a, i) ((int32_t)(a)[i])
 #define FCQ_LOAD_S32(a, i) ((a)[i])
 
-/* TFLite's arithmetic element by element (qmath.h): for requantizations
- * osp__fcq_req_prepare cannot rewrite (TFLite's saturating left shift). */
+/* TFLite's arithmetic element by element (q8_math.h): for requantizations
+ * osp__q8_req_prepare cannot rewrite (TFLite's saturating left shift). */
 #define FCQ_REQUANT_SCALAR_BODY(LOAD)                                         \
     const int64_t C = r->channels;                                            \
     for (size_t p = 0; p < pixels; p++) {                                     \
@@ -102,7 +102,7 @@ void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
         for (int64_t o = 0; o < C; o++) {                                     \
             int32_t v = LOAD(acc + base, o) + r->bias[o];                     \
             int32_t q =                                                       \
-                osp_q_mul_by_multiplier_up(v, r->mult[o], r->shift[o]);       \
+                osp__q8_mul_by_multiplier_up(v, r->mult[o], r->shift[o]);       \
             int64_t t = (int64_t)q + r->zy;                                   \
             t = t < r->qmin ? r->qmin : t > r->qmax ? r->qmax : t;            \
             if (r->y_u8)                                                      \
@@ -160,7 +160,7 @@ void osp__fcq_req_prepare(osp_fcq_req_t *r, int64_t vmax, int64_t *m64,
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FCQ_HAVE_AVX512 1
 #define FCQ_AVX512_VARIANT(NAME, ACC_T, LOAD)                                 \
-    FCQ_AVX512 static void NAME##_avx512(const osp_fcq_req_t *r,              \
+    FCQ_AVX512 static void NAME##_avx512(const osp__q8_req_t *r,              \
                                          const ACC_T *acc, size_t pixels,     \
                                          void *y) {                           \
         FCQ_REQUANT_BODY(ACC_T, LOAD)                                            \
@@ -179,16 +179,16 @@ static bool fcq_avx512(void) {
 }
 
 #define FCQ_REQUANT_FNS(LINKAGE, NAME, ACC_T, LOAD)                           \
-    static void NAME##_scalar(const osp_fcq_req_t *r, const ACC_T *acc,       \
+    static void NAME##_scalar(const osp__q8_req_t *r, const ACC_T *acc,       \
                               size_t pixels, void *y) {                       \
         FCQ_REQUANT_SCALAR_BODY(LOAD)                                         \
     }                                                                         \
-    FCQ_O3 static void NAME##_fast(const osp_fcq_req_t *r, const ACC_T *acc,  \
+    FCQ_O3 static void NAME##_fast(const osp__q8_req_t *r, const ACC_T *acc,  \
                                    size_t pixels, void *y) {                  \
         FCQ_REQUANT_BODY(ACC_T, LOAD)                                            \
     }                                                                         \
     FCQ_AVX512_VARIANT(NAME, ACC_T, LOAD)                                     \
-    LINKAGE void NAME(const osp_fcq_req_t *r, const ACC_T *acc,               \
+    LINKAGE void NAME(const osp__q8_req_t *r, const ACC_T *acc,               \
                       size_t pixels, void *y) {                               \
         if (!r->m64)                                                          \
             NAME##_scalar(r, acc, pixels, y);                                 \
@@ -204,7 +204,7 @@ static bool fcq_avx512(void) {
 #define FCQ_CALL_AVX512(NAME, ...) NAME##_fast(__VA_ARGS__)
 #endif
 
-FCQ_REQUANT_FNS(, osp__fcq_requant, float, FCQ_LOAD_F32)
+FCQ_REQUANT_FNS(, osp__q8_requant_f32, float, FCQ_LOAD_F32)
 FCQ_REQUANT_FNS(static, requant_s32_generic, int32_t, FCQ_LOAD_S32)
 
 /* s32 accumulators, 16 channels per vector (the exact path's hot loop: it
@@ -221,7 +221,7 @@ FCQ_REQUANT_FNS(static, requant_s32_generic, int32_t, FCQ_LOAD_S32)
 #define FCQ_X16_LOOP(NARROW)                                                  \
     for (int64_t o = 0; o < C; o += 16) {                                     \
         const __mmask16 msk = o + 16 <= C ? (__mmask16)0xFFFF : tail;         \
-        const osp_q8x16_t k = osp__q8x16_load(r, o);                          \
+        const osp__q8x16_t k = osp__q8x16_load(r, o);                          \
         const int32_t *ap = acc + o;                                          \
         uint8_t *yp = (uint8_t *)y + o; /* u8 or s8 bytes */                  \
         for (size_t p = 0; p < pixels; p++, ap += C, yp += C) {               \
@@ -237,7 +237,7 @@ FCQ_REQUANT_FNS(static, requant_s32_generic, int32_t, FCQ_LOAD_S32)
     }
 
 __attribute__((target("avx512f,avx512bw"))) static void
-requant_s32_x16(const osp_fcq_req_t *r, const int32_t *acc, size_t pixels,
+requant_s32_x16(const osp__q8_req_t *r, const int32_t *acc, size_t pixels,
                 void *y) {
     const int64_t C = r->channels;
     const __mmask16 tail = (__mmask16)((1u << (C % 16)) - 1);
@@ -258,7 +258,7 @@ requant_s32_x16(const osp_fcq_req_t *r, const int32_t *acc, size_t pixels,
 }
 #endif
 
-void osp__fcq_requant_s32(const osp_fcq_req_t *r, const int32_t *acc,
+void osp__q8_requant_s32(const osp__q8_req_t *r, const int32_t *acc,
                           size_t pixels, void *y) {
 #if FCQ_HAVE_AVX512 && OSP_Q8X16
     if (r->off_eo && fcq_avx512()) {
@@ -271,7 +271,7 @@ void osp__fcq_requant_s32(const osp_fcq_req_t *r, const int32_t *acc,
 
 /* Fills r->off_eo / r->sh32 (arrays of r->channels, caller-provided) when
  * the 16-lane form applies to the prepared r; else leaves them NULL. */
-static void req_prepare_x16(osp_fcq_req_t *r, int64_t *off_eo, int32_t *sh32) {
+static void req_prepare_x16(osp__q8_req_t *r, int64_t *off_eo, int32_t *sh32) {
     r->off_eo = NULL;
     r->sh32 = NULL;
     if (!r->m64)
@@ -291,7 +291,7 @@ static void req_prepare_x16(osp_fcq_req_t *r, int64_t *off_eo, int32_t *sh32) {
     r->sh32 = sh32;
 }
 
-int64_t osp__fcq_bound(const void *w, bool w_u8, int64_t channels,
+int64_t osp__q8_bound(const void *w, bool w_u8, int64_t channels,
                        int64_t per_channel, const int32_t *w_zp, int zp_count,
                        int32_t x_maxabs) {
     int64_t worst = 0;
@@ -330,7 +330,7 @@ static int loop_threads(size_t n) {
 #endif
 }
 
-static void run_in(const osp_step_t *s) {
+static void run_in(const osp__plan_step_t *s) {
     const fcq_in_t *k = s->fn_ctx;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     float *f = s->tout[0].data;
@@ -339,7 +339,7 @@ static void run_in(const osp_step_t *s) {
     for (int t = 0; t < nt; t++) {
         size_t a = k->count * (size_t)t / (size_t)nt;
         size_t b = k->count * (size_t)(t + 1) / (size_t)nt;
-        osp__fcq_widen(x + a, k->is_u8, k->zx, b - a, f + a);
+        osp__q8_widen_f32(x + a, k->is_u8, k->zx, b - a, f + a);
     }
 }
 
@@ -360,8 +360,8 @@ void osp__q8_lut_run(const uint8_t *lut, const uint8_t *a, const uint8_t *b,
 
 /* The requantization step: the accumulators split by pixels over the
  * engine's OpenMP threads. */
-static void run_requant(const osp_step_t *s) {
-    const osp_fcq_req_t *r = s->fn_ctx;
+static void run_requant(const osp__plan_step_t *s) {
+    const osp__q8_req_t *r = s->fn_ctx;
     uint8_t *y = s->tout[0].data; /* 1 byte per element (u8/s8) */
     size_t C = (size_t)r->channels;
     int nt = loop_threads(r->pixels * C);
@@ -370,15 +370,15 @@ static void run_requant(const osp_step_t *s) {
         size_t a = r->pixels * (size_t)t / (size_t)nt;
         size_t b = r->pixels * (size_t)(t + 1) / (size_t)nt;
         if (r->acc_s32)
-            osp__fcq_requant_s32(r, (const int32_t *)s->tin[0].data + a * C,
+            osp__q8_requant_s32(r, (const int32_t *)s->tin[0].data + a * C,
                                  b - a, y + a * C);
         else
-            osp__fcq_requant(r, (const float *)s->tin[0].data + a * C, b - a,
+            osp__q8_requant_f32(r, (const float *)s->tin[0].data + a * C, b - a,
                              y + a * C);
     }
 }
 
-osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
+osp__q8_req_t *osp__q8_req_create(const osp_quant_t *xq,
                                    const osp_quant_t *wq,
                                    const osp_quant_t *yq, int64_t C,
                                    bool f32_product, const int32_t *bias,
@@ -389,9 +389,9 @@ osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
     /* the 16-lane loop reads whole blocks of 16 channels: the arrays it
      * reads are padded (with zeros) to a multiple of 16 */
     int64_t Cp = (C + 15) & ~(int64_t)15;
-    size_t sz = sizeof(osp_fcq_req_t) + sizeof(int64_t) * (3 * (size_t)C + (size_t)Cp) +
+    size_t sz = sizeof(osp__q8_req_t) + sizeof(int64_t) * (3 * (size_t)C + (size_t)Cp) +
                 sizeof(int32_t) * ((size_t)C + 3 * (size_t)Cp);
-    osp_fcq_req_t *r = calloc(1, sz);
+    osp__q8_req_t *r = calloc(1, sz);
     if (!r)
         return NULL;
     r->channels = C;
@@ -405,7 +405,7 @@ osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
         float ws = wq->scale[wq->count == 1 ? 0 : o];
         double prod = f32_product ? (double)(float)(xq->scale[0] * ws)
                                   : (double)xq->scale[0] * (double)ws;
-        osp_q_quantize_multiplier(prod / (double)yq->scale[0], &r->mult[o],
+        osp__q8_quantize_multiplier(prod / (double)yq->scale[0], &r->mult[o],
                                   &r->shift[o]);
         r->bias[o] = bias ? bias[o] : 0;
     }
@@ -414,13 +414,13 @@ osp_fcq_req_t *osp__fcq_req_create(const osp_quant_t *xq,
     r->qmax = qmax;
     r->y_u8 = y_u8;
     r->pixels = pixels;
-    osp__fcq_req_prepare(r, acc_max, m64, off64, sh64);
+    osp__q8_req_prepare(r, acc_max, m64, off64, sh64);
     req_prepare_x16(r, off_eo, sh32);
     return r;
 }
 
-int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
-                          osp_fcq_req_t *req, bool acc_s32, const char *impl,
+int osp__q8_step_requant(osp__plan_ctx_t *c, int ni, int acc_buf, int y_buf,
+                          osp__q8_req_t *req, bool acc_s32, const char *impl,
                           const char *note) {
     req->acc_s32 = acc_s32;
     return osp__step_fn(c, ni, 1, &acc_buf, y_buf, run_requant, req, impl,
@@ -429,7 +429,7 @@ int osp__fcq_step_requant(osp_pctx_t *c, int ni, int acc_buf, int y_buf,
 
 /* Reorders plain f32 weights (malloc'd `src`, consumed) into md once, at
  * build, and hands them to the plan as a constant buffer. */
-static int const_weights(osp_pctx_t *c, float *src,
+static int const_weights(osp__plan_ctx_t *c, float *src,
                          const dnnl_memory_desc_t *plain,
                          const dnnl_memory_desc_t *md) {
     if (dnnl_memory_desc_equal(plain, md))
@@ -467,7 +467,25 @@ static int const_weights(osp_pctx_t *c, float *src,
     return osp__const_raw(c, dst, md);
 }
 
-int osp__fcq_conv(osp_pctx_t *c, int ni) {
+/* What osp__q8_f32conv learns about its node before it builds anything. */
+typedef struct fcq_node_s {
+    int x, w, bias, y;
+    const osp_value_t *X, *W, *Y;
+    const osp_quant_t *xq, *wq, *yq;
+    int64_t G, O, per_o, bound;
+    int32_t qmin, qmax, zx;
+} fcq_node_t;
+
+/* The descriptors of the path: f32 carriers in and out (NHWC), the weights
+ * plain and as the primitive chooses, the 8-bit x and y (NHWC). */
+typedef struct fcq_mds_s {
+    dnnl_memory_desc_t src, dst, w_any, w_plain, xq, yq;
+} fcq_mds_t;
+
+/* Fills k when node ni is a quantized 2-D CONV this path can take and the
+ * bound from its weights and x's quantized range proves the f32
+ * accumulation exact; else OSP_EUNSUPPORTED. */
+static int fcq_check(osp__plan_ctx_t *c, int ni, fcq_node_t *k) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     if (c->e->opts.tuning.fcq == OSP_TUNE_OFF || n->n_in < 2 || n->n_in > 3 || n->n_out != 1)
@@ -504,91 +522,111 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     osp__q8_type_range(X->dtype, &tmin, &tmax);
     int32_t xmax = zx - tmin > tmax - zx ? zx - tmin : tmax - zx;
     int64_t per_o = W->dims[1] * W->dims[2] * W->dims[3];
-    int64_t bound = osp__fcq_bound(W->data, W->dtype == OSP_DT_U8, O, per_o,
+    int64_t bound = osp__q8_bound(W->data, W->dtype == OSP_DT_U8, O, per_o,
                                    wq->zero_point, wq->count, xmax);
-    if (bound >= OSP_FCQ_EXACT_LIMIT)
+    if (bound >= OSP_Q8_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
+    *k = (fcq_node_t){.x = x, .w = w, .bias = bias, .y = y, .X = X, .W = W,
+                      .Y = Y, .xq = xq, .wq = wq, .yq = yq, .G = G, .O = O,
+                      .per_o = per_o, .bound = bound, .qmin = qmin,
+                      .qmax = qmax, .zx = zx};
+    return 0;
+}
 
-    osp_conv_geom_t cg;
-    int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
-    if (rc < 0)
-        return rc;
-    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, xq_md, yq_md;
+/* The f32 convolution's primitive descriptor over the carriers (m filled
+ * on the way); OSP_EUNSUPPORTED when oneDNN has no fast kernel for it. */
+static int fcq_pd(osp__plan_ctx_t *c, const fcq_node_t *k,
+                  const osp__plan_conv_geom_t *cg, fcq_mds_t *m,
+                  dnnl_primitive_desc_t *pd) {
     dnnl_dims_t xd = {0}, yd = {0};
-    memcpy(xd, X->dims, sizeof(int64_t) * 4);
-    memcpy(yd, Y->dims, sizeof(int64_t) * 4);
-    dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&xq_md, 4, xd, osp__dnnl_dt(X->dtype),
+    memcpy(xd, k->X->dims, sizeof(int64_t) * 4);
+    memcpy(yd, k->Y->dims, sizeof(int64_t) * 4);
+    dnnl_memory_desc_init_by_tag(&m->src, 4, xd, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&m->dst, 4, yd, dnnl_f32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(&m->xq, 4, xd, osp__dnnl_dt(k->X->dtype),
                                  dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&yq_md, 4, yd, osp__dnnl_dt(Y->dtype),
+    dnnl_memory_desc_init_by_tag(&m->yq, 4, yd, osp__dnnl_dt(k->Y->dtype),
                                  dnnl_acdb);
-    osp__md_any(&w_any, cg.wr, cg.wd, dnnl_f32);
-    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_f32);
+    osp__md_any(&m->w_any, cg->wr, cg->wd, dnnl_f32);
+    osp__md_plain(&m->w_plain, cg->wr, cg->wd, dnnl_f32);
     dnnl_convolution_desc_t cd;
     if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-            &w_any, NULL, &dst_md, cg.strides, cg.dil, cg.pl, cg.pr) != dnnl_success)
+            &cd, dnnl_forward_inference, dnnl_convolution_direct, &m->src,
+            &m->w_any, NULL, &m->dst, cg->strides, cg->dil, cg->pl, cg->pr) != dnnl_success)
         return OSP_EUNSUPPORTED;
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    dnnl_primitive_desc_t pd = NULL;
-    if (osp__pd_create_fast(c, &cd, attr, &pd) < 0)
+    if (osp__pd_create_fast(c, &cd, attr, pd) < 0)
         return OSP_EUNSUPPORTED;
+    return 0;
+}
 
-    /* Constants: (w − zw) as f32, plain, then in the primitive's layout. */
+/* The constants: (w − zw) as f32 in plain layout (*wf), the
+ * requantization (*req) and the widening step's context (*fin), all
+ * malloc'd; OSP_ENOMEM (nothing left allocated) when one fails. */
+static int fcq_consts(osp__plan_ctx_t *c, const fcq_node_t *k, float **wf,
+                      osp__q8_req_t **req, fcq_in_t **fin) {
+    const osp_graph_t *g = c->g;
+    const osp_value_t *X = k->X, *W = k->W, *Y = k->Y;
+    const osp_quant_t *wq = k->wq;
+    int64_t O = k->O, per_o = k->per_o;
     size_t wn = osp_value_numel(W);
-    float *wf = aligned_alloc(64, (sizeof(float) * wn + 63) & ~(size_t)63);
-    osp_fcq_req_t *req = osp__fcq_req_create(
-        xq, wq, yq, O, X->dtype == OSP_DT_U8,
-        bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
-        Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
-        bound);
-    fcq_in_t *fin = malloc(sizeof *fin);
-    if (!wf || !req || !fin) {
-        free(wf);
-        free(req);
-        free(fin);
-        dnnl_primitive_desc_destroy(pd);
+    *wf = aligned_alloc(64, (sizeof(float) * wn + 63) & ~(size_t)63);
+    *req = osp__q8_req_create(
+        k->xq, wq, k->yq, O, X->dtype == OSP_DT_U8,
+        k->bias >= 0 ? (const int32_t *)g->values[k->bias].data : NULL,
+        k->qmin, k->qmax, Y->dtype == OSP_DT_U8,
+        (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]), k->bound);
+    *fin = malloc(sizeof **fin);
+    if (!*wf || !*req || !*fin) {
+        free(*wf);
+        free(*req);
+        free(*fin);
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
     for (int64_t o = 0; o < O; o++) {
         int32_t z = wq->zero_point[wq->count == 1 ? 0 : o];
-        float *dst = wf + (size_t)(o * per_o);
+        float *dst = *wf + (size_t)(o * per_o);
         if (W->dtype == OSP_DT_U8)
-            osp__fcq_widen((const uint8_t *)W->data + o * per_o, true, z,
+            osp__q8_widen_f32((const uint8_t *)W->data + o * per_o, true, z,
                            (size_t)per_o, dst);
         else
-            osp__fcq_widen((const int8_t *)W->data + o * per_o, false, z,
+            osp__q8_widen_f32((const int8_t *)W->data + o * per_o, false, z,
                            (size_t)per_o, dst);
     }
-    fin->zx = zx;
-    fin->is_u8 = X->dtype == OSP_DT_U8;
-    fin->count = osp_value_numel(X);
+    (*fin)->zx = k->zx;
+    (*fin)->is_u8 = X->dtype == OSP_DT_U8;
+    (*fin)->count = osp_value_numel(X);
+    return 0;
+}
 
-    /* Committed from here on (pd, wf, req, fin are consumed below). */
+/* Appends the three steps (widen x, accumulate, requantize) and binds y;
+ * consumes pd, wf, req and fin whatever happens. */
+static int fcq_steps(osp__plan_ctx_t *c, int ni, const fcq_node_t *k,
+                     const fcq_mds_t *m, dnnl_primitive_desc_t pd, float *wf,
+                     osp__q8_req_t *req, fcq_in_t *fin) {
     const dnnl_memory_desc_t *wmd =
         dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     char note[96];
     int xb = -1, fb = -1, wb = -1, ab = -1, yb = -1;
-    rc = const_weights(c, wf, &w_plain, wmd);
+    int rc = const_weights(c, wf, &m->w_plain, wmd);
     wb = rc;
     if (rc >= 0)
-        rc = xb = osp__buf_as(c, x, &xq_md);
+        rc = xb = osp__buf_as(c, k->x, &m->xq);
     if (rc >= 0)
-        rc = fb = osp__buf_new(c, &src_md, -1);
+        rc = fb = osp__buf_new(c, &m->src, -1);
     if (rc >= 0)
-        rc = ab = osp__buf_new(c, &dst_md, -1);
+        rc = ab = osp__buf_new(c, &m->dst, -1);
     if (rc >= 0)
-        rc = yb = osp__buf_new(c, &yq_md, y);
+        rc = yb = osp__buf_new(c, &m->yq, k->y);
     if (rc < 0) {
         dnnl_primitive_desc_destroy(pd);
         free(req);
         free(fin);
         return rc;
     }
-    snprintf(note, sizeof note, "x-%d as f32", (int)zx);
+    snprintf(note, sizeof note, "x-%d as f32", (int)k->zx);
     rc = osp__step_fn(c, ni, 1, &xb, fb, run_in, fin, "osprey:fcq-in", note);
     if (rc < 0) {
         dnnl_primitive_desc_destroy(pd);
@@ -598,25 +636,49 @@ int osp__fcq_conv(osp_pctx_t *c, int ni) {
     int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
     int bufs[3] = {fb, wb, ab};
     snprintf(note, sizeof note, "fp32-carrier accumulate, bound %lld < 2^24",
-             (long long)bound);
+             (long long)k->bound);
     rc = osp__step_dnnl(c, ni, pd, 3, kinds, bufs, note);
     if (rc < 0) {
         free(req);
         return rc;
     }
-    snprintf(note, sizeof note, "fixed-point requant [%d,%d]", (int)qmin,
-             (int)qmax);
-    rc = osp__fcq_step_requant(c, ni, ab, yb, req, false,
+    snprintf(note, sizeof note, "fixed-point requant [%d,%d]", (int)k->qmin,
+             (int)k->qmax);
+    rc = osp__q8_step_requant(c, ni, ab, yb, req, false,
                                "osprey:fcq-requant", note);
     if (rc < 0)
         return rc;
-    osp__bind_value(c, y, yb);
+    osp__bind_value(c, k->y, yb);
     return 0;
+}
+
+int osp__q8_f32conv(osp__plan_ctx_t *c, int ni) {
+    fcq_node_t k;
+    int rc = fcq_check(c, ni, &k);
+    if (rc < 0)
+        return rc;
+    osp__plan_conv_geom_t cg;
+    rc = osp__conv_geom(c, &c->g->nodes[ni], k.X, k.W, k.Y, k.G, &cg);
+    if (rc < 0)
+        return rc;
+    fcq_mds_t m;
+    dnnl_primitive_desc_t pd = NULL;
+    if ((rc = fcq_pd(c, &k, &cg, &m, &pd)) < 0)
+        return rc;
+    float *wf;
+    osp__q8_req_t *req;
+    fcq_in_t *fin;
+    if ((rc = fcq_consts(c, &k, &wf, &req, &fin)) < 0) {
+        dnnl_primitive_desc_destroy(pd);
+        return rc;
+    }
+    /* Committed from here on (pd, wf, req, fin are consumed). */
+    return fcq_steps(c, ni, &k, &m, pd, wf, req, fin);
 }
 
 /* ---- oneDNN int8 convolution tiled with its exact requantization ---------
  *
- * The exact int8 path (dnnl_qconv.c) needs the int32 accumulators in
+ * The exact int8 path (dnnl_q8conv.c) needs the int32 accumulators in
  * memory: 4 bytes per output element where an s8 destination needs 1. Run
  * over a whole batch, those buffers are tens of MB (MobileNetV2 at batch 8:
  * 38 MB for one 112×112×96 layer), so the convolution's stores and the
@@ -656,16 +718,16 @@ typedef struct q8t_band_s {
  * built. Found by plan in a small registry (plans of several engines and
  * lanes are built concurrently); freed with the last step that uses it.
  * One set per convolution cost ~25 MB for MobileNetV2 at batch 8. */
-struct osp_q8_pool_s {
+struct osp__q8_pool_s {
     const void *plan; /* the owning plan (registry key) */
     int refs;
     int n_thr;
     size_t acc_bytes, scr_bytes; /* per thread */
     void **acc, **scr;           /* n_thr each, 64-byte aligned */
-    struct osp_q8_pool_s *next;
+    struct osp__q8_pool_s *next;
 };
 
-void *osp__q8_pool_acc(const osp_q8_pool_t *pl, int tid) { return pl->acc[tid]; }
+void *osp__q8_pool_acc(const osp__q8_pool_t *pl, int tid) { return pl->acc[tid]; }
 
 int osp__q8_threads(void) {
 #ifdef _OPENMP
@@ -694,7 +756,7 @@ size_t osp__q8_tile_bytes(const osp_engine_t *e) {
     return (size_t)(kb > 0 ? kb : OSP_Q8_TILE_KB_DEFAULT) * 1024;
 }
 
-int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
+int osp__q8_nhwc_step(osp__plan_ctx_t *c, int ni, void (*run)(const osp__plan_step_t *),
                       void *ctx, void (*ctx_free)(void *), const char *impl,
                       const char *note) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -729,10 +791,10 @@ int osp__q8_nhwc_step(osp_pctx_t *c, int ni, void (*run)(const osp_step_t *),
 }
 
 static pthread_mutex_t q8t_pools_mu = PTHREAD_MUTEX_INITIALIZER;
-static osp_q8_pool_t *q8t_pools;
+static osp__q8_pool_t *q8t_pools;
 
-static void q8t_pool_free_locked(osp_q8_pool_t *pl) {
-    for (osp_q8_pool_t **pp = &q8t_pools; *pp; pp = &(*pp)->next)
+static void q8t_pool_free_locked(osp__q8_pool_t *pl) {
+    for (osp__q8_pool_t **pp = &q8t_pools; *pp; pp = &(*pp)->next)
         if (*pp == pl) {
             *pp = pl->next;
             break;
@@ -746,7 +808,7 @@ static void q8t_pool_free_locked(osp_q8_pool_t *pl) {
     free(pl);
 }
 
-void osp__q8_pool_release(osp_q8_pool_t *pl) {
+void osp__q8_pool_release(osp__q8_pool_t *pl) {
     if (!pl)
         return;
     pthread_mutex_lock(&q8t_pools_mu);
@@ -770,10 +832,10 @@ static bool q8t_grow(void **bufs, int n_thr, size_t *have, size_t n) {
     return true;
 }
 
-osp_q8_pool_t *osp__q8_pool_get(const void *p, int n_thr, size_t acc,
+osp__q8_pool_t *osp__q8_pool_get(const void *p, int n_thr, size_t acc,
                              size_t scr) {
     pthread_mutex_lock(&q8t_pools_mu);
-    osp_q8_pool_t *pl = q8t_pools;
+    osp__q8_pool_t *pl = q8t_pools;
     while (pl && pl->plan != p)
         pl = pl->next;
     if (!pl && (pl = calloc(1, sizeof *pl)) != NULL) {
@@ -810,7 +872,7 @@ typedef struct q8t_thr_s {
 } q8t_thr_t;
 
 typedef struct q8t_s {
-    osp_fcq_req_t *req;
+    osp__q8_req_t *req;
     int n_var;
     q8t_var_t var[Q8T_MAX_VAR];
     int n_bands;
@@ -819,7 +881,7 @@ typedef struct q8t_s {
     size_t x_img, y_img, x_row, y_row; /* bytes per image / row */
     int n_thr;
     q8t_thr_t *thr;
-    osp_q8_pool_t *pool; /* the tile buffers (shared with the plan's others) */
+    osp__q8_pool_t *pool; /* the tile buffers (shared with the plan's others) */
 } q8t_t;
 
 /* The step context: a box, so that osp__step_fn freeing it on failure
@@ -857,7 +919,7 @@ static void q8t_box_free(void *ctx) {
     free(b);
 }
 
-static void run_q8t(const osp_step_t *s) {
+static void run_q8t(const osp__plan_step_t *s) {
     const q8t_t *k = ((const q8t_box_t *)s->fn_ctx)->k;
     const uint8_t *x = s->tin[0].data; /* 1 byte per element (u8/s8) */
     void *w = s->tin[1].data;
@@ -893,7 +955,7 @@ static void run_q8t(const osp_step_t *s) {
             v->prim, th->stream, th->scr[b->var] ? 4 : 3, args);
         OSP_ASSERT(st == dnnl_success); /* valid descriptors, no allocation */
         dnnl_stream_wait(th->stream);
-        osp__fcq_requant_s32(k->req, acc, (size_t)(v->out_rows * k->ow),
+        osp__q8_requant_s32(k->req, acc, (size_t)(v->out_rows * k->ow),
                              y + (size_t)img * k->y_img +
                                  (size_t)b->out_row * k->y_row);
     }
@@ -901,9 +963,9 @@ static void run_q8t(const osp_step_t *s) {
 
 /* The primitive of one band shape; weights in *wmd (format any for the
  * first shape, then the layout the first one chose). */
-static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
+static int q8t_var_new(osp__plan_ctx_t *c, q8t_var_t *v, const int64_t *xd,
                        const int64_t *yd, dnnl_data_type_t xdt,
-                       const osp_conv_geom_t *cg, int32_t zx,
+                       const osp__plan_conv_geom_t *cg, int32_t zx,
                        dnnl_memory_desc_t *wmd, bool first) {
     dnnl_dims_t sd = {1, xd[1], v->in_rows, xd[3]};
     dnnl_dims_t dd = {1, yd[1], v->out_rows, yd[3]};
@@ -934,9 +996,9 @@ static int q8t_var_new(osp_pctx_t *c, q8t_var_t *v, const int64_t *xd,
 }
 
 /* The band layout: bands of at most hb output rows per image. */
-static int q8t_plan_bands(osp_pctx_t *c, q8t_t *k, const int64_t *xd,
+static int q8t_plan_bands(osp__plan_ctx_t *c, q8t_t *k, const int64_t *xd,
                           const int64_t *yd, int64_t kh,
-                          const osp_conv_geom_t *cg, dnnl_data_type_t xdt,
+                          const osp__plan_conv_geom_t *cg, dnnl_data_type_t xdt,
                           int32_t zx, dnnl_memory_desc_t *wmd, int64_t hb) {
     int64_t H = xd[2], OH = yd[2], sh = cg->strides[0], pt = cg->pl[0];
     int64_t keff = (kh - 1) * (cg->dil[0] + 1) + 1;
@@ -977,7 +1039,7 @@ static int q8t_plan_bands(osp_pctx_t *c, q8t_t *k, const int64_t *xd,
 }
 
 /* Per-thread buffers and memory objects. */
-static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
+static int q8t_threads(osp__plan_ctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
                        size_t acc_bytes) {
     size_t scr = 0;
     for (int v = 0; v < k->n_var; v++)
@@ -1011,8 +1073,8 @@ static int q8t_threads(osp_pctx_t *c, q8t_t *k, const dnnl_memory_desc_t *wmd,
     return 0;
 }
 
-int osp__q8_tiled_conv(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
-                       int32_t zx, osp_fcq_req_t *req, int64_t bound) {
+int osp__q8_tiled_conv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
+                       int32_t zx, osp__q8_req_t *req, int64_t bound) {
     if (c->e->opts.tuning.q8_tile == OSP_TUNE_OFF)
         return OSP_EUNSUPPORTED;
     const osp_node_t *n = &c->g->nodes[ni];

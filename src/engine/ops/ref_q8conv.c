@@ -1,4 +1,4 @@
-/* ref_qconv.c — integer CONV (CONV_2D, DEPTHWISE_CONV_2D, grouped) and GEMM
+/* ref_q8conv.c — integer CONV (CONV_2D, DEPTHWISE_CONV_2D, grouped) and GEMM
  * (FULLY_CONNECTED) kernels for quantized tensors with TFLite semantics:
  *
  *   acc[o] = bias[o] + Σ (x − zx)·(w − zw[o])         (int32; padding adds 0)
@@ -6,7 +6,7 @@
  *                  act_min, act_max)
  *
  * where the final rounding shift rounds half up, as TFLite's optimized x86
- * kernels do (qmath.h: osp_q_mul_by_multiplier_up; the reference kernels
+ * kernels do (q8_math.h: osp__q8_mul_by_multiplier_up; the reference kernels
  * round half away from zero — measured, see docs/engine.md) *
  * with M[o]·2^(s[o]−31) = sx·sw[o]/sy computed from the float scales the
  * way TFLite does (see channel_multipliers). Weights are uint8 asymmetric per tensor (TF1 QAT
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* Bytes of n elements of size esz rounded up to 64 (keeps each scratch
  * array aligned for vector loads). */
@@ -62,23 +62,23 @@ static void channel_multipliers(const osp_quant_t *xq, const osp_quant_t *wq,
         float ws = wq->scale[wq->count == 1 ? 0 : o];
         double prod = f32_product ? (double)(float)(xq->scale[0] * ws)
                                   : (double)xq->scale[0] * (double)ws;
-        osp_q_quantize_multiplier(prod / (double)yq->scale[0], &mult[o],
+        osp__q8_quantize_multiplier(prod / (double)yq->scale[0], &mult[o],
                                   &shift[o]);
     }
 }
 
 /* ---- CONV --------------------------------------------------------------- */
 
-typedef struct qconv_geom_s {
+typedef struct q8conv_geom_s {
     int64_t n, c, h, w;    /* input */
     int64_t o, kh, kw;     /* weights [o, c/group, kh, kw] */
     int64_t oh, ow;        /* output */
     int64_t group;
     osp_window_t win;      /* resolved (explicit pads) */
-} qconv_geom_t;
+} q8conv_geom_t;
 
-static bool qconv_geom(const osp_node_t *n, const osp_tensor_t *in,
-                       const osp_tensor_t *out, qconv_geom_t *gm) {
+static bool q8conv_geom(const osp_node_t *n, const osp_tensor_t *in,
+                       const osp_tensor_t *out, q8conv_geom_t *gm) {
     const osp_tensor_t *x = &in[0], *w = &in[1];
     if (x->rank != 4 || w->rank != 4 || out[0].rank != 4 ||
         n->p.conv.win.n_spatial != 2)
@@ -104,15 +104,15 @@ static bool qconv_geom(const osp_node_t *n, const osp_tensor_t *in,
     return out[0].dims[2] == gm->oh && out[0].dims[3] == gm->ow;
 }
 
-bool osp__qconv_covers(const osp_graph_t *g, const osp_node_t *n,
+bool osp__ref_q8conv_covers(const osp_graph_t *g, const osp_node_t *n,
                        const osp_tensor_t *in, const osp_tensor_t *out,
                        size_t *scratch_bytes) {
     if (n->n_in < 2 || n->n_out != 1 || !in[1].data)
         return false;
     const osp_quant_t *xq = osp__q8_tensor(g, n->in[0], &in[0]);
     const osp_quant_t *yq = osp__q8_tensor(g, n->out[0], &out[0]);
-    qconv_geom_t gm;
-    if (!xq || !yq || !qconv_geom(n, in, out, &gm))
+    q8conv_geom_t gm;
+    if (!xq || !yq || !q8conv_geom(n, in, out, &gm))
         return false;
     if (!weight_quant(g, n->in[1], &in[1], 0, gm.o) ||
         (n->n_in > 2 && !bias_ok(n, in, 2, gm.o)) || n->n_in > 3)
@@ -142,11 +142,11 @@ static void tap_range(int64_t k, int64_t stride, int64_t dil, int64_t pad,
     *hi = b;
 }
 
-int osp__qconv_run(const osp_graph_t *g, const osp_node_t *n,
+int osp__ref_q8conv_run(const osp_graph_t *g, const osp_node_t *n,
                    const osp_tensor_t *in, osp_tensor_t *out, void *scratch,
                    osp_err_t *err) {
-    qconv_geom_t gm;
-    if (!qconv_geom(n, in, out, &gm))
+    q8conv_geom_t gm;
+    if (!q8conv_geom(n, in, out, &gm))
         return osp__node_err(err, OSP_ESHAPE, n, "integer conv geometry");
     const osp_quant_t *xq = osp__q8_tensor(g, n->in[0], &in[0]);
     const osp_quant_t *wq = weight_quant(g, n->in[1], &in[1], 0, gm.o);
@@ -223,7 +223,7 @@ int osp__qconv_run(const osp_graph_t *g, const osp_node_t *n,
             }
             size_t base = (size_t)((b * gm.o + o) * gm.oh * gm.ow);
             for (size_t i = 0; i < plane; i++) {
-                int32_t v = osp_q_mul_by_multiplier_up(acc[i], mult[o], shift[o]);
+                int32_t v = osp__q8_mul_by_multiplier_up(acc[i], mult[o], shift[o]);
                 int64_t q = (int64_t)v + zy;
                 q = q < qmin ? qmin : q > qmax ? qmax : q;
                 osp__q8_store(out[0].dtype, out[0].data, base + i, (int32_t)q);
@@ -235,7 +235,7 @@ int osp__qconv_run(const osp_graph_t *g, const osp_node_t *n,
 
 /* ---- GEMM (FULLY_CONNECTED): y[M,N] = A[M,K]·B^T, B given as [N,K] ------- */
 
-bool osp__qgemm_covers(const osp_graph_t *g, const osp_node_t *n,
+bool osp__ref_q8gemm_covers(const osp_graph_t *g, const osp_node_t *n,
                        const osp_tensor_t *in, const osp_tensor_t *out,
                        size_t *scratch_bytes) {
     const osp_gemm_params_t *p = &n->p.gemm;
@@ -262,7 +262,7 @@ bool osp__qgemm_covers(const osp_graph_t *g, const osp_node_t *n,
     return true;
 }
 
-int osp__qgemm_run(const osp_graph_t *g, const osp_node_t *n,
+int osp__ref_q8gemm_run(const osp_graph_t *g, const osp_node_t *n,
                    const osp_tensor_t *in, osp_tensor_t *out, void *scratch,
                    osp_err_t *err) {
     int64_t m = in[0].dims[0], k = in[0].dims[1], nn = in[1].dims[0];
@@ -298,7 +298,7 @@ int osp__qgemm_run(const osp_graph_t *g, const osp_node_t *n,
             int32_t acc = bias ? bias[j] : 0;
             for (int64_t p = 0; p < k; p++)
                 acc += (int32_t)a[p] * (int32_t)w[p];
-            int64_t q = (int64_t)osp_q_mul_by_multiplier_up(acc, mult[j],
+            int64_t q = (int64_t)osp__q8_mul_by_multiplier_up(acc, mult[j],
                                                             shift[j]) +
                         zy;
             q = q < qmin ? qmin : q > qmax ? qmax : q;

@@ -1,34 +1,34 @@
-/* ref_qint.h — exact integer kernels for quantized (TFLite-style) nodes
- * (private to src/engine; ref_qconv.c, ref_qarith.c).
+/* ref_q8.h — exact integer kernels for quantized (TFLite-style) nodes
+ * (private to src/engine; ref_q8conv.c, ref_q8arith.c).
  *
  * The generic quantized fallback in ref.c dequantizes, runs the float kernel
  * and requantizes; that is the textbook meaning but not TFLite's arithmetic,
  * and over a 50-layer network the differences grow to many quantization
  * steps. These kernels reproduce TFLite's integer semantics instead: int32
  * accumulation of (x − zx)(w − zw), int32 bias, fixed-point requantization
- * (qmath.h), activation clamps in the quantized domain, and TFLite's own
+ * (q8_math.h), activation clamps in the quantized domain, and TFLite's own
  * rounding rules for ADD, AVERAGE_POOL_2D, MEAN and requantizing QUANTIZE.
  * docs/engine.md "Quantized models" lists what is exact and what is not.
  *
- * ref.c asks osp__qint_covers() first; nodes it does not cover (other ops,
+ * ref.c asks osp__ref_q8_covers() first; nodes it does not cover (other ops,
  * float outputs, mixed quantization they do not model) keep the float
  * fallback. */
-#ifndef OSPREY_ENGINE_REF_QINT_H
-#define OSPREY_ENGINE_REF_QINT_H
+#ifndef OSPREY_ENGINE_REF_Q8_H
+#define OSPREY_ENGINE_REF_Q8_H
 
 #include "engine/ops/ref.h"
 
 /* Whether node n (with these concrete tensors) runs on an integer kernel;
  * if so *scratch_bytes receives the 4-byte-aligned scratch it needs. */
-bool osp__qint_covers(const osp_graph_t *g, const osp_node_t *n,
+bool osp__ref_q8_covers(const osp_graph_t *g, const osp_node_t *n,
                       const osp_tensor_t *in, const osp_tensor_t *out,
                       size_t *scratch_bytes);
 /* Runs a covered node; scratch has at least the bytes covers() reported. */
-int osp__qint_run(const osp_graph_t *g, const osp_node_t *n,
+int osp__ref_q8_run(const osp_graph_t *g, const osp_node_t *n,
                   const osp_tensor_t *in, osp_tensor_t *out, void *scratch,
                   size_t scratch_bytes, osp_err_t *err);
 
-/* ---- shared by ref_qconv.c and ref_qarith.c ----------------------------- */
+/* ---- shared by ref_q8conv.c and ref_q8arith.c ----------------------------- */
 
 /* Per-tensor quantization of value v if it is an 8-bit quantized tensor of
  * that dtype, else NULL. */
@@ -52,17 +52,17 @@ static inline void osp__q8_store(osp_dtype_t dt, void *p, size_t i,
 void osp__q8_widen(const osp_tensor_t *t, size_t i0, size_t n, int32_t zp,
                    int16_t *dst);
 
-/* CONV (any group, 2-D) and GEMM (FULLY_CONNECTED) — ref_qconv.c. */
-bool osp__qconv_covers(const osp_graph_t *g, const osp_node_t *n,
+/* CONV (any group, 2-D) and GEMM (FULLY_CONNECTED) — ref_q8conv.c. */
+bool osp__ref_q8conv_covers(const osp_graph_t *g, const osp_node_t *n,
                        const osp_tensor_t *in, const osp_tensor_t *out,
                        size_t *scratch_bytes);
-int osp__qconv_run(const osp_graph_t *g, const osp_node_t *n,
+int osp__ref_q8conv_run(const osp_graph_t *g, const osp_node_t *n,
                    const osp_tensor_t *in, osp_tensor_t *out, void *scratch,
                    osp_err_t *err);
-bool osp__qgemm_covers(const osp_graph_t *g, const osp_node_t *n,
+bool osp__ref_q8gemm_covers(const osp_graph_t *g, const osp_node_t *n,
                        const osp_tensor_t *in, const osp_tensor_t *out,
                        size_t *scratch_bytes);
-int osp__qgemm_run(const osp_graph_t *g, const osp_node_t *n,
+int osp__ref_q8gemm_run(const osp_graph_t *g, const osp_node_t *n,
                    const osp_tensor_t *in, osp_tensor_t *out, void *scratch,
                    osp_err_t *err);
 

@@ -1,11 +1,11 @@
-/* dnnl_qconv.c — quantized CONV (CONV_2D, DEPTHWISE_CONV_2D) and GEMM
+/* dnnl_q8conv.c — quantized CONV (CONV_2D, DEPTHWISE_CONV_2D) and GEMM
  * (FULLY_CONNECTED) nodes as oneDNN int8 primitives.
  *
  * Two requantizations (docs/engine.md, "int8 on oneDNN"):
  *   - exact (the default): oneDNN computes only the int32 accumulator
  *     Σ (x − zx)·w into an s32 NHWC destination (the source zero point is
  *     an integer compensation; no bias, scales or post-ops inside oneDNN),
- *     then qconv_f32.c's fixed-point requantization (+ bias in int32,
+ *     then q8_f32conv.c's fixed-point requantization (+ bias in int32,
  *     TFLite's multiplier and shift, + zy, the clamp) writes the u8/s8
  *     output. Convolutions run as one step tile by tile (an image × a band
  *     of output rows, the s32 tile kept in L2: osp__q8_tiled_conv); the
@@ -33,13 +33,13 @@
  * ("int8 on oneDNN").
  *
  * Not expressible, so these nodes stay on the exact integer reference
- * kernels (ref_qconv.c), which --verbose and `osprey bench` report: weights
+ * kernels (ref_q8conv.c), which --verbose and `osprey bench` report: weights
  * with a non-zero zero point (uint8 TF1 models; oneDNN 2.6 convolutions have
  * no weight zero points, and shifting them to s8 leaves a data-dependent
  * term, see docs/decisions.md), per-channel activations, residual SUM
  * post-ops on quantized nodes (none are produced), and CPUs without AVX512
  * VNNI, where oneDNN's s8-source kernels pre-scale weights by 1/2 (inexact).
- * Convs among these now try the exact fp32-carrier path (qconv_f32.c) before
+ * Convs among these now try the exact fp32-carrier path (q8_f32conv.c) before
  * the reference kernel; so do exact-mode nodes whose bound fails.
  * tuning.int8_dnnl off turns the whole path off. */
 #include <math.h>
@@ -47,9 +47,9 @@
 #include <string.h>
 
 #include "engine/plan/plan_int.h"
-#include "engine/int8/qconv_f32.h"
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_int.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* Per-tensor 8-bit quantization of an activation value (or NULL). */
 static const osp_quant_t *act_quant(const osp_graph_t *g, int v) {
@@ -113,7 +113,7 @@ typedef struct qreq_s {
 /* The requantization of every output channel, with the multiplier formed
  * from sx·sw[o]/sy as TFLite forms it (float product for its uint8 conv
  * kernels and FULLY_CONNECTED, double for the per-channel int8 conv kernels;
- * ref_qconv.c channel_multipliers). bias may be NULL. */
+ * ref_q8conv.c channel_multipliers). bias may be NULL. */
 static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
                         const osp_quant_t *yq, int64_t channels,
                         bool f32_product, const int32_t *bias, qreq_t *rq) {
@@ -123,7 +123,7 @@ static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
                                   : (double)xq->scale[0] * (double)ws;
         int32_t m;
         int shift;
-        osp_q_quantize_multiplier(prod / (double)yq->scale[0], &m, &shift);
+        osp__q8_quantize_multiplier(prod / (double)yq->scale[0], &m, &shift);
         int k = shift > 0 ? 0 : -shift;
         double real = ldexp((double)m, shift - 31);
         rq[o].scale = (float)real;
@@ -209,7 +209,7 @@ static float *bias_array(const qreq_t *rq, int64_t channels) {
  * TFLite's requantization in its attributes, and the f32 bias array it
  * adds. Takes rq (freed here). OSP_EUNSUPPORTED when oneDNN offers only its
  * reference int8 kernel, which is far slower than ours. */
-static int q_pd(osp_pctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
+static int q_pd(osp__plan_ctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
                 int32_t zx, int32_t zy, int32_t qmin, int32_t qmax,
                 osp_dtype_t ydt, const qsum_t *sum, char *note,
                 size_t note_len, dnnl_primitive_desc_t *pd_out,
@@ -249,13 +249,13 @@ static bool exact_requant(const osp_engine_t *e, const osp_graph_t *g) {
 static int64_t s32_bound(const osp_value_t *W, int64_t channels) {
     int64_t per = (int64_t)osp_value_numel(W) / channels;
     const int32_t zero = 0;
-    return osp__fcq_bound(W->data, false, channels, per, &zero, 1, 255);
+    return osp__q8_bound(W->data, false, channels, per, &zero, 1, 255);
 }
 
 /* The primitive descriptor of an int8 op (conv or matmul descriptor) that
  * only accumulates: the source zero point, nothing else. OSP_EUNSUPPORTED
  * without a non-reference implementation. */
-int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
+int osp__q8_s32_pd(osp__plan_ctx_t *c, const void *desc, int32_t zx,
                    dnnl_primitive_desc_t *pd_out) {
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
@@ -272,10 +272,10 @@ int osp__q8_s32_pd(osp_pctx_t *c, const void *desc, int32_t zx,
  * constant weights w (given in w_src, reordered once into the primitive's
  * layout) and writing s32 accumulators, then the exact requantization into
  * a fresh buffer of layout y_md bound to value y; req is consumed. */
-static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
+static int s32_steps(osp__plan_ctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
                      const dnnl_memory_desc_t *src_md, int w,
                      const dnnl_memory_desc_t *w_src, int y,
-                     const dnnl_memory_desc_t *y_md, osp_fcq_req_t *req,
+                     const dnnl_memory_desc_t *y_md, osp__q8_req_t *req,
                      int64_t bound) {
     dnnl_memory_desc_t wmd =
         *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -302,7 +302,7 @@ static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
     }
     snprintf(note, sizeof note, "exact fixed-point requant [%d,%d]",
              (int)req->qmin, (int)req->qmax);
-    rc = osp__fcq_step_requant(c, ni, ab, yb, req, true, "osprey:q8-requant",
+    rc = osp__q8_step_requant(c, ni, ab, yb, req, true, "osprey:q8-requant",
                                note);
     if (rc < 0)
         return rc;
@@ -311,7 +311,7 @@ static int s32_steps(osp_pctx_t *c, int ni, dnnl_primitive_desc_t pd, int x,
 }
 
 /* The exact conv: NHWC u8/s8 source, s8 weights, NHWC s32 accumulators. */
-static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
+static int q8conv_s32(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *cg,
                      const osp_quant_t *xq, const osp_quant_t *wq,
                      const osp_quant_t *yq, int32_t qmin, int32_t qmax) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -321,7 +321,7 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
     const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
     int64_t O = W->dims[0];
     int64_t bound = s32_bound(W, O);
-    osp_fcq_req_t *req = osp__fcq_req_create(
+    osp__q8_req_t *req = osp__q8_req_create(
         xq, wq, yq, O, X->dtype == OSP_DT_U8,
         bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
         Y->dtype == OSP_DT_U8, (size_t)(Y->dims[0] * Y->dims[2] * Y->dims[3]),
@@ -332,10 +332,10 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
      * (q8_pwconv.c: int32 sums, no bound; q8_dwconv.c: under the bound).
      * Else, under the bound (oneDNN's f32 epilogue, above), one step per
      * node, tile by tile with the requantization, when it can be tiled
-     * (qconv_f32.c); else two steps over the whole batch — the only case
+     * (q8_f32conv.c); else two steps over the whole batch — the only case
      * that needs a whole-batch primitive, so it is created only here. */
     int rc = osp__q8_pwconv(c, ni, cg, xq->zero_point[0], req);
-    if (rc == OSP_EUNSUPPORTED && bound >= OSP_FCQ_EXACT_LIMIT) {
+    if (rc == OSP_EUNSUPPORTED && bound >= OSP_Q8_EXACT_LIMIT) {
         free(req);
         return OSP_EUNSUPPORTED;
     }
@@ -379,7 +379,20 @@ static int qconv_s32(osp_pctx_t *c, int ni, const osp_conv_geom_t *cg,
  * capabilities are capped by what oneDNN may dispatch to.) */
 static bool int8_exact_cpu(void) { return osp__cpu_caps()->avx512_vnni; }
 
-static int qconv_try(osp_pctx_t *c, int ni) {
+/* What q8conv_try learns about its node before it builds anything. */
+typedef struct q8conv_node_s {
+    bool has_sum;
+    int x, w, bias, sum, y;
+    const osp_value_t *X, *W, *Y;
+    const osp_quant_t *xq, *wq, *yq;
+    int64_t G, O;
+    int32_t qmin, qmax;
+    qsum_t qs;
+} q8conv_node_t;
+
+/* Fills k when node ni is a quantized 2-D CONV with s8 weights (and, when
+ * fused, a residual SUM this engine can take); else OSP_EUNSUPPORTED. */
+static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     /* a residual SUM first in the post-ops (pass_residual.c, osprey-
@@ -422,20 +435,75 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     } else if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax)) {
         return OSP_EUNSUPPORTED;
     }
+    *k = (q8conv_node_t){.has_sum = has_sum, .x = x, .w = w, .bias = bias,
+                         .sum = sum, .y = y, .X = X, .W = W, .Y = Y,
+                         .xq = xq, .wq = wq, .yq = yq, .G = G, .O = O,
+                         .qmin = qmin, .qmax = qmax, .qs = qs};
+    return 0;
+}
 
-    osp_conv_geom_t cg;
-    int rc = osp__conv_geom(c, n, X, W, Y, G, &cg);
+/* Appends the oneDNN int8 convolution pd (consumed) with its f32 bias bf
+ * (taken) and binds y; the weights are reordered from w_plain. */
+static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
+                        dnnl_primitive_desc_t pd, float *bf,
+                        const dnnl_memory_desc_t *b_md,
+                        const dnnl_memory_desc_t *w_plain, char *note,
+                        size_t note_len) {
+    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    int kinds[4], bufs[4], na = 0;
+    int b = osp__const_raw(c, bf, b_md); /* takes bf */
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
+    b = osp__buf_as(c, k->x, &smd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_SRC, bufs[na++] = b;
+    b = osp__const_as(c, k->w, w_plain, &wmd);
+    if (b < 0)
+        goto fail;
+    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
+    b = k->has_sum ? osp__sum_dst(c, ni, k->sum, &dmd, k->y, note, note_len)
+                   : osp__buf_new(c, &dmd, k->y);
+    if (b < 0)
+        goto fail;
+    int db = b;
+    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
+    int rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
+    if (rc < 0)
+        return rc;
+    osp__bind_value(c, k->y, db);
+    return 0;
+fail:
+    dnnl_primitive_desc_destroy(pd);
+    return b;
+}
+
+static int q8conv_try(osp__plan_ctx_t *c, int ni) {
+    const osp_node_t *n = &c->g->nodes[ni];
+    const osp_graph_t *g = c->g;
+    q8conv_node_t k;
+    int rc = q8conv_check(c, ni, &k);
+    if (rc < 0)
+        return rc;
+    const osp_value_t *X = k.X, *W = k.W, *Y = k.Y;
+    int64_t O = k.O;
+
+    osp__plan_conv_geom_t cg;
+    rc = osp__conv_geom(c, n, X, W, Y, k.G, &cg);
     if (rc < 0)
         return rc;
     if (exact_requant(c->e, c->g))
-        return qconv_s32(c, ni, &cg, xq, wq, yq, qmin, qmax);
+        return q8conv_s32(c, ni, &cg, k.xq, k.wq, k.yq, k.qmin, k.qmax);
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
     osp__md_any(&src_any, 4, X->dims, xdt);
     osp__md_any(&w_any, cg.wr, cg.wd, dnnl_s8);
     osp__md_any(&dst_any, 4, Y->dims, ydt);
     /* with a SUM the destination starts as the residual: its layout */
-    if (has_sum && (rc = osp__value_md(c, sum, &dst_any)) < 0)
+    if (k.has_sum && (rc = osp__value_md(c, k.sum, &dst_any)) < 0)
         return rc;
     osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_s8);
     int64_t od[1] = {O};
@@ -449,62 +517,33 @@ static int qconv_try(osp_pctx_t *c, int ni) {
     qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)O);
     if (!rq)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    out_requant(xq, wq, yq, O, X->dtype == OSP_DT_U8,
-                bias >= 0 ? g->values[bias].data : NULL, rq);
+    out_requant(k.xq, k.wq, k.yq, O, X->dtype == OSP_DT_U8,
+                k.bias >= 0 ? g->values[k.bias].data : NULL, rq);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
     float *bf = NULL;
-    int prc = q_pd(c, &cd, O, rq, xq->zero_point[0], yq->zero_point[0], qmin,
-                   qmax, Y->dtype, &qs, note, sizeof note, &pd, &bf);
+    int prc = q_pd(c, &cd, O, rq, k.xq->zero_point[0], k.yq->zero_point[0],
+                   k.qmin, k.qmax, Y->dtype, &k.qs, note, sizeof note, &pd,
+                   &bf);
     if (prc < 0)
         return prc;
-
     /* Committed to oneDNN from here on. */
-    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int kinds[4], bufs[4], na = 0;
-    int b = osp__const_raw(c, bf, &b_md); /* takes bf */
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
-    b = osp__buf_as(c, x, &smd);
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_SRC, bufs[na++] = b;
-    b = osp__const_as(c, w, &w_plain, &wmd);
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_WEIGHTS, bufs[na++] = b;
-    b = has_sum ? osp__sum_dst(c, ni, sum, &dmd, y, note, sizeof note)
-                : osp__buf_new(c, &dmd, y);
-    if (b < 0)
-        goto fail;
-    int db = b;
-    kinds[na] = DNNL_ARG_DST, bufs[na++] = db;
-    rc = osp__step_dnnl(c, ni, pd, na, kinds, bufs, note);
-    if (rc < 0)
-        return rc;
-    osp__bind_value(c, y, db);
-    return 0;
-fail:
-    dnnl_primitive_desc_destroy(pd);
-    return b;
+    return q8conv_steps(c, ni, &k, pd, bf, &b_md, &w_plain, note, sizeof note);
 }
 
 bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g) {
     return g->ptq && e->int8_dnnl && int8_exact_cpu() && !exact_requant(e, g);
 }
 
-int osp__dnnl_qconv(osp_pctx_t *c, int ni) {
+int osp__dnnl_q8conv(osp__plan_ctx_t *c, int ni) {
     if (!c->e->int8_dnnl || !int8_exact_cpu())
         return OSP_EUNSUPPORTED;
-    return qconv_try(c, ni);
+    return q8conv_try(c, ni);
 }
 
 /* The exact FULLY_CONNECTED: matmul [M, K] × [K, N] (weights read through
  * strides) into plain s32 [M, N] accumulators. */
-static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
+static int q8gemm_s32(osp__plan_ctx_t *c, int ni, const osp_quant_t *xq,
                      const osp_quant_t *wq, const osp_quant_t *yq,
                      int32_t qmin, int32_t qmax) {
     const osp_node_t *n = &c->g->nodes[ni];
@@ -514,7 +553,7 @@ static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
     const osp_value_t *X = &g->values[x], *W = &g->values[w], *Y = &g->values[y];
     int64_t M = X->dims[0], K = X->dims[1], N = W->dims[0];
     int64_t bound = s32_bound(W, N);
-    if (bound >= OSP_FCQ_EXACT_LIMIT)
+    if (bound >= OSP_Q8_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
     dnnl_memory_desc_t src_md, w_any, w_src, acc_md, y_md;
     dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N};
@@ -532,7 +571,7 @@ static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
     int rc = osp__q8_s32_pd(c, &md, xq->zero_point[0], &pd);
     if (rc < 0)
         return rc;
-    osp_fcq_req_t *req = osp__fcq_req_create(
+    osp__q8_req_t *req = osp__q8_req_create(
         xq, wq, yq, N, wq->count == 1,
         bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
         Y->dtype == OSP_DT_U8, (size_t)M, bound);
@@ -545,7 +584,7 @@ static int qgemm_s32(osp_pctx_t *c, int ni, const osp_quant_t *xq,
 
 /* FULLY_CONNECTED (GEMM with B = W^T given as [N, K]) as an int8 matmul:
  * weights read as [K, N] through strides, s32 bias as [1, N]. */
-static int qgemm_try(osp_pctx_t *c, int ni) {
+static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     const osp_gemm_params_t *gp = &n->p.gemm;
@@ -572,7 +611,7 @@ static int qgemm_try(osp_pctx_t *c, int ni) {
     if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax))
         return OSP_EUNSUPPORTED;
     if (exact_requant(c->e, c->g))
-        return qgemm_s32(c, ni, xq, wq, yq, qmin, qmax);
+        return q8gemm_s32(c, ni, xq, wq, yq, qmin, qmax);
     dnnl_memory_desc_t src_md, w_any, w_src, dst_md, b_md;
     dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N},
                 bd = {1, N};
@@ -628,17 +667,17 @@ fail:
     return b;
 }
 
-int osp__dnnl_qgemm(osp_pctx_t *c, int ni) {
+int osp__dnnl_q8gemm(osp__plan_ctx_t *c, int ni) {
     if (!c->e->int8_dnnl || !int8_exact_cpu())
         return OSP_EUNSUPPORTED;
-    return qgemm_try(c, ni);
+    return q8gemm_try(c, ni);
 }
 
 /* Which path the quantized nodes of a plan took: oneDNN int8 primitives
  * (convs / gemms; "exact requant" counts those requantized by osprey, the
  * rest by oneDNN in float), fp32-carrier convs, lookup tables or the exact
  * integer reference kernels. Empty for plans without quantized nodes. */
-void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
+void osp__q8_path_summary(const osp_engine_t *e, const osp__plan_t *p,
                             char *buf, size_t len) {
     if (e->dequantized) {
         snprintf(buf, len,
@@ -652,7 +691,7 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
     const osp_graph_t *g = p->g;
     buf[0] = '\0';
     for (int i = 0; i < p->n_steps; i++) {
-        const osp_step_t *s = &p->steps[i];
+        const osp__plan_step_t *s = &p->steps[i];
         if (s->node < 0)
             continue;
         const osp_node_t *n = &g->nodes[s->node];
@@ -663,7 +702,7 @@ void osp__int8_path_summary(const osp_engine_t *e, const osp_plan_t *p,
         if (!quant)
             continue;
         if (s->kind == OSP_STEP_FN && !strcmp(s->impl, "osprey:fcq-requant"))
-            n_fcq++; /* qconv_f32.c: one per node */
+            n_fcq++; /* q8_f32conv.c: one per node */
         else if (s->kind == OSP_STEP_FN &&
                  !strcmp(s->impl, "osprey:q8-requant"))
             n_q8rq++; /* exact requant after a oneDNN int8 step */

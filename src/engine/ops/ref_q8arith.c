@@ -1,7 +1,7 @@
-/* ref_qarith.c — integer kernels for quantized ADD, AVERAGE_POOL_2D, MEAN,
+/* ref_q8arith.c — integer kernels for quantized ADD, AVERAGE_POOL_2D, MEAN,
  * requantizing QUANTIZE and standalone RELU/CLIP with TFLite semantics, the
- * 8-bit helpers shared with ref_qconv.c, and the dispatcher that decides
- * which quantized nodes run in integers (ref_qint.h).
+ * 8-bit helpers shared with ref_q8conv.c, and the dispatcher that decides
+ * which quantized nodes run in integers (ref_q8.h).
  *
  * The formulas follow TFLite's published reference semantics:
  *   ADD:     both inputs are shifted left by 20 bits, scaled to a common
@@ -19,8 +19,8 @@
  * quantization run the plain integer kernel (no dequantize round trip). */
 #include <string.h>
 
-#include "engine/int8/qmath.h"
-#include "engine/ops/ref_qint.h"
+#include "engine/int8/q8_math.h"
+#include "engine/ops/ref_q8.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -61,7 +61,7 @@ bool osp__q8_post_range(const osp_node_t *n, const osp_quant_t *oq,
             return false;
         }
         int32_t a, b;
-        osp_q_act_range(lo, hi, oq->scale[0], oq->zero_point[0], tmin, tmax,
+        osp__q8_act_range(lo, hi, oq->scale[0], oq->zero_point[0], tmin, tmax,
                         &a, &b);
         /* successive clamps intersect */
         *qmin = a > *qmin ? a : *qmin;
@@ -100,12 +100,7 @@ static bool same_quant(const osp_quant_t *a, const osp_quant_t *b) {
 }
 
 static bool same_dims(const osp_tensor_t *a, const osp_tensor_t *b) {
-    if (a->rank != b->rank)
-        return false;
-    for (int i = 0; i < a->rank; i++)
-        if (a->dims[i] != b->dims[i])
-            return false;
-    return true;
+    return osp__ir_same_dims(a->rank, a->dims, b->rank, b->dims);
 }
 
 /* Output 0 and input 0 both 8-bit per-tensor quantized with equal dtype. */
@@ -132,7 +127,7 @@ static inline int32_t add_scale_input(int32_t x, int32_t mult, int shift) {
     int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     int64_t xs = (int64_t)x * ((int64_t)1 << left);
     xs = xs > INT32_MAX ? INT32_MAX : xs < INT32_MIN ? INT32_MIN : xs;
-    int32_t h = osp_q_srdhm((int32_t)xs, mult);
+    int32_t h = osp__q8_srdhm((int32_t)xs, mult);
     return right > 0 ? (int32_t)((int64_t)h >> (right > 31 ? 31 : right))
                      : h;
 }
@@ -158,9 +153,9 @@ static int qadd_run(const osp_graph_t *g, const osp_node_t *n,
     double twice_max = 2.0 * (sa > sb ? sa : sb);
     int32_t ma, mb, my;
     int ea, eb, ey;
-    osp_q_quantize_multiplier(sa / twice_max, &ma, &ea);
-    osp_q_quantize_multiplier(sb / twice_max, &mb, &eb);
-    osp_q_quantize_multiplier(twice_max / ((double)(1 << ADD_LEFT_SHIFT) * sy),
+    osp__q8_quantize_multiplier(sa / twice_max, &ma, &ea);
+    osp__q8_quantize_multiplier(sb / twice_max, &mb, &eb);
+    osp__q8_quantize_multiplier(twice_max / ((double)(1 << ADD_LEFT_SHIFT) * sy),
                               &my, &ey);
     int32_t za = aq->zero_point[0], zb = bq->zero_point[0];
     int32_t zy = yq->zero_point[0];
@@ -173,7 +168,7 @@ static int qadd_run(const osp_graph_t *g, const osp_node_t *n,
         int32_t a = (load8(dt, in[0].data, i) - za) * (1 << ADD_LEFT_SHIFT);
         int32_t b = (load8(dt, in[1].data, i) - zb) * (1 << ADD_LEFT_SHIFT);
         int32_t s = add_scale_input(a, ma, ea) + add_scale_input(b, mb, eb);
-        int64_t y = (int64_t)osp_q_mul_by_multiplier(s, my, ey) + zy;
+        int64_t y = (int64_t)osp__q8_mul_by_multiplier(s, my, ey) + zy;
         osp__q8_store(out[0].dtype, out[0].data, i, clamp32(y, tmin, tmax));
     }
     return 0;
@@ -299,7 +294,7 @@ static int qmean_run(const osp_graph_t *g, const osp_node_t *n,
     float real = sx / ((float)inner * sy);
     int32_t mult;
     int shift;
-    osp_q_quantize_multiplier((double)real, &mult, &shift);
+    osp__q8_quantize_multiplier((double)real, &mult, &shift);
     float t = (float)xq->zero_point[0] * sx / sy;
     t = t > 0 ? t + 0.5f : t - 0.5f;
     int64_t bias = (int64_t)yq->zero_point[0] - (int64_t)t;
@@ -312,7 +307,7 @@ static int qmean_run(const osp_graph_t *g, const osp_node_t *n,
         size_t base = o * (size_t)inner;
         for (int64_t i = 0; i < inner; i++)
             acc += load8(dt, in[0].data, base + (size_t)i);
-        int64_t y = (int64_t)osp_q_mul_by_multiplier_up(acc, mult, shift) +
+        int64_t y = (int64_t)osp__q8_mul_by_multiplier_up(acc, mult, shift) +
                     bias;
         osp__q8_store(out[0].dtype, out[0].data, o, clamp32(y, tmin, tmax));
     }
@@ -335,7 +330,7 @@ static int qrequant_run(const osp_graph_t *g, const osp_node_t *n,
     const osp_quant_t *yq = g->values[n->out[0]].quant;
     int32_t mult;
     int shift;
-    osp_q_quantize_multiplier((double)xq->scale[0] / (double)yq->scale[0],
+    osp__q8_quantize_multiplier((double)xq->scale[0] / (double)yq->scale[0],
                               &mult, &shift);
     int32_t zx = xq->zero_point[0], zy = yq->zero_point[0];
     int32_t tmin, tmax;
@@ -343,7 +338,7 @@ static int qrequant_run(const osp_graph_t *g, const osp_node_t *n,
     size_t cnt = osp_tensor_numel(&in[0]);
     for (size_t i = 0; i < cnt; i++) {
         int32_t x = load8(in[0].dtype, in[0].data, i) - zx;
-        int64_t y = (int64_t)osp_q_mul_by_multiplier(x, mult, shift) + zy;
+        int64_t y = (int64_t)osp__q8_mul_by_multiplier(x, mult, shift) + zy;
         osp__q8_store(out[0].dtype, out[0].data, i, clamp32(y, tmin, tmax));
     }
     return 0;
@@ -366,7 +361,7 @@ static bool qclamp_range(const osp_graph_t *g, const osp_node_t *n,
     }
     int32_t tmin, tmax;
     osp__q8_type_range(out[0].dtype, &tmin, &tmax);
-    osp_q_act_range(a, b, yq->scale[0], yq->zero_point[0], tmin, tmax, lo, hi);
+    osp__q8_act_range(a, b, yq->scale[0], yq->zero_point[0], tmin, tmax, lo, hi);
     if (*lo > *hi)
         *lo = *hi;
     return true;
@@ -396,7 +391,7 @@ static bool qmove_covers(const osp_graph_t *g, const osp_node_t *n,
            same_quant(xq, yq);
 }
 
-bool osp__qint_covers(const osp_graph_t *g, const osp_node_t *n,
+bool osp__ref_q8_covers(const osp_graph_t *g, const osp_node_t *n,
                       const osp_tensor_t *in, const osp_tensor_t *out,
                       size_t *scratch_bytes) {
     *scratch_bytes = 0;
@@ -404,9 +399,9 @@ bool osp__qint_covers(const osp_graph_t *g, const osp_node_t *n,
         return false;
     switch (n->op) {
     case OSP_OP_CONV:
-        return osp__qconv_covers(g, n, in, out, scratch_bytes);
+        return osp__ref_q8conv_covers(g, n, in, out, scratch_bytes);
     case OSP_OP_GEMM:
-        return osp__qgemm_covers(g, n, in, out, scratch_bytes);
+        return osp__ref_q8gemm_covers(g, n, in, out, scratch_bytes);
     case OSP_OP_ADD:
         return qadd_covers(g, n, in, out);
     case OSP_OP_AVGPOOL:
@@ -433,11 +428,11 @@ bool osp__qint_covers(const osp_graph_t *g, const osp_node_t *n,
     }
 }
 
-int osp__qint_run(const osp_graph_t *g, const osp_node_t *n,
+int osp__ref_q8_run(const osp_graph_t *g, const osp_node_t *n,
                   const osp_tensor_t *in, osp_tensor_t *out, void *scratch,
                   size_t scratch_bytes, osp_err_t *err) {
     size_t need = 0;
-    if (!osp__qint_covers(g, n, in, out, &need))
+    if (!osp__ref_q8_covers(g, n, in, out, &need))
         return osp__node_err(err, OSP_EINTERNAL, n,
                              "not an integer-kernel node");
     if (need > 0 && (!scratch || scratch_bytes < need ||
@@ -447,9 +442,9 @@ int osp__qint_run(const osp_graph_t *g, const osp_node_t *n,
                              need, scratch ? scratch_bytes : 0);
     switch (n->op) {
     case OSP_OP_CONV:
-        return osp__qconv_run(g, n, in, out, scratch, err);
+        return osp__ref_q8conv_run(g, n, in, out, scratch, err);
     case OSP_OP_GEMM:
-        return osp__qgemm_run(g, n, in, out, scratch, err);
+        return osp__ref_q8gemm_run(g, n, in, out, scratch, err);
     case OSP_OP_ADD:
         return qadd_run(g, n, in, out);
     case OSP_OP_AVGPOOL:

@@ -1,0 +1,231 @@
+/* plan_md.c — the oneDNN vocabulary the planner and the per-op translators
+ * (dnnl/, int8/) share: dtype and memory-descriptor helpers, primitive
+ * descriptors with user-managed scratchpads and fused post-ops, and the
+ * resolution of conv/pool windows into oneDNN's padding. */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/plan/plan_int.h"
+#include "engine/ops/ref.h"
+
+/* ---- dtype and md helpers -------------------------------------------- */
+
+dnnl_data_type_t osp__dnnl_dt(osp_dtype_t dt) {
+    switch (dt) {
+    case OSP_DT_F32: return dnnl_f32;
+    case OSP_DT_BF16: return dnnl_bf16;
+    case OSP_DT_F16: return dnnl_f16;
+    case OSP_DT_U8: return dnnl_u8;
+    case OSP_DT_S8: return dnnl_s8;
+    case OSP_DT_S32: return dnnl_s32;
+    default: return dnnl_data_type_undef;
+    }
+}
+
+osp_dtype_t osp__osp_dt(dnnl_data_type_t dt) {
+    switch (dt) {
+    case dnnl_f32: return OSP_DT_F32;
+    case dnnl_bf16: return OSP_DT_BF16;
+    case dnnl_f16: return OSP_DT_F16;
+    case dnnl_u8: return OSP_DT_U8;
+    case dnnl_s8: return OSP_DT_S8;
+    case dnnl_s32: return OSP_DT_S32;
+    default: return OSP_DT_UNDEF;
+    }
+}
+
+const char *osp__dnnl_status(dnnl_status_t s) {
+    switch (s) {
+    case dnnl_success: return "success";
+    case dnnl_out_of_memory: return "out of memory";
+    case dnnl_invalid_arguments: return "invalid arguments";
+    case dnnl_unimplemented: return "unimplemented";
+    case dnnl_iterator_ends: return "iterator ends";
+    case dnnl_runtime_error: return "runtime error";
+    case dnnl_not_required: return "not required";
+    default: return "unknown oneDNN status";
+    }
+}
+
+bool osp__md_plain(dnnl_memory_desc_t *md, int rank, const int64_t *dims,
+                   dnnl_data_type_t dt) {
+    if (dt == dnnl_data_type_undef)
+        return false;
+    dnnl_dims_t d, s;
+    int r = rank > 0 ? rank : 1;
+    if (rank > 0)
+        for (int i = 0; i < rank; i++)
+            d[i] = dims[i];
+    else
+        d[0] = 1;
+    int64_t st = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        s[i] = st;
+        st *= d[i] > 0 ? d[i] : 1;
+    }
+    return dnnl_memory_desc_init_by_strides(md, r, d, dt, s) == dnnl_success;
+}
+
+void osp__md_any(dnnl_memory_desc_t *md, int rank, const int64_t *dims,
+                 dnnl_data_type_t dt) {
+    dnnl_dims_t d;
+    for (int i = 0; i < rank; i++)
+        d[i] = dims[i];
+    dnnl_memory_desc_init_by_tag(md, rank, d, dt, dnnl_format_tag_any);
+}
+
+dnnl_primitive_attr_t osp__attr_new(void) {
+    dnnl_primitive_attr_t a = NULL;
+    if (dnnl_primitive_attr_create(&a) != dnnl_success)
+        return NULL;
+    dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user);
+    return a;
+}
+
+int osp__pd_create_fast(osp__plan_ctx_t *c, const void *desc,
+                        dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd) {
+    *pd = NULL;
+    dnnl_status_t st =
+        dnnl_primitive_desc_create(pd, desc, attr, c->e->dnnl_eng, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    const char *impl = NULL;
+    if (st == dnnl_success)
+        dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl);
+    if (st != dnnl_success || !impl || strstr(impl, "ref")) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+        return OSP_EUNSUPPORTED;
+    }
+    return 0;
+}
+
+/* ---- post-ops ---------------------------------------------------------- */
+
+int osp__pd_create(osp__plan_ctx_t *c, const osp_node_t *n, const void *desc,
+                   dnnl_primitive_desc_t *pd, char *note, size_t note_len) {
+    dnnl_primitive_attr_t attr = osp__attr_new();
+    if (!attr)
+        return OSP_ENOMEM;
+    int rc = n ? osp__post_ops(c, n, attr, note, note_len) : 0;
+    if (rc == 0 && dnnl_primitive_desc_create(pd, desc, attr, c->e->dnnl_eng,
+                                              NULL) != dnnl_success)
+        rc = OSP_EUNSUPPORTED;
+    dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
+                  char *note, size_t note_len) {
+    if (n->n_post == 0)
+        return 0;
+    dnnl_post_ops_t po = NULL;
+    if (dnnl_post_ops_create(&po) != dnnl_success)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: post-ops");
+    int rc = 0;
+    size_t used = note ? strlen(note) : 0;
+    for (int i = 0; i < n->n_post && rc == 0; i++) {
+        const osp_post_op_t *q = &n->post[i];
+        dnnl_status_t st = dnnl_success;
+        if (q->kind == OSP_POST_SUM) {
+            st = dnnl_post_ops_append_sum(po, 1.0f);
+        } else {
+            switch (q->act) {
+            case OSP_ACT_RELU:
+                st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f);
+                break;
+            case OSP_ACT_LEAKY_RELU:
+                st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, q->alpha, 0.f);
+                break;
+            case OSP_ACT_CLIP:
+                st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, q->alpha, q->beta);
+                break;
+            case OSP_ACT_SIGMOID:
+                st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0.f, 0.f);
+                break;
+            case OSP_ACT_HARD_SIGMOID:
+                st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, q->alpha, q->beta);
+                if (st == dnnl_success)
+                    st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, 0.f, 1.f);
+                break;
+            case OSP_ACT_HARD_SWISH:
+                st = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_hardswish, 0.f, 0.f);
+                break;
+            default:
+                rc = OSP_EUNSUPPORTED;
+                break;
+            }
+        }
+        if (rc == 0 && st != dnnl_success)
+            rc = OSP_EUNSUPPORTED;
+        if (note && used + 2 < note_len) {
+            int w = snprintf(note + used, note_len - used, "%s+%s",
+                             used ? " " : "",
+                             q->kind == OSP_POST_SUM ? "sum" : osp_act_name(q->act));
+            if (w > 0)
+                used += (size_t)w < note_len - used ? (size_t)w : note_len - used - 1;
+        }
+    }
+    if (rc == 0 && dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
+        rc = OSP_EUNSUPPORTED;
+    dnnl_post_ops_destroy(po);
+    return rc;
+}
+
+/* ---- windows ----------------------------------------------------------- */
+
+int osp__window_pads(osp__plan_ctx_t *c, const osp_node_t *n,
+                     const osp_window_t *win, const int64_t *in_sp,
+                     const int64_t *out_sp, const int64_t *kernel,
+                     bool ceil_mode, int64_t *pl, int64_t *pr,
+                     int64_t *given_pr) {
+    osp_window_t w = *win;
+    int64_t out[OSP_MAX_SPATIAL];
+    int rc = osp_window_resolve(&w, in_sp, kernel, ceil_mode, out, c->err);
+    if (rc < 0)
+        return osp_err_prefix(c->err, "node %s", n->name);
+    for (int i = 0; i < w.n_spatial; i++) {
+        int64_t ext = (w.kernel[i] - 1) * w.dilation[i] + 1;
+        pl[i] = w.pad_begin[i];
+        given_pr[i] = w.pad_end[i];
+        /* oneDNN wants out == (in + pl + pr - ext) / s + 1 exactly; ceil-mode
+         * pools need a larger right pad, floor-mode windows may leave some
+         * of the declared right pad unused. */
+        pr[i] = (out_sp[i] - 1) * w.stride[i] + ext - in_sp[i] - pl[i];
+    }
+    return 0;
+}
+
+/* A convolution's geometry as oneDNN takes it: strides, dilations counted
+ * from 0, left/right pads, and the weights' dims ([G, O/G, I/G, k...] when
+ * grouped). One place for the fp32/bf16, int8 and fp32-carrier convs. */
+int osp__conv_geom(osp__plan_ctx_t *c, const osp_node_t *n, const osp_value_t *X,
+                   const osp_value_t *W, const osp_value_t *Y, int64_t G,
+                   osp__plan_conv_geom_t *cg) {
+    int r = X->rank, nsp = r - 2;
+    int64_t kern[OSP_MAX_SPATIAL] = {0}, lpl[OSP_MAX_SPATIAL],
+        lpr[OSP_MAX_SPATIAL], gpr[OSP_MAX_SPATIAL];
+    for (int i = 0; i < nsp; i++)
+        kern[i] = W->dims[2 + i];
+    int rc = osp__window_pads(c, n, &n->p.conv.win, X->dims + 2, Y->dims + 2,
+                              kern, false, lpl, lpr, gpr);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < nsp; i++) {
+        int64_t s = n->p.conv.win.stride[i], d = n->p.conv.win.dilation[i];
+        cg->strides[i] = s > 0 ? s : 1;
+        cg->dil[i] = (d > 0 ? d : 1) - 1;
+        cg->pl[i] = lpl[i];
+        cg->pr[i] = lpr[i];
+    }
+    if (G > 1) {
+        cg->wd[0] = G;
+        cg->wd[1] = W->dims[0] / G;
+        for (int i = 1; i < r; i++)
+            cg->wd[i + 1] = W->dims[i];
+        cg->wr = r + 1;
+    } else {
+        memcpy(cg->wd, W->dims, sizeof(int64_t) * (size_t)r);
+        cg->wr = r;
+    }
+    return 0;
+}
