@@ -1,0 +1,250 @@
+/* autoscale.h — the autoscaler's decisions: the Kubernetes HPA algorithm
+ * (autoscaling/v2: tolerance, min/max, `behavior` with stabilization windows
+ * and rate policies) with a panic mode on top (as Knative's KPA), and a
+ * simulator that runs those decisions against a queueing model of workers
+ * driven by a load trace.
+ *
+ * The policy is a pure function of the samples it is fed and the times it is
+ * given (no clock, no I/O): the CLI's control loop feeds it the metrics it
+ * read (from Prometheus or by scraping /metrics itself) and acts on the
+ * replica count it returns (a Deployment's scale subresource, or local
+ * worker processes); the simulator feeds it simulated metrics in simulated
+ * time. So one code decides everywhere, and tests replay recorded metric
+ * sequences with exact expected counts. docs/autoscale.md explains the
+ * algorithm with a worked example.
+ *
+ * Not thread-safe: one policy object per control loop. */
+#ifndef OSPREY_AUTOSCALE_H
+#define OSPREY_AUTOSCALE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "osprey/common.h"
+#include "osprey/load.h"
+
+/* ------------------------------------------------------------------------
+ * Behavior: the HPA's autoscaling/v2 HPAScalingRules, one set for scale-up
+ * and one for scale-down, with the same field meanings and defaults. */
+#define OSP_AUTOSCALE_MAX_POLICIES 8
+#define OSP_AUTOSCALE_MAX_METRICS 8
+
+typedef enum osp_autoscale_rate_type_e {
+    OSP_AUTOSCALE_RATE_PODS = 0,    /* "Pods": change by value replicas */
+    OSP_AUTOSCALE_RATE_PERCENT,     /* "Percent": change by value % */
+    OSP_AUTOSCALE_RATE_TYPE_COUNT
+} osp_autoscale_rate_type_t;
+/* "Pods", "Percent" (the HPA's spellings); never NULL. */
+const char *osp_autoscale_rate_type_name(osp_autoscale_rate_type_t t);
+int osp_autoscale_rate_type_parse(const char *s, osp_autoscale_rate_type_t *out);
+
+typedef enum osp_autoscale_select_e {
+    OSP_AUTOSCALE_SELECT_MAX = 0,   /* "Max": the policy allowing most change */
+    OSP_AUTOSCALE_SELECT_MIN,       /* "Min": the policy allowing least */
+    OSP_AUTOSCALE_SELECT_DISABLED,  /* "Disabled": no change this direction */
+    OSP_AUTOSCALE_SELECT_COUNT
+} osp_autoscale_select_t;
+const char *osp_autoscale_select_name(osp_autoscale_select_t s);
+int osp_autoscale_select_parse(const char *s, osp_autoscale_select_t *out);
+
+typedef struct osp_autoscale_rate_s {
+    osp_autoscale_rate_type_t type;
+    int value;          /* replicas, or percent; > 0 */
+    int period_s;       /* 1..1800 (the HPA's bounds) */
+} osp_autoscale_rate_t;
+
+typedef struct osp_autoscale_rules_s {
+    int stabilization_s;            /* 0..3600 */
+    osp_autoscale_select_t select;
+    int n_policies;                 /* >= 1 unless select is Disabled */
+    osp_autoscale_rate_t policies[OSP_AUTOSCALE_MAX_POLICIES];
+} osp_autoscale_rules_t;
+
+/* ------------------------------------------------------------------------
+ * Metrics. A metric is either a total over the system with a target per
+ * ready replica (concurrency, rps, queue, a PromQL query: the HPA's
+ * AverageValue target, desired = ceil(total / target)) or a value with a
+ * target for the whole service (latency-p95: the HPA's Value target,
+ * desired = ceil(ready × value / target)). */
+typedef enum osp_autoscale_metric_e {
+    OSP_AUTOSCALE_METRIC_CONCURRENCY = 0, /* in-flight + queued requests */
+    OSP_AUTOSCALE_METRIC_RPS,             /* requests per second */
+    OSP_AUTOSCALE_METRIC_LATENCY_P95,     /* milliseconds */
+    OSP_AUTOSCALE_METRIC_QUEUE,           /* queued requests at the workers */
+    OSP_AUTOSCALE_METRIC_QUERY,           /* a user's PromQL (a total) */
+    OSP_AUTOSCALE_METRIC_COUNT
+} osp_autoscale_metric_t;
+/* "concurrency", "rps", "latency-p95", "queue", "query"; never NULL. */
+const char *osp_autoscale_metric_name(osp_autoscale_metric_t m);
+int osp_autoscale_metric_parse(const char *s, osp_autoscale_metric_t *out);
+/* The default target of a built-in metric (concurrency 4 per replica, rps
+ * 10 per replica, latency-p95 500 ms, queue 2 per replica). */
+double osp_autoscale_metric_default_target(osp_autoscale_metric_t m);
+/* True for metrics compared as totals per ready replica (all but
+ * latency-p95). */
+bool osp_autoscale_metric_is_total(osp_autoscale_metric_t m);
+
+typedef struct osp_autoscale_target_s {
+    osp_autoscale_metric_t metric;
+    double target;                  /* > 0, in the metric's unit */
+} osp_autoscale_target_t;
+
+/* ------------------------------------------------------------------------
+ * Options. */
+typedef struct osp_autoscale_opts_s {
+    int min_replicas;               /* >= 1 */
+    int max_replicas;               /* >= min_replicas */
+    double tolerance;               /* HPA's 0.1: no change within ±10% */
+    double period_s;                /* full decision every period (HPA sync 15 s) */
+    double stale_s;                 /* a metric with no sample this long is
+                                       missing (default 2 periods) */
+    osp_autoscale_rules_t up, down;
+    bool panic;                     /* the KPA-style panic mode */
+    double stable_window_s;         /* 60: panic ends this long after the
+                                       last over-threshold sample */
+    double panic_window_s;          /* 6: the panic value is the average
+                                       over this window */
+    double panic_threshold;         /* 2.0: panic when the panic-window value
+                                       is above this × what ready replicas take */
+    int n_targets;
+    osp_autoscale_target_t targets[OSP_AUTOSCALE_MAX_METRICS];
+} osp_autoscale_opts_t;
+
+/* osprey's defaults: 1..10 replicas, tolerance 0.1, period 15 s, the HPA's
+ * default behavior (scale-up: stabilization 0, Max of {Pods 4, Percent 100}
+ * per 15 s; scale-down: stabilization 300, Percent 100 per 15 s), panic on
+ * (60 s / 6 s / 2.0), one metric: concurrency, target 4. */
+void osp_autoscale_opts_init(osp_autoscale_opts_t *o);
+/* The stock HPA: the same, panic off. */
+void osp_autoscale_opts_init_hpa(osp_autoscale_opts_t *o);
+/* Checks ranges (the HPA's bounds for behavior fields); on error names the
+ * field ("behavior.scaleUp.policies[1].periodSeconds: 0 is not in 1..1800"). */
+int osp_autoscale_opts_check(const osp_autoscale_opts_t *o, osp_err_t *err);
+/* Reads an HPA-style configuration (JSON text) into o, over what o holds:
+ * `minReplicas`, `maxReplicas`, `behavior` (scaleUp/scaleDown with
+ * stabilizationWindowSeconds, selectPolicy, policies[{type,value,
+ * periodSeconds}]) exactly as in a HorizontalPodAutoscaler spec — a spec
+ * object or a whole HPA manifest (its `spec` is read) — plus osprey's own
+ * `metrics` ([{"name":"concurrency","target":4}]) and `panic`
+ * ({"enabled":true,"stableWindowSeconds":60,"panicWindowSeconds":6,
+ * "threshold":2.0}). A field given sets only itself (the HPA's rule: an
+ * unset scaleDown keeps its defaults). Unknown fields are errors. */
+int osp_autoscale_opts_parse_json(osp_autoscale_opts_t *o, const char *text,
+                                  osp_err_t *err);
+
+/* ------------------------------------------------------------------------
+ * The policy. */
+typedef struct osp_autoscale_s osp_autoscale_t;
+
+/* One observation, at time t_s (seconds on any monotonic clock; never
+ * decreasing between calls). values[i] is the value of opts.targets[i], or
+ * NaN when it could not be read (missing, stale, an error). */
+typedef struct osp_autoscale_sample_s {
+    double t_s;
+    int current;        /* replicas asked for now (spec.replicas; local
+                           workers started and not draining) */
+    int ready;          /* of which ready to serve */
+    double values[OSP_AUTOSCALE_MAX_METRICS];
+} osp_autoscale_sample_t;
+
+typedef struct osp_autoscale_metric_view_s {
+    osp_autoscale_metric_t metric;
+    double value;       /* average over the last period (NaN: missing) */
+    double panic_value; /* average over the panic window (NaN: missing) */
+    double target;
+    int desired;        /* what this metric alone asks for (-1: missing) */
+} osp_autoscale_metric_view_t;
+
+typedef struct osp_autoscale_decision_s {
+    double t_s;
+    int current, ready;
+    int desired;        /* act on this (== current: no change) */
+    bool evaluated;     /* a full decision ran at this step (a period
+                           boundary, or a panic) */
+    bool panic;         /* in panic mode after this step */
+    bool held;          /* missing data held the count */
+    int n_metrics;
+    osp_autoscale_metric_view_t metrics[OSP_AUTOSCALE_MAX_METRICS];
+    char rule[192];     /* what bounded the result, for people:
+                           "scale-up limited by policy Pods 4/15s",
+                           "held: no data for 30 s", "panic: concurrency
+                           19.2 > 2.0 × target 4 × 2 ready" */
+} osp_autoscale_decision_t;
+
+/* Creates a policy; opts are checked (osp_autoscale_opts_check) and copied.
+ * NULL with err set on bad options or out-of-memory. Caller destroys. */
+osp_autoscale_t *osp_autoscale_create(const osp_autoscale_opts_t *opts,
+                                      osp_err_t *err);
+void osp_autoscale_destroy(osp_autoscale_t *a);
+/* Feeds one sample and decides. Call it every tick (e.g. each second): the
+ * panic check runs on every call, the HPA decision once per period. The
+ * caller is expected to act on d->desired; a change is recorded as a scale
+ * event (the rate policies count them). Someone else's change of the count
+ * (a human's `kubectl scale`) shows as a new `current` and is respected. */
+void osp_autoscale_step(osp_autoscale_t *a, const osp_autoscale_sample_t *s,
+                        osp_autoscale_decision_t *d);
+/* The options in force (read-only). */
+const osp_autoscale_opts_t *osp_autoscale_opts(const osp_autoscale_t *a);
+
+/* ------------------------------------------------------------------------
+ * Simulation: a queueing model of workers driven by a rate profile (a load
+ * trace), deterministic for a seed, far faster than real time. Requests
+ * arrive as a non-homogeneous Poisson process; the dispatcher sends each to
+ * the ready worker with the fewest outstanding requests (or holds it while
+ * none is ready); a worker serves one request at a time in 1/capacity s; a
+ * new worker is ready startup_s after it is asked for; a removed worker
+ * takes no new requests and leaves when its queue is empty. Every tick the
+ * policy gets the metrics a real control loop would read. */
+typedef enum osp_autoscale_policy_e {
+    OSP_AUTOSCALE_POLICY_OSPREY = 0,  /* the options given (panic on) */
+    OSP_AUTOSCALE_POLICY_HPA,         /* same options, panic off */
+    OSP_AUTOSCALE_POLICY_THRESHOLD,   /* ±1 replica per period when the
+                                         value per replica crosses target ×
+                                         1.0 (up) or × 0.5 (down) */
+    OSP_AUTOSCALE_POLICY_COUNT
+} osp_autoscale_policy_t;
+const char *osp_autoscale_policy_name(osp_autoscale_policy_t p);
+int osp_autoscale_policy_parse(const char *s, osp_autoscale_policy_t *out);
+
+#define OSP_AUTOSCALE_SIM_MAX_STEPS 64
+
+typedef struct osp_autoscale_sim_opts_s {
+    const osp_profile_t *trace;     /* offered rate over time (borrowed) */
+    double capacity_rps;            /* per worker, > 0 */
+    double startup_s;               /* asked for → ready (default 10) */
+    double slo_ms;                  /* a request slower than this is a
+                                       violation (default 1000) */
+    double tick_s;                  /* control loop tick (default 1) */
+    int max_outstanding;            /* per worker; beyond → rejected (a
+                                       violation; default 256) */
+    uint64_t seed;                  /* arrivals (default 1) */
+} osp_autoscale_sim_opts_t;
+void osp_autoscale_sim_opts_init(osp_autoscale_sim_opts_t *o);
+
+typedef struct osp_autoscale_sim_result_s {
+    osp_autoscale_policy_t policy;
+    uint64_t requests;              /* arrived */
+    uint64_t slo_violations;        /* over the SLO or rejected */
+    uint64_t rejected;
+    double replica_seconds;         /* workers existing × time (cost:
+                                       starting and draining ones count) */
+    int scale_events;               /* changes of the asked-for count */
+    int direction_changes;          /* up after down or down after up */
+    int max_replicas;               /* most asked for at once */
+    double p50_ms, p95_ms, p99_ms;  /* latency of served requests */
+    int n_steps;                    /* upward steps found in the trace */
+    double step_t_s[OSP_AUTOSCALE_SIM_MAX_STEPS];
+    /* seconds from each step until ready × capacity covered the new rate;
+     * -1 when it never did before the next step or the end */
+    double time_to_capacity_s[OSP_AUTOSCALE_SIM_MAX_STEPS];
+} osp_autoscale_sim_result_t;
+
+/* Runs one policy over the trace. policy_opts: the osprey options (for
+ * OSP_AUTOSCALE_POLICY_HPA their panic is turned off; for THRESHOLD only
+ * min/max, period and the first target are used). */
+int osp_autoscale_simulate(const osp_autoscale_sim_opts_t *so,
+                           const osp_autoscale_opts_t *policy_opts,
+                           osp_autoscale_policy_t policy,
+                           osp_autoscale_sim_result_t *out, osp_err_t *err);
+
+#endif
