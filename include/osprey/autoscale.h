@@ -247,4 +247,51 @@ int osp_autoscale_simulate(const osp_autoscale_sim_opts_t *so,
                            osp_autoscale_policy_t policy,
                            osp_autoscale_sim_result_t *out, osp_err_t *err);
 
+/* ------------------------------------------------------------------------
+ * Metric sources. The embedded source reads the dispatcher's /metrics (and
+ * the workers', for `queue`) every tick and turns two consecutive readings
+ * into the metric values as Prometheus would: gauges as they are, rates
+ * from counter deltas (a counter that went down restarted from 0), the p95
+ * from the histogram buckets' deltas with histogram_quantile's linear
+ * interpolation. The PromQL the Prometheus source sends computes the same
+ * from Prometheus's own scrapes (osp_autoscale_promql). */
+#define OSP_AUTOSCALE_MAX_BUCKETS 40
+
+typedef struct osp_autoscale_reading_s {
+    double t_s;
+    bool dispatcher_ok;         /* the dispatcher's page was read */
+    double inflight;            /* Σ osprey_dispatch_inflight */
+    double queued;              /* Σ osprey_dispatch_queue_depth */
+    double requests;            /* Σ osprey_dispatch_requests_total */
+    int n_buckets;              /* Σ by le of ..._duration_seconds_bucket */
+    double le[OSP_AUTOSCALE_MAX_BUCKETS];
+    double bucket[OSP_AUTOSCALE_MAX_BUCKETS];
+    int workers_read;           /* worker pages read */
+    double worker_queue;        /* Σ osprey_queue_depth over them */
+} osp_autoscale_reading_t;
+
+/* Starts a reading at t_s (all zero). */
+void osp_autoscale_reading_init(osp_autoscale_reading_t *r, double t_s);
+/* Adds the dispatcher's /metrics page to r. OSP_EFORMAT on a bad page. */
+int osp_autoscale_read_dispatcher(osp_autoscale_reading_t *r, const char *text,
+                                  size_t len, osp_err_t *err);
+/* Adds one worker's /metrics page (its osprey_queue_depth). */
+int osp_autoscale_read_worker(osp_autoscale_reading_t *r, const char *text,
+                              size_t len, osp_err_t *err);
+/* The value of metric m between two readings (prev may be NULL: rates and
+ * the p95 are then NaN). NaN too when the data is not there (no dispatcher
+ * page, no request in the interval for the p95, no worker page for queue,
+ * and always for `query`, which needs Prometheus). */
+double osp_autoscale_value(osp_autoscale_metric_t m,
+                           const osp_autoscale_reading_t *prev,
+                           const osp_autoscale_reading_t *cur);
+/* Prometheus's histogram_quantile over cumulative buckets (le ascending,
+ * the last +Inf): NaN when empty. */
+double osp_autoscale_quantile(double q, const double *le, const double *cum,
+                              int n);
+/* The PromQL that gives metric m's value from Prometheus, rates over
+ * window_s; NULL for `query` (the user's own). Writes into buf. */
+const char *osp_autoscale_promql(osp_autoscale_metric_t m, int window_s,
+                                 char *buf, size_t n);
+
 #endif

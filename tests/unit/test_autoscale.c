@@ -466,6 +466,83 @@ static void test_sim(void **state) {
     osp_profile_destroy(p);
 }
 
+/* ---- the embedded source ---------------------------------------------- */
+
+static const char page1[] =
+    "# TYPE osprey_dispatch_inflight gauge\n"
+    "osprey_dispatch_inflight{backend=\"127.0.0.1:9001\"} 3\n"
+    "osprey_dispatch_inflight{backend=\"127.0.0.1:9002\"} 2\n"
+    "osprey_dispatch_queue_depth{model=\"m\"} 1\n"
+    "osprey_dispatch_requests_total{model=\"m\",code=\"200\"} 100\n"
+    "osprey_dispatch_requests_total{model=\"m\",code=\"503\"} 4\n"
+    "osprey_dispatch_request_duration_seconds_bucket{le=\"0.1\"} 50\n"
+    "osprey_dispatch_request_duration_seconds_bucket{le=\"0.5\"} 90\n"
+    "osprey_dispatch_request_duration_seconds_bucket{le=\"+Inf\"} 104\n"
+    "osprey_dispatch_request_duration_seconds_count 104\n";
+static const char page2[] =
+    "osprey_dispatch_inflight{backend=\"127.0.0.1:9001\"} 7\n"
+    "osprey_dispatch_requests_total{model=\"m\",code=\"200\"} 296\n"
+    "osprey_dispatch_requests_total{model=\"m\",code=\"503\"} 8\n"
+    "osprey_dispatch_request_duration_seconds_bucket{le=\"0.1\"} 50\n"
+    "osprey_dispatch_request_duration_seconds_bucket{le=\"0.5\"} 250\n"
+    "osprey_dispatch_request_duration_seconds_bucket{le=\"+Inf\"} 304\n";
+
+static void test_source_values(void **state) {
+    (void)state;
+    osp_err_t err = {0};
+    osp_autoscale_reading_t a, b;
+    osp_autoscale_reading_init(&a, 10);
+    assert_int_equal(osp_autoscale_read_dispatcher(&a, page1, strlen(page1),
+                                                   &err), 0);
+    osp_autoscale_reading_init(&b, 14);
+    assert_int_equal(osp_autoscale_read_dispatcher(&b, page2, strlen(page2),
+                                                   &err), 0);
+    /* In flight + queued at the dispatcher: 3 + 2 + 1, then 7. */
+    assert_true(osp_autoscale_value(OSP_AUTOSCALE_METRIC_CONCURRENCY, NULL,
+                                    &a) == 6);
+    assert_true(osp_autoscale_value(OSP_AUTOSCALE_METRIC_CONCURRENCY, &a,
+                                    &b) == 7);
+    /* (304 - 104) requests in 4 s. */
+    assert_true(osp_autoscale_value(OSP_AUTOSCALE_METRIC_RPS, &a, &b) == 50);
+    assert_true(isnan(osp_autoscale_value(OSP_AUTOSCALE_METRIC_RPS, NULL, &b)));
+    /* The interval's buckets: 0 ≤ 0.1 s, 160 ≤ 0.5 s, 200 in all. Rank
+     * 0.95 × 200 = 190 falls in +Inf → the highest finite bound, 500 ms. */
+    assert_true(osp_autoscale_value(OSP_AUTOSCALE_METRIC_LATENCY_P95, &a,
+                                    &b) == 500);
+    /* Interpolation inside a bucket: cum {10, 100, 100}: rank 95 is 85/90
+     * of the way from 0.1 to 0.5 → 0.1 + 0.4 × 85 / 90. */
+    double le[] = {0.1, 0.5, INFINITY}, cum[] = {10, 100, 100};
+    assert_float_equal(osp_autoscale_quantile(0.95, le, cum, 3),
+                       0.1 + 0.4 * 85.0 / 90.0, 1e-12);
+    double empty[] = {0, 0, 0};
+    assert_true(isnan(osp_autoscale_quantile(0.95, le, empty, 3)));
+    /* A counter that went down: the dispatcher restarted; Prometheus's
+     * increase() counts from 0 → 304 / 4. */
+    osp_autoscale_reading_t c = b;
+    c.t_s = 18;
+    c.requests = 100;
+    assert_true(osp_autoscale_value(OSP_AUTOSCALE_METRIC_RPS, &b, &c) == 25);
+    /* Workers' queues; none read → missing. */
+    assert_true(isnan(osp_autoscale_value(OSP_AUTOSCALE_METRIC_QUEUE, &a, &b)));
+    const char *w = "osprey_queue_depth{model=\"m\"} 3\n";
+    assert_int_equal(osp_autoscale_read_worker(&b, w, strlen(w), &err), 0);
+    assert_int_equal(osp_autoscale_read_worker(&b, w, strlen(w), &err), 0);
+    assert_true(osp_autoscale_value(OSP_AUTOSCALE_METRIC_QUEUE, &a, &b) == 6);
+    /* No dispatcher page: everything from it is missing. */
+    osp_autoscale_reading_t none;
+    osp_autoscale_reading_init(&none, 20);
+    assert_true(isnan(osp_autoscale_value(OSP_AUTOSCALE_METRIC_CONCURRENCY,
+                                          &b, &none)));
+    assert_true(osp_autoscale_read_dispatcher(&none, "x{", 2, &err) < 0);
+    assert_false(none.dispatcher_ok);
+    char q[256];
+    assert_string_equal(osp_autoscale_promql(OSP_AUTOSCALE_METRIC_RPS, 30, q,
+                                             sizeof q),
+                        "sum(rate(osprey_dispatch_requests_total[30s]))");
+    assert_null(osp_autoscale_promql(OSP_AUTOSCALE_METRIC_QUERY, 30, q,
+                                     sizeof q));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tolerance_band),
@@ -485,6 +562,7 @@ int main(void) {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_trace_csv),
         cmocka_unit_test(test_sim),
+        cmocka_unit_test(test_source_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
