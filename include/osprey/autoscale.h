@@ -209,7 +209,7 @@ int osp_autoscale_policy_parse(const char *s, osp_autoscale_policy_t *out);
 #define OSP_AUTOSCALE_SIM_MAX_STEPS 64
 
 typedef struct osp_autoscale_sim_opts_s {
-    const osp_profile_t *trace;     /* offered rate over time (borrowed) */
+    const osp_load_profile_t *trace;     /* offered rate over time (borrowed) */
     double capacity_rps;            /* per worker, > 0 */
     double startup_s;               /* asked for → ready (default 10) */
     double slo_ms;                  /* a request slower than this is a

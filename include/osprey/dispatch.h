@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "osprey/common.h"
+#include "osprey/log.h"
 
 /* Balancing policies. Append only. */
 typedef enum osp_balance_e {
@@ -97,12 +98,17 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
 /* Bound ports (useful with 0); admin 0 when disabled. */
 int osp_dispatch_port(const osp_dispatch_t *d);
 int osp_dispatch_admin_port(const osp_dispatch_t *d);
-/* Writes one JSON log line (fields: a JSON object whose reference is
- * stolen, or NULL). Thread-safe. */
+/* Drain: stop accepting connections, let in-flight requests finish
+ * (bounded by timeout_s). 0 when drained, OSP_ETIMEDOUT otherwise. The same
+ * pair as osp_serve_drain/_destroy. */
+int osp_dispatch_drain(osp_dispatch_t *d, double timeout_s);
+/* Stops the threads and frees everything; requests still in flight (no
+ * drain, or one that timed out) are cut. NULL is fine. */
+void osp_dispatch_destroy(osp_dispatch_t *d);
+
+/* Writes one JSON log line to the dispatcher's log (osp_log_write's format;
+ * fields: string key, value pairs ending with NULL). Thread-safe. */
 void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
-                      void *fields_json);
-/* Stops accepting, lets in-flight requests finish (up to timeout_s), stops
- * the threads and frees everything. NULL is fine. */
-void osp_dispatch_destroy(osp_dispatch_t *d, double timeout_s);
+                      ...) OSP_LOG_FIELDS;
 
 #endif

@@ -29,61 +29,61 @@
  * power-of-two range is split into 1024 equal buckets, so any recorded
  * value is known to within 1/1024 (3 significant decimal digits).
  * Mergeable: counts simply add. */
-typedef struct osp_hist_s osp_hist_t;
+typedef struct osp_load_hist_s osp_load_hist_t;
 
-#define OSP_HIST_MAX_US (((uint64_t)1 << 36) - 1) /* ~19 h; larger values are
+#define OSP_LOAD_HIST_MAX_US (((uint64_t)1 << 36) - 1) /* ~19 h; larger values are
                                                      clamped to it */
 
 /* Creates an empty histogram (about 240 KiB); NULL on out-of-memory.
  * Caller destroys. */
-osp_hist_t *osp_hist_create(void);
-void osp_hist_destroy(osp_hist_t *h);
-void osp_hist_reset(osp_hist_t *h);
-/* Records one value in microseconds (clamped to OSP_HIST_MAX_US). */
-void osp_hist_record(osp_hist_t *h, uint64_t value_us);
+osp_load_hist_t *osp_load_hist_create(void);
+void osp_load_hist_destroy(osp_load_hist_t *h);
+void osp_load_hist_reset(osp_load_hist_t *h);
+/* Records one value in microseconds (clamped to OSP_LOAD_HIST_MAX_US). */
+void osp_load_hist_record(osp_load_hist_t *h, uint64_t value_us);
 /* Records `count` copies of one value. */
-void osp_hist_record_n(osp_hist_t *h, uint64_t value_us, uint64_t count);
+void osp_load_hist_record_n(osp_load_hist_t *h, uint64_t value_us, uint64_t count);
 /* Adds every count of src to dst. */
-void osp_hist_merge(osp_hist_t *dst, const osp_hist_t *src);
-uint64_t osp_hist_count(const osp_hist_t *h);
+void osp_load_hist_merge(osp_load_hist_t *dst, const osp_load_hist_t *src);
+uint64_t osp_load_hist_count(const osp_load_hist_t *h);
 /* Exact smallest / largest recorded value (0 when empty). */
-uint64_t osp_hist_min(const osp_hist_t *h);
-uint64_t osp_hist_max(const osp_hist_t *h);
+uint64_t osp_load_hist_min(const osp_load_hist_t *h);
+uint64_t osp_load_hist_max(const osp_load_hist_t *h);
 /* Exact mean of the recorded (clamped) values; 0 when empty. */
-double osp_hist_mean(const osp_hist_t *h);
+double osp_load_hist_mean(const osp_load_hist_t *h);
 /* The value at percentile pct (0..100): the smallest bucket whose
  * cumulative count reaches ceil(pct/100 * count) (at least 1), reported as
  * the highest value that bucket can hold, but never above the exact max.
  * 0 when empty. */
-uint64_t osp_hist_percentile(const osp_hist_t *h, double pct);
+uint64_t osp_load_hist_percentile(const osp_load_hist_t *h, double pct);
 /* The range of values [lo, hi] that share v's bucket (the precision). */
-void osp_hist_bucket_range(uint64_t value_us, uint64_t *lo, uint64_t *hi);
+void osp_load_hist_bucket_range(uint64_t value_us, uint64_t *lo, uint64_t *hi);
 
 /* ------------------------------------------------------------------------
  * Rate profiles (src/load/profile.c): a sequence of segments, each lasting
  * duration_s with a rate going linearly from from_rate to to_rate
  * (requests per second; equal = constant). Built from --rate/--duration,
  * --profile steps, --ramp or a trace file. */
-typedef struct osp_profile_s osp_profile_t;
+typedef struct osp_load_profile_s osp_load_profile_t;
 
-#define OSP_PROFILE_MAX_RATE_PER_S 1e7  /* per segment */
-#define OSP_PROFILE_MAX_DURATION_S (7.0 * 86400) /* the whole profile */
-#define OSP_PROFILE_MAX_SEGMENTS 1000000
-#define OSP_PROFILE_MAX_TRACE_BYTES ((size_t)64 << 20)
+#define OSP_LOAD_PROFILE_MAX_RATE_PER_S 1e7  /* per segment */
+#define OSP_LOAD_PROFILE_MAX_DURATION_S (7.0 * 86400) /* the whole profile */
+#define OSP_LOAD_PROFILE_MAX_SEGMENTS 1000000
+#define OSP_LOAD_PROFILE_MAX_TRACE_BYTES ((size_t)64 << 20)
 
 /* Creates an empty profile; NULL on out-of-memory. Caller destroys. */
-osp_profile_t *osp_profile_create(void);
-void osp_profile_destroy(osp_profile_t *p);
-/* Appends a segment. Rates must be finite and in 0..OSP_PROFILE_MAX_RATE;
+osp_load_profile_t *osp_load_profile_create(void);
+void osp_load_profile_destroy(osp_load_profile_t *p);
+/* Appends a segment. Rates must be finite and in 0..OSP_LOAD_PROFILE_MAX_RATE;
  * the duration positive; the total duration within the limit. */
-int osp_profile_add(osp_profile_t *p, double from_rate_per_s,
+int osp_load_profile_add(osp_load_profile_t *p, double from_rate_per_s,
                     double to_rate_per_s, double duration_s, osp_err_t *err);
 /* Appends constant steps "RATE:DURATION[,RATE:DURATION...]"
  * (e.g. "10:60s,50:60s"). */
-int osp_profile_parse_steps(osp_profile_t *p, const char *spec,
+int osp_load_profile_parse_steps(osp_load_profile_t *p, const char *spec,
                             osp_err_t *err);
 /* Appends a linear ramp "FROM:TO:DURATION" (e.g. "10:200:2m"). */
-int osp_profile_parse_ramp(osp_profile_t *p, const char *spec,
+int osp_load_profile_parse_ramp(osp_load_profile_t *p, const char *spec,
                            osp_err_t *err);
 /* Appends a trace. Plain: one 1-second constant segment per line, each
  * line one non-negative number = requests in that second (blank lines are
@@ -93,24 +93,24 @@ int osp_profile_parse_ramp(osp_profile_t *p, const char *spec,
  * timeseries.csv (one second per row at the rate in its `sent` column).
  * Lines starting with '#' are comments. `name` (file name) is used in
  * messages ("trace.txt:12: ..."). */
-int osp_profile_parse_trace(osp_profile_t *p, const char *text, size_t len,
+int osp_load_profile_parse_trace(osp_load_profile_t *p, const char *text, size_t len,
                             const char *name, osp_err_t *err);
 /* Reads a trace file and parses it as above. */
-int osp_profile_load_trace(osp_profile_t *p, const char *path,
+int osp_load_profile_load_trace(osp_load_profile_t *p, const char *path,
                            osp_err_t *err);
-int osp_profile_segments(const osp_profile_t *p);
-double osp_profile_duration_s(const osp_profile_t *p);
+int osp_load_profile_segments(const osp_load_profile_t *p);
+double osp_load_profile_duration_s(const osp_load_profile_t *p);
 /* The rate at time t (0 outside the profile). */
-double osp_profile_rate_at(const osp_profile_t *p, double t_s);
+double osp_load_profile_rate_at(const osp_load_profile_t *p, double t_s);
 /* Expected number of requests in [0, t): the integral of the rate. */
-double osp_profile_count(const osp_profile_t *p, double t_s);
-/* The inverse of osp_profile_count: the earliest t with count(t) = n, or
+double osp_load_profile_count(const osp_load_profile_t *p, double t_s);
+/* The inverse of osp_load_profile_count: the earliest t with count(t) = n, or
  * INFINITY when n exceeds the profile's total. */
-double osp_profile_time_of(const osp_profile_t *p, double n);
+double osp_load_profile_time_of(const osp_load_profile_t *p, double n);
 
 /* Parses a duration: a positive number with an optional unit ms, s, m or h
  * (none = seconds): "60s", "2m", "1.5", "250ms". */
-int osp_parse_duration_s(const char *s, double *out_s, osp_err_t *err);
+int osp_load_parse_duration_s(const char *s, double *out_s, osp_err_t *err);
 
 /* ------------------------------------------------------------------------
  * Arrivals (src/load/arrivals.c): the intended send times of an open-loop
@@ -118,83 +118,83 @@ int osp_parse_duration_s(const char *s, double *out_s, osp_err_t *err);
  * k is due at time_of(k + 1/2) (constant spacing) or at time_of(S_k) where
  * S_k is a unit-rate Poisson process (exponential gaps from a seeded PRNG),
  * i.e. a non-homogeneous Poisson process following the profile. */
-typedef enum osp_arrival_e {
-    OSP_ARRIVAL_CONSTANT = 0,
-    OSP_ARRIVAL_POISSON,
-    OSP_ARRIVAL_COUNT
-} osp_arrival_t;
+typedef enum osp_load_arrival_e {
+    OSP_LOAD_ARRIVAL_CONSTANT = 0,
+    OSP_LOAD_ARRIVAL_POISSON,
+    OSP_LOAD_ARRIVAL_COUNT
+} osp_load_arrival_t;
 /* "constant", "poisson"; never NULL. */
-const char *osp_arrival_name(osp_arrival_t a);
+const char *osp_load_arrival_name(osp_load_arrival_t a);
 /* Parses a name as above; OSP_EINVAL when unknown. */
-int osp_arrival_parse(const char *s, osp_arrival_t *out);
+int osp_load_arrival_parse(const char *s, osp_load_arrival_t *out);
 
-typedef struct osp_arrivals_s osp_arrivals_t;
+typedef struct osp_load_arrivals_s osp_load_arrivals_t;
 /* Creates a generator over p (which must outlive it); the same seed gives
  * the same times. NULL on out-of-memory. Caller destroys. */
-osp_arrivals_t *osp_arrivals_create(const osp_profile_t *p,
-                                    osp_arrival_t kind, uint64_t seed);
-void osp_arrivals_destroy(osp_arrivals_t *a);
+osp_load_arrivals_t *osp_load_arrivals_create(const osp_load_profile_t *p,
+                                    osp_load_arrival_t kind, uint64_t seed);
+void osp_load_arrivals_destroy(osp_load_arrivals_t *a);
 /* Next intended send time in seconds from the start: returns 1 and sets
  * *t_s, or 0 when the profile is exhausted (and for ever after). Times never
  * decrease. */
-int osp_arrivals_next(osp_arrivals_t *a, double *t_s);
+int osp_load_arrivals_next(osp_load_arrivals_t *a, double *t_s);
 
 /* ------------------------------------------------------------------------
  * Targets and the image corpus (src/load/corpus.c). Each image's complete
  * HTTP request (request line, headers, body) is built once and then sent
  * as is. */
-typedef enum osp_target_e {
-    OSP_TARGET_MULTIPART = 0, /* POST /classify or /v1/models/{m}/classify,
+typedef enum osp_load_target_e {
+    OSP_LOAD_TARGET_MULTIPART = 0, /* POST /classify or /v1/models/{m}/classify,
                                  multipart/form-data with a "file" part */
-    OSP_TARGET_RAW,           /* same paths, the image as the body with its
+    OSP_LOAD_TARGET_RAW,           /* same paths, the image as the body with its
                                  image Content-Type */
-    OSP_TARGET_V2_JSON,       /* POST /v2/models/{m}/infer, BYTES input of
+    OSP_LOAD_TARGET_V2_JSON,       /* POST /v2/models/{m}/infer, BYTES input of
                                  one base64 image in JSON */
-    OSP_TARGET_V2_BINARY,     /* same, binary tensor extension: JSON header
+    OSP_LOAD_TARGET_V2_BINARY,     /* same, binary tensor extension: JSON header
                                  + 4-byte length + image bytes */
-    OSP_TARGET_GET,           /* GET of the URL's own path, no body (for
+    OSP_LOAD_TARGET_GET,           /* GET of the URL's own path, no body (for
                                  trivial endpoints: /v2/health/live) */
-    OSP_TARGET_COUNT
-} osp_target_t;
+    OSP_LOAD_TARGET_COUNT
+} osp_load_target_t;
 /* "multipart", "raw", "v2-json", "v2-binary", "get"; never NULL. */
-const char *osp_target_name(osp_target_t t);
-int osp_target_parse(const char *s, osp_target_t *out);
+const char *osp_load_target_name(osp_load_target_t t);
+int osp_load_target_parse(const char *s, osp_load_target_t *out);
 
-typedef struct osp_corpus_s osp_corpus_t;
+typedef struct osp_load_corpus_s osp_load_corpus_t;
 
-#define OSP_CORPUS_MAX_IMAGES 100000
-#define OSP_CORPUS_MAX_IMAGE_BYTES ((size_t)64 << 20)
-#define OSP_CORPUS_MAX_TOTAL_BYTES ((size_t)1 << 30)
+#define OSP_LOAD_CORPUS_MAX_IMAGES 100000
+#define OSP_LOAD_CORPUS_MAX_IMAGE_BYTES ((size_t)64 << 20)
+#define OSP_LOAD_CORPUS_MAX_TOTAL_BYTES ((size_t)1 << 30)
 
-typedef struct osp_corpus_opts_s {
+typedef struct osp_load_corpus_opts_s {
     const char *images;    /* a directory (its JPEG, PNG, WebP and BMP
                               files by content, sorted by name; hidden and
                               other files skipped) or one file (sent
                               whatever it holds); NULL only for
-                              OSP_TARGET_GET */
-    osp_target_t target;
+                              OSP_LOAD_TARGET_GET */
+    osp_load_target_t target;
     const char *model;     /* NULL: /classify (V2 targets need a model) */
     const char *host;      /* Host header value ("127.0.0.1:8080") */
     const char *base_path; /* the URL's path: a prefix for the target's path,
                               the whole path for GET ("" or NULL = "/") */
     const char *const *headers; /* extra "Name: value" lines, or NULL */
     int n_headers;
-} osp_corpus_opts_t;
+} osp_load_corpus_opts_t;
 
-#define OSP_CORPUS_MAX_HEADERS 32
+#define OSP_LOAD_CORPUS_MAX_HEADERS 32
 
 /* Reads the images and builds one request per image. NULL with err set
  * (unreadable or empty directory, too many/too large files, V2 target
  * without a model, out of memory). Caller destroys. */
-osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err);
-void osp_corpus_destroy(osp_corpus_t *c);
-int osp_corpus_count(const osp_corpus_t *c);
+osp_load_corpus_t *osp_load_corpus_create(const osp_load_corpus_opts_t *o, osp_err_t *err);
+void osp_load_corpus_destroy(osp_load_corpus_t *c);
+int osp_load_corpus_count(const osp_load_corpus_t *c);
 /* Files of the directory skipped because they are not images. */
-int osp_corpus_skipped(const osp_corpus_t *c);
+int osp_load_corpus_skipped(const osp_load_corpus_t *c);
 /* Request i's bytes (owned by the corpus) and the image's file name. */
-const uint8_t *osp_corpus_request(const osp_corpus_t *c, int i,
+const uint8_t *osp_load_corpus_request(const osp_load_corpus_t *c, int i,
                                   size_t *len);
-const char *osp_corpus_name(const osp_corpus_t *c, int i);
+const char *osp_load_corpus_name(const osp_load_corpus_t *c, int i);
 
 /* ------------------------------------------------------------------------
  * A run (src/load/run.c + client.c + report.c). */
@@ -225,13 +225,13 @@ const char *osp_load_fail_name(osp_load_fail_t f);
 typedef struct osp_load_opts_s {
     const char *url;            /* http://host[:port][/path] */
     osp_load_mode_t mode;
-    const osp_profile_t *profile; /* open loop (must outlive the run) */
-    osp_arrival_t arrival;
+    const osp_load_profile_t *profile; /* open loop (must outlive the run) */
+    osp_load_arrival_t arrival;
     uint64_t seed;              /* Poisson arrivals and --order random */
     int concurrency;            /* closed loop: users */
     int think_ms;               /* closed loop: pause after each answer */
     double duration_s;          /* closed loop: how long users send */
-    osp_target_t target;
+    osp_load_target_t target;
     const char *model;          /* NULL: the default model (/classify) */
     const char *images;         /* directory or file (not for "get") */
     const char *const *headers; /* extra "Name: value" request headers */
@@ -261,7 +261,7 @@ typedef struct osp_load_second_s {
 
 typedef struct osp_load_summary_s {
     osp_load_mode_t mode;
-    osp_target_t target;
+    osp_load_target_t target;
     double target_rps;    /* open loop: the profile's mean rate; closed: 0 */
     double duration_s;    /* wall time from the start to the last answer */
     uint64_t scheduled;   /* requests that fell due */
@@ -286,7 +286,7 @@ typedef struct osp_load_summary_s {
 typedef struct osp_load_s osp_load_t;
 
 /* Checks the options, resolves the URL (no connection yet) and builds the
- * requests from the images (osp_corpus_create). NULL with err set on bad
+ * requests from the images (osp_load_corpus_create). NULL with err set on bad
  * options, an unresolvable host or unreadable images. Caller destroys. */
 osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err);
 void osp_load_destroy(osp_load_t *l);
@@ -302,9 +302,9 @@ void osp_load_stop(osp_load_t *l);
 /* Results (valid after osp_load_run; owned by l). */
 const osp_load_summary_t *osp_load_summary(const osp_load_t *l);
 const osp_load_second_t *osp_load_series(const osp_load_t *l, int *n);
-const osp_hist_t *osp_load_hist(const osp_load_t *l);
+const osp_load_hist_t *osp_load_hist(const osp_load_t *l);
 /* The run's requests (valid from osp_load_create on; owned by l). */
-const osp_corpus_t *osp_load_corpus(const osp_load_t *l);
+const osp_load_corpus_t *osp_load_corpus(const osp_load_t *l);
 
 /* Report (src/load/report.c). The summary as one JSON object on one line
  * (malloc'd, caller frees; NULL on out-of-memory): mode, target,

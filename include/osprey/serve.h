@@ -17,10 +17,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <jansson.h>
-
 #include "osprey/common.h"
 #include "osprey/engine.h"
+#include "osprey/log.h"
 
 typedef struct osp_serve_opts_s {
     const char *model_path;     /* the model served as the default model */
@@ -81,16 +80,17 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err);
 int osp_serve_port(const osp_serve_t *s);
 /* Drain: ready → 503 at once, stop accepting connections, wait until no
  * request is in flight (bounded by timeout_s). 0 when drained, OSP_ETIMEDOUT
- * otherwise. */
+ * otherwise. The same pair as osp_dispatch_drain/_destroy. */
 int osp_serve_drain(osp_serve_t *s, double timeout_s);
-/* Stops everything and frees. Call after a successful drain (or before any
- * request) — with requests still in flight it waits for them. */
+/* Stops everything and frees; NULL is fine. Call after a successful drain
+ * (or before any request) — with requests still in flight it waits for
+ * them. */
 void osp_serve_destroy(osp_serve_t *s);
 
 /* Writes one JSON log line {"ts":..., "level":..., "msg":..., ...fields}
- * (fields: a json object whose members are merged, reference stolen; may be
- * NULL). Thread-safe; one write per line. */
-void osp_serve_log(osp_serve_t *s, const char *level, const char *msg,
-                   json_t *fields);
+ * to the server's log (osp_log_write's format; fields: string key, value
+ * pairs ending with NULL). Thread-safe; one write per line. */
+void osp_serve_log(osp_serve_t *s, const char *level, const char *msg, ...)
+    OSP_LOG_FIELDS;
 
 #endif

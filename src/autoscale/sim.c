@@ -48,7 +48,7 @@ typedef struct sim_s {
     int nw, wcap;
     double *pending;    /* arrival times held while no worker is ready */
     int p_head, p_n, p_cap;
-    osp_hist_t *lat, *tick_lat;
+    osp_load_hist_t *lat, *tick_lat;
     uint64_t tick_arrivals;
     int last_dir;       /* direction of the last scale event */
     double last_threshold_t;
@@ -117,8 +117,8 @@ static int serve_at(sim_t *s, worker_t *w, double arrived, double now) {
         return rc;
     double lat_s = w->free_at - arrived;
     uint64_t us = (uint64_t)llround(lat_s * 1e6);
-    osp_hist_record(s->lat, us);
-    osp_hist_record(s->tick_lat, us);
+    osp_load_hist_record(s->lat, us);
+    osp_load_hist_record(s->tick_lat, us);
     if (lat_s * 1000 > s->so->slo_ms)
         s->r->slo_violations++;
     return 0;
@@ -283,8 +283,8 @@ static double metric_value(sim_t *s, osp_autoscale_metric_t m, double now) {
     case OSP_AUTOSCALE_METRIC_RPS:
         return (double)s->tick_arrivals / s->so->tick_s;
     case OSP_AUTOSCALE_METRIC_LATENCY_P95:
-        return osp_hist_count(s->tick_lat)
-                   ? osp_hist_percentile(s->tick_lat, 95) / 1000.0
+        return osp_load_hist_count(s->tick_lat)
+                   ? osp_load_hist_percentile(s->tick_lat, 95) / 1000.0
                    : NAN;
     case OSP_AUTOSCALE_METRIC_QUEUE:
         return queued;
@@ -302,7 +302,7 @@ static int tick(sim_t *s, double now) {
     for (int i = 0; i < s->po->n_targets; i++)
         smp.values[i] = metric_value(s, s->po->targets[i].metric, now);
     s->tick_arrivals = 0;
-    osp_hist_reset(s->tick_lat);
+    osp_load_hist_reset(s->tick_lat);
     int desired;
     if (s->policy == OSP_AUTOSCALE_POLICY_THRESHOLD) {
         desired = threshold_decide(s, now, smp.current, smp.ready,
@@ -322,10 +322,10 @@ static int tick(sim_t *s, double now) {
 static void find_steps(sim_t *s, double dur) {
     osp_autoscale_sim_result_t *r = s->r;
     double dt = s->so->tick_s;
-    double prev = osp_profile_rate_at(s->so->trace, 0);
+    double prev = osp_load_profile_rate_at(s->so->trace, 0);
     for (double t = dt; t < dur && r->n_steps < OSP_AUTOSCALE_SIM_MAX_STEPS;
          t += dt) {
-        double cur = osp_profile_rate_at(s->so->trace, t);
+        double cur = osp_load_profile_rate_at(s->so->trace, t);
         if (cur >= 1.5 * prev && cur - prev >= s->so->capacity_rps) {
             r->step_t_s[r->n_steps] = t;
             r->time_to_capacity_s[r->n_steps] = -1;
@@ -347,7 +347,7 @@ static void note_capacity(sim_t *s, double now) {
         int current, ready;
         counts(s, &current, &ready);
         if (ready * s->so->capacity_rps >=
-            osp_profile_rate_at(s->so->trace, now))
+            osp_load_profile_rate_at(s->so->trace, now))
             r->time_to_capacity_s[k] = now - r->step_t_s[k];
     }
 }
@@ -355,9 +355,9 @@ static void note_capacity(sim_t *s, double now) {
 /* ---- the run -------------------------------------------------------- */
 
 static int run(sim_t *s) {
-    double dur = osp_profile_duration_s(s->so->trace);
-    osp_arrivals_t *arr =
-        osp_arrivals_create(s->so->trace, OSP_ARRIVAL_POISSON, s->so->seed);
+    double dur = osp_load_profile_duration_s(s->so->trace);
+    osp_load_arrivals_t *arr =
+        osp_load_arrivals_create(s->so->trace, OSP_LOAD_ARRIVAL_POISSON, s->so->seed);
     if (!arr)
         return OSP_ENOMEM;
     find_steps(s, dur);
@@ -366,7 +366,7 @@ static int run(sim_t *s) {
         rc = add_worker(s, 0, true);
     s->r->max_replicas = s->po->min_replicas;
     double next_arrival, next_tick = 0;
-    if (!osp_arrivals_next(arr, &next_arrival))
+    if (!osp_load_arrivals_next(arr, &next_arrival))
         next_arrival = INFINITY;
     while (!rc) {
         double t_ready = next_ready(s);
@@ -379,7 +379,7 @@ static int run(sim_t *s) {
             s->r->requests++;
             s->tick_arrivals++;
             rc = dispatch(s, next_arrival, now);
-            if (!osp_arrivals_next(arr, &next_arrival))
+            if (!osp_load_arrivals_next(arr, &next_arrival))
                 next_arrival = INFINITY;
         } else {
             note_capacity(s, now);
@@ -387,7 +387,7 @@ static int run(sim_t *s) {
             next_tick += s->so->tick_s;
         }
     }
-    osp_arrivals_destroy(arr);
+    osp_load_arrivals_destroy(arr);
     /* Requests still held when the trace ends were never served. */
     s->r->slo_violations += (uint64_t)s->p_n;
     for (int i = 0; i < s->nw; i++) {
@@ -406,7 +406,7 @@ int osp_autoscale_simulate(const osp_autoscale_sim_opts_t *so,
                            osp_autoscale_sim_result_t *out, osp_err_t *err) {
     memset(out, 0, sizeof *out);
     out->policy = policy;
-    if (!so->trace || osp_profile_duration_s(so->trace) <= 0)
+    if (!so->trace || osp_load_profile_duration_s(so->trace) <= 0)
         return osp_err_set(err, OSP_EINVAL, "simulate: the trace is empty");
     if (!(so->capacity_rps > 0) || !(so->tick_s > 0) || so->startup_s < 0 ||
         !(so->slo_ms > 0) || so->max_outstanding < 1)
@@ -423,13 +423,13 @@ int osp_autoscale_simulate(const osp_autoscale_sim_opts_t *so,
     s.as = osp_autoscale_create(&po, err);
     if (!s.as)
         return err ? err->code : OSP_EINVAL;
-    s.lat = osp_hist_create();
-    s.tick_lat = osp_hist_create();
+    s.lat = osp_load_hist_create();
+    s.tick_lat = osp_load_hist_create();
     int rc = s.lat && s.tick_lat ? run(&s) : OSP_ENOMEM;
     if (!rc) {
-        out->p50_ms = osp_hist_percentile(s.lat, 50) / 1000.0;
-        out->p95_ms = osp_hist_percentile(s.lat, 95) / 1000.0;
-        out->p99_ms = osp_hist_percentile(s.lat, 99) / 1000.0;
+        out->p50_ms = osp_load_hist_percentile(s.lat, 50) / 1000.0;
+        out->p95_ms = osp_load_hist_percentile(s.lat, 95) / 1000.0;
+        out->p99_ms = osp_load_hist_percentile(s.lat, 99) / 1000.0;
     } else {
         osp_err_set(err, rc, "simulate: out of memory");
     }
@@ -437,8 +437,8 @@ int osp_autoscale_simulate(const osp_autoscale_sim_opts_t *so,
         free(s.w[i].done);
     free(s.w);
     free(s.pending);
-    osp_hist_destroy(s.lat);
-    osp_hist_destroy(s.tick_lat);
+    osp_load_hist_destroy(s.lat);
+    osp_load_hist_destroy(s.tick_lat);
     osp_autoscale_destroy(s.as);
     return rc;
 }

@@ -13,10 +13,12 @@
  * then asks an already-loaded ORT (bench/ort/ort-bench.js in serve mode, a
  * child `node` process idle between commands) to run for the same share. A
  * neighbour's burst then hits both engines alike, and the ratio is fair.
- * Method and results: docs/performance.md. */
+ * Method and results: docs/performance.md.
+ *
+ * Settings: flags, OSPREY_BENCH_* and a JSON file (--config FILE) through the
+ * settings layer (settings.h), plus the engine's knobs (tuning.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -32,11 +34,13 @@
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/settings.h"
 #include "cli/tuning.h"
 #include "osprey/common.h"
 #include "osprey/engine.h"
 #include "osprey/model.h"
 
+/* Defaults (the option rows below say them in --help). */
 #define BENCH_DEFAULT_SECONDS 10.0 /* timed seconds per engine */
 #define BENCH_DEFAULT_WARMUP 3     /* untimed runs after prepare */
 #define BENCH_DEFAULT_ROUNDS 4     /* interleaved slots with --compare-ort */
@@ -52,9 +56,9 @@ typedef struct bench_opts_s {
     double seconds;
     int warmup;
     int rounds;
-    int json;
-    int compare_ort;
-    int verbose;
+    bool json;
+    bool compare_ort;
+    bool verbose;
     const char *compare_model;       /* second osprey model, or NULL */
     osp_precision_t compare_precision;
     const char *calibration;         /* int8 on float models: images */
@@ -83,41 +87,32 @@ typedef struct ort_peer_s {
     double load_ms;
 } ort_peer_t;
 
-static void usage(FILE *f) {
-    fprintf(f,
-        "usage: osprey bench --model PATH [--batch N] [--threads T]\n"
-        "                    [--precision fp32|bf16|int8|auto] [--seconds S]\n"
-        "                    [--warmup N] [--json] [--compare-ort [--rounds R]]\n"
-        "                    [--compare-model PATH [--compare-precision P]]\n"
-        "                    [--calibration DIR [--calibration-count N]]\n"
-        "\n"
-        "Runs the model on random input of its declared input shape (first dim =\n"
-        "batch) and prints images/s, p50/p99 latency per batch, load time, peak\n"
-        "RSS and the precision used. --compare-ort runs ONNX Runtime (node +\n"
-        "onnxruntime-node, bench/ort/ort-bench.js) on the same model, batch and\n"
-        "threads, interleaved with osprey in R rounds (default %d).\n"
-        "--compare-model runs a second model with osprey (precision\n"
-        "--compare-precision, default fp32) in the same rounds, and ORT on that\n"
-        "model instead (for a quantized TFLite model vs its fp32 ONNX twin).\n"
-        "Quantized models print which int8 path ran. --precision int8 on a\n"
-        "float (ONNX) model quantizes it at load from --calibration DIR (the\n"
-        "first --calibration-count images in name order, default 32).\n"
-        "Defaults: batch 1, threads = CPUs available, precision auto, %.0f s,\n"
-        "warm-up %d runs. Environment: OSPREY_ORT_DIR (directory holding\n"
-        "ort-bench.js), OSPREY_NODE (node binary).\n",
-        BENCH_DEFAULT_ROUNDS, BENCH_DEFAULT_SECONDS, BENCH_DEFAULT_WARMUP);
-    osp_cli_tuning_usage(f);
+static int parse_precision(void *base, const char *v) {
+    return osp_precision_parse(v, &((bench_opts_t *)base)->precision);
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return OSP_EINVAL;
-    *out = (int)v;
-    return 0;
+static int parse_compare_precision(void *base, const char *v) {
+    return osp_precision_parse(v, &((bench_opts_t *)base)->compare_precision);
 }
+
+#define O(f) offsetof(bench_opts_t, f)
+static const osp_setting_t opts[] = {
+    {.name = "model", .short_name = 'm', .kind = OSP_SET_STR, .off = O(model), .arg = "PATH", .help = "model file (.onnx or .tflite; required)"},
+    {.name = "batch", .short_name = 'b', .kind = OSP_SET_INT, .off = O(batch), .min = 1, .max = 1 << 16, .help = "images per run: the input's first dim (default 1)"},
+    {.name = "threads", .short_name = 't', .kind = OSP_SET_INT, .off = O(threads), .max = 1024, .arg = "T", .help = "inference threads (default 0: the CPUs available)"},
+    {.name = "precision", .short_name = 'p', .kind = OSP_SET_FN, .parse = parse_precision, .arg = "fp32|bf16|int8|auto", .help = "default auto"},
+    {.name = "seconds", .short_name = 's', .kind = OSP_SET_DOUBLE, .off = O(seconds), .max = 86400, .arg = "S", .help = "timed seconds per engine (default 10)"},
+    {.name = "warmup", .short_name = 'w', .kind = OSP_SET_INT, .off = O(warmup), .max = 100000, .help = "untimed runs after the plan is made (default 3)"},
+    {.name = "json", .short_name = 'j', .kind = OSP_SET_BOOL, .off = O(json), .help = "print one JSON object"},
+    {.name = "compare-ort", .short_name = 'c', .kind = OSP_SET_BOOL, .off = O(compare_ort), .help = "also run ONNX Runtime (node + onnxruntime-node, bench/ort/ort-bench.js) on the same model, batch and threads"},
+    {.name = "rounds", .short_name = 'r', .kind = OSP_SET_INT, .off = O(rounds), .min = 1, .max = 1000, .arg = "R", .help = "interleaved rounds with --compare-ort or --compare-model (default 4)"},
+    {.name = "compare-model", .short_name = 'M', .kind = OSP_SET_STR, .off = O(compare_model), .arg = "PATH", .help = "a second model run with osprey in the same rounds, and by ORT instead of --model (a quantized TFLite model vs its fp32 ONNX twin)"},
+    {.name = "compare-precision", .short_name = 'P', .kind = OSP_SET_FN, .parse = parse_compare_precision, .arg = "fp32|bf16|int8|auto", .help = "--compare-model's precision (default fp32)"},
+    {.name = "verbose", .short_name = 'v', .kind = OSP_SET_BOOL, .off = O(verbose), .help = "the engine's plan and choices on stderr"},
+    {.name = "calibration", .short_name = 'C', .kind = OSP_SET_STR, .off = O(calibration), .arg = "DIR", .help = "--precision int8 on a float (ONNX) model: quantize at load from these images"},
+    {.name = "calibration-count", .short_name = 'N', .kind = OSP_SET_INT, .off = O(calibration_count), .min = 1, .max = 100000, .help = "the first N calibration images in name order (default 32)"},
+};
+#undef O
 
 static int samples_push(bench_samples_t *s, double ms) {
     if (s->n == s->cap) {
@@ -594,383 +589,347 @@ static double jnum(json_t *o, const char *k) {
     return json_number_value(json_object_get(o, k));
 }
 
-int osp_cli_bench(int argc, char **argv) {
-    bench_opts_t o = {.batch = 1,
-                      .precision = OSP_PREC_AUTO,
-                      .seconds = BENCH_DEFAULT_SECONDS,
-                      .warmup = BENCH_DEFAULT_WARMUP,
-                      .rounds = BENCH_DEFAULT_ROUNDS,
-                      .compare_precision = OSP_PREC_FP32};
-    static const struct option own[] = {
-        {"model", required_argument, 0, 'm'},
-        {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 't'},
-        {"precision", required_argument, 0, 'p'},
-        {"seconds", required_argument, 0, 's'},
-        {"warmup", required_argument, 0, 'w'},
-        {"rounds", required_argument, 0, 'r'},
-        {"json", no_argument, 0, 'j'},
-        {"compare-ort", no_argument, 0, 'c'},
-        {"compare-model", required_argument, 0, 'M'},
-        {"compare-precision", required_argument, 0, 'P'},
-        {"verbose", no_argument, 0, 'v'},
-        {"calibration", required_argument, 0, 'C'},
-        {"calibration-count", required_argument, 0, 'N'},
-        {"help", no_argument, 0, 'h'}};
-    struct option longopts[OSP_ARRAY_LEN(own) + OSP_CLI_TUNING_MAX + 1];
-    osp_cli_tuning_longopts(own, OSP_ARRAY_LEN(own), longopts);
+/* ---- the command: parse → prepare → rounds → report ---------------------- */
+
+/* One engine under test (--model, or --compare-model) with its inputs,
+ * outputs and latency samples. */
+typedef struct bench_side_s {
+    const char *path;
+    osp_engine_t *e;
+    osp_tensor_t *in, *out;
+    int n_in, n_out;
+    bench_samples_t samples;
+    bench_stats_t st;
+    double load_ms, prepare_ms;
+} bench_side_t;
+
+typedef struct bench_s {
+    bench_opts_t o;
+    bench_side_t ours, cmp; /* cmp.e NULL without --compare-model */
+    ort_peer_t *ort;        /* --compare-ort */
+    json_t *ort_sum;        /* ORT's summary after the rounds */
+} bench_t;
+
+/* Loads path at precision, makes its inputs and plan, and warms it up.
+ * Messages name --compare-model for the second side. 0 or < 0. */
+static int side_prepare(bench_t *b, bench_side_t *sd, const char *path,
+                        osp_precision_t precision) {
+    const char *what = sd == &b->cmp ? "--compare-model " : "";
     osp_err_t err = {0};
-    osp_engine_t *e = NULL;
-    osp_tensor_t *in = NULL, *out = NULL;
-    int n_in = 0, n_out = 0, ret = 1, c;
-    bench_samples_t ours = {0}, cmp = {0};
-    osp_engine_t *ce = NULL; /* --compare-model */
-    osp_tensor_t *cin = NULL, *cout = NULL;
-    int cn_in = 0, cn_out = 0;
-    ort_peer_t *ort = NULL;
-    json_t *ort_sum = NULL, *res = NULL;
-    char *endp;
-
-    /* the environment first: flags win */
-    osp_cli_tuning_defaults(&o.tuning);
-    if (osp_cli_tuning_env("osprey bench", &o.tuning) < 0)
-        return 2;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:b:t:p:s:w:r:jcvhM:P:C:N:", longopts,
-                            NULL)) != -1) {
-        switch (c) {
-        case 'm': o.model = optarg; break;
-        case 'b':
-            if (parse_int(optarg, 1, 1 << 16, &o.batch) < 0) {
-                fprintf(stderr, "osprey bench: --batch wants 1..65536, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 't':
-            if (parse_int(optarg, 0, 1024, &o.threads) < 0) {
-                fprintf(stderr, "osprey bench: --threads wants 0..1024, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'p':
-            if (osp_precision_parse(optarg, &o.precision) < 0) {
-                fprintf(stderr, "osprey bench: --precision wants fp32|bf16|int8|auto, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 's':
-            o.seconds = strtod(optarg, &endp);
-            if (*endp || !(o.seconds >= 0) || o.seconds > 86400) {
-                fprintf(stderr, "osprey bench: --seconds wants 0..86400, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'w':
-            if (parse_int(optarg, 0, 100000, &o.warmup) < 0) {
-                fprintf(stderr, "osprey bench: --warmup wants 0..100000, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'r':
-            if (parse_int(optarg, 1, 1000, &o.rounds) < 0) {
-                fprintf(stderr, "osprey bench: --rounds wants 1..1000, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'j': o.json = 1; break;
-        case 'c': o.compare_ort = 1; break;
-        case 'M': o.compare_model = optarg; break;
-        case 'P':
-            if (osp_precision_parse(optarg, &o.compare_precision) < 0) {
-                fprintf(stderr, "osprey bench: --compare-precision wants fp32|bf16|int8|auto, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'v': o.verbose = 1; break;
-        case 'C': o.calibration = optarg; break;
-        case 'N':
-            if (parse_int(optarg, 1, 100000, &o.calibration_count) < 0) {
-                fprintf(stderr, "osprey bench: --calibration-count wants 1..100000, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h': usage(stdout); return 0;
-        default: {
-            int tr = osp_cli_tuning_flag("osprey bench", c, optarg, &o.tuning);
-            if (tr == 0)
-                break;
-            if (tr > 0)
-                usage(stderr);
-            return 2;
-        }
-        }
-    }
-    if (!o.model || optind != argc) {
-        if (!o.model)
-            fprintf(stderr, "osprey bench: --model is required\n");
-        else
-            fprintf(stderr, "osprey bench: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    if (o.threads == 0)
-        o.threads = osp_cpus_available();
-    if (!o.compare_ort && !o.compare_model)
-        o.rounds = 1;
-    /* A dead ORT child must give an error, not kill us with SIGPIPE. */
-    signal(SIGPIPE, SIG_IGN);
-
     osp_engine_opts_t eo;
     osp_engine_opts_init(&eo);
-    eo.threads = o.threads;
-    eo.precision = o.precision;
-    eo.verbose = o.verbose;
-    eo.tuning = o.tuning;
-    if (o.verbose)
-        fprintf(stderr, "osprey bench: OpenMP waiting: %s\n",
-                osp_cli_omp_waiting());
+    eo.threads = b->o.threads;
+    eo.precision = precision;
+    eo.verbose = b->o.verbose;
+    eo.tuning = b->o.tuning;
+    sd->path = path;
     uint64_t t0 = osp_now_ns();
-    e = bench_load(&o, o.model, &eo, &err);
-    double load_ms = (double)(osp_now_ns() - t0) / 1e6;
-    if (!e) {
-        fprintf(stderr, "osprey bench: %s\n", err.msg);
-        goto done;
-    }
-    if (make_inputs(e, o.batch, &in, &n_in, &err) < 0) {
-        fprintf(stderr, "osprey bench: %s: %s\n", o.model, err.msg);
-        goto done;
-    }
-    n_out = osp_engine_num_outputs(e);
-    out = calloc((size_t)(n_out > 0 ? n_out : 1), sizeof(*out));
-    if (!out) {
-        fprintf(stderr, "osprey bench: out of memory\n");
-        goto done;
+    sd->e = bench_load(&b->o, path, &eo, &err);
+    sd->load_ms = (double)(osp_now_ns() - t0) / 1e6;
+    if (!sd->e || make_inputs(sd->e, b->o.batch, &sd->in, &sd->n_in, &err) < 0)
+        goto fail;
+    sd->n_out = osp_engine_num_outputs(sd->e);
+    sd->out = calloc((size_t)(sd->n_out > 0 ? sd->n_out : 1), sizeof *sd->out);
+    if (!sd->out) {
+        osp_err_set(&err, OSP_ENOMEM, "out of memory");
+        goto fail;
     }
     t0 = osp_now_ns();
-    if (osp_engine_prepare(e, o.batch, &err) < 0) {
-        fprintf(stderr, "osprey bench: preparing batch %d: %s\n", o.batch, err.msg);
-        goto done;
+    if (osp_engine_prepare(sd->e, b->o.batch, &err) < 0) {
+        osp_err_prefix(&err, "preparing batch %d", b->o.batch);
+        goto fail;
     }
-    double prepare_ms = (double)(osp_now_ns() - t0) / 1e6;
-    for (int i = 0; i < o.warmup; i++) {
-        if (osp_engine_run(e, in, n_in, out, n_out, &err) < 0) {
-            fprintf(stderr, "osprey bench: run: %s\n", err.msg);
-            goto done;
+    sd->prepare_ms = (double)(osp_now_ns() - t0) / 1e6;
+    for (int i = 0; i < b->o.warmup; i++)
+        if (osp_engine_run(sd->e, sd->in, sd->n_in, sd->out, sd->n_out,
+                           &err) < 0) {
+            osp_err_prefix(&err, "run");
+            goto fail;
         }
-    }
+    return 0;
+fail:
+    fprintf(stderr, "osprey bench: %s%s: %s\n", what, path, err.msg);
+    return -1;
+}
 
-    if (o.compare_model) {
-        eo.precision = o.compare_precision;
-        ce = bench_load(&o, o.compare_model, &eo, &err);
-        if (!ce || make_inputs(ce, o.batch, &cin, &cn_in, &err) < 0 ||
-            osp_engine_prepare(ce, o.batch, &err) < 0) {
-            fprintf(stderr, "osprey bench: --compare-model %s: %s\n",
-                    o.compare_model, err.msg);
-            goto done;
-        }
-        cn_out = osp_engine_num_outputs(ce);
-        cout = calloc((size_t)(cn_out > 0 ? cn_out : 1), sizeof(*cout));
-        if (!cout) {
-            fprintf(stderr, "osprey bench: out of memory\n");
-            goto done;
-        }
-        for (int i = 0; i < o.warmup; i++)
-            if (osp_engine_run(ce, cin, cn_in, cout, cn_out, &err) < 0) {
-                fprintf(stderr, "osprey bench: --compare-model run: %s\n",
-                        err.msg);
-                goto done;
-            }
-    }
+static void side_free(bench_side_t *sd) {
+    for (int i = 0; i < sd->n_in; i++)
+        free(sd->in[i].data);
+    free(sd->in);
+    free(sd->out);
+    free(sd->samples.ms);
+    if (sd->e)
+        osp_engine_destroy(sd->e);
+}
 
-    if (o.compare_ort) {
-        ort = calloc(1, sizeof(*ort));
-        if (!ort) {
-            fprintf(stderr, "osprey bench: out of memory\n");
-            goto done;
-        }
-        ort->to_fd = ort->from_fd = -1;
-        ort->pid = -1;
-        if (ort_start(ort, &o, ce ? o.compare_model : o.model,
-                      ce ? cin : in, ce ? cn_in : n_in, &err) < 0) {
-            fprintf(stderr, "osprey bench: --compare-ort: %s\n", err.msg);
-            goto done;
-        }
+/* Starts the ORT peer on the compare model if any, else on --model. */
+static int ort_begin(bench_t *b) {
+    osp_err_t err = {0};
+    const bench_side_t *sd = b->cmp.e ? &b->cmp : &b->ours;
+    if (!(b->ort = calloc(1, sizeof *b->ort))) {
+        fprintf(stderr, "osprey bench: out of memory\n");
+        return -1;
     }
-
-    double slot_s = o.seconds / o.rounds;
-    for (int r = 0; r < o.rounds; r++) {
-        if (run_slot(e, in, n_in, out, n_out, slot_s, &ours, &err) < 0) {
-            fprintf(stderr, "osprey bench: run: %s\n", err.msg);
-            goto done;
-        }
-        if (ce && run_slot(ce, cin, cn_in, cout, cn_out, slot_s, &cmp, &err) < 0) {
-            fprintf(stderr, "osprey bench: --compare-model run: %s\n", err.msg);
-            goto done;
-        }
-        if (ort) {
-            char cmd[64];
-            json_t *reply = NULL;
-            snprintf(cmd, sizeof(cmd), "run %.3f\n", slot_s);
-            if (ort_command(ort, cmd, (int)(slot_s * 1000) + BENCH_ORT_SLACK_MS,
-                            &reply, &err) < 0) {
-                fprintf(stderr, "osprey bench: --compare-ort: %s\n", err.msg);
-                goto done;
-            }
-            json_decref(reply);
-        }
-    }
-    if (ort && ort_command(ort, "done\n", BENCH_ORT_SLACK_MS, &ort_sum, &err) < 0) {
+    b->ort->to_fd = b->ort->from_fd = -1;
+    b->ort->pid = -1;
+    if (ort_start(b->ort, &b->o, sd->path, sd->in, sd->n_in, &err) < 0) {
         fprintf(stderr, "osprey bench: --compare-ort: %s\n", err.msg);
-        goto done;
+        return -1;
     }
+    return 0;
+}
 
-    bench_stats_t st;
-    stats_compute(&ours, o.batch, &st);
-    double rss_mb = peak_rss_mb();
-    osp_precision_t used = osp_engine_precision(e);
+/* The timed seconds, split into interleaved rounds; then ORT's summary. */
+static int bench_rounds(bench_t *b) {
+    osp_err_t err = {0};
+    double slot_s = b->o.seconds / b->o.rounds;
+    bench_side_t *sides[] = {&b->ours, b->cmp.e ? &b->cmp : NULL};
+    for (int r = 0; r < b->o.rounds; r++) {
+        for (size_t k = 0; k < OSP_ARRAY_LEN(sides); k++)
+            if (sides[k] && run_slot(sides[k]->e, sides[k]->in, sides[k]->n_in,
+                                     sides[k]->out, sides[k]->n_out, slot_s,
+                                     &sides[k]->samples, &err) < 0) {
+                fprintf(stderr, "osprey bench: %srun: %s\n",
+                        k ? "--compare-model " : "", err.msg);
+                return -1;
+            }
+        if (!b->ort)
+            continue;
+        char cmd[64];
+        json_t *reply = NULL;
+        snprintf(cmd, sizeof(cmd), "run %.3f\n", slot_s);
+        if (ort_command(b->ort, cmd, (int)(slot_s * 1000) + BENCH_ORT_SLACK_MS,
+                        &reply, &err) < 0) {
+            fprintf(stderr, "osprey bench: --compare-ort: %s\n", err.msg);
+            return -1;
+        }
+        json_decref(reply);
+    }
+    if (b->ort && ort_command(b->ort, "done\n", BENCH_ORT_SLACK_MS,
+                              &b->ort_sum, &err) < 0) {
+        fprintf(stderr, "osprey bench: --compare-ort: %s\n", err.msg);
+        return -1;
+    }
+    stats_compute(&b->ours.samples, b->o.batch, &b->ours.st);
+    if (b->cmp.e)
+        stats_compute(&b->cmp.samples, b->o.batch, &b->cmp.st);
+    return 0;
+}
 
-    res = json_object();
-    json_object_set_new(res, "model", json_string(o.model));
-    json_object_set_new(res, "batch", json_integer(o.batch));
+/* Which path a quantized model's nodes took (describe's "int8 path:"),
+ * or "". */
+static void int8_path(osp_engine_t *e, char *out, size_t cap) {
+    const char *desc = osp_engine_describe(e);
+    const char *qp = desc ? strstr(desc, "int8 path: ") : NULL;
+    out[0] = 0;
+    if (qp) {
+        qp += strlen("int8 path: ");
+        snprintf(out, cap, "%.*s", (int)strcspn(qp, "\n"), qp);
+    }
+}
+
+/* The ORT members of the JSON report. */
+static void json_ort(const bench_t *b, json_t *res) {
+    const bench_stats_t *st = &b->ours.st;
+    double oi = jnum(b->ort_sum, "img_per_s");
+    json_object_set_new(res, "rounds", json_integer(b->o.rounds));
+    json_object_set_new(res, "order", json_string("interleaved"));
+    json_object_set_new(res, "ort_img_per_s", json_real(oi));
+    json_object_set_new(res, "ort_p50_ms", json_real(jnum(b->ort_sum, "p50_ms")));
+    json_object_set_new(res, "ort_p99_ms", json_real(jnum(b->ort_sum, "p99_ms")));
+    json_object_set_new(res, "ort_load_ms", json_real(b->ort->load_ms));
+    json_object_set_new(res, "ort_rss_mb", json_real(jnum(b->ort_sum, "rss_mb")));
+    json_object_set_new(res, "ort_iterations",
+                        json_integer((json_int_t)jnum(b->ort_sum, "iterations")));
+    json_t *ver = json_object_get(b->ort_sum, "ort_version");
+    if (json_is_string(ver))
+        json_object_set(res, "ort_version", ver);
+    json_object_set_new(res, "ratio_vs_ort",
+                        oi > 0 ? json_real(st->img_per_s / oi) : json_null());
+}
+
+/* The report as one JSON object (keys: docs/performance.md). */
+static json_t *bench_json(const bench_t *b, const char *q8path, double rss_mb) {
+    const bench_opts_t *o = &b->o;
+    const bench_stats_t *st = &b->ours.st, *cst = &b->cmp.st;
+    osp_engine_t *e = b->ours.e;
+    json_t *res = json_object();
+    json_object_set_new(res, "model", json_string(o->model));
+    json_object_set_new(res, "batch", json_integer(o->batch));
     json_object_set_new(res, "threads", json_integer(osp_engine_threads(e)));
-    json_object_set_new(res, "precision", json_string(osp_precision_name(used)));
+    json_object_set_new(res, "precision", json_string(osp_precision_name(osp_engine_precision(e))));
     json_object_set_new(res, "requested_precision",
-                        json_string(osp_precision_name(o.precision)));
+                        json_string(osp_precision_name(o->precision)));
     /* the instruction sets the run used, under the ceiling (--max-isa) */
     json_object_set_new(res, "isa", json_string(osp_isa_name(osp_engine_isa(e))));
-    json_object_set_new(res, "max_isa", json_string(osp_isa_name(o.tuning.max_isa)));
+    json_object_set_new(res, "max_isa", json_string(osp_isa_name(o->tuning.max_isa)));
     json_object_set_new(res, "cpu_isa", json_string(osp_isa_name(osp_cpu_isa())));
-    json_object_set_new(res, "img_per_s", json_real(st.img_per_s));
-    json_object_set_new(res, "p50_ms", json_real(st.p50_ms));
-    json_object_set_new(res, "p99_ms", json_real(st.p99_ms));
-    json_object_set_new(res, "mean_ms", json_real(st.mean_ms));
-    json_object_set_new(res, "load_ms", json_real(load_ms));
+    json_object_set_new(res, "img_per_s", json_real(st->img_per_s));
+    json_object_set_new(res, "p50_ms", json_real(st->p50_ms));
+    json_object_set_new(res, "p99_ms", json_real(st->p99_ms));
+    json_object_set_new(res, "mean_ms", json_real(st->mean_ms));
+    json_object_set_new(res, "load_ms", json_real(b->ours.load_ms));
     json_object_set_new(res, "choices", json_string(osp_engine_choices(e)));
-    json_object_set_new(res, "prepare_ms", json_real(prepare_ms));
+    json_object_set_new(res, "prepare_ms", json_real(b->ours.prepare_ms));
     json_object_set_new(res, "rss_mb", json_real(rss_mb));
-    json_object_set_new(res, "iterations", json_integer((json_int_t)st.iterations));
-    json_object_set_new(res, "seconds", json_real(st.total_ms / 1000.0));
-    json_object_set_new(res, "warmup", json_integer(o.warmup));
+    json_object_set_new(res, "iterations", json_integer((json_int_t)st->iterations));
+    json_object_set_new(res, "seconds", json_real(st->total_ms / 1000.0));
+    json_object_set_new(res, "warmup", json_integer(o->warmup));
     json_t *ins = json_array();
-    for (int i = 0; i < n_in; i++) {
+    for (int i = 0; i < b->ours.n_in; i++) {
         char spec[512];
-        input_spec(&in[i], spec, sizeof(spec));
+        input_spec(&b->ours.in[i], spec, sizeof(spec));
         json_array_append_new(ins, json_string(spec));
     }
     json_object_set_new(res, "inputs", ins);
-    /* Which path a quantized model's nodes took (describe's "int8 path:"). */
-    char q8path[256] = "";
-    const char *desc = osp_engine_describe(e);
-    const char *qp = desc ? strstr(desc, "int8 path: ") : NULL;
-    if (qp) {
-        qp += strlen("int8 path: ");
-        size_t l = strcspn(qp, "\n");
-        snprintf(q8path, sizeof q8path, "%.*s", (int)l, qp);
+    if (q8path[0])
         json_object_set_new(res, "int8_path", json_string(q8path));
-    }
-    bench_stats_t cst = {0};
-    if (ce) {
-        stats_compute(&cmp, o.batch, &cst);
-        json_object_set_new(res, "compare_model", json_string(o.compare_model));
+    if (b->cmp.e) {
+        json_object_set_new(res, "compare_model", json_string(o->compare_model));
         json_object_set_new(res, "compare_precision",
-                            json_string(osp_precision_name(osp_engine_precision(ce))));
-        json_object_set_new(res, "compare_img_per_s", json_real(cst.img_per_s));
-        json_object_set_new(res, "compare_p50_ms", json_real(cst.p50_ms));
+                            json_string(osp_precision_name(osp_engine_precision(b->cmp.e))));
+        json_object_set_new(res, "compare_img_per_s", json_real(cst->img_per_s));
+        json_object_set_new(res, "compare_p50_ms", json_real(cst->p50_ms));
         json_object_set_new(res, "ratio_vs_compare",
-                            cst.img_per_s > 0 ? json_real(st.img_per_s / cst.img_per_s)
-                                              : json_null());
-        if (!ort_sum)
-            json_object_set_new(res, "rounds", json_integer(o.rounds));
+                            cst->img_per_s > 0 ? json_real(st->img_per_s / cst->img_per_s)
+                                               : json_null());
+        if (!b->ort_sum)
+            json_object_set_new(res, "rounds", json_integer(o->rounds));
     }
-    if (ort_sum) {
-        double oi = jnum(ort_sum, "img_per_s");
-        json_object_set_new(res, "rounds", json_integer(o.rounds));
-        json_object_set_new(res, "order", json_string("interleaved"));
-        json_object_set_new(res, "ort_img_per_s", json_real(oi));
-        json_object_set_new(res, "ort_p50_ms", json_real(jnum(ort_sum, "p50_ms")));
-        json_object_set_new(res, "ort_p99_ms", json_real(jnum(ort_sum, "p99_ms")));
-        json_object_set_new(res, "ort_load_ms", json_real(ort->load_ms));
-        json_object_set_new(res, "ort_rss_mb", json_real(jnum(ort_sum, "rss_mb")));
-        json_object_set_new(res, "ort_iterations",
-                            json_integer((json_int_t)jnum(ort_sum, "iterations")));
-        json_t *ver = json_object_get(ort_sum, "ort_version");
-        if (json_is_string(ver))
-            json_object_set(res, "ort_version", ver);
-        json_object_set_new(res, "ratio_vs_ort",
-                            oi > 0 ? json_real(st.img_per_s / oi) : json_null());
-    }
+    if (b->ort_sum)
+        json_ort(b, res);
+    return res;
+}
 
-    if (o.json) {
-        char *s = json_dumps(res, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-        if (!s) {
-            fprintf(stderr, "osprey bench: out of memory\n");
-            goto done;
-        }
-        printf("%s\n", s);
-        free(s);
-    } else {
-        printf("model       %s\n", o.model);
-        printf("precision   %s (requested %s)\n", osp_precision_name(used),
-               osp_precision_name(o.precision));
-        printf("batch       %d   threads %d\n", o.batch, osp_engine_threads(e));
-        printf("isa         %s   (ceiling %s; this CPU %s)\n",
-               osp_isa_name(osp_engine_isa(e)),
-               o.tuning.max_isa ? osp_isa_name(o.tuning.max_isa) : "none",
-               osp_isa_name(osp_cpu_isa()));
-        printf("load        %.1f ms   (plan for batch %d: %.1f ms)\n", load_ms,
-               o.batch, prepare_ms);
-        printf("throughput  %.1f img/s   (%zu runs, %.1f s timed)\n",
-               st.img_per_s, st.iterations, st.total_ms / 1000.0);
-        printf("latency     p50 %.2f ms   p99 %.2f ms   per batch of %d\n",
-               st.p50_ms, st.p99_ms, o.batch);
-        printf("peak RSS    %.1f MB\n", rss_mb);
-        if (q8path[0])
-            printf("int8 path   %s\n", q8path);
-        if (*osp_engine_choices(e))
-            printf("choices     %s\n", osp_engine_choices(e));
-        if (ce) {
-            printf("compare     %s (osprey %s): %.1f img/s   p50 %.2f ms\n",
-                   o.compare_model,
-                   osp_precision_name(osp_engine_precision(ce)), cst.img_per_s,
-                   cst.p50_ms);
-            if (cst.img_per_s > 0)
-                printf("ratio       %.2fx the compare model's throughput (%d "
-                       "interleaved rounds)\n",
-                       st.img_per_s / cst.img_per_s, o.rounds);
-        }
-        if (ort_sum) {
-            double oi = jnum(ort_sum, "img_per_s");
-            printf("ORT         %.1f img/s   p50 %.2f ms   p99 %.2f ms   load "
-                   "%.1f ms   peak RSS %.1f MB (node process%s)\n",
-                   oi, jnum(ort_sum, "p50_ms"), jnum(ort_sum, "p99_ms"),
-                   ort->load_ms, jnum(ort_sum, "rss_mb"),
-                   ce ? "; on the compare model" : "");
-            if (oi > 0)
-                printf("ratio       %.2fx ORT throughput (%d interleaved rounds)\n",
-                       st.img_per_s / oi, o.rounds);
-        }
+/* The report as text lines. */
+static void bench_print(const bench_t *b, const char *q8path, double rss_mb) {
+    const bench_opts_t *o = &b->o;
+    const bench_stats_t *st = &b->ours.st, *cst = &b->cmp.st;
+    osp_engine_t *e = b->ours.e;
+    printf("model       %s\n", o->model);
+    printf("precision   %s (requested %s)\n",
+           osp_precision_name(osp_engine_precision(e)),
+           osp_precision_name(o->precision));
+    printf("batch       %d   threads %d\n", o->batch, osp_engine_threads(e));
+    printf("isa         %s   (ceiling %s; this CPU %s)\n",
+           osp_isa_name(osp_engine_isa(e)),
+           o->tuning.max_isa ? osp_isa_name(o->tuning.max_isa) : "none",
+           osp_isa_name(osp_cpu_isa()));
+    printf("load        %.1f ms   (plan for batch %d: %.1f ms)\n",
+           b->ours.load_ms, o->batch, b->ours.prepare_ms);
+    printf("throughput  %.1f img/s   (%zu runs, %.1f s timed)\n",
+           st->img_per_s, st->iterations, st->total_ms / 1000.0);
+    printf("latency     p50 %.2f ms   p99 %.2f ms   per batch of %d\n",
+           st->p50_ms, st->p99_ms, o->batch);
+    printf("peak RSS    %.1f MB\n", rss_mb);
+    if (q8path[0])
+        printf("int8 path   %s\n", q8path);
+    if (*osp_engine_choices(e))
+        printf("choices     %s\n", osp_engine_choices(e));
+    if (b->cmp.e) {
+        printf("compare     %s (osprey %s): %.1f img/s   p50 %.2f ms\n",
+               o->compare_model,
+               osp_precision_name(osp_engine_precision(b->cmp.e)),
+               cst->img_per_s, cst->p50_ms);
+        if (cst->img_per_s > 0)
+            printf("ratio       %.2fx the compare model's throughput (%d "
+                   "interleaved rounds)\n",
+                   st->img_per_s / cst->img_per_s, o->rounds);
     }
-    ret = 0;
-done:
-    if (ort) {
-        ort_reap(ort, NULL);
-        free(ort);
+    if (b->ort_sum) {
+        double oi = jnum(b->ort_sum, "img_per_s");
+        printf("ORT         %.1f img/s   p50 %.2f ms   p99 %.2f ms   load "
+               "%.1f ms   peak RSS %.1f MB (node process%s)\n",
+               oi, jnum(b->ort_sum, "p50_ms"), jnum(b->ort_sum, "p99_ms"),
+               b->ort->load_ms, jnum(b->ort_sum, "rss_mb"),
+               b->cmp.e ? "; on the compare model" : "");
+        if (oi > 0)
+            printf("ratio       %.2fx ORT throughput (%d interleaved rounds)\n",
+                   st->img_per_s / oi, o->rounds);
     }
-    json_decref(ort_sum);
+}
+
+static int bench_report(const bench_t *b) {
+    char q8path[256];
+    int8_path(b->ours.e, q8path, sizeof q8path);
+    double rss_mb = peak_rss_mb();
+    if (!b->o.json) {
+        bench_print(b, q8path, rss_mb);
+        return 0;
+    }
+    json_t *res = bench_json(b, q8path, rss_mb);
+    char *s = res ? json_dumps(res, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                       JSON_REAL_PRECISION(6))
+                  : NULL;
     json_decref(res);
-    for (int i = 0; i < n_in; i++)
-        free(in[i].data);
-    free(in);
-    free(out);
-    free(ours.ms);
-    free(cmp.ms);
-    for (int i = 0; i < cn_in; i++)
-        free(cin[i].data);
-    free(cin);
-    free(cout);
-    if (ce)
-        osp_engine_destroy(ce);
-    if (e)
-        osp_engine_destroy(e);
-    return ret;
+    if (!s) {
+        fprintf(stderr, "osprey bench: out of memory\n");
+        return -1;
+    }
+    printf("%s\n", s);
+    free(s);
+    return 0;
+}
+
+int osp_cli_bench(int argc, char **argv) {
+    bench_t b = {.o = {.batch = 1,
+                       .precision = OSP_PREC_AUTO,
+                       .seconds = BENCH_DEFAULT_SECONDS,
+                       .warmup = BENCH_DEFAULT_WARMUP,
+                       .rounds = BENCH_DEFAULT_ROUNDS,
+                       .compare_precision = OSP_PREC_FP32}};
+    osp_cli_tuning_defaults(&b.o.tuning);
+    osp_setting_t tab[OSP_ARRAY_LEN(opts) + OSP_CLI_TUNING_MAX];
+    osp_settings_t st = {
+        .cmd = "osprey bench", .env_prefix = "OSPREY_BENCH_", .tab = tab,
+        .n = osp_cli_tuning_table(opts, OSP_ARRAY_LEN(opts),
+                                  offsetof(bench_opts_t, tuning), tab),
+        .base = &b.o,
+        .synopsis = "--model PATH [--batch N] [--threads T] [--json]\n"
+                    "                    [--compare-ort [--rounds R]] "
+                    "[--compare-model PATH] [options]",
+        .about = "Runs the model on random input of its declared input shape "
+                 "(first dim =\nbatch) and prints images/s, p50/p99 latency "
+                 "per batch, load time, peak\nRSS and the precision used; "
+                 "quantized models print which int8 path ran.\n"
+                 "--compare-ort and --compare-model run interleaved with "
+                 "osprey in R rounds,\nso that a noisy neighbour hits both "
+                 "alike.\n",
+        .notes = "Also read: OSPREY_ORT_DIR (the directory holding "
+                 "ort-bench.js) and OSPREY_NODE (the node binary)."};
+    int rc;
+    if (!osp_settings_load(&st, argc, argv, &rc))
+        goto out;
+    if (!b.o.model) {
+        rc = osp_settings_fail(&st, "--model is required");
+        goto out;
+    }
+    if (b.o.threads == 0)
+        b.o.threads = osp_cpus_available();
+    if (!b.o.compare_ort && !b.o.compare_model)
+        b.o.rounds = 1;
+    /* A dead ORT child must give an error, not kill us with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    if (b.o.verbose)
+        fprintf(stderr, "osprey bench: OpenMP waiting: %s\n",
+                osp_cli_omp_waiting());
+    rc = OSP_CLI_EXIT_FAIL;
+    if (side_prepare(&b, &b.ours, b.o.model, b.o.precision) < 0 ||
+        (b.o.compare_model && side_prepare(&b, &b.cmp, b.o.compare_model,
+                                           b.o.compare_precision) < 0) ||
+        (b.o.compare_ort && ort_begin(&b) < 0) || bench_rounds(&b) < 0 ||
+        bench_report(&b) < 0)
+        goto done;
+    rc = OSP_CLI_EXIT_OK;
+done:
+    if (b.ort) {
+        ort_reap(b.ort, NULL);
+        free(b.ort);
+    }
+    json_decref(b.ort_sum);
+    side_free(&b.cmp);
+    side_free(&b.ours);
+out:
+    osp_settings_free(&st);
+    return rc;
 }

@@ -8,13 +8,9 @@
  * then defaults. One table drives all three. Exit codes: 0 after a clean
  * drain, 1 when the dispatcher fails to start, 2 for usage and configuration
  * errors. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
-#include <pthread.h>
 
 #include "cli/cli.h"
 #include "cli/settings.h"
@@ -51,94 +47,72 @@ static void reset_backends(void *base) { ((dispatch_cli_t *)base)->n_backends = 
 
 #define O(f) offsetof(dispatch_cli_t, f)
 static const osp_setting_t opts[] = {
-    {.name = "host", .kind = OSP_SET_STR, .off = O(o.host), .help = "bind address (default 0.0.0.0)"},
+    {.name = "host", .kind = OSP_SET_STR, .arg = "ADDR", .off = O(o.host), .help = "bind address (default 0.0.0.0)"},
     {.name = "port", .kind = OSP_SET_INT, .off = O(o.port), .help = "TCP port (default 8000; 0 = any free port, logged)"},
-    {.name = "backend", .kind = OSP_SET_FN, .off = 0, .help = "a worker host:port (repeatable; IPv6 as [addr]:port)",
+    {.name = "backend", .kind = OSP_SET_FN, .arg = "HOST:PORT", .off = 0, .help = "a worker host:port (repeatable; IPv6 as [addr]:port)",
      .parse = add_backend, .reset = reset_backends},
-    {.name = "dns", .kind = OSP_SET_STR, .off = O(o.dns), .help = "NAME:PORT re-resolved for every A/AAAA record (e.g. a headless Service)"},
-    {.name = "dns-interval-ms", .kind = OSP_SET_INT, .off = O(o.dns_interval_ms), .help = "DNS re-resolve period (default 5000)"},
-    {.name = "k8s-service", .kind = OSP_SET_STR, .off = O(o.k8s_service), .help = "NS/NAME:PORT: follow the Service's EndpointSlices"},
-    {.name = "k8s-api", .kind = OSP_SET_STR, .off = O(o.k8s_api), .help = "API server URL (default: in-cluster from KUBERNETES_SERVICE_HOST)"},
-    {.name = "k8s-token", .kind = OSP_SET_STR, .off = O(o.k8s_token_path), .help = "bearer token file (default: the service-account token)"},
-    {.name = "k8s-ca", .kind = OSP_SET_STR, .off = O(o.k8s_ca_path), .help = "CA bundle for the API server (default: the service-account CA)"},
-    {.name = "policy", .kind = OSP_SET_FN, .off = 0, .help = "p2c|p2c-lor|rr|random (default p2c: of two random backends, the one with\n"
-     "                         fewer outstanding requests weighted by its recent latency;\n"
-     "                         p2c-lor: unweighted)", .parse = parse_policy},
-    {.name = "admin-host", .kind = OSP_SET_STR, .off = O(o.admin_host), .help = "admin API bind address (default 127.0.0.1)"},
+    {.name = "dns", .kind = OSP_SET_STR, .arg = "NAME:PORT", .off = O(o.dns), .help = "NAME:PORT re-resolved for every A/AAAA record (e.g. a headless Service)"},
+    {.name = "dns-interval-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.dns_interval_ms), .help = "DNS re-resolve period (default 5000)"},
+    {.name = "k8s-service", .kind = OSP_SET_STR, .arg = "NS/NAME:PORT", .off = O(o.k8s_service), .help = "NS/NAME:PORT: follow the Service's EndpointSlices"},
+    {.name = "k8s-api", .kind = OSP_SET_STR, .arg = "URL", .off = O(o.k8s_api), .help = "API server URL (default: in-cluster from KUBERNETES_SERVICE_HOST)"},
+    {.name = "k8s-token", .kind = OSP_SET_STR, .arg = "PATH", .off = O(o.k8s_token_path), .help = "bearer token file (default: the service-account token)"},
+    {.name = "k8s-ca", .kind = OSP_SET_STR, .arg = "PATH", .off = O(o.k8s_ca_path), .help = "CA bundle for the API server (default: the service-account CA)"},
+    {.name = "policy", .kind = OSP_SET_FN, .arg = "p2c|p2c-lor|rr|random", .off = 0, .help = "p2c|p2c-lor|rr|random (default p2c: of two random backends, the one with "
+     "fewer outstanding requests weighted by its recent latency; "
+     "p2c-lor: unweighted)", .parse = parse_policy},
+    {.name = "admin-host", .kind = OSP_SET_STR, .arg = "ADDR", .off = O(o.admin_host), .help = "admin API bind address (default 127.0.0.1)"},
     {.name = "admin-port", .kind = OSP_SET_INT, .off = O(o.admin_port), .help = "admin API port (default 8001; 0 = any free port; -1 = off)", .min = -1},
-    {.name = "health-interval-ms", .kind = OSP_SET_INT, .off = O(o.health_interval_ms), .help = "active health check period (default 2000)"},
+    {.name = "health-interval-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.health_interval_ms), .help = "active health check period (default 2000)"},
     {.name = "eject-after", .kind = OSP_SET_INT, .off = O(o.eject_after), .help = "consecutive failures that eject a backend (default 3)"},
-    {.name = "eject-base-ms", .kind = OSP_SET_INT, .off = O(o.eject_base_ms), .help = "first ejection time; doubles per repeat (default 2000)"},
-    {.name = "eject-max-ms", .kind = OSP_SET_INT, .off = O(o.eject_max_ms), .help = "longest ejection (default 60000)"},
+    {.name = "eject-base-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.eject_base_ms), .help = "first ejection time; doubles per repeat (default 2000)"},
+    {.name = "eject-max-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.eject_max_ms), .help = "longest ejection (default 60000)"},
     {.name = "max-inflight", .kind = OSP_SET_INT, .off = O(o.max_inflight), .help = "requests in flight per backend before queueing (default 64)"},
     {.name = "queue-size", .kind = OSP_SET_INT, .off = O(o.queue_size), .help = "waiting requests per model before 503 (default 256)"},
-    {.name = "queue-timeout-ms", .kind = OSP_SET_INT, .off = O(o.queue_timeout_ms), .help = "longest wait for a free backend (default 5000)"},
-    {.name = "request-timeout-ms", .kind = OSP_SET_INT, .off = O(o.request_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
+    {.name = "queue-timeout-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.queue_timeout_ms), .help = "longest wait for a free backend (default 5000)"},
+    {.name = "request-timeout-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.request_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
     {.name = "retry-ratio", .kind = OSP_SET_DOUBLE, .off = O(o.retry_ratio), .help = "retry budget, retries per request (default 0.2)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default 256)"},
-    {.name = "io", .kind = OSP_SET_FN, .off = 0, .help = "event|blocking (default event: --loops event-loop threads carry client\n"
-     "                         and backend sockets; blocking: a thread per client connection)", .parse = parse_io},
+    {.name = "io", .kind = OSP_SET_FN, .arg = "event|blocking", .off = 0, .help = "event|blocking (default event: --loops event-loop threads carry client "
+     "and backend sockets; blocking: a thread per client connection)", .parse = parse_io},
     {.name = "loops", .kind = OSP_SET_INT, .off = O(o.loops), .help = "event-loop threads with --io event (default: available CPUs)"},
-    {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .off = O(drain_timeout_s), .help = "seconds to finish in-flight requests on SIGTERM (default 30)"},
-    {.name = "config", .kind = OSP_SET_STR, .off = O(config), .help = "JSON file with any of these settings"},
+    {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .arg = "S", .off = O(drain_timeout_s), .help = "seconds to finish in-flight requests on SIGTERM (default 30)"},
 };
 #undef O
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: osprey dispatch [--port N] [--backend host:port]... "
-               "[--dns NAME:PORT]\n"
-               "         [--k8s-service NS/NAME:PORT] [--policy p2c|p2c-lor|rr|random] "
-               "[--config FILE] [options]\n\n"
-               "Proxies the worker API (/classify, /v1/models/{m}/classify, "
-               "/v2/...) to the\nbackends that serve the requested model, "
-               "with health checks, ejection,\nretries and an admission "
-               "queue. GET /metrics, /v2/health/{live,ready}.\n\noptions:\n");
-    osp_settings_t t = {.tab = opts, .n = OSP_ARRAY_LEN(opts)};
-    osp_settings_print(&t, f);
-    fprintf(f, "\nEvery option may also be set as OSPREY_DISPATCH_<NAME> in "
-               "the environment\n(OSPREY_DISPATCH_POLICY=rr; backends: "
-               "OSPREY_DISPATCH_BACKEND=a:1,b:2) or\nas a key of the --config "
-               "JSON file ({\"policy\": \"rr\", \"backend\": [\"a:1\"]});\n"
-               "flags win over the environment, which wins over the file.\n");
-}
 
 int osp_cli_dispatch(int argc, char **argv) {
     dispatch_cli_t c;
     memset(&c, 0, sizeof c);
     osp_dispatch_opts_init(&c.o);
     c.drain_timeout_s = 30;
-    int rc = 2;
-    osp_settings_t st = {.cmd = "osprey dispatch",
-                         .env_prefix = "OSPREY_DISPATCH_", .tab = opts,
-                         .n = OSP_ARRAY_LEN(opts), .base = &c, .usage = usage};
-    int lr = osp_settings_load(&st, argc, argv);
-    if (lr != 0) {
-        rc = lr > 0 ? 0 : 2;
+    int rc;
+    osp_settings_t st = {
+        .cmd = "osprey dispatch", .env_prefix = "OSPREY_DISPATCH_",
+        .tab = opts, .n = OSP_ARRAY_LEN(opts), .base = &c,
+        .synopsis = "[--port N] [--backend HOST:PORT]... [--dns NAME:PORT]\n"
+                    "                       [--k8s-service NS/NAME:PORT] "
+                    "[--policy POLICY] [options]",
+        .about = "Proxies the worker API (/classify, /v1/models/{m}/classify, "
+                 "/v2/...) to the\nbackends that serve the requested model, "
+                 "with health checks, ejection,\nretries and an admission "
+                 "queue. GET /metrics, /v2/health/{live,ready}. Stops on\n"
+                 "SIGTERM/SIGINT after draining (exit 1 when requests are "
+                 "still in flight\nafter --drain-timeout).\n"};
+    if (!osp_settings_load(&st, argc, argv, &rc))
         goto out;
-    }
     c.o.backends = c.backends;
     c.o.n_backends = c.n_backends;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    osp_cli_signals_block();
     osp_err_t err = {0};
     osp_dispatch_t *d = osp_dispatch_create(&c.o, &err);
     if (!d) {
-        fprintf(stderr, "osprey dispatch: %s\n", err.msg);
-        rc = err.code == OSP_EINVAL ? 2 : 1;
+        rc = osp_cli_start_failed("osprey dispatch", &err);
         goto out;
     }
-    int sig = 0;
-    sigwait(&set, &sig);
-    osp_dispatch_log(d, "info", "signal",
-                     json_pack("{s:s}", "signal",
-                               sig == SIGTERM ? "SIGTERM" : "SIGINT"));
-    osp_dispatch_destroy(d, c.drain_timeout_s);
-    rc = 0;
+    osp_dispatch_log(d, "info", "signal", "signal", osp_cli_signal_wait(),
+                     NULL);
+    rc = osp_cli_drained(osp_dispatch_drain(d, c.drain_timeout_s));
+    osp_dispatch_destroy(d);
 out:
     osp_settings_free(&st);
     return rc;

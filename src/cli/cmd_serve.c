@@ -4,16 +4,12 @@
  * Settings come from, highest first: command-line flags, OSPREY_* environment
  * variables (OSPREY_MAX_BATCH for --max-batch), a JSON config file (--config
  * FILE or OSPREY_CONFIG; keys are the flag names, with '-' or '_'), then
- * defaults. One table below drives all three, so they cannot drift apart.
- * Exit codes: 0 after a clean drain, 1 when the server fails (model, port,
- * drain timeout), 2 for usage and configuration errors. */
-#include <signal.h>
+ * defaults (settings.h). Exit codes (cli.h): 0 after a clean drain, 1 when
+ * the server fails (model, port, drain timeout), 2 for usage and
+ * configuration errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
-#include <pthread.h>
 
 #include "cli/cli.h"
 #include "cli/settings.h"
@@ -22,7 +18,6 @@
 
 typedef struct serve_cli_s {
     osp_serve_opts_t o;
-    const char *config;
     double drain_timeout_s;
 } serve_cli_t;
 
@@ -32,52 +27,33 @@ static int parse_precision(void *base, const char *v) {
 
 #define O(f) offsetof(serve_cli_t, f)
 static const osp_setting_t opts[] = {
-    {.name = "model", .kind = OSP_SET_STR, .off = O(o.model_path), .help = "model file (.onnx or .tflite) served as the default model"},
-    {.name = "labels", .kind = OSP_SET_STR, .off = O(o.labels_path), .help = "labels file (one per line) overriding the model config"},
-    {.name = "model-config", .kind = OSP_SET_STR, .off = O(o.model_config), .help = "model config JSON (default: beside the model)"},
-    {.name = "model-repository", .kind = OSP_SET_STR, .off = O(o.model_repository), .help = "serve DIR/<name>/<version>/model.{onnx,tflite} (versions per config.json version_policy; default the latest)"},
-    {.name = "host", .kind = OSP_SET_STR, .off = O(o.host), .help = "bind address (default 0.0.0.0)"},
+    {.name = "model", .kind = OSP_SET_STR, .arg = "PATH", .off = O(o.model_path), .help = "model file (.onnx or .tflite) served as the default model"},
+    {.name = "labels", .kind = OSP_SET_STR, .arg = "PATH", .off = O(o.labels_path), .help = "labels file (one per line) overriding the model config"},
+    {.name = "model-config", .kind = OSP_SET_STR, .arg = "PATH", .off = O(o.model_config), .help = "model config JSON (default: beside the model)"},
+    {.name = "model-repository", .kind = OSP_SET_STR, .arg = "DIR", .off = O(o.model_repository), .help = "serve DIR/<name>/<version>/model.{onnx,tflite} (versions per config.json version_policy; default the latest)"},
+    {.name = "host", .kind = OSP_SET_STR, .arg = "ADDR", .off = O(o.host), .help = "bind address (default 0.0.0.0)"},
     {.name = "port", .kind = OSP_SET_INT, .off = O(o.port), .help = "TCP port (default 8080; 0 = any free port, logged)"},
     {.name = "threads", .kind = OSP_SET_INT, .off = O(o.threads), .help = "CPUs for inference (default: all available, cgroup aware)"},
     {.name = "instances", .kind = OSP_SET_INT, .off = O(o.instances), .help = "engine instances per model version (default 1)"},
-    {.name = "precision", .kind = OSP_SET_FN, .off = 0, .help = "fp32|bf16|int8|auto (default: the model config's)", .parse = parse_precision},
-    {.name = "calibration", .kind = OSP_SET_STR, .off = O(o.calibration), .help = "int8 on a float --model: directory of calibration images, preprocessed as requests (docs/engine.md)"},
+    {.name = "precision", .kind = OSP_SET_FN, .arg = "fp32|bf16|int8|auto", .off = 0, .help = "fp32|bf16|int8|auto (default: the model config's)", .parse = parse_precision},
+    {.name = "calibration", .kind = OSP_SET_STR, .arg = "DIR", .off = O(o.calibration), .help = "int8 on a float --model: directory of calibration images, preprocessed as requests (docs/engine.md)"},
     {.name = "calibration-count", .kind = OSP_SET_INT, .off = O(o.calibration_count), .help = "calibration images to use (default 32)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-pixels", .kind = OSP_SET_U64, .off = O(o.max_pixels), .help = "larger images get 413 (default 50000000)"},
     {.name = "max-batch", .kind = OSP_SET_INT, .off = O(o.max_batch), .help = "largest batch (default 8; a fixed model batch caps it)"},
-    {.name = "max-queue-delay-us", .kind = OSP_SET_I64, .off = O(o.max_queue_delay_us), .help = "how long a batch may wait to fill (default 2000)"},
-    {.name = "batch-wait", .kind = OSP_SET_STR, .off = O(o.batch_wait), .help = "incoming (default: wait to fill a batch only while more requests are being decoded) | delay (always wait up to the queue delay)"},
-    {.name = "preferred-batch-sizes", .kind = OSP_SET_STR, .off = O(o.preferred_batch_sizes), .help = "e.g. 4,8: batch sizes preferred when more is queued"},
+    {.name = "max-queue-delay-us", .kind = OSP_SET_I64, .arg = "US", .off = O(o.max_queue_delay_us), .help = "how long a batch may wait to fill (default 2000)"},
+    {.name = "batch-wait", .kind = OSP_SET_STR, .arg = "incoming|delay", .off = O(o.batch_wait), .help = "incoming (default: wait to fill a batch only while more requests are being decoded) | delay (always wait up to the queue delay)"},
+    {.name = "preferred-batch-sizes", .kind = OSP_SET_STR, .arg = "LIST", .off = O(o.preferred_batch_sizes), .help = "e.g. 4,8: batch sizes preferred when more is queued"},
     {.name = "max-queue-size", .kind = OSP_SET_INT, .off = O(o.max_queue_size), .help = "queued images per model before 503 (default 256)"},
-    {.name = "request-timeout-ms", .kind = OSP_SET_I64, .off = O(o.default_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
-    {.name = "conn-timeout-s", .kind = OSP_SET_INT, .off = O(o.conn_timeout_s), .help = "idle/slow connection timeout (default 30)"},
+    {.name = "request-timeout-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.default_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
+    {.name = "conn-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.conn_timeout_s), .help = "idle/slow connection timeout (default 30)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "open connections at most (default 2048 in epoll mode, 256 in threads mode)"},
-    {.name = "http-mode", .kind = OSP_SET_STR, .off = O(o.http_mode), .help = "epoll (default: a few event-loop threads, requests suspended while inferring) | threads (one thread per connection)"},
+    {.name = "http-mode", .kind = OSP_SET_STR, .arg = "epoll|threads", .off = O(o.http_mode), .help = "epoll (default: a few event-loop threads, requests suspended while inferring) | threads (one thread per connection)"},
     {.name = "http-threads", .kind = OSP_SET_INT, .off = O(o.http_threads), .help = "epoll mode's HTTP threads, which also decode images (default: one per CPU, 1..16)"},
-    {.name = "debug-delay-ms", .kind = OSP_SET_I64, .off = O(o.debug_delay_ms), .help = "test/debug: each inference request sleeps N ms before answering (default 0 = off)"},
-    {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .off = O(drain_timeout_s), .help = "seconds to finish in-flight work on SIGTERM (default 30)"},
-    {.name = "config", .kind = OSP_SET_STR, .off = O(config), .help = "JSON file with any of these settings"},
+    {.name = "debug-delay-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.debug_delay_ms), .help = "test/debug: each inference request sleeps N ms before answering (default 0 = off)"},
+    {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .arg = "S", .off = O(drain_timeout_s), .help = "seconds to finish in-flight work on SIGTERM (default 30)"},
 };
 #undef O
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: osprey serve --model PATH | --model-repository DIR "
-               "[options]\n\n"
-               "Serves image classification over HTTP: POST /classify,\n"
-               "POST /v1/models/{model}/classify, the KServe V2 API under /v2,\n"
-               "GET /metrics. Stops on SIGTERM/SIGINT after draining.\n\noptions:\n");
-    osp_settings_t t = {.tab = opts, .n = OSP_ARRAY_LEN(opts)};
-    osp_settings_print(&t, f);
-    osp_cli_tuning_usage(f);
-    fprintf(f, "\nEvery option may also be set as OSPREY_<NAME> in the environment\n"
-               "(OSPREY_MAX_BATCH=16) or as a key of the --config JSON file\n"
-               "({\"max_batch\": 16}); flags win over the environment, which wins\n"
-               "over the file. A model's own config.json keys (max_batch_size,\n"
-               "max_queue_delay_us, max_queue_size, instances,\n"
-               "preferred_batch_sizes) win over these server-wide defaults for\n"
-               "that model (docs/model-config.md).\n");
-}
 
 int osp_cli_serve(int argc, char **argv) {
     serve_cli_t c;
@@ -85,60 +61,46 @@ int osp_cli_serve(int argc, char **argv) {
     osp_serve_opts_init(&c.o);
     osp_cli_tuning_defaults(&c.o.tuning);
     c.drain_timeout_s = 30;
-    int rc = 1;
+    int rc;
     /* serve's own settings, then the engine's tuning knobs (tuning.c) */
     osp_setting_t tab[OSP_ARRAY_LEN(opts) + OSP_CLI_TUNING_MAX];
-    memcpy(tab, opts, sizeof opts);
-    size_t n = OSP_ARRAY_LEN(opts) + osp_cli_tuning_rows(tab + OSP_ARRAY_LEN(opts),
-                                                         offsetof(serve_cli_t, o.tuning));
-    osp_settings_t st = {.cmd = "osprey serve", .env_prefix = "OSPREY_",
-                           .tab = tab, .n = n, .base = &c, .usage = usage};
-    /* Configuration mistakes exit 2 like usage errors; 1 means the server
-     * itself failed (model, port). */
-    int lr = osp_settings_load(&st, argc, argv);
-    if (lr != 0) {
-        rc = lr > 0 ? 0 : 2;
+    osp_settings_t st = {
+        .cmd = "osprey serve", .env_prefix = "OSPREY_", .tab = tab,
+        .n = osp_cli_tuning_table(opts, OSP_ARRAY_LEN(opts),
+                                  offsetof(serve_cli_t, o.tuning), tab),
+        .base = &c,
+        .synopsis = "--model PATH | --model-repository DIR [options]",
+        .about = "Serves image classification over HTTP: POST /classify,\n"
+                 "POST /v1/models/{model}/classify, the KServe V2 API under /v2,\n"
+                 "GET /metrics. Stops on SIGTERM/SIGINT after draining (exit 1 when\n"
+                 "requests are still in flight after --drain-timeout).\n",
+        .notes = "A model's own config.json keys (max_batch_size, "
+                 "max_queue_delay_us, max_queue_size, instances, "
+                 "preferred_batch_sizes) win over these server-wide defaults "
+                 "for that model (docs/model-config.md)."};
+    if (!osp_settings_load(&st, argc, argv, &rc))
         goto out;
-    }
     if (!c.o.model_path && !c.o.model_repository) {
-        fprintf(stderr, "osprey serve: --model PATH or --model-repository DIR "
-                        "is required\n");
-        usage(stderr);
-        rc = 2;
+        rc = osp_settings_fail(&st, "--model PATH or --model-repository DIR "
+                                    "is required");
         goto out;
     }
-    /* Signals are taken synchronously by this thread; every thread started
-     * from here on inherits the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    osp_cli_signals_block();
     osp_err_t err = {0};
     osp_serve_t *s = osp_serve_create(&c.o, &err);
     if (!s) {
-        fprintf(stderr, "osprey serve: %s\n", err.msg);
+        rc = osp_cli_start_failed("osprey serve", &err);
         goto out;
     }
     if (osp_serve_load(s, &err) < 0) {
-        osp_serve_log(s, "error", "model load failed",
-                      json_pack("{s:s}", "error", err.msg));
+        osp_serve_log(s, "error", "model load failed", "error", err.msg, NULL);
         osp_serve_destroy(s);
+        rc = OSP_CLI_EXIT_FAIL;
         goto out;
     }
-    int sig = 0;
-    sigwait(&set, &sig);
-    osp_serve_log(s, "info", "signal",
-                  json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM"
-                                                              : "SIGINT"));
-    if (osp_serve_drain(s, c.drain_timeout_s) < 0) {
-        /* Not everything finished in time: exit without waiting for it. */
-        fflush(NULL);
-        _Exit(1);
-    }
+    osp_serve_log(s, "info", "signal", "signal", osp_cli_signal_wait(), NULL);
+    rc = osp_cli_drained(osp_serve_drain(s, c.drain_timeout_s));
     osp_serve_destroy(s);
-    rc = 0;
 out:
     osp_settings_free(&st);
     return rc;

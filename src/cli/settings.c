@@ -1,16 +1,25 @@
-/* settings.c — flags, PREFIX* environment and a JSON config file applied to
- * one settings table (see settings.h for the precedence and why it is
- * shared). Sources are applied lowest first, so a later write simply wins. */
+/* settings.c — flags, environment and a JSON config file applied to one
+ * settings table, and --help generated from it (see settings.h for the
+ * precedence and why it is shared). Sources are applied lowest first, so a
+ * later write simply wins. */
 #include "cli/settings.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "cli/cli.h"
 #include "osprey/common.h"
+
+#define HELP_LEFT 26  /* columns of "--name ARG" in --help */
+#define HELP_WIDTH 79 /* --help wraps its text before this column */
+#define INT_MAX_DEFAULT 1000000000
 
 enum { SRC_NONE, SRC_FILE, SRC_ENV, SRC_FLAGS };
 
@@ -18,6 +27,10 @@ typedef struct load_s {
     osp_settings_t *s;
     unsigned char *list_src; /* per entry: the source that owns its list */
 } load_t;
+
+static const char *config_flag(const osp_settings_t *s) {
+    return s->config_flag ? s->config_flag : "config";
+}
 
 /* Copies a string so it outlives the file or environment it came from. */
 static const char *keep(osp_settings_t *s, const char *v, size_t len) {
@@ -35,42 +48,46 @@ static const char *keep(osp_settings_t *s, const char *v, size_t len) {
     return c;
 }
 
-static int set(load_t *l, const osp_setting_t *op, const char *v,
-               const char *from, int src) {
-    osp_settings_t *s = l->s;
-    char *p = (char *)s->base + op->off;
+static int parse_bool(const char *v, bool *out) {
+    static const char *const yes[] = {"1", "true", "on", "yes"};
+    static const char *const no[] = {"0", "false", "off", "no"};
+    for (size_t i = 0; i < OSP_ARRAY_LEN(yes); i++) {
+        if (!strcmp(v, yes[i]))
+            return *out = true, 0;
+        if (!strcmp(v, no[i]))
+            return *out = false, 0;
+    }
+    return -1;
+}
+
+/* Parses v into the field p by the entry's kind and range; < 0 when bad. */
+static int parse_value(const osp_settings_t *s, const osp_setting_t *op,
+                       char *p, const char *v) {
     char *end = NULL;
     errno = 0;
-    if (op->reset) {
-        size_t i = (size_t)(op - s->tab);
-        if (l->list_src[i] != src) {
-            op->reset(s->base);
-            l->list_src[i] = (unsigned char)src;
-        }
-    }
     switch (op->kind) {
     case OSP_SET_STR:
         *(const char **)p = v;
         return 0;
+    case OSP_SET_BOOL:
+        return parse_bool(v, (bool *)p);
     case OSP_SET_FN:
-        if (op->parse(s->base, v) < 0)
-            goto bad;
-        return 0;
+        return op->parse(s->base, v) < 0 ? -1 : 0;
     case OSP_SET_FIELD:
-        if (op->parse_field(p, v) < 0)
-            goto bad;
-        return 0;
+        return op->parse_field(p, v) < 0 ? -1 : 0;
     case OSP_SET_INT: {
         long x = strtol(v, &end, 10);
-        if (errno || end == v || *end || x < op->min || x > 1000000000)
-            goto bad;
+        if (errno || end == v || *end || x < op->min ||
+            x > (op->max ? op->max : INT_MAX_DEFAULT))
+            return -1;
         *(int *)p = (int)x;
         return 0;
     }
     case OSP_SET_I64: {
         long long x = strtoll(v, &end, 10);
-        if (errno || end == v || *end || x < op->min)
-            goto bad;
+        if (errno || end == v || *end || x < op->min ||
+            x > (op->max ? op->max : LLONG_MAX))
+            return -1;
         *(int64_t *)p = x;
         return 0;
     }
@@ -78,7 +95,7 @@ static int set(load_t *l, const osp_setting_t *op, const char *v,
     case OSP_SET_U64: {
         unsigned long long x = strtoull(v, &end, 10);
         if (errno || end == v || *end || v[0] == '-')
-            goto bad;
+            return -1;
         if (op->kind == OSP_SET_SIZE)
             *(size_t *)p = (size_t)x;
         else
@@ -87,15 +104,36 @@ static int set(load_t *l, const osp_setting_t *op, const char *v,
     }
     case OSP_SET_DOUBLE: {
         double x = strtod(v, &end);
-        if (errno || end == v || *end || !(x >= 0))
-            goto bad;
+        if (errno || end == v || *end || !isfinite(x) ||
+            !(x >= (double)op->min) || (op->max && x > (double)op->max))
+            return -1;
         *(double *)p = x;
         return 0;
     }
     }
-bad:
-    fprintf(stderr, "%s: %s: bad value '%s' for %s\n", s->cmd, from, v,
-            op->name);
+    return -1;
+}
+
+static int set(load_t *l, const osp_setting_t *op, const char *v,
+               const char *from, int src) {
+    osp_settings_t *s = l->s;
+    if (op->reset) {
+        size_t i = (size_t)(op - s->tab);
+        if (l->list_src[i] != src) {
+            op->reset(s->base);
+            l->list_src[i] = (unsigned char)src;
+        }
+    }
+    if (parse_value(s, op, (char *)s->base + op->off, v) == 0)
+        return 0;
+    /* The accepted values, when the entry says them: a range or a|b|c. */
+    char want[64] = "";
+    if (op->max)
+        snprintf(want, sizeof want, " (%lld..%lld)", op->min, op->max);
+    else if (op->arg && strchr(op->arg, '|'))
+        snprintf(want, sizeof want, " (%s)", op->arg);
+    fprintf(stderr, "%s: %s: bad value '%s' for --%s%s\n", s->cmd, from, v,
+            op->name, want);
     return -1;
 }
 
@@ -112,6 +150,13 @@ static const osp_setting_t *find(const osp_settings_t *s, const char *name,
         if (k == len)
             return &s->tab[i];
     }
+    return NULL;
+}
+
+static const osp_setting_t *find_short(const osp_settings_t *s, char c) {
+    for (size_t i = 0; i < s->n; i++)
+        if (s->tab[i].short_name && s->tab[i].short_name == c)
+            return &s->tab[i];
     return NULL;
 }
 
@@ -145,8 +190,11 @@ static int set_json(load_t *l, const osp_setting_t *op, json_t *v,
             str = num;
     else if (json_is_real(v))
         snprintf(num, sizeof num, "%.17g", json_real_value(v)), str = num;
+    else if (json_is_boolean(v))
+        str = json_is_true(v) ? "true" : "false";
     else {
-        fprintf(stderr, "%s: %s: '%s' must be a string or a number%s\n",
+        fprintf(stderr, "%s: %s: '%s' must be a string, a number or a "
+                        "boolean%s\n",
                 s->cmd, path, op->name, op->reset ? " (or an array)" : "");
         return -1;
     }
@@ -169,7 +217,7 @@ static int load_file(load_t *l, const char *path) {
     int rc = 0;
     json_object_foreach(j, key, v) {
         const osp_setting_t *op = find(s, key, strlen(key));
-        if (!op || !strcmp(op->name, "config")) {
+        if (!op) {
             fprintf(stderr, "%s: %s: unknown key '%s'\n", s->cmd, path, key);
             rc = -1;
             break;
@@ -181,13 +229,31 @@ static int load_file(load_t *l, const char *path) {
     return rc;
 }
 
-static void env_name(const osp_settings_t *s, const char *opt, char *out,
+static void env_name(const char *prefix, const char *opt, char *out,
                      size_t cap) {
-    size_t n = (size_t)snprintf(out, cap, "%s", s->env_prefix);
+    size_t n = (size_t)snprintf(out, cap, "%s", prefix);
     for (const char *p = opt; *p && n + 1 < cap; p++)
         out[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z'
                                                 ? *p - 'a' + 'A' : *p);
     out[n < cap ? n : cap - 1] = 0;
+}
+
+/* A list from the environment: comma-separated items. */
+static int set_env_list(load_t *l, const osp_setting_t *op, const char *v,
+                        const char *name) {
+    op->reset(l->s->base);
+    l->list_src[op - l->s->tab] = SRC_ENV;
+    for (const char *t = v; *t;) {
+        const char *comma = strchr(t, ',');
+        size_t len = comma ? (size_t)(comma - t) : strlen(t);
+        if (len > 0) {
+            const char *k = keep(l->s, t, len);
+            if (!k || set(l, op, k, name, SRC_ENV) < 0)
+                return -1;
+        }
+        t += len + (comma != NULL);
+    }
+    return 0;
 }
 
 static int load_env(load_t *l) {
@@ -195,97 +261,142 @@ static int load_env(load_t *l) {
     for (size_t i = 0; i < s->n; i++) {
         const osp_setting_t *op = &s->tab[i];
         char name[96];
-        env_name(s, op->name, name, sizeof name);
+        env_name(op->env_prefix ? op->env_prefix : s->env_prefix, op->name,
+                 name, sizeof name);
         const char *v = getenv(name);
         if (!v && op->env_alias && (v = getenv(op->env_alias)))
             snprintf(name, sizeof name, "%s", op->env_alias);
-        if (!v || !strcmp(op->name, "config")) /* config: already used */
+        if (!v)
             continue;
-        if (!op->reset) {
-            if (set(l, op, v, name, SRC_ENV) < 0)
+        if (op->reset ? set_env_list(l, op, v, name) < 0
+                      : set(l, op, v, name, SRC_ENV) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One long option at argv[*i]: "--name", "--name=v" or "--name v". */
+static int load_long(load_t *l, int argc, char **argv, int *i) {
+    osp_settings_t *s = l->s;
+    const char *a = argv[*i] + 2, *eq = strchr(a, '=');
+    const osp_setting_t *op = find(s, a, eq ? (size_t)(eq - a) : strlen(a));
+    if (!op) {
+        osp_settings_fail(s, "unknown option '%s'", argv[*i]);
+        return -1;
+    }
+    const char *v = eq ? eq + 1 : op->kind == OSP_SET_BOOL ? "true" : NULL;
+    if (!v && *i + 1 < argc)
+        v = argv[++*i];
+    if (!v) {
+        osp_settings_fail(s, "%s needs a value", argv[*i]);
+        return -1;
+    }
+    return set(l, op, v, "command line", SRC_FLAGS);
+}
+
+/* One-letter options at argv[*i], as getopt takes them: "-x v", "-xv", and
+ * flags without a value bundled ("-jv"). */
+static int load_short(load_t *l, int argc, char **argv, int *i) {
+    osp_settings_t *s = l->s;
+    for (const char *c = argv[*i] + 1; *c; c++) {
+        const osp_setting_t *op = find_short(s, *c);
+        if (!op) {
+            osp_settings_fail(s, "unknown option '-%c'", *c);
+            return -1;
+        }
+        if (op->kind == OSP_SET_BOOL) {
+            if (set(l, op, "true", "command line", SRC_FLAGS) < 0)
                 return -1;
             continue;
         }
-        /* A list: comma-separated items. */
-        op->reset(s->base);
-        l->list_src[i] = SRC_ENV;
-        for (const char *t = v; *t;) {
-            const char *comma = strchr(t, ',');
-            size_t len = comma ? (size_t)(comma - t) : strlen(t);
-            if (len > 0) {
-                const char *k = keep(s, t, len);
-                if (!k || set(l, op, k, name, SRC_ENV) < 0)
-                    return -1;
+        const char *v = c[1] ? c + 1 : *i + 1 < argc ? argv[++*i] : NULL;
+        if (!v) {
+            osp_settings_fail(s, "-%c needs a value", *c);
+            return -1;
+        }
+        return set(l, op, v, "command line", SRC_FLAGS);
+    }
+    return 0;
+}
+
+static int add_arg(osp_settings_t *s, const char *a) {
+    if (!s->args_name) {
+        osp_settings_fail(s, "unexpected argument '%s'", a);
+        return -1;
+    }
+    const char **args = realloc(s->args, (size_t)(s->n_args + 1) * sizeof *args);
+    if (!args) {
+        fprintf(stderr, "%s: out of memory\n", s->cmd);
+        return -1;
+    }
+    s->args = args;
+    s->args[s->n_args++] = a;
+    return 0;
+}
+
+/* Pass 1: --help, and the config file's name (flag, else environment). */
+static int scan(osp_settings_t *s, int argc, char **argv, const char **cfg) {
+    char cfg_env[96], cfg_flag[64];
+    env_name(s->env_prefix, config_flag(s), cfg_env, sizeof cfg_env);
+    snprintf(cfg_flag, sizeof cfg_flag, "--%s", config_flag(s));
+    size_t fl = strlen(cfg_flag);
+    *cfg = getenv(cfg_env);
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return 1;
+        if (!strcmp(argv[i], cfg_flag) && i + 1 < argc)
+            *cfg = argv[++i];
+        else if (!strncmp(argv[i], cfg_flag, fl) && argv[i][fl] == '=')
+            *cfg = argv[i] + fl + 1;
+    }
+    return 0;
+}
+
+static int load_all(load_t *l, int argc, char **argv) {
+    osp_settings_t *s = l->s;
+    const char *config = NULL;
+    if (scan(s, argc, argv, &config) > 0) {
+        osp_settings_usage(s, stdout);
+        return 1;
+    }
+    if ((config && load_file(l, config) < 0) || load_env(l) < 0)
+        return -1;
+    char cfg_flag[64];
+    snprintf(cfg_flag, sizeof cfg_flag, "--%s", config_flag(s));
+    size_t fl = strlen(cfg_flag);
+    bool options = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && !strcmp(a, "--")) {
+            options = false;
+        } else if (!options || a[0] != '-' || !a[1]) {
+            if (add_arg(s, a) < 0)
+                return -1;
+        } else if (!strcmp(a, cfg_flag) || (!strncmp(a, cfg_flag, fl) &&
+                                            a[fl] == '=')) {
+            if (!a[fl] && ++i == argc) { /* its value was read in pass 1 */
+                osp_settings_fail(s, "%s needs a value", a);
+                return -1;
             }
-            t += len + (comma != NULL);
+        } else if ((a[1] == '-' ? load_long(l, argc, argv, &i)
+                                : load_short(l, argc, argv, &i)) < 0) {
+            return -1;
         }
     }
     return 0;
 }
 
-int osp_settings_load(osp_settings_t *s, int argc, char **argv) {
+bool osp_settings_load(osp_settings_t *s, int argc, char **argv,
+                       int *exit_code) {
     load_t l = {s, calloc(s->n ? s->n : 1, 1)};
     int rc = -1;
-    if (!l.list_src) {
+    if (!l.list_src)
         fprintf(stderr, "%s: out of memory\n", s->cmd);
-        return -1;
-    }
-    /* Pass 1: --help, and the config file, which is applied first. */
-    char cfg_env[96];
-    env_name(s, "config", cfg_env, sizeof cfg_env);
-    const char *config = getenv(cfg_env);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            s->usage(stdout);
-            rc = 1;
-            goto out;
-        }
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[i + 1];
-        else if (!strncmp(argv[i], "--config=", 9))
-            config = argv[i] + 9;
-    }
-    if ((config && load_file(&l, config) < 0) || load_env(&l) < 0)
-        goto out;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2)) {
-            fprintf(stderr, "%s: unexpected argument '%s'\n", s->cmd, a);
-            s->usage(stderr);
-            goto out;
-        }
-        a += 2;
-        const char *eq = strchr(a, '=');
-        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-        const osp_setting_t *op = find(s, a, nl);
-        if (!op) {
-            fprintf(stderr, "%s: unknown option '%s'\n", s->cmd, argv[i]);
-            s->usage(stderr);
-            goto out;
-        }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) {
-            fprintf(stderr, "%s: %s needs a value\n", s->cmd, argv[i]);
-            goto out;
-        }
-        if (set(&l, op, v, "command line", SRC_FLAGS) < 0)
-            goto out;
-    }
-    rc = 0;
-out:
+    else
+        rc = load_all(&l, argc, argv);
     free(l.list_src);
-    return rc;
-}
-
-int osp_settings_load_env(osp_settings_t *s) {
-    load_t l = {s, calloc(s->n ? s->n : 1, 1)};
-    if (!l.list_src) {
-        fprintf(stderr, "%s: out of memory\n", s->cmd);
-        return -1;
-    }
-    int rc = load_env(&l);
-    free(l.list_src);
-    return rc;
+    *exit_code = rc > 0 ? OSP_CLI_EXIT_OK : OSP_CLI_EXIT_USAGE;
+    return rc == 0;
 }
 
 int osp_settings_set(osp_settings_t *s, const osp_setting_t *op, const char *v,
@@ -296,20 +407,126 @@ int osp_settings_set(osp_settings_t *s, const osp_setting_t *op, const char *v,
     return set(&l, op, v, from, SRC_FLAGS);
 }
 
-void osp_settings_print_rows(const osp_setting_t *tab, size_t n, FILE *f) {
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "  --%-20s %s\n", tab[i].name, tab[i].help);
+int osp_settings_fail(const osp_settings_t *s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", s->cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(%s --help lists the options)\n", s->cmd);
+    return OSP_CLI_EXIT_USAGE;
 }
 
-void osp_settings_print(const osp_settings_t *s, FILE *f) {
-    osp_settings_print_rows(s->tab, s->n, f);
-    fprintf(f, "  --%-20s %s\n", "help", "this text");
+/* ---- --help ----------------------------------------------------------- */
+
+/* Prints text's words from column col on, wrapping before HELP_WIDTH with
+ * the next lines indented to indent; runs of spaces and newlines are one
+ * space. Ends the line. */
+static void wrap(FILE *f, const char *text, int col, int indent) {
+    for (const char *h = text; *h;) {
+        h += strspn(h, " \n");
+        size_t w = strcspn(h, " \n");
+        if (!w)
+            break;
+        if (col + 1 + (int)w > HELP_WIDTH && col > indent) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        }
+        fprintf(f, "%s%.*s", col ? " " : "", (int)w, h);
+        col += (col ? 1 : 0) + (int)w;
+        h += w;
+    }
+    fputc('\n', f);
+}
+
+static const char *arg_name(const osp_setting_t *op) {
+    if (op->kind == OSP_SET_BOOL)
+        return NULL;
+    if (op->arg)
+        return op->arg;
+    switch (op->kind) {
+    case OSP_SET_INT: case OSP_SET_I64: case OSP_SET_SIZE: case OSP_SET_U64:
+        return "N";
+    case OSP_SET_DOUBLE:
+        return "X";
+    default:
+        return "VALUE";
+    }
+}
+
+static void print_line(FILE *f, char short_name, const char *name,
+                       const char *arg, const char *help) {
+    char left[128];
+    snprintf(left, sizeof left, "%c%c%s--%s%s%s", short_name ? '-' : ' ',
+             short_name ? short_name : ' ', short_name ? ", " : "  ", name,
+             arg ? " " : "", arg ? arg : "");
+    int col = 2 + HELP_LEFT;
+    if ((int)strlen(left) >= HELP_LEFT) /* no room for a gap: own line */
+        fprintf(f, "  %s\n%*s", left, col, "");
+    else
+        fprintf(f, "  %-*s", HELP_LEFT, left);
+    wrap(f, help, col, col);
+}
+
+void osp_settings_print_rows(const osp_setting_t *tab, size_t n, FILE *f) {
+    for (size_t i = 0; i < n; i++) {
+        if (tab[i].section) {
+            fputc('\n', f);
+            wrap(f, tab[i].section, 0, 0);
+        }
+        print_line(f, tab[i].short_name, tab[i].name, arg_name(&tab[i]),
+                   tab[i].help);
+    }
+}
+
+void osp_settings_usage(const osp_settings_t *s, FILE *f) {
+    fprintf(f, "usage: %s %s\n\n%s\noptions:\n", s->cmd, s->synopsis,
+            s->about);
+    size_t own = 0; /* the command's rows come before the first section */
+    while (own < s->n && !s->tab[own].section)
+        own++;
+    bool lists = false;
+    for (size_t i = 0; i < s->n; i++)
+        lists = lists || s->tab[i].reset;
+    osp_settings_print_rows(s->tab, own, f);
+    print_line(f, 0, config_flag(s), "FILE",
+               "a JSON object of any of these settings (keys as the option "
+               "names, '-' or '_')");
+    print_line(f, 'h', "help", NULL, "this text");
+    osp_settings_print_rows(s->tab + own, s->n - own, f);
+    char env[96], cfg[96], text[1024];
+    env_name(s->env_prefix, s->n ? s->tab[0].name : "name", env, sizeof env);
+    env_name(s->env_prefix, config_flag(s), cfg, sizeof cfg);
+    snprintf(text, sizeof text,
+             "Every option may also be set in the environment as %s<NAME> "
+             "(%s for --%s)%s or in the --%s file (or %s); flags win over "
+             "the environment, which wins over the file.%s",
+             s->env_prefix, env, s->n ? s->tab[0].name : "name",
+             own < s->n ? ", the engine tuning knobs as OSPREY_<NAME> in "
+                          "every command," : "",
+             config_flag(s), cfg,
+             lists ? " A repeatable option is a comma-separated list in the "
+                     "environment, an array in the file." : "");
+    fputc('\n', f);
+    wrap(f, text, 0, 0);
+    if (s->notes) {
+        fputc('\n', f);
+        wrap(f, s->notes, 0, 0);
+    }
+    snprintf(text, sizeof text, "exit status: 0 ok, 1 runtime failure (a "
+             "failed start included), 2 usage error%s",
+             s->exit_notes ? s->exit_notes : "");
+    fputc('\n', f);
+    wrap(f, text, 0, 0);
 }
 
 void osp_settings_free(osp_settings_t *s) {
     for (size_t i = 0; i < s->n_keep; i++)
         free(s->keep[i]);
     free(s->keep);
+    free(s->args);
     s->keep = NULL;
+    s->args = NULL;
     s->n_keep = s->cap_keep = 0;
+    s->n_args = 0;
 }

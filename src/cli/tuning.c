@@ -57,51 +57,52 @@ static int parse_cache_dir(void *f, const char *v) {
 
 #define T(field) offsetof(osp_engine_tuning_t, field)
 static const osp_setting_t rows[] = {
-    {.name = "max-isa", .kind = OSP_SET_FIELD, .off = T(max_isa), .parse_field = parse_isa,
-     .help = "auto|avx2|avx512|avx512_vnni|avx512_bf16|amx (or sse41): the highest instruction set\n"
-             "                         oneDNN and osprey's kernels use, and auto precision assumes (default auto: the CPU's)"},
-    {.name = "engine-conv-layout", .kind = OSP_SET_FIELD, .off = T(conv_layout), .parse_field = parse_layout, .env_alias = "OSP_ENGINE_CONV_LAYOUT",
+    {.name = "max-isa", .kind = OSP_SET_FIELD, .arg = "ISA",
+     .section = "engine tuning (the defaults are what osprey is tested with; docs/engine.md,\n\"Tuning knobs\"; the older environment spelling OSP_ENGINE_<NAME> is still read):",
+     .off = T(max_isa), .parse_field = parse_isa,
+     .help = "auto|avx2|avx512|avx512_vnni|avx512_bf16|amx (or sse41): the highest instruction set "
+             "oneDNN and osprey's kernels use, and auto precision assumes (default auto: the CPU's)"},
+    {.name = "engine-conv-layout", .kind = OSP_SET_FIELD, .off = T(conv_layout), .parse_field = parse_layout, .arg = "MODE", .env_alias = "OSP_ENGINE_CONV_LAYOUT",
      .help = "auto|blocked|any: conv activations channel-blocked (nChw16c) or oneDNN's pick (default auto: measured at load, any below AVX-512)"},
-    {.name = "engine-winograd", .kind = OSP_SET_FIELD, .off = T(winograd), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_WINOGRAD",
+    {.name = "engine-winograd", .kind = OSP_SET_FIELD, .off = T(winograd), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_WINOGRAD",
      .help = "auto|off|on: fp32 3x3 stride-1 convs try Winograd first (default auto: measured at load)"},
-    {.name = "engine-int8-dnnl", .kind = OSP_SET_FIELD, .off = T(int8_dnnl), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_INT8_DNNL",
+    {.name = "engine-int8-dnnl", .kind = OSP_SET_FIELD, .off = T(int8_dnnl), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_INT8_DNNL",
      .help = "auto|off|on: quantized convs and gemms on oneDNN int8 (default auto: where exact)"},
-    {.name = "engine-int8-requant", .kind = OSP_SET_FIELD, .off = T(int8_requant), .parse_field = parse_requant, .env_alias = "OSP_ENGINE_INT8_REQUANT",
+    {.name = "engine-int8-requant", .kind = OSP_SET_FIELD, .off = T(int8_requant), .parse_field = parse_requant, .arg = "MODE", .env_alias = "OSP_ENGINE_INT8_REQUANT",
      .help = "auto|exact|onednn: who requantizes oneDNN int8 sums (default auto: exact for quantized models, oneDNN for osprey-quantized)"},
-    {.name = "engine-q8-dw", .kind = OSP_SET_FIELD, .off = T(q8_dw), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_Q8_DW",
+    {.name = "engine-q8-dw", .kind = OSP_SET_FIELD, .off = T(q8_dw), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_Q8_DW",
      .help = "auto|off|on: osprey's int8 depthwise kernel (default auto: where it applies, measured at load against oneDNN's int8)"},
-    {.name = "engine-q8-pw", .kind = OSP_SET_FIELD, .off = T(q8_pw), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_Q8_PW",
+    {.name = "engine-q8-pw", .kind = OSP_SET_FIELD, .off = T(q8_pw), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_Q8_PW",
      .help = "auto|off|on: osprey's int8 1x1 kernel (default auto: where it applies, measured at load against oneDNN's int8)"},
-    {.name = "engine-q8-tile", .kind = OSP_SET_FIELD, .off = T(q8_tile), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_Q8_TILE",
+    {.name = "engine-q8-tile", .kind = OSP_SET_FIELD, .off = T(q8_tile), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_Q8_TILE",
      .help = "auto|off|on: oneDNN int8 convs tile by tile into cache-sized s32 buffers (default auto: yes)"},
-    {.name = "engine-q8-tile-kb", .kind = OSP_SET_FIELD, .off = T(q8_tile_kb), .parse_field = parse_tile_kb, .env_alias = "OSP_ENGINE_Q8_TILE_KB",
+    {.name = "engine-q8-tile-kb", .kind = OSP_SET_FIELD, .off = T(q8_tile_kb), .parse_field = parse_tile_kb, .arg = "KIB", .env_alias = "OSP_ENGINE_Q8_TILE_KB",
      .help = "KiB of s32 per int8 tile (default 0: 384)"},
-    {.name = "engine-fcq", .kind = OSP_SET_FIELD, .off = T(fcq), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_FCQ",
+    {.name = "engine-fcq", .kind = OSP_SET_FIELD, .off = T(fcq), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_FCQ",
      .help = "auto|off|on: exact fp32-carrier convs for quantized models (default auto: where the bound holds)"},
-    {.name = "engine-batch-split", .kind = OSP_SET_FIELD, .off = T(batch_split), .parse_field = parse_tune, .env_alias = "OSP_ENGINE_BATCH_SPLIT",
+    {.name = "engine-batch-split", .kind = OSP_SET_FIELD, .off = T(batch_split), .parse_field = parse_tune, .arg = "MODE", .env_alias = "OSP_ENGINE_BATCH_SPLIT",
      .help = "auto|off|on: a batch shared by one-thread lanes (default auto: light graphs, even splits; on: whenever correct)"},
-    {.name = "engine-bind", .kind = OSP_SET_FIELD, .off = T(bind), .parse_field = parse_bind, .env_alias = "OSP_ENGINE_BIND",
+    {.name = "engine-bind", .kind = OSP_SET_FIELD, .off = T(bind), .parse_field = parse_bind, .arg = "MODE", .env_alias = "OSP_ENGINE_BIND",
      .help = "auto|off|on: bind the OpenMP team to distinct CPUs (default auto: runs that start from idleness; on: every run)"},
-    {.name = "engine-profile", .kind = OSP_SET_FIELD, .off = T(profile), .parse_field = parse_bool, .env_alias = "OSP_ENGINE_PROFILE",
+    {.name = "engine-profile", .kind = OSP_SET_FIELD, .off = T(profile), .parse_field = parse_bool, .arg = "MODE", .env_alias = "OSP_ENGINE_PROFILE",
      .help = "off|on: time every step; plans with timings go to stderr at exit (default off)"},
-    {.name = "cache-dir", .kind = OSP_SET_FIELD, .off = T(cache_dir), .parse_field = parse_cache_dir,
+    {.name = "cache-dir", .kind = OSP_SET_FIELD, .off = T(cache_dir), .parse_field = parse_cache_dir, .arg = "DIR",
      .help = "DIR|off: where the engine's measured choices are kept (default $XDG_CACHE_HOME/osprey, else ~/.cache/osprey)"},
 };
 #undef T
 
-size_t osp_cli_tuning_rows(osp_setting_t *out, size_t base_off) {
+size_t osp_cli_tuning_table(const osp_setting_t *own, size_t n_own,
+                            size_t base_off, osp_setting_t *out) {
+    memcpy(out, own, n_own * sizeof *own);
     for (size_t i = 0; i < OSP_ARRAY_LEN(rows); i++) {
-        out[i] = rows[i];
-        out[i].off += base_off;
+        out[n_own + i] = rows[i];
+        out[n_own + i].off += base_off;
+        out[n_own + i].env_prefix = "OSPREY_"; /* the same in every command */
     }
-    return OSP_ARRAY_LEN(rows);
+    return n_own + OSP_ARRAY_LEN(rows);
 }
 
 void osp_cli_tuning_usage(FILE *f) {
-    fprintf(f, "\nengine tuning (the defaults are what osprey is tested with; "
-               "docs/engine.md,\n\"Tuning knobs\"; environment OSPREY_<NAME>: "
-               "OSPREY_MAX_ISA, OSPREY_ENGINE_WINOGRAD;\nthe older "
-               "OSP_ENGINE_<NAME> is still read):\n");
     osp_settings_print_rows(rows, OSP_ARRAY_LEN(rows), f);
 }
 
@@ -127,14 +128,6 @@ void osp_cli_tuning_defaults(osp_engine_tuning_t *t) {
             dir[0] = 0;
     }
     t->cache_dir = dir[0] ? dir : NULL;
-}
-
-int osp_cli_tuning_env(const char *cmd, osp_engine_tuning_t *t) {
-    osp_settings_t s = {.cmd = cmd, .env_prefix = "OSPREY_", .tab = rows,
-                        .n = OSP_ARRAY_LEN(rows), .base = t};
-    int rc = osp_settings_load_env(&s);
-    osp_settings_free(&s);
-    return rc;
 }
 
 int osp_cli_tuning_flag(const char *cmd, int val, const char *arg,

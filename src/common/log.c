@@ -1,14 +1,16 @@
 /* log.c — one JSON object per log line (see include/osprey/log.h). The line
  * is built whole and written with one fwrite under the caller's lock, so
- * lines from many threads never interleave. */
-#include "osprey/log.h"
+ * lines from many threads never interleave. String fields (the public API)
+ * and jansson fields (the library's modules, log_int.h) go through the same
+ * writer. */
+#include "common/log_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-void osp_log_json(FILE *f, pthread_mutex_t *mu, const char *level,
-                  const char *msg, json_t *fields) {
+void osp__log_json(FILE *f, pthread_mutex_t *mu, const char *level,
+                   const char *msg, json_t *fields) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -38,4 +40,24 @@ void osp_log_json(FILE *f, pthread_mutex_t *mu, const char *level,
     if (mu)
         pthread_mutex_unlock(mu);
     free(line);
+}
+
+void osp_log_vwrite(FILE *f, pthread_mutex_t *mu, const char *level,
+                    const char *msg, va_list fields) {
+    json_t *o = json_object();
+    const char *key;
+    while ((key = va_arg(fields, const char *)) != NULL) {
+        const char *v = va_arg(fields, const char *);
+        if (o)
+            json_object_set_new(o, key, json_string(v ? v : ""));
+    }
+    osp__log_json(f, mu, level, msg, o);
+}
+
+void osp_log_write(FILE *f, pthread_mutex_t *mu, const char *level,
+                   const char *msg, ...) {
+    va_list ap;
+    va_start(ap, msg);
+    osp_log_vwrite(f, mu, level, msg, ap);
+    va_end(ap);
 }

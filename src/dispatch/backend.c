@@ -174,7 +174,7 @@ int osp__dsp_backend_add(osp_dispatch_t *d, const char *addr,
     int rc = add_locked(d, norm, source, &sa, sa_len, &added);
     pthread_mutex_unlock(&d->mu);
     if (added) {
-        osp_dispatch_log(d, "info", "backend added",
+        osp__dsp_log(d, "info", "backend added",
                          json_pack("{s:s}", "backend", norm));
         osp__dsp_health_kick(d);
     }
@@ -208,7 +208,7 @@ int osp__dsp_backend_remove(osp_dispatch_t *d, const char *addr,
     int rc = had ? 0 : OSP_ENOENT;
     pthread_mutex_unlock(&d->mu);
     if (gone)
-        osp_dispatch_log(d, "info", "backend removed",
+        osp__dsp_log(d, "info", "backend removed",
                          json_pack("{s:s}", "backend", norm));
     return rc;
 }
@@ -280,7 +280,7 @@ void osp__dsp_backend_result_locked(osp_dispatch_t *d, dsp_backend_t *b,
     osp_series_inc(d->s_ejections);
     /* Logged without the lock held would need a copy; the log mutex is a
      * leaf lock, so logging here is safe. */
-    osp_dispatch_log(d, "warn", "backend ejected",
+    osp__dsp_log(d, "warn", "backend ejected",
                      json_pack("{s:s,s:i,s:I}", "backend", b->addr,
                                "failures", b->failures, "for_ms",
                                (json_int_t)ms));

@@ -21,7 +21,7 @@ static void resolve_once(osp_dispatch_t *d, const char *name,
     hints.ai_socktype = SOCK_STREAM;
     int rc = getaddrinfo(name, port, &hints, &res);
     if (rc) {
-        osp_dispatch_log(d, "warn", "dns lookup failed",
+        osp__dsp_log(d, "warn", "dns lookup failed",
                          json_pack("{s:s,s:s}", "name", name, "error",
                                    gai_strerror(rc)));
         return;

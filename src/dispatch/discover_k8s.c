@@ -271,12 +271,12 @@ static void handle_line(k8s_t *k, const char *line, size_t len) {
     char rv[128] = "";
     if (osp__dsp_k8s_parse_event(line, len, k->port, &kind, &s, rv,
                                  sizeof rv, &err) < 0) {
-        osp_dispatch_log(k->d, "warn", "k8s watch event skipped",
+        osp__dsp_log(k->d, "warn", "k8s watch event skipped",
                          json_pack("{s:s}", "error", err.msg));
         return;
     }
     if (kind == DSP_K8S_GONE || kind == DSP_K8S_ERROR) {
-        osp_dispatch_log(k->d, "info", "k8s watch expired; relisting",
+        osp__dsp_log(k->d, "info", "k8s watch expired; relisting",
                          json_pack("{s:s}", "event",
                                    kind == DSP_K8S_GONE ? "410 Gone"
                                                         : "ERROR"));
@@ -376,7 +376,7 @@ static int k8s_list(k8s_t *k, CURL *h) {
     curl_slist_free_all(hs);
     int rc = 0;
     if (cc != CURLE_OK || r.status != 200) {
-        osp_dispatch_log(k->d, "warn", "k8s list failed",
+        osp__dsp_log(k->d, "warn", "k8s list failed",
                          json_pack("{s:s,s:i,s:s}", "url", url, "status",
                                    (int)r.status, "error",
                                    cc == CURLE_OK ? "HTTP status"
@@ -389,7 +389,7 @@ static int k8s_list(k8s_t *k, CURL *h) {
     osp_err_t err = {0};
     if (osp__dsp_k8s_parse_list((const char *)r.body, r.len, k->port, &s, &n,
                                 k->rv, sizeof k->rv, &err) < 0) {
-        osp_dispatch_log(k->d, "warn", "k8s list unreadable",
+        osp__dsp_log(k->d, "warn", "k8s list unreadable",
                          json_pack("{s:s}", "error", err.msg));
         rc = OSP_EFORMAT;
         goto out;
@@ -399,7 +399,7 @@ static int k8s_list(k8s_t *k, CURL *h) {
         k->slices[k->n_slices++] = s[i];
     free(s);
     k8s_sync(k);
-    osp_dispatch_log(k->d, "info", "k8s list",
+    osp__dsp_log(k->d, "info", "k8s list",
                      json_pack("{s:i,s:s}", "slices", n, "resource_version",
                                k->rv));
 out:
@@ -430,7 +430,7 @@ static int k8s_watch(k8s_t *k, CURL *h) {
     if (cc == CURLE_OK && status == 200)
         return 0; /* the server ended the watch (timeoutSeconds) */
     if (!atomic_load(&k->d->stop_flag))
-        osp_dispatch_log(k->d, "warn", "k8s watch failed",
+        osp__dsp_log(k->d, "warn", "k8s watch failed",
                          json_pack("{s:i,s:s}", "status", (int)status, "error",
                                    curl_easy_strerror(cc)));
     return OSP_EIO;

@@ -1,5 +1,6 @@
 /* dispatch.c — the dispatcher's lifecycle (create: metrics, HTTP front,
- * admin listener, discovery, health thread; destroy: drain and stop), the
+ * admin listener, discovery, health thread; drain: stop accepting, let
+ * in-flight requests finish; destroy: stop and free), the
  * endpoints it answers itself (/v2/health/..., /v2, /v2/repository/index,
  * /metrics), request metrics and the JSON log. */
 #include <stdarg.h>
@@ -9,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "osprey/log.h"
+#include "common/log_int.h"
 #include "dispatch/dispatch_int.h"
 
 void osp_dispatch_opts_init(osp_dispatch_opts_t *o) {
@@ -47,10 +48,18 @@ int osp_dispatch_io_parse(const char *s, osp_dispatch_io_t *out) {
     return 0;
 }
 
+void osp__dsp_log(osp_dispatch_t *d, const char *level, const char *msg,
+                  json_t *fields) {
+    osp__log_json(d ? d->o.log : NULL, d ? &d->log_mu : NULL, level, msg,
+                  fields);
+}
+
 void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
-                      void *fields_json) {
-    osp_log_json(d ? d->o.log : NULL, d ? &d->log_mu : NULL, level, msg,
-                 fields_json);
+                      ...) {
+    va_list ap;
+    va_start(ap, msg);
+    osp_log_vwrite(d ? d->o.log : NULL, d ? &d->log_mu : NULL, level, msg, ap);
+    va_end(ap);
 }
 
 /* Request metrics (proxied routes: their handler set the model) and a log
@@ -71,7 +80,7 @@ void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
     }
     osp_series_observe(d->s_duration, seconds);
     if (status >= 500)
-        osp_dispatch_log(d, "error", "request",
+        osp__dsp_log(d, "error", "request",
                          json_pack("{s:s,s:s,s:s,s:i,s:f,s:s}", "request_id",
                                    osp_http_req_id(r), "method",
                                    osp_http_req_method(r), "path",
@@ -311,7 +320,7 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         osp_err_prefix(err, "admin API");
         goto fail;
     }
-    osp_dispatch_log(d, "info", "listening",
+    osp__dsp_log(d, "info", "listening",
                      json_pack("{s:s,s:i,s:i,s:s,s:s,s:i}", "host",
                                o->host ? o->host : "0.0.0.0", "port",
                                osp_dispatch_port(d), "admin_port",
@@ -321,7 +330,7 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
                                d->n_loops));
     return d;
 fail:
-    osp_dispatch_destroy(d, 0);
+    osp_dispatch_destroy(d);
     return NULL;
 }
 
@@ -333,18 +342,36 @@ int osp_dispatch_admin_port(const osp_dispatch_t *d) {
     return d->admin ? osp_http_server_port(d->admin) : 0;
 }
 
-void osp_dispatch_destroy(osp_dispatch_t *d, double timeout_s) {
-    if (!d)
-        return;
-    /* Drain: stop accepting, let in-flight requests finish. */
-    if (d->loops)
-        osp__dsp_loops_stop(d, osp_now_ns() + (uint64_t)(timeout_s * 1e9));
+/* Stops accepting and waits until no request is in flight or until_ns;
+ * OSP_ETIMEDOUT when some still were. The event loops stop here too (their
+ * fronts are their threads); a second call finds nothing left to wait for. */
+static int stop_fronts(osp_dispatch_t *d, uint64_t until_ns) {
+    int rc = osp__dsp_loops_stop(d, until_ns);
     if (d->http) {
         osp_http_server_quiesce(d->http);
-        uint64_t until = osp_now_ns() + (uint64_t)(timeout_s * 1e9);
-        while (osp_http_server_inflight(d->http) > 0 && osp_now_ns() < until)
+        while (osp_http_server_inflight(d->http) > 0 && osp_now_ns() < until_ns)
             usleep(10000);
+        if (osp_http_server_inflight(d->http) > 0)
+            rc = OSP_ETIMEDOUT;
     }
+    return rc;
+}
+
+int osp_dispatch_drain(osp_dispatch_t *d, double timeout_s) {
+    osp__dsp_log(d, "info", "draining", json_pack("{s:f}", "timeout_s",
+                                                  timeout_s));
+    if (stop_fronts(d, osp_now_ns() + (uint64_t)(timeout_s * 1e9)) < 0) {
+        osp__dsp_log(d, "error", "drain timed out", NULL);
+        return OSP_ETIMEDOUT;
+    }
+    osp__dsp_log(d, "info", "drained", NULL);
+    return 0;
+}
+
+void osp_dispatch_destroy(osp_dispatch_t *d) {
+    if (!d)
+        return;
+    (void)stop_fronts(d, osp_now_ns()); /* after a drain: nothing to wait for */
     pthread_mutex_lock(&d->mu);
     d->stop = true;
     atomic_store(&d->stop_flag, true);

@@ -54,6 +54,11 @@ typedef enum dsp_state_e {
 } dsp_state_t;
 /* "ready", "not_ready", "ejected"; never NULL. */
 const char *osp__dsp_state_name(dsp_state_t s);
+/* The log line with jansson fields (a reference taken; may be NULL), for the
+ * module's own lines with numbers; osp_dispatch_log is the public,
+ * string-field form of the same line (dispatch.c). */
+void osp__dsp_log(osp_dispatch_t *d, const char *level, const char *msg,
+                  json_t *fields);
 
 /* Where a backend came from (a backend may have several sources; it leaves
  * the set when the last one drops it). */
@@ -344,8 +349,9 @@ void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
  * on the configured port) and upstream connections. 0 or < 0 + err. */
 int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err);
 /* Drain (stop accepting, wait up to until_ns for answers), stop, join and
- * free the loops. */
-void osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns);
+ * free the loops. 0, or OSP_ETIMEDOUT when requests were still in flight at
+ * until_ns; 0 when there are no loops (already stopped, or blocking io). */
+int osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns);
 /* The port the loops listen on. */
 int osp__dsp_loops_port(const osp_dispatch_t *d);
 /* Wakes every loop to retry its queued requests. Any thread. */

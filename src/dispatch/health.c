@@ -133,7 +133,7 @@ static void probe(osp_dispatch_t *d, dsp_backend_t *b, CURL *h) {
     strcpy(addr, b->addr);
     pthread_mutex_unlock(&d->mu);
     if (from && strcmp(to, "ejected")) /* ejections log themselves */
-        osp_dispatch_log(d, "info", "backend state",
+        osp__dsp_log(d, "info", "backend state",
                          json_pack("{s:s,s:s,s:s,s:i}", "backend", addr,
                                    "from", from, "to", to, "probe_status",
                                    (int)status));

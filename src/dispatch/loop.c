@@ -989,9 +989,9 @@ int osp__dsp_loops_port(const osp_dispatch_t *d) {
     return d->n_loops ? osp_http_server_port(d->loops[0]->http) : 0;
 }
 
-void osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns) {
+int osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns) {
     if (!d->loops)
-        return;
+        return 0;
     /* Stop accepting (each loop quiesces its own front), then wait for
      * in-flight requests. */
     for (int i = 0; i < d->n_loops; i++) {
@@ -1000,8 +1000,9 @@ void osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns) {
             atomic_store(&d->loops[i]->quiesced, true);
     }
     osp__dsp_loops_kick(d);
+    int busy;
     for (;;) {
-        int busy = 0;
+        busy = 0;
         for (int i = 0; i < d->n_loops; i++)
             busy += !atomic_load(&d->loops[i]->quiesced) ||
                     osp_http_server_inflight(d->loops[i]->http) > 0;
@@ -1024,4 +1025,5 @@ void osp__dsp_loops_stop(osp_dispatch_t *d, uint64_t until_ns) {
         loop_free(d->loops[i]);
     free(d->loops);
     d->loops = NULL;
+    return busy ? OSP_ETIMEDOUT : 0;
 }

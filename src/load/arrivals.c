@@ -16,9 +16,9 @@
 
 #include "osprey/load.h"
 
-struct osp_arrivals_s {
-    const osp_profile_t *p;
-    osp_arrival_t kind;
+struct osp_load_arrivals_s {
+    const osp_load_profile_t *p;
+    osp_load_arrival_t kind;
     uint64_t rng;      /* splitmix64 state */
     uint64_t k;        /* requests generated so far */
     double x;          /* Poisson: cumulative unit-rate time */
@@ -26,17 +26,17 @@ struct osp_arrivals_s {
     int done;
 };
 
-static const char *const arrival_names[OSP_ARRIVAL_COUNT] = {"constant",
+static const char *const arrival_names[OSP_LOAD_ARRIVAL_COUNT] = {"constant",
                                                              "poisson"};
 
-const char *osp_arrival_name(osp_arrival_t a) {
-    return (unsigned)a < OSP_ARRIVAL_COUNT ? arrival_names[a] : "?";
+const char *osp_load_arrival_name(osp_load_arrival_t a) {
+    return (unsigned)a < OSP_LOAD_ARRIVAL_COUNT ? arrival_names[a] : "?";
 }
 
-int osp_arrival_parse(const char *s, osp_arrival_t *out) {
-    for (int i = 0; s && i < OSP_ARRIVAL_COUNT; i++)
+int osp_load_arrival_parse(const char *s, osp_load_arrival_t *out) {
+    for (int i = 0; s && i < OSP_LOAD_ARRIVAL_COUNT; i++)
         if (!strcmp(s, arrival_names[i])) {
-            *out = (osp_arrival_t)i;
+            *out = (osp_load_arrival_t)i;
             return 0;
         }
     return OSP_EINVAL;
@@ -51,9 +51,9 @@ static uint64_t next_u64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-osp_arrivals_t *osp_arrivals_create(const osp_profile_t *p,
-                                    osp_arrival_t kind, uint64_t seed) {
-    osp_arrivals_t *a = calloc(1, sizeof *a);
+osp_load_arrivals_t *osp_load_arrivals_create(const osp_load_profile_t *p,
+                                    osp_load_arrival_t kind, uint64_t seed) {
+    osp_load_arrivals_t *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
     a->p = p;
@@ -62,13 +62,13 @@ osp_arrivals_t *osp_arrivals_create(const osp_profile_t *p,
     return a;
 }
 
-void osp_arrivals_destroy(osp_arrivals_t *a) { free(a); }
+void osp_load_arrivals_destroy(osp_load_arrivals_t *a) { free(a); }
 
-int osp_arrivals_next(osp_arrivals_t *a, double *t_s) {
+int osp_load_arrivals_next(osp_load_arrivals_t *a, double *t_s) {
     if (a->done)
         return 0;
     double x;
-    if (a->kind == OSP_ARRIVAL_POISSON) {
+    if (a->kind == OSP_LOAD_ARRIVAL_POISSON) {
         /* Exponential gap by inversion; u in (0, 1] so log(u) is finite. */
         double u = ((double)(next_u64(&a->rng) >> 11) + 1.0) * 0x1p-53;
         a->x += -log(u);
@@ -76,8 +76,8 @@ int osp_arrivals_next(osp_arrivals_t *a, double *t_s) {
     } else {
         x = (double)a->k + 0.5;
     }
-    double t = osp_profile_time_of(a->p, x);
-    if (!isfinite(t) || t >= osp_profile_duration_s(a->p)) {
+    double t = osp_load_profile_time_of(a->p, x);
+    if (!isfinite(t) || t >= osp_load_profile_duration_s(a->p)) {
         a->done = 1;
         return 0;
     }

@@ -28,41 +28,41 @@ typedef struct item_s {
     size_t len;
 } item_t;
 
-struct osp_corpus_s {
+struct osp_load_corpus_s {
     item_t *items;
     int n;
     int skipped;   /* non-image files of the directory */
 };
 
-static const char *const target_names[OSP_TARGET_COUNT] = {
+static const char *const target_names[OSP_LOAD_TARGET_COUNT] = {
     "multipart", "raw", "v2-json", "v2-binary", "get"};
 
-const char *osp_target_name(osp_target_t t) {
-    return (unsigned)t < OSP_TARGET_COUNT ? target_names[t] : "?";
+const char *osp_load_target_name(osp_load_target_t t) {
+    return (unsigned)t < OSP_LOAD_TARGET_COUNT ? target_names[t] : "?";
 }
 
-int osp_target_parse(const char *s, osp_target_t *out) {
-    for (int i = 0; s && i < OSP_TARGET_COUNT; i++)
+int osp_load_target_parse(const char *s, osp_load_target_t *out) {
+    for (int i = 0; s && i < OSP_LOAD_TARGET_COUNT; i++)
         if (!strcmp(s, target_names[i])) {
-            *out = (osp_target_t)i;
+            *out = (osp_load_target_t)i;
             return 0;
         }
     return OSP_EINVAL;
 }
 
-int osp_corpus_count(const osp_corpus_t *c) { return c->n; }
-int osp_corpus_skipped(const osp_corpus_t *c) { return c->skipped; }
+int osp_load_corpus_count(const osp_load_corpus_t *c) { return c->n; }
+int osp_load_corpus_skipped(const osp_load_corpus_t *c) { return c->skipped; }
 
-const uint8_t *osp_corpus_request(const osp_corpus_t *c, int i, size_t *len) {
+const uint8_t *osp_load_corpus_request(const osp_load_corpus_t *c, int i, size_t *len) {
     *len = c->items[i].len;
     return c->items[i].req;
 }
 
-const char *osp_corpus_name(const osp_corpus_t *c, int i) {
+const char *osp_load_corpus_name(const osp_load_corpus_t *c, int i) {
     return c->items[i].name;
 }
 
-void osp_corpus_destroy(osp_corpus_t *c) {
+void osp_load_corpus_destroy(osp_load_corpus_t *c) {
     if (!c)
         return;
     for (int i = 0; i < c->n; i++) {
@@ -155,7 +155,7 @@ static void buf_fmt(buf_t *b, const char *fmt, ...) {
 #define BOUNDARY "osprey-load-7d1f2c9a4b"
 
 /* Builds item's request from the image bytes. */
-static int build(item_t *it, const osp_corpus_opts_t *o, const char *path,
+static int build(item_t *it, const osp_load_corpus_opts_t *o, const char *path,
                  const uint8_t *img, size_t n, osp_err_t *err) {
     buf_t body = {0}, req = {0};
     char extra[96] = "";
@@ -168,16 +168,16 @@ static int build(item_t *it, const osp_corpus_opts_t *o, const char *path,
     char url[1024];
     int un;
     switch (o->target) {
-    case OSP_TARGET_MULTIPART:
-    case OSP_TARGET_RAW:
+    case OSP_LOAD_TARGET_MULTIPART:
+    case OSP_LOAD_TARGET_RAW:
         if (o->model)
             un = snprintf(url, sizeof url, "%.*s/v1/models/%s/classify",
                           (int)bl, base, o->model);
         else
             un = snprintf(url, sizeof url, "%.*s/classify", (int)bl, base);
         break;
-    case OSP_TARGET_V2_JSON:
-    case OSP_TARGET_V2_BINARY:
+    case OSP_LOAD_TARGET_V2_JSON:
+    case OSP_LOAD_TARGET_V2_BINARY:
         un = snprintf(url, sizeof url, "%.*s/v2/models/%s/infer", (int)bl,
                       base, o->model);
         break;
@@ -189,7 +189,7 @@ static int build(item_t *it, const osp_corpus_opts_t *o, const char *path,
         return osp_err_set(err, OSP_ELIMIT, "request path too long");
 
     switch (o->target) {
-    case OSP_TARGET_MULTIPART: {
+    case OSP_LOAD_TARGET_MULTIPART: {
         if (memmem(img, n, BOUNDARY, strlen(BOUNDARY)))
             return osp_err_set(err, OSP_EINVAL, "%s contains the multipart "
                                "boundary string", path);
@@ -208,11 +208,11 @@ static int build(item_t *it, const osp_corpus_opts_t *o, const char *path,
         ctype = "multipart/form-data; boundary=" BOUNDARY;
         break;
     }
-    case OSP_TARGET_RAW:
+    case OSP_LOAD_TARGET_RAW:
         buf_put(&body, img, n);
         ctype = media_type(img, n);
         break;
-    case OSP_TARGET_V2_JSON: {
+    case OSP_LOAD_TARGET_V2_JSON: {
         buf_str(&body, "{\"inputs\":[{\"name\":\"image\",\"shape\":[1],"
                        "\"datatype\":\"BYTES\",\"data\":[\"");
         char *b64 = malloc((n + 2) / 3 * 4 + 1);
@@ -226,7 +226,7 @@ static int build(item_t *it, const osp_corpus_opts_t *o, const char *path,
         ctype = "application/json";
         break;
     }
-    case OSP_TARGET_V2_BINARY: {
+    case OSP_LOAD_TARGET_V2_BINARY: {
         if (n > UINT32_MAX - 4)
             return osp_err_set(err, OSP_ELIMIT, "%s too large", path);
         buf_fmt(&body, "{\"inputs\":[{\"name\":\"image\",\"shape\":[1],"
@@ -311,10 +311,10 @@ static int list_files(const char *path, char ***out, int *count,
             free(full);
             continue;
         }
-        if (n >= OSP_CORPUS_MAX_IMAGES) {
+        if (n >= OSP_LOAD_CORPUS_MAX_IMAGES) {
             free(full);
             rc = osp_err_set(err, OSP_ELIMIT, "--images %s: more than %d "
-                             "files", path, OSP_CORPUS_MAX_IMAGES);
+                             "files", path, OSP_LOAD_CORPUS_MAX_IMAGES);
             break;
         }
         char **nv = osp_grow(v, &cap, n, sizeof *v, 64);
@@ -353,15 +353,15 @@ static int model_name_ok(const char *m) {
     return 1;
 }
 
-osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
+osp_load_corpus_t *osp_load_corpus_create(const osp_load_corpus_opts_t *o, osp_err_t *err) {
     char **files = NULL;
     int nfiles = 0;
-    osp_corpus_t *c = calloc(1, sizeof *c);
+    osp_load_corpus_t *c = calloc(1, sizeof *c);
     if (!c) {
         osp_err_set(err, OSP_ENOMEM, "out of memory");
         return NULL;
     }
-    if ((unsigned)o->target >= OSP_TARGET_COUNT) {
+    if ((unsigned)o->target >= OSP_LOAD_TARGET_COUNT) {
         osp_err_set(err, OSP_EINVAL, "unknown target");
         goto fail;
     }
@@ -374,9 +374,9 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
         osp_err_set(err, OSP_EINVAL, "bad URL path '%s'", o->base_path);
         goto fail;
     }
-    if (o->n_headers < 0 || o->n_headers > OSP_CORPUS_MAX_HEADERS) {
+    if (o->n_headers < 0 || o->n_headers > OSP_LOAD_CORPUS_MAX_HEADERS) {
         osp_err_set(err, OSP_EINVAL, "at most %d extra headers",
-                    OSP_CORPUS_MAX_HEADERS);
+                    OSP_LOAD_CORPUS_MAX_HEADERS);
         goto fail;
     }
     for (int h = 0; h < o->n_headers; h++) {
@@ -393,11 +393,11 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
             goto fail;
         }
     }
-    if ((o->target == OSP_TARGET_V2_JSON || o->target == OSP_TARGET_V2_BINARY) &&
+    if ((o->target == OSP_LOAD_TARGET_V2_JSON || o->target == OSP_LOAD_TARGET_V2_BINARY) &&
         !o->model) {
         osp_err_set(err, OSP_EINVAL, "target %s needs --model NAME (the V2 "
                     "path is /v2/models/{model}/infer)",
-                    osp_target_name(o->target));
+                    osp_load_target_name(o->target));
         goto fail;
     }
     if (o->model && !model_name_ok(o->model)) {
@@ -405,7 +405,7 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
                     "[A-Za-z0-9._-]", o->model);
         goto fail;
     }
-    if (o->target == OSP_TARGET_GET) {
+    if (o->target == OSP_LOAD_TARGET_GET) {
         c->items = calloc(1, sizeof *c->items);
         if (!c->items || !(c->items[0].name = strdup("-"))) {
             osp_err_set(err, OSP_ENOMEM, "out of memory");
@@ -418,7 +418,7 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
     }
     if (!o->images) {
         osp_err_set(err, OSP_EINVAL, "target %s needs --images DIR_OR_FILE",
-                    osp_target_name(o->target));
+                    osp_load_target_name(o->target));
         goto fail;
     }
     int is_dir = 0;
@@ -433,7 +433,7 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
     for (int i = 0; i < nfiles; i++) {
         uint8_t *img = NULL;
         size_t n = 0;
-        if (osp_read_file(files[i], OSP_CORPUS_MAX_IMAGE_BYTES, &img, &n,
+        if (osp_read_file(files[i], OSP_LOAD_CORPUS_MAX_IMAGE_BYTES, &img, &n,
                           err) < 0)
             goto fail;
         /* A directory may hold a README or a labels file: only images
@@ -456,9 +456,9 @@ osp_corpus_t *osp_corpus_create(const osp_corpus_opts_t *o, osp_err_t *err) {
         }
         c->n++;
         total += it->len;
-        if (total > OSP_CORPUS_MAX_TOTAL_BYTES) {
+        if (total > OSP_LOAD_CORPUS_MAX_TOTAL_BYTES) {
             osp_err_set(err, OSP_ELIMIT, "--images %s: requests exceed %zu "
-                        "bytes in all", o->images, OSP_CORPUS_MAX_TOTAL_BYTES);
+                        "bytes in all", o->images, OSP_LOAD_CORPUS_MAX_TOTAL_BYTES);
             goto fail;
         }
     }
@@ -475,6 +475,6 @@ fail:
     for (int i = 0; i < nfiles; i++)
         free(files[i]);
     free(files);
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
     return NULL;
 }

@@ -18,10 +18,10 @@
 #define SUB_BITS 11                        /* 2048 exact values */
 #define SUB_COUNT (1u << SUB_BITS)
 #define HALF_COUNT (SUB_COUNT / 2)         /* buckets per power of two */
-#define MAX_BIT 35                         /* OSP_HIST_MAX_US < 2^36 */
+#define MAX_BIT 35                         /* OSP_LOAD_HIST_MAX_US < 2^36 */
 #define N_BUCKETS (SUB_COUNT + (MAX_BIT - SUB_BITS + 1) * HALF_COUNT)
 
-struct osp_hist_s {
+struct osp_load_hist_s {
     uint64_t total;
     uint64_t min, max;
     long double sum;     /* exact enough: 2^64 us sums fit its mantissa */
@@ -49,25 +49,25 @@ static void bucket_bounds(unsigned i, uint64_t *lo, uint64_t *hi) {
     *hi = *lo + ((uint64_t)1 << e) - 1;
 }
 
-void osp_hist_bucket_range(uint64_t v, uint64_t *lo, uint64_t *hi) {
-    if (v > OSP_HIST_MAX_US)
-        v = OSP_HIST_MAX_US;
+void osp_load_hist_bucket_range(uint64_t v, uint64_t *lo, uint64_t *hi) {
+    if (v > OSP_LOAD_HIST_MAX_US)
+        v = OSP_LOAD_HIST_MAX_US;
     bucket_bounds(bucket_of(v), lo, hi);
 }
 
-osp_hist_t *osp_hist_create(void) {
-    return calloc(1, sizeof(osp_hist_t));
+osp_load_hist_t *osp_load_hist_create(void) {
+    return calloc(1, sizeof(osp_load_hist_t));
 }
 
-void osp_hist_destroy(osp_hist_t *h) { free(h); }
+void osp_load_hist_destroy(osp_load_hist_t *h) { free(h); }
 
-void osp_hist_reset(osp_hist_t *h) { memset(h, 0, sizeof *h); }
+void osp_load_hist_reset(osp_load_hist_t *h) { memset(h, 0, sizeof *h); }
 
-void osp_hist_record_n(osp_hist_t *h, uint64_t v, uint64_t n) {
+void osp_load_hist_record_n(osp_load_hist_t *h, uint64_t v, uint64_t n) {
     if (!n)
         return;
-    if (v > OSP_HIST_MAX_US)
-        v = OSP_HIST_MAX_US;
+    if (v > OSP_LOAD_HIST_MAX_US)
+        v = OSP_LOAD_HIST_MAX_US;
     h->counts[bucket_of(v)] += n;
     if (!h->total || v < h->min)
         h->min = v;
@@ -77,9 +77,9 @@ void osp_hist_record_n(osp_hist_t *h, uint64_t v, uint64_t n) {
     h->sum += (long double)v * n;
 }
 
-void osp_hist_record(osp_hist_t *h, uint64_t v) { osp_hist_record_n(h, v, 1); }
+void osp_load_hist_record(osp_load_hist_t *h, uint64_t v) { osp_load_hist_record_n(h, v, 1); }
 
-void osp_hist_merge(osp_hist_t *dst, const osp_hist_t *src) {
+void osp_load_hist_merge(osp_load_hist_t *dst, const osp_load_hist_t *src) {
     if (!src->total)
         return;
     for (unsigned i = 0; i < N_BUCKETS; i++)
@@ -92,15 +92,15 @@ void osp_hist_merge(osp_hist_t *dst, const osp_hist_t *src) {
     dst->sum += src->sum;
 }
 
-uint64_t osp_hist_count(const osp_hist_t *h) { return h->total; }
-uint64_t osp_hist_min(const osp_hist_t *h) { return h->total ? h->min : 0; }
-uint64_t osp_hist_max(const osp_hist_t *h) { return h->max; }
+uint64_t osp_load_hist_count(const osp_load_hist_t *h) { return h->total; }
+uint64_t osp_load_hist_min(const osp_load_hist_t *h) { return h->total ? h->min : 0; }
+uint64_t osp_load_hist_max(const osp_load_hist_t *h) { return h->max; }
 
-double osp_hist_mean(const osp_hist_t *h) {
+double osp_load_hist_mean(const osp_load_hist_t *h) {
     return h->total ? (double)(h->sum / h->total) : 0.0;
 }
 
-uint64_t osp_hist_percentile(const osp_hist_t *h, double pct) {
+uint64_t osp_load_hist_percentile(const osp_load_hist_t *h, double pct) {
     if (!h->total)
         return 0;
     if (!(pct > 0))

@@ -25,45 +25,45 @@ typedef struct seg_s {
     double c0;         /* expected requests before t0 */
 } seg_t;
 
-struct osp_profile_s {
+struct osp_load_profile_s {
     seg_t *segs;
     int n, cap;
     double total_s;
 };
 
-osp_profile_t *osp_profile_create(void) {
-    return calloc(1, sizeof(osp_profile_t));
+osp_load_profile_t *osp_load_profile_create(void) {
+    return calloc(1, sizeof(osp_load_profile_t));
 }
 
-void osp_profile_destroy(osp_profile_t *p) {
+void osp_load_profile_destroy(osp_load_profile_t *p) {
     if (!p)
         return;
     free(p->segs);
     free(p);
 }
 
-int osp_profile_segments(const osp_profile_t *p) { return p->n; }
-double osp_profile_duration_s(const osp_profile_t *p) { return p->total_s; }
+int osp_load_profile_segments(const osp_load_profile_t *p) { return p->n; }
+double osp_load_profile_duration_s(const osp_load_profile_t *p) { return p->total_s; }
 
 static double seg_count(const seg_t *s) {
     return 0.5 * (s->from + s->to) * s->dur;
 }
 
-int osp_profile_add(osp_profile_t *p, double from, double to, double dur,
+int osp_load_profile_add(osp_load_profile_t *p, double from, double to, double dur,
                     osp_err_t *err) {
     if (!isfinite(from) || !isfinite(to) || from < 0 || to < 0 ||
-        from > OSP_PROFILE_MAX_RATE_PER_S || to > OSP_PROFILE_MAX_RATE_PER_S)
+        from > OSP_LOAD_PROFILE_MAX_RATE_PER_S || to > OSP_LOAD_PROFILE_MAX_RATE_PER_S)
         return osp_err_set(err, OSP_EINVAL,
                            "rate must be between 0 and %g requests/s",
-                           OSP_PROFILE_MAX_RATE_PER_S);
+                           OSP_LOAD_PROFILE_MAX_RATE_PER_S);
     if (!isfinite(dur) || !(dur > 0))
         return osp_err_set(err, OSP_EINVAL, "duration must be positive");
-    if (p->total_s + dur > OSP_PROFILE_MAX_DURATION_S)
+    if (p->total_s + dur > OSP_LOAD_PROFILE_MAX_DURATION_S)
         return osp_err_set(err, OSP_ELIMIT,
-                           "profile longer than %g s", OSP_PROFILE_MAX_DURATION_S);
-    if (p->n >= OSP_PROFILE_MAX_SEGMENTS)
+                           "profile longer than %g s", OSP_LOAD_PROFILE_MAX_DURATION_S);
+    if (p->n >= OSP_LOAD_PROFILE_MAX_SEGMENTS)
         return osp_err_set(err, OSP_ELIMIT, "more than %d profile segments",
-                           OSP_PROFILE_MAX_SEGMENTS);
+                           OSP_LOAD_PROFILE_MAX_SEGMENTS);
     seg_t *segs = osp_grow(p->segs, &p->cap, p->n, sizeof *segs, 16);
     if (!segs)
         return osp_err_set(err, OSP_ENOMEM, "out of memory");
@@ -80,7 +80,7 @@ int osp_profile_add(osp_profile_t *p, double from, double to, double dur,
 }
 
 /* The segment holding time t (the last one for t past the end). */
-static int seg_at(const osp_profile_t *p, double t) {
+static int seg_at(const osp_load_profile_t *p, double t) {
     int lo = 0, hi = p->n - 1;
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
@@ -92,14 +92,14 @@ static int seg_at(const osp_profile_t *p, double t) {
     return lo;
 }
 
-double osp_profile_rate_at(const osp_profile_t *p, double t) {
+double osp_load_profile_rate_at(const osp_load_profile_t *p, double t) {
     if (!p->n || !(t >= 0) || t >= p->total_s)
         return 0;
     const seg_t *s = &p->segs[seg_at(p, t)];
     return s->from + (s->to - s->from) * (t - s->t0) / s->dur;
 }
 
-double osp_profile_count(const osp_profile_t *p, double t) {
+double osp_load_profile_count(const osp_load_profile_t *p, double t) {
     if (!p->n || !(t > 0))
         return 0;
     if (t >= p->total_s)
@@ -127,7 +127,7 @@ static double seg_solve(const seg_t *s, double m) {
     return tau > s->dur ? s->dur : tau;
 }
 
-double osp_profile_time_of(const osp_profile_t *p, double n) {
+double osp_load_profile_time_of(const osp_load_profile_t *p, double n) {
     if (!p->n)
         return INFINITY;
     if (n <= 0)
@@ -190,15 +190,15 @@ static int parse_duration_n(const char *s, size_t len, double *out) {
     return 0;
 }
 
-int osp_parse_duration_s(const char *s, double *out, osp_err_t *err) {
+int osp_load_parse_duration_s(const char *s, double *out, osp_err_t *err) {
     if (!s || parse_duration_n(s, strlen(s), out) < 0)
         return osp_err_set(err, OSP_EINVAL,
                            "bad duration '%s' (a positive number with an "
                            "optional unit ms, s, m or h: 60s, 2m, 1.5)",
                            s ? s : "");
-    if (*out > OSP_PROFILE_MAX_DURATION_S)
+    if (*out > OSP_LOAD_PROFILE_MAX_DURATION_S)
         return osp_err_set(err, OSP_ELIMIT, "duration '%s' is longer than %g s",
-                           s, OSP_PROFILE_MAX_DURATION_S);
+                           s, OSP_LOAD_PROFILE_MAX_DURATION_S);
     return 0;
 }
 
@@ -221,7 +221,7 @@ static int split_colon(const char *s, size_t len, const char **f, size_t *fl,
     return n;
 }
 
-int osp_profile_parse_steps(osp_profile_t *p, const char *spec,
+int osp_load_profile_parse_steps(osp_load_profile_t *p, const char *spec,
                             osp_err_t *err) {
     if (!spec || !*spec)
         return osp_err_set(err, OSP_EINVAL, "empty --profile (expected "
@@ -239,7 +239,7 @@ int osp_profile_parse_steps(osp_profile_t *p, const char *spec,
             return osp_err_set(err, OSP_EINVAL,
                                "--profile step %d '%.*s' is not RATE:DURATION "
                                "(e.g. 50:60s)", step, (int)len, s);
-        int rc = osp_profile_add(p, rate, rate, dur, err);
+        int rc = osp_load_profile_add(p, rate, rate, dur, err);
         if (rc < 0)
             return osp_err_prefix(err, "--profile step %d '%.*s': ", step,
                                   (int)len, s);
@@ -249,7 +249,7 @@ int osp_profile_parse_steps(osp_profile_t *p, const char *spec,
     }
 }
 
-int osp_profile_parse_ramp(osp_profile_t *p, const char *spec,
+int osp_load_profile_parse_ramp(osp_load_profile_t *p, const char *spec,
                            osp_err_t *err) {
     const char *f[3];
     size_t fl[3];
@@ -261,7 +261,7 @@ int osp_profile_parse_ramp(osp_profile_t *p, const char *spec,
         return osp_err_set(err, OSP_EINVAL,
                            "--ramp '%s' is not FROM:TO:DURATION (e.g. "
                            "10:200:2m)", spec ? spec : "");
-    int rc = osp_profile_add(p, from, to, dur, err);
+    int rc = osp_load_profile_add(p, from, to, dur, err);
     return rc < 0 ? osp_err_prefix(err, "--ramp '%s': ", spec) : 0;
 }
 
@@ -338,7 +338,7 @@ static int csv_number(const char *text, const line_t *l, int col,
 /* CSV traces: `t_s,rps` rows (the rate from t_s until the next row's t_s;
  * the last row lasts one second), or `osprey load`'s timeseries.csv
  * (`second,...,sent,...`: one second per row, the rate is what was sent). */
-static int parse_csv(osp_profile_t *p, const char *text, size_t len,
+static int parse_csv(osp_load_profile_t *p, const char *text, size_t len,
                      const char *name, line_t l, osp_err_t *err) {
     int c_t = csv_column(text, &l, "t_s"), c_r = csv_column(text, &l, "rps");
     int c_sent = csv_column(text, &l, "sent");
@@ -356,7 +356,7 @@ static int parse_csv(osp_profile_t *p, const char *text, size_t len,
         if (!rows) {
             if ((rc = csv_number(text, &l, c_sent, name, "sent", &r, err)))
                 return rc;
-            if ((rc = osp_profile_add(p, r, r, 1.0, err)) < 0)
+            if ((rc = osp_load_profile_add(p, r, r, 1.0, err)) < 0)
                 return osp_err_prefix(err, "%s:%d: ", name, l.no);
             n++;
             continue;
@@ -372,21 +372,21 @@ static int parse_csv(osp_profile_t *p, const char *text, size_t len,
             return osp_err_set(err, OSP_EFORMAT,
                                "%s:%d: t_s %g does not follow %g", name, l.no,
                                t, prev_t);
-        if (n > 0 && (rc = osp_profile_add(p, prev_r, prev_r, t - prev_t,
+        if (n > 0 && (rc = osp_load_profile_add(p, prev_r, prev_r, t - prev_t,
                                            err)) < 0)
             return osp_err_prefix(err, "%s:%d: ", name, l.no);
         prev_t = t;
         prev_r = r;
         n++;
     }
-    if (rows && n && (rc = osp_profile_add(p, prev_r, prev_r, 1.0, err)) < 0)
+    if (rows && n && (rc = osp_load_profile_add(p, prev_r, prev_r, 1.0, err)) < 0)
         return osp_err_prefix(err, "%s: last row: ", name);
     if (!n)
         return osp_err_set(err, OSP_EFORMAT, "%s: no rows in the trace", name);
     return 0;
 }
 
-int osp_profile_parse_trace(osp_profile_t *p, const char *text, size_t len,
+int osp_load_profile_parse_trace(osp_load_profile_t *p, const char *text, size_t len,
                             const char *name, osp_err_t *err) {
     if (!name)
         name = "trace";
@@ -409,7 +409,7 @@ int osp_profile_parse_trace(osp_profile_t *p, const char *text, size_t len,
                                "requests", name, l.no,
                                (int)OSP_MIN(l.b - l.a, (size_t)40),
                                text + l.a);
-        int rc = osp_profile_add(p, v, v, 1.0, err);
+        int rc = osp_load_profile_add(p, v, v, 1.0, err);
         if (rc < 0)
             return osp_err_prefix(err, "%s:%d: ", name, l.no);
         seconds++;
@@ -421,14 +421,14 @@ int osp_profile_parse_trace(osp_profile_t *p, const char *text, size_t len,
     return 0;
 }
 
-int osp_profile_load_trace(osp_profile_t *p, const char *path,
+int osp_load_profile_load_trace(osp_load_profile_t *p, const char *path,
                            osp_err_t *err) {
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = osp_read_file(path, OSP_PROFILE_MAX_TRACE_BYTES, &buf, &len, err);
+    int rc = osp_read_file(path, OSP_LOAD_PROFILE_MAX_TRACE_BYTES, &buf, &len, err);
     if (rc < 0)
         return rc;
-    rc = osp_profile_parse_trace(p, (const char *)buf, len, path, err);
+    rc = osp_load_profile_parse_trace(p, (const char *)buf, len, path, err);
     free(buf);
     return rc;
 }

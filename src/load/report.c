@@ -29,7 +29,7 @@ static json_t *summary_obj(const osp_load_t *l) {
         return NULL;
     }
     json_object_set_new(o, "mode", json_string(osp_load_mode_name(s->mode)));
-    json_object_set_new(o, "target", json_string(osp_target_name(s->target)));
+    json_object_set_new(o, "target", json_string(osp_load_target_name(s->target)));
     json_object_set_new(o, "target_rps",
                         json_real(round(s->target_rps * 100) / 100));
     json_object_set_new(o, "rps", json_real(round(s->rps * 100) / 100));
@@ -224,15 +224,15 @@ int osp_load_write_dir(const osp_load_t *l, const char *dir, osp_err_t *err) {
     static const double pcts[] = {0, 10, 20, 30, 40, 50, 60, 70, 75, 80,
                                   85, 90, 95, 97.5, 99, 99.5, 99.9, 99.95,
                                   99.99, 100};
-    const osp_hist_t *h = osp_load_hist(l);
+    const osp_load_hist_t *h = osp_load_hist(l);
     m.f = open_memstream(&m.p, &m.n);
     if (!m.f)
         return osp_err_set(err, OSP_ENOMEM, "out of memory");
     fprintf(m.f, "percentile,latency_ms\n");
     for (size_t i = 0; i < OSP_ARRAY_LEN(pcts); i++)
         fprintf(m.f, "%g,%.3f\n", pcts[i],
-                (pcts[i] == 0 ? osp_hist_min(h)
-                              : osp_hist_percentile(h, pcts[i])) / 1e3);
+                (pcts[i] == 0 ? osp_load_hist_min(h)
+                              : osp_load_hist_percentile(h, pcts[i])) / 1e3);
     fclose(m.f);
     rc = write_text(dir, "latency.csv", m.p, err);
     free(m.p);

@@ -28,11 +28,11 @@
 
 struct osp_load_s {
     osp_load_opts_t o;
-    osp_corpus_t *corpus;
+    osp_load_corpus_t *corpus;
     struct sockaddr_storage addr;
     socklen_t addr_len;
     osp__client_t *client;
-    osp_arrivals_t *arrivals;
+    osp_load_arrivals_t *arrivals;
     volatile sig_atomic_t stop;
 
     /* the due-request FIFO (a ring; retries go to the front) */
@@ -44,7 +44,7 @@ struct osp_load_s {
     uint64_t rng;               /* --order random */
     int closed;                 /* scheduling over (end or stop) */
 
-    osp_hist_t *hist, *sec_hist;
+    osp_load_hist_t *hist, *sec_hist;
     osp_load_second_t *series;
     int n_series, cap_series;
     int cur_sec;
@@ -67,11 +67,11 @@ const char *osp_load_fail_name(osp_load_fail_t f) {
 void osp_load_opts_init(osp_load_opts_t *o) {
     memset(o, 0, sizeof *o);
     o->mode = OSP_LOAD_OPEN;
-    o->arrival = OSP_ARRIVAL_CONSTANT;
+    o->arrival = OSP_LOAD_ARRIVAL_CONSTANT;
     o->seed = 1;
     o->concurrency = 10;
     o->duration_s = 10;
-    o->target = OSP_TARGET_MULTIPART;
+    o->target = OSP_LOAD_TARGET_MULTIPART;
     o->connections = 256;
     o->timeout_ms = 30000;
 }
@@ -147,10 +147,10 @@ void osp_load_destroy(osp_load_t *l) {
     if (!l)
         return;
     osp__client_destroy(l->client);
-    osp_arrivals_destroy(l->arrivals);
-    osp_corpus_destroy(l->corpus);
-    osp_hist_destroy(l->hist);
-    osp_hist_destroy(l->sec_hist);
+    osp_load_arrivals_destroy(l->arrivals);
+    osp_load_corpus_destroy(l->corpus);
+    osp_load_hist_destroy(l->hist);
+    osp_load_hist_destroy(l->sec_hist);
     free(l->q);
     free(l->series);
     free(l);
@@ -168,7 +168,7 @@ osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err) {
         goto fail;
     }
     if (o->mode == OSP_LOAD_OPEN &&
-        (!o->profile || osp_profile_duration_s(o->profile) <= 0)) {
+        (!o->profile || osp_load_profile_duration_s(o->profile) <= 0)) {
         osp_err_set(err, OSP_EINVAL, "open loop needs a rate profile");
         goto fail;
     }
@@ -190,15 +190,15 @@ osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err) {
     const char *path = "";
     if (parse_url(l, o->url, host, sizeof host, &path, err) < 0)
         goto fail;
-    osp_corpus_opts_t co = {.images = o->images, .target = o->target,
+    osp_load_corpus_opts_t co = {.images = o->images, .target = o->target,
                             .model = o->model, .host = host,
                             .base_path = path, .headers = o->headers,
                             .n_headers = o->n_headers};
-    l->corpus = osp_corpus_create(&co, err);
+    l->corpus = osp_load_corpus_create(&co, err);
     if (!l->corpus)
         goto fail;
-    l->hist = osp_hist_create();
-    l->sec_hist = osp_hist_create();
+    l->hist = osp_load_hist_create();
+    l->sec_hist = osp_load_hist_create();
     if (!l->hist || !l->sec_hist) {
         osp_err_set(err, OSP_ENOMEM, "out of memory");
         goto fail;
@@ -220,9 +220,9 @@ const osp_load_second_t *osp_load_series(const osp_load_t *l, int *n) {
     return l->series;
 }
 
-const osp_hist_t *osp_load_hist(const osp_load_t *l) { return l->hist; }
+const osp_load_hist_t *osp_load_hist(const osp_load_t *l) { return l->hist; }
 
-const osp_corpus_t *osp_load_corpus(const osp_load_t *l) { return l->corpus; }
+const osp_load_corpus_t *osp_load_corpus(const osp_load_t *l) { return l->corpus; }
 
 /* ---- the due-request FIFO ------------------------------------------------ */
 
@@ -278,9 +278,9 @@ static osp_load_second_t *cur_row(osp_load_t *l) {
  * was in flight and queued at its end. */
 static osp_load_second_t *close_second(osp_load_t *l) {
     osp_load_second_t *r = &l->series[l->cur_sec];
-    r->p50_ms = osp_hist_percentile(l->sec_hist, 50) / 1e3;
-    r->p99_ms = osp_hist_percentile(l->sec_hist, 99) / 1e3;
-    r->max_ms = osp_hist_max(l->sec_hist) / 1e3;
+    r->p50_ms = osp_load_hist_percentile(l->sec_hist, 50) / 1e3;
+    r->p99_ms = osp_load_hist_percentile(l->sec_hist, 99) / 1e3;
+    r->max_ms = osp_load_hist_max(l->sec_hist) / 1e3;
     r->inflight = (uint64_t)osp__client_busy(l->client);
     r->backlog = l->q_len;
     return r;
@@ -292,7 +292,7 @@ static void advance(osp_load_t *l, uint64_t now) {
     int sec = (int)((now - l->start_ns) / 1000000000ull);
     while (!l->oom && l->cur_sec < sec) {
         osp_load_second_t *r = close_second(l);
-        osp_hist_reset(l->sec_hist);
+        osp_load_hist_reset(l->sec_hist);
         if (l->o.progress) {
             fprintf(l->o.progress,
                     "\r[%4ds] sent %6llu/s  done %6llu/s  errors %6llu  p50 "
@@ -358,8 +358,8 @@ static void on_done(void *ud, const osp__req_t *req, const osp__result_t *res,
         return;
     }
     uint64_t us = now > req->intended_ns ? (now - req->intended_ns) / 1000 : 0;
-    osp_hist_record(l->hist, us);
-    osp_hist_record(l->sec_hist, us);
+    osp_load_hist_record(l->hist, us);
+    osp_load_hist_record(l->sec_hist, us);
     l->sum.completed++;
     l->sum.status[res->status]++;
     osp_load_second_t *r = cur_row(l);
@@ -377,7 +377,7 @@ static void on_done(void *ud, const osp__req_t *req, const osp__result_t *res,
 
 /* Starts due requests while connections are free. */
 static void dispatch(osp_load_t *l, uint64_t now) {
-    int n = osp_corpus_count(l->corpus);
+    int n = osp_load_corpus_count(l->corpus);
     osp__req_t *r;
     while ((r = q_front(l)) && r->intended_ns <= now) {
         if (r->deadline_ns <= now) {
@@ -410,7 +410,7 @@ static void dispatch(osp_load_t *l, uint64_t now) {
                 row->sent++;
         }
         size_t len;
-        const uint8_t *bytes = osp_corpus_request(l->corpus, req.idx, &len);
+        const uint8_t *bytes = osp_load_corpus_request(l->corpus, req.idx, &len);
         osp__client_start(l->client, &req, bytes, len, now);
     }
 }
@@ -447,7 +447,7 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     if (!l->client)
         return err ? err->code : OSP_ENOMEM;
     if (!closed_mode) {
-        l->arrivals = osp_arrivals_create(o->profile, o->arrival, o->seed);
+        l->arrivals = osp_load_arrivals_create(o->profile, o->arrival, o->seed);
         if (!l->arrivals)
             return osp_err_set(err, OSP_ENOMEM, "out of memory");
     }
@@ -461,12 +461,12 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     double cpu0 = cpu_seconds();
     l->start_ns = osp_now_ns();
     double dur_s = closed_mode ? o->duration_s
-                               : osp_profile_duration_s(o->profile);
+                               : osp_load_profile_duration_s(o->profile);
     l->end_ns = l->start_ns + (uint64_t)(dur_s * 1e9);
     uint64_t next_due = 0;
     int have_next = 0;
     double t;
-    if (!closed_mode && osp_arrivals_next(l->arrivals, &t)) {
+    if (!closed_mode && osp_load_arrivals_next(l->arrivals, &t)) {
         next_due = l->start_ns + (uint64_t)(t * 1e9);
         have_next = 1;
     }
@@ -499,7 +499,7 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
                             .deadline_ns = next_due + timeout_ns};
             l->sum.scheduled++;
             q_push(l, &r, 0, now);
-            if (osp_arrivals_next(l->arrivals, &t))
+            if (osp_load_arrivals_next(l->arrivals, &t))
                 next_due = l->start_ns + (uint64_t)(t * 1e9);
             else
                 have_next = 0;
@@ -553,13 +553,13 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     }
     if (!closed_mode)
         for (int i = 0; i < l->n_series; i++)
-            l->series[i].target = osp_profile_count(o->profile, i + 1.0) -
-                                  osp_profile_count(o->profile, (double)i);
+            l->series[i].target = osp_load_profile_count(o->profile, i + 1.0) -
+                                  osp_load_profile_count(o->profile, (double)i);
     osp_load_summary_t *s = &l->sum;
     s->mode = o->mode;
     s->target = o->target;
     if (!closed_mode)
-        s->target_rps = osp_profile_count(o->profile, dur_s) / dur_s;
+        s->target_rps = osp_load_profile_count(o->profile, dur_s) / dur_s;
     if (closed_mode)
         s->scheduled = s->sent;
     s->client_cpu_s = cpu_seconds() - cpu0;
@@ -573,12 +573,12 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
         failures += s->fail[i];
     if (s->completed + failures)
         s->error_rate = (double)s->errors / (double)(s->completed + failures);
-    s->p50_ms = osp_hist_percentile(l->hist, 50) / 1e3;
-    s->p90_ms = osp_hist_percentile(l->hist, 90) / 1e3;
-    s->p99_ms = osp_hist_percentile(l->hist, 99) / 1e3;
-    s->p999_ms = osp_hist_percentile(l->hist, 99.9) / 1e3;
-    s->max_ms = osp_hist_max(l->hist) / 1e3;
-    s->min_ms = osp_hist_min(l->hist) / 1e3;
-    s->mean_ms = osp_hist_mean(l->hist) / 1e3;
+    s->p50_ms = osp_load_hist_percentile(l->hist, 50) / 1e3;
+    s->p90_ms = osp_load_hist_percentile(l->hist, 90) / 1e3;
+    s->p99_ms = osp_load_hist_percentile(l->hist, 99) / 1e3;
+    s->p999_ms = osp_load_hist_percentile(l->hist, 99.9) / 1e3;
+    s->max_ms = osp_load_hist_max(l->hist) / 1e3;
+    s->min_ms = osp_load_hist_min(l->hist) / 1e3;
+    s->mean_ms = osp_load_hist_mean(l->hist) / 1e3;
     return rc;
 }

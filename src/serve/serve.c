@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "osprey/log.h"
+#include "common/log_int.h"
 #include "serve/serve_int.h"
 
 void osp_serve_opts_init(osp_serve_opts_t *o) {
@@ -35,10 +36,17 @@ void osp_serve_opts_init(osp_serve_opts_t *o) {
     o->max_connections = 0; /* by mode: 256 threads, 2048 epoll */
 }
 
-void osp_serve_log(osp_serve_t *s, const char *level, const char *msg,
-                   json_t *fields) {
-    osp_log_json(s ? s->o.log : NULL, s ? &s->log_mu : NULL, level, msg,
-                 fields);
+void osp__serve_log(osp_serve_t *s, const char *level, const char *msg,
+                    json_t *fields) {
+    osp__log_json(s ? s->o.log : NULL, s ? &s->log_mu : NULL, level, msg,
+                  fields);
+}
+
+void osp_serve_log(osp_serve_t *s, const char *level, const char *msg, ...) {
+    va_list ap;
+    va_start(ap, msg);
+    osp_log_vwrite(s ? s->o.log : NULL, s ? &s->log_mu : NULL, level, msg, ap);
+    va_end(ap);
 }
 
 /* Request metrics and the access log, after every response. */
@@ -72,7 +80,7 @@ static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
                           "status", status, "duration_ms", seconds * 1e3);
     if (f && model)
         json_object_set_new(f, "model", json_string(model));
-    osp_serve_log(s, status >= 500 ? "error" : "info", "request", f);
+    osp__serve_log(s, status >= 500 ? "error" : "info", "request", f);
 }
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -143,7 +151,7 @@ static void set_cpu_budget(osp_serve_t *s) {
         snprintf(given, sizeof given, "--threads (%d available: %s)", b.cpus,
                  src);
     }
-    osp_serve_log(s, s->cpus > b.cpus ? "warn" : "info", "cpu budget",
+    osp__serve_log(s, s->cpus > b.cpus ? "warn" : "info", "cpu budget",
                   json_pack("{s:i,s:s,s:s?,s:i}", "cpus", s->cpus, "source",
                             s->o.threads > 0 ? given : src, "cgroup",
                             b.cgroup_dir[0] ? b.cgroup_dir : NULL,
@@ -208,7 +216,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     }
     if (osp_http_server_start(s->http, err) < 0)
         goto fail;
-    osp_serve_log(s, "info", "listening",
+    osp__serve_log(s, "info", "listening",
                   json_pack("{s:s,s:i,s:s,s:i}", "host",
                             o->host ? o->host : "0.0.0.0", "port",
                             osp_http_server_port(s->http), "http_mode",
@@ -219,7 +227,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
                                        : osp_http_default_pool_threads())
                                 : 0));
     if (o->debug_delay_ms > 0)
-        osp_serve_log(s, "warn", "debug delay on: every inference request "
+        osp__serve_log(s, "warn", "debug delay on: every inference request "
                                  "sleeps before answering",
                       json_pack("{s:I}", "debug_delay_ms",
                                 (json_int_t)o->debug_delay_ms));
@@ -499,7 +507,7 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
     json_t *pref = json_array();
     for (int i = 0; i < so.n_preferred; i++)
         json_array_append_new(pref, json_integer(so.preferred[i]));
-    osp_serve_log(s, "info", "model ready",
+    osp__serve_log(s, "info", "model ready",
                   json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:i,s:I,s:s,s:i,s:o,"
                             "s:s,s:s,s:s,s:f,s:f}",
                             "model", sm->name, "version", sm->version, "path",
@@ -545,7 +553,7 @@ static void retire(osp_serve_t *s, serve_model_t *sm) {
     table_remove_locked(s, sm);
     pthread_mutex_unlock(&s->models_mu);
     osp_series_set(sm->queue_depth, 0);
-    osp_serve_log(s, "info", "model unloaded",
+    osp__serve_log(s, "info", "model unloaded",
                   json_pack("{s:s,s:s}", "model", sm->name, "version",
                             sm->version));
     model_free(sm);
@@ -828,7 +836,7 @@ int osp_serve_load(osp_serve_t *s, osp_err_t *err) {
     int total = np + (o->model_path ? 1 : 0);
     int share = OSP_MAX(1, s->cpus / total);
     if (total > s->cpus)
-        osp_serve_log(s, "warn", "more model versions than CPUs: one engine "
+        osp__serve_log(s, "warn", "more model versions than CPUs: one engine "
                                  "thread each, the CPUs are oversubscribed",
                       json_pack("{s:i,s:i}", "versions", total, "cpus",
                                 s->cpus));
@@ -923,7 +931,7 @@ int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
         if (rc < 0)
             osp_err_prefix(err, "%s version %lld: ", name, plan[i].v);
         else
-            osp_serve_log(s, "info", "model loaded",
+            osp__serve_log(s, "info", "model loaded",
                           json_pack("{s:s,s:I}", "model", name, "version",
                                     (json_int_t)plan[i].v));
     }
@@ -1054,20 +1062,20 @@ int osp_serve_drain(osp_serve_t *s, double timeout_s) {
     atomic_store(&s->ready, 0);
     osp_http_server_quiesce(s->http);
     uint64_t until = osp_now_ns() + (uint64_t)(timeout_s * 1e9);
-    osp_serve_log(s, "info", "draining",
+    osp__serve_log(s, "info", "draining",
                   json_pack("{s:i,s:f}", "inflight",
                             osp_http_server_inflight(s->http), "timeout_s",
                             timeout_s));
     while (osp_http_server_inflight(s->http) > 0) {
         if (osp_now_ns() >= until) {
-            osp_serve_log(s, "error", "drain timed out",
+            osp__serve_log(s, "error", "drain timed out",
                           json_pack("{s:i}", "inflight",
                                     osp_http_server_inflight(s->http)));
             return OSP_ETIMEDOUT;
         }
         usleep(5000);
     }
-    osp_serve_log(s, "info", "drained", NULL);
+    osp__serve_log(s, "info", "drained", NULL);
     return 0;
 }
 

@@ -146,6 +146,11 @@ extern const char osp__serve_docs_html[];
 
 /* Registers every route on s->http (endpoints.c). */
 int osp__serve_routes(osp_serve_t *s);
+/* The log line with jansson fields (a reference taken; may be NULL), for the
+ * module's own lines with numbers; osp_serve_log is the public, string-field
+ * form of the same line (serve.c). */
+void osp__serve_log(osp_serve_t *s, const char *level, const char *msg,
+                    json_t *fields);
 /* Takes a reference on a READY version of the model called `name` (NULL =
  * the default model): `version`, or NULL for the highest ready version.
  * NULL if there is none. Release with osp__serve_release. */

@@ -6,7 +6,7 @@
 # load spread over all three, the metric names of issue 6, the admin API
 # (add, list, remove), and with every backend killed: 503 in < 100 ms.
 set -u
-source "$(dirname "$0")/dispatch_lib.bash"
+source "$(dirname "$0")/lib/dispatch_lib.bash"
 
 for i in 0 1 2; do worker_start $i 0 || exit 1; done
 B0=127.0.0.1:${W_PORT[0]} B1=127.0.0.1:${W_PORT[1]} B2=127.0.0.1:${W_PORT[2]}

@@ -6,7 +6,7 @@
 # becomes ready; an IPv6 ::1 record, when the resolver returns one, finds
 # nothing listening and never becomes ready).
 set -u
-source "$(dirname "$0")/dispatch_lib.bash"
+source "$(dirname "$0")/lib/dispatch_lib.bash"
 
 "$OSPREY" dispatch --help | grep -q -- '--k8s-service' || fail "--help"
 for bad in "--policy leastconn" "--port" "--backend nonsense:port" "--bogus 1" "stray" \

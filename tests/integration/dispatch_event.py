@@ -74,7 +74,7 @@ def start(argv, name):
 
 
 def backend(role):
-    _, port = start([sys.executable, os.path.join(HERE, "dispatch_fake_backend.py"),
+    _, port = start([sys.executable, os.path.join(HERE, "lib", "dispatch_fake_backend.py"),
                      "--role", role], f"b-{role}-{len(PROCS)}")
     return f"127.0.0.1:{port}"
 

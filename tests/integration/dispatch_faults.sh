@@ -12,7 +12,7 @@
 # Under ASan inference is several times slower, so the slow worker's delay
 # is raised to keep it "slow" relative to the others (same assertions).
 set -u
-source "$(dirname "$0")/dispatch_lib.bash"
+source "$(dirname "$0")/lib/dispatch_lib.bash"
 
 DELAY=1500 CONC=4
 # ASan: slower inference, so a longer delay and fewer users (the fast

@@ -8,14 +8,14 @@
 # watch never announced) makes the dispatcher relist and see the change;
 # every watch resumes from a resourceVersion; the bearer token is sent.
 set -u
-source "$(dirname "$0")/dispatch_lib.bash"
+source "$(dirname "$0")/lib/dispatch_lib.bash"
 
 worker_start 0 0 || exit 1
 worker_start 1 0 || exit 1
 B0=127.0.0.1:${W_PORT[0]} B1=127.0.0.1:${W_PORT[1]}
 TOKEN=test-token-$RANDOM
 echo "$TOKEN" >"$TMPD/token"
-$PY "$SRC/tests/integration/k8s_api_server.py" ns1 svc "$TOKEN" >"$TMPD/k8s.out" 2>"$TMPD/k8s.err" &
+$PY "$SRC/tests/integration/lib/k8s_api_server.py" ns1 svc "$TOKEN" >"$TMPD/k8s.out" 2>"$TMPD/k8s.err" &
 PIDS+=($!)
 for ((i = 0; i < 100; i++)); do
     KP=$(sed -n 's/^PORT //p' "$TMPD/k8s.out"); [ -n "$KP" ] && break; sleep 0.1

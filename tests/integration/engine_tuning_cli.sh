@@ -9,7 +9,7 @@
 # report and in serve's "model ready" line. Skips the runs (not the
 # argument checks) without SqueezeNet.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 . "$SRC/scripts/find-models.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 unset OSPREY_ENGINE_CONV_LAYOUT OSP_ENGINE_CONV_LAYOUT OSPREY_ENGINE_PROFILE OSP_ENGINE_PROFILE OSPREY_MAX_ISA

@@ -24,7 +24,9 @@ import os
 import subprocess
 import sys
 
-from imagenet_truth import imagenet_truth
+# the shared helper lives in lib/ (tests/CMakeLists.txt says which files do)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from imagenet_truth import imagenet_truth  # noqa: E402
 
 osprey, models, images = sys.argv[1:4]
 config_dir = sys.argv[4] if len(sys.argv) > 4 else ""

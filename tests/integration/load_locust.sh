@@ -8,7 +8,7 @@
 # (scripts/setup-venv.sh) or Debian's python3-locust; skips without it or
 # without the small TFLite model.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 LPY=
 for p in "${OSP_LOCUST_PYTHON:-}" "$SRC/.venv/bin/python" /usr/bin/python3; do
     [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import locust' 2>/dev/null && { LPY=$p; break; }

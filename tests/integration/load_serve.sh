@@ -9,7 +9,7 @@
 # that sends garbage): every request ends in the right error class and the
 # run ends on time. Skips the serve part when the model is absent.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 TMP=$(mktemp -d /tmp/osp_load_test.XXXXXX)
 HELPER_PID=
 cleanup_all() {

@@ -6,7 +6,7 @@
 # and the server exits 0. Uses an ONNX model from ../shared (random weights:
 # structure and counts are asserted, never labels); skips when absent.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 NAME=$(basename "$MODEL" .onnx)

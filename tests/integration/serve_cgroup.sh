@@ -15,7 +15,7 @@
 # (exit 77) without root, a writable cgroupfs or a delegable cpu controller,
 # or without a model.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: creating a cgroup needs root (uid $(id -u))"; exit 77; }

@@ -5,7 +5,7 @@
 # the "model ready" log line (max_batch) and the bound port. Skips when no
 # ONNX model is found.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 # (captured first: grep -q leaving early would break the pipe under pipefail)
 help=$("$OSPREY" serve --help) || { echo "--help failed"; exit 1; }

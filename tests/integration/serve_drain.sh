@@ -8,7 +8,7 @@
 # within --drain-timeout. Then a drain that cannot finish in time exits 1.
 # Skips without the ONNX model.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 IMG="$SRC/scripts/samples/gradient.jpg"

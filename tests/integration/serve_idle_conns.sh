@@ -8,7 +8,7 @@
 # Skips when no ONNX model is found. Under ASan the same counts and bounds
 # apply (the bounds are generous: seconds, where epoll answers in ms).
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 1100 ] || ulimit -n 1100 2>/dev/null || {

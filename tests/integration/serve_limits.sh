@@ -5,7 +5,7 @@
 # an image above --max-pixels gives 413; a client stalling mid-body is
 # dropped after --conn-timeout-s. Skips when no ONNX model is found.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 "$PY" -c 'import PIL' 2>/dev/null || { echo "SKIP: python3-pil not installed (needed to make test images)"; exit 77; }

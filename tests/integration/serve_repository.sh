@@ -10,7 +10,7 @@
 # unloaded); unload with requests in flight; load errors in the index;
 # osprey_model_ready{model,version}. Skips without the ONNX model.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezenet1_1) in \$OSPREY_MODELS or $SRC/../shared/models"; exit 77; }
 REPO=$(mktemp -d /tmp/osp_repo.XXXXXX)

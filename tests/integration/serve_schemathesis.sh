@@ -6,7 +6,7 @@
 # from the project venv (scripts/setup-venv.sh) or $OSP_SCHEMATHESIS; skips
 # when absent or when no model is found.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 ST=
 for p in "${OSP_SCHEMATHESIS:-}" "$SRC/.venv/bin/schemathesis"; do

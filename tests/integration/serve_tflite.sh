@@ -4,7 +4,7 @@
 # api, which exercises UINT8 V2 tensors on this model) and correct labels for
 # cat.bmp. Skips when the model or the photos are absent.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 MODEL=
 for d in "${OSPREY_MODELS:-}" "$SRC/../shared/models"; do

@@ -4,7 +4,7 @@
 # (scripts/setup-venv.sh installs scripts/requirements-test.txt), or from
 # $OSP_TRITON_PYTHON; skips when neither has it or no model is found.
 set -uo pipefail
-. "$(dirname "$0")/serve_lib.bash"
+. "$(dirname "$0")/lib/serve_lib.bash"
 
 TPY=
 for p in "${OSP_TRITON_PYTHON:-}" "$SRC/.venv/bin/python"; do

@@ -271,7 +271,17 @@ static void usage(FILE *f) {
     osp_cli_tuning_usage(f);
 }
 
-int main(int argc, char **argv) {
+/* The command line. */
+typedef struct args_s {
+    const char *model, *out_dir;
+    const char *input_args[RUN_MAX_INPUTS];
+    int n_in;
+    osp_engine_opts_t eo;
+} args_t;
+
+/* Fills a from argv; returns -1 to go on, else the exit code (0 after
+ * --help, 2 on bad usage, with the message printed). */
+static int parse_args(int argc, char **argv, args_t *a) {
     static const struct option own[] = {
         {"model", required_argument, 0, 'm'},
         {"precision", required_argument, 0, 'p'},
@@ -282,63 +292,94 @@ int main(int argc, char **argv) {
         {"help", no_argument, 0, 'h'}};
     struct option longopts[OSP_ARRAY_LEN(own) + OSP_CLI_TUNING_MAX + 1];
     osp_cli_tuning_longopts(own, OSP_ARRAY_LEN(own), longopts);
-    const char *model = NULL, *out_dir = ".";
-    const char *input_args[RUN_MAX_INPUTS];
-    int n_in = 0, c, ret = 1;
-    osp_engine_opts_t eo;
+    int c;
+    memset(a, 0, sizeof *a);
+    a->out_dir = ".";
+    osp_engine_opts_init(&a->eo);
+    while ((c = getopt_long(argc, argv, "m:p:t:i:o:vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': a->model = optarg; break;
+        case 'p':
+            if (osp_precision_parse(optarg, &a->eo.precision) < 0) {
+                fprintf(stderr, "osp_run_model: bad --precision '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 't': a->eo.threads = atoi(optarg); break;
+        case 'i':
+            if (a->n_in == RUN_MAX_INPUTS) {
+                fprintf(stderr, "osp_run_model: at most %d inputs\n", RUN_MAX_INPUTS);
+                return 2;
+            }
+            a->input_args[a->n_in++] = optarg;
+            break;
+        case 'o': a->out_dir = optarg; break;
+        case 'v': a->eo.verbose = 1; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            if (osp_cli_tuning_flag("osp_run_model", c, optarg, &a->eo.tuning) == 0)
+                break;
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!a->model || a->n_in == 0 || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+/* Writes every output as OUT_DIR/output_<i>.npy and prints its line.
+ * Returns 0 or 1 (message printed). */
+static int write_outputs(const osp_tensor_t *out, int n_out,
+                         const char *out_dir) {
+    osp_err_t err = {0};
+    for (int i = 0; i < n_out; i++) {
+        char path[4096];
+        int n = snprintf(path, sizeof(path), "%s/output_%d.npy", out_dir, i);
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+            fprintf(stderr, "osp_run_model: --out-dir too long\n");
+            return 1;
+        }
+        if (npy_write(path, &out[i], &err) < 0) {
+            fprintf(stderr, "osp_run_model: %s\n", err.msg);
+            return 1;
+        }
+        printf("output %d %s %s [", i, out[i].name ? out[i].name : "?",
+               osp_dtype_name(out[i].dtype));
+        for (int d = 0; d < out[i].rank; d++)
+            printf("%s%lld", d ? "," : "", (long long)out[i].dims[d]);
+        printf("] -> %s\n", path);
+    }
+    return 0;
+}
+
+/* Loads the inputs and the model, runs it once and writes the outputs.
+ * Returns the exit code: 0, or 1 (message printed). */
+static int run_model(const args_t *a) {
+    int n_in = a->n_in, ret = 1;
     osp_err_t err = {0};
     osp_engine_t *e = NULL;
     osp_tensor_t in[RUN_MAX_INPUTS];
     osp_tensor_t *out = NULL;
     int n_out = 0;
 
-    osp_engine_opts_init(&eo);
-    while ((c = getopt_long(argc, argv, "m:p:t:i:o:vh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 'p':
-            if (osp_precision_parse(optarg, &eo.precision) < 0) {
-                fprintf(stderr, "osp_run_model: bad --precision '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 't': eo.threads = atoi(optarg); break;
-        case 'i':
-            if (n_in == RUN_MAX_INPUTS) {
-                fprintf(stderr, "osp_run_model: at most %d inputs\n", RUN_MAX_INPUTS);
-                return 2;
-            }
-            input_args[n_in++] = optarg;
-            break;
-        case 'o': out_dir = optarg; break;
-        case 'v': eo.verbose = 1; break;
-        case 'h': usage(stdout); return 0;
-        default:
-            if (osp_cli_tuning_flag("osp_run_model", c, optarg, &eo.tuning) == 0)
-                break;
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model || n_in == 0 || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
     memset(in, 0, sizeof(in));
     for (int i = 0; i < n_in; i++)
-        if (load_input(input_args[i], &in[i], &err) < 0) {
+        if (load_input(a->input_args[i], &in[i], &err) < 0) {
             fprintf(stderr, "osp_run_model: %s\n", err.msg);
             goto done;
         }
 
-    e = osp_engine_load(model, &eo, &err);
+    e = osp_engine_load(a->model, &a->eo, &err);
     if (!e) {
         fprintf(stderr, "osp_run_model: %s\n", err.msg);
         goto done;
     }
     if (osp_engine_num_inputs(e) != n_in) {
         fprintf(stderr, "osp_run_model: %s declares %d inputs, %d given\n",
-                model, osp_engine_num_inputs(e), n_in);
+                a->model, osp_engine_num_inputs(e), n_in);
         goto done;
     }
     n_out = osp_engine_num_outputs(e);
@@ -351,23 +392,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "osp_run_model: run: %s\n", err.msg);
         goto done;
     }
-    for (int i = 0; i < n_out; i++) {
-        char path[4096];
-        int n = snprintf(path, sizeof(path), "%s/output_%d.npy", out_dir, i);
-        if (n < 0 || (size_t)n >= sizeof(path)) {
-            fprintf(stderr, "osp_run_model: --out-dir too long\n");
-            goto done;
-        }
-        if (npy_write(path, &out[i], &err) < 0) {
-            fprintf(stderr, "osp_run_model: %s\n", err.msg);
-            goto done;
-        }
-        printf("output %d %s %s [", i, out[i].name ? out[i].name : "?",
-               osp_dtype_name(out[i].dtype));
-        for (int d = 0; d < out[i].rank; d++)
-            printf("%s%lld", d ? "," : "", (long long)out[i].dims[d]);
-        printf("] -> %s\n", path);
-    }
+    if (write_outputs(out, n_out, a->out_dir))
+        goto done;
     printf("precision=%s\n", osp_precision_name(osp_engine_precision(e)));
     ret = 0;
 done:
@@ -377,4 +403,10 @@ done:
     if (e)
         osp_engine_destroy(e);
     return ret;
+}
+
+int main(int argc, char **argv) {
+    args_t a;
+    int rc = parse_args(argc, argv, &a);
+    return rc >= 0 ? rc : run_model(&a);
 }

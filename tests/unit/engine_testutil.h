@@ -1,7 +1,10 @@
-/* engine_testutil.h — helpers for the executor tests (test_engine*.c):
- * build small IR graphs by hand, evaluate them node by node with the
- * reference kernels (the semantic ground truth), and run them through
- * osp_engine_from_graph/osp_engine_run for comparison. */
+/* engine_testutil.h — helpers for the engine's unit tests (test_engine*.c,
+ * test_lanes.c, the int8 tests test_dnnl_qconv.c, test_qconv_f32.c,
+ * test_quantize.c and others): build small IR graphs by hand (float and
+ * quantized nodes), evaluate them node by node with the reference kernels
+ * (the semantic ground truth), and run them through
+ * osp_engine_from_graph/osp_engine_run for comparison. One copy of each
+ * helper, so that the tests build and run graphs the same way. */
 #ifndef OSP_TEST_ENGINE_TESTUTIL_H
 #define OSP_TEST_ENGINE_TESTUTIL_H
 
@@ -95,16 +98,30 @@ static inline int tu_value_q(osp_graph_t *g, const char *name, osp_dtype_t dt,
     return v;
 }
 
-/* A graph input; dims may contain -1 (dynamic batch). */
-static inline int tu_input(osp_graph_t *g, const char *name, int rank,
-                           const int64_t *dims) {
-    int v = osp_graph_add_value(g, name, OSP_DT_F32, rank, dims);
-    assert_true(v >= 0);
+/* Makes value v the graph's next input. */
+static inline void tu_mark_input(osp_graph_t *g, int v) {
     g->values[v].is_input = true;
     int *ni = realloc(g->inputs, sizeof(int) * (size_t)(g->n_inputs + 1));
     assert_non_null(ni);
     g->inputs = ni;
     g->inputs[g->n_inputs++] = v;
+}
+
+/* A graph input; dims may contain -1 (dynamic batch). */
+static inline int tu_input(osp_graph_t *g, const char *name, int rank,
+                           const int64_t *dims) {
+    int v = osp_graph_add_value(g, name, OSP_DT_F32, rank, dims);
+    assert_true(v >= 0);
+    tu_mark_input(g, v);
+    return v;
+}
+
+/* A graph input of dtype dt quantized per tensor (scale, zero point zp). */
+static inline int tu_input_q(osp_graph_t *g, const char *name, osp_dtype_t dt,
+                             int rank, const int64_t *dims, float scale,
+                             int32_t zp) {
+    int v = tu_value_q(g, name, dt, rank, dims, scale, zp);
+    tu_mark_input(g, v);
     return v;
 }
 
@@ -162,6 +179,65 @@ static inline int tu_conv(osp_graph_t *g, int x, int64_t c, int64_t o,
     if (node)
         *node = ni;
     return y;
+}
+
+/* How many nodes of g are `op`. */
+static inline int tu_count_op(const osp_graph_t *g, osp_op_t op) {
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].op == op;
+    return n;
+}
+
+/* The rest of a quantized CONV or GEMM node once its input and weights
+ * exist: the weights' scales (one per output channel, or one per tensor)
+ * with zero point zw, an s32 bias, the output value (dtype ydt, quantized
+ * per tensor) made the graph's output, and a RELU6 clamp if asked. */
+typedef struct tu_qnode_s {
+    int64_t o;        /* output channels */
+    bool per_channel; /* weight scales per output channel (axis 0) */
+    int32_t zw;       /* the weights' zero point */
+    osp_dtype_t ydt;  /* output: S8 or U8 */
+    float sy;         /* output scale */
+    int32_t zy;       /* output zero point */
+    bool relu6;       /* fused clamp to [0, 6] */
+} tu_qnode_t;
+
+/* Adds node `op` (CONV or GEMM) on input x and constant weights w, as
+ * described by p; scales 0.004 + 0.003·(r + 1) and biases 3000·r draw r
+ * from *seed, in that order. Returns the node's index (the caller sets its
+ * conv or gemm parameters). */
+static inline int tu_qnode(osp_graph_t *g, osp_op_t op, int x, int w,
+                           const tu_qnode_t *p, uint32_t *seed) {
+    int nch = p->per_channel ? (int)p->o : 1;
+    float *ws = malloc(sizeof(float) * (size_t)nch);
+    int32_t *wz = malloc(sizeof(int32_t) * (size_t)nch);
+    assert_true(ws && wz);
+    for (int i = 0; i < nch; i++) {
+        ws[i] = 0.004f + 0.003f * (tu_rand(seed) + 1.f);
+        wz[i] = p->zw;
+    }
+    assert_int_equal(osp_graph_set_quant(g, w, p->per_channel ? 0 : -1, nch,
+                                         ws, wz), 0);
+    free(ws);
+    free(wz);
+    int b = osp_graph_add_value(g, "b", OSP_DT_S32, 1, D(p->o));
+    int32_t *bd = malloc(sizeof(int32_t) * (size_t)p->o);
+    assert_non_null(bd);
+    for (int64_t i = 0; i < p->o; i++)
+        bd[i] = (int32_t)(tu_rand(seed) * 3000.f);
+    osp_graph_set_const(g, b, bd, sizeof(int32_t) * (size_t)p->o);
+    int y = tu_value_q(g, "y", p->ydt, -1, NULL, p->sy, p->zy);
+    int in[3] = {x, w, b};
+    int ni = osp_graph_add_node(g, op, "q", in, 3, &y, 1);
+    assert_true(ni >= 0);
+    if (p->relu6) {
+        g->nodes[ni].n_post = 1;
+        g->nodes[ni].post[0] =
+            (osp_post_op_t){OSP_POST_ACT, OSP_ACT_CLIP, 0.f, 6.f, 0};
+    }
+    tu_output(g, y);
+    return ni;
 }
 
 /* Evaluates graph g (not modified) on inputs with the reference kernels,
@@ -251,6 +327,32 @@ static inline osp_tensor_t tu_tensor(int rank, const int64_t *dims,
     return t;
 }
 
+/* n random bytes, each (r + 1)·127.9 truncated: a quantized input of
+ * either signedness (caller frees). */
+static inline uint8_t *tu_bytes(size_t n, uint32_t seed) {
+    uint8_t *b = malloc(n ? n : 1);
+    assert_non_null(b);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(int)((tu_rand(&seed) + 1.f) * 127.9f);
+    return b;
+}
+
+/* Max |difference| in quantization steps between two 8-bit outputs of
+ * dtype dt (S8 or U8); *ndiff counts the elements that differ. */
+static inline int tu_q_steps(osp_dtype_t dt, const uint8_t *a,
+                             const uint8_t *b, size_t n, size_t *ndiff) {
+    int maxd = 0;
+    *ndiff = 0;
+    for (size_t i = 0; i < n; i++) {
+        int u = dt == OSP_DT_S8 ? (int8_t)a[i] : a[i];
+        int v = dt == OSP_DT_S8 ? (int8_t)b[i] : b[i];
+        int d = abs(u - v);
+        maxd = d > maxd ? d : maxd;
+        *ndiff += d != 0;
+    }
+    return maxd;
+}
+
 /* max |a-b| relative to max |b|. */
 static inline double tu_rel_diff(const float *a, const float *b, size_t n) {
     double md = 0, mb = 1e-30;
@@ -272,6 +374,54 @@ static inline double tu_cosine(const float *a, const float *b, size_t n) {
         bb += (double)b[i] * b[i];
     }
     return ab / (sqrt(aa * bb) + 1e-30);
+}
+
+/* oneDNN's int8 convolutions (and osprey's own int8 kernels, which run on
+ * their path) are taken only where they are exact: VNNI (dnnl_qconv.c), as
+ * the engine sees the CPU under the ceiling. */
+static inline bool tu_vnni(void) { return osp__cpu_caps()->avx512_vnni; }
+
+/* osp_engine_from_graph (g's ownership taken); fails the test with the
+ * engine's message when it cannot be built. */
+static inline osp_engine_t *tu_engine(osp_graph_t *g,
+                                      const osp_engine_opts_t *o) {
+    osp_err_t err = {0};
+    osp_engine_t *e = osp_engine_from_graph(g, o, &err);
+    if (!e)
+        fail_msg("engine: %s", err.msg);
+    return e;
+}
+
+/* Runs g (ownership taken) once on 2 threads with `tuning`, on one input
+ * of dtype xdt, rank dims and bytes x; returns the first output's bytes
+ * (malloc'd, *ny of them) and the plan description in *desc (malloc'd).
+ * `name` labels a failure. */
+static inline uint8_t *tu_run_bytes(osp_graph_t *g,
+                                    const osp_engine_tuning_t *tuning,
+                                    osp_dtype_t xdt, int rank,
+                                    const int64_t *dims, const void *x,
+                                    const char *name, size_t *ny,
+                                    char **desc) {
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    o.tuning = *tuning;
+    osp_engine_t *e = tu_engine(g, &o);
+    osp_tensor_t in = {.dtype = xdt, .rank = rank, .data = (void *)x};
+    memcpy(in.dims, dims, sizeof(int64_t) * (size_t)rank);
+    osp_tensor_t out;
+    osp_err_t err = {0};
+    int rc = osp_engine_run(e, &in, 1, &out, 1, &err);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", name, err.msg);
+    assert_int_equal(rc, 0);
+    *ny = osp_tensor_numel(&out) * osp_dtype_size(out.dtype);
+    uint8_t *r = malloc(*ny ? *ny : 1);
+    assert_non_null(r);
+    memcpy(r, out.data, *ny);
+    *desc = strdup(osp_engine_describe(e));
+    osp_engine_destroy(e);
+    return r;
 }
 
 /* Runs g (ownership taken) through the engine in `prec` on the inputs and

@@ -153,10 +153,8 @@ static void test_engine_run_restores(void **state) {
     osp_engine_opts_init(&o);
     o.threads = 2;
     o.precision = OSP_PREC_FP32;
+    osp_engine_t *e = tu_engine(g, &o);
     osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
-    if (!e)
-        fail_msg("engine: %s", err.msg);
     osp_tensor_t in = *osp_engine_input(e, 0), out;
     float *data = calloc(16 * 32 * 32, sizeof(float));
     in.data = data;

@@ -385,38 +385,38 @@ static void test_names(void **state) {
 
 /* ---- the simulator ---------------------------------------------------- */
 
-static osp_profile_t *trace(const char *csv) {
-    osp_profile_t *p = osp_profile_create();
+static osp_load_profile_t *trace(const char *csv) {
+    osp_load_profile_t *p = osp_load_profile_create();
     osp_err_t err = {0};
-    if (osp_profile_parse_trace(p, csv, strlen(csv), "t", &err))
+    if (osp_load_profile_parse_trace(p, csv, strlen(csv), "t", &err))
         fail_msg("trace: %s", err.msg);
     return p;
 }
 
 static void test_trace_csv(void **state) {
     (void)state;
-    osp_profile_t *p = trace("t_s,rps\n0,10\n60,40\n# comment\n90,10\n");
-    assert_true(osp_profile_duration_s(p) == 91);
-    assert_true(osp_profile_rate_at(p, 59.5) == 10);
-    assert_true(osp_profile_rate_at(p, 60.5) == 40);
-    assert_true(osp_profile_rate_at(p, 90.5) == 10);
-    osp_profile_destroy(p);
+    osp_load_profile_t *p = trace("t_s,rps\n0,10\n60,40\n# comment\n90,10\n");
+    assert_true(osp_load_profile_duration_s(p) == 91);
+    assert_true(osp_load_profile_rate_at(p, 59.5) == 10);
+    assert_true(osp_load_profile_rate_at(p, 60.5) == 40);
+    assert_true(osp_load_profile_rate_at(p, 90.5) == 10);
+    osp_load_profile_destroy(p);
     /* osprey load's timeseries.csv: one second per row, rate = sent. */
     p = trace("second,target,sent,completed\n0,5,4,4\n1,5,6,6\n");
-    assert_true(osp_profile_duration_s(p) == 2);
-    assert_true(osp_profile_rate_at(p, 1.5) == 6);
-    osp_profile_destroy(p);
-    osp_profile_t *q = osp_profile_create();
+    assert_true(osp_load_profile_duration_s(p) == 2);
+    assert_true(osp_load_profile_rate_at(p, 1.5) == 6);
+    osp_load_profile_destroy(p);
+    osp_load_profile_t *q = osp_load_profile_create();
     osp_err_t err = {0};
-    assert_true(osp_profile_parse_trace(q, "t_s,rps\n0,1\n0,2\n", 16, "f",
+    assert_true(osp_load_profile_parse_trace(q, "t_s,rps\n0,1\n0,2\n", 16, "f",
                                         &err) < 0);
     assert_non_null(strstr(err.msg, "f:3: t_s 0 does not follow 0"));
-    assert_true(osp_profile_parse_trace(q, "a,b\n0,1\n", 8, "f", &err) < 0);
+    assert_true(osp_load_profile_parse_trace(q, "a,b\n0,1\n", 8, "f", &err) < 0);
     assert_non_null(strstr(err.msg, "needs the columns t_s,rps"));
-    osp_profile_destroy(q);
+    osp_load_profile_destroy(q);
 }
 
-static void run_sim(const osp_profile_t *p, osp_autoscale_policy_t pol,
+static void run_sim(const osp_load_profile_t *p, osp_autoscale_policy_t pol,
                     osp_autoscale_sim_result_t *r) {
     osp_autoscale_sim_opts_t so;
     osp_autoscale_sim_opts_init(&so);
@@ -437,7 +437,7 @@ static void test_sim(void **state) {
     (void)state;
     /* A step ×4 at 60 s: 8 → 32 requests/s, workers of 10/s, target 8/s
      * each (80 %): 1 worker before, 4 after. */
-    osp_profile_t *p = trace("t_s,rps\n0,8\n60,32\n599,32\n");
+    osp_load_profile_t *p = trace("t_s,rps\n0,8\n60,32\n599,32\n");
     osp_autoscale_sim_result_t a, b, h, t;
     run_sim(p, OSP_AUTOSCALE_POLICY_OSPREY, &a);
     run_sim(p, OSP_AUTOSCALE_POLICY_OSPREY, &b);
@@ -463,7 +463,7 @@ static void test_sim(void **state) {
     run_sim(p, OSP_AUTOSCALE_POLICY_THRESHOLD, &t);
     assert_true(t.direction_changes > a.direction_changes);
     assert_int_equal(a.direction_changes, 0);
-    osp_profile_destroy(p);
+    osp_load_profile_destroy(p);
 }
 
 /* ---- the embedded source ---------------------------------------------- */

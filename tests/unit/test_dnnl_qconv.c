@@ -27,11 +27,6 @@
 #include "engine_testutil.h"
 #include "engine/engine_int.h"
 
-/* oneDNN's int8 convolutions (and osprey's own int8 kernels, which run on
- * their path) are taken only where they are exact: VNNI (dnnl_qconv.c), as
- * the engine sees the CPU under the ceiling. */
-static bool vnni(void) { return osp__cpu_caps()->avx512_vnni; }
-
 /* ---- 1. oneDNN's s32 accumulators against a C loop ---------------------- */
 
 typedef struct acase_s {
@@ -42,22 +37,41 @@ typedef struct acase_s {
     bool extreme; /* weights ±127 and inputs at the range ends */
 } acase_t;
 
+/* The group fixture: one oneDNN engine and stream for every accumulator
+ * test (the engine tests of part 2 make their own). */
+typedef struct dnnl_fx_s {
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+} dnnl_fx_t;
+
+static int group_setup(void **state) {
+    dnnl_fx_t *fx = calloc(1, sizeof *fx);
+    if (!fx || dnnl_engine_create(&fx->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&fx->st, fx->eng, dnnl_stream_default_flags) !=
+            dnnl_success)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    dnnl_fx_t *fx = *state;
+    dnnl_stream_destroy(fx->st);
+    dnnl_engine_destroy(fx->eng);
+    free(fx);
+    return 0;
+}
+
 static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t p) {
     return (in + 2 * p - k) / s + 1;
 }
 
-static void check_acc(const acase_t *a) {
+/* The case's input x (NHWC, u8 or s8 bytes, nx of them) and weights w
+ * ([o][cg][kh][kw], nw of them). */
+static void acc_inputs(const acase_t *a, uint8_t *x, size_t nx, int8_t *w,
+                       size_t nw) {
     uint32_t seed = 31337;
-    int64_t oh = out_dim(a->h, a->k, a->stride, a->pad);
-    int64_t ow = out_dim(a->w, a->k, a->stride, a->pad);
-    int64_t cg = a->c / a->group, og = a->o / a->group;
-    size_t nx = (size_t)(a->n * a->h * a->w * a->c);
-    size_t nw = (size_t)(a->o * cg * a->k * a->k);
-    size_t ny = (size_t)(a->n * oh * ow * a->o);
-    uint8_t *x = malloc(nx);   /* NHWC, u8 or s8 bytes */
-    int8_t *w = malloc(nw);    /* [o][cg][kh][kw] */
-    int32_t *got = malloc(sizeof(int32_t) * ny), *want = malloc(sizeof(int32_t) * ny);
-    assert_true(x && w && got && want);
+    int64_t cg = a->c / a->group;
     int32_t lo = a->x_u8 ? 0 : -128, hi = a->x_u8 ? 255 : 127;
     for (size_t i = 0; i < nx; i++) {
         float r = (tu_rand(&seed) + 1.f) / 2.f;
@@ -78,50 +92,69 @@ static void check_acc(const acase_t *a) {
         else
             w[i] = (int8_t)(int)(tu_rand(&seed) * 127.f);
     }
-    /* the C loop: padding contributes 0 (pads with zx) */
+}
+
+/* One accumulator of the C loop: Σ (x − zx)·w over the window of output
+ * channel o at (b, yy, xx); padding contributes 0 (pads with zx). */
+static int64_t acc_at(const acase_t *a, const uint8_t *x, const int8_t *w,
+                      int64_t b, int64_t yy, int64_t xx, int64_t o) {
+    int64_t cg = a->c / a->group, og = a->o / a->group;
+    int64_t grp = o / og;
+    int64_t acc = 0;
+    for (int64_t ci = 0; ci < cg; ci++)
+        for (int64_t ky = 0; ky < a->k; ky++)
+            for (int64_t kx = 0; kx < a->k; kx++) {
+                int64_t iy = yy * a->stride - a->pad + ky;
+                int64_t ix = xx * a->stride - a->pad + kx;
+                if (iy < 0 || iy >= a->h || ix < 0 || ix >= a->w)
+                    continue;
+                size_t xi = (size_t)(((b * a->h + iy) * a->w + ix) * a->c +
+                                     grp * cg + ci);
+                int32_t xv = a->x_u8 ? (int32_t)x[xi] : (int32_t)(int8_t)x[xi];
+                size_t wi = (size_t)(((o * cg + ci) * a->k + ky) * a->k + kx);
+                acc += (int64_t)(xv - a->zx) * w[wi];
+            }
+    return acc;
+}
+
+/* The C loop's accumulators into want (NHWC); returns max |acc|. */
+static int32_t acc_reference(const acase_t *a, const uint8_t *x,
+                             const int8_t *w, int32_t *want) {
+    int64_t oh = out_dim(a->h, a->k, a->stride, a->pad);
+    int64_t ow = out_dim(a->w, a->k, a->stride, a->pad);
     int32_t maxabs = 0;
     for (int64_t b = 0; b < a->n; b++)
         for (int64_t yy = 0; yy < oh; yy++)
             for (int64_t xx = 0; xx < ow; xx++)
                 for (int64_t o = 0; o < a->o; o++) {
-                    int64_t grp = o / og;
-                    int64_t acc = 0;
-                    for (int64_t ci = 0; ci < cg; ci++)
-                        for (int64_t ky = 0; ky < a->k; ky++)
-                            for (int64_t kx = 0; kx < a->k; kx++) {
-                                int64_t iy = yy * a->stride - a->pad + ky;
-                                int64_t ix = xx * a->stride - a->pad + kx;
-                                if (iy < 0 || iy >= a->h || ix < 0 || ix >= a->w)
-                                    continue;
-                                size_t xi = (size_t)(((b * a->h + iy) * a->w + ix) *
-                                                     a->c + grp * cg + ci);
-                                int32_t xv = a->x_u8 ? (int32_t)x[xi]
-                                                     : (int32_t)(int8_t)x[xi];
-                                size_t wi = (size_t)(((o * cg + ci) * a->k + ky) *
-                                                     a->k + kx);
-                                acc += (int64_t)(xv - a->zx) * w[wi];
-                            }
+                    int64_t acc = acc_at(a, x, w, b, yy, xx, o);
                     size_t yi = (size_t)(((b * oh + yy) * ow + xx) * a->o + o);
                     want[yi] = (int32_t)acc;
                     int32_t m = (int32_t)(acc < 0 ? -acc : acc);
                     maxabs = m > maxabs ? m : maxabs;
                 }
+    return maxabs;
+}
 
-    /* oneDNN, configured as dnnl_qconv.c configures the exact path */
-    dnnl_engine_t eng;
-    dnnl_stream_t st;
-    assert_int_equal(dnnl_engine_create(&eng, dnnl_cpu, 0), dnnl_success);
-    assert_int_equal(dnnl_stream_create(&st, eng, dnnl_stream_default_flags),
-                     dnnl_success);
-    dnnl_memory_desc_t xmd, wmd_plain, wmd_any, ymd;
+/* The memory descriptors of the case: source, plain weights and s32
+ * destination (NHWC), and the convolution's primitive descriptor with the
+ * source zero point, as dnnl_qconv.c configures the exact path. */
+static dnnl_primitive_desc_t acc_conv_pd(const acase_t *a, dnnl_engine_t eng,
+                                         dnnl_memory_desc_t *xmd,
+                                         dnnl_memory_desc_t *wmd_plain,
+                                         dnnl_memory_desc_t *ymd) {
+    int64_t oh = out_dim(a->h, a->k, a->stride, a->pad);
+    int64_t ow = out_dim(a->w, a->k, a->stride, a->pad);
+    int64_t cg = a->c / a->group, og = a->o / a->group;
+    dnnl_memory_desc_t wmd_any;
     dnnl_dims_t xd = {a->n, a->c, a->h, a->w}, yd = {a->n, a->o, oh, ow};
     dnnl_dims_t wd5 = {a->group, og, cg, a->k, a->k}, wd4 = {a->o, cg, a->k, a->k};
     int wr = a->group > 1 ? 5 : 4;
     dnnl_dims_t s2 = {a->stride, a->stride}, d2 = {0, 0}, p2 = {a->pad, a->pad};
-    dnnl_memory_desc_init_by_tag(&xmd, 4, xd, a->x_u8 ? dnnl_u8 : dnnl_s8,
+    dnnl_memory_desc_init_by_tag(xmd, 4, xd, a->x_u8 ? dnnl_u8 : dnnl_s8,
                                  dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_s32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&wmd_plain, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
+    dnnl_memory_desc_init_by_tag(ymd, 4, yd, dnnl_s32, dnnl_acdb);
+    dnnl_memory_desc_init_by_tag(wmd_plain, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
                                  wr == 5 ? dnnl_abcde : dnnl_abcd);
     dnnl_memory_desc_init_by_tag(&wmd_any, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
                                  dnnl_format_tag_any);
@@ -131,7 +164,7 @@ static void check_acc(const acase_t *a) {
     dnnl_convolution_desc_t cd;
     assert_int_equal(dnnl_dilated_convolution_forward_desc_init(
                          &cd, dnnl_forward_inference, dnnl_convolution_direct,
-                         &xmd, &wmd_any, NULL, &ymd, s2, d2, p2, pr),
+                         xmd, &wmd_any, NULL, ymd, s2, d2, p2, pr),
                      dnnl_success);
     dnnl_primitive_attr_t attr;
     assert_int_equal(dnnl_primitive_attr_create(&attr), dnnl_success);
@@ -142,35 +175,42 @@ static void check_acc(const acase_t *a) {
     assert_int_equal(dnnl_primitive_desc_create(&pd, &cd, attr, eng, NULL),
                      dnnl_success);
     dnnl_primitive_attr_destroy(attr);
-    const char *impl = NULL;
-    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    return pd;
+}
+
+/* oneDNN's accumulators into got: the weights reordered into the layout
+ * the primitive chose, then the convolution. Its implementation's name is
+ * copied into impl. */
+static void acc_onednn(const acase_t *a, const dnnl_fx_t *fx, uint8_t *x,
+                       int8_t *w, int32_t *got, char *impl, size_t impl_cap) {
+    dnnl_memory_desc_t xmd, wmd_plain, ymd;
+    dnnl_primitive_desc_t pd = acc_conv_pd(a, fx->eng, &xmd, &wmd_plain, &ymd);
+    const char *name = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
+    snprintf(impl, impl_cap, "%s", name ? name : "?");
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(
         pd, dnnl_query_weights_md, 0);
     dnnl_memory_t mx, mwp, mw, my;
-    assert_int_equal(dnnl_memory_create(&mx, &xmd, eng, x), dnnl_success);
-    assert_int_equal(dnnl_memory_create(&mwp, &wmd_plain, eng, w), dnnl_success);
-    assert_int_equal(dnnl_memory_create(&mw, wmd, eng, DNNL_MEMORY_ALLOCATE),
+    assert_int_equal(dnnl_memory_create(&mx, &xmd, fx->eng, x), dnnl_success);
+    assert_int_equal(dnnl_memory_create(&mwp, &wmd_plain, fx->eng, w),
                      dnnl_success);
-    assert_int_equal(dnnl_memory_create(&my, &ymd, eng, got), dnnl_success);
+    assert_int_equal(dnnl_memory_create(&mw, wmd, fx->eng, DNNL_MEMORY_ALLOCATE),
+                     dnnl_success);
+    assert_int_equal(dnnl_memory_create(&my, &ymd, fx->eng, got), dnnl_success);
     dnnl_primitive_desc_t rpd;
     dnnl_primitive_t rp, cp;
-    assert_int_equal(dnnl_reorder_primitive_desc_create(&rpd, &wmd_plain, eng,
-                                                        wmd, eng, NULL),
+    assert_int_equal(dnnl_reorder_primitive_desc_create(&rpd, &wmd_plain,
+                                                        fx->eng, wmd, fx->eng,
+                                                        NULL),
                      dnnl_success);
     assert_int_equal(dnnl_primitive_create(&rp, rpd), dnnl_success);
     dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, mwp}, {DNNL_ARG_TO, mw}};
-    assert_int_equal(dnnl_primitive_execute(rp, st, 2, ra), dnnl_success);
+    assert_int_equal(dnnl_primitive_execute(rp, fx->st, 2, ra), dnnl_success);
     assert_int_equal(dnnl_primitive_create(&cp, pd), dnnl_success);
     dnnl_exec_arg_t ca[3] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw},
                              {DNNL_ARG_DST, my}};
-    assert_int_equal(dnnl_primitive_execute(cp, st, 3, ca), dnnl_success);
-    assert_int_equal(dnnl_stream_wait(st), dnnl_success);
-    size_t ndiff = 0;
-    for (size_t i = 0; i < ny; i++)
-        ndiff += got[i] != want[i];
-    printf("%s (%s): %zu accumulators, max |acc| %d (2^24 = %d), %zu differ\n",
-           a->name, impl, ny, maxabs, 1 << 24, ndiff);
-    assert_int_equal(ndiff, 0);
+    assert_int_equal(dnnl_primitive_execute(cp, fx->st, 3, ca), dnnl_success);
+    assert_int_equal(dnnl_stream_wait(fx->st), dnnl_success);
     dnnl_primitive_destroy(cp);
     dnnl_primitive_destroy(rp);
     dnnl_primitive_desc_destroy(rpd);
@@ -179,8 +219,30 @@ static void check_acc(const acase_t *a) {
     dnnl_memory_destroy(mwp);
     dnnl_memory_destroy(mw);
     dnnl_memory_destroy(my);
-    dnnl_stream_destroy(st);
-    dnnl_engine_destroy(eng);
+}
+
+/* Every accumulator of oneDNN must equal the C loop's. */
+static void check_acc(const acase_t *a, const dnnl_fx_t *fx) {
+    int64_t oh = out_dim(a->h, a->k, a->stride, a->pad);
+    int64_t ow = out_dim(a->w, a->k, a->stride, a->pad);
+    int64_t cg = a->c / a->group;
+    size_t nx = (size_t)(a->n * a->h * a->w * a->c);
+    size_t nw = (size_t)(a->o * cg * a->k * a->k);
+    size_t ny = (size_t)(a->n * oh * ow * a->o);
+    uint8_t *x = malloc(nx);   /* NHWC, u8 or s8 bytes */
+    int8_t *w = malloc(nw);    /* [o][cg][kh][kw] */
+    int32_t *got = malloc(sizeof(int32_t) * ny), *want = malloc(sizeof(int32_t) * ny);
+    assert_true(x && w && got && want);
+    acc_inputs(a, x, nx, w, nw);
+    int32_t maxabs = acc_reference(a, x, w, want);
+    char impl[128];
+    acc_onednn(a, fx, x, w, got, impl, sizeof impl);
+    size_t ndiff = 0;
+    for (size_t i = 0; i < ny; i++)
+        ndiff += got[i] != want[i];
+    printf("%s (%s): %zu accumulators, max |acc| %d (2^24 = %d), %zu differ\n",
+           a->name, impl, ny, maxabs, 1 << 24, ndiff);
+    assert_int_equal(ndiff, 0);
     free(x);
     free(w);
     free(got);
@@ -188,46 +250,42 @@ static void check_acc(const acase_t *a) {
 }
 
 static void test_acc_conv_u8(void **state) {
-    (void)state;
-    if (!vnni())
+    if (!tu_vnni())
         skip();
     acase_t a = {"acc u8 3x3 s2 pad 1, zx 131", true, 2, 19, 15, 13, 24, 3, 2, 1,
                  1, 131, false};
-    check_acc(&a);
+    check_acc(&a, *state);
 }
 
 static void test_acc_conv_s8(void **state) {
-    (void)state;
-    if (!vnni())
+    if (!tu_vnni())
         skip();
     acase_t a = {"acc s8 3x3 s1 pad 1, zx -7", false, 2, 16, 9, 9, 32, 3, 1, 1, 1,
                  -7, false};
-    check_acc(&a);
+    check_acc(&a, *state);
 }
 
 static void test_acc_dw(void **state) {
-    (void)state;
-    if (!vnni())
+    if (!tu_vnni())
         skip();
     acase_t a = {"acc s8 depthwise 3x3 s2 pad 1, zx -128", false, 2, 48, 14, 14,
                  48, 3, 2, 1, 48, -128, true};
-    check_acc(&a);
+    check_acc(&a, *state);
     acase_t b = {"acc u8 depthwise 3x3 s1 pad 1, zx 3", true, 1, 32, 10, 10, 32, 3,
                  1, 1, 32, 3, false};
-    check_acc(&b);
+    check_acc(&b, *state);
 }
 
 static void test_acc_1x1_near_bound(void **state) {
-    (void)state;
-    if (!vnni())
+    if (!tu_vnni())
         skip();
     /* Σ|w| = 512·127: |acc| reaches 512·127·255 = 16,581,120 = 2^24 − 1.2% */
     acase_t a = {"acc u8 1x1 512 ch, zx 0, ±127", true, 2, 512, 7, 7, 64, 1, 1, 0,
                  1, 0, true};
-    check_acc(&a);
+    check_acc(&a, *state);
     acase_t b = {"acc s8 1x1 s2 512 ch, zx -128, ±127", false, 1, 512, 8, 8, 48,
                  1, 2, 0, 1, -128, true};
-    check_acc(&b);
+    check_acc(&b, *state);
 }
 
 /* ---- 2. whole nodes through the engine ---------------------------------- */
@@ -251,37 +309,18 @@ static osp_graph_t *build(const qcase_t *q) {
     assert_non_null(g);
     g->quantized = true;
     uint32_t seed = 12345;
-    int64_t xd[4] = {-1, q->c, q->h, q->w};
-    int x = tu_value_q(g, "x", q->xdt, q->gemm ? 2 : 4, xd, q->sx, q->zx);
-    g->values[x].is_input = true;
-    g->inputs = malloc(sizeof(int));
-    g->inputs[g->n_inputs++] = x;
-    int64_t ci = q->c / q->group;
-    int64_t wd[4] = {q->o, ci, q->k, q->k};
-    int wr = q->gemm ? 2 : 4;
+    int x = tu_input_q(g, "x", q->xdt, q->gemm ? 2 : 4, D(-1, q->c, q->h, q->w),
+                       q->sx, q->zx);
+    int64_t wd[4] = {q->o, q->c / q->group, q->k, q->k};
     size_t wn = q->gemm ? (size_t)(q->o * q->c) : tu_numel(4, wd);
-    int w = osp_graph_add_value(g, "w", OSP_DT_S8, wr, wd);
+    int w = osp_graph_add_value(g, "w", OSP_DT_S8, q->gemm ? 2 : 4, wd);
     int8_t *wdata = malloc(wn);
     float mag = q->wmag ? (float)q->wmag : 127.f;
     for (size_t i = 0; i < wn; i++)
         wdata[i] = (int8_t)(tu_rand(&seed) * mag);
     osp_graph_set_const(g, w, wdata, wn);
-    int nch = q->per_channel ? (int)q->o : 1;
-    float *ws = malloc(sizeof(float) * (size_t)nch);
-    int32_t *wz = calloc((size_t)nch, sizeof(int32_t));
-    for (int i = 0; i < nch; i++)
-        ws[i] = 0.004f + 0.003f * (tu_rand(&seed) + 1.f);
-    assert_int_equal(osp_graph_set_quant(g, w, q->per_channel ? 0 : -1, nch, ws, wz), 0);
-    int b = osp_graph_add_value(g, "b", OSP_DT_S32, 1, D(q->o));
-    int32_t *bd = malloc(sizeof(int32_t) * (size_t)q->o);
-    for (int64_t i = 0; i < q->o; i++)
-        bd[i] = (int32_t)(tu_rand(&seed) * 3000.f);
-    osp_graph_set_const(g, b, bd, sizeof(int32_t) * (size_t)q->o);
-    int y = tu_value_q(g, "y", q->xdt, -1, NULL, q->sy, q->zy);
-    int in[3] = {x, w, b};
-    int ni = osp_graph_add_node(g, q->gemm ? OSP_OP_GEMM : OSP_OP_CONV, "q", in,
-                                3, &y, 1);
-    assert_true(ni >= 0);
+    tu_qnode_t p = {q->o, q->per_channel, 0, q->xdt, q->sy, q->zy, q->relu6};
+    int ni = tu_qnode(g, q->gemm ? OSP_OP_GEMM : OSP_OP_CONV, x, w, &p, &seed);
     osp_node_t *n = &g->nodes[ni];
     if (q->gemm) {
         n->p.gemm = (osp_gemm_params_t){1.f, 1.f, false, true};
@@ -289,13 +328,6 @@ static osp_graph_t *build(const qcase_t *q) {
         n->p.conv.win = q->win;
         n->p.conv.group = q->group;
     }
-    if (q->relu6) {
-        n->n_post = 1;
-        n->post[0] = (osp_post_op_t){OSP_POST_ACT, OSP_ACT_CLIP, 0.f, 6.f, 0};
-    }
-    tu_output(g, y);
-    free(ws);
-    free(wz);
     return g;
 }
 
@@ -313,6 +345,7 @@ typedef enum qmode_e {
     MODE_ONEDNN,  /* oneDNN's own float requantization */
     MODE_NO_OWN,  /* q8_dw and q8_pw off: depthwise and 1x1 on the tiled
                      oneDNN path */
+    MODE_COUNT
 } qmode_t;
 
 /* The engine tuning of each mode. */
@@ -326,146 +359,114 @@ static const osp_engine_tuning_t mode_tuning[] = {
     [MODE_NO_OWN] = {.q8_dw = OSP_TUNE_OFF, .q8_pw = OSP_TUNE_OFF},
 };
 
-/* Runs the case in a mode; returns the output bytes (malloc'd) and the plan
- * description. */
-static uint8_t *run(const qcase_t *q, qmode_t mode, const uint8_t *xin,
-                    size_t *ny, char **desc) {
-    osp_engine_opts_t o;
-    osp_engine_opts_init(&o);
-    o.threads = 2;
-    o.tuning = mode_tuning[mode];
-    osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
-    assert_non_null(e);
-    osp_tensor_t x = {.dtype = q->xdt, .rank = q->gemm ? 2 : 4,
-                      .data = (void *)xin};
-    x.dims[0] = q->n;
-    x.dims[1] = q->c;
-    x.dims[2] = q->h;
-    x.dims[3] = q->w;
-    osp_tensor_t out;
-    int rc = osp_engine_run(e, &x, 1, &out, 1, &err);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", q->name, err.msg);
-    assert_int_equal(rc, 0);
-    *ny = osp_tensor_numel(&out);
-    uint8_t *r = malloc(*ny);
-    memcpy(r, out.data, *ny);
-    *desc = strdup(osp_engine_describe(e));
-    osp_engine_destroy(e);
-    return r;
-}
+/* A case's outputs and plan descriptions in every mode (malloc'd). */
+typedef struct qruns_s {
+    uint8_t *out[MODE_COUNT];
+    char *desc[MODE_COUNT];
+    size_t n; /* output bytes, the same in every mode */
+} qruns_t;
 
-/* Max |difference| in steps between two outputs; *ndiff counts them. */
-static int steps(const qcase_t *q, const uint8_t *a, const uint8_t *b,
-                 size_t n, size_t *ndiff) {
-    int maxd = 0;
-    *ndiff = 0;
-    for (size_t i = 0; i < n; i++) {
-        int u = q->xdt == OSP_DT_S8 ? (int8_t)a[i] : a[i];
-        int v = q->xdt == OSP_DT_S8 ? (int8_t)b[i] : b[i];
-        int d = abs(u - v);
-        maxd = d > maxd ? d : maxd;
-        *ndiff += d != 0;
-    }
-    return maxd;
-}
-
-/* on_dnnl: whether the case should run on oneDNN int8 (false: its weights
- * break the exact path's bound, so it must go to the fp32-carrier path). */
-static void check_on(const qcase_t *q, bool on_dnnl) {
+/* Runs the case in every mode on the same input. */
+static void run_modes(const qcase_t *q, qruns_t *r) {
     size_t nx = (size_t)(q->n * q->c * (q->gemm ? 1 : q->h * q->w));
-    uint8_t *xin = malloc(nx);
-    uint32_t seed = 777;
-    for (size_t i = 0; i < nx; i++)
-        xin[i] = (uint8_t)(int)((tu_rand(&seed) + 1.f) * 127.9f);
-    size_t n1, n2, n3, n4, n5, n6;
-    char *d1, *d2, *d3, *d4, *d5, *d6;
-    uint8_t *ref = run(q, MODE_REF, xin, &n1, &d1);
-    uint8_t *got = run(q, MODE_EXACT, xin, &n2, &d2);
-    uint8_t *flt = run(q, MODE_ONEDNN, xin, &n3, &d3);
-    uint8_t *bands = run(q, MODE_BANDS, xin, &n4, &d4);
-    uint8_t *untiled = run(q, MODE_UNTILED, xin, &n5, &d5);
-    uint8_t *no_own = run(q, MODE_NO_OWN, xin, &n6, &d6);
-    assert_int_equal(n1, n2);
-    assert_int_equal(n1, n3);
-    assert_int_equal(n1, n4);
-    assert_int_equal(n1, n5);
-    assert_int_equal(n1, n6);
-    /* On the exact path: 1x1 convs (stride 1, no padding) run osprey's
-     * int32 kernel whatever the bound; depthwise convs (multiplier 1)
-     * osprey's f32 kernel, other convs oneDNN tiled — both only under the
-     * 2^24 bound (bound_ok), else the exact fp32-carrier path. Told not to
-     * use its own kernels (d6) or tiles (d5), the path falls back in the
-     * same order. */
-    bool bound_ok = on_dnnl;
+    uint8_t *xin = tu_bytes(nx, 777);
+    for (int m = 0; m < MODE_COUNT; m++) {
+        size_t n;
+        r->out[m] = tu_run_bytes(build(q), &mode_tuning[m], q->xdt,
+                                 q->gemm ? 2 : 4, D(q->n, q->c, q->h, q->w),
+                                 xin, q->name, &n, &r->desc[m]);
+        if (m == 0)
+            r->n = n;
+        assert_int_equal(n, r->n);
+    }
+    free(xin);
+}
+
+static void free_runs(qruns_t *r) {
+    for (int m = 0; m < MODE_COUNT; m++) {
+        free(r->out[m]);
+        free(r->desc[m]);
+    }
+}
+
+/* The path each mode's plan must show. On the exact path: 1x1 convs
+ * (stride 1, no padding) run osprey's int32 kernel whatever the bound;
+ * depthwise convs (multiplier 1) osprey's f32 kernel, other convs oneDNN
+ * tiled — both only under the 2^24 bound (bound_ok), else the exact
+ * fp32-carrier path. Told not to use its own kernels (no_own) or tiles
+ * (untiled), the path falls back in the same order. */
+static void check_plans(const qcase_t *q, const qruns_t *r, bool bound_ok) {
+    const char *d_ref = r->desc[MODE_REF], *d_exact = r->desc[MODE_EXACT];
+    const char *d_flt = r->desc[MODE_ONEDNN], *d_bands = r->desc[MODE_BANDS];
+    const char *d_untiled = r->desc[MODE_UNTILED];
+    const char *d_no_own = r->desc[MODE_NO_OWN];
     bool dw = !q->gemm && q->group == q->c && q->o == q->c;
     bool pw = !q->gemm && q->k == 1 && q->group == 1 &&
               q->win.stride[0] == 1 && q->win.stride[1] == 1;
     bool own = pw || (dw && bound_ok);
-    if (vnni() && !q->gemm) {
+    if (tu_vnni() && !q->gemm) {
         const char *want = pw   ? "osprey:q8-1x1("
                            : dw && bound_ok ? "osprey:q8-dw("
                            : bound_ok ? "osprey:q8-tiled("
                                       : "osprey:fcq-requant";
-        assert_non_null(strstr(d2, want));
-        assert_non_null(strstr(d4, want));
-        assert_null(strstr(d6, "osprey:q8-dw("));
-        assert_null(strstr(d6, "osprey:q8-1x1("));
-        assert_non_null(strstr(d6, bound_ok ? "osprey:q8-tiled(" : "osprey:fcq-requant"));
+        assert_non_null(strstr(d_exact, want));
+        assert_non_null(strstr(d_bands, want));
+        assert_null(strstr(d_no_own, "osprey:q8-dw("));
+        assert_null(strstr(d_no_own, "osprey:q8-1x1("));
+        assert_non_null(strstr(d_no_own, bound_ok ? "osprey:q8-tiled("
+                                                  : "osprey:fcq-requant"));
         if (own)
-            assert_non_null(strstr(d2, pw ? "osprey int8 1 ops (0 depthwise, 1 1x1)"
-                                          : "osprey int8 1 ops (1 depthwise, 0 1x1)"));
-        assert_null(strstr(d5, "osprey:q8-tiled("));
+            assert_non_null(strstr(d_exact, pw ? "osprey int8 1 ops (0 depthwise, 1 1x1)"
+                                               : "osprey int8 1 ops (1 depthwise, 0 1x1)"));
+        assert_null(strstr(d_untiled, "osprey:q8-tiled("));
         if (bound_ok) {
-            assert_non_null(strstr(d5, "osprey:q8-requant"));
-            assert_non_null(strstr(d5, "exact requant 1)"));
+            assert_non_null(strstr(d_untiled, "osprey:q8-requant"));
+            assert_non_null(strstr(d_untiled, "exact requant 1)"));
         } else {
-            assert_non_null(strstr(d5, "exact fp32-carrier 1 ops"));
+            assert_non_null(strstr(d_untiled, "exact fp32-carrier 1 ops"));
         }
     }
-    assert_non_null(strstr(d1, "int8 path: oneDNN int8 0 "));
-    assert_non_null(strstr(d1, "exact reference 1 ops"));
-    if (vnni()) { /* the float requantization has no bound */
-        assert_non_null(strstr(d3, "int8 path: oneDNN int8 1 "));
-        assert_non_null(strstr(d3, "exact requant 0)"));
+    assert_non_null(strstr(d_ref, "int8 path: oneDNN int8 0 "));
+    assert_non_null(strstr(d_ref, "exact reference 1 ops"));
+    if (tu_vnni()) { /* the float requantization has no bound */
+        assert_non_null(strstr(d_flt, "int8 path: oneDNN int8 1 "));
+        assert_non_null(strstr(d_flt, "exact requant 0)"));
     } else {
-        assert_null(strstr(d3, "int8 path: oneDNN int8 1 "));
+        assert_null(strstr(d_flt, "int8 path: oneDNN int8 1 "));
     }
-    if (vnni() && own) {
-        assert_non_null(strstr(d2, "int8 path: oneDNN int8 0 "));
-    } else if (vnni() && bound_ok) {
-        assert_non_null(strstr(d2, "int8 path: oneDNN int8 1 "));
-        assert_non_null(strstr(d2, "exact requant 1)"));
+    if (tu_vnni() && own) {
+        assert_non_null(strstr(d_exact, "int8 path: oneDNN int8 0 "));
+    } else if (tu_vnni() && bound_ok) {
+        assert_non_null(strstr(d_exact, "int8 path: oneDNN int8 1 "));
+        assert_non_null(strstr(d_exact, "exact requant 1)"));
     } else {
-        assert_null(strstr(d2, "int8 path: oneDNN int8 1 "));
+        assert_null(strstr(d_exact, "int8 path: oneDNN int8 1 "));
     }
-    if (vnni() && !bound_ok && !own)
-        assert_non_null(strstr(d2, "exact fp32-carrier 1 ops"));
+    if (tu_vnni() && !bound_ok && !own)
+        assert_non_null(strstr(d_exact, "exact fp32-carrier 1 ops"));
+}
+
+/* on_dnnl: whether the case should run on oneDNN int8 (false: its weights
+ * break the exact path's bound, so it must go to the fp32-carrier path).
+ * Every mode but oneDNN's float requantization (within ±1 step) must be
+ * bit-identical to the reference. */
+static void check_on(const qcase_t *q, bool on_dnnl) {
+    qruns_t r;
+    run_modes(q, &r);
+    check_plans(q, &r, on_dnnl);
+    const uint8_t *ref = r.out[MODE_REF];
     size_t nd_exact, nd_flt;
-    int md_exact = steps(q, ref, got, n1, &nd_exact);
-    int md_flt = steps(q, ref, flt, n1, &nd_flt);
+    int md_exact = tu_q_steps(q->xdt, ref, r.out[MODE_EXACT], r.n, &nd_exact);
+    int md_flt = tu_q_steps(q->xdt, ref, r.out[MODE_ONEDNN], r.n, &nd_flt);
     printf("%s: %zu outputs; default path: %zu differ (max %d steps); oneDNN "
            "float requant: %zu differ (max %d)\n",
-           q->name, n1, nd_exact, md_exact, nd_flt, md_flt);
+           q->name, r.n, nd_exact, md_exact, nd_flt, md_flt);
     assert_int_equal(nd_exact, 0);
     assert_true(md_flt <= 1);
-    assert_memory_equal(ref, bands, n1);
-    assert_memory_equal(ref, untiled, n1);
-    assert_memory_equal(ref, no_own, n1);
-    free(xin);
-    free(no_own);
-    free(d6);
-    free(ref);
-    free(got);
-    free(flt);
-    free(bands);
-    free(untiled);
-    free(d1);
-    free(d2);
-    free(d3);
-    free(d4);
-    free(d5);
+    assert_memory_equal(ref, r.out[MODE_BANDS], r.n);
+    assert_memory_equal(ref, r.out[MODE_UNTILED], r.n);
+    assert_memory_equal(ref, r.out[MODE_NO_OWN], r.n);
+    free_runs(&r);
 }
 
 static void check(const qcase_t *q) { check_on(q, true); }
@@ -641,5 +642,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_fc_s8),
         cmocka_unit_test(test_fc_u8_per_tensor),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

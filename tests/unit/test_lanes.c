@@ -66,11 +66,7 @@ static osp_engine_t *engine_split(osp_graph_t *(*build)(void), int threads,
     o.precision = prec;
     o.threads = threads;
     o.tuning.batch_split = split;
-    osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(build(), &o, &err);
-    if (!e)
-        fail_msg("engine: %s", err.msg);
-    return e;
+    return tu_engine(build(), &o);
 }
 
 static osp_engine_t *engine(osp_graph_t *(*build)(void), int threads,

@@ -34,7 +34,7 @@ static void put(const char *name, const void *d, size_t n) {
 
 static int setup(void **state) {
     (void)state;
-    strcpy(dir, "/tmp/osp_corpus_XXXXXX");
+    strcpy(dir, "/tmp/osp_load_corpus_XXXXXX");
     if (!mkdtemp(dir))
         return -1;
     put("b.png", png, sizeof png);
@@ -65,10 +65,10 @@ typedef struct req_s {
 
 /* Splits a request into request line, header block and body, checking
  * Content-Length. */
-static req_t split(const osp_corpus_t *c, int i) {
+static req_t split(const osp_load_corpus_t *c, int i) {
     req_t r;
     size_t len;
-    const uint8_t *p = osp_corpus_request(c, i, &len);
+    const uint8_t *p = osp_load_corpus_request(c, i, &len);
     const char *end = memmem(p, len, "\r\n\r\n", 4);
     assert_non_null(end);
     const char *eol = memmem(p, len, "\r\n", 2);
@@ -85,21 +85,21 @@ static req_t split(const osp_corpus_t *c, int i) {
     return r;
 }
 
-static osp_corpus_t *make(osp_target_t t, const char *model, const char *base,
+static osp_load_corpus_t *make(osp_load_target_t t, const char *model, const char *base,
                           osp_err_t *err) {
-    osp_corpus_opts_t o = {.images = dir, .target = t, .model = model,
+    osp_load_corpus_opts_t o = {.images = dir, .target = t, .model = model,
                            .host = "127.0.0.1:8080", .base_path = base};
-    return osp_corpus_create(&o, err);
+    return osp_load_corpus_create(&o, err);
 }
 
 static void test_multipart(void **state) {
     (void)state;
     osp_err_t err = {0};
-    osp_corpus_t *c = make(OSP_TARGET_MULTIPART, NULL, "", &err);
+    osp_load_corpus_t *c = make(OSP_LOAD_TARGET_MULTIPART, NULL, "", &err);
     assert_non_null(c);
-    assert_int_equal(osp_corpus_count(c), 2); /* hidden file skipped */
-    assert_int_equal(osp_corpus_skipped(c), 1); /* README.md: no image */
-    assert_string_equal(osp_corpus_name(c, 0), "a.jpg"); /* sorted */
+    assert_int_equal(osp_load_corpus_count(c), 2); /* hidden file skipped */
+    assert_int_equal(osp_load_corpus_skipped(c), 1); /* README.md: no image */
+    assert_string_equal(osp_load_corpus_name(c, 0), "a.jpg"); /* sorted */
     req_t r = split(c, 0);
     assert_string_equal(r.line, "POST /classify HTTP/1.1");
     assert_non_null(strstr(r.headers, "\r\nHost: 127.0.0.1:8080"));
@@ -123,25 +123,25 @@ static void test_multipart(void **state) {
     assert_memory_equal(hdr_end + 4 + sizeof jpeg, close_, strlen(close_));
     assert_int_equal(r.body_len, (size_t)(hdr_end + 4 - (const char *)r.body) +
                                      sizeof jpeg + strlen(close_));
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
     /* with a model and a URL prefix */
-    c = make(OSP_TARGET_MULTIPART, "resnet50", "/api/", &err);
+    c = make(OSP_LOAD_TARGET_MULTIPART, "resnet50", "/api/", &err);
     assert_non_null(c);
     r = split(c, 1);
     assert_string_equal(r.line, "POST /api/v1/models/resnet50/classify HTTP/1.1");
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
 }
 
 static void test_raw(void **state) {
     (void)state;
     osp_err_t err = {0};
-    osp_corpus_t *c = make(OSP_TARGET_RAW, NULL, NULL, &err);
+    osp_load_corpus_t *c = make(OSP_LOAD_TARGET_RAW, NULL, NULL, &err);
     assert_non_null(c);
     req_t r = split(c, 1);
     assert_non_null(strstr(r.headers, "Content-Type: image/png"));
     assert_int_equal(r.body_len, sizeof png);
     assert_memory_equal(r.body, png, sizeof png);
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
 }
 
 static int b64val(char ch) {
@@ -154,7 +154,7 @@ static int b64val(char ch) {
 static void test_v2_json(void **state) {
     (void)state;
     osp_err_t err = {0};
-    osp_corpus_t *c = make(OSP_TARGET_V2_JSON, "m1", "", &err);
+    osp_load_corpus_t *c = make(OSP_LOAD_TARGET_V2_JSON, "m1", "", &err);
     assert_non_null(c);
     req_t r = split(c, 0);
     assert_string_equal(r.line, "POST /v2/models/m1/infer HTTP/1.1");
@@ -185,13 +185,13 @@ static void test_v2_json(void **state) {
     }
     assert_int_equal(n, sizeof jpeg);
     assert_memory_equal(out, jpeg, sizeof jpeg);
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
 }
 
 static void test_v2_binary(void **state) {
     (void)state;
     osp_err_t err = {0};
-    osp_corpus_t *c = make(OSP_TARGET_V2_BINARY, "m1", "", &err);
+    osp_load_corpus_t *c = make(OSP_LOAD_TARGET_V2_BINARY, "m1", "", &err);
     assert_non_null(c);
     req_t r = split(c, 1);
     const char *ih = strstr(r.headers, "Inference-Header-Content-Length: ");
@@ -210,62 +210,62 @@ static void test_v2_binary(void **state) {
     assert_int_equal(el[0] | el[1] << 8 | el[2] << 16 | (uint32_t)el[3] << 24,
                      sizeof png);
     assert_memory_equal(el + 4, png, sizeof png);
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
 }
 
 static void test_get_and_file(void **state) {
     (void)state;
     osp_err_t err = {0};
     char p[128];
-    osp_corpus_opts_t o = {.target = OSP_TARGET_GET, .host = "h:1",
+    osp_load_corpus_opts_t o = {.target = OSP_LOAD_TARGET_GET, .host = "h:1",
                            .base_path = "/v2/health/live"};
-    osp_corpus_t *c = osp_corpus_create(&o, &err);
+    osp_load_corpus_t *c = osp_load_corpus_create(&o, &err);
     assert_non_null(c);
     req_t r = split(c, 0);
     assert_string_equal(r.line, "GET /v2/health/live HTTP/1.1");
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
     o.base_path = "";
-    c = osp_corpus_create(&o, &err);
+    c = osp_load_corpus_create(&o, &err);
     assert_non_null(c);
     r = split(c, 0);
     assert_string_equal(r.line, "GET / HTTP/1.1");
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
     /* one file instead of a directory: sent whatever it holds */
     snprintf(p, sizeof p, "%s/README.md", dir);
-    osp_corpus_opts_t rd = {.images = p, .target = OSP_TARGET_RAW,
+    osp_load_corpus_opts_t rd = {.images = p, .target = OSP_LOAD_TARGET_RAW,
                             .host = "h"};
-    c = osp_corpus_create(&rd, &err);
+    c = osp_load_corpus_create(&rd, &err);
     assert_non_null(c);
     r = split(c, 0);
     assert_non_null(strstr(r.headers, "application/octet-stream"));
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
     snprintf(p, sizeof p, "%s/b.png", dir);
-    osp_corpus_opts_t f = {.images = p, .target = OSP_TARGET_RAW, .host = "h"};
-    c = osp_corpus_create(&f, &err);
+    osp_load_corpus_opts_t f = {.images = p, .target = OSP_LOAD_TARGET_RAW, .host = "h"};
+    c = osp_load_corpus_create(&f, &err);
     assert_non_null(c);
-    assert_int_equal(osp_corpus_count(c), 1);
-    assert_string_equal(osp_corpus_name(c, 0), "b.png");
-    osp_corpus_destroy(c);
+    assert_int_equal(osp_load_corpus_count(c), 1);
+    assert_string_equal(osp_load_corpus_name(c, 0), "b.png");
+    osp_load_corpus_destroy(c);
 }
 
 static void test_headers(void **state) {
     (void)state;
     osp_err_t err = {0};
     const char *h[] = {"X-Request-Timeout-Ms: 500", "X-Tenant: a b"};
-    osp_corpus_opts_t o = {.images = dir, .target = OSP_TARGET_RAW,
+    osp_load_corpus_opts_t o = {.images = dir, .target = OSP_LOAD_TARGET_RAW,
                            .host = "h", .headers = h, .n_headers = 2};
-    osp_corpus_t *c = osp_corpus_create(&o, &err);
+    osp_load_corpus_t *c = osp_load_corpus_create(&o, &err);
     assert_non_null(c);
     req_t r = split(c, 0);
     assert_non_null(strstr(r.headers, "\r\nX-Request-Timeout-Ms: 500"));
     assert_non_null(strstr(r.headers, "\r\nX-Tenant: a b"));
-    osp_corpus_destroy(c);
+    osp_load_corpus_destroy(c);
     const char *bad[] = {"NoColon", ": empty name", "Bad Name: x",
                          "X: a\r\nInjected: 1", "X: a\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         o.headers = &bad[i];
         o.n_headers = 1;
-        assert_null(osp_corpus_create(&o, &err));
+        assert_null(osp_load_corpus_create(&o, &err));
         assert_non_null(strstr(err.msg, "--header"));
     }
 }
@@ -273,34 +273,34 @@ static void test_headers(void **state) {
 static void test_errors(void **state) {
     (void)state;
     osp_err_t err = {0};
-    assert_null(make(OSP_TARGET_V2_JSON, NULL, "", &err));
+    assert_null(make(OSP_LOAD_TARGET_V2_JSON, NULL, "", &err));
     assert_non_null(strstr(err.msg, "--model"));
-    assert_null(make(OSP_TARGET_RAW, "a/b", "", &err));
-    assert_null(make(OSP_TARGET_RAW, "a b", "", &err));
-    assert_null(make(OSP_TARGET_RAW, "", "", &err));
-    assert_null(make(OSP_TARGET_RAW, NULL, "noslash", &err));
-    osp_corpus_opts_t o = {.images = "/nonexistent/dir", .target =
-                           OSP_TARGET_RAW, .host = "h"};
-    assert_null(osp_corpus_create(&o, &err));
+    assert_null(make(OSP_LOAD_TARGET_RAW, "a/b", "", &err));
+    assert_null(make(OSP_LOAD_TARGET_RAW, "a b", "", &err));
+    assert_null(make(OSP_LOAD_TARGET_RAW, "", "", &err));
+    assert_null(make(OSP_LOAD_TARGET_RAW, NULL, "noslash", &err));
+    osp_load_corpus_opts_t o = {.images = "/nonexistent/dir", .target =
+                           OSP_LOAD_TARGET_RAW, .host = "h"};
+    assert_null(osp_load_corpus_create(&o, &err));
     assert_non_null(strstr(err.msg, "/nonexistent/dir"));
     o.images = NULL;
-    assert_null(osp_corpus_create(&o, &err));
+    assert_null(osp_load_corpus_create(&o, &err));
     assert_non_null(strstr(err.msg, "--images"));
     o.host = "bad host";
-    o.target = OSP_TARGET_GET;
-    assert_null(osp_corpus_create(&o, &err));
-    char empty[] = "/tmp/osp_corpus_empty_XXXXXX";
+    o.target = OSP_LOAD_TARGET_GET;
+    assert_null(osp_load_corpus_create(&o, &err));
+    char empty[] = "/tmp/osp_load_corpus_empty_XXXXXX";
     assert_non_null(mkdtemp(empty));
     o.images = empty;
     o.host = "h";
-    o.target = OSP_TARGET_RAW;
-    assert_null(osp_corpus_create(&o, &err));
+    o.target = OSP_LOAD_TARGET_RAW;
+    assert_null(osp_load_corpus_create(&o, &err));
     assert_non_null(strstr(err.msg, "no files"));
     rmdir(empty);
-    osp_target_t t;
-    assert_int_equal(osp_target_parse("v2-binary", &t), 0);
-    assert_int_equal(t, OSP_TARGET_V2_BINARY);
-    assert_true(osp_target_parse("v3", &t) < 0);
+    osp_load_target_t t;
+    assert_int_equal(osp_load_target_parse("v2-binary", &t), 0);
+    assert_int_equal(t, OSP_LOAD_TARGET_V2_BINARY);
+    assert_true(osp_load_target_parse("v3", &t) < 0);
 }
 
 int main(void) {

@@ -182,11 +182,7 @@ static osp_graph_t *build(const qcase_t *q) {
     assert_non_null(g);
     g->quantized = true;
     uint32_t seed = 4242;
-    int64_t xd[4] = {-1, q->c, q->h, q->w};
-    int x = tu_value_q(g, "x", q->xdt, 4, xd, q->sx, q->zx);
-    g->values[x].is_input = true;
-    g->inputs = malloc(sizeof(int));
-    g->inputs[g->n_inputs++] = x;
+    int x = tu_input_q(g, "x", q->xdt, 4, D(-1, q->c, q->h, q->w), q->sx, q->zx);
     int64_t wd[4] = {q->o, q->c / q->group, q->k, q->k};
     size_t wn = tu_numel(4, wd);
     int w = osp_graph_add_value(g, "w", q->wdt, 4, wd);
@@ -199,74 +195,27 @@ static osp_graph_t *build(const qcase_t *q) {
             wdata[i] = (uint8_t)(int8_t)(int)((r * 2.f - 1.f) * 127.f);
     }
     osp_graph_set_const(g, w, wdata, wn);
-    int nch = q->per_channel ? (int)q->o : 1;
-    float *ws = malloc(sizeof(float) * (size_t)nch);
-    int32_t *wz = malloc(sizeof(int32_t) * (size_t)nch);
-    for (int i = 0; i < nch; i++) {
-        ws[i] = 0.004f + 0.003f * (tu_rand(&seed) + 1.f);
-        wz[i] = q->zw;
-    }
-    assert_int_equal(osp_graph_set_quant(g, w, q->per_channel ? 0 : -1, nch,
-                                         ws, wz), 0);
-    int b = osp_graph_add_value(g, "b", OSP_DT_S32, 1, D(q->o));
-    int32_t *bd = malloc(sizeof(int32_t) * (size_t)q->o);
-    for (int64_t i = 0; i < q->o; i++)
-        bd[i] = (int32_t)(tu_rand(&seed) * 3000.f);
-    osp_graph_set_const(g, b, bd, sizeof(int32_t) * (size_t)q->o);
-    int y = tu_value_q(g, "y", q->xdt, -1, NULL, q->sy, q->zy);
-    int in[3] = {x, w, b};
-    int ni = osp_graph_add_node(g, OSP_OP_CONV, "q", in, 3, &y, 1);
-    assert_true(ni >= 0);
+    tu_qnode_t p = {q->o, q->per_channel, q->zw, q->xdt, q->sy, q->zy, q->relu6};
+    int ni = tu_qnode(g, OSP_OP_CONV, x, w, &p, &seed);
     osp_node_t *n = &g->nodes[ni];
     n->p.conv.win = q->win;
     n->p.conv.group = q->group;
-    if (q->relu6) {
-        n->n_post = 1;
-        n->post[0] = (osp_post_op_t){OSP_POST_ACT, OSP_ACT_CLIP, 0.f, 6.f, 0};
-    }
-    tu_output(g, y);
-    free(ws);
-    free(wz);
     return g;
 }
 
 /* Runs the case (oneDNN int8 off) with the fp32-carrier path on or off. */
 static uint8_t *run(const qcase_t *q, bool fcq, const uint8_t *xin,
                     size_t *ny, char **desc) {
-    osp_engine_opts_t o;
-    osp_engine_opts_init(&o);
-    o.threads = 2;
-    o.tuning.int8_dnnl = OSP_TUNE_OFF;
-    o.tuning.fcq = fcq ? OSP_TUNE_AUTO : OSP_TUNE_OFF;
-    osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(build(q), &o, &err);
-    assert_non_null(e);
-    osp_tensor_t x = {.dtype = q->xdt, .rank = 4, .data = (void *)xin};
-    x.dims[0] = q->n;
-    x.dims[1] = q->c;
-    x.dims[2] = q->h;
-    x.dims[3] = q->w;
-    osp_tensor_t out;
-    int rc = osp_engine_run(e, &x, 1, &out, 1, &err);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", q->name, err.msg);
-    assert_int_equal(rc, 0);
-    *ny = osp_tensor_numel(&out);
-    uint8_t *r = malloc(*ny);
-    memcpy(r, out.data, *ny);
-    *desc = strdup(osp_engine_describe(e));
-    osp_engine_destroy(e);
-    return r;
+    osp_engine_tuning_t t = {.int8_dnnl = OSP_TUNE_OFF,
+                             .fcq = fcq ? OSP_TUNE_AUTO : OSP_TUNE_OFF};
+    return tu_run_bytes(build(q), &t, q->xdt, 4, D(q->n, q->c, q->h, q->w),
+                        xin, q->name, ny, desc);
 }
 
 /* fcq path bit-identical to the reference; `engaged` says whether the
  * bound should have admitted the layer. */
 static void check(const qcase_t *q, bool engaged) {
-    size_t nx = (size_t)(q->n * q->c * q->h * q->w);
-    uint8_t *xin = malloc(nx);
-    uint32_t seed = 777;
-    for (size_t i = 0; i < nx; i++)
-        xin[i] = (uint8_t)(int)((tu_rand(&seed) + 1.f) * 127.9f);
+    uint8_t *xin = tu_bytes((size_t)(q->n * q->c * q->h * q->w), 777);
     size_t n1, n2;
     char *d1, *d2;
     uint8_t *ref = run(q, false, xin, &n1, &d1);
@@ -280,9 +229,8 @@ static void check(const qcase_t *q, bool engaged) {
     } else {
         assert_non_null(strstr(d2, "exact fp32-carrier 0 ops"));
     }
-    size_t ndiff = 0;
-    for (size_t i = 0; i < n1; i++)
-        ndiff += ref[i] != got[i];
+    size_t ndiff;
+    tu_q_steps(q->xdt, ref, got, n1, &ndiff);
     printf("%s: %zu outputs, %zu differ from the reference\n", q->name, n1,
            ndiff);
     assert_int_equal(ndiff, 0);

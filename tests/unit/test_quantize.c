@@ -57,13 +57,6 @@ static osp_graph_t *build(int *logits_out) {
     return g;
 }
 
-static int count_op(const osp_graph_t *g, osp_op_t op) {
-    int n = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        n += g->nodes[i].op == op;
-    return n;
-}
-
 static void run(osp_engine_t *e, const osp_tensor_t *x, float *logits,
                 size_t *n) {
     osp_tensor_t out[2];
@@ -74,10 +67,6 @@ static void run(osp_engine_t *e, const osp_tensor_t *x, float *logits,
     *n = osp_tensor_numel(&out[0]);
     memcpy(logits, out[0].data, sizeof(float) * *n);
 }
-
-/* oneDNN's int8 convolutions are taken only where they are exact: VNNI
- * (dnnl_qconv.c), as the engine sees the CPU under the ceiling. */
-static bool vnni(void) { return osp__cpu_caps()->avx512_vnni; }
 
 /* The describe line of the step(s) of node `name` ("CONV CONV_2:"), or
  * NULL: copied into buf. */
@@ -91,43 +80,52 @@ static const char *step_line(const char *d, const char *name, char *buf,
     return buf;
 }
 
-/* on_dnnl false: tuning int8_dnnl off, the exact fp32-carrier and
- * reference kernels, which have no SUM post-op: the residual ADD must stay
- * a step of its own. */
-static void check_close_to_fp32(bool on_dnnl) {
-    int logits;
-    osp_graph_t *g = build(&logits);
-    osp_tensor_t cal[6];
-    for (int i = 0; i < 6; i++)
+/* The fixture of the int8-vs-fp32 tests: 6 calibration inputs. */
+enum { N_CALIB = 6 };
+
+static int setup_calib(void **state) {
+    osp_tensor_t *cal = calloc(N_CALIB, sizeof *cal);
+    if (!cal)
+        return -1;
+    for (int i = 0; i < N_CALIB; i++)
         cal[i] = tu_tensor(4, D(2, 8, 12, 12), 100u + (uint32_t)i);
-    osp_engine_opts_t o;
-    osp_engine_opts_init(&o);
-    o.threads = 2;
-    o.calib = cal;
-    o.n_calib = 6;
+    *state = cal;
+    return 0;
+}
+
+static int teardown_calib(void **state) {
+    osp_tensor_t *cal = *state;
+    for (int i = 0; i < N_CALIB; i++)
+        free(cal[i].data);
+    free(cal);
+    return 0;
+}
+
+/* Calibrates g with o's inputs and quantizes it in place. */
+static void calibrate_and_quantize(osp_graph_t *g, int logits,
+                                   const osp_engine_opts_t *o) {
     osp_err_t err = {0};
-    /* the fp32 twin: built again (a clone would borrow the float weights
-     * the pass replaces and frees) */
-    int logits_f;
-    osp_graph_t *gf = build(&logits_f);
-    osp_engine_opts_t fo = o;
-    fo.precision = OSP_PREC_FP32;
     osp_qrange_t *r = calloc((size_t)g->n_values, sizeof *r);
-    assert_int_equal(osp__calibrate(g, &o, r, &err), 0);
+    assert_int_equal(osp__calibrate(g, o, r, &err), 0);
     assert_true(r[g->inputs[0]].seen);
     assert_true(r[logits].seen && r[logits].lo < r[logits].hi);
     assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
     free(r);
     assert_true(g->quantized && g->ptq);
-    /* the structure */
-    assert_int_equal(count_op(g, OSP_OP_QUANTIZE), 1);   /* the input */
+}
+
+/* The quantized graph's structure: int8 weights per channel, a QUANTIZE
+ * at the input, the ADD's RELU fused into it, SOFTMAX in float behind a
+ * DEQUANTIZE. */
+static void check_structure(const osp_graph_t *g) {
+    assert_int_equal(tu_count_op(g, OSP_OP_QUANTIZE), 1);   /* the input */
     /* one DEQUANTIZE: its float logits are both an output and the
      * softmax input */
-    assert_int_equal(count_op(g, OSP_OP_DEQUANTIZE), 1);
-    assert_int_equal(count_op(g, OSP_OP_RELU), 0);       /* into ADD */
-    assert_int_equal(count_op(g, OSP_OP_GLOBAL_AVGPOOL), 0);
-    assert_int_equal(count_op(g, OSP_OP_REDUCE_MEAN), 1);
-    assert_int_equal(count_op(g, OSP_OP_SOFTMAX), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_DEQUANTIZE), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_RELU), 0);       /* into ADD */
+    assert_int_equal(tu_count_op(g, OSP_OP_GLOBAL_AVGPOOL), 0);
+    assert_int_equal(tu_count_op(g, OSP_OP_REDUCE_MEAN), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_SOFTMAX), 1);
     for (int i = 0; i < g->n_nodes; i++) {
         const osp_node_t *n = &g->nodes[i];
         if (n->op == OSP_OP_ADD)
@@ -144,13 +142,11 @@ static void check_close_to_fp32(bool on_dnnl) {
             assert_int_equal(g->nodes[g->values[n->in[0]].producer].op,
                              OSP_OP_DEQUANTIZE);
     }
-    o.precision = OSP_PREC_INT8;
-    if (!on_dnnl)
-        o.tuning.int8_dnnl = OSP_TUNE_OFF;
-    osp_engine_t *e8 = osp_engine_from_graph(g, &o, &err);
-    assert_non_null(e8);
-    osp_engine_t *ef = osp_engine_from_graph(gf, &fo, &err);
-    assert_non_null(ef);
+}
+
+/* The int8 engine's logits against the fp32 engine's on inputs the
+ * calibration did not see. */
+static void compare_with_fp32(osp_engine_t *e8, osp_engine_t *ef) {
     float a[64], b[64];
     size_t na = 0, nb = 0;
     for (int t = 0; t < 3; t++) {
@@ -166,12 +162,17 @@ static void check_close_to_fp32(bool on_dnnl) {
         assert_true(rd <= 0.08);
         free(x.data);
     }
-    const char *d = osp_engine_describe(e8);
+}
+
+/* The int8 plan: max pooling on oneDNN; with oneDNN int8 (on_dnnl, VNNI)
+ * the convolutions and the gemm there and the residual ADD as the 1x1
+ * conv's sum post-op, else a step of its own. */
+static void check_int8_plan(const char *d, bool on_dnnl) {
     /* the 8-bit max pooling on oneDNN, not the reference kernel */
     const char *mp = strstr(d, "MAXPOOL MAXPOOL_");
     assert_non_null(mp);
     assert_true(strncmp(strchr(mp, ':'), ": ref", 5) != 0);
-    if (on_dnnl && vnni()) {
+    if (on_dnnl && tu_vnni()) {
         assert_non_null(strstr(d, "int8 path: oneDNN int8 3 ops (2 conv, 1 gemm"));
         /* the ADD (with its RELU) rides on the 1x1 conv as oneDNN's int8
          * sum post-op, in place: no separate step. Which oneDNN kernel
@@ -187,20 +188,44 @@ static void check_close_to_fp32(bool on_dnnl) {
         assert_null(strstr(d, "+sum"));
         assert_non_null(strstr(d, " ADD "));
     }
+}
+
+/* on_dnnl false: tuning int8_dnnl off, the exact fp32-carrier and
+ * reference kernels, which have no SUM post-op: the residual ADD must stay
+ * a step of its own. cal: the fixture's calibration inputs. */
+static void check_close_to_fp32(const osp_tensor_t *cal, bool on_dnnl) {
+    int logits;
+    osp_graph_t *g = build(&logits);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    o.calib = cal;
+    o.n_calib = N_CALIB;
+    /* the fp32 twin: built again (a clone would borrow the float weights
+     * the pass replaces and frees) */
+    int logits_f;
+    osp_graph_t *gf = build(&logits_f);
+    osp_engine_opts_t fo = o;
+    fo.precision = OSP_PREC_FP32;
+    calibrate_and_quantize(g, logits, &o);
+    check_structure(g);
+    o.precision = OSP_PREC_INT8;
+    if (!on_dnnl)
+        o.tuning.int8_dnnl = OSP_TUNE_OFF;
+    osp_engine_t *e8 = tu_engine(g, &o);
+    osp_engine_t *ef = tu_engine(gf, &fo);
+    compare_with_fp32(e8, ef);
+    check_int8_plan(osp_engine_describe(e8), on_dnnl);
     osp_engine_destroy(e8);
     osp_engine_destroy(ef);
-    for (int i = 0; i < 6; i++)
-        free(cal[i].data);
 }
 
 static void test_int8_close_to_fp32(void **state) {
-    (void)state;
-    check_close_to_fp32(true);
+    check_close_to_fp32(*state, true);
 }
 
 static void test_int8_without_onednn(void **state) {
-    (void)state;
-    check_close_to_fp32(false);
+    check_close_to_fp32(*state, false);
 }
 
 static void test_needs_calibration(void **state) {
@@ -239,15 +264,14 @@ static void test_float_add_keeps_relu(void **state) {
     osp_err_t err = {0};
     assert_true(g->n_values <= 8);
     assert_int_equal(osp_pass_quantize(g, r, g->n_values, &err), 0);
-    assert_int_equal(count_op(g, OSP_OP_RELU), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_RELU), 1);
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == OSP_OP_ADD)
             assert_int_equal(g->nodes[i].n_post, 0);
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.precision = OSP_PREC_INT8;
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
-    assert_non_null(e);
+    osp_engine_t *e = tu_engine(g, &o);
     osp_tensor_t in = tu_tensor(2, D(4, 16), 9), out;
     assert_int_equal(osp_engine_run(e, &in, 1, &out, 1, &err), 0);
     const float *f = out.data;
@@ -286,9 +310,7 @@ static void check_quantize_step(osp_dtype_t dt, float scale, int32_t zp) {
     osp_engine_opts_t o;
     osp_engine_opts_init(&o);
     o.threads = 2;
-    osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
-    assert_non_null(e);
+    osp_engine_t *e = tu_engine(g, &o);
     const int64_t n = 100 * 1003; /* 64K+ elements: the threaded path */
     osp_tensor_t in = tu_tensor(2, D(100, 1003), 5);
     float *xf = in.data;
@@ -302,6 +324,7 @@ static void check_quantize_step(osp_dtype_t dt, float scale, int32_t zp) {
     }
     xf[13] = NAN;
     osp_tensor_t out;
+    osp_err_t err = {0};
     assert_int_equal(osp_engine_run(e, &in, 1, &out, 1, &err), 0);
     float lo = dt == OSP_DT_U8 ? 0.f : -128.f, hi = dt == OSP_DT_U8 ? 255.f : 127.f;
     size_t bad = 0;
@@ -331,8 +354,10 @@ static void test_quantize_step(void **state) {
 int main(int argc, char **argv) {
     tu_args(argc, argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int8_close_to_fp32),
-        cmocka_unit_test(test_int8_without_onednn),
+        cmocka_unit_test_setup_teardown(test_int8_close_to_fp32, setup_calib,
+                                        teardown_calib),
+        cmocka_unit_test_setup_teardown(test_int8_without_onednn, setup_calib,
+                                        teardown_calib),
         cmocka_unit_test(test_needs_calibration),
         cmocka_unit_test(test_float_add_keeps_relu),
         cmocka_unit_test(test_nothing_quantizable),

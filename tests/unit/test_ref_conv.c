@@ -1,10 +1,10 @@
 /* test_ref_conv.c — unit tests of the reference kernels for CONV (groups, depthwise, dilations, asymmetric/auto pads, 1-D/2-D/3-D, fused post-ops).
- * Expected values come from onnxruntime via ref_oracle.py (cases in
- * ref_cases_conv.py, generated into test_ref_conv_cases.inc); each case builds a
+ * Expected values come from onnxruntime via oracle/ref_oracle.py (cases in
+ * oracle/ref_cases_conv.py, generated into oracle/test_ref_conv_cases.inc); each case builds a
  * one-node IR graph with constant inputs, infers and folds it. */
 #include "ref_testutil.h"
 
-#include "test_ref_conv_cases.inc"
+#include "oracle/test_ref_conv_cases.inc"
 
 int main(void) {
     const struct CMUnitTest tests[] = {REF_CASES};

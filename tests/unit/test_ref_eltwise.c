@@ -1,10 +1,10 @@
 /* test_ref_eltwise.c — unit tests of the reference kernels for activations and broadcasting ADD/SUB/MUL/DIV (f32, s32, s64).
- * Expected values come from onnxruntime via ref_oracle.py (cases in
- * ref_cases_eltwise.py, generated into test_ref_eltwise_cases.inc); each case builds a
+ * Expected values come from onnxruntime via oracle/ref_oracle.py (cases in
+ * oracle/ref_cases_eltwise.py, generated into oracle/test_ref_eltwise_cases.inc); each case builds a
  * one-node IR graph with constant inputs, infers and folds it. */
 #include "ref_testutil.h"
 
-#include "test_ref_eltwise_cases.inc"
+#include "oracle/test_ref_eltwise_cases.inc"
 
 static void test_int_div_by_zero(void **state) {
     (void)state;

@@ -2,14 +2,14 @@
  * (ResNet50, MobileNetV2, SqueezeNet 1.1 from shared/models/onnx): the
  * imported graph is interpreted node by node, with no passes, and the
  * outputs are compared with onnxruntime's for a deterministic input
- * (ref_oracle_models.py generated test_ref_models_cases.inc). Exits 77
+ * (oracle/ref_oracle_models.py generated oracle/test_ref_models_cases.inc). Exits 77
  * (skipped) when no model is found ($OSPREY_MODELS, else
  * $OSP_SOURCE_DIR/../shared/models). */
 #include "ref_testutil.h"
 
 #include "engine/import/onnx_import.h"
 
-#include "test_ref_models_cases.inc"
+#include "oracle/test_ref_models_cases.inc"
 
 static int ran;
 

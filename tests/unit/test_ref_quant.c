@@ -1,10 +1,10 @@
 /* test_ref_quant.c — unit tests of the reference kernels for QUANTIZE/DEQUANTIZE (per tensor/axis, u8/s8, ties to even).
- * Expected values come from onnxruntime via ref_oracle.py (cases in
- * ref_cases_quant.py, generated into test_ref_quant_cases.inc); each case builds a
+ * Expected values come from onnxruntime via oracle/ref_oracle.py (cases in
+ * oracle/ref_cases_quant.py, generated into oracle/test_ref_quant_cases.inc); each case builds a
  * one-node IR graph with constant inputs, infers and folds it. */
 #include "ref_testutil.h"
 
-#include "test_ref_quant_cases.inc"
+#include "oracle/test_ref_quant_cases.inc"
 
 /* TFLite style: no scale input; the quantized value carries osp_quant_t
  * (per-channel on axis 0 here). */

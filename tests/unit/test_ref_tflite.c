@@ -3,7 +3,7 @@
  * osp_quant_t on the values, is interpreted node by node (quantized ops run
  * on the integer kernels of ref_qconv.c / ref_qarith.c) and the logits are
  * compared with LiteRT's builtin TFLite kernels for a deterministic input
- * (ref_oracle_tflite.py generated test_ref_tflite_cases.inc): at most one
+ * (oracle/ref_oracle_tflite.py generated oracle/test_ref_tflite_cases.inc): at most one
  * quantization step apart (measured: identical) and the same top-1. Skipped
  * when the models are absent ($OSPREY_MODELS, else
  * $OSP_SOURCE_DIR/../shared/models). */
@@ -11,7 +11,7 @@
 
 #include "engine/import/tflite_import.h"
 
-#include "test_ref_tflite_cases.inc"
+#include "oracle/test_ref_tflite_cases.inc"
 
 static int ran; /* models found and checked */
 

@@ -28,11 +28,7 @@ static osp_engine_t *make_engine(void) {
     osp_engine_opts_init(&o);
     o.threads = 1;
     o.precision = OSP_PREC_FP32;
-    osp_err_t err = {0};
-    osp_engine_t *e = osp_engine_from_graph(g, &o, &err);
-    if (!e)
-        fail_msg("engine: %s", err.msg);
-    return e;
+    return tu_engine(g, &o);
 }
 
 /* Request `id`: channel c is filled with id * 10 + c. */

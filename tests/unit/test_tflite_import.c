@@ -1,15 +1,7 @@
 /* test_tflite_import.c — the TFLite importer and FlatBuffer reader: the
  * ../shared TFLite models import with the expected structure and
  * quantization; truncated and corrupted files fail cleanly (ASan watches). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "engine_testutil.h"
 #include "engine/import/flatbuf.h"
 #include "engine/ir/ir.h"
 #include "engine/import/tflite_import.h"
@@ -32,13 +24,6 @@ static int load(const char *name, uint8_t **buf, size_t *len) {
     return 0;
 }
 
-static int count_op(const osp_graph_t *g, osp_op_t op) {
-    int c = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        c += g->nodes[i].op == op;
-    return c;
-}
-
 static void test_mobilenet_v2_uint8(void **state) {
     (void)state;
     uint8_t *buf;
@@ -50,10 +35,10 @@ static void test_mobilenet_v2_uint8(void **state) {
     free(buf);
     if (!g)
         fail_msg("%s", err.msg);
-    assert_int_equal(count_op(g, OSP_OP_CONV), 36 + 17);
-    assert_int_equal(count_op(g, OSP_OP_ADD), 10);
-    assert_int_equal(count_op(g, OSP_OP_AVGPOOL), 1);
-    assert_int_equal(count_op(g, OSP_OP_SOFTMAX), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_CONV), 36 + 17);
+    assert_int_equal(tu_count_op(g, OSP_OP_ADD), 10);
+    assert_int_equal(tu_count_op(g, OSP_OP_AVGPOOL), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_SOFTMAX), 1);
     /* Input: NHWC uint8 with dynamic batch, quantized (1/128, 128). */
     const osp_value_t *in = &g->values[g->inputs[0]];
     assert_int_equal(in->dtype, OSP_DT_U8);
@@ -107,8 +92,8 @@ static void test_tf2_ptq_per_channel(void **state) {
     free(buf);
     if (!g)
         fail_msg("%s", err.msg);
-    assert_int_equal(count_op(g, OSP_OP_QUANTIZE), 2);
-    assert_int_equal(count_op(g, OSP_OP_REDUCE_MEAN), 1);
+    assert_int_equal(tu_count_op(g, OSP_OP_QUANTIZE), 2);
+    assert_int_equal(tu_count_op(g, OSP_OP_REDUCE_MEAN), 1);
     int checked = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const osp_node_t *n = &g->nodes[i];
