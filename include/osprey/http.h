@@ -22,7 +22,11 @@
  *
  * Every response carries X-Request-Id: the client's (when it is 1..128
  * printable characters) or a generated one. Errors are JSON
- * {"error": "..."} with the given status. */
+ * {"error": "..."} with the given status.
+ *
+ * The client side has one piece here: the incremental HTTP/1.1 response
+ * parser (osp_http_h1resp_*) that the dispatcher's event loop and the load
+ * generator both read their servers' answers with. */
 #ifndef OSPREY_HTTP_H
 #define OSPREY_HTTP_H
 
@@ -201,6 +205,74 @@ const char *osp_http_reason(int status);
 /* Parses the body as JSON (an object or array at top level). NULL + err
  * (OSP_EFORMAT with line/column) on failure. Caller owns the result. */
 json_t *osp_http_req_json(const osp_http_req_t *r, osp_err_t *err);
+
+/* ---- HTTP/1.1 response parser (h1resp.c) ------------------------------ */
+/* Reads one answer from bytes as a socket delivers them: status line,
+ * headers, a body delimited by Content-Length, chunked encoding or the
+ * connection's close; 1xx interim answers are skipped, 204/304 have no
+ * body. Every byte is untrusted: heads, lines and kept bodies are bounded,
+ * numbers are strict, and anything malformed or truncated is an error. */
+#define OSP_HTTP_H1RESP_MAX_LINE 256 /* a chunk-size line, bytes with its
+                                        line ending */
+
+typedef struct osp_http_h1resp_opts_s {
+    /* true: collect the body into one malloc'd buffer (a proxy hands it on,
+     * so it must be exactly what the server meant: a transfer coding other
+     * than chunked is OSP_EUNSUPPORTED, and a connection whose framing was
+     * ambiguous, Content-Length beside chunked, is not reused). false:
+     * count the body's bytes and drop them (only the framing matters: the
+     * body runs to the close unless chunked is the last coding). */
+    bool keep_body;
+    size_t max_head_bytes; /* status line + headers, interim heads and
+                              trailers included (> 0) */
+    size_t max_body_bytes; /* a kept body; 0 = no limit */
+} osp_http_h1resp_opts_t;
+
+typedef struct osp_http_h1resp_s {
+    /* read-only: the answer */
+    int status;               /* final status, once the head is in */
+    bool keep_alive;          /* the connection may carry another request */
+    bool too_big;             /* the error was the body limit */
+    const char *err;          /* static text of the first error, or NULL */
+    uint64_t body_bytes;      /* body bytes (chunk framing excluded) */
+    uint8_t *body;            /* keep_body: NUL-terminated; see _take_body */
+    char content_type[128];   /* forwarded headers, truncated, "" if absent */
+    char ihcl[32];            /* Inference-Header-Content-Length */
+    char retry_after[32];
+    /* private */
+    osp_http_h1resp_opts_t opts;
+    int state, minor;
+    bool seen_status, have_len, chunked, te_other, conn_close,
+        conn_keep_alive;
+    uint64_t content_length, remaining;
+    size_t head_bytes;        /* head and trailer bytes consumed */
+    size_t body_cap;
+    char *carry;              /* a line split across feeds (malloc'd) */
+    size_t carry_len, carry_cap;
+} osp_http_h1resp_t;
+
+/* Prepares p for a new answer, keeping the buffers it still owns for reuse
+ * (zero-initialise p before the first call). */
+void osp_http_h1resp_init(osp_http_h1resp_t *p,
+                          const osp_http_h1resp_opts_t *opts);
+/* Frees p's buffers; p may be initialised again. */
+void osp_http_h1resp_fini(osp_http_h1resp_t *p);
+/* Feeds buf[0..n); *used says how many bytes were consumed. Returns 1 when
+ * the final answer is complete (bytes after it are not consumed), 0 when
+ * more is needed (every byte was consumed: a partial line is held by p),
+ * < 0 on error: OSP_EFORMAT (malformed), OSP_ELIMIT (head or kept body over
+ * its limit; too_big says which), OSP_EUNSUPPORTED (a coding a kept body
+ * cannot use), OSP_ENOMEM; p->err says what. After an error, OSP_EFORMAT. */
+int osp_http_h1resp_feed(osp_http_h1resp_t *p, const uint8_t *buf, size_t n,
+                         size_t *used);
+/* The peer closed: 1 when that completes the answer (a body delimited by
+ * the close), else 0 (truncated; p->err set). */
+int osp_http_h1resp_eof(osp_http_h1resp_t *p);
+/* Whether any byte of an answer has been consumed. */
+bool osp_http_h1resp_started(const osp_http_h1resp_t *p);
+/* Hands the kept body to the caller, who owns and frees it (malloc'd,
+ * NUL-terminated, never NULL unless out of memory); *len its length. */
+uint8_t *osp_http_h1resp_take_body(osp_http_h1resp_t *p, size_t *len);
 
 /* ---- multipart/form-data (RFC 7578) ----------------------------------- */
 #define OSP_MULTIPART_MAX_PARTS 64        /* parts per body */

@@ -16,7 +16,7 @@ static void h_list(osp_http_req_t *req, void *ud) {
     json_t *a = json_array();
     pthread_mutex_lock(&d->mu);
     for (int i = 0; i < d->n_b; i++) {
-        dsp_backend_t *b = d->b[i];
+        osp__dsp_backend_t *b = d->b[i];
         json_t *models = json_array();
         for (int k = 0; k < b->n_models; k++)
             json_array_append_new(models, json_string(b->models[k]));

@@ -18,7 +18,7 @@
 static const char *const state_names[DSP_STATE_COUNT] = {"ready", "not_ready",
                                                          "ejected"};
 
-const char *osp__dsp_state_name(dsp_state_t s) {
+const char *osp__dsp_state_name(osp__dsp_state_t s) {
     return (unsigned)s < DSP_STATE_COUNT ? state_names[s] : "unknown";
 }
 
@@ -59,9 +59,11 @@ int osp__dsp_addr_parse(const char *in, char *out, size_t cap) {
     return n > 0 && (size_t)n < cap ? 0 : OSP_EINVAL;
 }
 
-void osp__dsp_backend_ref(dsp_backend_t *b) { atomic_fetch_add(&b->refs, 1); }
+void osp__dsp_backend_ref(osp__dsp_backend_t *b) {
+    atomic_fetch_add(&b->refs, 1);
+}
 
-void osp__dsp_backend_unref(dsp_backend_t *b) {
+void osp__dsp_backend_unref(osp__dsp_backend_t *b) {
     if (!b || atomic_fetch_sub(&b->refs, 1) != 1)
         return;
     for (int i = 0; i < b->n_idle; i++)
@@ -72,7 +74,7 @@ void osp__dsp_backend_unref(dsp_backend_t *b) {
     free(b);
 }
 
-bool osp__dsp_backend_serves(const dsp_backend_t *b, const char *model) {
+bool osp__dsp_backend_serves(const osp__dsp_backend_t *b, const char *model) {
     if (!model)
         return true; /* the worker's default model */
     for (int i = 0; i < b->n_models; i++)
@@ -137,11 +139,11 @@ static int add_locked(osp_dispatch_t *d, const char *norm, unsigned source,
     }
     if (d->n_b >= OSP_DISPATCH_MAX_BACKENDS)
         return OSP_ELIMIT;
-    dsp_backend_t **nb = osp_grow(d->b, &d->cap_b, d->n_b, sizeof *nb, 16);
+    osp__dsp_backend_t **nb = osp_grow(d->b, &d->cap_b, d->n_b, sizeof *nb, 16);
     if (!nb)
         return OSP_ENOMEM;
     d->b = nb;
-    dsp_backend_t *b = calloc(1, sizeof *b);
+    osp__dsp_backend_t *b = calloc(1, sizeof *b);
     if (!b)
         return OSP_ENOMEM;
     strcpy(b->addr, norm);
@@ -184,7 +186,7 @@ int osp__dsp_backend_add(osp_dispatch_t *d, const char *addr,
 /* Drops source from d->b[i]; removes the backend when no source is left.
  * Under d->mu. Returns whether it left the set. */
 static bool drop_locked(osp_dispatch_t *d, int i, unsigned source) {
-    dsp_backend_t *b = d->b[i];
+    osp__dsp_backend_t *b = d->b[i];
     b->sources &= ~source;
     if (b->sources)
         return false;
@@ -245,10 +247,10 @@ int osp__dsp_backend_sync(osp_dispatch_t *d, unsigned source,
     return rc;
 }
 
-int osp__dsp_backend_snapshot(osp_dispatch_t *d, dsp_backend_t ***out,
+int osp__dsp_backend_snapshot(osp_dispatch_t *d, osp__dsp_backend_t ***out,
                               int *n) {
     pthread_mutex_lock(&d->mu);
-    dsp_backend_t **a = malloc(sizeof *a * (size_t)(d->n_b ? d->n_b : 1));
+    osp__dsp_backend_t **a = malloc(sizeof *a * (size_t)(d->n_b ? d->n_b : 1));
     if (!a) {
         pthread_mutex_unlock(&d->mu);
         return OSP_ENOMEM;
@@ -263,7 +265,7 @@ int osp__dsp_backend_snapshot(osp_dispatch_t *d, dsp_backend_t ***out,
     return 0;
 }
 
-void osp__dsp_backend_result_locked(osp_dispatch_t *d, dsp_backend_t *b,
+void osp__dsp_backend_result_locked(osp_dispatch_t *d, osp__dsp_backend_t *b,
                                     bool ok) {
     if (ok) {
         b->failures = 0;
@@ -286,8 +288,8 @@ void osp__dsp_backend_result_locked(osp_dispatch_t *d, dsp_backend_t *b,
                                (json_int_t)ms));
 }
 
-dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
-                                   bool create) {
+osp__dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
+                                        bool create) {
     if (!name)
         return &d->default_model;
     for (int i = 0; i < d->n_models; i++)
@@ -296,7 +298,7 @@ dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
     if (!create || d->n_models >= DSP_MAX_MODELS ||
         strlen(name) >= DSP_MODEL_NAME_MAX)
         return NULL;
-    dsp_model_t *m = &d->models[d->n_models++];
+    osp__dsp_model_t *m = &d->models[d->n_models++];
     strcpy(m->name, name);
     m->waiting = 0;
     m->s_depth = osp_metric_series(d->m_depth, (const char *[]){name});

@@ -31,7 +31,7 @@
 static const char *const ev_names[] = {"ADDED", "MODIFIED", "DELETED",
                                        "BOOKMARK"};
 
-void osp__dsp_k8s_slice_fini(dsp_k8s_slice_t *s) {
+void osp__dsp_k8s_slice_fini(osp__dsp_k8s_slice_t *s) {
     for (int i = 0; i < s->n_addrs; i++)
         free(s->addrs[i]);
     free(s->addrs);
@@ -59,7 +59,7 @@ static long slice_port(json_t *obj, const char *spec) {
 }
 
 int osp__dsp_k8s_parse_slice(json_t *obj, const char *port,
-                             dsp_k8s_slice_t *out, osp_err_t *err) {
+                             osp__dsp_k8s_slice_t *out, osp_err_t *err) {
     memset(out, 0, sizeof *out);
     const char *name = json_string_value(
         json_object_get(json_object_get(obj, "metadata"), "name"));
@@ -117,7 +117,7 @@ static void copy_rv(json_t *obj, char *rv, size_t cap) {
 }
 
 int osp__dsp_k8s_parse_list(const char *body, size_t len, const char *port,
-                            dsp_k8s_slice_t **slices, int *n, char *rv,
+                            osp__dsp_k8s_slice_t **slices, int *n, char *rv,
                             size_t rv_cap, osp_err_t *err) {
     *slices = NULL;
     *n = 0;
@@ -135,7 +135,7 @@ int osp__dsp_k8s_parse_list(const char *body, size_t len, const char *port,
     size_t count = json_array_size(items);
     if (count > K8S_MAX_SLICES)
         count = K8S_MAX_SLICES;
-    dsp_k8s_slice_t *s = calloc(count ? count : 1, sizeof *s);
+    osp__dsp_k8s_slice_t *s = calloc(count ? count : 1, sizeof *s);
     if (!s) {
         json_decref(j);
         return osp_err_set(err, OSP_ENOMEM, "k8s: out of memory");
@@ -154,8 +154,9 @@ int osp__dsp_k8s_parse_list(const char *body, size_t len, const char *port,
 }
 
 int osp__dsp_k8s_parse_event(const char *line, size_t len, const char *port,
-                             dsp_k8s_ev_t *kind, dsp_k8s_slice_t *slice,
-                             char *rv, size_t rv_cap, osp_err_t *err) {
+                             osp__dsp_k8s_ev_t *kind,
+                             osp__dsp_k8s_slice_t *slice, char *rv,
+                             size_t rv_cap, osp_err_t *err) {
     memset(slice, 0, sizeof *slice);
     json_error_t je;
     json_t *j = json_loadb(line, len, 0, &je);
@@ -184,7 +185,7 @@ int osp__dsp_k8s_parse_event(const char *line, size_t len, const char *port,
                          "'%.40s'", type);
         goto out;
     }
-    *kind = (dsp_k8s_ev_t)k;
+    *kind = (osp__dsp_k8s_ev_t)k;
     copy_rv(obj, rv, rv_cap);
     if (*kind != DSP_K8S_BOOKMARK)
         rc = osp__dsp_k8s_parse_slice(obj, port, slice, err);
@@ -200,7 +201,7 @@ typedef struct k8s_s {
     char ns[64], svc[64], port[64];
     char api[512];
     char token_path[512], ca_path[512];
-    dsp_k8s_slice_t slices[K8S_MAX_SLICES];
+    osp__dsp_k8s_slice_t slices[K8S_MAX_SLICES];
     int n_slices;
     char rv[128];
     /* Watch stream state. */
@@ -232,7 +233,7 @@ static void clear_slices(k8s_t *k) {
 }
 
 /* Puts (takes over) or deletes a slice by name. */
-static void apply(k8s_t *k, dsp_k8s_ev_t kind, dsp_k8s_slice_t *s) {
+static void apply(k8s_t *k, osp__dsp_k8s_ev_t kind, osp__dsp_k8s_slice_t *s) {
     int at = -1;
     for (int i = 0; i < k->n_slices; i++)
         if (!strcmp(k->slices[i].name, s->name))
@@ -265,8 +266,8 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
 static void handle_line(k8s_t *k, const char *line, size_t len) {
     if (len == 0)
         return;
-    dsp_k8s_ev_t kind;
-    dsp_k8s_slice_t s;
+    osp__dsp_k8s_ev_t kind;
+    osp__dsp_k8s_slice_t s;
     osp_err_t err = {0};
     char rv[128] = "";
     if (osp__dsp_k8s_parse_event(line, len, k->port, &kind, &s, rv,
@@ -369,7 +370,7 @@ static void k8s_url(k8s_t *k, char *url, size_t cap, bool watch) {
 static int k8s_list(k8s_t *k, CURL *h) {
     char url[1024];
     k8s_url(k, url, sizeof url, false);
-    dsp_resp_t r = {.max = DSP_MAX_RESPONSE_BYTES};
+    osp__dsp_resp_t r = {.max = DSP_MAX_RESPONSE_BYTES};
     struct curl_slist *hs = k8s_setup(k, h, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
     CURLcode cc = osp__dsp_upstream_perform(h, &r);
@@ -384,7 +385,7 @@ static int k8s_list(k8s_t *k, CURL *h) {
         rc = OSP_EIO;
         goto out;
     }
-    dsp_k8s_slice_t *s = NULL;
+    osp__dsp_k8s_slice_t *s = NULL;
     int n = 0;
     osp_err_t err = {0};
     if (osp__dsp_k8s_parse_list((const char *)r.body, r.len, k->port, &s, &n,

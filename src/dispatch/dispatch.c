@@ -67,7 +67,7 @@ void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
 void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
                       void *ud) {
     osp_dispatch_t *d = ud;
-    dsp_model_t *m = osp_http_req_user(r);
+    osp__dsp_model_t *m = osp_http_req_user(r);
     if (!m)
         return;
     if (status == 200 && m->s_ok) {

@@ -46,14 +46,14 @@
 #define DSP_EWMA_FLOOR_MS 1.0    /* estimate of a backend with no sample */
 
 /* Backend states. Append only. */
-typedef enum dsp_state_e {
+typedef enum osp__dsp_state_e {
     DSP_READY = 0,   /* routable */
     DSP_NOT_READY,   /* not yet probed, probe failed, or draining (503) */
     DSP_EJECTED,     /* outlier: consecutive failures; out until re-probed */
     DSP_STATE_COUNT
-} dsp_state_t;
+} osp__dsp_state_t;
 /* "ready", "not_ready", "ejected"; never NULL. */
-const char *osp__dsp_state_name(dsp_state_t s);
+const char *osp__dsp_state_name(osp__dsp_state_t s);
 /* The log line with jansson fields (a reference taken; may be NULL), for the
  * module's own lines with numbers; osp_dispatch_log is the public,
  * string-field form of the same line (dispatch.c). */
@@ -69,14 +69,14 @@ enum {
     DSP_SRC_ADMIN = 8,
 };
 
-typedef struct dsp_backend_s {
+typedef struct osp__dsp_backend_s {
     char addr[DSP_ADDR_MAX];  /* "host:port" (IPv6 as "[a::b]:port") */
     char url[DSP_ADDR_MAX + 8]; /* "http://" + addr */
     atomic_int refs;
     /* Guarded by d->mu. */
     unsigned sources;
     bool removed;
-    dsp_state_t state;
+    osp__dsp_state_t state;
     int inflight;
     int failures;             /* consecutive failed attempts/probes */
     int eject_level;          /* ejections in a row (backoff exponent) */
@@ -100,31 +100,31 @@ typedef struct dsp_backend_s {
      * keep-alive connections, touched only by that loop's thread. */
     struct sockaddr_storage sa;
     socklen_t sa_len;
-    struct dsp_conn_s *ev_idle[DSP_MAX_LOOPS];
-} dsp_backend_t;
+    struct conn_s *ev_idle[DSP_MAX_LOOPS];
+} osp__dsp_backend_t;
 
 /* A model the dispatcher routes: its admission queue. Never freed before
  * the dispatcher, so handlers may keep the pointer (metrics label). */
-typedef struct dsp_model_s {
+typedef struct osp__dsp_model_s {
     char name[DSP_MODEL_NAME_MAX];
     int waiting;              /* requests in the admission queue */
     osp_series_t *s_depth;
     osp_series_t *s_ok;       /* requests_total{model, code="200"} */
-} dsp_model_t;
+} osp__dsp_model_t;
 
 struct osp_dispatch_s {
     osp_dispatch_opts_t o;
     pthread_mutex_t mu;
     pthread_cond_t cv;        /* a backend slot freed / the set changed */
-    dsp_backend_t **b;        /* the set (each holds one reference) */
+    osp__dsp_backend_t **b;        /* the set (each holds one reference) */
     int n_b, cap_b;
     uint64_t rng;
     unsigned rr;
     uint64_t picks;           /* attempts dispatched (latency decay clock) */
-    dsp_model_t models[DSP_MAX_MODELS];
+    osp__dsp_model_t models[DSP_MAX_MODELS];
     int n_models;
-    dsp_model_t default_model; /* /classify without a model name */
-    dsp_model_t unknown_model; /* label "" for names no backend serves */
+    osp__dsp_model_t default_model; /* /classify without a model name */
+    osp__dsp_model_t unknown_model; /* label "" for names no backend serves */
     int waiting;              /* sum over the queues */
     double retry_tokens;
     bool stop;
@@ -136,7 +136,7 @@ struct osp_dispatch_s {
 
     /* Event path (--io event): the loop threads, each with its own HTTP
      * front; d->http is then NULL. */
-    struct dsp_loop_s **loops;
+    struct loop_s **loops;
     int n_loops;
 
     pthread_t dns_th, k8s_th;
@@ -169,21 +169,21 @@ int osp__dsp_backend_remove(osp_dispatch_t *d, const char *addr,
 int osp__dsp_backend_sync(osp_dispatch_t *d, unsigned source,
                           char *const *addrs, int n);
 /* A referenced copy of the set (caller unrefs each and frees the array). */
-int osp__dsp_backend_snapshot(osp_dispatch_t *d, dsp_backend_t ***out,
+int osp__dsp_backend_snapshot(osp_dispatch_t *d, osp__dsp_backend_t ***out,
                               int *n);
-void osp__dsp_backend_ref(dsp_backend_t *b);
-void osp__dsp_backend_unref(dsp_backend_t *b);
-bool osp__dsp_backend_serves(const dsp_backend_t *b, const char *model);
+void osp__dsp_backend_ref(osp__dsp_backend_t *b);
+void osp__dsp_backend_unref(osp__dsp_backend_t *b);
+bool osp__dsp_backend_serves(const osp__dsp_backend_t *b, const char *model);
 /* Outcome of an attempt or probe (ok = answered and not a server error).
  * Failures in a row reaching eject_after eject the backend. Under d->mu. */
-void osp__dsp_backend_result_locked(osp_dispatch_t *d, dsp_backend_t *b,
+void osp__dsp_backend_result_locked(osp_dispatch_t *d, osp__dsp_backend_t *b,
                                     bool ok);
 /* The model table entry for name (NULL name = the default model), created
  * when create is set (only for names learned from a backend's index, so
  * that clients cannot fill the table); NULL when absent or full. Under
  * d->mu. */
-dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
-                                   bool create);
+osp__dsp_model_t *osp__dsp_model_locked(osp_dispatch_t *d, const char *name,
+                                        bool create);
 /* Refreshes osprey_dispatch_backends{model,state}. */
 void osp__dsp_backend_gauges(osp_dispatch_t *d);
 
@@ -222,18 +222,18 @@ int osp__dsp_parse_index(const char *body, size_t len, char **names,
                          int max);
 
 /* ---- upstream.c ------------------------------------------------------- */
-typedef struct dsp_resp_s {
+typedef struct osp__dsp_resp_s {
     long status;               /* 0 when no answer */
     char content_type[128];
     char ihcl[32];             /* Inference-Header-Content-Length */
     char retry_after[32];
     uint8_t *body;             /* malloc'd; caller frees */
     size_t len, cap, max;
-} dsp_resp_t;
+} osp__dsp_resp_t;
 /* An upstream handle for b (idle one with its connection, or new); NULL on
  * out-of-memory. Give it back with _put. */
-CURL *osp__dsp_upstream_get(dsp_backend_t *b);
-void osp__dsp_upstream_put(dsp_backend_t *b, CURL *h);
+CURL *osp__dsp_upstream_get(osp__dsp_backend_t *b);
+void osp__dsp_upstream_put(osp__dsp_backend_t *b, CURL *h);
 /* Sets the options every upstream handle keeps (no signals, TCP_NODELAY,
  * http only). */
 void osp__dsp_upstream_init(CURL *h);
@@ -242,51 +242,15 @@ void osp__dsp_upstream_init(CURL *h);
 CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
                               struct curl_slist *headers, const void *body,
                               size_t len, long timeout_ms,
-                              long connect_timeout_ms, dsp_resp_t *resp);
+                              long connect_timeout_ms, osp__dsp_resp_t *resp);
 /* Performs a transfer already configured on h (URL, headers, method),
  * collecting the answer into resp. Returns the curl code. */
-CURLcode osp__dsp_upstream_perform(CURL *h, dsp_resp_t *resp);
-void osp__dsp_resp_free(dsp_resp_t *r);
+CURLcode osp__dsp_upstream_perform(CURL *h, osp__dsp_resp_t *resp);
+void osp__dsp_resp_free(osp__dsp_resp_t *r);
 
-/* ---- h1.c: HTTP/1.1 response parser (event path) ---------------------- */
+/* ---- upstream answers (event path) ------------------------------------ */
+/* Read by osp_http_h1resp_* (include/osprey/http.h) in its keep mode. */
 #define DSP_H1_MAX_HEAD 16384  /* status line + headers (+ trailers) */
-#define DSP_H1_MAX_LINE 256    /* a chunk-size line */
-typedef struct dsp_h1_s {
-    int state;                 /* private */
-    int status;                /* final status, once the head is in */
-    int minor;                 /* HTTP/1.minor */
-    bool seen_status, have_len, chunked, conn_close, conn_keep_alive;
-    bool keep_alive;           /* the connection may carry another request */
-    bool too_big;              /* the error was the body size limit */
-    uint64_t content_length, remaining;
-    size_t head_bytes;         /* head (and trailer) bytes consumed */
-    size_t max_body;
-    char content_type[128];
-    char ihcl[32];             /* Inference-Header-Content-Length */
-    char retry_after[32];
-    uint8_t *body;             /* malloc'd, NUL-terminated; take_body */
-    size_t len, cap;
-    const char *err;           /* static text of the first error */
-} dsp_h1_t;
-/* Prepares p for a new answer (keeps a body buffer it still owns).
- * max_body 0 = DSP_MAX_RESPONSE_BYTES. Zero-initialise p before the first
- * call. */
-void osp__dsp_h1_init(dsp_h1_t *p, size_t max_body);
-void osp__dsp_h1_fini(dsp_h1_t *p);
-/* Feeds buf[0..n): *used bytes consumed (a line is consumed only when
- * complete: pass the rest again with more appended). 1 = the answer is
- * complete (bytes after it are not consumed), 0 = more is needed (every
- * byte given was consumed or is a partial line), < 0 = error: OSP_EFORMAT
- * (malformed), OSP_ELIMIT (head or body over its limit), OSP_EUNSUPPORTED
- * (a transfer coding other than chunked), OSP_ENOMEM; p->err says which. */
-int osp__dsp_h1_feed(dsp_h1_t *p, const uint8_t *buf, size_t n, size_t *used);
-/* The peer closed: 1 when that completes the answer (a body delimited by
- * the close), else 0 (truncated; p->err set). */
-int osp__dsp_h1_eof(dsp_h1_t *p);
-bool osp__dsp_h1_started(const dsp_h1_t *p);
-/* Hands the body (malloc'd, never NULL unless out of memory) to the
- * caller. */
-uint8_t *osp__dsp_h1_take_body(dsp_h1_t *p, size_t *len);
 
 /* ---- proxy.c ---------------------------------------------------------- */
 /* Routes the proxied worker API (classify, V1/V2 model paths) to fn: the
@@ -295,7 +259,7 @@ int osp__dsp_proxy_routes(osp_http_server_t *s, osp_http_handler_fn fn,
                           void *ud);
 /* The blocking path's handler (thread-per-connection front). */
 void osp__dsp_h_proxy(osp_http_req_t *req, void *ud);
-typedef enum dsp_pick_e {
+typedef enum osp__dsp_pick_e {
     DSP_PICK_OK = 0,  /* *out: a referenced backend with an in-flight slot */
     DSP_PICK_NONE,    /* no ready candidate */
     DSP_PICK_UNKNOWN, /* every index known and none serves the model */
@@ -303,39 +267,40 @@ typedef enum dsp_pick_e {
     DSP_PICK_FULL,    /* the admission queue is full */
     DSP_PICK_TIMEOUT, /* waited in the queue too long */
     DSP_PICK_STOP,    /* shutting down */
-} dsp_pick_t;
+} osp__dsp_pick_t;
 /* One balancing decision without waiting (OK, NONE, UNKNOWN, BUSY, STOP);
  * skips tried[]. On OK, *start_ns = now (the attempt's start). Under
  * d->mu. */
-dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
-                                dsp_backend_t *const *tried, int n_tried,
-                                dsp_backend_t **out, uint64_t *start_ns);
+osp__dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
+                                     osp__dsp_backend_t *const *tried,
+                                     int n_tried, osp__dsp_backend_t **out,
+                                     uint64_t *start_ns);
 /* Admission-queue accounting (+1 entering, -1 leaving). Under d->mu. */
-void osp__dsp_queue_locked(osp_dispatch_t *d, dsp_model_t *q, int delta);
+void osp__dsp_queue_locked(osp_dispatch_t *d, osp__dsp_model_t *q, int delta);
 /* A slot freed or the set changed: wakes blocked pickers and, when
  * requests wait, the event loops. Under d->mu. */
 void osp__dsp_wake_locked(osp_dispatch_t *d);
 /* Gives back b's in-flight slot and the reference from the pick; outcome
  * > 0 success (latency sample), 0 failure (ejection accounting), < 0
  * neither. */
-void osp__dsp_release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
+void osp__dsp_release(osp_dispatch_t *d, osp__dsp_backend_t *b, int outcome,
                       uint64_t start_ns);
 /* Takes one retry token if the budget has one. */
 bool osp__dsp_retry_allowed(osp_dispatch_t *d);
 /* What both paths work out before the first attempt. */
-typedef struct dsp_call_s {
-    dsp_model_t *q;
+typedef struct osp__dsp_call_s {
+    osp__dsp_model_t *q;
     const char *model;         /* NULL = the default model */
     uint64_t start, deadline, wait_until;
     char path[2048];           /* path + query string */
-} dsp_call_t;
+} osp__dsp_call_t;
 /* Deadline, model, path; 0 = go on, 1 = already answered (bad timeout
  * header, unknown model, query too long). Sets the request's user slot. */
 int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
-                         dsp_call_t *c);
+                         osp__dsp_call_t *c);
 /* Answers a first pick that found no backend (404 / 503 + Retry-After). */
-void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
-                           const dsp_call_t *c);
+void osp__dsp_proxy_refuse(osp_http_req_t *req, osp__dsp_pick_t p,
+                           const osp__dsp_call_t *c);
 
 /* ---- dispatch.c -------------------------------------------------------- */
 /* The dispatcher's own endpoints (health, metadata, index, metrics). */
@@ -369,23 +334,23 @@ int osp__dsp_admin_routes(osp_dispatch_t *d, osp_http_server_t *s);
 
 /* EndpointSlice parsing (discover_k8s.c; pure, for tests). An endpoint set
  * is a list of "addr:port" strings of READY endpoints. */
-typedef struct dsp_k8s_slice_s {
+typedef struct osp__dsp_k8s_slice_s {
     char name[256];
     char **addrs;   /* owned */
     int n_addrs;
-} dsp_k8s_slice_t;
-void osp__dsp_k8s_slice_fini(dsp_k8s_slice_t *s);
+} osp__dsp_k8s_slice_t;
+void osp__dsp_k8s_slice_fini(osp__dsp_k8s_slice_t *s);
 /* One EndpointSlice object → its ready endpoints on port (a number, or a
  * port name looked up in the slice's ports). 0 or OSP_EFORMAT. */
 int osp__dsp_k8s_parse_slice(json_t *obj, const char *port,
-                             dsp_k8s_slice_t *out, osp_err_t *err);
+                             osp__dsp_k8s_slice_t *out, osp_err_t *err);
 /* A LIST answer (EndpointSliceList): slices (caller frees each + array) and
  * metadata.resourceVersion. */
 int osp__dsp_k8s_parse_list(const char *body, size_t len, const char *port,
-                            dsp_k8s_slice_t **slices, int *n,
+                            osp__dsp_k8s_slice_t **slices, int *n,
                             char *rv, size_t rv_cap, osp_err_t *err);
 /* Watch event kinds. */
-typedef enum dsp_k8s_ev_e {
+typedef enum osp__dsp_k8s_ev_e {
     DSP_K8S_ADDED = 0,
     DSP_K8S_MODIFIED,
     DSP_K8S_DELETED,
@@ -393,11 +358,12 @@ typedef enum dsp_k8s_ev_e {
     DSP_K8S_GONE,     /* ERROR with code 410: relist */
     DSP_K8S_ERROR,    /* other ERROR */
     DSP_K8S_EV_COUNT
-} dsp_k8s_ev_t;
+} osp__dsp_k8s_ev_t;
 /* One watch line → kind, the slice (ADDED/MODIFIED/DELETED) and the
  * object's resourceVersion (when present). 0 or OSP_EFORMAT. */
 int osp__dsp_k8s_parse_event(const char *line, size_t len, const char *port,
-                             dsp_k8s_ev_t *kind, dsp_k8s_slice_t *slice,
-                             char *rv, size_t rv_cap, osp_err_t *err);
+                             osp__dsp_k8s_ev_t *kind,
+                             osp__dsp_k8s_slice_t *slice, char *rv,
+                             size_t rv_cap, osp_err_t *err);
 
 #endif

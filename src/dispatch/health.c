@@ -56,7 +56,7 @@ int osp__dsp_parse_index(const char *body, size_t len, char **names,
 
 /* Replaces b's model list (names are taken over) and registers the models
  * in the dispatcher's table. Under d->mu. */
-static void set_models_locked(osp_dispatch_t *d, dsp_backend_t *b,
+static void set_models_locked(osp_dispatch_t *d, osp__dsp_backend_t *b,
                               char **names, int n) {
     for (int i = 0; i < b->n_models; i++)
         free(b->models[i]);
@@ -68,7 +68,7 @@ static void set_models_locked(osp_dispatch_t *d, dsp_backend_t *b,
     b->models_known = true;
 }
 
-static void probe(osp_dispatch_t *d, dsp_backend_t *b, CURL *h) {
+static void probe(osp_dispatch_t *d, osp__dsp_backend_t *b, CURL *h) {
     uint64_t now = osp_now_ns();
     pthread_mutex_lock(&d->mu);
     bool skip = b->removed ||
@@ -78,7 +78,7 @@ static void probe(osp_dispatch_t *d, dsp_backend_t *b, CURL *h) {
         return;
     char url[DSP_ADDR_MAX + 64];
     snprintf(url, sizeof url, "%s/v2/health/ready", b->url);
-    dsp_resp_t r = {.max = 1 << 16};
+    osp__dsp_resp_t r = {.max = 1 << 16};
     CURLcode cc = osp__dsp_upstream_do(h, "GET", url, NULL, NULL, 0,
                                        DSP_PROBE_TIMEOUT_MS,
                                        DSP_CONNECT_TIMEOUT_MS, &r);
@@ -96,7 +96,7 @@ static void probe(osp_dispatch_t *d, dsp_backend_t *b, CURL *h) {
     osp__dsp_resp_free(&r);
     const char *from = NULL, *to = NULL;
     pthread_mutex_lock(&d->mu);
-    dsp_state_t old = b->state;
+    osp__dsp_state_t old = b->state;
     if (n_names >= 0)
         set_models_locked(d, b, names, n_names);
     if (status == 200 && n_names >= 0) {
@@ -145,7 +145,7 @@ static void *health_main(void *arg) {
     if (h)
         osp__dsp_upstream_init(h);
     for (;;) {
-        dsp_backend_t **a = NULL;
+        osp__dsp_backend_t **a = NULL;
         int n = 0;
         if (h && osp__dsp_backend_snapshot(d, &a, &n) == 0) {
             for (int i = 0; i < n; i++) {

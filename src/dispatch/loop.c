@@ -3,8 +3,9 @@
  * mode: a libmicrohttpd daemon without threads, all loops listening on the
  * same port through SO_REUSEPORT), (2) its upstream connections to the
  * backends (non-blocking sockets, HTTP/1.1 keep-alive, pooled per backend
- * and loop, answers read by h1.c), and (3) an eventfd other threads use to
- * wake it (admission-queue slots, shutdown).
+ * and loop, answers read by the http module's osp_http_h1resp_*), and
+ * (3) an eventfd other threads use to wake it (admission-queue slots,
+ * shutdown).
  *
  * Why: with a thread per client connection and a blocking upstream call,
  * every proxied request slept and woke twice (docs/performance.md
@@ -14,7 +15,7 @@
  * once, suspends the client connection, and the loop resumes it when the
  * answer has been read — one wake-up serves every socket that is ready.
  *
- * A request (dsp_ereq_t) is in one of three places: waiting in the
+ * A request (ereq_t) is in one of three places: waiting in the
  * admission queue (the loop's wait list; retried when another thread frees
  * a slot and kicks the eventfd), on an upstream connection (an attempt), or
  * answered (resumed; the front's resume function sends the answer and frees
@@ -37,9 +38,9 @@
 
 #include "dispatch/dispatch_int.h"
 
-#define LOOP_RBUF 32768         /* read buffer per upstream connection (2×
-                                   the head limit, so a stuck parse errors
-                                   before the buffer is full) */
+#define LOOP_RBUF 32768         /* read buffer per upstream connection (the
+                                   parser holds a line split across reads,
+                                   so only bytes after an answer stay) */
 #define LOOP_EVENTS 64          /* epoll events per wake-up */
 #define LOOP_WAIT_POLL_MS 50    /* re-check queued requests at least this
                                    often (a missed kick costs no more) */
@@ -58,17 +59,25 @@ typedef enum att_e {
     ATT_DEADLINE,      /* the request's deadline passed */
 } att_t;
 
-typedef struct dsp_loop_s dsp_loop_t;
-typedef struct dsp_ereq_s dsp_ereq_t;
+/* Answers are kept (they become the client's answer) under the
+ * dispatcher's limits. */
+static const osp_http_h1resp_opts_t H1_OPTS = {
+    .keep_body = true,
+    .max_head_bytes = DSP_H1_MAX_HEAD,
+    .max_body_bytes = DSP_MAX_RESPONSE_BYTES,
+};
 
-typedef struct dsp_conn_s {
+typedef struct loop_s loop_t;
+typedef struct ereq_s ereq_t;
+
+typedef struct conn_s {
     int tag;                   /* TAG_CONN (epoll data points here) */
     int fd;
-    dsp_loop_t *L;
-    dsp_backend_t *b;          /* referenced while the connection lives */
-    struct dsp_conn_s *iprev, *inext; /* b->ev_idle[L->idx] while idle */
-    struct dsp_conn_s *aprev, *anext; /* L->conns: all of this loop's */
-    dsp_ereq_t *e;             /* the attempt using it; NULL = idle */
+    loop_t *L;
+    osp__dsp_backend_t *b;          /* referenced while the connection lives */
+    struct conn_s *iprev, *inext; /* b->ev_idle[L->idx] while idle */
+    struct conn_s *aprev, *anext; /* L->conns: all of this loop's */
+    ereq_t *e;             /* the attempt using it; NULL = idle */
     uint32_t ev;               /* registered epoll events */
     bool connecting, reused, got_bytes;
     int send_err;              /* the send failed (errno); an early answer
@@ -76,31 +85,31 @@ typedef struct dsp_conn_s {
     struct iovec iov[2];
     int iov_i, iov_n;
     size_t rlen;
-    dsp_h1_t h1;
+    osp_http_h1resp_t h1;
     uint8_t rbuf[LOOP_RBUF];
-} dsp_conn_t;
+} conn_t;
 
 enum { E_NEW = 0, E_WAIT, E_ATTEMPT, E_DONE };
 
-struct dsp_ereq_s {
-    dsp_loop_t *L;
+struct ereq_s {
+    loop_t *L;
     osp_http_req_t *req;
-    dsp_call_t call;
+    osp__dsp_call_t call;
     int state;
     bool queued;               /* counted in the admission queue */
     bool stale_retry;          /* used the one retry of a reused
                                   connection the backend had closed */
-    struct dsp_ereq_s *prev, *next;   /* L->reqs (waiting or attempting) */
-    struct dsp_ereq_s *wprev, *wnext; /* L->wait (FIFO) */
+    struct ereq_s *prev, *next;   /* L->reqs (waiting or attempting) */
+    struct ereq_s *wprev, *wnext; /* L->wait (FIFO) */
     uint64_t timer;            /* next expiry (wait / connect / deadline) */
     const char *method;
     const uint8_t *body;
     size_t body_len;
-    dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
+    osp__dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
     int n_tried;
-    dsp_backend_t *b;          /* current attempt's backend (referenced) */
+    osp__dsp_backend_t *b;          /* current attempt's backend (referenced) */
     uint64_t t0;
-    dsp_conn_t *c;
+    conn_t *c;
     size_t hdrs_len, head_len;
     /* The answer: the worker's (has_resp) or an error of our own. */
     bool has_resp;
@@ -111,13 +120,13 @@ struct dsp_ereq_s {
     att_t last;                /* how the last attempt ended */
     const char *fail_why;
     char fail_backend[DSP_ADDR_MAX];
-    dsp_pick_t refused;        /* first pick found nothing: why */
+    osp__dsp_pick_t refused;        /* first pick found nothing: why */
     /* Not cleared per request (written before use). */
     char hdrs[LOOP_HDRS_MAX];  /* forwarded header lines */
     char head[LOOP_HEAD_MAX];  /* this attempt's request head */
 };
 
-struct dsp_loop_s {
+struct loop_s {
     osp_dispatch_t *d;
     int idx;
     int ep;                    /* epoll fd */
@@ -131,22 +140,22 @@ struct dsp_loop_s {
                                   run it */
     bool in_front;             /* inside osp_http_server_run */
     bool wake_waiters;         /* retry the wait list */
-    dsp_ereq_t *reqs;          /* waiting or attempting */
-    dsp_ereq_t *wait_head, *wait_tail;
+    ereq_t *reqs;          /* waiting or attempting */
+    ereq_t *wait_head, *wait_tail;
     int n_wait;
-    dsp_conn_t *conns;
+    conn_t *conns;
     uint64_t next_timer;       /* earliest e->timer (UINT64_MAX: none) */
 };
 
-static __thread dsp_loop_t *tl_loop; /* the loop running on this thread */
+static __thread loop_t *tl_loop; /* the loop running on this thread */
 
-static void attempt_start(dsp_ereq_t *e);
-static void attempt_done(dsp_ereq_t *e, att_t how);
-static void conn_read(dsp_conn_t *c);
+static void attempt_start(ereq_t *e);
+static void attempt_done(ereq_t *e, att_t how);
+static void conn_read(conn_t *c);
 
 /* ---- lists -------------------------------------------------------------- */
 
-static void reqs_add(dsp_loop_t *L, dsp_ereq_t *e) {
+static void reqs_add(loop_t *L, ereq_t *e) {
     e->prev = NULL;
     e->next = L->reqs;
     if (L->reqs)
@@ -154,7 +163,7 @@ static void reqs_add(dsp_loop_t *L, dsp_ereq_t *e) {
     L->reqs = e;
 }
 
-static void reqs_del(dsp_loop_t *L, dsp_ereq_t *e) {
+static void reqs_del(loop_t *L, ereq_t *e) {
     if (e->prev)
         e->prev->next = e->next;
     else if (L->reqs == e)
@@ -164,7 +173,7 @@ static void reqs_del(dsp_loop_t *L, dsp_ereq_t *e) {
     e->prev = e->next = NULL;
 }
 
-static void wait_add(dsp_loop_t *L, dsp_ereq_t *e) {
+static void wait_add(loop_t *L, ereq_t *e) {
     e->wnext = NULL;
     e->wprev = L->wait_tail;
     if (L->wait_tail)
@@ -175,7 +184,7 @@ static void wait_add(dsp_loop_t *L, dsp_ereq_t *e) {
     L->n_wait++;
 }
 
-static void wait_del(dsp_loop_t *L, dsp_ereq_t *e) {
+static void wait_del(loop_t *L, ereq_t *e) {
     if (e->wprev)
         e->wprev->wnext = e->wnext;
     else
@@ -188,7 +197,7 @@ static void wait_del(dsp_loop_t *L, dsp_ereq_t *e) {
     L->n_wait--;
 }
 
-static void set_timer(dsp_ereq_t *e, uint64_t t) {
+static void set_timer(ereq_t *e, uint64_t t) {
     e->timer = t;
     if (t < e->L->next_timer)
         e->L->next_timer = t;
@@ -196,7 +205,7 @@ static void set_timer(dsp_ereq_t *e, uint64_t t) {
 
 /* ---- upstream connections ---------------------------------------------- */
 
-static void conn_events(dsp_conn_t *c, uint32_t ev) {
+static void conn_events(conn_t *c, uint32_t ev) {
     if (c->ev == ev)
         return;
     struct epoll_event ee = {.events = ev, .data.ptr = c};
@@ -204,8 +213,8 @@ static void conn_events(dsp_conn_t *c, uint32_t ev) {
     c->ev = ev;
 }
 
-static void idle_del(dsp_conn_t *c) {
-    dsp_backend_t *b = c->b;
+static void idle_del(conn_t *c) {
+    osp__dsp_backend_t *b = c->b;
     int i = c->L->idx;
     if (c->iprev)
         c->iprev->inext = c->inext;
@@ -216,8 +225,8 @@ static void idle_del(dsp_conn_t *c) {
     c->iprev = c->inext = NULL;
 }
 
-static void conn_close(dsp_conn_t *c) {
-    dsp_loop_t *L = c->L;
+static void conn_close(conn_t *c) {
+    loop_t *L = c->L;
     if (!c->e)
         idle_del(c);
     if (c->aprev)
@@ -227,14 +236,14 @@ static void conn_close(dsp_conn_t *c) {
     if (c->anext)
         c->anext->aprev = c->aprev;
     close(c->fd); /* also leaves the epoll set */
-    osp__dsp_h1_fini(&c->h1);
+    osp_http_h1resp_fini(&c->h1);
     osp__dsp_backend_unref(c->b);
     free(c);
 }
 
 /* A new non-blocking connection to b (connect started). NULL on failure
  * (errno set). */
-static dsp_conn_t *conn_open(dsp_loop_t *L, dsp_backend_t *b) {
+static conn_t *conn_open(loop_t *L, osp__dsp_backend_t *b) {
     if (!b->sa_len) {
         errno = EHOSTUNREACH; /* the name did not resolve when added */
         return NULL;
@@ -255,13 +264,13 @@ static dsp_conn_t *conn_open(dsp_loop_t *L, dsp_backend_t *b) {
         }
         connecting = true;
     }
-    dsp_conn_t *c = malloc(sizeof *c);
+    conn_t *c = malloc(sizeof *c);
     if (!c) {
         close(fd);
         errno = ENOMEM;
         return NULL;
     }
-    memset(c, 0, offsetof(dsp_conn_t, rbuf));
+    memset(c, 0, offsetof(conn_t, rbuf));
     c->tag = TAG_CONN;
     c->fd = fd;
     c->L = L;
@@ -287,8 +296,8 @@ static dsp_conn_t *conn_open(dsp_loop_t *L, dsp_backend_t *b) {
 
 /* Detaches c from its attempt: back to the pool when it may carry another
  * request, else closed. */
-static void conn_release(dsp_conn_t *c, bool reusable) {
-    dsp_ereq_t *e = c->e;
+static void conn_release(conn_t *c, bool reusable) {
+    ereq_t *e = c->e;
     if (e)
         e->c = NULL;
     c->e = NULL;
@@ -308,7 +317,7 @@ static void conn_release(dsp_conn_t *c, bool reusable) {
 
 /* Writes what is left of the request. 0 = all sent or waiting for
  * EPOLLOUT; < 0 = failed. */
-static int conn_send(dsp_conn_t *c) {
+static int conn_send(conn_t *c) {
     while (c->iov_i < c->iov_n) {
         /* sendmsg for MSG_NOSIGNAL: a backend that closed must be an
          * EPIPE here, not a SIGPIPE for the process. */
@@ -341,7 +350,7 @@ static int conn_send(dsp_conn_t *c) {
 /* Sending failed (EPIPE, ECONNRESET): a backend that answered early (413,
  * 415) and closed may have left its answer in our receive buffer — read
  * it before calling the attempt failed. c may be freed on return. */
-static void conn_send_failed(dsp_conn_t *c, int err) {
+static void conn_send_failed(conn_t *c, int err) {
     c->send_err = err ? err : EIO;
     c->iov_i = c->iov_n;
     conn_events(c, EPOLLIN | EPOLLRDHUP);
@@ -349,16 +358,16 @@ static void conn_send_failed(dsp_conn_t *c, int err) {
 }
 
 /* The answer on c is complete: hand it to the request. */
-static void conn_answered(dsp_conn_t *c) {
-    dsp_ereq_t *e = c->e;
-    dsp_h1_t *h = &c->h1;
+static void conn_answered(conn_t *c) {
+    ereq_t *e = c->e;
+    osp_http_h1resp_t *h = &c->h1;
     e->has_resp = true;
     e->status = h->status;
     memcpy(e->content_type, h->content_type, sizeof e->content_type);
     memcpy(e->ihcl, h->ihcl, sizeof e->ihcl);
     memcpy(e->retry_after, h->retry_after, sizeof e->retry_after);
     free(e->resp_body);
-    e->resp_body = osp__dsp_h1_take_body(h, &e->resp_len);
+    e->resp_body = osp_http_h1resp_take_body(h, &e->resp_len);
     /* An answer that came before the whole request was sent (an early 413
      * or 415) leaves the connection mid-request: not reusable. */
     bool keep = h->keep_alive && c->iov_i >= c->iov_n && !c->send_err;
@@ -370,8 +379,8 @@ static void conn_answered(dsp_conn_t *c) {
  * backend closed before answering anything (it timed the idle connection
  * out as we sent) is retried once on a fresh connection to the same
  * backend: that is not the backend failing. */
-static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
-    dsp_ereq_t *e = c->e;
+static void conn_failed(conn_t *c, att_t how, const char *why) {
+    ereq_t *e = c->e;
     bool stale = c->reused && !c->got_bytes && how == ATT_IO &&
                  !e->stale_retry;
     c->e = NULL;
@@ -380,7 +389,7 @@ static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
     e->fail_why = why;
     if (stale) {
         e->stale_retry = true;
-        dsp_conn_t *n = conn_open(e->L, e->b);
+        conn_t *n = conn_open(e->L, e->b);
         if (n) {
             n->e = e;
             e->c = n;
@@ -389,7 +398,7 @@ static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
             n->iov[1].iov_base = (void *)e->body;
             n->iov[1].iov_len = e->body_len;
             n->iov_n = e->body_len ? 2 : 1;
-            osp__dsp_h1_init(&n->h1, 0);
+            osp_http_h1resp_init(&n->h1, &H1_OPTS);
             if (!n->connecting && conn_send(n) < 0) {
                 conn_send_failed(n, errno);
                 return;
@@ -407,7 +416,7 @@ static void conn_failed(dsp_conn_t *c, att_t how, const char *why) {
     attempt_done(e, how);
 }
 
-static void conn_read(dsp_conn_t *c) {
+static void conn_read(conn_t *c) {
     for (;;) {
         ssize_t n = recv(c->fd, c->rbuf + c->rlen, LOOP_RBUF - c->rlen, 0);
         if (n < 0) {
@@ -428,7 +437,7 @@ static void conn_read(dsp_conn_t *c) {
                 conn_close(c); /* an idle connection the backend closed */
                 return;
             }
-            if (osp__dsp_h1_eof(&c->h1) == 1)
+            if (osp_http_h1resp_eof(&c->h1) == 1)
                 conn_answered(c);
             else
                 conn_failed(c, ATT_IO, c->send_err ? strerror(c->send_err)
@@ -442,7 +451,7 @@ static void conn_read(dsp_conn_t *c) {
         c->got_bytes = true;
         c->rlen += (size_t)n;
         size_t used = 0;
-        int rc = osp__dsp_h1_feed(&c->h1, c->rbuf, c->rlen, &used);
+        int rc = osp_http_h1resp_feed(&c->h1, c->rbuf, c->rlen, &used);
         if (used < c->rlen)
             memmove(c->rbuf, c->rbuf + used, c->rlen - used);
         c->rlen -= used;
@@ -457,7 +466,7 @@ static void conn_read(dsp_conn_t *c) {
     }
 }
 
-static void conn_event(dsp_conn_t *c, uint32_t ev) {
+static void conn_event(conn_t *c, uint32_t ev) {
     if (c->connecting) {
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
             return;
@@ -470,7 +479,7 @@ static void conn_event(dsp_conn_t *c, uint32_t ev) {
             return;
         }
         c->connecting = false;
-        dsp_ereq_t *e = c->e;
+        ereq_t *e = c->e;
         set_timer(e, e->call.deadline);
         if (conn_send(c) < 0) {
             conn_send_failed(c, errno);
@@ -492,8 +501,8 @@ static void conn_event(dsp_conn_t *c, uint32_t ev) {
 
 /* Answers the client: the request is resumed and answered by the front
  * (on_resume) on this thread. */
-static void finish(dsp_ereq_t *e) {
-    dsp_loop_t *L = e->L;
+static void finish(ereq_t *e) {
+    loop_t *L = e->L;
     if (e->state == E_WAIT)
         wait_del(L, e);
     if (e->queued) {
@@ -512,7 +521,7 @@ static void finish(dsp_ereq_t *e) {
 }
 
 static void on_resume(osp_http_req_t *req, void *ud) {
-    dsp_ereq_t *e = ud;
+    ereq_t *e = ud;
     osp_dispatch_t *d = e->L->d;
     uint64_t now = osp_now_ns();
     if (e->refused != DSP_PICK_OK) {
@@ -553,14 +562,14 @@ static void on_resume(osp_http_req_t *req, void *ud) {
 
 /* Chooses the next backend and starts an attempt, or queues the request,
  * or answers it. */
-static void next_attempt(dsp_ereq_t *e) {
-    dsp_loop_t *L = e->L;
+static void next_attempt(ereq_t *e) {
+    loop_t *L = e->L;
     osp_dispatch_t *d = L->d;
-    dsp_backend_t *b = NULL;
+    osp__dsp_backend_t *b = NULL;
     uint64_t t0 = 0;
     pthread_mutex_lock(&d->mu);
-    dsp_pick_t p = osp__dsp_pick_locked(d, e->call.model, e->tried,
-                                        e->n_tried, &b, &t0);
+    osp__dsp_pick_t p = osp__dsp_pick_locked(d, e->call.model, e->tried,
+                                             e->n_tried, &b, &t0);
     if (p == DSP_PICK_BUSY) {
         if (osp_now_ns() >= e->call.wait_until)
             p = DSP_PICK_TIMEOUT;
@@ -601,8 +610,8 @@ static void next_attempt(dsp_ereq_t *e) {
     attempt_start(e);
 }
 
-static void attempt_start(dsp_ereq_t *e) {
-    dsp_backend_t *b = e->b;
+static void attempt_start(ereq_t *e) {
+    osp__dsp_backend_t *b = e->b;
     uint64_t now = osp_now_ns();
     if (now >= e->call.deadline) {
         e->fail_why = "deadline passed";
@@ -622,7 +631,7 @@ static void attempt_start(dsp_ereq_t *e) {
     }
     e->head_len = (size_t)n;
     /* An idle pooled connection (this loop's) first, else a new one. */
-    dsp_conn_t *c = b->ev_idle[e->L->idx];
+    conn_t *c = b->ev_idle[e->L->idx];
     if (c) {
         idle_del(c);
         c->reused = true;
@@ -643,7 +652,7 @@ static void attempt_start(dsp_ereq_t *e) {
     c->iov[1].iov_len = e->body_len;
     c->iov_i = 0;
     c->iov_n = e->body_len ? 2 : 1;
-    osp__dsp_h1_init(&c->h1, 0);
+    osp_http_h1resp_init(&c->h1, &H1_OPTS);
     if (c->connecting) {
         uint64_t ct = now + (uint64_t)DSP_CONNECT_TIMEOUT_MS * 1000000u;
         set_timer(e, ct < e->call.deadline ? ct : e->call.deadline);
@@ -654,15 +663,15 @@ static void attempt_start(dsp_ereq_t *e) {
         conn_send_failed(c, errno);
 }
 
-static void attempt_done(dsp_ereq_t *e, att_t how) {
-    dsp_loop_t *L = e->L;
+static void attempt_done(ereq_t *e, att_t how) {
+    loop_t *L = e->L;
     osp_dispatch_t *d = L->d;
-    dsp_backend_t *b = e->b;
+    osp__dsp_backend_t *b = e->b;
     uint64_t now = osp_now_ns();
     bool retriable, counts_failure;
     int outcome;
     if (e->c) { /* a timeout: the connection is in an unknown state */
-        dsp_conn_t *c = e->c;
+        conn_t *c = e->c;
         c->e = NULL;
         e->c = NULL;
         conn_close(c);
@@ -710,9 +719,9 @@ static void attempt_done(dsp_ereq_t *e, att_t how) {
 }
 
 /* Expired timers of this loop's requests; recomputes next_timer. */
-static void run_timers(dsp_loop_t *L, uint64_t now) {
+static void run_timers(loop_t *L, uint64_t now) {
     uint64_t next = UINT64_MAX;
-    dsp_ereq_t *e = L->reqs, *nx;
+    ereq_t *e = L->reqs, *nx;
     for (; e; e = nx) {
         nx = e->next;
         if (e->timer > now) {
@@ -747,9 +756,9 @@ static void run_timers(dsp_loop_t *L, uint64_t now) {
     L->next_timer = next;
 }
 
-static void run_waiters(dsp_loop_t *L) {
+static void run_waiters(loop_t *L) {
     L->wake_waiters = false;
-    dsp_ereq_t *e = L->wait_head, *nx;
+    ereq_t *e = L->wait_head, *nx;
     int n = L->n_wait;
     for (; e && n-- > 0; e = nx) {
         nx = e->wnext;
@@ -759,14 +768,14 @@ static void run_waiters(dsp_loop_t *L) {
 
 /* The proxied routes on the event path. */
 static void h_proxy_ev(osp_http_req_t *req, void *ud) {
-    dsp_loop_t *L = ud;
+    loop_t *L = ud;
     osp_dispatch_t *d = L->d;
-    dsp_ereq_t *e = malloc(sizeof *e);
+    ereq_t *e = malloc(sizeof *e);
     if (!e) {
         osp_http_respond_error(req, 500, "out of memory");
         return;
     }
-    memset(e, 0, offsetof(dsp_ereq_t, hdrs));
+    memset(e, 0, offsetof(ereq_t, hdrs));
     e->refused = DSP_PICK_OK;
     e->last = ATT_OK;
     if (osp__dsp_proxy_begin(d, req, &e->call)) {
@@ -803,18 +812,18 @@ static void h_proxy_ev(osp_http_req_t *req, void *ud) {
 /* ---- the loop ---------------------------------------------------------- */
 
 /* Answers everything still open (shutdown). */
-static void abort_all(dsp_loop_t *L) {
+static void abort_all(loop_t *L) {
     while (L->reqs) {
-        dsp_ereq_t *e = L->reqs;
+        ereq_t *e = L->reqs;
         if (e->state == E_ATTEMPT && e->b) {
             e->fail_why = "shutting down";
             if (e->c) {
-                dsp_conn_t *c = e->c;
+                conn_t *c = e->c;
                 c->e = NULL;
                 e->c = NULL;
                 conn_close(c);
             }
-            dsp_backend_t *b = e->b;
+            osp__dsp_backend_t *b = e->b;
             e->b = NULL;
             snprintf(e->fail_backend, sizeof e->fail_backend, "%s", b->addr);
             osp__dsp_release(L->d, b, -1, e->t0);
@@ -827,7 +836,7 @@ static void abort_all(dsp_loop_t *L) {
 }
 
 static void *loop_main(void *arg) {
-    dsp_loop_t *L = arg;
+    loop_t *L = arg;
     tl_loop = L;
     struct epoll_event evs[LOOP_EVENTS];
     int64_t front_ms = 0;
@@ -878,7 +887,7 @@ static void *loop_main(void *arg) {
                 (void)r; /* EAGAIN: another wake-up already read it */
                 L->wake_waiters = true;
             } else {
-                conn_event((dsp_conn_t *)tag, evs[i].events);
+                conn_event((conn_t *)tag, evs[i].events);
             }
         }
         now = osp_now_ns();
@@ -902,7 +911,7 @@ static void *loop_main(void *arg) {
     return NULL;
 }
 
-static void loop_free(dsp_loop_t *L) {
+static void loop_free(loop_t *L) {
     if (!L)
         return;
     osp_http_server_destroy(L->http);
@@ -915,7 +924,7 @@ static void loop_free(dsp_loop_t *L) {
 
 void osp__dsp_loops_kick(osp_dispatch_t *d) {
     for (int i = 0; i < d->n_loops; i++) {
-        dsp_loop_t *L = d->loops[i];
+        loop_t *L = d->loops[i];
         if (L == tl_loop) {
             L->wake_waiters = true; /* this thread: no syscall */
             continue;
@@ -935,7 +944,7 @@ int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err) {
         return osp_err_set(err, OSP_ENOMEM, "dispatch: out of memory");
     int port = d->o.port;
     for (int i = 0; i < n; i++) {
-        dsp_loop_t *L = calloc(1, sizeof *L);
+        loop_t *L = calloc(1, sizeof *L);
         if (!L)
             return osp_err_set(err, OSP_ENOMEM, "dispatch: out of memory");
         L->d = d;

@@ -37,10 +37,11 @@ static void abs_time(struct timespec *ts, uint64_t deadline_ns) {
     ts->tv_nsec = (long)(ns % 1000000000);
 }
 
-dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
-                                dsp_backend_t *const *tried, int n_tried,
-                                dsp_backend_t **out, uint64_t *start_ns) {
-    dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
+osp__dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
+                                     osp__dsp_backend_t *const *tried,
+                                     int n_tried, osp__dsp_backend_t **out,
+                                     uint64_t *start_ns) {
+    osp__dsp_backend_t *cand[OSP_DISPATCH_MAX_BACKENDS];
     double load[OSP_DISPATCH_MAX_BACKENDS];
     uint64_t now = osp_now_ns();
     if (d->stop)
@@ -65,7 +66,7 @@ dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
         n_ready = 1;
     bool anywhere = false;
     for (int i = 0; i < d->n_b; i++) {
-        dsp_backend_t *b = d->b[i];
+        osp__dsp_backend_t *b = d->b[i];
         all_known = all_known && b->models_known;
         if (!osp__dsp_backend_serves(b, model))
             continue;
@@ -101,7 +102,7 @@ dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
     if (n_free > 0) {
         int k = osp__dsp_balance_pick(d->o.policy, load, n_free, &d->rng,
                                       &d->rr);
-        dsp_backend_t *b = cand[k];
+        osp__dsp_backend_t *b = cand[k];
         b->inflight++;
         b->sent++;
         d->picks++;
@@ -121,12 +122,13 @@ dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
 /* Chooses a backend for model (NULL = the default model), skipping tried[],
  * waiting in q's admission queue while every candidate is full. On
  * DSP_PICK_OK *out holds a reference and one in-flight slot. */
-static dsp_pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
-                       dsp_backend_t *const *tried, int n_tried,
-                       uint64_t wait_until_ns, dsp_backend_t **out,
-                       uint64_t *start_ns) {
+static osp__dsp_pick_t pick(osp_dispatch_t *d, osp__dsp_model_t *q,
+                            const char *model,
+                            osp__dsp_backend_t *const *tried, int n_tried,
+                            uint64_t wait_until_ns, osp__dsp_backend_t **out,
+                            uint64_t *start_ns) {
     bool queued = false;
-    dsp_pick_t res;
+    osp__dsp_pick_t res;
     pthread_mutex_lock(&d->mu);
     for (;;) {
         res = osp__dsp_pick_locked(d, model, tried, n_tried, out, start_ns);
@@ -155,7 +157,7 @@ static dsp_pick_t pick(osp_dispatch_t *d, dsp_model_t *q, const char *model,
     return res;
 }
 
-void osp__dsp_queue_locked(osp_dispatch_t *d, dsp_model_t *q, int delta) {
+void osp__dsp_queue_locked(osp_dispatch_t *d, osp__dsp_model_t *q, int delta) {
     q->waiting += delta;
     d->waiting += delta;
     osp_series_set(q->s_depth, q->waiting);
@@ -169,7 +171,7 @@ void osp__dsp_wake_locked(osp_dispatch_t *d) {
 
 /* Gives back the in-flight slot and records the attempt's outcome (> 0
  * success, 0 failure, < 0 neither) and latency (started at start_ns). */
-void osp__dsp_release(osp_dispatch_t *d, dsp_backend_t *b, int outcome,
+void osp__dsp_release(osp_dispatch_t *d, osp__dsp_backend_t *b, int outcome,
                       uint64_t start_ns) {
     uint64_t now = osp_now_ns();
     pthread_mutex_lock(&d->mu);
@@ -208,7 +210,7 @@ static int append_query(const osp_http_req_t *req, char *url, size_t cap) {
     return q < 0 ? q : 0;
 }
 
-static int respond_upstream(osp_http_req_t *req, dsp_resp_t *r) {
+static int respond_upstream(osp_http_req_t *req, osp__dsp_resp_t *r) {
     if (r->ihcl[0])
         osp_http_add_header(req, "Inference-Header-Content-Length", r->ihcl);
     if (r->retry_after[0])
@@ -228,7 +230,7 @@ static int respond_upstream(osp_http_req_t *req, dsp_resp_t *r) {
 }
 
 int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
-                         dsp_call_t *c) {
+                         osp__dsp_call_t *c) {
     c->model = osp_http_req_param(req, "model");
     c->start = osp_now_ns();
     int64_t timeout_ms = d->o.request_timeout_ms;
@@ -283,8 +285,8 @@ int osp__dsp_proxy_begin(osp_dispatch_t *d, osp_http_req_t *req,
     return 0;
 }
 
-void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
-                           const dsp_call_t *c) {
+void osp__dsp_proxy_refuse(osp_http_req_t *req, osp__dsp_pick_t p,
+                           const osp__dsp_call_t *c) {
     switch (p) {
     case DSP_PICK_UNKNOWN:
         osp_http_respond_error(req, 404,
@@ -306,131 +308,154 @@ void osp__dsp_proxy_refuse(osp_http_req_t *req, dsp_pick_t p,
     }
 }
 
-void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
-    osp_dispatch_t *d = ud;
-    dsp_call_t call;
-    if (osp__dsp_proxy_begin(d, req, &call))
-        return;
-    dsp_model_t *q = call.q;
-    const char *model = call.model;
-    uint64_t deadline = call.deadline, wait_until = call.wait_until;
-    const char *path = call.path;
+/* The request headers forwarded to a backend. The list lives in the
+ * caller's storage (struct curl_slist is public and libcurl only reads
+ * it): no malloc/strdup per header line on the hot path. */
+typedef struct fwd_headers_s {
+    struct curl_slist hn[6];
+    char lines[5][512];
+} fwd_headers_t;
+
+static struct curl_slist *fwd_headers(osp_http_req_t *req, int64_t left_ms,
+                                      fwd_headers_t *f) {
+    static const char *const fwd[] = {
+        "Content-Type", "Inference-Header-Content-Length", "Accept"};
+    int nh = 0;
+    for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
+        const char *v = osp_http_req_header(req, fwd[i]);
+        if (v && strlen(v) < 400) {
+            snprintf(f->lines[nh], sizeof f->lines[nh], "%s: %s", fwd[i], v);
+            f->hn[nh].data = f->lines[nh];
+            nh++;
+        }
+    }
+    snprintf(f->lines[nh], sizeof f->lines[nh], "X-Request-Id: %s",
+             osp_http_req_id(req));
+    f->hn[nh].data = f->lines[nh];
+    nh++;
+    snprintf(f->lines[nh], sizeof f->lines[nh], "X-Request-Timeout-Ms: %lld",
+             (long long)(left_ms > 0 ? left_ms : 1));
+    f->hn[nh].data = f->lines[nh];
+    nh++;
+    f->hn[nh++].data = (char *)"Expect:"; /* no 100-continue round trip */
+    for (int i = 0; i < nh; i++)
+        f->hn[i].next = i + 1 < nh ? &f->hn[i + 1] : NULL;
+    return f->hn;
+}
+
+/* One attempt of the blocking path on b (picked at t0): the transfer into
+ * r, then how it counts for b's health. Returns the curl code; *retriable
+ * says whether another backend may be tried. */
+static CURLcode attempt(osp_dispatch_t *d, osp_http_req_t *req,
+                        const osp__dsp_call_t *call, osp__dsp_backend_t *b,
+                        uint64_t t0, osp__dsp_resp_t *r, bool *retriable) {
+    uint64_t deadline = call->deadline;
+    int64_t left_ms = (int64_t)(deadline - osp_now_ns()) / 1000000;
+    if ((int64_t)(deadline - osp_now_ns()) <= 0)
+        left_ms = 0;
+    char url[DSP_ADDR_MAX + 2100];
+    snprintf(url, sizeof url, "%s%s", b->url, call->path);
+    fwd_headers_t fh;
+    struct curl_slist *hs = fwd_headers(req, left_ms, &fh);
     size_t body_len;
     const uint8_t *body = osp_http_req_body(req, &body_len);
-    const char *method = osp_http_req_method(req);
+    CURL *h = osp__dsp_upstream_get(b);
+    CURLcode cc = CURLE_OUT_OF_MEMORY;
+    if (h && hs && left_ms > 0)
+        cc = osp__dsp_upstream_do(h, osp_http_req_method(req), url, hs, body,
+                                  body_len, (long)left_ms,
+                                  DSP_CONNECT_TIMEOUT_MS, r);
+    else if (left_ms <= 0)
+        cc = CURLE_OPERATION_TIMEDOUT;
+    bool counts_failure;
+    if (cc == CURLE_OK) {
+        *retriable = r->status == 503;
+        /* 503 is overload or draining (health handles draining); 504 is
+         * the request's own deadline: neither says the backend is
+         * broken. */
+        counts_failure = r->status >= 500 && r->status != 503 &&
+                         r->status != 504;
+    } else {
+        *retriable = cc == CURLE_COULDNT_CONNECT || cc == CURLE_SEND_ERROR ||
+                     cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING ||
+                     cc == CURLE_PARTIAL_FILE ||
+                     (cc == CURLE_OPERATION_TIMEDOUT &&
+                      osp_now_ns() < deadline); /* connect timeout */
+        counts_failure = cc != CURLE_WRITE_ERROR &&
+                         cc != CURLE_OUT_OF_MEMORY &&
+                         !(cc == CURLE_OPERATION_TIMEDOUT &&
+                           osp_now_ns() >= deadline);
+        /* A handle whose transfer failed may hold a broken connection: do
+         * not pool it. */
+        curl_easy_cleanup(h);
+        h = NULL;
+    }
+    osp__dsp_upstream_put(b, h);
+    osp__dsp_release(d, b, counts_failure ? 0
+                  : (cc == CURLE_OK && r->status != 503 ? 1 : -1), t0);
+    return cc;
+}
 
-    dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
+/* Every attempt failed: the last 503 as the worker sent it, 504 past the
+ * deadline, else 503 naming the last backend. */
+static void respond_failed(osp_http_req_t *req, osp__dsp_resp_t *r,
+                           uint64_t deadline, const char *backend,
+                           const char *why) {
+    if (r->status == 503 && r->body) {
+        if (!r->retry_after[0])
+            osp_http_add_header(req, "Retry-After", "1");
+        respond_upstream(req, r);
+    } else if (osp_now_ns() >= deadline) {
+        osp_http_respond_error(req, 504, "deadline passed (last backend %s: "
+                               "%s)", backend, why ? why : "-");
+    } else {
+        /* 503 rather than 502: the client may retry later, as with "no
+         * ready backend", which is what this usually is. */
+        osp_http_add_header(req, "Retry-After", "1");
+        osp_http_respond_error(req, 503, "backend %s failed: %s", backend,
+                               why ? why : "-");
+    }
+}
+
+void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
+    osp_dispatch_t *d = ud;
+    osp__dsp_call_t call;
+    if (osp__dsp_proxy_begin(d, req, &call))
+        return;
+    osp__dsp_backend_t *tried[DSP_MAX_ATTEMPTS];
     int n_tried = 0;
-    dsp_resp_t r = {0};
+    osp__dsp_resp_t r = {0};
     const char *fail_why = NULL;
     char fail_backend[DSP_ADDR_MAX] = "";
-    for (int attempt = 0; attempt < DSP_MAX_ATTEMPTS; attempt++) {
-        dsp_backend_t *b = NULL;
+    for (int att = 0; att < DSP_MAX_ATTEMPTS; att++) {
+        osp__dsp_backend_t *b = NULL;
         uint64_t t0 = 0;
-        dsp_pick_t p = pick(d, q, model, tried, n_tried, wait_until, &b, &t0);
+        osp__dsp_pick_t p = pick(d, call.q, call.model, tried, n_tried,
+                                 call.wait_until, &b, &t0);
         if (p != DSP_PICK_OK) {
-            if (attempt > 0)
+            if (att > 0)
                 break; /* answer with the last attempt's failure */
             osp__dsp_resp_free(&r);
             osp__dsp_proxy_refuse(req, p, &call);
             return;
         }
         tried[n_tried++] = b;
-        int64_t left_ms = (int64_t)(deadline - osp_now_ns()) / 1000000;
-        if ((int64_t)(deadline - osp_now_ns()) <= 0)
-            left_ms = 0;
-        char url[DSP_ADDR_MAX + 2100];
-        snprintf(url, sizeof url, "%s%s", b->url, path);
-        /* The header list lives on the stack (struct curl_slist is public
-         * and libcurl only reads it): no malloc/strdup per header line on
-         * the hot path. */
-        struct curl_slist hn[6];
-        char lines[5][512];
-        int nh = 0;
-        static const char *const fwd[] = {
-            "Content-Type", "Inference-Header-Content-Length", "Accept"};
-        for (size_t i = 0; i < OSP_ARRAY_LEN(fwd); i++) {
-            const char *v = osp_http_req_header(req, fwd[i]);
-            if (v && strlen(v) < 400) {
-                snprintf(lines[nh], sizeof lines[nh], "%s: %s", fwd[i], v);
-                hn[nh].data = lines[nh];
-                nh++;
-            }
-        }
-        snprintf(lines[nh], sizeof lines[nh], "X-Request-Id: %s",
-                 osp_http_req_id(req));
-        hn[nh].data = lines[nh];
-        nh++;
-        snprintf(lines[nh], sizeof lines[nh], "X-Request-Timeout-Ms: %lld",
-                 (long long)(left_ms > 0 ? left_ms : 1));
-        hn[nh].data = lines[nh];
-        nh++;
-        hn[nh++].data = (char *)"Expect:"; /* no 100-continue round trip */
-        for (int i = 0; i < nh; i++)
-            hn[i].next = i + 1 < nh ? &hn[i + 1] : NULL;
-        struct curl_slist *hs = hn;
-        CURL *h = osp__dsp_upstream_get(b);
-        CURLcode cc = CURLE_OUT_OF_MEMORY;
-        if (h && hs && left_ms > 0)
-            cc = osp__dsp_upstream_do(h, method, url, hs, body, body_len,
-                                      (long)left_ms, DSP_CONNECT_TIMEOUT_MS,
-                                      &r);
-        else if (left_ms <= 0)
-            cc = CURLE_OPERATION_TIMEDOUT;
-        bool retriable, counts_failure;
-        if (cc == CURLE_OK) {
-            retriable = r.status == 503;
-            /* 503 is overload or draining (health handles draining); 504 is
-             * the request's own deadline: neither says the backend is
-             * broken. */
-            counts_failure = r.status >= 500 && r.status != 503 &&
-                             r.status != 504;
-        } else {
-            retriable = cc == CURLE_COULDNT_CONNECT ||
-                        cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
-                        cc == CURLE_GOT_NOTHING ||
-                        cc == CURLE_PARTIAL_FILE ||
-                        (cc == CURLE_OPERATION_TIMEDOUT &&
-                         osp_now_ns() < deadline); /* connect timeout */
-            counts_failure = cc != CURLE_WRITE_ERROR &&
-                             cc != CURLE_OUT_OF_MEMORY &&
-                             !(cc == CURLE_OPERATION_TIMEDOUT &&
-                               osp_now_ns() >= deadline);
-            /* A handle whose transfer failed may hold a broken
-             * connection: do not pool it. */
-            curl_easy_cleanup(h);
-            h = NULL;
-        }
-        osp__dsp_upstream_put(b, h);
+        /* (Named before the attempt releases b.) */
         snprintf(fail_backend, sizeof fail_backend, "%s", b->addr);
-        osp__dsp_release(d, b, counts_failure ? 0
-                      : (cc == CURLE_OK && r.status != 503 ? 1 : -1), t0);
+        bool retriable;
+        CURLcode cc = attempt(d, req, &call, b, t0, &r, &retriable);
         if (cc == CURLE_OK && !retriable) {
             respond_upstream(req, &r);
             osp__dsp_resp_free(&r);
             return;
         }
         fail_why = cc == CURLE_OK ? "503" : curl_easy_strerror(cc);
-        if (!retriable || attempt + 1 >= DSP_MAX_ATTEMPTS ||
-            osp_now_ns() >= deadline || !osp__dsp_retry_allowed(d))
+        if (!retriable || att + 1 >= DSP_MAX_ATTEMPTS ||
+            osp_now_ns() >= call.deadline || !osp__dsp_retry_allowed(d))
             break;
         osp_series_inc(d->s_retries);
     }
-    /* Every attempt failed. */
-    if (r.status == 503 && r.body) {
-        if (!r.retry_after[0])
-            osp_http_add_header(req, "Retry-After", "1");
-        respond_upstream(req, &r);
-    } else if (osp_now_ns() >= deadline) {
-        osp_http_respond_error(req, 504, "deadline passed (last backend %s: "
-                               "%s)", fail_backend, fail_why ? fail_why : "-");
-    } else {
-        /* 503 rather than 502: the client may retry later, as with "no
-         * ready backend", which is what this usually is. */
-        osp_http_add_header(req, "Retry-After", "1");
-        osp_http_respond_error(req, 503, "backend %s failed: %s",
-                               fail_backend, fail_why ? fail_why : "-");
-    }
+    respond_failed(req, &r, call.deadline, fail_backend, fail_why);
     osp__dsp_resp_free(&r);
 }
 

@@ -14,7 +14,7 @@
 
 #include "dispatch/dispatch_int.h"
 
-CURL *osp__dsp_upstream_get(dsp_backend_t *b) {
+CURL *osp__dsp_upstream_get(osp__dsp_backend_t *b) {
     CURL *h = NULL;
     pthread_mutex_lock(&b->pool_mu);
     if (b->n_idle > 0)
@@ -35,7 +35,7 @@ void osp__dsp_upstream_init(CURL *h) {
     curl_easy_setopt(h, CURLOPT_PROXY, "");
 }
 
-void osp__dsp_upstream_put(dsp_backend_t *b, CURL *h) {
+void osp__dsp_upstream_put(osp__dsp_backend_t *b, CURL *h) {
     if (!h)
         return;
     /* The header list and body pointed at the finished request's memory. */
@@ -50,14 +50,14 @@ void osp__dsp_upstream_put(dsp_backend_t *b, CURL *h) {
         curl_easy_cleanup(h);
 }
 
-void osp__dsp_resp_free(dsp_resp_t *r) {
+void osp__dsp_resp_free(osp__dsp_resp_t *r) {
     free(r->body);
     r->body = NULL;
     r->len = r->cap = 0;
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
-    dsp_resp_t *r = ud;
+    osp__dsp_resp_t *r = ud;
     size_t k = sz * n;
     if (k > r->max - r->len)
         return 0; /* over the cap: abort the transfer */
@@ -97,7 +97,7 @@ static void take_header(const char *line, size_t n, const char *name,
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
-    dsp_resp_t *r = ud;
+    osp__dsp_resp_t *r = ud;
     size_t k = sz * n;
     take_header(p, k, "Content-Type", r->content_type,
                 sizeof r->content_type);
@@ -110,7 +110,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
 CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
                               struct curl_slist *headers, const void *body,
                               size_t len, long timeout_ms,
-                              long connect_timeout_ms, dsp_resp_t *resp) {
+                              long connect_timeout_ms, osp__dsp_resp_t *resp) {
     /* Every per-request option is set on every call (no curl_easy_reset:
      * it re-initialises a few KB of settings per request, measurable on
      * the proxy's hot path); the constant ones were set by _init. */
@@ -135,7 +135,7 @@ CURLcode osp__dsp_upstream_do(CURL *h, const char *method, const char *url,
     return osp__dsp_upstream_perform(h, resp);
 }
 
-CURLcode osp__dsp_upstream_perform(CURL *h, dsp_resp_t *resp) {
+CURLcode osp__dsp_upstream_perform(CURL *h, osp__dsp_resp_t *resp) {
     resp->status = 0;
     resp->len = 0;
     resp->content_type[0] = resp->ihcl[0] = resp->retry_after[0] = 0;

@@ -1,10 +1,9 @@
-/* token.c — HTTP header-value helpers shared by the two HTTP clients in
- * the tree (the load generator's response reader, src/load/resp.c, and the
- * dispatcher's upstream answer parser, src/dispatch/h1.c): both must read
- * `Connection: keep-alive, close` and `Transfer-Encoding: gzip, chunked`
- * the same way, so the list rule (RFC 9110 §5.6.1: comma-separated,
- * optional whitespace, empty elements allowed, case-insensitive tokens)
- * lives once, here. */
+/* token.c — HTTP header-value helpers: the list rule (RFC 9110 §5.6.1:
+ * comma-separated, optional whitespace, empty elements allowed,
+ * case-insensitive tokens), by which `Connection: keep-alive, close` and
+ * `Transfer-Encoding: gzip, chunked` are read. The response parser
+ * (h1resp.c) uses it; it is public so that any other reader of such
+ * headers reads them the same way. */
 #include <string.h>
 #include <strings.h>
 

@@ -3,8 +3,9 @@
  * the calling thread.
  *
  * Why our own instead of libcurl multi: the work per request here is tiny
- * (write prebuilt bytes, parse a status line, count the body), and a lean
- * loop with no per-request allocation keeps one core far ahead of the server
+ * (write prebuilt bytes, parse a status line, count the body: the http
+ * module's response parser in its counting mode), and a lean loop with no
+ * per-request allocation keeps one core far ahead of the server
  * (docs/decisions.md "Load generator"). Connections open lazily up to
  * max_conns, are reused while the server keeps them alive, and are closed
  * on any doubt (error, early response, bytes after a response, timeout).
@@ -24,12 +25,21 @@
 #include <unistd.h>
 
 #include "load/load_int.h"
+#include "osprey/http.h"
 
 enum { C_FREE = 0, C_IDLE, C_CONNECTING, C_WRITING, C_READING };
 
 #define READ_BUF_BYTES 65536
 #define MAX_EVENTS 256
 #define READS_PER_EVENT 8 /* fairness between connections */
+#define RESP_MAX_HEAD_BYTES 8192 /* a response's status line + headers (the
+                                    usual server limit) */
+
+/* Responses are counted, not kept: the body is only timed and dropped. */
+static const osp_http_h1resp_opts_t RESP_OPTS = {
+    .keep_body = false,
+    .max_head_bytes = RESP_MAX_HEAD_BYTES,
+};
 
 typedef struct conn_s {
     int fd;
@@ -37,13 +47,13 @@ typedef struct conn_s {
     int want_out;       /* EPOLLOUT currently registered */
     uint32_t gen;       /* bumped on close: events for old fds are stale */
     int served;         /* responses completed on this connection */
-    osp__req_t req;
+    osp__load_req_t req;
     const uint8_t *out;
     size_t out_len, out_off;
-    osp__resp_t resp;
+    osp_http_h1resp_t resp;
 } conn_t;
 
-struct osp__client_s {
+struct osp__load_client_s {
     int ep;
     struct sockaddr_storage addr;
     socklen_t addr_len;
@@ -52,17 +62,17 @@ struct osp__client_s {
     int *idle, n_idle;  /* stack of idle connection indices */
     int *free_, n_free; /* stack of closed slots */
     int busy;
-    osp__client_done_fn done;
+    osp__load_client_done_fn done;
     void *ud;
     int no_pwait2;      /* the kernel lacks epoll_pwait2 */
     uint8_t buf[READ_BUF_BYTES];
 };
 
-osp__client_t *osp__client_create(const struct sockaddr *addr,
-                                  socklen_t addr_len, int max_conns,
-                                  osp__client_done_fn done, void *ud,
-                                  osp_err_t *err) {
-    osp__client_t *c = calloc(1, sizeof *c);
+osp__load_client_t *osp__load_client_create(const struct sockaddr *addr,
+                                            socklen_t addr_len, int max_conns,
+                                            osp__load_client_done_fn done,
+                                            void *ud, osp_err_t *err) {
+    osp__load_client_t *c = calloc(1, sizeof *c);
     if (!c || max_conns < 1 || addr_len > sizeof c->addr) {
         osp_err_set(err, c ? OSP_EINVAL : OSP_ENOMEM,
                     c ? "bad client options" : "out of memory");
@@ -95,16 +105,18 @@ osp__client_t *osp__client_create(const struct sockaddr *addr,
     }
     return c;
 fail:
-    osp__client_destroy(c);
+    osp__load_client_destroy(c);
     return NULL;
 }
 
-void osp__client_destroy(osp__client_t *c) {
+void osp__load_client_destroy(osp__load_client_t *c) {
     if (!c)
         return;
-    for (int i = 0; c->conns && i < c->max_conns; i++)
+    for (int i = 0; c->conns && i < c->max_conns; i++) {
         if (c->conns[i].fd >= 0)
             close(c->conns[i].fd);
+        osp_http_h1resp_fini(&c->conns[i].resp);
+    }
     if (c->ep >= 0)
         close(c->ep);
     free(c->conns);
@@ -113,17 +125,17 @@ void osp__client_destroy(osp__client_t *c) {
     free(c);
 }
 
-int osp__client_busy(const osp__client_t *c) { return c->busy; }
+int osp__load_client_busy(const osp__load_client_t *c) { return c->busy; }
 
-int osp__client_can_start(const osp__client_t *c) {
+int osp__load_client_can_start(const osp__load_client_t *c) {
     return c->n_idle > 0 || c->n_free > 0;
 }
 
-static uint64_t ev_tag(const osp__client_t *c, const conn_t *k) {
+static uint64_t ev_tag(const osp__load_client_t *c, const conn_t *k) {
     return (uint64_t)k->gen << 32 | (uint64_t)(k - c->conns);
 }
 
-static void conn_close(osp__client_t *c, conn_t *k) {
+static void conn_close(osp__load_client_t *c, conn_t *k) {
     if (k->fd >= 0) {
         close(k->fd); /* also removes it from the epoll set */
     }
@@ -146,15 +158,16 @@ static void conn_close(osp__client_t *c, conn_t *k) {
 
 /* Ends the connection's request with a result; the connection is kept
  * (idle) only when reuse is safe. */
-static void finish(osp__client_t *c, conn_t *k, int status,
+static void finish(osp__load_client_t *c, conn_t *k, int status,
                    osp_load_fail_t fail, int reuse, uint64_t now) {
-    osp__result_t res = {0};
+    osp__load_result_t res = {0};
     res.status = status;
     res.fail = fail;
     res.written = k->out_off == k->out_len;
-    res.retryable = !status && k->served > 0 && !osp__resp_started(&k->resp) &&
+    res.retryable = !status && k->served > 0 &&
+                    !osp_http_h1resp_started(&k->resp) &&
                     fail == OSP_LOAD_FAIL_READ;
-    osp__req_t req = k->req;
+    osp__load_req_t req = k->req;
     c->busy--;
     if (status)
         k->served++;
@@ -168,7 +181,7 @@ static void finish(osp__client_t *c, conn_t *k, int status,
     c->done(c->ud, &req, &res, now);
 }
 
-static int set_out(osp__client_t *c, conn_t *k, int on) {
+static int set_out(osp__load_client_t *c, conn_t *k, int on) {
     if (k->want_out == on)
         return 0;
     struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0),
@@ -180,7 +193,7 @@ static int set_out(osp__client_t *c, conn_t *k, int on) {
 }
 
 /* Writes what the socket takes; on completion waits for the response. */
-static void do_write(osp__client_t *c, conn_t *k, uint64_t now) {
+static void do_write(osp__load_client_t *c, conn_t *k, uint64_t now) {
     while (k->out_off < k->out_len) {
         ssize_t w = send(k->fd, k->out + k->out_off, k->out_len - k->out_off,
                          MSG_NOSIGNAL);
@@ -203,8 +216,8 @@ static void do_write(osp__client_t *c, conn_t *k, uint64_t now) {
         finish(c, k, 0, OSP_LOAD_FAIL_READ, 0, now);
 }
 
-int osp__client_start(osp__client_t *c, const osp__req_t *req,
-                      const uint8_t *bytes, size_t len, uint64_t now) {
+int osp__load_client_start(osp__load_client_t *c, const osp__load_req_t *req,
+                           const uint8_t *bytes, size_t len, uint64_t now) {
     conn_t *k;
     if (req->retries && !c->n_free && c->n_idle) {
         /* A retry must not meet another stale keep-alive connection: give
@@ -227,7 +240,7 @@ int osp__client_start(osp__client_t *c, const osp__req_t *req,
     k->out = bytes;
     k->out_len = len;
     k->out_off = 0;
-    osp__resp_init(&k->resp);
+    osp_http_h1resp_init(&k->resp, &RESP_OPTS);
     if (k->state == C_IDLE) {
         k->state = C_WRITING;
         do_write(c, k, now);
@@ -258,7 +271,7 @@ int osp__client_start(osp__client_t *c, const osp__req_t *req,
 }
 
 /* Reads what is there and feeds the parser. */
-static void do_read(osp__client_t *c, conn_t *k, uint64_t now) {
+static void do_read(osp__load_client_t *c, conn_t *k, uint64_t now) {
     for (int round = 0; round < READS_PER_EVENT; round++) {
         ssize_t r = recv(k->fd, c->buf, sizeof c->buf, 0);
         if (r < 0 && errno == EINTR)
@@ -272,14 +285,14 @@ static void do_read(osp__client_t *c, conn_t *k, uint64_t now) {
         }
         if (r <= 0) {
             /* Closed or reset: complete only if the body ran to the close. */
-            if (r == 0 && osp__resp_eof(&k->resp))
+            if (r == 0 && osp_http_h1resp_eof(&k->resp) == 1)
                 finish(c, k, k->resp.status, OSP_LOAD_FAIL_COUNT, 0, now);
             else
                 finish(c, k, 0, OSP_LOAD_FAIL_READ, 0, now);
             return;
         }
         size_t used = 0;
-        int st = osp__resp_feed(&k->resp, c->buf, (size_t)r, &used, NULL);
+        int st = osp_http_h1resp_feed(&k->resp, c->buf, (size_t)r, &used);
         if (st < 0) {
             finish(c, k, 0, OSP_LOAD_FAIL_PARSE, 0, now);
             return;
@@ -295,7 +308,8 @@ static void do_read(osp__client_t *c, conn_t *k, uint64_t now) {
     }
 }
 
-static void on_event(osp__client_t *c, struct epoll_event *ev, uint64_t now) {
+static void on_event(osp__load_client_t *c, struct epoll_event *ev,
+                     uint64_t now) {
     uint32_t idx = (uint32_t)ev->data.u64;
     uint32_t gen = (uint32_t)(ev->data.u64 >> 32);
     if (idx >= (uint32_t)c->max_conns)
@@ -325,7 +339,7 @@ static void on_event(osp__client_t *c, struct epoll_event *ev, uint64_t now) {
         do_write(c, k, now);
 }
 
-int osp__client_poll(osp__client_t *c, uint64_t timeout_ns) {
+int osp__load_client_poll(osp__load_client_t *c, uint64_t timeout_ns) {
     struct epoll_event evs[MAX_EVENTS];
     int n;
     if (!c->no_pwait2) {
@@ -348,7 +362,7 @@ int osp__client_poll(osp__client_t *c, uint64_t timeout_ns) {
     return n;
 }
 
-void osp__client_expire(osp__client_t *c, uint64_t now) {
+void osp__load_client_expire(osp__load_client_t *c, uint64_t now) {
     for (int i = 0; i < c->max_conns && c->busy; i++) {
         conn_t *k = &c->conns[i];
         if (k->state >= C_CONNECTING && k->req.deadline_ns <= now)

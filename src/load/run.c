@@ -31,12 +31,12 @@ struct osp_load_s {
     osp_load_corpus_t *corpus;
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    osp__client_t *client;
+    osp__load_client_t *client;
     osp_load_arrivals_t *arrivals;
     volatile sig_atomic_t stop;
 
     /* the due-request FIFO (a ring; retries go to the front) */
-    osp__req_t *q;
+    osp__load_req_t *q;
     size_t q_cap, q_head, q_len;
 
     uint64_t start_ns, end_ns;  /* end of scheduling */
@@ -146,7 +146,7 @@ static int parse_url(osp_load_t *l, const char *url, char *host_hdr,
 void osp_load_destroy(osp_load_t *l) {
     if (!l)
         return;
-    osp__client_destroy(l->client);
+    osp__load_client_destroy(l->client);
     osp_load_arrivals_destroy(l->arrivals);
     osp_load_corpus_destroy(l->corpus);
     osp_load_hist_destroy(l->hist);
@@ -230,7 +230,7 @@ static int q_grow(osp_load_t *l) {
     if (l->q_cap >= MAX_PENDING)
         return -1;
     size_t cap = l->q_cap ? l->q_cap * 2 : 1024;
-    osp__req_t *q = malloc(cap * sizeof *q);
+    osp__load_req_t *q = malloc(cap * sizeof *q);
     if (!q)
         return -1;
     for (size_t i = 0; i < l->q_len; i++)
@@ -244,7 +244,7 @@ static int q_grow(osp_load_t *l) {
 
 static void fail_req(osp_load_t *l, osp_load_fail_t f, uint64_t now);
 
-static void q_push(osp_load_t *l, const osp__req_t *r, int front,
+static void q_push(osp_load_t *l, const osp__load_req_t *r, int front,
                    uint64_t now) {
     if (l->q_len == l->q_cap && q_grow(l) < 0) {
         fail_req(l, OSP_LOAD_FAIL_DROPPED, now);
@@ -259,7 +259,7 @@ static void q_push(osp_load_t *l, const osp__req_t *r, int front,
     l->q_len++;
 }
 
-static osp__req_t *q_front(osp_load_t *l) {
+static osp__load_req_t *q_front(osp_load_t *l) {
     return l->q_len ? &l->q[l->q_head] : NULL;
 }
 
@@ -281,7 +281,7 @@ static osp_load_second_t *close_second(osp_load_t *l) {
     r->p50_ms = osp_load_hist_percentile(l->sec_hist, 50) / 1e3;
     r->p99_ms = osp_load_hist_percentile(l->sec_hist, 99) / 1e3;
     r->max_ms = osp_load_hist_max(l->sec_hist) / 1e3;
-    r->inflight = (uint64_t)osp__client_busy(l->client);
+    r->inflight = (uint64_t)osp__load_client_busy(l->client);
     r->backlog = l->q_len;
     return r;
 }
@@ -335,19 +335,19 @@ static void user_next(osp_load_t *l, int user, uint64_t now, int backoff) {
         at = now + CONNECT_BACKOFF_NS;
     if (at >= l->end_ns)
         return;
-    osp__req_t r = {.intended_ns = at,
+    osp__load_req_t r = {.intended_ns = at,
                     .deadline_ns = at + (uint64_t)l->o.timeout_ms * 1000000ull,
                     .user = user};
     q_push(l, &r, 0, now);
 }
 
-static void on_done(void *ud, const osp__req_t *req, const osp__result_t *res,
-                    uint64_t now) {
+static void on_done(void *ud, const osp__load_req_t *req,
+                    const osp__load_result_t *res, uint64_t now) {
     osp_load_t *l = ud;
     advance(l, now);
     if (!res->status) {
         if (res->retryable && !req->retries && !l->stop) {
-            osp__req_t again = *req;
+            osp__load_req_t again = *req;
             again.retries = 1;
             l->sum.retries++;
             q_push(l, &again, 1, now);
@@ -378,7 +378,7 @@ static void on_done(void *ud, const osp__req_t *req, const osp__result_t *res,
 /* Starts due requests while connections are free. */
 static void dispatch(osp_load_t *l, uint64_t now) {
     int n = osp_load_corpus_count(l->corpus);
-    osp__req_t *r;
+    osp__load_req_t *r;
     while ((r = q_front(l)) && r->intended_ns <= now) {
         if (r->deadline_ns <= now) {
             /* Its whole timeout passed while waiting for a connection. */
@@ -388,9 +388,9 @@ static void dispatch(osp_load_t *l, uint64_t now) {
             user_next(l, user, now, 0);
             continue;
         }
-        if (!osp__client_can_start(l->client))
+        if (!osp__load_client_can_start(l->client))
             return;
-        osp__req_t req = *r;
+        osp__load_req_t req = *r;
         q_pop(l);
         if (l->o.order_random) {
             /* xorshift64*: cheap, seeded, reproducible */
@@ -411,7 +411,7 @@ static void dispatch(osp_load_t *l, uint64_t now) {
         }
         size_t len;
         const uint8_t *bytes = osp_load_corpus_request(l->corpus, req.idx, &len);
-        osp__client_start(l->client, &req, bytes, len, now);
+        osp__load_client_start(l->client, &req, bytes, len, now);
     }
 }
 
@@ -442,8 +442,8 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     int closed_mode = o->mode == OSP_LOAD_CLOSED;
     int conns = closed_mode ? o->concurrency : o->connections;
     raise_fd_limit(conns);
-    l->client = osp__client_create((const struct sockaddr *)&l->addr,
-                                   l->addr_len, conns, on_done, l, err);
+    l->client = osp__load_client_create((const struct sockaddr *)&l->addr,
+                                        l->addr_len, conns, on_done, l, err);
     if (!l->client)
         return err ? err->code : OSP_ENOMEM;
     if (!closed_mode) {
@@ -472,7 +472,7 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     }
     if (closed_mode)
         for (int u = 0; u < o->concurrency; u++) {
-            osp__req_t r = {.intended_ns = l->start_ns,
+            osp__load_req_t r = {.intended_ns = l->start_ns,
                             .deadline_ns = l->start_ns + timeout_ns,
                             .user = u};
             q_push(l, &r, 0, l->start_ns);
@@ -495,7 +495,7 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
         if (!l->closed && now >= l->end_ns && closed_mode)
             l->closed = 1;
         while (have_next && next_due <= now) {
-            osp__req_t r = {.intended_ns = next_due,
+            osp__load_req_t r = {.intended_ns = next_due,
                             .deadline_ns = next_due + timeout_ns};
             l->sum.scheduled++;
             q_push(l, &r, 0, now);
@@ -508,11 +508,11 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
             l->closed = 1;
         dispatch(l, now);
         if (now >= next_expire) {
-            osp__client_expire(l->client, now);
+            osp__load_client_expire(l->client, now);
             next_expire = now + EXPIRE_EVERY_NS;
             dispatch(l, now);
         }
-        int busy = osp__client_busy(l->client);
+        int busy = osp__load_client_busy(l->client);
         /* Done when nothing is left and the profile's time is over (a
          * profile ending in idle seconds still gets its rows). */
         if (l->closed && !l->q_len && !busy && (stop_ns || now >= l->end_ns))
@@ -529,16 +529,17 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
             wake = l->end_ns;
         if (have_next && next_due < wake)
             wake = next_due;
-        osp__req_t *head = q_front(l);
+        osp__load_req_t *head = q_front(l);
         if (head && head->intended_ns > now && head->intended_ns < wake)
             wake = head->intended_ns;
-        if (head && head->intended_ns <= now && osp__client_can_start(l->client))
+        if (head && head->intended_ns <= now &&
+            osp__load_client_can_start(l->client))
             wake = now; /* cannot happen after dispatch; keep the loop safe */
         uint64_t sec_end = l->start_ns +
                            (uint64_t)(l->cur_sec + 1) * 1000000000ull;
         if (sec_end < wake)
             wake = sec_end;
-        int pr = osp__client_poll(l->client, wake > now ? wake - now : 0);
+        int pr = osp__load_client_poll(l->client, wake > now ? wake - now : 0);
         if (pr < 0) {
             rc = osp_err_set(err, pr, "epoll failed");
             break;

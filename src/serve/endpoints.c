@@ -9,9 +9,10 @@
  * thread again) checks the results and formats the answer — so the HTTP
  * threads, few in epoll mode, stay free for other connections. The same
  * code runs in thread-per-connection mode, where the connection's thread
- * waits for the resume. Errors map to statuses via osp_http_status_for (bad image 400,
- * unsupported format 415, too many pixels 413, unknown model 404, queue full
- * 503 + Retry-After, deadline 504). */
+ * waits for the resume. Errors map to statuses via osp_http_status_for (bad
+ * image 400, unsupported format 415, too many pixels 413, unknown model 404,
+ * queue full 503 + Retry-After, deadline 504). Routing and the OpenAPI
+ * document come from one table (routes[], at the end). */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -31,7 +32,7 @@
 
 /* Whether some version of `name` is READY (for a precise 404 message). */
 static bool any_ready(osp_serve_t *s, const char *name) {
-    serve_model_t *sm = osp__serve_acquire(s, name, NULL);
+    osp__serve_model_t *sm = osp__serve_acquire(s, name, NULL);
     if (sm)
         osp__serve_release(s, sm);
     return sm != NULL;
@@ -42,11 +43,11 @@ static bool any_ready(osp_serve_t *s, const char *name) {
  * the caller releases it). Responds 404 or 503 itself and returns NULL when
  * there is none to use. `inference`: the
  * request counts in osprey_requests_total (classify, infer). */
-static serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
-                              bool inference) {
+static osp__serve_model_t *resolve(osp_serve_t *s, osp_http_req_t *r,
+                                   bool inference) {
     const char *name = osp_http_req_param(r, "model");
     const char *ver = osp_http_req_param(r, "version");
-    serve_model_t *sm = osp__serve_acquire(s, name, ver);
+    osp__serve_model_t *sm = osp__serve_acquire(s, name, ver);
     if (!sm) {
         if (inference)
             osp_http_req_set_user(r, &s->unknown_model);
@@ -97,9 +98,9 @@ static int deadline_of(osp_serve_t *s, osp_http_req_t *r, uint64_t *out) {
 
 /* Decodes + preprocesses one encoded image into out (sample_bytes); the
  * decoded pixels and the scratch come from the request's arena. */
-static int decode_one(osp_serve_t *s, serve_model_t *sm, osp_arena_t *arena,
-                      const uint8_t *data, size_t len, void *out,
-                      osp_err_t *err) {
+static int decode_one(osp_serve_t *s, osp__serve_model_t *sm,
+                      osp_arena_t *arena, const uint8_t *data, size_t len,
+                      void *out, osp_err_t *err) {
     osp_image_limits_t lim;
     osp_image_limits_default(&lim);
     lim.max_bytes = 0; /* the body limit already applied */
@@ -115,7 +116,7 @@ static int decode_one(osp_serve_t *s, serve_model_t *sm, osp_arena_t *arena,
 }
 
 /* Floats of output per sample that a request reserves for its scores. */
-static size_t score_cap(const serve_model_t *sm) {
+static size_t score_cap(const osp__serve_model_t *sm) {
     return sm->num_classes > 0 ? (size_t)sm->num_classes : 1;
 }
 
@@ -124,14 +125,14 @@ static size_t score_cap(const serve_model_t *sm) {
  * the model reference the handler acquired; infer_resumed releases it. */
 typedef struct infer_ctx_s {
     osp_serve_t *s;
-    serve_model_t *sm;
+    osp__serve_model_t *sm;
     osp_http_req_t *r;
     int n;                    /* samples */
     osp_sched_result_t *res;  /* n results; scores in the arena */
     int submit_rc;            /* osp_sched_submit's answer */
     osp_err_t err;            /* its message */
     bool checked;             /* results checked (debug delay pending) */
-    serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
+    osp__serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
     double queue_ms, infer_ms;
     /* the answer's formatter, on success */
     void (*format)(struct infer_ctx_s *c);
@@ -154,7 +155,7 @@ static void infer_done(void *ud) {
  * 504, 500) and returns < 0. Records queue/infer maxima in ms. */
 static int check_results(infer_ctx_t *c) {
     osp_http_req_t *r = c->r;
-    serve_model_t *sm = c->sm;
+    osp__serve_model_t *sm = c->sm;
     int rc = c->submit_rc;
     if (rc == OSP_EBUSY) {
         osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
@@ -216,7 +217,7 @@ static void infer_resumed(osp_http_req_t *r, void *ud) {
  * infer_resumed answers. Takes over the model reference (returns 1). */
 static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
     osp_http_req_t *r = c->r;
-    serve_model_t *sm = c->sm;
+    osp__serve_model_t *sm = c->sm;
     const void *inputs[SERVE_MAX_IMAGES];
     for (int i = 0; i < c->n; i++)
         inputs[i] = buf + (size_t)i * sm->sample_bytes;
@@ -237,7 +238,7 @@ static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
 }
 
 /* A context for an inference request, in its arena; NULL after a 500. */
-static infer_ctx_t *ctx_new(osp_serve_t *s, serve_model_t *sm,
+static infer_ctx_t *ctx_new(osp_serve_t *s, osp__serve_model_t *sm,
                             osp_http_req_t *r, int n) {
     osp_arena_t *A = osp_http_req_arena(r);
     infer_ctx_t *c = osp_arena_alloc(A, sizeof *c);
@@ -289,7 +290,7 @@ static bool is_image_type(const char *ct) {
 /* The classify answer (an HTTP thread, after the batch ran). */
 static void classify_format(infer_ctx_t *c) {
     osp_http_req_t *r = c->r;
-    serve_model_t *sm = c->sm;
+    osp__serve_model_t *sm = c->sm;
     osp_arena_t *A = osp_http_req_arena(r);
     int n = c->n, top_k = c->top_k;
     osp_sched_result_t *res = c->res;
@@ -301,37 +302,37 @@ static void classify_format(infer_ctx_t *c) {
     }
     /* {"model": .., "version": .., "results": [{"predictions": [{"index":
      * .., "label": .., "score": ..}, ...]}, ...], "timings_ms": {..}} */
-    serve_jw_t w;
-    osp__jw_init(&w, A, 256 + (size_t)n * (size_t)top_k * 96);
-    osp__jw_lit(&w, "{\"model\":");
-    osp__jw_str(&w, sm->name);
-    osp__jw_lit(&w, ",\"version\":");
-    osp__jw_str(&w, sm->version);
-    osp__jw_lit(&w, ",\"results\":[");
+    osp__serve_jw_t w;
+    osp__serve_jw_init(&w, A, 256 + (size_t)n * (size_t)top_k * 96);
+    osp__serve_jw_lit(&w, "{\"model\":");
+    osp__serve_jw_str(&w, sm->name);
+    osp__serve_jw_lit(&w, ",\"version\":");
+    osp__serve_jw_str(&w, sm->version);
+    osp__serve_jw_lit(&w, ",\"results\":[");
     for (int i = 0; i < n; i++) {
         if (osp_model_needs_softmax(sm->m))
             osp_softmax(res[i].scores, res[i].scores, res[i].n_scores);
         int k = osp_topk(res[i].scores, res[i].n_scores, top_k, idx, sc);
-        osp__jw_lit(&w, i ? ",{\"predictions\":[" : "{\"predictions\":[");
+        osp__serve_jw_lit(&w, i ? ",{\"predictions\":[" : "{\"predictions\":[");
         for (int j = 0; j < k; j++) {
             const char *label = osp_model_label(sm->m, idx[j]);
-            osp__jw_lit(&w, j ? ",{\"index\":" : "{\"index\":");
-            osp__jw_int(&w, idx[j]);
-            osp__jw_lit(&w, ",\"label\":");
-            osp__jw_str(&w, label ? label : "");
-            osp__jw_lit(&w, ",\"score\":");
-            osp__jw_num(&w, sc[j], 6);
-            osp__jw_lit(&w, "}");
+            osp__serve_jw_lit(&w, j ? ",{\"index\":" : "{\"index\":");
+            osp__serve_jw_int(&w, idx[j]);
+            osp__serve_jw_lit(&w, ",\"label\":");
+            osp__serve_jw_str(&w, label ? label : "");
+            osp__serve_jw_lit(&w, ",\"score\":");
+            osp__serve_jw_num(&w, sc[j], 6);
+            osp__serve_jw_lit(&w, "}");
         }
-        osp__jw_lit(&w, "]}");
+        osp__serve_jw_lit(&w, "]}");
     }
-    osp__jw_lit(&w, "],\"timings_ms\":{\"decode\":");
-    osp__jw_num(&w, c->decode_ms, 4);
-    osp__jw_lit(&w, ",\"queue\":");
-    osp__jw_num(&w, c->queue_ms, 4);
-    osp__jw_lit(&w, ",\"infer\":");
-    osp__jw_num(&w, c->infer_ms, 4);
-    osp__jw_lit(&w, "}}\n");
+    osp__serve_jw_lit(&w, "],\"timings_ms\":{\"decode\":");
+    osp__serve_jw_num(&w, c->decode_ms, 4);
+    osp__serve_jw_lit(&w, ",\"queue\":");
+    osp__serve_jw_num(&w, c->queue_ms, 4);
+    osp__serve_jw_lit(&w, ",\"infer\":");
+    osp__serve_jw_num(&w, c->infer_ms, 4);
+    osp__serve_jw_lit(&w, "}}\n");
     if (w.oom) {
         osp_http_respond_error(r, 500, "out of memory");
         return;
@@ -340,8 +341,8 @@ static void classify_format(infer_ctx_t *c) {
 }
 
 
-static int h_classify_impl(osp_http_req_t *r, osp_serve_t *s,
-                            serve_model_t *sm) {
+static int classify(osp_http_req_t *r, osp_serve_t *s,
+                    osp__serve_model_t *sm) {
     int top_k;
     uint64_t deadline;
     if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
@@ -490,8 +491,8 @@ static void h_server_meta(osp_http_req_t *r, void *ud) {
                                     "binary_tensor_data", "model_repository"));
 }
 
-static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
+static void model_meta(osp_http_req_t *r, osp_serve_t *s,
+                       osp__serve_model_t *sm) {
     const osp_engine_t *e = sm->engines[0];
     json_t *ins = json_array(), *outs = json_array();
     for (int i = 0; i < osp_engine_num_inputs(e); i++)
@@ -505,9 +506,9 @@ static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
     long long prev = -1;
     pthread_mutex_lock(&s->models_mu);
     for (;;) {
-        const serve_model_t *next = NULL;
+        const osp__serve_model_t *next = NULL;
         for (int i = 0; i < s->n_models; i++) {
-            const serve_model_t *m = s->models[i];
+            const osp__serve_model_t *m = s->models[i];
             if (!strcmp(m->name, sm->name) && m->vnum > prev &&
                 atomic_load(&m->state) == SERVE_READY &&
                 (!next || m->vnum < next->vnum))
@@ -526,8 +527,8 @@ static void h_model_meta_impl(osp_http_req_t *r, osp_serve_t *s,
                   outs));
 }
 
-static void h_model_ready_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
+static void model_ready(osp_http_req_t *r, osp_serve_t *s,
+                        osp__serve_model_t *sm) {
     int ready = atomic_load(&sm->state) == SERVE_READY &&
                 atomic_load(&s->ready);
     osp_http_respond_json(r, ready ? 200 : 503,
@@ -597,8 +598,9 @@ static uint8_t *b64decode(osp_arena_t *a, const char *s, size_t len,
 }
 
 /* Decodes + preprocesses one encoded image of a BYTES input into slot i. */
-static int infer_image(osp_serve_t *s, serve_model_t *sm, osp_http_req_t *r,
-                       const uint8_t *bytes, size_t len, uint8_t *buf, int i) {
+static int infer_image(osp_serve_t *s, osp__serve_model_t *sm,
+                       osp_http_req_t *r, const uint8_t *bytes, size_t len,
+                       uint8_t *buf, int i) {
     osp_err_t err = {0};
     uint64_t t0 = osp_now_ns();
     int rc = decode_one(s, sm, osp_http_req_arena(r), bytes, len,
@@ -630,15 +632,10 @@ static bool wants_binary_output(json_t *req) {
     return false;
 }
 
-/* POST .../infer: KServe V2 JSON, with the binary tensor extension
- * (Inference-Header-Content-Length: the JSON header's length; input data
- * after it as raw little-endian tensors, BYTES elements as 4-byte length +
- * bytes). One input: the model's tensor (FP32/UINT8) or BYTES = encoded
- * images. The output is the model's output 0, raw. */
 /* The V2 infer answer (an HTTP thread, after the batch ran). */
 static void infer_format(infer_ctx_t *ic) {
     osp_http_req_t *r = ic->r;
-    serve_model_t *sm = ic->sm;
+    osp__serve_model_t *sm = ic->sm;
     osp_arena_t *A = osp_http_req_arena(r);
     int n = ic->n;
     osp_sched_result_t *res = ic->res;
@@ -647,36 +644,36 @@ static void infer_format(infer_ctx_t *ic) {
     size_t out_bytes = (size_t)n * (size_t)c * sizeof(float);
     /* {"model_name", "model_version", "id"?, "outputs": [{"name",
      * "datatype": "FP32", "shape": [n, c], "data" | "parameters"}]} */
-    serve_jw_t w;
-    osp__jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
-    osp__jw_lit(&w, "{\"model_name\":");
-    osp__jw_str(&w, sm->name);
-    osp__jw_lit(&w, ",\"model_version\":");
-    osp__jw_str(&w, sm->version);
+    osp__serve_jw_t w;
+    osp__serve_jw_init(&w, A, binary ? 512 : 512 + (size_t)n * (size_t)c * 16);
+    osp__serve_jw_lit(&w, "{\"model_name\":");
+    osp__serve_jw_str(&w, sm->name);
+    osp__serve_jw_lit(&w, ",\"model_version\":");
+    osp__serve_jw_str(&w, sm->version);
     if (ic->id) {
-        osp__jw_lit(&w, ",\"id\":");
-        osp__jw_str(&w, ic->id);
+        osp__serve_jw_lit(&w, ",\"id\":");
+        osp__serve_jw_str(&w, ic->id);
     }
-    osp__jw_lit(&w, ",\"outputs\":[{\"name\":");
-    osp__jw_str(&w, ic->oname);
-    osp__jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
-    osp__jw_int(&w, n);
-    osp__jw_lit(&w, ",");
-    osp__jw_int(&w, c);
+    osp__serve_jw_lit(&w, ",\"outputs\":[{\"name\":");
+    osp__serve_jw_str(&w, ic->oname);
+    osp__serve_jw_lit(&w, ",\"datatype\":\"FP32\",\"shape\":[");
+    osp__serve_jw_int(&w, n);
+    osp__serve_jw_lit(&w, ",");
+    osp__serve_jw_int(&w, c);
     if (binary) {
-        osp__jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
-        osp__jw_int(&w, (long long)out_bytes);
-        osp__jw_lit(&w, "}}]}");
+        osp__serve_jw_lit(&w, "],\"parameters\":{\"binary_data_size\":");
+        osp__serve_jw_int(&w, (long long)out_bytes);
+        osp__serve_jw_lit(&w, "}}]}");
     } else {
-        osp__jw_lit(&w, "],\"data\":[");
+        osp__serve_jw_lit(&w, "],\"data\":[");
         for (int i = 0; i < n; i++)
             for (int k = 0; k < res[i].n_scores; k++) {
                 if (i || k)
-                    osp__jw_raw(&w, ",", 1);
+                    osp__serve_jw_raw(&w, ",", 1);
                 /* 9 significant digits: every float round-trips. */
-                osp__jw_num(&w, res[i].scores[k], 9);
+                osp__serve_jw_num(&w, res[i].scores[k], 9);
             }
-        osp__jw_lit(&w, "]}]}\n");
+        osp__serve_jw_lit(&w, "]}]}\n");
     }
     if (w.oom) {
         osp_http_respond_error(r, 500, "out of memory");
@@ -702,102 +699,280 @@ static void infer_format(infer_ctx_t *ic) {
                            w.len + out_bytes);
 }
 
-static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
-                          serve_model_t *sm) {
-    uint64_t deadline;
-    if (deadline_of(s, r, &deadline) < 0)
+/* ---- V2 infer: parse → decode → submit ----------------------------------- */
+
+/* A V2 infer request, parsed and checked against the model (v2_parse);
+ * pointers into json, which the handler releases. */
+typedef struct v2_req_s {
+    json_t *json;         /* the JSON inference header */
+    const uint8_t *bin;   /* binary tensor data after the header */
+    size_t bin_len;
+    const char *dt;       /* the input's datatype */
+    json_t *shape, *data; /* the input's shape and JSON data (or NULL) */
+    json_t *bsize;        /* parameters.binary_data_size, or NULL */
+    const char *oname;    /* the model's output 0 */
+    int n;                /* batch */
+} v2_req_t;
+
+/* The JSON header's length: Inference-Header-Content-Length, else the whole
+ * body. Responds 400 and returns < 0 when the header is not a length. */
+static int v2_header_len(osp_http_req_t *r, size_t len, size_t *hlen) {
+    const char *ihcl =
+        osp_http_req_header(r, "Inference-Header-Content-Length");
+    *hlen = len;
+    if (!ihcl)
         return 0;
-    /* Buffers from the request's arena; only the parsed request (jansson,
-     * malloc) needs releasing. */
-    osp_arena_t *A = osp_http_req_arena(r);
-    uint8_t *buf = NULL;
-    float *vals = NULL;
-    infer_ctx_t *c = NULL;
-    json_t *req = NULL;
-    int n = 0, announced = 0;
-    size_t len;
-    const uint8_t *body = osp_http_req_body(r, &len);
-    size_t hlen = len;
-    const char *ihcl = osp_http_req_header(r, "Inference-Header-Content-Length");
-    if (ihcl) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(ihcl, &end, 10);
-        if (errno || end == ihcl || *end || v > len) {
-            osp_http_respond_error(r, 400,
-                                   "Inference-Header-Content-Length %s is not "
-                                   "a length within the %zu-byte body", ihcl,
-                                   len);
-            return 0;
-        }
-        hlen = (size_t)v;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(ihcl, &end, 10);
+    if (errno || end == ihcl || *end || v > len) {
+        osp_http_respond_error(r, 400,
+                               "Inference-Header-Content-Length %s is not "
+                               "a length within the %zu-byte body", ihcl,
+                               len);
+        return OSP_EFORMAT;
     }
-    const uint8_t *bin = body + hlen;
-    size_t bin_len = len - hlen;
+    *hlen = (size_t)v;
+    return 0;
+}
+
+/* Every requested output must be the model's output 0; responds 400. */
+static int v2_check_outputs(osp_http_req_t *r, json_t *out_req,
+                            const char *oname) {
+    if (!out_req)
+        return 0;
+    if (!json_is_array(out_req)) {
+        osp_http_respond_error(r, 400, "'outputs' must be an array");
+        return OSP_EFORMAT;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(out_req, i, o) {
+        const char *nm = json_string_value(json_object_get(o, "name"));
+        if (!nm || strcmp(nm, oname)) {
+            osp_http_respond_error(r, 400,
+                                   "unknown output '%s' (the model's "
+                                   "output is '%s')", nm ? nm : "", oname);
+            return OSP_EFORMAT;
+        }
+    }
+    return 0;
+}
+
+/* Parses the body into q (q->json set whenever JSON was parsed, also on
+ * error); responds 400 and returns < 0 on anything malformed. */
+static int v2_parse(osp_http_req_t *r, osp__serve_model_t *sm, v2_req_t *q) {
+    size_t len, hlen;
+    const uint8_t *body = osp_http_req_body(r, &len);
+    if (v2_header_len(r, len, &hlen) < 0)
+        return OSP_EFORMAT;
+    q->bin = body + hlen;
+    q->bin_len = len - hlen;
     json_error_t je;
-    req = json_loadb((const char *)body, hlen, 0, &je);
-    if (!req || !json_is_object(req)) {
+    q->json = json_loadb((const char *)body, hlen, 0, &je);
+    if (!q->json || !json_is_object(q->json)) {
         osp_http_respond_error(r, 400, "invalid JSON at line %d column %d: %s",
                                je.line, je.column,
-                               req ? "top level must be an object" : je.text);
-        goto done;
+                               q->json ? "top level must be an object"
+                                       : je.text);
+        return OSP_EFORMAT;
     }
-    json_t *inputs = json_object_get(req, "inputs");
+    json_t *inputs = json_object_get(q->json, "inputs");
     if (!json_is_array(inputs) || json_array_size(inputs) != 1) {
         osp_http_respond_error(r, 400,
                                "'inputs' must be an array with one tensor");
-        goto done;
+        return OSP_EFORMAT;
     }
     json_t *in = json_array_get(inputs, 0);
-    const char *dt = json_string_value(json_object_get(in, "datatype"));
-    json_t *shape = json_object_get(in, "shape");
-    json_t *data = json_object_get(in, "data");
-    json_t *bsize = json_object_get(json_object_get(in, "parameters"),
-                                    "binary_data_size");
-    if (!dt || !json_is_array(shape) || json_array_size(shape) < 1 ||
-        (!data && !bsize)) {
+    q->dt = json_string_value(json_object_get(in, "datatype"));
+    q->shape = json_object_get(in, "shape");
+    q->data = json_object_get(in, "data");
+    q->bsize = json_object_get(json_object_get(in, "parameters"),
+                               "binary_data_size");
+    if (!q->dt || !json_is_array(q->shape) || json_array_size(q->shape) < 1 ||
+        (!q->data && !q->bsize)) {
         osp_http_respond_error(r, 400, "input needs 'datatype', 'shape' and "
                                "'data' (or parameters.binary_data_size)");
-        goto done;
+        return OSP_EFORMAT;
     }
-    if (bsize && (!json_is_integer(bsize) || json_integer_value(bsize) < 0 ||
-                  (size_t)json_integer_value(bsize) != bin_len)) {
+    if (q->bsize &&
+        (!json_is_integer(q->bsize) || json_integer_value(q->bsize) < 0 ||
+         (size_t)json_integer_value(q->bsize) != q->bin_len)) {
         osp_http_respond_error(r, 400,
                                "binary_data_size must equal the %zu bytes "
-                               "after the inference header", bin_len);
-        goto done;
+                               "after the inference header", q->bin_len);
+        return OSP_EFORMAT;
     }
-    json_t *out_req = json_object_get(req, "outputs");
     const osp_tensor_t *od = osp_engine_output(sm->engines[0], 0);
-    const char *oname = od->name ? od->name : "output";
-    if (out_req) {
-        size_t i;
-        json_t *o;
-        if (!json_is_array(out_req)) {
-            osp_http_respond_error(r, 400, "'outputs' must be an array");
-            goto done;
-        }
-        json_array_foreach(out_req, i, o) {
-            const char *nm = json_string_value(json_object_get(o, "name"));
-            if (!nm || strcmp(nm, oname)) {
-                osp_http_respond_error(r, 400,
-                                       "unknown output '%s' (the model's "
-                                       "output is '%s')", nm ? nm : "",
-                                       oname);
-                goto done;
-            }
-        }
-    }
-    json_int_t b = json_integer_value(json_array_get(shape, 0));
-    if (!json_is_integer(json_array_get(shape, 0)) || b < 1 ||
-        b > SERVE_MAX_IMAGES) {
+    q->oname = od->name ? od->name : "output";
+    if (v2_check_outputs(r, json_object_get(q->json, "outputs"), q->oname) <
+        0)
+        return OSP_EFORMAT;
+    json_t *b = json_array_get(q->shape, 0);
+    if (!json_is_integer(b) || json_integer_value(b) < 1 ||
+        json_integer_value(b) > SERVE_MAX_IMAGES) {
         osp_http_respond_error(r, 400, "shape[0] (batch) must be 1..%d",
                                SERVE_MAX_IMAGES);
-        goto done;
+        return OSP_EFORMAT;
     }
-    n = (int)b;
-    buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
-    c = ctx_new(s, sm, r, n);
+    q->n = (int)json_integer_value(b);
+    return 0;
+}
+
+/* BYTES: encoded images, one per batch element — length-prefixed elements
+ * in the binary part, or base64 strings in JSON — decoded into buf. */
+static int v2_decode_images(osp_serve_t *s, osp__serve_model_t *sm,
+                            osp_http_req_t *r, const v2_req_t *q,
+                            uint8_t *buf) {
+    if (q->bsize) {
+        size_t off = 0;
+        for (int i = 0; i < q->n; i++) {
+            uint32_t el;
+            if (q->bin_len - off < 4 ||
+                (memcpy(&el, q->bin + off, 4), q->bin_len - off - 4 < el)) {
+                osp_http_respond_error(r, 400,
+                                       "BYTES element %d overruns the "
+                                       "binary data", i);
+                return OSP_EFORMAT;
+            }
+            int rc = infer_image(s, sm, r, q->bin + off + 4, el, buf, i);
+            if (rc < 0)
+                return rc;
+            off += 4 + (size_t)el;
+        }
+        if (off != q->bin_len) {
+            osp_http_respond_error(r, 400, "%zu bytes after the last "
+                                   "BYTES element", q->bin_len - off);
+            return OSP_EFORMAT;
+        }
+        return 0;
+    }
+    if (!json_is_array(q->data) || json_array_size(q->data) != (size_t)q->n) {
+        osp_http_respond_error(r, 400,
+                               "BYTES input: 'data' must hold %d "
+                               "base64-encoded images", q->n);
+        return OSP_EFORMAT;
+    }
+    for (int i = 0; i < q->n; i++) {
+        json_t *v = json_array_get(q->data, (size_t)i);
+        size_t bl = 0;
+        uint8_t *bytes = json_is_string(v)
+                             ? b64decode(osp_http_req_arena(r),
+                                         json_string_value(v),
+                                         json_string_length(v), &bl)
+                             : NULL;
+        if (!bytes) {
+            osp_http_respond_error(r, 400,
+                                   "BYTES element %d is not a base64 "
+                                   "string", i);
+            return OSP_EFORMAT;
+        }
+        int rc = infer_image(s, sm, r, bytes, bl, buf, i);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The model's own tensor (FP32 or UINT8), checked against its declared
+ * input and copied into buf: raw little-endian bytes from the binary part
+ * (this host is little-endian, like every platform oneDNN supports) or
+ * JSON numbers. */
+static int v2_copy_tensor(osp__serve_model_t *sm, osp_http_req_t *r,
+                          const v2_req_t *q, uint8_t *buf) {
+    const osp_tensor_t *decl = osp_engine_input(sm->engines[0], 0);
+    if (strcmp(q->dt, v2_datatype(decl->dtype))) {
+        osp_http_respond_error(r, 400,
+                               "datatype %s does not match the model input "
+                               "(%s) — or send BYTES (an encoded image)",
+                               q->dt, v2_datatype(decl->dtype));
+        return OSP_EFORMAT;
+    }
+    if ((int)json_array_size(q->shape) != decl->rank) {
+        osp_http_respond_error(r, 400, "shape must have rank %d", decl->rank);
+        return OSP_EFORMAT;
+    }
+    for (int k = 1; k < decl->rank; k++)
+        if (json_integer_value(json_array_get(q->shape, (size_t)k)) !=
+            decl->dims[k]) {
+            osp_http_respond_error(r, 400, "shape[%d] must be %lld", k,
+                                   (long long)decl->dims[k]);
+            return OSP_EFORMAT;
+        }
+    size_t want = sm->sample_bytes * (size_t)q->n;
+    if (q->bsize) {
+        if (q->bin_len != want) {
+            osp_http_respond_error(r, 400,
+                                   "binary data is %zu bytes; shape needs "
+                                   "%zu", q->bin_len, want);
+            return OSP_EFORMAT;
+        }
+        memcpy(buf, q->bin, want);
+        return 0;
+    }
+    bool u8 = !strcmp(q->dt, "UINT8");
+    long cap = (long)(want / osp_dtype_size(decl->dtype));
+    float *vals = osp_arena_alloc(osp_http_req_arena(r),
+                                  sizeof(float) * (size_t)cap);
+    if (!vals) {
+        osp_http_respond_error(r, 500, "out of memory");
+        return OSP_ENOMEM;
+    }
+    if (flatten(q->data, vals, cap, 0, u8, 0) != cap) {
+        osp_http_respond_error(r, 400,
+                               "'data' must hold %ld %s numbers for "
+                               "shape [%d, ...]", cap, q->dt, q->n);
+        return OSP_EFORMAT;
+    }
+    if (u8)
+        for (long i = 0; i < cap; i++)
+            buf[i] = (uint8_t)vals[i];
+    else
+        memcpy(buf, vals, sizeof(float) * (size_t)cap);
+    return 0;
+}
+
+/* What the answer needs from the request (infer_format runs after the
+ * JSON is released): the output's name, binary or JSON, the "id". */
+static int v2_answer_setup(infer_ctx_t *c, const v2_req_t *q) {
+    c->format = infer_format;
+    c->binary = wants_binary_output(q->json);
+    c->oname = q->oname;
+    json_t *id = json_object_get(q->json, "id");
+    if (json_is_string(id) &&
+        !(c->id = osp_arena_strndup(osp_http_req_arena(c->r),
+                                    json_string_value(id),
+                                    json_string_length(id)))) {
+        osp_http_respond_error(c->r, 500, "out of memory");
+        return OSP_ENOMEM;
+    }
+    return 0;
+}
+
+/* POST .../infer: KServe V2 JSON, with the binary tensor extension
+ * (Inference-Header-Content-Length: the JSON header's length; input data
+ * after it as raw little-endian tensors, BYTES elements as 4-byte length +
+ * bytes). One input: the model's tensor (FP32/UINT8) or BYTES = encoded
+ * images. The output is the model's output 0, raw. On an acquired model:
+ * parse, decode or copy the samples into the request's arena, submit.
+ * Returns 1 when submitted (the request holds the model reference), 0 when
+ * it answered an error. */
+static int infer_v2(osp_http_req_t *r, osp_serve_t *s,
+                    osp__serve_model_t *sm) {
+    uint64_t deadline;
+    if (deadline_of(s, r, &deadline) < 0)
+        return 0;
+    /* Buffers come from the request's arena; only the parsed JSON
+     * (jansson, malloc) needs releasing. */
+    v2_req_t q = {0};
+    infer_ctx_t *c = NULL;
+    uint8_t *buf = NULL;
+    int announced = 0, rc = OSP_EFORMAT;
+    if (v2_parse(r, sm, &q) < 0)
+        goto done;
+    buf = osp_arena_alloc_aligned(osp_http_req_arena(r),
+                                  sm->sample_bytes * (size_t)q.n, 64);
+    c = ctx_new(s, sm, r, q.n);
     if (!c)
         goto done;
     if (!buf) {
@@ -805,131 +980,56 @@ static int h_infer_impl(osp_http_req_t *r, osp_serve_t *s,
         goto done;
     }
     /* The batcher may wait for these while they are decoded or copied
-     * (sched.h); taken back before the submit or on any error below. */
-    osp_sched_expect(sm->sched, n);
-    announced = n;
-    const osp_tensor_t *decl = osp_engine_input(sm->engines[0], 0);
-    if (!strcmp(dt, "BYTES")) {
-        /* Encoded images, one per batch element: base64 strings in JSON,
-         * or length-prefixed elements in the binary part. */
-        if (bsize) {
-            size_t off = 0;
-            for (int i = 0; i < n; i++) {
-                uint32_t el;
-                if (bin_len - off < 4 ||
-                    (memcpy(&el, bin + off, 4), bin_len - off - 4 < el)) {
-                    osp_http_respond_error(r, 400,
-                                           "BYTES element %d overruns the "
-                                           "binary data", i);
-                    goto done;
-                }
-                if (infer_image(s, sm, r, bin + off + 4, el, buf, i) < 0)
-                    goto done;
-                off += 4 + (size_t)el;
-            }
-            if (off != bin_len) {
-                osp_http_respond_error(r, 400, "%zu bytes after the last "
-                                       "BYTES element", bin_len - off);
-                goto done;
-            }
-        } else {
-            if (!json_is_array(data) || json_array_size(data) != (size_t)n) {
-                osp_http_respond_error(r, 400,
-                                       "BYTES input: 'data' must hold %d "
-                                       "base64-encoded images", n);
-                goto done;
-            }
-            for (int i = 0; i < n; i++) {
-                json_t *v = json_array_get(data, (size_t)i);
-                size_t bl = 0;
-                uint8_t *bytes = json_is_string(v)
-                                     ? b64decode(A, json_string_value(v),
-                                                 json_string_length(v), &bl)
-                                     : NULL;
-                if (!bytes) {
-                    osp_http_respond_error(r, 400,
-                                           "BYTES element %d is not a base64 "
-                                           "string", i);
-                    goto done;
-                }
-                int rc = infer_image(s, sm, r, bytes, bl, buf, i);
-                if (rc < 0)
-                    goto done;
-            }
-        }
-    } else {
-        bool u8 = !strcmp(dt, "UINT8");
-        if (strcmp(dt, v2_datatype(decl->dtype))) {
-            osp_http_respond_error(r, 400,
-                                   "datatype %s does not match the model input "
-                                   "(%s) — or send BYTES (an encoded image)",
-                                   dt, v2_datatype(decl->dtype));
-            goto done;
-        }
-        if ((int)json_array_size(shape) != decl->rank) {
-            osp_http_respond_error(r, 400, "shape must have rank %d",
-                                   decl->rank);
-            goto done;
-        }
-        for (int k = 1; k < decl->rank; k++)
-            if (json_integer_value(json_array_get(shape, (size_t)k)) !=
-                decl->dims[k]) {
-                osp_http_respond_error(r, 400,
-                                       "shape[%d] must be %lld", k,
-                                       (long long)decl->dims[k]);
-                goto done;
-            }
-        size_t want = sm->sample_bytes * (size_t)n;
-        if (bsize) {
-            /* Raw little-endian elements (this host is little-endian, like
-             * every platform oneDNN supports). */
-            if (bin_len != want) {
-                osp_http_respond_error(r, 400,
-                                       "binary data is %zu bytes; shape needs "
-                                       "%zu", bin_len, want);
-                goto done;
-            }
-            memcpy(buf, bin, want);
-        } else {
-            size_t esz = osp_dtype_size(decl->dtype);
-            long cap = (long)(want / esz);
-            vals = osp_arena_alloc(A, sizeof(float) * (size_t)cap);
-            if (!vals) {
-                osp_http_respond_error(r, 500, "out of memory");
-                goto done;
-            }
-            long got = flatten(data, vals, cap, 0, u8, 0);
-            if (got != cap) {
-                osp_http_respond_error(r, 400,
-                                       "'data' must hold %ld %s numbers for "
-                                       "shape [%d, ...]", cap, dt, n);
-                goto done;
-            }
-            if (u8)
-                for (long i = 0; i < cap; i++)
-                    buf[i] = (uint8_t)vals[i];
-            else
-                memcpy(buf, vals, sizeof(float) * (size_t)cap);
-        }
-    }
-    c->format = infer_format;
-    c->binary = wants_binary_output(req);
-    c->oname = oname;
-    json_t *id = json_object_get(req, "id");
-    if (json_is_string(id) &&
-        !(c->id = osp_arena_strndup(A, json_string_value(id),
-                                    json_string_length(id)))) {
-        osp_http_respond_error(r, 500, "out of memory");
-        goto done;
-    }
-    json_decref(req);
-    osp_sched_expect(sm->sched, -announced);
-    return start_infer(c, buf, deadline);
+     * (sched.h); taken back before the submit or on any error. */
+    osp_sched_expect(sm->sched, q.n);
+    announced = q.n;
+    rc = !strcmp(q.dt, "BYTES") ? v2_decode_images(s, sm, r, &q, buf)
+                                : v2_copy_tensor(sm, r, &q, buf);
+    if (rc == 0)
+        rc = v2_answer_setup(c, &q);
 done:
     if (announced)
         osp_sched_expect(sm->sched, -announced);
-    json_decref(req);
-    return 0;
+    json_decref(q.json);
+    return rc == 0 ? start_infer(c, buf, deadline) : 0;
+}
+
+/* ---- model-bound handlers ------------------------------------------------ */
+/* They run between resolve (acquire) and release, so an unload waits for
+ * them and never frees a model in use. */
+typedef void (*model_fn)(osp_http_req_t *r, osp_serve_t *s,
+                         osp__serve_model_t *sm);
+/* An inference body returns 1 when it suspended the request and handed the
+ * reference to it (infer_resumed releases it), 0 when it answered. */
+typedef int (*infer_fn)(osp_http_req_t *r, osp_serve_t *s,
+                        osp__serve_model_t *sm);
+
+static void on_model(osp_http_req_t *r, osp_serve_t *s, model_fn fn) {
+    osp__serve_model_t *sm = resolve(s, r, false);
+    if (!sm)
+        return;
+    fn(r, s, sm);
+    osp__serve_release(s, sm);
+}
+
+static void on_infer(osp_http_req_t *r, osp_serve_t *s, infer_fn fn) {
+    osp__serve_model_t *sm = resolve(s, r, true);
+    if (sm && fn(r, s, sm) != 1)
+        osp__serve_release(s, sm);
+}
+
+static void h_classify(osp_http_req_t *r, void *ud) {
+    on_infer(r, ud, classify);
+}
+
+static void h_infer(osp_http_req_t *r, void *ud) { on_infer(r, ud, infer_v2); }
+
+static void h_model_meta(osp_http_req_t *r, void *ud) {
+    on_model(r, ud, model_meta);
+}
+
+static void h_model_ready(osp_http_req_t *r, void *ud) {
+    on_model(r, ud, model_ready);
 }
 
 /* ---- metrics ------------------------------------------------------------- */
@@ -954,32 +1054,6 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_http_respond_owned(r, 200, OSP_METRICS_CONTENT_TYPE, text, len);
 }
 
-/* Model-bound handlers run between acquire and release, so an unload waits
- * for them and never frees a model in use. */
-#define MODEL_HANDLER(name, inference)                                         \
-    static void name(osp_http_req_t *r, void *ud) {                           \
-        osp_serve_t *s = ud;                                                   \
-        serve_model_t *sm = resolve(s, r, inference);                          \
-        if (!sm)                                                               \
-            return;                                                            \
-        name##_impl(r, s, sm);                                                 \
-        osp__serve_release(s, sm);                                             \
-    }
-/* Inference handlers return 1 when they suspended the request and handed
- * the reference to it (infer_resumed releases it), 0 when they answered. */
-#define INFER_HANDLER(name)                                                    \
-    static void name(osp_http_req_t *r, void *ud) {                           \
-        osp_serve_t *s = ud;                                                   \
-        serve_model_t *sm = resolve(s, r, true);                               \
-        if (!sm)                                                               \
-            return;                                                            \
-        if (name##_impl(r, s, sm) != 1)                                        \
-            osp__serve_release(s, sm);                                         \
-    }
-INFER_HANDLER(h_classify)
-MODEL_HANDLER(h_model_meta, false)
-MODEL_HANDLER(h_model_ready, false)
-INFER_HANDLER(h_infer)
 
 /* Model repository extension: every version served, loading, unloading,
  * failed, or on disk but not loaded. Triton's POST form may carry
@@ -1124,7 +1198,7 @@ static void h_docs(osp_http_req_t *r, void *ud) {
 }
 
 #define INFER_CODES "200 400 404 413 415 503 504"
-static const serve_route_t routes[] = {
+static const osp__serve_route_t routes[] = {
     {"POST", "/v1/models/{model}/classify", h_classify,
      "Classify one or more images with the named model", SERVE_BODY_IMAGE,
      INFER_CODES, "ClassifyResponse", NULL},

@@ -11,7 +11,7 @@
 
 #include "serve/serve_int.h"
 
-void osp__jw_init(serve_jw_t *w, osp_arena_t *a, size_t cap) {
+void osp__serve_jw_init(osp__serve_jw_t *w, osp_arena_t *a, size_t cap) {
     w->a = a;
     w->len = 0;
     w->oom = false;
@@ -24,7 +24,7 @@ void osp__jw_init(serve_jw_t *w, osp_arena_t *a, size_t cap) {
 /* Room for `more` bytes plus a NUL; grows by doubling into a new arena
  * block (the old one stays in the arena until the request ends: at most
  * as much again as the final text). */
-static bool reserve(serve_jw_t *w, size_t more) {
+static bool reserve(osp__serve_jw_t *w, size_t more) {
     if (w->oom)
         return false;
     if (w->len + more + 1 <= w->cap)
@@ -48,7 +48,7 @@ static bool reserve(serve_jw_t *w, size_t more) {
     return true;
 }
 
-void osp__jw_raw(serve_jw_t *w, const char *s, size_t n) {
+void osp__serve_jw_raw(osp__serve_jw_t *w, const char *s, size_t n) {
     if (!reserve(w, n))
         return;
     memcpy(w->buf + w->len, s, n);
@@ -56,9 +56,11 @@ void osp__jw_raw(serve_jw_t *w, const char *s, size_t n) {
     w->buf[w->len] = 0;
 }
 
-void osp__jw_lit(serve_jw_t *w, const char *s) { osp__jw_raw(w, s, strlen(s)); }
+void osp__serve_jw_lit(osp__serve_jw_t *w, const char *s) {
+    osp__serve_jw_raw(w, s, strlen(s));
+}
 
-void osp__jw_str(serve_jw_t *w, const char *s) {
+void osp__serve_jw_str(osp__serve_jw_t *w, const char *s) {
     size_t n = strlen(s);
     if (!reserve(w, n * 6 + 2))
         return;
@@ -80,7 +82,7 @@ void osp__jw_str(serve_jw_t *w, const char *s) {
     w->len = (size_t)(o - w->buf);
 }
 
-void osp__jw_num(serve_jw_t *w, double v, int digits) {
+void osp__serve_jw_num(osp__serve_jw_t *w, double v, int digits) {
     if (!isfinite(v))
         v = 0; /* JSON has no NaN/Inf; scores never are after softmax */
     if (!reserve(w, 32))
@@ -90,7 +92,7 @@ void osp__jw_num(serve_jw_t *w, double v, int digits) {
         w->len += (size_t)k;
 }
 
-void osp__jw_int(serve_jw_t *w, long long v) {
+void osp__serve_jw_int(osp__serve_jw_t *w, long long v) {
     if (!reserve(w, 24))
         return;
     int k = snprintf(w->buf + w->len, 24, "%lld", v);

@@ -108,7 +108,7 @@ static json_t *param(const char *name, const char *in, bool required,
                      desc);
 }
 
-static json_t *operation(const serve_route_t *rt, int idx) {
+static json_t *operation(const osp__serve_route_t *rt, int idx) {
     json_t *params = json_array();
     for (const char *p = strchr(rt->pattern, '{'); p; p = strchr(p + 1, '{')) {
         const char *e = strchr(p, '}');
@@ -211,7 +211,7 @@ static json_t *operation(const serve_route_t *rt, int idx) {
     return op;
 }
 
-char *osp__serve_openapi(const serve_route_t *routes, int n, size_t *len) {
+char *osp__serve_openapi(const osp__serve_route_t *routes, int n, size_t *len) {
     json_t *paths = json_object();
     for (int i = 0; i < n; i++) {
         json_t *item = json_object_get(paths, routes[i].pattern);

@@ -54,7 +54,7 @@ static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
     osp_serve_t *s = ud;
     void *user = osp_http_req_user(r);
     const char *model = NULL;
-    serve_model_t *sm = NULL;
+    osp__serve_model_t *sm = NULL;
     if (user == &s->unknown_model) {
         model = "";
     } else if (user) {
@@ -237,18 +237,18 @@ fail:
     return NULL;
 }
 
-const char *osp__serve_state_name(serve_state_t st) {
+const char *osp__serve_state_name(osp__serve_state_t st) {
     static const char *const names[] = {"LOADING", "READY", "UNLOADING"};
     return (unsigned)st < SERVE_STATE_COUNT ? names[st] : "UNAVAILABLE";
 }
 
 static void on_batch(int n, double infer_s, void *ud) {
-    serve_model_t *sm = ud;
+    osp__serve_model_t *sm = ud;
     osp_series_observe(sm->h_batch, n);
     osp_series_observe(sm->h_infer, infer_s);
 }
 
-static void model_free(serve_model_t *sm) {
+static void model_free(osp__serve_model_t *sm) {
     if (!sm)
         return;
     osp_sched_destroy(sm->sched);
@@ -263,15 +263,15 @@ static void model_free(serve_model_t *sm) {
 /* A READY version of the model called name (NULL: the default model):
  * `version`, or the highest one when version is NULL. Caller holds
  * models_mu. */
-static serve_model_t *find_locked(osp_serve_t *s, const char *name,
-                                  const char *version) {
+static osp__serve_model_t *find_locked(osp_serve_t *s, const char *name,
+                                       const char *version) {
     if (!name)
         name = s->default_name;
     if (!name)
         return NULL;
-    serve_model_t *best = NULL;
+    osp__serve_model_t *best = NULL;
     for (int i = 0; i < s->n_models; i++) {
-        serve_model_t *m = s->models[i];
+        osp__serve_model_t *m = s->models[i];
         if (strcmp(name, m->name) || atomic_load(&m->state) != SERVE_READY)
             continue;
         if (version) {
@@ -284,17 +284,17 @@ static serve_model_t *find_locked(osp_serve_t *s, const char *name,
     return best;
 }
 
-serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
-                                  const char *version) {
+osp__serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
+                                       const char *version) {
     pthread_mutex_lock(&s->models_mu);
-    serve_model_t *sm = find_locked(s, name, version);
+    osp__serve_model_t *sm = find_locked(s, name, version);
     if (sm)
         sm->refs++;
     pthread_mutex_unlock(&s->models_mu);
     return sm;
 }
 
-void osp__serve_release(osp_serve_t *s, serve_model_t *sm) {
+void osp__serve_release(osp_serve_t *s, osp__serve_model_t *sm) {
     pthread_mutex_lock(&s->models_mu);
     if (--sm->refs == 0)
         pthread_cond_broadcast(&s->models_cv);
@@ -302,7 +302,7 @@ void osp__serve_release(osp_serve_t *s, serve_model_t *sm) {
 }
 
 /* Takes sm out of the table; caller holds models_mu. */
-static void table_remove_locked(osp_serve_t *s, serve_model_t *sm) {
+static void table_remove_locked(osp_serve_t *s, osp__serve_model_t *sm) {
     for (int i = 0; i < s->n_models; i++)
         if (s->models[i] == sm) {
             memmove(&s->models[i], &s->models[i + 1],
@@ -341,70 +341,67 @@ static void note_failed(osp_serve_t *s, const char *name, const char *version,
     pthread_mutex_unlock(&s->models_mu);
 }
 
-/* Loads one model version and makes it READY: it enters the table as
- * LOADING (visible in the index, taking no traffic), gets its engines,
- * scheduler and warm-up, and only then serves. name NULL = the model's own
- * name (config or file name). share: CPUs this version may use (instances x
- * engine threads). repo_cfg: the repository's model-level config.json when
- * the version has none of its own (NULL for --model). */
-static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
-                         const char *config, const char *name, long long vnum,
-                         int share, bool repo, osp_err_t *err) {
+/* load_one_here, step 1: opens the model file and names the version.
+ * name NULL = the model's own name (config or file name). */
+static int open_version(osp_serve_t *s, osp__serve_model_t *sm,
+                        const char *path, const char *labels,
+                        const char *config, const char *name,
+                        const char *version, long long vnum, bool repo,
+                        osp_err_t *err) {
     const osp_serve_opts_t *o = &s->o;
-    serve_model_t *sm = calloc(1, sizeof *sm);
-    if (!sm)
-        return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
-    int rc = 0;
-    bool in_table = false;
-    char version[24];
-    snprintf(version, sizeof version, "%lld", vnum);
-    uint64_t t0 = osp_now_ns();
+    int rc;
     sm->m = osp_model_open(path, labels, config, err);
-    if (!sm->m) {
-        rc = err ? err->code : OSP_EINVAL;
-        goto fail;
-    }
+    if (!sm->m)
+        return err ? err->code : OSP_EINVAL;
     if (!repo && (o->calibration || o->calibration_count) &&
         (rc = osp_model_set_calibration(sm->m, o->calibration,
                                         o->calibration_count, err)) < 0)
-        goto fail;
-    const osp_model_serving_t *sv = osp_model_serving(sm->m);
+        return rc;
     sm->name = strdup(name ? name : osp_model_name(sm->m));
     sm->version = strdup(version);
     sm->vnum = vnum;
-    if (!sm->name || !sm->version) {
-        rc = osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
-        goto fail;
-    }
+    if (!sm->name || !sm->version)
+        return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
     /* The policy chooses among versions, so a version cannot carry one. */
-    if (repo && sv->has_version_policy &&
-        (!config || strcmp(config, osp_model_config_path(sm->m)))) {
-        rc = osp_err_set(err, OSP_EINVAL,
-                         "%s: version_policy belongs in the model "
-                         "directory's config.json, not a version's",
-                         osp_model_config_path(sm->m));
-        goto fail;
-    }
+    if (repo && osp_model_serving(sm->m)->has_version_policy &&
+        (!config || strcmp(config, osp_model_config_path(sm->m))))
+        return osp_err_set(err, OSP_EINVAL,
+                           "%s: version_policy belongs in the model "
+                           "directory's config.json, not a version's",
+                           osp_model_config_path(sm->m));
+    return 0;
+}
+
+/* Step 2: enters sm in the table as LOADING (visible in the index, taking
+ * no traffic); OSP_EBUSY when that version is served already. */
+static int table_add(osp_serve_t *s, osp__serve_model_t *sm, osp_err_t *err) {
+    int rc = 0;
     pthread_mutex_lock(&s->models_mu);
     bool dup = false;
     for (int i = 0; i < s->n_models; i++)
         dup |= !strcmp(s->models[i]->name, sm->name) &&
                !strcmp(s->models[i]->version, sm->version);
-    if (dup || s->n_models >= SERVE_MAX_MODELS) {
-        pthread_mutex_unlock(&s->models_mu);
-        rc = dup ? osp_err_set(err, OSP_EBUSY,
-                               "serve: model '%s' version %s is already "
-                               "served", sm->name, sm->version)
-                 : osp_err_set(err, OSP_ELIMIT,
-                               "serve: more than %d model versions",
-                               SERVE_MAX_MODELS);
-        goto fail;
+    if (dup)
+        rc = osp_err_set(err, OSP_EBUSY,
+                         "serve: model '%s' version %s is already served",
+                         sm->name, sm->version);
+    else if (s->n_models >= SERVE_MAX_MODELS)
+        rc = osp_err_set(err, OSP_ELIMIT, "serve: more than %d model versions",
+                         SERVE_MAX_MODELS);
+    if (rc == 0) {
+        atomic_store(&sm->state, SERVE_LOADING);
+        s->models[s->n_models++] = sm;
     }
-    atomic_store(&sm->state, SERVE_LOADING);
-    s->models[s->n_models++] = sm;
-    in_table = true;
     pthread_mutex_unlock(&s->models_mu);
+    return rc;
+}
 
+/* Step 3: the engine instances within share CPUs (instances x engine
+ * threads, *per each); *max_batch = the batch they are built for. */
+static int load_engines(osp_serve_t *s, osp__serve_model_t *sm, int share,
+                        int *per, int *max_batch, osp_err_t *err) {
+    const osp_serve_opts_t *o = &s->o;
+    const osp_model_serving_t *sv = osp_model_serving(sm->m);
     /* Per-model config keys win over the server-wide settings, which are
      * the defaults for models that do not set them (docs/model-config.md
      * "Serving"). */
@@ -412,29 +409,33 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
                                  : (o->instances > 0 ? o->instances : 1);
     inst = OSP_MIN(OSP_MIN(inst, share), SERVE_MAX_INSTANCES);
     inst = OSP_MAX(inst, 1);
-    int per = OSP_MAX(1, share / inst);
-    sm->threads = inst * per;
-    int max_batch = osp_model_max_batch(sm->m) > 0 ? osp_model_max_batch(sm->m)
-                                                   : OSP_MAX(o->max_batch, 1);
+    *per = OSP_MAX(1, share / inst);
+    sm->threads = inst * *per;
+    int fixed = osp_model_max_batch(sm->m);
+    *max_batch = fixed > 0 ? fixed : OSP_MAX(o->max_batch, 1);
     osp_engine_opts_t eo;
     osp_engine_opts_init(&eo);
-    eo.threads = per;
+    eo.threads = *per;
     eo.precision = o->precision;
-    eo.max_batch = max_batch;
+    eo.max_batch = *max_batch;
     eo.tuning = o->tuning;
     for (int i = 0; i < inst; i++) {
         sm->engines[i] = osp_model_load_engine(sm->m, &eo, err);
-        if (!sm->engines[i]) {
-            rc = err ? err->code : OSP_EINVAL;
-            goto fail;
-        }
+        if (!sm->engines[i])
+            return err ? err->code : OSP_EINVAL;
         sm->n_engines = i + 1;
     }
     /* The model file may declare a smaller fixed batch than asked. */
-    if (osp_model_max_batch(sm->m) > 0 && osp_model_max_batch(sm->m) < max_batch)
-        max_batch = osp_model_max_batch(sm->m);
+    fixed = osp_model_max_batch(sm->m);
+    if (fixed > 0 && fixed < *max_batch)
+        *max_batch = fixed;
     sm->pp = osp_model_preprocess(sm->m);
     sm->num_classes = osp_model_num_classes(sm->m);
+    return 0;
+}
+
+/* Step 4: the model's metric series (labels: name, and version). */
+static void bind_metrics(osp_serve_t *s, osp__serve_model_t *sm) {
     const char *m1[] = {sm->name};
     sm->h_request = osp_metric_series(s->m_duration, m1);
     sm->h_queue = osp_metric_series(s->m_queue, m1);
@@ -442,71 +443,77 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
     sm->h_decode = osp_metric_series(s->m_decode, m1);
     sm->h_batch = osp_metric_series(s->m_batch, m1);
     sm->queue_depth = osp_metric_series(s->m_depth, m1);
-    sm->model_ready = osp_metric_series(s->m_ready,
-                                        (const char *[]){sm->name, sm->version});
+    sm->model_ready = osp_metric_series(
+        s->m_ready, (const char *[]){sm->name, sm->version});
     osp_series_set(sm->model_ready, 0);
-    osp_sched_opts_t so;
-    osp_sched_opts_init(&so);
-    so.max_batch = max_batch;
-    so.max_queue_delay_us = sv->max_queue_delay_us >= 0 ? sv->max_queue_delay_us
-                                                        : o->max_queue_delay_us;
-    so.max_queue_size = sv->max_queue_size > 0
-                            ? sv->max_queue_size
-                            : (o->max_queue_size > 0 ? o->max_queue_size : 1);
+}
+
+/* Step 5: the scheduler's options — the model's config over the server's
+ * settings; preferred sizes above max_batch do not apply to it. */
+static int sched_opts(osp_serve_t *s, osp__serve_model_t *sm, int max_batch,
+                      osp_sched_opts_t *so, osp_err_t *err) {
+    const osp_serve_opts_t *o = &s->o;
+    const osp_model_serving_t *sv = osp_model_serving(sm->m);
+    osp_sched_opts_init(so);
+    so->max_batch = max_batch;
+    so->max_queue_delay_us = sv->max_queue_delay_us >= 0
+                                 ? sv->max_queue_delay_us
+                                 : o->max_queue_delay_us;
+    so->max_queue_size = sv->max_queue_size > 0
+                             ? sv->max_queue_size
+                             : (o->max_queue_size > 0 ? o->max_queue_size : 1);
     /* Requests announce themselves while they decode (endpoints.c): the
      * batcher waits for those, not for a fixed delay with none coming
      * (docs/decisions.md, "Batching: wait only for requests on their way"). */
-    so.wait_for_expected = !s->batch_wait_delay;
-    so.on_batch = on_batch;
-    so.on_batch_ud = sm;
-    /* Preferred sizes above this model's max batch do not apply to it. */
+    so->wait_for_expected = !s->batch_wait_delay;
+    so->on_batch = on_batch;
+    so->on_batch_ud = sm;
     if (sv->n_preferred > 0) {
         for (int i = 0; i < sv->n_preferred; i++)
             if (sv->preferred[i] <= max_batch &&
-                so.n_preferred < OSP_SCHED_MAX_PREFERRED)
-                so.preferred[so.n_preferred++] = sv->preferred[i];
-    } else {
-        for (const char *p = o->preferred_batch_sizes; p && *p;) {
-            char *end;
-            long v = strtol(p, &end, 10);
-            if (end == p || v < 1 || (*end && *end != ',')) {
-                rc = osp_err_set(err, OSP_EINVAL,
-                                 "serve: preferred batch sizes '%s': expected "
-                                 "positive integers separated by commas",
-                                 o->preferred_batch_sizes);
-                goto fail;
-            }
-            if (v <= max_batch && so.n_preferred < OSP_SCHED_MAX_PREFERRED)
-                so.preferred[so.n_preferred++] = (int)v;
-            p = *end ? end + 1 : end;
-        }
+                so->n_preferred < OSP_SCHED_MAX_PREFERRED)
+                so->preferred[so->n_preferred++] = sv->preferred[i];
+        return 0;
     }
-    sm->sched = osp_sched_create(sm->engines, sm->n_engines, &so, err);
-    if (!sm->sched) {
-        rc = err ? err->code : OSP_EINVAL;
-        goto fail;
+    for (const char *p = o->preferred_batch_sizes; p && *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || (*end && *end != ','))
+            return osp_err_set(err, OSP_EINVAL,
+                               "serve: preferred batch sizes '%s': expected "
+                               "positive integers separated by commas",
+                               o->preferred_batch_sizes);
+        if (v <= max_batch && so->n_preferred < OSP_SCHED_MAX_PREFERRED)
+            so->preferred[so->n_preferred++] = (int)v;
+        p = *end ? end + 1 : end;
     }
+    return 0;
+}
+
+/* Step 6: the scheduler over the engines, checked against the
+ * preprocessing's sample size. */
+static int start_sched(osp__serve_model_t *sm, const osp_sched_opts_t *so,
+                       osp_err_t *err) {
+    sm->sched = osp_sched_create(sm->engines, sm->n_engines, so, err);
+    if (!sm->sched)
+        return err ? err->code : OSP_EINVAL;
     sm->sample_bytes = osp_sched_sample_bytes(sm->sched);
-    if (sm->sample_bytes != osp_preprocess_bytes(sm->pp)) {
-        rc = osp_err_set(err, OSP_EINVAL,
-                         "serve: model input sample is %zu bytes but the "
-                         "preprocessing makes %zu", sm->sample_bytes,
-                         osp_preprocess_bytes(sm->pp));
-        goto fail;
-    }
-    uint64_t t1 = osp_now_ns();
-    rc = osp_sched_warmup(sm->sched, err);
-    if (rc < 0)
-        goto fail;
-    uint64_t t2 = osp_now_ns();
-    /* Warm: from here on it takes traffic (a request without a version goes
-     * to the highest READY one). */
-    atomic_store(&sm->state, SERVE_READY);
-    osp_series_set(sm->model_ready, 1);
-    note_failed(s, sm->name, sm->version, NULL);
+    if (sm->sample_bytes != osp_preprocess_bytes(sm->pp))
+        return osp_err_set(err, OSP_EINVAL,
+                           "serve: model input sample is %zu bytes but the "
+                           "preprocessing makes %zu", sm->sample_bytes,
+                           osp_preprocess_bytes(sm->pp));
+    return 0;
+}
+
+/* Step 7 (after warm-up): the "model ready" log line; t0 = start, t1 =
+ * warm-up start, t2 = end (osp_now_ns). */
+static void log_ready(osp_serve_t *s, const osp__serve_model_t *sm,
+                      const osp_sched_opts_t *so, int per, uint64_t t0,
+                      uint64_t t1, uint64_t t2) {
     json_t *pref = json_array();
-    for (int i = 0; i < so.n_preferred; i++)
-        json_array_append_new(pref, json_integer(so.preferred[i]));
+    for (int i = 0; i < so->n_preferred; i++)
+        json_array_append_new(pref, json_integer(so->preferred[i]));
     osp__serve_log(s, "info", "model ready",
                   json_pack("{s:s,s:s,s:s,s:s?,s:i,s:i,s:i,s:I,s:s,s:i,s:o,"
                             "s:s,s:s,s:s,s:f,s:f}",
@@ -516,10 +523,10 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
                             sm->n_engines, "engine_threads", per, "max_batch",
                             osp_sched_max_batch(sm->sched),
                             "max_queue_delay_us",
-                            (json_int_t)so.max_queue_delay_us,
+                            (json_int_t)so->max_queue_delay_us,
                             "batch_wait",
-                            so.wait_for_expected ? "incoming" : "delay",
-                            "max_queue_size", so.max_queue_size,
+                            so->wait_for_expected ? "incoming" : "delay",
+                            "max_queue_size", so->max_queue_size,
                             "preferred_batch_sizes", pref, "precision",
                             osp_precision_name(
                                 osp_engine_precision(sm->engines[0])),
@@ -527,6 +534,47 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
                             "isa", osp_isa_name(osp_engine_isa(sm->engines[0])),
                             "load_ms", (double)(t1 - t0) * 1e-6, "warmup_ms",
                             (double)(t2 - t1) * 1e-6));
+}
+
+/* Loads one model version and makes it READY: it enters the table as
+ * LOADING (visible in the index, taking no traffic), gets its engines,
+ * scheduler and warm-up, and only then serves. name NULL = the model's own
+ * name (config or file name). share: CPUs this version may use (instances x
+ * engine threads). repo: loaded from a repository (the version_policy
+ * belongs to the model directory; no --calibration). */
+static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
+                         const char *config, const char *name, long long vnum,
+                         int share, bool repo, osp_err_t *err) {
+    osp__serve_model_t *sm = calloc(1, sizeof *sm);
+    if (!sm)
+        return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+    bool in_table = false;
+    char version[24];
+    snprintf(version, sizeof version, "%lld", vnum);
+    uint64_t t0 = osp_now_ns(), t1, t2;
+    int per = 1, max_batch = 1;
+    osp_sched_opts_t so;
+    int rc = open_version(s, sm, path, labels, config, name, version, vnum,
+                          repo, err);
+    if (rc < 0 || (rc = table_add(s, sm, err)) < 0)
+        goto fail;
+    in_table = true;
+    if ((rc = load_engines(s, sm, share, &per, &max_batch, err)) < 0)
+        goto fail;
+    bind_metrics(s, sm);
+    if ((rc = sched_opts(s, sm, max_batch, &so, err)) < 0 ||
+        (rc = start_sched(sm, &so, err)) < 0)
+        goto fail;
+    t1 = osp_now_ns();
+    if ((rc = osp_sched_warmup(sm->sched, err)) < 0)
+        goto fail;
+    t2 = osp_now_ns();
+    /* Warm: from here on it takes traffic (a request without a version goes
+     * to the highest READY one). */
+    atomic_store(&sm->state, SERVE_READY);
+    osp_series_set(sm->model_ready, 1);
+    note_failed(s, sm->name, sm->version, NULL);
+    log_ready(s, sm, &so, per, t0, t1, t2);
     return 0;
 fail:
     if (in_table) {
@@ -544,7 +592,7 @@ fail:
 
 /* Stops serving sm: no new requests (UNLOADING), waits for the ones holding
  * it (its queue drains with them), then frees it. */
-static void retire(osp_serve_t *s, serve_model_t *sm) {
+static void retire(osp_serve_t *s, osp__serve_model_t *sm) {
     pthread_mutex_lock(&s->models_mu);
     atomic_store(&sm->state, SERVE_UNLOADING);
     osp_series_set(sm->model_ready, 0);
@@ -882,7 +930,7 @@ int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
         return osp_err_set(err, OSP_ENOMEM, "out of memory");
     pthread_mutex_lock(&s->repo_mu);
     int np = 0, rc = 0, n_load = 0, n_retire = 0;
-    serve_model_t *retiring[SERVE_MAX_MODELS];
+    osp__serve_model_t *retiring[SERVE_MAX_MODELS];
     if (atomic_load(&s->draining)) {
         rc = osp_err_set(err, OSP_EBUSY, "shutting down");
         goto out;
@@ -907,7 +955,7 @@ int osp__serve_load_named(osp_serve_t *s, const char *name, osp_err_t *err) {
         n_load += load[i];
     }
     for (int k = 0; k < s->n_models; k++) {
-        serve_model_t *m = s->models[k];
+        osp__serve_model_t *m = s->models[k];
         bool keep = strcmp(m->name, name) != 0;
         for (int i = 0; i < np && !keep; i++)
             keep = m->vnum == plan[i].v;
@@ -948,7 +996,7 @@ out:
 
 int osp__serve_unload(osp_serve_t *s, const char *name, osp_err_t *err) {
     pthread_mutex_lock(&s->repo_mu);
-    serve_model_t *victims[SERVE_MAX_MODELS];
+    osp__serve_model_t *victims[SERVE_MAX_MODELS];
     int n = 0;
     pthread_mutex_lock(&s->models_mu);
     for (int i = 0; i < s->n_models; i++)

@@ -25,37 +25,38 @@
 #define SERVE_EPOLL_MAX_CONNECTIONS 2048
 
 /* Where a model version is in its life (repository index "state"). */
-typedef enum serve_state_e {
+typedef enum osp__serve_state_e {
     SERVE_LOADING = 0, /* engines loading / warming up: takes no traffic */
     SERVE_READY,       /* serves requests */
     SERVE_UNLOADING,   /* no new requests; waits for the ones in flight */
     SERVE_STATE_COUNT
-} serve_state_t;
-const char *osp__serve_state_name(serve_state_t st); /* "READY", ... */
+} osp__serve_state_t;
+const char *osp__serve_state_name(osp__serve_state_t st); /* "READY", ... */
 
 /* A timer resuming suspended requests (timer.c; --debug-delay-ms). */
-typedef struct serve_timer_s serve_timer_t;
-typedef struct serve_tnode_s {  /* one entry; lives in the request's arena */
-    struct serve_tnode_s *next;
+typedef struct osp__serve_timer_s osp__serve_timer_t;
+/* One entry; lives in the request's arena. */
+typedef struct osp__serve_tnode_s {
+    struct osp__serve_tnode_s *next;
     uint64_t due_ns;            /* osp_now_ns() time */
     osp_http_req_t *r;
-} serve_tnode_t;
+} osp__serve_tnode_t;
 /* Starts the timer thread; NULL when out of memory / threads. */
-serve_timer_t *osp__serve_timer_create(void);
+osp__serve_timer_t *osp__serve_timer_create(void);
 /* Resumes r (suspended) at due_ns. Any thread. */
-void osp__serve_timer_add(serve_timer_t *t, serve_tnode_t *n, uint64_t due_ns,
-                          osp_http_req_t *r);
+void osp__serve_timer_add(osp__serve_timer_t *t, osp__serve_tnode_t *n,
+                          uint64_t due_ns, osp_http_req_t *r);
 /* Resumes what is pending when due, then stops and frees. */
-void osp__serve_timer_destroy(serve_timer_t *t);
+void osp__serve_timer_destroy(osp__serve_timer_t *t);
 
 /* One served model: one version of one name. */
-typedef struct serve_model_s {
+typedef struct osp__serve_model_s {
     char *name;                        /* owned */
     char *version;                     /* owned ("1" for --model) */
     long long vnum;                    /* version as a number */
     int threads;                       /* CPUs it holds: instances x engine
                                           threads (the budget's accounting) */
-    atomic_int state;                  /* serve_state_t */
+    atomic_int state;                  /* osp__serve_state_t */
     osp_model_t *m;
     osp_engine_t *engines[SERVE_MAX_INSTANCES];
     int n_engines;
@@ -67,14 +68,14 @@ typedef struct serve_model_s {
     /* metric series for this model */
     osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,
         *h_decode, *h_batch;
-} serve_model_t;
+} osp__serve_model_t;
 
 struct osp_serve_s {
     osp_serve_opts_t o;
     osp_http_server_t *http;
     osp_http_mode_t http_mode;
     bool batch_wait_delay;             /* --batch-wait delay */
-    serve_timer_t *timer;              /* with --debug-delay-ms only */
+    osp__serve_timer_t *timer;              /* with --debug-delay-ms only */
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;
@@ -84,7 +85,7 @@ struct osp_serve_s {
      * models_cv for the references to drop before freeing it. */
     pthread_mutex_t models_mu;
     pthread_cond_t models_cv;
-    serve_model_t *models[SERVE_MAX_MODELS];
+    osp__serve_model_t *models[SERVE_MAX_MODELS];
     int n_models;
     char *default_name;                /* /classify's model (latest version) */
     int cpus;                          /* the CPU budget of every engine */
@@ -106,41 +107,44 @@ struct osp_serve_s {
 
 /* A JSON text writer into a request arena (jsonw.c). On out-of-memory it
  * sets oom and ignores further writes: check once at the end. */
-typedef struct serve_jw_s {
+typedef struct osp__serve_jw_s {
     osp_arena_t *a;
     char *buf;          /* NUL-terminated text so far */
     size_t len, cap;
     bool oom;
-} serve_jw_t;
-void osp__jw_init(serve_jw_t *w, osp_arena_t *a, size_t cap);
-void osp__jw_raw(serve_jw_t *w, const char *s, size_t n);
-void osp__jw_lit(serve_jw_t *w, const char *s);     /* raw, NUL-terminated */
-void osp__jw_str(serve_jw_t *w, const char *s);     /* quoted + escaped */
-void osp__jw_num(serve_jw_t *w, double v, int digits); /* %.{digits}g */
-void osp__jw_int(serve_jw_t *w, long long v);
+} osp__serve_jw_t;
+void osp__serve_jw_init(osp__serve_jw_t *w, osp_arena_t *a, size_t cap);
+void osp__serve_jw_raw(osp__serve_jw_t *w, const char *s, size_t n);
+/* raw, NUL-terminated */
+void osp__serve_jw_lit(osp__serve_jw_t *w, const char *s);
+/* quoted + escaped */
+void osp__serve_jw_str(osp__serve_jw_t *w, const char *s);
+/* %.{digits}g */
+void osp__serve_jw_num(osp__serve_jw_t *w, double v, int digits);
+void osp__serve_jw_int(osp__serve_jw_t *w, long long v);
 
 /* What a route takes as its body, for the OpenAPI spec. */
-typedef enum serve_body_e {
+typedef enum osp__serve_body_e {
     SERVE_BODY_NONE = 0,
     SERVE_BODY_IMAGE,   /* multipart file parts or a raw image */
     SERVE_BODY_V2,      /* KServe V2 inference request */
     SERVE_BODY_COUNT
-} serve_body_t;
+} osp__serve_body_t;
 
 /* One endpoint: routing and its description in /openapi.json come from the
  * same table, so the spec cannot miss a route. */
-typedef struct serve_route_s {
+typedef struct osp__serve_route_s {
     const char *method, *pattern;
     osp_http_handler_fn fn;
     const char *summary;
-    serve_body_t body;
+    osp__serve_body_t body;
     const char *codes;    /* statuses it answers, e.g. "200 400 404" */
     const char *schema;   /* components/schemas name of the 200 body */
     const char *ctype;    /* 200 content type; NULL = application/json */
-} serve_route_t;
+} osp__serve_route_t;
 
 /* Renders the OpenAPI 3 document for these routes (malloc'd JSON text). */
-char *osp__serve_openapi(const serve_route_t *routes, int n, size_t *len);
+char *osp__serve_openapi(const osp__serve_route_t *routes, int n, size_t *len);
 /* The /docs page (static). */
 extern const char osp__serve_docs_html[];
 
@@ -154,9 +158,9 @@ void osp__serve_log(osp_serve_t *s, const char *level, const char *msg,
 /* Takes a reference on a READY version of the model called `name` (NULL =
  * the default model): `version`, or NULL for the highest ready version.
  * NULL if there is none. Release with osp__serve_release. */
-serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
-                                  const char *version);
-void osp__serve_release(osp_serve_t *s, serve_model_t *sm);
+osp__serve_model_t *osp__serve_acquire(osp_serve_t *s, const char *name,
+                                       const char *version);
+void osp__serve_release(osp_serve_t *s, osp__serve_model_t *sm);
 /* Repository extension: (re)loads `name` from --model-repository so that
  * the versions its version_policy selects on disk are served (new ones
  * loaded and warmed before they take traffic, dropped ones drained and

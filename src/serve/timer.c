@@ -12,16 +12,16 @@
 
 #include "serve/serve_int.h"
 
-struct serve_timer_s {
+struct osp__serve_timer_s {
     pthread_mutex_t mu;
     pthread_cond_t cv;      /* an earlier entry, or stop */
-    serve_tnode_t *head;    /* sorted by due_ns */
+    osp__serve_tnode_t *head;    /* sorted by due_ns */
     bool stop;
     pthread_t thread;
 };
 
 static void *timer_main(void *arg) {
-    serve_timer_t *t = arg;
+    osp__serve_timer_t *t = arg;
     pthread_mutex_lock(&t->mu);
     for (;;) {
         if (!t->head) {
@@ -31,7 +31,7 @@ static void *timer_main(void *arg) {
             continue;
         }
         uint64_t now = osp_now_ns();
-        serve_tnode_t *n = t->head;
+        osp__serve_tnode_t *n = t->head;
         if (n->due_ns <= now) {
             t->head = n->next;
             osp_http_req_t *r = n->r;
@@ -48,8 +48,8 @@ static void *timer_main(void *arg) {
     return NULL;
 }
 
-serve_timer_t *osp__serve_timer_create(void) {
-    serve_timer_t *t = calloc(1, sizeof *t);
+osp__serve_timer_t *osp__serve_timer_create(void) {
+    osp__serve_timer_t *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
     pthread_condattr_t ca;
@@ -67,12 +67,12 @@ serve_timer_t *osp__serve_timer_create(void) {
     return t;
 }
 
-void osp__serve_timer_add(serve_timer_t *t, serve_tnode_t *n, uint64_t due_ns,
-                          osp_http_req_t *r) {
+void osp__serve_timer_add(osp__serve_timer_t *t, osp__serve_tnode_t *n,
+                          uint64_t due_ns, osp_http_req_t *r) {
     n->due_ns = due_ns;
     n->r = r;
     pthread_mutex_lock(&t->mu);
-    serve_tnode_t **p = &t->head;
+    osp__serve_tnode_t **p = &t->head;
     while (*p && (*p)->due_ns <= due_ns)
         p = &(*p)->next;
     n->next = *p;
@@ -82,7 +82,7 @@ void osp__serve_timer_add(serve_timer_t *t, serve_tnode_t *n, uint64_t due_ns,
     pthread_mutex_unlock(&t->mu);
 }
 
-void osp__serve_timer_destroy(serve_timer_t *t) {
+void osp__serve_timer_destroy(osp__serve_timer_t *t) {
     if (!t)
         return;
     pthread_mutex_lock(&t->mu);

@@ -33,7 +33,7 @@ static void test_slice(void **st) {
     (void)st;
     json_t *j = json_loads(slice_json, 0, NULL);
     assert_non_null(j);
-    dsp_k8s_slice_t s;
+    osp__dsp_k8s_slice_t s;
     osp_err_t err = {0};
     assert_int_equal(osp__dsp_k8s_parse_slice(j, "http", &s, &err), 0);
     assert_string_equal(s.name, "osprey-abc12");
@@ -60,7 +60,7 @@ static void test_slice_v6_and_bad(void **st) {
         "{\"metadata\":{\"name\":\"s6\"},\"addressType\":\"IPv6\","
         "\"endpoints\":[{\"addresses\":[\"fd00::5\"]}],"
         "\"ports\":[{\"name\":\"http\",\"port\":8080}]}", 0, NULL);
-    dsp_k8s_slice_t s;
+    osp__dsp_k8s_slice_t s;
     osp_err_t err = {0};
     assert_int_equal(osp__dsp_k8s_parse_slice(j, "http", &s, &err), 0);
     assert_int_equal(s.n_addrs, 1);
@@ -102,7 +102,7 @@ static void test_list(void **st) {
              "{\"kind\":\"EndpointSliceList\",\"apiVersion\":"
              "\"discovery.k8s.io/v1\",\"metadata\":{\"resourceVersion\":"
              "\"5000\"},\"items\":[%s,{\"bad\":1}]}", slice_json);
-    dsp_k8s_slice_t *s;
+    osp__dsp_k8s_slice_t *s;
     int n;
     char rv[64];
     osp_err_t err = {0};
@@ -130,8 +130,8 @@ static void test_list(void **st) {
 static void test_events(void **st) {
     (void)st;
     char line[4096];
-    dsp_k8s_ev_t kind;
-    dsp_k8s_slice_t s;
+    osp__dsp_k8s_ev_t kind;
+    osp__dsp_k8s_slice_t s;
     char rv[64];
     osp_err_t err = {0};
     const char *types[] = {"ADDED", "MODIFIED", "DELETED"};
@@ -142,7 +142,7 @@ static void test_events(void **st) {
         assert_int_equal(osp__dsp_k8s_parse_event(line, strlen(line), "http",
                                                   &kind, &s, rv, sizeof rv,
                                                   &err), 0);
-        assert_int_equal(kind, (dsp_k8s_ev_t)i);
+        assert_int_equal(kind, (osp__dsp_k8s_ev_t)i);
         assert_string_equal(rv, "4711");
         assert_string_equal(s.name, "osprey-abc12");
         assert_int_equal(s.n_addrs, 2);

@@ -13,7 +13,7 @@
 
 #include "serve/serve_int.h"
 
-static json_t *parse(const serve_jw_t *w) {
+static json_t *parse(const osp__serve_jw_t *w) {
     json_error_t je;
     json_t *j = json_loadb(w->buf, w->len, 0, &je);
     if (!j)
@@ -24,18 +24,18 @@ static json_t *parse(const serve_jw_t *w) {
 static void test_strings(void **state) {
     (void)state;
     osp_arena_t *a = osp_arena_create(0);
-    serve_jw_t w;
-    osp__jw_init(&w, a, 8); /* tiny: forces growth */
+    osp__serve_jw_t w;
+    osp__serve_jw_init(&w, a, 8); /* tiny: forces growth */
     static const char *const cases[] = {
         "plain", "quote \" and backslash \\", "ctl \x01\x1f\n\t\r end",
         "caf\xc3\xa9 \xe2\x9c\x93", "", "jack-o'-lantern"};
-    osp__jw_lit(&w, "[");
+    osp__serve_jw_lit(&w, "[");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (i)
-            osp__jw_lit(&w, ",");
-        osp__jw_str(&w, cases[i]);
+            osp__serve_jw_lit(&w, ",");
+        osp__serve_jw_str(&w, cases[i]);
     }
-    osp__jw_lit(&w, "]");
+    osp__serve_jw_lit(&w, "]");
     assert_false(w.oom);
     json_t *j = parse(&w);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -48,25 +48,25 @@ static void test_strings(void **state) {
 static void test_numbers_and_growth(void **state) {
     (void)state;
     osp_arena_t *a = osp_arena_create(0);
-    serve_jw_t w;
-    osp__jw_init(&w, a, 16);
-    osp__jw_lit(&w, "{\"x\":");
-    osp__jw_num(&w, 0.8100000238418579, 6);
-    osp__jw_lit(&w, ",\"nan\":");
-    osp__jw_num(&w, NAN, 6);
-    osp__jw_lit(&w, ",\"inf\":");
-    osp__jw_num(&w, -INFINITY, 6);
-    osp__jw_lit(&w, ",\"tiny\":");
-    osp__jw_num(&w, 1.5e-9, 9);
-    osp__jw_lit(&w, ",\"i\":");
-    osp__jw_int(&w, -1234567890123LL);
-    osp__jw_lit(&w, ",\"big\":[");
+    osp__serve_jw_t w;
+    osp__serve_jw_init(&w, a, 16);
+    osp__serve_jw_lit(&w, "{\"x\":");
+    osp__serve_jw_num(&w, 0.8100000238418579, 6);
+    osp__serve_jw_lit(&w, ",\"nan\":");
+    osp__serve_jw_num(&w, NAN, 6);
+    osp__serve_jw_lit(&w, ",\"inf\":");
+    osp__serve_jw_num(&w, -INFINITY, 6);
+    osp__serve_jw_lit(&w, ",\"tiny\":");
+    osp__serve_jw_num(&w, 1.5e-9, 9);
+    osp__serve_jw_lit(&w, ",\"i\":");
+    osp__serve_jw_int(&w, -1234567890123LL);
+    osp__serve_jw_lit(&w, ",\"big\":[");
     for (int i = 0; i < 5000; i++) {
         if (i)
-            osp__jw_raw(&w, ",", 1);
-        osp__jw_num(&w, (float)i / 7.0f, 9);
+            osp__serve_jw_raw(&w, ",", 1);
+        osp__serve_jw_num(&w, (float)i / 7.0f, 9);
     }
-    osp__jw_lit(&w, "]}");
+    osp__serve_jw_lit(&w, "]}");
     assert_false(w.oom);
     assert_int_equal(strlen(w.buf), w.len);
     json_t *j = parse(&w);
