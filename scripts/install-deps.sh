@@ -9,6 +9,7 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX importer
   libturbojpeg0-dev libspng-dev libwebp-dev            # image decoders
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev  # HTTP + JSON
+  libyaml-dev                       # the autoscaler reads HPA manifests
   libcmocka-dev                     # unit tests
   libonnx-testdata                  # ONNX conformance data
   clang libclang-rt-14-dev          # libFuzzer targets

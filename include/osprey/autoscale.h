@@ -132,6 +132,12 @@ int osp_autoscale_opts_check(const osp_autoscale_opts_t *o, osp_err_t *err);
 int osp_autoscale_opts_parse_json(osp_autoscale_opts_t *o, const char *text,
                                   osp_err_t *err);
 
+/* Reads a file with osp_autoscale_opts_parse_json: JSON, or YAML (a
+ * Kubernetes manifest as it is; with several documents, the
+ * HorizontalPodAutoscaler). Errors name the file's problem. */
+int osp_autoscale_opts_load(osp_autoscale_opts_t *o, const char *path,
+                            osp_err_t *err);
+
 /* ------------------------------------------------------------------------
  * The policy. */
 typedef struct osp_autoscale_s osp_autoscale_t;
@@ -293,5 +299,27 @@ double osp_autoscale_quantile(double q, const double *le, const double *cum,
  * window_s; NULL for `query` (the user's own). Writes into buf. */
 const char *osp_autoscale_promql(osp_autoscale_metric_t m, int window_s,
                                  char *buf, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Actuators: what the control loop acts on. A struct of function pointers
+ * (as h2o's handlers): the local one runs `osprey serve` workers itself
+ * (src/autoscale/local.c), the Kubernetes one patches a Deployment's scale
+ * subresource (src/autoscale/k8s.c). Called from the control loop's thread
+ * only. */
+typedef struct osp_autoscale_actuator_s osp_autoscale_actuator_t;
+struct osp_autoscale_actuator_s {
+    const char *name;           /* "local", "kubernetes" */
+    /* The replica count asked for now (someone else may have changed it:
+     * it is read, not remembered) and how many are ready. 0 or an error
+     * (the loop holds and retries). */
+    int (*observe)(osp_autoscale_actuator_t *a, int *current, int *ready,
+                   osp_err_t *err);
+    /* Asks for n replicas (the loop calls it only on a change). */
+    int (*scale)(osp_autoscale_actuator_t *a, int n, osp_err_t *err);
+    /* The actuator's part of GET /status as a JSON value (malloc'd text;
+     * caller frees), e.g. the local workers; NULL when it has none. */
+    char *(*status_json)(osp_autoscale_actuator_t *a);
+    void (*destroy)(osp_autoscale_actuator_t *a);
+};
 
 #endif

@@ -234,3 +234,37 @@ int osp_autoscale_opts_parse_json(osp_autoscale_opts_t *o, const char *text,
     json_decref(root);
     return rc ? rc : osp_autoscale_opts_check(o, err);
 }
+
+int osp_autoscale_opts_load(osp_autoscale_opts_t *o, const char *path,
+                            osp_err_t *err) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = osp_read_file(path, 1 << 20, &buf, &len, err);
+    if (rc)
+        return rc;
+    const char *p = (const char *)buf;
+    size_t i = 0;
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+                       p[i] == '\r'))
+        i++;
+    char *json = NULL;
+    if (i < len && p[i] == '{') {
+        json = malloc(len + 1);
+        if (json) {
+            memcpy(json, p, len);
+            json[len] = 0;
+        }
+    } else {
+        json = osp__autoscale_yaml_to_json(p, len, err);
+        if (!json) {
+            free(buf);
+            return err ? err->code : OSP_EFORMAT;
+        }
+    }
+    free(buf);
+    if (!json)
+        return osp_err_set(err, OSP_ENOMEM, "out of memory");
+    rc = osp_autoscale_opts_parse_json(o, json, err);
+    free(json);
+    return rc;
+}

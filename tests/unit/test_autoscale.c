@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -369,6 +371,49 @@ static void test_config_json(void **state) {
     }
 }
 
+static void test_config_yaml(void **state) {
+    (void)state;
+    /* A Kubernetes manifest as users keep them: several documents, the HPA
+     * second, flow and block styles mixed. */
+    static const char yaml[] =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n---\n"
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+        "metadata:\n  name: w\nspec:\n"
+        "  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: w}\n"
+        "  minReplicas: 2\n  maxReplicas: 8\n  behavior:\n"
+        "    scaleDown:\n      stabilizationWindowSeconds: 120\n"
+        "      selectPolicy: \"Max\"\n      policies:\n"
+        "      - type: Pods\n        value: 1\n        periodSeconds: 60\n";
+    char path[] = "/tmp/osp_test_hpa_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, sizeof yaml - 1), (ssize_t)sizeof yaml - 1);
+    close(fd);
+    osp_autoscale_opts_t o;
+    osp_autoscale_opts_init(&o);
+    osp_err_t err = {0};
+    if (osp_autoscale_opts_load(&o, path, &err))
+        fail_msg("load: %s", err.msg);
+    assert_int_equal(o.min_replicas, 2);
+    assert_int_equal(o.max_replicas, 8);
+    assert_int_equal(o.down.stabilization_s, 120);
+    assert_int_equal(o.down.n_policies, 1);
+    assert_int_equal(o.down.policies[0].type, OSP_AUTOSCALE_RATE_PODS);
+    assert_int_equal(o.down.policies[0].period_s, 60);
+    /* A quoted number is a string in YAML: the field's type check sees it. */
+    FILE *f = fopen(path, "w");
+    fputs("spec:\n  minReplicas: \"2\"\n", f);
+    fclose(f);
+    assert_true(osp_autoscale_opts_load(&o, path, &err) < 0);
+    assert_non_null(strstr(err.msg, "minReplicas: not an integer"));
+    f = fopen(path, "w");
+    fputs("spec:\n  minReplicas: [1\n", f);
+    fclose(f);
+    assert_true(osp_autoscale_opts_load(&o, path, &err) < 0);
+    assert_non_null(strstr(err.msg, "YAML line"));
+    unlink(path);
+}
+
 static void test_names(void **state) {
     (void)state;
     for (int m = 0; m < OSP_AUTOSCALE_METRIC_COUNT; m++) {
@@ -559,6 +604,7 @@ int main(void) {
         cmocka_unit_test(test_panic_off_is_hpa),
         cmocka_unit_test(test_external_change_respected),
         cmocka_unit_test(test_config_json),
+        cmocka_unit_test(test_config_yaml),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_trace_csv),
         cmocka_unit_test(test_sim),
