@@ -196,8 +196,9 @@ const osp_autoscale_opts_t *osp_autoscale_opts(const osp_autoscale_t *a);
  * Simulation: a queueing model of workers driven by a rate profile (a load
  * trace), deterministic for a seed, far faster than real time. Requests
  * arrive as a non-homogeneous Poisson process; the dispatcher sends each to
- * the ready worker with the fewest outstanding requests (or holds it while
- * none is ready); a worker serves one request at a time in 1/capacity s; a
+ * the ready worker with the fewest outstanding requests below max_inflight
+ * (else it waits in the dispatcher's queue; with no ready worker it is
+ * rejected); a worker serves one request at a time in 1/capacity s; a
  * new worker is ready startup_s after it is asked for; a removed worker
  * takes no new requests and leaves when its queue is empty. Every tick the
  * policy gets the metrics a real control loop would read. */
@@ -221,8 +222,10 @@ typedef struct osp_autoscale_sim_opts_s {
     double slo_ms;                  /* a request slower than this is a
                                        violation (default 1000) */
     double tick_s;                  /* control loop tick (default 1) */
-    int max_outstanding;            /* per worker; beyond → rejected (a
-                                       violation; default 256) */
+    int max_inflight;               /* per worker (the dispatcher's
+                                       --max-inflight, default 64) */
+    int queue_size;                 /* the dispatcher's queue (default 256) */
+    double queue_timeout_s;         /* longest wait in it (default 5) */
     uint64_t seed;                  /* arrivals (default 1) */
 } osp_autoscale_sim_opts_t;
 void osp_autoscale_sim_opts_init(osp_autoscale_sim_opts_t *o);
@@ -321,5 +324,66 @@ struct osp_autoscale_actuator_s {
     char *(*status_json)(osp_autoscale_actuator_t *a);
     void (*destroy)(osp_autoscale_actuator_t *a);
 };
+
+/* The local actuator (src/autoscale/local.c): `osprey serve` workers as
+ * children on free loopback ports, registered with the dispatcher's admin
+ * API once ready, deregistered and drained before they stop, replaced when
+ * they die. No child outlives the actuator (PR_SET_PDEATHSIG, a process
+ * group each; destroy stops them all). */
+typedef struct osp_autoscale_local_opts_s {
+    const char *exe;            /* the osprey binary to run as `serve` */
+    const char *dispatcher;     /* its admin API, "http://127.0.0.1:8001" */
+    const char *host;           /* workers listen here ("127.0.0.1") */
+    int worker_threads;         /* serve --threads N (0: serve's default) */
+    const char *const *args;    /* more serve flags (borrowed) */
+    int n_args;
+    double ready_timeout_s;     /* a start not ready by then is killed and
+                                   replaced (default 120) */
+    double drain_timeout_s;     /* in-flight wait, then SIGTERM's drain
+                                   (default 30 each) */
+} osp_autoscale_local_opts_t;
+typedef struct osp_autoscale_local_stats_s {
+    unsigned long long started;       /* processes started */
+    unsigned long long died;          /* exited without being asked */
+    unsigned long long failed_starts; /* not ready in time */
+} osp_autoscale_local_stats_t;
+osp_autoscale_actuator_t *
+osp_autoscale_local_create(const osp_autoscale_local_opts_t *o,
+                           osp_err_t *err);
+/* The local actuator's counters; NULL for another actuator. */
+const osp_autoscale_local_stats_t *
+osp_autoscale_local_stats(const osp_autoscale_actuator_t *a);
+
+/* ------------------------------------------------------------------------
+ * The control loop (src/autoscale/loop.c): on its own thread, every tick:
+ * the actuator's count and readiness, the metrics (Prometheus, or the
+ * dispatcher's /metrics read directly), the policy's decision — logged —
+ * and the action; it serves /metrics and GET /status (current, desired,
+ * panic, last_decision, actuator, workers). */
+typedef struct osp_autoscale_loop_s osp_autoscale_loop_t;
+typedef struct osp_autoscale_loop_opts_s {
+    osp_autoscale_opts_t policy;
+    osp_autoscale_actuator_t *actuator; /* taken by a successful create */
+    const char *dispatcher;     /* admin API base URL (its /metrics): the
+                                   embedded source */
+    const char *prometheus;     /* base URL; NULL: the embedded source */
+    const char *query;          /* PromQL of the `query` metric */
+    int rate_window_s;          /* PromQL rate() window (default 30) */
+    double tick_s;              /* default 1 */
+    bool dry_run;               /* decide and log, do not act */
+    bool json_log;              /* decisions as JSON lines (else text) */
+    const char *host;           /* own HTTP listener (default 127.0.0.1) */
+    int port;                   /* 0: any free port; < 0: none */
+} osp_autoscale_loop_opts_t;
+osp_autoscale_loop_t *osp_autoscale_loop_create(
+    const osp_autoscale_loop_opts_t *o, osp_err_t *err);
+/* Binds the listener and starts the loop's thread. */
+int osp_autoscale_loop_start(osp_autoscale_loop_t *l, osp_err_t *err);
+/* The listener's port (after start; 0 without one). */
+int osp_autoscale_loop_port(const osp_autoscale_loop_t *l);
+/* Stops deciding and stops what the actuator started (local workers are
+ * deregistered and drained); returns when they are gone. */
+void osp_autoscale_loop_drain(osp_autoscale_loop_t *l);
+void osp_autoscale_loop_destroy(osp_autoscale_loop_t *l);
 
 #endif

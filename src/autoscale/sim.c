@@ -12,10 +12,12 @@
  *   - requests arrive as a non-homogeneous Poisson process following the
  *     trace (the load generator's own arrival code, src/load/arrivals.c);
  *   - the dispatcher sends each to the ready worker with the fewest
- *     outstanding requests (osprey dispatch's least-outstanding balancing);
- *     while no worker is ready it holds them;
+ *     outstanding requests (osprey dispatch's least-outstanding balancing)
+ *     below max_inflight; when every one is at max_inflight the request
+ *     waits in the dispatcher's queue (at most queue_size, at most
+ *     queue_timeout_s, else rejected: a 503) for the first free slot; with
+ *     no ready worker at all it is rejected at once (as osprey dispatch);
  *   - a worker serves one request at a time, 1/capacity s each, in order;
- *     more than max_outstanding waiting at one worker → rejected;
  *   - a new worker is ready startup_s after it is asked for (process start
  *     and model load); a removed worker takes no new requests and leaves
  *     when its queue is empty (drain), counted as cost until then;
@@ -61,7 +63,9 @@ void osp_autoscale_sim_opts_init(osp_autoscale_sim_opts_t *o) {
     o->startup_s = 10;
     o->slo_ms = 1000;
     o->tick_s = 1;
-    o->max_outstanding = 256;
+    o->max_inflight = 64;
+    o->queue_size = 256;
+    o->queue_timeout_s = 5;
     o->seed = 1;
 }
 
@@ -124,16 +128,19 @@ static int serve_at(sim_t *s, worker_t *w, double arrived, double now) {
     return 0;
 }
 
-/* The ready worker with the fewest outstanding requests, or NULL. */
-static worker_t *pick(sim_t *s, double now) {
+/* The ready worker with the fewest outstanding requests below
+ * max_inflight, or NULL. *any_ready tells whether one is ready at all. */
+static worker_t *pick(sim_t *s, double now, bool *any_ready) {
     worker_t *best = NULL;
     int best_n = 0;
+    *any_ready = false;
     for (int i = 0; i < s->nw; i++) {
         worker_t *w = &s->w[i];
         if (w->state != W_READY)
             continue;
+        *any_ready = true;
         int n = worker_outstanding(w, now);
-        if (!best || n < best_n) {
+        if (n < s->so->max_inflight && (!best || n < best_n)) {
             best = w;
             best_n = n;
         }
@@ -141,43 +148,73 @@ static worker_t *pick(sim_t *s, double now) {
     return best;
 }
 
-static int dispatch(sim_t *s, double arrived, double now) {
-    worker_t *w = pick(s, now);
-    if (!w) {
-        if (s->p_n >= s->so->max_outstanding) {
-            s->r->rejected++;
-            s->r->slo_violations++;
-            return 0;
-        }
-        return ring_push(&s->pending, &s->p_head, &s->p_n, &s->p_cap,
-                         arrived);
-    }
-    if (worker_outstanding(w, now) >= s->so->max_outstanding) {
-        s->r->rejected++;
-        s->r->slo_violations++;
-        return 0;
-    }
-    return serve_at(s, w, arrived, now);
+static void reject(sim_t *s) {
+    s->r->rejected++;
+    s->r->slo_violations++;
 }
 
-/* Workers whose start-up ends by `now` become ready and take what the
- * dispatcher held. */
-static int make_ready(sim_t *s, double now) {
-    bool any = false;
-    for (int i = 0; i < s->nw; i++)
-        if (s->w[i].state == W_STARTING && s->w[i].ready_at <= now) {
-            s->w[i].state = W_READY;
-            any = true;
+static double pending_pop(sim_t *s) {
+    double arrived = s->pending[s->p_head];
+    s->p_head = (s->p_head + 1) % s->p_cap;
+    s->p_n--;
+    return arrived;
+}
+
+/* Serves what waits in the dispatcher's queue, in order, while a slot is
+ * free; what waited longer than the queue timeout is rejected. */
+static int drain_pending(sim_t *s, double now) {
+    while (s->p_n) {
+        if (s->pending[s->p_head] + s->so->queue_timeout_s <= now) {
+            pending_pop(s);
+            reject(s);
+            continue;
         }
-    while (any && s->p_n) {
-        double arrived = s->pending[s->p_head];
-        s->p_head = (s->p_head + 1) % s->p_cap;
-        s->p_n--;
-        int rc = dispatch(s, arrived, now);
+        bool any;
+        worker_t *w = pick(s, now, &any);
+        if (!w)
+            return 0;
+        int rc = serve_at(s, w, pending_pop(s), now);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+static int dispatch(sim_t *s, double arrived, double now) {
+    bool any;
+    worker_t *w = s->p_n ? NULL : pick(s, now, &any);
+    if (w)
+        return serve_at(s, w, arrived, now);
+    if (!s->p_n && !any) {
+        reject(s); /* no candidate at all: 503 at once */
+        return 0;
+    }
+    if (s->p_n >= s->so->queue_size) {
+        reject(s);
+        return 0;
+    }
+    return ring_push(&s->pending, &s->p_head, &s->p_n, &s->p_cap, arrived);
+}
+
+/* Workers whose start-up ends by `now` become ready. */
+static void make_ready(sim_t *s, double now) {
+    for (int i = 0; i < s->nw; i++)
+        if (s->w[i].state == W_STARTING && s->w[i].ready_at <= now)
+            s->w[i].state = W_READY;
+}
+
+/* When something may leave the dispatcher's queue: the first slot a full
+ * ready worker frees, or the head's queue timeout. */
+static double next_pending(sim_t *s) {
+    if (!s->p_n)
+        return INFINITY;
+    double t = s->pending[s->p_head] + s->so->queue_timeout_s;
+    for (int i = 0; i < s->nw; i++) {
+        worker_t *w = &s->w[i];
+        if (w->state == W_READY && w->n)
+            t = OSP_MIN(t, w->done[w->head]);
+    }
+    return t;
 }
 
 static double next_ready(const sim_t *s) {
@@ -369,13 +406,16 @@ static int run(sim_t *s) {
     if (!osp_load_arrivals_next(arr, &next_arrival))
         next_arrival = INFINITY;
     while (!rc) {
-        double t_ready = next_ready(s);
-        double now = OSP_MIN(OSP_MIN(next_arrival, next_tick), t_ready);
+        double t_ready = next_ready(s), t_pend = next_pending(s);
+        double now = OSP_MIN(OSP_MIN(next_arrival, next_tick),
+                             OSP_MIN(t_ready, t_pend));
         if (now >= dur)
             break;
-        if (now == t_ready) {
-            rc = make_ready(s, now);
-        } else if (now == next_arrival) {
+        make_ready(s, now);
+        rc = drain_pending(s, now);
+        if (rc || now == t_ready || now == t_pend)
+            continue;
+        if (now == next_arrival) {
             s->r->requests++;
             s->tick_arrivals++;
             rc = dispatch(s, next_arrival, now);
@@ -409,10 +449,11 @@ int osp_autoscale_simulate(const osp_autoscale_sim_opts_t *so,
     if (!so->trace || osp_load_profile_duration_s(so->trace) <= 0)
         return osp_err_set(err, OSP_EINVAL, "simulate: the trace is empty");
     if (!(so->capacity_rps > 0) || !(so->tick_s > 0) || so->startup_s < 0 ||
-        !(so->slo_ms > 0) || so->max_outstanding < 1)
+        !(so->slo_ms > 0) || so->max_inflight < 1 || so->queue_size < 0 ||
+        !(so->queue_timeout_s >= 0))
         return osp_err_set(err, OSP_EINVAL,
                            "simulate: capacity, tick and SLO must be > 0, "
-                           "start-up >= 0, max outstanding >= 1");
+                           "start-up >= 0, max in-flight >= 1");
     if ((unsigned)policy >= OSP_AUTOSCALE_POLICY_COUNT)
         return osp_err_set(err, OSP_EINVAL, "simulate: unknown policy");
     osp_autoscale_opts_t po = *policy_opts;
