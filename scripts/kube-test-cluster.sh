@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # kube-test-cluster.sh — a real Kubernetes control plane on 127.0.0.1 for the
 # tests that must meet the real API (RBAC, the scale subresource, conflicts):
-# kube-apiserver and kube-controller-manager built from the Go module proxy,
-# etcd from Debian's etcd-server. No kubelet: Deployments get ReplicaSets and
+# kube-apiserver, kube-controller-manager and a kubectl of the same version
+# built from the Go module proxy, etcd from Debian's etcd-server. No kubelet: Deployments get ReplicaSets and
 # Pending Pods, which is all the scale subresource needs.
 #
 #   scripts/kube-test-cluster.sh build              build (or find cached) binaries
+#   scripts/kube-test-cluster.sh kubectl            print the path of the matching kubectl
 #   scripts/kube-test-cluster.sh start DIR          certs, etcd, apiserver, controller-manager
 #   scripts/kube-test-cluster.sh stop DIR           stop all three (idempotent)
 #   scripts/kube-test-cluster.sh apiserver-stop DIR / apiserver-start DIR
@@ -13,8 +14,8 @@
 #                                                   (same port and certs)
 #
 # start writes into DIR: admin.kubeconfig (cluster-admin by client cert),
-# ca.crt, env (API_URL=https://127.0.0.1:PORT), the logs, and the pid files
-# that stop reads. A caller runs `stop DIR` from its EXIT trap.
+# ca.crt, env (API_URL=https://127.0.0.1:PORT, KUBECTL=its path), the logs,
+# and the pid files that stop reads. A caller runs `stop DIR` from its EXIT trap.
 #
 # Build: a scratch Go module requiring k8s.io/kubernetes vVERSION with one
 # replace per staging module (k8s.io/X => k8s.io/X v0.MINOR.PATCH, from that
@@ -26,7 +27,8 @@
 # Environment: OSPREY_KUBE_CACHE (default ~/.cache/osprey/kube),
 # OSPREY_KUBE_VERSION (default 1.36.3).
 # Exit codes: 0 ok; 1 failure; 77 a tool is missing (go, etcd, openssl) —
-# tests turn that into a skip.
+# tests turn that into a skip. Everything below main is read before it runs,
+# so editing this file under a running build cannot break that build.
 set -euo pipefail
 
 VER=${OSPREY_KUBE_VERSION:-1.36.3}
@@ -39,9 +41,11 @@ missing() { echo "kube-test-cluster: $* (skip)" >&2; exit 77; }
 
 # --- build -----------------------------------------------------------------
 
+# The commands built (the module's tools, so tidy keeps what they import).
+CMDS=(kube-apiserver kube-controller-manager kubectl)
+
 # The scratch module's go.mod: the kubernetes module, its staging modules
-# pinned to the matching v0 tags, and the two commands as tools (so tidy
-# keeps what they import).
+# pinned to the matching v0 tags, and the commands as tools.
 write_gomod() { # MODFILE_OF_KUBERNETES
   local staging=v0.${VER#*.}
   {
@@ -52,8 +56,7 @@ write_gomod() { # MODFILE_OF_KUBERNETES
     echo "require k8s.io/kubernetes v$VER"
     echo
     echo "tool ("
-    echo "	k8s.io/kubernetes/cmd/kube-apiserver"
-    echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
+    printf '\tk8s.io/kubernetes/cmd/%s\n' "${CMDS[@]}"
     echo ")"
     echo
     echo "replace ("
@@ -62,16 +65,27 @@ write_gomod() { # MODFILE_OF_KUBERNETES
   } >go.mod
 }
 
+built() {
+  local c
+  for c in "${CMDS[@]}"; do [ -x "$BIN/$c" ] || return 1; done
+}
+
+# One build at a time per cache (two test runs may start together).
 do_build() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then
-    return 0
-  fi
+  built && return 0
+  mkdir -p "$CACHE"
+  (flock 9 && { built || build_now; }) 9>"$CACHE/build.lock" || exit $?
+  built || die "the build left no binaries in $BIN"
+}
+
+# In a subshell (it changes directory and GOCACHE).
+build_now() {
   command -v go >/dev/null || missing "go is not installed"
   local mod=$CACHE/v$VER/module
   mkdir -p "$mod" "$BIN" "$CACHE/gocache"
   export GOCACHE=$CACHE/gocache CGO_ENABLED=0 GOFLAGS=-buildvcs=false
   cd "$mod"
-  echo "kube-test-cluster: building kube-apiserver and kube-controller-manager v$VER" \
+  echo "kube-test-cluster: building ${CMDS[*]} v$VER" \
        "(first run: several minutes; cached in $CACHE)" >&2
   local kmod
   kmod=$(go mod download -json "k8s.io/kubernetes@v$VER" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
@@ -83,8 +97,9 @@ do_build() {
   ld="$ld -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   ld="$ld -X k8s.io/component-base/version.gitTreeState=clean"
   nice -n 10 go build -p 2 -trimpath -ldflags "$ld" -o "$BIN.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-  mv -f "$BIN.tmp"/kube-apiserver "$BIN.tmp"/kube-controller-manager "$BIN/"
+      "${CMDS[@]/#/k8s.io/kubernetes/cmd/}" || die "go build failed"
+  local c
+  for c in "${CMDS[@]}"; do mv -f "$BIN.tmp/$c" "$BIN/"; done
   rmdir "$BIN.tmp"
 }
 
@@ -153,7 +168,7 @@ stop_one() { # DIR NAME
   rm -f "$f"
 }
 
-kctl() { kubectl --kubeconfig "$1/admin.kubeconfig" "${@:2}"; }
+kctl() { "$BIN/kubectl" --kubeconfig "$1/admin.kubeconfig" "${@:2}"; }
 
 wait_ready() { # DIR SECONDS
   local i
@@ -187,14 +202,14 @@ do_start() { # DIR
   [ -n "$d" ] || die "start needs a directory"
   command -v openssl >/dev/null || missing "openssl is not installed"
   [ -x "$ETCD" ] || missing "etcd is not installed (Debian: etcd-server; scripts/install-deps.sh)"
-  command -v kubectl >/dev/null || missing "kubectl is not installed"
   do_build
   mkdir -p "$d"
   d=$(cd "$d" && pwd -P)
   make_certs "$d"
   local ep pp ap
   ep=$(free_port) pp=$(free_port) ap=$(free_port)
-  printf 'ETCD_PORT=%s\nAPI_PORT=%s\nAPI_URL=https://127.0.0.1:%s\n' "$ep" "$ap" "$ap" >"$d/env"
+  printf 'ETCD_PORT=%s\nAPI_PORT=%s\nAPI_URL=https://127.0.0.1:%s\nKUBECTL=%s\n' \
+      "$ep" "$ap" "$ap" "$BIN/kubectl" >"$d/env"
   write_kubeconfig "$d" "$ap"
   launch "$d" etcd "$ETCD" --name test --data-dir "$d/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$ep" --advertise-client-urls "http://127.0.0.1:$ep" \
@@ -216,8 +231,10 @@ do_stop() { # DIR
   for n in controller-manager apiserver etcd; do stop_one "$1" "$n"; done
 }
 
+main() {
 case "${1:-}" in
   build) do_build ;;
+  kubectl) do_build; echo "$BIN/kubectl" ;;
   start) do_start "${2:-}" ;;
   stop) do_stop "${2:?stop needs a directory}" ;;
   apiserver-stop) stop_one "${2:?needs a directory}" apiserver ;;
@@ -225,3 +242,6 @@ case "${1:-}" in
   -h|--help|"") sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
   *) die "unknown command '$1' (try --help)" ;;
 esac
+}
+
+main "$@"; exit
