@@ -33,29 +33,22 @@ rc=$?
 K() { "$KUBECTL" --kubeconfig "$TMP/c/admin.kubeconfig" "$@"; }
 
 K create namespace ml >/dev/null || fail "namespace"
-K apply -f - >/dev/null <<'EOF' || fail "apply"
+deployment() { # NAME: one replica whose pod stays Pending (no kubelet)
+  cat <<EOF
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: web, namespace: ml}
+metadata: {name: $1, namespace: ml}
 spec:
   replicas: 1
-  selector: {matchLabels: {app: web}}
+  selector: {matchLabels: {app: $1}}
   template:
-    metadata: {labels: {app: web}}
+    metadata: {labels: {app: $1}}
     spec:
       containers: [{name: w, image: "registry.invalid/osprey:test"}]
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: other, namespace: ml}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: other}}
-  template:
-    metadata: {labels: {app: other}}
-    spec:
-      containers: [{name: w, image: "registry.invalid/osprey:test"}]
----
+EOF
+}
+{ deployment web; deployment other; cat <<'EOF'; } | K apply -f - >/dev/null || fail "apply"
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: osprey-autoscaler, namespace: ml}
