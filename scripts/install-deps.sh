@@ -16,6 +16,10 @@ PKGS=(
   python3-venv python3-pil python3-numpy   # test oracles (resize, tensors)
   iproute2                          # `ss`: serve_idle_conns' socket queues on failure
   nodejs npm                        # onnxruntime-node, the bench peer
+  etcd-server openssl               # the real Kubernetes API server's store
+                                    # and its certificates (autoscale_k8s;
+                                    # scripts/kube-test-cluster.sh; Go builds
+                                    # the API server)
 )
 
 missing=()

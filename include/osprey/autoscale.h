@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "osprey/common.h"
+#include "osprey/kube.h"
 #include "osprey/load.h"
 
 /* ------------------------------------------------------------------------
@@ -385,5 +386,30 @@ int osp_autoscale_loop_port(const osp_autoscale_loop_t *l);
  * deregistered and drained); returns when they are gone. */
 void osp_autoscale_loop_drain(osp_autoscale_loop_t *l);
 void osp_autoscale_loop_destroy(osp_autoscale_loop_t *l);
+
+/* The Kubernetes actuator (src/autoscale/k8s.c): a Deployment's `apps/v1`
+ * scale subresource. observe = GET .../deployments/NAME/scale (spec.replicas
+ * is the current count, read each time: a human's `kubectl scale` is seen,
+ * never overwritten from memory) and GET .../deployments/NAME
+ * (status.readyReplicas); scale = PATCH of the scale subresource
+ * (merge-patch {"spec":{"replicas":N}} carrying the resourceVersion that
+ * observe read, so that a change made in between is a 409 Conflict: re-read
+ * then, and retry once when only the version moved — if the replica count
+ * itself changed, someone else scaled: OSP_EBUSY, the loop decides again
+ * from the new count). The RBAC it needs, exactly: get and patch on
+ * `deployments/scale` and get on `deployments` in group `apps`, with
+ * resourceNames [NAME]; a 403 is an error naming the missing rule.
+ * Errors: OSP_EINVAL (401, 403, 404: credentials, RBAC, no such
+ * Deployment), OSP_EBUSY (someone else scaled, or conflicts twice),
+ * OSP_EIO / OSP_ETIMEDOUT (5xx, transport): the loop holds and retries. */
+typedef struct osp_autoscale_k8s_opts_s {
+    const char *deployment;         /* "NAMESPACE/NAME" (--k8s-deployment) */
+    const osp_kube_config_t *kube;  /* how to reach the API (copied) */
+    long timeout_ms;                /* per request (default 10000) */
+} osp_autoscale_k8s_opts_t;
+/* NULL with err set on a bad NAMESPACE/NAME or ENOMEM; nothing is asked of
+ * the API server until the first observe. Caller destroys (a->destroy). */
+osp_autoscale_actuator_t *
+osp_autoscale_k8s_create(const osp_autoscale_k8s_opts_t *o, osp_err_t *err);
 
 #endif

@@ -5,11 +5,6 @@
 
 #include "osprey/autoscale.h"
 
-/* YAML text → JSON text (malloc'd; caller frees), NULL with err set.
- * yaml.c explains the typing of scalars. */
-char *osp__autoscale_yaml_to_json(const char *text, size_t len,
-                                  osp_err_t *err);
-
 /* One HTTP request (fetch.c): method, URL, an optional JSON body; the
  * status and the answer's body (malloc'd, NUL-terminated; caller frees;
  * body may be NULL to drop it). 0, or OSP_EIO/OSP_ETIMEDOUT when no answer

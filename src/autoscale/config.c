@@ -255,7 +255,7 @@ int osp_autoscale_opts_load(osp_autoscale_opts_t *o, const char *path,
             json[len] = 0;
         }
     } else {
-        json = osp__autoscale_yaml_to_json(p, len, err);
+        json = osp_yaml_to_json(p, len, "HorizontalPodAutoscaler", err);
         if (!json) {
             free(buf);
             return err ? err->code : OSP_EFORMAT;

@@ -1,19 +1,20 @@
-/* yaml.c — YAML to JSON for the autoscaler's --hpa FILE: Kubernetes
- * manifests are YAML, and a user copies an HPA's manifest as it is. The
- * document is converted to a jansson tree (libyaml's document API) and read
- * by the same code as a JSON file (config.c), so both spellings mean the
- * same. Plain scalars are typed as Kubernetes' YAML reader types them:
- * null, true/false, integers, floats; anything else (and every quoted
- * scalar) is a string. Several documents (`---`): the first whose kind is
- * HorizontalPodAutoscaler, else the first. */
+/* yaml.c — YAML to JSON for the files Kubernetes users write as YAML: the
+ * autoscaler's --config (a user copies an HPA's manifest as it is) and
+ * kubeconfig files (src/kube). The document is converted to a jansson tree
+ * (libyaml's document API) and read by the same code as a JSON file, so
+ * both spellings mean the same. Plain scalars are typed as Kubernetes' YAML
+ * reader types them: null, true/false, integers, floats; anything else (and
+ * every quoted scalar) is a string. Several documents (`---`): the first
+ * whose kind is the one the caller prefers, else the first. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/common.h"
 
 #define YAML_MAX_DEPTH 64
 
@@ -73,13 +74,13 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth) {
     return o;
 }
 
-static bool is_hpa(json_t *j) {
+static bool is_kind(json_t *j, const char *want) {
     const char *kind = json_string_value(json_object_get(j, "kind"));
-    return kind && !strcmp(kind, "HorizontalPodAutoscaler");
+    return want && kind && !strcmp(kind, want);
 }
 
-char *osp__autoscale_yaml_to_json(const char *text, size_t len,
-                                  osp_err_t *err) {
+char *osp_yaml_to_json(const char *text, size_t len, const char *prefer_kind,
+                       osp_err_t *err) {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         osp_err_set(err, OSP_ENOMEM, "YAML: out of memory");
@@ -111,7 +112,7 @@ char *osp__autoscale_yaml_to_json(const char *text, size_t len,
             pick = NULL;
             goto out;
         }
-        if (!pick || (!is_hpa(pick) && is_hpa(j))) {
+        if (!pick || (!is_kind(pick, prefer_kind) && is_kind(j, prefer_kind))) {
             json_decref(pick);
             pick = j;
         } else {
