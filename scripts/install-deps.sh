@@ -9,12 +9,17 @@ PKGS=(
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX importer
   libturbojpeg0-dev libspng-dev libwebp-dev            # image decoders
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev  # HTTP + JSON
+  libyaml-dev                       # the autoscaler reads HPA manifests
   libcmocka-dev                     # unit tests
   libonnx-testdata                  # ONNX conformance data
   clang libclang-rt-14-dev          # libFuzzer targets
   python3-venv python3-pil python3-numpy   # test oracles (resize, tensors)
   iproute2                          # `ss`: serve_idle_conns' socket queues on failure
   nodejs npm                        # onnxruntime-node, the bench peer
+  etcd-server openssl               # the real Kubernetes API server's store
+                                    # and its certificates (autoscale_k8s;
+                                    # scripts/kube-test-cluster.sh; Go builds
+                                    # the API server)
 )
 
 missing=()

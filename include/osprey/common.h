@@ -80,6 +80,18 @@ uint64_t osp_now_ns(void);
 int osp_read_file(const char *path, size_t max_bytes, uint8_t **out,
                   size_t *out_len, osp_err_t *err);
 
+/* YAML text → compact JSON text (malloc'd; caller frees), NULL with err
+ * set. Of several documents, the first whose `kind` is prefer_kind (NULL:
+ * none preferred), else the first. src/common/yaml.c explains the typing
+ * of scalars. */
+char *osp_yaml_to_json(const char *text, size_t len, const char *prefer_kind,
+                       osp_err_t *err);
+
+/* Decodes standard or URL-safe base64 (padding optional; no whitespace
+ * included) into out, which holds at least len / 4 * 3 + 3 bytes. Returns
+ * the decoded length, or -1 when s is not base64. */
+long osp_base64_decode(const char *s, size_t len, uint8_t *out);
+
 /* The CPU budget of this process: how many CPUs it may actually keep busy,
  * and what set that number (for the log; docs/serve.md, "CPU budget").
  *

@@ -69,8 +69,9 @@ typedef struct osp_dispatch_opts_s {
     const char *dns;           /* "NAME:PORT" re-resolved, or NULL */
     int dns_interval_ms;
     const char *k8s_service;   /* "NS/NAME:PORT" (PORT number or name) */
-    const char *k8s_api;       /* API server base URL; NULL = in-cluster
-                                  https://$KUBERNETES_SERVICE_HOST:PORT */
+    const char *k8s_api;       /* API server base URL (required with
+                                  k8s_service; the CLI passes the in-cluster
+                                  one: osp_kube_in_cluster_url) */
     const char *k8s_token_path; /* NULL = the service-account token */
     const char *k8s_ca_path;   /* NULL = the service-account CA */
     int health_interval_ms;

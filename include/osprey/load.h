@@ -85,10 +85,14 @@ int osp_load_profile_parse_steps(osp_load_profile_t *p, const char *spec,
 /* Appends a linear ramp "FROM:TO:DURATION" (e.g. "10:200:2m"). */
 int osp_load_profile_parse_ramp(osp_load_profile_t *p, const char *spec,
                            osp_err_t *err);
-/* Appends one 1-second constant segment per line of a trace: each line is
- * one non-negative number = requests in that second. Lines starting with
- * '#' are comments; blank lines are errors (write 0 for an idle second).
- * `name` (file name) is used in messages ("trace.txt:12: ..."). */
+/* Appends a trace. Plain: one 1-second constant segment per line, each
+ * line one non-negative number = requests in that second (blank lines are
+ * errors: write 0 for an idle second). CSV, when the first line is a
+ * header: `t_s,rps` rows (rate rps from t_s until the next row's t_s, the
+ * first row at 0, the last row lasting one second), or `osprey load`'s
+ * timeseries.csv (one second per row at the rate in its `sent` column).
+ * Lines starting with '#' are comments. `name` (file name) is used in
+ * messages ("trace.txt:12: ..."). */
 int osp_load_profile_parse_trace(osp_load_profile_t *p, const char *text, size_t len,
                             const char *name, osp_err_t *err);
 /* Reads a trace file and parses it as above. */

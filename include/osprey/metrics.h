@@ -90,4 +90,31 @@ int osp_metrics_render(osp_metrics_t *r, char **out, size_t *len);
 /* The Content-Type to serve the rendered text with. */
 #define OSP_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* ------------------------------------------------------------------------
+ * Reading the text format (src/metrics/parse.c): what the autoscaler's
+ * embedded source does with the dispatcher's and the workers' /metrics.
+ * Accepts what osp_metrics_render writes and what any Prometheus 0.0.4
+ * exporter writes: comments and # HELP / # TYPE lines are skipped, each
+ * sample line is `name{labels} value [timestamp]`. */
+typedef struct osp_metrics_sample_s {
+    const char *name;       /* not NUL-terminated: name_len bytes */
+    size_t name_len;
+    const char *labels;     /* the text between { and } (may be empty) */
+    size_t labels_len;
+    double value;           /* NaN, +Inf, -Inf as the format spells them */
+} osp_metrics_sample_t;
+
+/* Called for each sample; a non-zero return stops the parse and is
+ * returned. */
+typedef int (*osp_metrics_sample_fn)(const osp_metrics_sample_t *s, void *ud);
+/* Parses text; OSP_EFORMAT with err naming the line on a malformed one. */
+int osp_metrics_parse_text(const char *text, size_t len,
+                           osp_metrics_sample_fn fn, void *ud, osp_err_t *err);
+/* True when the sample's name is exactly `name`. */
+int osp_metrics_sample_is(const osp_metrics_sample_t *s, const char *name);
+/* Copies the (unescaped) value of label `key` into buf (NUL-terminated,
+ * truncated to n - 1); returns 1 when found, 0 when not. */
+int osp_metrics_sample_label(const osp_metrics_sample_t *s, const char *key,
+                             char *buf, size_t n);
+
 #endif

@@ -23,6 +23,8 @@ int osp_cli_serve(int argc, char **argv);
 int osp_cli_dispatch(int argc, char **argv);
 /* osprey load: the load generator (open/closed loop, time series). */
 int osp_cli_load(int argc, char **argv);
+/* osprey autoscale: the autoscaler (control loop, or `simulate`). */
+int osp_cli_autoscale(int argc, char **argv);
 
 /* Exit codes of every command (README, "Exit codes"). */
 enum {

@@ -16,6 +16,7 @@
 #include "cli/settings.h"
 #include "osprey/dispatch.h"
 #include "osprey/http.h"
+#include "osprey/kube.h"
 
 #define DSP_CLI_MAX_BACKENDS 256 /* --backend flags + file + env */
 
@@ -25,6 +26,7 @@ typedef struct dispatch_cli_s {
     const char *backends[DSP_CLI_MAX_BACKENDS];
     int n_backends;
     double drain_timeout_s;
+    char k8s_api[512];         /* the in-cluster URL, when o.k8s_api is it */
 } dispatch_cli_t;
 
 static int parse_policy(void *base, const char *v) {
@@ -80,6 +82,18 @@ static const osp_setting_t opts[] = {
 };
 #undef O
 
+/* The API server of --k8s-service without --k8s-api: the one a pod is told
+ * about in KUBERNETES_SERVICE_HOST/_PORT (read here: the library reads no
+ * environment). Left unset outside a pod, which the dispatcher reports. */
+static void k8s_api_from_env(dispatch_cli_t *c) {
+    if (!c->o.k8s_service || c->o.k8s_api)
+        return;
+    if (osp_kube_in_cluster_url(getenv("KUBERNETES_SERVICE_HOST"),
+                                getenv("KUBERNETES_SERVICE_PORT"), c->k8s_api,
+                                sizeof c->k8s_api, NULL) == 0)
+        c->o.k8s_api = c->k8s_api;
+}
+
 int osp_cli_dispatch(int argc, char **argv) {
     dispatch_cli_t c;
     memset(&c, 0, sizeof c);
@@ -102,6 +116,7 @@ int osp_cli_dispatch(int argc, char **argv) {
         goto out;
     c.o.backends = c.backends;
     c.o.n_backends = c.n_backends;
+    k8s_api_from_env(&c);
     osp_cli_signals_block();
     osp_err_t err = {0};
     osp_dispatch_t *d = osp_dispatch_create(&c.o, &err);

@@ -21,6 +21,7 @@ static const osp_cli_cmd_t commands[] = {
     {"serve", "run the worker: HTTP classification server (REST + KServe V2)", osp_cli_serve},
     {"dispatch", "run the dispatcher: model-aware balancing proxy in front of workers", osp_cli_dispatch},
     {"load", "load-test an HTTP endpoint (open/closed loop, latency percentiles)", osp_cli_load},
+    {"autoscale", "scale the workers with the load (HPA algorithm + panic mode), or simulate it", osp_cli_autoscale},
     {"version", "print the version", cmd_version},
 };
 

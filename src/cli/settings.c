@@ -192,7 +192,14 @@ static int set_json(load_t *l, const osp_setting_t *op, json_t *v,
         snprintf(num, sizeof num, "%.17g", json_real_value(v)), str = num;
     else if (json_is_boolean(v))
         str = json_is_true(v) ? "true" : "false";
-    else {
+    else if (json_is_object(v) && op->kind == OSP_SET_FN) {
+        /* A structured setting (the autoscaler's HPA `behavior` block): its
+         * row parses the object's JSON text, as it would the flag's. */
+        char *text = json_dumps(v, JSON_COMPACT);
+        const char *k = text ? keep(s, text, strlen(text)) : NULL;
+        free(text);
+        return k ? set(l, op, k, path, SRC_FILE) : -1;
+    } else {
         fprintf(stderr, "%s: %s: '%s' must be a string, a number or a "
                         "boolean%s\n",
                 s->cmd, path, op->name, op->reset ? " (or an array)" : "");

@@ -14,6 +14,9 @@
  * or "max_batch". The file is --config FILE or PREFIX + "CONFIG" (classify:
  * --settings, since its --config names the model's config).
  *
+ * A JSON object in the file is handed to an OSP_SET_FN row as its JSON
+ * text, as a flag's value would be (the autoscaler's `behavior`).
+ *
  * List settings (e.g. dispatch's repeatable --backend) accumulate within one
  * source and a higher source replaces a lower one's list: a JSON array in the
  * file, a comma-separated environment variable, repeated flags. */

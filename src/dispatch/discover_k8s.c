@@ -9,20 +9,21 @@
  * with code 410 (or an HTTP 410) means our version is too old: relist.
  *
  * PORT is the workers' port as the slices list it (the Service's
- * targetPort) or that port's name. Credentials: the service-account token
- * and CA (paths overridable, for tests and out-of-cluster runs); the API
- * server from --k8s-api or KUBERNETES_SERVICE_HOST/_PORT. Everything the
- * API sends is untrusted: sizes are capped, types checked, bad objects
- * skipped with a log line. */
+ * targetPort) or that port's name. The requests go through the project's
+ * Kubernetes client (include/osprey/kube.h): the service-account token
+ * (re-read when it rotates) and CA, paths overridable for tests and
+ * out-of-cluster runs; the API server URL from the options (the CLI fills
+ * in the in-cluster one). Everything the API sends is untrusted: sizes are
+ * capped (by the client), types checked, bad objects skipped with a log
+ * line. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dispatch/dispatch_int.h"
+#include "osprey/kube.h"
 
-#define K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
-#define K8S_MAX_LINE ((size_t)16 << 20) /* one watch event */
 #define K8S_MAX_SLICES 1024
 #define K8S_MAX_ADDRS_PER_SLICE 1000     /* the API's own cap */
 #define K8S_WATCH_TIMEOUT_S 300          /* server-side watch timeout */
@@ -198,17 +199,13 @@ out:
 
 typedef struct k8s_s {
     osp_dispatch_t *d;
+    osp_kube_t *kube;
+    char api[512]; /* for the log */
     char ns[64], svc[64], port[64];
-    char api[512];
-    char token_path[512], ca_path[512];
     osp__dsp_k8s_slice_t slices[K8S_MAX_SLICES];
     int n_slices;
     char rv[128];
-    /* Watch stream state. */
-    char *line;
-    size_t line_len, line_cap;
-    bool relist;
-    bool bad_line;
+    bool relist; /* the watch saw 410 Gone or an ERROR */
 } k8s_t;
 
 static void k8s_sync(k8s_t *k) {
@@ -256,11 +253,9 @@ static void apply(k8s_t *k, osp__dsp_k8s_ev_t kind, osp__dsp_k8s_slice_t *s) {
     }
 }
 
-static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c,
-                       curl_off_t e) {
-    (void)a, (void)b, (void)c, (void)e;
+static bool stopping(void *ud) {
     k8s_t *k = ud;
-    return atomic_load(&k->d->stop_flag) ? 1 : 0;
+    return atomic_load(&k->d->stop_flag);
 }
 
 static void handle_line(k8s_t *k, const char *line, size_t len) {
@@ -292,104 +287,46 @@ static void handle_line(k8s_t *k, const char *line, size_t len) {
     k8s_sync(k);
 }
 
-static size_t on_watch_data(char *p, size_t sz, size_t n, void *ud) {
+/* A watch line; non-zero ends the stream (relist). */
+static int on_watch_line(void *ud, const char *line, size_t len) {
     k8s_t *k = ud;
-    size_t total = sz * n;
-    for (size_t i = 0; i < total; i++) {
-        if (p[i] == '\n') {
-            if (!k->bad_line)
-                handle_line(k, k->line, k->line_len);
-            k->line_len = 0;
-            k->bad_line = false;
-            if (k->relist)
-                return 0; /* abort the transfer: relist */
-            continue;
-        }
-        if (k->bad_line)
-            continue;
-        if (k->line_len + 2 > k->line_cap) {
-            size_t cap = k->line_cap ? k->line_cap * 2 : 65536;
-            char *nl = cap <= K8S_MAX_LINE ? realloc(k->line, cap) : NULL;
-            if (!nl) {
-                k->bad_line = true; /* oversized: drop this event */
-                continue;
-            }
-            k->line = nl;
-            k->line_cap = cap;
-        }
-        k->line[k->line_len++] = p[i];
-    }
-    return total;
+    handle_line(k, line, len);
+    return k->relist;
 }
 
-/* Common options of LIST and WATCH requests. */
-static struct curl_slist *k8s_setup(k8s_t *k, CURL *h, const char *url) {
-    curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    if (!access(k->ca_path, R_OK))
-        curl_easy_setopt(h, CURLOPT_CAINFO, k->ca_path);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, k);
-    struct curl_slist *hs = curl_slist_append(NULL, "Accept: application/json");
-    /* The token is re-read for each request: kubelet rotates it. */
-    uint8_t *tok = NULL;
-    size_t tl = 0;
-    if (osp_read_file(k->token_path, 1 << 16, &tok, &tl, NULL) == 0) {
-        while (tl && (tok[tl - 1] == '\n' || tok[tl - 1] == '\r' ||
-                      tok[tl - 1] == ' '))
-            tl--;
-        char *line = malloc(tl + 32);
-        if (line) {
-            snprintf(line, tl + 32, "Authorization: Bearer %.*s", (int)tl,
-                     (const char *)tok);
-            hs = curl_slist_append(hs, line);
-            free(line);
-        }
-    }
-    free(tok);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
-    return hs;
-}
-
-static void k8s_url(k8s_t *k, char *url, size_t cap, bool watch) {
-    int n = snprintf(url, cap,
-                     "%s/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices"
+static void k8s_path(k8s_t *k, char *path, size_t cap, bool watch) {
+    int n = snprintf(path, cap,
+                     "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices"
                      "?labelSelector=kubernetes.io%%2Fservice-name%%3D%s",
-                     k->api, k->ns, k->svc);
+                     k->ns, k->svc);
     if (watch && n > 0 && (size_t)n < cap)
-        snprintf(url + n, cap - (size_t)n,
+        snprintf(path + n, cap - (size_t)n,
                  "&watch=1&allowWatchBookmarks=true&timeoutSeconds=%d"
                  "&resourceVersion=%s", K8S_WATCH_TIMEOUT_S, k->rv);
 }
 
 /* LIST: replaces the slice table. 0 or a negative code (logged). */
-static int k8s_list(k8s_t *k, CURL *h) {
-    char url[1024];
-    k8s_url(k, url, sizeof url, false);
-    osp__dsp_resp_t r = {.max = DSP_MAX_RESPONSE_BYTES};
-    struct curl_slist *hs = k8s_setup(k, h, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
-    CURLcode cc = osp__dsp_upstream_perform(h, &r);
-    curl_slist_free_all(hs);
-    int rc = 0;
-    if (cc != CURLE_OK || r.status != 200) {
+static int k8s_list(k8s_t *k) {
+    char path[512], url[1024];
+    k8s_path(k, path, sizeof path, false);
+    snprintf(url, sizeof url, "%s%s", k->api, path);
+    osp_kube_req_t rq = {.path = path, .timeout_ms = 30000,
+                         .cancelled = stopping, .ud = k};
+    osp_kube_resp_t r;
+    osp_err_t err = {0};
+    int rc = osp_kube_request(k->kube, &rq, &r, &err);
+    if (rc < 0 || r.status != 200) {
         osp__dsp_log(k->d, "warn", "k8s list failed",
                          json_pack("{s:s,s:i,s:s}", "url", url, "status",
                                    (int)r.status, "error",
-                                   cc == CURLE_OK ? "HTTP status"
-                                                  : curl_easy_strerror(cc)));
+                                   rc < 0 ? err.msg : "HTTP status"));
         rc = OSP_EIO;
         goto out;
     }
     osp__dsp_k8s_slice_t *s = NULL;
     int n = 0;
-    osp_err_t err = {0};
-    if (osp__dsp_k8s_parse_list((const char *)r.body, r.len, k->port, &s, &n,
-                                k->rv, sizeof k->rv, &err) < 0) {
+    if (osp__dsp_k8s_parse_list(r.body, r.len, k->port, &s, &n, k->rv,
+                                sizeof k->rv, &err) < 0) {
         osp__dsp_log(k->d, "warn", "k8s list unreadable",
                          json_pack("{s:s}", "error", err.msg));
         rc = OSP_EFORMAT;
@@ -404,36 +341,33 @@ static int k8s_list(k8s_t *k, CURL *h) {
                      json_pack("{s:i,s:s}", "slices", n, "resource_version",
                                k->rv));
 out:
-    osp__dsp_resp_free(&r);
+    osp_kube_resp_free(&r);
     return rc;
 }
 
 /* WATCH until the stream ends, a 410 or an error. Returns 0 when the watch
  * may resume from k->rv, OSP_ENOENT when a relist is needed, OSP_EIO on
  * transport errors. */
-static int k8s_watch(k8s_t *k, CURL *h) {
-    char url[1200];
-    k8s_url(k, url, sizeof url, true);
-    struct curl_slist *hs = k8s_setup(k, h, url);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                     (long)(K8S_WATCH_TIMEOUT_S + 30) * 1000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_watch_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
+static int k8s_watch(k8s_t *k) {
+    char path[700];
+    k8s_path(k, path, sizeof path, true);
     k->relist = false;
-    k->line_len = 0;
-    k->bad_line = false;
-    CURLcode cc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hs);
-    if (k->relist || status == 410)
+    osp_kube_req_t rq = {.path = path,
+                         .timeout_ms = (K8S_WATCH_TIMEOUT_S + 30) * 1000L,
+                         .on_line = on_watch_line, .cancelled = stopping,
+                         .ud = k};
+    osp_kube_resp_t r;
+    osp_err_t err = {0};
+    int rc = osp_kube_request(k->kube, &rq, &r, &err);
+    osp_kube_resp_free(&r);
+    if (k->relist || r.status == 410)
         return OSP_ENOENT;
-    if (cc == CURLE_OK && status == 200)
+    if (rc == 0 && r.status == 200)
         return 0; /* the server ended the watch (timeoutSeconds) */
     if (!atomic_load(&k->d->stop_flag))
         osp__dsp_log(k->d, "warn", "k8s watch failed",
-                         json_pack("{s:i,s:s}", "status", (int)status, "error",
-                                   curl_easy_strerror(cc)));
+                         json_pack("{s:i,s:s}", "status", (int)r.status,
+                                   "error", rc < 0 ? err.msg : "HTTP status"));
     return OSP_EIO;
 }
 
@@ -442,18 +376,23 @@ static void sleep_ms(osp_dispatch_t *d, int ms) {
         usleep(50000);
 }
 
+static void k8s_free(k8s_t *k) {
+    clear_slices(k);
+    osp_kube_destroy(k->kube);
+    free(k);
+}
+
 static void *k8s_main(void *arg) {
     k8s_t *k = arg;
     osp_dispatch_t *d = k->d;
-    CURL *h = curl_easy_init();
-    while (h && !atomic_load(&d->stop_flag)) {
-        if (k8s_list(k, h) < 0) {
+    while (!atomic_load(&d->stop_flag)) {
+        if (k8s_list(k) < 0) {
             sleep_ms(d, K8S_RETRY_MS);
             continue;
         }
         int failures = 0;
         while (!atomic_load(&d->stop_flag)) {
-            int rc = k8s_watch(k, h);
+            int rc = k8s_watch(k);
             if (rc == OSP_ENOENT)
                 break; /* relist */
             if (rc < 0) {
@@ -465,12 +404,24 @@ static void *k8s_main(void *arg) {
             }
         }
     }
-    if (h)
-        curl_easy_cleanup(h);
-    clear_slices(k);
-    free(k->line);
-    free(k);
+    k8s_free(k);
     return NULL;
+}
+
+/* The client for the options' API server and credentials. */
+static int k8s_client(k8s_t *k, const osp_dispatch_opts_t *o, osp_err_t *err) {
+    if (!o->k8s_api)
+        return osp_err_set(err, OSP_EINVAL, "dispatch: --k8s-service "
+                           "needs --k8s-api outside a cluster "
+                           "(KUBERNETES_SERVICE_HOST is not set)");
+    osp_kube_config_t c;
+    int rc = osp_kube_config_in_cluster(&c, o->k8s_api, o->k8s_token_path,
+                                        o->k8s_ca_path, err);
+    if (rc < 0)
+        return osp_err_prefix(err, "dispatch");
+    k->kube = osp_kube_create(&c, err);
+    osp_kube_config_fini(&c);
+    return k->kube ? 0 : osp_err_prefix(err, "dispatch");
 }
 
 int osp__dsp_discover_k8s_start(osp_dispatch_t *d, osp_err_t *err) {
@@ -482,6 +433,11 @@ int osp__dsp_discover_k8s_start(osp_dispatch_t *d, osp_err_t *err) {
         (size_t)(colon - slash - 1) >= 64 || strlen(colon + 1) >= 64)
         return osp_err_set(err, OSP_EINVAL, "dispatch: --k8s-service '%s': "
                            "want NAMESPACE/SERVICE:PORT", spec);
+    for (const char *p = spec; p < colon; p++)
+        if (!(*p == '/' || *p == '-' || *p == '.' ||
+              (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return osp_err_set(err, OSP_EINVAL, "dispatch: --k8s-service "
+                               "'%s': names must be DNS labels", spec);
     k8s_t *k = calloc(1, sizeof *k);
     if (!k)
         return osp_err_set(err, OSP_ENOMEM, "dispatch: out of memory");
@@ -489,38 +445,17 @@ int osp__dsp_discover_k8s_start(osp_dispatch_t *d, osp_err_t *err) {
     memcpy(k->ns, spec, (size_t)(slash - spec));
     memcpy(k->svc, slash + 1, (size_t)(colon - slash - 1));
     strcpy(k->port, colon + 1);
-    for (const char *p = spec; p < colon; p++)
-        if (!(*p == '/' || *p == '-' || *p == '.' ||
-              (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) {
-            free(k);
-            return osp_err_set(err, OSP_EINVAL, "dispatch: --k8s-service "
-                               "'%s': names must be DNS labels", spec);
-        }
-    if (d->o.k8s_api) {
-        snprintf(k->api, sizeof k->api, "%s", d->o.k8s_api);
-    } else {
-        const char *host = getenv("KUBERNETES_SERVICE_HOST");
-        const char *port = getenv("KUBERNETES_SERVICE_PORT");
-        if (!host || !*host) {
-            free(k);
-            return osp_err_set(err, OSP_EINVAL, "dispatch: --k8s-service "
-                               "needs --k8s-api outside a cluster "
-                               "(KUBERNETES_SERVICE_HOST is not set)");
-        }
-        snprintf(k->api, sizeof k->api, strchr(host, ':') ? "https://[%s]:%s"
-                                                          : "https://%s:%s",
-                 host, port && *port ? port : "443");
+    int rc = k8s_client(k, &d->o, err);
+    if (rc < 0) {
+        free(k);
+        return rc;
     }
+    snprintf(k->api, sizeof k->api, "%s", d->o.k8s_api);
     size_t al = strlen(k->api);
     while (al && k->api[al - 1] == '/')
         k->api[--al] = 0;
-    snprintf(k->token_path, sizeof k->token_path, "%s",
-             d->o.k8s_token_path ? d->o.k8s_token_path
-                                 : K8S_SA_DIR "/token");
-    snprintf(k->ca_path, sizeof k->ca_path, "%s",
-             d->o.k8s_ca_path ? d->o.k8s_ca_path : K8S_SA_DIR "/ca.crt");
     if (pthread_create(&d->k8s_th, NULL, k8s_main, k)) {
-        free(k);
+        k8s_free(k);
         return osp_err_set(err, OSP_EIO, "dispatch: cannot start k8s thread");
     }
     d->k8s_started = true;

@@ -294,7 +294,10 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         ao.max_body_bytes = 1 << 16;
         if (!(d->admin = osp_http_server_create(&ao, err)))
             goto fail;
-        if (osp__dsp_admin_routes(d, d->admin) < 0) {
+        /* The admin listener also serves /metrics: the local autoscaler
+         * reads both from the one address it is given. */
+        if (osp__dsp_admin_routes(d, d->admin) < 0 ||
+            osp_http_route(d->admin, "GET", "/metrics", h_metrics, d) < 0) {
             osp_err_set(err, OSP_EINTERNAL, "dispatch: cannot register "
                                             "admin routes");
             goto fail;

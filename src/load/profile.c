@@ -10,6 +10,7 @@
  * "how many requests are due by time t" (the integral of the rate) and its
  * inverse, which the arrival schedule (arrivals.c) is built on. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -264,39 +265,153 @@ int osp_load_profile_parse_ramp(osp_load_profile_t *p, const char *spec,
     return rc < 0 ? osp_err_prefix(err, "--ramp '%s': ", spec) : 0;
 }
 
+/* One line of a trace: [a, b) trimmed, its number, and where the next
+ * starts. Returns 0 at the end of the text. */
+typedef struct line_s {
+    size_t a, b, next;
+    int no;
+} line_t;
+
+static int next_line(const char *text, size_t len, line_t *l) {
+    size_t i = l->next;
+    if (i >= len)
+        return 0;
+    size_t e = i;
+    while (e < len && text[e] != '\n')
+        e++;
+    l->no++;
+    l->a = i;
+    l->b = e;
+    while (l->b > l->a && (text[l->b - 1] == '\r' || text[l->b - 1] == ' ' ||
+                           text[l->b - 1] == '\t'))
+        l->b--;
+    while (l->a < l->b && (text[l->a] == ' ' || text[l->a] == '\t'))
+        l->a++;
+    l->next = e + 1;
+    return 1;
+}
+
+static bool line_is_comment(const char *text, const line_t *l) {
+    return l->a < l->b && text[l->a] == '#';
+}
+
+/* Field k (0-based, comma-separated) of a line; false when absent. */
+static bool csv_field(const char *text, const line_t *l, int k, size_t *fa,
+                      size_t *fb) {
+    size_t a = l->a;
+    for (int i = 0; i < k; i++) {
+        const char *c = memchr(text + a, ',', l->b - a);
+        if (!c)
+            return false;
+        a = (size_t)(c - text) + 1;
+    }
+    const char *c = memchr(text + a, ',', l->b - a);
+    *fa = a;
+    *fb = c ? (size_t)(c - text) : l->b;
+    while (*fa < *fb && text[*fa] == ' ')
+        (*fa)++;
+    while (*fb > *fa && text[*fb - 1] == ' ')
+        (*fb)--;
+    return true;
+}
+
+static int csv_column(const char *text, const line_t *hdr, const char *name) {
+    size_t fa, fb;
+    for (int k = 0; csv_field(text, hdr, k, &fa, &fb); k++)
+        if (fb - fa == strlen(name) && !memcmp(text + fa, name, fb - fa))
+            return k;
+    return -1;
+}
+
+static int csv_number(const char *text, const line_t *l, int col,
+                      const char *name, const char *what, double *v,
+                      osp_err_t *err) {
+    size_t fa, fb;
+    if (!csv_field(text, l, col, &fa, &fb) ||
+        memchr(text + fa, 0, fb - fa) || parse_number(text + fa, fb - fa, v))
+        return osp_err_set(err, OSP_EFORMAT,
+                           "%s:%d: %s is not a non-negative number", name,
+                           l->no, what);
+    return 0;
+}
+
+/* CSV traces: `t_s,rps` rows (the rate from t_s until the next row's t_s;
+ * the last row lasts one second), or `osprey load`'s timeseries.csv
+ * (`second,...,sent,...`: one second per row, the rate is what was sent). */
+static int parse_csv(osp_load_profile_t *p, const char *text, size_t len,
+                     const char *name, line_t l, osp_err_t *err) {
+    int c_t = csv_column(text, &l, "t_s"), c_r = csv_column(text, &l, "rps");
+    int c_sent = csv_column(text, &l, "sent");
+    bool rows = c_t >= 0 && c_r >= 0;
+    if (!rows && (csv_column(text, &l, "second") != 0 || c_sent < 0))
+        return osp_err_set(err, OSP_EFORMAT,
+                           "%s:%d: a CSV trace needs the columns t_s,rps (or "
+                           "is osprey load's timeseries.csv)", name, l.no);
+    double prev_t = 0, prev_r = 0;
+    int n = 0, rc;
+    while (next_line(text, len, &l)) {
+        if (line_is_comment(text, &l) || l.a == l.b)
+            continue;
+        double t, r;
+        if (!rows) {
+            if ((rc = csv_number(text, &l, c_sent, name, "sent", &r, err)))
+                return rc;
+            if ((rc = osp_load_profile_add(p, r, r, 1.0, err)) < 0)
+                return osp_err_prefix(err, "%s:%d: ", name, l.no);
+            n++;
+            continue;
+        }
+        if ((rc = csv_number(text, &l, c_t, name, "t_s", &t, err)) ||
+            (rc = csv_number(text, &l, c_r, name, "rps", &r, err)))
+            return rc;
+        if (n == 0 && t != 0)
+            return osp_err_set(err, OSP_EFORMAT,
+                               "%s:%d: the first row must be at t_s 0", name,
+                               l.no);
+        if (n > 0 && !(t > prev_t))
+            return osp_err_set(err, OSP_EFORMAT,
+                               "%s:%d: t_s %g does not follow %g", name, l.no,
+                               t, prev_t);
+        if (n > 0 && (rc = osp_load_profile_add(p, prev_r, prev_r, t - prev_t,
+                                           err)) < 0)
+            return osp_err_prefix(err, "%s:%d: ", name, l.no);
+        prev_t = t;
+        prev_r = r;
+        n++;
+    }
+    if (rows && n && (rc = osp_load_profile_add(p, prev_r, prev_r, 1.0, err)) < 0)
+        return osp_err_prefix(err, "%s: last row: ", name);
+    if (!n)
+        return osp_err_set(err, OSP_EFORMAT, "%s: no rows in the trace", name);
+    return 0;
+}
+
 int osp_load_profile_parse_trace(osp_load_profile_t *p, const char *text, size_t len,
                             const char *name, osp_err_t *err) {
     if (!name)
         name = "trace";
-    int lines = 0, seconds = 0;
-    size_t i = 0;
-    while (i < len) {
-        size_t e = i;
-        while (e < len && text[e] != '\n')
-            e++;
-        lines++;
-        size_t a = i, b = e;
-        while (b > a && (text[b - 1] == '\r' || text[b - 1] == ' ' ||
-                         text[b - 1] == '\t'))
-            b--;
-        while (a < b && (text[a] == ' ' || text[a] == '\t'))
-            a++;
-        i = e + 1;
-        if (a < b && text[a] == '#')
+    int seconds = 0;
+    line_t l = {0};
+    while (next_line(text, len, &l)) {
+        if (line_is_comment(text, &l))
             continue;
-        if (a == b)
+        if (l.a == l.b)
             return osp_err_set(err, OSP_EFORMAT,
                                "%s:%d: empty line (write 0 for a second "
-                               "without requests)", name, lines);
+                               "without requests)", name, l.no);
+        if (!seconds && isalpha((unsigned char)text[l.a]))
+            return parse_csv(p, text, len, name, l, err);
         double v;
-        if (memchr(text + a, 0, b - a) || parse_number(text + a, b - a, &v) < 0)
+        if (memchr(text + l.a, 0, l.b - l.a) ||
+            parse_number(text + l.a, l.b - l.a, &v) < 0)
             return osp_err_set(err, OSP_EFORMAT,
                                "%s:%d: '%.*s' is not a non-negative number of "
-                               "requests", name, lines,
-                               (int)OSP_MIN(b - a, (size_t)40), text + a);
+                               "requests", name, l.no,
+                               (int)OSP_MIN(l.b - l.a, (size_t)40),
+                               text + l.a);
         int rc = osp_load_profile_add(p, v, v, 1.0, err);
         if (rc < 0)
-            return osp_err_prefix(err, "%s:%d: ", name, lines);
+            return osp_err_prefix(err, "%s:%d: ", name, l.no);
         seconds++;
     }
     if (!seconds)

@@ -561,39 +561,15 @@ static long flatten(json_t *j, float *out, long cap, long n, bool u8,
     return n + 1;
 }
 
-static int b64val(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Decodes standard or URL-safe base64 (padding optional) into the arena;
- * NULL when it is not base64 (or out of memory). */
+/* Decodes base64 (osp_base64_decode) into the arena; NULL when it is not
+ * base64 (or out of memory). */
 static uint8_t *b64decode(osp_arena_t *a, const char *s, size_t len,
                           size_t *out_len) {
     uint8_t *o = osp_arena_alloc(a, len / 4 * 3 + 4);
-    if (!o)
+    long n = o ? osp_base64_decode(s, len, o) : -1;
+    if (n < 0)
         return NULL;
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '=')
-            break;
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0)
-            return NULL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            o[n++] = (uint8_t)(acc >> bits);
-        }
-    }
-    *out_len = n;
+    *out_len = (size_t)n;
     return o;
 }
 

@@ -26,7 +26,7 @@ NOMODEL=/nonexistent/model.onnx
 IMAGE="$SAMPLES/gradient.jpg"
 
 # ---- one --help format ----------------------------------------------------
-for cmd in bench classify load serve dispatch; do
+for cmd in bench classify load serve dispatch autoscale; do
     "$OSPREY" "$cmd" --help >"$TMP/help" || fail "$cmd --help exited $?"
     "$OSPREY" "$cmd" -h | cmp -s - "$TMP/help" || fail "$cmd -h differs from --help"
     "$PY" - "$cmd" "$TMP/help" <<'PYEOF' || fail "$cmd --help format"
@@ -50,7 +50,7 @@ assert "flags win over\nthe environment" in text or "flags win over the environm
 assert re.search(r"^exit status: 0 ok, 1 runtime failure", text, re.M), "no exit status"
 PYEOF
 done
-echo "--help: one format in bench, classify, load, serve, dispatch"
+echo "--help: one format in bench, classify, load, serve, dispatch, autoscale"
 
 # ---- exit codes -------------------------------------------------------------
 expect() { # expected exit code, then the command; stderr kept in $TMP/err
@@ -59,7 +59,7 @@ expect() { # expected exit code, then the command; stderr kept in $TMP/err
     [ $rc -eq "$want" ] || { cat "$TMP/err"; fail "expected exit $want, got $rc: $*"; }
 }
 U=http://127.0.0.1:9
-for cmd in bench classify load serve dispatch; do
+for cmd in bench classify load serve dispatch autoscale; do
     expect 2 "$OSPREY" "$cmd" --no-such-flag
     grep -q -- "--help lists the options" "$TMP/err" || fail "$cmd: no pointer to --help"
 done
@@ -68,6 +68,13 @@ expect 2 "$OSPREY" classify --model x.onnx --top-k 0 "$IMAGE"
 expect 2 "$OSPREY" load --url $U --rate 5 --seed x --images "$SAMPLES"
 expect 2 "$OSPREY" serve --model x.onnx --port 70000
 expect 2 "$OSPREY" dispatch --port 0 --admin-port -1 --io sideways
+expect 2 "$OSPREY" autoscale --dispatcher $U --min 0
+expect 2 "$OSPREY" autoscale --dispatcher $U --behavior '{"scaleUp":{"selectPolicy":"Most"}}'
+grep -q "selectPolicy" "$TMP/err" || fail "autoscale: the bad behavior field is not named"
+expect 2 "$OSPREY" autoscale --min 1
+expect 2 "$OSPREY" autoscale simulate --trace x.csv
+expect 2 "$OSPREY" autoscale simulate --no-such-flag
+expect 1 "$OSPREY" autoscale simulate --trace /nonexistent/trace.csv --capacity 10
 expect 2 "$OSPREY" serve --model x.onnx --host 127.0.0.1 --port 0 --http-mode fibers
 grep -q "http-mode" "$TMP/err" || fail "serve: the rejected value is not named"
 expect 1 "$OSPREY" bench --model $NOMODEL
@@ -87,6 +94,7 @@ expect 1 "$OSPREY" serve --model x.onnx --host 127.0.0.1 --port "$P"
 grep -q "cannot listen" "$TMP/err" || fail "serve: port in use not said"
 expect 1 "$OSPREY" dispatch --host 127.0.0.1 --port "$P" --admin-port -1
 expect 1 "$OSPREY" dispatch --io blocking --host 127.0.0.1 --port "$P" --admin-port -1
+expect 1 "$OSPREY" autoscale --dispatcher $U --host 127.0.0.1 --port "$P"
 echo "exit codes: 2 for a bad flag or value, 1 for a failed start, in every command"
 
 # ---- precedence: flags > environment > file (bench, classify) -----------------
