@@ -56,7 +56,7 @@ fuzz:
 bench: build
 	@scripts/bench.sh $(BUILD_DIR)/osprey
 
-# Service benchmark (issue 5): osprey serve vs the FastAPI + PyTorch baseline
+# Service benchmark: osprey serve vs the FastAPI + PyTorch baseline
 # under the same load; needs scripts/install-bench-deps.sh. ~15 min;
 # BENCH_SERVICE_ARGS=--quick for a ~1 min smoke run.
 bench-service: build

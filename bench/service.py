@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The service benchmark (issue 5): osprey serve vs the seed-design baseline.
+"""The service benchmark: osprey serve vs the seed-design baseline.
 
 Starts `osprey serve` (fp32, then bf16) and the FastAPI + PyTorch baseline
 (bench/baselines/fastapi-torch) one after the other, each pinned to the same
@@ -596,7 +596,7 @@ def calib_args(a, precision):
 def main():
     ap = argparse.ArgumentParser(
         description="osprey serve vs the FastAPI + PyTorch baseline under the "
-                    "same load (issue 5). Usually run through bench/service.sh.")
+                    "same load. Usually run through bench/service.sh.")
     ap.add_argument("--osprey", default=os.path.join(ROOT, "build", "osprey"))
     ap.add_argument("--models-dir", required=True)
     ap.add_argument("--images", required=True, help="image corpus (dir or file)")

@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/engine_int.h"
@@ -224,4 +225,21 @@ void osp__set_threads(int n) {
     pthread_once(&omp_once, omp_lookup);
     if (omp_set_fn && n > 0)
         omp_set_fn(n);
+}
+
+/* The CPU's identity for caches of measured choices: vendor and the
+ * family/model/stepping signature (CPUID leaves 0 and 1). */
+void osp__cpu_signature(char *buf, size_t cap) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    char vendor[13] = "unknown";
+    if (__get_cpuid(0, &a, &b, &c, &d)) {
+        memcpy(vendor, &b, 4);
+        memcpy(vendor + 4, &d, 4);
+        memcpy(vendor + 8, &c, 4);
+        vendor[12] = 0;
+    }
+    unsigned sig = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d))
+        sig = a & 0x0fff3fffu; /* stepping, model, family, ext. model/family */
+    snprintf(buf, cap, "%s-%05x", vendor, sig);
 }

@@ -185,6 +185,9 @@ const osp__cpu_caps_t *osp__cpu_caps(void);
  * that a later ceiling gives the rung in effect (AUTO always does).
  * OSP_EINVAL with a message otherwise. */
 int osp__cpu_isa_apply(osp_isa_t ceiling, osp_err_t *err);
+/* "GenuineIntel-806f8": vendor and CPUID signature, the key of caches of
+ * measured choices (tune.c). */
+void osp__cpu_signature(char *buf, size_t cap);
 /* Applies the thread count to the threading runtime oneDNN was built with
  * (OpenMP for Debian's libdnnl). Affects the calling thread. */
 void osp__set_threads(int n);

@@ -31,7 +31,6 @@
  * shape the plans: a second load of the same
  * model on the same machine does not measure again. A cache file that
  * cannot be parsed is ignored (the note says so) and rewritten. */
-#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,25 +134,10 @@ uint64_t osp__hash64(const void *buf, size_t len) {
     return h;
 }
 
-static void cpu_signature(char *buf, size_t cap) {
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    char vendor[13] = "unknown";
-    if (__get_cpuid(0, &a, &b, &c, &d)) {
-        memcpy(vendor, &b, 4);
-        memcpy(vendor + 4, &d, 4);
-        memcpy(vendor + 8, &c, 4);
-        vendor[12] = 0;
-    }
-    unsigned sig = 0;
-    if (__get_cpuid(1, &a, &b, &c, &d))
-        sig = a & 0x0fff3fffu; /* stepping, model, family, ext. model/family */
-    snprintf(buf, cap, "%s-%05x", vendor, sig);
-}
-
 static void tune_key(const osp_engine_t *e, int64_t batch, char *buf,
                      size_t cap) {
     char cpu[48];
-    cpu_signature(cpu, sizeof cpu);
+    osp__cpu_signature(cpu, sizeof cpu);
     const dnnl_version_t *v = dnnl_version();
     /* The knobs that shape the plans the candidates are timed with: a
      * choice measured with, say, oneDNN's int8 turned off says nothing
