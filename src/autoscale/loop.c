@@ -131,6 +131,48 @@ static void count_error(osp_autoscale_loop_t *l, int src, const char *msg) {
 
 /* ---- sources ------------------------------------------------------- */
 
+static bool wants(const osp_autoscale_loop_t *l, osp_autoscale_metric_t m) {
+    for (int i = 0; i < l->o.policy.n_targets; i++)
+        if (l->o.policy.targets[i].metric == m)
+            return true;
+    return false;
+}
+
+/* The workers' queues (the `queue` metric): every backend the dispatcher
+ * lists, read directly. */
+static void read_workers(osp_autoscale_loop_t *l, osp_autoscale_reading_t *r) {
+    char url[600];
+    snprintf(url, sizeof url, "%s/admin/backends", l->o.dispatcher);
+    long status = 0;
+    char *body = NULL;
+    osp_err_t err = {0};
+    if (osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
+                             NULL, &err) || status != 200) {
+        count_error(l, SRC_DISPATCHER, err.msg[0] ? err.msg : "admin API");
+        free(body);
+        return;
+    }
+    json_t *list = json_loads(body, 0, NULL);
+    free(body);
+    size_t i;
+    json_t *b;
+    json_array_foreach(list, i, b) {
+        const char *addr = json_string_value(json_object_get(b, "address"));
+        const char *state = json_string_value(json_object_get(b, "state"));
+        if (!addr || !state || strcmp(state, "ready"))
+            continue;
+        snprintf(url, sizeof url, "http://%s/metrics", addr);
+        char *page = NULL;
+        size_t len = 0;
+        if (!osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status,
+                                  &page, &len, &err) &&
+            status == 200)
+            osp_autoscale_read_worker(r, page, len, &err);
+        free(page);
+    }
+    json_decref(list);
+}
+
 static void read_embedded(osp_autoscale_loop_t *l, double t, double *values) {
     osp_autoscale_reading_t cur;
     osp_autoscale_reading_init(&cur, t);
@@ -149,6 +191,8 @@ static void read_embedded(osp_autoscale_loop_t *l, double t, double *values) {
         count_error(l, SRC_DISPATCHER, err.msg);
     }
     free(body);
+    if (wants(l, OSP_AUTOSCALE_METRIC_QUEUE))
+        read_workers(l, &cur);
     for (int i = 0; i < l->o.policy.n_targets; i++)
         values[i] = osp_autoscale_value(l->o.policy.targets[i].metric,
                                         l->have_prev ? &l->prev : NULL, &cur);
