@@ -1,6 +1,8 @@
 /* loop.c — the autoscaler's control loop: every tick it reads the replica
  * count and readiness from the actuator, the metrics from the source
- * (Prometheus's query API, or the dispatcher's /metrics read directly),
+ * (Prometheus's query API, or the dispatcher's /metrics read directly —
+ * and for the queue metric the workers' /metrics, found through the
+ * dispatcher's admin API),
  * feeds the policy (policy.c), logs the decision and acts on it; and it
  * serves its own /metrics and GET /status.
  *
@@ -131,6 +133,57 @@ static void count_error(osp_autoscale_loop_t *l, int src, const char *msg) {
 
 /* ---- sources ------------------------------------------------------- */
 
+/* The workers' /metrics, for the queue metric: their addresses from the
+ * dispatcher's admin API (every backend it routes to). A worker that
+ * cannot be read is counted as an error and left out; none read leaves
+ * the metric missing (held). */
+static void read_workers(osp_autoscale_loop_t *l, osp_autoscale_reading_t *cur) {
+    char url[600];
+    snprintf(url, sizeof url, "%s/admin/backends", l->o.dispatcher);
+    long status = 0;
+    char *body = NULL;
+    osp_err_t err = {0};
+    json_t *list = NULL;
+    if (!osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
+                              NULL, &err) && status == 200)
+        list = json_loads(body, 0, NULL);
+    free(body);
+    if (!json_is_array(list)) {
+        if (!err.msg[0])
+            osp_err_set(&err, OSP_EIO, "GET %s: HTTP %ld", url, status);
+        count_error(l, SRC_DISPATCHER, err.msg);
+        json_decref(list);
+        return;
+    }
+    size_t i;
+    json_t *b;
+    json_array_foreach(list, i, b) {
+        const char *addr = json_string_value(json_object_get(b, "address"));
+        if (!addr)
+            continue;
+        snprintf(url, sizeof url, "http://%s/metrics", addr);
+        size_t len = 0;
+        body = NULL;
+        err.msg[0] = 0;
+        if (osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status,
+                                 &body, &len, &err) ||
+            status != 200 || osp_autoscale_read_worker(cur, body, len, &err)) {
+            if (!err.msg[0])
+                osp_err_set(&err, OSP_EIO, "GET %s: HTTP %ld", url, status);
+            count_error(l, SRC_DISPATCHER, err.msg);
+        }
+        free(body);
+    }
+    json_decref(list);
+}
+
+static bool wants_queue(const osp_autoscale_loop_t *l) {
+    for (int i = 0; i < l->o.policy.n_targets; i++)
+        if (l->o.policy.targets[i].metric == OSP_AUTOSCALE_METRIC_QUEUE)
+            return true;
+    return false;
+}
+
 static void read_embedded(osp_autoscale_loop_t *l, double t, double *values) {
     osp_autoscale_reading_t cur;
     osp_autoscale_reading_init(&cur, t);
@@ -149,6 +202,8 @@ static void read_embedded(osp_autoscale_loop_t *l, double t, double *values) {
         count_error(l, SRC_DISPATCHER, err.msg);
     }
     free(body);
+    if (wants_queue(l))
+        read_workers(l, &cur);
     for (int i = 0; i < l->o.policy.n_targets; i++)
         values[i] = osp_autoscale_value(l->o.policy.targets[i].metric,
                                         l->have_prev ? &l->prev : NULL, &cur);
