@@ -59,6 +59,8 @@ import tempfile
 import time
 import urllib.request
 
+from service import cpu_model, git_commit  # bench/service.py: one way to name them
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS = {"capacity": 10, "startup-s": 5, "slo-ms": 500}
 POLICIES = ("osprey", "hpa", "threshold")
@@ -188,25 +190,6 @@ def measure_startup(osprey, model, runs):
     return {"model": os.path.basename(model), "threads": 1,
             "cold_s": round(cold, 3), "warm_s": [round(x, 3) for x in warm],
             "warm_median_s": round(statistics.median(warm), 3)}
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def git_commit():
-    try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip() or None
-    except OSError:
-        return None
 
 
 def main():
