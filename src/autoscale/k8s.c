@@ -9,7 +9,7 @@
  * sent with the PATCH as an optimistic lock, so a change made between the
  * decision and the action is a 409 instead of being overwritten. Every
  * failure's message says what to do: a 403 names the RBAC rule that is
- * missing (docs/autoscale-kubernetes.md). */
+ * missing (docs/autoscale.md, "The Kubernetes actuator"). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
