@@ -590,8 +590,15 @@ static int panic_check(osp_autoscale_t *a, const osp_autoscale_sample_t *s,
         if (r_cur <= 1 + 2 * a->o.tolerance ||
             (starting && m->metric != OSP_AUTOSCALE_METRIC_RPS))
             continue;
-        want = OSP_MAX(want, total ? ceil_count(m->panic_value / m->target)
-                                   : ceil_count(ratio * ready));
+        /* Sized to the edge of the band (value up to target × (1 + 2 ×
+         * tolerance) per replica), not its middle: panic gets close at
+         * once, and the period decisions, on less noisy averages, add the
+         * rest if the load stays — a replica panic adds on noise would
+         * stay for the whole scale-down window. */
+        double edge = 1 + 2 * a->o.tolerance;
+        want = OSP_MAX(want, total ? ceil_count(m->panic_value /
+                                                (m->target * edge))
+                                   : ceil_count(ratio * ready / edge));
     }
     if (over >= 0) {
         if (!a->in_panic) {

@@ -246,41 +246,42 @@ static void test_panic(void **state) {
     osp_autoscale_decision_t d = step(a, 20, 2, 2, 40);
     assert_false(d.panic);
     assert_int_equal(d.desired, 2);
-    /* t = 21: (4 × 8 + 2 × 40) / 6 = 18.67 > 2 × 4 × 2 → panic, at once to
-     * ceil(18.67 / 4) = 5, no rate policy. */
+    /* t = 21: (4 × 8 + 2 × 40) / 6 = 18.67 > 2 × 4 × 2 → panic, at once,
+     * no rate policy, to the edge of the tolerance band: ceil(18.67 /
+     * (4 × 1.2)) = 4. */
     d = step(a, 21, 2, 2, 40);
     assert_true(d.panic);
-    assert_int_equal(d.desired, 5);
+    assert_int_equal(d.desired, 4);
     assert_non_null(strstr(d.rule, "panic: concurrency"));
-    /* t = 22: 3 of the 5 are starting; in-flight grows by itself until they
+    /* t = 22: 2 of the 4 are starting; in-flight grows by itself until they
      * are ready, so panic does not ask for more yet (and never less). */
-    d = step(a, 22, 5, 2, 40);
+    d = step(a, 22, 4, 2, 40);
     assert_true(d.panic);
-    assert_int_equal(d.desired, 5);
-    /* t = 23, all 5 ready: (2 × 8 + 4 × 40) / 6 = 29.3, 1.47 × what 5 take
-     * (beyond twice the tolerance) → ceil(29.3 / 4) = 8, still in panic
+    assert_int_equal(d.desired, 4);
+    /* t = 23, all 4 ready: (2 × 8 + 4 × 40) / 6 = 29.3, 1.83 × what 4 take
+     * (beyond twice the tolerance) → ceil(29.3 / 4.8) = 7, still in panic
      * (the last over-threshold sample was at t = 22). */
-    d = step(a, 23, 5, 5, 40);
+    d = step(a, 23, 4, 4, 40);
     assert_true(d.panic);
-    assert_int_equal(d.desired, 8);
+    assert_int_equal(d.desired, 7);
     /* Load drops to 4 from t = 24. Panic lasts until 60 s after t = 22,
      * and no scale-down happens while it lasts. */
-    cur = 8;
+    cur = 7;
     for (int t = 24; t < 82; t++) {
         d = step(a, t, cur, cur, 4);
         assert_true(d.panic);
-        assert_int_equal(d.desired, 8);
+        assert_int_equal(d.desired, 7);
     }
-    d = step(a, 82, 8, 8, 4);
+    d = step(a, 82, 7, 7, 4);
     assert_false(d.panic);
     /* Then the HPA's scale-down window decides: at t = 90 the highest
      * recommendation of the last 300 s is t = 30's (its period average
      * (4 × 8 + 4 × 40 + 7 × 4) / 15 = 14.67 → 4). */
-    cur = 8;
+    cur = 7;
     for (int t = 83; t < 200; t++) {
         d = step(a, t, cur, cur, 4);
         cur = d.desired;
-        assert_int_equal(cur, t < 90 ? 8 : 4);
+        assert_int_equal(cur, t < 90 ? 7 : 4);
     }
     osp_autoscale_destroy(a);
 }
