@@ -342,6 +342,11 @@ typedef struct osp_autoscale_local_opts_s {
                                    replaced (default 120) */
     double drain_timeout_s;     /* in-flight wait, then SIGTERM's drain
                                    (default 30 each) */
+    bool observe_only;          /* a dry run: start no worker; observe the
+                                   dispatcher's backends (current = listed,
+                                   ready = state "ready"), as the Kubernetes
+                                   actuator observes a Deployment it does
+                                   not change */
 } osp_autoscale_local_opts_t;
 typedef struct osp_autoscale_local_stats_s {
     unsigned long long started;       /* processes started */
