@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from autoscale_lib import (Procs, get_json, listening_port, metric, wait_until,  # noqa: E402
+from autoscale_lib import (Checks, Procs, get_json, listening_port, metric, wait_until,  # noqa: E402
                            warnings)
 
 LOW_S, HIGH_S, TAIL_S = 10, 30, 30
@@ -61,16 +61,6 @@ def kubelet(api, stop):
         except OSError:
             pass  # the API server is down on purpose for a while
         stop.wait(0.5)
-
-
-class Checks:
-    def __init__(self):
-        self.ok = True
-
-    def __call__(self, cond, msg):
-        print(("ok: " if cond else "FAIL: ") + msg, flush=True)
-        self.ok = self.ok and bool(cond)
-        return cond
 
 
 def autoscaler(procs, o, name, deployment, *flags):

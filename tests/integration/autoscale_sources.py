@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from autoscale_lib import (Procs, decisions, free_port, get_json, listening_port,  # noqa: E402
+from autoscale_lib import (Checks, Procs, decisions, free_port, get_json, listening_port,  # noqa: E402
                            metric, request, rule_matches, wait_until, warnings)
 
 PERIOD_S = 5        # both autoscalers' decision period
@@ -24,16 +24,6 @@ TICK_S = 1          # both read their source once a second
 # once both windows lie on the new level.
 SETTLE_S = PERIOD_S + RATE_WINDOW_S + 2
 PRE_LOAD_S = 8      # both have data (Prometheus: 3+ scrapes) before the load
-
-
-class Checks:
-    def __init__(self):
-        self.ok = True
-
-    def __call__(self, cond, msg):
-        print(("ok: " if cond else "FAIL: ") + msg, flush=True)
-        self.ok = self.ok and bool(cond)
-        return cond
 
 
 def prometheus_start(procs, o, port, target):

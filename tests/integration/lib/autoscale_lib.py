@@ -14,6 +14,18 @@ import urllib.error
 import urllib.request
 
 
+class Checks:
+    """check(cond, msg): prints ok/FAIL and remembers a failure (.ok)."""
+
+    def __init__(self):
+        self.ok = True
+
+    def __call__(self, cond, msg):
+        print(("ok: " if cond else "FAIL: ") + msg, flush=True)
+        self.ok = self.ok and bool(cond)
+        return cond
+
+
 class Procs:
     """Children started by a driver; stop_all() (in a finally) ends every
     one still running, so a failed assertion leaves nothing behind."""
