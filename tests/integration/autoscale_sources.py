@@ -5,6 +5,7 @@ Prometheus source on the same live data; phase 2 stops Prometheus, then
 the dispatcher, and starts them again; a third autoscaler sends a bad
 --query all along. Standard library only."""
 import argparse
+import math
 import os
 import signal
 import sys
@@ -61,7 +62,7 @@ def compare(check, da, db, steps):
     them outside the settling time after each step."""
     def settling(t):
         return any(s <= t < s + SETTLE_S for s in steps)
-    compared = 0
+    compared, ratios = 0, []
     for mine, theirs, name in ((da, db, "embedded"), (db, da, "prometheus")):
         for d in mine:
             if settling(d["t"]) or not (steps[0] - 2 * PERIOD_S <= d["t"] < steps[-1] - TICK_S):
@@ -83,10 +84,18 @@ def compare(check, da, db, steps):
                 check(close(va["rps"], vb["rps"], 0.06, 0.5),
                       f"  rps {va['rps']:.2f} vs {vb['rps']:.2f} within 6% (or 0.5/s)")
                 # p95: interpolated in the same buckets, but the embedded
-                # source's is over 1 s of requests and Prometheus's over 3 s.
-                check(close(va["latency-p95"], vb["latency-p95"], 0.5, 2.0),
-                      f"  p95 {va['latency-p95']:.2f} vs {vb['latency-p95']:.2f} ms within 50% (or 2 ms)")
+                # source's is over 1 s of requests (6 at the low level: the
+                # slowest of them sets it) and Prometheus's over 3 s; one
+                # slow request on a busy machine moves one side alone. So:
+                # each within a factor of 4, their median within 1.5.
+                pa, pb = va["latency-p95"], vb["latency-p95"]
+                ratio = max(pa, pb) / max(min(pa, pb), 1e-9) if pa and pb else math.inf
+                ratios.append(ratio)
+                check(ratio <= 4, f"  p95 {pa} vs {pb} ms within a factor of 4")
     check(compared >= 8, f"{compared} decisions compared outside the settling times (8+)")
+    ratios.sort()
+    median = ratios[len(ratios) // 2] if ratios else math.inf
+    check(median <= 1.5, f"median p95 ratio {median:.2f} (≤ 1.5) over {len(ratios)} decisions")
 
 
 def phase1(procs, o, check, prom_url):

@@ -13,8 +13,9 @@
 # (autoscale_sources.py) pairs their decisions by time and asserts: each
 # decision of one has one of the other within one tick; outside the
 # settling time after each step (period + rate window + 2 s) the desired
-# counts and the held flags are equal, rps within 6% (or 0.5/s) and the p95
-# within 50% (or 2 ms); 8+ decisions compared.
+# counts and the held flags are equal, rps within 6% (or 0.5/s), the p95s
+# within a factor of 4 each and their median ratio within 1.5; 8+ decisions
+# compared.
 #
 # Why not exact equality: the embedded source averages its per-tick counter
 # deltas over the period at its own read times; Prometheus scrapes at other
@@ -22,7 +23,8 @@
 # extrapolates to the window's edges — the same rate within the jitter of
 # one request, not the same bits. The p95s interpolate in the same buckets,
 # but over 1 s of requests (the embedded source's tick) vs 3 s (the rate
-# window): a quantile of fewer requests. Right after a step the two windows
+# window): a quantile of fewer requests, which one slow request on a busy
+# machine moves alone. Right after a step the two windows
 # cover different mixes of old and new load, so those decisions may differ
 # by a period: they are excluded, not compared.
 #
