@@ -20,6 +20,11 @@ PKGS=(
                                     # and its certificates (autoscale_k8s;
                                     # scripts/kube-test-cluster.sh; Go builds
                                     # the API server)
+  prometheus                        # autoscale_sources: the Prometheus source
+                                    # against a real Prometheus (one static
+                                    # binary, ~20 MB download; the test runs
+                                    # its own on 127.0.0.1 with a temp config
+                                    # and data dir, no network needed)
 )
 
 missing=()

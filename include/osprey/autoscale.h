@@ -98,7 +98,7 @@ typedef struct osp_autoscale_opts_s {
     double tolerance;               /* HPA's 0.1: no change within ±10% */
     double period_s;                /* full decision every period (HPA sync 15 s) */
     double stale_s;                 /* a metric with no sample this long is
-                                       missing (default 2 periods) */
+                                       missing (0, the default: 2 periods) */
     osp_autoscale_rules_t up, down;
     bool panic;                     /* the KPA-style panic mode */
     double stable_window_s;         /* 60: panic ends this long after the
@@ -342,6 +342,11 @@ typedef struct osp_autoscale_local_opts_s {
                                    replaced (default 120) */
     double drain_timeout_s;     /* in-flight wait, then SIGTERM's drain
                                    (default 30 each) */
+    bool observe_only;          /* a dry run: start no worker; observe the
+                                   dispatcher's backends (current = listed,
+                                   ready = state "ready"), as the Kubernetes
+                                   actuator observes a Deployment it does
+                                   not change */
 } osp_autoscale_local_opts_t;
 typedef struct osp_autoscale_local_stats_s {
     unsigned long long started;       /* processes started */

@@ -8,7 +8,10 @@
  *   (deregistered: no new requests; its in-flight ones finish) → STOPPING
  *   (SIGTERM: serve drains and exits) → reaped.
  *
- * A worker that dies unasked is deregistered, counted and replaced. No
+ * A worker that dies unasked is deregistered, counted and replaced; one a
+ * restarted dispatcher no longer lists is registered again. A dry run
+ * (observe_only) starts nothing and reports the dispatcher's backends, so
+ * its decisions are about the system that is there. No
  * child outlives the autoscaler: each runs with PR_SET_PDEATHSIG (SIGTERM
  * when the thread that started it ends, even after `kill -9` of the
  * autoscaler) in a process group of its own (so SIGKILL reaches anything it
@@ -182,6 +185,61 @@ static double inflight(local_t *l, const worker_t *w) {
     return n;
 }
 
+/* The dispatcher's backend list (GET /admin/backends: an array of
+ * {"address", "state", ...}); NULL with err set when it cannot be read.
+ * Caller decrefs. */
+static json_t *backends(local_t *l, osp_err_t *err) {
+    char url[512];
+    snprintf(url, sizeof url, "%s/admin/backends", l->o.dispatcher);
+    long status = 0;
+    char *body = NULL;
+    json_t *list = NULL;
+    if (!osp__autoscale_fetch("GET", url, NULL, LOCAL_PROBE_MS * 4, &status,
+                              &body, NULL, err)) {
+        list = status == 200 ? json_loads(body, 0, NULL) : NULL;
+        if (!json_is_array(list)) {
+            json_decref(list);
+            list = NULL;
+            osp_err_set(err, OSP_EIO, "GET %s: HTTP %ld, not a backend list",
+                        url, status);
+        }
+    }
+    free(body);
+    return list;
+}
+
+static bool listed(json_t *list, const char *addr) {
+    size_t i;
+    json_t *b;
+    json_array_foreach(list, i, b) {
+        const char *a = json_string_value(json_object_get(b, "address"));
+        if (a && !strcmp(a, addr))
+            return true;
+    }
+    return false;
+}
+
+/* A dispatcher that restarted has forgotten what the admin API added: a
+ * ready worker it no longer lists is registered again (by advance). When
+ * the list cannot be read (the dispatcher is down) nothing changes. */
+static void resync(local_t *l) {
+    json_t *list = backends(l, NULL);
+    if (!list)
+        return;
+    for (int i = 0; i < l->n; i++) {
+        worker_t *w = &l->w[i];
+        char addr[96];
+        snprintf(addr, sizeof addr, "%s:%d", l->o.host, w->port);
+        if (w->state == W_READY && w->registered && !listed(list, addr)) {
+            w->registered = false;
+            osp_log_write(NULL, NULL, "warn", "worker not listed by the "
+                          "dispatcher: registering it again", "worker", addr,
+                          NULL);
+        }
+    }
+    json_decref(list);
+}
+
 /* ---- the workers' states ------------------------------------------- */
 
 static void set_state(worker_t *w, wstate_t s) {
@@ -304,10 +362,32 @@ static int reconcile(local_t *l, osp_err_t *err) {
 
 /* ---- the actuator's functions --------------------------------------- */
 
+/* observe_only (a dry run): the dispatcher's backends as they are —
+ * current = every backend listed, ready = those in state "ready". */
+static int observe_dispatcher(local_t *l, int *current, int *ready,
+                              osp_err_t *err) {
+    json_t *list = backends(l, err);
+    if (!list)
+        return err ? err->code : OSP_EIO;
+    size_t i;
+    json_t *b;
+    *current = (int)json_array_size(list);
+    *ready = 0;
+    json_array_foreach(list, i, b) {
+        const char *st = json_string_value(json_object_get(b, "state"));
+        *ready += st && !strcmp(st, "ready");
+    }
+    json_decref(list);
+    return 0;
+}
+
 static int local_observe(osp_autoscale_actuator_t *a, int *current,
                          int *ready, osp_err_t *err) {
     local_t *l = (local_t *)a;
+    if (l->o.observe_only)
+        return observe_dispatcher(l, current, ready, err);
     reap(l);
+    resync(l);
     advance(l);
     int rc = reconcile(l, err);
     *current = count(l, W_STARTING, W_READY);
@@ -317,6 +397,9 @@ static int local_observe(osp_autoscale_actuator_t *a, int *current,
 
 static int local_scale(osp_autoscale_actuator_t *a, int n, osp_err_t *err) {
     local_t *l = (local_t *)a;
+    if (l->o.observe_only)
+        return osp_err_set(err, OSP_EINVAL, "local: observing only (a dry "
+                           "run starts no worker)");
     l->want = OSP_MIN(n, LOCAL_MAX_WORKERS);
     return reconcile(l, err);
 }

@@ -102,7 +102,7 @@ void osp_autoscale_opts_init_hpa(osp_autoscale_opts_t *o) {
     o->max_replicas = 10;
     o->tolerance = 0.1;
     o->period_s = 15;
-    o->stale_s = 30;
+    o->stale_s = 0; /* 2 periods, resolved by osp_autoscale_create */
     /* The HPA's defaults (k8s.io/api autoscaling/v2 HPAScalingRules). */
     o->up.stabilization_s = 0;
     o->up.select = OSP_AUTOSCALE_SELECT_MAX;
@@ -175,8 +175,8 @@ int osp_autoscale_opts_check(const osp_autoscale_opts_t *o, osp_err_t *err) {
     if (!(o->period_s > 0 && o->period_s <= 3600))
         return osp_err_set(err, OSP_EINVAL, "period: %g s is not in (0, 3600]",
                            o->period_s);
-    if (!(o->stale_s > 0))
-        return osp_err_set(err, OSP_EINVAL, "stale time: %g s is not > 0",
+    if (!(o->stale_s >= 0))
+        return osp_err_set(err, OSP_EINVAL, "stale time: %g s is not >= 0",
                            o->stale_s);
     int rc = check_rules(&o->up, "scaleUp", err);
     if (!rc)
@@ -299,6 +299,10 @@ osp_autoscale_t *osp_autoscale_create(const osp_autoscale_opts_t *opts,
         return NULL;
     }
     a->o = *opts;
+    /* 0: two periods, whatever the period (a shortened period shortens
+     * how long the last value bridges a gap in the data). */
+    if (a->o.stale_s == 0)
+        a->o.stale_s = 2 * a->o.period_s;
     a->last_eval_t = -1;
     for (int i = 0; i < OSP_AUTOSCALE_MAX_METRICS; i++)
         a->last_valid_t[i] = -INFINITY;

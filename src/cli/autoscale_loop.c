@@ -58,7 +58,7 @@ static const osp_setting_t loop_rows[] = {
     {.name = "host", .kind = OSP_SET_STR, .off = O(host), .arg = "ADDR", .help = "its /metrics and GET /status listen here (default 127.0.0.1)"},
     {.name = "port", .kind = OSP_SET_INT, .off = O(port), .min = -1, .max = 65535, .help = "their port (default 8002; 0: any free, logged; -1: none)"},
     {.name = "tick-s", .kind = OSP_SET_DOUBLE, .off = O(tick_s), .max = 60, .help = "how often it reads and checks for panic (default 1)"},
-    {.name = "dry-run", .kind = OSP_SET_BOOL, .off = O(dry_run), .help = "decide and log, never act"},
+    {.name = "dry-run", .kind = OSP_SET_BOOL, .off = O(dry_run), .help = "decide and log, never act (local: observe the dispatcher's backends, start no worker)"},
     {.name = "json-log", .kind = OSP_SET_BOOL, .off = O(json_log), .help = "decisions as JSON lines (default: one text line each)"},
 };
 #undef O
@@ -134,7 +134,7 @@ static osp_autoscale_actuator_t *make_local(const loop_cli_t *o,
     osp_autoscale_local_opts_t lo = {
         .exe = exe, .dispatcher = o->dispatcher, .host = o->worker_host,
         .worker_threads = o->worker_threads, .args = wargs,
-        .n_args = n_wargs};
+        .n_args = n_wargs, .observe_only = o->dry_run};
     return osp_autoscale_local_create(&lo, err);
 }
 

@@ -20,62 +20,16 @@ set -u
 SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${OSP_BUILD_DIR:-$SRC/build}
 TOOL=$BUILD/tests/osp_k8s_scale
-CLUSTER=$SRC/scripts/kube-test-cluster.sh
 fail() { echo "FAIL: $*"; exit 1; }
 
+source "$SRC/tests/integration/lib/autoscale_k8s_lib.bash"
+CLUSTER=$K8S_CLUSTER
+
 TMP=$(mktemp -d)
-trap '"$CLUSTER" stop "$TMP/c" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
-"$CLUSTER" start "$TMP/c"
-rc=$?
-[ $rc = 77 ] && { echo "SKIP: the test cluster cannot be built here (see above)"; exit 77; }
-[ $rc = 0 ] || fail "the test cluster did not start"
-. "$TMP/c/env"
-K() { "$KUBECTL" --kubeconfig "$TMP/c/admin.kubeconfig" "$@"; }
+trap 'k8s_stop; rm -rf "$TMP"' EXIT
+k8s_start "$TMP/c"
 
-K create namespace ml >/dev/null || fail "namespace"
-deployment() { # NAME: one replica whose pod stays Pending (no kubelet)
-  cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $1, namespace: ml}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata: {labels: {app: $1}}
-    spec:
-      containers: [{name: w, image: "registry.invalid/osprey:test"}]
----
-EOF
-}
-{ deployment web; deployment other; cat <<'EOF'; } | K apply -f - >/dev/null || fail "apply"
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: osprey-autoscaler, namespace: ml}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: osprey-autoscaler, namespace: ml}
-rules:
-- apiGroups: [apps]
-  resources: [deployments/scale]
-  resourceNames: [web]
-  verbs: [get, patch]
-- apiGroups: [apps]
-  resources: [deployments]
-  resourceNames: [web]
-  verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: osprey-autoscaler, namespace: ml}
-subjects: [{kind: ServiceAccount, name: osprey-autoscaler, namespace: ml}]
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: osprey-autoscaler}
-EOF
-K -n ml create token osprey-autoscaler --duration=1h >"$TMP/token" || fail "create token"
-
-SA=(--api "$API_URL" --token "$TMP/token" --ca "$TMP/c/ca.crt" --timeout-ms 3000)
-spec_replicas() { K -n ml get deployment "$1" -o jsonpath='{.spec.replicas}'; }
+SA=(--api "$API_URL" --token "$TMP/c/token" --ca "$TMP/c/ca.crt" --timeout-ms 3000)
 observe() { "$TOOL" "${SA[@]}" --deployment ml/web observe; }
 current_of() { sed -n 's/.*"current":\([0-9]*\).*/\1/p' <<<"$1"; }
 
