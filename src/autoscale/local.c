@@ -461,7 +461,7 @@ osp_autoscale_local_stats(const osp_autoscale_actuator_t *a) {
 
 /* argv: exe "serve" --host H --port P [--threads N] args... */
 static int build_argv(local_t *l, osp_err_t *err) {
-    int n = 7 + l->o.n_args;
+    int n = 8 + l->o.n_args; /* exe serve --host H --port P --threads N */
     l->argv = calloc((size_t)n + 1, sizeof *l->argv);
     if (!l->argv)
         return osp_err_set(err, OSP_ENOMEM, "local: out of memory");
