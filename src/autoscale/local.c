@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,9 +81,12 @@ static int free_port(const char *host) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return -1;
+    /* Free on the address the worker will bind (an IPv4 literal). */
     struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    (void)host;
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+        close(fd);
+        return -1;
+    }
     socklen_t len = sizeof a;
     int port = -1;
     if (!bind(fd, (struct sockaddr *)&a, sizeof a) &&
@@ -95,7 +99,8 @@ static int free_port(const char *host) {
 static int spawn(local_t *l, worker_t *w, osp_err_t *err) {
     int port = free_port(l->o.host);
     if (port <= 0)
-        return osp_err_set(err, OSP_EIO, "local: no free port");
+        return osp_err_set(err, OSP_EIO, "local: no free port on %s (an "
+                           "IPv4 address is needed)", l->o.host);
     char port_s[16];
     snprintf(port_s, sizeof port_s, "%d", port);
     l->argv[l->port_slot] = port_s;

@@ -43,7 +43,9 @@ struct osp_autoscale_loop_s {
     pthread_cond_t cv;
     bool stop;
     json_t *last_decision;          /* under mu */
-    json_t *workers;                /* under mu: the actuator's status */
+    char *workers;                  /* under mu: the actuator's status
+                                       (JSON text; parsed only by GET
+                                       /status, not every tick) */
     const char *actuator_name;
     int current, desired, panic;    /* under mu */
     osp_metrics_t *reg;
@@ -372,9 +374,8 @@ static void tick(osp_autoscale_loop_t *l, double t) {
                    ? l->o.actuator->status_json(l->o.actuator)
                    : NULL;
     pthread_mutex_lock(&l->mu);
-    json_decref(l->workers);
-    l->workers = ws ? json_loads(ws, 0, NULL) : NULL;
-    free(ws);
+    free(l->workers);
+    l->workers = ws;
     if (d.evaluated || !l->last_decision) {
         json_decref(l->last_decision);
         l->last_decision = json_incref(j);
@@ -433,11 +434,12 @@ static void h_metrics(osp_http_req_t *r, void *ud) {
 static void h_status(osp_http_req_t *r, void *ud) {
     osp_autoscale_loop_t *l = ud;
     pthread_mutex_lock(&l->mu);
-    json_t *o = json_pack("{s:i, s:i, s:b, s:s, s:O?, s:O?}", "current",
+    json_t *o = json_pack("{s:i, s:i, s:b, s:s, s:O?, s:o?}", "current",
                           l->current, "desired", l->desired, "panic",
                           l->panic, "actuator", l->actuator_name,
                           "last_decision", l->last_decision, "workers",
-                          l->workers);
+                          l->workers ? json_loads(l->workers, 0, NULL)
+                                     : NULL);
     pthread_mutex_unlock(&l->mu);
     if (!o)
         osp_http_respond_error(r, 500, "out of memory");
@@ -539,7 +541,7 @@ void osp_autoscale_loop_destroy(osp_autoscale_loop_t *l) {
     osp_autoscale_destroy(l->policy);
     osp_metrics_destroy(l->reg);
     json_decref(l->last_decision);
-    json_decref(l->workers);
+    free(l->workers);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     free(l);

@@ -47,7 +47,7 @@ static const osp_setting_t loop_rows[] = {
     {.name = "local", .kind = OSP_SET_BOOL, .off = O(local), .help = "run the workers here, as osprey serve children (the default)"},
     {.name = "worker-args", .kind = OSP_SET_STR, .off = O(worker_args), .arg = "\"FLAGS\"", .help = "the workers' osprey serve flags, e.g. \"--model m.tflite\""},
     {.name = "worker-threads", .kind = OSP_SET_INT, .off = O(worker_threads), .min = 1, .help = "each worker's CPUs (serve --threads; default 1)"},
-    {.name = "worker-host", .kind = OSP_SET_STR, .off = O(worker_host), .arg = "ADDR", .help = "the workers' address (default 127.0.0.1)"},
+    {.name = "worker-host", .kind = OSP_SET_STR, .off = O(worker_host), .arg = "ADDR", .help = "the workers' IPv4 address (default 127.0.0.1)"},
     {.name = "oversubscribe", .kind = OSP_SET_BOOL, .off = O(oversubscribe), .help = "allow more worker threads than CPUs (default: --max is capped)"},
     {.name = "k8s-deployment", .kind = OSP_SET_STR, .off = O(k8s_deployment), .arg = "NS/NAME", .help = "scale this Deployment (its scale subresource) instead of local workers"},
     {.name = "kubeconfig", .kind = OSP_SET_STR, .off = O(kubeconfig), .arg = "FILE", .help = "reach the API server as this kubeconfig says (default: in-cluster)"},
