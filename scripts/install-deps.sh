@@ -10,6 +10,7 @@ PKGS=(
   libturbojpeg0-dev libspng-dev libwebp-dev            # image decoders
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev  # HTTP + JSON
   libyaml-dev                       # the autoscaler reads HPA manifests
+  libssl-dev                        # SHA-256 of fetched models (libcrypto)
   libcmocka-dev                     # unit tests
   libonnx-testdata                  # ONNX conformance data
   clang libclang-rt-14-dev          # libFuzzer targets
