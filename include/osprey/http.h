@@ -143,6 +143,9 @@ int osp_http_req_query_string(const osp_http_req_t *r, char *buf, size_t cap);
 const char *osp_http_req_header(const osp_http_req_t *r, const char *name);
 /* The body (NUL-terminated for convenience; len excludes the NUL). */
 const uint8_t *osp_http_req_body(const osp_http_req_t *r, size_t *len);
+/* Body bytes of the queued response (0 before one is queued): for the
+ * osprey_http_sent_bytes_total counters, read in the done callback. */
+size_t osp_http_req_response_bytes(const osp_http_req_t *r);
 /* The request id (client's or generated). Never NULL. */
 const char *osp_http_req_id(const osp_http_req_t *r);
 /* Seconds since the request started (first byte of the request line). */

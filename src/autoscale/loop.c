@@ -65,7 +65,8 @@ static int make_metrics(osp_autoscale_loop_t *l, osp_err_t *err) {
     if (!r)
         return osp_err_set(err, OSP_ENOMEM, "autoscale: out of memory");
     const char *ml[] = {"metric"}, *dl[] = {"direction"}, *sl[] = {"source"};
-    osp_metric_t *cur, *des, *val, *tgt, *pan, *dec, *errs, *act, *st, *died;
+    osp_metric_t *cur, *des, *val, *tgt, *pan, *dec, *errs, *act, *st, *died,
+        *lo, *hi;
     if (!(cur = osp_metrics_add(r, OSP_METRIC_GAUGE,
               "osprey_autoscaler_current_replicas",
               "Replicas asked for now (read from the actuator).", 0, NULL,
@@ -102,8 +103,18 @@ static int make_metrics(osp_autoscale_loop_t *l, osp_err_t *err) {
         !(died = osp_metrics_add(r, OSP_METRIC_COUNTER,
               "osprey_autoscaler_worker_deaths_total",
               "Local workers that exited without being asked (replaced).", 0,
+              NULL, NULL, 0, 0, err)) ||
+        /* The bounds, so an alert can say "at max" without knowing the
+         * flags (osprey-autoscaler-at-max in deploy/monitoring). */
+        !(lo = osp_metrics_add(r, OSP_METRIC_GAUGE,
+              "osprey_autoscaler_min_replicas", "--min (minReplicas).", 0,
+              NULL, NULL, 0, 0, err)) ||
+        !(hi = osp_metrics_add(r, OSP_METRIC_GAUGE,
+              "osprey_autoscaler_max_replicas", "--max (maxReplicas).", 0,
               NULL, NULL, 0, 0, err)))
         return err ? err->code : OSP_EINTERNAL;
+    osp_series_set(osp_metric_series0(lo), l->o.policy.min_replicas);
+    osp_series_set(osp_metric_series0(hi), l->o.policy.max_replicas);
     l->s_current = osp_metric_series0(cur);
     l->s_desired = osp_metric_series0(des);
     l->s_panic = osp_metric_series0(pan);

@@ -67,6 +67,10 @@ void osp_dispatch_log(osp_dispatch_t *d, const char *level, const char *msg,
 void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
                       void *ud) {
     osp_dispatch_t *d = ud;
+    size_t rx;
+    osp_http_req_body(r, &rx);
+    osp_series_add(d->s_rx, (double)rx);
+    osp_series_add(d->s_tx, (double)osp_http_req_response_bytes(r));
     osp__dsp_model_t *m = osp_http_req_user(r);
     if (!m)
         return;
@@ -169,6 +173,7 @@ static int add_metrics(osp_dispatch_t *d, osp_err_t *err) {
     const char *b1[] = {"backend"};
     const char *ms[] = {"model", "state"};
     osp_metrics_t *r = d->metrics;
+    osp_metric_t *cap, *rx, *tx;
     if (!(d->m_requests = osp_metrics_add(r, OSP_METRIC_COUNTER,
             "osprey_dispatch_requests_total",
             "Proxied requests answered, by model and HTTP status code.", 2,
@@ -198,8 +203,23 @@ static int add_metrics(osp_dispatch_t *d, osp_err_t *err) {
         !(d->m_ejections = osp_metrics_add(r, OSP_METRIC_COUNTER,
             "osprey_dispatch_ejections_total",
             "Backends ejected after consecutive failures.", 0, NULL, NULL,
-            0, 0, err)))
+            0, 0, err)) ||
+        !(cap = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_dispatch_queue_capacity",
+            "Requests each model's queue holds before it refuses (503).", 0,
+            NULL, NULL, 0, 0, err)) ||
+        !(rx = osp_metrics_add(r, OSP_METRIC_COUNTER,
+            "osprey_http_received_bytes_total",
+            "HTTP request body bytes received (every route).", 0, NULL, NULL,
+            0, 0, err)) ||
+        !(tx = osp_metrics_add(r, OSP_METRIC_COUNTER,
+            "osprey_http_sent_bytes_total",
+            "HTTP response body bytes sent (every route).", 0, NULL, NULL, 0,
+            0, err)))
         return err ? err->code : OSP_EINTERNAL;
+    osp_series_set(osp_metric_series0(cap), d->o.queue_size);
+    d->s_rx = osp_metric_series0(rx);
+    d->s_tx = osp_metric_series0(tx);
     d->s_duration = osp_metric_series0(d->m_duration);
     d->s_retries = osp_metric_series0(d->m_retries);
     d->s_ejections = osp_metric_series0(d->m_ejections);

@@ -148,6 +148,7 @@ struct osp_dispatch_s {
     osp_metric_t *m_requests, *m_duration, *m_depth, *m_inflight,
         *m_backends, *m_retries, *m_ejections;
     osp_series_t *s_retries, *s_ejections, *s_duration;
+    osp_series_t *s_rx, *s_tx; /* HTTP body bytes received / sent (front) */
     pthread_mutex_t log_mu;
 };
 

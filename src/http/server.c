@@ -106,6 +106,7 @@ struct osp_http_req_s {
     bool too_large;
     size_t dropped;   /* body bytes read and dropped after too_large */
     int status;       /* of the queued response; 0 = none yet */
+    size_t resp_len;  /* body bytes of the queued response */
     uint64_t start_ns;
     char id[HTTP_REQ_ID_MAX + 1];
     char *hdr[HTTP_MAX_EXTRA_HEADERS][2]; /* in arena */
@@ -360,7 +361,7 @@ static osp_http_req_t *req_new(osp_http_server_t *s,
 }
 
 static int queue(osp_http_req_t *r, int status, const char *ctype,
-                 struct MHD_Response *resp) {
+                 struct MHD_Response *resp, size_t len) {
     if (!resp)
         return OSP_ENOMEM;
     if (ctype)
@@ -373,6 +374,7 @@ static int queue(osp_http_req_t *r, int status, const char *ctype,
     if (ok != MHD_YES)
         return OSP_EIO;
     r->status = status;
+    r->resp_len = len;
     if (r->srv->done_fn)
         r->srv->done_fn(r, status, osp_http_req_elapsed_s(r),
                         r->srv->done_ud);
@@ -385,7 +387,8 @@ int osp_http_respond(osp_http_req_t *r, int status, const char *ctype,
         return OSP_EINVAL;
     return queue(r, status, ctype,
                  MHD_create_response_from_buffer(len, (void *)body,
-                                                 MHD_RESPMEM_MUST_COPY));
+                                                 MHD_RESPMEM_MUST_COPY),
+                 len);
 }
 
 int osp_http_respond_owned(osp_http_req_t *r, int status, const char *ctype,
@@ -398,7 +401,7 @@ int osp_http_respond_owned(osp_http_req_t *r, int status, const char *ctype,
         MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp)
         free(body);
-    return queue(r, status, ctype, resp);
+    return queue(r, status, ctype, resp, len);
 }
 
 osp_arena_t *osp_http_req_arena(osp_http_req_t *r) { return r->arena; }
@@ -411,7 +414,8 @@ int osp_http_respond_arena(osp_http_req_t *r, int status, const char *ctype,
      * on_completed — after the last byte went out. */
     return queue(r, status, ctype,
                  MHD_create_response_from_buffer(len, (void *)body,
-                                                 MHD_RESPMEM_PERSISTENT));
+                                                 MHD_RESPMEM_PERSISTENT),
+                 len);
 }
 
 int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json) {
@@ -910,6 +914,9 @@ const uint8_t *osp_http_req_body(const osp_http_req_t *r, size_t *len) {
     if (len)
         *len = r->len;
     return r->body;
+}
+size_t osp_http_req_response_bytes(const osp_http_req_t *r) {
+    return r->resp_len;
 }
 const char *osp_http_req_id(const osp_http_req_t *r) { return r->id; }
 double osp_http_req_elapsed_s(const osp_http_req_t *r) {

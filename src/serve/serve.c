@@ -52,6 +52,10 @@ void osp_serve_log(osp_serve_t *s, const char *level, const char *msg, ...) {
 /* Request metrics and the access log, after every response. */
 static void on_done(osp_http_req_t *r, int status, double seconds, void *ud) {
     osp_serve_t *s = ud;
+    size_t rx;
+    osp_http_req_body(r, &rx);
+    osp_series_add(s->s_rx, (double)rx);
+    osp_series_add(s->s_tx, (double)osp_http_req_response_bytes(r));
     void *user = osp_http_req_user(r);
     const char *model = NULL;
     osp__serve_model_t *sm = NULL;
@@ -93,6 +97,7 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
     const char *m1[] = {"model"};
     const char *mv[] = {"model", "version"};
     const char *ver[] = {"version"};
+    osp_metric_t *rx, *tx;
     int nb = (int)OSP_ARRAY_LEN(latency_bounds);
     osp_metrics_t *r = s->metrics;
     if (!(s->m_requests = osp_metrics_add(r, OSP_METRIC_COUNTER,
@@ -130,8 +135,26 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
             2, mv, NULL, 0, 0, err)) ||
         !(s->m_build = osp_metrics_add(r, OSP_METRIC_GAUGE,
             "osprey_build_info", "Build information; the value is always 1.",
-            1, ver, NULL, 0, 0, err)))
+            1, ver, NULL, 0, 0, err)) ||
+        !(s->m_capacity = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_queue_capacity",
+            "Images the model's queue holds before it refuses (503).", 1, m1,
+            NULL, 0, 0, err)) ||
+        !(s->m_instances = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_model_instances",
+            "Engine instances running the model's batches.", 1, m1, NULL, 0,
+            0, err)) ||
+        !(rx = osp_metrics_add(r, OSP_METRIC_COUNTER,
+            "osprey_http_received_bytes_total",
+            "HTTP request body bytes received (every route).", 0, NULL, NULL,
+            0, 0, err)) ||
+        !(tx = osp_metrics_add(r, OSP_METRIC_COUNTER,
+            "osprey_http_sent_bytes_total",
+            "HTTP response body bytes sent (every route).", 0, NULL, NULL, 0,
+            0, err)))
         return err ? err->code : OSP_EINTERNAL;
+    s->s_rx = osp_metric_series0(rx);
+    s->s_tx = osp_metric_series0(tx);
     osp_series_set(osp_metric_series(s->m_build, (const char *[]){OSP_VERSION}),
                    1);
     return 0;
@@ -573,6 +596,12 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
      * to the highest READY one). */
     atomic_store(&sm->state, SERVE_READY);
     osp_series_set(sm->model_ready, 1);
+    /* Per model name: the version loaded last sets them (the queue-full
+     * alert and the saturation rule divide by these). */
+    osp_series_set(osp_metric_series(s->m_capacity, (const char *[]){sm->name}),
+                   so.max_queue_size);
+    osp_series_set(osp_metric_series(s->m_instances, (const char *[]){sm->name}),
+                   sm->n_engines);
     note_failed(s, sm->name, sm->version, NULL);
     log_ready(s, sm, &so, per, t0, t1, t2);
     return 0;

@@ -78,7 +78,9 @@ struct osp_serve_s {
     osp__serve_timer_t *timer;              /* with --debug-delay-ms only */
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
-        *m_batch, *m_depth, *m_inflight, *m_ready, *m_build;
+        *m_batch, *m_depth, *m_inflight, *m_ready, *m_build, *m_capacity,
+        *m_instances;
+    osp_series_t *s_rx, *s_tx; /* HTTP body bytes received / sent */
     /* Model versions (loading, ready, unloading), under models_mu.
      * Handlers hold a reference (acquire/release) while they use one;
      * unloading marks it SERVE_UNLOADING (no new references) and waits on

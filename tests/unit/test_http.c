@@ -361,6 +361,48 @@ static void test_server_routes(void **state) {
     osp_http_server_destroy(s);
 }
 
+/* What the done callback saw of the last request: the body bytes each way
+ * (the byte counters of serve and dispatch are fed from these). */
+typedef struct done_bytes_s {
+    size_t rx, tx;
+    int status, calls;
+} done_bytes_t;
+
+static void on_done_bytes(osp_http_req_t *r, int status, double seconds,
+                          void *ud) {
+    (void)seconds;
+    done_bytes_t *d = ud;
+    osp_http_req_body(r, &d->rx);
+    d->tx = osp_http_req_response_bytes(r);
+    d->status = status;
+    d->calls++;
+}
+
+static void test_server_done_bytes(void **state) {
+    (void)state;
+    osp_http_server_t *s = start_server(1000, 5);
+    done_bytes_t d = {0};
+    osp_http_on_done(s, on_done_bytes, &d);
+    int port = osp_http_server_port(s);
+    resp_t *r = do_req(port, "POST", "/echo", "hello world", 11, NULL);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.rx, 11);
+    assert_int_equal(d.tx, 11); /* the echo */
+    free(r);
+    r = do_req(port, "GET", "/v2/models/resnet", NULL, 0, NULL);
+    assert_int_equal(d.calls, 2);
+    assert_int_equal(d.rx, 0);
+    assert_int_equal(d.tx, r->len); /* the JSON the client read */
+    assert_true(d.tx > 10);
+    free(r);
+    r = do_req(port, "GET", "/nowhere", NULL, 0, NULL); /* the wrapper's 404 */
+    assert_int_equal(d.status, 404);
+    assert_int_equal(d.tx, r->len);
+    free(r);
+    osp_http_server_destroy(s);
+}
+
 /* Connects, writes hdr and then body in full (blocking), returns the fd. */
 static int raw_send(int port, const char *hdr, const char *body, size_t len) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -640,6 +682,7 @@ int main(void) {
         cmocka_unit_test(test_multipart_malformed),
         cmocka_unit_test(test_multipart_random),
         cmocka_unit_test(test_server_routes),
+        cmocka_unit_test(test_server_done_bytes),
         cmocka_unit_test(test_server_body_limit),
         cmocka_unit_test(test_server_slow_client),
         cmocka_unit_test(test_server_suspend),
