@@ -82,6 +82,15 @@ void osp_series_observe(osp_series_t *s, double v);
 /* Current value (counter/gauge) or observation count (histogram). */
 double osp_series_value(const osp_series_t *s);
 
+/* The HTTP body byte counters every osprey server exports (serve, dispatch;
+ * one name for the dashboards' network panels): registers
+ * osprey_http_received_bytes_total and osprey_http_sent_bytes_total (no
+ * labels) and sets *rx / *tx to their series (owned by the registry); the
+ * caller adds each answered request's body sizes (osp_http_req_body,
+ * osp_http_req_response_bytes). 0, or the error of osp_metrics_add. */
+int osp_metrics_add_http_bytes(osp_metrics_t *r, osp_series_t **rx,
+                               osp_series_t **tx, osp_err_t *err);
+
 /* Renders every family in registration order, then the process metrics, as
  * Prometheus text 0.0.4 into a malloc'd NUL-terminated string (*out, length
  * in *len; caller frees). Returns 0 or OSP_ENOMEM. */

@@ -173,7 +173,7 @@ static int add_metrics(osp_dispatch_t *d, osp_err_t *err) {
     const char *b1[] = {"backend"};
     const char *ms[] = {"model", "state"};
     osp_metrics_t *r = d->metrics;
-    osp_metric_t *cap, *rx, *tx;
+    osp_metric_t *cap;
     if (!(d->m_requests = osp_metrics_add(r, OSP_METRIC_COUNTER,
             "osprey_dispatch_requests_total",
             "Proxied requests answered, by model and HTTP status code.", 2,
@@ -208,18 +208,9 @@ static int add_metrics(osp_dispatch_t *d, osp_err_t *err) {
             "osprey_dispatch_queue_capacity",
             "Requests each model's queue holds before it refuses (503).", 0,
             NULL, NULL, 0, 0, err)) ||
-        !(rx = osp_metrics_add(r, OSP_METRIC_COUNTER,
-            "osprey_http_received_bytes_total",
-            "HTTP request body bytes received (every route).", 0, NULL, NULL,
-            0, 0, err)) ||
-        !(tx = osp_metrics_add(r, OSP_METRIC_COUNTER,
-            "osprey_http_sent_bytes_total",
-            "HTTP response body bytes sent (every route).", 0, NULL, NULL, 0,
-            0, err)))
+        osp_metrics_add_http_bytes(r, &d->s_rx, &d->s_tx, err) < 0)
         return err ? err->code : OSP_EINTERNAL;
     osp_series_set(osp_metric_series0(cap), d->o.queue_size);
-    d->s_rx = osp_metric_series0(rx);
-    d->s_tx = osp_metric_series0(tx);
     d->s_duration = osp_metric_series0(d->m_duration);
     d->s_retries = osp_metric_series0(d->m_retries);
     d->s_ejections = osp_metric_series0(d->m_ejections);

@@ -304,6 +304,23 @@ osp_series_t *osp_metric_series0(osp_metric_t *m) {
     return m && m->n_labels == 0 ? m->series[0] : NULL;
 }
 
+int osp_metrics_add_http_bytes(osp_metrics_t *r, osp_series_t **rx,
+                               osp_series_t **tx, osp_err_t *err) {
+    osp_metric_t *in = osp_metrics_add(
+        r, OSP_METRIC_COUNTER, "osprey_http_received_bytes_total",
+        "HTTP request body bytes received (every route).", 0, NULL, NULL, 0,
+        0, err);
+    osp_metric_t *out = in ? osp_metrics_add(
+        r, OSP_METRIC_COUNTER, "osprey_http_sent_bytes_total",
+        "HTTP response body bytes sent (every route).", 0, NULL, NULL, 0, 0,
+        err) : NULL;
+    if (!out)
+        return err ? err->code : OSP_EINTERNAL;
+    *rx = osp_metric_series0(in);
+    *tx = osp_metric_series0(out);
+    return 0;
+}
+
 unsigned long long osp_metric_dropped(const osp_metric_t *m) {
     return m ? atomic_load(&((osp_metric_t *)m)->dropped) : 0;
 }

@@ -97,7 +97,6 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
     const char *m1[] = {"model"};
     const char *mv[] = {"model", "version"};
     const char *ver[] = {"version"};
-    osp_metric_t *rx, *tx;
     int nb = (int)OSP_ARRAY_LEN(latency_bounds);
     osp_metrics_t *r = s->metrics;
     if (!(s->m_requests = osp_metrics_add(r, OSP_METRIC_COUNTER,
@@ -144,17 +143,8 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
             "osprey_model_instances",
             "Engine instances running the model's batches.", 1, m1, NULL, 0,
             0, err)) ||
-        !(rx = osp_metrics_add(r, OSP_METRIC_COUNTER,
-            "osprey_http_received_bytes_total",
-            "HTTP request body bytes received (every route).", 0, NULL, NULL,
-            0, 0, err)) ||
-        !(tx = osp_metrics_add(r, OSP_METRIC_COUNTER,
-            "osprey_http_sent_bytes_total",
-            "HTTP response body bytes sent (every route).", 0, NULL, NULL, 0,
-            0, err)))
+        osp_metrics_add_http_bytes(r, &s->s_rx, &s->s_tx, err) < 0)
         return err ? err->code : OSP_EINTERNAL;
-    s->s_rx = osp_metric_series0(rx);
-    s->s_tx = osp_metric_series0(tx);
     osp_series_set(osp_metric_series(s->m_build, (const char *[]){OSP_VERSION}),
                    1);
     return 0;

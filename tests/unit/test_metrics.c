@@ -104,6 +104,35 @@ static void test_counter_gauge(void **state) {
     osp_metrics_destroy(r);
 }
 
+/* The HTTP byte counters shared by serve and dispatch: both names, counter
+ * type, 0 before traffic, the sums after. */
+static void test_http_bytes(void **state) {
+    (void)state;
+    osp_err_t err = {0};
+    osp_metrics_t *r = osp_metrics_create(0);
+    osp_series_t *rx = NULL, *tx = NULL;
+    assert_int_equal(osp_metrics_add_http_bytes(r, &rx, &tx, &err), 0);
+    assert_non_null(rx);
+    assert_non_null(tx);
+    char *t = render(r);
+    assert_true(has_line(t, "# TYPE osprey_http_received_bytes_total counter"));
+    assert_true(has_line(t, "# TYPE osprey_http_sent_bytes_total counter"));
+    assert_true(sample(t, "osprey_http_received_bytes_total") == 0);
+    assert_true(sample(t, "osprey_http_sent_bytes_total") == 0);
+    free(t);
+    osp_series_add(rx, 11);
+    osp_series_add(rx, 1048576);
+    osp_series_add(tx, 240);
+    t = render(r);
+    assert_true(sample(t, "osprey_http_received_bytes_total") == 1048587);
+    assert_true(sample(t, "osprey_http_sent_bytes_total") == 240);
+    free(t);
+    /* Twice in one registry: a duplicate name, an error (not a crash). */
+    assert_true(osp_metrics_add_http_bytes(r, &rx, &tx, &err) < 0);
+    assert_non_null(strstr(err.msg, "osprey_http_received_bytes_total"));
+    osp_metrics_destroy(r);
+}
+
 static void test_histogram(void **state) {
     (void)state;
     osp_err_t err = {0};
@@ -280,6 +309,7 @@ static void test_process(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counter_gauge),
+        cmocka_unit_test(test_http_bytes),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_escaping_and_names),
         cmocka_unit_test(test_series_limit),
