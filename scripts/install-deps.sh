@@ -22,13 +22,13 @@ PKGS=(
                                     # scripts/kube-test-cluster.sh; Go builds
                                     # the API server)
   prometheus                        # autoscale_sources: the Prometheus source
-  prometheus-alertmanager           # deploy: amtool checks the Alertmanager config
-  podman buildah runc uidmap mmdebstrap podman-compose  # deploy: the image, built and run
-  yamllint python3-yaml             # deploy: manifests' style; tests read rendered YAML
                                     # against a real Prometheus (one static
                                     # binary, ~20 MB download; the test runs
                                     # its own on 127.0.0.1 with a temp config
                                     # and data dir, no network needed)
+  prometheus-alertmanager           # deploy: amtool checks the Alertmanager config
+  podman buildah runc uidmap mmdebstrap podman-compose  # deploy: the image, built and run
+  yamllint python3-yaml             # deploy: manifests' style; tests read rendered YAML
 )
 
 missing=()
