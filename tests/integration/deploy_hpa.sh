@@ -115,9 +115,33 @@ for i in 0 1; do wait_ready "http://${W[$i]}:8080" 60 || fail "worker $i: $(tail
 dispatch_start --backend "${W[0]}:8080" --backend "${W[1]}:8080" --health-interval-ms 200 || exit 1
 wait_ready "$D_URL" 30 || fail "dispatcher not ready"
 
+# The worker Deployment at minReplicas; its pods stay Pending (no kubelet).
+K apply -f - >/dev/null <<EOF || fail "apply the Deployment"
+apiVersion: v1
+kind: Namespace
+metadata: {name: osprey}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: osprey-worker, namespace: osprey}
+spec:
+  replicas: $MIN
+  selector: {matchLabels: {app: osprey-worker}}
+  template:
+    metadata: {labels: {app: osprey-worker}}
+    spec:
+      containers: [{name: osprey, image: "registry.invalid/osprey:test"}]
+EOF
+pod_names() { K -n osprey get pods -l app=osprey-worker -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort; }
+for ((i = 0; i < 100; i++)); do [ "$(pod_names | wc -l)" -ge 2 ] && break; sleep 0.2; done
+mapfile -t POD < <(pod_names)
+[ "${#POD[@]}" -ge 2 ] || fail "the Deployment has ${#POD[@]} pods"
+
 # Prometheus on the host end, scraping every second. The namespace/pod
 # labels stand in for the kubernetes_sd relabelling a cluster's Prometheus
-# does (the adapter maps the namespace label to the Namespace resource).
+# does: the adapter maps namespace to the Namespace and pod to the Pod. Each
+# worker process is labelled as one of the Deployment's (Pending) pods, so
+# the shipped per-pod rule can be read for them.
 PROM_PORT=$($PY -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$NETNS_HOST_IP")
 PROM=http://$NETNS_HOST_IP:$PROM_PORT
 cat >"$TMPD/prometheus.yml" <<EOF
@@ -129,8 +153,10 @@ scrape_configs:
     labels: {namespace: osprey, pod: osprey-dispatcher-test}
 - job_name: osprey-worker
   static_configs:
-  - targets: ['${W[0]}:8080', '${W[1]}:8080']
-    labels: {namespace: osprey}
+  - targets: ['${W[0]}:8080']
+    labels: {namespace: osprey, pod: ${POD[0]}}
+  - targets: ['${W[1]}:8080']
+    labels: {namespace: osprey, pod: ${POD[1]}}
 EOF
 prometheus --config.file="$TMPD/prometheus.yml" --storage.tsdb.path="$TMPD/prom-data" \
     --web.listen-address="$NETNS_HOST_IP:$PROM_PORT" >"$TMPD/prometheus.log" 2>&1 &
@@ -147,27 +173,11 @@ done
 [ $i -lt 300 ] || { tail -5 "$TMPD/prometheus.log"; fail "Prometheus does not see the three targets"; }
 say "Prometheus at $PROM scrapes the dispatcher and both workers"
 
-# The worker Deployment (its pods stay Pending: no kubelet), the adapter's
-# Service and its endpoint at the adapter's address, the APIServices. With
+# The adapter's Service and its endpoint at the adapter's address, the APIServices. With
 # --enable-aggregator-routing the API server looks the endpoint up in the
 # Service's EndpointSlices (1.36: an Endpoints object alone is "cannot find
 # endpointslices"; no controller here mirrors one into the other).
 K apply -f - >/dev/null <<EOF || fail "apply"
-apiVersion: v1
-kind: Namespace
-metadata: {name: osprey}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: osprey-worker, namespace: osprey}
-spec:
-  replicas: $MIN
-  selector: {matchLabels: {app: osprey-worker}}
-  template:
-    metadata: {labels: {app: osprey-worker}}
-    spec:
-      containers: [{name: osprey, image: "registry.invalid/osprey:test"}]
----
 apiVersion: v1
 kind: Service
 metadata: {name: prometheus-adapter, namespace: osprey}
@@ -228,6 +238,16 @@ for ((i = 0; i < 600; i++)); do [ -n "$(ext_value)" ] && break; sleep 0.1; done
     fail "the external metric is not served through the API server"
 }
 say "external.metrics.k8s.io through the API server: osprey_dispatch_inflight = $(ext_value)"
+# The shipped per-pod rule, through custom.metrics.k8s.io: one value per
+# labelled pod (the HPA does not use it here, see above; this proves the
+# rule and the metric name against the live series).
+pods_value() { # → "POD=VALUE ..." sorted, for the Deployment's pods
+    K get --raw "/apis/custom.metrics.k8s.io/v1beta1/namespaces/osprey/pods/*/osprey_inflight_requests?labelSelector=app%3Dosprey-worker" 2>/dev/null |
+        $PY -c 'import json,sys; print(" ".join(sorted("%s=%s" % (i["describedObject"]["name"], i["value"]) for i in json.load(sys.stdin)["items"])))' 2>/dev/null
+}
+for ((i = 0; i < 150; i++)); do [ "$(pods_value)" = "${POD[0]}=0 ${POD[1]}=0" ] && break; sleep 0.2; done
+[ $i -lt 150 ] || fail "custom.metrics.k8s.io osprey_inflight_requests at rest: '$(pods_value)'"
+say "custom.metrics.k8s.io through the API server: osprey_inflight_requests $(pods_value)"
 
 K apply -f "$TMPD/hpa.json" >/dev/null || fail "apply the HPA"
 replicas() { K -n osprey get deployment osprey-worker -o jsonpath='{.spec.replicas}'; }
@@ -253,12 +273,19 @@ while [ $(($(date +%s) - load_t)) -lt 35 ]; do
     sleep 0.5
     r=$(replicas)
     [ "$r" -gt "$peak" ] && peak=$r
-    [ -z "$out_in" ] && [ "$r" -gt "$MIN" ] && out_in=$(($(date +%s) - load_t))
+    if [ -z "$out_in" ] && [ "$r" -gt "$MIN" ]; then
+        out_in=$(($(date +%s) - load_t))
+        loaded_pods=$(pods_value)
+    fi
     [ "$r" != "$last" ] && say "spec.replicas $last → $r (external metric $(ext_value))" && last=$r
     [ "$r" -le "$want" ] || fail "spec.replicas $r above $want"
 done
 [ -n "$out_in" ] || { K -n osprey describe hpa osprey-worker | tail -15; fail "no scale-out under load"; }
 [ "$out_in" -le 30 ] || fail "scale-out $out_in s after the load started"
+# Both labelled pods report requests in flight (their share of the users).
+say "per pod under load: $loaded_pods"
+$PY -c 'import sys; v=[float(x.split("=")[1].rstrip("m"))/(1000 if x.endswith("m") else 1) for x in sys.argv[1].split()]; sys.exit(not (len(v) == 2 and min(v) > 0))' "$loaded_pods" ||
+    fail "osprey_inflight_requests per pod under load: '$loaded_pods'"
 [ "$peak" = "$want" ] || { K -n osprey describe hpa osprey-worker | tail -15; fail "scale-out reached $peak, not $want"; }
 wait "$LOAD_PID"; rc=$?
 [ $rc = 0 ] || { cat "$TMPD/load.log"; fail "osprey load exit $rc"; }
