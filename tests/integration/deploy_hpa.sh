@@ -225,8 +225,8 @@ ext_value() { # the external metric as the API server serves it (empty on error)
     K get --raw /apis/external.metrics.k8s.io/v1beta1/namespaces/osprey/osprey_dispatch_inflight 2>/dev/null |
         $PY -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["value"] if i else "")' 2>/dev/null
 }
-for ((i = 0; i < 600; i++)); do [ -n "$(ext_value)" ] && break; sleep 0.1; done
-[ $i -lt 600 ] || {
+for ((i = 0; i < 300; i++)); do [ -n "$(ext_value)" ] && break; sleep 0.1; done
+[ $i -lt 300 ] || {
     tail -15 "$TMPD/adapter.log"
     K get apiservice v1beta1.external.metrics.k8s.io -o jsonpath='{.status.conditions}'; echo
     fail "the external metric is not served through the API server"
