@@ -18,6 +18,13 @@
 #   --no-wait                apply, do not wait for the rollouts
 #   --timeout DURATION       per Deployment rollout (kubectl's syntax, default 10m)
 #   --no-monitoring          only the overlay
+#   --adapter-cert           (overlays with prometheus-adapter, clusters without
+#                            cert-manager) make its serving certificate: a new
+#                            CA and a certificate for
+#                            prometheus-adapter.osprey-adapter.svc (openssl,
+#                            1 year), into the Secret prometheus-adapter-tls,
+#                            and that CA into both APIServices' caBundle.
+#                            Run again to renew; the CA's key is not kept
 #   -h, --help               this text
 # Environment: KUBECTL (default kubectl), and whatever kubectl reads
 # (KUBECONFIG, ...).
@@ -42,6 +49,36 @@ overlay_dir() { # NAME_OR_PATH
   fi
 }
 
+ADAPTER_NS=osprey-adapter
+ADAPTER_SVC=prometheus-adapter
+ADAPTER_APIS=(v1beta1.custom.metrics.k8s.io v1beta1.external.metrics.k8s.io)
+
+# prometheus-adapter's serving certificate and the APIServices' caBundle
+# (docs/kubernetes.md, "prometheus-adapter's certificate").
+adapter_cert() {
+  command -v openssl >/dev/null || die "--adapter-cert needs openssl"
+  local t dns=$ADAPTER_SVC.$ADAPTER_NS.svc api
+  t=$(mktemp -d)
+  # shellcheck disable=SC2064
+  trap "rm -rf '$t'" RETURN
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 365 -subj "/CN=osprey-adapter-ca" \
+      -keyout "$t/ca.key" -out "$t/ca.crt" 2>/dev/null || die "openssl: the CA"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$dns" -keyout "$t/tls.key" -out "$t/tls.csr" 2>/dev/null ||
+    die "openssl: the request"
+  printf 'subjectAltName=DNS:%s,DNS:%s.cluster.local,DNS:%s.%s\nextendedKeyUsage=serverAuth\n' \
+      "$dns" "$dns" "$ADAPTER_SVC" "$ADAPTER_NS" >"$t/ext"
+  openssl x509 -req -in "$t/tls.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial -days 365 \
+      -sha256 -extfile "$t/ext" -out "$t/tls.crt" 2>/dev/null || die "openssl: the certificate"
+  "$KUBECTL" -n "$ADAPTER_NS" create secret tls prometheus-adapter-tls --cert "$t/tls.crt" --key "$t/tls.key" \
+      --dry-run=client -o yaml | "$KUBECTL" apply -f - || die "cannot write the Secret prometheus-adapter-tls"
+  for api in "${ADAPTER_APIS[@]}"; do
+    "$KUBECTL" patch apiservice "$api" --type merge \
+        -p "{\"spec\":{\"caBundle\":\"$(base64 -w0 "$t/ca.crt")\"}}" || die "cannot set the caBundle of $api"
+  done
+  # A running adapter reads its certificate at start.
+  "$KUBECTL" -n "$ADAPTER_NS" rollout restart "deployment/$ADAPTER_SVC" >/dev/null || true
+}
+
 # The Deployments of an applied kustomization, as NAMESPACE/NAME lines.
 deployments_of() { # DIR
   "$KUBECTL" get -k "$1" \
@@ -49,7 +86,7 @@ deployments_of() { # DIR
 }
 
 main() {
-  local dry="" wait=1 timeout=10m monitoring=1 overlay="" a
+  local dry="" wait=1 timeout=10m monitoring=1 overlay="" cert=0 a
   while [ $# -gt 0 ]; do
     a=$1; shift
     case "$a" in
@@ -59,6 +96,7 @@ main() {
       --timeout) timeout=${1:?--timeout needs a duration}; shift ;;
       --timeout=*) timeout=${a#--timeout=} ;;
       --no-monitoring) monitoring=0 ;;
+      --adapter-cert) cert=1 ;;
       -h|--help) usage; exit 0 ;;
       -*) echo "deploy: unknown option '$a' (try --help)" >&2; exit 2 ;;
       *) [ -z "$overlay" ] || { echo "deploy: one overlay only" >&2; exit 2; }; overlay=$a ;;
@@ -77,13 +115,19 @@ main() {
     echo "deploy: kubectl apply -k ${d#"$ROOT"/} ${dry}" >&2
     "$KUBECTL" apply -k "$d" ${dry:+"$dry"} || die "kubectl apply -k $d failed"
   done
-  [ -z "$dry" ] && [ $wait = 1 ] || return 0
+  [ -z "$dry" ] || return 0
+  if [ $cert = 1 ]; then
+    "$KUBECTL" get apiservice "${ADAPTER_APIS[0]}" >/dev/null 2>&1 ||
+      die "--adapter-cert: this overlay has no prometheus-adapter (components/hpa)"
+    adapter_cert
+  fi
+  [ $wait = 1 ] || return 0
 
   # prometheus-adapter cannot start without its serving certificate.
   if "$KUBECTL" get apiservice v1beta1.custom.metrics.k8s.io >/dev/null 2>&1 &&
-     ! "$KUBECTL" -n osprey-adapter get secret prometheus-adapter-tls >/dev/null 2>&1; then
+     ! "$KUBECTL" -n "$ADAPTER_NS" get secret prometheus-adapter-tls >/dev/null 2>&1; then
     echo "deploy: warning: no Secret osprey-adapter/prometheus-adapter-tls: prometheus-adapter waits for it" \
-         "(docs/kubernetes.md, \"prometheus-adapter's certificate\")" >&2
+         "(--adapter-cert, or docs/kubernetes.md, \"prometheus-adapter's certificate\")" >&2
   fi
   local dep failed=0
   for d in "${dirs[@]}"; do

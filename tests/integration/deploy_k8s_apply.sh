@@ -36,7 +36,8 @@
 #     terminating at once, gone within a minute, cluster-wide objects gone.
 # Then scripts/deploy.sh: --dry-run=client changes nothing; a real deploy
 # with --timeout 5s applies and fails on the rollouts (no kubelet) with a
-# message; --no-wait returns 0; cleanup.sh (waiting) removes it all.
+# message; --no-wait returns 0; --adapter-cert makes the adapter's Secret
+# and caBundles (a re-apply keeps them); cleanup.sh (waiting) removes it all.
 # Skips (77) only when the cluster cannot be built here (no Go, etcd or
 # openssl). About 90 s with the cluster's binaries cached (first build: ~6 min).
 set -u
@@ -313,10 +314,23 @@ if [ -f "$SRC/deploy/monitoring/kubernetes/kustomization.yaml" ]; then
   K get ns osprey-monitoring >/dev/null || fail "deploy.sh did not create namespace osprey-monitoring"
 fi
 echo "deploy.sh --timeout 5s: applied, then exit 1 after $((t1 - t0)) s: rollouts cannot finish here (no kubelet)"
-"$D" --no-wait production >"$TMP/d.out" 2>&1 || fail "deploy.sh --no-wait: $(tail -5 "$TMP/d.out")"
+"$D" --no-wait --adapter-cert production >"$TMP/d.out" 2>&1 || fail "deploy.sh --no-wait: $(tail -5 "$TMP/d.out")"
 grep -q waiting "$TMP/d.out" && fail "deploy.sh --no-wait waited"
 K get hpa -n osprey osprey-worker >/dev/null || fail "deploy.sh --no-wait production: no HPA"
-echo "deploy.sh --no-wait production: applied over it, exit 0"
+echo "deploy.sh --no-wait --adapter-cert production: applied over it, exit 0"
+# --adapter-cert: the Secret holds a certificate for the adapter's Service
+# name that the APIServices' caBundle verifies, and a re-apply keeps it.
+K -n osprey-adapter get secret prometheus-adapter-tls -o jsonpath='{.data.tls\.crt}' | base64 -d >"$TMP/tls.crt" ||
+  fail "no Secret prometheus-adapter-tls"
+"$D" --no-wait production >/dev/null 2>&1 || fail "deploy.sh again"
+for api in v1beta1.custom.metrics.k8s.io v1beta1.external.metrics.k8s.io; do
+  K get apiservice "$api" -o jsonpath='{.spec.caBundle}' | base64 -d >"$TMP/ca.crt"
+  openssl verify -CAfile "$TMP/ca.crt" "$TMP/tls.crt" >/dev/null 2>&1 ||
+    fail "the caBundle of $api does not verify the adapter's certificate"
+done
+openssl x509 -in "$TMP/tls.crt" -noout -ext subjectAltName | grep -q 'DNS:prometheus-adapter.osprey-adapter.svc' ||
+  fail "the adapter's certificate lacks its Service name"
+echo "deploy.sh --adapter-cert: Secret prometheus-adapter-tls for prometheus-adapter.osprey-adapter.svc, verified by both caBundles (kept by a re-apply)"
 # Switching overlays leaves the other autoscaler behind (docs/kubernetes.md):
 # clean both, waiting this time.
 for o in production production-osprey-autoscaler; do
