@@ -46,6 +46,8 @@ BUILD=${OSP_BUILD_DIR:-$SRC/build}
 OSPREY=${OSPREY:-$BUILD/osprey}
 SCALE_TOOL=$BUILD/tests/osp_k8s_scale
 CLUSTER=$SRC/scripts/kube-test-cluster.sh
+PY=$SRC/.venv/bin/python
+[ -x "$PY" ] || PY=python3
 OVERLAYS_DIR=$SRC/deploy/kubernetes/overlays
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -85,7 +87,7 @@ declare -A WANT=(
 
 # Lines "KIND NAMESPACE NAME REPLICAS" of a rendered file.
 objects_of() { # FILE
-  python3 - "$1" <<'EOF'
+  "$PY" - "$1" <<'EOF'
 import sys, yaml
 for o in yaml.safe_load_all(open(sys.argv[1])):
     if o:
@@ -155,7 +157,7 @@ for dir in "$OVERLAYS_DIR"/*/; do
   [ -z "$others" ] || fail "server dry run of $o: $others"
   for ns in $nss; do K get ns "$ns" >/dev/null 2>&1 && fail "the dry run created namespace $ns"; done
   # With the namespaces there, the whole overlay passes and creates nothing.
-  python3 - "$TMP/$o.yaml" >"$TMP/$o.ns.yaml" <<'EOF'
+  "$PY" - "$TMP/$o.yaml" >"$TMP/$o.ns.yaml" <<'EOF'
 import sys, yaml
 yaml.safe_dump_all([o for o in yaml.safe_load_all(open(sys.argv[1])) if o and o["kind"] == "Namespace"], sys.stdout)
 EOF
@@ -249,7 +251,7 @@ EOF
     sa_kubeconfig osprey-autoscaler
     cfg=$(K -n osprey get configmap -o name | grep osprey-autoscaler-)
     K -n osprey get "$cfg" -o jsonpath='{.data.autoscale\.json}' >"$TMP/autoscale.json"
-    min=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["min"])' "$TMP/autoscale.json")
+    min=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["min"])' "$TMP/autoscale.json")
     # Flags win over the file: only where it listens and the Prometheus URL
     # (nothing to resolve or reach here) change; no metrics → it holds, but
     # never below min.

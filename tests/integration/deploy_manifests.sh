@@ -25,8 +25,8 @@
 #     dispatch.json proxies to it, and `osprey autoscale` parses every
 #     autoscale.json.
 # Skips (77) only when kubectl, yamllint, Go or the kubernetes-validate
-# package is missing. About 10 s once kubeconform is cached (its first
-# build: ~1 min).
+# package is missing. 40 to 75 s (mostly the serve starts) once kubeconform
+# is cached (its first build: ~1 min).
 set -u
 SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${OSP_BUILD_DIR:-$SRC/build}
