@@ -91,9 +91,11 @@ echo "both autoscaling components together: refused (each component removes the 
 # --- kubeconform, offline ---------------------------------------------------
 # No network: a private network namespace when the kernel lets us make one
 # (only loopback inside), and in any case a dead proxy for every scheme.
+# (-r: as an unprivileged user, in a user namespace of its own.)
 NONET=()
-if unshare -n true 2>/dev/null; then NONET=(unshare -n); else
-  echo "note: unshare -n is not available; relying on the dead proxy alone"
+if unshare -n true 2>/dev/null; then NONET=(unshare -n)
+elif unshare -rn true 2>/dev/null; then NONET=(unshare -rn)
+else echo "note: unshare -n is not available here; relying on the dead proxy alone"
 fi
 offline() {
   env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 \
