@@ -2,7 +2,7 @@
 # cleanup.sh — removes what scripts/deploy.sh deployed, in reverse order:
 # the overlay first (the service, its autoscaler, prometheus-adapter and its
 # APIServices, the namespaces), then the monitoring stack
-# (deploy/monitoring/kubernetes, when present). Objects already gone are
+# (deploy/monitoring, when present). Objects already gone are
 # fine (--ignore-not-found), so it can be run again after a partial failure.
 #
 #   scripts/cleanup.sh [options] OVERLAY

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy.sh — deploys osprey to the cluster of the current kubectl context:
-# the monitoring stack (deploy/monitoring/kubernetes, when present: Prometheus
+# the monitoring stack (deploy/monitoring, when present: Prometheus
 # first, since the autoscalers read it), then one overlay of
 # deploy/kubernetes, each with `kubectl apply -k`; then waits for every
 # Deployment of both to finish its rollout. docs/kubernetes.md explains the
@@ -33,7 +33,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 KUBECTL=${KUBECTL:-kubectl}
-MONITORING=$ROOT/deploy/monitoring/kubernetes
+MONITORING=$ROOT/deploy/monitoring
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "deploy: $*" >&2; exit 1; }

@@ -311,8 +311,8 @@ grep -q 'deploy: some rollouts did not finish within 5s' "$TMP/d.out" || fail "d
 for dep in osprey-worker osprey-dispatcher osprey-autoscaler; do
   grep -q "waiting for deployment $dep in osprey" "$TMP/d.out" || fail "deploy.sh did not wait for $dep"
 done
-if [ -f "$SRC/deploy/monitoring/kubernetes/kustomization.yaml" ]; then
-  grep -q 'kubectl apply -k deploy/monitoring/kubernetes' "$TMP/d.out" || fail "deploy.sh skipped the monitoring stack"
+if [ -f "$SRC/deploy/monitoring/kustomization.yaml" ]; then
+  grep -q 'kubectl apply -k deploy/monitoring' "$TMP/d.out" || fail "deploy.sh skipped the monitoring stack"
   K get ns osprey-monitoring >/dev/null || fail "deploy.sh did not create namespace osprey-monitoring"
 fi
 echo "deploy.sh --timeout 5s: applied, then exit 1 after $((t1 - t0)) s: rollouts cannot finish here (no kubelet)"

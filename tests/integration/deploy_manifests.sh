@@ -2,7 +2,7 @@
 # deploy_manifests.sh — the Kubernetes manifests, checked offline by the
 # tools that consume them (issue 14):
 #   - `kubectl kustomize` builds base, every overlay under
-#     deploy/kubernetes/overlays/ and deploy/monitoring/kubernetes (when it
+#     deploy/kubernetes/overlays/ and deploy/monitoring (when it
 #     exists); a kustomization that selects both autoscaling components
 #     fails to build (each removes the worker's spec.replicas);
 #   - kubeconform -strict (scripts/kubeconform.sh, pinned, built from the Go
@@ -33,7 +33,7 @@ BUILD=${OSP_BUILD_DIR:-$SRC/build}
 OSPREY=${OSPREY:-$BUILD/osprey}
 PY=$SRC/.venv/bin/python
 K8S=$SRC/deploy/kubernetes
-MON=$SRC/deploy/monitoring/kubernetes
+MON=$SRC/deploy/monitoring
 VERSIONS=(1.30 1.31 1.32 1.33 1.34 1.35 1.36 1.37)
 fail() { echo "FAIL: $*"; exit 1; }
 
