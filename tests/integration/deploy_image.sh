@@ -38,7 +38,7 @@ CONTAINERS=() VOLUMES=()
 WORK=$(mktemp -d /tmp/osp_deploy_image.XXXXXX)
 cleanup() {
     local c v
-    for c in "${CONTAINERS[@]}"; do image_podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
+    for c in "${CONTAINERS[@]}"; do image_podman rm -f -v -t 0 "$c" >/dev/null 2>&1 || true; done
     for v in "${VOLUMES[@]}"; do podman volume rm -f "$v" >/dev/null 2>&1 || true; done
     file_server_stop
     rm -rf "$WORK"
@@ -125,7 +125,7 @@ echo "ok: the server process runs as UID 10001 (/proc/$pid/status; id -u in the 
 image_podman healthcheck run "$C" || fail "HEALTHCHECK (osprey health) failed on a ready worker"
 echo "ok: podman healthcheck run: healthy"
 [ "$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$C")" = true ] || fail "the root filesystem is not read-only"
-image_podman rm -f -t 0 "$C" >/dev/null
+image_podman rm -f -v -t 0 "$C" >/dev/null
 
 # 4. The init-container path: `osprey models fetch` in the image fills an
 #    empty volume (as a pod's emptyDir) from a loopback mirror; a worker
