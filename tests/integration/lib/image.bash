@@ -12,9 +12,12 @@
 # is merged as in Debian's images. A tag
 # that exists and was not made here (a real pulled image) is used as is.
 # Then `podman build --network=host` of the unchanged Dockerfile, into
-# $IMAGE_TAG. podman's layer cache makes an unchanged rebuild take seconds,
-# so that image is kept between runs (it is the cache, as the base tarballs
-# are); the tests remove their containers. Tests may run in parallel
+# $IMAGE_TAG, labelled with a key of the build's inputs (the Dockerfile and
+# the files its context admits): the image is kept between runs as the
+# cache (as the base tarballs are) and rebuilt only when the key changes;
+# a rebuild removes the image it replaces, and no intermediate image is
+# kept. The tests remove their containers and volumes.
+# OSPREY_IMAGE_JOBS sets the build's compile jobs (default 2). Tests may run in parallel
 # (CTest -j): the base and the build are made under a flock.
 #
 #   image_require_tools       → exit 77 with the reason when a tool is missing
@@ -105,19 +108,49 @@ image__bases() {
     done
 }
 
+# A key of what the build reads: the Dockerfile and the files the
+# .dockerignore allow-list (its "!" lines) lets into the context. An image
+# carrying the same key is up to date with the tree.
+image__context_key() {
+    local pats=() p
+    while IFS= read -r p; do
+        case "$p" in '!'*) p=${p#!}; pats+=("${p%/}") ;; esac
+    done <"$OSP_SOURCE_DIR/.dockerignore"
+    (
+        cd "$OSP_SOURCE_DIR" && shopt -s nullglob
+        for p in "${pats[@]}"; do
+            # shellcheck disable=SC2086  # the pattern is a glob on purpose
+            for f in $p; do find "$f" -type f; done
+        done | LC_ALL=C sort -u | xargs -d '\n' sha256sum
+        sha256sum deploy/docker/Dockerfile
+        echo "jobs ${OSPREY_IMAGE_JOBS:-2}"
+    ) | sha256sum | cut -c1-16
+}
+
 image_build() {
     mkdir -p "$IMAGE_CACHE"
-    local lock_fd t0 old new
+    local lock_fd t0 key have old new
     exec {lock_fd}>"$IMAGE_CACHE/build.lock"
     # Another test may be building: wait for it (its build is ours too).
     flock -w 3600 "$lock_fd" || { echo "image: could not take $IMAGE_CACHE/build.lock within 1 h"; return 1; }
     image__bases || { flock -u "$lock_fd"; return 1; }
+    key=$(image__context_key)
+    have=$(podman image inspect --format "{{ index .Labels \"$IMAGE_BASE_LABEL-context\" }}" "$IMAGE_TAG" 2>/dev/null || true)
+    if [ "$have" = "$key" ]; then
+        IMAGE_BUILD_S=0
+        echo "image: $IMAGE_TAG is up to date with the tree (context $key)"
+        flock -u "$lock_fd"
+        return 0
+    fi
     old=$(podman image inspect --format '{{.Id}}' "$IMAGE_TAG" 2>/dev/null || true)
     t0=$SECONDS
-    echo "image: podman build --network=host -f deploy/docker/Dockerfile -t $IMAGE_TAG (log: $IMAGE_CACHE/build.log)"
-    # --format docker: the OCI image format has no HEALTHCHECK; Docker's keeps it.
-    if ! nice -n 10 podman build --runtime runc --network=host --format docker \
+    echo "image: podman build --network=host -f deploy/docker/Dockerfile -t $IMAGE_TAG (context $key; log: $IMAGE_CACHE/build.log)"
+    # --format docker: the OCI image format has no HEALTHCHECK; Docker's
+    # keeps it. --layers=false: no intermediate images are kept (the build
+    # stage alone is 0.5 GB); the tree's key above is the cache instead.
+    if ! nice -n 10 podman build --runtime runc --network=host --format docker --layers=false \
             --build-arg OSPREY_BUILD_JOBS="${OSPREY_IMAGE_JOBS:-2}" \
+            --label "$IMAGE_BASE_LABEL-context=$key" \
             -f "$OSP_SOURCE_DIR/deploy/docker/Dockerfile" -t "$IMAGE_TAG" \
             "$OSP_SOURCE_DIR" >"$IMAGE_CACHE/build.log" 2>&1; then
         echo "image: podman build failed:"; tail -40 "$IMAGE_CACHE/build.log"
@@ -126,12 +159,9 @@ image_build() {
     fi
     IMAGE_BUILD_S=$((SECONDS - t0))
     new=$(podman image inspect --format '{{.Id}}' "$IMAGE_TAG")
-    # The image this build replaced (and its build stage) is no cache any
-    # more: remove it, untagged, when nothing else uses it.
-    if [ -n "$old" ] && [ "$old" != "$new" ]; then
-        podman rmi "$old" >/dev/null 2>&1 || true
-    fi
-    echo "image: built $IMAGE_TAG in ${IMAGE_BUILD_S} s ($([ "$old" = "$new" ] && echo unchanged, from the layer cache || echo new))"
+    # The image this build replaced is no cache any more.
+    if [ -n "$old" ] && [ "$old" != "$new" ]; then podman rmi "$old" >/dev/null 2>&1 || true; fi
+    echo "image: built $IMAGE_TAG in ${IMAGE_BUILD_S} s"
     flock -u "$lock_fd"
 }
 
