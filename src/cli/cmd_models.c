@@ -104,28 +104,26 @@ static int manifest_parse(manifest_t *m, const char *text, size_t len,
         return osp_err_set(err, OSP_ENOMEM, "out of memory");
     int cap = 0;
     int line_no = 0;
-    for (char *line = m->text, *next; line && *line; line = next) {
+    for (char *line = m->text, *next; line; line = next) {
         line_no++;
         next = strchr(line, '\n');
         if (next)
             *next++ = 0;
         if (*line == '#' || *line == 0)
             continue;
-        char *f[6];
-        int nf = 0;
-        for (char *p = line; nf < 6; nf++) {
-            f[nf] = p;
-            char *t = strchr(p, '\t');
-            if (!t) {
-                nf++;
-                break;
-            }
+        /* exactly six fields: five tabs */
+        int tabs = 0;
+        for (const char *c = line; *c; c++)
+            tabs += *c == '\t';
+        char *f[6] = {line};
+        for (int k = 1; k < 6 && tabs == 5; k++) {
+            char *t = strchr(f[k - 1], '\t');
             *t = 0;
-            p = t + 1;
+            f[k] = t + 1;
         }
         model_entry_t e = {.name = f[0]};
         char *end = NULL;
-        if (nf != 6 || strchr(f[5], '\t'))
+        if (tabs != 5)
             goto bad;
         e.url = f[1];
         e.sha256 = f[2];
@@ -613,8 +611,12 @@ static int download(const models_cli_t *c, const model_entry_t *e,
 static int fetch_one(const models_cli_t *c, const model_entry_t *e) {
     char final[MODELS_PATH_BYTES], stamp[MODELS_PATH_BYTES], tmp[MODELS_PATH_BYTES];
     char have[MODELS_SHA_HEX + 1];
-    snprintf(final, sizeof final, "%s/%s", c->dir, e->dest);
-    snprintf(stamp, sizeof stamp, "%s/.stamps/%s.sha256", c->dir, e->name);
+    if ((size_t)snprintf(final, sizeof final, "%s/%s", c->dir, e->dest) >= sizeof final ||
+        (size_t)snprintf(stamp, sizeof stamp, "%s/.stamps/%s.sha256", c->dir, e->name) >=
+            sizeof stamp) {
+        fprintf(stderr, "osprey models: %s: path too long\n", c->dir);
+        return -1;
+    }
     if (e->tar) {
         uint8_t *text = NULL;
         size_t len;

@@ -96,6 +96,13 @@ print("config: %d services; published ports on 127.0.0.1 only; monitoring mounts
     len(svc), "present" if not missing else "not in this tree (deploy/monitoring absent): " + ", ".join(missing)))
 EOF
 echo "ok: podman-compose config ($("$COMPOSE" version 2>/dev/null | head -1))"
+# yamllint, with the repository's rules (.yamllint) when the tree has them.
+if [ -f "$SRC/.yamllint" ] && command -v yamllint >/dev/null; then
+    (cd "$SRC" && yamllint -s docker-compose.yml) || fail "yamllint docker-compose.yml"
+    echo "ok: yamllint -s docker-compose.yml"
+else
+    echo "not run: yamllint (no .yamllint in the tree or no yamllint)"
+fi
 if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then
     (cd "$SRC" && docker compose -f docker-compose.yml config -q) || fail "docker compose config"
     echo "ok: docker compose config"

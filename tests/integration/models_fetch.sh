@@ -116,7 +116,8 @@ for name, fmt in (("gnu.tar.gz", tarfile.GNU_FORMAT), ("pax.tar.gz", tarfile.PAX
     rows.append(f"{name}\thttp://invalid.example/{name}\t{sha}\t{size}\t{name}\ttar")
 sha, size = make("evil.tar.gz", tarfile.GNU_FORMAT, {"ok.txt": b"a", "../escaped.txt": b"b"})
 rows.append(f"evil.tar.gz\thttp://invalid.example/evil.tar.gz\t{sha}\t{size}\tevil.tar.gz\ttar")
-open(os.path.join(work, "manifest.tsv"), "w").write("# test archives\n" + "\n".join(rows) + "\n")
+# an empty line and a comment between entries are allowed
+open(os.path.join(work, "manifest.tsv"), "w").write("# test archives\n" + rows[0] + "\n\n# more\n" + "\n".join(rows[1:]) + "\n")
 for n, data in files.items():
     p = os.path.join(work, "expect", n)
     os.makedirs(os.path.dirname(p), exist_ok=True)
@@ -147,4 +148,8 @@ printf 'name\tonly-two-fields\n' >"$WORK/broken.tsv"
 run "$WORK/broken" list --manifest "$WORK/broken.tsv"
 [ "$RC" = 2 ] && grep -q 'broken.tsv:1: not a manifest line' "$WORK/broken.err" ||
     fail "malformed manifest: exit $RC, $(cat "$WORK/broken.err")"
+{ echo "# seven fields"; grep -v '^#' "$SRC/scripts/models.tsv" | head -1 | sed 's/$/\textra/'; } >"$WORK/broken7.tsv"
+run "$WORK/broken7" list --manifest "$WORK/broken7.tsv"
+[ "$RC" = 2 ] && grep -q 'broken7.tsv:2: not a manifest line' "$WORK/broken7.err" ||
+    fail "a seven-field line was accepted: exit $RC, $(cat "$WORK/broken7.err")"
 echo "models_fetch: ok"
