@@ -152,4 +152,23 @@ run "$WORK/broken" list --manifest "$WORK/broken.tsv"
 run "$WORK/broken7" list --manifest "$WORK/broken7.tsv"
 [ "$RC" = 2 ] && grep -q 'broken7.tsv:2: not a manifest line' "$WORK/broken7.err" ||
     fail "a seven-field line was accepted: exit $RC, $(cat "$WORK/broken7.err")"
+
+# 8. The shell side of the one catalogue: scripts/fetch-models.sh (`make
+#    models`) reads the same models.tsv. Run a copy whose models.tsv points
+#    every URL at the mirror: the good files verify, the corrupt one is
+#    refused, the ones the mirror lacks fail the run.
+mkdir -p "$WORK/root/scripts"
+cp "$SRC/scripts/fetch-models.sh" "$SRC/scripts/find-models.sh" "$WORK/root/scripts/"
+awk -F'\t' -v base="$FS_URL" 'BEGIN {OFS = "\t"} /^#/ || NF == 0 {print; next}
+    {n = split($2, a, "/"); $2 = base "/" a[n]; print}' "$SRC/scripts/models.tsv" >"$WORK/root/scripts/models.tsv"
+RC=0
+OSP_SOURCE_DIR=$WORK/root timeout 120 bash "$WORK/root/scripts/fetch-models.sh" --download >"$WORK/sh.out" 2>&1 || RC=$?
+[ "$RC" = 1 ] || fail "fetch-models.sh with a partial mirror exited $RC, want 1: $(tail -5 "$WORK/sh.out")"
+grep -q 'tflite/imagenet_labels.txt verified' "$WORK/sh.out" &&
+    grep -q 'tflite/mobilenet_v1_0.25_128_quant.tflite verified' "$WORK/sh.out" &&
+    grep -q 'REFUSING inat_bird_labels.txt' "$WORK/sh.out" ||
+    fail "fetch-models.sh did not read scripts/models.tsv as the binary does: $(cat "$WORK/sh.out")"
+cmp -s "$WORK/root/models/tflite/imagenet_labels.txt" "$MODELS/tflite/imagenet_labels.txt" ||
+    fail "fetch-models.sh: imagenet_labels.txt differs"
+echo "ok: scripts/fetch-models.sh reads the same catalogue (good files verified, the corrupt one refused)"
 echo "models_fetch: ok"
