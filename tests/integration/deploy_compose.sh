@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deploy_compose.sh — docker-compose.yml, proven with podman-compose: the
-# file validates (`podman-compose config`; `docker compose config` too where
-# Docker exists), then the osprey services (two workers, the dispatcher, the
+# file validates (`podman-compose config`, and Docker Compose's `config`
+# against the Compose schema: the Docker CLI's plugin, or Docker Compose
+# built by scripts/docker-compose.sh), then the osprey services (two workers, the dispatcher, the
 # observing autoscaler) come up from the image deploy_image.sh builds
 # (shared through lib/image.bash, one cached build), with the real Coral
 # MobileNetV2 mounted: /classify through the dispatcher on a loopback port
@@ -103,13 +104,31 @@ if [ -f "$SRC/.yamllint" ] && command -v yamllint >/dev/null; then
 else
     echo "not run: yamllint (no .yamllint in the tree or no yamllint)"
 fi
+# Docker Compose's own check against the Compose specification's schema
+# (podman-compose does not check the schema): the Docker CLI's plugin when
+# it has one, else Docker Compose built from its Go module
+# (scripts/docker-compose.sh, cached). A copy with a misspelt key must fail.
+DC=()
 if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then
-    (cd "$SRC" && docker compose -f docker-compose.yml config -q) || fail "docker compose config"
-    echo "ok: docker compose config"
+    DC=(docker compose)
 else
-    echo "not run: docker compose config (no docker CLI with the compose plugin here)"
+    dc_rc=0
+    dc_bin=$("$SRC/scripts/docker-compose.sh" 2>"$WORK/dc-build.log") || dc_rc=$?
+    case $dc_rc in
+        0) DC=("$dc_bin") ;;
+        77) echo "not run: docker compose config (no Docker Compose, and no Go to build it)" ;;
+        *) tail -20 "$WORK/dc-build.log"; fail "scripts/docker-compose.sh failed" ;;
+    esac
 fi
-
+if [ ${#DC[@]} -gt 0 ]; then
+    (cd "$SRC" && env -u OSPREY_PORT -u OSPREY_IMAGE -u OSPREY_MODELS_DIR "${DC[@]}" -f docker-compose.yml config -q) ||
+        fail "docker compose config rejects docker-compose.yml"
+    sed 's/^  tmpfs:/  tmpfz:/' "$SRC/docker-compose.yml" >"$WORK/misspelt.yml"
+    if "${DC[@]}" -f "$WORK/misspelt.yml" --project-directory "$SRC" config -q >/dev/null 2>&1; then
+        fail "docker compose config accepted a misspelt key: it does not validate"
+    fi
+    echo "ok: docker compose config ($("${DC[@]}" version 2>/dev/null | head -1); a misspelt key is rejected)"
+fi
 # 2. The osprey services on the image of lib/image.bash.
 image_build || fail "image build"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
