@@ -26,6 +26,14 @@ int osp_cli_load(int argc, char **argv);
 /* osprey autoscale: the autoscaler (control loop, or `simulate`). */
 int osp_cli_autoscale(int argc, char **argv);
 
+/* osprey models: list the model catalogue, fetch and verify models. */
+int osp_cli_models(int argc, char **argv);
+/* osprey health: GET a health endpoint, exit 0 on 200 (HEALTHCHECK). */
+int osp_cli_health(int argc, char **argv);
+
+/* mkdir -p: creates dir and its missing parents; 0, or -1 with errno. */
+int osp_cli_mkdir_p(const char *dir);
+
 /* Exit codes of every command (README, "Exit codes"). */
 enum {
     OSP_CLI_EXIT_OK = 0,     /* done (a server: drained after SIGTERM) */

@@ -86,8 +86,8 @@ static const osp_setting_t opts[] = {
 };
 #undef O
 
-/* mkdir -p: creates dir and its missing parents. */
-static int mkdir_p_ok(const char *dir) {
+/* mkdir -p (cli.h); also `osprey models fetch`'s directories. */
+int osp_cli_mkdir_p(const char *dir) {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
         errno = ENAMETOOLONG;
@@ -189,7 +189,7 @@ static int check_out_dir(const char *out) {
     char probe[4096];
     snprintf(probe, sizeof probe, "%s/.osprey-load-probe", out);
     FILE *pf = NULL;
-    if ((mkdir_p_ok(out) < 0) || !(pf = fopen(probe, "w"))) {
+    if ((osp_cli_mkdir_p(out) < 0) || !(pf = fopen(probe, "w"))) {
         fprintf(stderr, "osprey load: --out %s: %s\n", out, strerror(errno));
         return OSP_CLI_EXIT_FAIL;
     }

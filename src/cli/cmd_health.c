@@ -1,0 +1,76 @@
+/* cmd_health.c — `osprey health`: GETs a health endpoint and exits 0 when
+ * it answers 200. The container image's HEALTHCHECK runs it, so the image
+ * needs no curl or shell: the binary it already ships is the probe.
+ *
+ *   osprey health [--url URL] [--timeout-ms MS]
+ *
+ * The URL defaults to the worker's readiness endpoint on its default port;
+ * a dispatcher, or a worker on another port, sets OSPREY_HEALTH_URL (the
+ * settings layer: flag, environment, --config file). Exit codes: 0 ready,
+ * 1 not ready or unreachable (the reason on stderr), 2 usage. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/settings.h"
+
+typedef struct health_cli_s {
+    const char *url;
+    int timeout_ms;
+} health_cli_t;
+
+#define O(f) offsetof(health_cli_t, f)
+static const osp_setting_t opts[] = {
+    {.name = "url", .kind = OSP_SET_STR, .arg = "URL", .off = O(url),
+     .help = "endpoint to GET (default http://127.0.0.1:8080/v2/health/ready)"},
+    {.name = "timeout-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(timeout_ms), .min = 1,
+     .help = "give up after this long (default 3000)"},
+};
+#undef O
+
+/* The body is not needed, only the status: drop it. */
+static size_t discard(char *p, size_t sz, size_t n, void *ud) {
+    (void)p;
+    (void)ud;
+    return sz * n;
+}
+
+int osp_cli_health(int argc, char **argv) {
+    health_cli_t c = {.url = "http://127.0.0.1:8080/v2/health/ready", .timeout_ms = 3000};
+    int rc;
+    osp_settings_t st = {
+        .cmd = "osprey health", .env_prefix = "OSPREY_HEALTH_", .tab = opts,
+        .n = OSP_ARRAY_LEN(opts), .base = &c, .synopsis = "[--url URL] [--timeout-ms MS]",
+        .about = "GETs URL and exits 0 when it answers 200: a container HEALTHCHECK\n"
+                 "(`osprey serve`'s and `osprey dispatch`'s /v2/health/ready or /live).\n"};
+    if (!osp_settings_load(&st, argc, argv, &rc))
+        goto out;
+    CURL *h = curl_easy_init();
+    if (!h) {
+        fprintf(stderr, "osprey health: out of memory\n");
+        rc = OSP_CLI_EXIT_FAIL;
+        goto out;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, c.url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode cc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    if (cc != CURLE_OK) {
+        fprintf(stderr, "osprey health: %s: %s\n", c.url, curl_easy_strerror(cc));
+        rc = OSP_CLI_EXIT_FAIL;
+    } else if (status != 200) {
+        fprintf(stderr, "osprey health: %s: HTTP %ld\n", c.url, status);
+        rc = OSP_CLI_EXIT_FAIL;
+    } else {
+        rc = OSP_CLI_EXIT_OK;
+    }
+out:
+    osp_settings_free(&st);
+    return rc;
+}
