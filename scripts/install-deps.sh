@@ -27,7 +27,8 @@ PKGS=(
                                     # its own on 127.0.0.1 with a temp config
                                     # and data dir, no network needed)
   prometheus-alertmanager           # deploy: amtool checks the Alertmanager config
-  podman buildah runc uidmap mmdebstrap podman-compose  # deploy: the image, built and run
+  podman buildah runc uidmap mmdebstrap  # deploy: the image, built and run
+  golang-github-containernetworking-plugin-dnsname  # compose: services find each other by name (podman's CNI)
   yamllint python3-yaml             # deploy: manifests' style; tests read rendered YAML
 )
 
