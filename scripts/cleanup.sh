@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# cleanup.sh — removes what scripts/deploy.sh deployed, in reverse order:
+# cleanup.sh — removes what scripts/deploy.sh deployed:
 # the overlay first (the service, its autoscaler, prometheus-adapter and its
 # APIServices, the namespaces), then the monitoring stack
-# (deploy/monitoring, when present). Objects already gone are
+# (deploy/monitoring, when present; its discovery Role went with namespace
+# osprey). The overlay goes first because its APIServices must: while an
+# aggregated API is registered but unavailable, the namespace controller
+# cannot finish deleting any namespace. Objects already gone are
 # fine (--ignore-not-found), so it can be run again after a partial failure.
 #
 #   scripts/cleanup.sh [options] OVERLAY

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deploy.sh — deploys osprey to the cluster of the current kubectl context:
-# the monitoring stack (deploy/monitoring, when present: Prometheus
-# first, since the autoscalers read it), then one overlay of
-# deploy/kubernetes, each with `kubectl apply -k`; then waits for every
+# one overlay of deploy/kubernetes, then the monitoring stack
+# (deploy/monitoring, when present: it comes second because its pod-discovery
+# Role lives in the overlay's namespace `osprey`; the autoscalers hold their
+# count until Prometheus answers), each with `kubectl apply -k`; then waits for every
 # Deployment of both to finish its rollout. docs/kubernetes.md explains the
 # overlays; scripts/cleanup.sh undoes this.
 #
@@ -107,9 +108,8 @@ main() {
   dir=$(overlay_dir "$overlay")
   command -v "$KUBECTL" >/dev/null || die "kubectl not found (set KUBECTL)"
 
-  local dirs=()
+  local dirs=("$dir")
   [ $monitoring = 1 ] && [ -f "$MONITORING/kustomization.yaml" ] && dirs+=("$MONITORING")
-  dirs+=("$dir")
   local d
   for d in "${dirs[@]}"; do
     echo "deploy: kubectl apply -k ${d#"$ROOT"/} ${dry}" >&2

@@ -314,6 +314,19 @@ done
 if [ -f "$SRC/deploy/monitoring/kustomization.yaml" ]; then
   grep -q 'kubectl apply -k deploy/monitoring' "$TMP/d.out" || fail "deploy.sh skipped the monitoring stack"
   K get ns osprey-monitoring >/dev/null || fail "deploy.sh did not create namespace osprey-monitoring"
+  for dep in prometheus alertmanager grafana; do
+    grep -q "waiting for deployment $dep in osprey-monitoring" "$TMP/d.out" || fail "deploy.sh did not wait for $dep"
+  done
+  # Prometheus discovers pods in osprey (its Role there) and nothing else.
+  for r in pods endpoints services; do
+    can yes osprey-monitoring prometheus list "$r" -n osprey
+    can yes osprey-monitoring prometheus watch "$r" -n osprey
+  done
+  can no osprey-monitoring prometheus list pods -n default
+  can no osprey-monitoring prometheus list pods -n osprey-monitoring
+  can no osprey-monitoring prometheus get secrets -n osprey
+  can no osprey-monitoring prometheus delete pods -n osprey
+  echo "deploy.sh: the monitoring stack applied after the overlay; Prometheus' account lists pods/endpoints/services in osprey only"
 fi
 echo "deploy.sh --timeout 5s: applied, then exit 1 after $((t1 - t0)) s: rollouts cannot finish here (no kubelet)"
 "$D" --no-wait --adapter-cert production >"$TMP/d.out" 2>&1 || fail "deploy.sh --no-wait: $(tail -5 "$TMP/d.out")"
