@@ -21,8 +21,8 @@
 #     osprey pod's ip:port;
 #   - `kubectl apply -k deploy/monitoring` (the shipped ServiceAccount, Role
 #     and RoleBinding, and the ConfigMap prometheus-config);
-#   - upstream Prometheus (scripts/prometheus-upstream.sh, built and cached)
-#     started as in its pod: the config byte for byte from that ConfigMap,
+#   - upstream Prometheus of the shipped image's version
+#     (scripts/prometheus-upstream.sh, built and cached) started as in its pod: the config byte for byte from that ConfigMap,
 #     the Deployment's own args (only the listen address → 127.0.0.1 and the
 #     TSDB path → a temp dir), and the in-cluster credentials where
 #     client-go looks for them — a token of the shipped ServiceAccount and
@@ -52,7 +52,7 @@ rc=0
 PROMETHEUS=$("$SRC/scripts/prometheus-upstream.sh" prometheus) || rc=$?
 [ $rc = 77 ] && { echo "SKIP: upstream Prometheus cannot be built here (see above)"; exit 77; }
 [ $rc = 0 ] || fail "scripts/prometheus-upstream.sh prometheus"
-"$PROMETHEUS" --version | head -1
+"$PROMETHEUS" --version 2>&1 | sed -n 1p
 
 TMP=$(mktemp -d /tmp/osp_prom_k8s.XXXXXX)
 C=$TMP/c PROM_PID= SERVER_PID=
@@ -120,7 +120,7 @@ echo "osprey pods: ${KEEP[*]#pod/}"
 [ "$(K -n osprey get pods -l app.kubernetes.io/part-of=osprey -o name | wc -l)" = ${#KEEP[@]} ] ||
     fail "osprey pods without a worker|dispatcher|autoscaler component label"
 for c in worker dispatcher; do
-    K -n osprey get pods -l "app.kubernetes.io/component=$c" -o name | grep -q . || fail "no $c pod"
+    [ -n "$(K -n osprey get pods -l "app.kubernetes.io/component=$c" -o name)" ] || fail "no $c pod"
 done
 { pod decoy-other-app osprey "app.kubernetes.io/part-of: shop, app.kubernetes.io/component: worker" "http:8080"
   pod decoy-no-component osprey "app.kubernetes.io/part-of: osprey" "http:8080"

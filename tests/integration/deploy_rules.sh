@@ -41,7 +41,7 @@ echo "== promtool check config (cluster)"
 rc=0
 UPSTREAM_PROMTOOL=$("$SRC/scripts/prometheus-upstream.sh" promtool) || rc=$?
 if [ $rc = 0 ]; then
-    echo "upstream promtool with the Kubernetes discovery ($("$UPSTREAM_PROMTOOL" --version | head -1)):"
+    echo "upstream promtool with the Kubernetes discovery ($("$UPSTREAM_PROMTOOL" --version 2>&1 | sed -n 1p)):"
     echo "      checking kubernetes/prometheus.yml unchanged"
     "$UPSTREAM_PROMTOOL" check config "$MON/kubernetes/prometheus.yml" || fail "cluster prometheus.yml"
 elif [ $rc != 77 ]; then
