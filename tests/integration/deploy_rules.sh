@@ -4,9 +4,11 @@
 # against live processes.
 #   - promtool check config on the compose config (prometheus/prometheus.yml,
 #     which loads the rule files) and on the cluster config
-#     (kubernetes/prometheus.yml; with a promtool built without the
-#     Kubernetes service discovery — Debian's — on a copy whose
-#     kubernetes_sd_configs is swapped for a file_sd, said so);
+#     (kubernetes/prometheus.yml) unchanged, with upstream promtool built
+#     with the Kubernetes service discovery (scripts/prometheus-upstream.sh,
+#     cached; the first run builds it). Only where Go is missing, Debian's
+#     promtool (built without that discovery) checks a copy whose
+#     kubernetes_sd_configs is swapped for a file_sd; the output says which;
 #   - promtool check rules; promtool test rules (tests/*.yml), and every
 #     rule file has a test file, every alert a test where it fires and one
 #     where it does not, every recording rule a promql_expr_test;
@@ -36,10 +38,20 @@ echo "== promtool check config (compose)"
 promtool check config "$MON/prometheus/prometheus.yml" || fail "compose prometheus.yml"
 
 echo "== promtool check config (cluster)"
-if promtool check config --syntax-only "$MON/kubernetes/prometheus.yml" >"$TMPD/k8s.out" 2>&1; then
+rc=0
+UPSTREAM_PROMTOOL=$("$SRC/scripts/prometheus-upstream.sh" promtool) || rc=$?
+if [ $rc = 0 ]; then
+    echo "upstream promtool with the Kubernetes discovery ($("$UPSTREAM_PROMTOOL" --version 2>&1 | sed -n 1p)):"
+    echo "      checking kubernetes/prometheus.yml unchanged"
+    "$UPSTREAM_PROMTOOL" check config "$MON/kubernetes/prometheus.yml" || fail "cluster prometheus.yml"
+elif [ $rc != 77 ]; then
+    fail "scripts/prometheus-upstream.sh promtool (Go is installed, the build failed)"
+elif promtool check config --syntax-only "$MON/kubernetes/prometheus.yml" >"$TMPD/k8s.out" 2>&1; then
+    echo "note: no Go to build upstream promtool; this promtool has the Kubernetes discovery"
     cat "$TMPD/k8s.out"
 elif grep -q 'field kubernetes_sd_configs not found' "$TMPD/k8s.out"; then
-    echo "note: this promtool is built without the Kubernetes service discovery (Debian's);"
+    echo "note: no Go to build upstream promtool, and this promtool is built without the"
+    echo "      Kubernetes service discovery (Debian's);"
     echo "      checking a copy with kubernetes_sd_configs swapped for file_sd_configs"
     $PY - "$MON/kubernetes/prometheus.yml" "$TMPD/k8s.yml" <<'PYEOF'
 import sys, yaml
