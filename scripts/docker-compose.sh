@@ -30,8 +30,8 @@ case "${1:-}" in
 esac
 
 if [ ! -x "$BIN" ]; then
-  GO=$(command -v go || echo /usr/local/go/bin/go)
-  [ -x "$GO" ] || { echo "docker-compose.sh: go is not installed (skip)" >&2; exit 77; }
+  # scripts/go-toolchain.sh: a go new enough (exit 77 when there is none).
+  GO=$("$(dirname "$0")/go-toolchain.sh") || exit $?
   mkdir -p "$CACHE/$VER/src"
   (
     flock 9

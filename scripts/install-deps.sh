@@ -29,6 +29,7 @@ PKGS=(
   prometheus-alertmanager           # deploy: amtool checks the Alertmanager config
   podman buildah runc uidmap mmdebstrap  # deploy: the image, built and run
   golang-github-containernetworking-plugin-dnsname  # compose: services find each other by name (podman's CNI)
+  golang-go                         # fetches a newer Go for the Go builds (scripts/go-toolchain.sh)
   yamllint python3-yaml             # deploy: manifests' style; tests read rendered YAML
 )
 

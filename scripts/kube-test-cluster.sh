@@ -105,9 +105,18 @@ do_build() {
   built || die "the build left no binaries in $BIN"
 }
 
+# Puts a go new enough for Kubernetes first on PATH (scripts/go-toolchain.sh:
+# PATH, /usr/local/go, or the toolchain module fetched into its cache).
+use_go() {
+  local g
+  g=$("$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh") ||
+    { [ $? = 77 ] && missing "go is not installed"; die "no usable go"; }
+  PATH=$(dirname "$g"):$PATH
+}
+
 # In a subshell (it changes directory and GOCACHE).
 build_now() {
-  command -v go >/dev/null || missing "go is not installed"
+  use_go
   local mod=$CACHE/v$VER/module
   mkdir -p "$mod" "$BIN" "$CACHE/gocache"
   export GOCACHE=$CACHE/gocache CGO_ENABLED=0 GOFLAGS=-buildvcs=false
@@ -141,7 +150,7 @@ do_build_adapter() {
 }
 
 build_adapter_now() { # in a subshell (it changes directory and GOCACHE)
-  command -v go >/dev/null || missing "go is not installed"
+  use_go
   local mod=${ADAPTER%/bin/adapter}/module
   mkdir -p "$mod" "$CACHE/gocache"
   export GOCACHE=$CACHE/gocache CGO_ENABLED=0 GOFLAGS=-buildvcs=false

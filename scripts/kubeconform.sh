@@ -27,8 +27,8 @@ case "${1:-}" in
 esac
 
 if [ ! -x "$BIN" ]; then
-  GO=$(command -v go || echo /usr/local/go/bin/go)
-  [ -x "$GO" ] || { echo "kubeconform.sh: go is not installed (skip)" >&2; exit 77; }
+  # scripts/go-toolchain.sh: a go new enough (exit 77 when there is none).
+  GO=$("$(dirname "$0")/go-toolchain.sh") || exit $?
   mkdir -p "$CACHE"
   # One build at a time per cache (two test runs may start together).
   (

@@ -59,9 +59,10 @@ CMDS=(prometheus promtool)
 die() { echo "prometheus-upstream: $*" >&2; exit 1; }
 missing() { echo "prometheus-upstream: $* (skip)" >&2; exit 77; }
 
-# go may be installed outside PATH (the official tarball's place).
+# A go new enough for upstream's go.mod (scripts/go-toolchain.sh: PATH,
+# /usr/local/go, or the toolchain module fetched into the cache).
 find_go() {
-  command -v go 2>/dev/null || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; } || true
+  "$ROOT/scripts/go-toolchain.sh" || { [ $? = 77 ] && missing "go is not installed"; die "no usable go"; }
 }
 
 built() {
@@ -80,8 +81,7 @@ do_build() {
 # In a subshell (it changes directory and GOCACHE).
 build_now() {
   local go
-  go=$(find_go)
-  [ -n "$go" ] || missing "go is not installed"
+  go=$(find_go) || exit $?
   local mod=$CACHE/v$VER/module start=$SECONDS
   mkdir -p "$mod" "$BIN" "$CACHE/gocache"
   export GOCACHE=$CACHE/gocache CGO_ENABLED=0 GOFLAGS=-buildvcs=false
