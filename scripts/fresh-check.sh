@@ -13,7 +13,15 @@
 #   deps       make deps    (scripts/install-deps.sh)
 #   venv       make venv    (scripts/setup-venv.sh)
 #   build      make build   (Release)
-#   test       make test    (the README's command; prints the CTest summary)
+#   test       make test    (the README's command; prints the CTest summary),
+#                            less the tests labelled `host`: they need the
+#                            machine itself (podman, network namespaces, a
+#                            real API server) or Go builds of minutes, and
+#                            run on the host (tests/CMakeLists.txt)
+#   host-tools what those tests use is checked instead: installed by the
+#                            scripts, and a Go new enough fetched
+#                            (scripts/go-toolchain.sh) and used for one
+#                            small build (kubeconform)
 #   run        make run     (deps, build, models, serve on 127.0.0.1) until
 #                            one /classify of a shared photo answers 200 with
 #                            a JSON label; then Ctrl-C (SIGINT), which drains
@@ -66,7 +74,7 @@ fi
 LOGDIR=${FRESH_LOG_DIR:-$SRC/build-fresh}
 mkdir -p "$LOGDIR"
 # Only our own logs: FRESH_LOG_DIR may be a directory with other files.
-rm -f "$LOGDIR"/{root,setup,bootstrap,deps,venv,build,test,ctest-full,run,run-server,bench-deps}.log
+rm -f "$LOGDIR"/{root,setup,bootstrap,deps,venv,build,test,ctest-full,host-tools,run,run-server,bench-deps}.log
 
 if ! command -v mmdebstrap >/dev/null; then
   echo "fresh-check: installing mmdebstrap"
@@ -354,6 +362,21 @@ free_port() {
   root_exec /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The tools of the tests labelled `host` (which run on the host, not in the
+# root): each installed by the project's scripts, and the Go builds'
+# toolchain reachable — fetched by scripts/go-toolchain.sh with Debian's
+# golang-go, then used for the smallest of those builds.
+host_tools() {
+  local t
+  for t in podman buildah runc mmdebstrap prometheus promtool amtool etcd openssl yamllint ip unshare; do
+    in_root "command -v $t"
+  done
+  in_root 'test -x /usr/lib/cni/dnsname && echo /usr/lib/cni/dnsname'
+  in_root '.venv/bin/hadolint --version && .venv/bin/podman-compose version | head -n 1'
+  in_root ".venv/bin/python -c 'import kubernetes_validate, yaml; print(\"kubernetes-validate schemas:\", kubernetes_validate.__path__[0])'"
+  in_root 'go=$(scripts/go-toolchain.sh) && "$go" version && scripts/kubeconform.sh'
+}
+
 # The benchmarks' dependencies: installed by their script, then checked
 # without running a benchmark.
 bench_deps() {
@@ -391,7 +414,8 @@ phase bootstrap bootstrap
 phase deps in_root 'make deps'
 phase venv in_root 'make venv'
 phase build in_root 'make build'
-[ "$DO_TEST" = 0 ] || phase test in_root 'make test'
+[ "$DO_TEST" = 0 ] || phase test in_root "make test CTEST_ARGS='-LE host'"
+[ "$DO_TEST" = 0 ] || phase host-tools host_tools
 [ "$DO_RUN" = 0 ] || phase run run_step
 [ "$DO_BENCH" = 0 ] || phase bench-deps bench_deps
 summary

@@ -37,7 +37,13 @@ MON=$SRC/deploy/monitoring
 VERSIONS=(1.30 1.31 1.32 1.33 1.34 1.35 1.36 1.37)
 fail() { echo "FAIL: $*"; exit 1; }
 
-command -v kubectl >/dev/null || { echo "SKIP: kubectl is not installed (scripts/install-deps.sh)"; exit 77; }
+# kubectl (for kustomize): the machine's, else the one built with the tests'
+# control plane (scripts/kube-test-cluster.sh; exit 77 without Go).
+KUBECTL=$(command -v kubectl) || {
+  rc=0; KUBECTL=$("$SRC/scripts/kube-test-cluster.sh" kubectl) || rc=$?
+  [ $rc = 77 ] && { echo "SKIP: no kubectl, and none can be built here (Go missing)"; exit 77; }
+  [ $rc = 0 ] || { echo "FAIL: building kubectl (scripts/kube-test-cluster.sh kubectl) failed"; exit 1; }
+}
 command -v yamllint >/dev/null || { echo "SKIP: yamllint is not installed (scripts/install-deps.sh)"; exit 77; }
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import kubernetes_validate, yaml' 2>/dev/null ||
@@ -60,7 +66,7 @@ trap cleanup EXIT
 # --- build every kustomization --------------------------------------------
 declare -A RENDERED
 render() { # NAME DIR
-  kubectl kustomize "$2" >"$TMP/$1.yaml" 2>"$TMP/$1.err" || fail "kustomize $2: $(cat "$TMP/$1.err")"
+  "$KUBECTL" kustomize "$2" >"$TMP/$1.yaml" 2>"$TMP/$1.err" || fail "kustomize $2: $(cat "$TMP/$1.err")"
   RENDERED[$1]=$TMP/$1.yaml
   echo "built $2: $(grep -c '^kind:' "$TMP/$1.yaml") objects"
 }
@@ -82,7 +88,7 @@ mkdir -p "$TMP/both"
 rel=$(realpath --relative-to="$TMP/both" "$K8S")
 printf 'resources: [%s/base]\ncomponents: [%s/components/hpa, %s/components/osprey-autoscaler]\n' \
   "$rel" "$rel" "$rel" >"$TMP/both/kustomization.yaml"
-if kubectl kustomize "$TMP/both" >/dev/null 2>"$TMP/both.err"; then
+if "$KUBECTL" kustomize "$TMP/both" >/dev/null 2>"$TMP/both.err"; then
   fail "a kustomization with both the HPA and the osprey autoscaler builds"
 fi
 grep -q "replicas" "$TMP/both.err" || fail "both components failed for another reason: $(cat "$TMP/both.err")"

@@ -23,7 +23,14 @@ set -euo pipefail
 SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 MON=$SRC/deploy/monitoring
 PY=/usr/bin/python3
-for tool in promtool amtool kubectl yamllint; do
+# kubectl (for kustomize): the machine's, else the one built with the tests'
+# control plane (scripts/kube-test-cluster.sh; exit 77 without Go).
+KUBECTL=$(command -v kubectl) || {
+    rc=0; KUBECTL=$("$SRC/scripts/kube-test-cluster.sh" kubectl) || rc=$?
+    [ $rc = 77 ] && { echo "SKIP: no kubectl, and none can be built here (Go missing)"; exit 77; }
+    [ $rc = 0 ] || { echo "FAIL: building kubectl (scripts/kube-test-cluster.sh kubectl) failed"; exit 1; }
+}
+for tool in promtool amtool yamllint; do
     command -v "$tool" >/dev/null || {
         echo "SKIP: $tool not installed (scripts/install-deps.sh installs it)"
         exit 77
@@ -135,7 +142,7 @@ if $PY "$MON/grafana/generate.py" --check --out "$TMPD/edited" >/dev/null; then 
 echo "ok: the committed JSON is the generator's; a hand edit is caught"
 
 echo "== kubectl kustomize deploy/monitoring"
-kubectl kustomize "$MON" >"$TMPD/k.yaml" || fail "kustomize build"
+"$KUBECTL" kustomize "$MON" >"$TMPD/k.yaml" || fail "kustomize build"
 $PY - "$TMPD/k.yaml" "$MON" <<'PYEOF' || fail "kustomize ConfigMaps"
 import glob, os, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
