@@ -374,7 +374,7 @@ host_tools() {
   in_root 'test -x /usr/lib/cni/dnsname && echo /usr/lib/cni/dnsname'
   in_root '.venv/bin/hadolint --version && .venv/bin/podman-compose version | head -n 1'
   in_root ".venv/bin/python -c 'import kubernetes_validate, yaml; print(\"kubernetes-validate schemas:\", kubernetes_validate.__path__[0])'"
-  in_root 'go=$(scripts/go-toolchain.sh) && "$go" version && scripts/kubeconform.sh'
+  in_root 'go=$(scripts/go-toolchain.sh) && "$go" version && scripts/go-tool.sh kubeconform'
 }
 
 # The benchmarks' dependencies: installed by their script, then checked

@@ -2,9 +2,9 @@
 # go-toolchain.sh — prints the path of a `go` command new enough for the
 # project's Go builds: the tests' Kubernetes control plane and
 # prometheus-adapter (scripts/kube-test-cluster.sh), upstream Prometheus
-# (scripts/prometheus-upstream.sh), kubeconform (scripts/kubeconform.sh)
-# and Docker Compose (scripts/docker-compose.sh). Kubernetes 1.36 needs
-# Go 1.25 or later; Debian bookworm's golang-go is 1.19.
+# (scripts/prometheus-upstream.sh), kubeconform and Docker Compose
+# (scripts/go-tool.sh). Kubernetes 1.36 needs Go 1.25 or later; Debian
+# bookworm's golang-go is 1.19.
 #
 # Where it looks, in order: `go` on PATH, /usr/local/go/bin/go, the cached
 # toolchain; the first whose version is at least the minimum wins. When

@@ -2,7 +2,7 @@
 # deploy_compose.sh — docker-compose.yml, proven with podman-compose: the
 # file validates (`podman-compose config`, and Docker Compose's `config`
 # against the Compose schema: the Docker CLI's plugin, or Docker Compose
-# built by scripts/docker-compose.sh), then the osprey services (two workers, the dispatcher, the
+# built by scripts/go-tool.sh docker-compose), then the osprey services (two workers, the dispatcher, the
 # observing autoscaler) come up from the image deploy_image.sh builds
 # (shared through lib/image.bash, one cached build), with the real Coral
 # MobileNetV2 mounted: /classify through the dispatcher on a loopback port
@@ -107,17 +107,17 @@ fi
 # Docker Compose's own check against the Compose specification's schema
 # (podman-compose does not check the schema): the Docker CLI's plugin when
 # it has one, else Docker Compose built from its Go module
-# (scripts/docker-compose.sh, cached). A copy with a misspelt key must fail.
+# (scripts/go-tool.sh docker-compose, cached). A copy with a misspelt key must fail.
 DC=()
 if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then
     DC=(docker compose)
 else
     dc_rc=0
-    dc_bin=$("$SRC/scripts/docker-compose.sh" 2>"$WORK/dc-build.log") || dc_rc=$?
+    dc_bin=$("$SRC/scripts/go-tool.sh" docker-compose 2>"$WORK/dc-build.log") || dc_rc=$?
     case $dc_rc in
         0) DC=("$dc_bin") ;;
         77) echo "not run: docker compose config (no Docker Compose, and no Go to build it)" ;;
-        *) tail -20 "$WORK/dc-build.log"; fail "scripts/docker-compose.sh failed" ;;
+        *) tail -20 "$WORK/dc-build.log"; fail "scripts/go-tool.sh docker-compose failed" ;;
     esac
 fi
 if [ ${#DC[@]} -gt 0 ]; then

@@ -5,7 +5,7 @@
 #     deploy/kubernetes/overlays/ and deploy/monitoring (when it
 #     exists); a kustomization that selects both autoscaling components
 #     fails to build (each removes the worker's spec.replicas);
-#   - kubeconform -strict (scripts/kubeconform.sh, pinned, built from the Go
+#   - kubeconform -strict (scripts/go-tool.sh kubeconform, pinned, built from the Go
 #     module proxy and cached) validates every rendered object against the
 #     Kubernetes 1.30 .. 1.37 schemas of PyPI kubernetes-validate, made
 #     self-contained by scripts/kube-schemas.py. It runs in a network
@@ -48,9 +48,9 @@ command -v yamllint >/dev/null || { echo "SKIP: yamllint is not installed (scrip
 [ -x "$PY" ] || PY=python3
 "$PY" -c 'import kubernetes_validate, yaml' 2>/dev/null ||
   { echo "SKIP: the Python package kubernetes-validate is missing (scripts/setup-venv.sh)"; exit 77; }
-KC=$("$SRC/scripts/kubeconform.sh"); rc=$?
+KC=$("$SRC/scripts/go-tool.sh" kubeconform); rc=$?
 [ $rc = 77 ] && { echo "SKIP: kubeconform cannot be built here: Go is not installed"; exit 77; }
-[ $rc = 0 ] || fail "scripts/kubeconform.sh failed"
+[ $rc = 0 ] || fail "scripts/go-tool.sh kubeconform failed"
 SCHEMAS=$("$PY" "$SRC/scripts/kube-schemas.py" "${VERSIONS[@]}") || fail "scripts/kube-schemas.py failed"
 
 TMP=$(mktemp -d)
