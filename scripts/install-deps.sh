@@ -30,6 +30,7 @@ PKGS=(
   podman buildah runc uidmap mmdebstrap  # deploy: the image, built and run
   golang-github-containernetworking-plugin-dnsname  # compose: services find each other by name (podman's CNI)
   golang-go                         # fetches a newer Go for the Go builds (scripts/go-toolchain.sh)
+  chromium python3-websockets fonts-dejavu-core  # web UI tests and report PNGs: headless Chromium over DevTools
   yamllint python3-yaml             # deploy: manifests' style; tests read rendered YAML
 )
 
