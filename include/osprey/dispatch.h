@@ -87,6 +87,8 @@ typedef struct osp_dispatch_opts_s {
     FILE *log;                 /* JSON log lines; NULL = stderr */
     osp_dispatch_io_t io;      /* see osp_dispatch_io_t */
     int loops;                 /* EVENT: loop threads; 0 = available CPUs */
+    const char *autoscaler_url; /* the autoscaler's base URL (its GET
+                                   /status feeds the status page), or NULL */
 } osp_dispatch_opts_t;
 void osp_dispatch_opts_init(osp_dispatch_opts_t *o);
 

@@ -93,4 +93,9 @@ void osp_serve_destroy(osp_serve_t *s);
 void osp_serve_log(osp_serve_t *s, const char *level, const char *msg, ...)
     OSP_LOG_FIELDS;
 
+/* The worker's OpenAPI 3 document (what GET /openapi.json answers), as
+ * malloc'd JSON text; NULL when out of memory. The dispatcher builds its own
+ * from it (it proxies most of these operations). */
+char *osp_serve_openapi_json(size_t *len);
+
 #endif

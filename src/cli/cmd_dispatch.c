@@ -78,6 +78,7 @@ static const osp_setting_t opts[] = {
     {.name = "io", .kind = OSP_SET_FN, .arg = "event|blocking", .off = 0, .help = "event|blocking (default event: --loops event-loop threads carry client "
      "and backend sockets; blocking: a thread per client connection)", .parse = parse_io},
     {.name = "loops", .kind = OSP_SET_INT, .off = O(o.loops), .help = "event-loop threads with --io event (default: available CPUs)"},
+    {.name = "autoscaler-url", .kind = OSP_SET_STR, .arg = "URL", .off = O(o.autoscaler_url), .help = "the autoscaler's base URL: its GET /status (desired, current, last decision) feeds the status page /ui/status"},
     {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .arg = "S", .off = O(drain_timeout_s), .help = "seconds to finish in-flight requests on SIGTERM (default 30)"},
 };
 #undef O

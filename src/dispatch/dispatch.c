@@ -74,6 +74,8 @@ void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
     osp__dsp_model_t *m = osp_http_req_user(r);
     if (!m)
         return;
+    osp__dsp_stats_record(&d->stats, (int64_t)time(NULL), seconds * 1e3,
+                          status);
     if (status == 200 && m->s_ok) {
         osp_series_inc(m->s_ok); /* the common case: no lookup */
     } else {
@@ -224,7 +226,8 @@ int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s) {
         osp_http_route(s, "GET", "/v2", h_server, d) < 0 ||
         osp_http_route(s, "GET", "/v2/repository/index", h_index, d) < 0 ||
         osp_http_route(s, "POST", "/v2/repository/index", h_index, d) < 0 ||
-        osp_http_route(s, "GET", "/metrics", h_metrics, d) < 0)
+        osp_http_route(s, "GET", "/metrics", h_metrics, d) < 0 ||
+        osp__dsp_ui_routes(d, s) < 0)
         return OSP_EINTERNAL;
     return 0;
 }
@@ -241,6 +244,12 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
     pthread_cond_init(&d->cv, NULL);
     pthread_cond_init(&d->health_cv, NULL);
     pthread_mutex_init(&d->log_mu, NULL);
+    pthread_mutex_init(&d->as_mu, NULL);
+    osp__dsp_stats_init(&d->stats);
+    if (!(d->openapi = osp__dsp_openapi(&d->openapi_len))) {
+        osp_err_set(err, OSP_ENOMEM, "dispatch: cannot build openapi.json");
+        goto fail;
+    }
     d->rng = osp_now_ns() ^ ((uint64_t)getpid() << 32);
     d->retry_tokens = DSP_RETRY_TOKENS_MAX / 2;
     strcpy(d->default_model.name, DSP_DEFAULT_MODEL);
@@ -321,7 +330,8 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         goto fail;
     }
     if ((o->dns && osp__dsp_discover_dns_start(d, err) < 0) ||
-        (o->k8s_service && osp__dsp_discover_k8s_start(d, err) < 0))
+        (o->k8s_service && osp__dsp_discover_k8s_start(d, err) < 0) ||
+        osp__dsp_autoscaler_start(d, err) < 0)
         goto fail;
     if (d->http && osp_http_server_start(d->http, err) < 0)
         goto fail;
@@ -398,6 +408,10 @@ void osp_dispatch_destroy(osp_dispatch_t *d) {
         pthread_join(d->k8s_th, NULL);
     if (d->health_started)
         pthread_join(d->health_th, NULL);
+    if (d->as_started)
+        pthread_join(d->as_th, NULL);
+    json_decref(d->as_status);
+    free(d->openapi);
     osp_http_server_destroy(d->admin);
     osp_http_server_destroy(d->http);
     for (int i = 0; i < d->n_b; i++)
@@ -408,5 +422,7 @@ void osp_dispatch_destroy(osp_dispatch_t *d) {
     pthread_cond_destroy(&d->health_cv);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->log_mu);
+    pthread_mutex_destroy(&d->as_mu);
+    osp__dsp_stats_fini(&d->stats);
     free(d);
 }

@@ -24,6 +24,7 @@
 #include "osprey/dispatch.h"
 #include "osprey/http.h"
 #include "osprey/metrics.h"
+#include "osprey/ui.h"
 
 #define DSP_ADDR_MAX 272        /* "host:port" incl. "[v6]" and NUL */
 #define DSP_MODEL_NAME_MAX 128  /* model names we track */
@@ -86,6 +87,9 @@ typedef struct osp__dsp_backend_s {
     int n_models;
     bool models_known;
     unsigned long long sent;  /* attempts sent to it */
+    unsigned long long ui_sent; /* status page: sent at ui_ns */
+    uint64_t ui_ns;
+    double ui_rps;            /* status page: attempts/s between its polls */
     double ewma_ms;           /* peak-EWMA of attempt latency (0 = none) */
     uint64_t ewma_ns;         /* when ewma_ms was last updated */
     uint64_t ewma_pick;       /* d->picks at that time */
@@ -111,6 +115,22 @@ typedef struct osp__dsp_model_s {
     osp_series_t *s_depth;
     osp_series_t *s_ok;       /* requests_total{model, code="200"} */
 } osp__dsp_model_t;
+
+/* The status page's ring of per-second samples (status.c). */
+#define DSP_STATS_SECONDS 60
+#define DSP_STATS_PER_OCTAVE 8   /* latency buckets per doubling (±4.4%) */
+#define DSP_STATS_BUCKETS 144    /* 0.01 ms .. 2.7 min */
+#define DSP_STATS_LO_MS 0.01
+typedef struct osp__dsp_sec_s {
+    int64_t sec;               /* the Unix second this slot holds */
+    uint32_t n, err4, err5;    /* answered, of which 4xx and 5xx */
+    double sum_ms;
+    uint32_t hist[DSP_STATS_BUCKETS];
+} osp__dsp_sec_t;
+typedef struct osp__dsp_stats_s {
+    pthread_mutex_t mu;
+    osp__dsp_sec_t ring[DSP_STATS_SECONDS];
+} osp__dsp_stats_t;
 
 struct osp_dispatch_s {
     osp_dispatch_opts_t o;
@@ -150,6 +170,18 @@ struct osp_dispatch_s {
     osp_series_t *s_retries, *s_ejections, *s_duration;
     osp_series_t *s_rx, *s_tx; /* HTTP body bytes received / sent (front) */
     pthread_mutex_t log_mu;
+
+    /* The web UI: request samples, the OpenAPI document (rendered once),
+     * and the autoscaler's last /status (as_mu guards the as_* fields). */
+    osp__dsp_stats_t stats;
+    char *openapi;
+    size_t openapi_len;
+    pthread_t as_th;
+    bool as_started;
+    pthread_mutex_t as_mu;
+    json_t *as_status;        /* last good answer, or NULL */
+    uint64_t as_ok_ns;
+    char as_error[256];       /* last failure; "" after a success */
 };
 
 /* ---- backend.c -------------------------------------------------------- */
@@ -309,6 +341,29 @@ int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s);
 /* Request metrics and the 5xx log line (the fronts' done hook; ud = d). */
 void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
                       void *ud);
+
+/* ---- status.c, autoscaler.c, openapi.c: the web UI's data ---------- */
+void osp__dsp_stats_init(osp__dsp_stats_t *s);
+void osp__dsp_stats_fini(osp__dsp_stats_t *s);
+/* One answered proxied request in Unix second sec, taking ms, with the
+ * HTTP status. Thread-safe. */
+void osp__dsp_stats_record(osp__dsp_stats_t *s, int64_t sec, double ms,
+                           int status);
+/* The minute before second now_sec: {window_s, rps (the last complete
+ * second), rps_1m, requests_1m, mean_ms, p50_ms, p95_ms, p99_ms,
+ * errors_4xx_1m, errors_5xx_1m, error_rate (5xx share), series: 60 ×
+ * {t, requests, errors, p50_ms, p99_ms}}. Thread-safe. */
+json_t *osp__dsp_stats_json(osp__dsp_stats_t *s, int64_t now_sec);
+/* GET /, /ui/status, /ui/status.json, /docs, /openapi.json, /ui/{asset}. */
+int osp__dsp_ui_routes(osp_dispatch_t *d, osp_http_server_t *s);
+/* Starts the --autoscaler-url poller (nothing without the flag). */
+int osp__dsp_autoscaler_start(osp_dispatch_t *d, osp_err_t *err);
+/* {url, ok, error, age_s, status: the last /status or null}; NULL without
+ * --autoscaler-url. */
+json_t *osp__dsp_autoscaler_json(osp_dispatch_t *d);
+/* The dispatcher's OpenAPI document (its own endpoints and the proxied
+ * worker API); malloc'd JSON text or NULL. */
+char *osp__dsp_openapi(size_t *len);
 
 /* ---- loop.c: the event path ------------------------------------------- */
 /* Starts n loop threads, each with its own HTTP front (EXTERNAL mode, all

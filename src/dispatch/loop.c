@@ -527,7 +527,9 @@ static void on_resume(osp_http_req_t *req, void *ud) {
     if (e->refused != DSP_PICK_OK) {
         osp__dsp_proxy_refuse(req, e->refused, &e->call);
     } else if (e->has_resp) {
-        /* The worker's answer (also its last 503 after failed retries). */
+        /* The worker's answer (also its last 503 after failed retries),
+         * naming the worker (the try-it page shows it). */
+        osp_http_add_header(req, "X-Osprey-Backend", e->fail_backend);
         if (e->ihcl[0])
             osp_http_add_header(req, "Inference-Header-Content-Length",
                                 e->ihcl);

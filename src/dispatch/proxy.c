@@ -445,6 +445,7 @@ void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
         bool retriable;
         CURLcode cc = attempt(d, req, &call, b, t0, &r, &retriable);
         if (cc == CURLE_OK && !retriable) {
+            osp_http_add_header(req, "X-Osprey-Backend", fail_backend);
             respond_upstream(req, &r);
             osp__dsp_resp_free(&r);
             return;

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "osprey/image.h"
+#include "osprey/ui.h"
 #include "serve/serve_int.h"
 
 /* Seconds a client should wait before retrying a 503 (queue full). */
@@ -1167,10 +1168,17 @@ static void h_openapi(osp_http_req_t *r, void *ud) {
     osp_http_respond(r, 200, "application/json", s->openapi, s->openapi_len);
 }
 
+/* GET /docs: the API reference page the dispatcher also serves (src/ui),
+ * rendered in the browser from /openapi.json; GET /ui/{asset}: its script
+ * and style sheet. */
 static void h_docs(osp_http_req_t *r, void *ud) {
     (void)ud;
-    osp_http_respond(r, 200, "text/html; charset=utf-8", osp__serve_docs_html,
-                     strlen(osp__serve_docs_html));
+    osp_ui_respond(r, "docs.html");
+}
+
+static void h_ui_asset(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    osp_ui_respond(r, osp_http_req_param(r, "asset"));
 }
 
 #define INFER_CODES "200 400 404 413 415 503 504"
@@ -1227,9 +1235,16 @@ static const osp__serve_route_t routes[] = {
      SERVE_BODY_NONE, "200", NULL, OSP_METRICS_CONTENT_TYPE},
     {"GET", "/openapi.json", h_openapi, "This OpenAPI 3 document",
      SERVE_BODY_NONE, "200", NULL, "application/json"},
-    {"GET", "/docs", h_docs, "API documentation page (renders /openapi.json)",
+    {"GET", "/docs", h_docs, "API reference page (renders /openapi.json)",
      SERVE_BODY_NONE, "200", NULL, "text/html"},
+    {"GET", "/ui/{asset}", h_ui_asset,
+     "A script or style sheet of the web pages (app.css, docs.js, ...)",
+     SERVE_BODY_NONE, "200 404", NULL, "text/css"},
 };
+
+char *osp_serve_openapi_json(size_t *len) {
+    return osp__serve_openapi(routes, (int)OSP_ARRAY_LEN(routes), len);
+}
 
 int osp__serve_routes(osp_serve_t *s) {
     s->openapi = osp__serve_openapi(routes, (int)OSP_ARRAY_LEN(routes),

@@ -1,7 +1,7 @@
 /* openapi.c — the worker's OpenAPI 3 document (GET /openapi.json), built from
  * the same route table that registers the handlers (endpoints.c), so every
- * route is in the spec by construction; plus the /docs page that renders it
- * without any external script (workers run without internet access). */
+ * route is in the spec by construction. The /docs page that renders it is
+ * the shared one of src/ui (include/osprey/ui.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,9 +119,9 @@ static json_t *operation(const osp__serve_route_t *rt, int idx) {
         json_array_append_new(params,
                               param(name, "path", true,
                                     json_pack("{s:s}", "type", "string"),
-                                    !strcmp(name, "model")
-                                        ? "model name"
-                                        : "model version (\"1\")"));
+                                    !strcmp(name, "model")     ? "model name"
+                                    : !strcmp(name, "version") ? "model version (\"1\")"
+                                    : "file name (app.css, docs.js, ...)"));
     }
     bool inference = rt->body != SERVE_BODY_NONE;
     if (rt->body == SERVE_BODY_IMAGE)
@@ -238,29 +238,3 @@ char *osp__serve_openapi(const osp__serve_route_t *routes, int n, size_t *len) {
         *len = strlen(s);
     return s;
 }
-
-const char osp__serve_docs_html[] =
-    "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
-    "<title>osprey worker API</title><style>"
-    "body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-    "code{background:#eee;padding:0 .2em}td,th{padding:.2em .6em;"
-    "text-align:left;vertical-align:top}tr:nth-child(even){background:#f6f6f6}"
-    "</style></head><body><h1>osprey worker API</h1>"
-    "<p>Rendered from <a href=\"/openapi.json\">/openapi.json</a>.</p>"
-    "<table id=\"t\"><tr><th>method</th><th>path</th><th>summary</th>"
-    "<th>parameters</th><th>responses</th></tr></table>\n<script>\n"
-    "fetch('/openapi.json').then(r => r.json()).then(doc => {\n"
-    "  const t = document.getElementById('t');\n"
-    "  for (const [path, item] of Object.entries(doc.paths))\n"
-    "    for (const [method, op] of Object.entries(item)) {\n"
-    "      const tr = t.insertRow();\n"
-    "      const cell = (txt) => { const c = tr.insertCell(); "
-    "c.textContent = txt; return c; };\n"
-    "      cell(method.toUpperCase()); cell(path).style.fontFamily = "
-    "'monospace';\n"
-    "      cell(op.summary);\n"
-    "      cell((op.parameters || []).map(p => p.name + ' (' + p.in + ')')"
-    ".join(', '));\n"
-    "      cell(Object.keys(op.responses).join(' '));\n"
-    "    }\n"
-    "});\n</script></body></html>\n";

@@ -147,8 +147,6 @@ typedef struct osp__serve_route_s {
 
 /* Renders the OpenAPI 3 document for these routes (malloc'd JSON text). */
 char *osp__serve_openapi(const osp__serve_route_t *routes, int n, size_t *len);
-/* The /docs page (static). */
-extern const char osp__serve_docs_html[];
 
 /* Registers every route on s->http (endpoints.c). */
 int osp__serve_routes(osp_serve_t *s);
