@@ -119,7 +119,7 @@ typedef struct osp__dsp_model_s {
 /* The status page's ring of per-second samples (status.c). */
 #define DSP_STATS_SECONDS 60
 #define DSP_STATS_PER_OCTAVE 8   /* latency buckets per doubling (±4.4%) */
-#define DSP_STATS_BUCKETS 144    /* 0.01 ms .. 2.7 min */
+#define DSP_STATS_BUCKETS 200    /* 0.01 ms .. 5.6 min */
 #define DSP_STATS_LO_MS 0.01
 typedef struct osp__dsp_sec_s {
     int64_t sec;               /* the Unix second this slot holds */

@@ -50,6 +50,8 @@ static osp__dsp_sec_t *slot(osp__dsp_stats_t *s, int64_t sec) {
 
 void osp__dsp_stats_record(osp__dsp_stats_t *s, int64_t sec, double ms,
                            int status) {
+    if (!(ms >= 0) || !isfinite(ms))
+        ms = 0; /* (a clock step): keep the sums finite */
     pthread_mutex_lock(&s->mu);
     osp__dsp_sec_t *x = slot(s, sec);
     x->n++;

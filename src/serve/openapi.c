@@ -13,6 +13,22 @@ static json_t *ref(const char *name) {
     return json_pack("{s:s}", "$ref", buf);
 }
 
+/* Examples the reference page shows (an answer of the quantized
+ * MobileNetV2 for a cat photo). */
+static json_t *example_classify(void) {
+    return json_pack(
+        "{s:s,s:s,s:[{s:[{s:i,s:s,s:f},{s:i,s:s,s:f}]}],s:{s:f,s:f,s:f}}",
+        "model", "mobilenet_v2_1.0_224_quant", "version", "1", "results",
+        "predictions", "index", 286, "label", "Egyptian cat", "score", 0.8047,
+        "index", 282, "label", "tabby, tabby cat", "score", 0.1016,
+        "timings_ms", "decode", 1.5, "queue", 0.1, "infer", 16.3);
+}
+
+static json_t *with_example(json_t *schema, json_t *ex) {
+    json_object_set_new(schema, "example", ex);
+    return schema;
+}
+
 static json_t *schemas(void) {
     json_t *tensor_meta = json_pack(
         "{s:s,s:[s,s,s],s:{s:{s:s},s:{s:s},s:{s:s,s:{s:s}}}}", "type", "object",
@@ -97,7 +113,8 @@ static json_t *schemas(void) {
         "type", "string",
         "RepositoryState", "type", "object", "required", "name", "state",
         "properties", "name", "type", "string", "state", "type", "string",
-        "ClassifyResponse", classify, "InferRequest", infer_req,
+        "ClassifyResponse", with_example(classify, example_classify()),
+        "InferRequest", infer_req,
         "InferResponse", infer_resp);
 }
 

@@ -127,17 +127,20 @@ function operation(method, path, op) {
     if (rb['application/json']) body.append(h('pre', {}, JSON.stringify(example(rb['application/json'].schema), null, 2)));
   }
   body.append(h('h3', {}, 'Example request'), h('pre', {}, curlFor(method, path, op)));
+  const f = tryForm(method, path, op);
+  if (f) body.append(f);
   body.append(h('h3', {}, 'Responses'));
   for (const [code, r] of Object.entries(op.responses || {})) {
     const c = r.content || {};
     const ct = Object.keys(c)[0];
     const hdrs = Object.keys(r.headers || {});
+    const ex = ct === 'application/json' ? JSON.stringify(example(c[ct].schema), null, 2) : null;
+    // Short examples (the {"error": ...} answers) stay on the line.
+    const inline = ex && ex.length < 40 && code !== '200';
     body.append(h('p', {}, h('b', {}, code), ' ' + (r.description || ''), ct ? ' — ' : '', ct ? h('code', {}, ct) : null,
-      hdrs.length ? ' (headers: ' + hdrs.join(', ') + ')' : ''));
-    if (ct === 'application/json') body.append(h('pre', {}, JSON.stringify(example(c[ct].schema), null, 2)));
+      hdrs.length ? ' (headers: ' + hdrs.join(', ') + ')' : '', inline ? ': ' : '', inline ? h('code', {}, JSON.stringify(JSON.parse(ex))) : null));
+    if (ex && !inline) body.append(h('pre', {}, ex));
   }
-  const f = tryForm(method, path, op);
-  if (f) body.append(f);
   const d = h('details', { class: 'op', 'data-path': path, 'data-method': method },
     h('summary', {}, h('span', { class: 'm ' + method }, method.toUpperCase()), h('span', { class: 'path' }, path), h('span', { class: 'muted' }, op.summary || '')),
     body);

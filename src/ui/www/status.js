@@ -13,17 +13,18 @@ function el(name, attrs, text) {
   return e;
 }
 
-// A "nice" axis maximum (1, 2, 2.5, 5 × 10^n) at or above v.
+// An axis maximum of 4 "nice" steps (1, 2, 2.5, 5 × 10^n each) at or
+// above v, so that every tick label is a round number.
 function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  if (!(v > 0)) return 4;
+  const s = v / 4, p = Math.pow(10, Math.floor(Math.log10(s)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= s) return 4 * m * p;
+  return 40 * p;
 }
 
 function chart(series) {
   const svg = $('chart');
-  const W = 800, H = 220, L = 48, R = 56, T = 10, B = 26;
+  const W = 800, H = 240, L = 48, R = 48, T = 26, B = 26;
   const w = W - L - R, h = H - T - B;
   svg.replaceChildren();
   const rps = series.map((s) => s.requests);
@@ -40,11 +41,18 @@ function chart(series) {
     const i = series.length - 1 - s;
     svg.appendChild(el('text', { x: x(i), y: H - 8, 'text-anchor': 'middle' }, s ? '−' + s + ' s' : 'now'));
   }
-  svg.appendChild(el('text', { x: 4, y: T + 8 }, 'req/s'));
-  svg.appendChild(el('text', { x: W - 4, y: T + 8, 'text-anchor': 'end' }, 'ms'));
-  const pts = (vals, max) => vals.map((v, i) => x(i).toFixed(1) + ',' + (T + h - (h * v) / max).toFixed(1)).join(' ');
-  svg.appendChild(el('polyline', { points: pts(rps, yMax), class: 'rps' }));
-  svg.appendChild(el('polyline', { points: pts(p99, zMax), class: 'p99' }));
+  svg.appendChild(el('text', { x: L - 6, y: 12, 'text-anchor': 'end' }, 'req/s'));
+  svg.appendChild(el('text', { x: L + w + 6, y: 12 }, 'p99 ms'));
+  const pt = (i, v, max) => x(i).toFixed(1) + ',' + (T + h - (h * v) / max).toFixed(1);
+  svg.appendChild(el('polyline', { points: rps.map((v, i) => pt(i, v, yMax)).join(' '), class: 'rps' }));
+  // p99 only where there were requests: a second without any has none.
+  let d = '';
+  p99.forEach((v, i) => {
+    if (!rps[i]) return;
+    d += (i && rps[i - 1] ? 'L' : 'M') + pt(i, v, zMax);
+    if (!(rps[i - 1] || rps[i + 1])) d += 'h0.01'; // a lone second: a dot
+  });
+  svg.appendChild(el('path', { d: d || 'M0,0', class: 'p99' }));
 }
 
 function cell(tr, text, cls) {
