@@ -45,12 +45,14 @@ function chart(series) {
   svg.appendChild(el('text', { x: L + w + 6, y: 12 }, 'p99 ms'));
   const pt = (i, v, max) => x(i).toFixed(1) + ',' + (T + h - (h * v) / max).toFixed(1);
   svg.appendChild(el('polyline', { points: rps.map((v, i) => pt(i, v, yMax)).join(' '), class: 'rps' }));
-  // p99 only where there were requests: a second without any has none.
+  // p99 only where there were requests (a second without any has none):
+  // a dot per second, joined where seconds follow each other.
   let d = '';
   p99.forEach((v, i) => {
     if (!rps[i]) return;
     d += (i && rps[i - 1] ? 'L' : 'M') + pt(i, v, zMax);
-    if (!(rps[i - 1] || rps[i + 1])) d += 'h0.01'; // a lone second: a dot
+    const [cx, cy] = pt(i, v, zMax).split(',');
+    svg.appendChild(el('circle', { cx, cy, r: 2.5, class: 'p99dot' }));
   });
   svg.appendChild(el('path', { d: d || 'M0,0', class: 'p99' }));
 }
