@@ -274,7 +274,8 @@ def check_openapi():
         ("GET", "/v2/repository/index"), ("POST", "/v2/repository/index"),
         ("POST", "/v2/repository/models/{model}/load"),
         ("POST", "/v2/repository/models/{model}/unload"),
-        ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs")}
+        ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
+        ("GET", "/ui/{asset}")}
     assert ops == expected, ops ^ expected
     for method, path in sorted(ops):
         for code, resp in spec["paths"][path][method.lower()]["responses"].items():
@@ -282,7 +283,7 @@ def check_openapi():
         # (repository routes get a name that is not served: unloading the
         # model under test would end the test)
         url = path.replace("{model}", "not_served" if "/repository/" in path else MODEL)
-        url = url.replace("{version}", "1")
+        url = url.replace("{version}", "1").replace("{asset}", "docs.js")
         st, h, b = req(method, url, b"{}" if method == "POST" else None)
         assert st not in (405, 500), (method, url, st)
         if st == 404:

@@ -79,8 +79,6 @@ async def status(chrome):
                             "document.getElementById('nb').textContent", 15)
     check(n == "2 backends, 1 ready", "/ui/status after a worker died: %r" % n)
     await page.screenshot(os.path.join(OUT, "ui_status_one_down.png"))
-    # The dead worker's failed probes are logged by the browser? No: the
-    # page only talks to the dispatcher, which stays up.
     clean(page, "/ui/status")
 
 
