@@ -585,7 +585,7 @@ static void print_urls(const up_t *u) {
     if (u->alertmanager)
         printf("  Alertmanager   http://127.0.0.1:%d\n", c->alertmanager_port);
     printf("  logs, data     %s\n", u->state);
-    printf("Try:\n  curl -s -H 'Content-Type: image/jpeg' --data-binary @%s "
+    printf("Try:\n  curl -s -H 'Content-Type: application/octet-stream' --data-binary @%s "
            "'%s/classify?top_k=3'\n", c->example_image ? c->example_image : "IMAGE.jpg",
            base);
     printf("Ctrl-C stops everything (requests in flight finish first).\n");
