@@ -1,5 +1,5 @@
 # Makefile — the front door. `make` builds, `make test` runs every test,
-# `make run` serves the default model (the main job). CMake does the real work in $(BUILD_DIR).
+# `make run` starts the whole local stack (the main job: `osprey up`). CMake does the real work in $(BUILD_DIR).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 SANITIZE ?= OFF

@@ -184,6 +184,24 @@ def main():
         check(not left, f"after SIGTERM: no process of the stack left ({left})")
         check(not [p for p in pids_seen if alive(p)],
               f"after SIGTERM: none of the {len(pids_seen)} workers seen is alive")
+        # kill -9 of `osprey up` itself: its children get SIGTERM from the
+        # kernel (PR_SET_PDEATHSIG), the autoscaler's workers the same way.
+        state2 = o.state + ".kill9"
+        up2 = subprocess.Popen(
+            [o.osprey, "up", "--model", o.model, "--workers", "1:1", "--state-dir", state2,
+             "--port", "0", "--admin-port", "0", "--autoscaler-port", "0",
+             "--prometheus-port", "0", "--alertmanager-port", "0"],
+            stdout=open(os.path.join(o.tmp, "up2.out"), "w"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        ready2 = wait_until(lambda: os.path.exists(os.path.join(state2, "stack.json"))
+                            or up2.poll() is not None, 120)
+        n2 = len(stack_processes(state2))
+        up2.kill()
+        up2.wait()
+        gone = wait_until(lambda: not stack_processes(state2), 60)
+        check(ready2 and n2 >= 5 and gone,
+              f"kill -9 of osprey up: its {n2} processes (dispatcher, autoscaler, worker, "
+              f"Prometheus, Alertmanager) all gone ({stack_processes(state2)} left)")
         print(f"load time series: {os.path.join(out, 'timeseries.csv')}")
         print(f"samples: {len(samples)}, first/last: {samples[0]} {samples[-1]}")
         return 0 if check.ok else 1

@@ -19,7 +19,9 @@
 #   - osprey up's file_sd made Prometheus scrape the workers (their up
 #     series);
 #   - after SIGTERM to `osprey up`: exit 0 and no process of the stack left
-#     (every one carries OSPREY_STACK=<state dir> in its environment).
+#     (every one carries OSPREY_STACK=<state dir> in its environment);
+#   - a second stack: after kill -9 of `osprey up`, none of its processes
+#     is left either (PR_SET_PDEATHSIG).
 # The load's time series stays in the state directory (printed) for
 # `osprey report`.
 set -u
@@ -33,7 +35,7 @@ SCALE=1; [ "$ASAN" = 1 ] && SCALE=2
 # The state directory outlives the test (CTest's working directory, the
 # build tree): the run's logs and load time series are its evidence.
 STATE=$PWD/up_e2e.state
-rm -rf "$STATE"
+rm -rf "$STATE" "$STATE.kill9"
 $PY "$SRC/tests/integration/up_e2e.py" --osprey "$OSPREY" --model "$MODEL" --image "$IMG" \
     --scale "$SCALE" --tmp "$TMPD" --state "$STATE" || {
     for f in "$STATE"/*.log "$TMPD"/up.out "$TMPD"/load.log; do
