@@ -1,5 +1,5 @@
 # Makefile — the front door. `make` builds, `make test` runs every test,
-# `make run` serves the default model (the main job). CMake does the real work in $(BUILD_DIR).
+# `make run` starts the whole local stack (the main job: `osprey up`). CMake does the real work in $(BUILD_DIR).
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 SANITIZE ?= OFF
@@ -28,10 +28,13 @@ build: $(BUILD_DIR)/CMakeCache.txt
 test: deps venv build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
-# The main job: locate (or download) the default model and serve it with
-# `osprey serve` on port 8080 (prints a curl example once ready; Ctrl-C
-# drains and stops). RUN_ARGS adds serve flags; `scripts/run.sh --classify`
-# is the earlier one-shot demo that classifies the sample photos.
+# The main job: locate (or download) the default model and start the whole
+# local stack with `osprey up` — dispatcher on :8000 (UI, API, /metrics),
+# the autoscaler running 1…CPUs workers, Prometheus on :9090 and
+# Alertmanager on :9093 (deps installs both); prints the URLs and a curl
+# example; Ctrl-C drains and stops everything. RUN_ARGS adds `osprey up`
+# flags; `scripts/run.sh --classify` is the one-shot demo that classifies
+# the sample photos.
 RUN_ARGS ?=
 run: deps build models
 	@scripts/run.sh $(BUILD_DIR)/osprey $(RUN_ARGS)

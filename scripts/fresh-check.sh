@@ -318,25 +318,32 @@ after_test() {
 # `make run` as a user would type it, bound to loopback on a free port; one
 # /classify of a shared photo must answer 200 with a label; then Ctrl-C.
 run_step() {
-  local port url img body=$WORK/classify.json code ok=0 i
+  local port url img body=$WORK/classify.json code ok=0 i left state
   port=$(free_port)
   url=http://127.0.0.1:$port
-  # setsid: the make, run.sh and server form one process group we can
-  # signal like a terminal's Ctrl-C.
+  # The stack's state directory (inside the root): every process of the
+  # stack carries OSPREY_STACK=<it> in its environment, so the host's /proc
+  # shows whether any is left after the stop.
+  state=/tmp/osprey-up-fresh-$port
+  # setsid: the make, run.sh and `osprey up` form one process group we can
+  # signal like a terminal's Ctrl-C. The dispatcher gets OSPREY_PORT; the
+  # other ports of the stack (admin, autoscaler, Prometheus, Alertmanager)
+  # any free ones, since the root shares the host's network.
   setsid nice -n 19 chroot "$ROOT" /usr/bin/env -i "${ROOT_ENV[@]}" OSPREY_PORT="$port" \
-    /bin/bash -c "cd $IN_SRC && exec make run RUN_ARGS='--host 127.0.0.1'" >"$LOGDIR/run-server.log" 2>&1 &
+    /bin/bash -c "cd $IN_SRC && exec make run RUN_ARGS='--host 127.0.0.1 --admin-port 0 --autoscaler-port 0 --prometheus-port 0 --alertmanager-port 0 --state-dir $state'" \
+    >"$LOGDIR/run-server.log" 2>&1 &
   RUN_PGID=$!
   for ((i = 0; i < 1200; i++)); do   # deps + build are no-ops by now; models: linking
     kill -0 "$RUN_PGID" 2>/dev/null || { echo "make run exited early:"; cat "$LOGDIR/run-server.log"; return 1; }
     root_exec /usr/bin/curl -sf -o /dev/null --max-time 2 "$url/v2/health/ready" && { ok=1; break; }
     sleep 0.5
   done
-  [ $ok = 1 ] || { echo "server not ready after 600 s:"; cat "$LOGDIR/run-server.log"; return 1; }
+  [ $ok = 1 ] || { echo "the stack not ready after 600 s:"; cat "$LOGDIR/run-server.log"; return 1; }
   img=/work/shared/images/cat_720p.jpg
   code=$(root_exec /usr/bin/curl -s -o /tmp/classify.json -w '%{http_code}' --max-time 60 \
            -H 'Content-Type: image/jpeg' --data-binary "@$img" "$url/classify?top_k=3")
   cp "$ROOT/tmp/classify.json" "$body"
-  echo "POST /classify $img -> $code: $(cat "$body")"
+  echo "POST /classify $img (through the dispatcher) -> $code: $(cat "$body")"
   [ "$code" = 200 ] || { cat "$LOGDIR/run-server.log"; return 1; }
   root_exec /usr/bin/python3 -c '
 import json, sys
@@ -344,7 +351,9 @@ r = json.load(open(sys.argv[1]))
 top = r["results"][0]["predictions"][0]
 assert isinstance(top["label"], str) and top["label"], r
 print("top-1:", top["label"], top["score"])' /tmp/classify.json || return 1
-  # Ctrl-C: the whole group gets SIGINT; run.sh forwards it and the server drains.
+  # Ctrl-C: the whole group gets SIGINT; `osprey up` (run.sh execs it)
+  # drains the dispatcher, stops the autoscaler and its workers, then
+  # Prometheus and Alertmanager.
   kill -INT -- "-$RUN_PGID"
   for ((i = 0; i < 60; i++)); do
     kill -0 -- "-$RUN_PGID" 2>/dev/null || break
@@ -354,7 +363,22 @@ print("top-1:", top["label"], top["score"])' /tmp/classify.json || return 1
     echo "make run did not stop within 30 s of SIGINT"; return 1
   fi
   RUN_PGID=
+  left=$(stack_processes "$state")
+  if [ -n "$left" ]; then
+    echo "processes of the stack left after the stop:"; echo "$left"; return 1
+  fi
   cat "$LOGDIR/run-server.log"
+}
+
+# stack_processes STATE — "pid command" of every process whose environment
+# says it belongs to the `osprey up` stack with that state directory.
+stack_processes() {
+  local f
+  for f in /proc/[0-9]*/environ; do
+    if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx "OSPREY_STACK=$1"; then
+      echo "${f//[^0-9]/} $(tr '\0' ' ' <"${f%environ}cmdline" 2>/dev/null | head -c 120)"
+    fi
+  done
 }
 
 # free_port — a free loopback port (asked of the kernel inside the root).

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # run.sh — `make run`: the main job. Finds the default model (the first with
 # real weights: ONNX-zoo ResNet50, else the Coral MobileNetV2 TFLite) and its
-# labels, starts `osprey serve` with it on port 8080, waits until it is
-# ready, prints how to call it (curl) with one example answer, and keeps
-# serving until Ctrl-C / SIGTERM (which drain the server; exit 0).
-# `--classify` runs the earlier demo instead: `osprey classify --top-k 3` on
-# the sample photos.
+# labels, and runs `osprey up` with it: the dispatcher on :8000 (UI, API,
+# /metrics), the autoscaler with 1…CPUs workers of the model, Prometheus and
+# Alertmanager when installed. `osprey up` prints the URLs and a curl
+# example, and Ctrl-C / SIGTERM drain and stop everything (exit 0).
+# `--classify` runs the one-shot demo instead: `osprey classify --top-k 3`
+# on the sample photos.
 #
-#   scripts/run.sh [OSPREY_BINARY] [serve options...]
+#   scripts/run.sh [OSPREY_BINARY] [osprey up options...]
 #   scripts/run.sh [OSPREY_BINARY] --classify [classify options...]
-#   e.g. scripts/run.sh build/osprey --max-batch 16
+#   e.g. scripts/run.sh build/osprey --workers 1:2 --no-prometheus
 #        scripts/run.sh build/osprey --classify --precision bf16 --json
 #
 # Environment: OSPREY_MODELS (model dir, see scripts/find-models.sh),
 # OSPREY_RUN_MODEL (a model file to use instead of ResNet50),
 # OSPREY_IMAGES (a directory of images: the classify demo, and the example
-# request), OSPREY_PORT (default 8080), and every OSPREY_* serve setting
-# (docs/serve.md).
+# request), OSPREY_PORT (the dispatcher's port, default 8000), every
+# OSPREY_UP_* setting (`osprey up --help`), and every OSPREY_* serve setting
+# (docs/serve.md: the workers inherit the environment).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 # shellcheck source=find-models.sh
@@ -24,7 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 
 OSPREY=$ROOT/build/osprey
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then OSPREY=$1; shift; fi
-MODE=serve
+MODE=up
 if [ "${1:-}" = --classify ]; then MODE=classify; shift; fi
 if [ ! -x "$OSPREY" ]; then
   echo "run: $OSPREY is not built; run 'make build' first" >&2
@@ -55,21 +57,21 @@ esac
 
 # Labels: the ONNX classifiers have 1000 classes; the Coral file has 1001
 # (background first). fetch-models.sh derives the 1000-line file; derive it
-# here too when the models dir is read-only.
+# here too when the models dir is read-only — into the user's cache, since
+# the servers read it after this script has handed over to them.
 LABELS=""
 MDIR=$(osp_models_dir || true)
-TMP=""
-trap 'if [ -n "$TMP" ]; then rm -rf "$TMP"; fi' EXIT
 if [ -n "$MDIR" ] && [ -f "$MDIR/imagenet1000_labels.txt" ]; then
   LABELS=$MDIR/imagenet1000_labels.txt
 elif [ -n "$MDIR" ] && [ -f "$MDIR/tflite/imagenet_labels.txt" ]; then
-  TMP=$(mktemp -d)
+  CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/osprey
+  mkdir -p "$CACHE"
+  LABELS=$CACHE/imagenet1000_labels.txt
   if [ "$(head -n1 "$MDIR/tflite/imagenet_labels.txt")" = background ]; then
-    tail -n +2 "$MDIR/tflite/imagenet_labels.txt" > "$TMP/imagenet1000_labels.txt"
+    tail -n +2 "$MDIR/tflite/imagenet_labels.txt" > "$LABELS"
   else
-    cp "$MDIR/tflite/imagenet_labels.txt" "$TMP/imagenet1000_labels.txt"
+    cp "$MDIR/tflite/imagenet_labels.txt" "$LABELS"
   fi
-  LABELS=$TMP/imagenet1000_labels.txt
 fi
 
 # Images: $OSPREY_IMAGES, then the shared sample photos, then our tiny
@@ -103,40 +105,10 @@ if [ "$MODE" = classify ]; then
   exit
 fi
 
-# Serve: start the worker, forward Ctrl-C / SIGTERM to it (it drains), and
-# once it is ready show how to call it.
-PORT=${OSPREY_PORT:-8080}
-ARGS=(serve --model "$MODEL" --port "$PORT")
-case "$MODEL" in *.onnx) [ -n "$LABELS" ] && ARGS+=(--labels "$LABELS") ;; esac
+# The stack: `osprey up` takes over this process (exec), so Ctrl-C and
+# SIGTERM reach it directly and it stops everything it started, in order.
+ARGS=(up --model "$MODEL" --example-image "${IMAGES[0]}")
+[ -z "${OSPREY_PORT:-}" ] || ARGS+=(--port "$OSPREY_PORT")
+case "$MODEL" in *.onnx) [ -n "$LABELS" ] && ARGS+=(--worker-args "--labels '$LABELS'") ;; esac
 echo "run: $OSPREY ${ARGS[*]} $*"
-"$OSPREY" "${ARGS[@]}" "$@" &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true' INT TERM
-URL=http://127.0.0.1:$PORT
-ready=0
-for _ in $(seq 1 600); do
-  kill -0 $SERVER 2>/dev/null || break
-  if curl -sf -o /dev/null --max-time 2 "$URL/v2/health/ready"; then ready=1; break; fi
-  sleep 0.5
-done
-if [ $ready = 1 ]; then
-  IMG=${IMAGES[0]}
-  cat <<EOF
-
-run: osprey serve is ready on port $PORT (model $MODEL). Try:
-  curl -s -H 'Content-Type: image/jpeg' --data-binary @$IMG '$URL/classify?top_k=3'
-  curl -s -F file=@$IMG '$URL/classify'          # multipart upload
-  curl -s $URL/v2/models/$(basename "${MODEL%.*}")   # KServe V2 model metadata
-  API: $URL/docs   metrics: $URL/metrics   Ctrl-C stops (after draining).
-run: example answer:
-EOF
-  curl -s -H 'Content-Type: application/octet-stream' --data-binary @"$IMG" "$URL/classify?top_k=3" || true
-fi
-# `wait` returns early (status > 128) when a trapped signal arrives: wait
-# again until the server has drained and exited, and exit with its status.
-while :; do
-  if wait $SERVER; then rc=0; else rc=$?; fi
-  [ $rc -le 128 ] && break
-  kill -0 $SERVER 2>/dev/null || break
-done
-exit $rc
+exec "$OSPREY" "${ARGS[@]}" "$@"

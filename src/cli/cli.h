@@ -25,6 +25,8 @@ int osp_cli_dispatch(int argc, char **argv);
 int osp_cli_load(int argc, char **argv);
 /* osprey autoscale: the autoscaler (control loop, or `simulate`). */
 int osp_cli_autoscale(int argc, char **argv);
+/* osprey up: the whole local stack (dispatcher, autoscaler, Prometheus). */
+int osp_cli_up(int argc, char **argv);
 
 /* osprey models: list the model catalogue, fetch and verify models. */
 int osp_cli_models(int argc, char **argv);

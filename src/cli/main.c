@@ -22,6 +22,7 @@ static const osp_cli_cmd_t commands[] = {
     {"dispatch", "run the dispatcher: model-aware balancing proxy in front of workers", osp_cli_dispatch},
     {"load", "load-test an HTTP endpoint (open/closed loop, latency percentiles)", osp_cli_load},
     {"autoscale", "scale the workers with the load (HPA algorithm + panic mode), or simulate it", osp_cli_autoscale},
+    {"up", "run the whole local stack: dispatcher, autoscaler + workers, Prometheus", osp_cli_up},
     {"models", "list the known models; fetch and verify them into a directory", osp_cli_models},
     {"health", "check a server's health endpoint (exit 0 when ready)", osp_cli_health},
     {"version", "print the version", cmd_version},

@@ -3,7 +3,7 @@
 #   1. scripts/find-models.sh honours $OSPREY_MODELS and ignores empty dirs;
 #   2. scripts/fetch-models.sh with $OSPREY_MODELS set succeeds offline and
 #      touches nothing;
-#   3. scripts/run.sh builds the `osprey serve` command line (`make run`)
+#   3. scripts/run.sh builds the `osprey up` command line (`make run`)
 #      and, with --classify, the `osprey classify` one of the CLI contract
 #      (checked against a stand-in binary);
 #   4. `osprey bench --json` prints one JSON object with the documented keys
@@ -63,15 +63,16 @@ if OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs "$SRC/scripts/run.sh" "$TMP/fake
 else
   bad "run.sh failed with the stand-in binary"
 fi
-if OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs "$SRC/scripts/run.sh" "$TMP/fake-osprey" --max-batch 4 >/dev/null 2>&1; then
+if XDG_CACHE_HOME=$TMP/cache OSPREY_MODELS=$TMP/m OSPREY_IMAGES=$TMP/imgs \
+     "$SRC/scripts/run.sh" "$TMP/fake-osprey" --workers 1:2 >/dev/null 2>&1; then
   args=$(tr '\n' ' ' <"$TMP/args")
   case "$args" in
-    "serve --model $TMP/m/onnx/resnet50.onnx --port 8080 --labels "*" --max-batch 4 ")
-      ok "run.sh: osprey serve --model ... --port 8080 --labels ... (make run)" ;;
-    *) bad "run.sh (serve): unexpected arguments: $args" ;;
+    "up --model $TMP/m/onnx/resnet50.onnx --example-image $TMP/imgs/"*" --worker-args --labels '$TMP/cache/osprey/imagenet1000_labels.txt' --workers 1:2 ")
+      ok "run.sh: osprey up --model ... --worker-args '--labels ...' (make run)" ;;
+    *) bad "run.sh (up): unexpected arguments: $args" ;;
   esac
 else
-  bad "run.sh (serve) failed with the stand-in binary"
+  bad "run.sh (up) failed with the stand-in binary"
 fi
 
 # 4. osprey bench --json (+ --compare-ort)
