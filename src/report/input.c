@@ -235,7 +235,8 @@ static int read_summary(osp_report_t *r, const char *dir, osp_err_t *err) {
     size_t off = 0;
     r->errors_by_class[0] = 0;
     json_object_foreach(cls, k, v) {
-        if (!json_is_integer(v) || off >= sizeof r->errors_by_class)
+        if (!json_is_integer(v) || !json_integer_value(v) ||
+            off >= sizeof r->errors_by_class)
             continue;
         off += (size_t)snprintf(r->errors_by_class + off,
                                 sizeof r->errors_by_class - off, "%s%s %lld",

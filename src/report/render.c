@@ -91,11 +91,19 @@ static const osp__report_mseries_t *find(const osp__report_target_t *t,
 
 /* The value at t by linear interpolation; NaN outside the samples (a
  * worker not started yet, or gone), with half a second of slack at each
- * end so a 1 s recorder covers the seconds it saw. adj: a counter's
- * resets undone (each drop adds the value before it). */
-static double value_at(const osp__report_mseries_t *m, double t, bool adj) {
+ * end so a 1 s recorder covers the seconds it saw. adj > 0: a counter's
+ * resets undone (each drop adds the value before it); adj < 0: the last
+ * sample at or before t (replica counts are steps, not slopes). */
+#define HOLD (-1)
+static double value_at(const osp__report_mseries_t *m, double t, int adj) {
     if (!m || !m->n || t < m->p[0].t - 0.5 || t > m->p[m->n - 1].t + 0.5)
         return NAN;
+    if (adj < 0) { /* a count (replicas): the last value, never a blend */
+        int i = 0;
+        while (i + 1 < m->n && m->p[i + 1].t <= t)
+            i++;
+        return m->p[i].v;
+    }
     double off = 0, prev_off = 0;
     for (int i = 0; i < m->n; i++) {
         if (adj && i && m->p[i].v < m->p[i - 1].v)
@@ -114,7 +122,7 @@ static double value_at(const osp__report_mseries_t *m, double t, bool adj) {
 
 /* A counter's mean rate per second over [a, b]; NaN when not covered. */
 static double rate_over(const osp__report_mseries_t *m, double a, double b) {
-    double va = value_at(m, a, true), vb = value_at(m, b, true);
+    double va = value_at(m, a, 1), vb = value_at(m, b, 1);
     return isfinite(va) && isfinite(vb) && b > a ? fmax(0, (vb - va) / (b - a)) : NAN;
 }
 
@@ -222,17 +230,17 @@ static int per_second(osp_report_t *r) {
                                     *up = find(t, "up");
         for (int i = 0; i < n; i++) {
             double a = r->start_unix_s + i, b = a + 1, mid = a + 0.5;
-            double u = up ? value_at(up, mid, false) : NAN;
-            bool alive = up ? u >= 0.5 : isfinite(value_at(cpu, mid, false));
+            double u = up ? value_at(up, mid, 0) : NAN;
+            bool alive = up ? u >= 0.5 : isfinite(value_at(cpu, mid, 0));
             if (!alive)
                 continue; /* a worker that did not answer has no sample */
             r->cpu[w].y[i] = rate_over(cpu, a, b);
-            r->rss[w].y[i] = value_at(rss, mid, false) / MIB;
+            r->rss[w].y[i] = value_at(rss, mid, 0) / MIB;
             r->net[w].y[i] = (rate_over(rx, a, b) + rate_over(tx, a, b)) / 1e3;
             r->cpu_total[i] = nan_add(r->cpu_total[i], r->cpu[w].y[i]);
             r->rss_total[i] = nan_add(r->rss_total[i], r->rss[w].y[i]);
             r->net_total[i] = nan_add(r->net_total[i], r->net[w].y[i]);
-            r->wq[i] = nan_add(r->wq[i], value_at(q, mid, false));
+            r->wq[i] = nan_add(r->wq[i], value_at(q, mid, 0));
             r->workers_up[i] = nan_add(r->workers_up[i], 1);
         }
     }
@@ -243,10 +251,10 @@ static int per_second(osp_report_t *r) {
                                 *dq = find(disp, "osprey_dispatch_queue_depth");
     for (int i = 0; i < n; i++) {
         double a = r->start_unix_s + i, mid = a + 0.5;
-        r->desired[i] = value_at(des, mid, false);
+        r->desired[i] = value_at(des, mid, HOLD);
         /* without an autoscaler's gauge, the workers that answered */
-        r->current[i] = cur ? value_at(cur, mid, false) : r->workers_up[i];
-        r->dq[i] = value_at(dq, mid, false);
+        r->current[i] = cur ? value_at(cur, mid, HOLD) : r->workers_up[i];
+        r->dq[i] = value_at(dq, mid, 0);
         const osp__report_mseries_t *dm[2] = {dup, ddown};
         for (int d = 0; d < 2; d++) {
             double inc = rate_over(dm[d], a, a + 1);
@@ -427,10 +435,11 @@ static void h_esc(FILE *f, const char *s) { osp__report_xml_escape(f, s); }
 static void chart(FILE *f, const osp_report_t *r, const char *title,
                   const char *unit, const osp__report_line_t *lines, int nl,
                   bool step, double hline, const char *hl, bool bands,
-                  bool marks) {
+                  bool marks, bool underlay) {
     osp__report_chart_t c = {.title = title, .y_label = unit, .lines = lines,
                              .n_lines = nl, .n = r->n_rows, .step = step,
-                             .from_zero = true, .integer = step, .hline = hline,
+                             .from_zero = true, .integer = step,
+                             .underlay = underlay, .hline = hline,
                              .hline_label = hl,
                              .bands = bands ? r->violation : NULL,
                              .levels = r->lv, .n_levels = r->n_levels,
@@ -447,19 +456,22 @@ static void charts(FILE *f, const osp_report_t *r) {
                                {"answered (req/s)", r->achieved},
                                {"errors (/s)", r->errs}};
     chart(f, r, "Offered vs achieved load", "requests per second (req/s)", l, 3,
-          false, NAN, NULL, false, false);
-    osp__report_line_t lat[3] = {{"p50", r->p50}, {"p99", r->p99}, {"max", r->pmax}};
+          false, NAN, NULL, false, false, true);
+    /* max under the others: with few requests a second it is the p99 */
+    osp__report_line_t lat[3] = {{"max", r->pmax}, {"p99", r->p99}, {"p50", r->p50}};
     chart(f, r, "Latency per second (shaded: seconds outside the SLO)",
-          "latency (ms)", lat, 3, false, r->o.slo_p99_ms, slo, true, false);
+          "latency (ms)", lat, 3, false, r->o.slo_p99_ms, slo, true, false,
+          true);
     osp__report_line_t wk[2] = {{"desired", r->desired}, {"current", r->current}};
     chart(f, r, "Workers: desired vs current (\u25b2 scale-out, \u25bc scale-in)",
-          "workers", wk, 2, true, NAN, NULL, false, true);
+          "workers", wk, 2, true, NAN, NULL, false, true, true);
     chart(f, r, "CPU per worker", "CPU (cores)", r->cpu, r->n_workers, false,
-          NAN, NULL, false, true);
+          NAN, NULL, false, true, false);
     chart(f, r, "Memory per worker (resident set)", "RSS (MiB)", r->rss,
-          r->n_workers, false, NAN, NULL, false, true);
+          r->n_workers, false, NAN, NULL, false, true, false);
     chart(f, r, "Network per worker (HTTP bodies received + sent)",
-          "network (kB/s)", r->net, r->n_workers, false, NAN, NULL, false, true);
+          "network (kB/s)", r->net, r->n_workers, false, NAN, NULL, false, true,
+          false);
     osp__report_line_t q[3] = {{"workers' queues (images)", r->wq},
                                {"dispatcher queue (requests)", r->dq},
                                {"client backlog (requests)", NULL}};
@@ -468,7 +480,7 @@ static void charts(FILE *f, const osp_report_t *r) {
         backlog[i] = r->rows[i].queued;
     q[2].y = backlog;
     chart(f, r, "Queue depth", "queued (count)", q, backlog ? 3 : 2, false, NAN,
-          NULL, false, false);
+          NULL, false, false, false);
     free(backlog);
 }
 
@@ -603,8 +615,9 @@ int osp_report_write_markdown(osp_report_t *r, FILE *f, osp_err_t *err) {
     fprintf(f, "# %s\n\n", r->o.title);
     if (r->o.source_note)
         fprintf(f, "%s\n\n", r->o.source_note);
-    fprintf(f, "Load time series: `%s` (%d s); samples from %d processes "
-               "(%d workers).\n\n", r->ts_path, r->n_rows, r->ntg, r->n_workers);
+    fprintf(f, "Load time series: `%s` (%d s); samples from %d process%s "
+               "(%d worker%s).\n\n", r->ts_path, r->n_rows, r->ntg,
+            r->ntg == 1 ? "" : "es", r->n_workers, r->n_workers == 1 ? "" : "s");
     fprintf(f, "| | |\n|---|---|\n"
                "| offered (profile mean) | %s req/s |\n"
                "| answered (run mean) | %s req/s |\n"

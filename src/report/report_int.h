@@ -163,6 +163,7 @@ typedef struct osp__report_chart_s {
     bool step;                  /* draw as steps (replica counts) */
     bool from_zero;             /* y axis starts at 0 */
     bool integer;               /* counts: ticks at whole numbers */
+    bool underlay;              /* line 0 wide and pale under the others */
     double hline;               /* a threshold (the SLO) drawn dashed, or NaN */
     const char *hline_label;
     const bool *bands;          /* seconds to shade (SLO violations), or NULL */
@@ -172,8 +173,6 @@ typedef struct osp__report_chart_s {
     int n_marks;
 } osp__report_chart_t;
 
-/* Line k of a step chart is drawn wide and dashed under the next when
- * both are equal most of the time (desired under current replicas). */
 #define OSP__REPORT_CHART_W 960 /* px: one chart per row of the page */
 #define OSP__REPORT_CHART_H 300
 

@@ -135,7 +135,7 @@ static void line(FILE *f, const osp__report_chart_t *c, const geom_t *g,
         bool ok = i < c->n && isfinite(y[i]);
         if (ok && !open) {
             fprintf(f, "<polyline fill=\"none\" stroke=\"%s\"%s points=\"", color,
-                    under ? " stroke-width=\"5\" stroke-opacity=\"0.45\"" : "");
+                    under ? " style=\"stroke-width:6;stroke-opacity:.35\"" : "");
             open = true;
         }
         if (!ok && open) {
@@ -157,9 +157,11 @@ static void legend(FILE *f, const osp__report_chart_t *c) {
     double x = ML;
     for (int k = 0; k < c->n_lines; k++) {
         const char *color = palette[k % OSP_ARRAY_LEN(palette)];
-        fprintf(f, "<rect x=\"%.1f\" y=\"30\" width=\"14\" height=\"4\" "
-                   "fill=\"%s\"/><text x=\"%.1f\" y=\"36\">",
-                x, color, x + 18);
+        bool under = c->underlay && k == 0 && c->n_lines > 1;
+        fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"14\" height=\"%d\" "
+                   "fill=\"%s\"%s/><text x=\"%.1f\" y=\"36\">",
+                x, under ? 29 : 30, under ? 6 : 4, color,
+                under ? " fill-opacity=\"0.35\"" : "", x + 18);
         osp__report_xml_escape(f, c->lines[k].name);
         fprintf(f, "</text>\n");
         /* ~6.6 px per character at the page's 12 px font */
@@ -177,8 +179,12 @@ void osp__report_svg_chart(FILE *f, const osp__report_chart_t *c) {
                 lo = fmin(lo, c->lines[k].y[i]);
                 hi = fmax(hi, c->lines[k].y[i]);
             }
-    if (isfinite(c->hline) && isfinite(hi))
-        hi = fmax(hi, c->hline * 1.05); /* the threshold stays in view */
+    /* The threshold is drawn when the data come near it; far above them,
+     * stretching the axis would flatten the lines into the floor, so it is
+     * only named. */
+    bool hline_far = isfinite(c->hline) && isfinite(hi) && hi < 0.4 * c->hline;
+    if (isfinite(c->hline) && isfinite(hi) && !hline_far)
+        hi = fmax(hi, c->hline * 1.05);
     osp__report_axis(lo, hi, 7, c->from_zero, &g.ya);
     if (c->integer && g.ya.step < 1) { /* no half workers */
         g.ya.lo = floor(g.ya.lo);
@@ -203,12 +209,18 @@ void osp__report_svg_chart(FILE *f, const osp__report_chart_t *c) {
     osp__report_xml_escape(f, c->title);
     fprintf(f, "</text>\n");
     legend(f, c);
+    if (hline_far) {
+        fprintf(f, "<text class=\"slolabel\" x=\"%d\" y=\"36\" "
+                   "text-anchor=\"end\">", OSP__REPORT_CHART_W - MR);
+        osp__report_xml_escape(f, c->hline_label);
+        fprintf(f, " (above this range)</text>\n");
+    }
     context(f, c, &g);
     axes(f, c, &g);
     fprintf(f, "<g class=\"lines\">\n");
     for (int k = 0; k < c->n_lines; k++)
         line(f, c, &g, c->lines[k].y, palette[k % OSP_ARRAY_LEN(palette)],
-             c->step && k == 0 && c->n_lines > 1);
+             c->underlay && k == 0 && c->n_lines > 1);
     fprintf(f, "</g>\n");
     if (!c->n_lines || !isfinite(lo))
         fprintf(f, "<text class=\"nodata\" x=\"%.1f\" y=\"%.1f\" "
