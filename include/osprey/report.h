@@ -93,4 +93,12 @@ int osp_report_html_height_px(const osp_report_t *r);
 int osp_report_record_scrape(const char *const *urls, int n_urls,
                              long timeout_ms, FILE *f, osp_err_t *err);
 
+/* The workers a dispatcher knows: GETs admin_url + "/admin/backends" and
+ * writes "http://ADDRESS/metrics" for each backend into urls[0..max)
+ * (malloc'd strings; the caller frees each). Returns the count, or
+ * OSP_EIO / OSP_EFORMAT with err set. For a recorder following an
+ * autoscaler whose workers come and go on ports chosen at start. */
+int osp_report_record_discover(const char *admin_url, long timeout_ms,
+                               char **urls, int max, osp_err_t *err);
+
 #endif

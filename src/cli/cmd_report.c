@@ -3,7 +3,8 @@
  *
  *   osprey report --timeseries DIR|FILE [--samples FILE | --prometheus URL
  *                 --from T --to T] [--out DIR] [--png DIR [--status-url URL]]
- *   osprey report record --scrape URL... [--interval S] [--duration S] --out FILE
+ *   osprey report record --scrape URL... [--discover ADMIN_URL] [--interval S]
+ *                        [--duration S] --out FILE
  *   osprey report snapshot --url URL --out FILE.png [--window WxH]
  *
  * `record` keeps the dispatcher's, the workers' and the autoscaler's
@@ -221,7 +222,7 @@ out:
 typedef struct rec_cli_s {
     const char *scrape[REPORT_MAX_SCRAPE];
     int n_scrape;
-    const char *out;
+    const char *out, *discover;
     double interval_s, duration_s;
     int timeout_ms;
 } rec_cli_t;
@@ -240,6 +241,8 @@ static const osp_setting_t rec_opts[] = {
     {.name = "scrape", .kind = OSP_SET_FN, .arg = "URL", .off = 0,
      .help = "a /metrics page (repeatable; the dispatcher, each worker, the autoscaler)",
      .parse = add_scrape, .reset = reset_scrape},
+    {.name = "discover", .kind = OSP_SET_STR, .arg = "URL", .off = O(discover),
+     .help = "a dispatcher's admin API: also scrape each of its backends, as they come and go"},
     {.name = "out", .kind = OSP_SET_STR, .arg = "FILE", .off = O(out),
      .help = "JSONL file to append to (- for stdout)"},
     {.name = "interval", .kind = OSP_SET_DOUBLE, .arg = "S", .off = O(interval_s), .min = 0,
@@ -258,14 +261,15 @@ static int record(int argc, char **argv) {
     osp_settings_t st = {
         .cmd = "osprey report record", .env_prefix = "OSPREY_REPORT_",
         .tab = rec_opts, .n = OSP_ARRAY_LEN(rec_opts), .base = &c,
-        .synopsis = "--scrape URL... --out FILE [--interval S] [--duration S]",
+        .synopsis = "--scrape URL... [--discover ADMIN_URL] --out FILE [--interval S]\n"
+                    "       [--duration S]",
         .about = "Scrapes /metrics pages every --interval and appends the samples `osprey\n"
                  "report` uses as JSON lines: a run's evidence without a Prometheus. A page\n"
                  "that does not answer is recorded as down (workers come and go).\n"};
     if (!osp_settings_load(&st, argc, argv, &rc))
         goto out;
-    if (!c.n_scrape || !c.out) {
-        rc = osp_settings_fail(&st, "--scrape and --out are required");
+    if ((!c.n_scrape && !c.discover) || !c.out) {
+        rc = osp_settings_fail(&st, "--scrape (or --discover) and --out are required");
         goto out;
     }
     if (!(c.interval_s >= 0.05)) {
@@ -288,7 +292,22 @@ static int record(int argc, char **argv) {
     rc = OSP_CLI_EXIT_OK;
     for (long k = 1;; k++) {
         osp_err_t err = {0};
-        if (osp_report_record_scrape(c.scrape, c.n_scrape, c.timeout_ms, f, &err) < 0) {
+        const char *urls[2 * REPORT_MAX_SCRAPE];
+        char *found[REPORT_MAX_SCRAPE];
+        int n = 0, nf = 0;
+        for (int i = 0; i < c.n_scrape; i++)
+            urls[n++] = c.scrape[i];
+        /* a dispatcher that does not answer this tick: its workers are
+         * missed once, the explicit pages still recorded */
+        if (c.discover)
+            nf = osp_report_record_discover(c.discover, c.timeout_ms, found,
+                                            REPORT_MAX_SCRAPE, &err);
+        for (int i = 0; i < nf; i++)
+            urls[n++] = found[i];
+        int src = osp_report_record_scrape(urls, n, c.timeout_ms, f, &err);
+        for (int i = 0; i < nf; i++)
+            free(found[i]);
+        if (src < 0) {
             fprintf(stderr, "%s: %s\n", st.cmd, err.msg);
             rc = OSP_CLI_EXIT_FAIL;
             break;

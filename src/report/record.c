@@ -85,3 +85,38 @@ int osp_report_record_scrape(const char *const *urls, int n_urls,
     }
     return fflush(f) == 0 ? 0 : osp_err_set(err, OSP_EIO, "recorder: write failed");
 }
+
+int osp_report_record_discover(const char *admin_url, long timeout_ms,
+                               char **urls, int max, osp_err_t *err) {
+    char url[1024];
+    snprintf(url, sizeof url, "%s/admin/backends", admin_url);
+    long status = 0;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = osp__report_http_get(url, timeout_ms, &status, &body, &len, err);
+    if (rc < 0)
+        return rc;
+    json_error_t je;
+    json_t *a = json_loadb(body ? body : "", len, 0, &je);
+    free(body);
+    if (status != 200 || !json_is_array(a)) {
+        json_decref(a);
+        return osp_err_set(err, OSP_EFORMAT, "%s: HTTP %ld, not a list of backends",
+                           url, status);
+    }
+    int n = 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach(a, i, b) {
+        const char *addr = json_string_value(json_object_get(b, "address"));
+        if (!addr || n == max)
+            continue;
+        char u[300];
+        snprintf(u, sizeof u, "http://%.256s/metrics", addr);
+        if (!(urls[n] = strdup(u)))
+            break;
+        n++;
+    }
+    json_decref(a);
+    return n;
+}

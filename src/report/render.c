@@ -255,17 +255,20 @@ static int per_second(osp_report_t *r) {
         /* without an autoscaler's gauge, the workers that answered */
         r->current[i] = cur ? value_at(cur, mid, HOLD) : r->workers_up[i];
         r->dq[i] = value_at(dq, mid, 0);
-        const osp__report_mseries_t *dm[2] = {dup, ddown};
-        for (int d = 0; d < 2; d++) {
-            double inc = rate_over(dm[d], a, a + 1);
-            if (inc > 0.2 && r->n_dec < (int)OSP_ARRAY_LEN(r->dec_s) &&
-                !(r->n_dec && r->dec_s[r->n_dec - 1] == i - 1 &&
-                  r->dec_dir[r->n_dec - 1] == (d ? -1 : 1))) {
-                r->dec_s[r->n_dec] = i;
+    }
+    /* A decision is marked in the second of the first sample that counted
+     * it (not spread between samples as a rate would be). */
+    const osp__report_mseries_t *dm[2] = {dup, ddown};
+    for (int d = 0; d < 2; d++)
+        for (int j = 1; dm[d] && j < dm[d]->n; j++) {
+            const osp__report_pt_t *p = dm[d]->p;
+            int s = (int)floor(p[j].t - r->start_unix_s);
+            if (p[j].v != p[j - 1].v && s >= 0 && s < n &&
+                r->n_dec < (int)OSP_ARRAY_LEN(r->dec_s)) {
+                r->dec_s[r->n_dec] = s;
                 r->dec_dir[r->n_dec++] = d ? -1 : 1;
             }
         }
-    }
     return 0;
 }
 
