@@ -375,7 +375,7 @@ static int prom_query(osp_report_t *r, const char *base, const char *query,
     size_t len = 0;
     int rc = osp__report_http_get(url, timeout_ms, &status, &body, &len, err);
     if (rc < 0)
-        return osp_err_prefix(err, "Prometheus: ");
+        return osp_err_prefix(err, "Prometheus");
     json_error_t je;
     json_t *o = json_loadb(body ? body : "", len, 0, &je);
     free(body);

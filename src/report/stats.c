@@ -198,7 +198,7 @@ int osp__report_parse_levels(const char *spec, int n, osp__report_level_t *lv,
         double rate = osp_load_profile_rate_at(p, 0);
         osp_load_profile_destroy(p);
         if (rc < 0) {
-            osp_err_prefix(err, "--levels: ");
+            osp_err_prefix(err, "--levels");
             rc = OSP_EINVAL;
             break;
         }
