@@ -30,6 +30,8 @@ int osp_cli_up(int argc, char **argv);
 
 /* osprey models: list the model catalogue, fetch and verify models. */
 int osp_cli_models(int argc, char **argv);
+/* osprey report: a load run's report; `record` and `snapshot` feed it. */
+int osp_cli_report(int argc, char **argv);
 /* osprey health: GET a health endpoint, exit 0 on 200 (HEALTHCHECK). */
 int osp_cli_health(int argc, char **argv);
 
