@@ -303,4 +303,12 @@ int osp_multipart_parse(const uint8_t *body, size_t len, const char *boundary,
                         osp_multipart_part_t *parts, int max_parts,
                         int *n_parts, osp_err_t *err);
 
+/* One HTTP request (libcurl; fetch.c): method, URL, an optional JSON body;
+ * the status and the answer's body (malloc'd, NUL-terminated, at most
+ * 8 MiB; caller frees; body may be NULL to drop it). 0, or
+ * OSP_EIO/OSP_ETIMEDOUT when no answer came (err names the URL). */
+int osp_http_fetch(const char *method, const char *url, const char *json_body,
+                   long timeout_ms, long *status, char **body,
+                   size_t *body_len, osp_err_t *err);
+
 #endif

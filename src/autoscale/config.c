@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/autoscale.h"
 
 /* Fails on keys of obj not in the NULL-terminated list. */
 static int only_keys(json_t *obj, const char *path, const char *const *keys,

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/autoscale.h"
 
 #define K8S_TIMEOUT_MS 10000L  /* one request, by default */
 #define K8S_NAME_MAX 253       /* a DNS subdomain (Deployment names) */

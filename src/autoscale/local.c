@@ -34,7 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/autoscale.h"
+#include "osprey/http.h"
 #include "osprey/log.h"
 #include "osprey/metrics.h"
 
@@ -142,7 +143,7 @@ static int admin(local_t *l, const char *method, const worker_t *w,
     snprintf(body, sizeof body, "{\"address\": \"%s:%d\"}", l->o.host,
              w->port);
     long status = 0;
-    int rc = osp__autoscale_fetch(method, url, body, LOCAL_PROBE_MS * 4,
+    int rc = osp_http_fetch(method, url, body, LOCAL_PROBE_MS * 4,
                                   &status, NULL, NULL, err);
     if (rc)
         return rc;
@@ -159,7 +160,7 @@ static bool probe_ready(local_t *l, const worker_t *w) {
     snprintf(url, sizeof url, "http://%s:%d/v2/health/ready", l->o.host,
              w->port);
     long status = 0;
-    return !osp__autoscale_fetch("GET", url, NULL, LOCAL_PROBE_MS, &status,
+    return !osp_http_fetch("GET", url, NULL, LOCAL_PROBE_MS, &status,
                                  NULL, NULL, NULL) &&
            status == 200;
 }
@@ -179,7 +180,7 @@ static double inflight(local_t *l, const worker_t *w) {
     char *body = NULL;
     size_t len = 0;
     double n = -1;
-    if (!osp__autoscale_fetch("GET", url, NULL, LOCAL_PROBE_MS, &status, &body,
+    if (!osp_http_fetch("GET", url, NULL, LOCAL_PROBE_MS, &status, &body,
                               &len, NULL) &&
         status == 200) {
         n = 0;
@@ -199,7 +200,7 @@ static json_t *backends(local_t *l, osp_err_t *err) {
     long status = 0;
     char *body = NULL;
     json_t *list = NULL;
-    if (!osp__autoscale_fetch("GET", url, NULL, LOCAL_PROBE_MS * 4, &status,
+    if (!osp_http_fetch("GET", url, NULL, LOCAL_PROBE_MS * 4, &status,
                               &body, NULL, err)) {
         list = status == 200 ? json_loads(body, 0, NULL) : NULL;
         if (!json_is_array(list)) {

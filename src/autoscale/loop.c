@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "autoscale/autoscale_int.h"
 #include "common/log_int.h"
+#include "osprey/autoscale.h"
 #include "osprey/http.h"
 #include "osprey/metrics.h"
 
@@ -159,7 +159,7 @@ static void read_workers(osp_autoscale_loop_t *l, osp_autoscale_reading_t *r) {
     long status = 0;
     char *body = NULL;
     osp_err_t err = {0};
-    if (osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
+    if (osp_http_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
                              NULL, &err) || status != 200) {
         count_error(l, SRC_DISPATCHER, err.msg[0] ? err.msg : "admin API");
         free(body);
@@ -177,7 +177,7 @@ static void read_workers(osp_autoscale_loop_t *l, osp_autoscale_reading_t *r) {
         snprintf(url, sizeof url, "http://%s/metrics", addr);
         char *page = NULL;
         size_t len = 0;
-        if (!osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status,
+        if (!osp_http_fetch("GET", url, NULL, LOOP_FETCH_MS, &status,
                                   &page, &len, &err) &&
             status == 200)
             osp_autoscale_read_worker(r, page, len, &err);
@@ -195,7 +195,7 @@ static void read_embedded(osp_autoscale_loop_t *l, double t, double *values) {
     char *body = NULL;
     size_t len = 0;
     osp_err_t err = {0};
-    if (osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
+    if (osp_http_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
                              &len, &err) ||
         status != 200 ||
         osp_autoscale_read_dispatcher(&cur, body, len, &err)) {
@@ -266,7 +266,7 @@ static double read_prometheus(osp_autoscale_loop_t *l, int i) {
         osp_err_set(&err, OSP_ENOMEM, "out of memory");
     } else {
         snprintf(url, n, "%s/api/v1/query?query=%s", l->o.prometheus, enc);
-        if (!osp__autoscale_fetch("GET", url, NULL, LOOP_FETCH_MS, &status,
+        if (!osp_http_fetch("GET", url, NULL, LOOP_FETCH_MS, &status,
                                   &body, NULL, &err) &&
             (status == 200 || status == 400 || status == 422) &&
             !prom_value(body, &v, &err))

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/autoscale.h"
 
 typedef struct sample_s {
     double t;

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/autoscale.h"
 
 enum { W_STARTING, W_READY, W_DRAINING, W_GONE };
 

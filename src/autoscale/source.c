@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/autoscale.h"
 #include "osprey/metrics.h"
 
 void osp_autoscale_reading_init(osp_autoscale_reading_t *r, double t_s) {

@@ -8,12 +8,12 @@
  * a dispatcher, or a worker on another port, sets OSPREY_HEALTH_URL (the
  * settings layer: flag, environment, --config file). Exit codes: 0 ready,
  * 1 not ready or unreachable (the reason on stderr), 2 usage. */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/settings.h"
+#include "osprey/http.h"
 
 typedef struct health_cli_s {
     const char *url;
@@ -29,13 +29,6 @@ static const osp_setting_t opts[] = {
 };
 #undef O
 
-/* The body is not needed, only the status: drop it. */
-static size_t discard(char *p, size_t sz, size_t n, void *ud) {
-    (void)p;
-    (void)ud;
-    return sz * n;
-}
-
 int osp_cli_health(int argc, char **argv) {
     health_cli_t c = {.url = "http://127.0.0.1:8080/v2/health/ready", .timeout_ms = 3000};
     int rc;
@@ -46,23 +39,11 @@ int osp_cli_health(int argc, char **argv) {
                  "(`osprey serve`'s and `osprey dispatch`'s /v2/health/ready or /live).\n"};
     if (!osp_settings_load(&st, argc, argv, &rc))
         goto out;
-    CURL *h = curl_easy_init();
-    if (!h) {
-        fprintf(stderr, "osprey health: out of memory\n");
-        rc = OSP_CLI_EXIT_FAIL;
-        goto out;
-    }
-    curl_easy_setopt(h, CURLOPT_URL, c.url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    CURLcode cc = curl_easy_perform(h);
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "osprey health: %s: %s\n", c.url, curl_easy_strerror(cc));
+    osp_err_t err = {0};
+    if (osp_http_fetch("GET", c.url, NULL, (long)c.timeout_ms, &status, NULL, NULL,
+                       &err)) {
+        fprintf(stderr, "osprey health: %s\n", err.msg);
         rc = OSP_CLI_EXIT_FAIL;
     } else if (status != 200) {
         fprintf(stderr, "osprey health: %s: HTTP %ld\n", c.url, status);

@@ -466,14 +466,15 @@ static int start_monitoring(up_t *u) {
 }
 
 static int start_dispatcher(up_t *u) {
-    char port[16], admin[16], url[128];
+    char port[16], admin[16], url[128], as_url[64];
     snprintf(port, sizeof port, "%d", u->c.port);
     snprintf(admin, sizeof admin, "%d", u->c.admin_port);
-    /* TODO(issue 15, web UI): add "--autoscaler-url",
-     * "http://127.0.0.1:<autoscaler-port>" once `osprey dispatch` has it,
-     * so /ui/status shows the autoscaler's decisions. */
+    /* --autoscaler-url: /ui/status shows the autoscaler's count and its
+     * last decision (the dispatcher polls its GET /status). */
+    snprintf(as_url, sizeof as_url, "http://127.0.0.1:%d", u->c.autoscaler_port);
     char *fixed[] = {u->exe, "dispatch", "--host", (char *)u->c.host, "--port",
-                     port, "--admin-host", "127.0.0.1", "--admin-port", admin};
+                     port, "--admin-host", "127.0.0.1", "--admin-port", admin,
+                     "--autoscaler-url", as_url};
     osp_up_proc_t *p = &u->p[P_DISPATCHER];
     if (spawn_with(u, P_DISPATCHER, fixed, OSP_ARRAY_LEN(fixed), u->c.dispatch_args))
         return OSP_CLI_EXIT_FAIL;

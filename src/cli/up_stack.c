@@ -6,7 +6,6 @@
  * workers follow it the same way. We are also the subreaper of our
  * descendants, so a worker orphaned by a dead autoscaler is ours to stop. */
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +22,8 @@
 
 #include "cli/up_stack.h"
 #include "osprey/common.h"
+#include "osprey/http.h"
 
-#define UP_GET_MAX_BYTES ((size_t)1 << 20) /* a /status or /metrics page */
 
 static double now_s(void) { return osp_now_ns() / 1e9; }
 
@@ -199,47 +198,14 @@ int osp_up_port_check(const char *host, int *port) {
     return rc;
 }
 
-typedef struct up_buf_s {
-    char *p;
-    size_t n;
-} up_buf_t;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
-    up_buf_t *b = ud;
-    size_t len = sz * n;
-    if (!b) /* the body is not wanted */
-        return len;
-    if (b->n + len + 1 > UP_GET_MAX_BYTES)
-        return 0;
-    char *q = realloc(b->p, b->n + len + 1);
-    if (!q)
-        return 0;
-    memcpy(q + b->n, p, len);
-    b->p = q;
-    b->n += len;
-    b->p[b->n] = 0;
-    return len;
-}
-
 long osp_up_get(const char *url, int timeout_ms, char **body) {
-    CURL *h = curl_easy_init();
-    if (!h)
-        return 0;
-    up_buf_t b = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, body ? &b : NULL);
     long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (body && status)
-        *body = b.p ? b.p : strdup("");
-    else
-        free(b.p);
+    size_t n = 0;
+    if (osp_http_fetch("GET", url, NULL, timeout_ms, &status, body, &n, NULL))
+        return 0;
+    /* An empty answer is "" for the caller, not NULL. */
+    if (body && !*body && !(*body = strdup("")))
+        return 0;
     return status;
 }
 

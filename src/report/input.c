@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/http.h"
 #include "report/report_int.h"
 
 #define TS_MAX_BYTES ((size_t)64 << 20) /* a day of seconds, many times over */
@@ -353,7 +353,7 @@ int osp__report_http_get(const char *url, long timeout_ms, long *status,
     /* The autoscaler's fetch is the project's one plain HTTP client with
      * bounded time and size; the report reuses it rather than growing a
      * second one. */
-    return osp__autoscale_fetch("GET", url, NULL, timeout_ms, status, body,
+    return osp_http_fetch("GET", url, NULL, timeout_ms, status, body,
                                 len, err);
 }
 

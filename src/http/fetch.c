@@ -1,13 +1,15 @@
-/* fetch.c — the autoscaler's plain HTTP requests (libcurl): the
- * dispatcher's admin API and /metrics, the workers' readiness and
- * /metrics, Prometheus's query API. Small bodies, short timeouts, one
- * handle per call: the control loop makes a few requests a second, and a
- * slow peer must cost one tick, never hang the loop. */
+/* fetch.c — one plain HTTP request with libcurl (osp_http_fetch): what the
+ * autoscaler asks of the dispatcher's admin API, the workers and
+ * Prometheus, what `osprey up`, `osprey report` and `osprey health` ask of
+ * the stack. Small bodies, short timeouts, one handle per call: its callers
+ * make a few requests a second, and a slow peer must cost one call, never
+ * hang its loop. (The dispatcher's proxying keeps its own pooled handles:
+ * src/dispatch/upstream.c.) */
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoscale/autoscale_int.h"
+#include "osprey/http.h"
 
 #define FETCH_MAX_BYTES ((size_t)8 << 20) /* a /metrics page, an answer */
 
@@ -40,9 +42,9 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
     return len;
 }
 
-int osp__autoscale_fetch(const char *method, const char *url,
-                         const char *json_body, long timeout_ms, long *status,
-                         char **body, size_t *body_len, osp_err_t *err) {
+int osp_http_fetch(const char *method, const char *url, const char *json_body,
+                   long timeout_ms, long *status, char **body,
+                   size_t *body_len, osp_err_t *err) {
     CURL *h = curl_easy_init();
     if (!h)
         return osp_err_set(err, OSP_ENOMEM, "%s: out of memory", url);
