@@ -7,10 +7,12 @@ import argparse
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from autoscale_lib import Checks, decisions, get_json, wait_until  # noqa: E402
@@ -44,6 +46,53 @@ def stack_processes(state):
         except OSError:
             pass
     return out
+
+
+class _Charts(HTMLParser):
+    """Each <svg>'s <title> and its longest polyline; raises on an
+    unbalanced tag (void and self-closed SVG elements aside)."""
+    VOID = {"meta", "br", "rect", "line", "polyline", "path", "circle", "img", "hr", "link"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.charts, self.in_title = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "svg":
+            self.charts.append(["", 0])
+        elif tag == "polyline" and self.charts:
+            pts = len(dict(attrs).get("points", "").split())
+            self.charts[-1][1] = max(self.charts[-1][1], pts)
+        elif tag == "title" and self.charts:
+            self.in_title = True
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        saved = list(self.stack)
+        self.handle_starttag(tag, attrs)
+        self.stack = saved
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            raise ValueError(f"unbalanced </{tag}> at {self.getpos()}")
+        self.stack.pop()
+        self.in_title = self.in_title and tag != "title"
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.charts[-1][0] += data
+
+
+def report_charts(path):
+    p = _Charts()
+    p.feed(open(path, encoding="utf-8").read())
+    p.close()
+    if p.stack:
+        raise ValueError(f"unclosed tags: {p.stack}")
+    return [tuple(c) for c in p.charts]
 
 
 def main():
@@ -91,7 +140,7 @@ def main():
              "--profile", f"{low}:{step_at}s,{high}:{high_s}s,{tail}:{tail_s}s",
              "--out", out, "--timeout-ms", "30000"],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(o.tmp, "load.log"), "w"))
-        t0 = time.monotonic()
+        t0, t0_unix = time.monotonic(), time.time()
         samples, killed, frozen, pids_seen = [], None, None, set()
         while load.poll() is None:
             t = time.monotonic() - t0
@@ -169,6 +218,29 @@ def main():
         q = get_json(prom + "/api/v1/query?query=count(up%7Bjob%3D%22osprey-worker%22%7D%3D%3D1)")
         res = q["data"]["result"]
         check(res and float(res[0]["value"][1]) >= 1, f"Prometheus scrapes the workers (file_sd): {res}")
+
+        # ---- the report of the run ----------------------------------
+        # `osprey report` from the load's time series and the stack's
+        # Prometheus: the HTML parses (every tag balanced), its charts
+        # have data, the Markdown has the profile's three levels.
+        rep = os.path.join(o.state, "report")
+        r = subprocess.run([o.osprey, "report", "--timeseries", out, "--prometheus", prom,
+                            "--from", str(int(t0_unix) - 5), "--to", str(int(time.time()) + 1),
+                            "--levels", f"{low}:{step_at}s,{high}:{high_s}s,{tail}:{tail_s}s",
+                            "--load-start", f"{t0_unix:.3f}", "--out", rep,
+                            "--source-note", "osprey up (local stack), up_e2e"],
+                           capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, f"osprey report exits 0 ({r.returncode}: {r.stderr.strip()[-300:]})")
+        if r.returncode == 0:
+            charts, md = report_charts(os.path.join(rep, "report.html")), \
+                open(os.path.join(rep, "report.md"), encoding="utf-8").read()
+            empty = [t for t, pts in charts if pts < 10]
+            check(len(charts) == 7 and not empty,
+                  f"report.html: {len(charts)} charts, each with 10+ points "
+                  f"(too few: {empty})")
+            levels = re.findall(r"^\| L(\d+) \|", md, re.M)
+            check(levels == ["1", "2", "3"], f"report.md: the three load levels ({levels})")
+            print(f"report: {rep}/report.html")
 
         # ---- the stop -----------------------------------------------
         up.send_signal(signal.SIGTERM)

@@ -18,12 +18,15 @@
 #     scales in to 1 once Prometheus answers again;
 #   - osprey up's file_sd made Prometheus scrape the workers (their up
 #     series);
+#   - `osprey report` renders the run from the load's time series and the
+#     stack's Prometheus: the HTML parses, its 7 charts have data, the
+#     Markdown has the profile's three levels (state dir, report/);
 #   - after SIGTERM to `osprey up`: exit 0 and no process of the stack left
 #     (every one carries OSPREY_STACK=<state dir> in its environment);
 #   - a second stack: after kill -9 of `osprey up`, none of its processes
 #     is left either (PR_SET_PDEATHSIG).
-# The load's time series stays in the state directory (printed) for
-# `osprey report`.
+# The load's time series and the report stay in the state directory
+# (printed).
 set -u
 source "$(dirname "$0")/lib/dispatch_lib.bash"
 
