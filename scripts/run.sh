@@ -109,6 +109,18 @@ fi
 # SIGTERM reach it directly and it stops everything it started, in order.
 ARGS=(up --model "$MODEL" --example-image "${IMAGES[0]}")
 [ -z "${OSPREY_PORT:-}" ] || ARGS+=(--port "$OSPREY_PORT")
+# Debian's prometheus and prometheus-alertmanager packages (install-deps.sh)
+# start system services on :9090 and :9093 where systemd runs: the stack's
+# own then take any free port (osprey up prints it) rather than fail.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -z "${OSPREY_UP_PROMETHEUS_PORT:-}" ] && port_busy 9090; then
+  echo "run: 127.0.0.1:9090 is taken (a system Prometheus?): the stack's Prometheus takes a free port"
+  ARGS+=(--prometheus-port 0)
+fi
+if [ -z "${OSPREY_UP_ALERTMANAGER_PORT:-}" ] && port_busy 9093; then
+  echo "run: 127.0.0.1:9093 is taken (a system Alertmanager?): the stack's takes a free port"
+  ARGS+=(--alertmanager-port 0)
+fi
 case "$MODEL" in *.onnx) [ -n "$LABELS" ] && ARGS+=(--worker-args "--labels '$LABELS'") ;; esac
 echo "run: $OSPREY ${ARGS[*]} $*"
 exec "$OSPREY" "${ARGS[@]}" "$@"
