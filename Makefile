@@ -69,7 +69,7 @@ bench-service: build
 # The scaling scenario of docs/validation.md: `osprey up` (1…3 workers),
 # osprey load low → high → spike → low plus a short Locust phase, a /ui/status
 # snapshot per level, `osprey report` into results/scale-demo-<UTC time>/
-# (SCALE_DEMO_ARGS="--out DIR" to choose). About 5 min.
+# (SCALE_DEMO_ARGS="--out DIR" to choose). About 4 min.
 SCALE_DEMO_ARGS ?=
 scale-demo: build
 	@OSPREY=$(BUILD_DIR)/osprey scripts/scale-demo.sh $(SCALE_DEMO_ARGS)

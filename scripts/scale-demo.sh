@@ -17,7 +17,7 @@
 #      Prometheus (before stopping it: Prometheus is part of the stack),
 #      renders report.png, then stops the stack with SIGTERM;
 #   5. prints where everything is (the results directory, gitignored).
-# About 4-5 minutes; every wait is bounded.
+# About 4 minutes on 2 CPUs; every wait is bounded.
 #
 #   scripts/scale-demo.sh [--out DIR] [--model PATH] [--images DIR] [--no-locust]
 #
