@@ -28,7 +28,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 # shellcheck source=find-models.sh
 . "$ROOT/scripts/find-models.sh"
 
-usage() { sed -n '22,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '/^#   scripts\/scale-demo.sh/,/^# OSPREY_RUN_MODEL/p' "$0" | sed 's/^# \{0,1\}//'; }
 OUT="" IMAGES="" LOCUST=1
 OSPREY=${OSPREY:-$ROOT/build/osprey}
 while [ $# -gt 0 ]; do
