@@ -6,7 +6,7 @@ SANITIZE ?= OFF
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps venv test run models debug asan fuzz fresh-check bench bench-service clean
+.PHONY: all build deps venv test run models debug asan fuzz fresh-check bench bench-service scale-demo clean
 
 all: build
 
@@ -65,6 +65,14 @@ bench: build
 bench-service: build
 	@scripts/install-bench-deps.sh
 	@OSPREY=$(BUILD_DIR)/osprey bench/service.sh $(BENCH_SERVICE_ARGS)
+
+# The scaling scenario of docs/validation.md: `osprey up` (1…3 workers),
+# osprey load low → high → spike → low plus a short Locust phase, a /ui/status
+# snapshot per level, `osprey report` into results/scale-demo-<UTC time>/
+# (SCALE_DEMO_ARGS="--out DIR" to choose). About 4 min.
+SCALE_DEMO_ARGS ?=
+scale-demo: build
+	@OSPREY=$(BUILD_DIR)/osprey scripts/scale-demo.sh $(SCALE_DEMO_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz build-fuzz-smoke build-fresh
