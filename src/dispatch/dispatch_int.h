@@ -354,6 +354,10 @@ void osp__dsp_stats_record(osp__dsp_stats_t *s, int64_t sec, double ms,
  * errors_4xx_1m, errors_5xx_1m, error_rate (5xx share), series: 60 ×
  * {t, requests, errors, p50_ms, p99_ms}}. Thread-safe. */
 json_t *osp__dsp_stats_json(osp__dsp_stats_t *s, int64_t now_sec);
+/* The status page's req/s of backend b: attempts sent since the last
+ * sample, at least a second ago (the page's polls and the health loop
+ * share it). Caller holds d->mu. */
+void osp__dsp_backend_rate(osp__dsp_backend_t *b, uint64_t now);
 /* GET /, /ui/status, /ui/status.json, /docs, /openapi.json, /ui/{asset}. */
 int osp__dsp_ui_routes(osp_dispatch_t *d, osp_http_server_t *s);
 /* Starts the --autoscaler-url poller (nothing without the flag). */

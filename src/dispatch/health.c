@@ -157,6 +157,11 @@ static void *health_main(void *arg) {
         }
         osp__dsp_backend_gauges(d);
         pthread_mutex_lock(&d->mu);
+        /* The status page's per-backend req/s, sampled here too so that a
+         * page opened now shows a rate, not 0 until its second poll. */
+        uint64_t now = osp_now_ns();
+        for (int i = 0; i < d->n_b; i++)
+            osp__dsp_backend_rate(d->b[i], now);
         if (!d->health_kick && !d->stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);

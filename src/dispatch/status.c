@@ -134,6 +134,18 @@ static const char *as_worker_state(const json_t *st, const char *addr) {
     return NULL;
 }
 
+void osp__dsp_backend_rate(osp__dsp_backend_t *b, uint64_t now) {
+    double dt = (double)(now - b->ui_ns) * 1e-9;
+    if (b->ui_ns == 0) {
+        b->ui_ns = now;
+        b->ui_sent = b->sent;
+    } else if (dt >= 1.0) {
+        b->ui_rps = (double)(b->sent - b->ui_sent) / dt;
+        b->ui_ns = now;
+        b->ui_sent = b->sent;
+    }
+}
+
 /* GET /ui/status.json */
 static void h_status_json(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
@@ -147,17 +159,7 @@ static void h_status_json(osp_http_req_t *req, void *ud) {
     pthread_mutex_lock(&d->mu);
     for (int i = 0; i < d->n_b; i++) {
         osp__dsp_backend_t *b = d->b[i];
-        /* req/s: attempts sent since this page last asked, at least a
-         * second ago (viewers share the estimate). */
-        double dt = (double)(now - b->ui_ns) * 1e-9;
-        if (b->ui_ns == 0) {
-            b->ui_ns = now;
-            b->ui_sent = b->sent;
-        } else if (dt >= 1.0) {
-            b->ui_rps = (double)(b->sent - b->ui_sent) / dt;
-            b->ui_ns = now;
-            b->ui_sent = b->sent;
-        }
+        osp__dsp_backend_rate(b, now);
         const char *state = osp__dsp_state_name(b->state);
         const char *as_state = as ? as_worker_state(json_object_get(as, "status"),
                                                     b->addr)
