@@ -71,8 +71,10 @@ grep -q 'REFUSING inat_bird_labels.txt: sha256 [0-9a-f]\{64\}, expected a16108df
 [ -z "$(find "$DEST" -name '*.part.*')" ] || fail "the corrupt download's temporary file was left"
 echo "ok: corrupt file refused: $(head -1 "$WORK/bad.err")"
 
-# 4. An unknown name: usage error, before anything is downloaded.
+# 4. An unknown name: usage error, before anything is downloaded. (The
+#    hit counter counts: the labels were fetched above, so it is not 0.)
 hits=$(file_server_hits imagenet_labels.txt)
+[ "$hits" -ge 1 ] || fail "the file server's log counts no download of imagenet_labels.txt"
 run "$WORK/unknown" fetch --dir "$DEST" --url-base "$FS_URL" no-such-model.onnx imagenet_labels.txt
 [ "$RC" = 2 ] || fail "unknown name exited $RC, want 2"
 grep -q "unknown model 'no-such-model.onnx'" "$WORK/unknown.err" || fail "unclear message: $(cat "$WORK/unknown.err")"

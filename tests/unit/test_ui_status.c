@@ -109,10 +109,11 @@ static void test_assets(void **st) {
         assert_non_null(a);
         assert_string_equal(a->content_type, "text/html; charset=utf-8");
         assert_true(a->len > 100 && a->etag[0] == '"');
-        assert_non_null(strstr((const char *)a->data, "</html>"));
+        /* The asset is len bytes, not a C string. */
+        assert_non_null(memmem(a->data, a->len, "</html>", 7));
         /* Self-contained: nothing from another origin. */
-        assert_null(strstr((const char *)a->data, "http://"));
-        assert_null(strstr((const char *)a->data, "https://"));
+        assert_null(memmem(a->data, a->len, "http://", 7));
+        assert_null(memmem(a->data, a->len, "https://", 8));
     }
     const osp_ui_asset_t *js = osp_ui_asset_find("status.js");
     assert_non_null(js);
