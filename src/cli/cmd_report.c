@@ -113,6 +113,9 @@ static int chromium_shot(const char *cmd, const char *target, const char *png,
         return -1;
     }
     if (pid == 0) {
+        /* Its own process group: on a timeout the zygote, renderer and GPU
+         * processes go with it (kill of the group below). */
+        setpgid(0, 0);
         int dn = open("/dev/null", O_RDWR);
         if (dn >= 0) {
             dup2(dn, 0);
@@ -129,7 +132,7 @@ static int chromium_shot(const char *cmd, const char *target, const char *png,
         if (p == pid)
             break;
         if (now_s() > end) {
-            kill(pid, SIGKILL);
+            kill(-pid, SIGKILL);
             waitpid(pid, &st, 0);
             fprintf(stderr, "%s: chromium took longer than %d ms for %s\n", cmd,
                     timeout_ms, target);
@@ -290,6 +293,7 @@ static int record(int argc, char **argv) {
     sigaddset(&set, SIGINT);
     double t0 = now_s();
     rc = OSP_CLI_EXIT_OK;
+    bool discover_warned = false;
     for (long k = 1;; k++) {
         osp_err_t err = {0};
         const char *urls[2 * REPORT_MAX_SCRAPE];
@@ -299,9 +303,14 @@ static int record(int argc, char **argv) {
             urls[n++] = c.scrape[i];
         /* a dispatcher that does not answer this tick: its workers are
          * missed once, the explicit pages still recorded */
-        if (c.discover)
+        if (c.discover) {
             nf = osp_report_record_discover(c.discover, c.timeout_ms, found,
                                             REPORT_MAX_SCRAPE, &err);
+            if (nf < 0 && !discover_warned) { /* once: it repeats each tick */
+                fprintf(stderr, "%s: --discover: %s\n", st.cmd, err.msg);
+                discover_warned = true;
+            }
+        }
         for (int i = 0; i < nf; i++)
             urls[n++] = found[i];
         int src = osp_report_record_scrape(urls, n, c.timeout_ms, f, &err);

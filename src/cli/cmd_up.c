@@ -264,7 +264,10 @@ static int write_file(const char *path, const char *text) {
     bool ok = fputs(text, f) >= 0;
     ok = (fclose(f) == 0) && ok;
     /* rename: Prometheus's file watcher never sees half a file */
-    return ok && rename(tmp, path) == 0 ? 0 : -1;
+    if (ok && rename(tmp, path) == 0)
+        return 0;
+    unlink(tmp);
+    return -1;
 }
 
 /* The shipped compose config (deploy/monitoring/prometheus/prometheus.yml)

@@ -89,7 +89,7 @@ osp_up_proc_t *osp_up_reap(osp_up_proc_t *procs, size_t n) {
 static bool wait_gone(osp_up_proc_t *p, double timeout_s) {
     double end = now_s() + timeout_s;
     while (p->pid > 0) {
-        int st;
+        int st = 0; /* ECHILD: reaped elsewhere, status unknown */
         pid_t r = waitpid(p->pid, &st, WNOHANG);
         if (r == p->pid || (r < 0 && errno == ECHILD)) {
             p->status = st;

@@ -337,6 +337,8 @@ int osp_report_load_samples(osp_report_t *r, const char *path, osp_err_t *err) {
             rc = osp__report_add_sample(r, json_string_value(tg), "up",
                                         json_number_value(t),
                                         json_is_true(up) ? 1 : 0);
+        if (rc < 0 && err && !err->msg[0])
+            osp_err_set(err, rc, "out of memory");
         json_decref(o);
         n++;
     }
@@ -347,15 +349,6 @@ int osp_report_load_samples(osp_report_t *r, const char *path, osp_err_t *err) {
 }
 
 /* ---- HTTP and Prometheus ------------------------------------------------ */
-
-int osp__report_http_get(const char *url, long timeout_ms, long *status,
-                         char **body, size_t *len, osp_err_t *err) {
-    /* The autoscaler's fetch is the project's one plain HTTP client with
-     * bounded time and size; the report reuses it rather than growing a
-     * second one. */
-    return osp_http_fetch("GET", url, NULL, timeout_ms, status, body,
-                                len, err);
-}
 
 /* One range query; each result series becomes samples of `name` (with
  * {split=value} when split) of the target named by its instance label. */
@@ -373,7 +366,7 @@ static int prom_query(osp_report_t *r, const char *base, const char *query,
     long status = 0;
     char *body = NULL;
     size_t len = 0;
-    int rc = osp__report_http_get(url, timeout_ms, &status, &body, &len, err);
+    int rc = osp_http_fetch("GET", url, NULL, timeout_ms, &status, &body, &len, err);
     if (rc < 0)
         return osp_err_prefix(err, "Prometheus");
     json_error_t je;

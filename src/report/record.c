@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "osprey/http.h"
 #include "osprey/metrics.h"
 #include "report/report_int.h"
 
@@ -59,7 +60,7 @@ int osp_report_record_scrape(const char *const *urls, int n_urls,
             json_decref(line);
             return osp_err_set(err, OSP_ENOMEM, "out of memory");
         }
-        int rc = osp__report_http_get(urls[i], timeout_ms, &status, &body, &len, &e);
+        int rc = osp_http_fetch("GET", urls[i], NULL, timeout_ms, &status, &body, &len, &e);
         if (rc == 0 && status != 200)
             rc = osp_err_set(&e, OSP_EIO, "%s: HTTP %ld", urls[i], status);
         if (rc == 0)
@@ -93,7 +94,7 @@ int osp_report_record_discover(const char *admin_url, long timeout_ms,
     long status = 0;
     char *body = NULL;
     size_t len = 0;
-    int rc = osp__report_http_get(url, timeout_ms, &status, &body, &len, err);
+    int rc = osp_http_fetch("GET", url, NULL, timeout_ms, &status, &body, &len, err);
     if (rc < 0)
         return rc;
     json_error_t je;

@@ -96,10 +96,6 @@ extern const int osp__report_n_metrics;
 int osp__report_add_sample(osp_report_t *r, const char *target,
                            const char *key, double t, double v);
 
-/* The one plain HTTP GET of the module (libcurl, bounded by timeout_ms):
- * *body malloc'd, NUL-terminated (caller frees), *status the HTTP code. */
-int osp__report_http_get(const char *url, long timeout_ms, long *status,
-                         char **body, size_t *len, osp_err_t *err);
 
 /* ---- the report ------------------------------------------------------- */
 
