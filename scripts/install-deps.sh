@@ -32,6 +32,7 @@ PKGS=(
   golang-go                         # fetches a newer Go for the Go builds (scripts/go-toolchain.sh)
   chromium python3-websockets fonts-dejavu-core  # web UI tests and report PNGs: headless Chromium over DevTools
   yamllint python3-yaml             # deploy: manifests' style; tests read rendered YAML
+  slowhttptest                      # hostile traffic: slow-header / slow-body clients
 )
 
 missing=()
