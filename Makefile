@@ -6,7 +6,7 @@ SANITIZE ?= OFF
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps venv test run models debug asan fuzz fresh-check bench bench-service scale-demo clean
+.PHONY: all build deps venv test run models debug asan fuzz fresh-check bench bench-service scale-demo scale-demo-k8s clean
 
 all: build
 
@@ -73,6 +73,12 @@ bench-service: build
 SCALE_DEMO_ARGS ?=
 scale-demo: build
 	@OSPREY=$(BUILD_DIR)/osprey scripts/scale-demo.sh $(SCALE_DEMO_ARGS)
+
+# The same scenario on the Kubernetes path (a real API server and
+# controllers, the shipped manifests, pods run as local processes; root):
+# scripts/kube-local-stack.sh.
+scale-demo-k8s: build
+	@OSPREY=$(BUILD_DIR)/osprey scripts/scale-demo.sh --kubernetes $(SCALE_DEMO_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz build-fuzz-smoke build-fresh

@@ -28,6 +28,8 @@
 #                    API server calls a Service's endpoint address; there is
 #                    no kube-proxy for cluster IPs)
 #   --hpa            also run the HorizontalPodAutoscaler controller
+#   --controller NAME  also run this kube-controller-manager controller
+#                    (repeatable), e.g. endpointslice-controller
 #   --cm-arg ARG     one more argument for kube-controller-manager
 #                    (repeatable), e.g. --horizontal-pod-autoscaler-sync-period=2s
 #
@@ -301,6 +303,7 @@ do_start() { # DIR [OPTIONS]
       --address) addr=${2:?--address needs an IP}; shift ;;
       --aggregation) agg=1 ;;
       --hpa) cms="$cms,horizontal-pod-autoscaler-controller" ;;
+      --controller) cms="$cms,${2:?--controller needs a name}"; shift ;;
       --cm-arg) cm_args+=("${2:?--cm-arg needs an argument}"); shift ;;
       *) die "start: unknown option '$1' (try --help)" ;;
     esac

@@ -19,7 +19,17 @@
 #   5. prints where everything is (the results directory, gitignored).
 # About 4 minutes on 2 CPUs; every wait is bounded.
 #
-#   scripts/scale-demo.sh [--out DIR] [--model PATH] [--images DIR] [--no-locust]
+# --kubernetes runs the same scenario on osprey's Kubernetes path instead
+# (`make scale-demo-k8s`; scripts/kube-local-stack.sh): a real API server and
+# controller manager, the shipped manifests' worker Deployment, Service and
+# RBAC, the autoscaler scaling the Deployment through its scale subresource,
+# the dispatcher following the Service's EndpointSlices, pods run as local
+# processes by scripts/kube-local-node.py, Prometheus with its Kubernetes
+# discovery. The model is then the shipped manifests' (the Coral
+# MobileNetV2). Needs root (a network namespace) and Go (the control plane
+# and Prometheus are built once, ~10 min, then cached).
+#
+#   scripts/scale-demo.sh [--out DIR] [--model PATH] [--images DIR] [--no-locust] [--kubernetes]
 #
 # Environment: OSPREY (the binary, default build/osprey), OSPREY_MODELS and
 # OSPREY_RUN_MODEL as for scripts/run.sh.
@@ -29,7 +39,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
 . "$ROOT/scripts/find-models.sh"
 
 usage() { sed -n '/^#   scripts\/scale-demo.sh/,/^# OSPREY_RUN_MODEL/p' "$0" | sed 's/^# \{0,1\}//'; }
-OUT="" IMAGES="" LOCUST=1
+OUT="" IMAGES="" LOCUST=1 KUBE=0
 OSPREY=${OSPREY:-$ROOT/build/osprey}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,6 +47,7 @@ while [ $# -gt 0 ]; do
     --model) export OSPREY_RUN_MODEL=$2; shift 2 ;;
     --images) IMAGES=$2; shift 2 ;;
     --no-locust) LOCUST=0; shift ;;
+    --kubernetes) KUBE=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "scale-demo: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -74,8 +85,20 @@ rm -rf "$STATE"
 LOW=6 HIGH=36 SPIKE=64
 LEVELS="$LOW:40s,$HIGH:50s,$SPIKE:25s,$LOW:65s"
 LOCUST_USERS=4 LOCUST_S=35
-AUTOSCALE_ARGS="--oversubscribe --json-log --metric rps=20 --period-s 3 --rate-window-s 5 \
+AUTOSCALE_ARGS="--json-log --metric rps=20 --period-s 3 --rate-window-s 5 \
 --scale-down-window-s 20 --stable-window-s 15"
+# Local workers share this machine's CPUs: allow 3 one-thread workers on 2.
+[ "$KUBE" = 1 ] || AUTOSCALE_ARGS="--oversubscribe $AUTOSCALE_ARGS"
+if [ "$KUBE" = 1 ]; then
+  PATH_NOTE="Kubernetes path: kube-apiserver + kube-controller-manager (Deployment, ReplicaSet, EndpointSlice controllers) from scripts/kube-test-cluster.sh; the shipped worker Deployment, Service and RBAC; osprey autoscale --k8s-deployment osprey/osprey-worker (scale subresource); osprey dispatch --k8s-service (EndpointSlices); 1-3 pods run as processes by scripts/kube-local-node.py; Prometheus with Kubernetes discovery; scripts/scale-demo.sh --kubernetes"
+  if [ -z "${OSPREY_RUN_MODEL:-}" ]; then
+    OSPREY_RUN_MODEL=$(osp_model_path tflite/mobilenet_v2_1.0_224_quant.tflite) ||
+      { echo "scale-demo: the shipped manifests' model tflite/mobilenet_v2_1.0_224_quant.tflite is not found (make models)" >&2; exit 1; }
+    export OSPREY_RUN_MODEL
+  fi
+else
+  PATH_NOTE="local path: osprey up (dispatcher, autoscaler in local mode starting 1-3 worker processes, Prometheus); scripts/scale-demo.sh"
+fi
 
 UP_PID="" POLL_PID=""
 cleanup() {
@@ -84,7 +107,8 @@ cleanup() {
     kill -TERM "$UP_PID" 2>/dev/null || true
     # osprey up drains and stops everything; bounded, then the hard way
     # (its children follow it: PR_SET_PDEATHSIG).
-    for _ in $(seq 120); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.5; done
+    # (the Kubernetes stack also stops its pods, Prometheus and the control plane)
+    for _ in $(seq $((KUBE ? 360 : 120))); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.5; done
     kill -KILL "$UP_PID" 2>/dev/null || true
   fi
   wait 2>/dev/null || true
@@ -102,7 +126,8 @@ log() { echo "scale-demo: $*"; }
   echo "cpu: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1) ($(grep -m1 '^model' /proc/cpuinfo | tr -s '\t ' ' '))"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
-  echo "command: scripts/scale-demo.sh --out $OUT${OSPREY_RUN_MODEL:+ --model $OSPREY_RUN_MODEL}"
+  echo "command: scripts/scale-demo.sh --out $OUT${OSPREY_RUN_MODEL:+ --model $OSPREY_RUN_MODEL}$([ "$KUBE" = 1 ] && echo ' --kubernetes')"
+  echo "path: $PATH_NOTE"
   echo "images: $IMAGES"
   echo "osprey load --profile $LEVELS"
   echo "autoscaler: --workers 1:3 $AUTOSCALE_ARGS"
@@ -111,25 +136,46 @@ log() { echo "scale-demo: $*"; }
 
 # ---- 1. the stack ----------------------------------------------------------
 log "starting the stack (state: $STATE)"
-"$ROOT/scripts/run.sh" "$OSPREY" --workers 1:3 --state-dir "$STATE" \
-    --port 0 --admin-port 0 --autoscaler-port 0 --prometheus-port 0 --alertmanager-port 0 \
-    --scrape-interval-s 1 --worker-args "--threads 1" --autoscale-args "$AUTOSCALE_ARGS" \
-    > "$OUT/up.out" 2>&1 < /dev/null &
+if [ "$KUBE" = 1 ]; then
+  OSPREY=$OSPREY "$ROOT/scripts/kube-local-stack.sh" --state-dir "$STATE" --model "$OSPREY_RUN_MODEL" \
+      --workers 1:3 --scrape-interval-s 1 --worker-args "--threads 1" --autoscale-args "$AUTOSCALE_ARGS" \
+      > "$OUT/up.out" 2>&1 < /dev/null &
+else
+  "$ROOT/scripts/run.sh" "$OSPREY" --workers 1:3 --state-dir "$STATE" \
+      --port 0 --admin-port 0 --autoscaler-port 0 --prometheus-port 0 --alertmanager-port 0 \
+      --scrape-interval-s 1 --worker-args "--threads 1" --autoscale-args "$AUTOSCALE_ARGS" \
+      > "$OUT/up.out" 2>&1 < /dev/null &
+fi
 UP_PID=$!
 t_up=$(date +%s.%N)
-for _ in $(seq 480); do   # 240 s
+for _ in $(seq $((KUBE ? 1800 : 480))); do   # 240 s (Kubernetes: 900 s, a first build of the control plane)
   [ -f "$STATE/stack.json" ] && break
   kill -0 "$UP_PID" 2>/dev/null || { cat "$OUT/up.out" >&2; log "osprey up exited"; exit 1; }
   sleep 0.5
 done
-[ -f "$STATE/stack.json" ] || { tail -n 20 "$OUT/up.out" >&2; log "the stack was not up within 240 s"; exit 1; }
+[ -f "$STATE/stack.json" ] || { tail -n 20 "$OUT/up.out" >&2; log "the stack was not up in time"; exit 1; }
 port() { jq -r ".ports.$1" "$STATE/stack.json"; }
 DISP=http://127.0.0.1:$(port dispatcher)
 AUTO=http://127.0.0.1:$(port autoscaler)
 PROM=http://127.0.0.1:$(port prometheus)
 [ "$(port prometheus)" != null ] || { log "Prometheus did not start (installed? scripts/install-deps.sh)"; exit 1; }
-sed -n 's/^run: .* up --model \([^ ]*\).*/model: \1/p' "$OUT/up.out" | head -n1 >> "$OUT/run.txt"
+if [ "$KUBE" = 1 ]; then
+  echo "model: $OSPREY_RUN_MODEL" >> "$OUT/run.txt"
+else
+  sed -n 's/^run: .* up --model \([^ ]*\).*/model: \1/p' "$OUT/up.out" | head -n1 >> "$OUT/run.txt"
+fi
 log "stack up in $(since "$t_up") s: $DISP/ui/status, Prometheus $PROM"
+
+# Prometheus applies its targets a few seconds after it is ready (its scrape
+# manager reloads every 5 s): wait until every osprey process has been
+# scraped, so the report's charts start with the load (bounded: 30 s).
+for _ in $(seq 60); do
+  jobs_up=$(curl -s -m 2 "$PROM/api/v1/query" --data-urlencode 'query=count by (job) (up{job=~"osprey-.*"} == 1)' |
+              jq -r '.data.result | length' 2>/dev/null || echo 0)
+  [ "${jobs_up:-0}" -ge 3 ] && break
+  sleep 0.5
+done
+[ "${jobs_up:-0}" -ge 3 ] || log "Prometheus has not scraped every osprey job yet (${jobs_up:-0} of 3); going on"
 
 # The autoscaler's view, once a second, stamped: the scale-out and
 # scale-in times in docs/validation.md come from here.
@@ -196,7 +242,7 @@ log "osprey report"
     --from "${t_load%.*}" --to "$(awk -v t="$t_load_end" 'BEGIN { printf "%d", t + 2 }')" \
     --levels "$LEVELS" --load-start "$t_load" --out "$OUT/report" --png "$OUT" \
     --title "osprey scale demo, $(date -u +%Y-%m-%d)" \
-    --source-note "osprey up (local stack: dispatcher, autoscaler in local mode, 1-3 workers, Prometheus), scripts/scale-demo.sh" \
+    --source-note "$PATH_NOTE" \
     > "$OUT/report.log" 2>&1 || { cat "$OUT/report.log" >&2; log "osprey report failed"; exit 1; }
 kill "$POLL_PID" 2>/dev/null || true
 POLL_PID=""
@@ -209,7 +255,9 @@ cp "$STATE"/*.log "$OUT/" 2>/dev/null || true
 # The autoscaler's changes (desired, current, ready workers), in seconds
 # from the load's start: when it scaled out and in, and why.
 jq -r --argjson t0 "$t_load" '[((.t - $t0) * 10 | round / 10), .status.desired, .status.current,
-    ([.status.workers[]? | select(.state == "ready")] | length), .status.last_decision.rule] | @tsv' \
+    (if (.status.workers | type) == "object" then .status.workers.ready_replicas
+     else [.status.workers[]? | select(.state == "ready")] | length end),
+    .status.last_decision.rule] | @tsv' \
   "$OUT/status.jsonl" | awk -F'\t' 'BEGIN { print "s_from_load_start\tdesired\tcurrent\tready\trule" }
     { k = $2 " " $3 " " $4; if (k != p) print; p = k }' > "$OUT/scaling.tsv"
 peak=$(jq -s '[.[].status.current] | max' "$OUT/status.jsonl")
