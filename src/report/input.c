@@ -55,6 +55,19 @@ static osp__report_role_t role_of_key(const char *key) {
     return OSP__REPORT_UNKNOWN;
 }
 
+void osp__report_set_job(osp_report_t *r, const char *target, const char *job) {
+    for (int i = 0; i < r->ntg; i++)
+        if (!strcmp(r->tg[i].name, target)) {
+            snprintf(r->tg[i].job, sizeof r->tg[i].job, "%s", job);
+            return;
+        }
+}
+
+const char *osp__report_target_role(const osp__report_target_t *t) {
+    return t->role == OSP__REPORT_UNKNOWN && t->job[0] ? t->job
+                                                       : osp__report_role_name(t->role);
+}
+
 int osp__report_add_sample(osp_report_t *r, const char *target,
                            const char *key, double t, double v) {
     osp__report_target_t *tg = NULL;
@@ -350,14 +363,16 @@ int osp_report_load_samples(osp_report_t *r, const char *path, osp_err_t *err) {
 
 /* ---- HTTP and Prometheus ------------------------------------------------ */
 
-/* One range query; each result series becomes samples of `name` (with
- * {split=value} when split) of the target named by its instance label. */
-static int prom_query(osp_report_t *r, const char *base, const char *query,
-                      const char *name, const char *split, double from, double to, double step,
-                      long timeout_ms, osp_err_t *err) {
+/* One range query's answer: its result array (borrowed from *o, which the
+ * caller frees), or an error. */
+static json_t *prom_range(const char *base, const char *query, double from, double to,
+                          double step, long timeout_ms, json_t **o, osp_err_t *err) {
+    *o = NULL;
     char *q = curl_easy_escape(NULL, query, 0);
-    if (!q)
-        return osp_err_set(err, OSP_ENOMEM, "out of memory");
+    if (!q) {
+        osp_err_set(err, OSP_ENOMEM, "out of memory");
+        return NULL;
+    }
     char url[2048];
     snprintf(url, sizeof url,
              "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%g",
@@ -366,50 +381,120 @@ static int prom_query(osp_report_t *r, const char *base, const char *query,
     long status = 0;
     char *body = NULL;
     size_t len = 0;
-    int rc = osp_http_fetch("GET", url, NULL, timeout_ms, &status, &body, &len, err);
-    if (rc < 0)
-        return osp_err_prefix(err, "Prometheus");
-    json_error_t je;
-    json_t *o = json_loadb(body ? body : "", len, 0, &je);
-    free(body);
-    json_t *res = json_object_get(json_object_get(o, "data"), "result");
-    const char *st = json_string_value(json_object_get(o, "status"));
-    if (!o || !st || strcmp(st, "success") || !json_is_array(res)) {
-        const char *e = json_string_value(json_object_get(o, "error"));
-        rc = osp_err_set(err, OSP_EFORMAT,
-                         "Prometheus %s: HTTP %ld, not a query_range answer%s%s",
-                         base, status, e ? ": " : "", e ? e : "");
-        json_decref(o);
-        return rc;
+    if (osp_http_fetch("GET", url, NULL, timeout_ms, &status, &body, &len, err) < 0) {
+        osp_err_prefix(err, "Prometheus");
+        return NULL;
     }
+    json_error_t je;
+    *o = json_loadb(body ? body : "", len, 0, &je);
+    free(body);
+    json_t *res = json_object_get(json_object_get(*o, "data"), "result");
+    const char *st = json_string_value(json_object_get(*o, "status"));
+    if (!*o || !st || strcmp(st, "success") || !json_is_array(res)) {
+        const char *e = json_string_value(json_object_get(*o, "error"));
+        osp_err_set(err, OSP_EFORMAT, "Prometheus %s: HTTP %ld, not a query_range answer%s%s",
+                    base, status, e ? ": " : "", e ? e : "");
+        json_decref(*o);
+        *o = NULL;
+        return NULL;
+    }
+    return res;
+}
+
+/* The labels a series is told apart by (see prom_query). */
+static const char *const prom_by[] = {"instance", "job", "pod"};
+
+static bool same_series(json_t *a, json_t *b, const char *split) {
+    for (size_t k = 0; k <= OSP_ARRAY_LEN(prom_by); k++) {
+        const char *l = k < OSP_ARRAY_LEN(prom_by) ? prom_by[k] : split;
+        if (!l)
+            continue;
+        const char *x = json_string_value(json_object_get(a, l)),
+                   *y = json_string_value(json_object_get(b, l));
+        if ((x || y) && (!x || !y || strcmp(x, y)))
+            return false;
+    }
+    return true;
+}
+
+/* One metric over [from, to]: each result series becomes samples of `name`
+ * (with {split=value} when split) of the target named by its pod label (a
+ * Kubernetes pod: unique where its address may be reused) or else its
+ * instance; the job is kept for processes that are not osprey's.
+ *
+ * A range query evaluates at every step the newest sample in its lookback,
+ * so with steps as long as the scrape interval a step can see one sample
+ * twice and the next skip one: a counter's rate then alternates between 0
+ * and double. So the samples' own times come from a second query,
+ * timestamp() of the same series, and a sample seen twice is kept once. */
+static int prom_query(osp_report_t *r, const char *base, const osp__report_metric_t *m,
+                      double from, double to, double step, long timeout_ms, osp_err_t *err) {
+    char by[96], query[320];
+    snprintf(by, sizeof by, "instance, job, pod%s%s", m->split ? ", " : "",
+             m->split ? m->split : "");
+    snprintf(query, sizeof query, "sum by (%s) (%s)", by, m->name);
+    json_t *o = NULL, *to_ = NULL;
+    json_t *res = prom_range(base, query, from, to, step, timeout_ms, &o, err);
+    if (!res)
+        return err ? err->code : OSP_EFORMAT;
+    snprintf(query, sizeof query, "max by (%s) (timestamp(%s))", by, m->name);
+    json_t *tres = prom_range(base, query, from, to, step, timeout_ms, &to_, err);
+    if (!tres) {
+        json_decref(o);
+        return err ? err->code : OSP_EFORMAT;
+    }
+    int rc = 0;
     size_t i;
     json_t *ser;
     json_array_foreach(res, i, ser) {
-        json_t *m = json_object_get(ser, "metric");
-        const char *inst = json_string_value(json_object_get(m, "instance"));
+        json_t *lab = json_object_get(ser, "metric");
+        const char *inst = json_string_value(json_object_get(lab, "instance")),
+                   *pod = json_string_value(json_object_get(lab, "pod")),
+                   *job = json_string_value(json_object_get(lab, "job"));
+        const char *target = pod ? pod : inst ? inst : "prometheus";
         char key[96];
-        const char *sv = split ? json_string_value(json_object_get(m, split)) : NULL;
-        if (split)
-            snprintf(key, sizeof key, "%s{%s=%s}", name, split, sv ? sv : "");
+        const char *sv = m->split ? json_string_value(json_object_get(lab, m->split)) : NULL;
+        if (m->split)
+            snprintf(key, sizeof key, "%s{%s=%s}", m->name, m->split, sv ? sv : "");
         else
-            snprintf(key, sizeof key, "%s", name);
-        size_t j;
+            snprintf(key, sizeof key, "%s", m->name);
+        json_t *tv = NULL, *ts;
+        size_t k;
+        json_array_foreach(tres, k, ts)
+            if (same_series(lab, json_object_get(ts, "metric"), m->split)) {
+                tv = json_object_get(ts, "values");
+                break;
+            }
+        size_t j, jt = 0, nt = json_array_size(tv);
+        double last_t = -INFINITY;
         json_t *pt;
         json_array_foreach(json_object_get(ser, "values"), j, pt) {
-            double v;
+            double v, step_t = json_number_value(json_array_get(pt, 0)), t = step_t;
             const char *vs = json_string_value(json_array_get(pt, 1));
             if (!vs || parse_num(vs, &v) < 0)
                 continue; /* NaN samples: nothing to draw */
-            rc = osp__report_add_sample(r, inst ? inst : "prometheus", key,
-                                        json_number_value(json_array_get(pt, 0)),
-                                        v);
+            /* the sample's own time, from the point of the same step */
+            while (jt < nt && json_number_value(json_array_get(json_array_get(tv, jt), 0)) < step_t)
+                jt++;
+            json_t *tp = jt < nt ? json_array_get(tv, jt) : NULL;
+            double st;
+            if (tp && json_number_value(json_array_get(tp, 0)) == step_t &&
+                parse_num(json_string_value(json_array_get(tp, 1)), &st) == 0 && st <= step_t)
+                t = st;
+            if (t <= last_t)
+                continue; /* the same scrape, seen by another step */
+            last_t = t;
+            rc = osp__report_add_sample(r, target, key, t, v);
             if (rc < 0)
                 break;
+            if (job)
+                osp__report_set_job(r, target, job);
         }
         if (rc < 0)
             break;
     }
     json_decref(o);
+    json_decref(to_);
     return rc < 0 ? osp_err_set(err, rc, "out of memory") : 0;
 }
 
@@ -423,16 +508,9 @@ int osp_report_load_prometheus(osp_report_t *r, const char *url,
     int before = r->ntg;
     for (int k = 0; k < osp__report_n_metrics; k++) {
         const osp__report_metric_t *m = &osp__report_metrics[k];
-        char query[256];
-        /* Summed over every label but the instance (and the split one):
+        /* Summed over every label but the target's (and the split one):
          * the same series the recorder keeps from a /metrics page. */
-        if (m->split)
-            snprintf(query, sizeof query, "sum by (instance, %s) (%s)",
-                     m->split, m->name);
-        else
-            snprintf(query, sizeof query, "sum by (instance) (%s)", m->name);
-        int rc = prom_query(r, url, query, m->name, m->split, from_unix_s,
-                            to_unix_s, step_s, timeout_ms, err);
+        int rc = prom_query(r, url, m, from_unix_s, to_unix_s, step_s, timeout_ms, err);
         if (rc < 0)
             return rc;
     }

@@ -590,8 +590,9 @@ int osp_report_write_html(osp_report_t *r, FILE *f, osp_err_t *err) {
         const osp__report_mseries_t *m = find(&r->tg[i], "process_cpu_seconds_total");
         fprintf(f, "<tr><td class=\"l\">");
         h_esc(f, r->tg[i].name);
-        fprintf(f, "</td><td class=\"l\">%s</td><td>%d</td></tr>\n",
-                osp__report_role_name(r->tg[i].role), m ? m->n : 0);
+        fprintf(f, "</td><td class=\"l\">");
+        h_esc(f, osp__report_target_role(&r->tg[i]));
+        fprintf(f, "</td><td>%d</td></tr>\n", m ? m->n : 0);
     }
     fprintf(f, "</table>\n<p class=\"meta\">Second 0 of the load is %.3f on the "
                "samples' clock (Unix time%s).</p>\n</body>\n</html>\n",

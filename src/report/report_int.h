@@ -76,7 +76,9 @@ typedef enum osp__report_role_e {
 const char *osp__report_role_name(osp__report_role_t r);
 
 typedef struct osp__report_target_s {
-    char name[256]; /* the scraped URL or Prometheus's instance label */
+    char name[256]; /* the scraped URL, or Prometheus's pod or instance label */
+    char job[64];   /* Prometheus's job label ("" from the recorder): names
+                       the processes that are not osprey's */
     osp__report_role_t role;
     osp__report_mseries_t *m;
     int nm, capm;
@@ -95,6 +97,10 @@ extern const int osp__report_n_metrics;
 /* Adds one sample (t unix s) of key to target name; creates both. */
 int osp__report_add_sample(osp_report_t *r, const char *target,
                            const char *key, double t, double v);
+/* Records the job label of an existing target. */
+void osp__report_set_job(osp_report_t *r, const char *target, const char *job);
+/* The role as the processes table shows it: osprey's role, else the job. */
+const char *osp__report_target_role(const osp__report_target_t *t);
 
 
 /* ---- the report ------------------------------------------------------- */
