@@ -54,6 +54,8 @@ global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 scrape_configs:
   - job_name: osprey
     static_configs: [{targets: ['127.0.0.1:${W_PORT[0]}', '127.0.0.1:$D_ADMIN', '127.0.0.1:$A_PORT']}]
+  - job_name: prometheus
+    static_configs: [{targets: ['127.0.0.1:$P_PORT']}]
 EOF
 "$PROMETHEUS" --config.file="$TMPD/prometheus.yml" --storage.tsdb.path="$TMPD/prom-data" \
     --web.listen-address="127.0.0.1:$P_PORT" >"$TMPD/prometheus.log" 2>&1 &
@@ -181,6 +183,10 @@ $PY -c "import sys; s=float(sys.argv[1]); f=float(sys.argv[2]); assert abs(s-f) 
     --load-start "$FROM" --out "$TMPD/rep-prom" >"$TMPD/rep-prom.out" 2>&1 ||
     { cat "$TMPD/rep-prom.out"; fail "osprey report --prometheus"; }
 check_report "$TMPD/rep-prom" 0.3
+# A process that is not osprey's is named by its Prometheus job.
+grep -q '<td class="l">127.0.0.1:'"$P_PORT"'</td><td class="l">prometheus</td>' "$TMPD/rep-prom/report.html" ||
+    fail "the processes table does not name Prometheus by its job"
+echo "ok: Prometheus itself listed as 'prometheus' (its job)"
 
 # Bad input: clear errors, non-zero exits, no crash.
 expect() { # CODE PATTERN CMD...
