@@ -223,13 +223,11 @@ int osp_cli_autoscale_run(int argc, char **argv) {
                                     "--k8s-deployment, or --prometheus)");
         goto done;
     }
-    osp_err_t terr = {0};
-    if (o.dispatcher_token_file &&
-        osp_http_bearer_read_file(o.dispatcher_token_file, o.dispatcher_token,
-                                  sizeof o.dispatcher_token, &terr) < 0) {
-        rc = osp_settings_fail(&st, "--dispatcher-token-file: %s", terr.msg);
+    if ((rc = osp_settings_token_file(&st, "dispatcher-token-file",
+                                      o.dispatcher_token_file,
+                                      o.dispatcher_token,
+                                      sizeof o.dispatcher_token)))
         goto done;
-    }
     if (o.query && !o.prometheus) {
         rc = osp_settings_fail(&st, "--query needs --prometheus");
         goto done;

@@ -279,13 +279,10 @@ static int record(int argc, char **argv) {
         rc = osp_settings_fail(&st, "--scrape (or --discover) and --out are required");
         goto out;
     }
-    osp_err_t terr = {0};
-    if (c.discover_token_file &&
-        osp_http_bearer_read_file(c.discover_token_file, c.discover_token,
-                                  sizeof c.discover_token, &terr) < 0) {
-        rc = osp_settings_fail(&st, "--discover-token-file: %s", terr.msg);
+    if ((rc = osp_settings_token_file(&st, "discover-token-file",
+                                      c.discover_token_file, c.discover_token,
+                                      sizeof c.discover_token)))
         goto out;
-    }
     if (!(c.interval_s >= 0.05)) {
         rc = osp_settings_fail(&st, "--interval %g: at least 0.05 s", c.interval_s);
         goto out;

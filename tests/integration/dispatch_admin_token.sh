@@ -7,7 +7,8 @@
 #     (loopback is 127/8), and 0.0.0.0 with a token — inside a network
 #     namespace of its own (unshare -rn), so that nothing outside this test
 #     ever sees the port;
-#  2. with a token: no token → 401 (GET and POST, nothing added), a wrong
+#  2. with a token (its file's first line, trimmed; group bits allowed):
+#     no token → 401 (GET and POST, nothing added), a wrong
 #     one → 401 with error="invalid_token", both with WWW-Authenticate:
 #     Bearer and a JSON body; the right one (any case of "Bearer") adds,
 #     lists and removes; /metrics on the admin port stays open;
@@ -83,7 +84,11 @@ fi
 # ---- 2. the token on every admin route ---------------------------------------
 worker_start 0 0 || exit 1
 B0=127.0.0.1:${W_PORT[0]}
-dispatch_start --admin-token-file "$TOK" --health-interval-ms 200 || exit 1
+# Its token file: the token as the first line, padded, CRLF, more lines,
+# group-readable — the token is the trimmed first line (the clients below
+# send $TOKEN, and the autoscaler reads the plain file).
+printf ' \t%s\r\nsecond line\n' "$TOKEN" >"$TMPD/crlf-token" && chmod 640 "$TMPD/crlf-token"
+dispatch_start --admin-token-file "$TMPD/crlf-token" --health-interval-ms 200 || exit 1
 ADMIN=http://127.0.0.1:$D_ADMIN
 AUTH=(-H "Authorization: Bearer $TOKEN")
 # call NAME WANT_STATUS curl-args... → the body in $TMPD/body, headers in $TMPD/hdr
