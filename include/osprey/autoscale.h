@@ -334,6 +334,8 @@ struct osp_autoscale_actuator_s {
 typedef struct osp_autoscale_local_opts_s {
     const char *exe;            /* the osprey binary to run as `serve` */
     const char *dispatcher;     /* its admin API, "http://127.0.0.1:8001" */
+    const char *dispatcher_token; /* its bearer token (borrowed), or NULL
+                                   when the admin API has none */
     const char *host;           /* workers listen here ("127.0.0.1") */
     int worker_threads;         /* serve --threads N (0: serve's default) */
     const char *const *args;    /* more serve flags (borrowed) */
@@ -372,6 +374,8 @@ typedef struct osp_autoscale_loop_opts_s {
     osp_autoscale_actuator_t *actuator; /* taken by a successful create */
     const char *dispatcher;     /* admin API base URL (its /metrics): the
                                    embedded source */
+    const char *dispatcher_token; /* the admin API's bearer token
+                                   (borrowed), or NULL: none */
     const char *prometheus;     /* base URL; NULL: the embedded source */
     const char *query;          /* PromQL of the `query` metric */
     int rate_window_s;          /* PromQL rate() window (default 30) */

@@ -63,6 +63,11 @@ typedef struct osp_dispatch_opts_s {
     int port;                  /* 0 = ephemeral (logged) */
     const char *admin_host;    /* admin API bind; NULL = 127.0.0.1 */
     int admin_port;            /* 0 = ephemeral; < 0 = no admin API */
+    const char *admin_token_file; /* the admin API's bearer token (first
+                                  line; others may not access the file:
+                                  osp_http_bearer_read_file), or NULL:
+                                  none, which only a loopback admin_host
+                                  allows (create fails otherwise) */
     osp_balance_t policy;
     const char *const *backends; /* static "host:port" list (not owned) */
     int n_backends;

@@ -148,6 +148,10 @@ const uint8_t *osp_http_req_body(const osp_http_req_t *r, size_t *len);
 size_t osp_http_req_response_bytes(const osp_http_req_t *r);
 /* The request id (client's or generated). Never NULL. */
 const char *osp_http_req_id(const osp_http_req_t *r);
+/* The client's address as "ip:port" ("[ip]:port" for IPv6; "unknown"
+ * when the socket does not say) into buf: for logs that name a caller.
+ * Returns its length, or OSP_ELIMIT when it does not fit in cap. */
+int osp_http_req_peer(const osp_http_req_t *r, char *buf, size_t cap);
 /* Seconds since the request started (first byte of the request line). */
 double osp_http_req_elapsed_s(const osp_http_req_t *r);
 /* Status of the queued response; 0 before one is queued. */
@@ -310,5 +314,50 @@ int osp_multipart_parse(const uint8_t *body, size_t len, const char *boundary,
 int osp_http_fetch(const char *method, const char *url, const char *json_body,
                    long timeout_ms, long *status, char **body,
                    size_t *body_len, osp_err_t *err);
+/* The same with `Authorization: Bearer <bearer>` (bearer NULL: none, as
+ * osp_http_fetch): what a client of the dispatcher's admin API sends. */
+int osp_http_fetch_bearer(const char *method, const char *url,
+                          const char *bearer, const char *json_body,
+                          long timeout_ms, long *status, char **body,
+                          size_t *body_len, osp_err_t *err);
+
+/* ---- bearer tokens (bearer.c) ----------------------------------------- */
+/* A shared-secret bearer token (RFC 6750) guards an API that must not be
+ * open to whoever reaches its port (the dispatcher's admin API; docs/adr/
+ * 0047-admin-token.md). The token lives in a file, never on a command line
+ * (visible in ps) or in the environment (inherited by every child). */
+#define OSP_HTTP_BEARER_MIN 16  /* characters: a guessable token is none */
+#define OSP_HTTP_BEARER_MAX 512 /* characters, the terminating NUL excluded */
+
+/* Reads a token file into out (cap > OSP_HTTP_BEARER_MAX): its first line,
+ * surrounding spaces, tabs and CR trimmed. Refused, with err naming the
+ * file and the reason (OSP_EINVAL, or OSP_EIO when it cannot be read): a
+ * file that others may access (any of the mode's "other" bits, as ssh and
+ * PostgreSQL refuse private key files; group bits are allowed, for a
+ * Kubernetes Secret mounted with fsGroup), a token shorter than
+ * OSP_HTTP_BEARER_MIN or longer than OSP_HTTP_BEARER_MAX, or one with a
+ * character outside visible ASCII (it travels in a header). 0 on success. */
+int osp_http_bearer_read_file(const char *path, char *out, size_t cap,
+                              osp_err_t *err);
+/* How a request's credentials compare with the expected token. */
+typedef enum osp_http_auth_e {
+    OSP_HTTP_AUTH_OK = 0,   /* Authorization: Bearer <the token> */
+    OSP_HTTP_AUTH_MISSING,  /* no Authorization header, or not Bearer */
+    OSP_HTTP_AUTH_WRONG,    /* Bearer with another token */
+    OSP_HTTP_AUTH_COUNT
+} osp_http_auth_t;
+/* "ok", "missing", "wrong"; never NULL. */
+const char *osp_http_auth_name(osp_http_auth_t a);
+/* Checks r's Authorization header against token in constant time (the
+ * comparison takes as long whatever the bytes and lengths: SHA-256 of both,
+ * compared with CRYPTO_memcmp), so that timing reveals nothing of the
+ * token. The scheme name is case-insensitive (RFC 9110 §11.1). */
+osp_http_auth_t osp_http_req_bearer_check(const osp_http_req_t *r,
+                                          const char *token);
+/* Answers 401 with `WWW-Authenticate: Bearer realm="<realm>"` (plus
+ * error="invalid_token" for a wrong one, RFC 6750 §3) and the JSON error
+ * body {"error": "..."}. */
+int osp_http_respond_unauthorized(osp_http_req_t *r, const char *realm,
+                                  osp_http_auth_t why);
 
 #endif

@@ -93,12 +93,14 @@ int osp_report_html_height_px(const osp_report_t *r);
 int osp_report_record_scrape(const char *const *urls, int n_urls,
                              long timeout_ms, FILE *f, osp_err_t *err);
 
-/* The workers a dispatcher knows: GETs admin_url + "/admin/backends" and
+/* The workers a dispatcher knows: GETs admin_url + "/admin/backends"
+ * (with `Authorization: Bearer <admin_token>` unless it is NULL) and
  * writes "http://ADDRESS/metrics" for each backend into urls[0..max)
  * (malloc'd strings; the caller frees each). Returns the count, or
  * OSP_EIO / OSP_EFORMAT with err set. For a recorder following an
  * autoscaler whose workers come and go on ports chosen at start. */
-int osp_report_record_discover(const char *admin_url, long timeout_ms,
-                               char **urls, int max, osp_err_t *err);
+int osp_report_record_discover(const char *admin_url, const char *admin_token,
+                               long timeout_ms, char **urls, int max,
+                               osp_err_t *err);
 
 #endif

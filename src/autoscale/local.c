@@ -143,8 +143,9 @@ static int admin(local_t *l, const char *method, const worker_t *w,
     snprintf(body, sizeof body, "{\"address\": \"%s:%d\"}", l->o.host,
              w->port);
     long status = 0;
-    int rc = osp_http_fetch(method, url, body, LOCAL_PROBE_MS * 4,
-                                  &status, NULL, NULL, err);
+    int rc = osp_http_fetch_bearer(method, url, l->o.dispatcher_token, body,
+                                   LOCAL_PROBE_MS * 4, &status, NULL, NULL,
+                                   err);
     if (rc)
         return rc;
     /* 409 on a POST: already there; 404 on a DELETE: already gone. */
@@ -200,8 +201,9 @@ static json_t *backends(local_t *l, osp_err_t *err) {
     long status = 0;
     char *body = NULL;
     json_t *list = NULL;
-    if (!osp_http_fetch("GET", url, NULL, LOCAL_PROBE_MS * 4, &status,
-                              &body, NULL, err)) {
+    if (!osp_http_fetch_bearer("GET", url, l->o.dispatcher_token, NULL,
+                               LOCAL_PROBE_MS * 4, &status, &body, NULL,
+                               err)) {
         list = status == 200 ? json_loads(body, 0, NULL) : NULL;
         if (!json_is_array(list)) {
             json_decref(list);

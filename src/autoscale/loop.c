@@ -159,8 +159,9 @@ static void read_workers(osp_autoscale_loop_t *l, osp_autoscale_reading_t *r) {
     long status = 0;
     char *body = NULL;
     osp_err_t err = {0};
-    if (osp_http_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
-                             NULL, &err) || status != 200) {
+    if (osp_http_fetch_bearer("GET", url, l->o.dispatcher_token, NULL,
+                              LOOP_FETCH_MS, &status, &body, NULL, &err) ||
+        status != 200) {
         count_error(l, SRC_DISPATCHER, err.msg[0] ? err.msg : "admin API");
         free(body);
         return;
@@ -195,8 +196,10 @@ static void read_embedded(osp_autoscale_loop_t *l, double t, double *values) {
     char *body = NULL;
     size_t len = 0;
     osp_err_t err = {0};
-    if (osp_http_fetch("GET", url, NULL, LOOP_FETCH_MS, &status, &body,
-                             &len, &err) ||
+    /* /metrics needs no token; it goes with every request to the admin
+     * listener all the same (one rule for its clients) */
+    if (osp_http_fetch_bearer("GET", url, l->o.dispatcher_token, NULL,
+                              LOOP_FETCH_MS, &status, &body, &len, &err) ||
         status != 200 ||
         osp_autoscale_read_dispatcher(&cur, body, len, &err)) {
         if (!err.msg[0])

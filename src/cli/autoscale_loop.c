@@ -19,12 +19,15 @@
 
 #include "cli/autoscale_cli.h"
 #include "cli/cli.h"
+#include "osprey/http.h"
 #include "osprey/kube.h"
 #include "osprey/log.h"
 
 typedef struct loop_cli_s {
     osp_cli_policy_t pol;       /* first: the policy rows' offsets */
     const char *dispatcher, *prometheus, *query;
+    const char *dispatcher_token_file;
+    char dispatcher_token[OSP_HTTP_BEARER_MAX + 1]; /* read from the file */
     int rate_window_s;
     bool local;
     const char *worker_args, *worker_host;
@@ -41,6 +44,7 @@ typedef struct loop_cli_s {
 #define O(f) offsetof(loop_cli_t, f)
 static const osp_setting_t loop_rows[] = {
     {.name = "dispatcher", .kind = OSP_SET_STR, .off = O(dispatcher), .arg = "URL", .help = "the dispatcher's admin API, e.g. http://127.0.0.1:8001 (its /metrics too; required)"},
+    {.name = "dispatcher-token-file", .kind = OSP_SET_STR, .off = O(dispatcher_token_file), .arg = "FILE", .help = "the bearer token of the dispatcher's admin API (its --admin-token-file), sent with every request to --dispatcher"},
     {.name = "prometheus", .kind = OSP_SET_STR, .off = O(prometheus), .arg = "URL", .help = "read the metrics from Prometheus's query API (default: read the dispatcher's /metrics directly)"},
     {.name = "query", .kind = OSP_SET_STR, .off = O(query), .arg = "PROMQL", .help = "scale on this PromQL (a total over the replicas) with --target: needs --prometheus"},
     {.name = "rate-window-s", .kind = OSP_SET_INT, .off = O(rate_window_s), .min = 1, .max = 3600, .help = "rate() window of the built-in PromQL (default 30)"},
@@ -132,7 +136,9 @@ static osp_autoscale_actuator_t *make_local(const loop_cli_t *o,
     }
     exe[n] = 0;
     osp_autoscale_local_opts_t lo = {
-        .exe = exe, .dispatcher = o->dispatcher, .host = o->worker_host,
+        .exe = exe, .dispatcher = o->dispatcher,
+        .dispatcher_token = o->dispatcher_token[0] ? o->dispatcher_token : NULL,
+        .host = o->worker_host,
         .worker_threads = o->worker_threads, .args = wargs,
         .n_args = n_wargs, .observe_only = o->dry_run};
     return osp_autoscale_local_create(&lo, err);
@@ -150,6 +156,7 @@ static int run(loop_cli_t *o, const char *const *wargs, int n_wargs) {
         return osp_cli_start_failed("osprey autoscale", &err);
     osp_autoscale_loop_opts_t lp = {
         .policy = o->pol.o, .actuator = act, .dispatcher = o->dispatcher,
+        .dispatcher_token = o->dispatcher_token[0] ? o->dispatcher_token : NULL,
         .prometheus = o->prometheus, .query = o->query,
         .rate_window_s = o->rate_window_s, .tick_s = o->tick_s,
         .dry_run = o->dry_run, .json_log = o->json_log, .host = o->host,
@@ -216,6 +223,11 @@ int osp_cli_autoscale_run(int argc, char **argv) {
                                     "--k8s-deployment, or --prometheus)");
         goto done;
     }
+    if ((rc = osp_settings_token_file(&st, "dispatcher-token-file",
+                                      o.dispatcher_token_file,
+                                      o.dispatcher_token,
+                                      sizeof o.dispatcher_token)))
+        goto done;
     if (o.query && !o.prometheus) {
         rc = osp_settings_fail(&st, "--query needs --prometheus");
         goto done;

@@ -62,8 +62,9 @@ static const osp_setting_t opts[] = {
     {.name = "policy", .kind = OSP_SET_FN, .arg = "p2c|p2c-lor|rr|random", .off = 0, .help = "p2c|p2c-lor|rr|random (default p2c: of two random backends, the one with "
      "fewer outstanding requests weighted by its recent latency; "
      "p2c-lor: unweighted)", .parse = parse_policy},
-    {.name = "admin-host", .kind = OSP_SET_STR, .arg = "ADDR", .off = O(o.admin_host), .help = "admin API bind address (default 127.0.0.1)"},
+    {.name = "admin-host", .kind = OSP_SET_STR, .arg = "ADDR", .off = O(o.admin_host), .help = "admin API bind address (default 127.0.0.1; any other than loopback needs --admin-token-file)"},
     {.name = "admin-port", .kind = OSP_SET_INT, .off = O(o.admin_port), .help = "admin API port (default 8001; 0 = any free port; -1 = off)", .min = -1},
+    {.name = "admin-token-file", .kind = OSP_SET_STR, .arg = "FILE", .off = O(o.admin_token_file), .help = "the admin API's bearer token: its first line, 16..512 visible characters; the file must not be accessible to others (chmod 600). Then every admin request needs Authorization: Bearer TOKEN (else 401)"},
     {.name = "health-interval-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.health_interval_ms), .help = "active health check period (default 2000)"},
     {.name = "eject-after", .kind = OSP_SET_INT, .off = O(o.eject_after), .help = "consecutive failures that eject a backend (default 3)"},
     {.name = "eject-base-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.eject_base_ms), .help = "first ejection time; doubles per repeat (default 2000)"},

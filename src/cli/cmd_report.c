@@ -27,6 +27,7 @@
 
 #include "cli/cli.h"
 #include "cli/settings.h"
+#include "osprey/http.h"
 #include "osprey/report.h"
 
 #define REPORT_MAX_SCRAPE 64 /* --scrape URLs */
@@ -225,7 +226,8 @@ out:
 typedef struct rec_cli_s {
     const char *scrape[REPORT_MAX_SCRAPE];
     int n_scrape;
-    const char *out, *discover;
+    const char *out, *discover, *discover_token_file;
+    char discover_token[OSP_HTTP_BEARER_MAX + 1];
     double interval_s, duration_s;
     int timeout_ms;
 } rec_cli_t;
@@ -246,6 +248,8 @@ static const osp_setting_t rec_opts[] = {
      .parse = add_scrape, .reset = reset_scrape},
     {.name = "discover", .kind = OSP_SET_STR, .arg = "URL", .off = O(discover),
      .help = "a dispatcher's admin API: also scrape each of its backends, as they come and go"},
+    {.name = "discover-token-file", .kind = OSP_SET_STR, .arg = "FILE", .off = O(discover_token_file),
+     .help = "the bearer token of the --discover admin API (the dispatcher's --admin-token-file)"},
     {.name = "out", .kind = OSP_SET_STR, .arg = "FILE", .off = O(out),
      .help = "JSONL file to append to (- for stdout)"},
     {.name = "interval", .kind = OSP_SET_DOUBLE, .arg = "S", .off = O(interval_s), .min = 0,
@@ -275,6 +279,10 @@ static int record(int argc, char **argv) {
         rc = osp_settings_fail(&st, "--scrape (or --discover) and --out are required");
         goto out;
     }
+    if ((rc = osp_settings_token_file(&st, "discover-token-file",
+                                      c.discover_token_file, c.discover_token,
+                                      sizeof c.discover_token)))
+        goto out;
     if (!(c.interval_s >= 0.05)) {
         rc = osp_settings_fail(&st, "--interval %g: at least 0.05 s", c.interval_s);
         goto out;
@@ -304,8 +312,9 @@ static int record(int argc, char **argv) {
         /* a dispatcher that does not answer this tick: its workers are
          * missed once, the explicit pages still recorded */
         if (c.discover) {
-            nf = osp_report_record_discover(c.discover, c.timeout_ms, found,
-                                            REPORT_MAX_SCRAPE, &err);
+            nf = osp_report_record_discover(
+                c.discover, c.discover_token[0] ? c.discover_token : NULL,
+                c.timeout_ms, found, REPORT_MAX_SCRAPE, &err);
             if (nf < 0 && !discover_warned) { /* once: it repeats each tick */
                 fprintf(stderr, "%s: --discover: %s\n", st.cmd, err.msg);
                 discover_warned = true;

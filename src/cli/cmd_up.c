@@ -14,7 +14,10 @@
  * monitoring files), so a failure is one line, not a stack half up. A
  * state directory ($XDG_RUNTIME_DIR or /tmp, osprey-up.XXXXXX, or
  * --state-dir) holds every child's log, the generated Prometheus config,
- * its data, and stack.json (pids, ports, URLs).
+ * its data, stack.json (pids, ports, URLs) and admin-token: a random
+ * bearer token (mode 0600, new each start) that the dispatcher's admin API
+ * requires and the autoscaler sends (docs/adr/0047-admin-token.md), so
+ * that another local user cannot repoint the stack's traffic.
  *
  * Stopping (SIGINT, SIGTERM), in order: the dispatcher first — it closes
  * the front door and finishes what is in flight while the workers are
@@ -33,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -97,6 +102,7 @@ enum { P_DISPATCHER, P_AUTOSCALER, P_PROMETHEUS, P_ALERTMANAGER, P_COUNT };
 typedef struct up_s {
     up_cli_t c;
     char exe[PATH_MAX], state[PATH_MAX], mon[PATH_MAX];
+    char token_file[PATH_MAX + 16]; /* STATE/admin-token */
     char prom_bin[PATH_MAX], am_bin[PATH_MAX];
     bool prometheus, alertmanager;
     osp_up_proc_t p[P_COUNT];
@@ -255,6 +261,31 @@ static int make_state_dir(up_t *u) {
 
 /* ---- the generated files ------------------------------------------- */
 
+/* STATE/admin-token: 32 random bytes as hex, mode 0600 from its creation
+ * (written beside, then renamed: a reader never sees half of it). */
+static int write_admin_token(up_t *u) {
+    unsigned char raw[32];
+    char hex[2 * sizeof raw + 2], tmp[PATH_MAX + 32];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    strcat(hex, "\n");
+    snprintf(u->token_file, sizeof u->token_file, "%s/admin-token", u->state);
+    snprintf(tmp, sizeof tmp, "%s.tmp", u->token_file);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t n = strlen(hex);
+    bool ok = fchmod(fd, 0600) == 0 && write(fd, hex, n) == (ssize_t)n;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, u->token_file) == 0)
+        return 0;
+    unlink(tmp);
+    return -1;
+}
+
 static int write_file(const char *path, const char *text) {
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -379,8 +410,9 @@ static void write_stack_json(up_t *u) {
         json_object_set_new(ports, "prometheus", json_integer(u->c.prometheus_port));
     if (u->alertmanager)
         json_object_set_new(ports, "alertmanager", json_integer(u->c.alertmanager_port));
-    json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "state_dir", u->state,
-                          "model", u->c.model, "pids", pids, "ports", ports);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "state_dir", u->state,
+                          "model", u->c.model, "admin_token_file",
+                          u->token_file, "pids", pids, "ports", ports);
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     char path[PATH_MAX + 64];
@@ -477,11 +509,13 @@ static int start_dispatcher(up_t *u) {
     snprintf(as_url, sizeof as_url, "http://127.0.0.1:%d", u->c.autoscaler_port);
     char *fixed[] = {u->exe, "dispatch", "--host", (char *)u->c.host, "--port",
                      port, "--admin-host", "127.0.0.1", "--admin-port", admin,
+                     "--admin-token-file", u->token_file,
                      "--autoscaler-url", as_url};
     osp_up_proc_t *p = &u->p[P_DISPATCHER];
     if (spawn_with(u, P_DISPATCHER, fixed, OSP_ARRAY_LEN(fixed), u->c.dispatch_args))
         return OSP_CLI_EXIT_FAIL;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/admin/backends", u->c.admin_port);
+    /* the admin listener's /metrics: it answers without the token */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", u->c.admin_port);
     if (!wait_200(u, p, url, 30))
         return fail_start(u, p, "not answering within 30 s");
     return 0;
@@ -541,7 +575,8 @@ static int start_autoscaler(up_t *u) {
     snprintf(port, sizeof port, "%d", u->c.autoscaler_port);
     snprintf(disp, sizeof disp, "http://127.0.0.1:%d", u->c.admin_port);
     snprintf(prom, sizeof prom, "http://127.0.0.1:%d", u->c.prometheus_port);
-    char *fixed[] = {u->exe, "autoscale", "--dispatcher", disp, "--host",
+    char *fixed[] = {u->exe, "autoscale", "--dispatcher", disp,
+                     "--dispatcher-token-file", u->token_file, "--host",
                      "127.0.0.1", "--port", port, "--min", mn, "--max", mx,
                      "--worker-args", wargs, "--prometheus", prom};
     int n_fixed = (int)OSP_ARRAY_LEN(fixed) - (u->prometheus ? 0 : 2);
@@ -584,6 +619,8 @@ static void print_urls(const up_t *u) {
     printf("  API reference  %s/docs\n", base);
     printf("  metrics        %s/metrics\n", base);
     printf("  autoscaler     http://127.0.0.1:%d/status\n", c->autoscaler_port);
+    printf("  admin API      http://127.0.0.1:%d/admin/backends (bearer token: %s)\n",
+           c->admin_port, u->token_file);
     if (u->prometheus)
         printf("  Prometheus     http://127.0.0.1:%d\n", c->prometheus_port);
     if (u->alertmanager)
@@ -677,6 +714,12 @@ int osp_cli_up(int argc, char **argv) {
     if ((rc = preflight(&u, &st)))
         goto out;
     if (make_state_dir(&u)) {
+        rc = OSP_CLI_EXIT_FAIL;
+        goto out;
+    }
+    if (write_admin_token(&u)) {
+        fprintf(stderr, "osprey up: cannot write %s/admin-token: %s\n", u.state,
+                strerror(errno));
         rc = OSP_CLI_EXIT_FAIL;
         goto out;
     }

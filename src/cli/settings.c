@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "osprey/common.h"
+#include "osprey/http.h"
 
 #define HELP_LEFT 26  /* columns of "--name ARG" in --help */
 #define HELP_WIDTH 79 /* --help wraps its text before this column */
@@ -422,6 +423,15 @@ int osp_settings_fail(const osp_settings_t *s, const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "\n(%s --help lists the options)\n", s->cmd);
     return OSP_CLI_EXIT_USAGE;
+}
+
+int osp_settings_token_file(const osp_settings_t *s, const char *flag,
+                            const char *path, char *out, size_t cap) {
+    osp_err_t err = {0};
+    out[0] = 0;
+    if (!path || osp_http_bearer_read_file(path, out, cap, &err) == 0)
+        return 0;
+    return osp_settings_fail(s, "--%s: %s", flag, err.msg);
 }
 
 /* ---- --help ----------------------------------------------------------- */

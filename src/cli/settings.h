@@ -111,6 +111,12 @@ int osp_settings_set(osp_settings_t *s, const osp_setting_t *op, const char *v,
  * together); returns the usage exit code (2). */
 int osp_settings_fail(const osp_settings_t *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A bearer-token file option (--dispatcher-token-file and the like): reads
+ * path's token into out (cap > OSP_HTTP_BEARER_MAX) by the rules of
+ * osp_http_bearer_read_file; out is "" when path is NULL. 0, or the usage
+ * exit code after osp_settings_fail named --flag and the reason. */
+int osp_settings_token_file(const osp_settings_t *s, const char *flag,
+                            const char *path, char *out, size_t cap);
 /* The generated --help: usage line, about, options, the sources and
  * their precedence, notes, exit codes. */
 void osp_settings_usage(const osp_settings_t *s, FILE *f);

@@ -6,13 +6,65 @@
  *   DELETE /admin/backends/{address}  same, address in the path
  * A removed backend gets no new requests; requests in flight on it finish.
  * Only what this API added can be removed through it (a static or
- * discovered backend answers 404: its own source owns it). */
+ * discovered backend answers 404: its own source owns it).
+ *
+ * Whoever can add a backend can send user traffic anywhere, so with
+ * --admin-token-file every route here needs `Authorization: Bearer
+ * <token>` — GET too: the list names every worker, which is a map for an
+ * attacker — and gets 401 + WWW-Authenticate otherwise. The listener's
+ * /metrics (dispatch.c) stays open: it is the same page the main port
+ * serves to anyone, and Prometheus scrapes it there. Without a token the
+ * API is open, which dispatch.c allows on a loopback address only. Every
+ * change (add, remove) and every refused request is a JSON log line naming
+ * the caller: its address and whether it authenticated. */
+#include <stdio.h>
 #include <string.h>
 
 #include "dispatch/dispatch_int.h"
 
+#define ADMIN_REALM "osprey-admin"
+
+/* Who asked: for the log lines. */
+typedef struct caller_s {
+    char peer[64];      /* "ip:port" */
+    bool authenticated; /* showed the token (false: none is configured) */
+} caller_t;
+
+/* The gate in front of every route: true when the request may go on;
+ * otherwise it has been answered 401 and logged. */
+static bool admit(osp_dispatch_t *d, osp_http_req_t *req, caller_t *c) {
+    if (osp_http_req_peer(req, c->peer, sizeof c->peer) < 0)
+        snprintf(c->peer, sizeof c->peer, "unknown");
+    c->authenticated = false;
+    if (!d->admin_token[0])
+        return true;
+    osp_http_auth_t a = osp_http_req_bearer_check(req, d->admin_token);
+    if (a == OSP_HTTP_AUTH_OK)
+        return c->authenticated = true;
+    osp__dsp_log(d, "warn", "admin refused",
+                 json_pack("{s:s,s:s,s:s,s:b,s:s,s:i}", "method",
+                           osp_http_req_method(req), "path",
+                           osp_http_req_path(req), "peer", c->peer,
+                           "authenticated", 0, "credentials",
+                           osp_http_auth_name(a), "status", 401));
+    osp_http_respond_unauthorized(req, ADMIN_REALM, a);
+    return false;
+}
+
+/* One line per change asked for, whatever its outcome. */
+static void log_change(osp_dispatch_t *d, const caller_t *c,
+                       const char *action, const char *addr, int status) {
+    osp__dsp_log(d, status / 100 == 2 ? "info" : "warn", "admin change",
+                 json_pack("{s:s,s:s,s:i,s:s,s:b}", "action", action,
+                           "address", addr, "status", status, "peer",
+                           c->peer, "authenticated", c->authenticated));
+}
+
 static void h_list(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
+    caller_t c;
+    if (!admit(d, req, &c))
+        return;
     json_t *a = json_array();
     pthread_mutex_lock(&d->mu);
     for (int i = 0; i < d->n_b; i++) {
@@ -56,8 +108,9 @@ static const char *address_of(osp_http_req_t *req, json_t **keep) {
 
 static void h_add(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
+    caller_t c;
     json_t *j = NULL;
-    const char *a = address_of(req, &j);
+    const char *a = admit(d, req, &c) ? address_of(req, &j) : NULL;
     if (!a)
         return;
     int rc = osp__dsp_backend_add(d, a, DSP_SRC_ADMIN);
@@ -69,13 +122,15 @@ static void h_add(osp_http_req_t *req, void *ud) {
                                osp_strerror(rc));
     else
         osp_http_respond_json(req, 200, json_pack("{s:s}", "added", a));
+    log_change(d, &c, "add", a, osp_http_req_status(req));
     json_decref(j);
 }
 
 static void h_del(osp_http_req_t *req, void *ud) {
     osp_dispatch_t *d = ud;
+    caller_t c;
     json_t *j = NULL;
-    const char *a = address_of(req, &j);
+    const char *a = admit(d, req, &c) ? address_of(req, &j) : NULL;
     if (!a)
         return;
     int rc = osp__dsp_backend_remove(d, a, DSP_SRC_ADMIN);
@@ -87,6 +142,7 @@ static void h_del(osp_http_req_t *req, void *ud) {
                                "admin API", a);
     else
         osp_http_respond_json(req, 200, json_pack("{s:s}", "removed", a));
+    log_change(d, &c, "remove", a, osp_http_req_status(req));
     json_decref(j);
 }
 

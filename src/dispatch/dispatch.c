@@ -1,8 +1,11 @@
 /* dispatch.c — the dispatcher's lifecycle (create: metrics, HTTP front,
- * admin listener, discovery, health thread; drain: stop accepting, let
+ * admin listener — refused on a non-loopback address without a token —,
+ * discovery, health thread; drain: stop accepting, let
  * in-flight requests finish; destroy: stop and free), the
  * endpoints it answers itself (/v2/health/..., /v2, /v2/repository/index,
  * /metrics), request metrics and the JSON log. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +235,47 @@ int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s) {
     return 0;
 }
 
+/* Is host a loopback literal (127.0.0.0/8, ::1, ::ffff:127.x.y.z)? A
+ * name or anything else is not: only a loopback address keeps the admin
+ * API to this machine. */
+static bool is_loopback(const char *host) {
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) != 1)
+        return false;
+    if (IN6_IS_ADDR_LOOPBACK(&a6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+/* The admin API's token, and the rule that a listener beyond loopback
+ * needs one (docs/adr/0047-admin-token.md): checked before anything is
+ * bound, so a refused start leaves nothing behind. */
+static int admin_auth_setup(osp_dispatch_t *d, osp_err_t *err) {
+    const osp_dispatch_opts_t *o = &d->o;
+    if (o->admin_port < 0)
+        return 0;
+    int rc = o->admin_token_file
+                 ? osp_http_bearer_read_file(o->admin_token_file,
+                                             d->admin_token,
+                                             sizeof d->admin_token, err)
+                 : 0;
+    if (rc < 0) {
+        osp_err_prefix(err, "admin API");
+        return rc;
+    }
+    const char *host = o->admin_host ? o->admin_host : "127.0.0.1";
+    if (!d->admin_token[0] && !is_loopback(host))
+        return osp_err_set(err, OSP_EINVAL,
+                           "refusing to bind the admin API to %s (not "
+                           "loopback) without a token: give "
+                           "--admin-token-file FILE, or keep --admin-host "
+                           "on 127.0.0.1", host);
+    return 0;
+}
+
 osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
                                     osp_err_t *err) {
     osp_dispatch_t *d = calloc(1, sizeof *d);
@@ -264,6 +308,8 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         d->o.request_timeout_ms = OSP_DISPATCH_DEFAULT_TIMEOUT_MS;
     if (d->o.dns_interval_ms <= 0)
         d->o.dns_interval_ms = OSP_DISPATCH_DEFAULT_DNS_MS;
+    if (admin_auth_setup(d, err) < 0)
+        goto fail;
     if ((unsigned)d->o.policy >= OSP_BALANCE_COUNT) {
         osp_err_set(err, OSP_EINVAL, "dispatch: bad policy %d", d->o.policy);
         goto fail;
@@ -315,7 +361,8 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         if (!(d->admin = osp_http_server_create(&ao, err)))
             goto fail;
         /* The admin listener also serves /metrics: the local autoscaler
-         * reads both from the one address it is given. */
+         * reads both from the one address it is given. /metrics needs no
+         * token (admin.c says why). */
         if (osp__dsp_admin_routes(d, d->admin) < 0 ||
             osp_http_route(d->admin, "GET", "/metrics", h_metrics, d) < 0) {
             osp_err_set(err, OSP_EINTERNAL, "dispatch: cannot register "
@@ -345,10 +392,18 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
         goto fail;
     }
     osp__dsp_log(d, "info", "listening",
-                     json_pack("{s:s,s:i,s:i,s:s,s:s,s:i}", "host",
+                     json_pack("{s:s,s:i,s:s,s:i,s:s,s:s,s:s,s:i}", "host",
                                o->host ? o->host : "0.0.0.0", "port",
-                               osp_dispatch_port(d), "admin_port",
-                               osp_http_server_port(d->admin), "policy",
+                               osp_dispatch_port(d), "admin_host",
+                               d->admin ? (o->admin_host ? o->admin_host
+                                                         : "127.0.0.1")
+                                        : "",
+                               "admin_port",
+                               osp_http_server_port(d->admin), "admin_auth",
+                               !d->admin         ? "off"
+                               : d->admin_token[0] ? "token"
+                                                   : "none (loopback)",
+                               "policy",
                                osp_balance_name(d->o.policy), "io",
                                osp_dispatch_io_name(d->o.io), "loops",
                                d->n_loops));

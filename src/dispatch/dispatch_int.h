@@ -164,6 +164,9 @@ struct osp_dispatch_s {
     atomic_bool stop_flag;    /* read by discovery transfers (no lock) */
 
     osp_http_server_t *http, *admin;
+    /* The admin API's bearer token (from o.admin_token_file; "" = none,
+     * allowed on a loopback address only): admin.c checks it. */
+    char admin_token[OSP_HTTP_BEARER_MAX + 1];
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_depth, *m_inflight,
         *m_backends, *m_retries, *m_ejections;

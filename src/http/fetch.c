@@ -1,11 +1,13 @@
 /* fetch.c — one plain HTTP request with libcurl (osp_http_fetch): what the
- * autoscaler asks of the dispatcher's admin API, the workers and
+ * autoscaler asks of the dispatcher's admin API (with its bearer token:
+ * osp_http_fetch_bearer), the workers and
  * Prometheus, what `osprey up`, `osprey report` and `osprey health` ask of
  * the stack. Small bodies, short timeouts, one handle per call: its callers
  * make a few requests a second, and a slow peer must cost one call, never
  * hang its loop. (The dispatcher's proxying keeps its own pooled handles:
  * src/dispatch/upstream.c.) */
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +47,14 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud) {
 int osp_http_fetch(const char *method, const char *url, const char *json_body,
                    long timeout_ms, long *status, char **body,
                    size_t *body_len, osp_err_t *err) {
+    return osp_http_fetch_bearer(method, url, NULL, json_body, timeout_ms,
+                                 status, body, body_len, err);
+}
+
+int osp_http_fetch_bearer(const char *method, const char *url,
+                          const char *bearer, const char *json_body,
+                          long timeout_ms, long *status, char **body,
+                          size_t *body_len, osp_err_t *err) {
     CURL *h = curl_easy_init();
     if (!h)
         return osp_err_set(err, OSP_ENOMEM, "%s: out of memory", url);
@@ -58,13 +68,25 @@ int osp_http_fetch(const char *method, const char *url, const char *json_body,
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    if (bearer) {
+        /* The header, not CURLOPT_XOAUTH2_BEARER: libcurl sends that one
+         * only when asked to authenticate (CURLAUTH_BEARER) */
+        char *line = NULL;
+        if (asprintf(&line, "Authorization: Bearer %s", bearer) < 0) {
+            curl_easy_cleanup(h);
+            return osp_err_set(err, OSP_ENOMEM, "%s: out of memory", url);
+        }
+        hs = curl_slist_append(hs, line); /* copies */
+        free(line);
+    }
     if (json_body) {
         hs = curl_slist_append(hs, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body);
     } else if (!strcmp(method, "GET")) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
+    if (hs)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
     CURLcode cc = curl_easy_perform(h);
     int rc = 0;
     if (cc != CURLE_OK) {

@@ -919,6 +919,27 @@ size_t osp_http_req_response_bytes(const osp_http_req_t *r) {
     return r->resp_len;
 }
 const char *osp_http_req_id(const osp_http_req_t *r) { return r->id; }
+int osp_http_req_peer(const osp_http_req_t *r, char *buf, size_t cap) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char ip[INET6_ADDRSTRLEN] = "";
+    int port = 0;
+    if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof ip);
+        port = ntohs(a6->sin6_port);
+    } else if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof ip);
+        port = ntohs(a4->sin_port);
+    }
+    bool v6 = strchr(ip, ':') != NULL;
+    int n = ip[0] ? snprintf(buf, cap, "%s%s%s:%d", v6 ? "[" : "", ip,
+                             v6 ? "]" : "", port)
+                  : snprintf(buf, cap, "unknown");
+    return n >= 0 && (size_t)n < cap ? n : OSP_ELIMIT;
+}
 double osp_http_req_elapsed_s(const osp_http_req_t *r) {
     return (double)(osp_now_ns() - r->start_ns) * 1e-9;
 }

@@ -87,14 +87,16 @@ int osp_report_record_scrape(const char *const *urls, int n_urls,
     return fflush(f) == 0 ? 0 : osp_err_set(err, OSP_EIO, "recorder: write failed");
 }
 
-int osp_report_record_discover(const char *admin_url, long timeout_ms,
-                               char **urls, int max, osp_err_t *err) {
+int osp_report_record_discover(const char *admin_url, const char *admin_token,
+                               long timeout_ms, char **urls, int max,
+                               osp_err_t *err) {
     char url[1024];
     snprintf(url, sizeof url, "%s/admin/backends", admin_url);
     long status = 0;
     char *body = NULL;
     size_t len = 0;
-    int rc = osp_http_fetch("GET", url, NULL, timeout_ms, &status, &body, &len, err);
+    int rc = osp_http_fetch_bearer("GET", url, admin_token, NULL, timeout_ms,
+                                   &status, &body, &len, err);
     if (rc < 0)
         return rc;
     json_error_t je;

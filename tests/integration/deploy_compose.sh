@@ -182,7 +182,8 @@ echo "workers: worker1 served $s1, worker2 served $s2 (osprey_requests_total, co
 # 4. The autoscaler observes both workers; the dispatcher's HEALTHCHECK.
 cur=
 for ((i = 0; i < 100; i++)); do
-    cur=$(curl -s --max-time 5 "http://$(ip_of autoscaler):8002/metrics" |
+    # the autoscaler shares the dispatcher's network namespace (its address)
+    cur=$(curl -s --max-time 5 "http://$(ip_of dispatcher):8002/metrics" |
         awk '/^osprey_autoscaler_current_replicas/ {print $NF}')
     [ "$cur" = 2 ] && break
     sleep 0.1
