@@ -14,7 +14,9 @@
 #      admitted requests' p99 (after a 2 s onset) stays ≤ 400 ms; the
 #      worker still serves ≥ 50 % of its capacity (no idle engine); the
 #      shed counter is > 0 and equals the 503s the clients saw (and
-#      osprey_requests_total's 503s); the state gauge is 1.
+#      osprey_requests_total's 503s); mid-overload the state gauge is 1 and
+#      osprey_inflight_requests counts the shed demand (the autoscaler's
+#      signal).
 #      Why 400 ms: an admitted image waits about the target (60 ms) behind
 #      at most target × drain rate images, then its own batch (≤ 25 ms),
 #      decode and the client's own thread scheduling; a burst at an
@@ -51,10 +53,23 @@ le() { "$PY" -c 'import sys; a=sys.argv[1]; sys.exit(0 if a!="null" and float(a)
 # ---- 1. shedding on ----
 serve_start "${SLOW[@]}" --queue-delay-target-ms 60 --queue-delay-interval-ms 100 || exit 1
 echo "serving on port $SERVE_PORT (shedding: target 60 ms, interval 100 ms)"
-OUT=$(timeout 60 "$PY" "$CLIENT" "http://127.0.0.1:$SERVE_PORT" /classify "$IMG" \
-      --clients 32 --think-ms 40 --duration-s 7 --warmup-s 2) || fail "client: $OUT"
-echo "shedding on:  $OUT"
+OUTF=$(mktemp /tmp/osp_shed_out.XXXXXX)
+timeout 60 "$PY" "$CLIENT" "http://127.0.0.1:$SERVE_PORT" /classify "$IMG" \
+    --clients 32 --think-ms 40 --duration-s 7 --warmup-s 2 >"$OUTF" 2>&1 &
+CPID=$!
+# In the middle of the overload: the state, the delay the controller sees,
+# and the demand in osprey_inflight_requests (two scrapes: the shed share is
+# a rate between them).
+sleep 3
+metric osprey_inflight_requests >/dev/null
+sleep 1
 SHEDDING=$(metric osprey_shedding)
+QDELAY=$(metric osprey_queue_delay_seconds)
+INFLIGHT=$(metric osprey_inflight_requests)
+wait "$CPID" || fail "client: $(cat "$OUTF")"
+OUT=$(cat "$OUTF"); rm -f "$OUTF"
+echo "shedding on:  $OUT"
+echo "mid-overload: osprey_shedding $SHEDDING, osprey_queue_delay_seconds $QDELAY, osprey_inflight_requests $INFLIGHT"
 SHED=$(metric osprey_requests_shed_total)
 S503=$(metric osprey_requests_total 'code="503"')
 N503=$(jget "$OUT" n_503)
@@ -64,7 +79,12 @@ N503=$(jget "$OUT" n_503)
 [ "$(jget "$OUT" n_503_json)" = "$N503" ] || fail "a 503 lacked a JSON error body"
 [ "${SHED%.*}" = "$N503" ] || fail "osprey_requests_shed_total $SHED != the clients' 503s $N503"
 [ "${S503%.*}" = "$N503" ] || fail "osprey_requests_total 503s $S503 != the clients' 503s $N503"
-[ "$SHEDDING" = 1 ] || echo "note: osprey_shedding already 0 when scraped after the load ($SHEDDING)"
+[ "$SHEDDING" = 1 ] || fail "osprey_shedding was $SHEDDING during the overload"
+# Admitted work alone is ≤ ~5 in flight (the target's ~3 images queued, one
+# running, one decoding); the shed demand adds rate × ~65 ms, hundreds per
+# second of refusals: > 8 only if refusals count.
+"$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 8 else 1)' "$INFLIGHT" ||
+    fail "osprey_inflight_requests $INFLIGHT during the overload: shed requests do not count in it"
 le "$(jget "$OUT" shed_p99_ms)" 50 || fail "refusals p99 $(jget "$OUT" shed_p99_ms) ms > 50 ms"
 le "$(jget "$OUT" ok_p99_ms)" "$BOUND_MS" || fail "admitted p99 $(jget "$OUT" ok_p99_ms) ms > $BOUND_MS ms while shedding"
 # Capacity is ≤ 1000/(20 + inference) ≈ 45/s; half of it rules out a
