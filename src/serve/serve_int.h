@@ -59,6 +59,7 @@ typedef struct osp__serve_shed_s {
     uint64_t last_shed_ns;    /* last refusal (or the start of shedding) */
     bool shedding;
     double delay_s;           /* the latest image's queue delay */
+    uint64_t last_sample_ns;  /* when it was measured */
     double rate_per_s;        /* images the queue drains per second (EWMA);
                                  0 = not measured yet */
     double latency_s;         /* submit → batch done, admitted (EWMA) */

@@ -15,9 +15,9 @@
  * admitted images wait about the target, and the excess is refused in
  * microseconds — the "controlled delay" of Facebook's "Fail at scale",
  * applied at admission because a request refused before decoding costs
- * nothing. Shedding stops once a whole interval passed without refusing
+ * nothing. Shedding stops once ten intervals passed without refusing
  * anyone and the queue delay is back under the target (or the queue is
- * empty).
+ * empty and idle).
  *
  * All of it is per model and under one small mutex: a few comparisons per
  * request, no allocation. */
@@ -28,6 +28,13 @@
 /* Weight of a new sample in the drain-rate and latency averages: about the
  * last ten requests, enough to ride out one odd batch. */
 #define SHED_EWMA_ALPHA 0.1
+/* Intervals without a refusal before shedding stops. One is too few:
+ * clients told to come back later come back in waves, and the gap between
+ * two waves would end shedding only for the next wave to pile up a full
+ * interval's queue before detection starts it again (measured: p99 ×4).
+ * Staying in the shedding state costs nothing when the demand has fallen:
+ * the limit only refuses when the queue holds the target's worth. */
+#define SHED_CALM_INTERVALS 10
 
 void osp__serve_shed_init(osp__serve_shed_t *c, int64_t target_ms,
                           int64_t interval_ms) {
@@ -41,12 +48,17 @@ void osp__serve_shed_fini(osp__serve_shed_t *c) {
     pthread_mutex_destroy(&c->mu);
 }
 
-/* Turns shedding off after an interval without a refusal, when the queue
- * delay is back under the target or the queue is empty. Caller holds mu. */
+/* Turns shedding off after SHED_CALM_INTERVALS without a refusal, when the queue
+ * delay is back under the target — or when the queue is empty and no
+ * image left it for an interval (no traffic: the last sample is stale; an
+ * empty queue alone says little, the batcher empties it at every batch).
+ * Caller holds mu. */
 static int maybe_stop_locked(osp__serve_shed_t *c, int depth, uint64_t now) {
-    if (!c->shedding || now - c->last_shed_ns < c->interval_ns)
+    if (!c->shedding ||
+        now - c->last_shed_ns < SHED_CALM_INTERVALS * c->interval_ns)
         return 0;
-    if (depth > 0 && c->delay_s * 1e9 > (double)c->target_ns)
+    bool idle = depth == 0 && now - c->last_sample_ns >= c->interval_ns;
+    if (!idle && c->delay_s * 1e9 > (double)c->target_ns)
         return 0;
     c->shedding = false;
     c->above_since_ns = 0;
@@ -84,6 +96,7 @@ int osp__serve_shed_observe(osp__serve_shed_t *c, double queue_s,
         return 0;
     pthread_mutex_lock(&c->mu);
     c->delay_s = queue_s;
+    c->last_sample_ns = now;
     c->latency_s = c->latency_s > 0
                        ? c->latency_s + SHED_EWMA_ALPHA *
                                             (queue_s + infer_s - c->latency_s)
