@@ -47,6 +47,13 @@ typedef struct osp_serve_opts_s {
     const char *preferred_batch_sizes; /* "4,8": batches the batcher prefers
                                           when more is queued; NULL = none */
     int max_queue_size;         /* per model; beyond → 503 + Retry-After */
+    /* Queue-delay load shedding (src/serve/shed.c, docs/serve.md "Overload
+     * and load shedding"): when the time images wait in a model's queue
+     * stays above the target for an interval, new requests for it get 503
+     * + Retry-After before their body is decoded, as long as the queue
+     * holds more than the target's worth of work. 0 = off. */
+    int64_t queue_delay_target_ms;
+    int64_t queue_delay_interval_ms; /* > 0 */
     int64_t default_timeout_ms; /* deadline without X-Request-Timeout-Ms */
     int conn_timeout_s;         /* slow / idle clients */
     int max_connections;        /* 0 = 256 (threads mode), 2048 (epoll) */
@@ -58,12 +65,23 @@ typedef struct osp_serve_opts_s {
                                    this long after inference before
                                    answering (a timer; no thread blocks);
                                    0 = off */
+    int64_t debug_batch_delay_ms; /* test/debug: an engine instance waits
+                                     this long after each batch before it
+                                     takes the next (a slower model: fewer
+                                     images per second, no CPU spent);
+                                     0 = off */
     osp_engine_tuning_t tuning; /* every engine's tuning knobs (all AUTO by
                                    default; docs/engine.md) */
     FILE *log;                  /* JSON log lines; NULL = stderr */
 } osp_serve_opts_t;
 #define OSP_SERVE_DEFAULT_PORT 8080
 #define OSP_SERVE_DEFAULT_TIMEOUT_MS 30000
+/* A fifth of the latency SLO (p99 ≤ 500 ms, docs/operations.md), leaving
+ * the rest for the batch's own run, decoding and a retry elsewhere. */
+#define OSP_SERVE_DEFAULT_QUEUE_DELAY_TARGET_MS 100
+/* CoDel's interval: a queue that drains within it is a burst, not
+ * overload. */
+#define OSP_SERVE_DEFAULT_QUEUE_DELAY_INTERVAL_MS 100
 void osp_serve_opts_init(osp_serve_opts_t *o);
 
 typedef struct osp_serve_s osp_serve_t;

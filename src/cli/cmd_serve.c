@@ -45,12 +45,15 @@ static const osp_setting_t opts[] = {
     {.name = "batch-wait", .kind = OSP_SET_STR, .arg = "incoming|delay", .off = O(o.batch_wait), .help = "incoming (default: wait to fill a batch only while more requests are being decoded) | delay (always wait up to the queue delay)"},
     {.name = "preferred-batch-sizes", .kind = OSP_SET_STR, .arg = "LIST", .off = O(o.preferred_batch_sizes), .help = "e.g. 4,8: batch sizes preferred when more is queued"},
     {.name = "max-queue-size", .kind = OSP_SET_INT, .off = O(o.max_queue_size), .help = "queued images per model before 503 (default 256)"},
+    {.name = "queue-delay-target-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.queue_delay_target_ms), .help = "load shedding: when images wait longer than this in a model's queue for a whole interval, new requests get 503 + Retry-After at once (default 100, a fifth of the 500 ms p99 SLO; 0 = off)"},
+    {.name = "queue-delay-interval-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.queue_delay_interval_ms), .help = "load shedding: how long the queue delay must stay above the target before shedding, and stay calm before it stops (default 100)"},
     {.name = "request-timeout-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.default_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
     {.name = "conn-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.conn_timeout_s), .help = "idle/slow connection timeout (default 30)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "open connections at most (default 2048 in epoll mode, 256 in threads mode)"},
     {.name = "http-mode", .kind = OSP_SET_STR, .arg = "epoll|threads", .off = O(o.http_mode), .help = "epoll (default: a few event-loop threads, requests suspended while inferring) | threads (one thread per connection)"},
     {.name = "http-threads", .kind = OSP_SET_INT, .off = O(o.http_threads), .help = "epoll mode's HTTP threads, which also decode images (default: one per CPU, 1..16)"},
     {.name = "debug-delay-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.debug_delay_ms), .help = "test/debug: each inference request sleeps N ms before answering (default 0 = off)"},
+    {.name = "debug-batch-delay-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.debug_batch_delay_ms), .help = "test/debug: each engine instance waits N ms after every batch (a slower model; default 0 = off)"},
     {.name = "drain-timeout", .kind = OSP_SET_DOUBLE, .arg = "S", .off = O(drain_timeout_s), .help = "seconds to finish in-flight work on SIGTERM (default 30)"},
 };
 #undef O

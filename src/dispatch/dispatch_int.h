@@ -94,6 +94,9 @@ typedef struct osp__dsp_backend_s {
     uint64_t ewma_ns;         /* when ewma_ms was last updated */
     uint64_t ewma_pick;       /* d->picks at that time */
     double start_sum_ms;      /* sum of in-flight attempts' start times */
+    uint64_t overloaded_until_ns; /* answered 503 (shedding, queue full):
+                                     picked only when no other candidate
+                                     is free until then */
     osp_series_t *s_inflight;
     /* Idle upstream handles, each holding a keep-alive connection. */
     pthread_mutex_t pool_mu;
@@ -318,7 +321,13 @@ void osp__dsp_queue_locked(osp_dispatch_t *d, osp__dsp_model_t *q, int delta);
 void osp__dsp_wake_locked(osp_dispatch_t *d);
 /* Gives back b's in-flight slot and the reference from the pick; outcome
  * > 0 success (latency sample), 0 failure (ejection accounting), < 0
- * neither. */
+ * neither; DSP_OUTCOME_OVERLOADED (a 503): neither, and b is picked last
+ * for DSP_OVERLOAD_BACKOFF_MS, so a worker that sheds load is not sent
+ * half the traffic only for the retry budget to run out on its refusals. */
+#define DSP_OUTCOME_OVERLOADED (-2)
+/* About a worker's --queue-delay-interval-ms: long enough for its queue
+ * to drain and its shedding to end, short enough to use it again soon. */
+#define DSP_OVERLOAD_BACKOFF_MS 100
 void osp__dsp_release(osp_dispatch_t *d, osp__dsp_backend_t *b, int outcome,
                       uint64_t start_ns);
 /* Takes one retry token if the budget has one. */

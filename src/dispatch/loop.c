@@ -686,7 +686,8 @@ static void attempt_done(ereq_t *e, att_t how) {
          * broken. */
         counts_failure = e->status >= 500 && e->status != 503 &&
                          e->status != 504;
-        outcome = counts_failure ? 0 : e->status != 503 ? 1 : -1;
+        outcome = counts_failure ? 0
+                  : e->status == 503 ? DSP_OUTCOME_OVERLOADED : 1;
         break;
     case ATT_TOO_BIG: /* the same answer from any backend */
     case ATT_DEADLINE:

@@ -99,6 +99,19 @@ osp__dsp_pick_t osp__dsp_pick_locked(osp_dispatch_t *d, const char *model,
                 est > 0 ? DSP_EWMA_FLOOR_MS : floor_ms);
         }
     }
+    /* Backends that just answered 503 go last: the others first. */
+    int n_calm = 0;
+    for (int k = 0; k < n_free; k++)
+        n_calm += cand[k]->overloaded_until_ns <= now;
+    if (n_calm > 0 && n_calm < n_free) {
+        int j = 0;
+        for (int k = 0; k < n_free; k++)
+            if (cand[k]->overloaded_until_ns <= now) {
+                cand[j] = cand[k];
+                load[j++] = load[k];
+            }
+        n_free = n_calm;
+    }
     if (n_free > 0) {
         int k = osp__dsp_balance_pick(d->o.policy, load, n_free, &d->rng,
                                       &d->rr);
@@ -181,6 +194,8 @@ void osp__dsp_release(osp_dispatch_t *d, osp__dsp_backend_t *b, int outcome,
         b->ewma_ns = now;
         b->ewma_pick = d->picks;
     }
+    if (outcome == DSP_OUTCOME_OVERLOADED)
+        b->overloaded_until_ns = now + DSP_OVERLOAD_BACKOFF_MS * 1000000ull;
     b->inflight--;
     b->start_sum_ms = b->inflight ? b->start_sum_ms - (double)start_ns * 1e-6
                                   : 0; /* no drift from rounding */
@@ -392,7 +407,8 @@ static CURLcode attempt(osp_dispatch_t *d, osp_http_req_t *req,
     }
     osp__dsp_upstream_put(b, h);
     osp__dsp_release(d, b, counts_failure ? 0
-                  : (cc == CURLE_OK && r->status != 503 ? 1 : -1), t0);
+                  : cc != CURLE_OK ? -1
+                  : r->status == 503 ? DSP_OUTCOME_OVERLOADED : 1, t0);
     return cc;
 }
 

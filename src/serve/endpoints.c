@@ -131,6 +131,7 @@ typedef struct infer_ctx_s {
     int n;                    /* samples */
     osp_sched_result_t *res;  /* n results; scores in the arena */
     int submit_rc;            /* osp_sched_submit's answer */
+    int depth_at_submit;      /* images queued ahead of these (shedding) */
     osp_err_t err;            /* its message */
     bool checked;             /* results checked (debug delay pending) */
     osp__serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
@@ -152,6 +153,26 @@ static void infer_done(void *ud) {
     osp_http_req_resume(c->r);
 }
 
+/* Logs a change of a model's shedding state (+1 started, -1 stopped). */
+static void shed_log(osp_serve_t *s, osp__serve_model_t *sm, int change,
+                     double limit) {
+    if (!change)
+        return;
+    bool on;
+    double delay_s, rate;
+    uint64_t w;
+    osp__serve_shed_read(&sm->shed, -1, 0, &on, &delay_s, &rate, &w);
+    osp_series_set(sm->shedding, on);
+    json_t *f = json_pack("{s:s,s:f,s:f,s:I}", "model", sm->name,
+                          "queue_delay_ms", delay_s * 1e3,
+                          "drain_images_per_s", rate, "target_ms",
+                          (json_int_t)s->o.queue_delay_target_ms);
+    if (f && limit >= 0)
+        json_object_set_new(f, "admit_below_depth", json_real(limit));
+    osp__serve_log(s, "warn", change > 0 ? "shedding load" :
+                   "stopped shedding load", f);
+}
+
 /* Checks the scheduler's answer; on failure responds (503 + Retry-After,
  * 504, 500) and returns < 0. Records queue/infer maxima in ms. */
 static int check_results(infer_ctx_t *c) {
@@ -170,8 +191,14 @@ static int check_results(infer_ctx_t *c) {
     }
     c->queue_ms = c->infer_ms = 0;
     int bad = 0;
+    uint64_t now = osp_now_ns();
     for (int i = 0; i < c->n; i++) {
         osp_series_observe(sm->h_queue, c->res[i].queue_s);
+        if (c->res[i].status == 0)
+            shed_log(c->s, sm, osp__serve_shed_observe(
+                                   &sm->shed, c->res[i].queue_s,
+                                   c->res[i].infer_s, c->depth_at_submit + i,
+                                   now), -1);
         if (c->res[i].status < 0 && !bad)
             bad = c->res[i].status;
         c->queue_ms = OSP_MAX(c->queue_ms, c->res[i].queue_s * 1e3);
@@ -226,6 +253,7 @@ static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
                                     sizeof(float) * (size_t)c->n *
                                         score_cap(sm));
     osp_http_req_suspend(r, infer_resumed, c);
+    c->depth_at_submit = osp_sched_queue_depth(sm->sched);
     if (!scores)
         c->submit_rc = osp_err_set(&c->err, OSP_ENOMEM, "out of memory");
     else
@@ -989,9 +1017,30 @@ static void on_model(osp_http_req_t *r, osp_serve_t *s, model_fn fn) {
     osp__serve_release(s, sm);
 }
 
+/* Queue-delay load shedding (shed.c): before the body is parsed or
+ * decoded, so a refusal costs microseconds. Responds 503 + Retry-After and
+ * returns false when the request is shed. */
+static bool admit(osp_http_req_t *r, osp_serve_t *s, osp__serve_model_t *sm) {
+    int change;
+    double limit;
+    int depth = osp_sched_queue_depth(sm->sched);
+    bool ok = osp__serve_shed_admit(&sm->shed, depth, osp_now_ns(), &change,
+                                    &limit);
+    shed_log(s, sm, change, limit);
+    if (ok)
+        return true;
+    osp_series_inc(sm->shed_total);
+    osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
+    osp_http_respond_error(r, 503, "model '%s' is overloaded: its queue "
+                           "delay is above the %lld ms target; retry later "
+                           "or elsewhere", sm->name,
+                           (long long)s->o.queue_delay_target_ms);
+    return false;
+}
+
 static void on_infer(osp_http_req_t *r, osp_serve_t *s, infer_fn fn) {
     osp__serve_model_t *sm = resolve(s, r, true);
-    if (sm && fn(r, s, sm) != 1)
+    if (sm && (!admit(r, s, sm) || fn(r, s, sm) != 1))
         osp__serve_release(s, sm);
 }
 
@@ -1013,15 +1062,51 @@ static void h_model_ready(osp_http_req_t *r, void *ud) {
 
 static void h_metrics(osp_http_req_t *r, void *ud) {
     osp_serve_t *s = ud;
+    uint64_t shed_wait_ns = 0, now = osp_now_ns();
+    osp__serve_model_t *ended[SERVE_MAX_MODELS];
+    int n_ended = 0;
     pthread_mutex_lock(&s->models_mu);
-    for (int i = 0; i < s->n_models; i++)
-        if (atomic_load(&s->models[i]->state) == SERVE_READY)
-            osp_series_set(s->models[i]->queue_depth,
-                           osp_sched_queue_depth(s->models[i]->sched));
+    for (int i = 0; i < s->n_models; i++) {
+        osp__serve_model_t *m = s->models[i];
+        bool on;
+        double delay_s, rate;
+        uint64_t w;
+        /* (A LOADING version may have no scheduler yet.) */
+        int depth = atomic_load(&m->state) != SERVE_LOADING
+                        ? osp_sched_queue_depth(m->sched) : -1;
+        if (osp__serve_shed_read(&m->shed, depth, now, &on, &delay_s, &rate,
+                                 &w) < 0) {
+            m->refs++; /* logged below, outside models_mu */
+            ended[n_ended++] = m;
+        }
+        shed_wait_ns += w;
+        if (atomic_load(&m->state) != SERVE_READY)
+            continue;
+        osp_series_set(m->queue_depth, depth);
+        osp_series_set(m->queue_delay, delay_s);
+        osp_series_set(m->shedding, on);
+    }
     pthread_mutex_unlock(&s->models_mu);
-    /* This scrape itself is in flight; do not count it. */
+    for (int i = 0; i < n_ended; i++) {
+        shed_log(s, ended[i], -1, -1);
+        osp__serve_release(s, ended[i]);
+    }
+    /* This scrape itself is in flight; do not count it. The shed requests
+     * count too (Little's law: each as long as an admitted request takes,
+     * averaged since the previous scrape), so an autoscaler on this gauge
+     * sees the demand and not only the work shedding let in. (A model
+     * unloaded in between takes its share with it: a dip for one scrape.) */
+    pthread_mutex_lock(&s->scrape_mu);
+    double shed_inflight = 0;
+    if (s->scrape_ns && now > s->scrape_ns &&
+        shed_wait_ns >= s->scrape_shed_wait_ns)
+        shed_inflight = (double)(shed_wait_ns - s->scrape_shed_wait_ns) /
+                        (double)(now - s->scrape_ns);
+    s->scrape_ns = now;
+    s->scrape_shed_wait_ns = shed_wait_ns;
+    pthread_mutex_unlock(&s->scrape_mu);
     osp_series_set(osp_metric_series0(s->m_inflight),
-                   osp_http_server_inflight(s->http) - 1);
+                   osp_http_server_inflight(s->http) - 1 + shed_inflight);
     char *text;
     size_t len;
     if (osp_metrics_render(s->metrics, &text, &len) < 0) {

@@ -31,6 +31,8 @@ void osp_serve_opts_init(osp_serve_opts_t *o) {
     o->max_batch = OSP_SCHED_DEFAULT_MAX_BATCH;
     o->max_queue_delay_us = OSP_SCHED_DEFAULT_DELAY_US;
     o->max_queue_size = OSP_SCHED_DEFAULT_QUEUE;
+    o->queue_delay_target_ms = OSP_SERVE_DEFAULT_QUEUE_DELAY_TARGET_MS;
+    o->queue_delay_interval_ms = OSP_SERVE_DEFAULT_QUEUE_DELAY_INTERVAL_MS;
     o->default_timeout_ms = OSP_SERVE_DEFAULT_TIMEOUT_MS;
     o->conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
     o->max_connections = 0; /* by mode: 256 threads, 2048 epoll */
@@ -127,8 +129,23 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
             m1, NULL, 0, 0, err)) ||
         !(s->m_inflight = osp_metrics_add(r, OSP_METRIC_GAUGE,
             "osprey_inflight_requests",
-            "HTTP requests being handled right now.", 0, NULL, NULL, 0, 0,
-            err)) ||
+            "HTTP requests being handled right now, plus, while a model "
+            "sheds load, the requests it refused since the previous scrape "
+            "counted as in flight as long as an admitted one (the demand "
+            "the autoscaler sizes for).", 0, NULL, NULL, 0, 0, err)) ||
+        !(s->m_shed = osp_metrics_add(r, OSP_METRIC_COUNTER,
+            "osprey_requests_shed_total",
+            "Requests refused with 503 by queue-delay load shedding, before "
+            "their body was decoded.", 1, m1, NULL, 0, 0, err)) ||
+        !(s->m_qdelay = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_queue_delay_seconds",
+            "Queue delay of the model's latest image, as the load-shedding "
+            "controller sees it, seconds.", 1, m1, NULL, 0, 0, err)) ||
+        !(s->m_shedding = osp_metrics_add(r, OSP_METRIC_GAUGE,
+            "osprey_shedding",
+            "1 while the model sheds load (its queue delay stayed above "
+            "--queue-delay-target-ms for an interval), else 0.", 1, m1, NULL,
+            0, 0, err)) ||
         !(s->m_ready = osp_metrics_add(r, OSP_METRIC_GAUGE,
             "osprey_model_ready", "1 when the model version serves requests.",
             2, mv, NULL, 0, 0, err)) ||
@@ -178,6 +195,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         return NULL;
     }
     pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->scrape_mu, NULL);
     pthread_mutex_init(&s->models_mu, NULL);
     pthread_mutex_init(&s->repo_mu, NULL);
     pthread_cond_init(&s->models_cv, NULL);
@@ -211,6 +229,11 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         goto fail;
     }
     s->batch_wait_delay = o->batch_wait && !strcmp(o->batch_wait, "delay");
+    if (o->queue_delay_target_ms < 0 || o->queue_delay_interval_ms <= 0) {
+        osp_err_set(err, OSP_EINVAL, "serve: --queue-delay-target-ms must be "
+                    ">= 0 (0 = off) and --queue-delay-interval-ms > 0");
+        goto fail;
+    }
     ho.pool_threads = o->http_threads;
     if (ho.mode == OSP_HTTP_EPOLL)
         ho.max_connections = SERVE_EPOLL_MAX_CONNECTIONS;
@@ -259,12 +282,23 @@ static void on_batch(int n, double infer_s, void *ud) {
     osp__serve_model_t *sm = ud;
     osp_series_observe(sm->h_batch, n);
     osp_series_observe(sm->h_infer, infer_s);
+    /* --debug-batch-delay-ms: the instance thread itself waits, so the
+     * model serves fewer images per second without using more CPU — an
+     * overload that a busy test machine cannot blur. */
+    if (sm->debug_batch_delay_ms > 0) {
+        struct timespec ts = {
+            .tv_sec = (time_t)(sm->debug_batch_delay_ms / 1000),
+            .tv_nsec = (long)(sm->debug_batch_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
 }
 
 static void model_free(osp__serve_model_t *sm) {
     if (!sm)
         return;
     osp_sched_destroy(sm->sched);
+    osp__serve_shed_fini(&sm->shed);
     for (int i = 0; i < sm->n_engines; i++)
         osp_engine_destroy(sm->engines[i]);
     osp_model_close(sm->m);
@@ -456,6 +490,9 @@ static void bind_metrics(osp_serve_t *s, osp__serve_model_t *sm) {
     sm->h_decode = osp_metric_series(s->m_decode, m1);
     sm->h_batch = osp_metric_series(s->m_batch, m1);
     sm->queue_depth = osp_metric_series(s->m_depth, m1);
+    sm->shed_total = osp_metric_series(s->m_shed, m1);
+    sm->queue_delay = osp_metric_series(s->m_qdelay, m1);
+    sm->shedding = osp_metric_series(s->m_shedding, m1);
     sm->model_ready = osp_metric_series(
         s->m_ready, (const char *[]){sm->name, sm->version});
     osp_series_set(sm->model_ready, 0);
@@ -561,6 +598,9 @@ static int load_one_here(osp_serve_t *s, const char *path, const char *labels,
     osp__serve_model_t *sm = calloc(1, sizeof *sm);
     if (!sm)
         return osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+    osp__serve_shed_init(&sm->shed, s->o.queue_delay_target_ms,
+                         s->o.queue_delay_interval_ms);
+    sm->debug_batch_delay_ms = s->o.debug_batch_delay_ms;
     bool in_table = false;
     char version[24];
     snprintf(version, sizeof version, "%lld", vnum);
@@ -1163,5 +1203,6 @@ void osp_serve_destroy(osp_serve_t *s) {
     pthread_mutex_destroy(&s->repo_mu);
     pthread_mutex_destroy(&s->models_mu);
     pthread_mutex_destroy(&s->log_mu);
+    pthread_mutex_destroy(&s->scrape_mu);
     free(s);
 }

@@ -49,6 +49,45 @@ void osp__serve_timer_add(osp__serve_timer_t *t, osp__serve_tnode_t *n,
 /* Resumes what is pending when due, then stops and frees. */
 void osp__serve_timer_destroy(osp__serve_timer_t *t);
 
+/* Queue-delay load shedding for one model (shed.c). */
+typedef struct osp__serve_shed_s {
+    pthread_mutex_t mu;
+    uint64_t target_ns;       /* 0 = off: everything is admitted */
+    uint64_t interval_ns;
+    uint64_t above_since_ns;  /* first of a run of samples above the
+                                 target (osp_now_ns time); 0 = none */
+    uint64_t last_shed_ns;    /* last refusal (or the start of shedding) */
+    bool shedding;
+    double delay_s;           /* the latest image's queue delay */
+    uint64_t last_sample_ns;  /* when it was measured */
+    double rate_per_s;        /* images the queue drains per second (EWMA);
+                                 0 = not measured yet */
+    double latency_s;         /* submit → batch done, admitted (EWMA) */
+    uint64_t shed_wait_ns;    /* Σ latency_s over refusals: the in-flight
+                                 time the shed requests stand for */
+} osp__serve_shed_t;
+void osp__serve_shed_init(osp__serve_shed_t *c, int64_t target_ms,
+                          int64_t interval_ms);
+void osp__serve_shed_fini(osp__serve_shed_t *c);
+/* Admission of a request for a model whose queue holds `depth` images:
+ * true = admit, false = shed (answer 503 now). *change: +1 when shedding
+ * started, -1 when it stopped, 0 otherwise (for the log); *limit: the
+ * depth it admits below while shedding. */
+bool osp__serve_shed_admit(osp__serve_shed_t *c, int depth, uint64_t now,
+                           int *change, double *limit);
+/* One admitted image's outcome: its queue delay, its batch's run time and
+ * the images queued ahead of it when it was submitted. Returns +1 / -1 /
+ * 0 as *change above. */
+int osp__serve_shed_observe(osp__serve_shed_t *c, double queue_s,
+                            double infer_s, int depth_at_submit,
+                            uint64_t now);
+/* A consistent copy of the state, for /metrics and the log, after ending
+ * shedding if it is over (the queue holds `depth` images; depth < 0: do
+ * not check). Returns -1 when it ended here, else 0. */
+int osp__serve_shed_read(osp__serve_shed_t *c, int depth, uint64_t now,
+                         bool *shedding, double *delay_s, double *rate_per_s,
+                         uint64_t *shed_wait_ns);
+
 /* One served model: one version of one name. */
 typedef struct osp__serve_model_s {
     char *name;                        /* owned */
@@ -65,9 +104,11 @@ typedef struct osp__serve_model_s {
     size_t sample_bytes;
     int num_classes;
     int refs;                          /* handlers using it (models_mu) */
+    osp__serve_shed_t shed;            /* load shedding (shed.c) */
+    int64_t debug_batch_delay_ms;      /* --debug-batch-delay-ms */
     /* metric series for this model */
     osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,
-        *h_decode, *h_batch;
+        *h_decode, *h_batch, *shed_total, *queue_delay, *shedding;
 } osp__serve_model_t;
 
 struct osp_serve_s {
@@ -79,7 +120,11 @@ struct osp_serve_s {
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build, *m_capacity,
-        *m_instances;
+        *m_instances, *m_shed, *m_qdelay, *m_shedding;
+    /* Shed demand in osprey_inflight_requests (Little's law between two
+     * scrapes, endpoints.c h_metrics), under log_mu's sibling scrape_mu. */
+    pthread_mutex_t scrape_mu;
+    uint64_t scrape_ns, scrape_shed_wait_ns;
     osp_series_t *s_rx, *s_tx; /* HTTP body bytes received / sent */
     /* Model versions (loading, ready, unloading), under models_mu.
      * Handlers hold a reference (acquire/release) while they use one;
