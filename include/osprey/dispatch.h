@@ -85,6 +85,7 @@ typedef struct osp_dispatch_opts_s {
     size_t max_body_bytes;     /* request bodies; larger get 413 */
     int max_connections;       /* client connections, all loops together;
                                   the CLI sizes it from RLIMIT_NOFILE */
+    int conn_timeout_s;        /* idle client connections; 0 = 30 s */
     int header_timeout_s;      /* request head deadline (osp_http_opts_t);
                                   0 = 10 s, < 0 = off */
     double min_body_rate;      /* bytes/s; 0 = 1024, < 0 = off */

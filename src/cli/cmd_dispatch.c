@@ -75,6 +75,7 @@ static const osp_setting_t opts[] = {
     {.name = "retry-ratio", .kind = OSP_SET_DOUBLE, .off = O(o.retry_ratio), .help = "retry budget, retries per request (default 0.2)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default with --io event: from the descriptor limit, (RLIMIT_NOFILE - 256) / 2, 256..16384; blocking 256)"},
+    {.name = "conn-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.conn_timeout_s), .help = "a client connection silent for S seconds is closed (default 30)"},
     {.name = "header-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.header_timeout_s), .min = -1, .help = "a request head (line and headers) must be complete within S seconds, else the connection is closed (default 10; -1 = off)"},
     {.name = "min-body-rate", .kind = OSP_SET_DOUBLE, .arg = "BYTES/S", .off = O(o.min_body_rate), .min = -1, .help = "a request body slower than this on average, after a grace of --header-timeout-s, is cut (default 1024; -1 = off)"},
     {.name = "io", .kind = OSP_SET_FN, .arg = "event|blocking", .off = 0, .help = "event|blocking (default event: --loops event-loop threads carry client "

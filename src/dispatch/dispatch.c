@@ -232,6 +232,8 @@ void osp__dsp_front_opts(const osp_dispatch_t *d, int n_fronts,
     if (d->o.max_connections > 0)
         ho->max_connections = (d->o.max_connections + n_fronts - 1) /
                               (n_fronts > 0 ? n_fronts : 1);
+    if (d->o.conn_timeout_s > 0)
+        ho->conn_timeout_s = d->o.conn_timeout_s;
     if (d->o.header_timeout_s)
         ho->header_timeout_s = d->o.header_timeout_s;
     if (d->o.min_body_rate != 0)
