@@ -30,6 +30,12 @@
 # its accept, checked every 0.25 s, so 14..18 s after the driver's connect
 # (3 s of slack for a slow machine). Needs 2 x 2,000 + 50 descriptors for
 # the attackers: the test raises its soft limit and fails if it cannot.
+# Under ASan (a Debug build) a classify alone takes ~10-20 ms and p99
+# without any attack was 25-27 ms, with single outliers to ~120 ms on the
+# shared machine (80 samples: p99 is the worst one): that run checks
+# memory safety on the same paths, not latency, so the probe rate is
+# halved and the bound is 250 ms — still 20x below the 5 s timeouts the
+# failure shows; 0 failures are required all the same.
 set -u
 source "$(dirname "$0")/lib/dispatch_lib.bash"
 
@@ -49,6 +55,14 @@ wait_ready "$D_URL" 10 || fail "dispatcher not ready"
 for u in "$D_URL" "$W_URL"; do # warm-up (not measured)
     curl -sf -o /dev/null --data-binary @"$IMG" -H 'Content-Type: image/jpeg' "$u/classify" || fail "warm-up $u"
 done
+
+RATE=20 BOUND=50
+probe() { # URL OUT
+    "$OSPREY" load --url "$1" --mode open --rate $RATE --duration 8s --target raw \
+        --model "$MODEL_NAME" --images "$IMG" --header 'Connection: close' \
+        --timeout-ms 5000 --json --quiet >"$2"
+}
+[ "$ASAN" = 1 ] && RATE=10 BOUND=250
 
 # wmetric NAME{labels} → value from the worker's /metrics (0 if absent).
 wmetric() {
@@ -78,13 +92,8 @@ echo "open slow connections after $(($(date +%s) - T0)) s: dispatcher $od, worke
 [ "$od" -ge $((N * 95 / 100)) ] || fail "dispatcher holds only $od of $N slow connections"
 [ "$ow" -ge $((N * 95 / 100)) ] || fail "worker holds only $ow of $N slow connections"
 
-# Normal clients meanwhile: 20 req/s for 8 s to each, a new connection per
+# Normal clients meanwhile: $RATE req/s (20; ASan 10) for 8 s to each, a new connection per
 # request (Connection: close), a 5 s timeout counts as a failure.
-probe() { # URL OUT
-    "$OSPREY" load --url "$1" --mode open --rate 20 --duration 8s --target raw \
-        --model "$MODEL_NAME" --images "$IMG" --header 'Connection: close' \
-        --timeout-ms 5000 --json --quiet >"$2"
-}
 probe "$D_URL" "$TMPD/p_d.json" &
 PD=$!
 probe "$W_URL" "$TMPD/p_w.json" &
@@ -97,9 +106,9 @@ for t in d:dispatcher w:worker; do
     f=$TMPD/p_${t%%:*}.json
     r=$(head -1 "$f")
     errs=$(jq_get "$r" 'v["errors"]') ok=$(jq_get "$r" 'v["ok"]') p50=$(jq_get "$r" 'v["p50_ms"]') p99=$(jq_get "$r" 'v["p99_ms"]')
-    echo "RESULT ${t#*:} with $N slow-header connections open: $ok ok, $errs failed, p50 $p50 ms, p99 $p99 ms (bound 50)"
-    [ "$errs" = 0 ] && [ "$ok" -ge 100 ] || { echo "FAIL: ${t#*:}: failed requests: $r"; rc=1; }
-    $PY -c "import sys; sys.exit(0 if $p99 <= 50 else 1)" || { echo "FAIL: ${t#*:}: p99 $p99 ms > 50 ms"; rc=1; }
+    echo "RESULT ${t#*:} with $N slow-header connections open: $ok ok, $errs failed, p50 $p50 ms, p99 $p99 ms (bound $BOUND)"
+    [ "$errs" = 0 ] && [ "$ok" -ge $((RATE * 8 * 9 / 10)) ] || { echo "FAIL: ${t#*:}: failed requests: $r"; rc=1; }
+    $PY -c "import sys; sys.exit(0 if $p99 <= $BOUND else 1)" || { echo "FAIL: ${t#*:}: p99 $p99 ms > $BOUND ms"; rc=1; }
 done
 [ $rc = 0 ] || fail "normal requests suffered from the slow clients"
 
