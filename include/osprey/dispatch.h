@@ -88,7 +88,12 @@ typedef struct osp_dispatch_opts_s {
     int request_timeout_ms;    /* without X-Request-Timeout-Ms */
     double retry_ratio;        /* retry budget: retries / requests */
     size_t max_body_bytes;     /* request bodies; larger get 413 */
-    int max_connections;       /* client connections (threads) */
+    int max_connections;       /* client connections, all loops together;
+                                  the CLI sizes it from RLIMIT_NOFILE */
+    int conn_timeout_s;        /* idle client connections; 0 = 30 s */
+    int header_timeout_s;      /* request head deadline (osp_http_opts_t);
+                                  0 = 10 s, < 0 = off */
+    double min_body_rate;      /* bytes/s; 0 = 1024, < 0 = off */
     FILE *log;                 /* JSON log lines; NULL = stderr */
     osp_dispatch_io_t io;      /* see osp_dispatch_io_t */
     int loops;                 /* EVENT: loop threads; 0 = available CPUs */

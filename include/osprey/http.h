@@ -38,6 +38,7 @@
 
 #include "osprey/arena.h"
 #include "osprey/common.h"
+#include "osprey/metrics.h"
 
 typedef struct osp_http_server_s osp_http_server_t;
 typedef struct osp_http_req_s osp_http_req_t;
@@ -61,6 +62,15 @@ int osp_http_mode_parse(const char *s, osp_http_mode_t *out);
  * the token tok, case-insensitively? E.g. "close" in "Keep-Alive, close". */
 bool osp_http_list_has(const char *v, size_t n, const char *tok);
 
+/* Why a slow client's connection was cut. Append-only. */
+typedef enum osp_http_slow_reason_e {
+    OSP_HTTP_SLOW_HEADER = 0, /* head not complete by its deadline */
+    OSP_HTTP_SLOW_BODY,       /* body below the minimum rate */
+    OSP_HTTP_SLOW_COUNT
+} osp_http_slow_reason_t;
+/* "header", "body". */
+const char *osp_http_slow_reason_name(osp_http_slow_reason_t why);
+
 typedef struct osp_http_opts_s {
     const char *host;        /* bind address (IPv4 or IPv6 literal); NULL =
                                 all IPv4 interfaces */
@@ -71,11 +81,47 @@ typedef struct osp_http_opts_s {
     osp_http_mode_t mode;    /* default OSP_HTTP_THREADS */
     int pool_threads;        /* EPOLL: event-loop threads; 0 = the default
                                 (osp_http_default_pool_threads) */
+    /* Slow clients (docs/adr/0045-slow-clients.md; not reset by bytes, unlike
+     * conn_timeout_s): a request head (line + headers) must be complete
+     * within header_timeout_s of the accept (a keep-alive connection's next
+     * request: of its first line, and at most conn_timeout_s +
+     * header_timeout_s after the previous answer), else the connection is
+     * closed without an answer; a body must arrive at min_body_rate
+     * bytes/s on average after a grace of header_timeout_s, else 408 (or,
+     * when the client sends nothing more, a close). <= 0: off. */
+    int header_timeout_s;
+    double min_body_rate;    /* bytes/s */
+    /* Counted closes, by reason (series of osp_http_slow_metric's family;
+     * NULL: not exported). */
+    osp_series_t *slow_closes[OSP_HTTP_SLOW_COUNT];
 } osp_http_opts_t;
 #define OSP_HTTP_DEFAULT_MAX_CONNECTIONS 256
 #define OSP_HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)32 << 20) /* 32 MiB */
 #define OSP_HTTP_DEFAULT_CONN_TIMEOUT_S 30
+#define OSP_HTTP_DEFAULT_HEADER_TIMEOUT_S 10 /* HAProxy's and nginx's
+                                                 defaults are 5..60 s */
+#define OSP_HTTP_DEFAULT_MIN_BODY_RATE 1024.0 /* bytes/s: a 1 MB image has
+                                                  ~17 min; Apache's is 500 */
+/* Fills o with the defaults above (mode THREADS, all interfaces, port 0). */
 void osp_http_opts_init(osp_http_opts_t *o);
+
+/* Registers osprey_http_slow_client_closes_total{reason} in m and stores
+ * its series (owned by m) in out[OSP_HTTP_SLOW_COUNT], for
+ * osp_http_opts_t.slow_closes. 0, or osp_metrics_add's error. */
+int osp_http_slow_metric(osp_metrics_t *m, osp_series_t **out,
+                         osp_err_t *err);
+
+/* The default connection limit of an event-driven server (EPOLL,
+ * EXTERNAL) from the process's descriptor limit (RLIMIT_NOFILE, soft, as
+ * the caller raised it): what is left after OSP_HTTP_RESERVED_FDS (listening
+ * and epoll sockets, model and log files, DNS, the Kubernetes watch),
+ * divided by the descriptors one client connection may hold (1 for a
+ * worker; 2 for a proxy, its client's and a backend's), within
+ * [OSP_HTTP_DEFAULT_MAX_CONNECTIONS, OSP_HTTP_MAX_AUTO_CONNECTIONS]. */
+int osp_http_auto_max_connections(long nofile, int fds_per_conn);
+#define OSP_HTTP_RESERVED_FDS 256
+#define OSP_HTTP_MAX_AUTO_CONNECTIONS 16384 /* each costs libmicrohttpd's
+                                               32 KiB pool at most */
 /* EPOLL mode's default pool: one event-loop thread per available CPU
  * (handlers decode images, CPU-bound work; osp_cpus_available), at most
  * 16. */
@@ -123,6 +169,10 @@ int osp_http_server_fd(const osp_http_server_t *s);
  * the caller may wait before the next call even without input, ms (-1 = no
  * limit). OSP_EINVAL in other modes. */
 int64_t osp_http_server_run(osp_http_server_t *s);
+/* Connections closed so far because of why (the same counts as the
+ * slow_closes series). */
+uint64_t osp_http_server_slow_closes(const osp_http_server_t *s,
+                                     osp_http_slow_reason_t why);
 /* Stops the server (closing connections) and frees it. NULL is fine. */
 void osp_http_server_destroy(osp_http_server_t *s);
 

@@ -56,7 +56,11 @@ typedef struct osp_serve_opts_s {
     int64_t queue_delay_interval_ms; /* > 0 */
     int64_t default_timeout_ms; /* deadline without X-Request-Timeout-Ms */
     int conn_timeout_s;         /* slow / idle clients */
-    int max_connections;        /* 0 = 256 (threads mode), 2048 (epoll) */
+    int max_connections;        /* 0 = 256 (threads mode), 2048 (epoll);
+                                   the CLI sizes it from RLIMIT_NOFILE */
+    int header_timeout_s;       /* request head deadline (osp_http_opts_t);
+                                   0 = 10 s, < 0 = off */
+    double min_body_rate;       /* bytes/s; 0 = 1024, < 0 = off */
     const char *http_mode;      /* "epoll" | "threads"; NULL = epoll
                                    (docs/decisions.md "HTTP threading") */
     int http_threads;           /* epoll mode's event-loop threads; 0 = one

@@ -75,7 +75,10 @@ static const osp_setting_t opts[] = {
     {.name = "request-timeout-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.request_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
     {.name = "retry-ratio", .kind = OSP_SET_DOUBLE, .off = O(o.retry_ratio), .help = "retry budget, retries per request (default 0.2)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
-    {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default 256)"},
+    {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default with --io event: from the descriptor limit, (RLIMIT_NOFILE - 256) / 2, 256..16384; blocking 256)"},
+    {.name = "conn-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.conn_timeout_s), .help = "a client connection silent for S seconds is closed (default 30)"},
+    {.name = "header-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.header_timeout_s), .min = -1, .help = "a request head (line and headers) must be complete within S seconds, else the connection is closed (default 10; -1 = off)"},
+    {.name = "min-body-rate", .kind = OSP_SET_DOUBLE, .arg = "BYTES/S", .off = O(o.min_body_rate), .min = -1, .help = "a request body slower than this on average, after a grace of --header-timeout-s, is cut (default 1024; -1 = off)"},
     {.name = "io", .kind = OSP_SET_FN, .arg = "event|blocking", .off = 0, .help = "event|blocking (default event: --loops event-loop threads carry client "
      "and backend sockets; blocking: a thread per client connection)", .parse = parse_io},
     {.name = "loops", .kind = OSP_SET_INT, .off = O(o.loops), .help = "event-loop threads with --io event (default: available CPUs)"},
@@ -100,6 +103,7 @@ int osp_cli_dispatch(int argc, char **argv) {
     dispatch_cli_t c;
     memset(&c, 0, sizeof c);
     osp_dispatch_opts_init(&c.o);
+    c.o.max_connections = 0; /* unless set: from the descriptor limit */
     c.drain_timeout_s = 30;
     int rc;
     osp_settings_t st = {
@@ -118,6 +122,14 @@ int osp_cli_dispatch(int argc, char **argv) {
         goto out;
     c.o.backends = c.backends;
     c.o.n_backends = c.n_backends;
+    /* Each client connection may hold a backend connection too: two
+     * descriptors per connection (docs/dispatch.md "Limits and slow
+     * clients"). */
+    long nofile = osp_settings_raise_nofile();
+    if (c.o.max_connections <= 0)
+        c.o.max_connections = c.o.io == OSP_DISPATCH_IO_EVENT
+                                  ? osp_http_auto_max_connections(nofile, 2)
+                                  : OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
     k8s_api_from_env(&c);
     osp_cli_signals_block();
     osp_err_t err = {0};

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/settings.h"
 #include "cli/tuning.h"
+#include "osprey/http.h"
 #include "osprey/serve.h"
 
 typedef struct serve_cli_s {
@@ -49,7 +50,9 @@ static const osp_setting_t opts[] = {
     {.name = "queue-delay-interval-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.queue_delay_interval_ms), .help = "load shedding: how long the queue delay must stay above the target before shedding, and stay calm before it stops (default 100)"},
     {.name = "request-timeout-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.default_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
     {.name = "conn-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.conn_timeout_s), .help = "idle/slow connection timeout (default 30)"},
-    {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "open connections at most (default 2048 in epoll mode, 256 in threads mode)"},
+    {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "open connections at most (default in epoll mode: from the descriptor limit, (RLIMIT_NOFILE - 256), 256..16384; threads mode 256)"},
+    {.name = "header-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.header_timeout_s), .min = -1, .help = "a request head (line and headers) must be complete within S seconds, else the connection is closed (default 10; -1 = off)"},
+    {.name = "min-body-rate", .kind = OSP_SET_DOUBLE, .arg = "BYTES/S", .off = O(o.min_body_rate), .min = -1, .help = "a request body slower than this on average, after a grace of --header-timeout-s, is cut (default 1024; -1 = off)"},
     {.name = "http-mode", .kind = OSP_SET_STR, .arg = "epoll|threads", .off = O(o.http_mode), .help = "epoll (default: a few event-loop threads, requests suspended while inferring) | threads (one thread per connection)"},
     {.name = "http-threads", .kind = OSP_SET_INT, .off = O(o.http_threads), .help = "epoll mode's HTTP threads, which also decode images (default: one per CPU, 1..16)"},
     {.name = "debug-delay-ms", .kind = OSP_SET_I64, .arg = "MS", .off = O(o.debug_delay_ms), .help = "test/debug: each inference request sleeps N ms before answering (default 0 = off)"},
@@ -88,6 +91,12 @@ int osp_cli_serve(int argc, char **argv) {
                                     "is required");
         goto out;
     }
+    /* Slow or idle clients each hold a descriptor: size the epoll front's
+     * limit from the (raised) descriptor limit, one per connection. */
+    long nofile = osp_settings_raise_nofile();
+    if (c.o.max_connections <= 0 &&
+        !(c.o.http_mode && !strcmp(c.o.http_mode, "threads")))
+        c.o.max_connections = osp_http_auto_max_connections(nofile, 1);
     osp_cli_signals_block();
     osp_err_t err = {0};
     osp_serve_t *s = osp_serve_create(&c.o, &err);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <jansson.h>
 
@@ -535,6 +536,21 @@ void osp_settings_usage(const osp_settings_t *s, FILE *f) {
              s->exit_notes ? s->exit_notes : "");
     fputc('\n', f);
     wrap(f, text, 0, 0);
+}
+
+long osp_settings_raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t cur = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = cur;
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX
+               ? LONG_MAX
+               : (long)rl.rlim_cur;
 }
 
 void osp_settings_free(osp_settings_t *s) {

@@ -126,4 +126,10 @@ void osp_settings_print_rows(const osp_setting_t *tab, size_t n, FILE *f);
  * them. */
 void osp_settings_free(osp_settings_t *s);
 
+/* Raises the process's soft descriptor limit (RLIMIT_NOFILE) to its hard
+ * limit — servers that hold thousands of connections need it, and only
+ * the CLI changes process-wide limits — and returns the soft limit now in
+ * force (1024 if it cannot be read), for osp_http_auto_max_connections. */
+long osp_settings_raise_nofile(void);
+
 #endif

@@ -213,13 +213,36 @@ static int add_metrics(osp_dispatch_t *d, osp_err_t *err) {
             "osprey_dispatch_queue_capacity",
             "Requests each model's queue holds before it refuses (503).", 0,
             NULL, NULL, 0, 0, err)) ||
-        osp_metrics_add_http_bytes(r, &d->s_rx, &d->s_tx, err) < 0)
+        osp_metrics_add_http_bytes(r, &d->s_rx, &d->s_tx, err) < 0 ||
+        osp_http_slow_metric(r, d->s_slow, err) < 0)
         return err ? err->code : OSP_EINTERNAL;
     osp_series_set(osp_metric_series0(cap), d->o.queue_size);
     d->s_duration = osp_metric_series0(d->m_duration);
     d->s_retries = osp_metric_series0(d->m_retries);
     d->s_ejections = osp_metric_series0(d->m_ejections);
     return 0;
+}
+
+void osp__dsp_front_opts(const osp_dispatch_t *d, int n_fronts,
+                         osp_http_opts_t *ho) {
+    osp_http_opts_init(ho);
+    ho->host = d->o.host;
+    ho->port = d->o.port;
+    if (d->o.max_body_bytes)
+        ho->max_body_bytes = d->o.max_body_bytes;
+    /* --max-connections is the process's: each event loop's front takes
+     * its share (the kernel spreads accepts over them, SO_REUSEPORT). */
+    if (d->o.max_connections > 0)
+        ho->max_connections = (d->o.max_connections + n_fronts - 1) /
+                              (n_fronts > 0 ? n_fronts : 1);
+    if (d->o.conn_timeout_s > 0)
+        ho->conn_timeout_s = d->o.conn_timeout_s;
+    if (d->o.header_timeout_s)
+        ho->header_timeout_s = d->o.header_timeout_s;
+    if (d->o.min_body_rate != 0)
+        ho->min_body_rate = d->o.min_body_rate;
+    for (int w = 0; w < OSP_HTTP_SLOW_COUNT; w++)
+        ho->slow_closes[w] = d->s_slow[w];
 }
 
 int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s) {
@@ -334,13 +357,7 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
     }
     if (d->o.io == OSP_DISPATCH_IO_BLOCKING) {
         osp_http_opts_t ho;
-        osp_http_opts_init(&ho);
-        ho.host = o->host;
-        ho.port = o->port;
-        if (o->max_body_bytes)
-            ho.max_body_bytes = o->max_body_bytes;
-        if (o->max_connections > 0)
-            ho.max_connections = o->max_connections;
+        osp__dsp_front_opts(d, 1, &ho);
         if (!(d->http = osp_http_server_create(&ho, err)))
             goto fail;
         osp_http_on_done(d->http, osp__dsp_on_done, d);

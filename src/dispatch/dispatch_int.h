@@ -175,6 +175,7 @@ struct osp_dispatch_s {
         *m_backends, *m_retries, *m_ejections;
     osp_series_t *s_retries, *s_ejections, *s_duration;
     osp_series_t *s_rx, *s_tx; /* HTTP body bytes received / sent (front) */
+    osp_series_t *s_slow[OSP_HTTP_SLOW_COUNT]; /* slow clients cut (front) */
     pthread_mutex_t log_mu;
 
     /* The web UI: request samples, the OpenAPI document (rendered once),
@@ -350,6 +351,11 @@ void osp__dsp_proxy_refuse(osp_http_req_t *req, osp__dsp_pick_t p,
 /* ---- dispatch.c -------------------------------------------------------- */
 /* The dispatcher's own endpoints (health, metadata, index, metrics). */
 int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s);
+/* The client-facing front's HTTP options from d->o (bind address, limits,
+ * slow-client deadlines, their counters), for one of n_fronts fronts (the
+ * event loops), which share the connection limit. */
+void osp__dsp_front_opts(const osp_dispatch_t *d, int n_fronts,
+                         osp_http_opts_t *ho);
 /* Request metrics and the 5xx log line (the fronts' done hook; ud = d). */
 void osp__dsp_on_done(osp_http_req_t *r, int status, double seconds,
                       void *ud);

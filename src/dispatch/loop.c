@@ -958,14 +958,9 @@ int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err) {
         L->next_timer = UINT64_MAX;
         d->loops[d->n_loops++] = L;
         osp_http_opts_t ho;
-        osp_http_opts_init(&ho);
-        ho.host = d->o.host;
+        osp__dsp_front_opts(d, n, &ho);
         ho.port = port; /* the first loop's port when 0 was asked */
         ho.mode = OSP_HTTP_EXTERNAL;
-        if (d->o.max_body_bytes)
-            ho.max_body_bytes = d->o.max_body_bytes;
-        if (d->o.max_connections > 0)
-            ho.max_connections = d->o.max_connections;
         if (!(L->http = osp_http_server_create(&ho, err)))
             return err ? err->code : OSP_EINTERNAL;
         osp_http_on_done(L->http, osp__dsp_on_done, d);

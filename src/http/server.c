@@ -25,7 +25,13 @@
  * which runs the resume function — responses are queued only from MHD
  * callbacks, as MHD requires. The server counts requests that suspended
  * until they are answered; destroy waits for them (MHD_stop_daemon must
- * not meet a suspended connection). */
+ * not meet a suspended connection).
+ *
+ * Slow clients (slow.c): every connection is tracked from MHD's connection
+ * notifications, and its phase reported from the callbacks below (request
+ * line: the URI log callback; head complete: on_access's first call; body
+ * bytes; handler; answer sent: on_completed), so that a head or body past
+ * its deadline is cut. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,6 +49,7 @@
 
 #include <microhttpd.h>
 
+#include "http/http_int.h"
 #include "osprey/arena.h"
 #include "osprey/http.h"
 
@@ -87,6 +94,7 @@ struct osp_http_server_s {
     atomic_int suspended;       /* requests that suspended and are not
                                    answered yet */
     pthread_mutex_t susp_mu;    /* the suspend/resume state of requests */
+    osp__http_slow_t *slow;     /* slow-client deadlines; NULL when off */
     atomic_ullong next_id;
     unsigned id_prefix;
 };
@@ -94,6 +102,7 @@ struct osp_http_server_s {
 struct osp_http_req_s {
     osp_http_server_t *srv;
     struct MHD_Connection *conn;
+    osp__http_conn_t *track;    /* the connection's deadlines (or NULL) */
     const char *method, *path;
     const route_t *route;
     bool method_mismatch;
@@ -150,6 +159,36 @@ void osp_http_opts_init(osp_http_opts_t *o) {
     o->max_connections = OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
     o->max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
     o->conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
+    o->header_timeout_s = OSP_HTTP_DEFAULT_HEADER_TIMEOUT_S;
+    o->min_body_rate = OSP_HTTP_DEFAULT_MIN_BODY_RATE;
+}
+
+int osp_http_auto_max_connections(long nofile, int fds_per_conn) {
+    long n = (nofile - OSP_HTTP_RESERVED_FDS) / (fds_per_conn > 0
+                                                     ? fds_per_conn
+                                                     : 1);
+    if (n > OSP_HTTP_MAX_AUTO_CONNECTIONS)
+        n = OSP_HTTP_MAX_AUTO_CONNECTIONS;
+    return n < OSP_HTTP_DEFAULT_MAX_CONNECTIONS
+               ? OSP_HTTP_DEFAULT_MAX_CONNECTIONS
+               : (int)n;
+}
+
+int osp_http_slow_metric(osp_metrics_t *m, osp_series_t **out,
+                         osp_err_t *err) {
+    osp_metric_t *f = osp_metrics_add(
+        m, OSP_METRIC_COUNTER, "osprey_http_slow_client_closes_total",
+        "Client connections closed because their request head was not "
+        "complete within the header timeout (reason=header) or their body "
+        "arrived below the minimum rate (reason=body)",
+        1, (const char *[]){"reason"}, NULL, 0, 0, err);
+    if (!f)
+        return err ? err->code : OSP_EINVAL;
+    for (int w = 0; w < OSP_HTTP_SLOW_COUNT; w++)
+        out[w] = osp_metric_series(
+            f, (const char *[]){
+                   osp_http_slow_reason_name((osp_http_slow_reason_t)w)});
+    return 0;
 }
 
 osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
@@ -186,6 +225,18 @@ osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
     }
     if (s->opts.pool_threads <= 0)
         s->opts.pool_threads = osp_http_default_pool_threads();
+    osp__http_slow_opts_t so = {
+        .header_timeout_s = s->opts.header_timeout_s,
+        .idle_timeout_s = s->opts.conn_timeout_s,
+        .min_body_rate = s->opts.min_body_rate};
+    for (int w = 0; w < OSP_HTTP_SLOW_COUNT; w++)
+        so.closes[w] = s->opts.slow_closes[w];
+    if ((so.header_timeout_s > 0 || so.min_body_rate > 0) &&
+        !(s->slow = osp__http_slow_create(&so))) {
+        free(s);
+        osp_err_set(err, OSP_ENOMEM, "http: out of memory");
+        return NULL;
+    }
     pthread_mutex_init(&s->susp_mu, NULL);
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) !=
         (ssize_t)sizeof s->id_prefix)
@@ -331,6 +382,11 @@ static osp_http_req_t *req_new(osp_http_server_t *s,
     }
     r->srv = s;
     r->conn = c;
+    if (s->slow) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->track = ci ? ci->socket_context : NULL;
+    }
     r->method = method;
     r->path = url;
     r->start_ns = osp_now_ns();
@@ -375,6 +431,8 @@ static int queue(osp_http_req_t *r, int status, const char *ctype,
         return OSP_EIO;
     r->status = status;
     r->resp_len = len;
+    if (r->srv->slow)
+        osp__http_slow_busy(r->srv->slow, r->track);
     if (r->srv->done_fn)
         r->srv->done_fn(r, status, osp_http_req_elapsed_s(r),
                         r->srv->done_ud);
@@ -625,6 +683,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
         if (!r)
             return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
+        if (s->slow)
+            osp__http_slow_head(s->slow, r->track);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      "Content-Length");
         if (cl) {
@@ -672,6 +732,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
         return go ? after_handler(s, r, true) : MHD_YES;
     }
     if (*upload_size) {
+        /* Below the minimum body rate: close at once, without an answer.
+         * (libmicrohttpd 0.9.75 sends an answer queued during an upload
+         * only after reading the rest of the body, which this client
+         * sends too slowly for the answer to matter.) */
+        if (s->slow && !r->status &&
+            !osp__http_slow_body(s->slow, r->track, *upload_size))
+            return MHD_NO;
         if (!r->status) {
             body_append(r, upload, *upload_size);
             r->dropped += r->too_large ? *upload_size : 0;
@@ -702,6 +769,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
             osp_http_respond_error(r, 404, "no route for %s %s", method, url);
         return MHD_YES;
     }
+    if (s->slow)
+        osp__http_slow_busy(s->slow, r->track);
     atomic_fetch_add(&s->unwritten, 1);
     r->in_unwritten = true;
     atomic_fetch_add(&s->inflight, 1);
@@ -712,11 +781,55 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
-    (void)toe;
+    osp_http_server_t *s = cls;
     req_free(*con_cls);
     *con_cls = NULL;
+    /* Answer sent: a keep-alive connection now waits for its next request
+     * (MHD calls this also for a request that failed, whose connection it
+     * closes: no deadline matters then). */
+    if (s->slow && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci)
+            osp__http_slow_idle(s->slow, ci->socket_context);
+    }
+}
+
+/* MHD's connection notifications: tracked from the accept until MHD
+ * closes the socket (it notifies before closing it: slow.c relies on
+ * that). */
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    osp_http_server_t *s = cls;
+    if (!s->slow)
+        return;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? osp__http_slow_add(s->slow, ci->connect_fd)
+                             : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        osp__http_slow_remove(s->slow, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* MHD's URI log callback, called once a request line has been read (the
+ * earliest per-request hook MHD has): a keep-alive connection's next
+ * request has begun. Its return value would become the request's con_cls:
+ * NULL, on_access creates the request once the head is complete. */
+static void *on_request_line(void *cls, const char *uri,
+                             struct MHD_Connection *c) {
+    osp_http_server_t *s = cls;
+    (void)uri;
+    if (s->slow) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci)
+            osp__http_slow_line(s->slow, ci->socket_context);
+    }
+    return NULL;
 }
 
 int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
@@ -757,6 +870,8 @@ int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opts.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.conn_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         /* THREADS ignores a pool of 1 (MHD: 0/1 = no pool). */
         MHD_OPTION_THREAD_POOL_SIZE,
@@ -766,6 +881,14 @@ int osp_http_server_start(osp_http_server_t *s, osp_err_t *err) {
                            "http: cannot listen on %s:%d (in use or not "
                            "permitted)", s->opts.host ? s->opts.host : "0.0.0.0",
                            s->opts.port);
+    /* EXTERNAL: the owner's loop sweeps, in osp_http_server_run. */
+    if (s->slow && s->opts.mode != OSP_HTTP_EXTERNAL &&
+        osp__http_slow_thread_start(s->slow) < 0) {
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+        return osp_err_set(err, OSP_EIO,
+                           "http: cannot start the slow-client sweeper");
+    }
     const union MHD_DaemonInfo *di =
         MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_LISTEN_FD);
     s->port = s->opts.port;
@@ -794,10 +917,20 @@ int64_t osp_http_server_run(osp_http_server_t *s) {
     if (!s || !s->d || s->opts.mode != OSP_HTTP_EXTERNAL)
         return OSP_EINVAL;
     MHD_run(s->d);
+    int64_t sweep_ms = s->slow ? osp__http_slow_sweep(s->slow, osp_now_ns())
+                               : -1;
     MHD_UNSIGNED_LONG_LONG t;
-    if (MHD_get_timeout(s->d, &t) != MHD_YES)
-        return -1;
-    return t > INT64_MAX ? -1 : (int64_t)t;
+    int64_t ms = -1;
+    if (MHD_get_timeout(s->d, &t) == MHD_YES && t <= INT64_MAX)
+        ms = (int64_t)t;
+    if (sweep_ms >= 0 && (ms < 0 || sweep_ms < ms))
+        ms = sweep_ms;
+    return ms;
+}
+
+uint64_t osp_http_server_slow_closes(const osp_http_server_t *s,
+                                     osp_http_slow_reason_t why) {
+    return s ? osp__http_slow_closes(s->slow, why) : 0;
 }
 
 void osp_http_server_quiesce(osp_http_server_t *s) {
@@ -830,6 +963,7 @@ void osp_http_server_destroy(osp_http_server_t *s) {
             usleep(1000);
     if (s->d)
         MHD_stop_daemon(s->d);
+    osp__http_slow_destroy(s->slow);
     pthread_mutex_destroy(&s->susp_mu);
     for (int i = 0; i < s->n_routes; i++) {
         for (int j = 0; j < s->routes[i].n_segs; j++)

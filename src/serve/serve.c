@@ -215,6 +215,12 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         ho.max_body_bytes = o->max_body_bytes;
     if (o->conn_timeout_s > 0)
         ho.conn_timeout_s = o->conn_timeout_s;
+    if (o->header_timeout_s)
+        ho.header_timeout_s = o->header_timeout_s;
+    if (o->min_body_rate != 0)
+        ho.min_body_rate = o->min_body_rate;
+    if (osp_http_slow_metric(s->metrics, ho.slow_closes, err) < 0)
+        goto fail;
     ho.mode = OSP_HTTP_EPOLL;
     if (o->http_mode && osp_http_mode_parse(o->http_mode, &ho.mode) < 0) {
         osp_err_set(err, OSP_EINVAL, "serve: --http-mode '%s': use epoll or "
