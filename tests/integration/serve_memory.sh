@@ -23,7 +23,10 @@
 #     osprey_http_inflight_bytes returns to 0 once the attackers go away
 #     (the bytes of requests whose client vanished are released);
 #   * a client that sends "Expect: 100-continue" with a 30 MB body while
-#     the budget is full gets the 503 without uploading the body.
+#     the budget is full gets the 503 without uploading the body;
+#   * on the worker, a 3000x3000 PNG (27 MB of pixels) gets 503 while the
+#     attackers leave ~14 MB of room — refused from its header, before the
+#     pixels are allocated — and 200 once they are gone.
 # Skips (77) without root or a memory controller we can use.
 set -uo pipefail
 . "$(dirname "$0")/lib/dispatch_lib.bash"
@@ -114,6 +117,19 @@ attack() {
     [ "${out##* }" -lt 1000000 ] || { echo "FAIL: $name: the refused client uploaded ${out##* } bytes"; exit 1; }
     grep -qi '^Retry-After: 1' "$TMPD/h" || { echo "FAIL: $name: no Retry-After in the 503"; cat "$TMPD/h"; exit 1; }
     grep -q 'memory budget' "$TMPD/b" || { echo "FAIL: $name: 503 body: $(cat "$TMPD/b")"; exit 1; }
+    # The decode path: a 3000x3000 PNG (27 MB of pixels, 40 KB encoded)
+    # does not fit the room the attackers left (~14 MB): 503 before its
+    # pixels are allocated. (The dispatcher forwards it: the worker, not
+    # under attack then, classifies it.)
+    if [ "$name" = worker ]; then
+        out=$(curl -s -D "$TMPD/h" -o "$TMPD/b" -w '%{http_code}' --max-time 10 -H 'Content-Type: image/png' \
+              --data-binary @"$TMPD/big.png" "http://127.0.0.1:$port/classify")
+        [ "$out" = 503 ] && grep -qi '^Retry-After: 1' "$TMPD/h" || {
+            echo "FAIL: $name: a 3000x3000 image while the budget is nearly full got $out, want 503"; cat "$TMPD/b"; exit 1; }
+        n_extra=2
+    else
+        n_extra=1
+    fi
     for ((i = 0; i < 20; i++)); do
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: image/jpeg' \
                --data-binary @"$IMG" "http://127.0.0.1:$port/classify")
@@ -137,8 +153,8 @@ attack() {
     [ "$held" -le $((BUDGET / DECLARED)) ] && [ "$held" -ge 1 ] || { echo "FAIL: $name: $held attackers held (want 1..$((BUDGET / DECLARED)))"; exit 1; }
     [ $((held + n503)) = "$CLIENTS" ] || { echo "FAIL: $name: attackers neither held nor answered 503: $res"; exit 1; }
     local rej; rej=$(curl -s "$murl" | awk '$1 == "osprey_http_budget_rejections_total" { print $2 }')
-    # the attackers' 503s and the 100-continue client's
-    [ "$rej" = $((n503 + 1)) ] || { echo "FAIL: $name: rejections_total $rej, want $((n503 + 1))"; exit 1; }
+    # the attackers' 503s, the 100-continue client's (and the big image's)
+    [ "$rej" = $((n503 + n_extra)) ] || { echo "FAIL: $name: rejections_total $rej, want $((n503 + n_extra))"; exit 1; }
     # The attackers closed: what they held is released (≤ 5 s).
     for ((i = 0; i < 50; i++)); do
         used=$(curl -s "$murl" | awk '$1 == "osprey_http_inflight_bytes" { print $2 }')
@@ -146,9 +162,23 @@ attack() {
         sleep 0.1
     done
     [ "$used" = 0 ] || { echo "FAIL: $name: $used bytes still reserved after the attackers left"; exit 1; }
+    # With room again, the same image is classified.
+    code=$(curl -s -o "$TMPD/b" -w '%{http_code}' --max-time 30 -H 'Content-Type: image/png' \
+           --data-binary @"$TMPD/big.png" "http://127.0.0.1:$port/classify")
+    [ "$code" = 200 ] || { echo "FAIL: $name: the 3000x3000 image after the attack got $code"; cat "$TMPD/b"; exit 1; }
     echo "$name: ok ($(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s)"
 }
 
+# A 3000x3000 grey PNG, written with zlib alone.
+$PY - "$TMPD/big.png" <<'PYEOF'
+import struct, sys, zlib
+w = h = 3000
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+raw = zlib.compress((b"\0" + b"\x80" * (3 * w)) * h, 9)
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                              + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+PYEOF
 echo "cgroup v$VERSION: memory cgroups below $PARENT, limit $((LIMIT >> 20)) MiB"
 start_in_cgroup worker "$OSPREY" serve --host 127.0.0.1 --port 0 --model "$MODEL" --threads 1
 attack worker "$PORT"
