@@ -21,26 +21,16 @@ MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezene
 [ "$(id -u)" = 0 ] || { echo "SKIP: creating a cgroup needs root (uid $(id -u))"; exit 77; }
 
 CGROUPS=()   # made by us, removed in reverse order on exit
+. "$(dirname "$0")/lib/cgroup.bash"
 cleanup() {
     serve_cleanup
-    local i d
-    for ((i = ${#CGROUPS[@]} - 1; i >= 0; i--)); do
-        d=${CGROUPS[i]}
-        # A killed process leaves its cgroup a moment after wait returns.
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            rmdir "$d" 2>/dev/null && break
-            [ -d "$d" ] || break
-            sleep 0.2
-        done
-        [ -d "$d" ] && echo "warning: could not remove cgroup $d"
-    done
+    cgroup_remove "${CGROUPS[@]}"
 }
 trap cleanup EXIT
 
 # The cgroup hierarchy to use: VERSION 1 or 2, PARENT (our own cgroup's
 # directory there) and MOUNT (its mount point: quotas above it are not
 # ours to see); mount_of, own_path, join_path: lib/cgroup.bash.
-. "$(dirname "$0")/lib/cgroup.bash"
 
 VERSION=
 read -r V1ROOT V1MNT < <(mount_of cgroup cpu)

@@ -42,15 +42,7 @@ CLIENTS=40 DECLARED=24000000 SENT=16000000 HOLD_S=10
 CGROUPS=()
 cleanup() {
     dispatch_cleanup
-    local d
-    for d in "${CGROUPS[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            rmdir "$d" 2>/dev/null && break
-            [ -d "$d" ] || break
-            sleep 0.2
-        done
-        [ -d "$d" ] && echo "warning: could not remove cgroup $d"
-    done
+    cgroup_remove "${CGROUPS[@]}"
 }
 trap cleanup EXIT
 

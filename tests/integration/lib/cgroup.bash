@@ -29,3 +29,20 @@ join_path() { # mount root mountpoint path -> directory
     echo "$mnt$rel"
 }
 
+
+# cgroup_remove DIR... — removes the cgroups, last first (children before
+# their parents), each retried for 2 s: a killed process leaves its cgroup
+# a moment after wait returns.
+cgroup_remove() {
+    local i d
+    for ((i = $# ; i >= 1; i--)); do
+        d=${!i}
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            rmdir "$d" 2>/dev/null && break
+            [ -d "$d" ] || break
+            sleep 0.2
+        done
+        [ -d "$d" ] && echo "warning: could not remove cgroup $d"
+    done
+    return 0
+}
