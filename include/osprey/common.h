@@ -130,4 +130,19 @@ const char *osp_cpu_budget_source(const osp_cpu_budget_t *b, char *buf,
 /* osp_cpu_budget(...).cpus: CPUs this process may actually use. >= 1. */
 int osp_cpus_available(void);
 
+/* The memory this process may use: the most restrictive cgroup memory
+ * limit of its own cgroup or any ancestor (v2 memory.max, v1
+ * memory.limit_in_bytes of the `memory` hierarchy; found as for
+ * osp_cpu_budget), else physical RAM. Sizes the default memory budget for
+ * requests (docs/adr/0049-memory-budget.md). */
+typedef struct osp_mem_limit_s {
+    int64_t bytes;           /* min(cgroup limit, physical RAM); 0 = unknown */
+    int64_t physical_bytes;  /* sysconf; 0 = unknown */
+    int cgroup_version;      /* 1 or 2; 0 = no cgroup limit found */
+    int64_t cgroup_bytes;    /* the limit found (0 = none) */
+    char cgroup_dir[4096];   /* the directory that holds it ("" = none) */
+} osp_mem_limit_t;
+/* Probes now. Never fails: what cannot be read counts as "no limit". */
+void osp_mem_limit(osp_mem_limit_t *out);
+
 #endif

@@ -88,6 +88,11 @@ typedef struct osp_dispatch_opts_s {
     int request_timeout_ms;    /* without X-Request-Timeout-Ms */
     double retry_ratio;        /* retry budget: retries / requests */
     size_t max_body_bytes;     /* request bodies; larger get 413 */
+    uint64_t max_inflight_bytes; /* memory budget for the bodies of requests
+                                    in progress, all loops together
+                                    (osp_http_budget_t); beyond → 503;
+                                    0 = none (the CLI sizes it from the
+                                    cgroup memory limit) */
     int max_connections;       /* client connections, all loops together;
                                   the CLI sizes it from RLIMIT_NOFILE */
     int conn_timeout_s;        /* idle client connections; 0 = 30 s */

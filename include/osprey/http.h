@@ -42,6 +42,7 @@
 
 typedef struct osp_http_server_s osp_http_server_t;
 typedef struct osp_http_req_s osp_http_req_t;
+typedef struct osp_http_budget_s osp_http_budget_t;
 
 /* How connections map to threads. Append-only. */
 typedef enum osp_http_mode_e {
@@ -94,6 +95,11 @@ typedef struct osp_http_opts_s {
     /* Counted closes, by reason (series of osp_http_slow_metric's family;
      * NULL: not exported). */
     osp_series_t *slow_closes[OSP_HTTP_SLOW_COUNT];
+    /* The memory budget for request bodies (and whatever handlers reserve
+     * with osp_http_req_reserve), shared by every server of the process;
+     * NULL: none. Not owned: it must outlive the server. A body larger
+     * than the whole budget gets 413, as one over max_body_bytes. */
+    osp_http_budget_t *budget;
 } osp_http_opts_t;
 #define OSP_HTTP_DEFAULT_MAX_CONNECTIONS 256
 #define OSP_HTTP_DEFAULT_MAX_BODY_BYTES ((size_t)32 << 20) /* 32 MiB */
@@ -126,6 +132,36 @@ int osp_http_auto_max_connections(long nofile, int fds_per_conn);
  * (handlers decode images, CPU-bound work; osp_cpus_available), at most
  * 16. */
 int osp_http_default_pool_threads(void);
+
+/* ---- the memory budget (docs/adr/0049-memory-budget.md) -------------
+ * Bytes that requests in progress hold — bodies, and what handlers
+ * reserve (decoded images, input tensors) — against one process-wide
+ * limit. A request reserves its declared Content-Length before its body is
+ * read (a chunked body: as its buffer grows); when that does not fit the
+ * request is answered 503 + Retry-After: 1 + {"error": "..."} without
+ * storing the body — before the client sends it when it asked for
+ * "100 Continue" or declared more than 8 MiB (then the connection is
+ * closed), else after reading and dropping it, as for 413 above. What a
+ * request reserved is released when it ends, whatever the ending (answer
+ * sent, error, client gone, timeout). Thread-safe. */
+/* limit_bytes > 0; NULL when out of memory or limit_bytes is 0. */
+osp_http_budget_t *osp_http_budget_create(uint64_t limit_bytes);
+/* NULL is fine. Only after every server using it has been destroyed. */
+void osp_http_budget_destroy(osp_http_budget_t *b);
+/* Registers osprey_http_inflight_bytes, osprey_http_inflight_bytes_limit
+ * (gauges) and osprey_http_budget_rejections_total (counter) in m (which
+ * must outlive b's use). 0, or osp_metrics_add's error. */
+int osp_http_budget_metric(osp_http_budget_t *b, osp_metrics_t *m,
+                           osp_err_t *err);
+uint64_t osp_http_budget_limit(const osp_http_budget_t *b);
+uint64_t osp_http_budget_used(const osp_http_budget_t *b);
+uint64_t osp_http_budget_rejections(const osp_http_budget_t *b);
+/* The default budget: a quarter of limit_bytes (the cgroup memory limit,
+ * else physical RAM, osp_mem_limit), at least OSP_HTTP_MIN_AUTO_BUDGET:
+ * the rest is for the model, the engine's buffers, libmicrohttpd's
+ * per-connection pools and the allocator's slack. 0 → OSP_HTTP_MIN_AUTO_BUDGET. */
+uint64_t osp_http_auto_budget(int64_t limit_bytes);
+#define OSP_HTTP_MIN_AUTO_BUDGET ((uint64_t)64 << 20)
 
 /* A handler. It must call one osp_http_respond* function before returning;
  * if it does not, the wrapper answers 500. */
@@ -212,6 +248,18 @@ int osp_http_req_status(const osp_http_req_t *r);
  * resume function (never concurrently; another thread may write into
  * memory already allocated from it while the request is suspended). */
 osp_arena_t *osp_http_req_arena(osp_http_req_t *r);
+/* Reserves n bytes of the server's memory budget for this request, before
+ * allocating them (e.g. a tensor), until the request ends. 0, or OSP_EBUSY
+ * when the budget cannot hold them now (answer with
+ * osp_http_respond_over_budget). Always 0 without a budget. */
+int osp_http_req_reserve(osp_http_req_t *r, uint64_t n);
+/* Charges n bytes already allocated (e.g. a decoded image whose size was
+ * known only by decoding it), even past the limit, until the request ends:
+ * later reservations see them. */
+void osp_http_req_charge(osp_http_req_t *r, uint64_t n);
+/* Bytes the budget can still reserve now (UINT64_MAX without a budget):
+ * e.g. to refuse, before decoding, an image whose pixels cannot fit. */
+uint64_t osp_http_req_budget_room(const osp_http_req_t *r);
 /* A per-request user slot (e.g. the served model's name for the done hook). */
 void osp_http_req_set_user(osp_http_req_t *r, void *user);
 void *osp_http_req_user(const osp_http_req_t *r);
@@ -250,6 +298,10 @@ int osp_http_respond_arena(osp_http_req_t *r, int status,
                            size_t len);
 /* Sends json (reference stolen, also on failure) as application/json. */
 int osp_http_respond_json(osp_http_req_t *r, int status, json_t *json);
+/* Answers 503 + Retry-After: 1 + {"error": "server memory budget ...
+ * retry later or elsewhere"}: the budget could not hold the request.
+ * Counted in osprey_http_budget_rejections_total. */
+int osp_http_respond_over_budget(osp_http_req_t *r);
 /* Sends {"error": "<message>"} with the status. */
 int osp_http_respond_error(osp_http_req_t *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -38,6 +38,12 @@ typedef struct osp_serve_opts_s {
     int calibration_count;      /* 0 = the config's, default 32 */
     size_t max_body_bytes;      /* larger bodies → 413 */
     uint64_t max_pixels;        /* larger images → 413 */
+    uint64_t max_inflight_bytes; /* memory budget for request bodies,
+                                    decoded images and input tensors of
+                                    requests in progress (osp_http_budget_t);
+                                    beyond → 503 + Retry-After; 0 = none
+                                    (the CLI sizes it from the cgroup memory
+                                    limit) */
     int max_batch;              /* capped by the model's own limit */
     int64_t max_queue_delay_us;
     const char *batch_wait;     /* "incoming" (NULL): a batch waits to fill

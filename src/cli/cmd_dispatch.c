@@ -74,6 +74,7 @@ static const osp_setting_t opts[] = {
     {.name = "queue-timeout-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.queue_timeout_ms), .help = "longest wait for a free backend (default 5000)"},
     {.name = "request-timeout-ms", .kind = OSP_SET_INT, .arg = "MS", .off = O(o.request_timeout_ms), .help = "deadline without X-Request-Timeout-Ms (default 30000)"},
     {.name = "retry-ratio", .kind = OSP_SET_DOUBLE, .off = O(o.retry_ratio), .help = "retry budget, retries per request (default 0.2)"},
+    {.name = "max-inflight-bytes", .kind = OSP_SET_U64, .arg = "BYTES", .off = O(o.max_inflight_bytes), .help = "memory budget for the request bodies of requests in progress, all loops together; a request that does not fit gets 503 + Retry-After (default: a quarter of the cgroup memory limit, else of physical RAM; at least 64 MiB)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
     {.name = "max-connections", .kind = OSP_SET_INT, .off = O(o.max_connections), .help = "concurrent client connections (default with --io event: from the descriptor limit, (RLIMIT_NOFILE - 256) / 2, 256..16384; blocking 256)"},
     {.name = "conn-timeout-s", .kind = OSP_SET_INT, .arg = "S", .off = O(o.conn_timeout_s), .help = "a client connection silent for S seconds is closed (default 30)"},
@@ -131,6 +132,10 @@ int osp_cli_dispatch(int argc, char **argv) {
                                   ? osp_http_auto_max_connections(nofile, 2)
                                   : OSP_HTTP_DEFAULT_MAX_CONNECTIONS;
     k8s_api_from_env(&c);
+    char budget_why[128] = "--max-inflight-bytes";
+    if (!c.o.max_inflight_bytes)
+        c.o.max_inflight_bytes =
+            osp_settings_auto_inflight_bytes(budget_why, sizeof budget_why);
     osp_cli_signals_block();
     osp_err_t err = {0};
     osp_dispatch_t *d = osp_dispatch_create(&c.o, &err);
@@ -138,6 +143,11 @@ int osp_cli_dispatch(int argc, char **argv) {
         rc = osp_cli_start_failed("osprey dispatch", &err);
         goto out;
     }
+    char budget_s[32];
+    snprintf(budget_s, sizeof budget_s, "%llu",
+             (unsigned long long)c.o.max_inflight_bytes);
+    osp_dispatch_log(d, "info", "memory budget", "max_inflight_bytes",
+                     budget_s, "source", budget_why, NULL);
     osp_dispatch_log(d, "info", "signal", "signal", osp_cli_signal_wait(),
                      NULL);
     rc = osp_cli_drained(osp_dispatch_drain(d, c.drain_timeout_s));

@@ -40,6 +40,7 @@ static const osp_setting_t opts[] = {
     {.name = "calibration", .kind = OSP_SET_STR, .arg = "DIR", .off = O(o.calibration), .help = "int8 on a float --model: directory of calibration images, preprocessed as requests (docs/engine.md)"},
     {.name = "calibration-count", .kind = OSP_SET_INT, .off = O(o.calibration_count), .help = "calibration images to use (default 32)"},
     {.name = "max-body-bytes", .kind = OSP_SET_SIZE, .off = O(o.max_body_bytes), .help = "larger request bodies get 413 (default 32 MiB)"},
+    {.name = "max-inflight-bytes", .kind = OSP_SET_U64, .arg = "BYTES", .off = O(o.max_inflight_bytes), .help = "memory budget for request bodies, decoded images and tensors in progress; a request that does not fit gets 503 + Retry-After (default: a quarter of the cgroup memory limit, else of physical RAM; at least 64 MiB)"},
     {.name = "max-pixels", .kind = OSP_SET_U64, .off = O(o.max_pixels), .help = "larger images get 413 (default 50000000)"},
     {.name = "max-batch", .kind = OSP_SET_INT, .off = O(o.max_batch), .help = "largest batch (default 8; a fixed model batch caps it)"},
     {.name = "max-queue-delay-us", .kind = OSP_SET_I64, .arg = "US", .off = O(o.max_queue_delay_us), .help = "how long a batch may wait to fill (default 2000)"},
@@ -97,6 +98,10 @@ int osp_cli_serve(int argc, char **argv) {
     if (c.o.max_connections <= 0 &&
         !(c.o.http_mode && !strcmp(c.o.http_mode, "threads")))
         c.o.max_connections = osp_http_auto_max_connections(nofile, 1);
+    char budget_why[128] = "--max-inflight-bytes";
+    if (!c.o.max_inflight_bytes)
+        c.o.max_inflight_bytes =
+            osp_settings_auto_inflight_bytes(budget_why, sizeof budget_why);
     osp_cli_signals_block();
     osp_err_t err = {0};
     osp_serve_t *s = osp_serve_create(&c.o, &err);
@@ -104,6 +109,11 @@ int osp_cli_serve(int argc, char **argv) {
         rc = osp_cli_start_failed("osprey serve", &err);
         goto out;
     }
+    char budget_s[32];
+    snprintf(budget_s, sizeof budget_s, "%llu",
+             (unsigned long long)c.o.max_inflight_bytes);
+    osp_serve_log(s, "info", "memory budget", "max_inflight_bytes", budget_s,
+                  "source", budget_why, NULL);
     if (osp_serve_load(s, &err) < 0) {
         osp_serve_log(s, "error", "model load failed", "error", err.msg, NULL);
         osp_serve_destroy(s);

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -551,6 +552,26 @@ long osp_settings_raise_nofile(void) {
     return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX
                ? LONG_MAX
                : (long)rl.rlim_cur;
+}
+
+uint64_t osp_settings_auto_inflight_bytes(char *why, size_t cap) {
+    osp_mem_limit_t m;
+    osp_mem_limit(&m);
+    uint64_t b = osp_http_auto_budget(m.bytes);
+    if (m.cgroup_version && m.bytes == m.cgroup_bytes)
+        snprintf(why, cap, "cgroup v%d %s %lld / 4", m.cgroup_version,
+                 m.cgroup_version == 1 ? "memory.limit_in_bytes"
+                                       : "memory.max",
+                 (long long)m.cgroup_bytes);
+    else if (m.bytes > 0)
+        snprintf(why, cap, "physical memory %lld / 4 (no cgroup memory "
+                 "limit)", (long long)m.bytes);
+    else
+        snprintf(why, cap, "fixed minimum (memory size unknown)");
+    if (b == OSP_HTTP_MIN_AUTO_BUDGET && m.bytes / 4 < (int64_t)b)
+        snprintf(why, cap, "minimum %llu bytes (a quarter of %lld is less)",
+                 (unsigned long long)b, (long long)m.bytes);
+    return b;
 }
 
 void osp_settings_free(osp_settings_t *s) {

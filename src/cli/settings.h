@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef enum {
@@ -131,5 +132,12 @@ void osp_settings_free(osp_settings_t *s);
  * the CLI changes process-wide limits — and returns the soft limit now in
  * force (1024 if it cannot be read), for osp_http_auto_max_connections. */
 long osp_settings_raise_nofile(void);
+
+/* The default --max-inflight-bytes (docs/adr/0049-memory-budget.md): a
+ * quarter of the memory this process may use — its cgroup's memory limit
+ * (v2 memory.max, v1 memory.limit_in_bytes), else physical RAM —
+ * osp_http_auto_budget. Writes where the number came from into why (for
+ * the start log line), e.g. "cgroup v2 memory.max 2147483648 / 4". */
+uint64_t osp_settings_auto_inflight_bytes(char *why, size_t cap);
 
 #endif

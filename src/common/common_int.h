@@ -15,5 +15,10 @@
 void osp__cpu_budget_probe(const char *proc_cgroup, const char *mountinfo,
                            const char *root, int affinity_cpus,
                            osp_cpu_budget_t *out);
+/* osp_mem_limit with the same explicit inputs; physical_bytes is what
+ * sysconf reported (0 = unknown). */
+void osp__mem_limit_probe(const char *proc_cgroup, const char *mountinfo,
+                          const char *root, int64_t physical_bytes,
+                          osp_mem_limit_t *out);
 
 #endif

@@ -1,6 +1,9 @@
 /* cpu_budget.c — how many CPUs this process may keep busy: the affinity mask
  * and the CFS bandwidth quota of its cgroup, in cgroup v1 and v2
- * (include/osprey/common.h; docs/serve.md, "CPU budget").
+ * (include/osprey/common.h; docs/serve.md, "CPU budget"); and, found the
+ * same way, the memory limit of its cgroup (memory.max, v1
+ * memory.limit_in_bytes), which sizes the default memory budget for
+ * requests (docs/adr/0049-memory-budget.md).
  *
  * Reading /sys/fs/cgroup/cpu.max alone (as before) only works for a process
  * in the root cgroup of a pure v2 host, where there is never a quota. In a
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Longest cgroup path or mount point we handle (PATH_MAX); longer lines in
  * /proc/self/cgroup or mountinfo are skipped. */
@@ -46,6 +50,7 @@
 /* One hierarchy to look in: v1's `cpu` controller or the v2 unified tree. */
 typedef struct cpub_tree_s {
     int version;                   /* 1 or 2 */
+    const char *ctrl;              /* v1: the controller ("cpu", "memory") */
     bool found;                    /* the process is in this hierarchy */
     char path[CPUB_PATH_BYTES];    /* its cgroup, from /proc/self/cgroup */
 } cpub_tree_t;
@@ -91,7 +96,8 @@ static bool path_ok(const char *p) {
 }
 
 /* Lines "hierarchy-id:controllers:path": v1's is the one whose controller
- * list holds "cpu" (alone or as "cpu,cpuacct"), v2's is "0::path". */
+ * list holds v1->ctrl (e.g. "cpu", alone or as "cpu,cpuacct"), v2's is
+ * "0::path". */
 static void read_proc_cgroup(const char *file, cpub_tree_t *v1,
                              cpub_tree_t *v2) {
     FILE *f = fopen(file, "r");
@@ -112,7 +118,7 @@ static void read_proc_cgroup(const char *file, cpub_tree_t *v1,
         cpub_tree_t *t = NULL;
         if (!strcmp(id, "0") && !*ctrl)
             t = v2;
-        else if (list_has(ctrl, "cpu"))
+        else if (list_has(ctrl, v1->ctrl))
             t = v1;
         if (!t || t->found || !path_ok(path) ||
             strlen(path) >= sizeof t->path)
@@ -152,7 +158,7 @@ static bool find_dir(const char *mountinfo, const char *root,
         if (dash < 0 || nf < dash + 4)
             continue;
         const char *fstype = fld[dash + 1], *super = fld[dash + 3];
-        if (t->version == 1 ? strcmp(fstype, "cgroup") || !list_has(super, "cpu")
+        if (t->version == 1 ? strcmp(fstype, "cgroup") || !list_has(super, t->ctrl)
                             : strcmp(fstype, "cgroup2"))
             continue;
         char *mroot = fld[3], *mpoint = fld[4];
@@ -257,29 +263,20 @@ static bool read_quota(int version, const char *dir, int64_t *quota,
     return *period > 0;
 }
 
-/* Walks from the process's cgroup of tree t up to its mount point and
- * keeps, in out, the most restrictive quota seen so far (also across the
- * two versions). */
-static void walk_tree(const char *mountinfo, const char *root,
-                      const cpub_tree_t *t, osp_cpu_budget_t *out) {
+/* Calls visit(dir, ud) for the process's cgroup directory of tree t and
+ * each ancestor up to the mount point (limits are hierarchical in both
+ * cgroup versions: a cgroup never gets more than an ancestor allows). */
+static void walk_up(const char *mountinfo, const char *root,
+                    const cpub_tree_t *t,
+                    void (*visit)(const cpub_tree_t *t, const char *dir,
+                                  void *ud),
+                    void *ud) {
     char dir[CPUB_PATH_BYTES];
     size_t top;
     if (!t->found || !find_dir(mountinfo, root, t, dir, sizeof dir, &top))
         return;
     for (;;) {
-        int64_t q, p;
-        /* q/p < best_q/best_p, cross-multiplied: exact in 128 bits for
-         * any two positive int64 pairs (periods differ between cgroups). */
-        if (read_quota(t->version, dir, &q, &p) &&
-            (!out->cgroup_version ||
-             (__int128)q * out->period_us < (__int128)out->quota_us * p)) {
-            out->cgroup_version = t->version;
-            out->quota_us = q;
-            out->period_us = p;
-            int64_t c = q / p;
-            out->quota_cpus = c < 1 ? 1 : c > INT_MAX ? INT_MAX : (int)c;
-            snprintf(out->cgroup_dir, sizeof out->cgroup_dir, "%s", dir);
-        }
+        visit(t, dir, ud);
         size_t len = strlen(dir);
         if (len <= top)
             break;
@@ -290,18 +287,83 @@ static void walk_tree(const char *mountinfo, const char *root,
     }
 }
 
+/* Keeps, in out, the most restrictive quota seen so far (also across the
+ * two versions). */
+static void visit_quota(const cpub_tree_t *t, const char *dir, void *ud) {
+    osp_cpu_budget_t *out = ud;
+    int64_t q, p;
+    /* q/p < best_q/best_p, cross-multiplied: exact in 128 bits for any two
+     * positive int64 pairs (periods differ between cgroups). */
+    if (read_quota(t->version, dir, &q, &p) &&
+        (!out->cgroup_version ||
+         (__int128)q * out->period_us < (__int128)out->quota_us * p)) {
+        out->cgroup_version = t->version;
+        out->quota_us = q;
+        out->period_us = p;
+        int64_t c = q / p;
+        out->quota_cpus = c < 1 ? 1 : c > INT_MAX ? INT_MAX : (int)c;
+        snprintf(out->cgroup_dir, sizeof out->cgroup_dir, "%s", dir);
+    }
+}
+
 void osp__cpu_budget_probe(const char *proc_cgroup, const char *mountinfo,
                            const char *root, int affinity_cpus,
                            osp_cpu_budget_t *out) {
     memset(out, 0, sizeof *out);
     out->affinity_cpus = affinity_cpus < 1 ? 1 : affinity_cpus;
-    cpub_tree_t v1 = {.version = 1}, v2 = {.version = 2};
+    cpub_tree_t v1 = {.version = 1, .ctrl = "cpu"}, v2 = {.version = 2};
     read_proc_cgroup(proc_cgroup, &v1, &v2);
-    walk_tree(mountinfo, root, &v1, out);
-    walk_tree(mountinfo, root, &v2, out);
+    walk_up(mountinfo, root, &v1, visit_quota, out);
+    walk_up(mountinfo, root, &v2, visit_quota, out);
     out->cpus = out->affinity_cpus;
     if (out->cgroup_version && out->quota_cpus < out->cpus)
         out->cpus = out->quota_cpus;
+}
+
+/* The memory limit in one cgroup directory: true with *bytes > 0, false
+ * when unlimited ("max"; v1's "no limit" is PAGE_COUNTER_MAX pages, about
+ * 2^63) or unreadable or malformed. */
+static bool read_mem_limit(int version, const char *dir, int64_t *bytes) {
+    char vb[CPUB_VALUE_BYTES];
+    char *a, *b;
+    if (!read_value(dir, version == 1 ? "memory.limit_in_bytes"
+                                      : "memory.max", vb, sizeof vb) ||
+        tokens2(vb, &a, &b) != 1 || !strcmp(a, "max") ||
+        !parse_i64(a, bytes) || *bytes <= 0)
+        return false;
+    return *bytes < ((int64_t)1 << 62);
+}
+
+static void visit_mem(const cpub_tree_t *t, const char *dir, void *ud) {
+    osp_mem_limit_t *out = ud;
+    int64_t v;
+    if (read_mem_limit(t->version, dir, &v) &&
+        (!out->cgroup_version || v < out->cgroup_bytes)) {
+        out->cgroup_version = t->version;
+        out->cgroup_bytes = v;
+        snprintf(out->cgroup_dir, sizeof out->cgroup_dir, "%s", dir);
+    }
+}
+
+void osp__mem_limit_probe(const char *proc_cgroup, const char *mountinfo,
+                          const char *root, int64_t physical_bytes,
+                          osp_mem_limit_t *out) {
+    memset(out, 0, sizeof *out);
+    out->physical_bytes = physical_bytes;
+    cpub_tree_t v1 = {.version = 1, .ctrl = "memory"}, v2 = {.version = 2};
+    read_proc_cgroup(proc_cgroup, &v1, &v2);
+    walk_up(mountinfo, root, &v1, visit_mem, out);
+    walk_up(mountinfo, root, &v2, visit_mem, out);
+    out->bytes = physical_bytes;
+    if (out->cgroup_version && (out->bytes <= 0 || out->cgroup_bytes < out->bytes))
+        out->bytes = out->cgroup_bytes;
+}
+
+void osp_mem_limit(osp_mem_limit_t *out) {
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    int64_t phys = pages > 0 && psz > 0 ? (int64_t)pages * psz : 0;
+    osp__mem_limit_probe("/proc/self/cgroup", "/proc/self/mountinfo", "",
+                         phys, out);
 }
 
 /* CPUs in the affinity mask; masks beyond 1024 CPUs need a bigger set. */

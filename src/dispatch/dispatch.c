@@ -243,6 +243,7 @@ void osp__dsp_front_opts(const osp_dispatch_t *d, int n_fronts,
         ho->min_body_rate = d->o.min_body_rate;
     for (int w = 0; w < OSP_HTTP_SLOW_COUNT; w++)
         ho->slow_closes[w] = d->s_slow[w];
+    ho->budget = d->budget;
 }
 
 int osp__dsp_own_routes(osp_dispatch_t *d, osp_http_server_t *s) {
@@ -347,6 +348,15 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
     }
     if (add_metrics(d, err) < 0)
         goto fail;
+    /* One memory budget for the bodies every front buffers (the limit is
+     * the process's: docs/dispatch.md "Limits and slow clients"). */
+    if (d->o.max_inflight_bytes &&
+        (!(d->budget = osp_http_budget_create(d->o.max_inflight_bytes)) ||
+         osp_http_budget_metric(d->budget, d->metrics, err) < 0)) {
+        if (!d->budget)
+            osp_err_set(err, OSP_ENOMEM, "dispatch: out of memory");
+        goto fail;
+    }
     d->default_model.s_depth = osp_metric_series(
         d->m_depth, (const char *[]){DSP_DEFAULT_MODEL});
     d->default_model.s_ok = osp_metric_series(
@@ -489,6 +499,7 @@ void osp_dispatch_destroy(osp_dispatch_t *d) {
     for (int i = 0; i < d->n_b; i++)
         osp__dsp_backend_unref(d->b[i]);
     free(d->b);
+    osp_http_budget_destroy(d->budget); /* after every front */
     osp_metrics_destroy(d->metrics);
     pthread_cond_destroy(&d->cv);
     pthread_cond_destroy(&d->health_cv);

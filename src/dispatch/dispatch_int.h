@@ -176,6 +176,7 @@ struct osp_dispatch_s {
     osp_series_t *s_retries, *s_ejections, *s_duration;
     osp_series_t *s_rx, *s_tx; /* HTTP body bytes received / sent (front) */
     osp_series_t *s_slow[OSP_HTTP_SLOW_COUNT]; /* slow clients cut (front) */
+    osp_http_budget_t *budget; /* request bodies, all fronts (NULL: none) */
     pthread_mutex_t log_mu;
 
     /* The web UI: request samples, the OpenAPI document (rendered once),

@@ -1,5 +1,5 @@
-/* http_int.h — private interface between the HTTP server wrapper (server.c)
- * and its slow-client deadlines (slow.c). Not installed; nothing outside
+/* http_int.h — private interface between the HTTP server wrapper (server.c),
+ * its slow-client deadlines (slow.c) and its memory budget (budget.c). Not installed; nothing outside
  * src/http/ includes it. */
 #ifndef OSPREY_HTTP_INT_H
 #define OSPREY_HTTP_INT_H
@@ -68,5 +68,18 @@ uint64_t osp__http_slow_closes(const osp__http_slow_t *t,
                                osp_http_slow_reason_t why);
 
 #define OSP__HTTP_SLOW_TICK_MS 250 /* sweep period: the deadlines' slack */
+
+/* The memory budget (budget.c; public part in osprey/http.h). */
+/* Adds n to the bytes in use unless that would pass the limit: true, or
+ * false (nothing changed). */
+bool osp__http_budget_reserve(osp_http_budget_t *b, uint64_t n);
+/* Adds n even past the limit (already allocated). */
+void osp__http_budget_charge(osp_http_budget_t *b, uint64_t n);
+/* Gives back n bytes reserved or charged before. */
+void osp__http_budget_release(osp_http_budget_t *b, uint64_t n);
+/* Counts a request refused for want of budget. */
+void osp__http_budget_reject(osp_http_budget_t *b);
+/* Bytes still free (UINT64_MAX for NULL). */
+uint64_t osp__http_budget_room(const osp_http_budget_t *b);
 
 #endif

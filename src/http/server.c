@@ -27,6 +27,13 @@
  * until they are answered; destroy waits for them (MHD_stop_daemon must
  * not meet a suspended connection).
  *
+ * Memory budget (budget.c, docs/adr/0049-memory-budget.md): a request
+ * reserves its declared Content-Length (a chunked body: each growth of its
+ * buffer) before storing any of it, and handlers reserve what they
+ * allocate; req_free gives it all back, on every ending. A body the
+ * budget cannot hold is refused like one over max_body_bytes (early when
+ * it can be, else read and dropped), with 503 instead of 413.
+ *
  * Slow clients (slow.c): every connection is tracked from MHD's connection
  * notifications, and its phase reported from the callbacks below (request
  * line: the URI log callback; head complete: on_access's first call; body
@@ -113,6 +120,10 @@ struct osp_http_req_s {
     uint8_t *body;
     size_t len, cap;
     bool too_large;
+    bool over_budget; /* the budget could not hold the body: 503 */
+    bool has_cl;      /* Content-Length declared (declared) */
+    size_t declared;
+    uint64_t reserved; /* bytes of the budget held until req_free */
     size_t dropped;   /* body bytes read and dropped after too_large */
     int status;       /* of the queued response; 0 = none yet */
     size_t resp_len;  /* body bytes of the queued response */
@@ -218,6 +229,12 @@ osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
         s->opts.conn_timeout_s = OSP_HTTP_DEFAULT_CONN_TIMEOUT_S;
     if (s->opts.max_body_bytes == 0)
         s->opts.max_body_bytes = OSP_HTTP_DEFAULT_MAX_BODY_BYTES;
+    /* A body the whole budget cannot hold would be refused forever: 413,
+     * not a 503 that invites retries. */
+    if (s->opts.budget &&
+        s->opts.max_body_bytes >= osp_http_budget_limit(s->opts.budget))
+        s->opts.max_body_bytes =
+            (size_t)osp_http_budget_limit(s->opts.budget) - 1;
     if ((unsigned)s->opts.mode >= OSP_HTTP_MODE_COUNT) {
         free(s);
         osp_err_set(err, OSP_EINVAL, "http: bad mode %d", (int)o->mode);
@@ -352,6 +369,8 @@ static void req_free(osp_http_req_t *r) {
         pthread_cond_destroy(&r->cv);
     osp_arena_destroy(r->arena);
     free(r->body);
+    if (r->reserved) /* after the frees: the memory is gone first */
+        osp__http_budget_release(r->srv->opts.budget, r->reserved);
     free(r);
 }
 
@@ -553,7 +572,9 @@ json_t *osp_http_req_json(const osp_http_req_t *r, osp_err_t *err) {
 /* Appends upload bytes; flags too_large instead of growing past the limit. */
 static void body_append(osp_http_req_t *r, const char *data, size_t n) {
     size_t max = r->srv->opts.max_body_bytes;
-    if (r->too_large || n > max - r->len) {
+    if (r->too_large || r->over_budget)
+        return;
+    if (n > max - r->len) {
         r->too_large = true;
         return;
     }
@@ -563,6 +584,21 @@ static void body_append(osp_http_req_t *r, const char *data, size_t n) {
             cap *= 2;
         if (cap > max + 1)
             cap = max + 1;
+        /* A declared body needs no more; with a budget its size is
+         * reserved already, so it is allocated once at that size (pages
+         * become resident only as bytes arrive; no copy per doubling,
+         * which would briefly hold the body twice). */
+        if (r->has_cl && (cap > r->declared + 1 || r->srv->opts.budget))
+            cap = r->declared + 1;
+        /* A chunked body reserves as it grows. */
+        if (r->srv->opts.budget && cap > r->reserved) {
+            if (!osp__http_budget_reserve(r->srv->opts.budget,
+                                          cap - r->reserved)) {
+                r->over_budget = true;
+                return;
+            }
+            r->reserved = cap;
+        }
         uint8_t *nb = realloc(r->body, cap);
         if (!nb) {
             r->too_large = true; /* cannot hold it: same answer */
@@ -579,6 +615,49 @@ static void body_append(osp_http_req_t *r, const char *data, size_t n) {
 static void respond_too_large(osp_http_req_t *r) {
     osp_http_respond_error(r, 413, "request body larger than %zu bytes",
                            r->srv->opts.max_body_bytes);
+}
+
+int osp_http_respond_over_budget(osp_http_req_t *r) {
+    if (r->status)
+        return OSP_EINVAL;
+    if (r->srv->opts.budget)
+        osp__http_budget_reject(r->srv->opts.budget);
+    osp_http_add_header(r, "Retry-After", "1");
+    return osp_http_respond_error(
+        r, 503, "server memory budget for requests in progress is full "
+                "(%llu bytes); retry later or elsewhere",
+        (unsigned long long)osp_http_budget_limit(r->srv->opts.budget));
+}
+
+/* The refusal of a body that is not stored (too large, or over the
+ * budget). */
+static void respond_refused(osp_http_req_t *r) {
+    if (r->too_large)
+        respond_too_large(r);
+    else
+        osp_http_respond_over_budget(r);
+}
+
+int osp_http_req_reserve(osp_http_req_t *r, uint64_t n) {
+    osp_http_budget_t *b = r->srv->opts.budget;
+    if (!b || !n)
+        return 0;
+    if (!osp__http_budget_reserve(b, n))
+        return OSP_EBUSY;
+    r->reserved += n;
+    return 0;
+}
+
+void osp_http_req_charge(osp_http_req_t *r, uint64_t n) {
+    osp_http_budget_t *b = r->srv->opts.budget;
+    if (!b || !n)
+        return;
+    osp__http_budget_charge(b, n);
+    r->reserved += n;
+}
+
+uint64_t osp_http_req_budget_room(const osp_http_req_t *r) {
+    return osp__http_budget_room(r->srv->opts.budget);
 }
 
 /* After a handler (or a resume function, `resumed`) returned: runs resume
@@ -694,18 +773,30 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
             bool bad = errno || end == cl;
             if (bad || v > s->opts.max_body_bytes) {
                 r->too_large = true;
-                /* Answer before the body is sent when the client waits for
-                 * "100 Continue" (it then never sends it) or when the body
-                 * is absurdly large; MHD closes the connection after the
-                 * answer. A client that is already sending a body only a
-                 * little over the limit would get a reset instead of our
-                 * 413 if we closed on it, so that body is read and dropped
-                 * (never stored) and the 413 comes after it. */
+            } else if (v > 0 && s->opts.budget &&
+                       osp_http_req_reserve(r, v + 1) < 0) {
+                r->over_budget = true;
+            } else {
+                r->has_cl = true;
+                r->declared = (size_t)v;
+            }
+            if (r->too_large || r->over_budget) {
+                /* Answer before the body is sent when the client waits
+                 * for "100 Continue" (it then never sends it) or when the
+                 * body is large; MHD closes the connection after the
+                 * answer. A client that is already sending a body of at
+                 * most HTTP_DRAIN_MAX_BYTES (over the limit) would get a
+                 * reset instead of our answer if we closed on it, so that
+                 * body is read and dropped (never stored) and the answer
+                 * comes after it. */
                 const char *expect = MHD_lookup_connection_value(
                     c, MHD_HEADER_KIND, "Expect");
+                size_t excess = r->too_large && !bad
+                                    ? (size_t)(v - s->opts.max_body_bytes)
+                                    : (size_t)v;
                 if (bad || (expect && !strcasecmp(expect, "100-continue")) ||
-                    v - s->opts.max_body_bytes > HTTP_DRAIN_MAX_BYTES)
-                    respond_too_large(r);
+                    excess > HTTP_DRAIN_MAX_BYTES)
+                    respond_refused(r);
             } else if (v > 0 && s->opts.mode == OSP_HTTP_EXTERNAL) {
                 /* EXTERNAL (the dispatcher's proxy front): the declared
                  * size at once, so that a forwarded body is copied once,
@@ -741,18 +832,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
             return MHD_NO;
         if (!r->status) {
             body_append(r, upload, *upload_size);
-            r->dropped += r->too_large ? *upload_size : 0;
+            r->dropped += r->too_large || r->over_budget ? *upload_size : 0;
             /* Past the drain allowance: answer now and let MHD close. */
             if (r->dropped > HTTP_DRAIN_MAX_BYTES)
-                respond_too_large(r);
+                respond_refused(r);
         }
         *upload_size = 0;
         return MHD_YES;
     }
     if (r->status)
         return MHD_YES;
-    if (r->too_large) {
-        respond_too_large(r);
+    if (r->too_large || r->over_budget) {
+        respond_refused(r);
         return MHD_YES;
     }
     if (!r->body) {

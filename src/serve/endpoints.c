@@ -97,23 +97,51 @@ static int deadline_of(osp_serve_t *s, osp_http_req_t *r, uint64_t *out) {
     return 0;
 }
 
+/* Reserves n bytes of the memory budget (docs/adr/0049-memory-budget.md)
+ * before they are allocated for r; when the budget cannot hold them,
+ * answers 503 + Retry-After and returns false. */
+static bool budget_reserve(osp_http_req_t *r, size_t n) {
+    if (osp_http_req_reserve(r, n) == 0)
+        return true;
+    osp_http_respond_over_budget(r);
+    return false;
+}
+
 /* Decodes + preprocesses one encoded image into out (sample_bytes); the
- * decoded pixels and the scratch come from the request's arena. */
+ * decoded pixels and the scratch come from the request's arena.
+ *
+ * The memory budget: the decoder checks the pixel limit against the file
+ * header before it allocates the pixels, so the limit is lowered to what
+ * the budget has room for (3 bytes a pixel): an image that cannot fit is
+ * refused before its pixels exist (OSP_EBUSY: 503). What the decode then
+ * took from the arena (pixels, scratch) is charged to the request. Two
+ * requests decoding at once may both see the same room; the excess is at
+ * most one image per decoding thread, and later reservations see it. */
 static int decode_one(osp_serve_t *s, osp__serve_model_t *sm,
-                      osp_arena_t *arena, const uint8_t *data, size_t len,
+                      osp_http_req_t *r, const uint8_t *data, size_t len,
                       void *out, osp_err_t *err) {
+    osp_arena_t *arena = osp_http_req_arena(r);
     osp_image_limits_t lim;
     osp_image_limits_default(&lim);
     lim.max_bytes = 0; /* the body limit already applied */
     if (s->o.max_pixels)
         lim.max_pixels = s->o.max_pixels;
+    uint64_t room_px = osp_http_req_budget_room(r) / 3;
+    bool capped = room_px < lim.max_pixels;
+    if (capped && !(lim.max_pixels = room_px))
+        return osp_err_set(err, OSP_EBUSY, "memory budget full");
     int mw, mh;
     osp_preprocess_decode_hint(sm->pp, &mw, &mh);
+    size_t held = osp_arena_held_bytes(arena);
     osp_image_t img; /* in the arena: never released on its own */
     int rc = osp_image_decode_arena(data, len, &lim, mw, mh, arena, &img, err);
-    if (rc < 0)
-        return rc;
-    return osp_image_preprocess_arena(&img, sm->pp, out, arena, err);
+    if (rc == OSP_ELIMIT && capped)
+        return osp_err_set(err, OSP_EBUSY, "memory budget full");
+    if (rc == 0)
+        rc = osp_image_preprocess_arena(&img, sm->pp, out, arena, err);
+    size_t now = osp_arena_held_bytes(arena);
+    osp_http_req_charge(r, now > held ? now - held : 0);
+    return rc;
 }
 
 /* Floats of output per sample that a request reserves for its scores. */
@@ -434,6 +462,8 @@ static int classify(osp_http_req_t *r, osp_serve_t *s,
                                "multipart/form-data or an image", ct);
         return 0;
     }
+    if (!budget_reserve(r, sm->sample_bytes * (size_t)n))
+        return 0;
     uint8_t *buf = osp_arena_alloc_aligned(A, sm->sample_bytes * (size_t)n, 64);
     if (!buf) {
         osp_http_respond_error(r, 500, "out of memory");
@@ -444,11 +474,13 @@ static int classify(osp_http_req_t *r, osp_serve_t *s,
     osp_sched_expect(sm->sched, n);
     for (int i = 0; i < n; i++) {
         uint64_t ti = osp_now_ns();
-        int rc = decode_one(s, sm, A, img[i], img_len[i],
+        int rc = decode_one(s, sm, r, img[i], img_len[i],
                             buf + (size_t)i * sm->sample_bytes, &err);
         if (rc < 0) {
             osp_sched_expect(sm->sched, -n);
-            if (n > 1)
+            if (rc == OSP_EBUSY)
+                osp_http_respond_over_budget(r);
+            else if (n > 1)
                 osp_http_respond_error(r, osp_http_status_for(rc),
                                        "image %d: %s", i, err.msg);
             else
@@ -608,13 +640,15 @@ static int infer_image(osp_serve_t *s, osp__serve_model_t *sm,
                        uint8_t *buf, int i) {
     osp_err_t err = {0};
     uint64_t t0 = osp_now_ns();
-    int rc = decode_one(s, sm, osp_http_req_arena(r), bytes, len,
+    int rc = decode_one(s, sm, r, bytes, len,
                         buf + (size_t)i * sm->sample_bytes, &err);
-    if (rc < 0) {
+    if (rc == OSP_EBUSY)
+        osp_http_respond_over_budget(r);
+    else if (rc < 0)
         osp_http_respond_error(r, osp_http_status_for(rc), "image %d: %s", i,
                                err.msg);
+    if (rc < 0)
         return rc;
-    }
     osp_series_observe(sm->h_decode, (double)(osp_now_ns() - t0) * 1e-9);
     return 0;
 }
@@ -861,6 +895,9 @@ static int v2_decode_images(osp_serve_t *s, osp__serve_model_t *sm,
     for (int i = 0; i < q->n; i++) {
         json_t *v = json_array_get(q->data, (size_t)i);
         size_t bl = 0;
+        if (json_is_string(v) &&
+            !budget_reserve(r, json_string_length(v) / 4 * 3 + 4))
+            return OSP_EBUSY;
         uint8_t *bytes = json_is_string(v)
                              ? b64decode(osp_http_req_arena(r),
                                          json_string_value(v),
@@ -917,6 +954,8 @@ static int v2_copy_tensor(osp__serve_model_t *sm, osp_http_req_t *r,
     }
     bool u8 = !strcmp(q->dt, "UINT8");
     long cap = (long)(want / osp_dtype_size(decl->dtype));
+    if (!budget_reserve(r, sizeof(float) * (size_t)cap))
+        return OSP_EBUSY;
     float *vals = osp_arena_alloc(osp_http_req_arena(r),
                                   sizeof(float) * (size_t)cap);
     if (!vals) {
@@ -973,7 +1012,8 @@ static int infer_v2(osp_http_req_t *r, osp_serve_t *s,
     infer_ctx_t *c = NULL;
     uint8_t *buf = NULL;
     int announced = 0, rc = OSP_EFORMAT;
-    if (v2_parse(r, sm, &q) < 0)
+    if (v2_parse(r, sm, &q) < 0 ||
+        !budget_reserve(r, sm->sample_bytes * (size_t)q.n))
         goto done;
     buf = osp_arena_alloc_aligned(osp_http_req_arena(r),
                                   sm->sample_bytes * (size_t)q.n, 64);

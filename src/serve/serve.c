@@ -221,6 +221,14 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         ho.min_body_rate = o->min_body_rate;
     if (osp_http_slow_metric(s->metrics, ho.slow_closes, err) < 0)
         goto fail;
+    if (o->max_inflight_bytes &&
+        (!(s->budget = osp_http_budget_create(o->max_inflight_bytes)) ||
+         osp_http_budget_metric(s->budget, s->metrics, err) < 0)) {
+        if (!s->budget)
+            osp_err_set(err, OSP_ENOMEM, "serve: out of memory");
+        goto fail;
+    }
+    ho.budget = s->budget;
     ho.mode = OSP_HTTP_EPOLL;
     if (o->http_mode && osp_http_mode_parse(o->http_mode, &ho.mode) < 0) {
         osp_err_set(err, OSP_EINVAL, "serve: --http-mode '%s': use epoll or "
@@ -1200,6 +1208,7 @@ void osp_serve_destroy(osp_serve_t *s) {
     osp_http_server_destroy(s->http);
     /* After HTTP: its destroy waits for delayed requests the timer resumes. */
     osp__serve_timer_destroy(s->timer);
+    osp_http_budget_destroy(s->budget); /* after its server */
     for (int i = 0; i < s->n_models; i++)
         model_free(s->models[i]);
     osp_metrics_destroy(s->metrics);

@@ -114,6 +114,7 @@ typedef struct osp__serve_model_s {
 struct osp_serve_s {
     osp_serve_opts_t o;
     osp_http_server_t *http;
+    osp_http_budget_t *budget;  /* NULL: no --max-inflight-bytes */
     osp_http_mode_t http_mode;
     bool batch_wait_delay;             /* --batch-wait delay */
     osp__serve_timer_t *timer;              /* with --debug-delay-ms only */

@@ -21,49 +21,16 @@ MODEL=$(serve_find_model) || { echo "SKIP: no ONNX model (mobilenet_v2/squeezene
 [ "$(id -u)" = 0 ] || { echo "SKIP: creating a cgroup needs root (uid $(id -u))"; exit 77; }
 
 CGROUPS=()   # made by us, removed in reverse order on exit
+. "$(dirname "$0")/lib/cgroup.bash"
 cleanup() {
     serve_cleanup
-    local i d
-    for ((i = ${#CGROUPS[@]} - 1; i >= 0; i--)); do
-        d=${CGROUPS[i]}
-        # A killed process leaves its cgroup a moment after wait returns.
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            rmdir "$d" 2>/dev/null && break
-            [ -d "$d" ] || break
-            sleep 0.2
-        done
-        [ -d "$d" ] && echo "warning: could not remove cgroup $d"
-    done
+    cgroup_remove "${CGROUPS[@]}"
 }
 trap cleanup EXIT
 
 # The cgroup hierarchy to use: VERSION 1 or 2, PARENT (our own cgroup's
 # directory there) and MOUNT (its mount point: quotas above it are not
-# ours to see). From /proc/self/mountinfo and /proc/self/cgroup, as the
-# worker does. Mount points with escaped characters are not handled.
-mount_of() { # fstype [controller]: "root mountpoint" of the first match
-    awk -v fs="$1" -v ctl="${2:-}" '{
-        for (i = 7; i <= NF; i++) if ($i == "-") break
-        if ($(i + 1) != fs) next
-        if (ctl != "") { n = split($(i + 3), o, ","); ok = 0
-            for (j = 1; j <= n; j++) if (o[j] == ctl) ok = 1
-            if (!ok) next }
-        print $4, $5; exit }' /proc/self/mountinfo
-}
-own_path() { # v1 controller, or "" for v2: our cgroup path
-    awk -F: -v ctl="$1" '{
-        if (ctl == "") { if ($1 == "0" && $2 == "") { print $3; exit } ; next }
-        n = split($2, c, ","); for (j = 1; j <= n; j++)
-            if (c[j] == ctl) { print $3; exit } }' /proc/self/cgroup
-}
-join_path() { # mount root mountpoint path -> directory
-    local root=$1 mnt=$2 path=$3 rel
-    if [ "$root" = / ]; then rel=$path
-    elif [ "$path" = "$root" ] || [ "${path#"$root"/}" != "$path" ]; then rel=${path#"$root"}
-    else return 1; fi
-    [ "$rel" = / ] && rel=
-    echo "$mnt$rel"
-}
+# ours to see); mount_of, own_path, join_path: lib/cgroup.bash.
 
 VERSION=
 read -r V1ROOT V1MNT < <(mount_of cgroup cpu)

@@ -6,7 +6,11 @@
  * unified cgroup2); fractional quotas rounded down but never below 1;
  * malformed files ignored (the affinity count wins); a container whose
  * mount shows its own cgroup as the root. Each case states the exact budget
- * expected. Last, the real probe on this machine stays within affinity. */
+ * expected. Last, the real probe on this machine stays within affinity.
+ * The memory limit probe (osp__mem_limit_probe, same file) on the same
+ * kind of fakes: v1 with a restrictive ancestor, v1's "unlimited" value,
+ * v2 nested with "max", malformed files, a limit above physical RAM; and
+ * the default budget derived from it (osp_http_auto_budget). */
 #include <ftw.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -22,6 +26,7 @@
 #include <cmocka.h>
 
 #include "common/common_int.h"
+#include "osprey/http.h"
 
 /* The mountinfo of a cgroup v1 host like this one (Debian, Docker's
  * layout): separate cpu and cpuacct hierarchies, cpuset before them, and an
@@ -433,6 +438,100 @@ static void test_real(void **state) {
     assert_int_equal(osp_cpus_available(), b.cpus);
 }
 
+#define MI_V1_MEMORY                                                           \
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup "         \
+    "rw,memory\n"
+
+static void mem_probe(int64_t phys, osp_mem_limit_t *m) {
+    char pc[512], mi[512];
+    snprintf(pc, sizeof pc, "%s/proc_cgroup", root);
+    snprintf(mi, sizeof mi, "%s/mountinfo", root);
+    osp__mem_limit_probe(pc, mi, root, phys, m);
+}
+
+#define GIB ((int64_t)1 << 30)
+
+/* v1: the smaller of the cgroup's and an ancestor's limit; the cpu
+ * hierarchy is not looked at. */
+static void test_mem_v1_ancestor(void **state) {
+    (void)state;
+    put("mountinfo", MI_TMPFS MI_V1_CPU MI_V1_MEMORY MI_UNIFIED);
+    put("proc_cgroup", "4:memory:/pod/c1\n1:cpu:/\n0::/\n");
+    put("sys/fs/cgroup/memory/pod/c1/memory.limit_in_bytes", "4294967296\n");
+    put("sys/fs/cgroup/memory/pod/memory.limit_in_bytes", "2147483648\n");
+    put("sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "9223372036854771712\n");
+    osp_mem_limit_t m;
+    mem_probe(16 * GIB, &m);
+    assert_int_equal(m.cgroup_version, 1);
+    assert_int_equal(m.cgroup_bytes, 2 * GIB);
+    assert_int_equal(m.bytes, 2 * GIB);
+    assert_string_equal(m.cgroup_dir + strlen(root),
+                        "/sys/fs/cgroup/memory/pod");
+    assert_int_equal(osp_http_auto_budget(m.bytes), (uint64_t)GIB / 2);
+}
+
+/* v1's "no limit" (PAGE_COUNTER_MAX pages): physical RAM. */
+static void test_mem_v1_unlimited(void **state) {
+    (void)state;
+    put("mountinfo", MI_TMPFS MI_V1_MEMORY);
+    put("proc_cgroup", "4:memory:/a\n");
+    put("sys/fs/cgroup/memory/a/memory.limit_in_bytes",
+        "9223372036854771712\n");
+    osp_mem_limit_t m;
+    mem_probe(8 * GIB, &m);
+    assert_int_equal(m.cgroup_version, 0);
+    assert_int_equal(m.bytes, 8 * GIB);
+    assert_int_equal(osp_http_auto_budget(m.bytes), (uint64_t)2 * GIB);
+}
+
+/* v2 nested: "max" in the leaf, a limit above it; one above physical RAM
+ * does not raise the budget past RAM. */
+static void test_mem_v2(void **state) {
+    (void)state;
+    put("mountinfo", MI_V2);
+    put("proc_cgroup", "0::/kubepods/pod1/c1\n");
+    put("sys/fs/cgroup/kubepods/pod1/c1/memory.max", "max\n");
+    put("sys/fs/cgroup/kubepods/pod1/memory.max", "536870912\n");
+    osp_mem_limit_t m;
+    mem_probe(16 * GIB, &m);
+    assert_int_equal(m.cgroup_version, 2);
+    assert_int_equal(m.bytes, 512 << 20);
+    assert_int_equal(osp_http_auto_budget(m.bytes), (uint64_t)128 << 20);
+    mem_probe(GIB / 4, &m); /* RAM below the limit: RAM */
+    assert_int_equal(m.bytes, GIB / 4);
+    /* a quarter of 256 MiB is the 64 MiB floor; below, the floor */
+    assert_int_equal(osp_http_auto_budget(m.bytes), OSP_HTTP_MIN_AUTO_BUDGET);
+    assert_int_equal(osp_http_auto_budget(100 << 20), OSP_HTTP_MIN_AUTO_BUDGET);
+    assert_int_equal(osp_http_auto_budget(0), OSP_HTTP_MIN_AUTO_BUDGET);
+}
+
+/* Malformed or missing files count as no limit. */
+static void test_mem_malformed(void **state) {
+    (void)state;
+    put("mountinfo", MI_V2);
+    put("proc_cgroup", "0::/a/b\n");
+    put("sys/fs/cgroup/a/b/memory.max", "lots\n");
+    put("sys/fs/cgroup/a/memory.max", "1 2\n");
+    put("sys/fs/cgroup/memory.max", "-5\n");
+    osp_mem_limit_t m;
+    mem_probe(4 * GIB, &m);
+    assert_int_equal(m.cgroup_version, 0);
+    assert_int_equal(m.bytes, 4 * GIB);
+}
+
+static void test_mem_real(void **state) {
+    (void)state;
+    osp_mem_limit_t m;
+    osp_mem_limit(&m);
+    printf("this process: memory %lld bytes (physical %lld, cgroup v%d "
+           "%lld%s%s)\n", (long long)m.bytes, (long long)m.physical_bytes,
+           m.cgroup_version, (long long)m.cgroup_bytes,
+           m.cgroup_dir[0] ? " at " : "", m.cgroup_dir);
+    assert_true(m.physical_bytes > 0);
+    assert_true(m.bytes > 0 && m.bytes <= m.physical_bytes);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_v1_quota, setup, teardown),
@@ -446,6 +545,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container, setup, teardown),
         cmocka_unit_test(test_real),
+        cmocka_unit_test_setup_teardown(test_mem_v1_ancestor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mem_v1_unlimited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mem_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mem_malformed, setup, teardown),
+        cmocka_unit_test(test_mem_real),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
