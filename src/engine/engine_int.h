@@ -24,7 +24,7 @@ typedef struct osp__lanes_s osp__lanes_t; /* batch-parallel lanes (lanes.c) */
  * plans for different batch sizes share them. */
 typedef struct osp__wcache_entry_s {
     const void *src;        /* the load-time constant's data (identity key) */
-    dnnl_memory_desc_t md;  /* target layout */
+    dnnl_memory_desc_t md;  /* target layout (owned: a clone) */
     void *data;             /* owned, 64-byte aligned */
     size_t bytes;
 } osp__wcache_entry_t;
