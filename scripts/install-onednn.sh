@@ -39,7 +39,7 @@ fi
 
 CACHE=${ONEDNN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/osprey/onednn}
 mkdir -p "$CACHE"
-sha_ok() { echo "$2  $CACHE/$1" | sha256sum --check --status; }
+sha_ok() { echo "$2  $CACHE/$1" | sha256sum --check --status 2>/dev/null; }
 if ! sha_ok "$LIB_WHEEL" "$LIB_SHA" || ! sha_ok "$DEV_WHEEL" "$DEV_SHA"; then
   # pip from the system Python when it has one, else the project's venv.
   if python3 -m pip --version >/dev/null 2>&1; then PIP=(python3 -m pip)
