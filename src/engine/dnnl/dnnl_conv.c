@@ -185,6 +185,26 @@ static bool winograd_eligible(const osp__plan_ctx_t *c, const osp_node_t *n) {
     return true;
 }
 
+bool osp__dnnl_winograd_ok(const osp_engine_t *e) {
+    /* a 3x3 stride-1 f32 conv of 16 channels in oneDNN's layouts */
+    dnnl_dims_t xd = {1, 16, 8, 8}, wd = {16, 16, 3, 3}, s = {1, 1},
+                d = {0, 0}, p = {1, 1};
+    dnnl_memory_desc_t x = NULL, w = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    bool ok = dnnl_memory_desc_create_with_tag(&x, 4, xd, dnnl_f32,
+                                               dnnl_format_tag_any) == dnnl_success &&
+              dnnl_memory_desc_create_with_tag(&w, 4, wd, dnnl_f32,
+                                               dnnl_format_tag_any) == dnnl_success &&
+              dnnl_convolution_forward_primitive_desc_create(
+                  &pd, e->dnnl_eng, dnnl_forward_inference,
+                  dnnl_convolution_winograd, x, w, NULL, x, s, d, p, p,
+                  NULL) == dnnl_success;
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_desc_destroy(x);
+    dnnl_memory_desc_destroy(w);
+    return ok;
+}
+
 int osp__dnnl_conv(osp__plan_ctx_t *c, int ni) {
     /* Preferred dtype and layout first; then oneDNN's own layout choice;
      * then fp32 (a bf16 conv oneDNN cannot do on this CPU). */
