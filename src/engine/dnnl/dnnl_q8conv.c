@@ -135,7 +135,7 @@ static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
 
 /* Attribute: per-channel weight scales, source and destination zero
  * points (all three runtime arguments in oneDNN 3, given at execute by
- * q_args) and the fused clamp [qmin, qmax] as a clip in the scaled domain
+ * q_consts) and the fused clamp [qmin, qmax] as a clip in the scaled domain
  * (before zy is added, which is where oneDNN adds the destination zero
  * point). oneDNN 3 has no output scales: the per-channel multiplier real
  * is the weights' scale (the source's is left at 1), which oneDNN applies
@@ -205,43 +205,43 @@ static int const_vec(osp__plan_ctx_t *c, const void *src, int64_t n,
     return osp__const_raw(c, data, &md); /* takes data */
 }
 
-/* Appends the runtime arguments of q_attr: the weights' scales (rq's) and
- * the zero points that are not 0. */
-static int q_args(osp__plan_ctx_t *c, const qreq_t *rq, int64_t channels,
-                  int32_t zx, int32_t zy, int *kinds, int *bufs, int *na) {
-    float *scales = malloc(sizeof(float) * (size_t)channels);
-    if (!scales)
+/* The constant arguments of a float-requantized int8 op, appended to
+ * kinds/bufs: the f32 bias (layout b_md) — bias·real, since oneDNN 3 adds
+ * the bias after the scales where 2.6 added it to the accumulator before
+ * them (acc·real + bias·real = (acc + bias)·real up to f32 rounding) —
+ * then q_attr's runtime arguments: the weights' scales (real per channel)
+ * and the zero points that are not 0. */
+static int q_consts(osp__plan_ctx_t *c, const qreq_t *rq, int64_t channels,
+                    int32_t zx, int32_t zy, const dnnl_memory_desc_t *b_md,
+                    int *kinds, int *bufs, int *na) {
+    float *v = malloc(sizeof(float) * (size_t)channels);
+    if (!v)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     for (int64_t o = 0; o < channels; o++)
-        scales[o] = rq[o].scale;
-    int b = const_vec(c, scales, channels, dnnl_f32);
-    free(scales);
+        v[o] = (float)((double)rq[o].bias * (double)rq[o].scale);
+    int b = osp__const_raw(c, v, b_md); /* takes v */
+    if (b < 0)
+        return b;
+    kinds[*na] = DNNL_ARG_BIAS, bufs[(*na)++] = b;
+    if (!(v = malloc(sizeof(float) * (size_t)channels)))
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    for (int64_t o = 0; o < channels; o++)
+        v[o] = rq[o].scale;
+    b = const_vec(c, v, channels, dnnl_f32);
+    free(v);
     if (b < 0)
         return b;
     kinds[*na] = DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, bufs[(*na)++] = b;
-    if (zx) {
-        if ((b = const_vec(c, &zx, 1, dnnl_s32)) < 0)
+    const int32_t zp[2] = {zx, zy};
+    const int arg[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    for (int i = 0; i < 2; i++) {
+        if (!zp[i])
+            continue;
+        if ((b = const_vec(c, &zp[i], 1, dnnl_s32)) < 0)
             return b;
-        kinds[*na] = DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, bufs[(*na)++] = b;
-    }
-    if (zy) {
-        if ((b = const_vec(c, &zy, 1, dnnl_s32)) < 0)
-            return b;
-        kinds[*na] = DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, bufs[(*na)++] = b;
+        kinds[*na] = DNNL_ARG_ATTR_ZERO_POINTS | arg[i], bufs[(*na)++] = b;
     }
     return 0;
-}
-
-/* The f32 bias array (malloc'd) of a requantization, or NULL. oneDNN 3
- * adds the bias after the scales (2.6 added it to the accumulator before
- * them): bias·real, so that acc·real + bias·real = (acc + bias)·real up
- * to f32 rounding. */
-static float *bias_array(const qreq_t *rq, int64_t channels) {
-    float *b = malloc(sizeof(float) * (size_t)channels);
-    if (b)
-        for (int64_t o = 0; o < channels; o++)
-            b[o] = (float)((double)rq[o].bias * (double)rq[o].scale);
-    return b;
 }
 
 /* Exact (TFLite's arithmetic) unless asked otherwise; graphs osprey
@@ -445,10 +445,11 @@ static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
     return 0;
 }
 
-/* Appends the oneDNN int8 convolution pd (consumed) with its f32 bias bf
- * (taken) and binds y; the weights are reordered from w_plain. */
+/* Appends the oneDNN int8 convolution pd (consumed) with its constant
+ * arguments (q_consts: bias, scales and zero points from rq) and binds y;
+ * the weights are reordered from w_plain. */
 static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
-                        dnnl_primitive_desc_t pd, float *bf, const qreq_t *rq,
+                        dnnl_primitive_desc_t pd, const qreq_t *rq,
                         const dnnl_memory_desc_t *b_md,
                         const dnnl_memory_desc_t *w_plain, char *note,
                         size_t note_len) {
@@ -456,12 +457,8 @@ static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
     dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     dnnl_memory_desc_t dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int kinds[7], bufs[7], na = 0;
-    int b = osp__const_raw(c, bf, b_md); /* takes bf */
-    if (b < 0)
-        goto fail;
-    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
-    b = q_args(c, rq, k->O, k->xq->zero_point[0], k->yq->zero_point[0], kinds,
-               bufs, &na);
+    int b = q_consts(c, rq, k->O, k->xq->zero_point[0], k->yq->zero_point[0],
+                     b_md, kinds, bufs, &na);
     if (b < 0)
         goto fail;
     b = osp__buf_as(c, k->x, &smd);
@@ -536,14 +533,8 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
         free(rq);
         return OSP_EUNSUPPORTED;
     }
-    float *bf = bias_array(rq, O);
-    if (!bf) {
-        free(rq);
-        dnnl_primitive_desc_destroy(pd);
-        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    }
     /* Committed to oneDNN from here on. */
-    rc = q8conv_steps(c, ni, &k, pd, bf, rq, &b_md, &w_plain, note, sizeof note);
+    rc = q8conv_steps(c, ni, &k, pd, rq, &b_md, &w_plain, note, sizeof note);
     free(rq);
     return rc;
 }
@@ -654,20 +645,10 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
         free(rq);
         return OSP_EUNSUPPORTED;
     }
-    float *bf = bias_array(rq, N);
-    if (!bf) {
-        free(rq);
-        dnnl_primitive_desc_destroy(pd);
-        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    }
     dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     int kinds[7], bufs[7], na = 0;
-    int b = osp__const_raw(c, bf, &b_md); /* takes bf */
-    if (b >= 0) {
-        kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
-        b = q_args(c, rq, N, xq->zero_point[0], yq->zero_point[0], kinds,
-                   bufs, &na);
-    }
+    int b = q_consts(c, rq, N, xq->zero_point[0], yq->zero_point[0], &b_md,
+                     kinds, bufs, &na);
     free(rq);
     if (b < 0)
         goto fail;
