@@ -78,32 +78,33 @@ void osp__md_release(osp__plan_t *p) {
     p->n_mds = p->cap_mds = 0;
 }
 
+/* Creates and keeps an md with format tag `tag`, or with `strides` when
+ * they are given. */
+static bool md_make(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
+                    const int64_t *dims, dnnl_data_type_t dt,
+                    dnnl_format_tag_t tag, const int64_t *strides) {
+    dnnl_dims_t d, s;
+    for (int i = 0; i < rank; i++)
+        d[i] = dims[i], s[i] = strides ? strides[i] : 0;
+    dnnl_memory_desc_t m = NULL;
+    dnnl_status_t st =
+        dt == dnnl_data_type_undef ? dnnl_invalid_arguments
+        : strides ? dnnl_memory_desc_create_with_strides(&m, rank, d, dt, s)
+                  : dnnl_memory_desc_create_with_tag(&m, rank, d, dt, tag);
+    *md = osp__md_keep(c, st == dnnl_success ? m : NULL);
+    return *md != NULL;
+}
+
 bool osp__md_strides(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
                      const int64_t *dims, dnnl_data_type_t dt,
                      const int64_t *strides) {
-    dnnl_dims_t d, s;
-    for (int i = 0; i < rank; i++)
-        d[i] = dims[i], s[i] = strides[i];
-    dnnl_memory_desc_t m = NULL;
-    if (dt == dnnl_data_type_undef ||
-        dnnl_memory_desc_create_with_strides(&m, rank, d, dt, s) != dnnl_success)
-        m = NULL;
-    *md = osp__md_keep(c, m);
-    return *md != NULL;
+    return md_make(c, md, rank, dims, dt, dnnl_format_tag_undef, strides);
 }
 
 bool osp__md_tag(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
                  const int64_t *dims, dnnl_data_type_t dt,
                  dnnl_format_tag_t tag) {
-    dnnl_dims_t d;
-    for (int i = 0; i < rank; i++)
-        d[i] = dims[i];
-    dnnl_memory_desc_t m = NULL;
-    if (dt == dnnl_data_type_undef ||
-        dnnl_memory_desc_create_with_tag(&m, rank, d, dt, tag) != dnnl_success)
-        m = NULL;
-    *md = osp__md_keep(c, m);
-    return *md != NULL;
+    return md_make(c, md, rank, dims, dt, tag, NULL);
 }
 
 bool osp__md_plain(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
