@@ -6,7 +6,7 @@ SANITIZE ?= OFF
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps venv test run models debug asan fuzz fresh-check bench bench-service scale-demo scale-demo-k8s clean
+.PHONY: all build install deps venv test run models debug asan fuzz fresh-check bench bench-service scale-demo scale-demo-k8s clean
 
 all: build
 
@@ -21,6 +21,13 @@ $(BUILD_DIR)/CMakeCache.txt:
 
 build: $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The binary and libdnnl.so.3 (oneDNN 3, not a system package) into
+# $(PREFIX)/bin and $(PREFIX)/lib; the binary finds the library through
+# its $$ORIGIN/../lib rpath.
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 # All tests: installs missing dependencies (idempotent, quick when present),
 # builds, then runs CTest. Tests that need model weights look in

@@ -75,29 +75,31 @@ static double time_direct(const shape_t *s, int n, dnnl_data_type_t dt,
                 dst = {n, s->oc, oh, oh}, strides = {s->s, s->s},
                 pad = {s->p, s->p};
     dnnl_memory_desc_t smd, wmd, dmd;
-    CHECK(dnnl_memory_desc_init_by_tag(&smd, 4, src, dt, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&wmd, 4, wei, wdt, dnnl_format_tag_any));
-    CHECK(dnnl_memory_desc_init_by_tag(&dmd, 4, dst, dt, dnnl_format_tag_any));
-    dnnl_convolution_desc_t cd;
-    CHECK(dnnl_convolution_forward_desc_init(
-        &cd, dnnl_forward_inference, dnnl_convolution_direct, &smd, &wmd, NULL,
-        &dmd, strides, pad, pad));
+    CHECK(dnnl_memory_desc_create_with_tag(&smd, 4, src, dt, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_create_with_tag(&wmd, 4, wei, wdt, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_create_with_tag(&dmd, 4, dst, dt, dnnl_format_tag_any));
     dnnl_primitive_attr_t attr;
     dnnl_post_ops_t po;
     CHECK(dnnl_primitive_attr_create(&attr));
     CHECK(dnnl_post_ops_create(&po));
-    CHECK(dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, 0.f, 0.f));
+    CHECK(dnnl_post_ops_append_eltwise(po, dnnl_eltwise_relu, 0.f, 0.f));
     CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+    dnnl_dims_t dil = {0, 0};
     dnnl_primitive_desc_t pd;
-    CHECK(dnnl_primitive_desc_create(&pd, &cd, attr, eng, NULL));
+    CHECK(dnnl_convolution_forward_primitive_desc_create(
+        &pd, eng, dnnl_forward_inference, dnnl_convolution_direct, smd, wmd,
+        NULL, dmd, strides, dil, pad, pad, attr));
     dnnl_post_ops_destroy(po);
     dnnl_primitive_attr_destroy(attr);
+    dnnl_memory_desc_destroy(smd);
+    dnnl_memory_desc_destroy(wmd);
+    dnnl_memory_desc_destroy(dmd);
     const char *name = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
     snprintf(impl, impl_len, "%s", name ? name : "?");
     dnnl_primitive_t prim;
     CHECK(dnnl_primitive_create(&prim, pd));
-    const dnnl_memory_desc_t *q[3] = {
+    const_dnnl_memory_desc_t q[3] = {
         dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
         dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
         dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0)};

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # install-deps.sh — installs every Debian package osprey's build and tests
-# need. Idempotent: when everything is present it only checks and returns.
+# need, then oneDNN 3 (Intel's PyPI wheels, scripts/install-onednn.sh) into
+# third_party/onednn. Idempotent: when everything is present it only checks
+# and returns.
 set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
-  libdnnl-dev ocl-icd-opencl-dev    # oneDNN (its CMake config requires OpenCL headers)
+  python3-pip                       # scripts/install-onednn.sh: pip downloads the oneDNN wheels
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX importer
   libturbojpeg0-dev libspng-dev libwebp-dev            # image decoders
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev  # HTTP + JSON
@@ -44,11 +46,13 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   tmp=(); for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || tmp+=("$p"); done
   missing=("${tmp[@]+"${tmp[@]}"}")
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# oneDNN 3.2 is not in Debian (bookworm has 2.6): pinned PyPI wheels.
+"$(dirname "$0")/install-onednn.sh"

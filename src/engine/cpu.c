@@ -50,7 +50,7 @@ static const struct {
     dnnl_cpu_isa_t dnnl;
     unsigned feats;
 } rungs[] = {
-    [OSP_ISA_AUTO] = {dnnl_cpu_isa_all, F_ALL},
+    [OSP_ISA_AUTO] = {dnnl_cpu_isa_default, F_ALL}, /* oneDNN 3: no cap */
     [OSP_ISA_SSE41] = {dnnl_cpu_isa_sse41, 0},
     [OSP_ISA_AVX2] = {dnnl_cpu_isa_avx2, F_AVX2},
     [OSP_ISA_AVX512] = {dnnl_cpu_isa_avx512_core, F_AVX2 | F_AVX512},

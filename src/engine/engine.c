@@ -143,8 +143,10 @@ void osp_engine_destroy(osp_engine_t *e) {
     for (int i = 0; i < e->n_plans; i++)
         osp__plan_destroy(e->plans[i]);
     free(e->plans);
-    for (int i = 0; i < e->n_wcache; i++)
+    for (int i = 0; i < e->n_wcache; i++) {
         free(e->wcache[i].data);
+        dnnl_memory_desc_destroy(e->wcache[i].md);
+    }
     free(e->wcache);
     free(e->arena);
     free(e->scratch);

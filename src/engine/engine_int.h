@@ -24,7 +24,7 @@ typedef struct osp__lanes_s osp__lanes_t; /* batch-parallel lanes (lanes.c) */
  * plans for different batch sizes share them. */
 typedef struct osp__wcache_entry_s {
     const void *src;        /* the load-time constant's data (identity key) */
-    dnnl_memory_desc_t md;  /* target layout */
+    dnnl_memory_desc_t md;  /* target layout (owned: a clone) */
     void *data;             /* owned, 64-byte aligned */
     size_t bytes;
 } osp__wcache_entry_t;
@@ -149,6 +149,10 @@ void osp__sb_printf(osp__sbuf_t *b, const char *fmt, ...)
  * Winograd use, from the options, the cache or by timing the candidates.
  * Only fails on ENOMEM; a candidate that cannot run is skipped. */
 int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err);
+/* Whether the oneDNN in use has an fp32 Winograd convolution for this CPU
+ * (dnnl_conv.c): oneDNN 2.6 had one on AVX-512, 3.2 has none on x64, so
+ * the tuner measures the Winograd candidates only when it answers yes. */
+bool osp__dnnl_winograd_ok(const osp_engine_t *e);
 /* A fast 64-bit hash of a buffer (the model bytes, for cache keys). */
 uint64_t osp__hash64(const void *buf, size_t len);
 

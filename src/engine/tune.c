@@ -404,7 +404,7 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
     graph_convs(e->g, &convs, &wino);
     if (!convs)
         return 0;
-    wino = wino && e->prec == OSP_PREC_FP32;
+    wino = wino && e->prec == OSP_PREC_FP32 && osp__dnnl_winograd_ok(e);
     bool int8 = e->g->quantized && e->prec == OSP_PREC_INT8;
     /* below AVX-512 blocked would run on reference kernels: not a
      * candidate (the engine starts from any there) */

@@ -137,8 +137,10 @@ static int32_t acc_reference(const acase_t *a, const uint8_t *x,
 }
 
 /* The memory descriptors of the case: source, plain weights and s32
- * destination (NHWC), and the convolution's primitive descriptor with the
- * source zero point, as dnnl_q8conv.c configures the exact path. */
+ * destination (NHWC; oneDNN 3 handles, destroyed by the caller), and the
+ * convolution's primitive descriptor with the source zero point (a
+ * runtime argument: acc_onednn passes a->zx at execute), as dnnl_q8conv.c
+ * configures the exact path. */
 static dnnl_primitive_desc_t acc_conv_pd(const acase_t *a, dnnl_engine_t eng,
                                          dnnl_memory_desc_t *xmd,
                                          dnnl_memory_desc_t *wmd_plain,
@@ -151,30 +153,36 @@ static dnnl_primitive_desc_t acc_conv_pd(const acase_t *a, dnnl_engine_t eng,
     dnnl_dims_t wd5 = {a->group, og, cg, a->k, a->k}, wd4 = {a->o, cg, a->k, a->k};
     int wr = a->group > 1 ? 5 : 4;
     dnnl_dims_t s2 = {a->stride, a->stride}, d2 = {0, 0}, p2 = {a->pad, a->pad};
-    dnnl_memory_desc_init_by_tag(xmd, 4, xd, a->x_u8 ? dnnl_u8 : dnnl_s8,
-                                 dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(ymd, 4, yd, dnnl_s32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(wmd_plain, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
-                                 wr == 5 ? dnnl_abcde : dnnl_abcd);
-    dnnl_memory_desc_init_by_tag(&wmd_any, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
-                                 dnnl_format_tag_any);
+    assert_int_equal(dnnl_memory_desc_create_with_tag(
+                         xmd, 4, xd, a->x_u8 ? dnnl_u8 : dnnl_s8, dnnl_acdb),
+                     dnnl_success);
+    assert_int_equal(dnnl_memory_desc_create_with_tag(ymd, 4, yd, dnnl_s32,
+                                                      dnnl_acdb),
+                     dnnl_success);
+    assert_int_equal(dnnl_memory_desc_create_with_tag(
+                         wmd_plain, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
+                         wr == 5 ? dnnl_abcde : dnnl_abcd),
+                     dnnl_success);
+    assert_int_equal(dnnl_memory_desc_create_with_tag(
+                         &wmd_any, wr, wr == 5 ? wd5 : wd4, dnnl_s8,
+                         dnnl_format_tag_any),
+                     dnnl_success);
     /* right pad so that oneDNN's output size formula gives oh, ow */
     dnnl_dims_t pr = {(oh - 1) * a->stride + a->k - a->h - a->pad,
                       (ow - 1) * a->stride + a->k - a->w - a->pad};
-    dnnl_convolution_desc_t cd;
-    assert_int_equal(dnnl_dilated_convolution_forward_desc_init(
-                         &cd, dnnl_forward_inference, dnnl_convolution_direct,
-                         xmd, &wmd_any, NULL, ymd, s2, d2, p2, pr),
-                     dnnl_success);
     dnnl_primitive_attr_t attr;
     assert_int_equal(dnnl_primitive_attr_create(&attr), dnnl_success);
     if (a->zx)
-        assert_int_equal(dnnl_primitive_attr_set_zero_points(
-                             attr, DNNL_ARG_SRC, 1, 0, &a->zx), dnnl_success);
+        assert_int_equal(dnnl_primitive_attr_set_zero_points_mask(
+                             attr, DNNL_ARG_SRC, 0), dnnl_success);
     dnnl_primitive_desc_t pd;
-    assert_int_equal(dnnl_primitive_desc_create(&pd, &cd, attr, eng, NULL),
+    assert_int_equal(dnnl_convolution_forward_primitive_desc_create(
+                         &pd, eng, dnnl_forward_inference,
+                         dnnl_convolution_direct, *xmd, wmd_any, NULL, *ymd,
+                         s2, d2, p2, pr, attr),
                      dnnl_success);
     dnnl_primitive_attr_destroy(attr);
+    dnnl_memory_desc_destroy(wmd_any);
     return pd;
 }
 
@@ -188,18 +196,25 @@ static void acc_onednn(const acase_t *a, const dnnl_fx_t *fx, uint8_t *x,
     const char *name = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
     snprintf(impl, impl_cap, "%s", name ? name : "?");
-    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(
+    const_dnnl_memory_desc_t wmd = dnnl_primitive_desc_query_md(
         pd, dnnl_query_weights_md, 0);
-    dnnl_memory_t mx, mwp, mw, my;
-    assert_int_equal(dnnl_memory_create(&mx, &xmd, fx->eng, x), dnnl_success);
-    assert_int_equal(dnnl_memory_create(&mwp, &wmd_plain, fx->eng, w),
+    dnnl_memory_t mx, mwp, mw, my, mzp = NULL;
+    assert_int_equal(dnnl_memory_create(&mx, xmd, fx->eng, x), dnnl_success);
+    assert_int_equal(dnnl_memory_create(&mwp, wmd_plain, fx->eng, w),
                      dnnl_success);
     assert_int_equal(dnnl_memory_create(&mw, wmd, fx->eng, DNNL_MEMORY_ALLOCATE),
                      dnnl_success);
-    assert_int_equal(dnnl_memory_create(&my, &ymd, fx->eng, got), dnnl_success);
+    assert_int_equal(dnnl_memory_create(&my, ymd, fx->eng, got), dnnl_success);
+    dnnl_memory_desc_t zmd;
+    dnnl_dims_t one = {1};
+    int32_t zx = a->zx;
+    assert_int_equal(dnnl_memory_desc_create_with_tag(&zmd, 1, one, dnnl_s32,
+                                                      dnnl_a),
+                     dnnl_success);
+    assert_int_equal(dnnl_memory_create(&mzp, zmd, fx->eng, &zx), dnnl_success);
     dnnl_primitive_desc_t rpd;
     dnnl_primitive_t rp, cp;
-    assert_int_equal(dnnl_reorder_primitive_desc_create(&rpd, &wmd_plain,
+    assert_int_equal(dnnl_reorder_primitive_desc_create(&rpd, wmd_plain,
                                                         fx->eng, wmd, fx->eng,
                                                         NULL),
                      dnnl_success);
@@ -207,9 +222,11 @@ static void acc_onednn(const acase_t *a, const dnnl_fx_t *fx, uint8_t *x,
     dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, mwp}, {DNNL_ARG_TO, mw}};
     assert_int_equal(dnnl_primitive_execute(rp, fx->st, 2, ra), dnnl_success);
     assert_int_equal(dnnl_primitive_create(&cp, pd), dnnl_success);
-    dnnl_exec_arg_t ca[3] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw},
-                             {DNNL_ARG_DST, my}};
-    assert_int_equal(dnnl_primitive_execute(cp, fx->st, 3, ca), dnnl_success);
+    dnnl_exec_arg_t ca[4] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw},
+                             {DNNL_ARG_DST, my},
+                             {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, mzp}};
+    assert_int_equal(dnnl_primitive_execute(cp, fx->st, a->zx ? 4 : 3, ca),
+                     dnnl_success);
     assert_int_equal(dnnl_stream_wait(fx->st), dnnl_success);
     dnnl_primitive_destroy(cp);
     dnnl_primitive_destroy(rp);
@@ -219,6 +236,11 @@ static void acc_onednn(const acase_t *a, const dnnl_fx_t *fx, uint8_t *x,
     dnnl_memory_destroy(mwp);
     dnnl_memory_destroy(mw);
     dnnl_memory_destroy(my);
+    dnnl_memory_destroy(mzp);
+    dnnl_memory_desc_destroy(zmd);
+    dnnl_memory_desc_destroy(xmd);
+    dnnl_memory_desc_destroy(wmd_plain);
+    dnnl_memory_desc_destroy(ymd);
 }
 
 /* Every accumulator of oneDNN must equal the C loop's. */

@@ -28,7 +28,7 @@ static int sum_inplace_buf(osp__plan_ctx_t *c, int s, const dnnl_memory_desc_t *
         return -1;
     const osp__plan_buf_t *pb = &p->bufs[b];
     if (pb->owner != s || pb->def < 0 || pb->alias_of >= 0 || pb->is_const ||
-        !pb->has_md || !dnnl_memory_desc_equal(&pb->md, dst))
+        !pb->has_md || !dnnl_memory_desc_equal(pb->md, *dst))
         return -1;
     /* A view or converted copy may still read these bytes later. */
     for (int i = 0; i < p->n_bufs; i++)
@@ -52,7 +52,7 @@ int osp__sum_dst(osp__plan_ctx_t *c, int ni, int sum, const dnnl_memory_desc_t *
     if (db < 0)
         return db;
     dnnl_primitive_desc_t rpd = NULL;
-    if (dnnl_reorder_primitive_desc_create(&rpd, dmd, c->e->dnnl_eng, dmd,
+    if (dnnl_reorder_primitive_desc_create(&rpd, *dmd, c->e->dnnl_eng, *dmd,
                                            c->e->dnnl_eng, NULL) != dnnl_success)
         return osp_err_set(c->err, OSP_EINTERNAL, "node %s: residual copy",
                            c->g->nodes[ni].name);
@@ -92,44 +92,43 @@ static int conv_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt, bool blocke
         return rc0;
     /* Weights as oneDNN sees them: [G, O/G, I/G, k...] when grouped. */
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
-    osp__md_any(&src_any, r, X->dims, dt);
-    osp__md_any(&w_any, cg.wr, cg.wd, dt);
-    osp__md_any(&dst_any, r, Y->dims, dt);
+    osp__md_any(c, &src_any, r, X->dims, dt);
+    osp__md_any(c, &w_any, cg.wr, cg.wd, dt);
+    osp__md_any(c, &dst_any, r, Y->dims, dt);
     if (blocked) {
         /* Channel-blocked activations (nChw16c): oneDNN's jit 1x1 kernels
          * beat brgconv on NHWC here; see docs/engine.md. */
         static const dnnl_format_tag_t blk[] = {dnnl_aBc16b, dnnl_aBcd16b,
                                                 dnnl_aBcde16b};
-        dnnl_dims_t xd, yd;
-        for (int i = 0; i < r; i++)
-            xd[i] = X->dims[i], yd[i] = Y->dims[i];
         if (X->dims[1] % 16 == 0)
-            dnnl_memory_desc_init_by_tag(&src_any, r, xd, dt, blk[r - 3]);
+            osp__md_tag(c, &src_any, r, X->dims, dt, blk[r - 3]);
         if (O % 16 == 0)
-            dnnl_memory_desc_init_by_tag(&dst_any, r, yd, dt, blk[r - 3]);
+            osp__md_tag(c, &dst_any, r, Y->dims, dt, blk[r - 3]);
     }
-    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_f32);
+    osp__md_plain(c, &w_plain, cg.wr, cg.wd, dnnl_f32);
     int64_t od[1] = {O};
-    osp__md_plain(&b_md, 1, od, dnnl_f32);
+    osp__md_plain(c, &b_md, 1, od, dnnl_f32);
     if (bias >= 0 && osp_value_numel(&g->values[bias]) != (size_t)O)
         return OSP_EUNSUPPORTED;
 
-    dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, alg, &src_any,
-            &w_any, bias >= 0 ? &b_md : NULL, &dst_any, cg.strides, cg.dil, cg.pl, cg.pr) !=
-        dnnl_success)
-        return OSP_EUNSUPPORTED;
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
-    int rc = osp__pd_create(c, n, &cd, &pd, note, sizeof note);
+    dnnl_primitive_attr_t attr;
+    int rc = osp__attr_post(c, n, &attr, note, sizeof note);
+    if (rc < 0)
+        return rc;
+    rc = osp__pd_done(dnnl_convolution_forward_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference, alg,
+                          src_any, w_any, bias >= 0 ? b_md : NULL, dst_any,
+                          cg.strides, cg.dil, cg.pl, cg.pr, attr),
+                      attr, &pd);
     if (rc < 0)
         return rc;
 
     /* From here on the node is committed to oneDNN. */
-    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    dnnl_memory_desc_t smd = osp__md_query(c, pd, dnnl_query_src_md);
+    dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
+    dnnl_memory_desc_t dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int kinds[5], bufs[5], na = 0;
     int sb = osp__buf_as(c, x, &smd);
     if (sb < 0)
@@ -184,6 +183,26 @@ static bool winograd_eligible(const osp__plan_ctx_t *c, const osp_node_t *n) {
         if (w->stride[i] > 1 || w->dilation[i] > 1)
             return false;
     return true;
+}
+
+bool osp__dnnl_winograd_ok(const osp_engine_t *e) {
+    /* a 3x3 stride-1 f32 conv of 16 channels in oneDNN's layouts */
+    dnnl_dims_t xd = {1, 16, 8, 8}, wd = {16, 16, 3, 3}, s = {1, 1},
+                d = {0, 0}, p = {1, 1};
+    dnnl_memory_desc_t x = NULL, w = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    bool ok = dnnl_memory_desc_create_with_tag(&x, 4, xd, dnnl_f32,
+                                               dnnl_format_tag_any) == dnnl_success &&
+              dnnl_memory_desc_create_with_tag(&w, 4, wd, dnnl_f32,
+                                               dnnl_format_tag_any) == dnnl_success &&
+              dnnl_convolution_forward_primitive_desc_create(
+                  &pd, e->dnnl_eng, dnnl_forward_inference,
+                  dnnl_convolution_winograd, x, w, NULL, x, s, d, p, p,
+                  NULL) == dnnl_success;
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_desc_destroy(x);
+    dnnl_memory_desc_destroy(w);
+    return ok;
 }
 
 int osp__dnnl_conv(osp__plan_ctx_t *c, int ni) {

@@ -44,27 +44,29 @@ static int gemm_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt) {
     }
     dnnl_memory_desc_t smd, wmd, bmd, dmd, wsrc;
     int64_t sd[2] = {M, K}, wd[2] = {N, K}, dd[2] = {M, N}, bd[1] = {N};
-    osp__md_any(&smd, 2, sd, dt);
-    osp__md_any(&wmd, 2, wd, dt);
-    osp__md_any(&dmd, 2, dd, dnnl_f32);
-    osp__md_plain(&bmd, 1, bd, dnnl_f32);
-    dnnl_dims_t wdims = {N, K};
-    dnnl_dims_t wstr = {gp->trans_b ? K : 1, gp->trans_b ? 1 : N};
-    dnnl_memory_desc_init_by_strides(&wsrc, 2, wdims, dnnl_f32, wstr);
+    osp__md_any(c, &smd, 2, sd, dt);
+    osp__md_any(c, &wmd, 2, wd, dt);
+    osp__md_any(c, &dmd, 2, dd, dnnl_f32);
+    osp__md_plain(c, &bmd, 1, bd, dnnl_f32);
+    int64_t wdims[2] = {N, K};
+    int64_t wstr[2] = {gp->trans_b ? K : 1, gp->trans_b ? 1 : N};
+    osp__md_strides(c, &wsrc, 2, wdims, dnnl_f32, wstr);
 
-    dnnl_inner_product_desc_t ipd;
-    if (dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &smd,
-                                             &wmd, cc >= 0 ? &bmd : NULL,
-                                             &dmd) != dnnl_success)
-        return OSP_EUNSUPPORTED;
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
-    int rc = osp__pd_create(c, n, &ipd, &pd, note, sizeof note);
+    dnnl_primitive_attr_t attr;
+    int rc = osp__attr_post(c, n, &attr, note, sizeof note);
     if (rc < 0)
         return rc;
-    smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    rc = osp__pd_done(dnnl_inner_product_forward_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference, smd,
+                          wmd, cc >= 0 ? bmd : NULL, dmd, attr),
+                      attr, &pd);
+    if (rc < 0)
+        return rc;
+    smd = osp__md_query(c, pd, dnnl_query_src_md);
+    wmd = osp__md_query(c, pd, dnnl_query_weights_md);
+    dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int kinds[4], bufs[4], na = 0;
     rc = osp__buf_as(c, a, &smd);
     if (rc < 0)
@@ -125,23 +127,26 @@ int osp__dnnl_matmul(osp__plan_ctx_t *c, int ni) {
     pad_dims(A, r, ad);
     pad_dims(B, r, bd);
     dnnl_memory_desc_t amd, bmd, bany, dmd;
-    osp__md_plain(&amd, r, ad, dnnl_f32);
-    osp__md_plain(&bmd, r, bd, dnnl_f32);
+    osp__md_plain(c, &amd, r, ad, dnnl_f32);
+    osp__md_plain(c, &bmd, r, bd, dnnl_f32);
     bool b_const = osp_value_is_const(B);
     if (b_const)
-        osp__md_any(&bany, r, bd, dnnl_f32);
+        osp__md_any(c, &bany, r, bd, dnnl_f32);
     else
         bany = bmd;
-    osp__md_plain(&dmd, r, Y->dims, dnnl_f32);
-    dnnl_matmul_desc_t md;
-    if (dnnl_matmul_desc_init(&md, &amd, &bany, NULL, &dmd) != dnnl_success)
-        return OSP_EUNSUPPORTED;
+    osp__md_plain(c, &dmd, r, Y->dims, dnnl_f32);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
-    int rc = osp__pd_create(c, n, &md, &pd, note, sizeof note);
+    dnnl_primitive_attr_t attr;
+    int rc = osp__attr_post(c, n, &attr, note, sizeof note);
     if (rc < 0)
         return rc;
-    bany = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    rc = osp__pd_done(dnnl_matmul_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, amd, bany, NULL, dmd, attr),
+                      attr, &pd);
+    if (rc < 0)
+        return rc;
+    bany = osp__md_query(c, pd, dnnl_query_weights_md);
     int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, bufs[3];
     rc = osp__buf_plain(c, a);
     if (rc >= 0)

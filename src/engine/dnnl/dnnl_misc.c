@@ -43,7 +43,11 @@ int osp__dnnl_eltwise(osp__plan_ctx_t *c, int ni) {
         beta = n->p.act.beta;
         break;
     case OSP_OP_SIGMOID: alg = dnnl_eltwise_logistic; break;
-    case OSP_OP_HARD_SWISH: alg = dnnl_eltwise_hardswish; break;
+    case OSP_OP_HARD_SWISH: /* oneDNN 3: x·min(max(αx + β, 0), 1) */
+        alg = dnnl_eltwise_hardswish;
+        alpha = 1.f / 6.f;
+        beta = 0.5f;
+        break;
     default: return OSP_EUNSUPPORTED;
     }
     int x = n->in[0], y = n->out[0];
@@ -51,12 +55,15 @@ int osp__dnnl_eltwise(osp__plan_ctx_t *c, int ni) {
     int rc = osp__value_md(c, x, &smd);
     if (rc < 0)
         return rc;
-    dnnl_eltwise_desc_t ed;
-    if (dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &smd,
-                                       alpha, beta) != dnnl_success)
-        return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    if ((rc = osp__pd_create(c, NULL, &ed, &pd, NULL, 0)) < 0)
+    dnnl_primitive_attr_t attr;
+    if ((rc = osp__attr_post(c, NULL, &attr, NULL, 0)) < 0)
+        return rc;
+    rc = osp__pd_done(dnnl_eltwise_forward_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference, alg,
+                          smd, smd, alpha, beta, attr),
+                      attr, &pd);
+    if (rc < 0)
         return rc;
     int sb = osp__buf_as(c, x, &smd);
     int db = sb < 0 ? sb : osp__buf_new(c, &smd, y);
@@ -112,14 +119,17 @@ int osp__dnnl_binary(osp__plan_ctx_t *c, int ni) {
     if (full) {
         s1md = smd; /* same layout as source 0: the fast path */
     } else {
-        osp__md_plain(&s1md, r, bd, smd.data_type);
+        osp__md_plain(c, &s1md, r, bd, osp__md_dt(smd));
     }
-    dnnl_binary_desc_t bdsc;
-    if (dnnl_binary_desc_init(&bdsc, alg, &smd, &s1md, &smd) != dnnl_success)
-        return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
     char note[96] = "";
-    if ((rc = osp__pd_create(c, n, &bdsc, &pd, note, sizeof note)) < 0)
+    dnnl_primitive_attr_t attr;
+    if ((rc = osp__attr_post(c, n, &attr, note, sizeof note)) < 0)
+        return rc;
+    rc = osp__pd_done(dnnl_binary_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, alg, smd, s1md, smd, attr),
+                      attr, &pd);
+    if (rc < 0)
         return rc;
     int kinds[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST}, bufs[3];
     rc = osp__buf_as(c, a, &smd);
@@ -129,16 +139,16 @@ int osp__dnnl_binary(osp__plan_ctx_t *c, int ni) {
     if (full) {
         rc = osp__buf_as(c, b, &s1md);
     } else if (osp_value_is_const(B)) {
-        osp__md_plain(&s1src, r, bd, osp__dnnl_dt(B->dtype));
+        osp__md_plain(c, &s1src, r, bd, osp__dnnl_dt(B->dtype));
         rc = osp__const_as(c, b, &s1src, &s1md);
     } else {
         /* Broadcast operand: plain data viewed with the padded rank, then
          * converted to source 0's dtype if needed. */
         rc = osp__buf_plain(c, b);
-        osp__md_plain(&s1src, r, bd, osp__dnnl_dt(B->dtype));
+        osp__md_plain(c, &s1src, r, bd, osp__dnnl_dt(B->dtype));
         if (rc >= 0)
             rc = osp__buf_view(c, rc, -1, &s1src);
-        if (rc >= 0 && !dnnl_memory_desc_equal(&s1src, &s1md)) {
+        if (rc >= 0 && !dnnl_memory_desc_equal(s1src, s1md)) {
             int nb = osp__buf_new(c, &s1md, -1);
             if (nb >= 0)
                 rc = osp__step_reorder(c, rc, nb, B->name) < 0 ? -1 : nb;
@@ -185,14 +195,16 @@ int osp__dnnl_softmax(osp__plan_ctx_t *c, int ni) {
         axis = big >= 0 ? big : axis;
     }
     dnnl_memory_desc_t md;
-    osp__md_plain(&md, r, X->dims, dnnl_f32);
-    dnnl_softmax_v2_desc_t sd;
-    if (dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference,
-                                          dnnl_softmax_accurate, &md, &md,
-                                          (int)axis) != dnnl_success)
-        return OSP_EUNSUPPORTED;
+    osp__md_plain(c, &md, r, X->dims, dnnl_f32);
     dnnl_primitive_desc_t pd = NULL;
-    int rc = osp__pd_create(c, NULL, &sd, &pd, NULL, 0);
+    dnnl_primitive_attr_t attr;
+    int rc = osp__attr_post(c, NULL, &attr, NULL, 0);
+    if (rc < 0)
+        return rc;
+    rc = osp__pd_done(dnnl_softmax_forward_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference,
+                          dnnl_softmax_accurate, md, md, (int)axis, attr),
+                      attr, &pd);
     if (rc < 0)
         return rc;
     int sb = osp__buf_as(c, x, &md);
@@ -219,22 +231,18 @@ typedef enum {
 } rows_kind_t;
 
 /* The md of rank-r dims in layout kind k; false when it cannot hold them. */
-static bool rows_md(dnnl_memory_desc_t *md, rows_kind_t k, int r,
+static bool rows_md(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, rows_kind_t k, int r,
                     const int64_t *dims, dnnl_data_type_t dt) {
     static const dnnl_format_tag_t tags[ROWS_COUNT][3] = {
         [ROWS_BLOCKED16] = {dnnl_aBc16b, dnnl_aBcd16b, dnnl_aBcde16b},
         [ROWS_BLOCKED8] = {dnnl_aBc8b, dnnl_aBcd8b, dnnl_aBcde8b},
         [ROWS_LAST] = {dnnl_acb, dnnl_acdb, dnnl_acdeb}};
     if (k == ROWS_PLAIN)
-        return osp__md_plain(md, r, dims, dt);
+        return osp__md_plain(c, md, r, dims, dt);
     if (r < 3 || r > 5 || (k == ROWS_BLOCKED16 && dims[1] % 16) ||
         (k == ROWS_BLOCKED8 && dims[1] % 8))
         return false;
-    dnnl_dims_t d;
-    for (int i = 0; i < r; i++)
-        d[i] = dims[i];
-    return dnnl_memory_desc_init_by_tag(md, r, d, dt, tags[k][r - 3]) ==
-           dnnl_success;
+    return osp__md_tag(c, md, r, dims, dt, tags[k][r - 3]);
 }
 
 /* Concat as rows of memcpy in input 0's layout, or with to_plain in plain
@@ -255,8 +263,8 @@ static int concat_rows(osp__plan_ctx_t *c, int ni, const dnnl_memory_desc_t *mds
     for (int k = ROWS_PLAIN; k < ROWS_COUNT && !found; k++) {
         if (k != ROWS_PLAIN && axis != 1)
             break;
-        found = rows_md(&want, (rows_kind_t)k, r, g->values[n->in[0]].dims, dt) &&
-                dnnl_memory_desc_equal(&want, &mds[0]);
+        found = rows_md(c, &want, (rows_kind_t)k, r, g->values[n->in[0]].dims, dt) &&
+                dnnl_memory_desc_equal(want, mds[0]);
         if (found)
             kind = (rows_kind_t)k;
     }
@@ -274,19 +282,19 @@ static int concat_rows(osp__plan_ctx_t *c, int ni, const dnnl_memory_desc_t *mds
         const osp_value_t *V = &g->values[n->in[i]];
         /* to_plain also converts constants and other dtypes */
         if (!to_plain && (osp_value_is_const(V) || c->p->vbuf[n->in[i]] < 0 ||
-                          mds[i].data_type != dt))
+                          osp__md_dt(mds[i]) != dt))
             return OSP_EUNSUPPORTED;
-        if (!rows_md(&mdi[i], kind, r, V->dims, dt))
+        if (!rows_md(c, &mdi[i], kind, r, V->dims, dt))
             return OSP_EUNSUPPORTED;
         inner[i] = osp_value_numel(V) / outer * esz;
     }
     dnnl_memory_desc_t dmd;
-    if (!rows_md(&dmd, kind, r, Y->dims, dt))
+    if (!rows_md(c, &dmd, kind, r, Y->dims, dt))
         return OSP_EUNSUPPORTED;
     /* From here on the node is committed to the memcpy concat. */
     int bufs[OSP_STEP_MAX_ARGS];
     for (int i = 0; i < n->n_in; i++) {
-        bufs[i] = !to_plain && dnnl_memory_desc_equal(&mdi[i], &mds[i])
+        bufs[i] = !to_plain && dnnl_memory_desc_equal(mdi[i], mds[i])
                       ? c->p->vbuf[n->in[i]]
                       : osp__buf_as(c, n->in[i], &mdi[i]);
         if (bufs[i] < 0)
@@ -323,7 +331,7 @@ int osp__dnnl_concat(osp__plan_ctx_t *c, int ni) {
         if (rc < 0)
             return rc;
         if (i == 0)
-            dt = mds[0].data_type;
+            dt = osp__md_dt(mds[0]);
     }
     /* One dense layout for every input — plain, channel-blocked with whole
      * blocks per input, or channels-last, the last two along the channel
@@ -338,17 +346,19 @@ int osp__dnnl_concat(osp__plan_ctx_t *c, int ni) {
     /* Mixed dtypes (bf16 conv output next to an f32 constant): bring every
      * source to the first one's dtype. Blocked layouts keep their strides. */
     for (int i = 0; i < n->n_in; i++)
-        mds[i].data_type = dt;
-    osp__md_any(&dmd, r, Y->dims, dt);
+        if (!osp__md_retype(c, &mds[i], mds[i], dt))
+            return OSP_EUNSUPPORTED;
+    osp__md_any(c, &dmd, r, Y->dims, dt);
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
         return OSP_ENOMEM;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = dnnl_concat_primitive_desc_create(
-        &pd, &dmd, n->n_in, (int)axis, mds, attr, c->e->dnnl_eng);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success)
-        return OSP_EUNSUPPORTED;
+    rc = osp__pd_done(dnnl_concat_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dmd, n->n_in, (int)axis,
+                          (const_dnnl_memory_desc_t *)mds, attr),
+                      attr, &pd);
+    if (rc < 0)
+        return rc;
     /* oneDNN's reference concat is slow and allocates on every run (e.g.
      * 12 + 12 channels in AVX2's 8-channel blocks): bring the inputs to
      * plain layout and dtype instead, and memcpy. */
@@ -361,7 +371,7 @@ int osp__dnnl_concat(osp__plan_ctx_t *c, int ni) {
             return rc;
         }
     }
-    dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int kinds[OSP_STEP_MAX_ARGS], bufs[OSP_STEP_MAX_ARGS];
     rc = 0;
     for (int i = 0; i < n->n_in; i++) {
@@ -405,15 +415,18 @@ int osp__dnnl_batchnorm(osp__plan_ctx_t *c, int ni) {
     int rc = osp__value_md(c, x, &smd);
     if (rc < 0)
         return rc;
-    osp__md_plain(&cmd, 1, &C, dnnl_f32);
-    dnnl_batch_normalization_desc_t bd;
-    if (dnnl_batch_normalization_forward_desc_init(
-            &bd, dnnl_forward_inference, &smd, n->p.bn.epsilon,
-            dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift) !=
-        dnnl_success)
-        return OSP_EUNSUPPORTED;
+    osp__md_plain(c, &cmd, 1, &C, dnnl_f32);
     dnnl_primitive_desc_t pd = NULL;
-    if ((rc = osp__pd_create(c, NULL, &bd, &pd, NULL, 0)) < 0)
+    dnnl_primitive_attr_t attr;
+    if ((rc = osp__attr_post(c, NULL, &attr, NULL, 0)) < 0)
+        return rc;
+    rc = osp__pd_done(dnnl_batch_normalization_forward_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference, smd,
+                          smd, n->p.bn.epsilon,
+                          dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift,
+                          attr),
+                      attr, &pd);
+    if (rc < 0)
         return rc;
     /* ONNX order: X, scale, B, mean, var. */
     int kinds[6] = {DNNL_ARG_SRC,  DNNL_ARG_SCALE,    DNNL_ARG_SHIFT,
@@ -453,13 +466,16 @@ int osp__dnnl_lrn(osp__plan_ctx_t *c, int ni) {
     int rc = osp__value_md(c, x, &smd);
     if (rc < 0)
         return rc;
-    dnnl_lrn_desc_t ld;
-    if (dnnl_lrn_forward_desc_init(&ld, dnnl_forward_inference,
-                                   dnnl_lrn_across_channels, &smd, lp->size,
-                                   lp->alpha, lp->beta, lp->bias) != dnnl_success)
-        return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    if ((rc = osp__pd_create(c, NULL, &ld, &pd, NULL, 0)) < 0)
+    dnnl_primitive_attr_t attr;
+    if ((rc = osp__attr_post(c, NULL, &attr, NULL, 0)) < 0)
+        return rc;
+    rc = osp__pd_done(dnnl_lrn_forward_primitive_desc_create(
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference,
+                          dnnl_lrn_across_channels, smd, smd, lp->size,
+                          lp->alpha, lp->beta, lp->bias, attr),
+                      attr, &pd);
+    if (rc < 0)
         return rc;
     int sb = osp__buf_as(c, x, &smd);
     int db = sb < 0 ? sb : osp__buf_new(c, &smd, y);

@@ -66,17 +66,19 @@ int osp__dnnl_pool(osp__plan_ctx_t *c, int ni) {
     int rc = osp__value_md(c, x, &smd);
     if (rc < 0)
         return rc;
-    osp__md_any(&dmd, r, Y->dims, smd.data_type);
-    dnnl_pooling_v2_desc_t pdsc;
-    if (dnnl_pooling_v2_forward_desc_init(&pdsc, dnnl_forward_inference, alg,
-                                          &smd, &dmd, strides, kernel, dil, pl,
-                                          pr) != dnnl_success)
-        return OSP_EUNSUPPORTED;
+    osp__md_any(c, &dmd, r, Y->dims, osp__md_dt(smd));
     dnnl_primitive_desc_t pd = NULL;
-    int prc = osp__pd_create(c, NULL, &pdsc, &pd, NULL, 0);
+    dnnl_primitive_attr_t attr;
+    int prc = osp__attr_post(c, NULL, &attr, NULL, 0);
     if (prc < 0)
         return prc;
-    dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+    prc = osp__pd_done(dnnl_pooling_forward_primitive_desc_create(
+                           &pd, c->e->dnnl_eng, dnnl_forward_inference, alg,
+                           smd, dmd, strides, kernel, dil, pl, pr, attr),
+                       attr, &pd);
+    if (prc < 0)
+        return prc;
+    dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int sb = osp__buf_as(c, x, &smd);
     int db = sb < 0 ? sb : osp__buf_new(c, &dmd, y);
     if (db < 0) {

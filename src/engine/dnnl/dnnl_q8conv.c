@@ -133,10 +133,15 @@ static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
     }
 }
 
-/* Attribute: per-channel output scales, source and destination zero points
- * and the fused clamp [qmin, qmax] as a clip in the scaled domain (before
- * zy is added, which is where oneDNN 2.6 adds the destination zero
- * point). */
+/* Attribute: per-channel weight scales, source and destination zero
+ * points (all three runtime arguments in oneDNN 3, given at execute by
+ * q_consts) and the fused clamp [qmin, qmax] as a clip in the scaled domain
+ * (before zy is added, which is where oneDNN adds the destination zero
+ * point). oneDNN 3 has no output scales: the per-channel multiplier real
+ * is the weights' scale (the source's is left at 1), which oneDNN applies
+ * to the int32 accumulator as 2.6's output scale did; wmask selects the
+ * weights' output-channel dims (conv: 1 << 0, grouped conv: both group
+ * dims, matmul [K, N]: 1 << 1). */
 typedef struct qsum_s { /* a residual SUM post-op (osprey-quantized) */
     bool on;
     float scale;   /* s_residual / s_y */
@@ -144,26 +149,19 @@ typedef struct qsum_s { /* a residual SUM post-op (osprey-quantized) */
     dnnl_data_type_t dt;
 } qsum_t;
 
-static dnnl_primitive_attr_t q_attr(int64_t channels, const qreq_t *rq,
-                                    int32_t zx, int32_t zy, int32_t qmin,
-                                    int32_t qmax, osp_dtype_t ydt,
+static dnnl_primitive_attr_t q_attr(int wmask, int32_t zx, int32_t zy,
+                                    int32_t qmin, int32_t qmax, osp_dtype_t ydt,
                                     const qsum_t *sum, char *note,
                                     size_t note_len) {
-    float *scales = malloc(sizeof(float) * (size_t)channels);
-    dnnl_primitive_attr_t a = NULL;
     dnnl_post_ops_t po = NULL;
-    if (!scales)
-        goto fail;
-    for (int64_t o = 0; o < channels; o++)
-        scales[o] = rq[o].scale;
-    a = osp__attr_new();
-    bool ok = a && dnnl_primitive_attr_set_output_scales(
-                       a, channels, 1 << 1, scales) == dnnl_success;
+    dnnl_primitive_attr_t a = osp__attr_new();
+    bool ok = a && dnnl_primitive_attr_set_scales_mask(a, DNNL_ARG_WEIGHTS,
+                                                       wmask) == dnnl_success;
     if (ok && zx)
-        ok = dnnl_primitive_attr_set_zero_points(a, DNNL_ARG_SRC, 1, 0, &zx) ==
+        ok = dnnl_primitive_attr_set_zero_points_mask(a, DNNL_ARG_SRC, 0) ==
              dnnl_success;
     if (ok && zy)
-        ok = dnnl_primitive_attr_set_zero_points(a, DNNL_ARG_DST, 1, 0, &zy) ==
+        ok = dnnl_primitive_attr_set_zero_points_mask(a, DNNL_ARG_DST, 0) ==
              dnnl_success;
     int32_t tmin, tmax;
     osp__q8_type_range(ydt, &tmin, &tmax);
@@ -173,10 +171,10 @@ static dnnl_primitive_attr_t q_attr(int64_t channels, const qreq_t *rq,
          * scaled result before the clamp and before zy */
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
              (!sum || !sum->on ||
-              dnnl_post_ops_append_sum_v3(po, sum->scale, sum->zp, sum->dt) ==
+              dnnl_post_ops_append_sum(po, sum->scale, sum->zp, sum->dt) ==
                   dnnl_success) &&
              (!clip ||
-              dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip,
+              dnnl_post_ops_append_eltwise(po, dnnl_eltwise_clip,
                                            (float)(qmin - zy),
                                            (float)(qmax - zy)) == dnnl_success) &&
              dnnl_primitive_attr_set_post_ops(a, po) == dnnl_success;
@@ -184,54 +182,67 @@ static dnnl_primitive_attr_t q_attr(int64_t channels, const qreq_t *rq,
             snprintf(note, note_len, "%s%s", sum && sum->on ? "+sum" : "",
                      clip ? "+clip" : "");
     }
-    if (!ok)
-        goto fail;
     dnnl_post_ops_destroy(po);
-    free(scales);
+    if (!ok) {
+        dnnl_primitive_attr_destroy(a);
+        return NULL;
+    }
     return a;
-fail:
-    dnnl_post_ops_destroy(po);
-    dnnl_primitive_attr_destroy(a);
-    free(scales);
-    return NULL;
 }
 
-/* The f32 bias array (malloc'd) of a requantization, or NULL. */
-static float *bias_array(const qreq_t *rq, int64_t channels) {
-    float *b = malloc(sizeof(float) * (size_t)channels);
-    if (b)
-        for (int64_t o = 0; o < channels; o++)
-            b[o] = rq[o].bias;
-    return b;
+/* A constant buffer of n values (copied) of dtype dt, plain 1-D: the
+ * runtime scales and zero points of the int8 primitives. */
+static int const_vec(osp__plan_ctx_t *c, const void *src, int64_t n,
+                     dnnl_data_type_t dt) {
+    dnnl_memory_desc_t md;
+    if (!osp__md_plain(c, &md, 1, &n, dt))
+        return osp_err_set(c->err, OSP_EINTERNAL, "plan: scale md");
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    void *data = malloc(bytes);
+    if (!data)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    memcpy(data, src, bytes);
+    return osp__const_raw(c, data, &md); /* takes data */
 }
 
-/* The primitive descriptor of an int8 op (conv or matmul descriptor) with
- * TFLite's requantization in its attributes, and the f32 bias array it
- * adds. Takes rq (freed here). OSP_EUNSUPPORTED when oneDNN offers only its
- * reference int8 kernel, which is far slower than ours. */
-static int q_pd(osp__plan_ctx_t *c, const void *desc, int64_t channels, qreq_t *rq,
-                int32_t zx, int32_t zy, int32_t qmin, int32_t qmax,
-                osp_dtype_t ydt, const qsum_t *sum, char *note,
-                size_t note_len, dnnl_primitive_desc_t *pd_out,
-                float **bias_out) {
-    dnnl_primitive_attr_t attr =
-        q_attr(channels, rq, zx, zy, qmin, qmax, ydt, sum, note, note_len);
-    float *bf = attr ? bias_array(rq, channels) : NULL;
-    free(rq);
-    if (!attr || !bf) {
-        dnnl_primitive_attr_destroy(attr);
-        free(bf);
-        return attr ? osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory")
-                    : OSP_EUNSUPPORTED;
+/* The constant arguments of a float-requantized int8 op, appended to
+ * kinds/bufs: the f32 bias (layout b_md) — bias·real, since oneDNN 3 adds
+ * the bias after the scales where 2.6 added it to the accumulator before
+ * them (acc·real + bias·real = (acc + bias)·real up to f32 rounding) —
+ * then q_attr's runtime arguments: the weights' scales (real per channel)
+ * and the zero points that are not 0. */
+static int q_consts(osp__plan_ctx_t *c, const qreq_t *rq, int64_t channels,
+                    int32_t zx, int32_t zy, const dnnl_memory_desc_t *b_md,
+                    int *kinds, int *bufs, int *na) {
+    float *v = malloc(sizeof(float) * (size_t)channels);
+    if (!v)
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    for (int64_t o = 0; o < channels; o++)
+        v[o] = (float)((double)rq[o].bias * (double)rq[o].scale);
+    int b = osp__const_raw(c, v, b_md); /* takes v */
+    if (b < 0)
+        return b;
+    kinds[*na] = DNNL_ARG_BIAS, bufs[(*na)++] = b;
+    if (!(v = malloc(sizeof(float) * (size_t)channels)))
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    for (int64_t o = 0; o < channels; o++)
+        v[o] = rq[o].scale;
+    b = const_vec(c, v, channels, dnnl_f32);
+    free(v);
+    if (b < 0)
+        return b;
+    kinds[*na] = DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, bufs[(*na)++] = b;
+    const int32_t zp[2] = {zx, zy};
+    const int arg[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+    for (int i = 0; i < 2; i++) {
+        if (!zp[i])
+            continue;
+        if ((b = const_vec(c, &zp[i], 1, dnnl_s32)) < 0)
+            return b;
+        kinds[*na] = DNNL_ARG_ATTR_ZERO_POINTS | arg[i], bufs[(*na)++] = b;
     }
-    if (osp__pd_create_fast(c, desc, attr, pd_out) < 0) {
-        free(bf);
-        return OSP_EUNSUPPORTED;
-    }
-    *bias_out = bf;
     return 0;
 }
-
 
 /* Exact (TFLite's arithmetic) unless asked otherwise; graphs osprey
  * quantized itself have no external reference to be exact with and take
@@ -252,20 +263,15 @@ static int64_t s32_bound(const osp_value_t *W, int64_t channels) {
     return osp__q8_bound(W->data, false, channels, per, &zero, 1, 255);
 }
 
-/* The primitive descriptor of an int8 op (conv or matmul descriptor) that
- * only accumulates: the source zero point, nothing else. OSP_EUNSUPPORTED
- * without a non-reference implementation. */
-int osp__q8_s32_pd(osp__plan_ctx_t *c, const void *desc, int32_t zx,
-                   dnnl_primitive_desc_t *pd_out) {
+dnnl_primitive_attr_t osp__q8_s32_attr(int32_t zx) {
     dnnl_primitive_attr_t attr = osp__attr_new();
-    if (!attr)
-        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    if (zx && dnnl_primitive_attr_set_zero_points(attr, DNNL_ARG_SRC, 1, 0,
-                                                  &zx) != dnnl_success) {
+    if (attr && zx &&
+        dnnl_primitive_attr_set_zero_points_mask(attr, DNNL_ARG_SRC, 0) !=
+            dnnl_success) {
         dnnl_primitive_attr_destroy(attr);
-        return OSP_EUNSUPPORTED;
+        return NULL;
     }
-    return osp__pd_create_fast(c, desc, attr, pd_out);
+    return attr;
 }
 
 /* Appends the oneDNN step (pd consumed) reading value x (as src_md) and the
@@ -276,16 +282,16 @@ static int s32_steps(osp__plan_ctx_t *c, int ni, dnnl_primitive_desc_t pd, int x
                      const dnnl_memory_desc_t *src_md, int w,
                      const dnnl_memory_desc_t *w_src, int y,
                      const dnnl_memory_desc_t *y_md, osp__q8_req_t *req,
-                     int64_t bound) {
-    dnnl_memory_desc_t wmd =
-        *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t amd =
-        *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int kinds[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST}, bufs[3];
+                     int64_t bound, int32_t zx) {
+    dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
+    dnnl_memory_desc_t amd = osp__md_query(c, pd, dnnl_query_dst_md);
+    int kinds[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST,
+                    DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC}, bufs[4];
     bufs[0] = osp__buf_as(c, x, src_md);
     bufs[1] = bufs[0] < 0 ? bufs[0] : osp__const_as(c, w, w_src, &wmd);
     bufs[2] = bufs[1] < 0 ? bufs[1] : osp__buf_new(c, &amd, -1);
-    int yb = bufs[2] < 0 ? bufs[2] : osp__buf_new(c, y_md, y);
+    bufs[3] = bufs[2] < 0 || !zx ? bufs[2] : const_vec(c, &zx, 1, dnnl_s32);
+    int yb = bufs[3] < 0 ? bufs[3] : osp__buf_new(c, y_md, y);
     if (yb < 0) {
         dnnl_primitive_desc_destroy(pd);
         free(req);
@@ -295,7 +301,7 @@ static int s32_steps(osp__plan_ctx_t *c, int ni, dnnl_primitive_desc_t pd, int x
     char note[96];
     snprintf(note, sizeof note, "s32 accumulators, 255*sum|w| %lld < 2^24",
              (long long)bound);
-    int rc = osp__step_dnnl(c, ni, pd, 3, kinds, bufs, note);
+    int rc = osp__step_dnnl(c, ni, pd, zx ? 4 : 3, kinds, bufs, note);
     if (rc < 0) {
         free(req);
         return rc;
@@ -349,29 +355,26 @@ static int q8conv_s32(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *c
         return rc;
     }
     dnnl_memory_desc_t src_md, w_any, w_plain, acc_md, y_md;
-    dnnl_dims_t xd = {0}, yd = {0};
-    memcpy(xd, X->dims, sizeof(int64_t) * 4);
-    memcpy(yd, Y->dims, sizeof(int64_t) * 4);
-    dnnl_memory_desc_init_by_tag(&src_md, 4, xd, osp__dnnl_dt(X->dtype),
-                                 dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&acc_md, 4, yd, dnnl_s32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&y_md, 4, yd, osp__dnnl_dt(Y->dtype),
-                                 dnnl_acdb);
-    osp__md_any(&w_any, cg->wr, cg->wd, dnnl_s8);
-    osp__md_plain(&w_plain, cg->wr, cg->wd, dnnl_s8);
-    dnnl_convolution_desc_t cd;
+    osp__md_tag(c, &src_md, 4, X->dims, osp__dnnl_dt(X->dtype), dnnl_acdb);
+    osp__md_tag(c, &acc_md, 4, Y->dims, dnnl_s32, dnnl_acdb);
+    osp__md_tag(c, &y_md, 4, Y->dims, osp__dnnl_dt(Y->dtype), dnnl_acdb);
+    osp__md_any(c, &w_any, cg->wr, cg->wd, dnnl_s8);
+    osp__md_plain(c, &w_plain, cg->wr, cg->wd, dnnl_s8);
+    int32_t zx = xq->zero_point[0];
     dnnl_primitive_desc_t pd = NULL;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_md,
-            &w_any, NULL, &acc_md, cg->strides, cg->dil, cg->pl,
-            cg->pr) != dnnl_success ||
-        (rc = osp__q8_s32_pd(c, &cd, xq->zero_point[0], &pd)) < 0) {
+    dnnl_primitive_attr_t attr = osp__q8_s32_attr(zx);
+    if (!attr || (rc = osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
+                                        &pd, c->e->dnnl_eng, dnnl_forward_inference,
+                                        dnnl_convolution_direct, src_md, w_any,
+                                        NULL, acc_md, cg->strides, cg->dil,
+                                        cg->pl, cg->pr, attr),
+                                    attr, &pd)) < 0) {
         free(req);
-        return rc < 0 ? rc : OSP_EUNSUPPORTED;
+        return OSP_EUNSUPPORTED;
     }
     /* Committed from here on (pd and req are consumed). */
     return s32_steps(c, ni, pd, x, &src_md, w, &w_plain, y, &y_md, req,
-                     bound);
+                     bound, zx);
 }
 
 /* oneDNN's s8-source kernels without VNNI halve the weights (vpmaddubsw
@@ -442,21 +445,22 @@ static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
     return 0;
 }
 
-/* Appends the oneDNN int8 convolution pd (consumed) with its f32 bias bf
- * (taken) and binds y; the weights are reordered from w_plain. */
+/* Appends the oneDNN int8 convolution pd (consumed) with its constant
+ * arguments (q_consts: bias, scales and zero points from rq) and binds y;
+ * the weights are reordered from w_plain. */
 static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
-                        dnnl_primitive_desc_t pd, float *bf,
+                        dnnl_primitive_desc_t pd, const qreq_t *rq,
                         const dnnl_memory_desc_t *b_md,
                         const dnnl_memory_desc_t *w_plain, char *note,
                         size_t note_len) {
-    dnnl_memory_desc_t smd = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    dnnl_memory_desc_t dmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    int kinds[4], bufs[4], na = 0;
-    int b = osp__const_raw(c, bf, b_md); /* takes bf */
+    dnnl_memory_desc_t smd = osp__md_query(c, pd, dnnl_query_src_md);
+    dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
+    dnnl_memory_desc_t dmd = osp__md_query(c, pd, dnnl_query_dst_md);
+    int kinds[7], bufs[7], na = 0;
+    int b = q_consts(c, rq, k->O, k->xq->zero_point[0], k->yq->zero_point[0],
+                     b_md, kinds, bufs, &na);
     if (b < 0)
         goto fail;
-    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
     b = osp__buf_as(c, k->x, &smd);
     if (b < 0)
         goto fail;
@@ -499,21 +503,16 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
         return q8conv_s32(c, ni, &cg, k.xq, k.wq, k.yq, k.qmin, k.qmax);
     dnnl_data_type_t xdt = osp__dnnl_dt(X->dtype), ydt = osp__dnnl_dt(Y->dtype);
     dnnl_memory_desc_t src_any, w_any, dst_any, b_md, w_plain;
-    osp__md_any(&src_any, 4, X->dims, xdt);
-    osp__md_any(&w_any, cg.wr, cg.wd, dnnl_s8);
-    osp__md_any(&dst_any, 4, Y->dims, ydt);
+    osp__md_any(c, &src_any, 4, X->dims, xdt);
+    osp__md_any(c, &w_any, cg.wr, cg.wd, dnnl_s8);
+    osp__md_any(c, &dst_any, 4, Y->dims, ydt);
     /* with a SUM the destination starts as the residual: its layout */
     if (k.has_sum && (rc = osp__value_md(c, k.sum, &dst_any)) < 0)
         return rc;
-    osp__md_plain(&w_plain, cg.wr, cg.wd, dnnl_s8);
+    osp__md_plain(c, &w_plain, cg.wr, cg.wd, dnnl_s8);
     int64_t od[1] = {O};
-    osp__md_plain(&b_md, 1, od, dnnl_f32);
+    osp__md_plain(c, &b_md, 1, od, dnnl_f32);
 
-    dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-            &w_any, &b_md, &dst_any, cg.strides, cg.dil, cg.pl, cg.pr) != dnnl_success)
-        return OSP_EUNSUPPORTED;
     qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)O);
     if (!rq)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
@@ -521,14 +520,23 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
                 k.bias >= 0 ? g->values[k.bias].data : NULL, rq);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
-    float *bf = NULL;
-    int prc = q_pd(c, &cd, O, rq, k.xq->zero_point[0], k.yq->zero_point[0],
-                   k.qmin, k.qmax, Y->dtype, &k.qs, note, sizeof note, &pd,
-                   &bf);
-    if (prc < 0)
-        return prc;
+    int wmask = k.G > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
+    dnnl_primitive_attr_t attr =
+        q_attr(wmask, k.xq->zero_point[0], k.yq->zero_point[0], k.qmin,
+               k.qmax, Y->dtype, &k.qs, note, sizeof note);
+    if (!attr ||
+        osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
+                         &pd, c->e->dnnl_eng, dnnl_forward_inference,
+                         dnnl_convolution_direct, src_any, w_any, b_md,
+                         dst_any, cg.strides, cg.dil, cg.pl, cg.pr, attr),
+                     attr, &pd) < 0) {
+        free(rq);
+        return OSP_EUNSUPPORTED;
+    }
     /* Committed to oneDNN from here on. */
-    return q8conv_steps(c, ni, &k, pd, bf, &b_md, &w_plain, note, sizeof note);
+    rc = q8conv_steps(c, ni, &k, pd, rq, &b_md, &w_plain, note, sizeof note);
+    free(rq);
+    return rc;
 }
 
 bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g) {
@@ -556,21 +564,20 @@ static int q8gemm_s32(osp__plan_ctx_t *c, int ni, const osp_quant_t *xq,
     if (bound >= OSP_Q8_EXACT_LIMIT)
         return OSP_EUNSUPPORTED;
     dnnl_memory_desc_t src_md, w_any, w_src, acc_md, y_md;
-    dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N};
-    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, osp__dnnl_dt(X->dtype),
-                                 dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_s8, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_strides(&w_src, 2, wdims, dnnl_s8, wstr);
-    dnnl_memory_desc_init_by_tag(&acc_md, 2, dd, dnnl_s32, dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&y_md, 2, dd, osp__dnnl_dt(Y->dtype), dnnl_ab);
-    dnnl_matmul_desc_t md;
-    if (dnnl_matmul_desc_init(&md, &src_md, &w_any, NULL, &acc_md) !=
-        dnnl_success)
-        return OSP_EUNSUPPORTED;
+    int64_t sd[2] = {M, K}, wdims[2] = {K, N}, wstr[2] = {1, K}, dd[2] = {M, N};
+    osp__md_tag(c, &src_md, 2, sd, osp__dnnl_dt(X->dtype), dnnl_ab);
+    osp__md_any(c, &w_any, 2, wdims, dnnl_s8);
+    osp__md_strides(c, &w_src, 2, wdims, dnnl_s8, wstr);
+    osp__md_tag(c, &acc_md, 2, dd, dnnl_s32, dnnl_ab);
+    osp__md_tag(c, &y_md, 2, dd, osp__dnnl_dt(Y->dtype), dnnl_ab);
+    int32_t zx = xq->zero_point[0];
     dnnl_primitive_desc_t pd = NULL;
-    int rc = osp__q8_s32_pd(c, &md, xq->zero_point[0], &pd);
-    if (rc < 0)
-        return rc;
+    dnnl_primitive_attr_t attr = osp__q8_s32_attr(zx);
+    if (!attr || osp__pd_fast(dnnl_matmul_primitive_desc_create(
+                                  &pd, c->e->dnnl_eng, src_md, w_any, NULL,
+                                  acc_md, attr),
+                              attr, &pd) < 0)
+        return OSP_EUNSUPPORTED;
     osp__q8_req_t *req = osp__q8_req_create(
         xq, wq, yq, N, wq->count == 1,
         bias >= 0 ? (const int32_t *)g->values[bias].data : NULL, qmin, qmax,
@@ -579,7 +586,8 @@ static int q8gemm_s32(osp__plan_ctx_t *c, int ni, const osp_quant_t *xq,
         dnnl_primitive_desc_destroy(pd);
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
-    return s32_steps(c, ni, pd, x, &src_md, w, &w_src, y, &y_md, req, bound);
+    return s32_steps(c, ni, pd, x, &src_md, w, &w_src, y, &y_md, req, bound,
+                     zx);
 }
 
 /* FULLY_CONNECTED (GEMM with B = W^T given as [N, K]) as an int8 matmul:
@@ -613,19 +621,13 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
     if (exact_requant(c->e, c->g))
         return q8gemm_s32(c, ni, xq, wq, yq, qmin, qmax);
     dnnl_memory_desc_t src_md, w_any, w_src, dst_md, b_md;
-    dnnl_dims_t sd = {M, K}, wdims = {K, N}, wstr = {1, K}, dd = {M, N},
-                bd = {1, N};
-    dnnl_memory_desc_init_by_tag(&src_md, 2, sd, osp__dnnl_dt(X->dtype),
-                                 dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&w_any, 2, wdims, dnnl_s8, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_strides(&w_src, 2, wdims, dnnl_s8, wstr);
-    dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, osp__dnnl_dt(Y->dtype),
-                                 dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32, dnnl_ab);
-    dnnl_matmul_desc_t md;
-    if (dnnl_matmul_desc_init(&md, &src_md, &w_any, &b_md, &dst_md) !=
-        dnnl_success)
-        return OSP_EUNSUPPORTED;
+    int64_t sd[2] = {M, K}, wdims[2] = {K, N}, wstr[2] = {1, K}, dd[2] = {M, N},
+            bd[2] = {1, N};
+    osp__md_tag(c, &src_md, 2, sd, osp__dnnl_dt(X->dtype), dnnl_ab);
+    osp__md_any(c, &w_any, 2, wdims, dnnl_s8);
+    osp__md_strides(c, &w_src, 2, wdims, dnnl_s8, wstr);
+    osp__md_tag(c, &dst_md, 2, dd, osp__dnnl_dt(Y->dtype), dnnl_ab);
+    osp__md_tag(c, &b_md, 2, bd, dnnl_f32, dnnl_ab);
     qreq_t *rq = malloc(sizeof(qreq_t) * (size_t)N);
     if (!rq)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
@@ -633,17 +635,23 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
                 bias >= 0 ? g->values[bias].data : NULL, rq);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
-    float *bf = NULL;
-    int prc = q_pd(c, &md, N, rq, xq->zero_point[0], yq->zero_point[0], qmin,
-                   qmax, Y->dtype, NULL, note, sizeof note, &pd, &bf);
-    if (prc < 0)
-        return prc;
-    dnnl_memory_desc_t wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    int kinds[4], bufs[4], na = 0;
-    int b = osp__const_raw(c, bf, &b_md); /* takes bf */
+    dnnl_primitive_attr_t attr =
+        q_attr(1 << 1, xq->zero_point[0], yq->zero_point[0], qmin, qmax,
+               Y->dtype, NULL, note, sizeof note);
+    if (!attr || osp__pd_fast(dnnl_matmul_primitive_desc_create(
+                                  &pd, c->e->dnnl_eng, src_md, w_any, b_md,
+                                  dst_md, attr),
+                              attr, &pd) < 0) {
+        free(rq);
+        return OSP_EUNSUPPORTED;
+    }
+    dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
+    int kinds[7], bufs[7], na = 0;
+    int b = q_consts(c, rq, N, xq->zero_point[0], yq->zero_point[0], &b_md,
+                     kinds, bufs, &na);
+    free(rq);
     if (b < 0)
         goto fail;
-    kinds[na] = DNNL_ARG_BIAS, bufs[na++] = b;
     b = osp__buf_as(c, x, &src_md);
     if (b < 0)
         goto fail;

@@ -432,20 +432,20 @@ int osp__q8_step_requant(osp__plan_ctx_t *c, int ni, int acc_buf, int y_buf,
 static int const_weights(osp__plan_ctx_t *c, float *src,
                          const dnnl_memory_desc_t *plain,
                          const dnnl_memory_desc_t *md) {
-    if (dnnl_memory_desc_equal(plain, md))
+    if (dnnl_memory_desc_equal(*plain, *md))
         return osp__const_raw(c, src, plain);
-    size_t bytes = dnnl_memory_desc_get_size(md);
+    size_t bytes = dnnl_memory_desc_get_size(*md);
     void *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     dnnl_memory_t ms = NULL, md_mem = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
     bool ok = dst &&
-              dnnl_memory_create(&ms, plain, c->e->dnnl_eng, src) ==
+              dnnl_memory_create(&ms, *plain, c->e->dnnl_eng, src) ==
                   dnnl_success &&
-              dnnl_memory_create(&md_mem, md, c->e->dnnl_eng, dst) ==
+              dnnl_memory_create(&md_mem, *md, c->e->dnnl_eng, dst) ==
                   dnnl_success &&
-              dnnl_reorder_primitive_desc_create(&rpd, plain, c->e->dnnl_eng,
-                                                 md, c->e->dnnl_eng, NULL) ==
+              dnnl_reorder_primitive_desc_create(&rpd, *plain, c->e->dnnl_eng,
+                                                 *md, c->e->dnnl_eng, NULL) ==
                   dnnl_success &&
               dnnl_primitive_create(&r, rpd) == dnnl_success;
     if (ok) {
@@ -538,28 +538,21 @@ static int fcq_check(osp__plan_ctx_t *c, int ni, fcq_node_t *k) {
 static int fcq_pd(osp__plan_ctx_t *c, const fcq_node_t *k,
                   const osp__plan_conv_geom_t *cg, fcq_mds_t *m,
                   dnnl_primitive_desc_t *pd) {
-    dnnl_dims_t xd = {0}, yd = {0};
-    memcpy(xd, k->X->dims, sizeof(int64_t) * 4);
-    memcpy(yd, k->Y->dims, sizeof(int64_t) * 4);
-    dnnl_memory_desc_init_by_tag(&m->src, 4, xd, dnnl_f32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&m->dst, 4, yd, dnnl_f32, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&m->xq, 4, xd, osp__dnnl_dt(k->X->dtype),
-                                 dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&m->yq, 4, yd, osp__dnnl_dt(k->Y->dtype),
-                                 dnnl_acdb);
-    osp__md_any(&m->w_any, cg->wr, cg->wd, dnnl_f32);
-    osp__md_plain(&m->w_plain, cg->wr, cg->wd, dnnl_f32);
-    dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &m->src,
-            &m->w_any, NULL, &m->dst, cg->strides, cg->dil, cg->pl, cg->pr) != dnnl_success)
-        return OSP_EUNSUPPORTED;
+    const int64_t *xd = k->X->dims, *yd = k->Y->dims;
+    osp__md_tag(c, &m->src, 4, xd, dnnl_f32, dnnl_acdb);
+    osp__md_tag(c, &m->dst, 4, yd, dnnl_f32, dnnl_acdb);
+    osp__md_tag(c, &m->xq, 4, xd, osp__dnnl_dt(k->X->dtype), dnnl_acdb);
+    osp__md_tag(c, &m->yq, 4, yd, osp__dnnl_dt(k->Y->dtype), dnnl_acdb);
+    osp__md_any(c, &m->w_any, cg->wr, cg->wd, dnnl_f32);
+    osp__md_plain(c, &m->w_plain, cg->wr, cg->wd, dnnl_f32);
     dnnl_primitive_attr_t attr = osp__attr_new();
     if (!attr)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
-    if (osp__pd_create_fast(c, &cd, attr, pd) < 0)
-        return OSP_EUNSUPPORTED;
-    return 0;
+    return osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
+                            pd, c->e->dnnl_eng, dnnl_forward_inference,
+                            dnnl_convolution_direct, m->src, m->w_any, NULL,
+                            m->dst, cg->strides, cg->dil, cg->pl, cg->pr, attr),
+                        attr, pd);
 }
 
 /* The constants: (w − zw) as f32 in plain layout (*wf), the
@@ -606,11 +599,10 @@ static int fcq_consts(osp__plan_ctx_t *c, const fcq_node_t *k, float **wf,
 static int fcq_steps(osp__plan_ctx_t *c, int ni, const fcq_node_t *k,
                      const fcq_mds_t *m, dnnl_primitive_desc_t pd, float *wf,
                      osp__q8_req_t *req, fcq_in_t *fin) {
-    const dnnl_memory_desc_t *wmd =
-        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     char note[96];
     int xb = -1, fb = -1, wb = -1, ab = -1, yb = -1;
-    int rc = const_weights(c, wf, &m->w_plain, wmd);
+    int rc = const_weights(c, wf, &m->w_plain, &wmd);
     wb = rc;
     if (rc >= 0)
         rc = xb = osp__buf_as(c, k->x, &m->xq);
@@ -763,11 +755,8 @@ int osp__q8_nhwc_step(osp__plan_ctx_t *c, int ni, void (*run)(const osp__plan_st
     int x = n->in[0], y = n->out[0];
     const int64_t *xd = c->g->values[x].dims, *yd = c->g->values[y].dims;
     dnnl_memory_desc_t xq_md, yq_md;
-    dnnl_dims_t xdd = {xd[0], xd[1], xd[2], xd[3]}, ydd = {yd[0], yd[1], yd[2], yd[3]};
-    dnnl_memory_desc_init_by_tag(&xq_md, 4, xdd,
-                                 osp__dnnl_dt(c->g->values[x].dtype), dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&yq_md, 4, ydd,
-                                 osp__dnnl_dt(c->g->values[y].dtype), dnnl_acdb);
+    osp__md_tag(c, &xq_md, 4, xd, osp__dnnl_dt(c->g->values[x].dtype), dnnl_acdb);
+    osp__md_tag(c, &yq_md, 4, yd, osp__dnnl_dt(c->g->values[y].dtype), dnnl_acdb);
     int xb = osp__buf_as(c, x, &xq_md);
     int yb = xb < 0 ? xb : osp__buf_new(c, &yq_md, y);
     void **box = yb < 0 ? NULL : malloc(sizeof *box);
@@ -867,6 +856,7 @@ osp__q8_pool_t *osp__q8_pool_get(const void *p, int n_thr, size_t acc,
 
 typedef struct q8t_thr_s {
     dnnl_stream_t stream;
+    dnnl_memory_t zp; /* the source zero point (oneDNN 3: a runtime argument) */
     dnnl_memory_t src[Q8T_MAX_VAR], wei[Q8T_MAX_VAR], dst[Q8T_MAX_VAR],
         scr[Q8T_MAX_VAR];
 } q8t_thr_t;
@@ -882,6 +872,7 @@ typedef struct q8t_s {
     int n_thr;
     q8t_thr_t *thr;
     osp__q8_pool_t *pool; /* the tile buffers (shared with the plan's others) */
+    int32_t zx;           /* the source zero point, read through thr[].zp */
 } q8t_t;
 
 /* The step context: a box, so that osp__step_fn freeing it on failure
@@ -901,6 +892,7 @@ static void q8t_free(q8t_t *k) {
             dnnl_memory_destroy(th->dst[v]);
             dnnl_memory_destroy(th->scr[v]);
         }
+        dnnl_memory_destroy(th->zp);
         dnnl_stream_destroy(th->stream);
     }
     osp__q8_pool_release(k->pool);
@@ -947,12 +939,16 @@ static void run_q8t(const osp__plan_step_t *s) {
         dnnl_memory_set_data_handle(th->dst[b->var], acc);
         if (th->scr[b->var])
             dnnl_memory_set_data_handle(th->scr[b->var], k->pool->scr[tid]);
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, th->src[b->var]},
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, th->src[b->var]},
                                    {DNNL_ARG_WEIGHTS, th->wei[b->var]},
-                                   {DNNL_ARG_DST, th->dst[b->var]},
-                                   {DNNL_ARG_SCRATCHPAD, th->scr[b->var]}};
-        dnnl_status_t st = dnnl_primitive_execute(
-            v->prim, th->stream, th->scr[b->var] ? 4 : 3, args);
+                                   {DNNL_ARG_DST, th->dst[b->var]}};
+        int na = 3;
+        if (th->scr[b->var])
+            args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, th->scr[b->var]};
+        if (th->zp)
+            args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
+                                           th->zp};
+        dnnl_status_t st = dnnl_primitive_execute(v->prim, th->stream, na, args);
         OSP_ASSERT(st == dnnl_success); /* valid descriptors, no allocation */
         dnnl_stream_wait(th->stream);
         osp__q8_requant_s32(k->req, acc, (size_t)(v->out_rows * k->ow),
@@ -967,25 +963,24 @@ static int q8t_var_new(osp__plan_ctx_t *c, q8t_var_t *v, const int64_t *xd,
                        const int64_t *yd, dnnl_data_type_t xdt,
                        const osp__plan_conv_geom_t *cg, int32_t zx,
                        dnnl_memory_desc_t *wmd, bool first) {
-    dnnl_dims_t sd = {1, xd[1], v->in_rows, xd[3]};
-    dnnl_dims_t dd = {1, yd[1], v->out_rows, yd[3]};
-    dnnl_memory_desc_init_by_tag(&v->src_md, 4, sd, xdt, dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&v->dst_md, 4, dd, dnnl_s32, dnnl_acdb);
+    int64_t sd[4] = {1, xd[1], v->in_rows, xd[3]};
+    int64_t dd[4] = {1, yd[1], v->out_rows, yd[3]};
+    osp__md_tag(c, &v->src_md, 4, sd, xdt, dnnl_acdb);
+    osp__md_tag(c, &v->dst_md, 4, dd, dnnl_s32, dnnl_acdb);
     dnnl_dims_t pl = {v->pad_t, cg->pl[1]}, pr = {v->pad_b, cg->pr[1]};
-    dnnl_convolution_desc_t cd;
-    if (dnnl_dilated_convolution_forward_desc_init(
-            &cd, dnnl_forward_inference, dnnl_convolution_direct, &v->src_md,
-            wmd, NULL, &v->dst_md, cg->strides, cg->dil, pl, pr) !=
-        dnnl_success)
-        return OSP_EUNSUPPORTED;
     dnnl_primitive_desc_t pd = NULL;
-    int rc = osp__q8_s32_pd(c, &cd, zx, &pd);
-    if (rc < 0)
-        return rc;
+    dnnl_primitive_attr_t attr = osp__q8_s32_attr(zx);
+    if (!attr || osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
+                                  &pd, c->e->dnnl_eng, dnnl_forward_inference,
+                                  dnnl_convolution_direct, v->src_md, *wmd,
+                                  NULL, v->dst_md, cg->strides, cg->dil, pl,
+                                  pr, attr),
+                              attr, &pd) < 0)
+        return OSP_EUNSUPPORTED;
     if (first)
-        *wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    v->scr_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    v->scr_bytes = dnnl_memory_desc_get_size(&v->scr_md);
+        *wmd = osp__md_query(c, pd, dnnl_query_weights_md);
+    v->scr_md = osp__md_query(c, pd, dnnl_query_scratchpad_md);
+    v->scr_bytes = v->scr_md ? dnnl_memory_desc_get_size(v->scr_md) : 0;
     dnnl_status_t st = dnnl_primitive_create(&v->prim, pd);
     dnnl_primitive_desc_destroy(pd);
     if (st != dnnl_success)
@@ -1054,16 +1049,23 @@ static int q8t_threads(osp__plan_ctx_t *c, q8t_t *k, const dnnl_memory_desc_t *w
         q8t_thr_t *th = &k->thr[t];
         bool ok = dnnl_stream_create(&th->stream, c->e->dnnl_eng,
                                      dnnl_stream_default_flags) == dnnl_success;
+        if (ok && k->zx) {
+            int64_t one = 1;
+            dnnl_memory_desc_t zmd;
+            ok = osp__md_plain(c, &zmd, 1, &one, dnnl_s32) &&
+                 dnnl_memory_create(&th->zp, zmd, c->e->dnnl_eng, &k->zx) ==
+                     dnnl_success;
+        }
         for (int v = 0; ok && v < k->n_var; v++) {
             const q8t_var_t *var = &k->var[v];
-            ok = dnnl_memory_create(&th->src[v], &var->src_md, c->e->dnnl_eng,
+            ok = dnnl_memory_create(&th->src[v], var->src_md, c->e->dnnl_eng,
                                     DNNL_MEMORY_NONE) == dnnl_success &&
-                 dnnl_memory_create(&th->wei[v], wmd, c->e->dnnl_eng,
+                 dnnl_memory_create(&th->wei[v], *wmd, c->e->dnnl_eng,
                                     DNNL_MEMORY_NONE) == dnnl_success &&
-                 dnnl_memory_create(&th->dst[v], &var->dst_md, c->e->dnnl_eng,
+                 dnnl_memory_create(&th->dst[v], var->dst_md, c->e->dnnl_eng,
                                     DNNL_MEMORY_NONE) == dnnl_success &&
                  (!var->scr_bytes ||
-                  dnnl_memory_create(&th->scr[v], &var->scr_md, c->e->dnnl_eng,
+                  dnnl_memory_create(&th->scr[v], var->scr_md, c->e->dnnl_eng,
                                      DNNL_MEMORY_NONE) == dnnl_success);
         }
         if (!ok)
@@ -1110,9 +1112,10 @@ int osp__q8_tiled_conv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *
     k->x_img = k->x_row * (size_t)xd[2];
     k->y_img = k->y_row * (size_t)yd[2];
     k->n_thr = nthr;
+    k->zx = zx;
     dnnl_memory_desc_t wmd, w_plain, xq_md, yq_md;
-    osp__md_any(&wmd, cg->wr, cg->wd, dnnl_s8);
-    osp__md_plain(&w_plain, cg->wr, cg->wd, dnnl_s8);
+    osp__md_any(c, &wmd, cg->wr, cg->wd, dnnl_s8);
+    osp__md_plain(c, &w_plain, cg->wr, cg->wd, dnnl_s8);
     int rc = q8t_plan_bands(c, k, xd, yd, W->dims[2], cg,
                             osp__dnnl_dt(X->dtype), zx, &wmd, hb);
     if (rc == 0)
@@ -1125,11 +1128,8 @@ int osp__q8_tiled_conv(osp__plan_ctx_t *c, int ni, const osp__plan_conv_geom_t *
     /* From here on k and box are ours to free; req is taken on success. */
     k->req = req;
     box->k = k;
-    dnnl_dims_t xdd = {xd[0], xd[1], xd[2], xd[3]}, ydd = {yd[0], yd[1], yd[2], yd[3]};
-    dnnl_memory_desc_init_by_tag(&xq_md, 4, xdd, osp__dnnl_dt(X->dtype),
-                                 dnnl_acdb);
-    dnnl_memory_desc_init_by_tag(&yq_md, 4, ydd, osp__dnnl_dt(Y->dtype),
-                                 dnnl_acdb);
+    osp__md_tag(c, &xq_md, 4, xd, osp__dnnl_dt(X->dtype), dnnl_acdb);
+    osp__md_tag(c, &yq_md, 4, yd, osp__dnnl_dt(Y->dtype), dnnl_acdb);
     int in[2];
     in[0] = osp__buf_as(c, x, &xq_md);
     in[1] = in[0] < 0 ? in[0] : osp__const_as(c, w, &w_plain, &wmd);

@@ -114,11 +114,12 @@ int osp__q8_threads(void);
 int osp__q8_tid(void);
 int osp__q8_tile_threads(int n_thr, int tiles);
 size_t osp__q8_tile_bytes(const osp_engine_t *e);
-/* The primitive descriptor of an int8 conv or matmul descriptor that only
- * accumulates into s32: the source zero point, nothing else
- * (dnnl_q8conv.c). OSP_EUNSUPPORTED without a non-reference kernel. */
-int osp__q8_s32_pd(osp__plan_ctx_t *c, const void *desc, int32_t zx,
-                   dnnl_primitive_desc_t *pd_out);
+/* The attributes of an int8 conv or matmul that only accumulates into
+ * s32 (dnnl_q8conv.c): user scratchpad and, when zx != 0, a source zero
+ * point — a runtime argument in oneDNN 3: one s32 given at execute as
+ * DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC. NULL when oneDNN refuses. The
+ * caller creates the pd with it (osp__pd_fast: no reference kernels). */
+dnnl_primitive_attr_t osp__q8_s32_attr(int32_t zx);
 /* Appends node ni as one step of `run` over its NHWC 8-bit input 0 and
  * output 0 with context ctx (the kernels below). On success the step owns
  * ctx (freed with ctx_free); on failure ctx_free(ctx) has run. */

@@ -111,22 +111,26 @@ int osp__q8_lut(osp__plan_ctx_t *c, int ni) {
     dnnl_memory_desc_t md;
     size_t count = osp_value_numel(Y);
     if (osp__value_md(c, n->in[0], &md) < 0 ||
-        dnnl_memory_desc_get_size(&md) != count) {
+        dnnl_memory_desc_get_size(md) != count) {
         osp_err_clear(c->err);
-        if (!osp__md_plain(&md, Y->rank, Y->dims, osp__dnnl_dt(Y->dtype)))
+        if (!osp__md_plain(c, &md, Y->rank, Y->dims, osp__dnnl_dt(Y->dtype)))
             return OSP_EUNSUPPORTED;
     }
     /* Output dtype may differ from the input's (QUANTIZE u8 -> s8): same
      * layout, its own data type. */
-    dnnl_memory_desc_t ymd = md;
-    ymd.data_type = osp__dnnl_dt(Y->dtype);
+    dnnl_memory_desc_t ymd;
+    if (!osp__md_retype(c, &ymd, md, osp__dnnl_dt(Y->dtype)))
+        return OSP_EUNSUPPORTED;
     uint8_t *lut = build_table(c, n, n_in);
     if (!lut)
         return osp_err_prefix(c->err, "node %s: lookup table", n->name);
     int ib[2];
     for (int k = 0; k < n_in; k++) {
-        dnnl_memory_desc_t xmd = md;
-        xmd.data_type = osp__dnnl_dt(g->values[n->in[k]].dtype);
+        dnnl_memory_desc_t xmd;
+        if (!osp__md_retype(c, &xmd, md, osp__dnnl_dt(g->values[n->in[k]].dtype))) {
+            free(lut);
+            return OSP_EUNSUPPORTED;
+        }
         ib[k] = osp__buf_as(c, n->in[k], &xmd);
         if (ib[k] < 0) {
             free(lut);
@@ -179,12 +183,12 @@ int osp__transpose_view(osp__plan_ctx_t *c, int ni) {
     /* Only plain input buffers (graph inputs, reference outputs). */
     dnnl_memory_desc_t xmd, plain;
     if (osp__value_md(c, n->in[0], &xmd) < 0 ||
-        !osp__md_plain(&plain, r, X->dims, osp__dnnl_dt(X->dtype)) ||
-        !dnnl_memory_desc_equal(&xmd, &plain)) {
+        !osp__md_plain(c, &plain, r, X->dims, osp__dnnl_dt(X->dtype)) ||
+        !dnnl_memory_desc_equal(xmd, plain)) {
         osp_err_clear(c->err);
         return OSP_EUNSUPPORTED;
     }
-    dnnl_dims_t yd, ys;
+    int64_t yd[OSP_MAX_RANK], ys[OSP_MAX_RANK];
     int64_t istride[OSP_MAX_RANK], s = 1;
     for (int i = r - 1; i >= 0; i--) {
         istride[i] = s;
@@ -197,8 +201,7 @@ int osp__transpose_view(osp__plan_ctx_t *c, int ni) {
             return OSP_EUNSUPPORTED;
     }
     dnnl_memory_desc_t ymd;
-    if (dnnl_memory_desc_init_by_strides(&ymd, r, yd, osp__dnnl_dt(X->dtype),
-                                         ys) != dnnl_success)
+    if (!osp__md_strides(c, &ymd, r, yd, osp__dnnl_dt(X->dtype), ys))
         return OSP_EUNSUPPORTED;
     int b = osp__buf_plain(c, n->in[0]);
     if (b < 0)

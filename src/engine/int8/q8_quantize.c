@@ -103,8 +103,8 @@ int osp__q8_quantize(osp__plan_ctx_t *c, int ni) {
         !q || q->count != 1 || !(q->scale[0] > 0.f) || osp_value_is_const(X))
         return OSP_EUNSUPPORTED;
     dnnl_memory_desc_t xmd, ymd;
-    if (!osp__md_plain(&xmd, X->rank, X->dims, dnnl_f32) ||
-        !osp__md_plain(&ymd, Y->rank, Y->dims, osp__dnnl_dt(Y->dtype)))
+    if (!osp__md_plain(c, &xmd, X->rank, X->dims, dnnl_f32) ||
+        !osp__md_plain(c, &ymd, Y->rank, Y->dims, osp__dnnl_dt(Y->dtype)))
         return OSP_EUNSUPPORTED;
     q8q_t *k = malloc(sizeof *k);
     if (!k)

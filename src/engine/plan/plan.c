@@ -56,6 +56,7 @@ void osp__plan_destroy(osp__plan_t *p) {
     free(p->key);
     free(p->step_ms);
     free(p->describe);
+    osp__md_release(p); /* after the steps: their contexts may hold mds */
     osp_graph_destroy(p->g);
     free(p);
 }

@@ -42,9 +42,9 @@ int osp__buf_new(osp__plan_ctx_t *c, const dnnl_memory_desc_t *md, int v) {
     osp__plan_buf_t *b = &c->p->bufs[id];
     b->has_md = true;
     b->md = *md;
-    b->dtype = osp__osp_dt(md->data_type);
-    b->bytes = dnnl_memory_desc_get_size(md);
-    buf_shape(b, md->ndims, md->dims);
+    b->dtype = osp__osp_dt(osp__md_dt(*md));
+    b->bytes = dnnl_memory_desc_get_size(*md);
+    buf_shape(b, osp__md_ndims(*md), osp__md_dims(*md));
     b->owner = v;
     return id;
 }
@@ -54,7 +54,7 @@ int osp__plan_buf_new_plain(osp__plan_ctx_t *c, int v) {
     const osp_value_t *val = &c->g->values[v];
     dnnl_memory_desc_t md;
     int id;
-    if (osp__md_plain(&md, val->rank, val->dims, osp__dnnl_dt(val->dtype))) {
+    if (osp__md_plain(c, &md, val->rank, val->dims, osp__dnnl_dt(val->dtype))) {
         id = osp__buf_new(c, &md, v);
         if (id < 0)
             return id;
@@ -79,7 +79,7 @@ static int conv_find(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *md) {
     for (int i = 0; i < c->p->n_conv; i++) {
         const osp__plan_conv_cache_t *cc = &c->p->conv[i];
         if (cc->value == v && c->p->bufs[cc->buf].has_md &&
-            dnnl_memory_desc_equal(&c->p->bufs[cc->buf].md, md))
+            dnnl_memory_desc_equal(c->p->bufs[cc->buf].md, *md))
             return cc->buf;
     }
     return -1;
@@ -112,8 +112,8 @@ static int const_buf(osp__plan_ctx_t *c, const void *data, const dnnl_memory_des
     if (md) {
         b->has_md = true;
         b->md = *md;
-        b->dtype = osp__osp_dt(md->data_type);
-        b->bytes = dnnl_memory_desc_get_size(md);
+        b->dtype = osp__osp_dt(osp__md_dt(*md));
+        b->bytes = dnnl_memory_desc_get_size(*md);
     } else {
         b->dtype = val->dtype;
         b->bytes = val->data_bytes;
@@ -131,7 +131,7 @@ static int const_reorder(osp__plan_ctx_t *c, const void *data,
     osp_engine_t *e = c->e->wowner ? c->e->wowner : c->e;
     for (int i = 0; i < e->n_wcache; i++)
         if (e->wcache[i].src == data &&
-            dnnl_memory_desc_equal(&e->wcache[i].md, md)) {
+            dnnl_memory_desc_equal(e->wcache[i].md, *md)) {
             *out = e->wcache[i].data;
             return 0;
         }
@@ -140,7 +140,7 @@ static int const_reorder(osp__plan_ctx_t *c, const void *data,
     if (!grown_)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     e->wcache = grown_;
-    size_t bytes = dnnl_memory_desc_get_size(md);
+    size_t bytes = dnnl_memory_desc_get_size(*md);
     size_t alloc = (bytes + OSP_ALIGN_BYTES) / OSP_ALIGN_BYTES * OSP_ALIGN_BYTES;
     void *dst = aligned_alloc(OSP_ALIGN_BYTES, alloc);
     if (!dst)
@@ -150,11 +150,11 @@ static int const_reorder(osp__plan_ctx_t *c, const void *data,
     dnnl_memory_t ms = NULL, md_ = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t prim = NULL;
-    dnnl_status_t st = dnnl_memory_create(&ms, src_md, e->dnnl_eng, (void *)data);
+    dnnl_status_t st = dnnl_memory_create(&ms, *src_md, e->dnnl_eng, (void *)data);
     if (st == dnnl_success)
-        st = dnnl_memory_create(&md_, md, e->dnnl_eng, dst);
+        st = dnnl_memory_create(&md_, *md, e->dnnl_eng, dst);
     if (st == dnnl_success)
-        st = dnnl_reorder_primitive_desc_create(&pd, src_md, e->dnnl_eng, md,
+        st = dnnl_reorder_primitive_desc_create(&pd, *src_md, e->dnnl_eng, *md,
                                                 e->dnnl_eng, NULL);
     if (st == dnnl_success)
         st = dnnl_primitive_create(&prim, pd);
@@ -174,7 +174,13 @@ static int const_reorder(osp__plan_ctx_t *c, const void *data,
                            "plan: reordering constant weights: %s",
                            osp__dnnl_status(st));
     }
-    e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, *md, dst, bytes};
+    /* The cache outlives the plan: its own copy of the md. */
+    dnnl_memory_desc_t keep = NULL;
+    if (dnnl_memory_desc_clone(&keep, *md) != dnnl_success) {
+        free(dst);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, keep, dst, bytes};
     *out = dst;
     return 0;
 }
@@ -187,20 +193,20 @@ int osp__const_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *src_md,
     const osp_value_t *val = &c->g->values[v];
     dnnl_memory_desc_t plain;
     if (!src_md) {
-        if (!osp__md_plain(&plain, val->rank, val->dims,
+        if (!osp__md_plain(c, &plain, val->rank, val->dims,
                            osp__dnnl_dt(val->dtype)))
             return osp_err_set(c->err, OSP_EUNSUPPORTED,
                                "constant %s: dtype %s unsupported by oneDNN",
                                val->name, osp_dtype_name(val->dtype));
         src_md = &plain;
     }
-    if (dnnl_memory_desc_get_size(src_md) > val->data_bytes)
+    if (dnnl_memory_desc_get_size(*src_md) > val->data_bytes)
         return osp_err_set(c->err, OSP_EFORMAT,
                            "constant %s: %zu bytes of data, layout needs %zu",
                            val->name, val->data_bytes,
-                           dnnl_memory_desc_get_size(src_md));
+                           dnnl_memory_desc_get_size(*src_md));
     const void *data = val->data;
-    if (!dnnl_memory_desc_equal(src_md, md)) {
+    if (!dnnl_memory_desc_equal(*src_md, *md)) {
         void *r = NULL;
         int rc = const_reorder(c, val->data, src_md, md, &r);
         if (rc < 0)
@@ -219,8 +225,13 @@ int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
     e->wcache = grown_;
-    size_t bytes = dnnl_memory_desc_get_size(md);
-    e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, *md, data, bytes};
+    size_t bytes = dnnl_memory_desc_get_size(*md);
+    dnnl_memory_desc_t keep = NULL;
+    if (dnnl_memory_desc_clone(&keep, *md) != dnnl_success) {
+        free(data);
+        return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+    }
+    e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, keep, data, bytes};
     int id = buf_add(c);
     if (id < 0)
         return id;
@@ -229,9 +240,9 @@ int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md)
     b->cdata = data;
     b->has_md = true;
     b->md = *md;
-    b->dtype = osp__osp_dt(md->data_type);
+    b->dtype = osp__osp_dt(osp__md_dt(*md));
     b->bytes = bytes;
-    buf_shape(b, md->ndims, md->dims);
+    buf_shape(b, osp__md_ndims(*md), osp__md_dims(*md));
     return id;
 }
 
@@ -244,7 +255,7 @@ int osp__value_md(osp__plan_ctx_t *c, int v, dnnl_memory_desc_t *md) {
             return osp_err_set(c->err, OSP_EINTERNAL,
                                "plan: value %s used before it is produced",
                                val->name);
-        if (!osp__md_plain(md, val->rank, val->dims, osp__dnnl_dt(val->dtype)))
+        if (!osp__md_plain(c, md, val->rank, val->dims, osp__dnnl_dt(val->dtype)))
             return OSP_EUNSUPPORTED;
         return 0;
     }
@@ -295,7 +306,7 @@ int osp__step_dnnl(osp__plan_ctx_t *c, int node, dnnl_primitive_desc_t pd,
     }
     const char *impl = NULL;
     dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-    const dnnl_memory_desc_t *smd =
+    const_dnnl_memory_desc_t smd =
         dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t sbytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
     int si = osp__plan_step_add(c, OSP_STEP_DNNL, node);
@@ -336,7 +347,7 @@ int osp__step_reorder(osp__plan_ctx_t *c, int src, int dst, const char *note) {
     dnnl_primitive_desc_t pd = NULL;
     const osp__plan_buf_t *bs = &c->p->bufs[src], *bd = &c->p->bufs[dst];
     dnnl_status_t st = dnnl_reorder_primitive_desc_create(
-        &pd, &bs->md, c->e->dnnl_eng, &bd->md, c->e->dnnl_eng, NULL);
+        &pd, bs->md, c->e->dnnl_eng, bd->md, c->e->dnnl_eng, NULL);
     if (st != dnnl_success)
         return osp_err_set(c->err, OSP_EINTERNAL, "plan: reorder: %s",
                            osp__dnnl_status(st));
@@ -359,7 +370,7 @@ int osp__buf_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *md) {
         return osp_err_set(c->err, OSP_EUNSUPPORTED,
                            "value %s: dtype %s has no oneDNN layout", val->name,
                            osp_dtype_name(val->dtype));
-    if (dnnl_memory_desc_equal(&c->p->bufs[b].md, md))
+    if (dnnl_memory_desc_equal(c->p->bufs[b].md, *md))
         return b;
     int nb = conv_find(c, v, md);
     if (nb >= 0)
@@ -386,7 +397,7 @@ int osp__buf_plain(osp__plan_ctx_t *c, int v) {
         int b = const_buf(c, val->data, NULL, val);
         if (b >= 0) {
             dnnl_memory_desc_t md;
-            if (osp__md_plain(&md, val->rank, val->dims,
+            if (osp__md_plain(c, &md, val->rank, val->dims,
                               osp__dnnl_dt(val->dtype))) {
                 c->p->bufs[b].has_md = true;
                 c->p->bufs[b].md = md;
@@ -403,7 +414,7 @@ int osp__buf_plain(osp__plan_ctx_t *c, int v) {
     if (!c->p->bufs[b].has_md)
         return b; /* s64/bool: only reference kernels produce these */
     dnnl_memory_desc_t md;
-    if (!osp__md_plain(&md, val->rank, val->dims, osp__dnnl_dt(val->dtype)))
+    if (!osp__md_plain(c, &md, val->rank, val->dims, osp__dnnl_dt(val->dtype)))
         return osp_err_set(c->err, OSP_EINTERNAL, "plan: value %s: bad md",
                            val->name);
     return osp__buf_as(c, v, &md);

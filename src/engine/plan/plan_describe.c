@@ -33,30 +33,39 @@ void osp__sb_printf(osp__sbuf_t *b, const char *fmt, ...) {
     }
 }
 
-static const char *md_tag(const dnnl_memory_desc_t *md, char *buf, size_t len) {
+static const char *md_tag(const_dnnl_memory_desc_t md, char *buf, size_t len) {
     /* A short layout name: dims order by stride plus inner blocks. */
-    if (md->format_kind != dnnl_blocked) {
+    dnnl_format_kind_t fk = dnnl_format_kind_undef;
+    int nd = 0, nblks = 0;
+    const dnnl_dims_t *strides = NULL, *blks = NULL, *idxs = NULL;
+    dnnl_memory_desc_query(md, dnnl_query_format_kind, &fk);
+    dnnl_memory_desc_query(md, dnnl_query_ndims_s32, &nd);
+    if (fk != dnnl_blocked ||
+        dnnl_memory_desc_query(md, dnnl_query_strides, &strides) != dnnl_success ||
+        !strides) {
         snprintf(buf, len, "?");
         return buf;
     }
-    const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+    dnnl_memory_desc_query(md, dnnl_query_inner_nblks_s32, &nblks);
+    dnnl_memory_desc_query(md, dnnl_query_inner_blks, &blks);
+    dnnl_memory_desc_query(md, dnnl_query_inner_idxs, &idxs);
     int order[DNNL_MAX_NDIMS];
-    for (int i = 0; i < md->ndims; i++)
+    for (int i = 0; i < nd; i++)
         order[i] = i;
-    for (int i = 0; i < md->ndims; i++)
-        for (int j = i + 1; j < md->ndims; j++)
-            if (bd->strides[order[j]] > bd->strides[order[i]]) {
+    for (int i = 0; i < nd; i++)
+        for (int j = i + 1; j < nd; j++)
+            if ((*strides)[order[j]] > (*strides)[order[i]]) {
                 int t = order[i];
                 order[i] = order[j];
                 order[j] = t;
             }
     size_t n = 0;
-    for (int i = 0; i < md->ndims && n + 1 < len; i++)
+    for (int i = 0; i < nd && n + 1 < len; i++)
         buf[n++] = (char)('a' + order[i]);
-    for (int i = 0; i < bd->inner_nblks && n + 8 < len; i++)
+    for (int i = 0; i < nblks && blks && idxs && n + 8 < len; i++)
         n += (size_t)snprintf(buf + n, len - n, "%lld%c",
-                              (long long)bd->inner_blks[i],
-                              (int)('a' + bd->inner_idxs[i]));
+                              (long long)(*blks)[i],
+                              (int)('a' + (*idxs)[i]));
     buf[n < len ? n : len - 1] = '\0';
     return buf;
 }
@@ -128,7 +137,7 @@ char *osp__plan_describe(const osp_engine_t *e, const osp__plan_t *p) {
         if (ob >= 0 && p->bufs[ob].has_md)
             snprintf(tag, sizeof tag, " -> %s:%s",
                      osp_dtype_name(p->bufs[ob].dtype),
-                     md_tag(&p->bufs[ob].md, layout, sizeof layout));
+                     md_tag(p->bufs[ob].md, layout, sizeof layout));
         if (p->step_ms && p->n_runs)
             osp__sb_printf(&b, "%8.3f ms", p->step_ms[i] / p->n_runs);
         if (s->node < 0)

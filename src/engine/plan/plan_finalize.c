@@ -129,7 +129,7 @@ int osp__plan_finalize(osp__plan_ctx_t *c) {
         for (int i = 0; i < s->n_args; i++) {
             osp__plan_buf_t *b = &p->bufs[s->arg_buf[i]];
             if (!b->mem &&
-                dnnl_memory_create(&b->mem, &b->md, c->e->dnnl_eng,
+                dnnl_memory_create(&b->mem, b->md, c->e->dnnl_eng,
                                    DNNL_MEMORY_NONE) != dnnl_success)
                 goto oom;
             s->exec[s->n_exec++] = (dnnl_exec_arg_t){s->arg_kind[i], b->mem};

@@ -96,6 +96,8 @@ struct osp__plan_s {
     char *describe;          /* osp__plan_describe at build (owned) */
     double *step_ms;         /* profiling: accumulated ms per step */
     int n_runs;
+    dnnl_memory_desc_t *mds; /* every md the compile made (osp__md_keep) */
+    int n_mds, cap_mds;
 };
 
 /* The context a per-op translator works in. */
@@ -112,13 +114,34 @@ typedef struct osp__plan_ctx_s {
 dnnl_data_type_t osp__dnnl_dt(osp_dtype_t dt); /* dnnl_data_type_undef if none */
 osp_dtype_t osp__osp_dt(dnnl_data_type_t dt);
 const char *osp__dnnl_status(dnnl_status_t s);
+/* Memory descriptors (oneDNN 3 handles) made by these helpers are kept by
+ * the plan under compile and destroyed with it (osp__md_release): callers
+ * never destroy them, and may store them in buffers. On failure *md is
+ * NULL (a primitive descriptor made with it then fails). */
+dnnl_memory_desc_t osp__md_keep(osp__plan_ctx_t *c, dnnl_memory_desc_t md);
+void osp__md_release(osp__plan_t *p);
 /* Plain row-major md for dims (rank 0 becomes {1}). Returns false when the
  * dtype has no oneDNN equivalent. */
-bool osp__md_plain(dnnl_memory_desc_t *md, int rank, const int64_t *dims,
-                   dnnl_data_type_t dt);
-/* Same dims/dtype as md, with format_tag_any. */
-void osp__md_any(dnnl_memory_desc_t *md, int rank, const int64_t *dims,
-                 dnnl_data_type_t dt);
+bool osp__md_plain(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
+                   const int64_t *dims, dnnl_data_type_t dt);
+/* Same dims/dtype, with format_tag_any. */
+void osp__md_any(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
+                 const int64_t *dims, dnnl_data_type_t dt);
+bool osp__md_tag(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
+                 const int64_t *dims, dnnl_data_type_t dt, dnnl_format_tag_t tag);
+bool osp__md_strides(osp__plan_ctx_t *c, dnnl_memory_desc_t *md, int rank,
+                     const int64_t *dims, dnnl_data_type_t dt,
+                     const int64_t *strides);
+/* A kept copy of pd's md `what` (dnnl_query_src_md, ...), or NULL. */
+dnnl_memory_desc_t osp__md_query(osp__plan_ctx_t *c, const_dnnl_primitive_desc_t pd,
+                                 dnnl_query_t what);
+/* md with data type dt, same layout (md itself when it has dt already). */
+bool osp__md_retype(osp__plan_ctx_t *c, dnnl_memory_desc_t *out,
+                    const_dnnl_memory_desc_t md, dnnl_data_type_t dt);
+/* Readers of an md (any handle, kept or not). */
+dnnl_data_type_t osp__md_dt(const_dnnl_memory_desc_t md);
+int osp__md_ndims(const_dnnl_memory_desc_t md);
+const int64_t *osp__md_dims(const_dnnl_memory_desc_t md);
 
 /* Physical md of value v as currently stored (its primary buffer, or the
  * constant's plain layout). Fails for values without an md. */
@@ -177,16 +200,19 @@ int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t
                   char *note, size_t note_len);
 /* A primitive attr with user-managed scratchpad. */
 dnnl_primitive_attr_t osp__attr_new(void);
-/* Creates *pd for desc with attr (destroyed here, whatever happens),
- * refusing oneDNN's reference implementations, which are far slower than
- * our own exact paths: OSP_EUNSUPPORTED then, or when oneDNN has none. */
-int osp__pd_create_fast(osp__plan_ctx_t *c, const void *desc,
-                        dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd);
-/* Creates *pd from an op descriptor with such an attr and node n's post-ops
- * (n may be NULL: none); appends the fusions to note. OSP_EUNSUPPORTED when
- * oneDNN has no implementation. */
-int osp__pd_create(osp__plan_ctx_t *c, const osp_node_t *n, const void *desc,
-                   dnnl_primitive_desc_t *pd, char *note, size_t note_len);
+/* *attr = such an attr with node n's post-ops (n may be NULL: none), the
+ * fusions appended to note; OSP_EUNSUPPORTED when oneDNN cannot fuse them. */
+int osp__attr_post(osp__plan_ctx_t *c, const osp_node_t *n,
+                   dnnl_primitive_attr_t *attr, char *note, size_t note_len);
+/* oneDNN 3 creates a primitive descriptor in one call
+ * (dnnl_<prim>_primitive_desc_create(pd, ..., attr)); these take that
+ * call's status, destroy attr whatever happens, and return 0 with *pd, or
+ * OSP_EUNSUPPORTED with *pd NULL. _fast also refuses oneDNN's reference
+ * implementations, which are far slower than our own exact paths. */
+int osp__pd_done(dnnl_status_t st, dnnl_primitive_attr_t attr,
+                 dnnl_primitive_desc_t *pd);
+int osp__pd_fast(dnnl_status_t st, dnnl_primitive_attr_t attr,
+                 dnnl_primitive_desc_t *pd);
 
 /* ---- the planner's own stages (plan_*.c) ------------------------------ */
 
