@@ -24,6 +24,15 @@
 #     (the bytes of requests whose client vanished are released);
 #   * a client that sends "Expect: 100-continue" with a 30 MB body while
 #     the budget is full gets the 503 without uploading the body;
+#   * the dispatcher streams bodies over 64 KiB to its backend
+#     (docs/adr/0050-dispatch-body-streaming.md): it holds no attacker's
+#     body, only a 64 KiB window each, so under the same attack (through
+#     it, to the worker, whose budget refuses what it cannot hold) its
+#     peak RSS stays within its RSS before + 64 MiB, its budget in use
+#     stays within 40 windows (+ the normal requests' small bodies), the
+#     20 normal requests succeed and its budget returns to 0; the checks
+#     above that count its own refusals (503s, the 100-continue client)
+#     are the worker's (attack_streamed below);
 #   * on the worker, a 3000x3000 PNG (27 MB of pixels) gets 503 while the
 #     attackers leave ~14 MB of room — refused from its header, before the
 #     pixels are allocated — and 200 once they are gone.
@@ -161,6 +170,44 @@ attack() {
     echo "$name: ok ($(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s)"
 }
 
+# attack_streamed NAME PORT — the attack through the dispatcher (which
+# streams: the worker behind it refuses) and what holds on the dispatcher.
+attack_streamed() {
+    local name=$1 port=$2 base fails=0 i code used peak bound max_used
+    local murl=http://127.0.0.1:$port/metrics
+    base=$(( $(kib "$PID" VmRSS) * 1024 ))
+    $ATTACK 127.0.0.1 "$port" /classify "$CLIENTS" "$DECLARED" "$SENT" "$HOLD_S" >"$TMPD/attack.json" &
+    local apid=$!
+    sleep 2
+    used=$(curl -s "$murl" | awk '$1 == "osprey_http_inflight_bytes" { print $2 }')
+    for ((i = 0; i < 20; i++)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: image/jpeg' \
+               --data-binary @"$IMG" "http://127.0.0.1:$port/classify")
+        [ "$code" = 200 ] || { fails=$((fails + 1)); echo "normal request $i: HTTP $code"; }
+        sleep 0.2
+    done
+    wait "$apid"
+    echo "$name: attack: $(cat "$TMPD/attack.json"); budget in use during it: $used bytes"
+    kill -0 "$PID" 2>/dev/null || { echo "FAIL: $name died under the attack"; tail "$LOG"; exit 1; }
+    [ "$(oom_kills "$CG")" = 0 ] || { echo "FAIL: $name: OOM kills in its cgroup"; exit 1; }
+    [ "$fails" = 0 ] || { echo "FAIL: $name: $fails of 20 normal requests failed"; exit 1; }
+    peak=$(( $(kib "$PID" VmHWM) * 1024 ))
+    bound=$((base + OVERHEAD))
+    echo "$name: RSS before $((base >> 20)) MiB, peak $((peak >> 20)) MiB, bound $((bound >> 20)) MiB (before + $((OVERHEAD >> 20)); no body is held)"
+    [ "$peak" -le "$bound" ] || { echo "FAIL: $name: peak RSS above the bound"; exit 1; }
+    # 40 windows of 64 KiB + one normal request's body (< 64 KiB, buffered).
+    max_used=$(( (CLIENTS + 1) * 65536 + 65536 ))
+    [ "${used:-0}" -le "$max_used" ] || {
+        echo "FAIL: $name: osprey_http_inflight_bytes $used during the attack (want <= $max_used: windows only)"; exit 1; }
+    for ((i = 0; i < 50; i++)); do
+        used=$(curl -s "$murl" | awk '$1 == "osprey_http_inflight_bytes" { print $2 }')
+        [ "$used" = 0 ] && break
+        sleep 0.1
+    done
+    [ "$used" = 0 ] || { echo "FAIL: $name: $used bytes still reserved after the attackers left"; exit 1; }
+    echo "$name: ok"
+}
+
 # A 3000x3000 grey PNG, written with zlib alone.
 $PY - "$TMPD/big.png" <<'PYEOF'
 import struct, sys, zlib
@@ -178,5 +225,6 @@ WPORT=$PORT
 
 start_in_cgroup dispatcher "$OSPREY" dispatch --host 127.0.0.1 --port 0 --admin-port 0 \
     --backend "127.0.0.1:$WPORT"
-attack dispatcher "$PORT"
+grep -m1 '"msg":"memory budget"' "$LOG"
+attack_streamed dispatcher "$PORT"
 echo "serve_memory: ok"
