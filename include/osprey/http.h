@@ -11,7 +11,9 @@
  * osp_http_req_resume when the answer is ready. Suspend/resume works in both
  * modes (in THREADS mode the connection's thread simply waits).
  *
- * Request model: a handler runs once per request after the whole body has
+ * Request model (streaming routes, osp_http_route_stream, aside: their
+ * large bodies reach the handler in chunks, see there): a handler runs
+ * once per request after the whole body has
  * been received, and answers with exactly one osp_http_respond* call — in
  * the handler or in a resume function it set with osp_http_req_suspend. Bodies larger than max_body_bytes are refused with 413 and
  * never stored: at once, before the body is sent, when the client asked for

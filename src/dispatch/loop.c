@@ -19,7 +19,10 @@
  * admission queue (the loop's wait list; retried when another thread frees
  * a slot and kicks the eventfd), on an upstream connection (an attempt), or
  * answered (resumed; the front's resume function sends the answer and frees
- * it). Timers (admission wait, connect timeout, deadline) are checked by
+ * it). A POST body over LOOP_WINDOW is streamed: the handler runs at the
+ * head, and on_body copies the body into the request's buffer and sends
+ * it on as the upstream socket takes it, pausing the client while the
+ * buffer is full (see LOOP_WINDOW). Timers (admission wait, connect timeout, deadline) are checked by
  * scanning the loop's requests only when the earliest one is due. The
  * behaviours — retries, budget, ejection accounting, admission, metrics —
  * are proxy.c's, shared with the blocking path. */
@@ -332,9 +335,9 @@ static void conn_release(conn_t *c, bool reusable) {
     c->b->ev_idle[i] = c;
 }
 
-/* Writes what is left of the request. 0 = all sent or waiting for
- * EPOLLOUT; < 0 = failed. */
-static int conn_send(conn_t *c) {
+/* Writes c's iovecs. 1 = all sent, 0 = waiting for EPOLLOUT (requested),
+ * < 0 = failed. */
+static int conn_send_iov(conn_t *c) {
     while (c->iov_i < c->iov_n) {
         /* sendmsg for MSG_NOSIGNAL: a backend that closed must be an
          * EPIPE here, not a SIGPIPE for the process. */
@@ -360,21 +363,27 @@ static int conn_send(conn_t *c) {
             c->iov[c->iov_i].iov_len -= k;
         }
     }
+    return 1;
+}
+
+/* Writes what is left of the request: the head and a buffered body, then
+ * what a streamed body's window holds (as iov[1]). 0 = all sent or
+ * waiting for EPOLLOUT; < 0 = failed. */
+static int conn_send(conn_t *c) {
     ereq_t *e = c->e;
-    while (e && e->streaming && e->woff < e->wlen) {
-        ssize_t n = send(c->fd, e->win + e->woff, e->wlen - e->woff,
-                         MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn_events(c, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
-                return 0;
-            }
-            return -1;
-        }
-        e->woff += (size_t)n;
+    /* Once the head is out, iov[1] is loaded from woff each time: on_body
+     * may have moved the window's bytes since. */
+    int rc = e && e->streaming && c->iov_i >= 1 ? 1 : conn_send_iov(c);
+    while (rc == 1 && e && e->streaming && e->woff < e->wlen) {
+        c->iov[1].iov_base = e->win + e->woff;
+        c->iov[1].iov_len = e->wlen - e->woff;
+        c->iov_i = 1;
+        c->iov_n = 2;
+        rc = conn_send_iov(c);
+        e->woff = e->wlen - (c->iov_i < 2 ? c->iov[1].iov_len : 0);
     }
+    if (rc <= 0)
+        return rc;
     conn_events(c, EPOLLIN | EPOLLRDHUP);
     if (e && e->streaming && e->body_paused) {
         /* The window drained: read the client again. */
@@ -559,9 +568,8 @@ static void conn_event(conn_t *c, uint32_t ev) {
 
 /* ---- requests ---------------------------------------------------------- */
 
-/* Answers the client: the request is resumed and answered by the front
- * (on_resume) on this thread. */
-static void finish(ereq_t *e) {
+/* Takes e off the loop's lists and the admission queue: it is done. */
+static void req_done(ereq_t *e) {
     loop_t *L = e->L;
     if (e->state == E_WAIT)
         wait_del(L, e);
@@ -573,6 +581,13 @@ static void finish(ereq_t *e) {
     }
     reqs_del(L, e);
     e->state = E_DONE;
+}
+
+/* Answers the client: the request is resumed and answered by the front
+ * (on_resume) on this thread. */
+static void finish(ereq_t *e) {
+    loop_t *L = e->L;
+    req_done(e);
     /* Resumed inside the front (an answer found in the handler): the
      * front runs on_resume itself; otherwise it must run again. */
     if (!L->in_front)
@@ -628,13 +643,6 @@ static void on_resume(osp_http_req_t *req, void *ud) {
 static void stream_abort(ereq_t *e) {
     loop_t *L = e->L;
     if (e->state != E_DONE) {
-        if (e->state == E_WAIT)
-            wait_del(L, e);
-        if (e->queued) {
-            pthread_mutex_lock(&L->d->mu);
-            osp__dsp_queue_locked(L->d, e->call.q, -1);
-            pthread_mutex_unlock(&L->d->mu);
-        }
         if (e->c) {
             conn_t *c = e->c;
             c->e = NULL;
@@ -646,7 +654,7 @@ static void stream_abort(ereq_t *e) {
             e->b = NULL;
             osp__dsp_release(L->d, b, -1, e->t0);
         }
-        reqs_del(L, e);
+        req_done(e);
     }
     free(e->resp_body);
     free(e->win);

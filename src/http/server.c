@@ -34,6 +34,13 @@
  * budget cannot hold is refused like one over max_body_bytes (early when
  * it can be, else read and dropped), with 503 instead of 413.
  *
+ * Streamed bodies (osp_http_route_stream, docs/adr/0050-dispatch-body-
+ * streaming.md): a request declaring a large enough body runs its handler
+ * at the head; its upload chunks go to the handler's body function
+ * (stream_access), which may take part of one — the connection is then
+ * suspended (body_paused) until osp_http_req_body_resume — and END or,
+ * when the connection closes first, ABORT (on_completed) end it.
+ *
  * Slow clients (slow.c): every connection is tracked from MHD's connection
  * notifications, and its phase reported from the callbacks below (request
  * line: the URI log callback; head complete: on_access's first call; body

@@ -59,9 +59,15 @@ def wait_ready_backends(port, n):
     de.fail(f"{n} backends not ready within 10 s")
 
 
-def post(port, body, path="/v2/models/echo/infer", timeout=30):
-    return de.req(port, "POST", path, body,
-                  {"Content-Type": "application/octet-stream"}, timeout=timeout)
+def echo_ok(port, n, prefix, count):
+    """count POSTs of n random bytes, each answered 200 with its echo (the
+    "good" stand-in's "<id>\\n" + body); fails with what came instead."""
+    for i in range(count):
+        b, rid = os.urandom(n), f"{prefix}{i}"
+        s, _, data = de.req(port, "POST", "/v2/models/echo/infer", b,
+                            {"Content-Type": "application/octet-stream", "X-Request-Id": rid})
+        if s != 200 or data != rid.encode() + b"\n" + b:
+            de.fail(f"{n} B body {rid}: status {s}, {data[:200]!r}")
 
 
 def main():
@@ -129,7 +135,7 @@ def main():
     head, _, js = ans.partition(b"\r\n\r\n")
     got = json.loads(js) if js.strip() else {}
     if not head.startswith(b"HTTP/1.1 200") or got.get("len") != n or got.get("md5") != want:
-        de.fail(f"backpressure: answer {ans[:300]!r}")
+        de.fail(f"backpressure: answer {ans[-300:]!r}, want len {n} md5 {want}")
     if used > 65536:
         de.fail(f"backpressure: {used:.0f} bytes of the budget held during the stall (want <= 65536)")
     if grown > 16 << 10:
@@ -145,19 +151,15 @@ def main():
     bc = de.backend("close")
     d, port = de.dispatcher([g, bc], "--loops", "1", "--policy", "rr")
     wait_ready_backends(port, 2)
-    for i in range(6):
-        b = os.urandom(200_000)
-        s, _, data = de.req(port, "POST", "/v2/models/echo/infer", b,
-                            {"Content-Type": "application/octet-stream", "X-Request-Id": f"r{i}"})
-        if s != 200 or data != f"r{i}\n".encode() + b:
-            de.fail(f"retry of a 200 KB body: status {s}, {data[:200]!r}")
+    echo_ok(port, 200_000, "r", 6)
     retries = de.metric(port, "osprey_dispatch_retries_total")
     if retries < 1:
         de.fail("retry of 200 KB bodies: no retry counted (rr must have tried the closing backend)")
     de.stop(d)
     d, port = de.dispatcher([bc], "--loops", "1")
     t = time.time()
-    s, _, data = post(port, os.urandom(3_000_000))
+    s, _, data = de.req(port, "POST", "/v2/models/echo/infer", os.urandom(3_000_000),
+                        {"Content-Type": "application/octet-stream"})
     if s not in (502, 503) or not data.startswith(b"{"):
         de.fail(f"3 MB to the closing backend: {s} {data[:200]!r}")
     dt, s_close = time.time() - t, s
@@ -171,12 +173,7 @@ def main():
                      # next is 60 s away, so the dead one stays "ready"
     victim.kill()
     victim.wait()
-    for i in range(4):
-        b = os.urandom(3_000_000)
-        s, _, data = de.req(port, "POST", "/v2/models/echo/infer", b,
-                            {"Content-Type": "application/octet-stream", "X-Request-Id": f"k{i}"})
-        if s != 200 or data != f"k{i}\n".encode() + b:
-            de.fail(f"3 MB after a backend died: status {s}, {data[:200]!r}")
+    echo_ok(port, 3_000_000, "k", 4)
     retries = de.metric(port, "osprey_dispatch_retries_total")
     if retries < 1:
         m = de.req(port, "GET", "/metrics")[2].decode()
