@@ -707,6 +707,9 @@ static size_t on_body(osp_http_req_t *req, osp_http_body_ev_t ev,
         if (e->woff == before && e->wlen == e->win_cap)
             break; /* upstream is not taking more now */
     }
+    /* The done hook counts buffered bodies (in
+     * osprey_http_received_bytes_total); streamed ones count here. */
+    osp_series_add(e->L->d->s_rx, (double)took);
     if (e->state == E_DONE)
         return len; /* answered: the rest is dropped */
     if (took < len)

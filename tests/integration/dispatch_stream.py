@@ -95,6 +95,10 @@ def main():
         t.join()
     if errors:
         de.fail(f"byte for byte: {len(errors)} wrong, e.g. {errors[:3]}")
+    rx = de.metric(port, "osprey_http_received_bytes_total")
+    if rx != 8 * sum(sizes) * max(1, 2 // de.SCALE):
+        de.fail(f"osprey_http_received_bytes_total {rx:.0f}, want every body byte "
+                f"({8 * sum(sizes) * max(1, 2 // de.SCALE)}), streamed ones too")
     print(f"1. {8 * len(sizes) * max(1, 2 // de.SCALE)} bodies of 0..3 MB byte for byte: OK")
     de.stop(d)
 
