@@ -30,6 +30,11 @@ In one run, with the same workers (`osprey serve`) and the same load from
      (`serve --debug-delay-ms`), closed loop: client p50/p99 and the slow
      worker's share under dispatch p2c, dispatch rr and HAProxy leastconn.
 
+With --osprey-before PATH (the .sh passes $OSPREY_BEFORE), a second event-path
+dispatcher from that binary (e.g. main's, before a change) runs as target
+"dispatch-before" in parts 1 and 2, interleaved with the others, and a table
+compares it with the current one and HAProxy.
+
 Writes bench/results/<UTC>-dispatch.json and prints Markdown tables. Stdlib
 only; run through bench/dispatch_vs_haproxy.sh.
 """
@@ -179,6 +184,8 @@ def main():
     ap.add_argument("--slow-ms", type=int, default=1000)
     ap.add_argument("--worker-threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="short runs (smoke)")
+    ap.add_argument("--osprey-before", default="",
+                    help="an earlier osprey binary: its dispatcher is measured too")
     ap.add_argument("--parts", default="latency,max,cpu,slow",
                     help="comma-separated subset of latency,max,cpu,slow")
     ap.add_argument("--kinds", default="small-get,100kb-415,small,100kb",
@@ -213,8 +220,8 @@ def main():
             wait_ok(f"http://127.0.0.1:{port}/v2/health/ready")
             return p, f"127.0.0.1:{port}"
 
-        def dispatcher(name, backends, policy="p2c", io="event"):
-            argv = [a.osprey, "dispatch", "--host", "127.0.0.1", "--port", "0",
+        def dispatcher(name, backends, policy="p2c", io="event", binary=None):
+            argv = [binary or a.osprey, "dispatch", "--host", "127.0.0.1", "--port", "0",
                     "--admin-port", "-1", "--policy", policy, "--health-interval-ms", "1000",
                     "--io", io]
             for b in backends:
@@ -246,6 +253,9 @@ def main():
         targets = {"direct": f"http://{waddr}", "dispatch": durl,
                    "dispatch-blocking": burl, "haproxy": hurl}
         pids = {"dispatch": dp.pid, "dispatch-blocking": bp.pid, "haproxy": hp.pid}
+        if a.osprey_before:
+            _, targets["dispatch-before"] = dispatcher("d0old", [waddr],
+                                                       binary=a.osprey_before)
         kinds = a.kinds.split(",")
         lat = {k: {t: [] for t in targets} for k in kinds}
         def rate(kind):
@@ -273,7 +283,7 @@ def main():
                     "runs": [{k: x[k] for k in ("p50_ms", "p99_ms", "completed", "errors")}
                              for x in runs]}
             d = latency[kind]["direct"]
-            for t in ("dispatch", "dispatch-blocking", "haproxy"):
+            for t in (x for x in targets if x != "direct"):
                 latency[kind][t]["added_p50_ms"] = round(latency[kind][t]["p50_ms"] - d["p50_ms"], 3)
                 latency[kind][t]["added_p99_ms"] = round(latency[kind][t]["p99_ms"] - d["p99_ms"], 3)
         res["latency"] = latency
@@ -378,6 +388,21 @@ def main():
         print(f"| {kind} | {M['direct']['rps']:.0f} | {M['dispatch']['rps']:.0f} | "
               f"{M['dispatch-blocking']['rps']:.0f} | {M['haproxy']['rps']:.0f} | "
               f"{ratio(M['dispatch']['rps'], M['haproxy']['rps'])} |")
+    if a.osprey_before:
+        print("\nThe event-path dispatcher before (--osprey-before) and now, and HAProxy:\n")
+        print("| request | added p50 before / now / HAProxy ms | now / HAProxy | "
+              "max req/s before / now / HAProxy | now / before | now / HAProxy |")
+        print("|---|---|---|---|---|---|")
+        for kind in sorted(set(res["latency"]) | set(res["max_rps"])):
+            L, M = res["latency"].get(kind), res["max_rps"].get(kind)
+            lat = (f"{L['dispatch-before']['added_p50_ms']:.3f} / {L['dispatch']['added_p50_ms']:.3f}"
+                   f" / {L['haproxy']['added_p50_ms']:.3f} | "
+                   f"{ratio(L['dispatch']['added_p50_ms'], L['haproxy']['added_p50_ms'])}"
+                   ) if L else "- | -"
+            mx = (f"{M['dispatch-before']['rps']:.0f} / {M['dispatch']['rps']:.0f} / "
+                  f"{M['haproxy']['rps']:.0f} | {ratio(M['dispatch']['rps'], M['dispatch-before']['rps'])} | "
+                  f"{ratio(M['dispatch']['rps'], M['haproxy']['rps'])}") if M else "- | - | -"
+            print(f"| {kind} | {lat} | {mx} |")
     if any(res["cpu"].values()):
         print(f"\nCPU per proxied request (perf stat on the proxy, closed loop, "
               f"{a.concurrency} users; per round):\n")

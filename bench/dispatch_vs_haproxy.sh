@@ -11,6 +11,8 @@
 # bench/dispatch_vs_haproxy.py (stdlib Python).
 #
 #   bench/dispatch_vs_haproxy.sh [--quick] [options of the .py]
+#   OSPREY_BEFORE=/path/to/old/osprey bench/dispatch_vs_haproxy.sh ...
+#     also measures that binary's dispatcher, side by side (before/after).
 # Needs: build/osprey (make build), haproxy (scripts/install-bench-deps.sh),
 # the shared models and images (as the tests find them).
 set -euo pipefail
@@ -25,6 +27,8 @@ for d in "${OSPREY_MODELS:-}/.." "$ROOT/../shared" "$(git -C "$ROOT" worktree li
 done
 [ -n "$SHARED" ] || { echo "dispatch_vs_haproxy.sh: models not found (../shared/models)" >&2; exit 1; }
 BIG=${OSPREY_BIG_IMAGE:-$SHARED/images/cat_720p.jpg}
-exec /usr/bin/python3 "$ROOT/bench/dispatch_vs_haproxy.py" --osprey "$OSPREY" \
+BEFORE=()
+[ -z "${OSPREY_BEFORE:-}" ] || BEFORE=(--osprey-before "$OSPREY_BEFORE")
+exec /usr/bin/python3 "$ROOT/bench/dispatch_vs_haproxy.py" --osprey "$OSPREY" "${BEFORE[@]}" \
     --model "$SHARED/models/tflite/mobilenet_v1_0.25_128_quant.tflite" \
     --small-image "$ROOT/tests/data/images/blocks.jpg" --big-image "$BIG" "$@"

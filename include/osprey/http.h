@@ -11,7 +11,9 @@
  * osp_http_req_resume when the answer is ready. Suspend/resume works in both
  * modes (in THREADS mode the connection's thread simply waits).
  *
- * Request model: a handler runs once per request after the whole body has
+ * Request model (streaming routes, osp_http_route_stream, aside: their
+ * large bodies reach the handler in chunks, see there): a handler runs
+ * once per request after the whole body has
  * been received, and answers with exactly one osp_http_respond* call — in
  * the handler or in a resume function it set with osp_http_req_suspend. Bodies larger than max_body_bytes are refused with 413 and
  * never stored: at once, before the body is sent, when the client asked for
@@ -182,6 +184,19 @@ osp_http_server_t *osp_http_server_create(const osp_http_opts_t *o,
  * at all 404. Returns 0 or OSP_EINVAL/OSP_ELIMIT/OSP_ENOMEM. */
 int osp_http_route(osp_http_server_t *s, const char *method,
                    const char *pattern, osp_http_handler_fn fn, void *ud);
+/* As osp_http_route, for a handler that takes large bodies as they arrive
+ * (EPOLL and EXTERNAL modes; docs/adr/0050-dispatch-body-streaming.md): a
+ * request that declares a Content-Length of at least min_stream_bytes (and
+ * within max_body_bytes) runs fn as soon as its head is complete, before
+ * any body byte, and reserves none of the memory budget for its body (the
+ * handler reserves what it holds). Other requests (smaller, or chunked
+ * without a length) are buffered and handled as by osp_http_route.
+ * osp_http_req_streaming tells the handler which case it has; a streaming
+ * handler either answers at once or calls osp_http_req_stream and
+ * osp_http_req_suspend. */
+int osp_http_route_stream(osp_http_server_t *s, const char *method,
+                          const char *pattern, osp_http_handler_fn fn,
+                          void *ud, size_t min_stream_bytes);
 void osp_http_on_done(osp_http_server_t *s, osp_http_done_fn fn, void *ud);
 /* Binds and starts serving. 0 or OSP_EIO with the reason. */
 int osp_http_server_start(osp_http_server_t *s, osp_err_t *err);
@@ -280,6 +295,35 @@ int osp_http_req_suspend(osp_http_req_t *r, osp_http_resume_fn fn, void *ud);
  * osp_http_req_suspend, also before the suspending handler has returned.
  * The caller must not touch r (nor its arena) after this call. */
 void osp_http_req_resume(osp_http_req_t *r);
+
+/* ---- streamed request bodies (osp_http_route_stream) ----------------- */
+typedef enum osp_http_body_ev_e {
+    OSP_HTTP_BODY_DATA = 0, /* data[0..len): the next body bytes */
+    OSP_HTTP_BODY_END,      /* the whole body has been delivered */
+    OSP_HTTP_BODY_ABORT,    /* the client went away before the answer: r is
+                               freed when the function returns; drop every
+                               reference to it and do not resume it */
+} osp_http_body_ev_t;
+/* Receives a streamed body, on the thread serving the connection. For
+ * DATA it returns how many bytes it took (0..len): fewer pauses the
+ * upload (the connection is not read — TCP pushes back on the client)
+ * until osp_http_req_body_resume, and the rest is offered again then.
+ * The return value of END and ABORT is ignored. No call follows END or
+ * ABORT, nor any call once the request has been resumed (an answer
+ * before the whole body: the rest is read and dropped). */
+typedef size_t (*osp_http_body_fn)(osp_http_req_t *r, osp_http_body_ev_t ev,
+                                   const uint8_t *data, size_t len,
+                                   void *ud);
+/* Whether r's body is streamed (its handler runs before the body); then
+ * *declared (may be NULL) is its Content-Length. */
+bool osp_http_req_streaming(const osp_http_req_t *r, size_t *declared);
+/* From a streaming handler: body bytes go to fn from now on. 0, or
+ * OSP_EINVAL when r is not streaming or already answered. */
+int osp_http_req_stream(osp_http_req_t *r, osp_http_body_fn fn, void *ud);
+/* Reads a paused upload again (nothing when it is not paused). From the
+ * thread serving the connection (EXTERNAL: the owner's loop, which must
+ * then run osp_http_server_run). */
+void osp_http_req_body_resume(osp_http_req_t *r);
 
 /* ---- responses (exactly one per request) ------------------------------ */
 /* Adds a response header (before responding); copies both. At most 8. */

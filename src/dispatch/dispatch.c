@@ -372,7 +372,7 @@ osp_dispatch_t *osp_dispatch_create(const osp_dispatch_opts_t *o,
             goto fail;
         osp_http_on_done(d->http, osp__dsp_on_done, d);
         if (osp__dsp_own_routes(d, d->http) < 0 ||
-            osp__dsp_proxy_routes(d->http, osp__dsp_h_proxy, d) < 0) {
+            osp__dsp_proxy_routes(d->http, osp__dsp_h_proxy, d, 0) < 0) {
             osp_err_set(err, OSP_EINTERNAL,
                         "dispatch: cannot register routes");
             goto fail;

@@ -295,9 +295,11 @@ void osp__dsp_resp_free(osp__dsp_resp_t *r);
 
 /* ---- proxy.c ---------------------------------------------------------- */
 /* Routes the proxied worker API (classify, V1/V2 model paths) to fn: the
- * blocking path's osp__dsp_h_proxy or an event loop's handler. */
+ * blocking path's osp__dsp_h_proxy (stream_min 0: bodies buffered whole)
+ * or an event loop's handler (POST bodies of stream_min bytes or more are
+ * streamed: osp_http_route_stream). */
 int osp__dsp_proxy_routes(osp_http_server_t *s, osp_http_handler_fn fn,
-                          void *ud);
+                          void *ud, size_t stream_min);
 /* The blocking path's handler (thread-per-connection front). */
 void osp__dsp_h_proxy(osp_http_req_t *req, void *ud);
 typedef enum osp__dsp_pick_e {

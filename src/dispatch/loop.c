@@ -19,7 +19,10 @@
  * admission queue (the loop's wait list; retried when another thread frees
  * a slot and kicks the eventfd), on an upstream connection (an attempt), or
  * answered (resumed; the front's resume function sends the answer and frees
- * it). Timers (admission wait, connect timeout, deadline) are checked by
+ * it). A POST body over LOOP_WINDOW is streamed: the handler runs at the
+ * head, and on_body copies the body into the request's buffer and sends
+ * it on as the upstream socket takes it, pausing the client while the
+ * buffer is full (see LOOP_WINDOW). Timers (admission wait, connect timeout, deadline) are checked by
  * scanning the loop's requests only when the earliest one is due. The
  * behaviours — retries, budget, ejection accounting, admission, metrics —
  * are proxy.c's, shared with the blocking path. */
@@ -46,6 +49,18 @@
                                    often (a missed kick costs no more) */
 #define LOOP_HDRS_MAX 2048      /* forwarded request headers */
 #define LOOP_HEAD_MAX (LOOP_HDRS_MAX + 2048 + DSP_ADDR_MAX + 256)
+/* Streamed bodies (docs/adr/0050-dispatch-body-streaming.md): a POST body
+ * over LOOP_WINDOW bytes goes upstream as it arrives; smaller bodies (and
+ * chunked ones) are buffered whole by the front. The buffer a streamed
+ * body passes through (charged to the memory budget) is also its retry
+ * copy: a body of at most LOOP_RETRY_COPY bytes gets a buffer of its
+ * whole size, so that any failed attempt is retried as before; a larger
+ * one a LOOP_WINDOW window, and an attempt that fails once a body byte
+ * had to leave it (after the first 64 KiB were sent) is not retried —
+ * a connect error, the common failure, still is. */
+#define LOOP_WINDOW ((size_t)64 << 10)
+#define LOOP_RETRY_COPY ((size_t)1 << 20) /* as Envoy's default retry
+                                             buffer limit */
 
 enum { TAG_FRONT = 1, TAG_KICK, TAG_CONN };
 
@@ -121,6 +136,11 @@ struct ereq_s {
     const char *fail_why;
     char fail_backend[DSP_ADDR_MAX];
     osp__dsp_pick_t refused;        /* first pick found nothing: why */
+    /* A streamed body: win holds body bytes [win_base, win_base + wlen);
+     * this attempt has sent win[0..woff). */
+    bool streaming, body_end, body_paused;
+    uint8_t *win;
+    size_t win_cap, wlen, woff, win_base;
     /* Not cleared per request (written before use). */
     char hdrs[LOOP_HDRS_MAX];  /* forwarded header lines */
     char head[LOOP_HEAD_MAX];  /* this attempt's request head */
@@ -315,9 +335,9 @@ static void conn_release(conn_t *c, bool reusable) {
     c->b->ev_idle[i] = c;
 }
 
-/* Writes what is left of the request. 0 = all sent or waiting for
- * EPOLLOUT; < 0 = failed. */
-static int conn_send(conn_t *c) {
+/* Writes c's iovecs. 1 = all sent, 0 = waiting for EPOLLOUT (requested),
+ * < 0 = failed. */
+static int conn_send_iov(conn_t *c) {
     while (c->iov_i < c->iov_n) {
         /* sendmsg for MSG_NOSIGNAL: a backend that closed must be an
          * EPIPE here, not a SIGPIPE for the process. */
@@ -343,8 +363,61 @@ static int conn_send(conn_t *c) {
             c->iov[c->iov_i].iov_len -= k;
         }
     }
+    return 1;
+}
+
+/* Writes what is left of the request: the head and a buffered body, then
+ * what a streamed body's window holds (as iov[1]). 0 = all sent or
+ * waiting for EPOLLOUT; < 0 = failed. */
+static int conn_send(conn_t *c) {
+    ereq_t *e = c->e;
+    /* Once the head is out, iov[1] is loaded from woff each time: on_body
+     * may have moved the window's bytes since. */
+    int rc = e && e->streaming && c->iov_i >= 1 ? 1 : conn_send_iov(c);
+    while (rc == 1 && e && e->streaming && e->woff < e->wlen) {
+        c->iov[1].iov_base = e->win + e->woff;
+        c->iov[1].iov_len = e->wlen - e->woff;
+        c->iov_i = 1;
+        c->iov_n = 2;
+        rc = conn_send_iov(c);
+        e->woff = e->wlen - (c->iov_i < 2 ? c->iov[1].iov_len : 0);
+    }
+    if (rc <= 0)
+        return rc;
     conn_events(c, EPOLLIN | EPOLLRDHUP);
+    if (e && e->streaming && e->body_paused) {
+        /* The window drained: read the client again. */
+        e->body_paused = false;
+        osp_http_req_body_resume(e->req);
+        if (!e->L->in_front)
+            e->L->need_front = true;
+    }
     return 0;
+}
+
+/* The whole request went out on c. */
+static bool conn_sent_all(const conn_t *c) {
+    const ereq_t *e = c->e;
+    return c->iov_i >= c->iov_n &&
+           (!e || !e->streaming || (e->body_end && e->woff == e->wlen));
+}
+
+/* Whether a failed attempt of e may be sent again: a streamed body only
+ * while every byte of it is still in the window. */
+static bool body_resendable(const ereq_t *e) {
+    return !e->streaming || e->win_base == 0;
+}
+
+/* Points c at e's request from its start: the head, then the buffered
+ * body or the window. */
+static void conn_load(conn_t *c, ereq_t *e) {
+    c->iov[0].iov_base = e->head;
+    c->iov[0].iov_len = e->head_len;
+    c->iov[1].iov_base = (void *)e->body;
+    c->iov[1].iov_len = e->body_len;
+    c->iov_i = 0;
+    c->iov_n = e->body_len && !e->streaming ? 2 : 1;
+    e->woff = 0;
 }
 
 /* Sending failed (EPIPE, ECONNRESET): a backend that answered early (413,
@@ -370,7 +443,7 @@ static void conn_answered(conn_t *c) {
     e->resp_body = osp_http_h1resp_take_body(h, &e->resp_len);
     /* An answer that came before the whole request was sent (an early 413
      * or 415) leaves the connection mid-request: not reusable. */
-    bool keep = h->keep_alive && c->iov_i >= c->iov_n && !c->send_err;
+    bool keep = h->keep_alive && conn_sent_all(c) && !c->send_err;
     conn_release(c, keep);
     attempt_done(e, e->resp_body ? ATT_OK : ATT_IO);
 }
@@ -382,7 +455,7 @@ static void conn_answered(conn_t *c) {
 static void conn_failed(conn_t *c, att_t how, const char *why) {
     ereq_t *e = c->e;
     bool stale = c->reused && !c->got_bytes && how == ATT_IO &&
-                 !e->stale_retry;
+                 !e->stale_retry && body_resendable(e);
     c->e = NULL;
     e->c = NULL;
     conn_close(c);
@@ -393,11 +466,7 @@ static void conn_failed(conn_t *c, att_t how, const char *why) {
         if (n) {
             n->e = e;
             e->c = n;
-            n->iov[0].iov_base = e->head;
-            n->iov[0].iov_len = e->head_len;
-            n->iov[1].iov_base = (void *)e->body;
-            n->iov[1].iov_len = e->body_len;
-            n->iov_n = e->body_len ? 2 : 1;
+            conn_load(n, e);
             osp_http_h1resp_init(&n->h1, &H1_OPTS);
             if (!n->connecting && conn_send(n) < 0) {
                 conn_send_failed(n, errno);
@@ -487,7 +556,7 @@ static void conn_event(conn_t *c, uint32_t ev) {
         }
         ev &= ~(uint32_t)EPOLLOUT;
     }
-    if ((ev & EPOLLOUT) && c->e && c->iov_i < c->iov_n) {
+    if ((ev & EPOLLOUT) && c->e && !conn_sent_all(c)) {
         if (conn_send(c) < 0) {
             conn_send_failed(c, errno);
             return;
@@ -499,9 +568,8 @@ static void conn_event(conn_t *c, uint32_t ev) {
 
 /* ---- requests ---------------------------------------------------------- */
 
-/* Answers the client: the request is resumed and answered by the front
- * (on_resume) on this thread. */
-static void finish(ereq_t *e) {
+/* Takes e off the loop's lists and the admission queue: it is done. */
+static void req_done(ereq_t *e) {
     loop_t *L = e->L;
     if (e->state == E_WAIT)
         wait_del(L, e);
@@ -513,6 +581,13 @@ static void finish(ereq_t *e) {
     }
     reqs_del(L, e);
     e->state = E_DONE;
+}
+
+/* Answers the client: the request is resumed and answered by the front
+ * (on_resume) on this thread. */
+static void finish(ereq_t *e) {
+    loop_t *L = e->L;
+    req_done(e);
     /* Resumed inside the front (an answer found in the handler): the
      * front runs on_resume itself; otherwise it must run again. */
     if (!L->in_front)
@@ -559,7 +634,87 @@ static void on_resume(osp_http_req_t *req, void *ud) {
     }
     (void)d;
     free(e->resp_body);
+    free(e->win);
     free(e);
+}
+
+/* The client left while its body streamed: the request ends here, with
+ * its attempt (the backend gets a cut request and closes). */
+static void stream_abort(ereq_t *e) {
+    loop_t *L = e->L;
+    if (e->state != E_DONE) {
+        if (e->c) {
+            conn_t *c = e->c;
+            c->e = NULL;
+            e->c = NULL;
+            conn_close(c);
+        }
+        if (e->b) {
+            osp__dsp_backend_t *b = e->b;
+            e->b = NULL;
+            osp__dsp_release(L->d, b, -1, e->t0);
+        }
+        req_done(e);
+    }
+    free(e->resp_body);
+    free(e->win);
+    free(e);
+}
+
+/* Sends what the window holds when the attempt can take it. */
+static void stream_push(ereq_t *e) {
+    conn_t *c = e->c;
+    if (e->state != E_ATTEMPT || !c || c->connecting || c->send_err)
+        return;
+    if (conn_send(c) < 0)
+        conn_send_failed(c, errno);
+}
+
+/* The front's body function of a streamed request. */
+static size_t on_body(osp_http_req_t *req, osp_http_body_ev_t ev,
+                      const uint8_t *data, size_t len, void *ud) {
+    ereq_t *e = ud;
+    (void)req;
+    if (ev == OSP_HTTP_BODY_ABORT) {
+        stream_abort(e);
+        return 0;
+    }
+    if (ev == OSP_HTTP_BODY_END) {
+        e->body_end = true;
+        stream_push(e);
+        return 0;
+    }
+    size_t took = 0;
+    while (took < len && e->state != E_DONE) {
+        if (e->wlen == e->win_cap && e->woff > 0) {
+            /* Sent bytes leave the window: from here a failed attempt
+             * cannot be sent again. */
+            memmove(e->win, e->win + e->woff, e->wlen - e->woff);
+            e->win_base += e->woff;
+            e->wlen -= e->woff;
+            e->woff = 0;
+        }
+        size_t k = e->win_cap - e->wlen;
+        if (k == 0)
+            break;
+        if (k > len - took)
+            k = len - took;
+        memcpy(e->win + e->wlen, data + took, k);
+        e->wlen += k;
+        took += k;
+        size_t before = e->woff;
+        stream_push(e);
+        if (e->woff == before && e->wlen == e->win_cap)
+            break; /* upstream is not taking more now */
+    }
+    /* The done hook counts buffered bodies (in
+     * osprey_http_received_bytes_total); streamed ones count here. */
+    osp_series_add(e->L->d->s_rx, (double)took);
+    if (e->state == E_DONE)
+        return len; /* answered: the rest is dropped */
+    if (took < len)
+        e->body_paused = true; /* the front pauses; conn_send resumes */
+    return took;
 }
 
 /* Chooses the next backend and starts an attempt, or queues the request,
@@ -648,12 +803,7 @@ static void attempt_start(ereq_t *e) {
     e->c = c;
     c->got_bytes = false;
     c->send_err = 0;
-    c->iov[0].iov_base = e->head;
-    c->iov[0].iov_len = e->head_len;
-    c->iov[1].iov_base = (void *)e->body;
-    c->iov[1].iov_len = e->body_len;
-    c->iov_i = 0;
-    c->iov_n = e->body_len ? 2 : 1;
+    conn_load(c, e);
     osp_http_h1resp_init(&c->h1, &H1_OPTS);
     if (c->connecting) {
         uint64_t ct = now + (uint64_t)DSP_CONNECT_TIMEOUT_MS * 1000000u;
@@ -680,7 +830,7 @@ static void attempt_done(ereq_t *e, att_t how) {
     }
     switch (how) {
     case ATT_OK:
-        retriable = e->status == 503;
+        retriable = e->status == 503 && body_resendable(e);
         /* 503 is overload or draining (health handles draining); 504 is
          * the request's own deadline: neither says the backend is
          * broken. */
@@ -695,7 +845,7 @@ static void attempt_done(ereq_t *e, att_t how) {
         outcome = -1;
         break;
     default: /* connect error, reset, early close, garbage */
-        retriable = now < e->call.deadline;
+        retriable = now < e->call.deadline && body_resendable(e);
         counts_failure = true;
         outcome = 0;
         break;
@@ -789,6 +939,24 @@ static void h_proxy_ev(osp_http_req_t *req, void *ud) {
     e->req = req;
     e->method = osp_http_req_method(req);
     e->body = osp_http_req_body(req, &e->body_len);
+    size_t declared;
+    if (osp_http_req_streaming(req, &declared)) {
+        e->win_cap = declared <= LOOP_RETRY_COPY ? declared : LOOP_WINDOW;
+        if (osp_http_req_reserve(req, e->win_cap) < 0) {
+            free(e);
+            osp_http_respond_over_budget(req);
+            return;
+        }
+        if (!(e->win = malloc(e->win_cap))) {
+            free(e);
+            osp_http_respond_error(req, 500, "out of memory");
+            return;
+        }
+        e->streaming = true;
+        e->body = NULL;
+        e->body_len = declared;
+        osp_http_req_stream(req, on_body, e);
+    }
     /* Forwarded headers, once for every attempt. */
     static const char *const fwd[] = {"Content-Type",
                                       "Inference-Header-Content-Length",
@@ -964,7 +1132,8 @@ int osp__dsp_loops_start(osp_dispatch_t *d, int n, osp_err_t *err) {
         if (!(L->http = osp_http_server_create(&ho, err)))
             return err ? err->code : OSP_EINTERNAL;
         osp_http_on_done(L->http, osp__dsp_on_done, d);
-        if (osp__dsp_own_routes(d, L->http) < 0 || osp__dsp_proxy_routes(L->http, h_proxy_ev, L) < 0)
+        if (osp__dsp_own_routes(d, L->http) < 0 || osp__dsp_proxy_routes(L->http, h_proxy_ev, L,
+                                  LOOP_WINDOW + 1) < 0)
             return osp_err_set(err, OSP_EINTERNAL,
                                "dispatch: cannot register routes");
         if (osp_http_server_start(L->http, err) < 0)

@@ -477,7 +477,7 @@ void osp__dsp_h_proxy(osp_http_req_t *req, void *ud) {
 }
 
 int osp__dsp_proxy_routes(osp_http_server_t *s, osp_http_handler_fn fn,
-                          void *ud) {
+                          void *ud, size_t stream_min) {
     static const char *const post_routes[] = {
         "/classify",
         "/v1/models/{model}/classify",
@@ -492,7 +492,10 @@ int osp__dsp_proxy_routes(osp_http_server_t *s, osp_http_handler_fn fn,
         "/v2/models/{model}/versions/{version}/ready",
     };
     for (size_t i = 0; i < OSP_ARRAY_LEN(post_routes); i++)
-        if (osp_http_route(s, "POST", post_routes[i], fn, ud) < 0)
+        if ((stream_min ? osp_http_route_stream(s, "POST", post_routes[i], fn,
+                                                ud, stream_min)
+                        : osp_http_route(s, "POST", post_routes[i], fn, ud)) <
+            0)
             return OSP_EINTERNAL;
     for (size_t i = 0; i < OSP_ARRAY_LEN(get_routes); i++)
         if (osp_http_route(s, "GET", get_routes[i], fn, ud) < 0)

@@ -34,6 +34,13 @@
  * budget cannot hold is refused like one over max_body_bytes (early when
  * it can be, else read and dropped), with 503 instead of 413.
  *
+ * Streamed bodies (osp_http_route_stream, docs/adr/0050-dispatch-body-
+ * streaming.md): a request declaring a large enough body runs its handler
+ * at the head; its upload chunks go to the handler's body function
+ * (stream_access), which may take part of one — the connection is then
+ * suspended (body_paused) until osp_http_req_body_resume — and END or,
+ * when the connection closes first, ABORT (on_completed) end it.
+ *
  * Slow clients (slow.c): every connection is tracked from MHD's connection
  * notifications, and its phase reported from the callbacks below (request
  * line: the URI log callback; head complete: on_access's first call; body
@@ -80,6 +87,7 @@ typedef struct route_s {
     int n_segs;
     osp_http_handler_fn fn;
     void *ud;
+    size_t stream_min;           /* osp_http_route_stream; 0: buffered */
 } route_t;
 
 struct osp_http_server_s {
@@ -142,6 +150,13 @@ struct osp_http_req_s {
     bool in_suspended;  /* counted in srv->suspended */
     bool cv_init;
     pthread_cond_t cv;  /* THREADS: the waiting connection thread */
+    /* A streamed body (osp_http_route_stream): the handler ran at the
+     * head; stream_fn takes the body until END, ABORT or the resume. */
+    bool streaming;
+    osp_http_body_fn stream_fn;
+    void *stream_ud;
+    bool body_paused;   /* MHD_suspend_connection for backpressure (under
+                           susp_mu) */
 };
 
 const char *osp_http_mode_name(osp_http_mode_t m) {
@@ -302,6 +317,16 @@ fail:
     free(r->pattern);
     memset(r, 0, sizeof *r);
     return OSP_EINVAL;
+}
+
+int osp_http_route_stream(osp_http_server_t *s, const char *method,
+                          const char *pattern, osp_http_handler_fn fn,
+                          void *ud, size_t min_stream_bytes) {
+    int rc = osp_http_route(s, method, pattern, fn, ud);
+    if (rc == 0)
+        s->routes[s->n_routes - 1].stream_min =
+            min_stream_bytes ? min_stream_bytes : 1;
+    return rc;
 }
 
 void osp_http_on_done(osp_http_server_t *s, osp_http_done_fn fn, void *ud) {
@@ -740,7 +765,8 @@ void osp_http_req_resume(osp_http_req_t *r) {
     pthread_mutex_lock(&s->susp_mu);
     OSP_ASSERT(r->resume_fn && !r->resumed);
     r->resumed = true;
-    bool mhd = r->mhd_suspended;
+    bool mhd = r->mhd_suspended || r->body_paused;
+    r->body_paused = false;
     if (r->cv_init)
         pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&s->susp_mu);
@@ -748,6 +774,80 @@ void osp_http_req_resume(osp_http_req_t *r) {
      * after this call the request may be answered and freed at any time. */
     if (mhd)
         MHD_resume_connection(c);
+}
+
+bool osp_http_req_streaming(const osp_http_req_t *r, size_t *declared) {
+    if (declared)
+        *declared = r->streaming ? r->declared : 0;
+    return r->streaming;
+}
+
+int osp_http_req_stream(osp_http_req_t *r, osp_http_body_fn fn, void *ud) {
+    if (!r->streaming || r->status || !fn)
+        return OSP_EINVAL;
+    r->stream_fn = fn;
+    r->stream_ud = ud;
+    return 0;
+}
+
+void osp_http_req_body_resume(osp_http_req_t *r) {
+    osp_http_server_t *s = r->srv;
+    pthread_mutex_lock(&s->susp_mu);
+    bool paused = r->body_paused;
+    r->body_paused = false;
+    pthread_mutex_unlock(&s->susp_mu);
+    if (paused)
+        MHD_resume_connection(r->conn);
+}
+
+static bool req_resumed(osp_http_server_t *s, osp_http_req_t *r) {
+    pthread_mutex_lock(&s->susp_mu);
+    bool go = r->resumed;
+    pthread_mutex_unlock(&s->susp_mu);
+    return go;
+}
+
+/* A streaming request after its handler ran: body bytes go to its body
+ * function; a partial take pauses the connection (MHD keeps the rest in
+ * its read buffer and offers it again after the resume); END, then the
+ * request is an ordinary suspended one. Resumed before that (an answer
+ * came first): the rest of the body is read and dropped (at the minimum
+ * rate; no memory) and the resume function answers after it — an answer
+ * queued mid-upload makes libmicrohttpd stop reading, send it and close,
+ * and a client still sending then sees a reset instead of the answer. */
+static enum MHD_Result stream_access(osp_http_server_t *s, osp_http_req_t *r,
+                                     const char *upload,
+                                     size_t *upload_size) {
+    if (*upload_size) {
+        if (s->slow && !osp__http_slow_body(s->slow, r->track, *upload_size))
+            return MHD_NO; /* on_completed tells the handler (ABORT) */
+        if (req_resumed(s, r)) {
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        size_t k = r->stream_fn(r, OSP_HTTP_BODY_DATA,
+                                (const uint8_t *)upload, *upload_size,
+                                r->stream_ud);
+        *upload_size -= k < *upload_size ? k : *upload_size;
+        if (*upload_size) {
+            pthread_mutex_lock(&s->susp_mu);
+            if (!r->resumed) {
+                MHD_suspend_connection(r->conn);
+                r->body_paused = true;
+            }
+            pthread_mutex_unlock(&s->susp_mu);
+        }
+        return MHD_YES;
+    }
+    osp_http_body_fn fn = r->stream_fn;
+    r->stream_fn = NULL;
+    if (req_resumed(s, r))
+        return after_handler(s, r, true);
+    /* The whole body arrived: the handler's answer is what remains. */
+    fn(r, OSP_HTTP_BODY_END, NULL, 0, r->stream_ud);
+    if (s->slow)
+        osp__http_slow_busy(s->slow, r->track);
+    return after_handler(s, r, req_resumed(s, r));
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
@@ -773,6 +873,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
             bool bad = errno || end == cl;
             if (bad || v > s->opts.max_body_bytes) {
                 r->too_large = true;
+            } else if (r->route && r->route->stream_min &&
+                       v >= r->route->stream_min &&
+                       s->opts.mode != OSP_HTTP_THREADS) {
+                r->streaming = true; /* the handler reserves its window */
+                r->has_cl = true;
+                r->declared = (size_t)v;
             } else if (v > 0 && s->opts.budget &&
                        osp_http_req_reserve(r, v + 1) < 0) {
                 r->over_budget = true;
@@ -797,7 +903,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
                 if (bad || (expect && !strcasecmp(expect, "100-continue")) ||
                     excess > HTTP_DRAIN_MAX_BYTES)
                     respond_refused(r);
-            } else if (v > 0 && s->opts.mode == OSP_HTTP_EXTERNAL) {
+            } else if (v > 0 && s->opts.mode == OSP_HTTP_EXTERNAL &&
+                       !r->streaming) {
                 /* EXTERNAL (the dispatcher's proxy front): the declared
                  * size at once, so that a forwarded body is copied once,
                  * not once per doubling (and a 100 KB one stays below
@@ -812,8 +919,25 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
                 }
             }
         }
+        if (r->streaming && !r->status) {
+            /* The handler runs now, before the body. */
+            if (!(r->body = calloc(1, 1)))
+                return MHD_NO;
+            atomic_fetch_add(&s->unwritten, 1);
+            r->in_unwritten = true;
+            atomic_fetch_add(&s->inflight, 1);
+            r->in_flight = true;
+            r->route->fn(r, r->route->ud);
+            if (r->stream_fn && r->resume_fn)
+                return MHD_YES; /* the body goes to stream_fn (or is
+                                   dropped before the answer) */
+            r->stream_fn = NULL;
+            return after_handler(s, r, r->resume_fn && req_resumed(s, r));
+        }
         return MHD_YES;
     }
+    if (r->stream_fn)
+        return stream_access(s, r, upload, upload_size);
     if (r->resume_fn) {
         /* EPOLL: MHD calls us again after MHD_resume_connection. */
         pthread_mutex_lock(&s->susp_mu);
@@ -873,7 +997,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     osp_http_server_t *s = cls;
-    req_free(*con_cls);
+    osp_http_req_t *r = *con_cls;
+    if (r && r->stream_fn) /* the client left during its streamed body */
+        r->stream_fn(r, OSP_HTTP_BODY_ABORT, NULL, 0, r->stream_ud);
+    req_free(r);
     *con_cls = NULL;
     /* Answer sent: a keep-alive connection now waits for its next request
      * (MHD calls this also for a request that failed, whose connection it

@@ -24,6 +24,15 @@
 #     (the bytes of requests whose client vanished are released);
 #   * a client that sends "Expect: 100-continue" with a 30 MB body while
 #     the budget is full gets the 503 without uploading the body;
+#   * the dispatcher streams bodies over 64 KiB to its backend
+#     (docs/adr/0050-dispatch-body-streaming.md): it holds no attacker's
+#     body, only a 64 KiB window each, so under the same attack (through
+#     it, to the worker, whose budget refuses what it cannot hold) its
+#     peak RSS stays within its RSS before + 64 MiB, its budget in use
+#     stays within 40 windows (+ the normal requests' small bodies), the
+#     20 normal requests succeed and its budget returns to 0; the checks
+#     above that count its own refusals (503s, the 100-continue client)
+#     are the worker's (attack_streamed below);
 #   * on the worker, a 3000x3000 PNG (27 MB of pixels) gets 503 while the
 #     attackers leave ~14 MB of room — refused from its header, before the
 #     pixels are allocated — and 200 once they are gone.
@@ -86,9 +95,13 @@ start_in_cgroup() {
     grep -q "$(basename "$CG")" "/proc/$PID/cgroup" || { echo "FAIL: $name is not in $CG"; exit 1; }
 }
 
-# attack NAME URL_PORT — runs the attack against PID (in CG) and asserts.
+# attack NAME URL_PORT [streamed] — runs the attack against PID (in CG)
+# and asserts. streamed: PID is the dispatcher, which streams the bodies to
+# the worker (whose budget refuses): it must hold no body (RSS within
+# OVERHEAD of the start, budget in use within the 40 windows + one normal
+# request's body), and the refusals are the worker's, not counted here.
 attack() {
-    local name=$1 port=$2 base out fails=0 i t0
+    local name=$1 port=$2 streamed=${3:-} base out fails=0 i t0
     local murl=http://127.0.0.1:$port/metrics
     grep -m1 '"msg":"memory budget"' "$LOG"
     grep -q "\"msg\":\"memory budget\",\"max_inflight_bytes\":\"$BUDGET\",\"source\":\"cgroup v$VERSION " "$LOG" || {
@@ -101,6 +114,7 @@ attack() {
     local used; used=$(curl -s "$murl" | awk '$1 == "osprey_http_inflight_bytes" { print $2 }')
     # While the budget is full, a 100-continue client is refused before
     # it uploads: 503, Retry-After, and (almost) nothing sent.
+    [ -z "$streamed" ] && {
     head -c 30000000 /dev/zero >"$TMPD/big.bin"
     out=$(curl -s -D "$TMPD/h" -o "$TMPD/b" -w '%{http_code} %{size_upload}' --max-time 10 \
           -H 'Expect: 100-continue' -H 'Content-Type: image/jpeg' \
@@ -109,6 +123,7 @@ attack() {
     [ "${out##* }" -lt 1000000 ] || { echo "FAIL: $name: the refused client uploaded ${out##* } bytes"; exit 1; }
     grep -qi '^Retry-After: 1' "$TMPD/h" || { echo "FAIL: $name: no Retry-After in the 503"; cat "$TMPD/h"; exit 1; }
     grep -q 'memory budget' "$TMPD/b" || { echo "FAIL: $name: 503 body: $(cat "$TMPD/b")"; exit 1; }
+    }
     # The decode path: a 3000x3000 PNG (27 MB of pixels, 40 KB encoded)
     # does not fit the room the attackers left (~14 MB): 503 before its
     # pixels are allocated. (The dispatcher forwards it: the worker, not
@@ -135,9 +150,16 @@ attack() {
     [ "$(oom_kills "$CG")" = 0 ] || { echo "FAIL: $name: OOM kills in its cgroup"; exit 1; }
     [ "$fails" = 0 ] || { echo "FAIL: $name: $fails of 20 normal requests failed"; exit 1; }
     local peak=$(( $(kib "$PID" VmHWM) * 1024 ))
-    local bound=$((base + BUDGET + OVERHEAD))
-    echo "$name: RSS before $((base >> 20)) MiB, peak $((peak >> 20)) MiB, bound $((bound >> 20)) MiB (before + budget $((BUDGET >> 20)) + $((OVERHEAD >> 20)))"
+    local bodies=$BUDGET
+    [ -z "$streamed" ] || bodies=0 # no body is held
+    local bound=$((base + bodies + OVERHEAD))
+    echo "$name: RSS before $((base >> 20)) MiB, peak $((peak >> 20)) MiB, bound $((bound >> 20)) MiB (before + bodies held $((bodies >> 20)) + $((OVERHEAD >> 20)))"
     [ "$peak" -le "$bound" ] || { echo "FAIL: $name: peak RSS above the bound"; exit 1; }
+    if [ -n "$streamed" ]; then
+        local max_used=$(( (CLIENTS + 2) * 65536 ))
+        [ "${used:-0}" -le "$max_used" ] || {
+            echo "FAIL: $name: osprey_http_inflight_bytes $used during the attack (want <= $max_used: windows only)"; exit 1; }
+    else
     [ "${used:-0}" -le "$BUDGET" ] && [ "${used:-0}" -ge $((4 * DECLARED)) ] || {
         echo "FAIL: $name: osprey_http_inflight_bytes $used during the attack (want 4..5 bodies of $DECLARED, <= $BUDGET)"; exit 1; }
     local held n503
@@ -147,6 +169,7 @@ attack() {
     local rej; rej=$(curl -s "$murl" | awk '$1 == "osprey_http_budget_rejections_total" { print $2 }')
     # the attackers' 503s, the 100-continue client's (and the big image's)
     [ "$rej" = $((n503 + n_extra)) ] || { echo "FAIL: $name: rejections_total $rej, want $((n503 + n_extra))"; exit 1; }
+    fi
     # The attackers closed: what they held is released (≤ 5 s).
     for ((i = 0; i < 50; i++)); do
         used=$(curl -s "$murl" | awk '$1 == "osprey_http_inflight_bytes" { print $2 }')
@@ -178,5 +201,5 @@ WPORT=$PORT
 
 start_in_cgroup dispatcher "$OSPREY" dispatch --host 127.0.0.1 --port 0 --admin-port 0 \
     --backend "127.0.0.1:$WPORT"
-attack dispatcher "$PORT"
+attack dispatcher "$PORT" streamed
 echo "serve_memory: ok"

@@ -16,12 +16,16 @@ and proxied requests according to its role (--role) and the query string:
   early     POSTs are answered 413 at once, before their body is read, then
             the connection is closed after reading and dropping the rest (a
             server answering early, with a lingering close; GETs as good).
+  stall     POSTs: the body is read only 1.5 s after the head, then
+            answered with {"len": bytes, "md5": hex} (a worker slower than
+            its client: the proxy in between must push back, not buffer).
 
 Prints {"msg":"listening","port":N} on stdout when ready. Counts the proxied
 requests it received at GET /count.
 """
 
 import argparse
+import hashlib
 import json
 import random
 import socket
@@ -132,6 +136,18 @@ class H(BaseHTTPRequestHandler):
                 pass
             return
         n = int(self.headers.get("Content-Length") or 0)
+        if ROLE == "stall" and not self._own():
+            time.sleep(1.5)
+            h, left = hashlib.md5(), n
+            while left > 0:
+                part = self.rfile.read(min(left, 1 << 20))
+                if not part:
+                    break
+                h.update(part)
+                left -= len(part)
+            self._send(200, json.dumps({"len": n - left,
+                                        "md5": h.hexdigest()}).encode())
+            return
         body = self.rfile.read(n) if n else b""
         if not self._own():
             self._proxied(body)
@@ -141,7 +157,7 @@ def main():
     global ROLE
     ap = argparse.ArgumentParser()
     ap.add_argument("--role", default="good",
-                    choices=["good", "garbage", "close", "hang", "early"])
+                    choices=["good", "garbage", "close", "hang", "early", "stall"])
     ap.add_argument("--port", type=int, default=0)
     a = ap.parse_args()
     ROLE = a.role
