@@ -94,6 +94,7 @@ class Pod:
         self.term_at = None        # when SIGTERM is due (after preStop)
         self.kill_at = None
         self.log = None
+        self.start_time = now_rfc3339()   # the pod's, kept across restarts
 
     @property
     def path(self):
@@ -165,11 +166,11 @@ class Node:
         t = now_rfc3339()
         r = "True" if ready else "False"
         running = p.proc is not None and p.proc.poll() is None
-        cstate = ({"running": {"startedAt": t}} if running else
+        cstate = ({"running": {"startedAt": p.started_at}} if running else
                   {"waiting": {"reason": "ContainerCreating"}})
         self.api.patch_status(p.path, {
             "phase": "Running", "hostIP": self.o.host_ip, "hostIPs": [{"ip": self.o.host_ip}],
-            "podIP": p.ip, "podIPs": [{"ip": p.ip}], "startTime": t,
+            "podIP": p.ip, "podIPs": [{"ip": p.ip}], "startTime": p.start_time,
             "conditions": [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": t},
                 {"type": "Initialized", "status": "True", "lastTransitionTime": t},
@@ -193,6 +194,7 @@ class Node:
             argv = ["ip", "netns", "exec", self.o.netns] + argv
         if p.log is None:
             p.log = open(os.path.join(self.o.log_dir, f"{p.name}.log"), "ab")
+        p.started_at = now_rfc3339()
         p.proc = subprocess.Popen(argv, stdout=p.log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
         p.started = "startupProbe" not in p.c
