@@ -305,8 +305,21 @@ static int qmean_run(const osp_graph_t *g, const osp_node_t *n,
     for (size_t o = 0; o < outer; o++) {
         int32_t acc = 0;
         size_t base = o * (size_t)inner;
-        for (int64_t i = 0; i < inner; i++)
-            acc += load8(dt, in[0].data, base + (size_t)i);
+        /* Typed loops that vectorise: this mean is a model's global pool
+         * (ResNet50: 2048 channels x 49 pixels per image), ~2% of a batch
+         * when summed one load8() at a time. Integer sums: the same result
+         * in any order. */
+        if (dt == OSP_DT_U8) {
+            const uint8_t *p = (const uint8_t *)in[0].data + base;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < inner; i++)
+                acc += p[i];
+        } else {
+            const int8_t *p = (const int8_t *)in[0].data + base;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < inner; i++)
+                acc += p[i];
+        }
         int64_t y = (int64_t)osp__q8_mul_by_multiplier_up(acc, mult, shift) +
                     bias;
         osp__q8_store(out[0].dtype, out[0].data, o, clamp32(y, tmin, tmax));
