@@ -5,36 +5,38 @@
 # noisy neighbour or a change of CPU clock hits both alike, and the table
 # gives each one's median and the median of the per-round ratios.
 #
-#   bench/onednn_versions.sh [BUILD_DIR] [--rounds R] [--osprey] [--no-probe]
+#   bench/onednn_versions.sh [BUILD_DIR] [--rounds R] [--osprey [--quick]] [--no-probe]
 #
 # 1. the convolution-only probe (bench/conv_algos.c: ResNet50's 53 convs,
 #    fused ReLU, format `any`, fp32/bf16/int8, batch 8 and 1) — today's
 #    bench_conv_algos against the same probe as it was for the v2 API
 #    (git show $OLD:bench/conv_algos.c) built against Debian's 2.6.3;
-# 2. with --osprey, the whole model: osprey at $OLD (the last commit on
+# 2. with --osprey, whole models: osprey at $OLD (the last commit on
 #    2.6.3) built against Debian's 2.6.3 against this build, `osprey bench`
-#    ResNet50 int8 (osprey PTQ) natively and fp32 under --max-isa
-#    avx512_vnni (the stand-in for a CPU without AMX: the no-regression
-#    check), batch 8, 2 threads; both measure their engine choices afresh
-#    (a new cache directory per run), so neither reuses a choice measured
-#    at another time.
+#    batch 8, 2 threads: ResNet50 int8 (osprey PTQ) and fp32 natively, and
+#    under --max-isa avx512_vnni (the stand-in for a CPU without AMX: the
+#    no-regression check) ResNet50, MobileNetV2 and SqueezeNet fp32 and
+#    int8 and the TFLite MobileNetV2 int8; both binaries measure their
+#    engine choices afresh (a new cache directory per run), so neither
+#    reuses a choice measured at another time. --quick: the ResNet50 rows.
 #
 # Debian's 2.6.3 packages are downloaded with `apt-get download` (no
 # install: the system is left as it was), checked against the sha256 below
 # and extracted into ~/.cache/osprey/onednn-2.6.3. Needs the build's
 # dependencies (make deps) and git history back to $OLD.
-# Environment: MODEL (default ../shared/models/onnx/resnet50.onnx),
-# CALIB (calibration images, default ../shared/images/imagenet-samples),
+# Environment: MODELS (a directory with onnx/ and tflite/, default
+# ../shared/models), CALIB (calibration images, default ../shared/images/imagenet-samples),
 # SECONDS_PER_RUN (osprey bench, default 6), THREADS (2), OLD (commit).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd -P)
-BUILD=$ROOT/build ROUNDS=5 OSPREY_CMP=0 PROBE=1
+BUILD=$ROOT/build ROUNDS=5 OSPREY_CMP=0 PROBE=1 QUICK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift ;;
     --osprey) OSPREY_CMP=1 ;;
     --no-probe) PROBE=0 ;;
-    -*) echo "usage: $0 [BUILD_DIR] [--rounds R] [--osprey] [--no-probe]" >&2; exit 2 ;;
+    --quick) QUICK=1 ;;
+    -*) echo "usage: $0 [BUILD_DIR] [--rounds R] [--osprey [--quick]] [--no-probe]" >&2; exit 2 ;;
     *) BUILD=$(cd "$1" && pwd -P) ;;
   esac
   shift
@@ -42,7 +44,7 @@ done
 OLD=${OLD:-6ff2adc3534c07b5f6b6235249f0d89ad54c8c4b}
 THREADS=${THREADS:-2}
 SECS=${SECONDS_PER_RUN:-6}
-MODEL=${MODEL:-$ROOT/../shared/models/onnx/resnet50.onnx}
+MODELS=${MODELS:-$ROOT/../shared/models}
 CALIB=${CALIB:-$ROOT/../shared/images/imagenet-samples}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/osprey/onednn-2.6.3
 NEW_PROBE=$BUILD/bench/bench_conv_algos
@@ -118,28 +120,38 @@ if [ "$OSPREY_CMP" = 1 ]; then
   fi
   ldd "$BLD/osprey" | grep -q "$LIBDIR/libdnnl.so.2" ||
     { echo "onednn_versions: the old osprey does not load $LIBDIR/libdnnl.so.2" >&2; exit 1; }
-  [ -f "$MODEL" ] || { echo "onednn_versions: no model at $MODEL (set MODEL)" >&2; exit 1; }
+  O=$MODELS/onnx T=$MODELS/tflite
+  [ -f "$O/resnet50.onnx" ] || { echo "onednn_versions: no $O/resnet50.onnx (set MODELS)" >&2; exit 1; }
+  PTQ="--precision int8 --calibration $CALIB --calibration-count 16"
+  CAP="--max-isa avx512_vnni"
   # case name | osprey bench arguments
-  CASES=("int8, native|--precision int8 --calibration $CALIB --calibration-count 16"
-         "fp32, native|--precision fp32"
-         "fp32, avx512_vnni cap|--precision fp32 --max-isa avx512_vnni")
+  CASES=("ResNet50 int8, native|--model $O/resnet50.onnx $PTQ"
+         "ResNet50 fp32, native|--model $O/resnet50.onnx --precision fp32"
+         "ResNet50 fp32, avx512_vnni cap|--model $O/resnet50.onnx --precision fp32 $CAP")
+  [ "$QUICK" = 1 ] || CASES+=(
+         "ResNet50 int8, avx512_vnni cap|--model $O/resnet50.onnx $PTQ $CAP"
+         "MobileNetV2 fp32, avx512_vnni cap|--model $O/mobilenet_v2.onnx --precision fp32 $CAP"
+         "MobileNetV2 int8, avx512_vnni cap|--model $O/mobilenet_v2.onnx $PTQ $CAP"
+         "SqueezeNet fp32, avx512_vnni cap|--model $O/squeezenet1_1.onnx --precision fp32 $CAP"
+         "SqueezeNet int8, avx512_vnni cap|--model $O/squeezenet1_1.onnx $PTQ $CAP"
+         "TFLite MobileNetV2 int8, avx512_vnni cap|--model $T/mobilenet_v2_1.0_224_quant.tflite $CAP")
   for r in $(seq "$ROUNDS"); do
     for i in "${!CASES[@]}"; do
       args=${CASES[$i]#*|}
       for v in old new; do
         bin=$BUILD/osprey; [ $v = old ] && bin=$BLD/osprey
         # shellcheck disable=SC2086  # the case's arguments are words
-        OSPREY_CACHE_DIR=$OUT/cache-$v-$r "$bin" bench --model "$MODEL" $args \
+        OSPREY_CACHE_DIR=$OUT/cache-$v-$r "$bin" bench $args \
           --batch 8 --threads "$THREADS" --seconds "$SECS" --json 2>/dev/null >>"$OUT/osprey-$v-$i"
       done
     done
   done
   echo
-  echo "osprey bench $(basename "$MODEL"), batch 8, $THREADS threads, ${SECS} s per run, img/s, median of $ROUNDS:"
+  echo "osprey bench, batch 8, $THREADS threads, ${SECS} s per run, img/s, median of $ROUNDS:"
   python3 - "$OUT" "${CASES[@]}" <<'EOF'
 import json, statistics as st, sys
 d, cases = sys.argv[1], [c.split("|")[0] for c in sys.argv[2:]]
-print("| precision, ISA | osprey on 2.6.3 | osprey on 3.2.0 | ratio (median of rounds) |")
+print("| model, precision, ISA | osprey on 2.6.3 | osprey on 3.2.0 | ratio (median of rounds) |")
 print("|---|---:|---:|---:|")
 for i, c in enumerate(cases):
     old = [json.loads(l)["img_per_s"] for l in open(f"{d}/osprey-old-{i}")]
