@@ -53,14 +53,15 @@
 #define OSP_F32_WINO 1
 #include <immintrin.h>
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define WINO_P 36    /* positions of a 6x6 transformed tile */
 #define WINO_ROWS 6  /* tiles per call of the product kernel (register rows) */
 #define WINO_NB 4    /* vectors of 16 outputs per U panel (register columns) */
 #define WINO_PANEL (WINO_NB * 16)
+/* Least rows per block when U does not stay in L2: the kernel then needs
+ * 256 bytes of U per 24·(rows / ROWS) FMAs, ~4 bytes a cycle at 36 rows,
+ * which an L3 or DRAM stream delivers on the CPUs we know. */
+#define WINO_U_ROWS 36
 /* Floats added to the distance between two positions' planes of V and M,
  * so that a tile's 36 entries do not all fall in the same cache set (the
  * planes are often multiples of 4 KiB apart). */
@@ -78,9 +79,6 @@ typedef struct osp__wino_s {
     int64_t cc;                 /* input channels per call of the kernel */
     size_t v_pos, m_pos;        /* floats between two positions' planes */
     size_t thr_floats;          /* scratch per thread: V then M */
-    size_t scr_floats;          /* the step's scratch */
-    bool shared;                /* all threads on each block (else a
-                                   block per thread) */
     int n_thr;
     int n_post;
     osp_post_op_t post[OSP_MAX_POST_OPS];
@@ -506,15 +504,6 @@ WINO_TARGET static void wino_outputs(const osp__wino_t *k, const float *m,
     }
 }
 
-/* The size of the calling thread's OpenMP team (1 without OpenMP). */
-static int64_t wino_team(void) {
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
-
 /* The rows of block b (its tiles rounded up to the register rows). */
 static int64_t wino_rows(const osp__wino_t *k, int64_t b) {
     int64_t nt = k->tiles - b * k->tb < k->tb ? k->tiles - b * k->tb : k->tb;
@@ -526,96 +515,48 @@ static void wino_run(const osp__plan_step_t *s) {
     const float *x = s->tin[0].data, *u = s->tin[1].data;
     float *scr = s->tin[2].data, *y = s->tout[0].data;
     const int64_t items = WINO_P * ((k->kp + WINO_PANEL - 1) / WINO_PANEL);
-    if (!k->shared) { /* each thread whole blocks, in its own scratch */
-        int nt = osp__q8_tile_threads(k->n_thr, (int)k->blocks);
+    int nt = osp__q8_tile_threads(k->n_thr, (int)k->blocks);
+    /* dynamic: a thread that loses its core for a while on a shared
+     * machine leaves its blocks to the others */
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-        for (int64_t b = 0; b < k->blocks; b++) {
-            float *v = scr + (size_t)osp__q8_tid() * k->thr_floats;
-            float *m = v + (size_t)WINO_P * k->v_pos;
-            int64_t rows = wino_rows(k, b);
-            wino_inputs(k, x, v, b, 0, rows);
-            wino_products(k, u, v, m, rows, 0, items);
-            wino_outputs(k, m, y, b, 0, rows);
-        }
-        return;
-    }
-    /* every thread on every block, phase by phase: the tiles' transforms
-     * split by rows, the products by position (each thread reads its part
-     * of U only) */
-    float *v = scr, *m = scr + (size_t)WINO_P * k->v_pos;
-    int nt = osp__q8_tile_threads(k->n_thr, (int)(items < k->tb ? items : k->tb));
-#pragma omp parallel num_threads(nt)
-    {
-        /* contiguous shares, so that a thread's products run in order
-         * (and fetch their next panel of U ahead) */
-        int64_t tid = osp__q8_tid(), n = wino_team();
-        for (int64_t b = 0; b < k->blocks; b++) {
-            int64_t rows = wino_rows(k, b);
-            wino_inputs(k, x, v, b, rows * tid / n, rows * (tid + 1) / n);
-#pragma omp barrier
-            wino_products(k, u, v, m, rows, items * tid / n, items * (tid + 1) / n);
-#pragma omp barrier
-            wino_outputs(k, m, y, b, rows * tid / n, rows * (tid + 1) / n);
-#pragma omp barrier
-        }
+    for (int64_t b = 0; b < k->blocks; b++) {
+        float *v = scr + (size_t)osp__q8_tid() * k->thr_floats;
+        float *m = v + (size_t)WINO_P * k->v_pos;
+        int64_t rows = wino_rows(k, b);
+        wino_inputs(k, x, v, b, 0, rows);
+        wino_products(k, u, v, m, rows, 0, items);
+        wino_outputs(k, m, y, b, 0, rows);
     }
 }
 
-/* How the tiles are split: blocks of tb tiles, each a thread's (in its
- * own scratch) or every thread's (phase by phase, the products split by
- * position). A block's V and M take 36·(cp + kp) floats per tile, and U is
- * read once per block. Small blocks keep V and M in the core's L2 but read
- * U once per few tiles: right when U is small (it then stays in L2 too),
- * wrong when it is large (ResNet50's 512-channel layers: 38 MB of U for 32
- * tiles at batch 8). Large blocks read U rarely but send V and M through
- * L3 (written, read back: thrice, for the write's read-for-ownership). A
- * block shared by the threads splits U between them but moves V and M
- * from core to core. So the split is the one with the least estimated
- * traffic beyond L2 per thread, on the L2 size the CPU reports; ties go
- * to a block per thread (no barriers), then to fewer blocks. */
+/* Tiles per block (each block a thread's, in its own scratch). A block's
+ * V and M take 36·(cp + kp) floats per tile: blocks that keep them within
+ * half the core's L2 (as the CPU reports it; the rest holds U's panels)
+ * avoid sending them through L3. U is read once per block: when it does
+ * not fit in L2 beside them (ResNet50's 256- and 512-channel layers: 9 and
+ * 38 MB) a block needs at least WINO_U_ROWS rows, so that the kernel
+ * consumes a panel of U slower than memory delivers it, even if its V and
+ * M then spill. The block count is rounded up to a multiple of the
+ * threads, which share the blocks evenly. Measured on ResNet50's and
+ * SqueezeNet's layers (bench/wino_layers.c): within a few percent of the
+ * best of the block counts tried, where a fixed size is up to 1.6x off. */
 static void wino_blocks(osp__wino_t *k) {
     long l2r = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    const double l2 = l2r > 0 ? (double)l2r : WINO_L2_DEFAULT, nthr = k->n_thr;
-    const double per_tile = 4.0 * WINO_P * (double)(k->cp + k->kp);
-    const double u = 4.0 * WINO_P * (double)k->cp * (double)k->kp;
-    const int64_t most = (k->tiles + WINO_ROWS - 1) / WINO_ROWS;
-    double best = 1e300;
-    int64_t best_b = 1;
-    bool best_shared = false;
-    for (int shared = 0; shared < (k->n_thr > 1 ? 2 : 1); shared++)
-        for (int64_t b = 1; b <= most; b++) {
-            if (!shared && b % k->n_thr && b < most && b > 1)
-                continue; /* a block per thread: whole rounds */
-            int64_t tb = (k->tiles + b - 1) / b;
-            tb = (tb + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
-            double ws = per_tile * (double)tb, cost;
-            if (!shared) {
-                double mine = (double)((b + k->n_thr - 1) / k->n_thr);
-                double spill = ws > l2 / 2 ? 3 * (ws - l2 / 2) : 0;
-                /* U from L3 for every block, unless it stays in L2 */
-                double u_reads = ws + u <= l2 * 3 / 4 ? 1 : mine;
-                cost = u_reads * u + mine * spill;
-                /* fewer blocks than threads leave threads idle */
-                cost *= b < k->n_thr ? nthr / (double)b : 1;
-            } else {
-                double mine = ws / nthr;
-                cost = (double)b * (u / nthr + ws * (nthr - 1) / nthr +
-                                    (mine > l2 / 2 ? 3 * (mine - l2 / 2) : 0));
-            }
-            if (cost < best * 0.98) {
-                best = cost;
-                best_b = b;
-                best_shared = shared;
-            }
-        }
-    int64_t tb = (k->tiles + best_b - 1) / best_b;
+    const size_t l2 = l2r > 0 ? (size_t)l2r : WINO_L2_DEFAULT;
+    const size_t per_tile = sizeof(float) * WINO_P * (size_t)(k->cp + k->kp);
+    const size_t u = sizeof(float) * WINO_P * (size_t)(k->cp * k->kp);
+    int64_t tb = (int64_t)(l2 / 2 / per_tile);
+    if (u > l2 / 2 && tb < WINO_U_ROWS)
+        tb = WINO_U_ROWS;
+    tb = tb < WINO_ROWS ? WINO_ROWS : tb;
+    int64_t blocks = (k->tiles + tb - 1) / tb;
+    blocks = (blocks + k->n_thr - 1) / k->n_thr * k->n_thr;
+    tb = (k->tiles + blocks - 1) / blocks;
     k->tb = (tb + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
     k->blocks = (k->tiles + k->tb - 1) / k->tb;
-    k->shared = best_shared;
     k->v_pos = (size_t)(k->tb * k->cp) + WINO_SKEW;
     k->m_pos = (size_t)(k->tb * k->kp) + WINO_SKEW;
     k->thr_floats = (size_t)WINO_P * (k->v_pos + k->m_pos);
-    k->scr_floats = k->thr_floats * (size_t)(k->shared ? 1 : k->n_thr);
 }
 
 int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
@@ -690,7 +631,7 @@ int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
      * the scratch; a sum post-op's residual is the destination's content. */
     dnnl_memory_desc_t xmd, ymd, umd, smd;
     int64_t ud[3] = {WINO_P, k->cp, k->kp};
-    int64_t sd[1] = {(int64_t)k->scr_floats};
+    int64_t sd[1] = {(int64_t)(k->thr_floats * (size_t)k->n_thr)};
     osp__md_tag(c, &xmd, 4, X->dims, dnnl_f32, dnnl_aBcd16b);
     osp__md_tag(c, &ymd, 4, Y->dims, dnnl_f32, dnnl_aBcd16b);
     osp__md_plain(c, &umd, 3, ud, dnnl_f32);
@@ -698,8 +639,7 @@ int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
     wino_wsrc_t ws = {W->data, k->c, k->cp, k->k, k->kp};
     int in[3];
     char note[96];
-    snprintf(note, sizeof note, "%lld-tile blocks%s", (long long)k->tb,
-             k->shared ? " shared by the threads" : "");
+    snprintf(note, sizeof note, "%lld-tile blocks", (long long)k->tb);
     if ((in[0] = osp__buf_as(c, x, &xmd)) < 0 ||
         (in[1] = osp__const_derived(c, W->data, &umd, wino_make_u, &ws)) < 0 ||
         (in[2] = osp__buf_new(c, &smd, -1)) < 0) {
