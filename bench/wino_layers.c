@@ -8,12 +8,17 @@
  * direct convolution's work, and the sums weighted by how often each shape
  * occurs in its model.
  *
+ * With --matmul 1 it also times the design's alternative for the 36
+ * products, one oneDNN matmul with a batch dimension of 36 over the
+ * batch's tiles, products alone (docs/adr/0051-own-winograd.md).
+ *
  * usage: bench_wino_layers [--batch N] [--threads T] [--runs K]
- *                          [--max-isa ISA] [--only I]
+ *                          [--max-isa ISA] [--only I] [--matmul 1]
  * (--only runs the I-th shape alone, e.g. under perf.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/plan/plan_int.h"
 
@@ -145,8 +150,86 @@ static void time_conv(const shape_t *s, bool direct, int batch, int threads,
         }
 }
 
+/* The alternative to osprey's product kernel: the 36 products of the
+ * whole batch as one oneDNN matmul with a batch dimension of 36 (V [36,
+ * tiles, c] plain, U in oneDNN's weight layout, M [36, tiles, k] plain), as
+ * the planner would create it once. Its least time over `runs` runs, in ms,
+ * products only (the transforms would come on top); its impl in impl. */
+static double time_matmul(const shape_t *s, int batch, int threads, int runs,
+                          char *impl, size_t cap) {
+    int64_t th = (s->hw + 3) / 4, tiles = (int64_t)batch * th * th;
+    int64_t cp = (s->c + 15) / 16 * 16, kp = (s->k + 15) / 16 * 16;
+    dnnl_dims_t vd = {36, tiles, cp}, ud = {36, cp, kp}, md = {36, tiles, kp};
+    dnnl_memory_desc_t vmd = NULL, uany = NULL, uplain = NULL, mmd = NULL;
+    dnnl_engine_t eng = NULL;
+    dnnl_stream_t st = NULL;
+    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+    dnnl_primitive_t prim = NULL, reorder = NULL;
+    osp__set_threads(threads);
+    if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&st, eng, dnnl_stream_default_flags) != dnnl_success ||
+        dnnl_memory_desc_create_with_tag(&vmd, 3, vd, dnnl_f32, dnnl_abc) != dnnl_success ||
+        dnnl_memory_desc_create_with_tag(&uany, 3, ud, dnnl_f32, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_create_with_tag(&uplain, 3, ud, dnnl_f32, dnnl_abc) != dnnl_success ||
+        dnnl_memory_desc_create_with_tag(&mmd, 3, md, dnnl_f32, dnnl_abc) != dnnl_success ||
+        dnnl_matmul_primitive_desc_create(&pd, eng, vmd, uany, NULL, mmd, NULL) != dnnl_success ||
+        dnnl_primitive_create(&prim, pd) != dnnl_success) {
+        fprintf(stderr, "oneDNN matmul: not created\n");
+        exit(1);
+    }
+    const char *name = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name);
+    snprintf(impl, cap, "%s", name ? name : "?");
+    const_dnnl_memory_desc_t uwant = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    float *v = randf((size_t)(36 * tiles * cp), 1), *up = randf((size_t)(36 * cp * kp), 2);
+    void *uw = malloc(dnnl_memory_desc_get_size(uwant));
+    float *m = malloc(sizeof(float) * (size_t)(36 * tiles * kp));
+    dnnl_memory_t vm, um, uwm, mm;
+    dnnl_memory_create(&vm, vmd, eng, v);
+    dnnl_memory_create(&um, uplain, eng, up);
+    dnnl_memory_create(&uwm, uwant, eng, uw);
+    dnnl_memory_create(&mm, mmd, eng, m);
+    /* U into oneDNN's layout once, as the planner reorders weights */
+    dnnl_reorder_primitive_desc_create(&rpd, uplain, eng, uwant, eng, NULL);
+    dnnl_primitive_create(&reorder, rpd);
+    dnnl_exec_arg_t ra[2] = {{DNNL_ARG_FROM, um}, {DNNL_ARG_TO, uwm}};
+    dnnl_primitive_execute(reorder, st, 2, ra);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, vm}, {DNNL_ARG_WEIGHTS, uwm}, {DNNL_ARG_DST, mm}};
+    double best = 1e300;
+    for (int r = 0; r <= runs; r++) {
+        struct timespec t0, t1;
+        clockid_t clk = threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+        clock_gettime(clk, &t0);
+        dnnl_primitive_execute(prim, st, 3, args);
+        dnnl_stream_wait(st);
+        clock_gettime(clk, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (r > 0 && ms < best)
+            best = ms;
+    }
+    dnnl_primitive_destroy(reorder);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_primitive_destroy(prim);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_memory_destroy(vm);
+    dnnl_memory_destroy(um);
+    dnnl_memory_destroy(uwm);
+    dnnl_memory_destroy(mm);
+    dnnl_memory_desc_destroy(vmd);
+    dnnl_memory_desc_destroy(uany);
+    dnnl_memory_desc_destroy(uplain);
+    dnnl_memory_desc_destroy(mmd);
+    dnnl_stream_destroy(st);
+    dnnl_engine_destroy(eng);
+    free(v);
+    free(up);
+    free(uw);
+    free(m);
+    return best;
+}
+
 int main(int argc, char **argv) {
-    int batch = 8, threads = 1, runs = 5, only = -1;
+    int batch = 8, threads = 1, runs = 5, only = -1, matmul = 0;
     osp_isa_t isa = OSP_ISA_AUTO;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--batch"))
@@ -157,11 +240,13 @@ int main(int argc, char **argv) {
             runs = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--only"))
             only = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--matmul"))
+            matmul = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--max-isa") && osp_isa_parse(argv[i + 1], &isa) == 0)
             ;
         else {
             fprintf(stderr, "usage: %s [--batch N] [--threads T] [--runs K] "
-                            "[--max-isa ISA] [--only I]\n", argv[0]);
+                            "[--max-isa ISA] [--only I] [--matmul 1]\n", argv[0]);
             return 2;
         }
     }
@@ -186,6 +271,12 @@ int main(int argc, char **argv) {
         printf("%-10s %5d %5d %4d %3d | %9.3f %7.1f | %9.3f %7.1f | %5.2fx  %s\n",
                s->model, s->c, s->k, s->hw, s->count, d, gf / d * 1e3, w,
                gf / w * 1e3, d / w, strstr(iw, "wino") ? strchr(iw, ' ') + 1 : "(no winograd)");
+        if (matmul) {
+            char im[96];
+            double mm = time_matmul(s, batch, threads, runs, im, sizeof im);
+            printf("%-10s %28s   oneDNN matmul, the 36 products alone: %.3f ms (%s)\n",
+                   "", "", mm, im);
+        }
         int m = strcmp(s->model, "resnet50") != 0;
         sum_d[m] += d * s->count;
         sum_w[m] += w * s->count;
