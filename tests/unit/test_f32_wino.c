@@ -3,7 +3,8 @@
  * (src/engine/ops/ref_conv.c, with its post-ops): odd spatial sizes (tiles
  * cut by the edges), padding 0, 1, 2 and asymmetric, channel counts that
  * are not multiples of 16 (the zero-padded blocked layout) or of the 64
- * outputs of a U panel, batches > 1, several blocks over 2 threads, bias,
+ * outputs of a U panel, batches > 1, several blocks over 2 threads or one
+ * block they share, input channels in several shares of the kernel, bias,
  * ReLU, leaky ReLU, clip, sigmoid (the scalar path), and the residual sum
  * before and after the activation, read from a copy or in place.
  *
@@ -187,6 +188,9 @@ static void check(const wcase_t *q) {
     o.precision = OSP_PREC_FP32;
     o.tuning.winograd = OSP_TUNE_ON;
     o.tuning.conv_layout = q->layout;
+    /* two threads on the whole batch (not one-image lanes): the step's
+     * split between threads is what the multi-tile cases test */
+    o.tuning.batch_split = OSP_TUNE_OFF;
     osp_engine_t *e = tu_engine(g, &o);
     osp_tensor_t out;
     osp_err_t err = {0};
@@ -217,6 +221,11 @@ static void check(const wcase_t *q) {
     }
     const char *desc = osp_engine_describe(e);
     bool ran = strstr(desc, "wino_4x3") != NULL;
+    if (ran) { /* how the step split the tiles, for the log */
+        const char *l = strstr(desc, "wino_4x3");
+        const char *eol = strchr(l, '\n');
+        print_message("  %.*s\n", eol ? (int)(eol - l) : (int)strlen(l), l);
+    }
     if (osp__f32_wino_ok() && !ran)
         fail_msg("%s: the plan has no Winograd step\n%s", q->name, desc);
     if (!osp__f32_wino_ok())
@@ -260,6 +269,8 @@ static void test_panels_and_blocks(void **state) {
         {"28x28 batch 4", 4, 64, 64, 28, 28, 1, 1, 1, 1, true, P_RELU, false, B},
         /* the producer's layout is oneDNN's pick: reordered to nChw16c */
         {"layout any", 2, 32, 48, 12, 12, 1, 1, 1, 1, true, P_RELU, false, A},
+        /* 9 MB of U for 8 tiles: the threads share one block */
+        {"c256 k256, few tiles", 2, 256, 256, 6, 7, 1, 1, 1, 1, true, P_SUM_RELU, false, B},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check(&cases[i]);

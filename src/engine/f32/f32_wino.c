@@ -53,6 +53,9 @@
 #define OSP_F32_WINO 1
 #include <immintrin.h>
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define WINO_P 36    /* positions of a 6x6 transformed tile */
 #define WINO_ROWS 6  /* tiles per call of the product kernel (register rows) */
@@ -79,6 +82,7 @@ typedef struct osp__wino_s {
     int64_t cc;                 /* input channels per call of the kernel */
     size_t v_pos, m_pos;        /* floats between two positions' planes */
     size_t thr_floats;          /* scratch per thread: V then M */
+    bool shared;                /* one block, all threads on it */
     int n_thr;
     int n_post;
     osp_post_op_t post[OSP_MAX_POST_OPS];
@@ -517,11 +521,37 @@ static int64_t wino_rows(const osp__wino_t *k, int64_t b) {
     return (nt + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
 }
 
+/* The size of the calling thread's OpenMP team (1 without OpenMP). */
+static int64_t wino_team(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 static void wino_run(const osp__plan_step_t *s) {
     const osp__wino_t *k = s->fn_ctx;
     const float *x = s->tin[0].data, *u = s->tin[1].data;
     float *scr = s->tin[2].data, *y = s->tout[0].data;
     const int64_t items = WINO_P * ((k->kp + WINO_PANEL - 1) / WINO_PANEL);
+    if (k->shared) {
+        /* one block, every thread on each phase: contiguous shares of the
+         * rows, and of the products by position (each thread reads its
+         * part of U, in order, fetching the next panel ahead) */
+        float *v = scr, *m = scr + (size_t)WINO_P * k->v_pos;
+        const int64_t rows = wino_rows(k, 0);
+#pragma omp parallel num_threads(k->n_thr)
+        {
+            int64_t t = osp__q8_tid(), n = wino_team();
+            wino_inputs(k, x, v, 0, rows * t / n, rows * (t + 1) / n);
+#pragma omp barrier
+            wino_products(k, u, v, m, rows, items * t / n, items * (t + 1) / n);
+#pragma omp barrier
+            wino_outputs(k, m, y, 0, rows * t / n, rows * (t + 1) / n);
+        }
+        return;
+    }
     int nt = osp__q8_tile_threads(k->n_thr, (int)k->blocks);
     /* dynamic: a thread that loses its core for a while on a shared
      * machine leaves its blocks to the others */
@@ -536,17 +566,21 @@ static void wino_run(const osp__plan_step_t *s) {
     }
 }
 
-/* Tiles per block (each block a thread's, in its own scratch). A block's
- * V and M take 36·(cp + kp) floats per tile: blocks that keep them within
- * half the core's L2 (as the CPU reports it; the rest holds U's panels)
- * avoid sending them through L3. U is read once per block: when it does
- * not fit in L2 beside them (ResNet50's 256- and 512-channel layers: 9 and
- * 38 MB) a block needs at least WINO_U_ROWS rows, so that the kernel
- * consumes a panel of U slower than memory delivers it, even if its V and
- * M then spill. The block count is rounded up to a multiple of the
- * threads, which share the blocks evenly. Measured on ResNet50's and
- * SqueezeNet's layers (bench/wino_layers.c): within a few percent of the
- * best of the block counts tried, where a fixed size is up to 1.6x off. */
+/* How the tiles are split. In blocks, each a thread's in its own scratch:
+ * a block's V and M take 36·(cp + kp) floats per tile, and blocks that
+ * keep them within half the core's L2 (as the CPU reports it; the rest
+ * holds U's panels) avoid sending them through L3. U is read once per
+ * block: when it does not fit in L2 beside them (ResNet50's 256- and
+ * 512-channel layers: 9 and 38 MB) a block needs at least WINO_U_ROWS
+ * rows, so that the kernel consumes a panel of U slower than memory
+ * delivers it, even if its V and M then spill. The block count is rounded
+ * up to a multiple of the threads, which share the blocks evenly. When
+ * there are too few tiles for that (ResNet50's 7x7 layers: 32 tiles at
+ * batch 8), the threads share one block instead, phase by phase, the
+ * products split by position: each thread then reads its part of U only.
+ * Measured on ResNet50's and SqueezeNet's layers (bench/wino_layers.c):
+ * within a few percent of the best of the splits tried, where a fixed
+ * block size is up to 1.6x off. */
 static void wino_blocks(osp__wino_t *k) {
     long l2r = sysconf(_SC_LEVEL2_CACHE_SIZE);
     const size_t l2 = l2r > 0 ? (size_t)l2r : WINO_L2_DEFAULT;
@@ -558,6 +592,9 @@ static void wino_blocks(osp__wino_t *k) {
     tb = tb < WINO_ROWS ? WINO_ROWS : tb;
     int64_t blocks = (k->tiles + tb - 1) / tb;
     blocks = (blocks + k->n_thr - 1) / k->n_thr * k->n_thr;
+    k->shared = k->n_thr > 1 && u > l2 / 2 && k->tiles < WINO_U_ROWS * k->n_thr;
+    if (k->shared)
+        blocks = 1;
     tb = (k->tiles + blocks - 1) / blocks;
     k->tb = (tb + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
     k->blocks = (k->tiles + k->tb - 1) / k->tb;
@@ -638,32 +675,20 @@ int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
      * the scratch; a sum post-op's residual is the destination's content. */
     dnnl_memory_desc_t xmd, ymd, umd, smd;
     int64_t ud[3] = {WINO_P, k->cp, k->kp};
-    int64_t sd[1] = {(int64_t)(k->thr_floats * (size_t)k->n_thr)};
+    int64_t sd[1] = {(int64_t)(k->thr_floats * (size_t)(k->shared ? 1 : k->n_thr))};
     osp__md_tag(c, &xmd, 4, X->dims, dnnl_f32, dnnl_aBcd16b);
     osp__md_tag(c, &ymd, 4, Y->dims, dnnl_f32, dnnl_aBcd16b);
     osp__md_plain(c, &umd, 3, ud, dnnl_f32);
     osp__md_plain(c, &smd, 1, sd, dnnl_f32);
     wino_wsrc_t ws = {W->data, k->c, k->cp, k->k, k->kp};
     int in[3];
-    char note[96];
-    snprintf(note, sizeof note, "%lld-tile blocks", (long long)k->tb);
+    char note[96] = "";
+    osp__post_note(n, note, sizeof note);
     if ((in[0] = osp__buf_as(c, x, &xmd)) < 0 ||
         (in[1] = osp__const_derived(c, W->data, &umd, wino_make_u, &ws)) < 0 ||
         (in[2] = osp__buf_new(c, &smd, -1)) < 0) {
         free(k);
         return in[0] < 0 ? in[0] : in[1] < 0 ? in[1] : in[2];
-    }
-    if (n->n_post) {
-        strncat(note, ", fused ", sizeof note - strlen(note) - 1);
-        size_t used = strlen(note);
-        for (int i = 0; i < n->n_post && used + 2 < sizeof note; i++) {
-            int wr = snprintf(note + used, sizeof note - used, "%s+%s", i ? " " : "",
-                              n->post[i].kind == OSP_POST_SUM
-                                  ? "sum"
-                                  : osp_act_name(n->post[i].act));
-            used += wr > 0 ? (size_t)wr : 0;
-            used = used < sizeof note ? used : sizeof note - 1;
-        }
     }
     int yb = sum >= 0 ? osp__sum_dst(c, ni, sum, &ymd, y, note, sizeof note)
                       : osp__buf_new(c, &ymd, y);
@@ -671,6 +696,11 @@ int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
         free(k);
         return yb;
     }
+    size_t used = strlen(note);
+    snprintf(note + used, sizeof note - used,
+             k->shared ? "%s%lld tiles in one block shared by the threads"
+                       : "%s%lld-tile blocks",
+             used ? "; " : "", (long long)k->tb);
     rc = osp__step_fn(c, ni, 3, in, yb, wino_run, k, "osprey:wino_4x3(avx512)", note);
     if (rc < 0)
         return rc;

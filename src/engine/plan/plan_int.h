@@ -201,6 +201,9 @@ int osp__sum_dst(osp__plan_ctx_t *c, int ni, int sum, const dnnl_memory_desc_t *
                  int y, char *note, size_t note_len);
 /* Makes buffer b the primary storage of value v. */
 void osp__bind_value(osp__plan_ctx_t *c, int v, int b);
+/* Appends node n's post-ops to note ("+relu +sum", a space before when
+ * note is not empty), as the plan describes its steps. */
+void osp__post_note(const osp_node_t *n, char *note, size_t note_len);
 /* Builds a post-op list for node n (activation and SUM); sum_scale 1. */
 int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
                   char *note, size_t note_len);
