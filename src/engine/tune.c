@@ -112,8 +112,11 @@ static void graph_convs(const osp_graph_t *g, bool *any, bool *wino) {
         *any = true;
         const osp_value_t *W = &g->values[n->in[1]];
         const osp_window_t *w = &n->p.conv.win;
+        /* the convs f32/f32_wino.c takes (dilation checked there too) */
         if (W->rank == 4 && W->dims[2] == 3 && W->dims[3] == 3 &&
-            n->p.conv.group <= 1 && w->stride[0] <= 1 && w->stride[1] <= 1)
+            W->dims[0] >= 16 && W->dims[1] >= 16 && n->p.conv.group <= 1 &&
+            w->stride[0] <= 1 && w->stride[1] <= 1 && w->dilation[0] <= 1 &&
+            w->dilation[1] <= 1)
             *wino = true;
     }
 }

@@ -626,6 +626,10 @@ int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
         W->dims[1] != X->dims[1] || Y->dims[1] != W->dims[0] ||
         Y->dims[0] != X->dims[0] || n->p.conv.win.n_spatial != 2)
         return OSP_EUNSUPPORTED;
+    /* fewer than 16 channels in or out: the zero padding to a vector
+     * would multiply the products by up to 16, more than Winograd saves */
+    if (X->dims[1] < 16 || W->dims[0] < 16)
+        return OSP_EUNSUPPORTED;
     if (bias >= 0 && (g->values[bias].dtype != OSP_DT_F32 ||
                       osp_value_numel(&g->values[bias]) != (size_t)W->dims[0]))
         return OSP_EUNSUPPORTED;
