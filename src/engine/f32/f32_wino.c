@@ -82,7 +82,7 @@ typedef struct osp__wino_s {
     int64_t cc;                 /* input channels per call of the kernel */
     size_t v_pos, m_pos;        /* floats between two positions' planes */
     size_t thr_floats;          /* scratch per thread: V then M */
-    bool shared;                /* one block, all threads on it */
+    bool shared;                /* all threads on each block */
     int n_thr;
     int n_post;
     osp_post_op_t post[OSP_MAX_POST_OPS];
@@ -536,19 +536,23 @@ static void wino_run(const osp__plan_step_t *s) {
     float *scr = s->tin[2].data, *y = s->tout[0].data;
     const int64_t items = WINO_P * ((k->kp + WINO_PANEL - 1) / WINO_PANEL);
     if (k->shared) {
-        /* one block, every thread on each phase: contiguous shares of the
-         * rows, and of the products by position (each thread reads its
-         * part of U, in order, fetching the next panel ahead) */
+        /* every thread on each block, phase by phase: contiguous shares of
+         * the rows, and of the products by position (each thread reads its
+         * part of U, in order, fetching the next panel ahead). A block's
+         * inputs may start while others still write the previous one's
+         * outputs: those read M, not V. */
         float *v = scr, *m = scr + (size_t)WINO_P * k->v_pos;
-        const int64_t rows = wino_rows(k, 0);
 #pragma omp parallel num_threads(k->n_thr)
         {
             int64_t t = osp__q8_tid(), n = wino_team();
-            wino_inputs(k, x, v, 0, rows * t / n, rows * (t + 1) / n);
+            for (int64_t b = 0; b < k->blocks; b++) {
+                const int64_t rows = wino_rows(k, b);
+                wino_inputs(k, x, v, b, rows * t / n, rows * (t + 1) / n);
 #pragma omp barrier
-            wino_products(k, u, v, m, rows, items * t / n, items * (t + 1) / n);
+                wino_products(k, u, v, m, rows, items * t / n, items * (t + 1) / n);
 #pragma omp barrier
-            wino_outputs(k, m, y, 0, rows * t / n, rows * (t + 1) / n);
+                wino_outputs(k, m, y, b, rows * t / n, rows * (t + 1) / n);
+            }
         }
         return;
     }
@@ -566,18 +570,21 @@ static void wino_run(const osp__plan_step_t *s) {
     }
 }
 
-/* How the tiles are split. In blocks, each a thread's in its own scratch:
- * a block's V and M take 36·(cp + kp) floats per tile, and blocks that
- * keep them within half the core's L2 (as the CPU reports it; the rest
- * holds U's panels) avoid sending them through L3. U is read once per
- * block: when it does not fit in L2 beside them (ResNet50's 256- and
- * 512-channel layers: 9 and 38 MB) a block needs at least WINO_U_ROWS
- * rows, so that the kernel consumes a panel of U slower than memory
- * delivers it, even if its V and M then spill. The block count is rounded
- * up to a multiple of the threads, which share the blocks evenly. When
- * there are too few tiles for that (ResNet50's 7x7 layers: 32 tiles at
- * batch 8), the threads share one block instead, phase by phase, the
- * products split by position: each thread then reads its part of U only.
+/* How the tiles are split: into blocks, each either a thread's (in its
+ * own scratch) or shared by all threads phase by phase, the products split
+ * by position. A block's V and M take 36·(cp + kp) floats per tile, and a
+ * thread's part of them is kept within half the core's L2 (as the CPU
+ * reports it; the rest holds U's panels) so as not to go through L3. U is
+ * read once per block: when it does not fit in L2 beside them (ResNet50's
+ * 256- and 512-channel layers: 9 and 38 MB) a thread's block needs at least
+ * WINO_U_ROWS rows, so that the kernel consumes a panel of U slower than
+ * memory delivers it, even if V and M then spill; and a block shared by
+ * the threads, n times larger for the same part of V and M per thread,
+ * has each thread read 1/n of U per block, at the cost of sending V and
+ * M from core to core once: shared when that costs less than the U it
+ * saves, or when the tiles are too few for a thread's block each
+ * (ResNet50's 7x7 layers: 32 tiles at batch 8). Blocks per thread are
+ * rounded up to a multiple of the threads, which share them evenly.
  * Measured on ResNet50's and SqueezeNet's layers (bench/wino_layers.c):
  * within a few percent of the best of the splits tried, where a fixed
  * block size is up to 1.6x off. */
@@ -586,15 +593,21 @@ static void wino_blocks(osp__wino_t *k) {
     const size_t l2 = l2r > 0 ? (size_t)l2r : WINO_L2_DEFAULT;
     const size_t per_tile = sizeof(float) * WINO_P * (size_t)(k->cp + k->kp);
     const size_t u = sizeof(float) * WINO_P * (size_t)(k->cp * k->kp);
+    const int64_t n = k->n_thr;
     int64_t tb = (int64_t)(l2 / 2 / per_tile);
-    if (u > l2 / 2 && tb < WINO_U_ROWS)
+    bool u_out = u > l2 / 2;
+    if (u_out && tb < WINO_U_ROWS)
         tb = WINO_U_ROWS;
     tb = tb < WINO_ROWS ? WINO_ROWS : tb;
-    int64_t blocks = (k->tiles + tb - 1) / tb;
-    blocks = (blocks + k->n_thr - 1) / k->n_thr * k->n_thr;
-    k->shared = k->n_thr > 1 && u > l2 / 2 && k->tiles < WINO_U_ROWS * k->n_thr;
-    if (k->shared)
-        blocks = 1;
+    k->shared = n > 1 && u_out &&
+                ((size_t)tb * per_tile < u - u / (size_t)n || k->tiles < tb * n);
+    int64_t blocks;
+    if (k->shared) {
+        blocks = (k->tiles + tb * n - 1) / (tb * n);
+    } else {
+        blocks = (k->tiles + tb - 1) / tb;
+        blocks = (blocks + n - 1) / n * n;
+    }
     tb = (k->tiles + blocks - 1) / blocks;
     k->tb = (tb + WINO_ROWS - 1) / WINO_ROWS * WINO_ROWS;
     k->blocks = (k->tiles + k->tb - 1) / k->tb;
@@ -702,7 +715,7 @@ int osp__f32_wino_conv(osp__plan_ctx_t *c, int ni) {
     }
     size_t used = strlen(note);
     snprintf(note + used, sizeof note - used,
-             k->shared ? "%s%lld tiles in one block shared by the threads"
+             k->shared ? "%s%lld-tile blocks shared by the threads"
                        : "%s%lld-tile blocks",
              used ? "; " : "", (long long)k->tb);
     rc = osp__step_fn(c, ni, 3, in, yb, wino_run, k, "osprey:wino_4x3(avx512)", note);
