@@ -273,8 +273,8 @@ static void test_panels_and_blocks(void **state) {
         {"layout any", 2, 32, 48, 12, 12, 1, 1, 1, 1, true, P_RELU, false, A, false},
         /* 9 MB of U for 8 tiles: the threads share one block */
         {"c256 k256, few tiles", 2, 256, 256, 6, 7, 1, 1, 1, 1, true, P_SUM_RELU, false, B, false},
-        /* 5 MB of U, 108 tiles: blocks shared by the threads, in turn */
-        {"c192 k192, 108 tiles", 3, 192, 192, 24, 24, 1, 1, 1, 1, true, P_RELU, false, B, false},
+        /* 5 MB of U, 75 tiles: blocks shared by the threads, in turn */
+        {"c192 k192, 75 tiles", 3, 192, 192, 20, 20, 1, 1, 1, 1, true, P_RELU, false, B, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check(&cases[i]);
