@@ -544,7 +544,8 @@ static void wino_run(const osp__plan_step_t *s) {
          * inputs may start while others still write the previous one's
          * outputs: those read M, not V. */
         float *v = scr, *m = scr + (size_t)WINO_P * k->v_pos;
-#pragma omp parallel num_threads(k->n_thr)
+        int nt = osp__q8_tile_threads(k->n_thr, k->n_thr);
+#pragma omp parallel num_threads(nt)
         {
             int64_t t = osp__q8_tid(), n = wino_team();
             for (int64_t b = 0; b < k->blocks; b++) {
