@@ -162,9 +162,9 @@ typedef struct osp_engine_tuning_s {
     osp_conv_layout_t conv_layout; /* AUTO: measured on this machine before
                                       the first plan (docs/engine.md,
                                       "Measured choices") */
-    osp_tune_t winograd;     /* fp32 3x3 stride-1 convs with 16-multiple
-                                channels try Winograd first; AUTO: measured
-                                with the layout */
+    osp_tune_t winograd;     /* fp32 3x3 stride-1 convs of >= 16 channels
+                                run as osprey's Winograd convolution (on
+                                AVX-512); AUTO: measured with the layout */
     osp_tune_t int8_dnnl;    /* quantized convs and gemms may run on oneDNN
                                 int8; AUTO = yes where it is exact */
     osp_tune_t q8_dw;        /* osprey's own int8 depthwise kernel; AUTO = yes */

@@ -149,10 +149,11 @@ void osp__sb_printf(osp__sbuf_t *b, const char *fmt, ...)
  * Winograd use, from the options, the cache or by timing the candidates.
  * Only fails on ENOMEM; a candidate that cannot run is skipped. */
 int osp__tune(osp_engine_t *e, const int64_t *key, osp_err_t *err);
-/* Whether the oneDNN in use has an fp32 Winograd convolution for this CPU
- * (dnnl_conv.c): oneDNN 2.6 had one on AVX-512, 3.2 has none on x64, so
- * the tuner measures the Winograd candidates only when it answers yes. */
-bool osp__dnnl_winograd_ok(const osp_engine_t *e);
+/* Whether the engine has an fp32 Winograd convolution on this CPU:
+ * osprey's own (f32/f32_wino.c; oneDNN 3 has none on x64) needs AVX-512
+ * under the ISA ceiling. The tuner measures the Winograd candidates only
+ * when it answers yes. */
+bool osp__f32_wino_ok(void);
 /* A fast 64-bit hash of a buffer (the model bytes, for cache keys). */
 uint64_t osp__hash64(const void *buf, size_t len);
 

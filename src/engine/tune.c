@@ -53,6 +53,10 @@
 #define OSP_TUNE_FILE "engine-choices.tsv"
 #define OSP_TUNE_FILE_MAX (1u << 20) /* a larger cache file is not read */
 #define OSP_TUNE_KEY_BYTES 256
+/* The generation of osprey's own candidate kernels, part of the cache key:
+ * a choice made among other candidates is measured again (2: osprey's
+ * fp32 Winograd, f32/f32_wino.c, where oneDNN 3 has none). */
+#define OSP_TUNE_KERNELS 2
 
 typedef struct cand_s {
     bool blocked;   /* nChw16c activations, else oneDNN's pick */
@@ -108,8 +112,11 @@ static void graph_convs(const osp_graph_t *g, bool *any, bool *wino) {
         *any = true;
         const osp_value_t *W = &g->values[n->in[1]];
         const osp_window_t *w = &n->p.conv.win;
+        /* the convs f32/f32_wino.c takes (dilation checked there too) */
         if (W->rank == 4 && W->dims[2] == 3 && W->dims[3] == 3 &&
-            n->p.conv.group <= 1 && w->stride[0] <= 1 && w->stride[1] <= 1)
+            W->dims[0] >= 16 && W->dims[1] >= 16 && n->p.conv.group <= 1 &&
+            w->stride[0] <= 1 && w->stride[1] <= 1 && w->dilation[0] <= 1 &&
+            w->dilation[1] <= 1)
             *wino = true;
     }
 }
@@ -148,11 +155,11 @@ static void tune_key(const osp_engine_t *e, int64_t batch, char *buf,
                          t->int8_requant, t->batch_split};
     snprintf(buf, cap,
              "model=%016llx batch=%lld precision=%s threads=%d cpu=%s "
-             "isa=%x onednn=%d.%d.%d knobs=%08x",
+             "isa=%x onednn=%d.%d.%d kernels=%d knobs=%08x",
              (unsigned long long)e->model_hash, (long long)batch,
              osp_precision_name(e->prec), e->threads, cpu,
              (unsigned)dnnl_get_effective_cpu_isa(), v->major, v->minor,
-             v->patch, (unsigned)osp__hash64(knobs, sizeof knobs));
+             v->patch, OSP_TUNE_KERNELS, (unsigned)osp__hash64(knobs, sizeof knobs));
 }
 
 /* ---- the cache file ---------------------------------------------------- */
@@ -404,7 +411,7 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
     graph_convs(e->g, &convs, &wino);
     if (!convs)
         return 0;
-    wino = wino && e->prec == OSP_PREC_FP32 && osp__dnnl_winograd_ok(e);
+    wino = wino && e->prec == OSP_PREC_FP32 && osp__f32_wino_ok();
     bool int8 = e->g->quantized && e->prec == OSP_PREC_INT8;
     /* below AVX-512 blocked would run on reference kernels: not a
      * candidate (the engine starts from any there) */

@@ -8,7 +8,10 @@ Driven by onnx_vs_ort.sh. For each model and batch size, makes a fixed input
   bf16: same top-1 class in every row, and cosine similarity >= 0.999 per row
   auto: the check of the precision the engine chose (--auto-expect P: it
         must have chosen P)
---max-isa ISA runs osprey under that ISA ceiling.
+--max-isa ISA runs osprey under that ISA ceiling; --engine-arg passes one more
+argument to osp_run_model (e.g. --engine-winograd on, twice); --expect-plan S
+fails an fp32 run whose plan (osp_run_model --verbose) does not contain S,
+so that a forced path is known to have run.
 Every measured number is printed, pass or fail, so regressions in accuracy
 show up in the log before they cross a threshold. Exit 0 = all pass, 1 = any
 failure, 2 = harness error.
@@ -36,6 +39,9 @@ def parse_args():
     p.add_argument("--timeout", type=float, default=600, help="seconds per osprey run")
     p.add_argument("--max-isa", help="osprey's ISA ceiling (osp_run_model --max-isa)")
     p.add_argument("--auto-expect", help="the precision 'auto' must resolve to")
+    p.add_argument("--engine-arg", action="append", default=[],
+                   help="one more argument for osp_run_model (repeatable)")
+    p.add_argument("--expect-plan", help="text every fp32 plan must contain")
     return p.parse_args()
 
 
@@ -68,23 +74,26 @@ def run_osprey(args, model, inp_path, precision, workdir):
            "--threads", str(args.threads), "--input", inp_path, "--out-dir", outdir]
     if args.max_isa:
         cmd += ["--max-isa", args.max_isa]
+    cmd += args.engine_arg
+    if args.expect_plan:
+        cmd += ["--verbose"]
     if os.environ.get("OSPREY_CACHE_DIR"):  # the engine's measured choices
         cmd += ["--cache-dir", os.environ["OSPREY_CACHE_DIR"]]
     t0 = time.monotonic()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
-        return None, None, f"timed out after {args.timeout:.0f} s", 0
+        return None, None, f"timed out after {args.timeout:.0f} s", 0, ""
     dt = time.monotonic() - t0
     if r.returncode != 0:
         msg = (r.stderr.strip() or r.stdout.strip() or f"exit {r.returncode}").splitlines()
-        return None, None, f"osp_run_model exit {r.returncode}: " + " | ".join(msg[-3:]), dt
+        return None, None, f"osp_run_model exit {r.returncode}: " + " | ".join(msg[-3:]), dt, ""
     used = None
     for line in r.stdout.splitlines():
         if line.startswith("precision="):
             used = line.split("=", 1)[1]
     out = np.load(os.path.join(outdir, "output_0.npy"))
-    return out, used, None, dt
+    return out, used, None, dt, r.stderr
 
 
 def cosine_rows(a, b):
@@ -120,7 +129,7 @@ def main():
                 ref_top1 = ref.reshape(batch, -1).argmax(1)
                 for prec in args.precisions:
                     tag = f"{name} batch={batch} {prec}"
-                    out, used, err, dt = run_osprey(args, model, inp, prec, work)
+                    out, used, err, dt, plan = run_osprey(args, model, inp, prec, work)
                     if err:
                         print(f"FAIL {tag}: {err}", flush=True)
                         failures.append(tag)
@@ -143,9 +152,13 @@ def main():
                         ok, why = False, "non-finite values in output"
                     elif prec == "auto" and args.auto_expect and used != args.auto_expect:
                         ok, why = False, f"auto chose {used}, expected {args.auto_expect}"
+                    elif checked == "fp32" and args.expect_plan and args.expect_plan not in plan:
+                        ok, why = False, f"the plan has no {args.expect_plan} step"
                     elif checked == "fp32":
                         ok = rel <= FP32_REL_TOL
                         why = f"rel {rel:.2e} > {FP32_REL_TOL:.0e}"
+                        if args.expect_plan:
+                            info += f" [{plan.count(args.expect_plan)} {args.expect_plan} steps]"
                     else:
                         ok = same == batch and cos.min() >= BF16_MIN_COSINE
                         why = f"top-1 {same}/{batch} or cosine {cos.min():.6f} < {BF16_MIN_COSINE}"

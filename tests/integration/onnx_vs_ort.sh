@@ -9,7 +9,11 @@
 # Arguments: --max-isa ISA runs osprey under that ISA ceiling (CTest's
 # onnx_vs_ort_avx2); below avx512_bf16 the precisions are fp32 and auto,
 # which must then resolve to fp32 (oneDNN has no bf16 kernels there but
-# reference ones).
+# reference ones). --winograd (CTest's onnx_vs_ort_winograd) forces the
+# fp32 3x3 stride-1 convs onto osprey's Winograd convolution
+# (--engine-winograd on; fp32 only, ResNet50 and SqueezeNet, the models
+# that have such convs) and, on a CPU with AVX-512, checks that every plan
+# ran it; without AVX-512 the engine has none and the check says so.
 #
 # Environment: OSP_SOURCE_DIR, OSP_BUILD_DIR (set by CTest), OSPREY_MODELS,
 # OSP_EQUIV_MODELS (space-separated subset, e.g. "resnet50"),
@@ -17,9 +21,12 @@
 # the build's CMakeCache) only ResNet50 is checked, to keep CI time modest.
 set -euo pipefail
 ISA_ARGS=()
+ENGINE_ARGS=()
 PRECISIONS=${OSP_EQUIV_PRECISIONS:-fp32 bf16}
+WINOGRAD=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --winograd) WINOGRAD=1; shift ;;
     --max-isa)
       ISA_ARGS=(--max-isa "$2")
       case $2 in
@@ -27,9 +34,18 @@ while [ $# -gt 0 ]; do
           PRECISIONS=${OSP_EQUIV_PRECISIONS:-fp32 auto}; ISA_ARGS+=(--auto-expect fp32) ;;
       esac
       shift 2 ;;
-    *) echo "usage: onnx_vs_ort.sh [--max-isa ISA]"; exit 2 ;;
+    *) echo "usage: onnx_vs_ort.sh [--max-isa ISA] [--winograd]"; exit 2 ;;
   esac
 done
+if [ "$WINOGRAD" = 1 ]; then
+  PRECISIONS=${OSP_EQUIV_PRECISIONS:-fp32}
+  ENGINE_ARGS=(--engine-arg=--engine-winograd --engine-arg=on)
+  if [ ${#ISA_ARGS[@]} -eq 0 ] && grep -qw avx512f /proc/cpuinfo; then
+    ENGINE_ARGS+=(--expect-plan "osprey:wino_4x3")
+  else
+    echo "onnx_vs_ort: no AVX-512 here (or a ceiling below it): osprey has no Winograd convolution; checking that --engine-winograd on still runs (direct)"
+  fi
+fi
 SRC=${OSP_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${OSP_BUILD_DIR:-$SRC/build}
 # shellcheck source=../../scripts/find-models.sh
@@ -51,6 +67,7 @@ if [ ! -x "$RUNNER" ]; then
 fi
 
 WANT=${OSP_EQUIV_MODELS:-resnet50 mobilenet_v2 squeezenet1_1}
+[ "$WINOGRAD" = 1 ] && WANT=${OSP_EQUIV_MODELS:-resnet50 squeezenet1_1}
 if [ -z "${OSP_EQUIV_MODELS:-}" ] && grep -qs '^OSP_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt"; then
   WANT=resnet50
   echo "onnx_vs_ort: sanitizer build: checking ResNet50 only (set OSP_EQUIV_MODELS to override)"
@@ -85,4 +102,4 @@ THREADS=$(nproc); [ "$THREADS" -gt 2 ] && THREADS=2
 # shellcheck disable=SC2086
 exec "$PY" "$SRC/tests/integration/onnx_vs_ort.py" --runner "$RUNNER" \
   --models "${MODELS[@]}" --batches 1 2 3 --precisions $PRECISIONS \
-  --threads "$THREADS" "${ISA_ARGS[@]}"
+  --threads "$THREADS" "${ISA_ARGS[@]}" "${ENGINE_ARGS[@]}"

@@ -107,11 +107,12 @@ static void assert_fastest_chosen(const char *note, const char *chosen) {
     assert_string_equal(name[first], chosen);
 }
 
-/* Below AVX-512 with a oneDNN without Winograd (3.x) the fp32 conv graph
- * has one candidate: nothing is measured and nothing cached. Checks that
- * and destroys e when so; the cache tests then have nothing to test. */
+/* Below AVX-512 (no blocked layout, no Winograd: osprey's own needs
+ * AVX-512, oneDNN 3 has none) the fp32 conv graph has one candidate:
+ * nothing is measured and nothing cached. Checks that and destroys e when
+ * so; the cache tests then have nothing to test. */
 static bool only_candidate(osp_engine_t *e, const fx_t *f) {
-    if (osp__cpu_caps()->avx512 || osp__dnnl_winograd_ok(e))
+    if (osp__cpu_caps()->avx512 || osp__f32_wino_ok())
         return false;
     assert_non_null(strstr(osp_engine_choices(e),
                            "conv layout any: the only candidate on this CPU"));
@@ -120,8 +121,8 @@ static bool only_candidate(osp_engine_t *e, const fx_t *f) {
     return true;
 }
 
-/* fp32 with a 3x3 stride-1 conv: the candidates (layouts, Winograd where
- * the oneDNN in use has it: 2.6 on AVX-512, not 3.x) are timed, the first
+/* fp32 with a 3x3 stride-1 conv: the candidates (layouts, and osprey's
+ * Winograd on AVX-512) are timed, the first
  * within 3% of the fastest is kept and written to the cache; a second
  * engine reads it back. */
 static void test_measure_then_cache(void **state) {
@@ -129,7 +130,11 @@ static void test_measure_then_cache(void **state) {
     osp_engine_t *e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
     const char *note = osp_engine_choices(e);
     /* blocked is a candidate only with AVX-512 (its kernels need it) */
-    bool avx512 = osp__cpu_caps()->avx512, has_wino = osp__dnnl_winograd_ok(e);
+    bool avx512 = osp__cpu_caps()->avx512, has_wino = osp__f32_wino_ok();
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* osprey's Winograd is there exactly where AVX-512 is */
+    assert_int_equal(has_wino, avx512);
+#endif
     if (only_candidate(e, f))
         return;
     assert_non_null(strstr(note, "measured at batch 2, 1 threads"));
@@ -218,7 +223,7 @@ static void test_corrupt_cache(void **state) {
     assert_int_equal(mkdir(f->dir, 0755), 0);
     spill(f->file, "model=0123456789abcdef batch=2\tsideways\n\x01garbage\n");
     osp_engine_t *e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_AUTO, f->dir);
-    if (!osp__cpu_caps()->avx512 && !osp__dnnl_winograd_ok(e)) {
+    if (!osp__cpu_caps()->avx512 && !osp__f32_wino_ok()) {
         /* one candidate: the cache is not read, the bad file stays */
         assert_null(strstr(osp_engine_choices(e), "warning"));
         osp_engine_destroy(e);
@@ -237,8 +242,8 @@ static void test_corrupt_cache(void **state) {
 }
 
 /* A layout fixed by the options is used as is, and nothing is cached;
- * Winograd is still measured (it is not fixed) in fp32 when the oneDNN in
- * use has it, else the fixed layout is the only candidate. */
+ * Winograd is still measured (it is not fixed) in fp32 where the engine
+ * has it (AVX-512), else the fixed layout is the only candidate. */
 static void test_options_win(void **state) {
     fx_t *f = *state;
     osp_engine_t *e = engine(conv_graph(), OSP_PREC_BF16, OSP_CONV_LAYOUT_ANY, f->dir);
@@ -250,7 +255,7 @@ static void test_options_win(void **state) {
     e = engine(conv_graph(), OSP_PREC_FP32, OSP_CONV_LAYOUT_BLOCKED, f->dir);
     assert_true(e->conv_blocked);
     const char *note = osp_engine_choices(e);
-    if (osp__dnnl_winograd_ok(e))
+    if (osp__f32_wino_ok())
         assert_non_null(strstr(note, "blocked+winograd "));
     else
         assert_non_null(strstr(note, "conv layout blocked: set by the options"));

@@ -61,8 +61,7 @@ int osp__sum_dst(osp__plan_ctx_t *c, int ni, int sum, const dnnl_memory_desc_t *
     return rc < 0 ? rc : db;
 }
 
-static int conv_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt, bool blocked,
-                    dnnl_alg_kind_t alg) {
+static int conv_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt, bool blocked) {
     const osp_node_t *n = &c->g->nodes[ni];
     const osp_graph_t *g = c->g;
     int n_sum = n_sum_inputs(n);
@@ -118,7 +117,8 @@ static int conv_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt, bool blocke
     if (rc < 0)
         return rc;
     rc = osp__pd_done(dnnl_convolution_forward_primitive_desc_create(
-                          &pd, c->e->dnnl_eng, dnnl_forward_inference, alg,
+                          &pd, c->e->dnnl_eng, dnnl_forward_inference,
+                          dnnl_convolution_direct,
                           src_any, w_any, bias >= 0 ? b_md : NULL, dst_any,
                           cg.strides, cg.dil, cg.pl, cg.pr, attr),
                       attr, &pd);
@@ -166,9 +166,9 @@ fail_sb:
     return sb;
 }
 
-/* fp32 3x3 stride-1 convolutions are 1.4-2.6x faster with oneDNN's
- * Winograd kernels (F(2x2,3x3)/F(4x4,3x3)) than direct on this Zen4;
- * the rounding stays far inside the fp32 tolerance (docs/engine.md). */
+/* fp32 3x3 stride-1 convolutions may run as osprey's own Winograd
+ * F(4x4, 3x3) (f32/f32_wino.c) when the engine's measured choice says so
+ * (tune.c): oneDNN 3 has no Winograd convolution on x64. */
 static bool winograd_eligible(const osp__plan_ctx_t *c, const osp_node_t *n) {
     const osp_graph_t *g = c->g;
     if (!c->e->conv_winograd || n->n_in < 2 || n->in[0] < 0 || n->in[1] < 0)
@@ -176,8 +176,7 @@ static bool winograd_eligible(const osp__plan_ctx_t *c, const osp_node_t *n) {
     const osp_value_t *X = &g->values[n->in[0]], *W = &g->values[n->in[1]];
     const osp_window_t *w = &n->p.conv.win;
     if (X->rank != 4 || W->rank != 4 || n->p.conv.group > 1 ||
-        W->dims[2] != 3 || W->dims[3] != 3 || X->dims[1] % 16 ||
-        W->dims[0] % 16)
+        W->dims[2] != 3 || W->dims[3] != 3)
         return false;
     for (int i = 0; i < 2; i++)
         if (w->stride[i] > 1 || w->dilation[i] > 1)
@@ -185,42 +184,21 @@ static bool winograd_eligible(const osp__plan_ctx_t *c, const osp_node_t *n) {
     return true;
 }
 
-bool osp__dnnl_winograd_ok(const osp_engine_t *e) {
-    /* a 3x3 stride-1 f32 conv of 16 channels in oneDNN's layouts */
-    dnnl_dims_t xd = {1, 16, 8, 8}, wd = {16, 16, 3, 3}, s = {1, 1},
-                d = {0, 0}, p = {1, 1};
-    dnnl_memory_desc_t x = NULL, w = NULL;
-    dnnl_primitive_desc_t pd = NULL;
-    bool ok = dnnl_memory_desc_create_with_tag(&x, 4, xd, dnnl_f32,
-                                               dnnl_format_tag_any) == dnnl_success &&
-              dnnl_memory_desc_create_with_tag(&w, 4, wd, dnnl_f32,
-                                               dnnl_format_tag_any) == dnnl_success &&
-              dnnl_convolution_forward_primitive_desc_create(
-                  &pd, e->dnnl_eng, dnnl_forward_inference,
-                  dnnl_convolution_winograd, x, w, NULL, x, s, d, p, p,
-                  NULL) == dnnl_success;
-    dnnl_primitive_desc_destroy(pd);
-    dnnl_memory_desc_destroy(x);
-    dnnl_memory_desc_destroy(w);
-    return ok;
-}
-
 int osp__dnnl_conv(osp__plan_ctx_t *c, int ni) {
     /* Preferred dtype and layout first; then oneDNN's own layout choice;
      * then fp32 (a bf16 conv oneDNN cannot do on this CPU). */
     bool blk = c->e->conv_blocked;
-    const dnnl_alg_kind_t direct = dnnl_convolution_direct;
     int rc = OSP_EUNSUPPORTED;
     if (c->act_dt == dnnl_f32 && winograd_eligible(c, &c->g->nodes[ni]))
-        rc = conv_try(c, ni, dnnl_f32, true, dnnl_convolution_winograd);
+        rc = osp__f32_wino_conv(c, ni);
     if (rc == OSP_EUNSUPPORTED)
-        rc = conv_try(c, ni, c->act_dt, blk, direct);
+        rc = conv_try(c, ni, c->act_dt, blk);
     if (rc == OSP_EUNSUPPORTED && blk)
-        rc = conv_try(c, ni, c->act_dt, false, direct);
+        rc = conv_try(c, ni, c->act_dt, false);
     if (rc == OSP_EUNSUPPORTED && c->act_dt != dnnl_f32) {
-        rc = conv_try(c, ni, dnnl_f32, blk, direct);
+        rc = conv_try(c, ni, dnnl_f32, blk);
         if (rc == OSP_EUNSUPPORTED && blk)
-            rc = conv_try(c, ni, dnnl_f32, false, direct);
+            rc = conv_try(c, ni, dnnl_f32, false);
     }
     return rc;
 }

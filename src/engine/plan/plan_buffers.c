@@ -216,6 +216,24 @@ int osp__const_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *src_md,
     return const_buf(c, data, md, val);
 }
 
+/* A constant buffer over data (owned elsewhere: the weight cache) in
+ * layout md. */
+static int const_md_buf(osp__plan_ctx_t *c, const void *data,
+                        const dnnl_memory_desc_t *md) {
+    int id = buf_add(c);
+    if (id < 0)
+        return id;
+    osp__plan_buf_t *b = &c->p->bufs[id];
+    b->is_const = true;
+    b->cdata = data;
+    b->has_md = true;
+    b->md = *md;
+    b->dtype = osp__osp_dt(osp__md_dt(*md));
+    b->bytes = dnnl_memory_desc_get_size(*md);
+    buf_shape(b, osp__md_ndims(*md), osp__md_dims(*md));
+    return id;
+}
+
 int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md) {
     osp_engine_t *e = c->e;
     osp__wcache_entry_t *grown_ =
@@ -232,18 +250,44 @@ int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
     e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, keep, data, bytes};
-    int id = buf_add(c);
-    if (id < 0)
-        return id;
-    osp__plan_buf_t *b = &c->p->bufs[id];
-    b->is_const = true;
-    b->cdata = data;
-    b->has_md = true;
-    b->md = *md;
-    b->dtype = osp__osp_dt(osp__md_dt(*md));
-    b->bytes = bytes;
-    buf_shape(b, osp__md_ndims(*md), osp__md_dims(*md));
-    return id;
+    return const_md_buf(c, data, md);
+}
+
+/* A constant computed from constant data by the planner itself (osprey's
+ * Winograd weights): made once per engine, shared like reordered weights
+ * (lane engines use their owner's cache), keyed by the source data and
+ * md, which no oneDNN reorder of the same data produces. */
+int osp__const_derived(osp__plan_ctx_t *c, const void *src, const dnnl_memory_desc_t *md,
+                       int (*make)(void *dst, const void *ctx), const void *ctx) {
+    osp_engine_t *e = c->e->wowner ? c->e->wowner : c->e;
+    void *data = NULL;
+    size_t bytes = dnnl_memory_desc_get_size(*md);
+    for (int i = 0; i < e->n_wcache && !data; i++)
+        if (e->wcache[i].src == src && dnnl_memory_desc_equal(e->wcache[i].md, *md))
+            data = e->wcache[i].data;
+    if (!data) {
+        osp__wcache_entry_t *grown_ =
+            osp_grow(e->wcache, &e->cap_wcache, e->n_wcache, sizeof *grown_, 64);
+        if (!grown_)
+            return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
+        e->wcache = grown_;
+        size_t alloc = (bytes + OSP_ALIGN_BYTES) / OSP_ALIGN_BYTES * OSP_ALIGN_BYTES;
+        dnnl_memory_desc_t keep = NULL;
+        if (!(data = aligned_alloc(OSP_ALIGN_BYTES, alloc)) ||
+            dnnl_memory_desc_clone(&keep, *md) != dnnl_success) {
+            free(data);
+            return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory for weights");
+        }
+        memset(data, 0, bytes);
+        int rc = make(data, ctx);
+        if (rc < 0) {
+            free(data);
+            dnnl_memory_desc_destroy(keep);
+            return rc;
+        }
+        e->wcache[e->n_wcache++] = (osp__wcache_entry_t){src, keep, data, bytes};
+    }
+    return const_md_buf(c, data, md);
 }
 
 /* ---- value access -------------------------------------------------------- */

@@ -56,15 +56,7 @@ static int compile_ref(osp__plan_ctx_t *c, int ni) {
         goto fail;
     osp__plan_step_t *s = &c->p->steps[rc];
     snprintf(s->impl, sizeof s->impl, "ref");
-    if (n->n_post) {
-        size_t used = 0;
-        for (int i = 0; i < n->n_post && used + 16 < sizeof s->note; i++)
-            used += (size_t)snprintf(s->note + used, sizeof s->note - used,
-                                     "%s+%s", used ? " " : "",
-                                     n->post[i].kind == OSP_POST_SUM
-                                         ? "sum"
-                                         : osp_act_name(n->post[i].act));
-    }
+    osp__post_note(n, s->note, sizeof s->note);
     s->n_in = n->n_in;
     s->n_out = n->n_out;
     s->in_buf = ib;

@@ -157,6 +157,12 @@ int osp__const_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *src_md,
  * engine's weight cache, also on failure), e.g. per-channel post-op
  * operands. */
 int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md);
+/* A constant buffer in layout md (zeroed, then filled by make(dst, ctx),
+ * which returns 0 or an error) computed from constant data src, e.g.
+ * osprey's Winograd weights: made once per engine and shared through the
+ * weight cache under (src, md), like reordered weights. */
+int osp__const_derived(osp__plan_ctx_t *c, const void *src, const dnnl_memory_desc_t *md,
+                       int (*make)(void *dst, const void *ctx), const void *ctx);
 /* A fresh activation buffer with layout md, owned by value v (or -1). */
 int osp__buf_new(osp__plan_ctx_t *c, const dnnl_memory_desc_t *md, int v);
 /* Appends a oneDNN step created from pd (the pd is consumed). args: pairs of
@@ -195,6 +201,9 @@ int osp__sum_dst(osp__plan_ctx_t *c, int ni, int sum, const dnnl_memory_desc_t *
                  int y, char *note, size_t note_len);
 /* Makes buffer b the primary storage of value v. */
 void osp__bind_value(osp__plan_ctx_t *c, int v, int b);
+/* Appends node n's post-ops to note ("+relu +sum", a space before when
+ * note is not empty), as the plan describes its steps. */
+void osp__post_note(const osp_node_t *n, char *note, size_t note_len);
 /* Builds a post-op list for node n (activation and SUM); sum_scale 1. */
 int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
                   char *note, size_t note_len);
@@ -246,6 +255,11 @@ int osp__dnnl_softmax(osp__plan_ctx_t *c, int n);
 int osp__dnnl_concat(osp__plan_ctx_t *c, int n);
 int osp__dnnl_batchnorm(osp__plan_ctx_t *c, int n);
 int osp__dnnl_lrn(osp__plan_ctx_t *c, int n);
+/* fp32 CONV node n (3x3, stride 1, dilation 1, one group) as osprey's own
+ * Winograd F(4x4, 3x3) step on nChw16c activations (f32/f32_wino.c);
+ * OSP_EUNSUPPORTED, without side effects, when the node is another conv
+ * or the CPU (under the ISA ceiling) has no AVX-512. */
+int osp__f32_wino_conv(osp__plan_ctx_t *c, int n);
 /* Quantized CONV / GEMM as oneDNN int8 primitives (dnnl_q8conv.c). */
 int osp__dnnl_q8conv(osp__plan_ctx_t *c, int n);
 int osp__dnnl_q8gemm(osp__plan_ctx_t *c, int n);

@@ -247,6 +247,17 @@ int osp__attr_post(osp__plan_ctx_t *c, const osp_node_t *n,
     return rc;
 }
 
+void osp__post_note(const osp_node_t *n, char *note, size_t note_len) {
+    size_t used = strlen(note);
+    for (int i = 0; i < n->n_post && used + 2 < note_len; i++) {
+        const osp_post_op_t *q = &n->post[i];
+        int w = snprintf(note + used, note_len - used, "%s+%s", used ? " " : "",
+                         q->kind == OSP_POST_SUM ? "sum" : osp_act_name(q->act));
+        if (w > 0)
+            used += (size_t)w < note_len - used ? (size_t)w : note_len - used - 1;
+    }
+}
+
 int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t attr,
                   char *note, size_t note_len) {
     if (n->n_post == 0)
@@ -255,7 +266,6 @@ int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t
     if (dnnl_post_ops_create(&po) != dnnl_success)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: post-ops");
     int rc = 0;
-    size_t used = note ? strlen(note) : 0;
     for (int i = 0; i < n->n_post && rc == 0; i++) {
         const osp_post_op_t *q = &n->post[i];
         dnnl_status_t st = dnnl_success;
@@ -292,14 +302,9 @@ int osp__post_ops(osp__plan_ctx_t *c, const osp_node_t *n, dnnl_primitive_attr_t
         }
         if (rc == 0 && st != dnnl_success)
             rc = OSP_EUNSUPPORTED;
-        if (note && used + 2 < note_len) {
-            int w = snprintf(note + used, note_len - used, "%s+%s",
-                             used ? " " : "",
-                             q->kind == OSP_POST_SUM ? "sum" : osp_act_name(q->act));
-            if (w > 0)
-                used += (size_t)w < note_len - used ? (size_t)w : note_len - used - 1;
-        }
     }
+    if (note)
+        osp__post_note(n, note, note_len);
     if (rc == 0 && dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success)
         rc = OSP_EUNSUPPORTED;
     dnnl_post_ops_destroy(po);
