@@ -66,7 +66,20 @@ int osp__dnnl_pool(osp__plan_ctx_t *c, int ni) {
     int rc = osp__value_md(c, x, &smd);
     if (rc < 0)
         return rc;
-    osp__md_any(c, &dmd, r, Y->dims, osp__md_dt(smd));
+    /* oneDNN's int8 pooling kernels read channels-last or blocked sources;
+     * a plain NCHW one gets its reference kernel, ~100x slower (SqueezeNet's
+     * osprey-quantized pools after a Concat, which the quantizer leaves
+     * plain: 88 ms of a batch of 8 where the layout change costs 0.3).
+     * Such a source is read channels-last: one reorder, into the layout the
+     * int8 convs after it want anyway. */
+    dnnl_data_type_t sdt = osp__md_dt(smd);
+    dnnl_memory_desc_t plain;
+    if ((sdt == dnnl_s8 || sdt == dnnl_u8) && r == 4 &&
+        osp__md_plain(c, &plain, r, X->dims, sdt) &&
+        dnnl_memory_desc_equal(plain, smd) &&
+        !osp__md_tag(c, &smd, r, X->dims, sdt, dnnl_acdb))
+        return OSP_EUNSUPPORTED;
+    osp__md_any(c, &dmd, r, Y->dims, sdt);
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr;
     int prc = osp__attr_post(c, NULL, &attr, NULL, 0);
