@@ -118,7 +118,11 @@ static int const_buf(osp__plan_ctx_t *c, const void *data, const dnnl_memory_des
         b->dtype = val->dtype;
         b->bytes = val->data_bytes;
     }
-    buf_shape(b, val->rank, val->dims);
+    /* without a value (derived constants), the md's logical shape */
+    if (val)
+        buf_shape(b, val->rank, val->dims);
+    else
+        buf_shape(b, osp__md_ndims(*md), osp__md_dims(*md));
     return id;
 }
 
@@ -216,24 +220,6 @@ int osp__const_as(osp__plan_ctx_t *c, int v, const dnnl_memory_desc_t *src_md,
     return const_buf(c, data, md, val);
 }
 
-/* A constant buffer over data (owned elsewhere: the weight cache) in
- * layout md. */
-static int const_md_buf(osp__plan_ctx_t *c, const void *data,
-                        const dnnl_memory_desc_t *md) {
-    int id = buf_add(c);
-    if (id < 0)
-        return id;
-    osp__plan_buf_t *b = &c->p->bufs[id];
-    b->is_const = true;
-    b->cdata = data;
-    b->has_md = true;
-    b->md = *md;
-    b->dtype = osp__osp_dt(osp__md_dt(*md));
-    b->bytes = dnnl_memory_desc_get_size(*md);
-    buf_shape(b, osp__md_ndims(*md), osp__md_dims(*md));
-    return id;
-}
-
 int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md) {
     osp_engine_t *e = c->e;
     osp__wcache_entry_t *grown_ =
@@ -250,7 +236,7 @@ int osp__const_raw(osp__plan_ctx_t *c, void *data, const dnnl_memory_desc_t *md)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     }
     e->wcache[e->n_wcache++] = (osp__wcache_entry_t){data, keep, data, bytes};
-    return const_md_buf(c, data, md);
+    return const_buf(c, data, md, NULL);
 }
 
 /* A constant computed from constant data by the planner itself (osprey's
@@ -287,7 +273,7 @@ int osp__const_derived(osp__plan_ctx_t *c, const void *src, const dnnl_memory_de
         }
         e->wcache[e->n_wcache++] = (osp__wcache_entry_t){src, keep, data, bytes};
     }
-    return const_md_buf(c, data, md);
+    return const_buf(c, data, md, NULL);
 }
 
 /* ---- value access -------------------------------------------------------- */
