@@ -84,6 +84,10 @@ typedef struct osp_http_opts_s {
     osp_http_mode_t mode;    /* default OSP_HTTP_THREADS */
     int pool_threads;        /* EPOLL: event-loop threads; 0 = the default
                                 (osp_http_default_pool_threads) */
+    bool short_slice;        /* EPOLL: each event-loop thread asks for
+                                prompt wake-ups (osp_thread_short_slice) —
+                                for a process whose other threads keep
+                                the CPUs busy (the worker's engines) */
     /* Slow clients (docs/adr/0045-slow-clients.md; not reset by bytes, unlike
      * conn_timeout_s): a request head (line + headers) must be complete
      * within header_timeout_s of the accept (a keep-alive connection's next

@@ -11,7 +11,8 @@
  * request's INTENDED send time, so time spent waiting for a free connection
  * or for the sender to catch up counts (as wrk2 does). docs/load.md.
  *
- * Threading: a run is one thread (one event loop); the histogram, profile,
+ * Threading: a run is one thread (one event loop), which asks for prompt
+ * wake-ups (osp_thread_short_slice); the histogram, profile,
  * arrivals and corpus objects are plain data, not thread-safe, and may be
  * used from any one thread at a time. */
 #ifndef OSPREY_LOAD_H

@@ -1049,6 +1049,13 @@ static void on_connection(void *cls, struct MHD_Connection *c,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
     osp_http_server_t *s = cls;
+    /* A connection is first seen on the thread that serves it: each
+     * event loop asks once (MHD has no thread-start hook). */
+    static _Thread_local bool asked;
+    if (s->opts.short_slice && s->opts.mode == OSP_HTTP_EPOLL && !asked) {
+        asked = true;
+        osp_thread_short_slice();
+    }
     if (!s->slow)
         return;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
