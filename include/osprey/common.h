@@ -130,6 +130,17 @@ const char *osp_cpu_budget_source(const osp_cpu_budget_t *b, char *buf,
 /* osp_cpu_budget(...).cpus: CPUs this process may actually use. >= 1. */
 int osp_cpus_available(void);
 
+/* Asks the kernel to run the calling thread as soon as it wakes: the
+ * shortest time slice the scheduler takes (Linux >= 6.12, EEVDF: a
+ * SCHED_OTHER thread's sched_attr.sched_runtime; a waking thread with a
+ * shorter slice than the running one preempts it). For a thread that
+ * mostly sleeps and must answer fast — an HTTP event loop — beside
+ * threads that keep every CPU busy; its share of the CPU does not change.
+ * Keeps the thread's nice value; leaves other policies alone. 0 when the
+ * kernel took the request (older kernels accept and ignore it), else
+ * OSP_EUNSUPPORTED. */
+int osp_thread_short_slice(void);
+
 /* The memory this process may use: the most restrictive cgroup memory
  * limit of its own cgroup or any ancestor (v2 memory.max, v1
  * memory.limit_in_bytes of the `memory` hierarchy; found as for

@@ -84,6 +84,10 @@ typedef struct osp_http_opts_s {
     osp_http_mode_t mode;    /* default OSP_HTTP_THREADS */
     int pool_threads;        /* EPOLL: event-loop threads; 0 = the default
                                 (osp_http_default_pool_threads) */
+    bool short_slice;        /* EPOLL: each event-loop thread asks for
+                                prompt wake-ups (osp_thread_short_slice) —
+                                for a process whose other threads keep
+                                the CPUs busy (the worker's engines) */
     /* Slow clients (docs/adr/0045-slow-clients.md; not reset by bytes, unlike
      * conn_timeout_s): a request head (line + headers) must be complete
      * within header_timeout_s of the accept (a keep-alive connection's next
@@ -288,8 +292,11 @@ typedef void (*osp_http_resume_fn)(osp_http_req_t *req, void *ud);
  * called, fn(req, ud) runs on an HTTP thread. In EPOLL mode the connection
  * is suspended (its thread serves other connections meanwhile); in THREADS
  * mode the connection's thread waits. The request (its arena included)
- * lives until it is answered. 0, or OSP_EINVAL when already answered or
- * already suspended. */
+ * lives until it is answered. While suspended, whichever thread owns the
+ * request's work may answer it (osp_http_respond*, add_header): the
+ * answer is held and sent when the request is resumed, after fn — which
+ * then finds osp_http_req_status set and must not answer again. 0, or
+ * OSP_EINVAL when already answered or already suspended. */
 int osp_http_req_suspend(osp_http_req_t *r, osp_http_resume_fn fn, void *ud);
 /* Resumes a suspended request: callable from any thread, exactly once per
  * osp_http_req_suspend, also before the suspending handler has returned.

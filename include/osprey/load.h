@@ -11,7 +11,8 @@
  * request's INTENDED send time, so time spent waiting for a free connection
  * or for the sender to catch up counts (as wrk2 does). docs/load.md.
  *
- * Threading: a run is one thread (one event loop); the histogram, profile,
+ * Threading: a run is one thread (one event loop), which asks for prompt
+ * wake-ups (osp_thread_short_slice); the histogram, profile,
  * arrivals and corpus objects are plain data, not thread-safe, and may be
  * used from any one thread at a time. */
 #ifndef OSPREY_LOAD_H
@@ -239,11 +240,14 @@ typedef struct osp_load_opts_s {
     int order_random;           /* 0: round-robin over the images */
     int connections;            /* open loop: pool size (opened lazily) */
     int timeout_ms;             /* per request, from its intended time */
+    double warmup_s;            /* requests due in the first warmup_s are
+                                   left out of the summary (the onset); the
+                                   time series keeps them. 0: none */
     FILE *progress;             /* a live progress line each second, or NULL */
 } osp_load_opts_t;
 /* Defaults: open loop, constant arrivals, seed 1, 10 users, 0 think time,
- * 10 s, multipart target, 256 connections, 30000 ms timeout, no
- * progress. */
+ * 10 s, multipart target, 256 connections, 30000 ms timeout, no warm-up,
+ * no progress. */
 void osp_load_opts_init(osp_load_opts_t *o);
 
 /* One row of the per-second time series (second i = [i, i+1) s after the
@@ -279,6 +283,12 @@ typedef struct osp_load_summary_s {
     double error_rate;    /* errors / (completed + failures), 0 when none */
     /* Latency of every HTTP answer (any status), from its intended time. */
     double p50_ms, p90_ms, p99_ms, p999_ms, max_ms, mean_ms, min_ms;
+    /* The same apart: answers < 400 (ok) and >= 400 (error) — under load
+     * shedding, what admitted and refused requests took. 0 when none. */
+    double ok_p50_ms, ok_p90_ms, ok_p99_ms, ok_max_ms;
+    double error_p50_ms, error_p90_ms, error_p99_ms, error_max_ms;
+    double warmup_s;      /* the options' warm-up, left out of all of the
+                             above (duration_s starts after it) */
     uint64_t fail[OSP_LOAD_FAIL_COUNT];
     uint64_t status[600]; /* answers by status code (index = code) */
 } osp_load_summary_t;
@@ -310,8 +320,9 @@ const osp_load_corpus_t *osp_load_corpus(const osp_load_t *l);
  * (malloc'd, caller frees; NULL on out-of-memory): mode, target,
  * target_rps, rps, ok_rps, sent,
  * completed, ok, errors, error_rate, p50_ms, p90_ms, p99_ms, p999_ms,
- * max_ms, mean_ms, duration_s, errors_by_class {connect, timeout, read,
- * parse, dropped, "4xx", "5xx", and each status >= 400 by its code}. */
+ * max_ms, mean_ms, ok_p50_ms .. ok_max_ms, error_p50_ms .. error_max_ms,
+ * warmup_s, duration_s, errors_by_class {connect, timeout, read, parse,
+ * dropped, "4xx", "5xx", and each status >= 400 by its code}. */
 char *osp_load_summary_json(const osp_load_t *l);
 /* A human-readable summary table. */
 void osp_load_print_summary(const osp_load_t *l, FILE *f);

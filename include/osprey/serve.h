@@ -71,6 +71,10 @@ typedef struct osp_serve_opts_s {
                                    (docs/decisions.md "HTTP threading") */
     int http_threads;           /* epoll mode's event-loop threads; 0 = one
                                    per CPU, 1..16 */
+    int decode_threads;         /* threads that parse, decode and submit
+                                   admitted inference requests, off the
+                                   event loops; 0 = one per CPU of the
+                                   budget, 1..16 */
     int64_t debug_delay_ms;     /* test/debug: every inference request waits
                                    this long after inference before
                                    answering (a timer; no thread blocks);

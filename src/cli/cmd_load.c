@@ -23,7 +23,7 @@
 /* The command line, as the settings layer fills it. */
 typedef struct load_cli_s {
     osp_load_opts_t o;
-    const char *mode, *duration, *profile, *ramp, *trace, *out;
+    const char *mode, *duration, *profile, *ramp, *trace, *out, *warmup;
     double rate_per_s;  /* < 0: not given */
     int seed;
     int concurrency;    /* 0: not given (then o's default) */
@@ -79,6 +79,7 @@ static const osp_setting_t opts[] = {
     {.name = "header", .kind = OSP_SET_FN, .parse = add_header, .reset = reset_headers, .arg = "'NAME: VALUE'", .help = "an extra request header (repeatable, at most 32; e.g. 'X-Request-Timeout-Ms: 500')"},
     {.name = "connections", .kind = OSP_SET_INT, .off = O(o.connections), .min = 1, .max = OSP_LOAD_MAX_CONNECTIONS, .help = "open loop: keep-alive connection pool size (default 256, opened as needed; closed loop: one connection per user)"},
     {.name = "timeout-ms", .kind = OSP_SET_INT, .off = O(o.timeout_ms), .min = 1, .max = 86400000, .arg = "MS", .help = "per request, from its intended send time (default 30000)"},
+    {.name = "warmup", .kind = OSP_SET_STR, .off = O(warmup), .arg = "D", .help = "leave requests due in the first D out of the summary (the onset; the time series keeps them): 3s, 500ms"},
     {.name = "out", .kind = OSP_SET_STR, .off = O(out), .arg = "DIR", .help = "write timeseries.csv/json, summary.json, latency.csv"},
     {.name = "json", .kind = OSP_SET_BOOL, .off = O(json), .help = "print the summary as one JSON object on stdout"},
     {.name = "max-error-rate", .kind = OSP_SET_DOUBLE, .off = O(max_error_rate), .max = 1, .arg = "F", .help = "exit 3 when errors/requests exceeds F (0..1; default 1 = never)"},
@@ -154,6 +155,9 @@ static int validate(load_cli_t *c, const osp_settings_t *st,
     double dur_s = 10;
     if (c->duration && osp_load_parse_duration_s(c->duration, &dur_s, &err) < 0)
         return osp_settings_fail(st, "--duration: %s", err.msg);
+    if (c->warmup &&
+        osp_load_parse_duration_s(c->warmup, &c->o.warmup_s, &err) < 0)
+        return osp_settings_fail(st, "--warmup: %s", err.msg);
     int sources = (c->rate_per_s >= 0) + !!c->profile + !!c->ramp + !!c->trace;
     if (c->o.mode == OSP_LOAD_CLOSED) {
         if (sources)
@@ -164,6 +168,9 @@ static int validate(load_cli_t *c, const osp_settings_t *st,
             c->o.concurrency = c->concurrency;
         if (c->think_ms >= 0)
             c->o.think_ms = c->think_ms;
+        if (c->o.warmup_s >= dur_s)
+            return osp_settings_fail(st, "--warmup must be shorter than "
+                                         "--duration");
         return OSP_CLI_EXIT_OK;
     }
     if (c->concurrency || c->think_ms >= 0)
@@ -180,6 +187,10 @@ static int validate(load_cli_t *c, const osp_settings_t *st,
                                      "length)");
     int rc = make_profile(c, st, dur_s, prof);
     c->o.profile = *prof;
+    if (rc == OSP_CLI_EXIT_OK &&
+        c->o.warmup_s >= osp_load_profile_duration_s(*prof))
+        return osp_settings_fail(st, "--warmup must be shorter than the "
+                                     "profile");
     return rc;
 }
 

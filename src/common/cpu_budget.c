@@ -22,8 +22,15 @@
  * rounded down, as Go's automaxprocs does: with 1.5 CPUs a second busy
  * thread only gets throttled. Files we cannot read or parse are skipped —
  * a wrong guess of "no quota" costs some throttling, a refusal to start
- * would cost the service. */
+ * would cost the service.
+ *
+ * Also here, as the other scheduler-facing code: osp_thread_short_slice,
+ * a latency-critical thread's request for prompt wake-ups. */
 #include "common/common_int.h"
+
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -411,4 +418,34 @@ const char *osp_cpu_budget_source(const osp_cpu_budget_t *b, char *buf,
                            " allows %d)", what, b->quota_us, b->period_us,
                  b->quota_cpus);
     return buf;
+}
+
+/* struct sched_attr of sched_setattr(2) (glibc has no wrapper before 2.41);
+ * the first version of it, which every kernel with the call accepts. */
+typedef struct {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+} osp__sched_attr_t;
+
+/* The shortest slice EEVDF takes (it clamps to 0.1..100 ms). */
+#define SHORT_SLICE_NS 100000ull
+
+int osp_thread_short_slice(void) {
+#if defined(SYS_sched_getattr) && defined(SYS_sched_setattr)
+    osp__sched_attr_t a;
+    memset(&a, 0, sizeof a);
+    if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0) != 0)
+        return OSP_EUNSUPPORTED;
+    if (a.sched_policy != SCHED_OTHER)
+        return 0; /* batch, idle, real-time: chosen by someone on purpose */
+    a.size = sizeof a;
+    a.sched_flags = 0;
+    a.sched_runtime = SHORT_SLICE_NS; /* the nice value stays as read */
+    return syscall(SYS_sched_setattr, 0, &a, 0) == 0 ? 0 : OSP_EUNSUPPORTED;
+#else
+    return OSP_EUNSUPPORTED;
+#endif
 }

@@ -27,6 +27,12 @@
  * until they are answered; destroy waits for them (MHD_stop_daemon must
  * not meet a suspended connection).
  *
+ * Answers while suspended: MHD takes a response only from its own
+ * callbacks, but a suspended request's work may run elsewhere (the
+ * worker decodes on threads of its own). An answer given while the
+ * request is suspended is built at once and held (`held`); it is queued to
+ * MHD when the request is resumed, after its resume function ran.
+ *
  * Memory budget (budget.c, docs/adr/0049-memory-budget.md): a request
  * reserves its declared Content-Length (a chunked body: each growth of its
  * buffer) before storing any of it, and handlers reserve what they
@@ -157,6 +163,8 @@ struct osp_http_req_s {
     void *stream_ud;
     bool body_paused;   /* MHD_suspend_connection for backpressure (under
                            susp_mu) */
+    struct MHD_Response *held; /* answered while suspended: queued to MHD
+                                  when resumed (after_handler) */
 };
 
 const char *osp_http_mode_name(osp_http_mode_t m) {
@@ -392,6 +400,8 @@ static void req_free(osp_http_req_t *r) {
         atomic_fetch_sub(&r->srv->suspended, 1);
     if (r->cv_init)
         pthread_cond_destroy(&r->cv);
+    if (r->held) /* the connection went away before it was resumed */
+        MHD_destroy_response(r->held);
     osp_arena_destroy(r->arena);
     free(r->body);
     if (r->reserved) /* after the frees: the memory is gone first */
@@ -469,14 +479,23 @@ static int queue(osp_http_req_t *r, int status, const char *ctype,
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     for (int i = 0; i < r->n_hdr; i++)
         MHD_add_response_header(resp, r->hdr[i][0], r->hdr[i][1]);
-    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
-    if (ok != MHD_YES)
-        return OSP_EIO;
+    pthread_mutex_lock(&r->srv->susp_mu);
+    bool suspended = r->resume_fn != NULL;
+    pthread_mutex_unlock(&r->srv->susp_mu);
+    if (suspended) {
+        /* Possibly not on an MHD thread: held until the resume. */
+        r->held = resp;
+    } else {
+        enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status,
+                                                resp);
+        MHD_destroy_response(resp);
+        if (ok != MHD_YES)
+            return OSP_EIO;
+        if (r->srv->slow)
+            osp__http_slow_busy(r->srv->slow, r->track);
+    }
     r->status = status;
     r->resp_len = len;
-    if (r->srv->slow)
-        osp__http_slow_busy(r->srv->slow, r->track);
     if (r->srv->done_fn)
         r->srv->done_fn(r, status, osp_http_req_elapsed_s(r),
                         r->srv->done_ud);
@@ -721,6 +740,16 @@ static enum MHD_Result after_handler(osp_http_server_t *s, osp_http_req_t *r,
         pthread_mutex_unlock(&s->susp_mu);
         resumed = true;
     }
+    bool lost = false;
+    if (r->held) {
+        /* Answered while suspended: MHD takes it now, from its callback. */
+        lost = MHD_queue_response(r->conn, (unsigned)r->status, r->held) !=
+               MHD_YES;
+        MHD_destroy_response(r->held);
+        r->held = NULL;
+        if (!lost && s->slow)
+            osp__http_slow_busy(s->slow, r->track);
+    }
     /* Answered (queued): no longer in flight; unwritten until MHD has
      * written it (on_completed), so destroy does not cut it. */
     if (r->in_flight) {
@@ -736,7 +765,7 @@ static enum MHD_Result after_handler(osp_http_server_t *s, osp_http_req_t *r,
         r->in_suspended = false;
         atomic_fetch_sub(&s->suspended, 1);
     }
-    return r->status ? MHD_YES : MHD_NO;
+    return r->status && !lost ? MHD_YES : MHD_NO;
 }
 
 int osp_http_req_suspend(osp_http_req_t *r, osp_http_resume_fn fn, void *ud) {
@@ -1020,6 +1049,13 @@ static void on_connection(void *cls, struct MHD_Connection *c,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
     osp_http_server_t *s = cls;
+    /* A connection is first seen on the thread that serves it: each
+     * event loop asks once (MHD has no thread-start hook). */
+    static _Thread_local bool asked;
+    if (s->opts.short_slice && s->opts.mode == OSP_HTTP_EPOLL && !asked) {
+        asked = true;
+        osp_thread_short_slice();
+    }
     if (!s->slow)
         return;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {

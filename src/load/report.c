@@ -51,6 +51,15 @@ static json_t *summary_obj(const osp_load_t *l) {
     json_object_set_new(o, "max_ms", ms(s->max_ms));
     json_object_set_new(o, "min_ms", ms(s->min_ms));
     json_object_set_new(o, "mean_ms", ms(s->mean_ms));
+    json_object_set_new(o, "ok_p50_ms", ms(s->ok_p50_ms));
+    json_object_set_new(o, "ok_p90_ms", ms(s->ok_p90_ms));
+    json_object_set_new(o, "ok_p99_ms", ms(s->ok_p99_ms));
+    json_object_set_new(o, "ok_max_ms", ms(s->ok_max_ms));
+    json_object_set_new(o, "error_p50_ms", ms(s->error_p50_ms));
+    json_object_set_new(o, "error_p90_ms", ms(s->error_p90_ms));
+    json_object_set_new(o, "error_p99_ms", ms(s->error_p99_ms));
+    json_object_set_new(o, "error_max_ms", ms(s->error_max_ms));
+    json_object_set_new(o, "warmup_s", json_real(s->warmup_s));
     json_object_set_new(o, "duration_s",
                         json_real(round(s->duration_s * 1e3) / 1e3));
     json_object_set_new(o, "client_cpu_s",
@@ -114,6 +123,18 @@ void osp_load_print_summary(const osp_load_t *l, FILE *f) {
     fprintf(f, "            %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f\n",
             s->min_ms, s->mean_ms, s->p50_ms, s->p90_ms, s->p99_ms, s->p999_ms,
             s->max_ms);
+    /* Both kinds of answer: each on its own (e.g. admitted vs shed). */
+    if (s->ok && s->ok < s->completed) {
+        fprintf(f, "  < 400     %10s %10s %10.3f %10.3f %10.3f %10s %10.3f\n",
+                "", "", s->ok_p50_ms, s->ok_p90_ms, s->ok_p99_ms, "",
+                s->ok_max_ms);
+        fprintf(f, "  >= 400    %10s %10s %10.3f %10.3f %10.3f %10s %10.3f\n",
+                "", "", s->error_p50_ms, s->error_p90_ms, s->error_p99_ms, "",
+                s->error_max_ms);
+    }
+    if (s->warmup_s > 0)
+        fprintf(f, "warm-up     %10.2f s left out (requests due in it)\n",
+                s->warmup_s);
     int any = 0;
     for (int i = 0; i < OSP_LOAD_FAIL_COUNT; i++)
         if (s->fail[i]) {

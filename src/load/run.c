@@ -10,7 +10,13 @@
  * never hidden (no coordinated omission). Closed loop: `concurrency` users
  * each send, wait for the answer, think, and send again until the duration
  * is over. Both drain at the end: requests in flight get until their
- * deadline (timeout_ms after they fell due), so the run always ends. */
+ * deadline (timeout_ms after they fell due), so the run always ends.
+ *
+ * The summary leaves out requests that fell due during the warm-up (the
+ * onset, before a server's controllers have reacted); the time series
+ * keeps every request. Answers are also kept apart by status (< 400 and
+ * >= 400), since under load shedding the latency of the admitted and that
+ * of the refused are two different questions. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <signal.h>
@@ -45,6 +51,8 @@ struct osp_load_s {
     int closed;                 /* scheduling over (end or stop) */
 
     osp_load_hist_t *hist, *sec_hist;
+    osp_load_hist_t *hist_ok, *hist_err; /* summary: by status class */
+    uint64_t warm_ns;           /* requests due before it: series only */
     osp_load_second_t *series;
     int n_series, cap_series;
     int cur_sec;
@@ -151,6 +159,8 @@ void osp_load_destroy(osp_load_t *l) {
     osp_load_corpus_destroy(l->corpus);
     osp_load_hist_destroy(l->hist);
     osp_load_hist_destroy(l->sec_hist);
+    osp_load_hist_destroy(l->hist_ok);
+    osp_load_hist_destroy(l->hist_err);
     free(l->q);
     free(l->series);
     free(l);
@@ -180,6 +190,14 @@ osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err) {
                     OSP_LOAD_MAX_CONNECTIONS);
         goto fail;
     }
+    double len_s = o->mode == OSP_LOAD_CLOSED
+                       ? o->duration_s
+                       : osp_load_profile_duration_s(o->profile);
+    if (!(o->warmup_s >= 0) || (o->warmup_s > 0 && o->warmup_s >= len_s)) {
+        osp_err_set(err, OSP_EINVAL, "the warm-up (%g s) must be shorter "
+                    "than the run (%g s)", o->warmup_s, len_s);
+        goto fail;
+    }
     if (o->connections < 1 || o->connections > OSP_LOAD_MAX_CONNECTIONS ||
         o->timeout_ms < 1) {
         osp_err_set(err, OSP_EINVAL, "connections must be 1..%d and the "
@@ -199,7 +217,9 @@ osp_load_t *osp_load_create(const osp_load_opts_t *o, osp_err_t *err) {
         goto fail;
     l->hist = osp_load_hist_create();
     l->sec_hist = osp_load_hist_create();
-    if (!l->hist || !l->sec_hist) {
+    l->hist_ok = osp_load_hist_create();
+    l->hist_err = osp_load_hist_create();
+    if (!l->hist || !l->sec_hist || !l->hist_ok || !l->hist_err) {
         osp_err_set(err, OSP_ENOMEM, "out of memory");
         goto fail;
     }
@@ -242,12 +262,13 @@ static int q_grow(osp_load_t *l) {
     return 0;
 }
 
-static void fail_req(osp_load_t *l, osp_load_fail_t f, uint64_t now);
+static void fail_req(osp_load_t *l, const osp__load_req_t *req,
+                     osp_load_fail_t f, uint64_t now);
 
 static void q_push(osp_load_t *l, const osp__load_req_t *r, int front,
                    uint64_t now) {
     if (l->q_len == l->q_cap && q_grow(l) < 0) {
-        fail_req(l, OSP_LOAD_FAIL_DROPPED, now);
+        fail_req(l, r, OSP_LOAD_FAIL_DROPPED, now);
         return;
     }
     if (front) {
@@ -317,13 +338,21 @@ static void advance(osp_load_t *l, uint64_t now) {
     }
 }
 
-static void fail_req(osp_load_t *l, osp_load_fail_t f, uint64_t now) {
+/* Whether req counts in the summary (it fell due after the warm-up). */
+static int counted(const osp_load_t *l, const osp__load_req_t *req) {
+    return req->intended_ns >= l->warm_ns;
+}
+
+static void fail_req(osp_load_t *l, const osp__load_req_t *req,
+                     osp_load_fail_t f, uint64_t now) {
     advance(l, now);
-    l->sum.fail[f]++;
-    l->sum.errors++;
     osp_load_second_t *r = cur_row(l);
     if (r)
         r->errors++;
+    if (!counted(l, req))
+        return;
+    l->sum.fail[f]++;
+    l->sum.errors++;
 }
 
 /* Closed loop: the user of a finished request goes again after thinking. */
@@ -353,24 +382,27 @@ static void on_done(void *ud, const osp__load_req_t *req,
             q_push(l, &again, 1, now);
             return;
         }
-        fail_req(l, res->fail, now);
+        fail_req(l, req, res->fail, now);
         user_next(l, req->user, now, res->fail == OSP_LOAD_FAIL_CONNECT);
         return;
     }
     uint64_t us = now > req->intended_ns ? (now - req->intended_ns) / 1000 : 0;
-    osp_load_hist_record(l->hist, us);
     osp_load_hist_record(l->sec_hist, us);
-    l->sum.completed++;
-    l->sum.status[res->status]++;
     osp_load_second_t *r = cur_row(l);
-    if (r)
+    if (r) {
         r->completed++;
-    if (res->status >= 400) {
-        l->sum.errors++;
-        if (r)
-            r->errors++;
-    } else {
-        l->sum.ok++;
+        r->errors += res->status >= 400;
+    }
+    if (counted(l, req)) {
+        osp_load_hist_record(l->hist, us);
+        osp_load_hist_record(res->status >= 400 ? l->hist_err : l->hist_ok,
+                             us);
+        l->sum.completed++;
+        l->sum.status[res->status]++;
+        if (res->status >= 400)
+            l->sum.errors++;
+        else
+            l->sum.ok++;
     }
     user_next(l, req->user, now, 0);
 }
@@ -382,9 +414,10 @@ static void dispatch(osp_load_t *l, uint64_t now) {
     while ((r = q_front(l)) && r->intended_ns <= now) {
         if (r->deadline_ns <= now) {
             /* Its whole timeout passed while waiting for a connection. */
+            osp__load_req_t late = *r;
             int user = r->user;
             q_pop(l);
-            fail_req(l, OSP_LOAD_FAIL_TIMEOUT, now);
+            fail_req(l, &late, OSP_LOAD_FAIL_TIMEOUT, now);
             user_next(l, user, now, 0);
             continue;
         }
@@ -404,7 +437,7 @@ static void dispatch(osp_load_t *l, uint64_t now) {
         }
         if (!req.retries) {
             advance(l, now);
-            l->sum.sent++;
+            l->sum.sent += (uint64_t)counted(l, &req);
             osp_load_second_t *row = cur_row(l);
             if (row)
                 row->sent++;
@@ -458,8 +491,13 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     l->n_series = 1;
     l->rng = o->seed ? o->seed : 1;
     uint64_t timeout_ns = (uint64_t)o->timeout_ms * 1000000ull;
+    /* Every latency is this thread's clock reading: on a machine whose
+     * CPUs the server under test keeps busy (a benchmark on one host), a
+     * generator waiting for a CPU would add its wait to every answer. */
+    osp_thread_short_slice();
     double cpu0 = cpu_seconds();
     l->start_ns = osp_now_ns();
+    l->warm_ns = l->start_ns + (uint64_t)(o->warmup_s * 1e9);
     double dur_s = closed_mode ? o->duration_s
                                : osp_load_profile_duration_s(o->profile);
     l->end_ns = l->start_ns + (uint64_t)(dur_s * 1e9);
@@ -497,7 +535,7 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
         while (have_next && next_due <= now) {
             osp__load_req_t r = {.intended_ns = next_due,
                             .deadline_ns = next_due + timeout_ns};
-            l->sum.scheduled++;
+            l->sum.scheduled += (uint64_t)counted(l, &r);
             q_push(l, &r, 0, now);
             if (osp_load_arrivals_next(l->arrivals, &t))
                 next_due = l->start_ns + (uint64_t)(t * 1e9);
@@ -564,7 +602,8 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     if (closed_mode)
         s->scheduled = s->sent;
     s->client_cpu_s = cpu_seconds() - cpu0;
-    s->duration_s = (double)(end - l->start_ns) / 1e9;
+    s->warmup_s = o->warmup_s;
+    s->duration_s = end > l->warm_ns ? (double)(end - l->warm_ns) / 1e9 : 0;
     if (s->duration_s > 0) {
         s->rps = (double)s->completed / s->duration_s;
         s->ok_rps = (double)s->ok / s->duration_s;
@@ -581,5 +620,13 @@ int osp_load_run(osp_load_t *l, osp_err_t *err) {
     s->max_ms = osp_load_hist_max(l->hist) / 1e3;
     s->min_ms = osp_load_hist_min(l->hist) / 1e3;
     s->mean_ms = osp_load_hist_mean(l->hist) / 1e3;
+    s->ok_p50_ms = osp_load_hist_percentile(l->hist_ok, 50) / 1e3;
+    s->ok_p90_ms = osp_load_hist_percentile(l->hist_ok, 90) / 1e3;
+    s->ok_p99_ms = osp_load_hist_percentile(l->hist_ok, 99) / 1e3;
+    s->ok_max_ms = osp_load_hist_max(l->hist_ok) / 1e3;
+    s->error_p50_ms = osp_load_hist_percentile(l->hist_err, 50) / 1e3;
+    s->error_p90_ms = osp_load_hist_percentile(l->hist_err, 90) / 1e3;
+    s->error_p99_ms = osp_load_hist_percentile(l->hist_err, 99) / 1e3;
+    s->error_max_ms = osp_load_hist_max(l->hist_err) / 1e3;
     return rc;
 }

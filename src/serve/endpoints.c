@@ -156,10 +156,20 @@ typedef struct infer_ctx_s {
     osp_serve_t *s;
     osp__serve_model_t *sm;
     osp_http_req_t *r;
+    osp__serve_job_t job;     /* on a decode thread: parse, decode, submit */
+    /* classify_prepare or v2_prepare: 1 when submitted (infer_done
+     * resumes), 0 when answered or refused (the job resumes) */
+    int (*prepare)(struct infer_ctx_s *c);
+    bool prepared;            /* no longer counted in sm->preparing */
     int n;                    /* samples */
     osp_sched_result_t *res;  /* n results; scores in the arena */
     int submit_rc;            /* osp_sched_submit's answer */
-    int depth_at_submit;      /* images queued ahead of these (shedding) */
+    /* Shedding (shed.c) measures from admission: waiting for a decode
+     * thread and decoding are waits too, and a decode-bound worker's
+     * backlog is in the decode pool, not in the queue. */
+    uint64_t admit_ns;        /* when it was admitted (osp_now_ns) */
+    uint64_t submit_ns;       /* when it entered the queue */
+    int ahead_at_admit;       /* images queued or being prepared ahead */
     osp_err_t err;            /* its message */
     bool checked;             /* results checked (debug delay pending) */
     osp__serve_tnode_t tnode;      /* --debug-delay-ms timer entry */
@@ -224,8 +234,10 @@ static int check_results(infer_ctx_t *c) {
         osp_series_observe(sm->h_queue, c->res[i].queue_s);
         if (c->res[i].status == 0)
             shed_log(c->s, sm, osp__serve_shed_observe(
-                                   &sm->shed, c->res[i].queue_s,
-                                   c->res[i].infer_s, c->depth_at_submit + i,
+                                   &sm->shed, c->res[i].queue_s +
+                                       (double)(c->submit_ns - c->admit_ns) *
+                                           1e-9,
+                                   c->res[i].infer_s, c->ahead_at_admit + i,
                                    now), -1);
         if (c->res[i].status < 0 && !bad)
             bad = c->res[i].status;
@@ -251,8 +263,10 @@ static void infer_resumed(osp_http_req_t *r, void *ud) {
     infer_ctx_t *c = ud;
     if (!c->checked) {
         c->checked = true;
-        if (check_results(c) == 0 && c->s->o.debug_delay_ms > 0 &&
-            c->s->timer) {
+        /* A request answered while it was parsed or decoded (a 4xx, a
+         * full memory budget) never reached the scheduler. */
+        if (!osp_http_req_status(r) && check_results(c) == 0 &&
+            c->s->o.debug_delay_ms > 0 && c->s->timer) {
             /* --debug-delay-ms (dispatcher tests: slow workers on demand):
              * delays only this answer, without holding an HTTP thread —
              * the request stays suspended (and in flight, so drain waits
@@ -269,38 +283,43 @@ static void infer_resumed(osp_http_req_t *r, void *ud) {
     osp__serve_release(c->s, c->sm);
 }
 
-/* Submits the n preprocessed samples at buf and suspends the request;
- * infer_resumed answers. Takes over the model reference (returns 1). */
+/* The request leaves the admitted-but-not-queued count (once). */
+static void done_preparing(infer_ctx_t *c) {
+    if (!c->prepared) {
+        c->prepared = true;
+        atomic_fetch_sub(&c->sm->preparing, 1);
+    }
+}
+
+/* On a decode thread: submits the c->n preprocessed samples at buf.
+ * Returns 1 when submitted — infer_done resumes the request, and c may be
+ * gone as soon as this returns — or 0 when refused (c->submit_rc; the
+ * caller resumes, check_results answers). */
 static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
-    osp_http_req_t *r = c->r;
     osp__serve_model_t *sm = c->sm;
+    osp_arena_t *A = osp_http_req_arena(c->r);
     const void *inputs[SERVE_MAX_IMAGES];
     for (int i = 0; i < c->n; i++)
         inputs[i] = buf + (size_t)i * sm->sample_bytes;
-    float *scores = osp_arena_alloc(osp_http_req_arena(r),
-                                    sizeof(float) * (size_t)c->n *
-                                        score_cap(sm));
-    osp_http_req_suspend(r, infer_resumed, c);
-    c->depth_at_submit = osp_sched_queue_depth(sm->sched);
-    if (!scores)
+    c->res = osp_arena_alloc(A, (size_t)c->n * sizeof *c->res);
+    float *scores = osp_arena_alloc(A, sizeof(float) * (size_t)c->n *
+                                           score_cap(sm));
+    done_preparing(c); /* the queue counts it from here on */
+    c->submit_ns = osp_now_ns();
+    if (!scores || !c->res)
         c->submit_rc = osp_err_set(&c->err, OSP_ENOMEM, "out of memory");
     else
         c->submit_rc = osp_sched_submit(sm->sched, inputs, c->n, deadline,
                                         c->res, scores, score_cap(sm),
                                         infer_done, c, &c->err);
-    /* Refused: nothing will call infer_done; answer through the same path. */
-    if (c->submit_rc < 0)
-        osp_http_req_resume(r);
-    return 1;
+    return c->submit_rc < 0 ? 0 : 1;
 }
 
 /* A context for an inference request, in its arena; NULL after a 500. */
 static infer_ctx_t *ctx_new(osp_serve_t *s, osp__serve_model_t *sm,
-                            osp_http_req_t *r, int n) {
-    osp_arena_t *A = osp_http_req_arena(r);
-    infer_ctx_t *c = osp_arena_alloc(A, sizeof *c);
-    osp_sched_result_t *res = osp_arena_alloc(A, (size_t)n * sizeof *res);
-    if (!c || !res) {
+                            osp_http_req_t *r) {
+    infer_ctx_t *c = osp_arena_alloc(osp_http_req_arena(r), sizeof *c);
+    if (!c) {
         osp_http_respond_error(r, 500, "out of memory");
         return NULL;
     }
@@ -308,8 +327,6 @@ static infer_ctx_t *ctx_new(osp_serve_t *s, osp__serve_model_t *sm,
     c->s = s;
     c->sm = sm;
     c->r = r;
-    c->n = n;
-    c->res = res;
     return c;
 }
 
@@ -398,8 +415,12 @@ static void classify_format(infer_ctx_t *c) {
 }
 
 
-static int classify(osp_http_req_t *r, osp_serve_t *s,
-                    osp__serve_model_t *sm) {
+/* POST .../classify on a decode thread (on_infer): parse, decode,
+ * submit. Answers from here are held until the request resumes. */
+static int classify_prepare(infer_ctx_t *c) {
+    osp_http_req_t *r = c->r;
+    osp_serve_t *s = c->s;
+    osp__serve_model_t *sm = c->sm;
     int top_k;
     uint64_t deadline;
     if (parse_top_k(r, sm->num_classes, &top_k) < 0 ||
@@ -492,9 +513,7 @@ static int classify(osp_http_req_t *r, osp_serve_t *s,
     }
     double decode_ms = (double)(osp_now_ns() - t0) * 1e-6;
     osp_sched_expect(sm->sched, -n); /* submitted next, or answered 500 */
-    infer_ctx_t *c = ctx_new(s, sm, r, n);
-    if (!c)
-        return 0;
+    c->n = n;
     c->format = classify_format;
     c->top_k = top_k;
     c->decode_ms = decode_ms;
@@ -997,19 +1016,20 @@ static int v2_answer_setup(infer_ctx_t *c, const v2_req_t *q) {
  * (Inference-Header-Content-Length: the JSON header's length; input data
  * after it as raw little-endian tensors, BYTES elements as 4-byte length +
  * bytes). One input: the model's tensor (FP32/UINT8) or BYTES = encoded
- * images. The output is the model's output 0, raw. On an acquired model:
- * parse, decode or copy the samples into the request's arena, submit.
- * Returns 1 when submitted (the request holds the model reference), 0 when
- * it answered an error. */
-static int infer_v2(osp_http_req_t *r, osp_serve_t *s,
-                    osp__serve_model_t *sm) {
+ * images. The output is the model's output 0, raw. On a decode thread
+ * (on_infer): parse, decode or copy the samples into the request's arena,
+ * submit. Returns 1 when submitted, 0 when it answered an error (held until
+ * the request resumes) or the submit was refused. */
+static int v2_prepare(infer_ctx_t *c) {
+    osp_http_req_t *r = c->r;
+    osp_serve_t *s = c->s;
+    osp__serve_model_t *sm = c->sm;
     uint64_t deadline;
     if (deadline_of(s, r, &deadline) < 0)
         return 0;
     /* Buffers come from the request's arena; only the parsed JSON
      * (jansson, malloc) needs releasing. */
     v2_req_t q = {0};
-    infer_ctx_t *c = NULL;
     uint8_t *buf = NULL;
     int announced = 0, rc = OSP_EFORMAT;
     if (v2_parse(r, sm, &q) < 0 ||
@@ -1017,9 +1037,7 @@ static int infer_v2(osp_http_req_t *r, osp_serve_t *s,
         goto done;
     buf = osp_arena_alloc_aligned(osp_http_req_arena(r),
                                   sm->sample_bytes * (size_t)q.n, 64);
-    c = ctx_new(s, sm, r, q.n);
-    if (!c)
-        goto done;
+    c->n = q.n;
     if (!buf) {
         osp_http_respond_error(r, 500, "out of memory");
         goto done;
@@ -1044,10 +1062,8 @@ done:
  * them and never frees a model in use. */
 typedef void (*model_fn)(osp_http_req_t *r, osp_serve_t *s,
                          osp__serve_model_t *sm);
-/* An inference body returns 1 when it suspended the request and handed the
- * reference to it (infer_resumed releases it), 0 when it answered. */
-typedef int (*infer_fn)(osp_http_req_t *r, osp_serve_t *s,
-                        osp__serve_model_t *sm);
+/* An inference body (classify_prepare, v2_prepare), on a decode thread. */
+typedef int (*infer_fn)(infer_ctx_t *c);
 
 static void on_model(osp_http_req_t *r, osp_serve_t *s, model_fn fn) {
     osp__serve_model_t *sm = resolve(s, r, false);
@@ -1059,11 +1075,17 @@ static void on_model(osp_http_req_t *r, osp_serve_t *s, model_fn fn) {
 
 /* Queue-delay load shedding (shed.c): before the body is parsed or
  * decoded, so a refusal costs microseconds. Responds 503 + Retry-After and
- * returns false when the request is shed. */
-static bool admit(osp_http_req_t *r, osp_serve_t *s, osp__serve_model_t *sm) {
+ * returns false when the request is shed; else *ahead is what it waits
+ * behind: the images queued and the requests still being prepared (most
+ * hold one image). */
+static bool admit(osp_http_req_t *r, osp_serve_t *s, osp__serve_model_t *sm,
+                  int *ahead) {
     int change;
-    double limit;
-    int depth = osp_sched_queue_depth(sm->sched);
+    double limit = -1;
+    /* Admitted requests still being decoded will be queued in a moment. */
+    int depth = osp_sched_queue_depth(sm->sched) +
+                atomic_load(&sm->preparing);
+    *ahead = depth;
     bool ok = osp__serve_shed_admit(&sm->shed, depth, osp_now_ns(), &change,
                                     &limit);
     shed_log(s, sm, change, limit);
@@ -1078,17 +1100,46 @@ static bool admit(osp_http_req_t *r, osp_serve_t *s, osp__serve_model_t *sm) {
     return false;
 }
 
+/* A decode thread's job: the request was suspended with infer_resumed,
+ * which answers once it is resumed — by infer_done after the batch, or
+ * here when the request was answered or refused before it was queued. */
+static void prepare_job(osp__serve_job_t *j) {
+    infer_ctx_t *c = (infer_ctx_t *)((char *)j - offsetof(infer_ctx_t, job));
+    if (c->prepare(c) == 1)
+        return; /* queued: c may already be answered and gone */
+    done_preparing(c);
+    osp_http_req_resume(c->r);
+}
+
+/* On the event loop only what must be fast: the model, admission (a
+ * refusal is answered here, in microseconds), then the request goes to a
+ * decode thread (pool.c) and the loop serves its other connections. */
 static void on_infer(osp_http_req_t *r, osp_serve_t *s, infer_fn fn) {
     osp__serve_model_t *sm = resolve(s, r, true);
-    if (sm && (!admit(r, s, sm) || fn(r, s, sm) != 1))
+    if (!sm)
+        return;
+    infer_ctx_t *c;
+    int ahead;
+    if (!admit(r, s, sm, &ahead) || !(c = ctx_new(s, sm, r))) {
         osp__serve_release(s, sm);
+        return;
+    }
+    c->admit_ns = osp_now_ns();
+    c->ahead_at_admit = ahead;
+    c->prepare = fn;
+    c->job.fn = prepare_job;
+    atomic_fetch_add(&sm->preparing, 1);
+    osp_http_req_suspend(r, infer_resumed, c);
+    osp__serve_pool_post(s->pool, &c->job);
 }
 
 static void h_classify(osp_http_req_t *r, void *ud) {
-    on_infer(r, ud, classify);
+    on_infer(r, ud, classify_prepare);
 }
 
-static void h_infer(osp_http_req_t *r, void *ud) { on_infer(r, ud, infer_v2); }
+static void h_infer(osp_http_req_t *r, void *ud) {
+    on_infer(r, ud, v2_prepare);
+}
 
 static void h_model_meta(osp_http_req_t *r, void *ud) {
     on_model(r, ud, model_meta);

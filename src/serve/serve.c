@@ -139,8 +139,10 @@ static int add_metrics(osp_serve_t *s, osp_err_t *err) {
             "their body was decoded.", 1, m1, NULL, 0, 0, err)) ||
         !(s->m_qdelay = osp_metrics_add(r, OSP_METRIC_GAUGE,
             "osprey_queue_delay_seconds",
-            "Queue delay of the model's latest image, as the load-shedding "
-            "controller sees it, seconds.", 1, m1, NULL, 0, 0, err)) ||
+            "Wait of the model's latest image from its admission to the "
+            "start of its batch (decode included), the delay the "
+            "load-shedding controller keeps under its target, seconds.", 1,
+            m1, NULL, 0, 0, err)) ||
         !(s->m_shedding = osp_metrics_add(r, OSP_METRIC_GAUGE,
             "osprey_shedding",
             "1 while the model sheds load (its queue delay stayed above "
@@ -249,10 +251,27 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
         goto fail;
     }
     ho.pool_threads = o->http_threads;
+    /* The engines keep every CPU busy under load; an event loop that waits
+     * for a CPU delays every request it reads, refusals included. */
+    ho.short_slice = true;
     if (ho.mode == OSP_HTTP_EPOLL)
         ho.max_connections = SERVE_EPOLL_MAX_CONNECTIONS;
     if (o->max_connections > 0)
         ho.max_connections = o->max_connections;
+    int decode_threads = o->decode_threads > 0
+                             ? o->decode_threads
+                             : OSP_MAX(1, OSP_MIN(s->cpus,
+                                                  SERVE_MAX_DECODE_THREADS));
+    if (o->decode_threads < 0 || decode_threads > SERVE_MAX_DECODE_THREADS) {
+        osp_err_set(err, OSP_EINVAL, "serve: --decode-threads must be 1..%d",
+                    SERVE_MAX_DECODE_THREADS);
+        goto fail;
+    }
+    if (!(s->pool = osp__serve_pool_create(decode_threads))) {
+        osp_err_set(err, OSP_ENOMEM, "serve: cannot start %d decode threads",
+                    decode_threads);
+        goto fail;
+    }
     if (o->debug_delay_ms > 0 && !(s->timer = osp__serve_timer_create())) {
         osp_err_set(err, OSP_ENOMEM, "serve: cannot start the delay timer");
         goto fail;
@@ -267,7 +286,7 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
     if (osp_http_server_start(s->http, err) < 0)
         goto fail;
     osp__serve_log(s, "info", "listening",
-                  json_pack("{s:s,s:i,s:s,s:i}", "host",
+                  json_pack("{s:s,s:i,s:s,s:i,s:i}", "host",
                             o->host ? o->host : "0.0.0.0", "port",
                             osp_http_server_port(s->http), "http_mode",
                             osp_http_mode_name(ho.mode), "http_threads",
@@ -275,7 +294,8 @@ osp_serve_t *osp_serve_create(const osp_serve_opts_t *o, osp_err_t *err) {
                                 ? (ho.pool_threads > 0
                                        ? ho.pool_threads
                                        : osp_http_default_pool_threads())
-                                : 0));
+                                : 0,
+                            "decode_threads", decode_threads));
     if (o->debug_delay_ms > 0)
         osp__serve_log(s, "warn", "debug delay on: every inference request "
                                  "sleeps before answering",
@@ -296,6 +316,12 @@ static void on_batch(int n, double infer_s, void *ud) {
     osp__serve_model_t *sm = ud;
     osp_series_observe(sm->h_batch, n);
     osp_series_observe(sm->h_infer, infer_s);
+    /* The drain rate for load shedding; before the debug delay below, so
+     * that the delay is part of the time between two batches. */
+    osp__serve_shed_batch(&sm->shed, n,
+                          osp_sched_queue_depth(sm->sched) +
+                                  atomic_load(&sm->preparing) > 0,
+                          osp_now_ns());
     /* --debug-batch-delay-ms: the instance thread itself waits, so the
      * model serves fewer images per second without using more CPU — an
      * overload that a busy test machine cannot blur. */
@@ -1206,7 +1232,9 @@ void osp_serve_destroy(osp_serve_t *s) {
     /* HTTP first: its handlers may be waiting on the scheduler, which keeps
      * running until they are answered. */
     osp_http_server_destroy(s->http);
-    /* After HTTP: its destroy waits for delayed requests the timer resumes. */
+    /* After HTTP: its destroy waits for requests the decode threads and
+     * the timer resume. */
+    osp__serve_pool_destroy(s->pool);
     osp__serve_timer_destroy(s->timer);
     osp_http_budget_destroy(s->budget); /* after its server */
     for (int i = 0; i < s->n_models; i++)

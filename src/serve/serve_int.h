@@ -20,6 +20,7 @@
 #define SERVE_MAX_TIMEOUT_MS 3600000 /* X-Request-Timeout-Ms upper bound */
 #define SERVE_MAX_MODELS 128   /* model versions per worker */
 #define SERVE_MAX_FAILED 32    /* failed loads remembered for the index */
+#define SERVE_MAX_DECODE_THREADS 16 /* --decode-threads (as --http-threads) */
 /* Connections in epoll mode (idle keep-alive ones cost a few KiB each, no
  * thread); thread-per-connection keeps http.h's 256. */
 #define SERVE_EPOLL_MAX_CONNECTIONS 2048
@@ -49,6 +50,21 @@ void osp__serve_timer_add(osp__serve_timer_t *t, osp__serve_tnode_t *n,
 /* Resumes what is pending when due, then stops and frees. */
 void osp__serve_timer_destroy(osp__serve_timer_t *t);
 
+/* The decode threads (pool.c): admitted inference requests are parsed,
+ * decoded and submitted there, off the HTTP event loops. */
+typedef struct osp__serve_pool_s osp__serve_pool_t;
+/* One job; lives in the request's arena (a suspended request lives). */
+typedef struct osp__serve_job_s {
+    struct osp__serve_job_s *next;
+    void (*fn)(struct osp__serve_job_s *j); /* on a decode thread */
+} osp__serve_job_t;
+/* Starts n_threads (1..SERVE_MAX_DECODE_THREADS); NULL on failure. */
+osp__serve_pool_t *osp__serve_pool_create(int n_threads);
+/* Runs j->fn(j) on a decode thread, first in first out. Any thread. */
+void osp__serve_pool_post(osp__serve_pool_t *p, osp__serve_job_t *j);
+/* Runs what is queued, then stops the threads and frees. */
+void osp__serve_pool_destroy(osp__serve_pool_t *p);
+
 /* Queue-delay load shedding for one model (shed.c). */
 typedef struct osp__serve_shed_s {
     pthread_mutex_t mu;
@@ -58,29 +74,40 @@ typedef struct osp__serve_shed_s {
                                  target (osp_now_ns time); 0 = none */
     uint64_t last_shed_ns;    /* last refusal (or the start of shedding) */
     bool shedding;
-    double delay_s;           /* the latest image's queue delay */
+    double delay_s;           /* the latest image's wait (admission to
+                                 batch start) */
     uint64_t last_sample_ns;  /* when it was measured */
-    double rate_per_s;        /* images the queue drains per second (EWMA);
-                                 0 = not measured yet */
-    double latency_s;         /* submit → batch done, admitted (EWMA) */
+    double rate_per_s;        /* images the engines serve per second while
+                                 busy: batch_avg / gap_avg_s; 0 = not yet */
+    double batch_avg;         /* images per batch (EWMA over busy gaps) */
+    double gap_avg_s;         /* time from one batch's end to the next's,
+                                 when the engines had work waiting (EWMA) */
+    uint64_t last_batch_ns;   /* the latest batch's end */
+    bool busy;                /* it ended with more work waiting */
+    double latency_s;         /* admission → batch done (EWMA) */
     uint64_t shed_wait_ns;    /* Σ latency_s over refusals: the in-flight
                                  time the shed requests stand for */
 } osp__serve_shed_t;
 void osp__serve_shed_init(osp__serve_shed_t *c, int64_t target_ms,
                           int64_t interval_ms);
 void osp__serve_shed_fini(osp__serve_shed_t *c);
-/* Admission of a request for a model whose queue holds `depth` images:
+/* Admission of a request for a model with `depth` admitted and not yet
+ * running (images queued + requests being prepared on decode threads):
  * true = admit, false = shed (answer 503 now). *change: +1 when shedding
  * started, -1 when it stopped, 0 otherwise (for the log); *limit: the
  * depth it admits below while shedding. */
 bool osp__serve_shed_admit(osp__serve_shed_t *c, int depth, uint64_t now,
                            int *change, double *limit);
-/* One admitted image's outcome: its queue delay, its batch's run time and
- * the images queued ahead of it when it was submitted. Returns +1 / -1 /
- * 0 as *change above. */
-int osp__serve_shed_observe(osp__serve_shed_t *c, double queue_s,
-                            double infer_s, int depth_at_submit,
-                            uint64_t now);
+/* One admitted image's outcome: how long it waited from its admission to
+ * the start of its batch (decode included), its batch's run time and what
+ * was ahead of it when it was admitted (0: nothing, for the idle check).
+ * Returns +1 / -1 / 0 as *change above. */
+int osp__serve_shed_observe(osp__serve_shed_t *c, double wait_s,
+                            double infer_s, int ahead, uint64_t now);
+/* A batch of n images ended at `now` (any instance); more: work was
+ * waiting for the engines then (they go straight on). The drain rate. */
+void osp__serve_shed_batch(osp__serve_shed_t *c, int n, bool more,
+                           uint64_t now);
 /* A consistent copy of the state, for /metrics and the log, after ending
  * shedding if it is over (the queue holds `depth` images; depth < 0: do
  * not check). Returns -1 when it ended here, else 0. */
@@ -105,6 +132,10 @@ typedef struct osp__serve_model_s {
     int num_classes;
     int refs;                          /* handlers using it (models_mu) */
     osp__serve_shed_t shed;            /* load shedding (shed.c) */
+    atomic_int preparing;              /* requests admitted and not yet in
+                                          the queue (being decoded, or
+                                          waiting for a decode thread):
+                                          admission counts them as queued */
     int64_t debug_batch_delay_ms;      /* --debug-batch-delay-ms */
     /* metric series for this model */
     osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,
@@ -118,6 +149,7 @@ struct osp_serve_s {
     osp_http_mode_t http_mode;
     bool batch_wait_delay;             /* --batch-wait delay */
     osp__serve_timer_t *timer;              /* with --debug-delay-ms only */
+    osp__serve_pool_t *pool;           /* decode threads (pool.c) */
     osp_metrics_t *metrics;
     osp_metric_t *m_requests, *m_duration, *m_queue, *m_infer, *m_decode,
         *m_batch, *m_depth, *m_inflight, *m_ready, *m_build, *m_capacity,

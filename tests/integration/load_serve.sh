@@ -25,7 +25,8 @@ SAMPLES="$SRC/scripts/samples"
 "$OSPREY" load --help >"$TMP/help" || fail "--help"
 for f in --url --mode --rate --duration --arrival --profile --ramp --trace \
          --concurrency --think-ms --target --model --images --order \
-         --connections --timeout-ms --out --json --max-error-rate --header; do
+         --connections --timeout-ms --out --json --max-error-rate --header \
+         --warmup; do
     grep -q -- "$f " "$TMP/help" || fail "--help lacks $f"
 done
 expect_rc() { # expected exit code, then args
@@ -221,6 +222,39 @@ run_and_check 3 --rate 10 --duration 1s --images "$TMP/notimage.txt" --target ra
 "$PY" -c 'import json,sys; s=json.loads(open(sys.argv[1]).readline()); assert s["errors_by_class"]["415"]==s["completed"]==10, s' "$TMP/out" || fail "415 class"
 run_and_check 0 --rate 10 --duration 1s --images "$SAMPLES" --model no_such_model
 "$PY" -c 'import json,sys; s=json.loads(open(sys.argv[1]).readline()); assert s["errors_by_class"]["404"]==10, s' "$TMP/out" || fail "404 class"
+
+# Admitted and refused apart, and the warm-up left out: a corpus of an
+# image and a truncated JPEG (a 4xx) at 20/s for 3 s, the first second a
+# warm-up. The server answers all 60; the summary counts the 40 due after
+# the warm-up, the series all 60, and keeps < 400 and >= 400 apart.
+mkdir -p "$TMP/mixed"
+cp "$SAMPLES/gradient.jpg" "$TMP/mixed/a.jpg"
+head -c 300 "$SAMPLES/gradient.jpg" >"$TMP/mixed/b.jpg"
+before=$(scrape)
+timeout 120 "$OSPREY" load --url "$URL" --json --rate 20 --duration 3s \
+    --warmup 1s --images "$TMP/mixed" --target raw --out "$TMP/mixed_out" \
+    >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; fail "mixed run"; }
+after=$(scrape)
+"$PY" - "$TMP/out" "$before" "$after" "$TMP/mixed_out" <<'PYEOF' || { cat "$TMP/err"; fail "warm-up / ok-error split"; }
+import json, sys
+s = json.loads(open(sys.argv[1]).readline())
+b, a = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+served = sum(a[k] - b.get(k, 0) for k in a)
+rows = json.load(open(sys.argv[4] + "/timeseries.json"))
+assert served == 60 and sum(r["completed"] for r in rows) == 60, (served, rows)
+assert s["warmup_s"] == 1 and s["sent"] == 40 == s["completed"], s
+assert 0 < s["errors"] < s["completed"] and s["ok"] + s["errors"] == 40, s
+assert s["errors_by_class"]["4xx"] == s["errors"], s
+for k in ("ok", "error"):
+    v = [s[f"{k}_p50_ms"], s[f"{k}_p90_ms"], s[f"{k}_p99_ms"], s[f"{k}_max_ms"]]
+    assert 0 < v[0] <= v[1] <= v[2] <= v[3] <= s["max_ms"], (k, v, s)
+assert s["min_ms"] <= min(s["ok_p50_ms"], s["error_p50_ms"]), s
+assert max(s["ok_max_ms"], s["error_max_ms"]) == s["max_ms"], s
+print("ok: warm-up and split", {k: s[k] for k in ("sent", "ok", "errors", "ok_p99_ms", "error_p99_ms")})
+PYEOF
+expect_rc 2 --url "$URL" --rate 10 --duration 2s --warmup 2s --images "$SAMPLES"
+expect_rc 2 --url "$URL" --mode closed --duration 2s --warmup 3s --images "$SAMPLES"
+expect_rc 2 --url "$URL" --rate 10 --duration 2s --warmup abc --images "$SAMPLES"
 
 # The --out files of the first run.
 for f in timeseries.csv timeseries.json summary.json latency.csv; do

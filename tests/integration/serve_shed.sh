@@ -29,6 +29,15 @@
 #   3. --queue-delay-target-ms 0 (today's behaviour): the same load sheds
 #      nothing (no 503, counter 0) and the admitted p99 exceeds the bound
 #      above (the overload was real).
+#   4. a decode-bound worker (one decode thread, one event loop, a 9 MP
+#      PNG that takes tens of ms to decode, a fast model): the backlog is
+#      in the decode pool, not in the queue, and the wait counts from
+#      admission, so it sheds too (before, a decode-bound worker never
+#      did); refusals are answered on the event loop at once, not after
+#      the decode running on the same thread (p99 < half a decode: a
+#      refusal that waited for a decode would take about one); admitted
+#      p99 ≤ the bound; the decode thread stays busy (goodput ≥ half of
+#      1 / decode time).
 set -uo pipefail
 . "$(dirname "$0")/lib/serve_lib.bash"
 
@@ -114,5 +123,43 @@ echo "shedding off: $OUT"
 [ "$(jget "$OUT" n_503)" = 0 ] || fail "503s with shedding off"
 [ "$(metric osprey_requests_shed_total)" = 0 ] || fail "shed counter moved with shedding off"
 le "$(jget "$OUT" ok_p99_ms)" "$BOUND_MS" && fail "without shedding the admitted p99 ($(jget "$OUT" ok_p99_ms) ms) is within the bound: the test load is no overload"
+serve_stop || fail "serve did not exit 0 on SIGTERM"
+
+# ---- 4. decode-bound ----
+BIG=$(mktemp /tmp/osp_shed_big.XXXXXX)
+"$PY" - "$BIG" <<'PYEOF'
+import struct, sys, zlib
+w = h = 3000  # 9 MP of a repeating pattern: ~110 KB of PNG, slow to decode
+row = bytes((x * 7) & 255 for x in range(w * 3))
+raw = b"".join(b"\0" + row[y % 3:] + row[:y % 3] for y in range(h))
+def chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(
+    b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) +
+    chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+PYEOF
+serve_start --model "$MODEL" --threads 1 --instances 1 --http-threads 1 \
+    --decode-threads 1 --queue-delay-target-ms 60 --queue-delay-interval-ms 100 \
+    --drain-timeout 30 || exit 1
+OUT=$(timeout 60 "$PY" "$CLIENT" "http://127.0.0.1:$SERVE_PORT" /classify "$BIG" \
+      --clients 24 --think-ms 20 --duration-s 6 --warmup-s 2) || fail "client: $OUT"
+rm -f "$BIG"
+echo "decode-bound: $OUT"
+DSUM=$(metric osprey_decode_duration_seconds_sum)
+DCNT=$(metric osprey_decode_duration_seconds_count)
+N503=$(jget "$OUT" n_503)
+[ "$N503" -gt 0 ] || fail "a decode-bound worker shed nothing"
+[ "$(metric osprey_requests_shed_total)" = "$N503" ] || fail "shed counter != the clients' 503s"
+"$PY" - "$OUT" "$DSUM" "$DCNT" "$BOUND_MS" <<'PYEOF' || fail "decode-bound shedding"
+import json, sys
+o, dsum, dcnt, bound = json.loads(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+dec_ms = 1e3 * dsum / dcnt
+print(f"mean decode {dec_ms:.1f} ms; refusals p99 {o['shed_p99_ms']:.1f} ms; "
+      f"admitted p99 {o['ok_p99_ms']:.1f} ms; goodput {o['ok_rps']} vs {1e3 / dec_ms:.1f}/s")
+assert o["failures"] == 0, o
+assert o["shed_p99_ms"] < dec_ms / 2, "refusals waited for decodes"
+assert o["ok_p99_ms"] <= bound, "admitted p99 above the bound"
+assert o["ok_rps"] >= 0.5 * 1e3 / dec_ms, "the decode thread idled"
+PYEOF
 serve_stop || fail "serve did not exit 0 on SIGTERM"
 echo "serve_shed: ok"

@@ -591,6 +591,42 @@ static void h_early(osp_http_req_t *r, void *ud) {
     osp_http_req_resume(r);
 }
 
+/* GET /held?ms=N: another thread answers while the request is suspended
+ * (a header, then the answer: held), then resumes it; the resume function
+ * finds it answered. ms=0: possibly before the handler has returned. */
+typedef struct held_s {
+    osp_http_req_t *r;
+    int ms;
+} held_t;
+
+static void *answer_held(void *p) {
+    held_t *h = p;
+    usleep((useconds_t)h->ms * 1000);
+    assert_int_equal(osp_http_add_header(h->r, "X-Echo", "from a thread"), 0);
+    assert_int_equal(osp_http_respond(h->r, 202, "text/plain", "held", 4), 0);
+    /* One answer: a second is refused, also while held. */
+    assert_int_equal(osp_http_respond(h->r, 200, "text/plain", "x", 1),
+                     OSP_EINVAL);
+    osp_http_req_resume(h->r);
+    return NULL;
+}
+
+static void held_resumed(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    assert_int_equal(osp_http_req_status(r), 202);
+}
+
+static void h_held(osp_http_req_t *r, void *ud) {
+    (void)ud;
+    held_t *h = osp_arena_alloc(osp_http_req_arena(r), sizeof *h);
+    h->r = r;
+    h->ms = atoi(osp_http_req_query(r, "ms"));
+    assert_int_equal(osp_http_req_suspend(r, held_resumed, h), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, answer_held, h);
+    pthread_detach(t);
+}
+
 typedef struct {
     int port;
     long status;
@@ -619,6 +655,7 @@ static void suspend_mode(osp_http_mode_t mode) {
     assert_non_null(s);
     assert_int_equal(osp_http_route(s, "GET", "/later", h_later, NULL), 0);
     assert_int_equal(osp_http_route(s, "GET", "/early", h_early, NULL), 0);
+    assert_int_equal(osp_http_route(s, "GET", "/held", h_held, NULL), 0);
     if (osp_http_server_start(s, &err))
         fail_msg("%s", err.msg);
     int port = osp_http_server_port(s);
@@ -626,6 +663,18 @@ static void suspend_mode(osp_http_mode_t mode) {
     assert_int_equal(r->status, 201);
     assert_string_equal(r->body, "early");
     free(r);
+    /* Answered off the server's threads while suspended: held, then sent
+     * with its header once resumed — also when it all happens before the
+     * handler returned. */
+    for (int i = 0; i < 20; i++) {
+        r = do_req(port, "GET", i % 2 ? "/held?ms=30" : "/held?ms=0", NULL,
+                   0, NULL);
+        assert_int_equal(r->status, 202);
+        assert_string_equal(r->body, "held");
+        assert_string_equal(r->echo, "from a thread");
+        free(r);
+    }
+    assert_int_equal(osp_http_server_inflight(s), 0);
     /* 8 requests waiting 400 ms each at once on 2 pool threads: in epoll
      * mode they must overlap (no thread waits), so the lot takes ~400 ms,
      * not 8 x 400. Generous bound for a loaded machine / ASan. */

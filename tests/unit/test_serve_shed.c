@@ -5,7 +5,8 @@
  * requests are admitted only below drain rate × target; it stops after ten
  * calm intervals once the delay is under the target, not after one, and
  * not because the batcher emptied the queue; an idle queue ends it; the
- * shed demand accumulates. */
+ * shed demand accumulates; the drain rate is right when images leave in
+ * batches (most wait only for the rest of the running batch). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,14 +35,17 @@ static void test_off(void **state) {
     osp__serve_shed_fini(&c);
 }
 
-/* Drives a standing queue: samples of `delay_s` every 10 ms with 20 images
+/* Drives a standing queue: a batch of one image ends every 10 ms with
+ * more waiting (100 images/s), each image having waited `delay_s` with 20
  * ahead, from t0 for dur ms; returns the time after. */
 static uint64_t standing(osp__serve_shed_t *c, uint64_t t0, uint64_t dur,
                          double delay_s, int *started) {
     uint64_t t;
-    for (t = t0; t < t0 + dur; t += 10)
+    for (t = t0; t < t0 + dur; t += 10) {
+        osp__serve_shed_batch(c, 1, true, t * MS);
         if (osp__serve_shed_observe(c, delay_s, 0.01, 20, t * MS) > 0)
             (*started)++;
+    }
     return t;
 }
 
@@ -63,9 +67,9 @@ static void test_burst_then_overload(void **state) {
     uint64_t w;
     osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
     assert_true(on);
-    /* 20 images ahead drained in 0.2 s: 100 images/s (the burst's end,
-     * 2 in 0.05 s = 40/s, still weighs in the average); × 0.1 s ≈ 9. */
-    assert_true(rate > 80 && rate < 100);
+    /* One image every 10 ms: 100 images/s (the 20 ms around the burst's
+     * end still weighs in the average); × 0.1 s: fewer than 10 admitted. */
+    assert_true(rate > 90 && rate < 100);
     assert_false(admit(&c, 10, t * MS, &ch));
     assert_true(admit(&c, 5, t * MS, &ch));
     assert_int_equal(ch, 0);
@@ -120,12 +124,62 @@ static void test_idle_ends(void **state) {
     osp__serve_shed_fini(&c);
 }
 
+/* A model that runs batches of 8 back to back, 50 ms each (160
+ * images/s), fed by closed-loop clients that come back just after a batch
+ * started: each image arrives with 0..7 ahead (the queue was just
+ * emptied) and waits the rest of the running batch, ~40..50 ms. The
+ * estimators before read the rate from such samples — images ahead over
+ * their wait, ~71/s whether as a ratio of averages or an average of
+ * ratios — where the engine serves 160/s: the rate must come from the
+ * batches. An idle gap (a batch that ended with nothing waiting, the next
+ * a second later) says nothing about the speed and must not count. */
+static void test_rate_batches(void **state) {
+    (void)state;
+    osp__serve_shed_t c;
+    osp__serve_shed_init(&c, 100, 100);
+    double ahead_sum = 0, wait_sum = 0, ratio_sum = 0;
+    int n = 0, started = 0;
+    uint64_t t = 1000 * MS;
+    for (int b = 0; b < 200; b++, t += 50 * MS) {
+        osp__serve_shed_batch(&c, 8, true, t);
+        for (int k = 0; k < 8; k++) { /* arrive t + k/4 ms, start t + 50 */
+            double wait_s = 0.05 - (double)k * 0.00025;
+            if (osp__serve_shed_observe(&c, wait_s, 0.05, k,
+                                        t + 50 * MS) > 0)
+                started++;
+            ahead_sum += k;
+            wait_sum += wait_s;
+            ratio_sum += k / wait_s;
+            n++;
+        }
+    }
+    bool on;
+    double d, rate;
+    uint64_t w;
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    /* What the waiting images say (the earlier estimators), far off: */
+    assert_true(ahead_sum / wait_sum < 100 && ratio_sum / n < 100);
+    if (rate < 160 * 0.97 || rate > 160 * 1.03)
+        fail_msg("drain rate %.1f images/s, want 160 +- 3%%", rate);
+    /* An idle second, then busy again: still the busy rate. */
+    osp__serve_shed_batch(&c, 8, false, t);
+    osp__serve_shed_batch(&c, 8, true, t + 1000 * MS);
+    osp__serve_shed_batch(&c, 8, true, t + 1050 * MS);
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    if (rate < 160 * 0.97 || rate > 160 * 1.03)
+        fail_msg("after an idle gap: %.1f images/s, want 160 +- 3%%", rate);
+    /* Waits of ~50 ms under the 100 ms target: no shedding. */
+    assert_int_equal(started, 0);
+    osp__serve_shed_fini(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_off),
         cmocka_unit_test(test_burst_then_overload),
         cmocka_unit_test(test_stop_rules),
         cmocka_unit_test(test_idle_ends),
+        cmocka_unit_test(test_rate_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
