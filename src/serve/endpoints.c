@@ -306,13 +306,20 @@ static int start_infer(infer_ctx_t *c, uint8_t *buf, uint64_t deadline) {
                                            score_cap(sm));
     done_preparing(c); /* the queue counts it from here on */
     c->submit_ns = osp_now_ns();
-    if (!scores || !c->res)
+    if (!scores || !c->res) {
         c->submit_rc = osp_err_set(&c->err, OSP_ENOMEM, "out of memory");
-    else
-        c->submit_rc = osp_sched_submit(sm->sched, inputs, c->n, deadline,
-                                        c->res, scores, score_cap(sm),
-                                        infer_done, c, &c->err);
-    return c->submit_rc < 0 ? 0 : 1;
+        return 0;
+    }
+    /* Accepted, the batch may run, infer_done resume the request and an
+     * event loop answer and free it (c with it) before the submit returns
+     * here: c is written only when it was refused. */
+    int rc = osp_sched_submit(sm->sched, inputs, c->n, deadline, c->res,
+                              scores, score_cap(sm), infer_done, c, &c->err);
+    if (rc < 0) {
+        c->submit_rc = rc;
+        return 0;
+    }
+    return 1;
 }
 
 /* A context for an inference request, in its arena; NULL after a 500. */
@@ -1086,6 +1093,16 @@ static bool admit(osp_http_req_t *r, osp_serve_t *s, osp__serve_model_t *sm,
     int depth = osp_sched_queue_depth(sm->sched) +
                 atomic_load(&sm->preparing);
     *ahead = depth;
+    /* The queue bound counts them too: with the decode threads behind,
+     * the backlog builds before the queue (the scheduler's own check
+     * still applies at submit). */
+    if (depth >= sm->max_queue) {
+        osp_http_add_header(r, "Retry-After", SERVE_RETRY_AFTER_S);
+        osp_http_respond_error(r, 503, "model '%s': queue full (%d queued or "
+                               "being decoded, limit %d)", sm->name, depth,
+                               sm->max_queue);
+        return false;
+    }
     bool ok = osp__serve_shed_admit(&sm->shed, depth, osp_now_ns(), &change,
                                     &limit);
     shed_log(s, sm, change, limit);

@@ -584,6 +584,7 @@ static int sched_opts(osp_serve_t *s, osp__serve_model_t *sm, int max_batch,
  * preprocessing's sample size. */
 static int start_sched(osp__serve_model_t *sm, const osp_sched_opts_t *so,
                        osp_err_t *err) {
+    sm->max_queue = so->max_queue_size;
     sm->sched = osp_sched_create(sm->engines, sm->n_engines, so, err);
     if (!sm->sched)
         return err ? err->code : OSP_EINVAL;

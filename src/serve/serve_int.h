@@ -136,6 +136,9 @@ typedef struct osp__serve_model_s {
                                           the queue (being decoded, or
                                           waiting for a decode thread):
                                           admission counts them as queued */
+    int max_queue;                     /* the scheduler's max_queue_size:
+                                          admission holds queued plus
+                                          preparing requests under it */
     int64_t debug_batch_delay_ms;      /* --debug-batch-delay-ms */
     /* metric series for this model */
     osp_series_t *queue_depth, *model_ready, *h_request, *h_queue, *h_infer,

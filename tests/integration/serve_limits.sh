@@ -13,7 +13,8 @@ NAME=$(basename "$MODEL" .onnx)
 IMAGES="$SRC/scripts/samples"
 
 serve_start --model "$MODEL" --threads 1 --max-batch 1 --max-queue-size 2 \
-            --max-queue-delay-us 0 --max-pixels 1000000 --drain-timeout 60 \
+            --max-queue-delay-us 0 --queue-delay-target-ms 0 \
+            --max-pixels 1000000 --drain-timeout 60 \
             --conn-timeout-s 2 || exit 1
 echo "serving on port $SERVE_PORT"
 timeout 600 "$PY" "$(dirname "$0")/serve_api.py" "$SERVE_PORT" "$NAME" "$IMAGES" overload deadline pixels slow || {
