@@ -69,6 +69,15 @@ typedef struct osp_lane_s {
     int rc;
 } osp_lane_t;
 
+/* What the rules say of a batch. */
+typedef enum split_e {
+    SPLIT_NO,       /* whole: a correctness rule, one thread, off, uneven */
+    SPLIT_HEAVY,    /* correct and even, but heavy steps: whole unless the
+                       tuner measured lanes faster (e->lanes_measured) */
+    SPLIT_LIGHT,    /* light steps: lanes */
+    SPLIT_FORCED,   /* batch_split on: lanes whenever correct */
+} split_t;
+
 /* One plan key the lanes have seen, split or not. */
 typedef struct osp_lkey_s {
     int64_t *key;               /* n_inputs × OSP_KEY_STRIDE */
@@ -76,6 +85,7 @@ typedef struct osp_lkey_s {
     int n_lanes;
     int64_t batch;              /* B */
     double mflop_per_node;      /* per image, of the graph at batch B */
+    split_t why;                /* the rule that split it */
     int64_t chunk;              /* images a lane takes at a time */
     /* per lane: [0] the chunk-sized plan, [1] a batch-1 plan for the last
      * image when chunk does not divide B (else NULL); owned by the lanes */
@@ -232,9 +242,10 @@ static double node_flop(const osp_graph_t *g, const osp_node_t *n) {
 }
 
 /* Whether the load-time graph, specialised to the dims in key (batch B =
- * dim 0 of every input), computes each image independently. */
+ * dim 0 of every input), computes each image independently; its conv and
+ * gemm FLOPs per node per image go to *mflop_per_node. */
 static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
-                          bool any_cost, double *mflop_per_node) {
+                          double *mflop_per_node) {
     const osp_graph_t *lg = e->g;
     for (int i = 0; i < lg->n_inputs; i++) {
         const osp_value_t *v = &lg->values[lg->inputs[i]];
@@ -264,16 +275,37 @@ static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
             flop += node_flop(g, &g->nodes[i]);
             nodes++;
         }
-    if (ok && nodes > 0) {
-        *mflop_per_node = flop / 1e6 / (double)B / nodes;
-        ok = any_cost || *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE;
-    }
+    *mflop_per_node = nodes > 0 ? flop / 1e6 / (double)B / nodes : 0;
     for (int i = 0; ok && i < g->n_outputs; i++) {
         const osp_value_t *v = &g->values[g->outputs[i]];
         ok = !osp_value_is_const(v) && v->rank >= 1 && v->dims[0] == B;
     }
     osp_graph_destroy(g);
     return ok;
+}
+
+/* Decides for key, run with mode (batch_split); *lanes and
+ * *mflop_per_node are set for every answer but SPLIT_NO. */
+static split_t split_rule(const osp_engine_t *e, osp_tune_t mode,
+                          const int64_t *key, int *lanes,
+                          double *mflop_per_node) {
+    int64_t B = e->g->n_inputs > 0 ? key[0] : 0;
+    int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
+    if (T > B)
+        T = (int)B;
+    if (mode == OSP_TUNE_OFF || T < 2)
+        return SPLIT_NO;
+    bool forced = mode == OSP_TUNE_ON;
+    int64_t big = (B + T - 1) / T;
+    if (!forced && (double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
+        return SPLIT_NO;
+    if (!graph_rowwise(e, key, B, mflop_per_node))
+        return SPLIT_NO;
+    *lanes = T;
+    if (forced)
+        return SPLIT_FORCED;
+    return *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE ? SPLIT_LIGHT
+                                                          : SPLIT_HEAVY;
 }
 
 /* ---- lane engines and workers ------------------------------------------ */
@@ -533,17 +565,27 @@ static int lkey_build(osp__lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
 
 static char *lkey_describe(const osp__lanes_t *ls, const osp_lkey_t *k) {
     const char *inner = k->plan[0][0]->describe ? k->plan[0][0]->describe : "";
-    size_t cap = strlen(inner) + 512;
+    char why[160];
+    if (k->why == SPLIT_FORCED)
+        snprintf(why, sizeof why, "tuning batch_split on");
+    else if (k->why == SPLIT_HEAVY)
+        snprintf(why, sizeof why, "heavy steps (%g or more), but lanes "
+                 "measured faster than intra-op threads at load (engine "
+                 "choices)", OSP_LANES_MAX_MFLOP_PER_NODE);
+    else
+        snprintf(why, sizeof why, "light steps, under %g",
+                 OSP_LANES_MAX_MFLOP_PER_NODE);
+    size_t cap = strlen(inner) + 640;
     char *s = malloc(cap);
     if (s)
         snprintf(s, cap,
                  "batch %lld split into %d lanes (%lld image%s at a time), one "
                  "thread each, %d threads in all (%.1f MFLOP per node per "
-                 "image; tuning batch_split off: intra-op threads); lane "
+                 "image: %s; tuning batch_split off: intra-op threads); lane "
                  "0's batch-%lld plan:\n%s",
                  (long long)k->batch, k->n_lanes, (long long)k->chunk,
                  k->chunk > 1 ? "s" : "", ls->e->threads, k->mflop_per_node,
-                 (long long)k->chunk, inner);
+                 why, (long long)k->chunk, inner);
     return s;
 }
 
@@ -572,19 +614,13 @@ static int lkey_get(osp__lanes_t *ls, const int64_t *key, osp_lkey_t **out,
     *out = k;
 
     int64_t B = e->g->n_inputs > 0 ? key[0] : 0;
-    int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
-    if (T > B)
-        T = (int)B;
-    if (ls->mode == OSP_TUNE_OFF || T < 2)
-        return 0;
-    bool forced = ls->mode == OSP_TUNE_ON;
-    int64_t big = (B + T - 1) / T;
-    if (!forced && (double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
-        return 0;
+    int T = 0;
     double mflop = 0;
-    bool rowwise = graph_rowwise(e, key, B, forced, &mflop);
-    if (!rowwise)
+    split_t why = split_rule(e, ls->mode, key, &T, &mflop);
+    /* Heavy steps split only where the tuner measured lanes faster. */
+    if (why == SPLIT_NO || (why == SPLIT_HEAVY && !e->lanes_measured))
         return 0;
+    k->why = why;
     k->n_lanes = T;
     k->batch = B;
     /* Two images at a time when each lane still gets at least two chunks:
@@ -644,6 +680,13 @@ void osp__lanes_destroy(osp__lanes_t *ls) {
         pthread_mutex_destroy(&ls->mu);
     }
     free(ls);
+}
+
+bool osp__lanes_offer(const osp_engine_t *e, const int64_t *key,
+                      double *mflop_per_node) {
+    int T = 0;
+    return e->opts.tuning.batch_split == OSP_TUNE_AUTO &&
+           split_rule(e, OSP_TUNE_AUTO, key, &T, mflop_per_node) == SPLIT_HEAVY;
 }
 
 int osp__lanes_prepare(osp_engine_t *e, const int64_t *key, osp_err_t *err) {
