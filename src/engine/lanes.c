@@ -29,13 +29,19 @@
  * When: only if the graph provably computes each image independently — at
  * batch B every runtime value has B rows along dim 0 and every node is an op
  * known to work row by row with its axis away from 0 (checked on a clone
- * specialised to B: infer shapes, fold constants). Otherwise, for batches
- * that would split unevenly by more than OSP_LANES_MAX_IMBALANCE, for
- * shape-parameter inputs, quantized (int8) models, graphs of heavy steps
- * (OSP_LANES_MAX_MFLOP_PER_NODE) and with opts.tuning.batch_split off, the
- * engine runs the whole batch as before. batch_split on drops the two cost
- * rules (imbalance, heavy steps), never the correctness ones. No
- * allocation happens in a split run. */
+ * specialised to B: infer shapes, fold constants); quantized graphs
+ * qualify (QUANTIZE/DEQUANTIZE are row-wise, scales are per tensor or per
+ * channel, never per image). Otherwise, for batches that would split
+ * unevenly by more than OSP_LANES_MAX_IMBALANCE, for shape-parameter
+ * inputs and with opts.tuning.batch_split off, the engine runs the whole
+ * batch as before. Graphs of heavy steps (OSP_LANES_MAX_MFLOP_PER_NODE)
+ * are the tuner's to decide (tune.c): it times the serving batch whole and
+ * in lanes at load and sets e->lanes_measured when lanes won, because the
+ * cost of heavy steps in lanes depends on the CPU (ResNet50 int8 on an AMX
+ * Xeon: lanes 8% faster; ResNet50 fp32 on a Zen4: batch-1 lanes 8% more
+ * CPU per batch). Light graphs split without timing. batch_split on drops
+ * the two cost rules (imbalance, heavy steps), never the correctness ones.
+ * No allocation happens in a split run. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -52,11 +58,13 @@
 #define OSP_LANES_MAX_IMBALANCE 1.15
 #define OSP_LANES_MAX 64        /* threads beyond this share lanes */
 #define OSP_LANES_CHUNK 2       /* images per lane step for batches >= 4T */
-/* Lanes only for graphs whose nodes average fewer FLOPs per image than
- * this. Lanes remove a barrier per step but run 1-2 image plans, which read
- * every weight once per chunk; a big step (ResNet50 averages ~92 MFLOP per
- * node per image, ~1 ms on one core) hides its barrier well, and there
- * batch-1 lanes measured 8% more CPU per batch than the batch-8 plan.
+/* Lanes without timing only for graphs whose nodes average fewer FLOPs per
+ * image than this. Lanes remove a barrier per step but run 1-2 image
+ * plans, which read every weight once per chunk; a big step (ResNet50
+ * averages ~92 MFLOP per node per image, ~1 ms on one core) hides its
+ * barrier well, and there batch-1 lanes measured 8% more CPU per batch
+ * than the batch-8 plan in fp32 — but 8% less time for osprey's int8 on an
+ * AMX Xeon. So at or above this the tuner times both (osp__lanes_offer).
  * MobileNetV2 (~9) and SqueezeNet 1.1 (~17) gain from lanes. */
 #define OSP_LANES_MAX_MFLOP_PER_NODE 30.0
 

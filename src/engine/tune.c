@@ -12,6 +12,15 @@
  * engine times the candidates before it builds its first plan and keeps
  * the fastest (docs/engine.md, "Measured choices").
  *
+ * The batch split is the second choice: where lanes.c would split the
+ * serving batch but for the cost of heavy steps (osp__lanes_offer:
+ * batch_split auto, the graph row-wise, the lanes even), the conv choice
+ * is then timed whole ("+whole") and in lanes ("+lanes") on two more
+ * probes, the whole batch first (kept unless lanes are more than the
+ * margin faster). ResNet50 int8 on an AMX Xeon ran 8% faster in lanes;
+ * in fp32 on a Zen4 lanes cost 8% more CPU. The decision then holds for
+ * every batch of the engine (the imbalance rule still applies per batch).
+ *
  * How: each candidate runs on a probe engine — an osp_engine_t that
  * borrows the graph and declared tensors but owns its plans, weight cache
  * and lanes — at the batch the engine will serve (max_batch when set, else
@@ -29,8 +38,11 @@
  * model, stepping), the ISA oneDNN actually uses (so a --max-isa ceiling
  * is a different key), oneDNN's version and the other tuning knobs that
  * shape the plans: a second load of the same
- * model on the same machine does not measure again. A cache file that
- * cannot be parsed is ignored (the note says so) and rewritten. */
+ * model on the same machine does not measure again. The choice field is
+ * the candidate's name with the split decision where there was one
+ * ("blocked+own-int8+lanes"); a line without one where the split is a
+ * choice is measured again. A cache file that cannot be parsed is ignored
+ * (the note says so) and rewritten. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +53,9 @@
 #include "engine/engine_int.h"
 
 #define OSP_TUNE_RUNS 3            /* timed runs per candidate (min counts) */
+/* ... for the batch split's two candidates, which differ by a few percent
+ * where they differ (ResNet50 int8: 8%): more runs for the same noise. */
+#define OSP_TUNE_SPLIT_RUNS 5
 /* Candidates are listed in preference order (the long-standing default
  * first) and the first within this fraction of the fastest wins, so that
  * noise between near-equal candidates does not flip the choice from one
@@ -344,11 +359,12 @@ static osp_engine_t *probe_create(osp_engine_t *e, cand_t c, osp_err_t *err) {
     return p;
 }
 
-/* Times the candidates at `batch` and returns the fastest in *best, the
+/* Times the candidates at `batch` (max_runs rounds, 2 when slow) and
+ * returns the first within the margin of the fastest in *best, the
  * per-candidate times in evidence. 1 when none could run. */
 static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
-                   const cand_t *cands, int n_cands, cand_t *best,
-                   char *evidence, size_t cap, osp_err_t *err) {
+                   const cand_t *cands, int n_cands, int max_runs,
+                   cand_t *best, char *evidence, size_t cap, osp_err_t *err) {
     const osp_graph_t *g = e->g;
     int n = g->n_inputs;
     osp_tensor_t *in = calloc((size_t)n, sizeof *in);
@@ -388,7 +404,7 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
             probe[k] = NULL;
         }
     }
-    int runs = warm_max > OSP_TUNE_SLOW_MS ? 2 : OSP_TUNE_RUNS;
+    int runs = warm_max > OSP_TUNE_SLOW_MS ? 2 : max_runs;
     for (int r = 0; rc == 0 && r < runs; r++)
         for (int k = 0; k < n_cands; k++) {
             if (prc[k] < 0)
@@ -551,8 +567,8 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
     int rc = 0;
     evidence[0] = 0; /* a cache line not followed left its note here */
     if (n_cands > 1)
-        rc = measure(e, key, batch, cands, n_cands, &best, evidence,
-                     sizeof evidence, err);
+        rc = measure(e, key, batch, cands, n_cands, OSP_TUNE_RUNS, &best,
+                     evidence, sizeof evidence, err);
     if (rc < 0) {
         free(old);
         return rc;
@@ -574,8 +590,8 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
         char *ev = evidence + used;
         if (used)
             used += (size_t)snprintf(ev, sizeof evidence - used, "; ");
-        rc = measure(e, key, batch, two, 2, &best, evidence + used,
-                     sizeof evidence - used, err);
+        rc = measure(e, key, batch, two, 2, OSP_TUNE_SPLIT_RUNS, &best,
+                     evidence + used, sizeof evidence - used, err);
         if (rc < 0) {
             free(old);
             return rc;
