@@ -37,9 +37,9 @@
  * batch as before. Graphs of heavy steps (OSP_LANES_MAX_MFLOP_PER_NODE)
  * are the tuner's to decide (tune.c): it times the serving batch whole and
  * in lanes at load and sets e->lanes_measured when lanes won, because the
- * cost of heavy steps in lanes depends on the CPU (ResNet50 int8 on an AMX
- * Xeon: lanes 8% faster; ResNet50 fp32 on a Zen4: batch-1 lanes 8% more
- * CPU per batch). Light graphs split without timing. batch_split on drops
+ * cost of heavy steps in lanes depends on the CPU and precision (ResNet50
+ * int8 on an AMX Xeon: lanes up to 8% faster; ResNet50 fp32 on a Zen4:
+ * batch-1 lanes 8% more CPU per batch). Light graphs split without timing. batch_split on drops
  * the two cost rules (imbalance, heavy steps), never the correctness ones.
  * No allocation happens in a split run. */
 #include <pthread.h>

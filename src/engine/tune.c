@@ -17,8 +17,8 @@
  * batch_split auto, the graph row-wise, the lanes even), the conv choice
  * is then timed whole ("+whole") and in lanes ("+lanes") on two more
  * probes, the whole batch first (kept unless lanes are more than the
- * margin faster). ResNet50 int8 on an AMX Xeon ran 8% faster in lanes;
- * in fp32 on a Zen4 lanes cost 8% more CPU. The decision then holds for
+ * margin faster). ResNet50 int8 on an AMX Xeon ran up to 8% faster in
+ * lanes; in fp32 on a Zen4 lanes cost 8% more CPU. The decision then holds for
  * every batch of the engine (the imbalance rule still applies per batch).
  *
  * How: each candidate runs on a probe engine — an osp_engine_t that
