@@ -1,8 +1,12 @@
 /* test_tune.c — the engine's measured choices (src/engine/tune.c): the
  * first candidate within 3% of the fastest is kept, the decision is cached
  * per model and machine, the cache is read back, a corrupt cache is ignored and rewritten, and
- * options that fix a choice are obeyed without measuring. Which candidate
- * wins depends on the CPU; the tests assert the mechanism, not a winner. */
+ * options that fix a choice are obeyed without measuring. The batch split
+ * (lanes against the whole batch) is timed exactly where lanes.c allows
+ * lanes but for heavy steps, with batch_split auto; its decision is cached
+ * and followed, and a line of the cache written before it is not misread.
+ * Which candidate wins depends on the CPU; the tests assert the mechanism,
+ * not a winner. */
 #include "engine_testutil.h"
 
 #include <sys/stat.h>
@@ -80,6 +84,237 @@ static int teardown(void **state) {
     rmdir(f->dir);
     free(f);
     return 0;
+}
+
+/* x[N,64,24,24] -> 3x3 conv to `o` channels (o = 64: 42 MFLOP per image,
+ * above lanes.c's 30 per node: heavy steps, each image on its own). mixing:
+ * the conv's output reshaped to one row of N*o*24*24, which mixes images
+ * (o = 128 keeps the two nodes' average heavy). */
+static osp_graph_t *heavy_graph(int64_t o, bool mixing) {
+    osp_graph_t *g = osp_graph_create();
+    assert_non_null(g);
+    int x = tu_input(g, "x", 4, D(-1, 64, 24, 24));
+    int y = tu_conv(g, x, 64, o, 3, 1, tu_win2(3, 1, 1, 1, 1, 1, 1), true, 5, NULL);
+    if (mixing) {
+        int shape = tu_const_i64(g, 1, D(2), D(1, -1));
+        y = tu_node(g, OSP_OP_RESHAPE, I(y, shape), 2, NULL);
+    }
+    tu_output(g, y);
+    return g;
+}
+
+/* An engine on 2 threads with batch_split `split`, prepared for `batch`;
+ * plain: layout any without Winograd, nothing else measured. */
+static osp_engine_t *engine2(osp_graph_t *g, osp_tune_t split, int batch,
+                             const char *dir, bool plain) {
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    o.precision = OSP_PREC_FP32; /* auto may be bf16: the same everywhere */
+    o.tuning.batch_split = split;
+    if (plain) {
+        o.tuning.conv_layout = OSP_CONV_LAYOUT_ANY;
+        o.tuning.winograd = OSP_TUNE_OFF;
+    }
+    o.tuning.cache_dir = dir;
+    osp_err_t err = {0};
+    osp_engine_t *e = osp__engine_from_graph(g, &o, &err);
+    assert_non_null(e);
+    e->model_hash = HASH;
+    assert_int_equal(osp_engine_prepare(e, batch, &err), 0);
+    return e;
+}
+
+/* The time after the candidate whose name ends in `suffix` ("+lanes ")
+ * in the note, or -1 when there is none. */
+static double ms_of(const char *note, const char *suffix) {
+    const char *p = strstr(note, suffix);
+    double ms = -1;
+    if (p && sscanf(p + strlen(suffix), "%lf ms", &ms) != 1)
+        ms = -1;
+    return ms;
+}
+
+static bool has_split_candidates(const char *note) {
+    return strstr(note, "+lanes") || strstr(note, "+whole");
+}
+
+/* Runs a random batch of 2 through e; returns whether it split. The
+ * first output goes to y (n floats) when y is not NULL. */
+static bool run2(osp_engine_t *e, float *y, size_t n) {
+    osp_tensor_t x = tu_tensor(4, D(2, 64, 24, 24), 77), out;
+    osp_err_t err = {0};
+    if (osp_engine_run(e, &x, 1, &out, 1, &err) < 0)
+        fail_msg("run: %s", err.msg);
+    if (y) {
+        assert_int_equal(osp_tensor_numel(&out), n);
+        memcpy(y, out.data, n * sizeof *y);
+    }
+    free(x.data);
+    return strstr(osp_engine_describe(e), "split into") != NULL;
+}
+
+/* The entry of the line for batch `batch` in the cache text, its choice
+ * replaced by `choice` (key<TAB>choice<TAB>note); the key is edited too
+ * when `kernels` is not NULL ("kernels=2"). Returns the new file text. */
+static char *edit_line(const char *text, int batch, const char *choice,
+                       const char *kernels) {
+    char want[32];
+    snprintf(want, sizeof want, " batch=%d ", batch);
+    const char *p = strstr(text, want);
+    assert_non_null(p);
+    while (p > text && p[-1] != '\n')
+        p--;
+    const char *t1 = strchr(p, '\t');
+    assert_non_null(t1);
+    char key[512];
+    snprintf(key, sizeof key, "%.*s", (int)(t1 - p), p);
+    if (kernels) {
+        char *k = strstr(key, "kernels=3");
+        assert_non_null(k);
+        memcpy(k, kernels, strlen("kernels=3"));
+    }
+    char *out = malloc(1024);
+    assert_non_null(out);
+    snprintf(out, 1024, "%s\t%s\tedited by the test\n", key, choice);
+    return out;
+}
+
+/* Heavy steps, each image on its own, batch_split auto: the conv choice,
+ * then the whole batch against lanes with it; the whole batch is kept
+ * unless lanes are more than 3% faster, the engine follows the choice
+ * and the cache holds it with both times. An uneven batch (3 on 2
+ * threads) is not timed: the imbalance rule stays. */
+static void test_split_measured(void **state) {
+    fx_t *f = *state;
+    osp_engine_t *e = engine2(heavy_graph(64, false), OSP_TUNE_AUTO, 2, f->dir, false);
+    const char *note = osp_engine_choices(e);
+    print_message("%s\n", note);
+    double whole = ms_of(note, "+whole "), lanes = ms_of(note, "+lanes ");
+    assert_true(whole > 0 && lanes > 0);
+    assert_non_null(strstr(note, "measured at batch 2, 2 threads"));
+    bool want_lanes = whole > lanes * 1.03;
+    char chosen[48];
+    assert_int_equal(sscanf(note, "conv layout %47[a-z0-9+-]:", chosen), 1);
+    const char *suffix = strrchr(chosen, '+');
+    assert_string_equal(suffix, want_lanes ? "+lanes" : "+whole");
+    assert_int_equal(e->lanes_measured, want_lanes);
+    assert_int_equal(run2(e, NULL, 0), want_lanes);
+    if (want_lanes)
+        assert_non_null(strstr(osp_engine_describe(e), "measured faster"));
+    char *text = slurp(f->file);
+    assert_non_null(text);
+    assert_non_null(strstr(text, " kernels=3 "));
+    char tab[64];
+    snprintf(tab, sizeof tab, "\t%s\t", chosen);
+    assert_non_null(strstr(text, tab));
+    assert_non_null(strstr(text, "+whole "));
+    assert_non_null(strstr(text, "+lanes "));
+    free(text);
+    osp_engine_destroy(e);
+
+    e = engine2(heavy_graph(64, false), OSP_TUNE_AUTO, 2, f->dir, false);
+    assert_non_null(strstr(osp_engine_choices(e), "cached in"));
+    assert_int_equal(e->lanes_measured, want_lanes);
+    osp_engine_destroy(e);
+
+    e = engine2(heavy_graph(64, false), OSP_TUNE_AUTO, 3, f->dir, false);
+    assert_false(has_split_candidates(osp_engine_choices(e)));
+    osp_engine_destroy(e);
+}
+
+/* The cached split decision is what decides, and a lanes run gives the
+ * whole batch's results; a line without a split decision (written before
+ * the split was a choice, kernels=2, or edited) is not taken for one: the
+ * engine measures again and keeps the other lines. */
+static void test_split_cache(void **state) {
+    fx_t *f = *state;
+    osp_engine_destroy(engine2(heavy_graph(64, false), OSP_TUNE_AUTO, 2, f->dir, false));
+    char *text = slurp(f->file);
+    assert_non_null(text);
+    size_t n = 2 * 64 * 24 * 24;
+    float *whole = malloc(n * sizeof *whole), *split = malloc(n * sizeof *split);
+    assert_true(whole && split);
+    osp_engine_t *e = engine2(heavy_graph(64, false), OSP_TUNE_OFF, 2, NULL, true);
+    assert_false(run2(e, whole, n));
+    osp_engine_destroy(e);
+
+    for (int lanes = 1; lanes >= 0; lanes--) {
+        char *line = edit_line(text, 2, lanes ? "any+lanes" : "any+whole", NULL);
+        spill(f->file, line);
+        free(line);
+        e = engine2(heavy_graph(64, false), OSP_TUNE_AUTO, 2, f->dir, false);
+        const char *note = osp_engine_choices(e);
+        assert_non_null(strstr(note, lanes ? "conv layout any+lanes: cached"
+                                           : "conv layout any+whole: cached"));
+        assert_non_null(strstr(note, "edited by the test"));
+        assert_false(e->conv_blocked);
+        assert_int_equal(e->lanes_measured, lanes);
+        assert_int_equal(run2(e, split, n), lanes);
+        assert_true(tu_rel_diff(split, whole, n) <= 1e-5);
+        osp_engine_destroy(e);
+    }
+
+    for (int old = 1; old >= 0; old--) {
+        char *line = edit_line(text, 2, "any", old ? "kernels=2" : NULL);
+        spill(f->file, line);
+        e = engine2(heavy_graph(64, false), OSP_TUNE_AUTO, 2, f->dir, false);
+        char *note = strdup(osp_engine_choices(e));
+        assert_null(strstr(note, "cached in"));
+        assert_non_null(strstr(note, "measured at batch 2"));
+        assert_true(ms_of(note, "+whole ") > 0 && ms_of(note, "+lanes ") > 0);
+        osp_engine_destroy(e);
+        char *now = slurp(f->file);
+        /* the old generation's line stays; a same-key line is replaced */
+        if (old)
+            assert_non_null(strstr(now, line));
+        else
+            if (strstr(now, "edited by the test"))
+                fail_msg("kept:\n%s\nnote: %s", now, note);
+        assert_non_null(strstr(now, " kernels=3 "));
+        free(now);
+        free(note);
+        free(line);
+    }
+    free(text);
+    free(whole);
+    free(split);
+}
+
+/* batch_split on and off are the options' choice: nothing timed. */
+static void test_split_fixed(void **state) {
+    fx_t *f = *state;
+    for (int on = 0; on < 2; on++) {
+        osp_engine_t *e = engine2(heavy_graph(64, false),
+                                  on ? OSP_TUNE_ON : OSP_TUNE_OFF, 2, f->dir, false);
+        assert_false(has_split_candidates(osp_engine_choices(e)));
+        assert_false(e->lanes_measured);
+        assert_int_equal(run2(e, NULL, 0), on);
+        if (on)
+            assert_non_null(strstr(osp_engine_describe(e), "tuning batch_split on"));
+        osp_engine_destroy(e);
+    }
+}
+
+/* Not timed where the correctness rules refuse lanes (a Reshape that mixes
+ * the images) or the cheap rule already splits (light steps). */
+static void test_split_not_offered(void **state) {
+    fx_t *f = *state;
+    osp_engine_t *e = engine2(heavy_graph(128, true), OSP_TUNE_AUTO, 2, f->dir, false);
+    assert_false(has_split_candidates(osp_engine_choices(e)));
+    assert_false(e->lanes_measured);
+    osp_engine_destroy(e);
+
+    e = engine2(conv_graph(), OSP_TUNE_AUTO, 2, f->dir, false);
+    assert_false(has_split_candidates(osp_engine_choices(e)));
+    assert_false(e->lanes_measured);
+    osp_tensor_t x = tu_tensor(4, D(2, 16, 40, 40), 3), out;
+    osp_err_t err = {0};
+    assert_int_equal(osp_engine_run(e, &x, 1, &out, 1, &err), 0);
+    assert_non_null(strstr(osp_engine_describe(e), "split into 2 lanes"));
+    assert_non_null(strstr(osp_engine_describe(e), "light steps"));
+    free(x.data);
+    osp_engine_destroy(e);
 }
 
 /* "name 12.3 ms" times in the note, in preference order: the chosen one
@@ -344,6 +579,10 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_options_win, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_conv, setup, teardown),
         cmocka_unit_test(test_int8_candidates),
+        cmocka_unit_test_setup_teardown(test_split_measured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_fixed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_not_offered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
