@@ -183,7 +183,6 @@ osp_engine_t *osp__engine_borrow(osp_engine_t *e, int threads, osp_err_t *err) {
     b->param_input = e->param_input;
     b->conv_blocked = e->conv_blocked;
     b->conv_winograd = e->conv_winograd;
-    b->lanes_measured = e->lanes_measured;
     b->int8_dnnl = e->int8_dnnl;
     if (dnnl_engine_create(&b->dnnl_eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&b->stream, b->dnnl_eng, dnnl_stream_default_flags) !=

@@ -50,9 +50,6 @@ struct osp_engine_s {
     int n_wcache, cap_wcache;
     bool conv_blocked;         /* convs use nChw16c activations, not "any" */
     bool conv_winograd;        /* fp32 3x3 s1 convs try Winograd first */
-    bool lanes_measured;       /* the tuner timed lanes faster than the
-                                  whole batch: graphs of heavy steps split
-                                  too (lanes.c) */
     bool dequantized;          /* a quantized model running in fp32/bf16 on
                                   dequantized weights (pass_dequant.c) */
     bool int8_dnnl;            /* quantized convs/gemms may use oneDNN int8
@@ -130,12 +127,6 @@ void osp__lanes_destroy(osp__lanes_t *ls);
 /* Builds the lane plans for key. 0: this key runs split; 1: it does not
  * (build the whole-batch plan as usual); < 0: error. */
 int osp__lanes_prepare(osp_engine_t *e, const int64_t *key, osp_err_t *err);
-/* Whether the tuner should time lanes against the whole batch at key:
- * batch_split auto, and the batch may split (the graph computes images
- * independently, the lanes are even) but the graph's steps are heavy
- * (*mflop_per_node, per image, at or above the cheap rule's bound). */
-bool osp__lanes_offer(const osp_engine_t *e, const int64_t *key,
-                      double *mflop_per_node);
 /* Runs the inputs split over the lanes; outputs point at buffers owned by
  * the engine (valid until the next run). Returns 1 without running when
  * this key does not split. */

@@ -29,19 +29,13 @@
  * When: only if the graph provably computes each image independently — at
  * batch B every runtime value has B rows along dim 0 and every node is an op
  * known to work row by row with its axis away from 0 (checked on a clone
- * specialised to B: infer shapes, fold constants); quantized graphs
- * qualify (QUANTIZE/DEQUANTIZE are row-wise, scales are per tensor or per
- * channel, never per image). Otherwise, for batches that would split
- * unevenly by more than OSP_LANES_MAX_IMBALANCE, for shape-parameter
- * inputs and with opts.tuning.batch_split off, the engine runs the whole
- * batch as before. Graphs of heavy steps (OSP_LANES_MAX_MFLOP_PER_NODE)
- * are the tuner's to decide (tune.c): it times the serving batch whole and
- * in lanes at load and sets e->lanes_measured when lanes won, because the
- * cost of heavy steps in lanes depends on the CPU and precision (ResNet50
- * int8 on an AMX Xeon: lanes up to 8% faster; ResNet50 fp32 on a Zen4:
- * batch-1 lanes 8% more CPU per batch). Light graphs split without timing. batch_split on drops
- * the two cost rules (imbalance, heavy steps), never the correctness ones.
- * No allocation happens in a split run. */
+ * specialised to B: infer shapes, fold constants). Otherwise, for batches
+ * that would split unevenly by more than OSP_LANES_MAX_IMBALANCE, for
+ * shape-parameter inputs, quantized (int8) models, graphs of heavy steps
+ * (OSP_LANES_MAX_MFLOP_PER_NODE) and with opts.tuning.batch_split off, the
+ * engine runs the whole batch as before. batch_split on drops the two cost
+ * rules (imbalance, heavy steps), never the correctness ones. No
+ * allocation happens in a split run. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,13 +52,11 @@
 #define OSP_LANES_MAX_IMBALANCE 1.15
 #define OSP_LANES_MAX 64        /* threads beyond this share lanes */
 #define OSP_LANES_CHUNK 2       /* images per lane step for batches >= 4T */
-/* Lanes without timing only for graphs whose nodes average fewer FLOPs per
- * image than this. Lanes remove a barrier per step but run 1-2 image
- * plans, which read every weight once per chunk; a big step (ResNet50
- * averages ~92 MFLOP per node per image, ~1 ms on one core) hides its
- * barrier well, and there batch-1 lanes measured 8% more CPU per batch
- * than the batch-8 plan in fp32 — but 8% less time for osprey's int8 on an
- * AMX Xeon. So at or above this the tuner times both (osp__lanes_offer).
+/* Lanes only for graphs whose nodes average fewer FLOPs per image than
+ * this. Lanes remove a barrier per step but run 1-2 image plans, which read
+ * every weight once per chunk; a big step (ResNet50 averages ~92 MFLOP per
+ * node per image, ~1 ms on one core) hides its barrier well, and there
+ * batch-1 lanes measured 8% more CPU per batch than the batch-8 plan.
  * MobileNetV2 (~9) and SqueezeNet 1.1 (~17) gain from lanes. */
 #define OSP_LANES_MAX_MFLOP_PER_NODE 30.0
 
@@ -77,15 +69,6 @@ typedef struct osp_lane_s {
     int rc;
 } osp_lane_t;
 
-/* What the rules say of a batch. */
-typedef enum split_e {
-    SPLIT_NO,       /* whole: a correctness rule, one thread, off, uneven */
-    SPLIT_HEAVY,    /* correct and even, but heavy steps: whole unless the
-                       tuner measured lanes faster (e->lanes_measured) */
-    SPLIT_LIGHT,    /* light steps: lanes */
-    SPLIT_FORCED,   /* batch_split on: lanes whenever correct */
-} split_t;
-
 /* One plan key the lanes have seen, split or not. */
 typedef struct osp_lkey_s {
     int64_t *key;               /* n_inputs × OSP_KEY_STRIDE */
@@ -93,7 +76,6 @@ typedef struct osp_lkey_s {
     int n_lanes;
     int64_t batch;              /* B */
     double mflop_per_node;      /* per image, of the graph at batch B */
-    split_t why;                /* the rule that split it */
     int64_t chunk;              /* images a lane takes at a time */
     /* per lane: [0] the chunk-sized plan, [1] a batch-1 plan for the last
      * image when chunk does not divide B (else NULL); owned by the lanes */
@@ -250,10 +232,9 @@ static double node_flop(const osp_graph_t *g, const osp_node_t *n) {
 }
 
 /* Whether the load-time graph, specialised to the dims in key (batch B =
- * dim 0 of every input), computes each image independently; its conv and
- * gemm FLOPs per node per image go to *mflop_per_node. */
+ * dim 0 of every input), computes each image independently. */
 static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
-                          double *mflop_per_node) {
+                          bool any_cost, double *mflop_per_node) {
     const osp_graph_t *lg = e->g;
     for (int i = 0; i < lg->n_inputs; i++) {
         const osp_value_t *v = &lg->values[lg->inputs[i]];
@@ -283,37 +264,16 @@ static bool graph_rowwise(const osp_engine_t *e, const int64_t *key, int64_t B,
             flop += node_flop(g, &g->nodes[i]);
             nodes++;
         }
-    *mflop_per_node = nodes > 0 ? flop / 1e6 / (double)B / nodes : 0;
+    if (ok && nodes > 0) {
+        *mflop_per_node = flop / 1e6 / (double)B / nodes;
+        ok = any_cost || *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE;
+    }
     for (int i = 0; ok && i < g->n_outputs; i++) {
         const osp_value_t *v = &g->values[g->outputs[i]];
         ok = !osp_value_is_const(v) && v->rank >= 1 && v->dims[0] == B;
     }
     osp_graph_destroy(g);
     return ok;
-}
-
-/* Decides for key, run with mode (batch_split); *lanes and
- * *mflop_per_node are set for every answer but SPLIT_NO. */
-static split_t split_rule(const osp_engine_t *e, osp_tune_t mode,
-                          const int64_t *key, int *lanes,
-                          double *mflop_per_node) {
-    int64_t B = e->g->n_inputs > 0 ? key[0] : 0;
-    int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
-    if (T > B)
-        T = (int)B;
-    if (mode == OSP_TUNE_OFF || T < 2)
-        return SPLIT_NO;
-    bool forced = mode == OSP_TUNE_ON;
-    int64_t big = (B + T - 1) / T;
-    if (!forced && (double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
-        return SPLIT_NO;
-    if (!graph_rowwise(e, key, B, mflop_per_node))
-        return SPLIT_NO;
-    *lanes = T;
-    if (forced)
-        return SPLIT_FORCED;
-    return *mflop_per_node < OSP_LANES_MAX_MFLOP_PER_NODE ? SPLIT_LIGHT
-                                                          : SPLIT_HEAVY;
 }
 
 /* ---- lane engines and workers ------------------------------------------ */
@@ -573,27 +533,17 @@ static int lkey_build(osp__lanes_t *ls, osp_lkey_t *k, osp_err_t *err) {
 
 static char *lkey_describe(const osp__lanes_t *ls, const osp_lkey_t *k) {
     const char *inner = k->plan[0][0]->describe ? k->plan[0][0]->describe : "";
-    char why[160];
-    if (k->why == SPLIT_FORCED)
-        snprintf(why, sizeof why, "tuning batch_split on");
-    else if (k->why == SPLIT_HEAVY)
-        snprintf(why, sizeof why, "heavy steps (%g or more), but lanes "
-                 "measured faster than intra-op threads at load (engine "
-                 "choices)", OSP_LANES_MAX_MFLOP_PER_NODE);
-    else
-        snprintf(why, sizeof why, "light steps, under %g",
-                 OSP_LANES_MAX_MFLOP_PER_NODE);
-    size_t cap = strlen(inner) + 640;
+    size_t cap = strlen(inner) + 512;
     char *s = malloc(cap);
     if (s)
         snprintf(s, cap,
                  "batch %lld split into %d lanes (%lld image%s at a time), one "
                  "thread each, %d threads in all (%.1f MFLOP per node per "
-                 "image: %s; tuning batch_split off: intra-op threads); lane "
+                 "image; tuning batch_split off: intra-op threads); lane "
                  "0's batch-%lld plan:\n%s",
                  (long long)k->batch, k->n_lanes, (long long)k->chunk,
                  k->chunk > 1 ? "s" : "", ls->e->threads, k->mflop_per_node,
-                 why, (long long)k->chunk, inner);
+                 (long long)k->chunk, inner);
     return s;
 }
 
@@ -622,13 +572,19 @@ static int lkey_get(osp__lanes_t *ls, const int64_t *key, osp_lkey_t **out,
     *out = k;
 
     int64_t B = e->g->n_inputs > 0 ? key[0] : 0;
-    int T = 0;
-    double mflop = 0;
-    split_t why = split_rule(e, ls->mode, key, &T, &mflop);
-    /* Heavy steps split only where the tuner measured lanes faster. */
-    if (why == SPLIT_NO || (why == SPLIT_HEAVY && !e->lanes_measured))
+    int T = e->threads < OSP_LANES_MAX ? e->threads : OSP_LANES_MAX;
+    if (T > B)
+        T = (int)B;
+    if (ls->mode == OSP_TUNE_OFF || T < 2)
         return 0;
-    k->why = why;
+    bool forced = ls->mode == OSP_TUNE_ON;
+    int64_t big = (B + T - 1) / T;
+    if (!forced && (double)big * T > OSP_LANES_MAX_IMBALANCE * (double)B)
+        return 0;
+    double mflop = 0;
+    bool rowwise = graph_rowwise(e, key, B, forced, &mflop);
+    if (!rowwise)
+        return 0;
     k->n_lanes = T;
     k->batch = B;
     /* Two images at a time when each lane still gets at least two chunks:
@@ -688,13 +644,6 @@ void osp__lanes_destroy(osp__lanes_t *ls) {
         pthread_mutex_destroy(&ls->mu);
     }
     free(ls);
-}
-
-bool osp__lanes_offer(const osp_engine_t *e, const int64_t *key,
-                      double *mflop_per_node) {
-    int T = 0;
-    return e->opts.tuning.batch_split == OSP_TUNE_AUTO &&
-           split_rule(e, OSP_TUNE_AUTO, key, &T, mflop_per_node) == SPLIT_HEAVY;
 }
 
 int osp__lanes_prepare(osp_engine_t *e, const int64_t *key, osp_err_t *err) {

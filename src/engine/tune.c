@@ -12,15 +12,6 @@
  * engine times the candidates before it builds its first plan and keeps
  * the fastest (docs/engine.md, "Measured choices").
  *
- * The batch split is the second choice: where lanes.c would split the
- * serving batch but for the cost of heavy steps (osp__lanes_offer:
- * batch_split auto, the graph row-wise, the lanes even), the conv choice
- * is then timed whole ("+whole") and in lanes ("+lanes") on two more
- * probes, the whole batch first (kept unless lanes are more than the
- * margin faster). ResNet50 int8 on an AMX Xeon ran up to 8% faster in
- * lanes; in fp32 on a Zen4 lanes cost 8% more CPU. The decision then holds for
- * every batch of the engine (the imbalance rule still applies per batch).
- *
  * How: each candidate runs on a probe engine — an osp_engine_t that
  * borrows the graph and declared tensors but owns its plans, weight cache
  * and lanes — at the batch the engine will serve (max_batch when set, else
@@ -38,11 +29,8 @@
  * model, stepping), the ISA oneDNN actually uses (so a --max-isa ceiling
  * is a different key), oneDNN's version and the other tuning knobs that
  * shape the plans: a second load of the same
- * model on the same machine does not measure again. The choice field is
- * the candidate's name with the split decision where there was one
- * ("blocked+own-int8+lanes"); a line without one where the split is a
- * choice is measured again. A cache file that cannot be parsed is ignored
- * (the note says so) and rewritten. */
+ * model on the same machine does not measure again. A cache file that
+ * cannot be parsed is ignored (the note says so) and rewritten. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +41,6 @@
 #include "engine/engine_int.h"
 
 #define OSP_TUNE_RUNS 3            /* timed runs per candidate (min counts) */
-/* ... for the batch split's two candidates, which differ by a few percent
- * where they differ (ResNet50 int8: 8%): more runs for the same noise. */
-#define OSP_TUNE_SPLIT_RUNS 5
 /* Candidates are listed in preference order (the long-standing default
  * first) and the first within this fraction of the fastest wins, so that
  * noise between near-equal candidates does not flip the choice from one
@@ -70,10 +55,8 @@
 #define OSP_TUNE_KEY_BYTES 256
 /* The generation of osprey's own candidate kernels, part of the cache key:
  * a choice made among other candidates is measured again (2: osprey's
- * fp32 Winograd, f32/f32_wino.c, where oneDNN 3 has none; 3: the batch
- * split, lanes against the whole batch, for graphs of heavy steps — a
- * line of 2 holds no split decision and is never read for 3). */
-#define OSP_TUNE_KERNELS 3
+ * fp32 Winograd, f32/f32_wino.c, where oneDNN 3 has none). */
+#define OSP_TUNE_KERNELS 2
 
 typedef struct cand_s {
     bool blocked;   /* nChw16c activations, else oneDNN's pick */
@@ -81,50 +64,27 @@ typedef struct cand_s {
     bool own_int8;  /* quantized graphs: osprey's own int8 depthwise and 1x1
                        kernels where they apply, else oneDNN's int8 */
     bool int8;      /* the graph is quantized: own_int8 is part of the name */
-    int split;      /* SPLIT_NA: lanes are not a choice for this graph and
-                       batch; SPLIT_WHOLE / SPLIT_LANES: the batch runs
-                       whole (intra-op threads) / split into lanes */
 } cand_t;
 
-enum { SPLIT_NA, SPLIT_WHOLE, SPLIT_LANES };
-
-/* A candidate's name, e.g. "blocked+own-int8+lanes" (the name is the
- * cache's choice field). Returned by value: valid to the end of the full
- * expression that calls it. */
-typedef struct cand_str_s {
-    char s[48];
-} cand_str_t;
-
-static cand_str_t cand_name(cand_t c) {
+static const char *cand_name(cand_t c) {
     static const char *names[2][2][3] = {
         {{"any", "any+own-int8", "any+onednn-int8"},
          {"any+winograd", "any+winograd+own-int8", "any+winograd+onednn-int8"}},
         {{"blocked", "blocked+own-int8", "blocked+onednn-int8"},
          {"blocked+winograd", "blocked+winograd+own-int8",
           "blocked+winograd+onednn-int8"}}};
-    static const char *split[3] = {"", "+whole", "+lanes"};
-    cand_str_t n;
-    snprintf(n.s, sizeof n.s, "%s%s",
-             names[c.blocked][c.winograd][c.int8 ? (c.own_int8 ? 1 : 2) : 0],
-             split[c.split]);
-    return n;
+    return names[c.blocked][c.winograd][c.int8 ? (c.own_int8 ? 1 : 2) : 0];
 }
 
 static int cand_parse(const char *s, cand_t *c) {
-    for (int i = 0; i < 36; i++) { /* 12 conv choices x 3 split states */
-        int b = i % 12;
-        cand_t k = {b & 1, (b >> 1) & 1, (b >> 2) == 1, (b >> 2) > 0, i / 12};
-        if (!strcmp(s, cand_name(k).s)) {
+    for (int i = 0; i < 12; i++) {
+        cand_t k = {i & 1, (i >> 1) & 1, (i >> 2) % 3 == 1, (i >> 2) > 0};
+        if (!strcmp(s, cand_name(k))) {
             *c = k;
             return 0;
         }
     }
     return -1;
-}
-
-static bool cand_eq(cand_t a, cand_t b) {
-    return a.blocked == b.blocked && a.winograd == b.winograd &&
-           a.own_int8 == b.own_int8 && a.int8 == b.int8 && a.split == b.split;
 }
 
 static void apply(osp_engine_t *e, cand_t c) {
@@ -137,7 +97,6 @@ static void apply(osp_engine_t *e, cand_t c) {
         e->opts.tuning.q8_pw = e->opts.tuning.q8_pw == OSP_TUNE_AUTO ? own
                                                                    : e->opts.tuning.q8_pw;
     }
-    e->lanes_measured = c.split == SPLIT_LANES;
 }
 
 /* ---- what there is to choose ------------------------------------------ */
@@ -334,7 +293,7 @@ static int cache_write(const char *dir, const char *path, const char *old,
         }
         p = nl ? nl + 1 : NULL;
     }
-    fprintf(f, "%s\t%s\t%s\n", key, cand_name(c).s, evidence);
+    fprintf(f, "%s\t%s\t%s\n", key, cand_name(c), evidence);
     if (fclose(f) != 0 || rename(tmp, path) < 0) {
         unlink(tmp);
         return -1;
@@ -348,23 +307,16 @@ static int cache_write(const char *dir, const char *path, const char *old,
  * (destroying it leaves e untouched). */
 static osp_engine_t *probe_create(osp_engine_t *e, cand_t c, osp_err_t *err) {
     osp_engine_t *p = osp__engine_borrow(e, e->threads, err);
-    if (p) {
+    if (p)
         apply(p, c);
-        /* the batch split candidates: the rules of lanes.c allowed lanes
-         * at this batch but for heavy steps, which on drops */
-        if (c.split != SPLIT_NA)
-            p->opts.tuning.batch_split = c.split == SPLIT_LANES ? OSP_TUNE_ON
-                                                                : OSP_TUNE_OFF;
-    }
     return p;
 }
 
-/* Times the candidates at `batch` (max_runs rounds, 2 when slow) and
- * returns the first within the margin of the fastest in *best, the
+/* Times the candidates at `batch` and returns the fastest in *best, the
  * per-candidate times in evidence. 1 when none could run. */
 static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
-                   const cand_t *cands, int n_cands, int max_runs,
-                   cand_t *best, char *evidence, size_t cap, osp_err_t *err) {
+                   const cand_t *cands, int n_cands, cand_t *best,
+                   char *evidence, size_t cap, osp_err_t *err) {
     const osp_graph_t *g = e->g;
     int n = g->n_inputs;
     osp_tensor_t *in = calloc((size_t)n, sizeof *in);
@@ -404,7 +356,7 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
             probe[k] = NULL;
         }
     }
-    int runs = warm_max > OSP_TUNE_SLOW_MS ? 2 : max_runs;
+    int runs = warm_max > OSP_TUNE_SLOW_MS ? 2 : OSP_TUNE_RUNS;
     for (int r = 0; rc == 0 && r < runs; r++)
         for (int k = 0; k < n_cands; k++) {
             if (prc[k] < 0)
@@ -421,10 +373,10 @@ static int measure(osp_engine_t *e, const int64_t *key, int64_t batch,
     for (int k = 0; rc == 0 && k < n_cands; k++) {
         int w = prc[k] < 0
                     ? snprintf(evidence + used, cap - used, "%s%s failed (%s)",
-                               used ? ", " : "", cand_name(cands[k]).s,
+                               used ? ", " : "", cand_name(cands[k]),
                                osp_errname(prc[k]))
                     : snprintf(evidence + used, cap - used, "%s%s %.4g ms",
-                               used ? ", " : "", cand_name(cands[k]).s, ms[k]);
+                               used ? ", " : "", cand_name(cands[k]), ms[k]);
         if (w > 0 && (size_t)w < cap - used)
             used += (size_t)w;
         if (prc[k] < 0)
@@ -471,36 +423,14 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
                       t->q8_pw != OSP_TUNE_AUTO;
     cand_t cur = {e->conv_blocked, e->conv_winograd && wino,
                   int8 && (t->q8_dw != OSP_TUNE_OFF || t->q8_pw != OSP_TUNE_OFF),
-                  int8, SPLIT_NA};
-    int64_t batch = e->g->n_inputs > 0 ? key[0] : 1;
-    if (e->opts.max_batch > 0 && e->inputs[0].rank > 0 &&
-        e->inputs[0].dims[0] < 0)
-        batch = e->opts.max_batch;
-    if (batch > OSP_TUNE_MAX_BATCH && e->inputs[0].dims[0] < 0)
-        batch = OSP_TUNE_MAX_BATCH;
-    /* The batch split is a second choice where the rules of lanes.c allow
-     * lanes at this batch but for the cost of heavy steps, which was
-     * measured on one CPU kind only: lanes against the whole batch with
-     * the conv choice, two probes. */
-    size_t kn = (size_t)e->g->n_inputs * OSP_KEY_STRIDE;
-    int64_t *skey = malloc((kn ? kn : 1) * sizeof *skey);
-    if (!skey)
-        return osp_err_set(err, OSP_ENOMEM, "engine: out of memory");
-    memcpy(skey, key, kn * sizeof *skey);
-    for (int i = 0; i < e->g->n_inputs; i++)
-        if (e->inputs[i].rank > 0 && e->inputs[i].dims[0] < 0)
-            skey[i * OSP_KEY_STRIDE] = batch;
-    double mflop = 0;
-    bool split = osp__lanes_offer(e, skey, &mflop);
-    free(skey);
-    bool by_options = t->conv_layout != OSP_CONV_LAYOUT_AUTO ||
-                      (wino && t->winograd != OSP_TUNE_AUTO) ||
-                      (int8 && (t->q8_dw != OSP_TUNE_AUTO ||
-                                t->q8_pw != OSP_TUNE_AUTO));
-    bool by_isa = t->conv_layout == OSP_CONV_LAYOUT_AUTO;
-    bool fixed = fixed_layout && fixed_wino && fixed_int8;
-    if (fixed && !split) {
-        osp__sb_printf(note, "conv layout %s: %s%s", cand_name(cur).s,
+                  int8};
+    if (fixed_layout && fixed_wino && fixed_int8) {
+        bool by_options = t->conv_layout != OSP_CONV_LAYOUT_AUTO ||
+                          (wino && t->winograd != OSP_TUNE_AUTO) ||
+                          (int8 && (t->q8_dw != OSP_TUNE_AUTO ||
+                                    t->q8_pw != OSP_TUNE_AUTO));
+        bool by_isa = t->conv_layout == OSP_CONV_LAYOUT_AUTO;
+        osp__sb_printf(note, "conv layout %s: %s%s", cand_name(cur),
                        by_options ? "set by the options"
                                   : "the only candidate on this CPU",
                        by_isa ? " (blocked needs AVX-512)" : "");
@@ -509,7 +439,7 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
     for (int i = 0; i < e->g->n_inputs; i++)
         if (e->param_input[i]) {
             osp__sb_printf(note, "conv layout %s: default (shape-parameter inputs "
-                        "are not measured)", cand_name(cur).s);
+                        "are not measured)", cand_name(cur));
             return 0;
         }
     /* Candidates, in preference order: both layouts unless the options fix
@@ -526,13 +456,19 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
             for (int q = int8; q >= 0; q--) {
                 if (fixed_int8 && q != cur.own_int8)
                     continue;
-                cands[n_cands++] = (cand_t){b, w, q, int8, SPLIT_NA};
+                cands[n_cands++] = (cand_t){b, w, q, int8};
             }
         }
     }
+    int64_t batch = e->g->n_inputs > 0 ? key[0] : 1;
+    if (e->opts.max_batch > 0 && e->inputs[0].rank > 0 &&
+        e->inputs[0].dims[0] < 0)
+        batch = e->opts.max_batch;
+    if (batch > OSP_TUNE_MAX_BATCH && e->inputs[0].dims[0] < 0)
+        batch = OSP_TUNE_MAX_BATCH;
 
     char k[OSP_TUNE_KEY_BYTES], path[4200] = "", why[160] = "",
-         evidence[768] = "";
+         evidence[512] = "";
     tune_key(e, batch, k, sizeof k);
     bool use_cache = t->cache_dir && *t->cache_dir && e->model_hash;
     char *old = NULL;
@@ -545,30 +481,25 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
             osp__sb_printf(note, "warning: ignoring the choices cache %s (%s); ",
                      path, why);
         else if (old && cache_find(old, k, &c, evidence, sizeof evidence) == 0) {
-            /* a conv candidate of today's, with a split decision exactly
-             * where the split is a choice */
             bool ok = false;
-            for (int i = 0; i < n_cands; i++) {
-                cand_t want = cands[i];
-                want.split = split ? c.split : SPLIT_NA;
-                ok = ok || (cand_eq(want, c) && (!split || c.split != SPLIT_NA));
-            }
+            for (int i = 0; i < n_cands; i++)
+                ok = ok || (cands[i].blocked == c.blocked &&
+                            cands[i].winograd == c.winograd &&
+                            cands[i].own_int8 == c.own_int8 &&
+                            cands[i].int8 == c.int8);
             if (ok) {
                 apply(e, c);
                 osp__sb_printf(note, "conv layout %s: cached in %s (measured at batch "
                             "%lld: %s)",
-                         cand_name(c).s, path, (long long)batch, evidence);
+                         cand_name(c), path, (long long)batch, evidence);
                 free(old);
                 return 0;
             }
         }
     }
     cand_t best = cur;
-    int rc = 0;
-    evidence[0] = 0; /* a cache line not followed left its note here */
-    if (n_cands > 1)
-        rc = measure(e, key, batch, cands, n_cands, OSP_TUNE_RUNS, &best,
-                     evidence, sizeof evidence, err);
+    int rc = measure(e, key, batch, cands, n_cands, &best, evidence,
+                     sizeof evidence, err);
     if (rc < 0) {
         free(old);
         return rc;
@@ -576,50 +507,14 @@ static int tune(osp_engine_t *e, const int64_t *key, osp__sbuf_t *note,
     apply(e, best);
     if (rc == 1) {
         osp__sb_printf(note, "conv layout %s: default (no candidate ran: %s)",
-                 cand_name(best).s, evidence);
+                 cand_name(best), evidence);
         free(old);
         return 0;
     }
-    if (split) {
-        /* The whole batch first: the rule's answer, kept unless lanes are
-         * more than the margin faster. */
-        cand_t two[2] = {best, best};
-        two[0].split = SPLIT_WHOLE;
-        two[1].split = SPLIT_LANES;
-        size_t used = strlen(evidence);
-        char *ev = evidence + used;
-        if (used)
-            used += (size_t)snprintf(ev, sizeof evidence - used, "; ");
-        rc = measure(e, key, batch, two, 2, OSP_TUNE_SPLIT_RUNS, &best,
-                     evidence + used, sizeof evidence - used, err);
-        if (rc < 0) {
-            free(old);
-            return rc;
-        }
-        if (rc == 1) { /* neither ran: as the rules say, whole */
-            best = two[0];
-            rc = 0;
-        }
-        apply(e, best);
-    }
-    if (n_cands > 1)
-        osp__sb_printf(note, "conv layout %s: measured at batch %lld, %d threads, the "
-                    "first within %.0f%% of the fastest (%s)",
-                 cand_name(best).s, (long long)batch, e->threads,
-                 OSP_TUNE_MARGIN * 100, evidence);
-    else
-        osp__sb_printf(note, "conv layout %s: %s%s; the batch split measured at "
-                    "batch %lld, %d threads, the whole batch unless lanes are "
-                    "%.0f%% faster (%s)",
-                 cand_name(best).s,
-                 by_options ? "set by the options" : "the only candidate on this CPU",
-                 by_isa ? " (blocked needs AVX-512)" : "",
-                 (long long)batch, e->threads, OSP_TUNE_MARGIN * 100, evidence);
-    if (split)
-        osp__sb_printf(note, "; %.0f MFLOP per node per image: %s",
-                       mflop, best.split == SPLIT_LANES
-                                  ? "heavy steps, split into lanes as measured"
-                                  : "heavy steps, the batch whole");
+    osp__sb_printf(note, "conv layout %s: measured at batch %lld, %d threads, the "
+                "first within %.0f%% of the fastest (%s)",
+             cand_name(best), (long long)batch, e->threads,
+             OSP_TUNE_MARGIN * 100, evidence);
     if (use_cache && cache_write(t->cache_dir, path, old, k, best, evidence) < 0)
         osp__sb_printf(note, "; warning: cannot write the choices cache %s", path);
     free(old);
