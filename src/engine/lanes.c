@@ -31,7 +31,7 @@
  * known to work row by row with its axis away from 0 (checked on a clone
  * specialised to B: infer shapes, fold constants). Otherwise, for batches
  * that would split unevenly by more than OSP_LANES_MAX_IMBALANCE, for
- * shape-parameter inputs, quantized (int8) models, graphs of heavy steps
+ * shape-parameter inputs, graphs of heavy steps
  * (OSP_LANES_MAX_MFLOP_PER_NODE) and with opts.tuning.batch_split off, the
  * engine runs the whole batch as before. batch_split on drops the two cost
  * rules (imbalance, heavy steps), never the correctness ones. No

@@ -11,7 +11,8 @@
  * QUANTIZE at the input, the ADD's RELU fused into it, SOFTMAX left in
  * float behind a DEQUANTIZE), and the plan must run the convolutions and
  * the gemm on oneDNN int8, the residual ADD as the 1x1 conv's sum post-op
- * and the max pooling on oneDNN. Also: no calibration inputs → a clear error; a
+ * and the max pooling on oneDNN. Lanes on the quantized graph give the
+ * whole batch's bytes. Also: no calibration inputs → a clear error; a
  * graph with nothing quantizable → OSP_EUNSUPPORTED. */
 #include <math.h>
 #include <stdlib.h>
@@ -228,6 +229,53 @@ static void test_int8_without_onednn(void **state) {
     check_close_to_fp32(*state, false);
 }
 
+/* Lanes (lanes.c) on a quantized graph: batch 9 split over 2 lanes (pairs
+ * and a last single image, both lane plan kinds) gives exactly the bytes
+ * of the whole batch, with osprey's own int8 kernels off and on. The
+ * layout is fixed so that both engines build the same kernels. */
+static void test_int8_lanes_bitwise(void **state) {
+    const osp_tensor_t *cal = *state;
+    osp_tensor_t x = tu_tensor(4, D(9, 8, 12, 12), 4242);
+    for (int own = 0; own < 2; own++) {
+        float out[2][2][9 * 10];
+        for (int split = 0; split < 2; split++) {
+            int logits;
+            osp_graph_t *g = build(&logits);
+            osp_engine_opts_t o;
+            osp_engine_opts_init(&o);
+            o.threads = 2;
+            o.calib = cal;
+            o.n_calib = N_CALIB;
+            calibrate_and_quantize(g, logits, &o);
+            o.precision = OSP_PREC_INT8;
+            o.tuning.conv_layout = OSP_CONV_LAYOUT_ANY;
+            o.tuning.q8_dw = o.tuning.q8_pw = own ? OSP_TUNE_ON : OSP_TUNE_OFF;
+            o.tuning.batch_split = split ? OSP_TUNE_ON : OSP_TUNE_OFF;
+            osp_engine_t *e = tu_engine(g, &o);
+            osp_tensor_t y[2];
+            osp_err_t err = {0};
+            if (osp_engine_run(e, &x, 1, y, 2, &err) < 0)
+                fail_msg("run: %s", err.msg);
+            for (int i = 0; i < 2; i++) {
+                assert_int_equal(y[i].dtype, OSP_DT_F32);
+                assert_int_equal(osp_tensor_numel(&y[i]), 9 * 10);
+                memcpy(out[split][i], y[i].data, sizeof out[split][i]);
+            }
+            const char *d = osp_engine_describe(e);
+            if (split)
+                assert_non_null(strstr(d, "batch 9 split into 2 lanes (2 images"));
+            else
+                assert_null(strstr(d, "split into"));
+            osp_engine_destroy(e);
+        }
+        for (int i = 0; i < 2; i++)
+            if (memcmp(out[0][i], out[1][i], sizeof out[0][i]))
+                fail_msg("own int8 %d, output %d: lanes differ from the whole "
+                         "batch", own, i);
+    }
+    free(x.data);
+}
+
 static void test_needs_calibration(void **state) {
     (void)state;
     int logits;
@@ -357,6 +405,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_int8_close_to_fp32, setup_calib,
                                         teardown_calib),
         cmocka_unit_test_setup_teardown(test_int8_without_onednn, setup_calib,
+                                        teardown_calib),
+        cmocka_unit_test_setup_teardown(test_int8_lanes_bitwise, setup_calib,
                                         teardown_calib),
         cmocka_unit_test(test_needs_calibration),
         cmocka_unit_test(test_float_add_keeps_relu),
