@@ -78,10 +78,13 @@ typedef struct osp__serve_shed_s {
                                  batch start) */
     uint64_t last_sample_ns;  /* when it was measured */
     double rate_per_s;        /* images the engines serve per second while
-                                 busy: batch_avg / gap_avg_s; 0 = not yet */
+                                 busy: the lower of batch_avg / gap_avg_s
+                                 and batch_fast / gap_fast_s; 0 = not yet */
     double batch_avg;         /* images per batch (EWMA over busy gaps) */
     double gap_avg_s;         /* time from one batch's end to the next's,
                                  when the engines had work waiting (EWMA) */
+    double batch_fast, gap_fast_s; /* the same over the last batch or two:
+                                 the rate follows a slowdown at once */
     uint64_t last_batch_ns;   /* the latest batch's end */
     bool busy;                /* it ended with more work waiting */
     double latency_s;         /* admission → batch done (EWMA) */

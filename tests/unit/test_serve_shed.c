@@ -173,6 +173,53 @@ static void test_rate_batches(void **state) {
     osp__serve_shed_fini(&c);
 }
 
+/* The host halves its speed (batches of 8 every 50 ms, then every 100):
+ * the drain rate, hence the admission limit, follows within two batches —
+ * the images already admitted are all that wait twice as long. When it
+ * speeds up again the rate rises only as its ten-batch average does. */
+static void test_rate_slowdown(void **state) {
+    (void)state;
+    osp__serve_shed_t c;
+    osp__serve_shed_init(&c, 100, 100);
+    uint64_t t = 1000 * MS;
+    for (int b = 0; b < 100; b++, t += 50 * MS)
+        osp__serve_shed_batch(&c, 8, true, t);
+    bool on;
+    double d, rate;
+    uint64_t w;
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    if (rate < 160 * 0.97 || rate > 160 * 1.03)
+        fail_msg("steady: %.1f images/s, want 160 +- 3%%", rate);
+    t += 50 * MS; /* two batches at half speed */
+    osp__serve_shed_batch(&c, 8, true, t);
+    t += 100 * MS;
+    osp__serve_shed_batch(&c, 8, true, t);
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    if (rate > 80 * 1.35)
+        fail_msg("two slow batches: %.1f images/s, want <= 108 (the slow "
+                 "rate is 80)", rate);
+    for (int b = 0; b < 30; b++) {
+        t += 100 * MS;
+        osp__serve_shed_batch(&c, 8, true, t);
+    }
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    if (rate < 80 * 0.97 || rate > 80 * 1.03)
+        fail_msg("slow: %.1f images/s, want 80 +- 3%%", rate);
+    t += 50 * MS; /* one fast batch again: the limit waits for more */
+    osp__serve_shed_batch(&c, 8, true, t);
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    if (rate > 80 * 1.15)
+        fail_msg("one fast batch: %.1f images/s, want <= 92", rate);
+    for (int b = 0; b < 60; b++) {
+        t += 50 * MS;
+        osp__serve_shed_batch(&c, 8, true, t);
+    }
+    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    if (rate < 160 * 0.97 || rate > 160 * 1.03)
+        fail_msg("fast again: %.1f images/s, want 160 +- 3%%", rate);
+    osp__serve_shed_fini(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_off),
@@ -180,6 +227,7 @@ int main(void) {
         cmocka_unit_test(test_stop_rules),
         cmocka_unit_test(test_idle_ends),
         cmocka_unit_test(test_rate_batches),
+        cmocka_unit_test(test_rate_slowdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
