@@ -115,6 +115,19 @@ static void calibrate_and_quantize(osp_graph_t *g, int logits,
     assert_true(g->quantized && g->ptq);
 }
 
+/* The test graph, calibrated on cal and quantized; *o: its options (2
+ * threads, cal) for engines to add a precision to. */
+static osp_graph_t *quantized(const osp_tensor_t *cal, osp_engine_opts_t *o) {
+    int logits;
+    osp_graph_t *g = build(&logits);
+    osp_engine_opts_init(o);
+    o->threads = 2;
+    o->calib = cal;
+    o->n_calib = N_CALIB;
+    calibrate_and_quantize(g, logits, o);
+    return g;
+}
+
 /* The quantized graph's structure: int8 weights per channel, a QUANTIZE
  * at the input, the ADD's RELU fused into it, SOFTMAX in float behind a
  * DEQUANTIZE. */
@@ -195,20 +208,14 @@ static void check_int8_plan(const char *d, bool on_dnnl) {
  * reference kernels, which have no SUM post-op: the residual ADD must stay
  * a step of its own. cal: the fixture's calibration inputs. */
 static void check_close_to_fp32(const osp_tensor_t *cal, bool on_dnnl) {
-    int logits;
-    osp_graph_t *g = build(&logits);
     osp_engine_opts_t o;
-    osp_engine_opts_init(&o);
-    o.threads = 2;
-    o.calib = cal;
-    o.n_calib = N_CALIB;
+    osp_graph_t *g = quantized(cal, &o);
     /* the fp32 twin: built again (a clone would borrow the float weights
      * the pass replaces and frees) */
     int logits_f;
     osp_graph_t *gf = build(&logits_f);
     osp_engine_opts_t fo = o;
     fo.precision = OSP_PREC_FP32;
-    calibrate_and_quantize(g, logits, &o);
     check_structure(g);
     o.precision = OSP_PREC_INT8;
     if (!on_dnnl)
@@ -239,14 +246,8 @@ static void test_int8_lanes_bitwise(void **state) {
     for (int own = 0; own < 2; own++) {
         float out[2][2][9 * 10];
         for (int split = 0; split < 2; split++) {
-            int logits;
-            osp_graph_t *g = build(&logits);
             osp_engine_opts_t o;
-            osp_engine_opts_init(&o);
-            o.threads = 2;
-            o.calib = cal;
-            o.n_calib = N_CALIB;
-            calibrate_and_quantize(g, logits, &o);
+            osp_graph_t *g = quantized(cal, &o);
             o.precision = OSP_PREC_INT8;
             o.tuning.conv_layout = OSP_CONV_LAYOUT_ANY;
             o.tuning.q8_dw = o.tuning.q8_pw = own ? OSP_TUNE_ON : OSP_TUNE_OFF;

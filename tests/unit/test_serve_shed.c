@@ -124,6 +124,15 @@ static void test_idle_ends(void **state) {
     osp__serve_shed_fini(&c);
 }
 
+/* The drain rate the controller uses now, images/s. */
+static double rate_of(osp__serve_shed_t *c) {
+    bool on;
+    double d, rate;
+    uint64_t w;
+    osp__serve_shed_read(c, -1, 0, &on, &d, &rate, &w);
+    return rate;
+}
+
 /* A model that runs batches of 8 back to back, 50 ms each (160
  * images/s), fed by closed-loop clients that come back just after a batch
  * started: each image arrives with 0..7 ahead (the queue was just
@@ -153,10 +162,7 @@ static void test_rate_batches(void **state) {
             n++;
         }
     }
-    bool on;
-    double d, rate;
-    uint64_t w;
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    double rate = rate_of(&c);
     /* What the waiting images say (the earlier estimators), far off: */
     assert_true(ahead_sum / wait_sum < 100 && ratio_sum / n < 100);
     if (rate < 160 * 0.97 || rate > 160 * 1.03)
@@ -165,7 +171,7 @@ static void test_rate_batches(void **state) {
     osp__serve_shed_batch(&c, 8, false, t);
     osp__serve_shed_batch(&c, 8, true, t + 1000 * MS);
     osp__serve_shed_batch(&c, 8, true, t + 1050 * MS);
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    rate = rate_of(&c);
     if (rate < 160 * 0.97 || rate > 160 * 1.03)
         fail_msg("after an idle gap: %.1f images/s, want 160 +- 3%%", rate);
     /* Waits of ~50 ms under the 100 ms target: no shedding. */
@@ -184,17 +190,14 @@ static void test_rate_slowdown(void **state) {
     uint64_t t = 1000 * MS;
     for (int b = 0; b < 100; b++, t += 50 * MS)
         osp__serve_shed_batch(&c, 8, true, t);
-    bool on;
-    double d, rate;
-    uint64_t w;
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    double rate = rate_of(&c);
     if (rate < 160 * 0.97 || rate > 160 * 1.03)
         fail_msg("steady: %.1f images/s, want 160 +- 3%%", rate);
     t += 50 * MS; /* two batches at half speed */
     osp__serve_shed_batch(&c, 8, true, t);
     t += 100 * MS;
     osp__serve_shed_batch(&c, 8, true, t);
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    rate = rate_of(&c);
     if (rate > 80 * 1.35)
         fail_msg("two slow batches: %.1f images/s, want <= 108 (the slow "
                  "rate is 80)", rate);
@@ -202,19 +205,19 @@ static void test_rate_slowdown(void **state) {
         t += 100 * MS;
         osp__serve_shed_batch(&c, 8, true, t);
     }
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    rate = rate_of(&c);
     if (rate < 80 * 0.97 || rate > 80 * 1.03)
         fail_msg("slow: %.1f images/s, want 80 +- 3%%", rate);
     t += 50 * MS; /* one fast batch again: the limit waits for more */
     osp__serve_shed_batch(&c, 8, true, t);
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    rate = rate_of(&c);
     if (rate > 80 * 1.15)
         fail_msg("one fast batch: %.1f images/s, want <= 92", rate);
     for (int b = 0; b < 60; b++) {
         t += 50 * MS;
         osp__serve_shed_batch(&c, 8, true, t);
     }
-    osp__serve_shed_read(&c, -1, 0, &on, &d, &rate, &w);
+    rate = rate_of(&c);
     if (rate < 160 * 0.97 || rate > 160 * 1.03)
         fail_msg("fast again: %.1f images/s, want 160 +- 3%%", rate);
     osp__serve_shed_fini(&c);
