@@ -149,11 +149,11 @@ serve_start --model "$MODEL" --threads 1 --instances 1 --http-threads 1 \
 # one decode measured here (the 4 s after it are measured, as before).
 curl -s -o /dev/null --max-time 30 -H 'Content-Type: image/png' --data-binary "@$BIG" \
     "http://127.0.0.1:$SERVE_PORT/classify" || fail "one decode-bound request"
-WARM=$("$PY" -c 'import sys; print(max(2, round(24 * 1.5 * float(sys.argv[1]) / max(float(sys.argv[2]), 1), 1)))' \
+read -r WARM DUR < <("$PY" -c 'import sys; w = max(2, round(24 * 1.5 * float(sys.argv[1]) / max(float(sys.argv[2]), 1), 1)); print(w, w + 4)' \
        "$(metric osprey_decode_duration_seconds_sum)" "$(metric osprey_decode_duration_seconds_count)")
 echo "decode-bound warm-up: $WARM s"
 OUT=$(timeout 120 "$PY" "$CLIENT" "http://127.0.0.1:$SERVE_PORT" /classify "$BIG" \
-      --clients 24 --think-ms 20 --duration-s "$("$PY" -c "print($WARM + 4)")" --warmup-s "$WARM") || fail "client: $OUT"
+      --clients 24 --think-ms 20 --duration-s "$DUR" --warmup-s "$WARM") || fail "client: $OUT"
 rm -f "$BIG"
 echo "decode-bound: $OUT"
 DSUM=$(metric osprey_decode_duration_seconds_sum)
