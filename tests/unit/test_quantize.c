@@ -128,9 +128,21 @@ static osp_graph_t *quantized(const osp_tensor_t *cal, osp_engine_opts_t *o) {
     return g;
 }
 
+/* Whether value v is 8-bit of type dt, per tensor, and (u8) zero point
+ * 0: a ReLU output quantized without a zero point. */
+static void check_act(const osp_graph_t *g, int v, osp_dtype_t dt) {
+    const osp_value_t *V = &g->values[v];
+    assert_int_equal(V->dtype, dt);
+    assert_non_null(V->quant);
+    assert_int_equal(V->quant->count, 1);
+    if (dt == OSP_DT_U8)
+        assert_int_equal(V->quant->zero_point[0], 0);
+}
+
 /* The quantized graph's structure: int8 weights per channel, a QUANTIZE
  * at the input, the ADD's RELU fused into it, SOFTMAX in float behind a
- * DEQUANTIZE. */
+ * DEQUANTIZE; what a ReLU bounds below by 0 u8 with zero point 0 (the
+ * first conv, the ADD, the pools), the rest s8. */
 static void check_structure(const osp_graph_t *g) {
     assert_int_equal(tu_count_op(g, OSP_OP_QUANTIZE), 1);   /* the input */
     /* one DEQUANTIZE: its float logits are both an output and the
@@ -142,15 +154,21 @@ static void check_structure(const osp_graph_t *g) {
     assert_int_equal(tu_count_op(g, OSP_OP_SOFTMAX), 1);
     for (int i = 0; i < g->n_nodes; i++) {
         const osp_node_t *n = &g->nodes[i];
-        if (n->op == OSP_OP_ADD)
+        if (n->op == OSP_OP_ADD) {
             assert_int_equal(n->n_post, 1);
+            check_act(g, n->out[0], OSP_DT_U8);
+        }
+        if (n->op == OSP_OP_MAXPOOL || n->op == OSP_OP_REDUCE_MEAN)
+            check_act(g, n->out[0], OSP_DT_U8);
         if (n->op == OSP_OP_CONV || n->op == OSP_OP_GEMM) {
             const osp_value_t *W = &g->values[n->in[1]];
             assert_int_equal(W->dtype, OSP_DT_S8);
             assert_non_null(W->quant);
             assert_int_equal(W->quant->count, (int)W->dims[0]);
             assert_int_equal(g->values[n->in[2]].dtype, OSP_DT_S32);
-            assert_int_equal(g->values[n->out[0]].dtype, OSP_DT_S8);
+            /* the 3x3 conv's fused RELU: u8; the 1x1 conv and the gemm
+             * (logits) are signed */
+            check_act(g, n->out[0], n->n_post ? OSP_DT_U8 : OSP_DT_S8);
         }
         if (n->op == OSP_OP_SOFTMAX) /* float island */
             assert_int_equal(g->nodes[g->values[n->in[0]].producer].op,
@@ -191,10 +209,11 @@ static void check_int8_plan(const char *d, bool on_dnnl) {
         /* the ADD (with its RELU) rides on the 1x1 conv as oneDNN's int8
          * sum post-op, in place: no separate step. Which oneDNN kernel
          * runs it depends on the CPU (brgconv_1x1 with VNNI, an AMX
-         * kernel on AMX): not asserted. */
+         * kernel on AMX): not asserted. Its output, after the RELU, is
+         * u8; the summand (the first conv's output) u8 too. */
         char line[256];
         assert_non_null(step_line(d, "CONV CONV_2:", line, sizeof line));
-        if (!strstr(line, "-> s8:acdb fused +sum"))
+        if (!strstr(line, "-> u8:acdb fused +sum"))
             fail_msg("the residual 1x1 conv: %s", line);
         assert_null(strstr(d, " ADD "));
     } else {
@@ -275,6 +294,84 @@ static void test_int8_lanes_bitwise(void **state) {
                          "batch", own, i);
     }
     free(x.data);
+}
+
+/* Two ResNet blocks: x → conv a, conv b (no activation: s8) → relu(a + b)
+ * (u8) → conv+relu → conv c → relu(c + that u8 value) (u8). The first
+ * ADD fuses into conv b with an s8 summand under a u8 output — the
+ * destination is a u8 view of the summand's bytes, in place — and the
+ * second into conv c with its summand living in that view, in place
+ * again. The int8 result (oneDNN int8 with the sums, or the reference
+ * kernels with separate ADDs) stays close to fp32 on unseen inputs. */
+static osp_graph_t *build_blocks(int *out) {
+    osp_graph_t *g = osp_graph_create();
+    assert_non_null(g);
+    osp_window_t k1 = tu_win2(1, 1, 1, 0, 0, 0, 0);
+    int x = tu_input(g, "x", 4, D(-1, 8, 12, 12));
+    int a = tu_conv(g, x, 8, 16, 1, 1, k1, true, 51, NULL);
+    int b = tu_conv(g, x, 8, 16, 1, 1, k1, true, 53, NULL);
+    int s1 = tu_node(g, OSP_OP_RELU, I(tu_node(g, OSP_OP_ADD, I(a, b), 2, NULL)),
+                     1, NULL);
+    int d = tu_node(g, OSP_OP_RELU,
+                    I(tu_conv(g, s1, 16, 16, 1, 1, k1, true, 55, NULL)), 1, NULL);
+    int c = tu_conv(g, d, 16, 16, 1, 1, k1, true, 57, NULL);
+    int s2 = tu_node(g, OSP_OP_RELU, I(tu_node(g, OSP_OP_ADD, I(c, s1), 2, NULL)),
+                     1, NULL);
+    tu_output(g, s2);
+    osp_err_t err = {0};
+    assert_int_equal(osp__passes_load(g, &err), 0); /* renumbers values */
+    *out = g->outputs[0];
+    return g;
+}
+
+static void test_int8_mixed_sum(void **state) {
+    const osp_tensor_t *cal = *state;
+    for (int on_dnnl = 0; on_dnnl < 2; on_dnnl++) {
+        int y;
+        osp_graph_t *g = build_blocks(&y), *gf = build_blocks(&y);
+        osp_engine_opts_t o;
+        osp_engine_opts_init(&o);
+        o.threads = 2;
+        o.calib = cal;
+        o.n_calib = N_CALIB;
+        calibrate_and_quantize(g, y, &o);
+        osp_engine_opts_t fo = o;
+        fo.precision = OSP_PREC_FP32;
+        o.precision = OSP_PREC_INT8;
+        if (!on_dnnl)
+            o.tuning.int8_dnnl = OSP_TUNE_OFF;
+        osp_engine_t *e8 = tu_engine(g, &o), *ef = tu_engine(gf, &fo);
+        for (int t = 0; t < 3; t++) {
+            osp_tensor_t x = tu_tensor(4, D(2, 8, 12, 12), 700u + (uint32_t)t);
+            osp_tensor_t o8, of;
+            osp_err_t err = {0};
+            assert_int_equal(osp_engine_run(e8, &x, 1, &o8, 1, &err), 0);
+            assert_int_equal(osp_engine_run(ef, &x, 1, &of, 1, &err), 0);
+            size_t n = osp_tensor_numel(&of);
+            assert_int_equal(osp_tensor_numel(&o8), n);
+            assert_int_equal(n, 2 * 16 * 12 * 12);
+            double cs = tu_cosine(o8.data, of.data, n),
+                   rd = tu_rel_diff(o8.data, of.data, n);
+            printf("mixed sums, oneDNN int8 %d, unseen input %d: cosine %.5f, "
+                   "max error %.2f%%\n", on_dnnl, t, cs, 100 * rd);
+            assert_true(cs >= 0.99);
+            assert_true(rd <= 0.08);
+            free(x.data);
+        }
+        const char *desc = osp_engine_describe(e8); /* planned by the runs */
+        if (on_dnnl && tu_vnni()) {
+            /* both ADDs ride on their convs, in place, into u8 */
+            const char *p = desc;
+            int n = 0;
+            while ((p = strstr(p, "-> u8:acdb fused +sum (in place)")))
+                n++, p++;
+            if (n != 2)
+                fail_msg("%d in-place u8 sums, want 2:\n%s", n, desc);
+            assert_null(strstr(desc, " ADD "));
+        }
+        osp_engine_destroy(e8);
+        osp_engine_destroy(ef);
+    }
 }
 
 static void test_needs_calibration(void **state) {
@@ -408,6 +505,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_int8_without_onednn, setup_calib,
                                         teardown_calib),
         cmocka_unit_test_setup_teardown(test_int8_lanes_bitwise, setup_calib,
+                                        teardown_calib),
+        cmocka_unit_test_setup_teardown(test_int8_mixed_sum, setup_calib,
                                         teardown_calib),
         cmocka_unit_test(test_needs_calibration),
         cmocka_unit_test(test_float_add_keeps_relu),

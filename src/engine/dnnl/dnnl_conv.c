@@ -27,38 +27,63 @@ static int sum_inplace_buf(osp__plan_ctx_t *c, int s, const dnnl_memory_desc_t *
     if (b < 0 || p->uses_left[s] != 1)
         return -1;
     const osp__plan_buf_t *pb = &p->bufs[b];
-    if (pb->owner != s || pb->def < 0 || pb->alias_of >= 0 || pb->is_const ||
-        !pb->has_md || !dnnl_memory_desc_equal(pb->md, *dst))
+    if (pb->owner != s || pb->def < 0 || pb->is_const || !pb->has_md ||
+        !dnnl_memory_desc_equal(pb->md, *dst))
         return -1;
-    /* A view or converted copy may still read these bytes later. */
+    /* s may live in a view: an earlier in-place SUM that changed the
+     * type (osp__sum_dst). Its bytes are s's alone when the value the
+     * underlying buffer was made for is dead too. */
+    int root = pb->alias_of >= 0 ? pb->alias_of : b;
+    const osp__plan_buf_t *rb = &p->bufs[root];
+    if (root != b && (rb->is_const || rb->owner < 0 ||
+                      (rb->owner != s && p->uses_left[rb->owner] != 0)))
+        return -1;
+    /* Another view may still read these bytes later. */
     for (int i = 0; i < p->n_bufs; i++)
-        if (p->bufs[i].alias_of == b)
+        if (i != b && p->bufs[i].alias_of == root)
             return -1;
     return b;
 }
 
 int osp__sum_dst(osp__plan_ctx_t *c, int ni, int sum, const dnnl_memory_desc_t *dmd,
                  int y, char *note, size_t note_len) {
-    int db = sum_inplace_buf(c, sum, dmd);
+    /* oneDNN's SUM reads the destination's bytes as the summand's data
+     * type, which may differ from the destination's (an s8 residual under
+     * a u8 ReLU output, pass_quantize.c): the summand sits in the
+     * destination's layout and its own type, and the destination is a
+     * view of those bytes. */
+    dnnl_memory_desc_t smd = *dmd;
+    dnnl_data_type_t sdt = osp__dnnl_dt(c->g->values[sum].dtype),
+                     ddt = osp__md_dt(*dmd);
+    /* (float values keep f32 in the graph whatever their buffers hold) */
+    bool retyped = sdt != ddt && (sdt == dnnl_u8 || sdt == dnnl_s8) &&
+                   (ddt == dnnl_u8 || ddt == dnnl_s8);
+    if (retyped && !osp__md_retype(c, &smd, *dmd, sdt))
+        return osp_err_set(c->err, OSP_EINTERNAL, "node %s: residual of type %s",
+                           c->g->nodes[ni].name,
+                           osp_dtype_name(c->g->values[sum].dtype));
+    int db = sum_inplace_buf(c, sum, &smd);
     if (db >= 0) {
         strncat(note, " (in place)", note_len - strlen(note) - 1);
-        return db;
+        return retyped ? osp__buf_view(c, db, y, dmd) : db;
     }
     /* Copy the residual into a fresh destination first. */
-    int src = osp__buf_as(c, sum, dmd);
+    int src = osp__buf_as(c, sum, &smd);
     if (src < 0)
         return src;
-    db = osp__buf_new(c, dmd, y);
+    db = osp__buf_new(c, &smd, y);
     if (db < 0)
         return db;
     dnnl_primitive_desc_t rpd = NULL;
-    if (dnnl_reorder_primitive_desc_create(&rpd, *dmd, c->e->dnnl_eng, *dmd,
+    if (dnnl_reorder_primitive_desc_create(&rpd, smd, c->e->dnnl_eng, smd,
                                            c->e->dnnl_eng, NULL) != dnnl_success)
         return osp_err_set(c->err, OSP_EINTERNAL, "node %s: residual copy",
                            c->g->nodes[ni].name);
     int rk[2] = {DNNL_ARG_FROM, DNNL_ARG_TO}, rb[2] = {src, db};
     int rc = osp__step_dnnl(c, -1, rpd, 2, rk, rb, "residual copy");
-    return rc < 0 ? rc : db;
+    if (rc < 0)
+        return rc;
+    return retyped ? osp__buf_view(c, db, y, dmd) : db;
 }
 
 static int conv_try(osp__plan_ctx_t *c, int ni, dnnl_data_type_t dt, bool blocked) {

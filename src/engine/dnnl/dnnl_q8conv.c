@@ -141,7 +141,14 @@ static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
  * is the weights' scale (the source's is left at 1), which oneDNN applies
  * to the int32 accumulator as 2.6's output scale did; wmask selects the
  * weights' output-channel dims (conv: 1 << 0, grouped conv: both group
- * dims, matmul [K, N]: 1 << 1). */
+ * dims, matmul [K, N]: 1 << 1).
+ * In graphs osprey quantized itself zy is 0 here: the output's zero point
+ * rides on the f32 bias instead (zy_in_bias), because oneDNN 3.2 runs its
+ * fast (brgemm) int8 convolutions only without zero points — with one on
+ * the destination it takes its older kernels, 15-60% slower on AMX. Adding
+ * an integer before the post-ops is the same sum; what differs is which
+ * kernel rounds, so imported (TFLite) models keep the attribute and the
+ * rounding their float path was measured with (docs/adr/0054). */
 typedef struct qsum_s { /* a residual SUM post-op (osprey-quantized) */
     bool on;
     float scale;   /* s_residual / s_y */
@@ -206,19 +213,21 @@ static int const_vec(osp__plan_ctx_t *c, const void *src, int64_t n,
 }
 
 /* The constant arguments of a float-requantized int8 op, appended to
- * kinds/bufs: the f32 bias (layout b_md) — bias·real, since oneDNN 3 adds
- * the bias after the scales where 2.6 added it to the accumulator before
- * them (acc·real + bias·real = (acc + bias)·real up to f32 rounding) —
- * then q_attr's runtime arguments: the weights' scales (real per channel)
- * and the zero points that are not 0. */
+ * kinds/bufs: the f32 bias (layout b_md) — bias·real + zb, since oneDNN 3
+ * adds the bias after the scales where 2.6 added it to the accumulator
+ * before them (acc·real + bias·real = (acc + bias)·real up to f32
+ * rounding), and zb is the destination zero point when it rides there
+ * (q_attr) — then q_attr's runtime arguments: the weights' scales (real per
+ * channel) and the zero points zx, zy that are not 0. */
 static int q_consts(osp__plan_ctx_t *c, const qreq_t *rq, int64_t channels,
-                    int32_t zx, int32_t zy, const dnnl_memory_desc_t *b_md,
-                    int *kinds, int *bufs, int *na) {
+                    int32_t zx, int32_t zy, int32_t zb,
+                    const dnnl_memory_desc_t *b_md, int *kinds, int *bufs,
+                    int *na) {
     float *v = malloc(sizeof(float) * (size_t)channels);
     if (!v)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     for (int64_t o = 0; o < channels; o++)
-        v[o] = (float)((double)rq[o].bias * (double)rq[o].scale);
+        v[o] = (float)((double)rq[o].bias * (double)rq[o].scale + zb);
     int b = osp__const_raw(c, v, b_md); /* takes v */
     if (b < 0)
         return b;
@@ -253,6 +262,12 @@ static bool exact_requant(const osp_engine_t *e, const osp_graph_t *g) {
     case OSP_REQUANT_ONEDNN: return false;
     default: return !g->ptq;
     }
+}
+
+/* The float path's destination zero point in the bias rather than as
+ * oneDNN's attribute (q_attr): in graphs osprey quantized itself. */
+static bool zy_in_bias(const osp_graph_t *g) {
+    return g->ptq;
 }
 
 /* The exact path's admission bound for s8 weights [channels, per_channel]
@@ -429,12 +444,15 @@ static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
         acts.n_post = n->n_post - 1;
         memmove(acts.post, n->post + 1, sizeof(osp_post_op_t) * (size_t)acts.n_post);
         const osp_quant_t *sq = act_quant(g, sum);
+        /* the summand may be s8 under a u8 output: same size, oneDNN
+         * reads it as its own type (osp__sum_dst) */
+        osp_dtype_t sdt = g->values[sum].dtype;
         if (!osp__q8_sum_ok(c->e, g) || !sq ||
-            g->values[sum].dtype != Y->dtype ||
+            (sdt != OSP_DT_U8 && sdt != OSP_DT_S8) ||
             !osp__q8_post_range(&acts, yq, Y->dtype, &qmin, &qmax))
             return OSP_EUNSUPPORTED;
         qs = (qsum_t){true, sq->scale[0] / yq->scale[0], sq->zero_point[0],
-                      osp__dnnl_dt(Y->dtype)};
+                      osp__dnnl_dt(sdt)};
     } else if (!osp__q8_post_range(n, yq, Y->dtype, &qmin, &qmax)) {
         return OSP_EUNSUPPORTED;
     }
@@ -457,7 +475,9 @@ static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
     dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     dnnl_memory_desc_t dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int kinds[7], bufs[7], na = 0;
-    int b = q_consts(c, rq, k->O, k->xq->zero_point[0], k->yq->zero_point[0],
+    int32_t zy = k->yq->zero_point[0];
+    bool zb = zy_in_bias(c->g);
+    int b = q_consts(c, rq, k->O, k->xq->zero_point[0], zb ? 0 : zy, zb ? zy : 0,
                      b_md, kinds, bufs, &na);
     if (b < 0)
         goto fail;
@@ -506,9 +526,15 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
     osp__md_any(c, &src_any, 4, X->dims, xdt);
     osp__md_any(c, &w_any, cg.wr, cg.wd, dnnl_s8);
     osp__md_any(c, &dst_any, 4, Y->dims, ydt);
-    /* with a SUM the destination starts as the residual: its layout */
-    if (k.has_sum && (rc = osp__value_md(c, k.sum, &dst_any)) < 0)
-        return rc;
+    /* with a SUM the destination starts as the residual: its layout, in
+     * the destination's own type (osp__sum_dst) */
+    if (k.has_sum) {
+        dnnl_memory_desc_t smd;
+        if ((rc = osp__value_md(c, k.sum, &smd)) < 0)
+            return rc;
+        if (!osp__md_retype(c, &dst_any, smd, ydt))
+            return OSP_EUNSUPPORTED;
+    }
     osp__md_plain(c, &w_plain, cg.wr, cg.wd, dnnl_s8);
     int64_t od[1] = {O};
     osp__md_plain(c, &b_md, 1, od, dnnl_f32);
@@ -522,7 +548,8 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
     dnnl_primitive_desc_t pd = NULL;
     int wmask = k.G > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
     dnnl_primitive_attr_t attr =
-        q_attr(wmask, k.xq->zero_point[0], k.yq->zero_point[0], k.qmin,
+        q_attr(wmask, k.xq->zero_point[0],
+               zy_in_bias(g) ? 0 : k.yq->zero_point[0], k.qmin,
                k.qmax, Y->dtype, &k.qs, note, sizeof note);
     if (!attr ||
         osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
@@ -636,7 +663,8 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr =
-        q_attr(1 << 1, xq->zero_point[0], yq->zero_point[0], qmin, qmax,
+        q_attr(1 << 1, xq->zero_point[0],
+               zy_in_bias(c->g) ? 0 : yq->zero_point[0], qmin, qmax,
                Y->dtype, NULL, note, sizeof note);
     if (!attr || osp__pd_fast(dnnl_matmul_primitive_desc_create(
                                   &pd, c->e->dnnl_eng, src_md, w_any, b_md,
@@ -647,8 +675,10 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
     }
     dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     int kinds[7], bufs[7], na = 0;
-    int b = q_consts(c, rq, N, xq->zero_point[0], yq->zero_point[0], &b_md,
-                     kinds, bufs, &na);
+    int32_t zy = yq->zero_point[0];
+    bool zb = zy_in_bias(c->g);
+    int b = q_consts(c, rq, N, xq->zero_point[0], zb ? 0 : zy, zb ? zy : 0,
+                     &b_md, kinds, bufs, &na);
     free(rq);
     if (b < 0)
         goto fail;

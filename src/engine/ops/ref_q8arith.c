@@ -134,13 +134,17 @@ static inline int32_t add_scale_input(int32_t x, int32_t mult, int shift) {
 
 static bool qadd_covers(const osp_graph_t *g, const osp_node_t *n,
                         const osp_tensor_t *in, const osp_tensor_t *out) {
-    const osp_quant_t *aq, *yq;
     int32_t lo, hi; /* a fused RELU/CLIP (osprey's quantized float models) */
-    if (n->n_in != 2 || !io_q8(g, n, in, out, &aq, &yq) ||
-        !osp__q8_post_range(n, yq, out[0].dtype, &lo, &hi))
+    if (n->n_in != 2 || n->n_out != 1)
         return false;
+    /* each operand and the output in its own 8-bit type (TFLite's are
+     * all one type; osprey's quantized float models mix u8 and s8) */
+    const osp_quant_t *aq = osp__q8_tensor(g, n->in[0], &in[0]);
     const osp_quant_t *bq = osp__q8_tensor(g, n->in[1], &in[1]);
-    return bq && in[1].dtype == in[0].dtype && in[1].data &&
+    const osp_quant_t *yq = osp__q8_tensor(g, n->out[0], &out[0]);
+    if (!aq || !yq || !osp__q8_post_range(n, yq, out[0].dtype, &lo, &hi))
+        return false;
+    return bq && in[1].data &&
            same_dims(&in[0], &out[0]) && same_dims(&in[1], &out[0]);
 }
 
@@ -162,11 +166,11 @@ static int qadd_run(const osp_graph_t *g, const osp_node_t *n,
     int32_t tmin, tmax;
     if (!osp__q8_post_range(n, yq, out[0].dtype, &tmin, &tmax))
         return OSP_EUNSUPPORTED; /* qadd_covers checked it */
-    osp_dtype_t dt = in[0].dtype;
+    osp_dtype_t dta = in[0].dtype, dtb = in[1].dtype;
     size_t cnt = osp_tensor_numel(&out[0]);
     for (size_t i = 0; i < cnt; i++) {
-        int32_t a = (load8(dt, in[0].data, i) - za) * (1 << ADD_LEFT_SHIFT);
-        int32_t b = (load8(dt, in[1].data, i) - zb) * (1 << ADD_LEFT_SHIFT);
+        int32_t a = (load8(dta, in[0].data, i) - za) * (1 << ADD_LEFT_SHIFT);
+        int32_t b = (load8(dtb, in[1].data, i) - zb) * (1 << ADD_LEFT_SHIFT);
         int32_t s = add_scale_input(a, ma, ea) + add_scale_input(b, mb, eb);
         int64_t y = (int64_t)osp__q8_mul_by_multiplier(s, my, ey) + zy;
         osp__q8_store(out[0].dtype, out[0].data, i, clamp32(y, tmin, tmax));

@@ -253,7 +253,12 @@ static void set_out(osp_graph_t *g, const osp_node_t *n, int i,
     if (i >= n->n_out || n->out[i] < 0)
         return;
     osp_value_t *v = &g->values[n->out[i]];
-    v->dtype = dt;
+    /* A quantized 8-bit output keeps its own type: its zero point belongs
+     * to it, and an op may read s8 and write u8 (a ReLU's output,
+     * pass_quantize.c). */
+    bool q8 = dt == OSP_DT_U8 || dt == OSP_DT_S8;
+    if (!(q8 && v->quant && (v->dtype == OSP_DT_U8 || v->dtype == OSP_DT_S8)))
+        v->dtype = dt;
     v->rank = rank;
     for (int k = 0; k < rank; k++)
         v->dims[k] = dims[k];
@@ -354,8 +359,13 @@ static int infer_binary(osp_graph_t *g, const osp_node_t *n, osp_err_t *err) {
     osp_value_t *a = in_val(g, n, 0), *b = in_val(g, n, 1);
     if (!b)
         return osp__node_err(err, OSP_ESHAPE, n, "needs two inputs");
+    /* quantized 8-bit operands may differ in type (u8 + s8: each carries
+     * its zero point); the output's type is its own (set_out) */
+    bool q8 = a->quant && b->quant &&
+              (a->dtype == OSP_DT_U8 || a->dtype == OSP_DT_S8) &&
+              (b->dtype == OSP_DT_U8 || b->dtype == OSP_DT_S8);
     if (a->dtype != OSP_DT_UNDEF && b->dtype != OSP_DT_UNDEF &&
-        a->dtype != b->dtype)
+        a->dtype != b->dtype && !q8)
         return osp__node_err(err, OSP_ESHAPE, n, "input dtypes differ (%s, %s)",
                              osp_dtype_name(a->dtype),
                              osp_dtype_name(b->dtype));

@@ -14,8 +14,9 @@
  * post-training defaults):
  *   - weights of CONV and GEMM: int8, symmetric, per output channel
  *     (scale = max|w| / 127, zero point 0), biases int32 at scale sx·sw;
- *   - activations: int8, asymmetric, per tensor, from the observed
- *     [min, max] widened to include 0 (scale = (max − min) / 255);
+ *   - activations: 8-bit, per tensor, from the observed [min, max]
+ *     widened to include 0 (scale = (max − min) / 255): u8 with zero
+ *     point 0 where min is 0 (ReLU outputs), else s8, asymmetric;
  *   - MAXPOOL, FLATTEN and RESHAPE keep their input's quantization (they
  *     only move values), GLOBAL_AVGPOOL becomes a quantized REDUCE_MEAN
  *     over H and W (the same arithmetic TFLite's MEAN uses);
@@ -95,16 +96,29 @@ static bool quantizable(const osp_graph_t *g, const osp_node_t *n,
     }
 }
 
-/* Per-tensor asymmetric int8 parameters covering [lo, hi] ∪ {0}. */
-static void act_params(float lo, float hi, float *scale, int32_t *zp) {
+/* Per-tensor 8-bit parameters covering [lo, hi] ∪ {0}: a value never seen
+ * below 0 (a ReLU's, a ReLU6's output) takes u8 with zero point 0, any
+ * other s8 with the zero point that spans its range. Both are the same 256
+ * levels over the same range — u8 q is s8 q + 128 — but oneDNN 3 runs its
+ * fast (brgemm) int8 convolutions only without zero points: with s8 and
+ * zero point -128 on every ReLU output ResNet50's convolutions took its
+ * older kernels, 15-60% slower on AMX (docs/adr/0054). */
+static void act_params(float lo, float hi, float *scale, int32_t *zp,
+                       osp_dtype_t *dt) {
     lo = lo < 0.f ? lo : 0.f;
     hi = hi > 0.f ? hi : 0.f;
     if (hi - lo < 1e-6f)
         hi = lo + 1e-6f;
     *scale = (hi - lo) / 255.f;
+    if (lo == 0.f) {
+        *zp = 0;
+        *dt = OSP_DT_U8;
+        return;
+    }
     double z = -128.0 - (double)lo / (double)*scale;
     z = z < -128.0 ? -128.0 : z > 127.0 ? 127.0 : z;
     *zp = (int32_t)lround(z);
+    *dt = OSP_DT_S8;
 }
 
 typedef struct qctx_s {
@@ -126,8 +140,8 @@ static char *q8_name(const char *base) {
     return name;
 }
 
-/* The int8 twin of float value v with quantization (scale, zp). */
-static int new_twin(qctx_t *c, int v, float scale, int32_t zp) {
+/* The 8-bit twin (dtype dt) of float value v with quantization (scale, zp). */
+static int new_twin(qctx_t *c, int v, osp_dtype_t dt, float scale, int32_t zp) {
     osp_graph_t *g = c->g;
     char *name = q8_name(g->values[v].name);
     if (!name)
@@ -135,7 +149,7 @@ static int new_twin(qctx_t *c, int v, float scale, int32_t zp) {
     int rank = g->values[v].rank;
     int64_t dims[OSP_MAX_RANK];
     memcpy(dims, g->values[v].dims, sizeof dims);
-    int t = osp_graph_add_value(g, name, OSP_DT_S8, rank, rank >= 0 ? dims : NULL);
+    int t = osp_graph_add_value(g, name, dt, rank, rank >= 0 ? dims : NULL);
     free(name);
     if (t < 0)
         return osp_err_set(c->err, t, "quantize: out of memory");
@@ -148,8 +162,9 @@ static int new_twin(qctx_t *c, int v, float scale, int32_t zp) {
 static int twin_from_range(qctx_t *c, int v) {
     float s;
     int32_t z;
-    act_params(c->r[v].lo, c->r[v].hi, &s, &z);
-    return new_twin(c, v, s, z);
+    osp_dtype_t dt;
+    act_params(c->r[v].lo, c->r[v].hi, &s, &z, &dt);
+    return new_twin(c, v, dt, s, z);
 }
 
 /* A constant of dtype dt holding data (malloc'd, taken also on failure),
@@ -252,7 +267,7 @@ static int convert_node(qctx_t *c, int a, int b, bool to_q) {
                                 NULL, &a, 1, &b, 1);
     if (ni < 0)
         return osp_err_set(c->err, ni, "quantize: out of memory");
-    c->g->nodes[ni].p.cast.to = to_q ? OSP_DT_S8 : OSP_DT_F32;
+    c->g->nodes[ni].p.cast.to = to_q ? c->g->values[b].dtype : OSP_DT_F32;
     c->g->nodes[ni].p.cast.axis = 1;
     return ni;
 }
@@ -267,7 +282,7 @@ static int rewrite_node(qctx_t *c, int ni) {
     int yq;
     if (n->op == OSP_OP_MAXPOOL || n->op == OSP_OP_FLATTEN ||
         n->op == OSP_OP_RESHAPE)
-        yq = new_twin(c, y, xq->scale[0], xq->zero_point[0]);
+        yq = new_twin(c, y, g->values[x].dtype, xq->scale[0], xq->zero_point[0]);
     else
         yq = twin_from_range(c, y);
     if (yq < 0)

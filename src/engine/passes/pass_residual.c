@@ -5,7 +5,8 @@
  * is then fused too.
  *
  * Needs concrete shapes (run after osp_infer_shapes): the sum post-op has no
- * broadcasting, so r must have exactly the conv output's dtype and dims.
+ * broadcasting, so r must have exactly the conv output's dims and dtype (or,
+ * quantized, another 8-bit type).
  * Topological order must survive the rewrite: the conv now reads r, so r
  * must be available before the conv runs (a graph input, a constant, or
  * produced by an earlier node). When both operands are convs the later one
@@ -38,8 +39,10 @@ static bool same_concrete_shape(const osp_value_t *a, const osp_value_t *b,
         return false;
     if (quant_ok && (!q8_per_tensor(a) || !q8_per_tensor(b)))
         return false;
-    if (a->dtype == OSP_DT_UNDEF || a->dtype != b->dtype || a->rank < 0 ||
-        a->rank != b->rank)
+    /* quantized: u8 and s8 mix (oneDNN's SUM reads the summand as its own
+     * type); float: one dtype */
+    if (a->dtype == OSP_DT_UNDEF || (!quant_ok && a->dtype != b->dtype) ||
+        a->rank < 0 || a->rank != b->rank)
         return false;
     for (int i = 0; i < a->rank; i++)
         if (a->dims[i] < 0 || a->dims[i] != b->dims[i])
