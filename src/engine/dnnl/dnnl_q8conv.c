@@ -406,6 +406,7 @@ typedef struct q8conv_node_s {
     int64_t G, O;
     int32_t qmin, qmax;
     qsum_t qs;
+    int32_t zx;    /* the source zero point oneDNN applies (fold_zx) */
 } q8conv_node_t;
 
 /* Fills k when node ni is a quantized 2-D CONV with s8 weights (and, when
@@ -459,7 +460,8 @@ static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
     *k = (q8conv_node_t){.has_sum = has_sum, .x = x, .w = w, .bias = bias,
                          .sum = sum, .y = y, .X = X, .W = W, .Y = Y,
                          .xq = xq, .wq = wq, .yq = yq, .G = G, .O = O,
-                         .qmin = qmin, .qmax = qmax, .qs = qs};
+                         .qmin = qmin, .qmax = qmax, .qs = qs,
+                         .zx = xq->zero_point[0]};
     return 0;
 }
 
@@ -477,8 +479,8 @@ static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
     int kinds[7], bufs[7], na = 0;
     int32_t zy = k->yq->zero_point[0];
     bool zb = zy_in_bias(c->g);
-    int b = q_consts(c, rq, k->O, k->xq->zero_point[0], zb ? 0 : zy, zb ? zy : 0,
-                     b_md, kinds, bufs, &na);
+    int b = q_consts(c, rq, k->O, k->zx, zb ? 0 : zy, zb ? zy : 0, b_md, kinds,
+                     bufs, &na);
     if (b < 0)
         goto fail;
     b = osp__buf_as(c, k->x, &smd);
@@ -503,6 +505,30 @@ static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
 fail:
     dnnl_primitive_desc_destroy(pd);
     return b;
+}
+
+/* The source zero point into the bias, where the graph takes the output's
+ * there too (zy_in_bias) and the conv reads no padding: every output then
+ * sums over real inputs only, Σ w·(x − zx) = Σ w·x − zx·Σ w, a constant
+ * per output channel — and oneDNN 3.2 runs its brgemm kernels only without
+ * zero points (q_attr). With padding oneDNN's compensation differs at the
+ * borders (a pad is zx, a real zero), so those keep the attribute. */
+static void fold_zx(const osp_graph_t *g, q8conv_node_t *k,
+                    const osp__plan_conv_geom_t *cg, qreq_t *rq) {
+    if (!k->zx || !zy_in_bias(g))
+        return;
+    for (int i = 0; i < 2; i++)
+        if (cg->pl[i] || cg->pr[i])
+            return;
+    const int8_t *w = k->W->data;
+    size_t per = osp_value_numel(k->W) / (size_t)k->O;
+    for (int64_t o = 0; o < k->O; o++) {
+        int64_t sw = 0;
+        for (size_t j = 0; j < per; j++)
+            sw += w[(size_t)o * per + j];
+        rq[o].bias = (float)((double)rq[o].bias - (double)k->zx * (double)sw);
+    }
+    k->zx = 0;
 }
 
 static int q8conv_try(osp__plan_ctx_t *c, int ni) {
@@ -544,12 +570,12 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     out_requant(k.xq, k.wq, k.yq, O, X->dtype == OSP_DT_U8,
                 k.bias >= 0 ? g->values[k.bias].data : NULL, rq);
+    fold_zx(g, &k, &cg, rq);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
     int wmask = k.G > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
     dnnl_primitive_attr_t attr =
-        q_attr(wmask, k.xq->zero_point[0],
-               zy_in_bias(g) ? 0 : k.yq->zero_point[0], k.qmin,
+        q_attr(wmask, k.zx, zy_in_bias(g) ? 0 : k.yq->zero_point[0], k.qmin,
                k.qmax, Y->dtype, &k.qs, note, sizeof note);
     if (!attr ||
         osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
