@@ -507,6 +507,64 @@ static void check_quantize_step(osp_dtype_t dt, float scale, int32_t zp) {
     free(in.data);
 }
 
+/* The quantized global mean on NHWC bytes (q8_mean.c) against the
+ * reference kernel: x → QUANTIZE → MAXPOOL 2x2 (oneDNN, channels-last) →
+ * REDUCE_MEAN over H, W (its own scale and zero point) → DEQUANTIZE; the
+ * engine's floats must be the reference evaluation's bit for bit, u8 and
+ * s8, with channels past one block of 256 and a batch of 3. */
+static void check_mean_step(osp_dtype_t dt, int32_t zx, int32_t zy) {
+    osp_graph_t *g = osp_graph_create();
+    g->quantized = true;
+    g->ptq = true;
+    int x = tu_input(g, "x", 4, D(-1, 300, 9, 7));
+    int q = tu_value_q(g, "q", dt, -1, NULL, 0.05f, zx);
+    int qn = osp_graph_add_node(g, OSP_OP_QUANTIZE, "quant", &x, 1, &q, 1);
+    g->nodes[qn].p.cast.to = dt;
+    g->nodes[qn].p.cast.axis = 1;
+    int mp = tu_value_q(g, "mp", dt, -1, NULL, 0.05f, zx);
+    int mpn = osp_graph_add_node(g, OSP_OP_MAXPOOL, "pool", &q, 1, &mp, 1);
+    g->nodes[mpn].p.pool.win = tu_win2(2, 1, 1, 0, 0, 0, 0);
+    int m = tu_value_q(g, "m", dt, -1, NULL, 0.011f, zy);
+    int mn = osp_graph_add_node(g, OSP_OP_REDUCE_MEAN, "mean", &mp, 1, &m, 1);
+    g->nodes[mn].p.axes = (osp_axes_params_t){.has_axes = true, .n_axes = 2,
+                                              .axes = {2, 3}, .keepdims = true};
+    int y = osp_graph_add_value(g, "y", OSP_DT_F32, -1, NULL);
+    int dn = osp_graph_add_node(g, OSP_OP_DEQUANTIZE, "deq", &m, 1, &y, 1);
+    g->nodes[dn].p.cast.to = OSP_DT_F32;
+    g->nodes[dn].p.cast.axis = 1;
+    tu_output(g, y);
+    osp_tensor_t in = tu_tensor(4, D(3, 300, 9, 7), 77);
+    float *xf = in.data;
+    for (size_t i = 0; i < osp_tensor_numel(&in); i++)
+        xf[i] *= 7.f; /* both saturations */
+    osp_tensor_t ref;
+    float **want = tu_ref_eval(g, &in, &ref);
+    osp_engine_opts_t o;
+    osp_engine_opts_init(&o);
+    o.threads = 2;
+    o.precision = OSP_PREC_INT8;
+    osp_engine_t *e = tu_engine(g, &o);
+    osp_tensor_t out;
+    osp_err_t err = {0};
+    assert_int_equal(osp_engine_run(e, &in, 1, &out, 1, &err), 0);
+    assert_int_equal(osp_tensor_numel(&out), 3 * 300);
+    const char *d = osp_engine_describe(e);
+    if (!strstr(d, "osprey:q8-mean(nhwc)"))
+        fail_msg("the mean did not run on NHWC bytes:\n%s", d);
+    if (memcmp(out.data, want[0], sizeof(float) * 3 * 300))
+        fail_msg("%s mean differs from the reference", osp_dtype_name(dt));
+    osp_engine_destroy(e);
+    free(want[0]);
+    free(want);
+    free(in.data);
+}
+
+static void test_mean_step(void **state) {
+    (void)state;
+    check_mean_step(OSP_DT_U8, 0, 3);
+    check_mean_step(OSP_DT_S8, -20, 7);
+}
+
 static void test_quantize_step(void **state) {
     (void)state;
     check_quantize_step(OSP_DT_S8, 0.05f, -3);
@@ -528,6 +586,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_float_add_keeps_relu),
         cmocka_unit_test(test_nothing_quantizable),
         cmocka_unit_test(test_quantize_step),
+        cmocka_unit_test(test_mean_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,16 @@ static inline void osp__q8_store(osp_dtype_t dt, void *p, size_t i,
     else
         ((int8_t *)p)[i] = (int8_t)v;
 }
+/* TFLite's quantized MEAN of `count` values, from their int32 sum: the
+ * reference's (ref_q8arith.c) and the NHWC plan step's (q8_mean.c). */
+typedef struct osp__q8_mean_req_s {
+    int32_t mult, tmin, tmax;
+    int shift;
+    int64_t bias;
+} osp__q8_mean_req_t;
+osp__q8_mean_req_t osp__q8_mean_req(const osp_quant_t *xq, const osp_quant_t *yq,
+                                    int64_t count, osp_dtype_t ydt);
+int32_t osp__q8_mean_out(const osp__q8_mean_req_t *r, int32_t sum);
 /* x[i] − zp into int16 for n elements of an 8-bit tensor. */
 void osp__q8_widen(const osp_tensor_t *t, size_t i0, size_t n, int32_t zp,
                    int16_t *dst);

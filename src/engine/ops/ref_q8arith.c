@@ -282,6 +282,29 @@ static bool qmean_covers(const osp_graph_t *g, const osp_node_t *n,
                osp_tensor_numel(&in[0]);
 }
 
+/* TFLite's optimized spatial mean: the raw sum times the multiplier of
+ * sx / (count · sy), plus a bias zy − round(zx · sx / sy); both computed
+ * in float as TFLite does, the rounding of the bias half away from zero,
+ * the multiply's final shift half up. */
+osp__q8_mean_req_t osp__q8_mean_req(const osp_quant_t *xq, const osp_quant_t *yq,
+                                    int64_t count, osp_dtype_t ydt) {
+    osp__q8_mean_req_t r;
+    float sx = xq->scale[0], sy = yq->scale[0];
+    float real = sx / ((float)count * sy);
+    osp__q8_quantize_multiplier((double)real, &r.mult, &r.shift);
+    float t = (float)xq->zero_point[0] * sx / sy;
+    t = t > 0 ? t + 0.5f : t - 0.5f;
+    r.bias = (int64_t)yq->zero_point[0] - (int64_t)t;
+    osp__q8_type_range(ydt, &r.tmin, &r.tmax);
+    return r;
+}
+
+int32_t osp__q8_mean_out(const osp__q8_mean_req_t *r, int32_t sum) {
+    int64_t y = (int64_t)osp__q8_mul_by_multiplier_up(sum, r->mult, r->shift) +
+                r->bias;
+    return clamp32(y, r->tmin, r->tmax);
+}
+
 static int qmean_run(const osp_graph_t *g, const osp_node_t *n,
                      const osp_tensor_t *in, osp_tensor_t *out) {
     const osp_quant_t *xq = g->values[n->in[0]].quant;
@@ -290,20 +313,7 @@ static int qmean_run(const osp_graph_t *g, const osp_node_t *n,
     int64_t inner = 1;
     for (int i = first; i < in[0].rank; i++)
         inner *= in[0].dims[i];
-    /* TFLite's optimized spatial mean: the raw sum times the multiplier of
-     * sx / (count · sy), plus a bias zy − round(zx · sx / sy); both
-     * computed in float as TFLite does, the rounding of the bias half away
-     * from zero, the multiply's final shift half up. */
-    float sx = xq->scale[0], sy = yq->scale[0];
-    float real = sx / ((float)inner * sy);
-    int32_t mult;
-    int shift;
-    osp__q8_quantize_multiplier((double)real, &mult, &shift);
-    float t = (float)xq->zero_point[0] * sx / sy;
-    t = t > 0 ? t + 0.5f : t - 0.5f;
-    int64_t bias = (int64_t)yq->zero_point[0] - (int64_t)t;
-    int32_t tmin, tmax;
-    osp__q8_type_range(out[0].dtype, &tmin, &tmax);
+    osp__q8_mean_req_t req = osp__q8_mean_req(xq, yq, inner, out[0].dtype);
     osp_dtype_t dt = in[0].dtype;
     size_t outer = osp_tensor_numel(&out[0]);
     for (size_t o = 0; o < outer; o++) {
@@ -324,9 +334,7 @@ static int qmean_run(const osp_graph_t *g, const osp_node_t *n,
             for (int64_t i = 0; i < inner; i++)
                 acc += p[i];
         }
-        int64_t y = (int64_t)osp__q8_mul_by_multiplier_up(acc, mult, shift) +
-                    bias;
-        osp__q8_store(out[0].dtype, out[0].data, o, clamp32(y, tmin, tmax));
+        osp__q8_store(out[0].dtype, out[0].data, o, osp__q8_mean_out(&req, acc));
     }
     return 0;
 }

@@ -244,6 +244,7 @@ int osp__plan_compile_node(osp__plan_ctx_t *c, int ni) {
     case OSP_OP_IDENTITY: rc = compile_view(c, ni); break;
     case OSP_OP_TRANSPOSE: rc = osp__transpose_view(c, ni); break;
     case OSP_OP_QUANTIZE: rc = osp__q8_quantize(c, ni); break;
+    case OSP_OP_REDUCE_MEAN: if (!fl) rc = osp__q8_mean(c, ni); break;
     default: break;
     }
     if (rc == OSP_EUNSUPPORTED) {

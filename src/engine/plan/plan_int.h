@@ -278,6 +278,9 @@ bool osp__q8_sum_ok(const osp_engine_t *e, const osp_graph_t *g);
 /* QUANTIZE f32 → u8/s8 (per-tensor) as a vectorized, threaded step with
  * the reference kernel's exact arithmetic (q8_quantize.c). */
 int osp__q8_quantize(osp__plan_ctx_t *c, int n);
+/* Quantized REDUCE_MEAN over H and W of an NHWC input (the int8 convs'
+ * layout) as a threaded step, the reference's arithmetic (q8_mean.c). */
+int osp__q8_mean(osp__plan_ctx_t *c, int n);
 /* TRANSPOSE of plain data as a strided view, no copy (q8_lut.c). */
 int osp__transpose_view(osp__plan_ctx_t *c, int n);
 /* "int8 path: oneDNN int8 N ops (...), exact reference M ops" for plans
