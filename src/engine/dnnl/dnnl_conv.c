@@ -35,7 +35,7 @@ static int sum_inplace_buf(osp__plan_ctx_t *c, int s, const dnnl_memory_desc_t *
      * underlying buffer was made for is dead too. */
     int root = pb->alias_of >= 0 ? pb->alias_of : b;
     const osp__plan_buf_t *rb = &p->bufs[root];
-    if (root != b && (rb->is_const || rb->owner < 0 ||
+    if (root != b && (rb->is_const || rb->def < 0 || rb->owner < 0 ||
                       (rb->owner != s && p->uses_left[rb->owner] != 0)))
         return -1;
     /* Another view may still read these bytes later. */
