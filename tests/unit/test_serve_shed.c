@@ -133,6 +133,21 @@ static double rate_of(osp__serve_shed_t *c) {
     return rate;
 }
 
+/* The drain rate within 3% of want images/s; what names the moment. */
+static void expect_rate(osp__serve_shed_t *c, double want, const char *what) {
+    double rate = rate_of(c);
+    if (rate < want * 0.97 || rate > want * 1.03)
+        fail_msg("%s: %.1f images/s, want %.0f +- 3%%", what, rate, want);
+}
+
+/* n busy batches of 8, one every dt ns from *t on (*t advances). */
+static void batches(osp__serve_shed_t *c, int n, uint64_t dt, uint64_t *t) {
+    for (int b = 0; b < n; b++) {
+        *t += dt;
+        osp__serve_shed_batch(c, 8, true, *t);
+    }
+}
+
 /* A model that runs batches of 8 back to back, 50 ms each (160
  * images/s), fed by closed-loop clients that come back just after a batch
  * started: each image arrives with 0..7 ahead (the queue was just
@@ -162,18 +177,14 @@ static void test_rate_batches(void **state) {
             n++;
         }
     }
-    double rate = rate_of(&c);
     /* What the waiting images say (the earlier estimators), far off: */
     assert_true(ahead_sum / wait_sum < 100 && ratio_sum / n < 100);
-    if (rate < 160 * 0.97 || rate > 160 * 1.03)
-        fail_msg("drain rate %.1f images/s, want 160 +- 3%%", rate);
+    expect_rate(&c, 160, "drain rate");
     /* An idle second, then busy again: still the busy rate. */
     osp__serve_shed_batch(&c, 8, false, t);
     osp__serve_shed_batch(&c, 8, true, t + 1000 * MS);
     osp__serve_shed_batch(&c, 8, true, t + 1050 * MS);
-    rate = rate_of(&c);
-    if (rate < 160 * 0.97 || rate > 160 * 1.03)
-        fail_msg("after an idle gap: %.1f images/s, want 160 +- 3%%", rate);
+    expect_rate(&c, 160, "after an idle gap");
     /* Waits of ~50 ms under the 100 ms target: no shedding. */
     assert_int_equal(started, 0);
     osp__serve_shed_fini(&c);
@@ -187,39 +198,22 @@ static void test_rate_slowdown(void **state) {
     (void)state;
     osp__serve_shed_t c;
     osp__serve_shed_init(&c, 100, 100);
-    uint64_t t = 1000 * MS;
-    for (int b = 0; b < 100; b++, t += 50 * MS)
-        osp__serve_shed_batch(&c, 8, true, t);
+    uint64_t t = 950 * MS;
+    batches(&c, 100, 50 * MS, &t);
+    expect_rate(&c, 160, "steady");
+    batches(&c, 2, 100 * MS, &t); /* two batches at half speed */
     double rate = rate_of(&c);
-    if (rate < 160 * 0.97 || rate > 160 * 1.03)
-        fail_msg("steady: %.1f images/s, want 160 +- 3%%", rate);
-    t += 50 * MS; /* two batches at half speed */
-    osp__serve_shed_batch(&c, 8, true, t);
-    t += 100 * MS;
-    osp__serve_shed_batch(&c, 8, true, t);
-    rate = rate_of(&c);
     if (rate > 80 * 1.35)
         fail_msg("two slow batches: %.1f images/s, want <= 108 (the slow "
                  "rate is 80)", rate);
-    for (int b = 0; b < 30; b++) {
-        t += 100 * MS;
-        osp__serve_shed_batch(&c, 8, true, t);
-    }
-    rate = rate_of(&c);
-    if (rate < 80 * 0.97 || rate > 80 * 1.03)
-        fail_msg("slow: %.1f images/s, want 80 +- 3%%", rate);
-    t += 50 * MS; /* one fast batch again: the limit waits for more */
-    osp__serve_shed_batch(&c, 8, true, t);
+    batches(&c, 30, 100 * MS, &t);
+    expect_rate(&c, 80, "slow");
+    batches(&c, 1, 50 * MS, &t); /* one fast batch again: the limit waits */
     rate = rate_of(&c);
     if (rate > 80 * 1.15)
         fail_msg("one fast batch: %.1f images/s, want <= 92", rate);
-    for (int b = 0; b < 60; b++) {
-        t += 50 * MS;
-        osp__serve_shed_batch(&c, 8, true, t);
-    }
-    rate = rate_of(&c);
-    if (rate < 160 * 0.97 || rate > 160 * 1.03)
-        fail_msg("fast again: %.1f images/s, want 160 +- 3%%", rate);
+    batches(&c, 60, 50 * MS, &t);
+    expect_rate(&c, 160, "fast again");
     osp__serve_shed_fini(&c);
 }
 

@@ -143,7 +143,7 @@ static void out_requant(const osp_quant_t *xq, const osp_quant_t *wq,
  * weights' output-channel dims (conv: 1 << 0, grouped conv: both group
  * dims, matmul [K, N]: 1 << 1).
  * In graphs osprey quantized itself zy is 0 here: the output's zero point
- * rides on the f32 bias instead (zy_in_bias), because oneDNN 3.2 runs its
+ * rides on the f32 bias instead (q_zps), because oneDNN 3.2 runs its
  * fast (brgemm) int8 convolutions only without zero points — with one on
  * the destination it takes its older kernels, 15-60% slower on AMX. Adding
  * an integer before the post-ops is the same sum; what differs is which
@@ -156,10 +156,18 @@ typedef struct qsum_s { /* a residual SUM post-op (osprey-quantized) */
     dnnl_data_type_t dt;
 } qsum_t;
 
-static dnnl_primitive_attr_t q_attr(int wmask, int32_t zx, int32_t zy,
-                                    int32_t qmin, int32_t qmax, osp_dtype_t ydt,
+/* Where an op's zero points go (q_zps): oneDNN's source and destination
+ * attributes, or the f32 bias. */
+typedef struct qzp_s {
+    int32_t zx, zy; /* oneDNN's attributes; 0: none */
+    int32_t zb;     /* added to the f32 bias: the destination's */
+} qzp_t;
+
+static dnnl_primitive_attr_t q_attr(int wmask, const qzp_t *z, int32_t qmin,
+                                    int32_t qmax, osp_dtype_t ydt,
                                     const qsum_t *sum, char *note,
                                     size_t note_len) {
+    const int32_t zx = z->zx, zy = z->zy;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_attr_t a = osp__attr_new();
     bool ok = a && dnnl_primitive_attr_set_scales_mask(a, DNNL_ARG_WEIGHTS,
@@ -213,21 +221,20 @@ static int const_vec(osp__plan_ctx_t *c, const void *src, int64_t n,
 }
 
 /* The constant arguments of a float-requantized int8 op, appended to
- * kinds/bufs: the f32 bias (layout b_md) — bias·real + zb, since oneDNN 3
- * adds the bias after the scales where 2.6 added it to the accumulator
+ * kinds/bufs: the f32 bias (layout b_md) — bias·real + z->zb, since oneDNN
+ * 3 adds the bias after the scales where 2.6 added it to the accumulator
  * before them (acc·real + bias·real = (acc + bias)·real up to f32
  * rounding), and zb is the destination zero point when it rides there
- * (q_attr) — then q_attr's runtime arguments: the weights' scales (real per
- * channel) and the zero points zx, zy that are not 0. */
+ * (q_zps) — then q_attr's runtime arguments: the weights' scales (real per
+ * channel) and the attribute zero points that are not 0. */
 static int q_consts(osp__plan_ctx_t *c, const qreq_t *rq, int64_t channels,
-                    int32_t zx, int32_t zy, int32_t zb,
-                    const dnnl_memory_desc_t *b_md, int *kinds, int *bufs,
-                    int *na) {
+                    const qzp_t *z, const dnnl_memory_desc_t *b_md, int *kinds,
+                    int *bufs, int *na) {
     float *v = malloc(sizeof(float) * (size_t)channels);
     if (!v)
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     for (int64_t o = 0; o < channels; o++)
-        v[o] = (float)((double)rq[o].bias * (double)rq[o].scale + zb);
+        v[o] = (float)((double)rq[o].bias * (double)rq[o].scale + z->zb);
     int b = osp__const_raw(c, v, b_md); /* takes v */
     if (b < 0)
         return b;
@@ -241,7 +248,7 @@ static int q_consts(osp__plan_ctx_t *c, const qreq_t *rq, int64_t channels,
     if (b < 0)
         return b;
     kinds[*na] = DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, bufs[(*na)++] = b;
-    const int32_t zp[2] = {zx, zy};
+    const int32_t zp[2] = {z->zx, z->zy};
     const int arg[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
     for (int i = 0; i < 2; i++) {
         if (!zp[i])
@@ -264,10 +271,12 @@ static bool exact_requant(const osp_engine_t *e, const osp_graph_t *g) {
     }
 }
 
-/* The float path's destination zero point in the bias rather than as
- * oneDNN's attribute (q_attr): in graphs osprey quantized itself. */
-static bool zy_in_bias(const osp_graph_t *g) {
-    return g->ptq;
+/* An op's zero points zx (source), zy (destination) on the float path:
+ * in graphs osprey quantized itself the destination's rides on the f32
+ * bias rather than as oneDNN's attribute (q_attr; fold_zx may move the
+ * source's there too). */
+static qzp_t q_zps(const osp_graph_t *g, int32_t zx, int32_t zy) {
+    return g->ptq ? (qzp_t){zx, 0, zy} : (qzp_t){zx, zy, 0};
 }
 
 /* The exact path's admission bound for s8 weights [channels, per_channel]
@@ -406,7 +415,7 @@ typedef struct q8conv_node_s {
     int64_t G, O;
     int32_t qmin, qmax;
     qsum_t qs;
-    int32_t zx;    /* the source zero point oneDNN applies (fold_zx) */
+    qzp_t z;       /* where the zero points go (q_zps, fold_zx) */
 } q8conv_node_t;
 
 /* Fills k when node ni is a quantized 2-D CONV with s8 weights (and, when
@@ -461,7 +470,7 @@ static int q8conv_check(osp__plan_ctx_t *c, int ni, q8conv_node_t *k) {
                          .sum = sum, .y = y, .X = X, .W = W, .Y = Y,
                          .xq = xq, .wq = wq, .yq = yq, .G = G, .O = O,
                          .qmin = qmin, .qmax = qmax, .qs = qs,
-                         .zx = xq->zero_point[0]};
+                         .z = q_zps(g, xq->zero_point[0], yq->zero_point[0])};
     return 0;
 }
 
@@ -477,10 +486,7 @@ static int q8conv_steps(osp__plan_ctx_t *c, int ni, const q8conv_node_t *k,
     dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     dnnl_memory_desc_t dmd = osp__md_query(c, pd, dnnl_query_dst_md);
     int kinds[7], bufs[7], na = 0;
-    int32_t zy = k->yq->zero_point[0];
-    bool zb = zy_in_bias(c->g);
-    int b = q_consts(c, rq, k->O, k->zx, zb ? 0 : zy, zb ? zy : 0, b_md, kinds,
-                     bufs, &na);
+    int b = q_consts(c, rq, k->O, &k->z, b_md, kinds, bufs, &na);
     if (b < 0)
         goto fail;
     b = osp__buf_as(c, k->x, &smd);
@@ -508,14 +514,14 @@ fail:
 }
 
 /* The source zero point into the bias, where the graph takes the output's
- * there too (zy_in_bias) and the conv reads no padding: every output then
+ * there too (q_zps) and the conv reads no padding: every output then
  * sums over real inputs only, Σ w·(x − zx) = Σ w·x − zx·Σ w, a constant
  * per output channel — and oneDNN 3.2 runs its brgemm kernels only without
  * zero points (q_attr). With padding oneDNN's compensation differs at the
  * borders (a pad is zx, a real zero), so those keep the attribute. */
-static void fold_zx(const osp_graph_t *g, q8conv_node_t *k,
-                    const osp__plan_conv_geom_t *cg, qreq_t *rq) {
-    if (!k->zx || !zy_in_bias(g))
+static void fold_zx(q8conv_node_t *k, const osp__plan_conv_geom_t *cg,
+                    qreq_t *rq) {
+    if (!k->z.zx || !k->z.zb)
         return;
     for (int i = 0; i < 2; i++)
         if (cg->pl[i] || cg->pr[i])
@@ -526,9 +532,9 @@ static void fold_zx(const osp_graph_t *g, q8conv_node_t *k,
         int64_t sw = 0;
         for (size_t j = 0; j < per; j++)
             sw += w[(size_t)o * per + j];
-        rq[o].bias = (float)((double)rq[o].bias - (double)k->zx * (double)sw);
+        rq[o].bias = (float)((double)rq[o].bias - (double)k->z.zx * (double)sw);
     }
-    k->zx = 0;
+    k->z.zx = 0;
 }
 
 static int q8conv_try(osp__plan_ctx_t *c, int ni) {
@@ -570,13 +576,12 @@ static int q8conv_try(osp__plan_ctx_t *c, int ni) {
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     out_requant(k.xq, k.wq, k.yq, O, X->dtype == OSP_DT_U8,
                 k.bias >= 0 ? g->values[k.bias].data : NULL, rq);
-    fold_zx(g, &k, &cg, rq);
+    fold_zx(&k, &cg, rq);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
     int wmask = k.G > 1 ? (1 << 0) | (1 << 1) : 1 << 0;
     dnnl_primitive_attr_t attr =
-        q_attr(wmask, k.zx, zy_in_bias(g) ? 0 : k.yq->zero_point[0], k.qmin,
-               k.qmax, Y->dtype, &k.qs, note, sizeof note);
+        q_attr(wmask, &k.z, k.qmin, k.qmax, Y->dtype, &k.qs, note, sizeof note);
     if (!attr ||
         osp__pd_fast(dnnl_convolution_forward_primitive_desc_create(
                          &pd, c->e->dnnl_eng, dnnl_forward_inference,
@@ -686,12 +691,11 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
         return osp_err_set(c->err, OSP_ENOMEM, "plan: out of memory");
     out_requant(xq, wq, yq, N, wq->count == 1,
                 bias >= 0 ? g->values[bias].data : NULL, rq);
+    const qzp_t z = q_zps(g, xq->zero_point[0], yq->zero_point[0]);
     char note[96] = "";
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr =
-        q_attr(1 << 1, xq->zero_point[0],
-               zy_in_bias(c->g) ? 0 : yq->zero_point[0], qmin, qmax,
-               Y->dtype, NULL, note, sizeof note);
+        q_attr(1 << 1, &z, qmin, qmax, Y->dtype, NULL, note, sizeof note);
     if (!attr || osp__pd_fast(dnnl_matmul_primitive_desc_create(
                                   &pd, c->e->dnnl_eng, src_md, w_any, b_md,
                                   dst_md, attr),
@@ -701,10 +705,7 @@ static int q8gemm_try(osp__plan_ctx_t *c, int ni) {
     }
     dnnl_memory_desc_t wmd = osp__md_query(c, pd, dnnl_query_weights_md);
     int kinds[7], bufs[7], na = 0;
-    int32_t zy = yq->zero_point[0];
-    bool zb = zy_in_bias(c->g);
-    int b = q_consts(c, rq, N, xq->zero_point[0], zb ? 0 : zy, zb ? zy : 0,
-                     &b_md, kinds, bufs, &na);
+    int b = q_consts(c, rq, N, &z, &b_md, kinds, bufs, &na);
     free(rq);
     if (b < 0)
         goto fail;

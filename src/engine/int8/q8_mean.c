@@ -28,7 +28,7 @@ typedef struct q8mean_s {
     osp__q8_mean_req_t req;
 } q8mean_t;
 
-static void mean_block(const q8mean_t *k, const void *x, void *y, int64_t img,
+static void mean_rows(const q8mean_t *k, const void *x, void *y, int64_t img,
                        int64_t c0) {
     int64_t cn = k->c - c0 < MEAN_CBLOCK ? k->c - c0 : MEAN_CBLOCK;
     int32_t acc[MEAN_CBLOCK] = {0};
@@ -62,7 +62,7 @@ static void run_mean(const osp__plan_step_t *s) {
 #endif
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t t = 0; t < tasks; t++)
-        mean_block(k, s->tin[0].data, s->tout[0].data, t / nb,
+        mean_rows(k, s->tin[0].data, s->tout[0].data, t / nb,
                    (t % nb) * MEAN_CBLOCK);
 }
 
